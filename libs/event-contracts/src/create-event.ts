@@ -1,0 +1,51 @@
+import { SystemClock, formatRfc3339Micros, type Clock } from './clock.js';
+import type { EventEnvelope, EventType } from './envelope.js';
+import type { EventPayloads, EventSource, Identity } from './generated/types.js';
+import { LATEST_SCHEMA_VERSIONS } from './generated/types.js';
+import { UuidV7Generator } from './uuid-v7.js';
+import { assertValidEvent } from './validation.js';
+
+export interface NewEvent<T extends EventType> {
+  readonly type: T;
+  readonly stream: string;
+  readonly sequence: number;
+  readonly identity: Identity | null;
+  readonly payload: EventPayloads[T];
+  /** Defaults to a new UUIDv7 when this event starts a unit of work. */
+  readonly correlationId?: string;
+  readonly causationId?: string | null;
+}
+
+/**
+ * Makes events for one producer: stamps id (UUIDv7), time (µs), latest schema version and
+ * source, then validates against the contract. Invalid events never leave the producer.
+ */
+export class EventFactory {
+  private readonly ids: UuidV7Generator;
+
+  constructor(
+    private readonly source: EventSource,
+    private readonly clock: Clock = new SystemClock(),
+  ) {
+    this.ids = new UuidV7Generator(clock);
+  }
+
+  create<T extends EventType>(spec: NewEvent<T>): EventEnvelope<T> {
+    const id = this.ids.next();
+    const event = {
+      id,
+      type: spec.type,
+      schemaVersion: LATEST_SCHEMA_VERSIONS[spec.type],
+      stream: spec.stream,
+      sequence: spec.sequence,
+      occurredAt: formatRfc3339Micros(this.clock.nowMicros()),
+      identity: spec.identity,
+      correlationId: spec.correlationId ?? id,
+      causationId: spec.causationId ?? null,
+      source: this.source,
+      payload: spec.payload,
+    };
+    assertValidEvent(event);
+    return event as unknown as EventEnvelope<T>;
+  }
+}
