@@ -31,14 +31,15 @@ export class EventFactory {
   }
 
   create<T extends EventType>(spec: NewEvent<T>): EventEnvelope<T> {
-    const id = this.ids.next();
+    const now = this.clock.nowMicros();
+    const id = this.ids.next(Number(now / 1000n));
     const event = {
       id,
       type: spec.type,
       schemaVersion: LATEST_SCHEMA_VERSIONS[spec.type],
       stream: spec.stream,
       sequence: spec.sequence,
-      occurredAt: formatRfc3339Micros(this.clock.nowMicros()),
+      occurredAt: formatRfc3339Micros(now),
       identity: spec.identity,
       correlationId: spec.correlationId ?? id,
       causationId: spec.causationId ?? null,

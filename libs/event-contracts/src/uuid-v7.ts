@@ -13,8 +13,9 @@ export class UuidV7Generator {
 
   constructor(private readonly clock?: Clock) {}
 
-  next(): string {
-    let ms = this.clock ? Number(this.clock.nowMicros() / 1000n) : Date.now();
+  /** `atMs` lets a caller stamp the id from the same clock reading as the event time. */
+  next(atMs?: number): string {
+    let ms = atMs ?? (this.clock ? Number(this.clock.nowMicros() / 1000n) : Date.now());
     if (ms <= this.lastMs) {
       this.counter += 1;
       if (this.counter > 0xfff) {

@@ -1,0 +1,38 @@
+import { ESLint } from 'eslint';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+// The Nx lint rule reads the project graph (package.json `nx.tags`). These cases prove the
+// tags and constraints in eslint.config.mjs are real: a forbidden import is a lint error.
+process.env.NX_DAEMON = 'false';
+
+let eslint: ESLint;
+beforeAll(() => {
+  eslint = new ESLint({ cwd: process.cwd() });
+});
+
+async function boundaryErrors(filePath: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath });
+  return (result?.messages ?? []).filter((m) => m.ruleId === '@nx/enforce-module-boundaries').map((m) => m.message);
+}
+
+describe('module boundaries', () => {
+  it.each([
+    ['a platform lib importing a service', 'libs/observability/src/probe.ts', '@custodian/gateway-service'],
+    ['a port importing an adapter', 'libs/event-store/src/probe.ts', '@custodian/event-store-sqlite'],
+    ['a contract importing a platform lib', 'libs/event-contracts/src/probe.ts', '@custodian/observability'],
+    ['a service importing another service', 'services/gateway/src/probe.ts', '@custodian/api-service'],
+    ['production code importing the test harness', 'services/api/src/probe.ts', '@custodian/test-harness'],
+  ])('forbids %s', async (_case, file, target) => {
+    const errors = await boundaryErrors(file, `import * as m from '${target}';\nexport const probe = m;\n`);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['an adapter importing its port', 'libs/event-store-sqlite/src/probe.ts', '@custodian/event-store'],
+    ['a service importing an adapter', 'services/api/src/probe.ts', '@custodian/event-store-sqlite'],
+    ['the launcher importing a service', 'services/cli/src/probe.ts', '@custodian/gateway-service'],
+    ['a test importing the test harness', 'services/api/src/probe.test.ts', '@custodian/test-harness'],
+  ])('allows %s', async (_case, file, target) => {
+    expect(await boundaryErrors(file, `import * as m from '${target}';\nexport const probe = m;\n`)).toEqual([]);
+  });
+});

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Provisions what a fresh machine lacks, idempotently:
+#   always:      Node 24 (.tools/node), npm dependencies, the TypeScript build
+#   --services:  what the test suite and benchmarks run for real: PostgreSQL, pgbouncer,
+#                OpenSSH (Debian packages) and Apache Kafka (Maven Central artifacts in ~/.m2)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+source scripts/lib/node-env.sh
+
+WITH_SERVICES=0
+for arg in "$@"; do
+  case "$arg" in
+    --services) WITH_SERVICES=1 ;;
+    *) echo "setup.sh: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+step() { echo "==> $*" >&2; }
+
+if [ "$WITH_SERVICES" = 1 ]; then
+  DEBIAN_PACKAGES=(postgresql pgbouncer openssh-server openssh-client)
+  missing=()
+  for p in "${DEBIAN_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    step "installing Debian packages: ${missing[*]}"
+    if [ "$(id -u)" != 0 ]; then echo "setup.sh: need root to apt-get install ${missing[*]}" >&2; exit 1; fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The Debian postinstall may start a cluster and sshd as system services; tests run their own.
+    (service postgresql stop; service ssh stop) >/dev/null 2>&1 || true
+  fi
+fi
+
+lock_stamp="node_modules/.package-lock.json"
+if [ ! -f "$lock_stamp" ] || [ package-lock.json -nt "$lock_stamp" ]; then
+  step "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ "$WITH_SERVICES" = 1 ] && [ -x libs/test-harness/kafka/resolve.sh ]; then
+  step "resolving Apache Kafka from Maven Central (cached in ~/.m2)"
+  libs/test-harness/kafka/resolve.sh
+fi
+
+step "building (tsc -b)"
+npx tsc -b tsconfig.build.json

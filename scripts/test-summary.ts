@@ -1,0 +1,45 @@
+// Prints the closing line CI reads, `N passed, N failed, N skipped`, from Vitest's JSON report,
+// and lists skipped tests so that no skip is silent.
+import { readFileSync } from 'node:fs';
+
+interface AssertionResult {
+  readonly fullName: string;
+  readonly status: 'passed' | 'failed' | 'skipped' | 'pending' | 'todo' | 'disabled';
+}
+interface VitestJsonReport {
+  readonly testResults: readonly { readonly name: string; readonly status: string; readonly message?: string; readonly assertionResults: readonly AssertionResult[] }[];
+}
+
+const path = process.argv[2];
+if (!path) {
+  console.error('usage: test-summary.ts <vitest-json-report>');
+  process.exit(2);
+}
+let report: VitestJsonReport;
+try {
+  report = JSON.parse(readFileSync(path, 'utf8')) as VitestJsonReport;
+} catch (err) {
+  console.error(`no test report (${(err as Error).message})`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+let passed = 0;
+let failed = 0;
+const skipped: string[] = [];
+for (const file of report.testResults) {
+  // A file that failed to load has no assertions but must count as a failure.
+  if (file.status === 'failed' && file.assertionResults.length === 0) {
+    failed += 1;
+    console.error(`FAILED TO LOAD ${file.name}: ${file.message ?? ''}`);
+  }
+  for (const a of file.assertionResults) {
+    if (a.status === 'passed') passed += 1;
+    else if (a.status === 'failed') failed += 1;
+    else skipped.push(a.fullName);
+  }
+}
+if (skipped.length > 0) {
+  console.log(`skipped (each prints its reason above):`);
+  for (const s of skipped) console.log(`  - ${s}`);
+}
+console.log(`${passed} passed, ${failed} failed${skipped.length ? `, ${skipped.length} skipped` : ''}`);
