@@ -1,0 +1,200 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CustodianEvent } from '@custodian/event-contracts';
+import { comparePositions, type RecordedEvent } from '@custodian/event-store';
+import { ContractEvents, describeEventStoreContract } from '@custodian/event-store/testing';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteEventStore } from './sqlite-event-store.js';
+
+const PAGE_SIZE = 50;
+const dirs: string[] = [];
+
+function tempDbPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'custodian-event-store-'));
+  dirs.push(dir);
+  return join(dir, 'events.db');
+}
+
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes a row as an older build would have, through a separate raw connection. */
+function insertRaw(path: string, event: Readonly<Record<string, unknown>>): void {
+  const db = new BetterSqlite3(path);
+  try {
+    db.prepare(
+      `INSERT INTO events (id, stream, revision, type, schema_version, occurred_at, recorded_at, json)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(event['id'], event['stream'], event['sequence'], event['type'], event['schemaVersion'], event['occurredAt'], '2026-01-01T00:00:00.000000Z', JSON.stringify(event));
+  } finally {
+    db.close();
+  }
+}
+
+describeEventStoreContract(
+  'SQLite',
+  async () => {
+    const path = tempDbPath();
+    const store = await SqliteEventStore.open({ path, pageSize: PAGE_SIZE, pollIntervalMs: 50 });
+    return {
+      store,
+      cleanup: () => store.close(),
+      writeStoredEventUnchecked: async (event) => insertRaw(path, event),
+    };
+  },
+  { pageSize: PAGE_SIZE },
+);
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('SqliteEventStore', () => {
+  const events = new ContractEvents();
+
+  async function storeWithOneSession(path = tempDbPath()) {
+    const store = await SqliteEventStore.open({ path, pollIntervalMs: 50 });
+    const { sessionId, stream } = events.newSession();
+    const batch: CustodianEvent[] = [events.opened(stream, sessionId), ...events.commands(stream, sessionId, 1, 2)];
+    await store.append(stream, batch, { expectedRevision: 'no-stream' });
+    return { store, path, stream, sessionId, batch };
+  }
+
+  it('opens in WAL mode with synchronous=FULL, foreign keys and a busy timeout', async () => {
+    const store = await SqliteEventStore.open({ path: tempDbPath(), busyTimeoutMs: 3_000 });
+    try {
+      expect(store.readSettings()).toEqual({ journalMode: 'wal', synchronous: 'FULL', foreignKeys: true, busyTimeoutMs: 3_000 });
+      await expect(store.ping()).resolves.toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('enforces append-only in the database: raw UPDATE, DELETE and REPLACE through another connection fail', async () => {
+    const { store, path, stream, batch } = await storeWithOneSession();
+    const raw = new BetterSqlite3(path);
+    try {
+      expect(() => raw.prepare("UPDATE events SET json = '{}' WHERE stream = ?").run(stream)).toThrow(/append-only: UPDATE refused/);
+      expect(() => raw.prepare('DELETE FROM events WHERE stream = ?').run(stream)).toThrow(/append-only: DELETE refused/);
+      expect(() => raw.prepare('DELETE FROM events').run()).toThrow(/append-only/);
+      // REPLACE deletes without firing DELETE triggers when recursive_triggers is off (the default).
+      expect(() =>
+        raw
+          .prepare(
+            `INSERT OR REPLACE INTO events (position, id, stream, revision, type, schema_version, occurred_at, recorded_at, json)
+             SELECT position, id, stream, revision, type, schema_version, occurred_at, recorded_at, '{}' FROM events WHERE revision = 0 AND stream = ?`,
+          )
+          .run(stream),
+      ).toThrow(/append-only/);
+      // A gap in a stream is refused by the database too.
+      expect(() =>
+        raw
+          .prepare(`INSERT INTO events (id, stream, revision, type, schema_version, occurred_at, recorded_at, json) VALUES (?, ?, 7, 'x', 1, 'x', 'x', '{}')`)
+          .run('gap-id', stream),
+      ).toThrow(/must follow the last one/);
+    } finally {
+      raw.close();
+    }
+    expect((await collect(store.readStream(stream))).map((r) => r.event)).toEqual(batch);
+    await store.close();
+  });
+
+  it('records its schema version and does not re-apply migrations on reopen', async () => {
+    const path = tempDbPath();
+    await (await SqliteEventStore.open({ path })).close();
+    await (await SqliteEventStore.open({ path })).close();
+    const raw = new BetterSqlite3(path, { readonly: true });
+    try {
+      expect(raw.prepare('SELECT version FROM schema_migrations').all()).toEqual([{ version: 1 }]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('keeps events and checkpoints across close and reopen', async () => {
+    const { store, path, stream, sessionId, batch } = await storeWithOneSession();
+    const sub = store.subscribeToAll({ subscriptionId: 'projector', from: 'start', checkpointEvery: 1000, handler: () => undefined });
+    await sub.caughtUp;
+    await store.close();
+
+    const reopened = await SqliteEventStore.open({ path });
+    try {
+      expect((await collect(reopened.readStream(stream))).map((r) => r.event)).toEqual(batch);
+      expect(await reopened.streamRevision(stream)).toBe(2);
+      expect(await reopened.checkpoints.load('projector')).toEqual({ commit: 3n, prepare: 3n });
+      const next = await reopened.append(stream, events.commands(stream, sessionId, 3, 1), { expectedRevision: 2 });
+      expect(next.position).toEqual({ commit: 4n, prepare: 4n });
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('delivers appends made through another connection to a live subscription (poll)', async () => {
+    const { store: writer, path, stream, sessionId } = await storeWithOneSession();
+    const reader = await SqliteEventStore.open({ path, pollIntervalMs: 25 });
+    const seen: RecordedEvent[] = [];
+    const sub = reader.subscribeToAll({ subscriptionId: 'other-process', from: 'start', handler: (r) => void seen.push(r) });
+    try {
+      await sub.caughtUp;
+      expect(seen).toHaveLength(3);
+      const more = events.commands(stream, sessionId, 3, 2);
+      await writer.append(stream, more, { expectedRevision: 2 });
+      await waitUntil(() => seen.length === 5, 5_000);
+      expect(seen.slice(3).map((r) => r.event)).toEqual(more);
+    } finally {
+      await reader.close();
+      await writer.close();
+    }
+  });
+
+  it('group-commits appends of the same tick; a refused one fails alone', async () => {
+    const store = await SqliteEventStore.open({ path: tempDbPath() });
+    try {
+      const sessions = Array.from({ length: 5 }, () => events.newSession());
+      const outcomes = await Promise.allSettled(
+        sessions.map((s, i) => store.append(s.stream, [events.opened(s.stream, s.sessionId)], { expectedRevision: i === 2 ? 'stream-exists' : 'no-stream' })),
+      );
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect(outcomes[2]).toMatchObject({ reason: { code: 'EVENT_STORE_WRONG_EXPECTED_REVISION' } });
+      const positions = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.position] : []));
+      // The savepoint of the refused append was rolled back; positions stay dense in commit order.
+      expect(positions.map((p) => p.commit)).toEqual([1n, 2n, 3n, 4n]);
+      expect(await store.streamRevision(sessions[2]!.stream)).toBe('no-stream');
+      const all = await collect(store.readAll());
+      expect(all.map((r) => r.stream)).toEqual([0, 1, 3, 4].map((i) => sessions[i]!.stream));
+      for (let i = 1; i < all.length; i++) expect(comparePositions(all[i - 1]!.position, all[i]!.position)).toBeLessThan(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('reports a stored row that contradicts its envelope as corrupt instead of returning it', async () => {
+    const path = tempDbPath();
+    const store = await SqliteEventStore.open({ path });
+    const { sessionId, stream } = events.newSession();
+    const opened = events.opened(stream, sessionId);
+    const raw = new BetterSqlite3(path);
+    try {
+      raw
+        .prepare(`INSERT INTO events (id, stream, revision, type, schema_version, occurred_at, recorded_at, json) VALUES (?, ?, 0, ?, 2, ?, ?, ?)`)
+        .run(opened.id, 'session-elsewhere', opened.type, opened.occurredAt, opened.occurredAt, JSON.stringify(opened));
+    } finally {
+      raw.close();
+    }
+    await expect(collect(store.readAll())).rejects.toMatchObject({ code: 'EVENT_STORE_CORRUPT' });
+    await store.close();
+  });
+});
