@@ -3,12 +3,15 @@ import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
 // Module boundaries (docs/architecture.md#module-boundaries). Two tag dimensions:
-//   type: what a project is — launcher > app > adapter > port > contract; platform is cross-cutting; testing is test-only.
+//   type: what a project is — launcher > app > adapter > domain > port > contract; platform is cross-cutting; testing is test-only.
 //   scope: which deployable it belongs to — shared code may not reach into a service.
 const typeConstraints = [
-  { sourceTag: 'type:launcher', onlyDependOnLibsWithTags: ['type:app', 'type:adapter', 'type:port', 'type:contract', 'type:platform'] },
-  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:adapter', 'type:port', 'type:contract', 'type:platform'] },
-  { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:port', 'type:contract', 'type:platform'] },
+  { sourceTag: 'type:launcher', onlyDependOnLibsWithTags: ['type:app', 'type:host', 'type:adapter', 'type:domain', 'type:port', 'type:contract', 'type:platform'] },
+  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:host', 'type:adapter', 'type:domain', 'type:port', 'type:contract', 'type:platform'] },
+  // A host is a composition root: it picks adapters from configuration.
+  { sourceTag: 'type:host', onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:port', 'type:contract', 'type:platform'] },
+  { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', 'type:port', 'type:contract', 'type:platform'] },
+  { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:port', 'type:contract'] },
   { sourceTag: 'type:port', onlyDependOnLibsWithTags: ['type:contract'] },
   { sourceTag: 'type:contract', onlyDependOnLibsWithTags: ['type:contract'] },
   { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:contract', 'type:platform'] },

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 // The Nx lint rule reads the project graph (package.json `nx.tags`). These cases prove the
 // tags and constraints in eslint.config.mjs are real: a forbidden import is a lint error.
 process.env.NX_DAEMON = 'false';
+process.env.NX_CACHE_PROJECT_GRAPH = 'false';
 
 let eslint: ESLint;
 beforeAll(() => {
@@ -22,6 +23,8 @@ describe('module boundaries', () => {
     ['a contract importing a platform lib', 'libs/event-contracts/src/probe.ts', '@custodian/observability'],
     ['a service importing another service', 'services/gateway/src/probe.ts', '@custodian/api-service'],
     ['production code importing the test harness', 'services/api/src/probe.ts', '@custodian/test-harness'],
+    ['the service host importing a service', 'libs/service-host/src/probe.ts', '@custodian/gateway-service'],
+    ['a domain lib importing an adapter', 'libs/masking/src/probe.ts', '@custodian/event-store-sqlite'],
   ])('forbids %s', async (_case, file, target) => {
     const errors = await boundaryErrors(file, `import * as m from '${target}';\nexport const probe = m;\n`);
     expect(errors.length).toBeGreaterThan(0);
@@ -30,6 +33,7 @@ describe('module boundaries', () => {
   it.each([
     ['an adapter importing its port', 'libs/event-store-sqlite/src/probe.ts', '@custodian/event-store'],
     ['a service importing an adapter', 'services/api/src/probe.ts', '@custodian/event-store-sqlite'],
+    ['a service importing the service host', 'services/api/src/probe.ts', '@custodian/service-host'],
     ['the launcher importing a service', 'services/cli/src/probe.ts', '@custodian/gateway-service'],
     ['a test importing the test harness', 'services/api/src/probe.test.ts', '@custodian/test-harness'],
   ])('allows %s', async (_case, file, target) => {

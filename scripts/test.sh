@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh --services
 source scripts/lib/node-env.sh
-export NX_DAEMON=false NX_NO_CLOUD=true
+export NX_DAEMON=false NX_NO_CLOUD=true NX_CACHE_PROJECT_GRAPH=false
 
 echo "==> lint" >&2
 npx eslint --max-warnings=0 .

@@ -1,0 +1,3 @@
+// Composition-root helpers shared by the service processes and the CLI's embedded host.
+export * from './configured-event-store.js';
+export * from './standalone-service.js';

@@ -1,0 +1,133 @@
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { ConfigError, loadConfig, redactConfig, type LoadedConfig } from '@custodian/runtime-config';
+import { startEmbedded } from './embedded-host.js';
+import { cliVersion } from './version.js';
+
+export const USAGE = `Usage: custodian <command> [options]
+
+Commands:
+  start [--config FILE]          Run gateway, ingest, projector and api in one process
+                                 (embedded deployment: SQLite event store in .custodian/,
+                                 in-process bus). Stops cleanly on SIGTERM or Ctrl-C.
+  config check [--config FILE]   Validate a configuration and print the effective config
+                                 (defaults and CUSTODIAN_* overrides applied, secrets redacted).
+  version                        Print the version.
+
+Options:
+  -c, --config FILE   YAML configuration file (default: $CUSTODIAN_CONFIG, else built-in defaults)
+  -h, --help          Show this help
+  -v, --version       Print the version
+
+Environment overrides: CUSTODIAN_<SECTION>__<KEY>=value, e.g.
+  CUSTODIAN_SERVICES__API__HTTP__PORT=8080  CUSTODIAN_LOG__LEVEL=debug
+`;
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  /** Resolves with the signal that asks `start` to stop. */
+  readonly waitForStop: () => Promise<string>;
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly code = 'CLI_USAGE';
+}
+
+interface ParsedCommand {
+  readonly command: readonly string[];
+  readonly config: string | undefined;
+  readonly help: boolean;
+  readonly version: boolean;
+}
+
+function parseCommand(argv: readonly string[]): ParsedCommand {
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+    return { command: positionals, config: values.config, help: values.help ?? false, version: values.version ?? false };
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function load(parsed: ParsedCommand, io: CliIo): LoadedConfig {
+  return loadConfig({ file: parsed.config, env: io.env, cwd: io.cwd });
+}
+
+async function start(parsed: ParsedCommand, io: CliIo): Promise<number> {
+  const loaded = load(parsed, io);
+  const { config } = loaded;
+  const host = await startEmbedded(loaded);
+  const store = config.eventStore.kind === 'sqlite' ? `sqlite ${config.eventStore.path}` : 'eventstoredb';
+  const width = Math.max(...host.services.map((s) => s.name.length));
+  io.stderr(
+    [
+      `custodian ${cliVersion()} started (${config.deployment} deployment; event store: ${store}; bus: ${config.bus.kind})`,
+      ...host.services.map((s) => `  ${s.name.padEnd(width)}  ${s.url}  (ready: ${s.url}/health/ready)`),
+      host.services.length === 0 ? '  no services enabled' : 'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+  const signal = await io.waitForStop();
+  io.stderr(`custodian: ${signal} received, stopping\n`);
+  await host.stop();
+  io.stderr('custodian: stopped\n');
+  return EXIT.ok;
+}
+
+function configCheck(parsed: ParsedCommand, io: CliIo): number {
+  const loaded = load(parsed, io);
+  io.stdout(stringify(redactConfig(loaded.config)));
+  const overrides = loaded.overriddenBy.length > 0 ? `; overridden by ${loaded.overriddenBy.join(', ')}` : '';
+  io.stderr(`custodian: config OK (${loaded.file ?? 'built-in defaults'}${overrides})\n`);
+  return EXIT.ok;
+}
+
+/** Runs one CLI invocation; resolves with the exit code. Never prints secret values. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const parsed = parseCommand(argv);
+    const [command, sub, ...extra] = parsed.command;
+    if (parsed.help || command === 'help') {
+      io.stdout(USAGE);
+      return EXIT.ok;
+    }
+    if (parsed.version || command === 'version') {
+      io.stdout(`custodian ${cliVersion()}\n`);
+      return EXIT.ok;
+    }
+    if (command === undefined) {
+      io.stderr(USAGE);
+      return EXIT.usage;
+    }
+    if (command === 'start' && sub === undefined) return await start(parsed, io);
+    if (command === 'config' && sub === 'check' && extra.length === 0) return configCheck(parsed, io);
+    throw new UsageError(`unknown command: ${parsed.command.join(' ')}`);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`custodian: ${err.message}\n\n${USAGE}`);
+      return EXIT.usage;
+    }
+    if (err instanceof ConfigError) {
+      io.stderr(`custodian: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    io.stderr(`custodian: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+    return EXIT.failure;
+  }
+}

@@ -1,0 +1,4 @@
+// The custodian CLI as a library (for tests and embedding); the command itself is main.ts.
+export { EXIT, runCli, USAGE, UsageError, type CliIo } from './cli.js';
+export { startEmbedded, type EmbeddedHost, type EmbeddedService, type StartEmbeddedOptions } from './embedded-host.js';
+export { cliVersion } from './version.js';
