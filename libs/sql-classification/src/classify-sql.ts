@@ -1,0 +1,63 @@
+import { SqlClassificationError } from './errors.js';
+import { normalizeCheckedText } from './normalize-sql.js';
+import { checkedSqlText, DEFAULT_MAX_SQL_LENGTH, fingerprintPostgres, loadPostgresParser, parsePostgres } from './postgres-parser.js';
+import {
+  mostPrivilegedKind,
+  type SqlClassification,
+  type SqlClassifyOptions,
+  type SqlFlag,
+  type SqlStatementClassification,
+} from './sql-classification.js';
+import { StatementAnalysis } from './statement-analysis.js';
+
+/** Loads the PostgreSQL parser (WebAssembly) once; afterwards classifySqlSync may be used. */
+export async function loadSqlClassifier(): Promise<void> {
+  await loadPostgresParser();
+}
+
+/**
+ * Classifies SQL text with the real PostgreSQL grammar. Never throws for bad input: text that
+ * cannot be parsed, is too large or is not clean UTF-8 yields `ok: false`, which policy denies.
+ */
+export async function classifySql(input: string | Uint8Array, options: SqlClassifyOptions = {}): Promise<SqlClassification> {
+  await loadPostgresParser();
+  return classifySqlSync(input, options);
+}
+
+export function classifySqlSync(input: string | Uint8Array, options: SqlClassifyOptions = {}): SqlClassification {
+  try {
+    const text = checkedSqlText(input, options.maxLength ?? DEFAULT_MAX_SQL_LENGTH);
+    const { statements: trees } = parsePostgres(text);
+    const prepared = new Map(options.preparedStatements ?? []);
+    const statements: SqlStatementClassification[] = [];
+    for (const tree of trees) {
+      const statement = StatementAnalysis.classify(tree, prepared);
+      // PREPARE then EXECUTE in one text: the EXECUTE runs what was just prepared.
+      if (statement.preparedName !== undefined) prepared.set(statement.preparedName, statement);
+      statements.push(statement);
+    }
+    const multiStatement = statements.length > 1;
+    if (multiStatement) {
+      // COMMIT/ROLLBACK stacked with other statements ends the transaction the gateway opened
+      // (e.g. READ ONLY) and lets the rest run outside it.
+      for (const statement of statements) {
+        if (statement.flags.includes('transaction-end')) statement.flags = [...statement.flags, 'transaction-escape' as const].sort();
+      }
+    }
+    const flags = new Set<SqlFlag>(statements.flatMap((statement) => statement.flags));
+    return {
+      ok: true,
+      kind: mostPrivilegedKind(statements.map((statement) => statement.kind)),
+      statements,
+      multiStatement,
+      flags: [...flags].sort(),
+      normalized: normalizeCheckedText(text),
+      fingerprint: fingerprintPostgres(text),
+    };
+  } catch (error) {
+    if (error instanceof SqlClassificationError) return { ok: false, error };
+    // JavaScript stack exhaustion on pathological trees: refuse, do not crash the gateway.
+    if (error instanceof RangeError) return { ok: false, error: new SqlClassificationError('SQL_TOO_COMPLEX', error.message, undefined, { cause: error }) };
+    throw error;
+  }
+}

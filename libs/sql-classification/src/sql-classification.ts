@@ -1,0 +1,118 @@
+import type { SqlClassificationError } from './errors.js';
+
+/**
+ * What a statement does, ordered from least to most privileged. `utility` is the top:
+ * arbitrary code, server administration and anything the classifier does not recognise.
+ */
+export type SqlKind = 'read' | 'transaction' | 'write' | 'ddl' | 'dcl' | 'utility';
+
+export const SQL_KIND_RANK: Readonly<Record<SqlKind, number>> = {
+  read: 0,
+  transaction: 1,
+  write: 2,
+  ddl: 3,
+  dcl: 4,
+  utility: 5,
+};
+
+export function mostPrivilegedKind(kinds: Iterable<SqlKind>): SqlKind {
+  let top: SqlKind = 'read';
+  for (const kind of kinds) if (SQL_KIND_RANK[kind] > SQL_KIND_RANK[top]) top = kind;
+  return top;
+}
+
+/** How a statement touches a relation. */
+export type SqlAccess = 'read' | 'write' | 'ddl';
+
+export interface SqlObject {
+  schema?: string;
+  name: string;
+  access: SqlAccess;
+  /** Columns written (INSERT column list, UPDATE SET targets) where the statement names them. */
+  columns?: string[];
+}
+
+export type SqlFlag =
+  | 'update-without-where'
+  | 'delete-without-where'
+  | 'constant-true-where'
+  | 'dml-in-cte'
+  | 'nested-dml'
+  | 'do-block'
+  | 'copy'
+  | 'copy-program'
+  | 'copy-to-file'
+  | 'copy-from-file'
+  | 'dangerous-function'
+  | 'side-effect-function'
+  | 'unrecognised-function'
+  | 'set-role'
+  | 'set-session-authorization'
+  | 'set-search-path'
+  | 'parser-divergence-setting'
+  | 'transaction-end'
+  | 'transaction-escape'
+  | 'transaction-read-write'
+  | 'prepare'
+  | 'execute'
+  | 'unknown-prepared-statement'
+  | 'explain-analyze'
+  | 'create-function'
+  | 'create-trigger'
+  | 'create-rule'
+  | 'create-extension'
+  | 'alter-system'
+  | 'load-library'
+  | 'password'
+  | 'row-lock'
+  | 'row-security-change'
+  | 'listen'
+  | 'notify'
+  | 'select-into'
+  | 'cursor'
+  | 'unknown-statement';
+
+export interface SqlStatementClassification {
+  kind: SqlKind;
+  /** Upper-case SQL command, e.g. `SELECT`, `DELETE`, `CREATE TABLE`, `COPY`. */
+  command: string;
+  objects: SqlObject[];
+  /** Qualified names of every function called anywhere in the statement (CTEs, subqueries, defaults…). */
+  functions: string[];
+  flags: SqlFlag[];
+  /** The libpg-query node type, for audit and debugging (`DeleteStmt`, …). */
+  nodeType: string;
+  /** Name given by `PREPARE name AS …`; the classification is that of the prepared statement. */
+  preparedName?: string;
+}
+
+export interface SqlClassificationOk {
+  ok: true;
+  /** The most privileged kind among all statements (`read` for an empty input). */
+  kind: SqlKind;
+  statements: SqlStatementClassification[];
+  multiStatement: boolean;
+  /** Union of every statement's flags. */
+  flags: SqlFlag[];
+  /** Literal-free text for events (see normalizeSql). */
+  normalized: string;
+  /** libpg-query fingerprint: equal for statements that differ only in literals. */
+  fingerprint: string | null;
+}
+
+export interface SqlClassificationFailure {
+  ok: false;
+  error: SqlClassificationError;
+}
+
+export type SqlClassification = SqlClassificationOk | SqlClassificationFailure;
+
+export interface SqlClassifyOptions {
+  /** Longest accepted input in UTF-16 code units; longer input is refused (default 1 MiB). */
+  maxLength?: number;
+  /**
+   * Statements prepared earlier in the same session, by name, so that `EXECUTE name` is
+   * classified as what it runs. Unknown names are classified `utility` (fail closed).
+   */
+  preparedStatements?: ReadonlyMap<string, SqlStatementClassification>;
+}
