@@ -34,8 +34,11 @@ fi
 
 lock_stamp="node_modules/.package-lock.json"
 if [ ! -f "$lock_stamp" ] || [ package-lock.json -nt "$lock_stamp" ]; then
-  step "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  step "installing npm dependencies from package-lock.json"
+  # Not `npm ci`: npm 11 omits other platforms' optional packages (@swc/core-darwin-*, …) from
+  # the lock it writes on this machine, and `npm ci` then refuses that very lock as out of sync.
+  # `npm install` installs the locked versions all the same.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 if [ "$WITH_SERVICES" = 1 ] && [ -x libs/test-harness/kafka/resolve.sh ]; then

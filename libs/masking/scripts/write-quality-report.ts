@@ -1,0 +1,18 @@
+// Writes libs/masking/QUALITY.md: precision/recall per detector on the labelled corpus.
+// Run: scripts/node24 node libs/masking/scripts/write-quality-report.ts
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { registerSourceResolution } from './source-resolution.ts';
+
+registerSourceResolution();
+const here = dirname(fileURLToPath(import.meta.url));
+const { generateLabelledCorpus } = await import('../src/corpus/labelled-corpus.ts');
+const { evaluateCorpus, renderQualityMarkdown } = await import('../src/corpus/quality.ts');
+const { DetectionProfile } = await import('../src/text-masker.ts');
+
+const corpus = generateLabelledCorpus();
+const report = evaluateCorpus(corpus, new DetectionProfile());
+const markdown = renderQualityMarkdown(report, corpus.seed, 0.95);
+writeFileSync(join(here, '..', 'QUALITY.md'), markdown);
+console.log(markdown);

@@ -1,0 +1,135 @@
+import { rules as recommendedRules } from '@secretlint/secretlint-rule-preset-recommend';
+import type { SecretLintRuleContext, SecretLintRuleCreator, SecretLintRuleReportDescriptor, SecretLintSourceCode } from '@secretlint/types';
+import { type Detector, type ValidatedMatch } from './detector.js';
+
+/**
+ * API keys and credentials, recognised by secretlint's maintained recommended rule set
+ * (@secretlint/secretlint-rule-preset-recommend: AWS, GCP, GitHub, GitLab, Slack, npm, OpenAI,
+ * Anthropic, Stripe, SendGrid, basic-auth URLs, database connection strings, …).
+ *
+ * The rules keep their regexes inside closures, so they cannot be lifted into a streaming
+ * scanner. Instead this detector finds bounded *tokens* (runs of non-space characters that are
+ * not JSON/markup punctuation, 16–1024 long) and runs each rule over the token through the public
+ * rule API (`create(context).file(source)`), exactly as secretlint's core would for a one-token
+ * file. The match covers the token from the first reported offset to the token's end: some rules
+ * report an offset but the length of a sub-capture, so the tail is masked too rather than risk
+ * leaving part of a key.
+ *
+ * Known limits: secrets that need context across spaces or quotes (`aws_secret_access_key = "…"`)
+ * and secrets past the first 1024 characters of a longer token are not seen here.
+ */
+const TOKEN_CHARS = String.raw`[^\s"'\x60<>{}\[\](),;|\\]`;
+export const SECRET_TOKEN_MAX = 1024;
+
+const RULE_PREFIX = '@secretlint/secretlint-rule-';
+
+/** Rules whose subject is not a single token: private keys are handled by the PEM detector. */
+const EXCLUDED_RULES = new Set(['privatekey', 'filter-comments', 'preset-recommend']);
+
+/** Options per rule: scan AWS access key ids too, not only secret keys. */
+const RULE_OPTIONS: Readonly<Record<string, object>> = { aws: { enableIDScanRule: true } };
+
+interface Report {
+  readonly rule: string;
+  readonly start: number;
+}
+
+interface PreparedRule {
+  readonly name: string;
+  readonly scan: (source: SecretLintSourceCode, sink: Report[]) => void;
+}
+
+function prepareRule(creator: SecretLintRuleCreator, name: string): PreparedRule {
+  let sink: Report[] = [];
+  const context: SecretLintRuleContext = {
+    sharedOptions: {},
+    // Messages embed the secret itself; only the message id is kept and nothing is logged.
+    createTranslator: ((_messages: unknown) => (messageId: string) => ({ message: messageId, messageId, data: undefined })) as SecretLintRuleContext['createTranslator'],
+    report(descriptor: SecretLintRuleReportDescriptor) {
+      sink.push({ rule: name, start: descriptor.range[0] });
+    },
+    ignore() {},
+  };
+  const handler = creator.create(context, RULE_OPTIONS[name] ?? {});
+  return {
+    name,
+    scan(source, into) {
+      sink = into;
+      const result = handler.file?.(source);
+      // Text rules are synchronous; a rule that turns async is ignored rather than awaited mid-stream.
+      if (result instanceof Promise) result.catch(() => undefined);
+    },
+  };
+}
+
+function sourceOf(content: string): SecretLintSourceCode {
+  const unsupported = (): never => {
+    throw new Error('location lookups are not supported on masking tokens');
+  };
+  return {
+    hasBOM: false,
+    content,
+    filePath: undefined,
+    physicalFilePath: undefined,
+    contentType: 'text',
+    ext: '',
+    getFilePath: () => undefined,
+    getPhysicalFilePath: () => undefined,
+    locationToRange: unsupported,
+    rangeToLocation: unsupported,
+    positionToIndex: unsupported,
+    indexToPosition: unsupported,
+  };
+}
+
+export function secretRuleNames(): string[] {
+  return prepareRules().map((r) => r.name);
+}
+
+function prepareRules(): PreparedRule[] {
+  return (recommendedRules as unknown as SecretLintRuleCreator[])
+    .filter((rule) => rule.meta.type === 'scanner' && rule.meta.supportedContentTypes.some((t) => t === 'text' || t === 'all'))
+    .map((rule) => ({ rule, name: rule.meta.id.startsWith(RULE_PREFIX) ? rule.meta.id.slice(RULE_PREFIX.length) : rule.meta.id }))
+    .filter(({ name }) => !EXCLUDED_RULES.has(name))
+    .map(({ rule, name }) => prepareRule(rule, name));
+}
+
+/**
+ * Cheap screen before 27 rules run: every supported format is a URL with credentials or has a
+ * run of at least 12 key characters; plain lower-case words are never keys.
+ */
+const PLAIN_WORD = /^[a-z]+$/;
+const KEY_LIKE = /:\/\/|[A-Za-z0-9+/=_-]{12}/;
+
+const TOKEN_CHAR = new RegExp(TOKEN_CHARS);
+const MIN_TOKEN = new RegExp(`${TOKEN_CHARS}{16}`, 'g');
+
+export function createSecretlintDetector(): Detector {
+  const rules = prepareRules();
+  return {
+    id: 'secret',
+    candidate: new RegExp(String.raw`(?<!${TOKEN_CHARS})${TOKEN_CHARS}{16,${SECRET_TOKEN_MAX}}`, 'g'),
+    maxLength: SECRET_TOKEN_MAX,
+    prefix: String.raw`(?<!${TOKEN_CHARS})${TOKEN_CHARS}{1,${SECRET_TOKEN_MAX - 1}}$`,
+    skipTo(text, from) {
+      // Jump to the next run of 16 token characters, then back to where its token starts.
+      MIN_TOKEN.lastIndex = from;
+      const m = MIN_TOKEN.exec(text);
+      if (!m) return text.length;
+      let start = m.index;
+      while (start > from && TOKEN_CHAR.test(text[start - 1] as string)) start--;
+      return start;
+    },
+    validate(candidate): ValidatedMatch | null {
+      if (PLAIN_WORD.test(candidate) || !KEY_LIKE.test(candidate)) return null;
+      const reports: Report[] = [];
+      const source = sourceOf(candidate);
+      for (const rule of rules) rule.scan(source, reports);
+      if (reports.length === 0) return null;
+      let first = reports[0] as Report;
+      for (const r of reports) if (r.start < first.start) first = r;
+      const start = Math.min(Math.max(first.start, 0), candidate.length - 1);
+      return { start, end: candidate.length, detector: `secret:${first.rule}` };
+    },
+  };
+}

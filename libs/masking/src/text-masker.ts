@@ -1,0 +1,326 @@
+import { type KeyObject } from 'node:crypto';
+import { createDetectors, type DetectorSetOptions } from './detectors/index.js';
+import { MAX_LOOKAHEAD, MAX_LOOKBEHIND, type Detector } from './detectors/detector.js';
+import { MaskingError } from './errors.js';
+import { MaskingFindings } from './findings.js';
+import { compileStrategy, HmacTokenizer, type MaskFunction, type StrategySpec } from './strategies.js';
+
+/** How detector hits are masked: one strategy for all, optionally overridden per detector. */
+export interface DetectionOptions extends DetectorSetOptions {
+  /** Prebuilt detectors (custom or configured); overrides `enabled`/`phone`. */
+  readonly detectors?: readonly Detector[];
+  /** Defaults to `redact`. */
+  readonly strategy?: StrategySpec;
+  /** Per detector id (the base id: `card`, `secret`, …). */
+  readonly strategies?: Readonly<Partial<Record<string, StrategySpec>>>;
+  /** Rule id reported per detector id; default `detector:<id>`. */
+  readonly ruleIds?: Readonly<Partial<Record<string, string>>>;
+  /** Needed for `hmac` strategies. Held as a KeyObject, never logged. */
+  readonly hmacKey?: Uint8Array | KeyObject;
+  /** Alternatively a shared tokenizer (one per tenant key). */
+  readonly tokenizer?: HmacTokenizer;
+}
+
+interface CompiledDetector {
+  readonly detector: Detector;
+  readonly partial: RegExp;
+  readonly window: number;
+  readonly mask: MaskFunction;
+  readonly rule: string;
+}
+
+/**
+ * Detectors with their strategies compiled once; share one profile across many values and
+ * streams (building the secretlint rules is the expensive part).
+ */
+export class DetectionProfile {
+  readonly compiled: readonly CompiledDetector[];
+  /** The most input characters a stream masker using this profile may hold back. */
+  readonly maxHoldBack: number;
+
+  constructor(options: DetectionOptions = {}) {
+    const detectors = options.detectors ?? createDetectors(options);
+    const tokenizer = options.tokenizer ?? (options.hmacKey ? new HmacTokenizer(options.hmacKey) : undefined);
+    const defaultStrategy = options.strategy ?? { kind: 'redact' };
+    this.compiled = detectors.map((detector) => {
+      if (!detector.candidate.global) throw new MaskingError('MASKING_INVALID_PATTERN', `detector ${detector.id}: candidate regex must be global`);
+      return {
+        detector,
+        partial: new RegExp(`(?:${detector.candidate.source})|(?:${detector.prefix})`, detector.candidate.flags),
+        window: detector.maxLength + MAX_LOOKAHEAD,
+        mask: compileStrategy(options.strategies?.[detector.id] ?? defaultStrategy, tokenizer),
+        rule: options.ruleIds?.[detector.id] ?? `detector:${detector.id}`,
+      };
+    });
+    // +1: a trailing high surrogate is held so a chunk never ends in half a character.
+    this.maxHoldBack = Math.max(0, ...this.compiled.map((c) => c.window)) + 1;
+  }
+}
+
+const NONE = 0;
+const PENDING = 1;
+const MATCH = 2;
+
+interface DetectorState {
+  kind: number;
+  /** Positions in [pos, from) are known never to start a match. */
+  from: number;
+  candidateStart: number;
+  start: number;
+  end: number;
+  detectorId: string;
+  /** Input length and end flag the state was computed for (pending/none depend on them). */
+  seenEnd: number;
+  seenEnded: boolean;
+}
+
+export interface StreamMaskerStats {
+  /** Input characters pushed so far. */
+  readonly consumed: number;
+  /** Input characters whose output has been emitted (the rest is held back). */
+  readonly emittedInput: number;
+  /** Output characters emitted. */
+  readonly emittedOutput: number;
+}
+
+export interface StreamMasker {
+  /** Returns the output that is now final; never text that could still start a match. */
+  push(chunk: string): string;
+  /** Flushes the held-back tail. */
+  end(): string;
+  readonly maxHoldBack: number;
+  readonly stats: StreamMaskerStats;
+  /** Counts so far (also complete after `end()`). */
+  findings(): MaskingFindings;
+}
+
+export interface StreamMaskerOptions extends DetectionOptions {
+  readonly profile?: DetectionProfile;
+  /** Field/location reported in findings, e.g. `response.body` or `content[0].text`. Default `stream`. */
+  readonly location?: string;
+  /** Accumulate into an existing summary (e.g. one per response). */
+  readonly findings?: MaskingFindings;
+}
+
+/**
+ * Leftmost-first masking over all detectors: at each position the earliest match wins, ties
+ * go to the longest, then to detector priority. A stream is masked with exactly the same
+ * result as the whole text, whatever the chunking: a match at p is only taken once the text
+ * up to p + window is present (or the stream ended), and text is only emitted up to the first
+ * position where some detector's match could still start.
+ */
+class MaskingScanner implements StreamMasker {
+  readonly maxHoldBack: number;
+  readonly #profile: DetectionProfile;
+  readonly #states: DetectorState[];
+  readonly #location: string;
+  readonly #findings: MaskingFindings;
+  #buffer = '';
+  /** Absolute input offset of #buffer[0]. */
+  #base = 0;
+  /** Absolute input offset up to which output has been emitted. */
+  #pos = 0;
+  #emittedOutput = 0;
+  #ended = false;
+
+  constructor(options: StreamMaskerOptions) {
+    this.#profile = options.profile ?? new DetectionProfile(options);
+    this.maxHoldBack = this.#profile.maxHoldBack;
+    this.#location = options.location ?? 'stream';
+    this.#findings = options.findings ?? new MaskingFindings();
+    this.#states = this.#profile.compiled.map(() => ({ kind: NONE, from: 0, candidateStart: 0, start: 0, end: 0, detectorId: '', seenEnd: -1, seenEnded: false }));
+  }
+
+  get stats(): StreamMaskerStats {
+    return { consumed: this.#base + this.#buffer.length, emittedInput: this.#pos, emittedOutput: this.#emittedOutput };
+  }
+
+  findings(): MaskingFindings {
+    return this.#findings;
+  }
+
+  push(chunk: string): string {
+    if (this.#ended) throw new MaskingError('MASKING_STREAM_ENDED', 'push() after end()');
+    if (chunk.length === 0) return '';
+    this.#buffer += chunk;
+    const out = this.#drain(false);
+    this.#trim();
+    return out;
+  }
+
+  end(): string {
+    if (this.#ended) throw new MaskingError('MASKING_STREAM_ENDED', 'end() called twice');
+    this.#ended = true;
+    const out = this.#drain(true);
+    this.#buffer = '';
+    this.#base = this.#pos;
+    return out;
+  }
+
+  #drain(ended: boolean): string {
+    const buffer = this.#buffer;
+    const base = this.#base;
+    const inputEnd = base + buffer.length;
+    const parts: string[] = [];
+    const compiled = this.#profile.compiled;
+    for (;;) {
+      const pos = this.#pos;
+      let eventStart = Infinity;
+      let blocked = false;
+      let best: DetectorState | undefined;
+      let bestIndex = -1;
+      for (let i = 0; i < compiled.length; i++) {
+        const state = this.#states[i] as DetectorState;
+        this.#refresh(compiled[i] as CompiledDetector, state, inputEnd, ended);
+        if (state.kind === NONE) continue;
+        const s = state.kind === MATCH ? state.start : state.candidateStart;
+        if (s < eventStart) {
+          eventStart = s;
+          blocked = state.kind === PENDING;
+          best = state.kind === MATCH ? state : undefined;
+          bestIndex = i;
+        } else if (s === eventStart) {
+          if (state.kind === PENDING) blocked = true;
+          else if (!best || state.end - state.start > best.end - best.start) {
+            best = state;
+            bestIndex = i;
+          }
+        }
+      }
+      if (eventStart === Infinity) {
+        let stop = inputEnd;
+        // Never end a chunk between the two halves of a surrogate pair.
+        if (!ended && stop > pos && isHighSurrogate(buffer.charCodeAt(stop - 1 - base))) stop--;
+        this.#emit(parts, buffer.slice(pos - base, stop - base));
+        this.#pos = stop;
+        break;
+      }
+      if (blocked || !best) {
+        this.#emit(parts, buffer.slice(pos - base, eventStart - base));
+        this.#pos = eventStart;
+        break;
+      }
+      const chosen = compiled[bestIndex] as CompiledDetector;
+      const value = buffer.slice(best.start - base, best.end - base);
+      this.#emit(parts, buffer.slice(pos - base, best.start - base));
+      const normalize = chosen.detector.normalize;
+      this.#emit(parts, chosen.mask(value, normalize ? { label: best.detectorId, normalize } : { label: best.detectorId }));
+      this.#findings.add(this.#location, chosen.rule, best.detectorId);
+      this.#pos = best.end;
+    }
+    return parts.join('');
+  }
+
+  #emit(parts: string[], text: string): void {
+    if (text.length === 0) return;
+    parts.push(text);
+    this.#emittedOutput += text.length;
+  }
+
+  #refresh(c: CompiledDetector, state: DetectorState, inputEnd: number, ended: boolean): void {
+    const pos = this.#pos;
+    if (state.kind === MATCH && state.candidateStart >= pos) return;
+    const sameInput = state.seenEnd === inputEnd && state.seenEnded === ended;
+    if (state.kind === PENDING && sameInput && state.candidateStart >= pos) return;
+    if (state.kind === NONE && sameInput && state.seenEnd >= 0) return;
+    this.#compute(c, state, Math.max(pos, state.from), inputEnd, ended);
+  }
+
+  #compute(c: CompiledDetector, state: DetectorState, scanFrom: number, inputEnd: number, ended: boolean): void {
+    const buffer = this.#buffer;
+    const base = this.#base;
+    state.seenEnd = inputEnd;
+    state.seenEnded = ended;
+    const decidedEnd = ended ? inputEnd : inputEnd - c.window;
+    const regex = c.detector.candidate;
+    const skipTo = c.detector.skipTo;
+    regex.lastIndex = scanFrom - base;
+    for (;;) {
+      if (skipTo) regex.lastIndex = skipTo(buffer, regex.lastIndex);
+      const m = regex.exec(buffer);
+      if (!m) break;
+      const candidateStart = base + m.index;
+      if (candidateStart >= decidedEnd) break;
+      const before = buffer.slice(Math.max(0, m.index - MAX_LOOKBEHIND), m.index);
+      const valid = c.detector.validate(m[0], before);
+      if (valid) {
+        state.kind = MATCH;
+        state.from = candidateStart;
+        state.candidateStart = candidateStart;
+        state.start = candidateStart + valid.start;
+        state.end = candidateStart + valid.end;
+        state.detectorId = valid.detector ?? c.detector.id;
+        return;
+      }
+      regex.lastIndex = m.index + 1;
+    }
+    if (!ended) {
+      c.partial.lastIndex = Math.max(scanFrom, decidedEnd) - base;
+      const p = c.partial.exec(buffer);
+      if (p) {
+        state.kind = PENDING;
+        state.candidateStart = state.from = base + p.index;
+        return;
+      }
+    }
+    state.kind = NONE;
+    state.from = inputEnd;
+  }
+
+  /** Drops input that is emitted and beyond the look-behind context, in large steps. */
+  #trim(): void {
+    const keepFrom = this.#pos - MAX_LOOKBEHIND;
+    const drop = keepFrom - this.#base;
+    if (drop > 4096 && drop * 2 > this.#buffer.length) {
+      this.#buffer = this.#buffer.slice(drop);
+      this.#base = keepFrom;
+    }
+  }
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+export function createStreamMasker(options: StreamMaskerOptions = {}): StreamMasker {
+  return new MaskingScanner(options);
+}
+
+export interface MaskTextResult {
+  readonly text: string;
+  readonly findings: MaskingFindings;
+}
+
+/** Masks a whole string (the reference result every chunking of a stream reproduces). */
+export function maskText(text: string, options: StreamMaskerOptions = {}): MaskTextResult {
+  const masker = new MaskingScanner(options);
+  const out = masker.push(text) + masker.end();
+  return { text: out, findings: masker.findings() };
+}
+
+/**
+ * UTF-8 byte streams: chunks may split a multi-byte character anywhere; a streaming TextDecoder
+ * keeps the partial bytes until the character completes. Invalid UTF-8 becomes U+FFFD (this is
+ * for text bodies; binary bodies are not masked).
+ */
+export interface ByteStreamMasker {
+  push(chunk: Uint8Array): Uint8Array;
+  end(): Uint8Array;
+  readonly maxHoldBack: number;
+  findings(): MaskingFindings;
+}
+
+export function createByteStreamMasker(options: StreamMaskerOptions = {}): ByteStreamMasker {
+  const masker = new MaskingScanner(options);
+  const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+  const encoder = new TextEncoder();
+  return {
+    maxHoldBack: masker.maxHoldBack,
+    push: (chunk) => encoder.encode(masker.push(decoder.decode(chunk, { stream: true }))),
+    end: () => {
+      const tail = decoder.decode();
+      return encoder.encode((tail ? masker.push(tail) : '') + masker.end());
+    },
+    findings: () => masker.findings(),
+  };
+}
