@@ -1,3 +1,4 @@
 // Composition-root helpers shared by the service processes and the CLI's embedded host.
 export * from './configured-event-store.js';
 export * from './standalone-service.js';
+export * from './service-core.js';

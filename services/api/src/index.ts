@@ -1,7 +1,7 @@
 // The api service: a Nest module that the embedded host (custodian start) and the standalone
 // process (src/main.ts, distributed deployment) both mount.
 export { ApiModule, type ApiDependencies } from './api.module.js';
-export { API_EVENT_STORE, API_VERSION_INFO, type VersionInfo } from './tokens.js';
+export { API_VERSION_INFO, type VersionInfo } from './tokens.js';
 export { MAX_EVENTS_PER_PAGE, type StreamEventResponse, type StreamEventsResponse } from './streams.controller.js';
 export type { VersionResponse } from './version.controller.js';
 export const SERVICE_NAME = 'api';

@@ -1,7 +1,7 @@
 import { BadRequestException, Controller, Get, Inject, Param, Query, ServiceUnavailableException } from '@nestjs/common';
 import type { CustodianEvent } from '@custodian/event-contracts';
 import { EventStoreError, formatPosition, type EventStore, type ReadDirection } from '@custodian/event-store';
-import { API_EVENT_STORE } from './tokens.js';
+import { EVENT_STORE } from '@custodian/service-host';
 
 /** Largest page one request may ask for (bounded memory per request). */
 export const MAX_EVENTS_PER_PAGE = 1000;
@@ -29,7 +29,7 @@ function nonNegativeInteger(name: string, raw: string | undefined): number | und
 // No authentication yet: OIDC arrives with the identity issue; the API binds to loopback by default.
 @Controller('v1/streams')
 export class StreamsController {
-  constructor(@Inject(API_EVENT_STORE) private readonly eventStore: EventStore) {}
+  constructor(@Inject(EVENT_STORE) private readonly eventStore: EventStore) {}
 
   /** A page of a stream's events, oldest first unless `direction=backwards`. An unknown stream is empty. */
   @Get(':stream/events')

@@ -1,4 +1,4 @@
 // The gateway service: a Nest module that the embedded host (custodian start) and the
 // standalone process (src/main.ts, distributed deployment) both mount.
-export { GatewayModule, GATEWAY_EVENT_STORE, type GatewayDependencies } from './gateway.module.js';
+export { GatewayModule, type GatewayDependencies } from './gateway.module.js';
 export const SERVICE_NAME = 'gateway';

@@ -1,49 +1,12 @@
-import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
-import type { EventStore } from '@custodian/event-store';
-import { HealthRegistry, type Logger } from '@custodian/observability';
-import { HealthModule } from '@custodian/observability/nest';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { serviceCore, type ServiceDependencies } from '@custodian/service-host';
 
-/** Injection token for the event store port (an interface, so it needs an explicit token). */
-export const PROJECTOR_EVENT_STORE = Symbol.for('@custodian/projector-service/event-store');
-
-export interface ProjectorDependencies {
-  readonly eventStore: EventStore;
-  readonly logger: Logger;
-  /** Checks of this service; a fresh registry when omitted. */
-  readonly health?: HealthRegistry;
-  /** Close the store when the app shuts down (standalone process). The embedded host shares one store and closes it itself. */
-  readonly ownsEventStore?: boolean;
-}
-
-const OWNS_EVENT_STORE = Symbol.for('@custodian/projector-service/owns-event-store');
-
-@Injectable()
-class EventStoreShutdown implements OnApplicationShutdown {
-  constructor(
-    @Inject(PROJECTOR_EVENT_STORE) private readonly eventStore: EventStore,
-    @Inject(OWNS_EVENT_STORE) private readonly owns: boolean,
-  ) {}
-
-  async onApplicationShutdown(): Promise<void> {
-    if (this.owns) await this.eventStore.close();
-  }
-}
+export type ProjectorDependencies = ServiceDependencies;
 
 /** Projector: builds evidence views, Merkle checkpoints and replay streams from the event store (later issues). */
 @Module({})
 export class ProjectorModule {
   static register(deps: ProjectorDependencies): DynamicModule {
-    const health = deps.health ?? new HealthRegistry();
-    health.register({ name: 'event-store', kind: 'ready', check: () => deps.eventStore.ping() });
-    return {
-      module: ProjectorModule,
-      imports: [HealthModule.register({ registry: health, logger: deps.logger })],
-      providers: [
-        { provide: PROJECTOR_EVENT_STORE, useValue: deps.eventStore },
-        { provide: OWNS_EVENT_STORE, useValue: deps.ownsEventStore ?? false },
-        EventStoreShutdown,
-      ],
-      exports: [PROJECTOR_EVENT_STORE],
-    };
+    return { module: ProjectorModule, ...serviceCore(deps) };
   }
 }

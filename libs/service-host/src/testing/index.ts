@@ -1,0 +1,1 @@
+export { describeServiceHealthContract } from './service-health-contract.js';
