@@ -38,7 +38,7 @@ if [ ! -f "$lock_stamp" ] || [ package-lock.json -nt "$lock_stamp" ]; then
   # Not `npm ci`: npm 11 omits other platforms' optional packages (@swc/core-darwin-*, …) from
   # the lock it writes on this machine, and `npm ci` then refuses that very lock as out of sync.
   # `npm install` installs the locked versions all the same.
-  npm install --no-audit --no-fund --loglevel=error
+  npm_config_nodedir="${CUSTODIAN_NODEDIR:-}" npm install --no-audit --no-fund --loglevel=error
 fi
 
 if [ "$WITH_SERVICES" = 1 ] && [ -x libs/test-harness/kafka/resolve.sh ]; then

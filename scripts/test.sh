@@ -7,10 +7,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh --services
 source scripts/lib/node-env.sh
-export NX_DAEMON=false NX_NO_CLOUD=true NX_CACHE_PROJECT_GRAPH=false
+export NX_DAEMON=false NX_NO_CLOUD=true
 
 echo "==> lint" >&2
-npx eslint --max-warnings=0 .
+bash scripts/lint.sh
 echo "==> typecheck" >&2
 npx tsc -p tsconfig.json --noEmit
 echo "==> generated contracts up to date" >&2

