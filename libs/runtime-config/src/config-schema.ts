@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 
 /** A JSON Schema node, as far as this library reads it. */
 export interface SchemaNode {
@@ -41,6 +42,8 @@ let cachedValidator: ValidateFunction | undefined;
 export function configValidator(): ValidateFunction {
   if (!cachedValidator) {
     const ajv = new Ajv2020({ allErrors: true, strict: true, useDefaults: true, discriminator: true, verbose: true });
+    // ajv-formats is CommonJS: `.default` is the plugin under NodeNext typing and at runtime.
+    addFormatsModule.default(ajv);
     ajv.addKeyword({ keyword: 'x-custodian-secret', schemaType: 'boolean' });
     ajv.addKeyword({ keyword: 'x-custodian-hint', schemaType: 'string' });
     cachedValidator = ajv.compile(configSchema());

@@ -39,7 +39,26 @@ describe('loadConfig defaults (embedded deployment)', () => {
         api: { enabled: true, http: { host: '127.0.0.1', port: 7403 } },
       },
       log: { level: 'info' },
+      // No trusted issuer by default: every agent token is refused until one is configured.
+      identity: { issuers: [], maxTokenBytes: 16384, httpTimeoutMs: 5000, jwksRefreshCooldownMs: 30000, jwksMaxAgeMs: 600000 },
     });
+  });
+
+  it('an identity issuer is validated: asymmetric algorithms only, bounded lifetime', () => {
+    const ok = writeConfig('issuer.yaml', 'identity:\n  issuers:\n    - issuer: https://idp.example\n      audiences: [custodian]\n');
+    const issuer = loadConfig({ file: ok, env: {}, cwd: dir }).config.identity.issuers[0];
+    expect(issuer).toMatchObject({ issuer: 'https://idp.example', algorithms: ['RS256', 'ES256', 'EdDSA', 'PS256'], maxTokenLifetimeSeconds: 3600 });
+    const hs = writeConfig('hs.yaml', 'identity:\n  issuers:\n    - issuer: https://idp.example\n      audiences: [custodian]\n      algorithms: [HS256]\n');
+    expect(() => loadConfig({ file: hs, env: {}, cwd: dir })).toThrow(/identity\.issuers\.0\.algorithms\.0/);
+    const secret = writeConfig('inline-secret.yaml', 'identity:\n  login:\n    issuer: https://idp.example\n    clientId: dash\n    redirectUri: https://custodian.example/cb\n    clientSecret: hunter2-inline\n');
+    let message = '';
+    try {
+      loadConfig({ file: secret, env: {}, cwd: dir });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/identity\.login\.clientSecret/);
+    expect(message).not.toContain('hunter2-inline');
   });
 
   it('an empty file is valid and partial sections are completed from defaults', () => {

@@ -60,6 +60,7 @@ export interface CustodianConfig {
     api: ApiServiceConfig;
   };
   log: LogConfig;
+  identity: IdentityConfig;
 }
 /**
  * This interface was referenced by `CustodianConfig`'s JSON-Schema
@@ -172,4 +173,91 @@ export interface ApiServiceConfig {
 }
 export interface LogConfig {
   level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+/**
+ * Trusted OpenID Providers. Agents present OIDC access tokens (JWT); humans log in to the API with authorization code + PKCE. With no issuer configured every token is refused.
+ */
+export interface IdentityConfig {
+  issuers: IdentityIssuerConfig[];
+  maxTokenBytes: number;
+  httpTimeoutMs: number;
+  jwksRefreshCooldownMs: number;
+  jwksMaxAgeMs: number;
+  /**
+   * Human login (authorization code + PKCE) for the API and dashboard.
+   */
+  login?: {
+    issuer: string;
+    clientId: string;
+    clientSecret?: SecretRef;
+    redirectUri: string;
+    scope: string;
+    resource?: string;
+    claims?: IdentityClaimMapping;
+    loginTtlMs: number;
+    sessionMaxLifetimeMs: number;
+  };
+}
+/**
+ * A trusted OpenID Provider whose access tokens (JWT) agents present.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "IdentityIssuerConfig".
+ */
+export interface IdentityIssuerConfig {
+  /**
+   * Exact `iss`; https (http only on loopback).
+   */
+  issuer: string;
+  /**
+   * @minItems 1
+   */
+  audiences: [string, ...string[]];
+  /**
+   * Overrides the JWKS from discovery.
+   */
+  jwksUri?: string;
+  /**
+   * Asymmetric algorithms only: `none` and HS* cannot be configured.
+   *
+   * @minItems 1
+   */
+  algorithms: [
+    "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384" | "ES512" | "EdDSA" | "Ed25519",
+    ...("RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384" | "ES512" | "EdDSA" | "Ed25519")[]
+  ];
+  clockSkewSeconds: number;
+  /**
+   * Tokens living longer (exp − iat) are refused: no standing credentials.
+   */
+  maxTokenLifetimeSeconds: number;
+  /**
+   * Accepted `typ` header values, e.g. `at+jwt`.
+   */
+  tokenTypes?: string[];
+  claims?: IdentityClaimMapping;
+}
+/**
+ * Where the identity is read from in the token's claims.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "IdentityClaimMapping".
+ */
+export interface IdentityClaimMapping {
+  subjectClaim: string;
+  /**
+   * Dotted path; a string or an array of strings, e.g. `realm_access.roles`.
+   */
+  groupsClaim: string;
+  kindClaim: string;
+  /**
+   * Maps claim values to kinds.
+   */
+  kindValues?: {
+    [k: string]: "human" | "agent" | "service" | undefined;
+  };
+  /**
+   * Kind when the token carries no kind claim; without it such tokens are refused.
+   */
+  defaultKind?: "human" | "agent" | "service";
 }
