@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { ConfigError, loadConfig, redactConfig, type LoadedConfig } from '@custodian/runtime-config';
 import { startEmbedded } from './embedded-host.js';
+import { runPolicyCommand } from './policy-command.js';
 import { cliVersion } from './version.js';
 
 export const USAGE = `Usage: custodian <command> [options]
@@ -12,6 +13,10 @@ Commands:
                                  in-process bus). Stops cleanly on SIGTERM or Ctrl-C.
   config check [--config FILE]   Validate a configuration and print the effective config
                                  (defaults and CUSTODIAN_* overrides applied, secrets redacted).
+  policy test FILE --identity SUB --connection NAME (--sql TEXT | --shell TEXT)
+                                 Decide one command under a policy file; prints decision,
+                                 rule and reason (exit 0 allowed, 3 blocked or held for
+                                 approval). \`custodian policy --help\` for all options.
   version                        Print the version.
 
 Options:
@@ -23,7 +28,7 @@ Environment overrides: CUSTODIAN_<SECTION>__<KEY>=value, e.g.
   CUSTODIAN_SERVICES__API__HTTP__PORT=8080  CUSTODIAN_LOG__LEVEL=debug
 `;
 
-/** Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration. */
+/** Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration (`policy test` adds 3: not allowed). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 export interface CliIo {
@@ -101,6 +106,8 @@ function configCheck(parsed: ParsedCommand, io: CliIo): number {
 /** Runs one CLI invocation; resolves with the exit code. Never prints secret values. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   try {
+    // `policy` has options of its own; it parses them itself.
+    if (argv[0] === 'policy') return await runPolicyCommand(argv.slice(1), io);
     const parsed = parseCommand(argv);
     const [command, sub, ...extra] = parsed.command;
     if (parsed.help || command === 'help') {
