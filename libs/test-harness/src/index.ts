@@ -1,6 +1,7 @@
 // Real services for tests and benchmarks, on free loopback ports, always cleaned up.
 // Local processes by default; testcontainers where a Docker engine exists.
 export * from './service.js';
+export * from './process-service.js';
 export * from './postgres.js';
 export * from './pgbouncer.js';
 export * from './sshd.js';

@@ -2,23 +2,9 @@
 // Local-process backend only.
 import { chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runPsql, type PsqlOptions, type StartedPostgres } from './postgres.js';
-import {
-  HarnessError,
-  createServiceDir,
-  freePort,
-  registerService,
-  removeServiceDir,
-  requireBinary,
-  serviceIdentity,
-  spawnManaged,
-  startFailure,
-  tcpAccepts,
-  unregisterService,
-  waitFor,
-  type ManagedProcess,
-  type StartedService,
-} from './service.js';
+import { postgresUrl, psqlTarget, runPsql, type PsqlOptions, type PsqlTarget, type StartedPostgres } from './postgres.js';
+import { startProcessService } from './process-service.js';
+import { HarnessError, freePort, requireBinary, serviceIdentity, tcpAccepts, type StartedService } from './service.js';
 
 export type PgbouncerPoolMode = 'session' | 'transaction' | 'statement';
 
@@ -66,18 +52,12 @@ export async function startPgbouncer(options: StartPgbouncerOptions): Promise<St
   const host = '127.0.0.1';
   // PgBouncer refuses to run as root.
   const identity = await serviceIdentity('postgres');
-  const dir = createServiceDir('pgbouncer', identity);
-  const iniPath = join(dir, 'pgbouncer.ini');
-  const userlistPath = join(dir, 'userlist.txt');
-  const logPath = join(dir, 'pgbouncer.log');
-  let proc: ManagedProcess | undefined;
+  return startProcessService({ name: 'pgbouncer', runAs: identity }, async (service) => {
+    const { dir } = service;
+    const iniPath = join(dir, 'pgbouncer.ini');
+    const userlistPath = join(dir, 'userlist.txt');
+    const logPath = join(dir, 'pgbouncer.log');
 
-  const cleanUp = async (): Promise<void> => {
-    await proc?.stop(5_000);
-    await removeServiceDir(dir);
-  };
-
-  try {
     const users = [{ user: postgres.user, password: postgres.password }, ...postgres.md5Users];
     const lines: string[] = [];
     for (const u of users) {
@@ -125,22 +105,14 @@ export async function startPgbouncer(options: StartPgbouncerOptions): Promise<St
       chownSync(iniPath, identity.uid, identity.gid);
     }
 
-    proc = spawnManaged(pgbouncerBin, [iniPath], { name: 'pgbouncer', logPath, runAs: identity, cwd: dir, stopSignal: 'SIGTERM' });
-    const started = proc;
-    try {
-      await waitFor(
-        async () => {
-          if (started.exitStatus() !== undefined) throw new HarnessError('HARNESS_START_FAILED', 'pgbouncer exited during start-up');
-          return tcpAccepts(port, host);
-        },
-        { timeoutMs: options.startTimeoutMs ?? 30_000, what: `PgBouncer on ${host}:${port}` },
-      );
-    } catch (error) {
-      throw startFailure(error instanceof HarnessError ? error.code : 'HARNESS_START_FAILED', 'PgBouncer did not start', started, error);
-    }
+    const started = service.spawn(pgbouncerBin, [iniPath], { logPath, stopSignal: 'SIGTERM' });
+    await service.waitUntilReady(() => tcpAccepts(port, host), {
+      timeoutMs: options.startTimeoutMs ?? 30_000,
+      what: `PgBouncer on ${host}:${port}`,
+    });
 
-    let stopped: Promise<void> | undefined;
-    const service: StartedPgbouncer = {
+    const target: PsqlTarget = { binDir: postgres.binDir, host, port, user: postgres.user, password: postgres.password, database: postgres.database };
+    return service.publish<StartedPgbouncer>({
       name: 'pgbouncer',
       backend: 'process',
       host,
@@ -153,39 +125,9 @@ export async function startPgbouncer(options: StartPgbouncerOptions): Promise<St
       dir,
       iniPath,
       logPath,
-      connectionString(db = postgres.database) {
-        return `postgresql://${encodeURIComponent(postgres.user)}:${encodeURIComponent(postgres.password)}@${host}:${port}/${encodeURIComponent(db)}`;
-      },
-      psql(sql, psqlOptions = {}) {
-        return runPsql(
-          {
-            binDir: postgres.binDir,
-            host,
-            port,
-            user: psqlOptions.user ?? postgres.user,
-            password: psqlOptions.password ?? postgres.password,
-            database: psqlOptions.database ?? postgres.database,
-          },
-          sql,
-        );
-      },
-      admin(command) {
-        return runPsql({ binDir: postgres.binDir, host, port, user: postgres.user, password: postgres.password, database: 'pgbouncer' }, command);
-      },
-      stop() {
-        stopped ??= (async () => {
-          try {
-            await cleanUp();
-          } finally {
-            unregisterService(service);
-          }
-        })();
-        return stopped;
-      },
-    };
-    return registerService(service);
-  } catch (error) {
-    await cleanUp();
-    throw error;
-  }
+      connectionString: (db = postgres.database) => postgresUrl({ ...target, database: db }),
+      psql: (sql, psqlOptions = {}) => runPsql(psqlTarget(target, psqlOptions), sql),
+      admin: (command) => runPsql({ ...target, database: 'pgbouncer' }, command),
+    });
+  });
 }

@@ -3,20 +3,13 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, realpathSync, writeFileSync, appendFileSync, chownSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { startProcessService } from './process-service.js';
 import {
   HarnessError,
-  createServiceDir,
-  registerService,
-  removeServiceDir,
+  freePort,
   requireBinary,
   runCommand,
   serviceIdentity,
-  spawnManaged,
-  startFailure,
-  freePort,
-  unregisterService,
-  waitFor,
-  type ManagedProcess,
   type ProcessIdentity,
   type StartedService,
 } from './service.js';
@@ -111,6 +104,22 @@ export async function runPsql(target: PsqlTarget, sql: string): Promise<string> 
   return result.stdout.replace(/\n$/, '');
 }
 
+/** `defaults` with the database and credentials a psql() call overrides. */
+export function psqlTarget(defaults: PsqlTarget, overrides: PsqlOptions = {}): PsqlTarget {
+  return {
+    ...defaults,
+    user: overrides.user ?? defaults.user,
+    password: overrides.password ?? defaults.password,
+    database: overrides.database ?? defaults.database,
+  };
+}
+
+/** `postgresql://user:password@host:port/database`, each part URL-encoded. */
+export function postgresUrl(target: Omit<PsqlTarget, 'binDir'>): string {
+  const { host, port, user, password, database } = target;
+  return `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`;
+}
+
 /** The environment for libpq clients: ours without ambient PG* settings that would redirect them. */
 function clientEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -145,19 +154,13 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
 
   // PostgreSQL refuses to run as root.
   const identity: ProcessIdentity = await serviceIdentity('postgres');
-  const dir = createServiceDir('postgres', identity);
-  const dataDir = join(dir, 'data');
-  const socketDir = dir;
-  const logPath = join(dir, 'postgres.log');
-  const pwFile = join(dir, 'superuser.pw');
-  let proc: ManagedProcess | undefined;
+  return startProcessService({ name: 'postgres', runAs: identity }, async (service) => {
+    const { dir } = service;
+    const dataDir = join(dir, 'data');
+    const socketDir = dir;
+    const logPath = join(dir, 'postgres.log');
+    const pwFile = join(dir, 'superuser.pw');
 
-  const cleanUp = async (): Promise<void> => {
-    await proc?.stop(5_000);
-    await removeServiceDir(dir);
-  };
-
-  try {
     writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
     if (identity.switchUser) chownSync(pwFile, identity.uid, identity.gid);
     // -N: no fsync during initdb; --locale=C keeps it independent of the machine's locales.
@@ -198,27 +201,15 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     ];
     writeFileSync(join(dataDir, 'pg_hba.conf'), `${hba.join('\n')}\n`);
 
-    proc = spawnManaged(postgresBin, ['-D', dataDir], {
-      name: 'postgres',
+    const started = service.spawn(postgresBin, ['-D', dataDir], {
       logPath,
-      runAs: identity,
-      cwd: dir,
       env: clientEnv({ LANG: 'C', LC_ALL: 'C' }),
       stopSignal: 'SIGINT', // fast shutdown
     });
-    const started = proc;
-    try {
-      await waitFor(
-        async () => {
-          if (started.exitStatus() !== undefined) throw new HarnessError('HARNESS_START_FAILED', 'postgres exited during start-up');
-          const r = await runCommand(pgIsReady, ['-q', '-h', host, '-p', String(port), '-t', '2'], { allowFailure: true, env: clientEnv({}) });
-          return r.exitCode === 0;
-        },
-        { timeoutMs: options.startTimeoutMs ?? 60_000, what: `PostgreSQL on ${host}:${port}`, intervalMs: 150 },
-      );
-    } catch (error) {
-      throw startFailure(error instanceof HarnessError ? error.code : 'HARNESS_START_FAILED', 'PostgreSQL did not start', started, error);
-    }
+    await service.waitUntilReady(
+      async () => (await runCommand(pgIsReady, ['-q', '-h', host, '-p', String(port), '-t', '2'], { allowFailure: true, env: clientEnv({}) })).exitCode === 0,
+      { timeoutMs: options.startTimeoutMs ?? 60_000, what: `PostgreSQL on ${host}:${port}`, intervalMs: 150 },
+    );
 
     const superuser: PsqlTarget = { binDir, host, port, user, password, database: 'postgres' };
     const setup = [`CREATE DATABASE ${quoteIdent(database)}`];
@@ -230,60 +221,34 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     }
     for (const statement of setup) await runPsql(superuser, statement);
 
-    let stopped: Promise<void> | undefined;
-    const service: StartedPostgres = {
-      name: 'postgres',
-      backend: 'process',
-      host,
-      port,
-      user,
-      password,
-      database,
-      binDir,
-      dataDir,
-      socketDir,
-      pid: started.pid,
-      dir,
-      logPath,
-      md5Users,
-      connectionString(db = database, credentials = { user, password }) {
-        return `postgresql://${encodeURIComponent(credentials.user)}:${encodeURIComponent(credentials.password)}@${host}:${port}/${encodeURIComponent(db)}`;
+    const target = { binDir, host, port, user, password, database };
+    return service.publish<StartedPostgres>(
+      {
+        name: 'postgres',
+        backend: 'process',
+        host,
+        port,
+        user,
+        password,
+        database,
+        binDir,
+        dataDir,
+        socketDir,
+        pid: started.pid,
+        dir,
+        logPath,
+        md5Users,
+        connectionString(db = database, credentials = { user, password }) {
+          return postgresUrl({ host, port, user: credentials.user, password: credentials.password, database: db });
+        },
+        psql: (sql, psqlOptions = {}) => runPsql(psqlTarget(target, psqlOptions), sql),
       },
-      psql(sql, psqlOptions = {}) {
-        return runPsql(
-          {
-            binDir,
-            host,
-            port,
-            user: psqlOptions.user ?? user,
-            password: psqlOptions.password ?? password,
-            database: psqlOptions.database ?? database,
-          },
-          sql,
-        );
+      {
+        // The graceful path; the group is killed afterwards if pg_ctl could not stop it.
+        beforeStop: async () => {
+          await runCommand(pgCtl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'], { runAs: identity, allowFailure: true, env: clientEnv({}) });
+        },
       },
-      stop() {
-        stopped ??= (async () => {
-          try {
-            if (started.exitStatus() === undefined) {
-              await runCommand(pgCtl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'], {
-                runAs: identity,
-                allowFailure: true,
-                env: clientEnv({}),
-              });
-            }
-          } finally {
-            // Kills the group if pg_ctl could not stop it.
-            await cleanUp();
-            unregisterService(service);
-          }
-        })();
-        return stopped;
-      },
-    };
-    return registerService(service);
-  } catch (error) {
-    await cleanUp();
-    throw error;
-  }
+    );
+  });
 }

@@ -57,7 +57,9 @@ interface ChildReport {
   readonly dirs: string[];
 }
 
-const childScript = (ending: string): string => `
+type ChildService = 'postgres' | 'pgbouncer' | 'sshd' | 'kafka';
+
+const childScript = (services: readonly ChildService[], ending: string): string => `
 import { registerHooks } from 'node:module';
 // Sources import './x.js' for './x.ts' (NodeNext); map that for this plain-Node child.
 registerHooks({
@@ -66,16 +68,33 @@ registerHooks({
     catch (error) { if (specifier.startsWith('.') && specifier.endsWith('.js')) return next(specifier.slice(0, -3) + '.ts', context); throw error; }
   },
 });
+const wanted = new Set(${JSON.stringify(services)});
+const started = [];
 const { startPostgres } = await import(${JSON.stringify(join(here, 'postgres.ts'))});
-const { startSshd } = await import(${JSON.stringify(join(here, 'sshd.ts'))});
 const pg = await startPostgres();
-const sshd = await startSshd();
-console.log(JSON.stringify({ pids: [pg.pid, sshd.pid], dirs: [pg.dir, sshd.dir] }));
+started.push(pg);
+if (wanted.has('pgbouncer')) {
+  const { startPgbouncer } = await import(${JSON.stringify(join(here, 'pgbouncer.ts'))});
+  started.push(await startPgbouncer({ postgres: pg }));
+}
+if (wanted.has('sshd')) {
+  const { startSshd } = await import(${JSON.stringify(join(here, 'sshd.ts'))});
+  started.push(await startSshd());
+}
+if (wanted.has('kafka')) {
+  const { startKafka } = await import(${JSON.stringify(join(here, 'kafka', 'index.ts'))});
+  started.push(await startKafka({ heapMb: 256 }));
+}
+console.log(JSON.stringify({ pids: started.map((s) => s.pid), dirs: started.map((s) => s.dir) }));
 ${ending}
 `;
 
-async function runChild(ending: string, afterReport?: (child: ReturnType<typeof spawn>) => void): Promise<{ report: ChildReport; exit: string }> {
-  const child = spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--input-type=module', '-e', childScript(ending)], {
+async function runChild(
+  services: readonly ChildService[],
+  ending: string,
+  afterReport?: (child: ReturnType<typeof spawn>) => void,
+): Promise<{ report: ChildReport; exit: string }> {
+  const child = spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--input-type=module', '-e', childScript(services, ending)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -89,6 +108,7 @@ async function runChild(ending: string, afterReport?: (child: ReturnType<typeof 
     });
     child.once('exit', () => reject(new Error(`child ended before reporting: ${stderr}`)));
   });
+  expect(report.pids).toHaveLength(services.length);
   afterReport?.(child);
   const exit = await new Promise<string>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve(`${child.exitCode ?? child.signalCode}`);
@@ -97,35 +117,51 @@ async function runChild(ending: string, afterReport?: (child: ReturnType<typeof 
   return { report, exit };
 }
 
-async function expectGone(report: ChildReport, options: { dirsRemoved: boolean }): Promise<void> {
-  // The kernel delivers the parent-death signal asynchronously; give it a moment.
-  await waitFor(() => report.pids.every((pid) => !processGroupAlive(pid)), { timeoutMs: 10_000, what: 'service process groups to end' });
+async function expectGone(report: ChildReport): Promise<void> {
+  // The kernel delivers the parent-death signal and the watchdogs see their pipe close
+  // asynchronously; give them a moment.
+  await waitFor(() => report.pids.every((pid) => !processGroupAlive(pid)) && report.dirs.every((dir) => !existsSync(dir)), {
+    timeoutMs: 15_000,
+    what: 'service process groups to end and their temp dirs to go',
+  });
   for (const pid of report.pids) {
     expect(processAlive(pid)).toBe(false);
-    // Also every child of the service (e.g. PostgreSQL's background workers).
+    // Also the rest of its group (sshd sessions, JVM helpers). PostgreSQL's workers setsid() into
+    // groups of their own and exit when they see their postmaster gone.
     expect(processGroupAlive(pid)).toBe(false);
   }
-  for (const dir of report.dirs) expect(existsSync(dir)).toBe(!options.dirsRemoved);
+  for (const dir of report.dirs) expect(existsSync(dir)).toBe(false);
 }
 
 describe('no orphans when the test process ends', () => {
   it('stops services and removes temp dirs on process.exit()', async () => {
-    const { report, exit } = await runChild('process.exit(0);');
+    const { report, exit } = await runChild(['postgres', 'sshd'], 'process.exit(0);');
     expect(exit).toBe('0');
-    await expectGone(report, { dirsRemoved: true });
+    await expectGone(report);
   });
 
   it('stops services and removes temp dirs on SIGTERM, then dies of SIGTERM', async () => {
-    const { report, exit } = await runChild('setInterval(() => {}, 1000);', (child) => child.kill('SIGTERM'));
+    const { report, exit } = await runChild(['postgres', 'sshd'], 'setInterval(() => {}, 1000);', (child) => child.kill('SIGTERM'));
     expect(exit).toBe('SIGTERM');
-    await expectGone(report, { dirsRemoved: true });
+    await expectGone(report);
   });
 
-  it('kills services even when the test process is SIGKILLed (parent-death signal)', async () => {
-    const { report, exit } = await runChild('setInterval(() => {}, 1000);', (child) => child.kill('SIGKILL'));
-    expect(exit).toBe('SIGKILL');
-    await expectGone(report, { dirsRemoved: false });
-    // Nothing can run in a SIGKILLed process, so its temp dirs are left; tidy up here.
-    for (const dir of report.dirs) rmSync(dir, { recursive: true, force: true });
-  });
+  it('kills every service group and removes its temp dir even when the test process is SIGKILLed (watchdog)', async () => {
+    const services: ChildService[] = ['postgres', 'pgbouncer', 'sshd', 'kafka'];
+    const { report, exit } = await runChild(services, 'setInterval(() => {}, 1000);', (child) => child.kill('SIGKILL'));
+    try {
+      expect(exit).toBe('SIGKILL');
+      await expectGone(report);
+    } finally {
+      // Should the guarantee be broken, leave nothing behind for the next run.
+      for (const pid of report.pids) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // Gone, as it should be.
+        }
+      }
+      for (const dir of report.dirs) rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -9,7 +9,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { createConnection, createServer } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
@@ -23,12 +23,22 @@ export interface StartedService {
 }
 
 export type HarnessErrorCode =
+  /** The service ran but did not become ready in time. */
   | 'HARNESS_START_TIMEOUT'
+  /** The service process exited (or could not be spawned) while starting. */
   | 'HARNESS_START_FAILED'
   | 'HARNESS_BINARY_MISSING'
   | 'HARNESS_UNAVAILABLE'
   | 'HARNESS_COMMAND_FAILED'
-  | 'HARNESS_REQUEST_FAILED';
+  | 'HARNESS_REQUEST_FAILED'
+  /** Kafka: `mvn` is missing or could not resolve the Kafka artifacts. */
+  | 'HARNESS_MAVEN_FAILED'
+  /** Kafka: `java` (JDK 17+) is missing. */
+  | 'HARNESS_JAVA_MISSING'
+  /** Kafka: `kafka.tools.StorageTool format` failed. */
+  | 'HARNESS_STORAGE_FORMAT_FAILED'
+  /** An operation on a service that was already stopped. */
+  | 'HARNESS_STOPPED';
 
 export class HarnessError extends Error {
   override readonly name = 'HarnessError';
@@ -48,6 +58,8 @@ export class HarnessError extends Error {
 interface TrackedGroup {
   readonly pgid: number;
   readonly stopSignal: NodeJS.Signals;
+  /** Kills the group and removes its dir should this process die without running any hook. */
+  readonly watchdog: ChildProcess | undefined;
 }
 
 interface Registry {
@@ -102,7 +114,7 @@ function installExitHooks(): void {
   registry.hooksInstalled = true;
   // 'exit' only allows synchronous work: signal the groups, wait briefly, kill, delete dirs.
   process.once('exit', cleanUpSynchronously);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
       process.removeListener(signal, onSignal);
       void stopAllServices()
@@ -126,11 +138,13 @@ function cleanUpSynchronously(): void {
   while (groups.some((g) => processGroupAlive(g.pgid)) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 50);
   for (const group of groups) {
     if (groupAlive(group.pgid)) signalGroup(group.pgid, 'SIGKILL');
+    group.watchdog?.kill('SIGKILL');
     registry.groups.delete(group.pgid);
   }
   for (const dir of registry.dirs) {
     try {
-      rmSync(dir, { recursive: true, force: true });
+      // A process killed a moment ago may still be finishing a write: retry on ENOTEMPTY.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     } catch {
       // Best effort at exit; nothing else can be done here.
     }
@@ -144,7 +158,8 @@ function cleanUpSynchronously(): void {
 
 /** Creates a private temp dir for a service, removed on stop or at exit. */
 export function createServiceDir(name: string, owner?: ProcessIdentity): string {
-  const dir = mkdtempSync(join(tmpdir(), `custodian-${name}-`));
+  // The name may be a caller's label (e.g. Kafka's `name` option): keep only what is safe in a file name.
+  const dir = mkdtempSync(join(tmpdir(), `custodian-${name.replace(/[^\w.-]/g, '-')}-`));
   registry.dirs.add(dir);
   installExitHooks();
   if (owner?.switchUser) chownSync(dir, owner.uid, owner.gid);
@@ -152,7 +167,7 @@ export function createServiceDir(name: string, owner?: ProcessIdentity): string 
 }
 
 export async function removeServiceDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   registry.dirs.delete(dir);
 }
 
@@ -174,10 +189,7 @@ export function isRoot(): boolean {
  * service user (`postgres` by default); otherwise as ourselves.
  */
 export async function serviceIdentity(unprivilegedUser = 'postgres'): Promise<ProcessIdentity> {
-  if (!isRoot()) {
-    const me = userInfo();
-    return { user: me.username, uid: me.uid, gid: me.gid, switchUser: false };
-  }
+  if (!isRoot()) return currentIdentity();
   const uid = Number((await runCommand('id', ['-u', unprivilegedUser])).stdout.trim());
   const gid = Number((await runCommand('id', ['-g', unprivilegedUser])).stdout.trim());
   if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
@@ -282,6 +294,14 @@ export interface ManagedProcessOptions {
   readonly cwd?: string;
   /** Signal for a graceful stop of the whole group (e.g. SIGINT = PostgreSQL fast shutdown). */
   readonly stopSignal?: NodeJS.Signals;
+  /** The service's temp dir: the watchdog removes it too if this process dies without cleaning up. */
+  readonly ownedDir?: string;
+}
+
+/** How the leader of a managed process ended. */
+export interface ProcessExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
 }
 
 export interface ManagedProcess {
@@ -290,9 +310,13 @@ export interface ManagedProcess {
   readonly logPath: string;
   /** Exit code or signal once the leader has exited, else undefined. */
   exitStatus(): string | undefined;
-  readonly exited: Promise<void>;
-  /** Graceful signal to the group, then SIGKILL after `graceMs`. Idempotent. */
-  stop(graceMs?: number): Promise<void>;
+  /** Resolves once the leader has exited (never rejects). */
+  readonly exited: Promise<ProcessExit>;
+  /**
+   * `signal` (default: the stopSignal option) to the group, SIGKILL to whatever is left
+   * after `graceMs`; resolves once the group is gone. Idempotent: later calls join the first.
+   */
+  stop(graceMs?: number, signal?: NodeJS.Signals): Promise<void>;
   /** Last bytes of the captured stdout/stderr. */
   logTail(bytes?: number): string;
 }
@@ -300,6 +324,9 @@ export interface ManagedProcess {
 /**
  * Spawns a long-running child in its own process group (detached), stdout/stderr going
  * straight to `logPath` so a busy test worker can never block it on a full pipe.
+ *
+ * Every child is covered even if this worker is SIGKILLed: setpriv gives the leader a
+ * parent-death signal, and a watchdog kills the rest of the group and removes `ownedDir`.
  */
 export function spawnManaged(file: string, args: readonly string[], options: ManagedProcessOptions): ManagedProcess {
   const [cmd, cmdArgs] = wrapCommand(file, args, options.runAs);
@@ -318,23 +345,24 @@ export function spawnManaged(file: string, args: readonly string[], options: Man
   }
   const pid = child.pid;
   if (pid === undefined) {
+    child.once('error', () => undefined);
     throw new HarnessError('HARNESS_START_FAILED', `${options.name}: could not spawn ${file}`);
   }
   const stopSignal = options.stopSignal ?? 'SIGTERM';
-  registry.groups.set(pid, { pgid: pid, stopSignal });
+  registry.groups.set(pid, { pgid: pid, stopSignal, watchdog: spawnWatchdog(pid, options.ownedDir) });
   installExitHooks();
   // The worker must be able to exit while services run; the registry keeps track of them.
   child.unref();
 
   let status: string | undefined;
-  const exited = new Promise<void>((resolve) => {
+  const exited = new Promise<ProcessExit>((resolve) => {
     child.once('exit', (code, signal) => {
       status = signal ? `signal ${signal}` : `exit code ${code}`;
-      resolve();
+      resolve({ code, signal });
     });
     child.once('error', (error) => {
       status = `spawn error ${error.message}`;
-      resolve();
+      resolve({ code: null, signal: null });
     });
   });
 
@@ -345,14 +373,46 @@ export function spawnManaged(file: string, args: readonly string[], options: Man
     logPath: options.logPath,
     exitStatus: () => status,
     exited,
-    stop(graceMs = 10_000) {
-      stopping ??= (async () => {
-        await killGroup(pid, stopSignal, graceMs, exited);
-      })();
+    stop(graceMs = 10_000, signal = stopSignal) {
+      stopping ??= killGroup(pid, signal, graceMs, exited);
       return stopping;
     },
     logTail: (bytes = 4_000) => readTail(options.logPath, bytes),
   };
+}
+
+// The parent-death signal reaches only a group's leader (PostgreSQL's backends notice their
+// postmaster is gone, but sshd's sessions or a JVM's helpers would not) and no one removes the
+// temp dir. So each group gets a watchdog: a shell blocked reading a pipe that only this process
+// holds. However this process ends, the kernel closes the pipe; on EOF the watchdog kills the
+// group, waits until none of it runs (zombies count as gone: pid 1 may be slow to reap them)
+// and removes the dir. A normal stop kills the watchdog first.
+const WATCHDOG_SCRIPT = `
+read -r _
+kill -KILL -"$1" 2>/dev/null
+group_running() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v pgid="$1" '{ sub(/.*\\) /, ""); if ($1 != "Z" && $3 == pgid) { found = 1; exit } } END { exit !found }'
+}
+n=0
+while group_running "$1" && [ "$n" -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+[ -z "$2" ] || rm -rf -- "$2"
+`;
+
+function spawnWatchdog(pgid: number, ownedDir: string | undefined): ChildProcess | undefined {
+  try {
+    const watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'custodian-harness-watchdog', String(pgid), ownedDir ?? ''], {
+      // Its own group, so that a signal to the worker's group does not take it down as well.
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    watchdog.on('error', () => undefined);
+    watchdog.stdin?.on('error', () => undefined);
+    watchdog.unref();
+    return watchdog;
+  } catch {
+    // Without /bin/sh the parent-death signal and the exit hooks still apply.
+    return undefined;
+  }
 }
 
 function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
@@ -403,7 +463,7 @@ export function processGroupAlive(pgid: number): boolean {
   return false;
 }
 
-async function killGroup(pgid: number, signal: NodeJS.Signals, graceMs: number, leaderExited?: Promise<void>): Promise<void> {
+async function killGroup(pgid: number, signal: NodeJS.Signals, graceMs: number, leaderExited?: Promise<unknown>): Promise<void> {
   signalGroup(pgid, signal);
   const deadline = Date.now() + graceMs;
   while (groupAlive(pgid) && Date.now() < deadline) await sleep(50);
@@ -411,6 +471,7 @@ async function killGroup(pgid: number, signal: NodeJS.Signals, graceMs: number, 
   if (groupAlive(pgid)) signalGroup(pgid, 'SIGKILL');
   if (leaderExited) await Promise.race([leaderExited, sleep(5_000)]);
   while (groupAlive(pgid) && Date.now() < deadline + 5_000) await sleep(20);
+  registry.groups.get(pgid)?.watchdog?.kill('SIGKILL');
   registry.groups.delete(pgid);
 }
 
@@ -449,7 +510,7 @@ export function startFailure(code: HarnessErrorCode, what: string, proc: Managed
   const message = [
     `${what}${status ? ` (process ended: ${status})` : ''}`,
     cause instanceof Error ? cause.message : undefined,
-    tail ? `--- last output of ${proc?.name ?? 'the service'} ---\n${tail}` : undefined,
+    tail ? `--- last output of ${proc?.name ?? 'the service'} (${proc?.logPath ?? ''}) ---\n${tail}` : undefined,
   ]
     .filter((part): part is string => part !== undefined)
     .join('\n');
@@ -461,21 +522,39 @@ export function startFailure(code: HarnessErrorCode, what: string, proc: Managed
 // ---------------------------------------------------------------------------
 
 /** A currently free TCP port on 127.0.0.1 (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new HarnessError('HARNESS_UNAVAILABLE', 'could not allocate a loopback port'));
-        return;
-      }
-      server.close(() => resolve(address.port));
-    });
-  });
+export async function freePort(): Promise<number> {
+  const [port] = await freePorts(1);
+  if (port === undefined) throw new HarnessError('HARNESS_UNAVAILABLE', 'could not allocate a loopback port');
+  return port;
+}
+
+/** `count` distinct free ports on 127.0.0.1: all are held open until every one is chosen, so none repeats. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const server = createServer();
+      server.unref();
+      servers.push(server);
+      ports.push(
+        await new Promise<number>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
+            const address = server.address();
+            if (address === null || typeof address === 'string') {
+              reject(new HarnessError('HARNESS_UNAVAILABLE', 'could not allocate a loopback port'));
+            } else {
+              resolve(address.port);
+            }
+          });
+        }),
+      );
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }
 
 /** True once a TCP connection to host:port succeeds. */

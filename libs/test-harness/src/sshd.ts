@@ -8,22 +8,14 @@
 import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { startProcessService } from './process-service.js';
 import {
-  HarnessError,
-  createServiceDir,
   currentIdentity,
   freePort,
   isRoot,
-  registerService,
-  removeServiceDir,
   requireBinary,
   runCommand,
-  spawnManaged,
-  startFailure,
-  unregisterService,
-  waitFor,
   type CommandResult,
-  type ManagedProcess,
   type StartedService,
 } from './service.js';
 
@@ -94,21 +86,15 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<Started
   const host = '127.0.0.1';
   const identity = currentIdentity();
   const user = identity.user;
-  const dir = createServiceDir('sshd');
-  const hostKeyPath = join(dir, 'ssh_host_ed25519_key');
-  const clientPrivateKeyPath = join(dir, 'client_ed25519');
-  const authorizedKeysPath = join(dir, 'authorized_keys');
-  const knownHostsPath = join(dir, 'known_hosts');
-  const configPath = join(dir, 'sshd_config');
-  const logPath = join(dir, 'sshd.log');
-  let proc: ManagedProcess | undefined;
+  return startProcessService({ name: 'sshd', runAs: identity }, async (service) => {
+    const { dir } = service;
+    const hostKeyPath = join(dir, 'ssh_host_ed25519_key');
+    const clientPrivateKeyPath = join(dir, 'client_ed25519');
+    const authorizedKeysPath = join(dir, 'authorized_keys');
+    const knownHostsPath = join(dir, 'known_hosts');
+    const configPath = join(dir, 'sshd_config');
+    const logPath = join(dir, 'sshd.log');
 
-  const cleanUp = async (): Promise<void> => {
-    await proc?.stop(5_000);
-    await removeServiceDir(dir);
-  };
-
-  try {
     await runCommand(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', 'custodian-test-host', '-f', hostKeyPath]);
     await runCommand(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', 'custodian-test-client', '-f', clientPrivateKeyPath]);
     const hostPublicKey = readFileSync(`${hostKeyPath}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
@@ -154,19 +140,11 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<Started
     // Validate the config first so a bad option fails with sshd's own message.
     await runCommand(sshdBin, ['-t', '-f', configPath]);
     // -D: stay in the foreground; -e: log to stderr (captured in the log file).
-    proc = spawnManaged(sshdBin, ['-D', '-e', '-f', configPath], { name: 'sshd', logPath, runAs: identity, cwd: dir });
-    const started = proc;
-    try {
-      await waitFor(
-        async () => {
-          if (started.exitStatus() !== undefined) throw new HarnessError('HARNESS_START_FAILED', 'sshd exited during start-up');
-          return bannerReceived(port, host);
-        },
-        { timeoutMs: options.startTimeoutMs ?? 30_000, what: `sshd on ${host}:${port}` },
-      );
-    } catch (error) {
-      throw startFailure(error instanceof HarnessError ? error.code : 'HARNESS_START_FAILED', 'sshd did not start', started, error);
-    }
+    const started = service.spawn(sshdBin, ['-D', '-e', '-f', configPath], { logPath });
+    await service.waitUntilReady(() => bannerReceived(port, host), {
+      timeoutMs: options.startTimeoutMs ?? 30_000,
+      what: `sshd on ${host}:${port}`,
+    });
 
     const clientArgs = (client: SshClientOptions = {}): string[] => {
       const extra = Object.entries(client.options ?? {}).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
@@ -188,8 +166,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<Started
       ];
     };
 
-    let stopped: Promise<void> | undefined;
-    const service: StartedSshd = {
+    return service.publish<StartedSshd>({
       name: 'sshd',
       backend: 'process',
       host,
@@ -203,24 +180,8 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<Started
       dir,
       configPath,
       logPath,
-      exec(command) {
-        return runCommand(SSH, [...clientArgs(), '--', command], { allowFailure: true, timeoutMs: 60_000 });
-      },
+      exec: (command) => runCommand(SSH, [...clientArgs(), '--', command], { allowFailure: true, timeoutMs: 60_000 }),
       clientArgs,
-      stop() {
-        stopped ??= (async () => {
-          try {
-            await cleanUp();
-          } finally {
-            unregisterService(service);
-          }
-        })();
-        return stopped;
-      },
-    };
-    return registerService(service);
-  } catch (error) {
-    await cleanUp();
-    throw error;
-  }
+    });
+  });
 }

@@ -1,13 +1,12 @@
 // Resolves the broker's Java classpath from Maven Central with the minimal project in
 // libs/test-harness/kafka/pom.xml. The jars land in ~/.m2; the classpath string is cached
 // per (Kafka version, pom content) so that later starts never run Maven.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KafkaHarnessError } from './errors.js';
+import { HarnessError, runCommand, sleep, type CommandResult } from '../service.js';
 
 /**
  * Newest Kafka on Maven Central whose artifacts are all published (4.4.0's kafka_2.13 pom
@@ -40,7 +39,7 @@ export interface ResolvedKafkaClasspath {
 export async function resolveKafkaClasspath(options: ResolveKafkaClasspathOptions = {}): Promise<ResolvedKafkaClasspath> {
   const version = options.version ?? KAFKA_DEFAULT_VERSION;
   if (!/^[0-9A-Za-z.+-]+$/.test(version)) {
-    throw new KafkaHarnessError('HARNESS_MAVEN_FAILED', `invalid Kafka version ${JSON.stringify(version)}`);
+    throw new HarnessError('HARNESS_MAVEN_FAILED', `invalid Kafka version ${JSON.stringify(version)}`);
   }
   const cacheDir = options.cacheDir ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'custodian', 'test-harness');
   const pomHash = createHash('sha256').update(readFileSync(KAFKA_POM_PATH)).digest('hex').slice(0, 12);
@@ -71,7 +70,7 @@ export async function resolveKafkaClasspath(options: ResolveKafkaClasspathOption
     const classpath = readFileSync(outputFile, 'utf8').trim();
     if (readCachedClasspathFrom(classpath) === undefined) {
       rmSync(outputFile, { force: true });
-      throw new KafkaHarnessError('HARNESS_MAVEN_FAILED', `Maven produced an unusable classpath for Kafka ${version}: ${classpath.slice(0, 300)}`);
+      throw new HarnessError('HARNESS_MAVEN_FAILED', `Maven produced an unusable classpath for Kafka ${version}: ${classpath.slice(0, 300)}`);
     }
     // Atomic publish: readers never see a half-written file.
     renameSync(outputFile, cacheFile);
@@ -96,26 +95,21 @@ function readCachedClasspathFrom(classpath: string): string | undefined {
 // Maven 3.8 still emits colour resets in batch mode; they only clutter error messages.
 const ANSI_ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
-function runMaven(command: string, args: readonly string[], timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: process.env }, (error, stdout, stderr) => {
-      if (!error) {
-        resolve();
-        return;
-      }
-      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-      const output = `${stdout}\n${stderr}`.replace(ANSI_ESCAPE, '').trim();
-      reject(
-        new KafkaHarnessError(
-          'HARNESS_MAVEN_FAILED',
-          missing
-            ? `Maven (${command}) is not installed; install the Debian package "maven"`
-            : `${command} ${args.join(' ')} failed: ${error.message}\n--- maven output (tail) ---\n${output.slice(-4_000)}`,
-          { cause: error },
-        ),
-      );
-    });
-  });
+async function runMaven(command: string, args: readonly string[], timeoutMs: number): Promise<void> {
+  const failed = (message: string, cause?: unknown): HarnessError => new HarnessError('HARNESS_MAVEN_FAILED', message, { cause });
+  let result: CommandResult;
+  try {
+    result = await runCommand(command, args, { timeoutMs, allowFailure: true });
+  } catch (error) {
+    if (error instanceof HarnessError && error.code === 'HARNESS_BINARY_MISSING') {
+      throw failed(`Maven (${command}) is not installed; install the Debian package "maven"`, error);
+    }
+    throw failed(`${command} ${args.join(' ')} failed: ${(error as Error).message.replace(ANSI_ESCAPE, '')}`, error);
+  }
+  if (result.exitCode !== 0) {
+    const output = `${result.stdout}\n${result.stderr}`.replace(ANSI_ESCAPE, '').trim();
+    throw failed(`${command} ${args.join(' ')} exited with ${result.exitCode}\n--- maven output (tail) ---\n${output.slice(-4_000)}`);
+  }
 }
 
 /** Cross-process lock (mkdir is atomic) so parallel test workers do not run Maven twice. */
@@ -132,9 +126,9 @@ async function acquireLock(lockDir: string, timeoutMs: number): Promise<() => vo
     const age = lockAgeMs(lockDir);
     if (age !== undefined && age > timeoutMs) rmSync(lockDir, { recursive: true, force: true });
     if (Date.now() > deadline) {
-      throw new KafkaHarnessError('HARNESS_MAVEN_FAILED', `timed out waiting for ${lockDir} (another Maven resolution)`);
+      throw new HarnessError('HARNESS_MAVEN_FAILED', `timed out waiting for ${lockDir} (another Maven resolution)`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await sleep(250);
   }
 }
 

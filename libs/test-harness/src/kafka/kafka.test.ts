@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { Kafka, logLevel, type Consumer, type IHeaders, type KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HarnessError } from '../service.js';
 import { KAFKA_DEFAULT_VERSION, KAFKA_POM_PATH, KafkaHarnessError, resolveKafkaClasspath, startKafka, type StartedKafka } from './index.js';
 
 // One broker for the whole file: a start costs a few seconds (and, the very first time on a
@@ -215,11 +216,13 @@ describe('Kafka provisioning and start failures', () => {
       () => undefined,
       (error: unknown) => error,
     );
+    expect(failure).toBeInstanceOf(HarnessError);
+    // The old Kafka-only error class is an alias now, so existing instanceof checks still hold.
     expect(failure).toBeInstanceOf(KafkaHarnessError);
-    const error = failure as KafkaHarnessError;
+    const error = failure as HarnessError;
     expect(error.code).toBe('HARNESS_START_FAILED');
     expect(error.message).toContain('NoSuchHarnessFlag');
-    const logPath = /--- last output \((.+?)\) ---/.exec(error.message)?.[1];
+    const logPath = /--- last output of kafka \((.+?)\) ---/.exec(error.message)?.[1];
     expect(logPath).toBeDefined();
     expect(existsSync(dirname(logPath ?? '/'))).toBe(false);
   });
