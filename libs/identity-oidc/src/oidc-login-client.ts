@@ -92,7 +92,15 @@ export class OidcLoginClient {
   private readonly mapping: ResolvedClaimMapping;
   private readonly now: () => number;
 
-  constructor(private readonly options: OidcLoginClientOptions) {
+  // The client secret lives in a true private field so that serializing or inspecting the
+  // client (JSON.stringify, util.inspect, a logger) can never reveal it.
+  readonly #clientSecret: string | undefined;
+  private readonly options: Omit<OidcLoginClientOptions, 'clientSecret'>;
+
+  constructor(options: OidcLoginClientOptions) {
+    const { clientSecret, ...rest } = options;
+    this.#clientSecret = clientSecret;
+    this.options = rest;
     if (!isAllowedIdpUrl(options.issuer)) throw new IdentityError('LOGIN_FAILED', `issuer ${JSON.stringify(options.issuer)} must be https (http only on loopback)`);
     this.mapping = resolveClaimMapping(options.issuer, options.claims);
     this.now = options.now ?? Date.now;
@@ -202,7 +210,8 @@ export class OidcLoginClient {
   }
 
   private async runDiscovery(): Promise<oidc.Configuration> {
-    const { issuer, clientId, clientSecret } = this.options;
+    const { issuer, clientId } = this.options;
+    const clientSecret = this.#clientSecret;
     const insecure = new URL(issuer).protocol === 'http:';
     try {
       const configuration = await oidc.discovery(

@@ -2,3 +2,5 @@
 export * from './configured-event-store.js';
 export * from './standalone-service.js';
 export * from './service-core.js';
+export * from './configured-identity.js';
+export * from './authentication-event-recorder.js';

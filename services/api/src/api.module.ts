@@ -1,5 +1,21 @@
-import { Module, type DynamicModule } from '@nestjs/common';
-import { serviceCore, type ServiceDependencies } from '@custodian/service-host';
+import { hostname } from 'node:os';
+import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import type { Logger } from '@custodian/observability';
+import {
+  AuthenticationEventRecorder,
+  failClosedIdentity,
+  serviceCore,
+  type AuthenticationEventRecorderOptions,
+  type ConfiguredIdentity,
+  type ServiceDependencies,
+} from '@custodian/service-host';
+import { ApiErrorFilter } from './authentication/api-error.js';
+import { AuthController, BROWSER_LOGIN } from './authentication/auth.controller.js';
+import { AuthenticationGuard, REQUEST_AUTHENTICATOR, TRUSTED_ORIGINS } from './authentication/authentication.guard.js';
+import { BrowserLogin } from './authentication/browser-login.js';
+import { RequestAuthenticator } from './authentication/request-authenticator.js';
+import { cookiesNeedSecure } from './authentication/session-cookie.js';
 import { API_VERSION_INFO, type VersionInfo } from './tokens.js';
 import { StreamsController } from './streams.controller.js';
 import { VersionController } from './version.controller.js';
@@ -8,22 +24,76 @@ import { readServiceVersion } from './version-info.js';
 export interface ApiDependencies extends ServiceDependencies {
   /** What GET /v1/version reports; this package's version when omitted. */
   readonly version?: VersionInfo;
+  /** Verifier, login client and sessions (service-host `configuredIdentity`); omitted means fail closed: every request is 401. */
+  readonly identity?: ConfiguredIdentity;
+  /** The host the API listens on: cookies drop `Secure` only for plain http on loopback. */
+  readonly listenHost?: string;
+  /** `source.instance` of the events this API writes (default `<hostname>:<pid>`). */
+  readonly instance?: string;
+  /** Rate limits of `authentication.failed` events (defaults: 10 per client and 300 in total per minute). */
+  readonly failureEvents?: Pick<AuthenticationEventRecorderOptions, 'failuresPerClient' | 'failuresTotal' | 'windowMs'>;
+}
+
+const API_LOGGER = Symbol.for('@custodian/api-service/logger');
+const API_NOTICES = Symbol.for('@custodian/api-service/notices');
+const AUTH_EVENT_RECORDER = Symbol.for('@custodian/api-service/auth-event-recorder');
+
+/** Logs what operators must know (e.g. "refuses every request") once the API is up; flushes auth events on shutdown. */
+@Injectable()
+class AuthenticationLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  constructor(
+    @Inject(API_LOGGER) private readonly logger: Logger,
+    @Inject(API_NOTICES) private readonly notices: readonly string[],
+    @Inject(AUTH_EVENT_RECORDER) private readonly recorder: AuthenticationEventRecorder,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    for (const notice of this.notices) this.logger.warn({ notice: 'identity' }, notice);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    // Before the store closes: pending failure summaries are written, appends in flight finish.
+    await this.recorder.close();
+  }
 }
 
 /**
- * HTTP API for dashboards, approvers and auditors. No authentication yet: OIDC (authorization
- * code + PKCE for humans, bearer JWTs for agents) arrives with the identity issue. Until then
- * the listener binds to loopback by default (services.api.http.host = 127.0.0.1).
+ * HTTP API for dashboards, approvers and auditors. Every route except /health/* and the login
+ * routes needs `Authorization: Bearer <access token>` (agents, CI) or the session cookie of a
+ * human login (services/api/README.md).
  */
 @Module({})
 export class ApiModule {
   static register(deps: ApiDependencies): DynamicModule {
     const core = serviceCore(deps);
+    const identity = deps.identity ?? failClosedIdentity();
+    const recorder = new AuthenticationEventRecorder({
+      eventStore: deps.eventStore,
+      source: { service: 'api', instance: deps.instance ?? `${hostname()}:${process.pid}` },
+      logger: deps.logger,
+      ...deps.failureEvents,
+    });
+    const cookies = { secure: cookiesNeedSecure(deps.listenHost, identity.login?.redirectUri) };
+    const authenticator = new RequestAuthenticator({ verifier: identity.verifier, sessions: identity.sessions, recorder });
+    const login = new BrowserLogin({ login: identity.login, sessions: identity.sessions, recorder, cookies });
+    const trustedOrigins = identity.login ? [new URL(identity.login.redirectUri).origin] : [];
     return {
       module: ApiModule,
       ...core,
-      controllers: [StreamsController, VersionController],
-      providers: [...core.providers, { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() }],
+      controllers: [StreamsController, VersionController, AuthController],
+      providers: [
+        ...core.providers,
+        { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() },
+        { provide: API_LOGGER, useValue: deps.logger },
+        { provide: API_NOTICES, useValue: identity.notices },
+        { provide: AUTH_EVENT_RECORDER, useValue: recorder },
+        { provide: REQUEST_AUTHENTICATOR, useValue: authenticator },
+        { provide: BROWSER_LOGIN, useValue: login },
+        { provide: TRUSTED_ORIGINS, useValue: trustedOrigins },
+        { provide: APP_GUARD, useClass: AuthenticationGuard },
+        { provide: APP_FILTER, useClass: ApiErrorFilter },
+        AuthenticationLifecycle,
+      ],
     };
   }
 }

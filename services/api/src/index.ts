@@ -4,4 +4,7 @@ export { ApiModule, type ApiDependencies } from './api.module.js';
 export { API_VERSION_INFO, type VersionInfo } from './tokens.js';
 export { MAX_EVENTS_PER_PAGE, type StreamEventResponse, type StreamEventsResponse } from './streams.controller.js';
 export type { VersionResponse } from './version.controller.js';
+export type { ApiErrorBody } from './authentication/api-error.js';
+export type { MeResponse } from './authentication/auth.controller.js';
+export { LOGIN_COOKIE, SESSION_COOKIE } from './authentication/session-cookie.js';
 export const SERVICE_NAME = 'api';

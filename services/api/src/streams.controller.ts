@@ -26,7 +26,7 @@ function nonNegativeInteger(name: string, raw: string | undefined): number | und
   return Number(raw);
 }
 
-// No authentication yet: OIDC arrives with the identity issue; the API binds to loopback by default.
+// Authenticated by the module's AuthenticationGuard (bearer token or session cookie).
 @Controller('v1/streams')
 export class StreamsController {
   constructor(@Inject(EVENT_STORE) private readonly eventStore: EventStore) {}

@@ -98,8 +98,11 @@ describe('custodian (built, spawned through node_modules/.bin)', () => {
       expect(await poll(`${name} ready`, async () => ((await readyStatus(url)) === 200 ? 200 : undefined), custodian)).toBe(200);
     }
     expect(existsSync(join(cwd, '.custodian', 'events.sqlite'))).toBe(true);
-    const version = (await (await fetch(`${urls.get('api')}/v1/version`)).json()) as { name: string };
-    expect(version.name).toBe('custodian');
+    // No identity issuer in the default config: the API is up but refuses every request, and says so.
+    const version = await fetch(`${urls.get('api')}/v1/version`);
+    expect(version.status).toBe(401);
+    expect(((await version.json()) as { error: { code: string } }).error.code).toBe('IDENTITY_NOT_CONFIGURED');
+    expect(custodian.stdout()).toContain('the API refuses every /v1 request');
 
     custodian.child.kill('SIGTERM');
     expect(await custodian.exited).toEqual({ code: 0, signal: null });

@@ -84,6 +84,7 @@ async function start(parsed: ParsedCommand, io: CliIo): Promise<number> {
     [
       `custodian ${cliVersion()} started (${config.deployment} deployment; event store: ${store}; bus: ${config.bus.kind})`,
       ...host.services.map((s) => `  ${s.name.padEnd(width)}  ${s.url}  (ready: ${s.url}/health/ready)`),
+      ...host.notices.map((n) => `  note: ${n}`),
       host.services.length === 0 ? '  no services enabled' : 'Press Ctrl-C to stop.',
       '',
     ].join('\n'),

@@ -8,19 +8,27 @@ import { createLogger, type LogDestination, type Logger } from '@custodian/obser
 import { startNestService, type RunningNestService } from '@custodian/observability/nest';
 import { ProjectorModule } from '@custodian/projector-service';
 import { SERVICE_NAMES, type LoadedConfig, type ServiceName } from '@custodian/runtime-config';
-import { openConfiguredEventStore } from '@custodian/service-host';
+import { configuredIdentity, openConfiguredEventStore } from '@custodian/service-host';
 import { cliVersion } from './version.js';
 
 interface ModuleDeps {
   readonly eventStore: EventStore;
   readonly logger: Logger;
+  readonly loaded: LoadedConfig;
+  /** Start-up notices a module wants the operator to see (collected into EmbeddedHost.notices). */
+  readonly notices: string[];
 }
 
 const MODULES: { readonly [S in ServiceName]: (deps: ModuleDeps) => DynamicModule } = {
-  gateway: (deps) => GatewayModule.register(deps),
-  ingest: (deps) => IngestModule.register(deps),
-  projector: (deps) => ProjectorModule.register(deps),
-  api: (deps) => ApiModule.register({ ...deps, version: { name: 'custodian', version: cliVersion() } }),
+  gateway: ({ eventStore, logger }) => GatewayModule.register({ eventStore, logger }),
+  ingest: ({ eventStore, logger }) => IngestModule.register({ eventStore, logger }),
+  projector: ({ eventStore, logger }) => ProjectorModule.register({ eventStore, logger }),
+  api: ({ eventStore, logger, loaded, notices }) => {
+    // Identity from the `identity` section; with no issuer the API still starts and refuses every request (fail closed).
+    const identity = configuredIdentity(loaded, { logger });
+    notices.push(...identity.notices.map((notice) => `api: ${notice}`));
+    return ApiModule.register({ eventStore, logger, identity, listenHost: loaded.config.services.api.http.host, version: { name: 'custodian', version: cliVersion() } });
+  },
 };
 
 export interface EmbeddedService {
@@ -30,6 +38,8 @@ export interface EmbeddedService {
 
 export interface EmbeddedHost {
   readonly services: readonly EmbeddedService[];
+  /** What the operator must know, e.g. that the API refuses every request until an identity issuer is configured (also logged). */
+  readonly notices: readonly string[];
   readonly eventStore: EventStore;
   /** Closes every service (readiness fails first), then the store. Idempotent. */
   stop(): Promise<void>;
@@ -46,6 +56,7 @@ export async function startEmbedded(loaded: LoadedConfig, options: StartEmbedded
     createLogger({ service, level: config.log.level, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const eventStore = await openConfiguredEventStore(loaded);
   const running: { name: ServiceName; service: RunningNestService }[] = [];
+  const notices: string[] = [];
   const stopAll = async (): Promise<void> => {
     // Reverse start order: the API stops taking requests before the pipeline behind it.
     for (const { service } of [...running].reverse()) await service.close();
@@ -57,7 +68,7 @@ export async function startEmbedded(loaded: LoadedConfig, options: StartEmbedded
       if (!settings.enabled) continue;
       const logger = loggerFor(name);
       // One process, many apps: the host handles SIGTERM/SIGINT once (see cli.ts), not each app.
-      const service = await startNestService({ module: MODULES[name]({ eventStore, logger }), logger, listen: settings.http, shutdownHooks: false });
+      const service = await startNestService({ module: MODULES[name]({ eventStore, logger, loaded, notices }), logger, listen: settings.http, shutdownHooks: false });
       running.push({ name, service });
       logger.info({ url: service.url }, `${name} listening on ${service.url}`);
     }
@@ -68,6 +79,7 @@ export async function startEmbedded(loaded: LoadedConfig, options: StartEmbedded
   let stopping: Promise<void> | undefined;
   return {
     services: running.map(({ name, service }) => ({ name, url: service.url })),
+    notices,
     eventStore,
     stop: () => (stopping ??= stopAll()),
   };
