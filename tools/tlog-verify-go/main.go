@@ -1,0 +1,269 @@
+// Command tlog-verify-go checks Custodian transparency-log artifacts with implementations no one
+// at Custodian wrote: golang.org/x/mod/sumdb/note (signed notes), github.com/transparency-dev/merkle
+// (RFC 6962 hashing, inclusion and consistency proofs) and github.com/transparency-dev/formats
+// (checkpoints, cosignature/v1, tlog-proof). It is used by the TypeScript interop tests.
+//
+// Usage: tlog-verify-go <request.json>   (or "-" for stdin)
+//
+// It prints {"results":[{"check","ok","error"}…]} and exits 0 when every check passed, 1 when one
+// failed, 2 when the request could not be read.
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/transparency-dev/formats/log"
+	fnote "github.com/transparency-dev/formats/note"
+	tproof "github.com/transparency-dev/formats/proof"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+type request struct {
+	Origin       string   `json:"origin"`
+	LogVkey      string   `json:"logVkey"`
+	WitnessVkeys []string `json:"witnessVkeys"`
+	// Signed checkpoint notes; other checks refer to them by position.
+	Checkpoints []string `json:"checkpoints"`
+	Inclusion   []struct {
+		Checkpoint int      `json:"checkpoint"`
+		Index      uint64   `json:"index"`
+		Leaf       string   `json:"leaf"` // base64 entry bytes; hashed here as an RFC 6962 leaf
+		Proof      []string `json:"proof"`
+	} `json:"inclusion"`
+	Consistency []struct {
+		From  int      `json:"from"`
+		To    int      `json:"to"`
+		Proof []string `json:"proof"`
+	} `json:"consistency"`
+	TlogProofs []struct {
+		Text string `json:"text"`
+		Leaf string `json:"leaf"`
+	} `json:"tlogProofs"`
+	// All leaves of a checkpoint's tree: the root is recomputed with a compact range.
+	LeafSets []struct {
+		Checkpoint int      `json:"checkpoint"`
+		Leaves     []string `json:"leaves"`
+	} `json:"leafSets"`
+}
+
+type result struct {
+	Check string `json:"check"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: tlog-verify-go <request.json | ->")
+		os.Exit(2)
+	}
+	var in io.Reader = os.Stdin
+	if os.Args[1] != "-" {
+		f, err := os.Open(os.Args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		in = f
+	}
+	var req request
+	if err := json.NewDecoder(in).Decode(&req); err != nil {
+		fmt.Fprintln(os.Stderr, "bad request:", err)
+		os.Exit(2)
+	}
+	results := run(req)
+	ok := true
+	for _, r := range results {
+		ok = ok && r.OK
+	}
+	out, _ := json.Marshal(map[string]any{"results": results})
+	fmt.Println(string(out))
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func run(req request) []result {
+	var results []result
+	add := func(check string, err error) {
+		r := result{Check: check, OK: err == nil}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		results = append(results, r)
+	}
+
+	logVerifier, err := note.NewVerifier(req.LogVkey)
+	if err != nil {
+		add("logVkey", err)
+		return results
+	}
+	add("logVkey", nil)
+
+	// Checkpoints: the log's signature (note.Open), then the body (formats/log).
+	checkpoints := make([]*log.Checkpoint, len(req.Checkpoints))
+	for i, text := range req.Checkpoints {
+		cp, err := openCheckpoint([]byte(text), req.Origin, logVerifier)
+		checkpoints[i] = cp
+		add(fmt.Sprintf("checkpoint[%d]", i), err)
+		for j, vkey := range req.WitnessVkeys {
+			add(fmt.Sprintf("cosignature[%d][%d]", i, j), verifyCosignature([]byte(text), vkey))
+		}
+	}
+	checkpoint := func(i int) (*log.Checkpoint, error) {
+		if i < 0 || i >= len(checkpoints) || checkpoints[i] == nil {
+			return nil, fmt.Errorf("checkpoint %d is not verified", i)
+		}
+		return checkpoints[i], nil
+	}
+
+	for i, c := range req.Inclusion {
+		add(fmt.Sprintf("inclusion[%d]", i), func() error {
+			cp, err := checkpoint(c.Checkpoint)
+			if err != nil {
+				return err
+			}
+			leaf, err := base64.StdEncoding.DecodeString(c.Leaf)
+			if err != nil {
+				return err
+			}
+			hashes, err := decodeHashes(c.Proof)
+			if err != nil {
+				return err
+			}
+			return proof.VerifyInclusion(rfc6962.DefaultHasher, c.Index, cp.Size, rfc6962.DefaultHasher.HashLeaf(leaf), hashes, cp.Hash)
+		}())
+	}
+
+	for i, c := range req.Consistency {
+		add(fmt.Sprintf("consistency[%d]", i), func() error {
+			from, err := checkpoint(c.From)
+			if err != nil {
+				return err
+			}
+			to, err := checkpoint(c.To)
+			if err != nil {
+				return err
+			}
+			hashes, err := decodeHashes(c.Proof)
+			if err != nil {
+				return err
+			}
+			return proof.VerifyConsistency(rfc6962.DefaultHasher, from.Size, to.Size, hashes, from.Hash, to.Hash)
+		}())
+	}
+
+	for i, p := range req.TlogProofs {
+		add(fmt.Sprintf("tlogProof[%d]", i), func() error {
+			var tp tproof.TLogProof
+			if err := tp.Unmarshal([]byte(p.Text)); err != nil {
+				return err
+			}
+			cp, err := openCheckpoint(tp.Checkpoint, req.Origin, logVerifier)
+			if err != nil {
+				return err
+			}
+			leaf, err := base64.StdEncoding.DecodeString(p.Leaf)
+			if err != nil {
+				return err
+			}
+			hashes := make([][]byte, len(tp.Hashes))
+			for j := range tp.Hashes {
+				hashes[j] = tp.Hashes[j][:]
+			}
+			return proof.VerifyInclusion(rfc6962.DefaultHasher, tp.Index, cp.Size, rfc6962.DefaultHasher.HashLeaf(leaf), hashes, cp.Hash)
+		}())
+	}
+
+	for i, s := range req.LeafSets {
+		add(fmt.Sprintf("leafSet[%d]", i), func() error {
+			cp, err := checkpoint(s.Checkpoint)
+			if err != nil {
+				return err
+			}
+			if uint64(len(s.Leaves)) != cp.Size {
+				return fmt.Errorf("%d leaves for a checkpoint of size %d", len(s.Leaves), cp.Size)
+			}
+			rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+			r := rf.NewEmptyRange(0)
+			for _, b64 := range s.Leaves {
+				leaf, err := base64.StdEncoding.DecodeString(b64)
+				if err != nil {
+					return err
+				}
+				if err := r.Append(rfc6962.DefaultHasher.HashLeaf(leaf), nil); err != nil {
+					return err
+				}
+			}
+			root, err := r.GetRootHash(nil)
+			if err != nil {
+				return err
+			}
+			if cp.Size == 0 {
+				root = rfc6962.DefaultHasher.EmptyRoot()
+			}
+			if !bytes.Equal(root, cp.Hash) {
+				return fmt.Errorf("root recomputed from the leaves is %x, the checkpoint says %x", root, cp.Hash)
+			}
+			return nil
+		}())
+	}
+	return results
+}
+
+func openCheckpoint(text []byte, origin string, v note.Verifier) (*log.Checkpoint, error) {
+	n, err := note.Open(text, note.VerifierList(v))
+	if err != nil {
+		return nil, err
+	}
+	cp := &log.Checkpoint{}
+	if _, err := cp.Unmarshal([]byte(n.Text)); err != nil {
+		return nil, err
+	}
+	if cp.Origin != origin {
+		return nil, fmt.Errorf("origin %q, expected %q", cp.Origin, origin)
+	}
+	if len(cp.Hash) != rfc6962.DefaultHasher.Size() {
+		return nil, fmt.Errorf("root hash is %d bytes", len(cp.Hash))
+	}
+	return cp, nil
+}
+
+func verifyCosignature(text []byte, vkey string) error {
+	v, err := fnote.NewVerifierForCosignatureV1(vkey)
+	if err != nil {
+		return err
+	}
+	n, err := note.Open(text, note.VerifierList(v))
+	if err != nil {
+		return err
+	}
+	for _, s := range n.Sigs {
+		if s.Name == v.Name() && s.Hash == v.KeyHash() {
+			return nil
+		}
+	}
+	return errors.New("no cosignature by the witness key")
+}
+
+func decodeHashes(b64s []string) ([][]byte, error) {
+	out := make([][]byte, len(b64s))
+	for i, s := range b64s {
+		h, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("proof hash %d: %w", i, err)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
