@@ -1,4 +1,5 @@
-// Writes libs/masking/QUALITY.md: precision/recall per detector on the labelled corpus.
+// Writes the precision/recall report per detector on the labelled corpus to docs/masking-quality.md
+// (the repository's documentation) and libs/masking/QUALITY.md (next to the code), same content.
 // Run: scripts/node24 node libs/masking/scripts/write-quality-report.ts
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,5 +15,5 @@ const { DetectionProfile } = await import('../src/text-masker.ts');
 const corpus = generateLabelledCorpus();
 const report = evaluateCorpus(corpus, new DetectionProfile());
 const markdown = renderQualityMarkdown(report, corpus.seed, 0.95);
-writeFileSync(join(here, '..', 'QUALITY.md'), markdown);
+for (const target of [join(here, '..', '..', '..', 'docs', 'masking-quality.md'), join(here, '..', 'QUALITY.md')]) writeFileSync(target, markdown);
 console.log(markdown);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { makeIban } from './corpus/labelled-corpus.js';
-import { createDetectors, type DetectorId } from './detectors/index.js';
+import { generateLabelledCorpus, makeIban, renderSample } from './corpus/labelled-corpus.js';
+import { createDetectors, createSecretlintDetector, type DetectorId } from './detectors/index.js';
 import { ibanChecksumValid } from './detectors/iban.js';
 import { cardBrand, luhnValid } from './detectors/payment-card.js';
 import { DetectionProfile, maskText } from './text-masker.js';
@@ -51,6 +51,31 @@ describe('secrets via secretlint rules', () => {
   );
   it('masks from the key to the end of its token', () => {
     expect(maskText(`OPENAI_KEY=ghp_${'a1B2'.repeat(9)} next`, { profile }).text).toBe('OPENAI_KEY=[REDACTED:secret:github] next');
+  });
+});
+
+describe('secret rule gating', () => {
+  it('running only the rules whose literal a token contains changes no result on the corpus and near misses', () => {
+    const gated = createSecretlintDetector();
+    const ungated = createSecretlintDetector({ gateByRuleLiterals: false });
+    const tokens = new Set<string>();
+    const addTokens = (text: string): void => {
+      for (const m of text.matchAll(new RegExp(ungated.candidate.source, 'g'))) tokens.add(m[0]);
+    };
+    for (const sample of generateLabelledCorpus().samples) {
+      addTokens(renderSample(sample));
+      // Near misses: the value cut, extended and with its case flipped.
+      addTokens(`${sample.value.slice(1)} ${sample.value.slice(0, -1)} x${sample.value}y ${sample.value.toLowerCase()} ${sample.value.toUpperCase()}`);
+    }
+    addTokens('AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEZ aws_account_id=1234-5678-9012 https://x:y@github.com/ npm_authToken=abc');
+    let fired = 0;
+    for (const token of tokens) {
+      const expected = ungated.validate(token, '');
+      if (expected) fired++;
+      expect(gated.validate(token, ''), token.slice(0, 12)).toEqual(expected);
+    }
+    expect(tokens.size).toBeGreaterThan(2000);
+    expect(fired).toBeGreaterThan(300);
   });
 });
 

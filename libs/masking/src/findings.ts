@@ -15,13 +15,17 @@ export type DataMaskedMaskings = DataMasked['maskings'];
 
 /** Counts maskings per (field, rule, detector); the caller turns a non-empty summary into `data.masked`. */
 export class MaskingFindings {
-  readonly #counts = new Map<string, { field: string; rule: string; detector: string | undefined; count: number }>();
+  /** field → rule → detector → row: no key string built per masking (this runs once per masked value). */
+  readonly #counts = new Map<string, Map<string, Map<string | undefined, { field: string; rule: string; detector: string | undefined; count: number }>>>();
 
   add(field: string, rule: string, detector?: string, count = 1): void {
-    const key = JSON.stringify([field, rule, detector ?? null]);
-    const row = this.#counts.get(key);
+    let byRule = this.#counts.get(field);
+    if (!byRule) this.#counts.set(field, (byRule = new Map()));
+    let byDetector = byRule.get(rule);
+    if (!byDetector) byRule.set(rule, (byDetector = new Map()));
+    const row = byDetector.get(detector);
     if (row) row.count += count;
-    else this.#counts.set(key, { field, rule, detector, count });
+    else byDetector.set(detector, { field, rule, detector, count });
   }
 
   merge(other: MaskingFindings): void {
@@ -30,8 +34,12 @@ export class MaskingFindings {
 
   get total(): number {
     let n = 0;
-    for (const row of this.#counts.values()) n += row.count;
+    for (const row of this.#rows()) n += row.count;
     return n;
+  }
+
+  *#rows(): Generator<{ field: string; rule: string; detector: string | undefined; count: number }> {
+    for (const byRule of this.#counts.values()) for (const byDetector of byRule.values()) yield* byDetector.values();
   }
 
   get isEmpty(): boolean {
@@ -39,7 +47,7 @@ export class MaskingFindings {
   }
 
   toArray(): MaskingFinding[] {
-    return [...this.#counts.values()]
+    return [...this.#rows()]
       .map(({ field, rule, detector, count }) => (detector === undefined ? { field, rule, count } : { field, rule, detector, count }))
       .sort((a, b) => a.field.localeCompare(b.field) || a.rule.localeCompare(b.rule) || (a.detector ?? '').localeCompare(b.detector ?? ''));
   }

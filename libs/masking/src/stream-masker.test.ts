@@ -1,6 +1,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { generateLabelledCorpus, renderSample } from './corpus/labelled-corpus.js';
 import { SeededRandom } from './corpus/seeded-random.js';
 import { MAX_LOOKBEHIND, type Detector } from './detectors/detector.js';
 import { createDetectors, PRIVATE_KEY_BODY_CAP } from './detectors/index.js';
@@ -161,6 +162,40 @@ describe('streaming equals whole-text masking', () => {
     for (const unit of text.split('')) {
       const out = masker.push(unit);
       if (out.length > 0) expect(/[\uD800-\uDBFF]$/.test(out)).toBe(false);
+    }
+  });
+});
+
+describe('prefilter soundness: dense mixed text equals the reference', () => {
+  // Corpus values (every detector and every hard negative) run together with separators that
+  // glue, split or extend clusters and tokens: the prefilter lanes and the outranking shortcut
+  // must never hide a candidate the plain regex scan of the reference finds.
+  const samples = generateLabelledCorpus().samples;
+  const rnd = new SeededRandom(99);
+  const separators = [' ', '', '\n', ', ', '-', '.', '\t', '"', ' 12 ', 'x', '+', '(', ':', '@', 'GB', '--'];
+  const texts = Array.from({ length: 40 }, () => {
+    let text = '';
+    while (text.length < 2500) text += renderSample(rnd.pick(samples)) + rnd.pick(separators);
+    return text;
+  });
+  const detectors = createDetectors();
+
+  it('for whole texts', () => {
+    for (const [i, text] of texts.entries()) {
+      if (maskText(text, { profile }).text !== referenceMask(text, detectors)) expect.fail(`text ${i} differs from the reference`);
+    }
+  });
+
+  it('for random chunkings', () => {
+    for (const [i, text] of texts.entries()) {
+      const expected = maskText(text, { profile }).text;
+      const chunks: string[] = [];
+      for (let at = 0; at < text.length; ) {
+        const n = rnd.int(1, i % 2 === 0 ? 7 : 300);
+        chunks.push(text.slice(at, at + n));
+        at += n;
+      }
+      if (runChunks(createStreamMasker({ profile }), chunks) !== expected) expect.fail(`chunking of text ${i} differs`);
     }
   });
 });

@@ -1,4 +1,5 @@
 import { type KeyObject } from 'node:crypto';
+import { CandidatePrefilter, prefilterNeeds, type PrefilterNeeds } from './candidate-prefilter.js';
 import { createDetectors, type DetectorSetOptions } from './detectors/index.js';
 import { MAX_LOOKAHEAD, MAX_LOOKBEHIND, type Detector } from './detectors/detector.js';
 import { MaskingError } from './errors.js';
@@ -23,6 +24,8 @@ export interface DetectionOptions extends DetectorSetOptions {
 
 interface CompiledDetector {
   readonly detector: Detector;
+  /** The candidate regex anchored (`y`), tried at the starts the prefilter or `skipTo` proposes. */
+  readonly sticky: RegExp;
   readonly partial: RegExp;
   readonly window: number;
   readonly mask: MaskFunction;
@@ -37,6 +40,7 @@ export class DetectionProfile {
   readonly compiled: readonly CompiledDetector[];
   /** The most input characters a stream masker using this profile may hold back. */
   readonly maxHoldBack: number;
+  readonly prefilterNeeds: PrefilterNeeds;
 
   constructor(options: DetectionOptions = {}) {
     const detectors = options.detectors ?? createDetectors(options);
@@ -46,6 +50,7 @@ export class DetectionProfile {
       if (!detector.candidate.global) throw new MaskingError('MASKING_INVALID_PATTERN', `detector ${detector.id}: candidate regex must be global`);
       return {
         detector,
+        sticky: new RegExp(detector.candidate.source, `${detector.candidate.flags.replace('g', '')}y`),
         partial: new RegExp(`(?:${detector.candidate.source})|(?:${detector.prefix})`, detector.candidate.flags),
         window: detector.maxLength + MAX_LOOKAHEAD,
         mask: compileStrategy(options.strategies?.[detector.id] ?? defaultStrategy, tokenizer),
@@ -54,8 +59,12 @@ export class DetectionProfile {
     });
     // +1: a trailing high surrogate is held so a chunk never ends in half a character.
     this.maxHoldBack = Math.max(0, ...this.compiled.map((c) => c.window)) + 1;
+    this.prefilterNeeds = prefilterNeeds(detectors.map((d) => d.trigger));
   }
 }
+
+/** Matches the empty string at 0; running it flattens a concatenated string in place. */
+const FLATTEN = /(?:)/y;
 
 const NONE = 0;
 const PENDING = 1;
@@ -115,6 +124,7 @@ class MaskingScanner implements StreamMasker {
   readonly #states: DetectorState[];
   readonly #location: string;
   readonly #findings: MaskingFindings;
+  readonly #prefilter: CandidatePrefilter;
   #buffer = '';
   /** Absolute input offset of #buffer[0]. */
   #base = 0;
@@ -128,6 +138,7 @@ class MaskingScanner implements StreamMasker {
     this.maxHoldBack = this.#profile.maxHoldBack;
     this.#location = options.location ?? 'stream';
     this.#findings = options.findings ?? new MaskingFindings();
+    this.#prefilter = new CandidatePrefilter(this.#profile.prefilterNeeds);
     this.#states = this.#profile.compiled.map(() => ({ kind: NONE, from: 0, candidateStart: 0, start: 0, end: 0, detectorId: '', seenEnd: -1, seenEnded: false }));
   }
 
@@ -143,6 +154,9 @@ class MaskingScanner implements StreamMasker {
     if (this.#ended) throw new MaskingError('MASKING_STREAM_ENDED', 'push() after end()');
     if (chunk.length === 0) return '';
     this.#buffer += chunk;
+    // Flatten the concatenation once (a regex run does), so the scan reads a flat string.
+    FLATTEN.test(this.#buffer);
+    this.#prefilter.scan(this.#buffer, this.#base, this.#base + this.#buffer.length);
     const out = this.#drain(false);
     this.#trim();
     return out;
@@ -171,7 +185,7 @@ class MaskingScanner implements StreamMasker {
       let bestIndex = -1;
       for (let i = 0; i < compiled.length; i++) {
         const state = this.#states[i] as DetectorState;
-        this.#refresh(compiled[i] as CompiledDetector, state, inputEnd, ended);
+        this.#refresh(compiled[i] as CompiledDetector, state, i, inputEnd, ended);
         if (state.kind === NONE) continue;
         const s = state.kind === MATCH ? state.start : state.candidateStart;
         if (s < eventStart) {
@@ -217,42 +231,45 @@ class MaskingScanner implements StreamMasker {
     this.#emittedOutput += text.length;
   }
 
-  #refresh(c: CompiledDetector, state: DetectorState, inputEnd: number, ended: boolean): void {
+  #refresh(c: CompiledDetector, state: DetectorState, index: number, inputEnd: number, ended: boolean): void {
     const pos = this.#pos;
     if (state.kind === MATCH && state.candidateStart >= pos) return;
     const sameInput = state.seenEnd === inputEnd && state.seenEnded === ended;
     if (state.kind === PENDING && sameInput && state.candidateStart >= pos) return;
     if (state.kind === NONE && sameInput && state.seenEnd >= 0) return;
-    this.#compute(c, state, Math.max(pos, state.from), inputEnd, ended);
+    this.#compute(c, state, index, Math.max(pos, state.from), inputEnd, ended);
   }
 
-  #compute(c: CompiledDetector, state: DetectorState, scanFrom: number, inputEnd: number, ended: boolean): void {
+  /** Sets `state` to detector `index`'s first valid match at or after `scanFrom`, or pending/none. */
+  #compute(c: CompiledDetector, state: DetectorState, index: number, scanFrom: number, inputEnd: number, ended: boolean): void {
     const buffer = this.#buffer;
     const base = this.#base;
     state.seenEnd = inputEnd;
     state.seenEnded = ended;
     const decidedEnd = ended ? inputEnd : inputEnd - c.window;
-    const regex = c.detector.candidate;
-    const skipTo = c.detector.skipTo;
-    regex.lastIndex = scanFrom - base;
-    for (;;) {
-      if (skipTo) regex.lastIndex = skipTo(buffer, regex.lastIndex);
-      const m = regex.exec(buffer);
-      if (!m) break;
-      const candidateStart = base + m.index;
-      if (candidateStart >= decidedEnd) break;
-      const before = buffer.slice(Math.max(0, m.index - MAX_LOOKBEHIND), m.index);
-      const valid = c.detector.validate(m[0], before);
-      if (valid) {
-        state.kind = MATCH;
-        state.from = candidateStart;
-        state.candidateStart = candidateStart;
-        state.start = candidateStart + valid.start;
-        state.end = candidateStart + valid.end;
-        state.detectorId = valid.detector ?? c.detector.id;
-        return;
+    const { trigger, skipTo } = c.detector;
+    if (trigger !== undefined || skipTo !== undefined) {
+      // Only at proposed starts: the prefilter's lanes, or the detector's own skip.
+      const sticky = c.sticky;
+      for (let from = scanFrom; ; ) {
+        const p = trigger !== undefined ? this.#prefilter.next(trigger, from, buffer, base) : base + (skipTo as NonNullable<typeof skipTo>)(buffer, from - base);
+        if (p < 0 || p >= decidedEnd) break;
+        sticky.lastIndex = p - base;
+        const m = sticky.exec(buffer);
+        if (m !== null && !this.#outranked(index, p, m[0].length) && this.#accept(c, state, m, p)) return;
+        from = p + 1;
       }
-      regex.lastIndex = m.index + 1;
+    } else {
+      const regex = c.detector.candidate;
+      regex.lastIndex = scanFrom - base;
+      for (;;) {
+        const m = regex.exec(buffer);
+        if (!m) break;
+        const candidateStart = base + m.index;
+        if (candidateStart >= decidedEnd) break;
+        if (!this.#outranked(index, candidateStart, m[0].length) && this.#accept(c, state, m, candidateStart)) return;
+        regex.lastIndex = m.index + 1;
+      }
     }
     if (!ended) {
       c.partial.lastIndex = Math.max(scanFrom, decidedEnd) - base;
@@ -267,8 +284,42 @@ class MaskingScanner implements StreamMasker {
     state.from = inputEnd;
   }
 
+  /** Validates a candidate at absolute `candidateStart`; on success `state` becomes that match. */
+  #accept(c: CompiledDetector, state: DetectorState, m: RegExpExecArray, candidateStart: number): boolean {
+    const before = this.#buffer.slice(Math.max(0, m.index - MAX_LOOKBEHIND), m.index);
+    const valid = c.detector.validate(m[0], before);
+    if (!valid) return false;
+    state.kind = MATCH;
+    state.from = candidateStart;
+    state.candidateStart = candidateStart;
+    state.start = candidateStart + valid.start;
+    state.end = candidateStart + valid.end;
+    state.detectorId = valid.detector ?? c.detector.id;
+    return true;
+  }
+
+  /**
+   * Whether a candidate of detector `index` at `start` cannot win, so validating it (e.g. a card
+   * number parsed as a phone number) is wasted: another detector already holds a decided match
+   * whose candidate and match both start there and that covers the whole candidate (ties go to
+   * the lower index). Its state stays while the emitted position is ≤ start; once the position
+   * passes start, the skipped candidate could not be taken anyway.
+   */
+  #outranked(index: number, start: number, length: number): boolean {
+    const states = this.#states;
+    for (let j = 0; j < states.length; j++) {
+      if (j === index) continue;
+      const s = states[j] as DetectorState;
+      if (s.kind !== MATCH || s.candidateStart !== start || s.start !== start || s.candidateStart < this.#pos) continue;
+      const covered = s.end - start;
+      if (j < index ? covered >= length : covered > length) return true;
+    }
+    return false;
+  }
+
   /** Drops input that is emitted and beyond the look-behind context, in large steps. */
   #trim(): void {
+    this.#prefilter.forgetBefore(this.#pos);
     const keepFrom = this.#pos - MAX_LOOKBEHIND;
     const drop = keepFrom - this.#base;
     if (drop > 4096 && drop * 2 > this.#buffer.length) {

@@ -21,13 +21,40 @@ export interface Detector {
   validate(candidate: string, before: string): ValidatedMatch | null;
   /**
    * Optional speed-up: a lower bound for the next candidate start at or after `from` (e.g. for
-   * emails, 64 characters before the next `@`), so the regex is not tried at every position.
-   * Must never skip past a position where the candidate regex could match.
+   * emails, where the local part before the next `@` starts), or `text.length` for none. The
+   * candidate regex is then tried only at that position (sticky); if it fails there, `skipTo`
+   * is asked again from the next position, so it should be tight. Must never skip past a
+   * position where the candidate regex could match.
    */
   skipTo?(text: string, from: number): number;
+  /**
+   * Optional: the shared one-pass prefilter (see `candidate-prefilter.ts`) proposes candidate
+   * starts for this detector, and the candidate regex is only tried there (sticky). Must be a
+   * necessary condition: every position where `candidate` matches must be proposed.
+   */
+  readonly trigger?: DetectorTrigger;
   /** Canonical form used for keyed tokenization, so `4111-1111…` and `4111 1111…` join. */
   normalize?(value: string): string;
 }
+
+/**
+ * Where the shared prefilter looks for candidate starts.
+ *
+ * - `numeric`: the match lies inside one *numeric cluster* (a run of `[0-9 .()+-]` that begins
+ *   at a digit, `+` or `(`) holding at least `minDigits` digits and `minDots` dots, and starts at
+ *   a position where `startsAt` holds (the regex's first character and look-behind, as JS).
+ * - `token`: the match starts a run of at least `minLength` characters of
+ *   {@link SECRET_TOKEN_CLASS} not preceded by one.
+ * - `country-code`: the match starts with two upper-case letters followed by two digits, not
+ *   preceded by a letter or digit (IBAN).
+ */
+export type DetectorTrigger =
+  | { readonly kind: 'numeric'; readonly minDigits: number; readonly minDots: number; readonly startsAt: (text: string, index: number) => boolean }
+  | { readonly kind: 'token'; readonly minLength: number }
+  | { readonly kind: 'country-code' };
+
+/** Characters of a secret token: anything but whitespace and JSON/markup punctuation. */
+export const SECRET_TOKEN_CLASS = String.raw`[^\s"'\x60<>{}\[\](),;|\\]`;
 
 /** Offsets relative to the candidate; a validator may narrow the candidate (never widen it). */
 export interface ValidatedMatch {

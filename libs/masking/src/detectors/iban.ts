@@ -33,6 +33,7 @@ export const ibanDetector: Detector = {
   candidate: /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])/g,
   maxLength: 64,
   prefix: String.raw`(?<![A-Za-z0-9])[A-Z][A-Z0-9 ]{0,63}$`,
+  trigger: { kind: 'country-code' },
   validate(candidate): ValidatedMatch | null {
     const length = IBAN_LENGTHS[candidate.slice(0, 2)];
     if (length === undefined) return null;

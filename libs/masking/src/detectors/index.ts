@@ -19,7 +19,7 @@ export { createPhoneDetector, type PhoneDetectorOptions } from './phone.js';
 export { ipv4Detector, ipv6Detector } from './ip-address.js';
 export { jwtDetector } from './jwt.js';
 export { PRIVATE_KEY_BODY_CAP, privateKeyDetector } from './private-key.js';
-export { SECRET_TOKEN_MAX, createSecretlintDetector, secretRuleNames } from './secretlint-secrets.js';
+export { SECRET_TOKEN_MAX, createSecretlintDetector, secretRuleNames, type SecretlintDetectorOptions } from './secretlint-secrets.js';
 
 /** Built-in detectors, in tie-break priority order (same start and length: earlier wins). */
 export const DETECTOR_IDS = ['private-key', 'jwt', 'secret', 'card', 'iban', 'ssn', 'email', 'phone', 'ipv6', 'ipv4'] as const;

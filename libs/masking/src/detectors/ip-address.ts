@@ -1,5 +1,8 @@
 import { isIP } from 'node:net';
+import { COLON, DASH, DOT, isDigit, isWordChar, SLASH } from './ascii-classes.js';
 import { type Detector, type ValidatedMatch } from './detector.js';
+
+const isHexDigit = (code: number): boolean => isDigit(code) || (code >= 65 && code <= 70) || (code >= 97 && code <= 102);
 
 /** Words that, right before a dotted quad, mark it as a version or build number. */
 const VERSION_CONTEXT = /(?:version|ver\.?|release|build|firmware|v)\s*[:=]?\s*$/i;
@@ -9,6 +12,16 @@ export const ipv4Detector: Detector = {
   candidate: /(?<![\w./:-])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![\w]|\.[0-9])/g,
   maxLength: 15,
   prefix: String.raw`(?<![\w./:-])[0-9]{1,3}(?:\.[0-9]{0,3}){0,3}$`,
+  trigger: {
+    kind: 'numeric',
+    minDigits: 4,
+    minDots: 3,
+    startsAt(text, i) {
+      if (!isDigit(text.charCodeAt(i))) return false;
+      const prev = text.charCodeAt(i - 1);
+      return !isWordChar(prev) && prev !== DOT && prev !== SLASH && prev !== COLON && prev !== DASH;
+    },
+  },
   validate(candidate, before): ValidatedMatch | null {
     if (isIP(candidate) !== 4) return null;
     if (VERSION_CONTEXT.test(before)) return null;
@@ -25,6 +38,22 @@ export const ipv6Detector: Detector = {
   candidate: /(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{2,45}(?![\w:])/g,
   maxLength: 45,
   prefix: String.raw`(?<![\w:.])[0-9A-Fa-f:.]{1,45}$`,
+  skipTo(text, from) {
+    // A match has a colon within its first five characters, after a run of at most four hex
+    // digits that starts the match (the look-behind rules out starting inside a word).
+    for (let colon = text.indexOf(':', from); colon >= 0; colon = text.indexOf(':', colon + 1)) {
+      let start = colon;
+      while (start > colon - 5 && isHexDigit(text.charCodeAt(start - 1))) start--;
+      if (start < from || colon - start > 4) continue;
+      const prev = text.charCodeAt(start - 1);
+      if (isWordChar(prev) || prev === COLON || prev === DOT) continue;
+      let second = colon + 1;
+      while (second < colon + 5 && isHexDigit(text.charCodeAt(second))) second++;
+      // Not arrived yet: propose it (the regex decides, the stream waits).
+      if (second >= text.length || text.charCodeAt(second) === COLON) return start;
+    }
+    return text.length;
+  },
   validate(candidate): ValidatedMatch | null {
     // A sentence may end right after the address.
     const value = candidate.endsWith('.') ? candidate.slice(0, -1) : candidate;

@@ -1,3 +1,4 @@
+import { DASH, isWordChar } from './ascii-classes.js';
 import { type Detector, type ValidatedMatch } from './detector.js';
 
 function decodeJsonSegment(segment: string): unknown {
@@ -20,6 +21,13 @@ export const jwtDetector: Detector = {
   candidate: /(?<![\w-])eyJ[A-Za-z0-9_-]{5,2045}\.[A-Za-z0-9_-]{2,6144}\.[A-Za-z0-9_-]{0,1400}(?![\w-])/g,
   maxLength: 2048 + 1 + 6144 + 1 + 1400,
   prefix: String.raw`(?<![\w-])e(?:y(?:J[A-Za-z0-9_.-]{0,9593})?)?$`,
+  skipTo(text, from) {
+    for (let at = text.indexOf('eyJ', from); at >= 0; at = text.indexOf('eyJ', at + 1)) {
+      const prev = text.charCodeAt(at - 1);
+      if (!isWordChar(prev) && prev !== DASH) return at;
+    }
+    return text.length;
+  },
   validate(candidate): ValidatedMatch | null {
     const [header, payload] = candidate.split('.');
     if (header === undefined || payload === undefined) return null;

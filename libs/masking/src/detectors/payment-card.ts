@@ -1,3 +1,4 @@
+import { DASH, isAsciiAlnum, isDigit, SPACE } from './ascii-classes.js';
 import { type Detector, type ValidatedMatch } from './detector.js';
 
 interface CardBrand {
@@ -55,6 +56,12 @@ function digitsOf(value: string): string {
   return value.replace(/[^0-9]/g, '');
 }
 
+function digitCount(value: string, end: number): number {
+  let n = 0;
+  for (let i = 0; i < end; i++) if (isDigit(value.charCodeAt(i))) n++;
+  return n;
+}
+
 function validCard(digits: string): boolean {
   return digits.length >= 13 && digits.length <= 19 && luhnValid(digits) && cardBrand(digits) !== undefined;
 }
@@ -69,12 +76,22 @@ export const paymentCardDetector: Detector = {
   candidate: /(?<![0-9A-Za-z]|[0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?!-?[0-9])/g,
   maxLength: 37,
   prefix: String.raw`(?<![0-9A-Za-z]|[0-9][ -])[0-9](?:[ -]?[0-9]){0,18}[ -]?$`,
+  trigger: {
+    kind: 'numeric',
+    minDigits: 13,
+    minDots: 0,
+    startsAt(text, i) {
+      if (!isDigit(text.charCodeAt(i))) return false;
+      const prev = text.charCodeAt(i - 1);
+      return !isAsciiAlnum(prev) && !((prev === SPACE || prev === DASH) && isDigit(text.charCodeAt(i - 2)));
+    },
+  },
   validate(candidate): ValidatedMatch | null {
     if (candidate.includes(' ') && candidate.includes('-')) return null;
     let end = candidate.length;
     for (;;) {
+      if (digitCount(candidate, end) < 13) return null;
       const digits = digitsOf(candidate.slice(0, end));
-      if (digits.length < 13) return null;
       if (validCard(digits)) return { start: 0, end };
       const lastSeparator = Math.max(candidate.lastIndexOf(' ', end - 1), candidate.lastIndexOf('-', end - 1));
       if (lastSeparator <= 0) return null;

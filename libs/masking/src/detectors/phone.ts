@@ -1,4 +1,5 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+import { DASH, DOT, isDigit, isWordChar, OPEN_PAREN, PLUS, SLASH, SPACE } from './ascii-classes.js';
 import { type Detector, type ValidatedMatch } from './detector.js';
 
 const DATE_OR_TIME = /^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)$/;
@@ -17,8 +18,9 @@ export interface PhoneDetectorOptions {
 export function createPhoneDetector(options: PhoneDetectorOptions = {}): Detector {
   const defaultCountry = options.defaultCountry ?? 'US';
   const valid = (value: string): boolean => {
-    const digits = value.replace(/\D/g, '');
-    if (digits.length < 7 || digits.length > 15) return false;
+    let digits = 0;
+    for (let i = 0; i < value.length; i++) if (isDigit(value.charCodeAt(i))) digits++;
+    if (digits < 7 || digits > 15) return false;
     if (!value.startsWith('+') && !/[ ().-]/.test(value)) return false;
     if (DATE_OR_TIME.test(value) || DOTTED_QUAD.test(value)) return false;
     const parsed = parsePhoneNumberFromString(value, defaultCountry);
@@ -30,6 +32,18 @@ export function createPhoneDetector(options: PhoneDetectorOptions = {}): Detecto
       /(?<![\w+./-]|[0-9] )(?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{1,4}\)[ .-]?)?[0-9]{1,8}(?:[ .-][0-9]{1,8}){0,5}(?![\w]|[.-][0-9])/g,
     maxLength: 65,
     prefix: String.raw`(?<![\w+./-]|[0-9] )[+(0-9][0-9 ().+-]{0,64}$`,
+    trigger: {
+      kind: 'numeric',
+      minDigits: 7,
+      minDots: 0,
+      startsAt(text, i) {
+        const code = text.charCodeAt(i);
+        if (!isDigit(code) && code !== PLUS && code !== OPEN_PAREN) return false;
+        const prev = text.charCodeAt(i - 1);
+        if (isWordChar(prev) || prev === PLUS || prev === DOT || prev === SLASH || prev === DASH) return false;
+        return !(prev === SPACE && isDigit(text.charCodeAt(i - 2)));
+      },
+    },
     validate(candidate): ValidatedMatch | null {
       // A greedy candidate can swallow a following number ("… 0123 5 times"): drop trailing groups.
       let end = candidate.length;

@@ -18,6 +18,10 @@ export const privateKeyDetector: Detector = {
   ),
   maxLength: 2 * 80 + PRIVATE_KEY_BODY_CAP,
   prefix: String.raw`-{1,5}(?:B(?:E(?:G(?:I(?:N(?: [A-Z0-9 ]{0,45}-{0,5})?)?)?)?)?)?$`,
+  skipTo(text, from) {
+    const at = text.indexOf('-----BEGIN ', from);
+    return at < 0 ? text.length : at;
+  },
   validate(candidate): ValidatedMatch | null {
     return { start: 0, end: candidate.length };
   },

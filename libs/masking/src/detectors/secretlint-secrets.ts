@@ -1,6 +1,6 @@
 import { rules as recommendedRules } from '@secretlint/secretlint-rule-preset-recommend';
 import type { SecretLintRuleContext, SecretLintRuleCreator, SecretLintRuleReportDescriptor, SecretLintSourceCode } from '@secretlint/types';
-import { type Detector, type ValidatedMatch } from './detector.js';
+import { SECRET_TOKEN_CLASS, type Detector, type ValidatedMatch } from './detector.js';
 
 /**
  * API keys and credentials, recognised by secretlint's maintained recommended rule set
@@ -17,8 +17,13 @@ import { type Detector, type ValidatedMatch } from './detector.js';
  *
  * Known limits: secrets that need context across spaces or quotes (`aws_secret_access_key = "…"`)
  * and secrets past the first 1024 characters of a longer token are not seen here.
+ *
+ * Speed: every rule of the preset needs a fixed literal in what it reports (a prefix such as
+ * `ghp_`, `AKIA`, `sk-ant-api0`, or `://` for credentials in URLs), listed in `RULE_TRIGGERS`.
+ * A token runs only the rules whose literal it contains, and none when it contains none. A rule
+ * without a listed literal (a future preset version) runs on every key-like token.
  */
-const TOKEN_CHARS = String.raw`[^\s"'\x60<>{}\[\](),;|\\]`;
+const TOKEN_CHARS = SECRET_TOKEN_CLASS;
 export const SECRET_TOKEN_MAX = 1024;
 
 const RULE_PREFIX = '@secretlint/secretlint-rule-';
@@ -34,8 +39,49 @@ interface Report {
   readonly start: number;
 }
 
+/** `[Aa][Cc]…`: case-insensitive in one alternation with case-sensitive literals. */
+const caseless = (word: string): string => [...word].map((ch) => (/[a-z]/i.test(ch) ? `[${ch.toUpperCase()}${ch.toLowerCase()}]` : ch)).join('');
+
+/**
+ * A literal each rule's patterns require, per rule (read from the rules' sources in
+ * @secretlint/secretlint-rule-preset-recommend 13; `src/detectors.test.ts` checks that gating by
+ * them changes no result on the corpus and on near misses). `://` covers every URL-shaped rule:
+ * basic auth, database connection strings, Slack webhooks, npm `x-oauth-basic` URLs. `gcp` only
+ * inspects `.json`/`.p12` files, never a token; its literal is the JSON key it looks for.
+ */
+const RULE_TRIGGERS: Readonly<Record<string, string>> = {
+  aws: String.raw`A3T|AKIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ASIA|${caseless('secret')}_?${caseless('access')}_?${caseless('key')}|${caseless('account')}`,
+  gcp: 'private_key',
+  npm: String.raw`npm_|:\/\/`,
+  basicauth: String.raw`:\/\/`,
+  slack: String.raw`xox[bpaor]-|xapp-|:\/\/`,
+  sendgrid: String.raw`SG\.`,
+  shopify: 'shp(?:pa|ca|at|ss)_',
+  stripe: '[sr]k_(?:live|test)_',
+  github: 'gh[pousr]_|github_pat_',
+  gitlab: 'glpat-',
+  grafana: 'glc_|glsa_',
+  openai: 'T3BlbkFJ',
+  anthropic: 'sk-ant-api0',
+  groq: 'gsk_',
+  huggingface: 'hf_',
+  linear: 'lin_api_',
+  notion: 'ntn_',
+  '1password': 'ops_ey',
+  'database-connection-string': String.raw`:\/\/`,
+  'hashicorp-vault': String.raw`hv[sbr]\.`,
+  vercel: 'vc[piark]_',
+  databricks: 'dapi',
+  docker: 'dckr_pat_',
+  figma: 'figd_',
+  cloudflare: 'cf(?:k|ut|at)_',
+  tailscale: 'tskey-',
+};
+
 interface PreparedRule {
   readonly name: string;
+  /** Tested on the token before the rule runs; undefined: always run. */
+  readonly trigger: RegExp | undefined;
   readonly scan: (source: SecretLintSourceCode, sink: Report[]) => void;
 }
 
@@ -51,8 +97,10 @@ function prepareRule(creator: SecretLintRuleCreator, name: string): PreparedRule
     ignore() {},
   };
   const handler = creator.create(context, RULE_OPTIONS[name] ?? {});
+  const trigger = RULE_TRIGGERS[name];
   return {
     name,
+    trigger: trigger === undefined ? undefined : new RegExp(trigger),
     scan(source, into) {
       sink = into;
       const result = handler.file?.(source);
@@ -101,30 +149,29 @@ function prepareRules(): PreparedRule[] {
 const PLAIN_WORD = /^[a-z]+$/;
 const KEY_LIKE = /:\/\/|[A-Za-z0-9+/=_-]{12}/;
 
-const TOKEN_CHAR = new RegExp(TOKEN_CHARS);
-const MIN_TOKEN = new RegExp(`${TOKEN_CHARS}{16}`, 'g');
 
-export function createSecretlintDetector(): Detector {
+export interface SecretlintDetectorOptions {
+  /** Run only the rules whose literal a token contains (default). `false` runs all rules on every key-like token (for checking the gate). */
+  readonly gateByRuleLiterals?: boolean;
+}
+
+export function createSecretlintDetector(options: SecretlintDetectorOptions = {}): Detector {
   const rules = prepareRules();
+  const gated = options.gateByRuleLiterals ?? true;
+  // One test for all literals first: most key-like tokens (hashes, UUIDs, timestamps) have none.
+  const anyTrigger = gated && rules.every((r) => r.trigger !== undefined) ? new RegExp(rules.map((r) => (r.trigger as RegExp).source).join('|')) : undefined;
   return {
     id: 'secret',
     candidate: new RegExp(String.raw`(?<!${TOKEN_CHARS})${TOKEN_CHARS}{16,${SECRET_TOKEN_MAX}}`, 'g'),
     maxLength: SECRET_TOKEN_MAX,
     prefix: String.raw`(?<!${TOKEN_CHARS})${TOKEN_CHARS}{1,${SECRET_TOKEN_MAX - 1}}$`,
-    skipTo(text, from) {
-      // Jump to the next run of 16 token characters, then back to where its token starts.
-      MIN_TOKEN.lastIndex = from;
-      const m = MIN_TOKEN.exec(text);
-      if (!m) return text.length;
-      let start = m.index;
-      while (start > from && TOKEN_CHAR.test(text[start - 1] as string)) start--;
-      return start;
-    },
+    trigger: { kind: 'token', minLength: 16 },
     validate(candidate): ValidatedMatch | null {
       if (PLAIN_WORD.test(candidate) || !KEY_LIKE.test(candidate)) return null;
+      if (anyTrigger !== undefined && !anyTrigger.test(candidate)) return null;
       const reports: Report[] = [];
       const source = sourceOf(candidate);
-      for (const rule of rules) rule.scan(source, reports);
+      for (const rule of rules) if (!gated || rule.trigger === undefined || rule.trigger.test(candidate)) rule.scan(source, reports);
       if (reports.length === 0) return null;
       let first = reports[0] as Report;
       for (const r of reports) if (r.start < first.start) first = r;

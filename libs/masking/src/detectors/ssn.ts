@@ -1,3 +1,4 @@
+import { DASH, isDigit, SPACE } from './ascii-classes.js';
 import { type Detector, type ValidatedMatch } from './detector.js';
 
 /** Numbers the SSA has published or that were famously misused; never issued to a person. */
@@ -19,6 +20,19 @@ export const ssnDetector: Detector = {
   candidate: /(?<![0-9]|[0-9][- ])[0-9]{3}([- ])[0-9]{2}\1[0-9]{4}(?![0-9]|[- ][0-9])/g,
   maxLength: 11,
   prefix: String.raw`(?<![0-9]|[0-9][- ])[0-9][0-9 -]{0,10}$`,
+  trigger: {
+    kind: 'numeric',
+    minDigits: 9,
+    minDots: 0,
+    startsAt(text, i) {
+      if (!isDigit(text.charCodeAt(i))) return false;
+      const prev = text.charCodeAt(i - 1);
+      if (isDigit(prev) || ((prev === SPACE || prev === DASH) && isDigit(text.charCodeAt(i - 2)))) return false;
+      // The separator after the area number (when it has arrived).
+      const separator = text.charCodeAt(i + 3);
+      return i + 3 >= text.length || separator === SPACE || separator === DASH;
+    },
+  },
   validate(candidate): ValidatedMatch | null {
     return ssnValid(candidate.replace(/[- ]/g, '')) ? { start: 0, end: candidate.length } : null;
   },
