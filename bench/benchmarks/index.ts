@@ -1,0 +1,25 @@
+// The benchmarks, in the order a full run executes them (cheap, CPU-bound ones first).
+import type { Benchmark } from '../benchmark.ts';
+import type { PlannedBenchmark } from '../report.ts';
+import { eventStoreAppend } from './event-store-append.ts';
+import { eventValidation } from './event-validation.ts';
+import { masking } from './masking.ts';
+import { postgresPooling } from './postgres-pooling.ts';
+import { sqlClassification } from './sql-classification.ts';
+
+export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, eventStoreAppend, postgresPooling];
+
+/**
+ * Benchmarks later issues add. Each becomes a `bench/benchmarks/<name>.ts` module listed in
+ * BENCHMARKS above (and removed from here); services come from `context.harness`
+ * (PostgreSQL, PgBouncer, Kafka). Until then the report lists them as not measured.
+ */
+export const PLANNED_BENCHMARKS: readonly PlannedBenchmark[] = [
+  {
+    name: 'postgres-gateway',
+    status:
+      'pending (issue 5): pgbench through the Custodian gateway, as the "Custodian gateway" column of postgres-pooling (same scripts and client counts, baseline PostgreSQL direct)',
+  },
+  { name: 'kafka-pipeline', status: 'pending (later issue): events/s and end-to-end latency gateway → Kafka → ingest → event store, baseline kafkajs produce/consume' },
+  { name: 'merkle-log', status: 'pending (later issue): leaves/s appended and checkpoint signing rate, baseline bare SHA-256 hashing and Ed25519 signing' },
+];
