@@ -2,7 +2,9 @@
 # Provisions what a fresh machine lacks, idempotently:
 #   always:      Node 24 (.tools/node), npm dependencies, the TypeScript build
 #   --services:  what the test suite and benchmarks run for real: PostgreSQL, pgbouncer,
-#                OpenSSH (Debian packages) and Apache Kafka (Maven Central artifacts in ~/.m2)
+#                OpenSSH (Debian packages), Apache Kafka (Maven Central artifacts in ~/.m2), and
+#                the independent verifiers: pydantic-ocsf + compliance-trestle (PyPI, .tools/python),
+#                cosign (built from the Go module proxy, cached in ~/.cache/custodian/tools)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -44,6 +46,13 @@ fi
 if [ "$WITH_SERVICES" = 1 ] && [ -x libs/test-harness/kafka/resolve.sh ]; then
   step "resolving Apache Kafka from Maven Central (cached in ~/.m2)"
   libs/test-harness/kafka/resolve.sh
+fi
+
+if [ "$WITH_SERVICES" = 1 ]; then
+  step "Python tools: OCSF models (SIEM tests), compliance-trestle (OSCAL validation)"
+  bash scripts/setup-python.sh
+  step "cosign (verifies evidence-pack attestations in tests)"
+  bash tools/cosign/install.sh
 fi
 
 step "building (tsc -b)"

@@ -4,10 +4,11 @@ import type { PlannedBenchmark } from '../report.ts';
 import { eventStoreAppend } from './event-store-append.ts';
 import { eventValidation } from './event-validation.ts';
 import { masking } from './masking.ts';
+import { merkle } from './merkle.ts';
 import { postgresPooling } from './postgres-pooling.ts';
 import { sqlClassification } from './sql-classification.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, eventStoreAppend, postgresPooling];
+export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, eventStoreAppend, postgresPooling];
 
 /**
  * Benchmarks later issues add. Each becomes a `bench/benchmarks/<name>.ts` module listed in
@@ -21,5 +22,4 @@ export const PLANNED_BENCHMARKS: readonly PlannedBenchmark[] = [
       'pending (issue 5): pgbench through the Custodian gateway, as the "Custodian gateway" column of postgres-pooling (same scripts and client counts, baseline PostgreSQL direct)',
   },
   { name: 'kafka-pipeline', status: 'pending (later issue): events/s and end-to-end latency gateway → Kafka → ingest → event store, baseline kafkajs produce/consume' },
-  { name: 'merkle-log', status: 'pending (later issue): leaves/s appended and checkpoint signing rate, baseline bare SHA-256 hashing and Ed25519 signing' },
 ];

@@ -1,0 +1,50 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '@custodian/runtime-config';
+import { Ed25519NoteSigner } from '@custodian/transparency-log';
+import { afterAll, describe, expect, it } from 'vitest';
+import { configuredEvidence } from './configured-evidence.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'custodian-evidence-host-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const config = (yaml: string, file = join(dir, 'custodian.yaml')) => parseConfig(`dataDir: ${join(dir, 'data')}\n${yaml}`, { file, env: {}, cwd: dir });
+
+describe('configuredEvidence', () => {
+  it('reads the signing key from an environment variable or a file, never printing it', () => {
+    const { signer, skey } = Ed25519NoteSigner.generate('host.test/evidence');
+    const fromEnv = configuredEvidence(config('evidence:\n  origin: host.test/evidence\n  signingKey: { fromEnv: EVIDENCE_KEY }\n'), { EVIDENCE_KEY: skey.reveal() }).loadSigner();
+    expect(fromEnv.signer.keyId).toBe(signer.keyId);
+    expect(fromEnv.source).toBe('environment variable EVIDENCE_KEY');
+    writeFileSync(join(dir, 'log.skey'), `${skey.reveal()}\n`);
+    const fromFile = configuredEvidence(config('evidence:\n  origin: host.test/evidence\n  signingKey: { fromFile: log.skey }\n'), {}).loadSigner();
+    expect(fromFile.signer.vkey).toBe(signer.vkey);
+    let message = '';
+    try {
+      configuredEvidence(config('evidence:\n  signingKey: { fromEnv: EVIDENCE_KEY }\n'), { EVIDENCE_KEY: `${skey.reveal()}x` }).loadSigner();
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('not a valid Ed25519 skey');
+    expect(message).not.toContain(skey.reveal().split('+').pop()!);
+  });
+
+  it('creates the default key file only for the projector, and resolves paths against dataDir', async () => {
+    const evidence = configuredEvidence(config(''), {});
+    expect(evidence.statePath).toBe(join(dir, 'data', 'evidence.sqlite'));
+    expect(evidence.policy).toEqual({ everyEvents: 1000, everySeconds: 60 });
+    expect(() => evidence.loadSigner()).toThrow(expect.objectContaining({ code: 'EVIDENCE_KEY_INVALID' }));
+    const created = evidence.loadSigner({ create: true });
+    expect(created.created).toBe(true);
+    expect(created.signer.name).toBe('custodian.local/evidence');
+    expect(evidence.loadSigner().signer.keyId).toBe(created.signer.keyId);
+    const state = await evidence.openState();
+    await state.recordKey(created.signer.vkey);
+    expect((await evidence.verifiers(state)).map((v) => v.keyId)).toEqual([created.signer.keyId]);
+    await state.close();
+  });
+
+  it('refuses a vkey-shaped previous key that is not one', () => {
+    expect(() => config('evidence:\n  previousKeys: ["not a key"]\n')).toThrow(/evidence\.previousKeys\.0/);
+  });
+});

@@ -1,0 +1,356 @@
+// Evidence views: for each control, what it asks, which events evidence it, how many over a
+// period, sample sessions, and findings — computed in one pass over the period's events.
+import type { CustodianEvent } from '@custodian/event-contracts';
+import { findControl, ruleMatches, type Control, type ControlCatalogue } from './controls/control-catalogue.js';
+import { deterministicUuid } from './deterministic-uuid.js';
+import { EvidenceError } from './errors.js';
+import { eventAttributes } from './event-attributes.js';
+
+/** What an evidence view or pack covers: [from, to) by occurredAt, optionally one identity, connection or control. */
+export interface EvidenceScope {
+  readonly from: string;
+  readonly to: string;
+  readonly identity?: string;
+  readonly connection?: string;
+  readonly control?: string;
+}
+
+export interface EvidenceEvent {
+  readonly event: CustodianEvent;
+  readonly leafIndex: number;
+}
+
+export interface CheckpointTiming {
+  readonly treeSize: number;
+  /** When it was signed (RFC 3339). */
+  readonly signedAt: string;
+}
+
+export interface Finding {
+  /** Deterministic UUID (same finding, same id). */
+  readonly id: string;
+  readonly kind: string;
+  readonly title: string;
+  readonly severity: 'low' | 'moderate' | 'high';
+  readonly controls: readonly string[];
+  readonly description: string;
+  readonly occurredAt: string;
+  readonly subject: string | null;
+  readonly connection: string | null;
+  readonly sessionId: string | null;
+  /** Events that show it (may be empty, e.g. a masking rule that never fired). */
+  readonly eventIds: readonly string[];
+  readonly leafIndices: readonly number[];
+}
+
+export interface ControlEvidence {
+  readonly id: string;
+  readonly oscalId: string;
+  readonly catalogue: string;
+  readonly title: string;
+  readonly asks: string;
+  readonly status: 'satisfied' | 'not-satisfied';
+  readonly statusReason: string;
+  /** Events in scope that evidence the control. */
+  readonly count: number;
+  readonly byRule: readonly { readonly rule: string; readonly event: string; readonly description: string; readonly count: number }[];
+  /** Up to N sessions (earliest first) with evidencing events. */
+  readonly sampleSessions: readonly string[];
+  readonly findings: readonly string[];
+}
+
+export interface EvidenceReport {
+  readonly scope: EvidenceScope;
+  readonly totals: { readonly events: number; readonly sessions: number; readonly findings: number };
+  readonly controls: readonly ControlEvidence[];
+  readonly findings: readonly Finding[];
+}
+
+export interface EvidenceViewOptions {
+  readonly catalogue: ControlCatalogue;
+  readonly scope: EvidenceScope;
+  /** The log's checkpoints (all of them), for the checkpoint-gap finding. */
+  readonly checkpoints?: readonly CheckpointTiming[];
+  /** A checkpoint later than this after an event is a gap. Default 300 s. */
+  readonly maxCheckpointDelaySeconds?: number;
+  /** Masking rules in force: each that never fired in the period is a finding. */
+  readonly maskingRules?: readonly string[];
+  /** Log origin: its own checkpoint events do not need a checkpoint within the delay. */
+  readonly origin?: string;
+  /** "Now" for events not yet covered by any checkpoint (default: the scope's end). */
+  readonly now?: string;
+  readonly samplesPerControl?: number;
+  /** A command recorded this long before the period's end without a decision is a finding. Default 60 s. */
+  readonly decisionGraceSeconds?: number;
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+
+/** Normalizes a scope time to the envelope format (UTC, microseconds) so it compares as text. */
+export function normalizeScopeTime(name: string, value: string): string {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms) || !RFC3339.test(value.replace(/[+-]00:00$/, 'Z'))) throw new EvidenceError('EVIDENCE_SCOPE_INVALID', `${name} must be an RFC 3339 UTC time, e.g. 2026-03-01T00:00:00Z`);
+  const fraction = /\.(\d{1,6})Z$/.exec(value.replace(/[+-]00:00$/, 'Z'))?.[1] ?? '';
+  return `${new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 19)}.${fraction.padEnd(6, '0')}Z`;
+}
+
+export function checkScope(scope: EvidenceScope, catalogue: ControlCatalogue): EvidenceScope {
+  const from = normalizeScopeTime('from', scope.from);
+  const to = normalizeScopeTime('to', scope.to);
+  if (from >= to) throw new EvidenceError('EVIDENCE_SCOPE_INVALID', 'from must be before to');
+  let control: string | undefined;
+  if (scope.control !== undefined) {
+    const found = findControl(catalogue, scope.control);
+    if (!found) throw new EvidenceError('EVIDENCE_SCOPE_INVALID', `unknown control ${JSON.stringify(scope.control)}; known: ${catalogue.controls.map((c) => c.id).join(', ')}`);
+    control = found.id;
+  }
+  return { from, to, ...(scope.identity !== undefined ? { identity: scope.identity } : {}), ...(scope.connection !== undefined ? { connection: scope.connection } : {}), ...(control ? { control } : {}) };
+}
+
+interface CommandState {
+  readonly issued?: EvidenceEvent;
+  privileged: boolean;
+  executed?: EvidenceEvent;
+  decided: boolean;
+  approved: boolean;
+  refused: boolean;
+  readonly events: EvidenceEvent[];
+}
+
+function collectFlags(value: unknown, out: Set<string>, depth = 0): void {
+  if (depth > 8 || value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const v of value) collectFlags(v, out, depth + 1);
+    return;
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (key === 'flags' && Array.isArray(v)) {
+      for (const f of v) if (typeof f === 'string') out.add(f);
+    } else collectFlags(v, out, depth + 1);
+  }
+}
+
+const seconds = (rfc3339: string): number => Date.parse(rfc3339) / 1000;
+
+/**
+ * Accumulates a period's events (all of them, in leaf order: findings join events across
+ * identities, e.g. an approval by someone else) and reports evidence for the scope.
+ */
+export class EvidenceAccumulator {
+  readonly scope: EvidenceScope;
+  readonly #o: EvidenceViewOptions;
+  readonly #controls: readonly Control[];
+  readonly #counts = new Map<string, Map<string, number>>();
+  readonly #samples = new Map<string, string[]>();
+  readonly #sessionConnection = new Map<string, string>();
+  readonly #commands = new Map<string, CommandState>();
+  readonly #approvals = new Map<string, string>();
+  readonly #firedRules = new Set<string>();
+  readonly #findings: Finding[] = [];
+  readonly #sessions = new Set<string>();
+  readonly #inScope: EvidenceEvent[] = [];
+  readonly #allTimes: { leafIndex: number; occurredAt: string }[] = [];
+  #events = 0;
+
+  constructor(options: EvidenceViewOptions) {
+    this.#o = options;
+    this.scope = checkScope(options.scope, options.catalogue);
+    this.#controls = this.scope.control ? options.catalogue.controls.filter((c) => c.id === this.scope.control) : options.catalogue.controls;
+  }
+
+  /** Events in scope added so far (in leaf order): what a pack exports. */
+  get eventsInScope(): readonly EvidenceEvent[] {
+    return this.#inScope;
+  }
+
+  add(item: EvidenceEvent): void {
+    const { event } = item;
+    if (event.occurredAt < this.scope.from || event.occurredAt >= this.scope.to) return;
+    const attributes = eventAttributes(event);
+    if (event.type === 'session.opened' && attributes.connection) this.#sessionConnection.set(event.payload.sessionId, attributes.connection);
+    if (!(event.type === 'checkpoint.signed' && event.payload.origin === this.#o.origin)) this.#allTimes.push({ leafIndex: item.leafIndex, occurredAt: event.occurredAt });
+    this.#track(item);
+    if (!this.#matchesScope(event)) return;
+    const rules = this.#o.catalogue.rules.filter((r) => ruleMatches(r, event));
+    if (this.scope.control && !rules.some((r) => r.controls.includes(this.scope.control!))) return;
+    this.#events += 1;
+    this.#inScope.push(item);
+    if (attributes.sessionId) this.#sessions.add(attributes.sessionId);
+    for (const rule of rules) {
+      for (const control of rule.controls) {
+        const byRule = this.#counts.get(control) ?? new Map<string, number>();
+        byRule.set(rule.id, (byRule.get(rule.id) ?? 0) + 1);
+        this.#counts.set(control, byRule);
+        const samples = this.#samples.get(control) ?? [];
+        if (attributes.sessionId && samples.length < (this.#o.samplesPerControl ?? 5) && !samples.includes(attributes.sessionId)) samples.push(attributes.sessionId);
+        this.#samples.set(control, samples);
+      }
+    }
+  }
+
+  #connectionOf(event: CustodianEvent): string | null {
+    const a = eventAttributes(event);
+    return a.connection ?? (a.sessionId ? (this.#sessionConnection.get(a.sessionId) ?? null) : null);
+  }
+
+  #matchesScope(event: CustodianEvent): boolean {
+    if (this.scope.identity !== undefined && event.identity?.subject !== this.scope.identity) return false;
+    if (this.scope.connection !== undefined && this.#connectionOf(event) !== this.scope.connection) return false;
+    return true;
+  }
+
+  #command(sessionId: string, commandId: string): CommandState {
+    const key = `${sessionId}/${commandId}`;
+    let state = this.#commands.get(key);
+    if (!state) {
+      state = { privileged: false, decided: false, approved: false, refused: false, events: [] };
+      this.#commands.set(key, state);
+    }
+    return state;
+  }
+
+  #track(item: EvidenceEvent): void {
+    const { event } = item;
+    switch (event.type) {
+      case 'command.issued': {
+        const flags = new Set<string>();
+        collectFlags(event.payload.classification, flags);
+        const existing = this.#command(event.payload.sessionId, event.payload.commandId);
+        const state: CommandState = { ...existing, issued: item, privileged: existing.privileged || this.#o.catalogue.privilegedFlags.some((f) => flags.has(f)), events: [...existing.events, item] };
+        this.#commands.set(`${event.payload.sessionId}/${event.payload.commandId}`, state);
+        break;
+      }
+      case 'policy.decided': {
+        const state = this.#command(event.payload.sessionId, event.payload.commandId);
+        state.decided = true;
+        state.events.push(item);
+        if (event.payload.decision === 'require-approval') state.privileged = true;
+        if (event.payload.decision === 'allow' || event.payload.decision === 'mask') state.executed ??= item;
+        break;
+      }
+      case 'approval.requested':
+        this.#approvals.set(event.payload.approvalId, `${event.payload.sessionId}/${event.payload.commandId}`);
+        this.#commands.get(`${event.payload.sessionId}/${event.payload.commandId}`)?.events.push(item);
+        break;
+      case 'approval.granted': {
+        const key = this.#approvals.get(event.payload.approvalId);
+        const state = key ? this.#commands.get(key) : undefined;
+        if (state && event.payload.final) state.approved = true;
+        state?.events.push(item);
+        break;
+      }
+      case 'command.refused':
+        if (event.payload.sessionId && event.payload.commandId) this.#command(event.payload.sessionId, event.payload.commandId).refused = true;
+        break;
+      case 'data.masked':
+        for (const m of event.payload.maskings) this.#firedRules.add(m.rule);
+        break;
+      case 'session.opened':
+        if (event.identity === null) this.#finding('session-without-identity', item, `session ${event.payload.sessionId} on ${event.payload.connection.name} was opened without a verified identity`, [item]);
+        if (event.payload.client.tls === false) this.#finding('session-without-tls', item, `session ${event.payload.sessionId} on ${event.payload.connection.name} used an unencrypted client connection`, [item]);
+        break;
+      default:
+        break;
+    }
+  }
+
+  #finding(kind: string, at: EvidenceEvent | undefined, description: string, events: readonly EvidenceEvent[], extra: string[] = []): void {
+    const definition = this.#o.catalogue.findings[kind];
+    if (!definition) return;
+    const event = at?.event;
+    if (event && !this.#matchesScope(event)) return;
+    if (this.scope.control && !definition.controls.includes(this.scope.control)) return;
+    const attributes = event ? eventAttributes(event) : { subject: null, connection: null, sessionId: null };
+    this.#findings.push({
+      id: deterministicUuid('finding', kind, ...events.map((e) => e.event.id), ...extra),
+      kind,
+      title: definition.title,
+      severity: definition.severity,
+      controls: definition.controls,
+      description,
+      occurredAt: event?.occurredAt ?? this.scope.to,
+      subject: attributes.subject,
+      connection: event ? this.#connectionOf(event) : null,
+      sessionId: attributes.sessionId,
+      eventIds: events.map((e) => e.event.id),
+      leafIndices: events.map((e) => e.leafIndex),
+    });
+  }
+
+  /** The report for everything added. */
+  finish(): EvidenceReport {
+    const graceEnd = new Date(Date.parse(this.scope.to) - (this.#o.decisionGraceSeconds ?? 60) * 1000).toISOString();
+    for (const state of this.#commands.values()) {
+      if (!state.issued) continue;
+      const { event } = state.issued;
+      if (event.type !== 'command.issued') continue;
+      if (state.privileged && state.executed && !state.approved) {
+        this.#finding('privileged-command-without-approval', state.issued, `privileged command ${event.payload.commandId} (${event.payload.kind}: ${event.payload.text.slice(0, 80)}) in session ${event.payload.sessionId} was executed without an approval`, state.events);
+      }
+      if (!state.decided && !state.refused && event.occurredAt < graceEnd) {
+        this.#finding('command-without-decision', state.issued, `command ${event.payload.commandId} in session ${event.payload.sessionId} has no policy decision`, state.events);
+      }
+    }
+    for (const rule of this.#o.maskingRules ?? []) {
+      if (!this.#firedRules.has(rule)) this.#finding('masking-rule-never-fired', undefined, `masking rule ${rule} did not mask anything between ${this.scope.from} and ${this.scope.to}`, [], [rule, this.scope.from, this.scope.to]);
+    }
+    this.#checkpointGaps();
+    const findingsByControl = new Map<string, string[]>();
+    for (const f of this.#findings) for (const c of f.controls) findingsByControl.set(c, [...(findingsByControl.get(c) ?? []), f.id]);
+    const controls = this.#controls.map((control): ControlEvidence => {
+      const byRule = [...(this.#counts.get(control.id) ?? new Map<string, number>()).entries()].map(([ruleId, count]) => {
+        const rule = this.#o.catalogue.rules.find((r) => r.id === ruleId)!;
+        return { rule: rule.id, event: rule.event, description: rule.description, count };
+      });
+      const count = byRule.reduce((n, r) => n + r.count, 0);
+      const findings = findingsByControl.get(control.id) ?? [];
+      const status = findings.length === 0 && count > 0 ? 'satisfied' : 'not-satisfied';
+      const statusReason =
+        findings.length > 0 ? `${findings.length} finding(s) in the period` : count > 0 ? `${count} evidencing event(s), no finding` : 'no evidencing event in the period';
+      return { id: control.id, oscalId: control.oscalId, catalogue: control.catalogue, title: control.title, asks: control.asks, status, statusReason, count, byRule, sampleSessions: this.#samples.get(control.id) ?? [], findings };
+    });
+    return { scope: this.scope, totals: { events: this.#events, sessions: this.#sessions.size, findings: this.#findings.length }, controls, findings: this.#findings };
+  }
+
+  /** Each checkpoint must be signed within the allowed delay after the earliest event it newly covers. */
+  #checkpointGaps(): void {
+    const checkpoints = [...(this.#o.checkpoints ?? [])].sort((a, b) => a.treeSize - b.treeSize);
+    const maxDelay = this.#o.maxCheckpointDelaySeconds ?? 300;
+    const times = [...this.#allTimes].sort((a, b) => a.leafIndex - b.leafIndex);
+    let i = 0;
+    let previousSize = 0;
+    const report = (first: { leafIndex: number; occurredAt: string }, until: string, upTo: number, what: string): void => {
+      const delay = seconds(until) - seconds(first.occurredAt);
+      if (delay <= maxDelay) return;
+      this.#findingWithoutEvents('checkpoint-gap', first.occurredAt, `leaves ${first.leafIndex}..${upTo - 1}: the event at leaf ${first.leafIndex} (${first.occurredAt}) ${what} ${Math.round(delay)} s later (allowed: ${maxDelay} s)`, [String(first.leafIndex), String(upTo)]);
+    };
+    for (const checkpoint of checkpoints) {
+      let earliest: { leafIndex: number; occurredAt: string } | undefined;
+      while (i < times.length && times[i]!.leafIndex < checkpoint.treeSize) {
+        if (times[i]!.leafIndex >= previousSize && (!earliest || times[i]!.occurredAt < earliest.occurredAt)) earliest = times[i];
+        i += 1;
+      }
+      if (earliest) report(earliest, checkpoint.signedAt, checkpoint.treeSize, 'was first covered by a checkpoint signed');
+      previousSize = checkpoint.treeSize;
+    }
+    const rest = times.slice(i);
+    if (rest.length > 0) {
+      const earliest = rest.reduce((a, b) => (b.occurredAt < a.occurredAt ? b : a));
+      report(earliest, this.#o.now ?? this.scope.to, rest[rest.length - 1]!.leafIndex + 1, 'was still not covered by any checkpoint');
+    }
+  }
+
+  #findingWithoutEvents(kind: string, occurredAt: string, description: string, extra: string[]): void {
+    const definition = this.#o.catalogue.findings[kind];
+    if (!definition) return;
+    if (this.scope.control && !definition.controls.includes(this.scope.control)) return;
+    this.#findings.push({ id: deterministicUuid('finding', kind, ...extra), kind, title: definition.title, severity: definition.severity, controls: definition.controls, description, occurredAt, subject: null, connection: null, sessionId: null, eventIds: [], leafIndices: [] });
+  }
+}
+
+/** Evidence for a scope from a period's events (in leaf order). */
+export function computeEvidence(events: Iterable<EvidenceEvent>, options: EvidenceViewOptions): EvidenceReport {
+  const accumulator = new EvidenceAccumulator(options);
+  for (const e of events) accumulator.add(e);
+  return accumulator.finish();
+}

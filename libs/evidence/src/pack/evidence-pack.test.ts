@@ -1,0 +1,266 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ed25519CosignatureSigner, Ed25519NoteSigner, formatCheckpoint, formatKeyId, parseNote, signNote, type NoteSigner } from '@custodian/transparency-log';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadControlCatalogue } from '../controls/control-catalogue.js';
+import type { SqliteEvidenceLogState } from '../sqlite/index.js';
+import { ALICE, AGENT, appendSpecs, buildScenario, bulkSpecs, type Scenario } from '../testing/evidence-scenario.js';
+import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from '../testing/evidence-log-fixture.js';
+import { submitCosignatures, witnessVerifiers } from '../witness-cosignatures.js';
+import { sha256Hex, signStatement, type DsseEnvelope, type InTotoStatement } from './dsse.js';
+import { PACK_FILES, buildEvidencePack, type EvidencePack, type PackManifest } from './evidence-pack.js';
+import { verifyEvidencePack } from './pack-verification.js';
+import { readTarGz, writeTarGz } from './tar-archive.js';
+
+const catalogue = loadControlCatalogue();
+const PERIOD = { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' };
+let f: EvidenceLogFixture;
+let state: SqliteEvidenceLogState;
+let scenario: Scenario;
+let pack: EvidencePack;
+let oldKey: NoteSigner;
+let newKey: NoteSigner;
+const witness = Ed25519CosignatureSigner.generate('witness.example/w1', () => 1_772_400_000);
+
+beforeAll(async () => {
+  f = await createEvidenceLogFixture();
+  oldKey = f.signer;
+  const projection = await f.openProjection();
+  scenario = buildScenario();
+  await appendSpecs(f.store, f.factory, scenario.specs.slice(0, 10));
+  await projection.caughtUp();
+  await projection.checkpointNow();
+  // Rotation in the middle: the pack holds checkpoints by both keys.
+  newKey = Ed25519NoteSigner.generate(TEST_ORIGIN).signer;
+  await projection.rotate(newKey);
+  await appendSpecs(f.store, f.factory, [...scenario.specs.slice(10), ...bulkSpecs(5)]);
+  await projection.caughtUp();
+  const latest = (await projection.checkpointNow())!;
+  state = await f.openState();
+  const { text, signatures } = parseNote(latest.note);
+  await submitCosignatures(state, witnessVerifiers([witness.vkey]), signNote(text, [witness.signer], signatures));
+  pack = await buildEvidencePack({
+    store: f.store,
+    state,
+    catalogue,
+    scope: PERIOD,
+    signer: newKey,
+    exportedBy: ALICE,
+    witnessKeys: [witness.vkey],
+    maskingRules: ['pii-email', 'pii-card'],
+    now: () => new Date('2026-03-01T12:00:00Z'),
+  });
+});
+
+afterAll(async () => {
+  await state?.close();
+  await f?.cleanup();
+});
+
+const trusted = (): string[] => [newKey.vkey, oldKey.vkey];
+
+describe('evidence views', () => {
+  it('counts evidence per control and raises the planted findings, and only those', () => {
+    const { report } = pack;
+    const kinds = report.findings.map((x) => `${x.kind}:${x.sessionId ?? '-'}`).sort();
+    expect(kinds).toEqual(
+      [`privileged-command-without-approval:${scenario.planted.privilegedWithoutApproval}`, `session-without-identity:${scenario.planted.sessionWithoutIdentity}`, 'masking-rule-never-fired:-'].sort(),
+    );
+    const control = (id: string) => report.controls.find((c) => c.id === id)!;
+    expect(control('AC-6(10)').status).toBe('not-satisfied');
+    expect(control('AC-6(10)').findings).toHaveLength(1);
+    expect(control('SC-8').status).toBe('satisfied');
+    expect(control('SC-8').count).toBe(4);
+    expect(control('AU-9').status).toBe('satisfied');
+    expect(control('IA-2').status).toBe('not-satisfied');
+    expect(control('AU-6').statusReason).toBe('no evidencing event in the period');
+    expect(control('A.8.11').byRule).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'data-masked', count: 1 })]));
+    expect(control('AC-2').sampleSessions.length).toBeGreaterThan(0);
+    expect(control('AC-3').asks.length).toBeGreaterThan(10);
+    for (const c of catalogue.controls) expect(report.controls.map((x) => x.id)).toContain(c.id);
+  });
+
+  it('the catalogue holds the NIST and ISO controls the issue names, each with its own one-line summary', () => {
+    const ids = catalogue.controls.map((c) => c.id);
+    for (const id of ['AC-2', 'AC-3', 'AC-6(9)', 'AC-6(10)', 'AU-2', 'AU-3', 'AU-9', 'AU-10', 'AU-12', 'IA-2', 'SC-8', 'SI-4']) expect(ids).toContain(id);
+    for (const id of ['5.15', '5.17', '5.18', '5.28', '5.33', '8.2', '8.5', '8.11', '8.12', '8.15', '8.16', '8.18', '8.24']) expect(ids).toContain(`A.${id}`);
+    expect(catalogue.controls.find((c) => c.id === 'AC-6(9)')!.oscalId).toBe('ac-6.9');
+  });
+});
+
+describe('evidence packs', () => {
+  it('holds every part the format promises and verifies offline against pinned keys', async () => {
+    const files = new Map(readTarGz(pack.bytes).map((x) => [x.path, x.data]));
+    expect([...files.keys()]).toEqual(
+      expect.arrayContaining([PACK_FILES.manifest, PACK_FILES.events, PACK_FILES.inclusion, PACK_FILES.consistency, PACK_FILES.logKeys, PACK_FILES.witnessKeys, PACK_FILES.signingKeyPem, PACK_FILES.evidence, PACK_FILES.oscal, PACK_FILES.report, PACK_FILES.attestation]),
+    );
+    expect(pack.manifest.counts.checkpoints).toBe(2);
+    expect(pack.manifest.counts.events).toBe(files.get(PACK_FILES.events)!.toString('utf8').trim().split('\n').length);
+    expect(files.get(PACK_FILES.report)!.toString('utf8')).toContain('Privileged command executed without approval');
+    const report = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted(), requiredWitnesses: [witness.vkey] });
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((c) => c.name)).toEqual(['archive', 'keys', 'attestation signature', 'digests', 'manifest', 'checkpoints', 'cosignatures', 'consistency proofs', 'inclusion proofs', 'oscal']);
+    // After a rotation the auditor needs every key the log used: pinning only the new one fails on the old checkpoint.
+    const newOnly = await verifyEvidencePack(pack.bytes, { trustedLogKeys: [newKey.vkey] });
+    expect(newOnly.firstFailure?.name).toBe('checkpoints');
+    // Unpinned: still self-consistent, and the report says the keys came from the pack.
+    const unpinned = await verifyEvidencePack(pack.bytes);
+    expect(unpinned.ok).toBe(true);
+    expect(unpinned.keysPinned).toBe(false);
+  });
+
+  it('is a tar.gz that GNU tar reads', () => {
+    const dir = mkdtempSync(join(f.dir, 'tar-'));
+    try {
+      writeFileSync(join(dir, 'pack.tar.gz'), pack.bytes);
+      const listed = spawnSync('tar', ['-tzf', join(dir, 'pack.tar.gz')], { encoding: 'utf8' });
+      expect(listed.status).toBe(0);
+      expect(listed.stdout.trim().split('\n')).toEqual(readTarGz(pack.bytes).map((x) => x.path));
+      const extracted = spawnSync('tar', ['-xzf', 'pack.tar.gz', PACK_FILES.events], { cwd: dir, encoding: 'utf8' });
+      expect(extracted.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('scopes by identity, connection and control', async () => {
+    const byIdentity = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, identity: AGENT.subject }, signer: newKey, exportedBy: ALICE });
+    const lines = readTarGz(byIdentity.bytes).find((x) => x.path === PACK_FILES.events)!.data.toString('utf8').trim().split('\n');
+    expect(lines.length).toBe(byIdentity.manifest.counts.events);
+    expect(lines.every((l) => (JSON.parse(l) as { identity: { subject: string } | null }).identity?.subject === AGENT.subject)).toBe(true);
+    const byConnection = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, connection: 'billing-prod' }, signer: newKey, exportedBy: ALICE });
+    expect(byConnection.report.findings.map((x) => x.kind)).toEqual(['privileged-command-without-approval']);
+    const byControl = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, control: 'sc-8' }, signer: newKey, exportedBy: ALICE });
+    expect(byControl.report.controls.map((c) => c.id)).toEqual(['SC-8']);
+    expect(byControl.manifest.counts.events).toBe(4);
+    for (const p of [byIdentity, byConnection, byControl]) expect((await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted() })).ok).toBe(true);
+    await expect(buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, control: 'XX-1' }, signer: newKey, exportedBy: ALICE })).rejects.toMatchObject({ code: 'EVIDENCE_SCOPE_INVALID' });
+  });
+});
+
+/** Rewrites pack files; with `resign`, recomputes manifest digests and re-signs the attestation (an insider holding that key). */
+function repack(source: Buffer, change: (files: Map<string, Buffer>) => void, resign?: NoteSigner): Buffer {
+  const files = new Map(readTarGz(source).map((x) => [x.path, x.data]));
+  change(files);
+  if (resign) {
+    const manifest = JSON.parse(files.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest & { files: { path: string; sha256: string; bytes: number }[] };
+    manifest.files = manifest.files.filter((x) => files.has(x.path)).map((x) => ({ path: x.path, sha256: sha256Hex(files.get(x.path)!), bytes: files.get(x.path)!.length }));
+    files.set(PACK_FILES.manifest, Buffer.from(JSON.stringify(manifest)));
+    const envelope = JSON.parse(files.get(PACK_FILES.attestation)!.toString('utf8')) as DsseEnvelope;
+    const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as InTotoStatement;
+    const subject = [...files.keys()].filter((p) => p !== PACK_FILES.attestation).map((p) => ({ name: p, digest: { sha256: sha256Hex(files.get(p)!) } }));
+    files.set(PACK_FILES.attestation, Buffer.from(JSON.stringify(signStatement({ ...statement, subject }, resign, formatKeyId(resign.keyId)))));
+  }
+  return writeTarGz([...files.entries()].map(([path, data]) => ({ path, data })), 1_772_000_000);
+}
+
+const lines = (data: Buffer): string[] => data.toString('utf8').trim().split('\n');
+const joinLines = (l: readonly string[]): Buffer => Buffer.from(`${l.join('\n')}\n`);
+
+describe('pack tamper matrix: each change is detected and named', () => {
+  const cases: [string, () => Buffer, string, RegExp][] = [
+    ['flip one byte of an event', () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace('"orders-prod"', '"orders-prox"')))), 'digests', /events\.jsonl/],
+    [
+      'flip one byte of an event, re-sealed by someone with the right key',
+      () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace('"orders-prod"', '"orders-prox"'))), newKey),
+      'inclusion proofs',
+      /not included in the signed log/,
+    ],
+    ['flip one byte, re-sealed with another key', () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace('"orders-prod"', '"orders-prox"'))), Ed25519NoteSigner.generate(TEST_ORIGIN).signer), 'attestation signature', /does not verify/],
+    [
+      'drop one event (with its proof), re-sealed',
+      () =>
+        repack(
+          pack.bytes,
+          (fs) => {
+            fs.set(PACK_FILES.events, joinLines(lines(fs.get(PACK_FILES.events)!).slice(1)));
+            fs.set(PACK_FILES.inclusion, joinLines(lines(fs.get(PACK_FILES.inclusion)!).slice(1)));
+          },
+          newKey,
+        ),
+      'inclusion proofs',
+      /manifest counts/,
+    ],
+    [
+      'reorder two events (with their proofs), re-sealed',
+      () =>
+        repack(
+          pack.bytes,
+          (fs) => {
+            for (const p of [PACK_FILES.events, PACK_FILES.inclusion]) {
+              const l = lines(fs.get(p)!);
+              [l[1], l[2]] = [l[2]!, l[1]!];
+              fs.set(p, joinLines(l));
+            }
+          },
+          newKey,
+        ),
+      'inclusion proofs',
+      /out of log order/,
+    ],
+    [
+      'append a forged event with a made-up proof, re-sealed',
+      () =>
+        repack(
+          pack.bytes,
+          (fs) => {
+            const ev = lines(fs.get(PACK_FILES.events)!);
+            const pr = lines(fs.get(PACK_FILES.inclusion)!);
+            const last = JSON.parse(pr[pr.length - 1]!) as { leafIndex: number; treeSize: number; hashes: string[] };
+            fs.set(PACK_FILES.events, joinLines([...ev, ev[ev.length - 1]!.replace('"client-closed"', '"timeout"')]));
+            fs.set(PACK_FILES.inclusion, joinLines([...pr, JSON.stringify({ ...last, leafIndex: last.leafIndex + 1 })]));
+          },
+          newKey,
+        ),
+      'inclusion proofs',
+      /events but the manifest counts|not included/,
+    ],
+    [
+      'replace a checkpoint with one signed by another key, re-sealed',
+      () =>
+        repack(
+          pack.bytes,
+          (fs) => {
+            const path = pack.manifest.checkpoints[0]!;
+            const body = parseNote(fs.get(path)!.toString('utf8')).text;
+            fs.set(path, Buffer.from(signNote(body, [Ed25519NoteSigner.generate(TEST_ORIGIN).signer])));
+          },
+          newKey,
+        ),
+      'checkpoints',
+      /no signature by a known key|NOTE_UNVERIFIED|known key/i,
+    ],
+    [
+      'sign an inconsistent checkpoint (a fork) with the right key, re-sealed',
+      () =>
+        repack(
+          pack.bytes,
+          (fs) => {
+            const path = pack.manifest.checkpoints[0]!;
+            const size = Number(parseNote(fs.get(path)!.toString('utf8')).text.split('\n')[1]);
+            fs.set(path, Buffer.from(signNote(formatCheckpoint({ origin: TEST_ORIGIN, size, rootHash: Buffer.alloc(32, 9), extensions: [] }), [oldKey])));
+          },
+          newKey,
+        ),
+      'consistency proofs',
+      /not consistent/,
+    ],
+    ['swap a file (the report)', () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.report, Buffer.from('<html>all good</html>'))), 'digests', /report\.html/],
+    ['add a file', () => repack(pack.bytes, (fs) => void fs.set('extra.txt', Buffer.from('hello'))), 'digests', /not in the attestation/],
+    ['change the OSCAL document', () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.oscal, Buffer.from(fs.get(PACK_FILES.oscal)!.toString('utf8').replace('"not-satisfied"', '"satisfied"')))), 'digests', /assessment-results\.json/],
+    [
+      'change the OSCAL evidence links, re-sealed',
+      () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.oscal, Buffer.from(fs.get(PACK_FILES.oscal)!.toString('utf8').replace(/"value": "[0-9a-f]{64}"/, `"value": "${'0'.repeat(64)}"`))), newKey),
+      'oscal',
+      /SHA-256 does not match/,
+    ],
+  ];
+  it.each(cases)('%s', async (_name, make, check, detail) => {
+    const report = await verifyEvidencePack(make(), { trustedLogKeys: trusted() });
+    expect(report.ok).toBe(false);
+    expect(report.firstFailure?.name).toBe(check);
+    expect(report.firstFailure?.detail).toMatch(detail);
+  });
+});

@@ -1,0 +1,189 @@
+// Evidence packs: one tar.gz holding the events in scope (canonical JSON lines), an inclusion proof
+// for each against the latest signed checkpoint, the checkpoints with consistency proofs between
+// them, the log's public keys, the evidence views, an OSCAL assessment-results document, an HTML
+// report, a manifest, and a DSSE envelope over an in-toto Statement v1 whose subjects are all of them.
+import { randomUUID } from 'node:crypto';
+import type { Identity } from '@custodian/event-contracts';
+import type { EventStore } from '@custodian/event-store';
+import { MerkleTree, formatKeyId, parseVerifierKey, type NoteSigner } from '@custodian/transparency-log';
+import { canonicalJson, eventLeaf } from '../canonical-leaf.js';
+import type { ControlCatalogue } from '../controls/control-catalogue.js';
+import { EvidenceError } from '../errors.js';
+import type { EvidenceLogState, StoredCheckpoint } from '../evidence-log-state.js';
+import { eventsOfLeaves } from '../evidence-source.js';
+import { EvidenceAccumulator, type EvidenceReport, type EvidenceScope } from '../evidence-views.js';
+import { cosignedNote } from '../witness-cosignatures.js';
+import { ed25519PublicKeyPem, sha256Hex, signStatement, type InTotoStatement } from './dsse.js';
+import { renderHtmlReport } from './html-report.js';
+import { buildAssessmentResults, type PackFileRef } from './oscal-assessment-results.js';
+import { writeTarGz, type ArchiveFile } from './tar-archive.js';
+
+export const PACK_FORMAT = 'custodian-evidence-pack/v1';
+export const PACK_PREDICATE_TYPE = 'https://custodian.dev/attestations/evidence-pack/v1';
+export const PACK_FILES = {
+  manifest: 'manifest.json',
+  events: 'events.jsonl',
+  inclusion: 'proofs/inclusion.jsonl',
+  consistency: 'proofs/consistency.jsonl',
+  logKeys: 'keys/log.vkeys',
+  witnessKeys: 'keys/witness.vkeys',
+  signingKeyPem: 'keys/attestation-key.pem',
+  evidence: 'evidence.json',
+  oscal: 'oscal/assessment-results.json',
+  report: 'report.html',
+  attestation: 'attestation.dsse.json',
+} as const;
+export const checkpointPath = (treeSize: number): string => `checkpoints/${String(treeSize).padStart(12, '0')}.checkpoint`;
+
+export interface PackManifest {
+  readonly format: typeof PACK_FORMAT;
+  readonly packId: string;
+  readonly createdAt: string;
+  readonly exportedBy: { readonly subject: string; readonly issuer: string };
+  readonly scope: EvidenceScope;
+  readonly origin: string;
+  readonly latestCheckpoint: { readonly treeSize: number; readonly rootHash: string; readonly path: string };
+  readonly checkpoints: readonly string[];
+  readonly counts: { readonly events: number; readonly sessions: number; readonly findings: number; readonly checkpoints: number; readonly notYetCheckpointed: number };
+  readonly files: readonly { readonly path: string; readonly sha256: string; readonly bytes: number }[];
+  readonly tool: { readonly name: string; readonly version: string };
+}
+
+export interface EvidencePackOptions {
+  readonly store: EventStore;
+  readonly state: EvidenceLogState;
+  readonly catalogue: ControlCatalogue;
+  readonly scope: EvidenceScope;
+  /** The log's current signing key: it signs the attestation. */
+  readonly signer: NoteSigner;
+  readonly exportedBy: Identity;
+  readonly witnessKeys?: readonly string[];
+  readonly maskingRules?: readonly string[];
+  readonly maxCheckpointDelaySeconds?: number;
+  readonly packId?: string;
+  readonly now?: () => Date;
+  readonly tool?: { readonly name: string; readonly version: string };
+}
+
+export interface EvidencePack {
+  readonly packId: string;
+  readonly bytes: Buffer;
+  /** SHA-256 (hex) of the tar.gz. */
+  readonly digest: string;
+  readonly manifest: PackManifest;
+  readonly report: EvidenceReport;
+}
+
+const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
+const json = (value: unknown): Buffer => Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
+
+function micros(date: Date): string {
+  return `${date.toISOString().slice(0, 23)}000Z`;
+}
+
+export async function buildEvidencePack(options: EvidencePackOptions): Promise<EvidencePack> {
+  const { state } = options;
+  const packId = options.packId ?? randomUUID();
+  const createdAt = micros((options.now ?? (() => new Date()))());
+  const tool = options.tool ?? { name: 'custodian', version: '0.1.0' };
+  const all = await state.checkpoints();
+  const latest = all[all.length - 1];
+  if (!latest) throw new EvidenceError('EVIDENCE_NOT_CHECKPOINTED', 'the evidence log has no signed checkpoint yet: nothing can be proven');
+  if (options.signer.name !== state.origin) throw new EvidenceError('EVIDENCE_KEY_INVALID', 'the attestation key must be the log key');
+
+  const accumulator = new EvidenceAccumulator({
+    catalogue: options.catalogue,
+    scope: options.scope,
+    checkpoints: all.map((c) => ({ treeSize: c.treeSize, signedAt: c.signedAt })),
+    origin: state.origin,
+    now: createdAt < options.scope.to ? createdAt : options.scope.to,
+    ...(options.maskingRules ? { maskingRules: options.maskingRules } : {}),
+    ...(options.maxCheckpointDelaySeconds !== undefined ? { maxCheckpointDelaySeconds: options.maxCheckpointDelaySeconds } : {}),
+  });
+  const scope = accumulator.scope;
+  for await (const item of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, belowIndex: latest.treeSize })) accumulator.add(item);
+  const report = accumulator.finish();
+  const events = accumulator.eventsInScope;
+  const notYetCheckpointed = (await state.findLeaves({ from: scope.from, to: scope.to })).filter((l) => l.leafIndex >= latest.treeSize).length;
+
+  // Checkpoints from the first that covers an event in scope up to the latest, chained by consistency proofs.
+  const firstIndex = events[0]?.leafIndex ?? latest.treeSize - 1;
+  const included = all.filter((c) => c.treeSize > firstIndex);
+  const tree = await MerkleTree.open(state.treeStorage);
+  const files: ArchiveFile[] = [];
+  const add = (path: string, data: Buffer): void => void files.push({ path, data });
+
+  add(PACK_FILES.events, Buffer.concat(events.flatMap((e) => [eventLeaf(e.event), Buffer.from('\n')])));
+  const inclusion: string[] = [];
+  for (const e of events) {
+    const proof = await tree.inclusionProof(e.leafIndex, latest.treeSize);
+    inclusion.push(canonicalJson({ leafIndex: e.leafIndex, treeSize: latest.treeSize, hashes: proof.hashes.map(b64) }));
+  }
+  add(PACK_FILES.inclusion, Buffer.from(inclusion.map((l) => `${l}\n`).join(''), 'utf8'));
+  const cosignatures = await state.cosignatures();
+  for (const c of included) add(checkpointPath(c.treeSize), Buffer.from(cosignedNote(c, cosignatures), 'utf8'));
+  const consistency: string[] = [];
+  for (let i = 1; i < included.length; i += 1) {
+    const proof = await tree.consistencyProof(included[i - 1]!.treeSize, included[i]!.treeSize);
+    consistency.push(canonicalJson({ fromSize: proof.size1, toSize: proof.size2, hashes: proof.hashes.map(b64) }));
+  }
+  add(PACK_FILES.consistency, Buffer.from(consistency.map((l) => `${l}\n`).join(''), 'utf8'));
+  const logKeys = [options.signer.vkey, ...(await state.keys()).filter((k) => k !== options.signer.vkey)];
+  add(PACK_FILES.logKeys, Buffer.from(logKeys.map((k) => `${k}\n`).join(''), 'utf8'));
+  if (options.witnessKeys && options.witnessKeys.length > 0) add(PACK_FILES.witnessKeys, Buffer.from(options.witnessKeys.map((k) => `${k.trim()}\n`).join(''), 'utf8'));
+  add(PACK_FILES.signingKeyPem, Buffer.from(ed25519PublicKeyPem(parseVerifierKey(options.signer.vkey).publicKey), 'utf8'));
+  add(PACK_FILES.evidence, json(report));
+
+  const describe = (path: string): string =>
+    path === PACK_FILES.events
+      ? 'Events in scope, RFC 8785 canonical JSON, one per line (each line is the Merkle leaf).'
+      : path === PACK_FILES.inclusion
+        ? 'RFC 9162 inclusion proof of each event (same line order) against the latest checkpoint.'
+        : path === PACK_FILES.consistency
+          ? 'RFC 9162 consistency proofs between consecutive checkpoints.'
+          : path.startsWith('checkpoints/')
+            ? 'C2SP signed checkpoint (signed note), with witness cosignatures when any.'
+            : path === PACK_FILES.evidence
+              ? 'Evidence views: per control counts, sample sessions, findings.'
+              : path.startsWith('keys/')
+                ? 'Public keys: log vkeys (C2SP signed-note format), witness vkeys, attestation key (PEM).'
+                : path;
+  const refs: PackFileRef[] = files.map((f) => ({ path: f.path, sha256: sha256Hex(f.data), mediaType: f.path.endsWith('.json') ? 'application/json' : f.path.endsWith('.pem') ? 'application/x-pem-file' : 'text/plain', description: describe(f.path) }));
+  const oscal = buildAssessmentResults({ packId, createdAt, report, catalogue: options.catalogue, origin: state.origin, treeSize: latest.treeSize, rootHash: b64(latest.rootHash), files: refs, tool });
+  add(PACK_FILES.oscal, json(oscal));
+  const witnesses = [...new Set(cosignatures.filter((c) => included.some((i) => i.treeSize === c.treeSize)).map((c) => c.witness))];
+  add(
+    PACK_FILES.report,
+    Buffer.from(
+      renderHtmlReport({ packId, createdAt, exportedBy: options.exportedBy.subject, origin: state.origin, treeSize: latest.treeSize, rootHash: b64(latest.rootHash), keyIds: latest.keyIds, checkpoints: included.length, witnesses, report }),
+      'utf8',
+    ),
+  );
+
+  const manifest: PackManifest = {
+    format: PACK_FORMAT,
+    packId,
+    createdAt,
+    exportedBy: { subject: options.exportedBy.subject, issuer: options.exportedBy.issuer },
+    scope,
+    origin: state.origin,
+    latestCheckpoint: { treeSize: latest.treeSize, rootHash: b64(latest.rootHash), path: checkpointPath(latest.treeSize) },
+    checkpoints: included.map((c: StoredCheckpoint) => checkpointPath(c.treeSize)),
+    counts: { events: events.length, sessions: report.totals.sessions, findings: report.findings.length, checkpoints: included.length, notYetCheckpointed },
+    files: files.map((f) => ({ path: f.path, sha256: sha256Hex(f.data), bytes: f.data.length })),
+    tool,
+  };
+  add(PACK_FILES.manifest, json(manifest));
+
+  const statement: InTotoStatement = {
+    _type: 'https://in-toto.io/Statement/v1',
+    subject: files.map((f) => ({ name: f.path, digest: { sha256: sha256Hex(f.data) } })),
+    predicateType: PACK_PREDICATE_TYPE,
+    predicate: { packId, origin: state.origin, treeSize: latest.treeSize, rootHash: b64(latest.rootHash), scope, createdAt },
+  };
+  add(PACK_FILES.attestation, json(signStatement(statement, options.signer, formatKeyId(options.signer.keyId))));
+  // Reading order for people: manifest first.
+  const ordered = [files.find((f) => f.path === PACK_FILES.manifest)!, ...files.filter((f) => f.path !== PACK_FILES.manifest)];
+  const bytes = writeTarGz(ordered, Math.floor(Date.parse(createdAt) / 1000));
+  return { packId, bytes, digest: sha256Hex(bytes), manifest, report };
+}

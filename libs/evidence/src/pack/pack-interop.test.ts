@@ -1,0 +1,153 @@
+// An evidence pack checked by tools no one at Custodian wrote: Go's golang.org/x/mod/sumdb/note and
+// github.com/transparency-dev/merkle (tools/tlog-verify-go) for checkpoints, cosignatures,
+// inclusion and consistency proofs; sigstore cosign for the DSSE / in-toto attestation (run with
+// no network); compliance-trestle's OSCAL models for the assessment results.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Ed25519CosignatureSigner, parseNote, signNote } from '@custodian/transparency-log';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadControlCatalogue } from '../controls/control-catalogue.js';
+import { ALICE, appendSpecs, buildScenario, bulkSpecs } from '../testing/evidence-scenario.js';
+import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from '../testing/evidence-log-fixture.js';
+import { REPO_ROOT, buildTlogVerifyGo, findCosign, findGo, findTrestlePython, runOffline, unshareWorks } from '../testing/external-tools.js';
+import { submitCosignatures, witnessVerifiers } from '../witness-cosignatures.js';
+import { PACK_FILES, PACK_PREDICATE_TYPE, buildEvidencePack, type PackManifest } from './evidence-pack.js';
+import { readTarGz } from './tar-archive.js';
+
+const go = findGo();
+const cosign = findCosign();
+const trestle = findTrestlePython();
+if (!go) console.warn('evidence interop: Go checks skipped — no Go toolchain (install Go ≥ 1.26)');
+if (!cosign) console.warn('evidence interop: cosign checks skipped — run tools/cosign/install.sh to build cosign into .tools/go-bin');
+if (cosign && !unshareWorks) console.warn('evidence interop: cosign checks skipped — cannot run it without network (unshare -n not permitted), and it must not reach out');
+if (!trestle) console.warn('evidence interop: OSCAL validation skipped — run scripts/setup-python.sh to install compliance-trestle into .tools/python');
+
+let f: EvidenceLogFixture;
+let dir: string;
+let files: Map<string, Buffer>;
+let manifest: PackManifest;
+const witness = Ed25519CosignatureSigner.generate('witness.example/w1', () => 1_772_400_000);
+
+beforeAll(async () => {
+  f = await createEvidenceLogFixture();
+  const projection = await f.openProjection();
+  const { specs } = buildScenario();
+  await appendSpecs(f.store, f.factory, specs.slice(0, 7));
+  await projection.caughtUp();
+  await projection.checkpointNow();
+  await appendSpecs(f.store, f.factory, [...specs.slice(7), ...bulkSpecs(40)]);
+  await projection.caughtUp();
+  const latest = (await projection.checkpointNow())!;
+  const state = await f.openState();
+  const { text, signatures } = parseNote(latest.note);
+  await submitCosignatures(state, witnessVerifiers([witness.vkey]), signNote(text, [witness.signer], signatures));
+  const pack = await buildEvidencePack({ store: f.store, state, catalogue: loadControlCatalogue(), scope: { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' }, signer: f.signer, exportedBy: ALICE, witnessKeys: [witness.vkey] });
+  await state.close();
+  files = new Map(readTarGz(pack.bytes).map((x) => [x.path, x.data]));
+  manifest = pack.manifest;
+  dir = mkdtempSync(join(tmpdir(), 'custodian-pack-interop-'));
+  for (const [path, data] of files) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), data);
+  }
+});
+
+afterAll(async () => {
+  await f?.cleanup();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const lines = (path: string): string[] => files.get(path)!.toString('utf8').trim().split('\n');
+
+function goRequest(eventLines: readonly string[]): object {
+  const checkpoints = manifest.checkpoints.map((p) => files.get(p)!.toString('utf8'));
+  const latest = checkpoints.length - 1;
+  return {
+    origin: TEST_ORIGIN,
+    logVkey: f.signer.vkey,
+    // The witness cosigned the latest checkpoint only: ask Go about that one through a second request below.
+    witnessVkeys: [],
+    checkpoints,
+    inclusion: lines(PACK_FILES.inclusion).map((l, i) => {
+      const proof = JSON.parse(l) as { leafIndex: number; hashes: string[] };
+      return { checkpoint: latest, index: proof.leafIndex, leaf: Buffer.from(eventLines[i]!, 'utf8').toString('base64'), proof: proof.hashes };
+    }),
+    consistency: lines(PACK_FILES.consistency).map((l, i) => ({ from: i, to: i + 1, proof: (JSON.parse(l) as { hashes: string[] }).hashes })),
+    tlogProofs: [],
+    leafSets: [],
+  };
+}
+
+function runGo(request: object): { status: number | null; results: { check: string; ok: boolean; error?: string }[] } {
+  const binary = buildTlogVerifyGo(go!);
+  const file = join(dir, `go-request-${Math.random().toString(16).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify(request));
+  const run = spawnSync(binary, [file], { encoding: 'utf8' });
+  return { status: run.status, results: (JSON.parse(run.stdout) as { results: { check: string; ok: boolean; error?: string }[] }).results };
+}
+
+describe.skipIf(!go)('pack checkpoints and proofs, checked with Go reference code (tools/tlog-verify-go)', () => {
+  it('accepts every checkpoint signature, witness cosignature, consistency proof and event inclusion proof', () => {
+    const events = lines(PACK_FILES.events);
+    const all = runGo(goRequest(events));
+    expect(all.results.filter((r) => !r.ok)).toEqual([]);
+    expect(all.status).toBe(0);
+    expect(all.results.filter((r) => r.check.startsWith('inclusion')).length).toBe(events.length);
+    expect(all.results.filter((r) => r.check.startsWith('consistency')).length).toBe(1);
+    const latest = files.get(manifest.latestCheckpoint.path)!.toString('utf8');
+    const cosigned = runGo({ origin: TEST_ORIGIN, logVkey: f.signer.vkey, witnessVkeys: [witness.vkey], checkpoints: [latest], inclusion: [], consistency: [], tlogProofs: [], leafSets: [] });
+    expect(cosigned.results).toEqual(expect.arrayContaining([{ check: 'cosignature[0][0]', ok: true }]));
+    expect(cosigned.status).toBe(0);
+  });
+
+  it('rejects a modified event', () => {
+    const events = lines(PACK_FILES.events);
+    events[3] = events[3]!.replace('"stream":"', '"stream":"x');
+    const run = runGo(goRequest(events));
+    expect(run.status).toBe(1);
+    expect(run.results.filter((r) => !r.ok).map((r) => r.check)).toEqual(['inclusion[3]']);
+  });
+});
+
+describe.skipIf(!cosign || !unshareWorks)('pack attestation, checked by cosign verify-blob-attestation (no network)', () => {
+  const verify = (blob: string) =>
+    runOffline(cosign!, ['verify-blob-attestation', '--key', PACK_FILES.signingKeyPem, '--signature', PACK_FILES.attestation, '--type', PACK_PREDICATE_TYPE, '--insecure-ignore-tlog', blob], { cwd: dir });
+
+  it('verifies the attestation over every file of the pack', () => {
+    for (const path of files.keys()) {
+      if (path === PACK_FILES.attestation) continue;
+      const run = verify(path);
+      expect(run.status, `${path}: ${run.stderr}`).toBe(0);
+      expect(run.stderr).toContain('Verified OK');
+    }
+  });
+
+  it('refuses a file that is not the attested one', () => {
+    writeFileSync(join(dir, 'tampered-events.jsonl'), files.get(PACK_FILES.events)!.toString('utf8').replace('"orders-prod"', '"orders-prox"'));
+    const run = verify('tampered-events.jsonl');
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('no matching subject digest');
+  });
+});
+
+describe.skipIf(!trestle)('OSCAL assessment results, validated by compliance-trestle', () => {
+  const validate = (path: string) => spawnSync(trestle!, [join(REPO_ROOT, 'tools/oscal-validate/validate_assessment_results.py'), path], { encoding: 'utf8' });
+
+  it('loads the pack document into the OSCAL assessment-results model', () => {
+    const run = validate(join(dir, PACK_FILES.oscal));
+    expect(run.stdout).toContain('"ok": true');
+    expect(run.status).toBe(0);
+  });
+
+  it('rejects a document that breaks the model', () => {
+    const doc = JSON.parse(files.get(PACK_FILES.oscal)!.toString('utf8')) as { 'assessment-results': { results: { findings: { target: { status: { state: string } } }[] }[] } };
+    doc['assessment-results'].results[0]!.findings[0]!.target.status.state = 'mostly-fine';
+    const broken = join(dir, 'broken-oscal.json');
+    writeFileSync(broken, JSON.stringify(doc));
+    const run = validate(broken);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain('"ok": false');
+  });
+});

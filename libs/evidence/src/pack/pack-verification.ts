@@ -1,0 +1,263 @@
+// The offline verifier of evidence packs (`custodian evidence verify`): no network, no store. It
+// checks the DSSE attestation, every digest, every checkpoint signature and cosignature, every
+// consistency and inclusion proof, and the OSCAL document's structure; it names what failed.
+import { type KeyObject } from 'node:crypto';
+import {
+  Ed25519CosignatureVerifier,
+  Ed25519NoteVerifier,
+  ed25519PublicKeyObject,
+  hashLeaf,
+  openCheckpoint,
+  parseVerifierKey,
+  verifyConsistency,
+  verifyCosignatures,
+  verifyInclusion,
+  type SignedCheckpoint,
+} from '@custodian/transparency-log';
+import { canonicalJson } from '../canonical-leaf.js';
+import { openStatement, sha256Hex } from './dsse.js';
+import { PACK_FILES, PACK_FORMAT, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
+import { readTarGz } from './tar-archive.js';
+
+export interface PackCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface PackVerificationOptions {
+  /**
+   * The log keys (vkeys) you trust, obtained independently of the pack. Without them the keys
+   * shipped in the pack are used, and the report says so: that only proves the pack is
+   * self-consistent, not who made it.
+   */
+  readonly trustedLogKeys?: readonly string[];
+  /** Witness keys (vkeys) whose cosignatures must be present on the latest checkpoint. */
+  readonly requiredWitnesses?: readonly string[];
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface PackVerificationReport {
+  readonly ok: boolean;
+  readonly checks: readonly PackCheck[];
+  readonly firstFailure?: PackCheck;
+  readonly keysPinned: boolean;
+  readonly manifest?: PackManifest;
+}
+
+class CheckFailed extends Error {}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-5][0-9a-f]{3}-[089ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+export async function verifyEvidencePack(bytes: Buffer, options: PackVerificationOptions = {}): Promise<PackVerificationReport> {
+  const checks: PackCheck[] = [];
+  let manifest: PackManifest | undefined;
+  const keysPinned = (options.trustedLogKeys?.length ?? 0) > 0;
+  const pass = (name: string, detail: string): void => void checks.push({ name, ok: true, detail });
+  const fail = (name: string, detail: string): never => {
+    checks.push({ name, ok: false, detail });
+    throw new CheckFailed(detail);
+  };
+  /** Runs a check; a failure is recorded and the checks that depend on it are skipped. */
+  const step = async <T>(name: string, run: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof CheckFailed) throw error;
+      return fail(name, error instanceof Error ? error.message : String(error));
+    }
+  };
+
+  try {
+    const files = await step('archive', () => new Map(readTarGz(bytes).map((f) => [f.path, f.data])));
+    for (const required of [PACK_FILES.manifest, PACK_FILES.events, PACK_FILES.inclusion, PACK_FILES.consistency, PACK_FILES.logKeys, PACK_FILES.oscal, PACK_FILES.report, PACK_FILES.attestation]) {
+      if (!files.has(required)) fail('archive', `the pack has no ${required}`);
+    }
+    pass('archive', `${files.size} files`);
+    const text = (path: string): string => files.get(path)!.toString('utf8');
+
+    // Keys: pinned by the auditor, or (self-consistency only) the pack's own.
+    const logVkeys = await step('keys', () => (keysPinned ? [...options.trustedLogKeys!] : text(PACK_FILES.logKeys).split('\n').filter((l) => l.trim().length > 0)).map((k) => k.trim()));
+    const logVerifiers = await step('keys', () => logVkeys.map((k) => new Ed25519NoteVerifier(k)));
+    const logPublicKeys: KeyObject[] = logVkeys.map((k) => ed25519PublicKeyObject(parseVerifierKey(k).publicKey));
+    pass('keys', keysPinned ? `${logVkeys.length} pinned log key(s)` : `${logVkeys.length} log key(s) taken from the pack itself (not pinned: pass --key to check who signed it)`);
+
+    // 1. The attestation: DSSE signature by a log key, in-toto Statement v1 over every other file.
+    const { statement, keyIndex } = await step('attestation signature', () => openStatement(text(PACK_FILES.attestation), logPublicKeys));
+    if (statement.predicateType !== PACK_PREDICATE_TYPE) fail('attestation signature', `predicateType is ${JSON.stringify(statement.predicateType)}, expected ${PACK_PREDICATE_TYPE}`);
+    pass('attestation signature', `DSSE (in-toto Statement v1) signed by ${logVerifiers[keyIndex]!.name}+${logVkeys[keyIndex]!.split('+')[1]}`);
+
+    const subjects = new Map<string, string>();
+    for (const s of statement.subject) {
+      if (subjects.has(s.name)) fail('digests', `the attestation names ${s.name} twice`);
+      subjects.set(s.name, s.digest?.sha256 ?? '');
+    }
+    for (const [path, data] of files) {
+      if (path === PACK_FILES.attestation) continue;
+      const expected = subjects.get(path);
+      if (expected === undefined) fail('digests', `${path} is in the pack but not in the attestation (added or swapped in)`);
+      if (sha256Hex(data) !== expected) fail('digests', `${path}: SHA-256 ${sha256Hex(data)} does not match the attested ${expected}`);
+    }
+    for (const name of subjects.keys()) if (!files.has(name)) fail('digests', `${name} is attested but missing from the pack`);
+    pass('digests', `${subjects.size} files match the attested SHA-256 digests`);
+
+    // 2. The manifest agrees with the files.
+    manifest = await step('manifest', () => JSON.parse(text(PACK_FILES.manifest)) as PackManifest);
+    if (manifest.format !== PACK_FORMAT) fail('manifest', `format ${JSON.stringify(manifest.format)} is not ${PACK_FORMAT}`);
+    for (const f of manifest.files) if (!files.has(f.path) || sha256Hex(files.get(f.path)!) !== f.sha256) fail('manifest', `manifest entry ${f.path} does not match the file`);
+    pass('manifest', `pack ${manifest.packId}, scope ${manifest.scope.from} → ${manifest.scope.to}`);
+
+    // 3. Checkpoints: each signed by a log key, for the manifest's origin; witness cosignatures.
+    const origin = manifest.origin;
+    const checkpoints: SignedCheckpoint[] = [];
+    for (const path of manifest.checkpoints) {
+      if (!files.has(path)) fail('checkpoints', `${path} is listed but missing`);
+      checkpoints.push(await step('checkpoints', () => openCheckpoint(files.get(path)!, origin, logVerifiers)));
+    }
+    if (checkpoints.length === 0) fail('checkpoints', 'the pack has no checkpoint');
+    for (let i = 1; i < checkpoints.length; i += 1) if (checkpoints[i]!.checkpoint.size <= checkpoints[i - 1]!.checkpoint.size) fail('checkpoints', 'checkpoints are not in increasing size');
+    const latest = checkpoints[checkpoints.length - 1]!;
+    if (latest.checkpoint.size !== manifest.latestCheckpoint.treeSize || latest.checkpoint.rootHash.toString('base64') !== manifest.latestCheckpoint.rootHash) fail('checkpoints', 'the latest checkpoint is not the one the manifest names');
+    pass('checkpoints', `${checkpoints.length} checkpoint signature(s) verified; latest: size ${latest.checkpoint.size}, root ${latest.checkpoint.rootHash.toString('base64')}`);
+    const witnessKeys = [...(options.requiredWitnesses ?? []), ...(files.has(PACK_FILES.witnessKeys) ? text(PACK_FILES.witnessKeys).split('\n').filter((l) => l.trim()) : [])];
+    if (witnessKeys.length > 0) {
+      const witnesses = await step('cosignatures', () => witnessKeys.map((k) => new Ed25519CosignatureVerifier(k.trim())));
+      const required = new Set((options.requiredWitnesses ?? []).map((k) => new Ed25519CosignatureVerifier(k.trim()).name));
+      let verified = 0;
+      for (const [i, c] of checkpoints.entries()) {
+        for (const w of witnesses) {
+          const present = c.note.includes(`\u2014 ${w.name} `);
+          if (!present) {
+            if (required.has(w.name) && i === checkpoints.length - 1) fail('cosignatures', `the latest checkpoint has no cosignature by required witness ${w.name}`);
+            continue;
+          }
+          await step('cosignatures', () => verifyCosignatures(c.note, [w]));
+          verified += 1;
+        }
+      }
+      pass('cosignatures', `${verified} witness cosignature(s) verified`);
+    }
+
+    // 4. Consistency: each checkpoint is a prefix of the next.
+    const consistency = text(PACK_FILES.consistency).split('\n').filter((l) => l.length > 0);
+    if (consistency.length !== checkpoints.length - 1) fail('consistency proofs', `${consistency.length} consistency proofs for ${checkpoints.length} checkpoints`);
+    for (const [i, line] of consistency.entries()) {
+      const proof = await step('consistency proofs', () => JSON.parse(line) as { fromSize: number; toSize: number; hashes: string[] });
+      const from = checkpoints[i]!.checkpoint;
+      const to = checkpoints[i + 1]!.checkpoint;
+      if (proof.fromSize !== from.size || proof.toSize !== to.size) fail('consistency proofs', `consistency proof ${i} is for sizes ${proof.fromSize} → ${proof.toSize}, not ${from.size} → ${to.size}`);
+      await step('consistency proofs', () => {
+        try {
+          verifyConsistency(from.size, to.size, proof.hashes.map((h) => Buffer.from(h, 'base64')), from.rootHash, to.rootHash);
+        } catch (error) {
+          throw new Error(`checkpoint ${to.size} is not consistent with checkpoint ${from.size}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      });
+    }
+    pass('consistency proofs', `${consistency.length} consistency proof(s) verified`);
+
+    // 5. Every event: canonical form, in log order, proven included in the latest checkpoint.
+    const events = files.get(PACK_FILES.events)!;
+    const lines = events.length === 0 ? [] : events.subarray(0, events.length - (events[events.length - 1] === 0x0a ? 1 : 0)).toString('utf8').split('\n');
+    const proofs = text(PACK_FILES.inclusion).split('\n').filter((l) => l.length > 0);
+    if (lines.length !== proofs.length) fail('inclusion proofs', `${lines.length} events but ${proofs.length} inclusion proofs`);
+    if (lines.length !== manifest.counts.events) fail('inclusion proofs', `${lines.length} events but the manifest counts ${manifest.counts.events}`);
+    let previous = -1;
+    for (let i = 0; i < lines.length; i += 1) {
+      const line = lines[i]!;
+      const proof = await step('inclusion proofs', () => JSON.parse(proofs[i]!) as { leafIndex: number; treeSize: number; hashes: string[] });
+      const where = `event ${i + 1} (leaf ${proof.leafIndex})`;
+      const parsed = await step('inclusion proofs', () => {
+        try {
+          return JSON.parse(line) as { id?: string; occurredAt?: string; identity?: { subject?: string } | null };
+        } catch {
+          throw new Error(`${where} is not JSON`);
+        }
+      });
+      if (canonicalJson(parsed) !== line) fail('inclusion proofs', `${where} is not in RFC 8785 canonical form`);
+      const scope = manifest.scope;
+      if (typeof parsed.occurredAt !== 'string' || parsed.occurredAt < scope.from || parsed.occurredAt >= scope.to) fail('inclusion proofs', `${where} occurred at ${String(parsed.occurredAt)}, outside the pack's scope`);
+      if (scope.identity !== undefined && parsed.identity?.subject !== scope.identity) fail('inclusion proofs', `${where} is not an event of ${scope.identity}, the pack's scope`);
+      if (proof.leafIndex <= previous) fail('inclusion proofs', `${where} is out of log order (after leaf ${previous})`);
+      previous = proof.leafIndex;
+      if (proof.treeSize !== latest.checkpoint.size) fail('inclusion proofs', `${where}: proof is for tree size ${proof.treeSize}, not the latest checkpoint's ${latest.checkpoint.size}`);
+      await step('inclusion proofs', () => {
+        try {
+          verifyInclusion(hashLeaf(Buffer.from(line, 'utf8')), proof.leafIndex, latest.checkpoint.size, proof.hashes.map((h) => Buffer.from(h, 'base64')), latest.checkpoint.rootHash);
+        } catch {
+          throw new Error(`${where}${parsed.id ? ` ${parsed.id}` : ''} is not included in the signed log at that index (modified, forged or moved)`);
+        }
+      });
+      if ((i + 1) % 1000 === 0) options.onProgress?.(i + 1, lines.length);
+    }
+    options.onProgress?.(lines.length, lines.length);
+    pass('inclusion proofs', `${lines.length} event(s) proven included in checkpoint ${latest.checkpoint.size}`);
+
+    // 6. The OSCAL document's structure, and its evidence links into the pack by digest.
+    await step('oscal', () => checkOscal(text(PACK_FILES.oscal), files));
+    pass('oscal', 'assessment-results structure and evidence digests verified');
+  } catch (error) {
+    if (!(error instanceof CheckFailed)) throw error;
+  }
+  const firstFailure = checks.find((c) => !c.ok);
+  return { ok: firstFailure === undefined, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}) };
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function need(cond: boolean, message: string): void {
+  if (!cond) throw new Error(`OSCAL: ${message}`);
+}
+
+function checkOscal(textValue: string, files: ReadonlyMap<string, Buffer>): void {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(textValue);
+  } catch {
+    throw new Error('OSCAL: not JSON');
+  }
+  need(isObject(doc) && isObject(doc['assessment-results']), 'no assessment-results root');
+  const ar = (doc as Json)['assessment-results'] as Json;
+  need(typeof ar.uuid === 'string' && UUID.test(ar.uuid), 'assessment-results uuid is not a UUID');
+  const metadata = ar.metadata as Json | undefined;
+  need(isObject(metadata) && typeof metadata.title === 'string' && typeof metadata['last-modified'] === 'string' && typeof metadata.version === 'string' && typeof metadata['oscal-version'] === 'string', 'metadata needs title, last-modified, version, oscal-version');
+  need(isObject(ar['import-ap']) && typeof (ar['import-ap'] as Json).href === 'string', 'import-ap.href is required');
+  const resources = new Map<string, Json>();
+  const backMatter = ar['back-matter'] as Json | undefined;
+  for (const r of (isObject(backMatter) && Array.isArray(backMatter.resources) ? backMatter.resources : []) as Json[]) {
+    need(typeof r.uuid === 'string' && UUID.test(r.uuid), 'a back-matter resource has no UUID');
+    resources.set(r.uuid as string, r);
+    for (const link of (Array.isArray(r.rlinks) ? r.rlinks : []) as Json[]) {
+      const href = String(link.href ?? '');
+      if (!href.startsWith('./')) continue;
+      const path = href.slice(2);
+      need(files.has(path), `resource ${String(r.uuid)} links to ${path}, which is not in the pack`);
+      const sha = ((Array.isArray(link.hashes) ? link.hashes : []) as Json[]).find((h) => h.algorithm === 'SHA-256');
+      need(sha !== undefined, `resource link ${path} carries no SHA-256`);
+      need(sha!.value === sha256Hex(files.get(path)!), `resource link ${path}: SHA-256 does not match the file`);
+    }
+  }
+  need(Array.isArray(ar.results) && ar.results.length > 0, 'no results');
+  for (const result of ar.results as Json[]) {
+    need(typeof result.uuid === 'string' && UUID.test(result.uuid) && typeof result.title === 'string' && typeof result.start === 'string', 'a result needs uuid, title, start');
+    const reviewed = result['reviewed-controls'] as Json | undefined;
+    need(isObject(reviewed) && Array.isArray(reviewed['control-selections']) && reviewed['control-selections'].length > 0, 'reviewed-controls.control-selections is required');
+    const observationIds = new Set<string>();
+    for (const o of (Array.isArray(result.observations) ? result.observations : []) as Json[]) {
+      need(typeof o.uuid === 'string' && UUID.test(o.uuid) && Array.isArray(o.methods) && o.methods.length > 0 && typeof o.collected === 'string', 'an observation needs uuid, methods, collected');
+      observationIds.add(o.uuid as string);
+      for (const e of (Array.isArray(o['relevant-evidence']) ? o['relevant-evidence'] : []) as Json[]) {
+        const href = String(e.href ?? '');
+        need(!href.startsWith('#') || resources.has(href.slice(1)), `evidence ${href} names no back-matter resource`);
+      }
+    }
+    for (const f of (Array.isArray(result.findings) ? result.findings : []) as Json[]) {
+      const target = f.target as Json | undefined;
+      const status = target?.status as Json | undefined;
+      need(typeof f.uuid === 'string' && UUID.test(f.uuid) && isObject(target) && typeof target['target-id'] === 'string', 'a finding needs uuid and target');
+      need(isObject(status) && (status.state === 'satisfied' || status.state === 'not-satisfied'), `finding ${String(f.uuid)}: status.state must be satisfied or not-satisfied`);
+      for (const r of (Array.isArray(f['related-observations']) ? f['related-observations'] : []) as Json[]) need(observationIds.has(String(r['observation-uuid'])), `finding ${String(f.uuid)} relates to an unknown observation`);
+    }
+  }
+}

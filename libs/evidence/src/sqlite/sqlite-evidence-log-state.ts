@@ -1,0 +1,261 @@
+import { formatPosition, parsePosition } from '@custodian/event-store';
+import { SqliteTreeStorage } from '@custodian/transparency-log/sqlite';
+import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { EvidenceError } from '../errors.js';
+import type { EvidenceLogState, LeafQuery, LeafRecord, StoredCheckpoint, StoredCosignature } from '../evidence-log-state.js';
+
+export interface SqliteEvidenceLogStateOptions {
+  /** Database file (the tree's tlog_* tables and the evidence_* tables share it); created when missing. */
+  readonly path: string;
+  /** The log's origin. A database created for another origin is refused. */
+  readonly origin: string;
+}
+
+interface LeafRow {
+  readonly leaf_index: number;
+  readonly position: string;
+  readonly event_id: string;
+  readonly type: string;
+  readonly occurred_at: string;
+  readonly subject: string | null;
+  readonly connection: string | null;
+  readonly session_id: string | null;
+  readonly leaf_hash: Buffer;
+}
+
+interface CheckpointRow {
+  readonly tree_size: number;
+  readonly root_hash: Buffer;
+  readonly note: string;
+  readonly key_ids: string;
+  readonly signed_at: string;
+  readonly event_json: string;
+  readonly appended: number;
+  readonly published: number;
+}
+
+// Leaves and checkpoints are append-only in the database itself (as the tree nodes are); only the
+// delivery flags of a checkpoint may change, from 0 to 1.
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS evidence_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS evidence_leaves (
+    leaf_index  INTEGER PRIMARY KEY CHECK (leaf_index >= 0),
+    position    TEXT NOT NULL,
+    event_id    TEXT NOT NULL UNIQUE,
+    type        TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    subject     TEXT,
+    connection  TEXT,
+    session_id  TEXT,
+    leaf_hash   BLOB NOT NULL CHECK (length(leaf_hash) = 32)
+  );
+  CREATE INDEX IF NOT EXISTS evidence_leaves_time ON evidence_leaves (occurred_at);
+  CREATE INDEX IF NOT EXISTS evidence_leaves_session ON evidence_leaves (session_id);
+  CREATE INDEX IF NOT EXISTS evidence_leaves_connection ON evidence_leaves (connection);
+  CREATE INDEX IF NOT EXISTS evidence_leaves_subject ON evidence_leaves (subject);
+  CREATE TRIGGER IF NOT EXISTS evidence_leaves_append_only_u BEFORE UPDATE ON evidence_leaves BEGIN SELECT RAISE(ABORT, 'evidence leaves are append-only'); END;
+  CREATE TRIGGER IF NOT EXISTS evidence_leaves_append_only_d BEFORE DELETE ON evidence_leaves BEGIN SELECT RAISE(ABORT, 'evidence leaves are append-only'); END;
+  CREATE TRIGGER IF NOT EXISTS evidence_leaves_next BEFORE INSERT ON evidence_leaves BEGIN
+    SELECT RAISE(ABORT, 'evidence leaves: a leaf must be the next one')
+     WHERE NEW.leaf_index <> COALESCE((SELECT MAX(leaf_index) FROM evidence_leaves), -1) + 1;
+  END;
+  CREATE TABLE IF NOT EXISTS evidence_checkpoints (
+    tree_size  INTEGER PRIMARY KEY CHECK (tree_size >= 0),
+    root_hash  BLOB NOT NULL CHECK (length(root_hash) = 32),
+    note       TEXT NOT NULL,
+    key_ids    TEXT NOT NULL,
+    signed_at  TEXT NOT NULL,
+    event_json TEXT NOT NULL,
+    appended   INTEGER NOT NULL DEFAULT 0,
+    published  INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TRIGGER IF NOT EXISTS evidence_checkpoints_d BEFORE DELETE ON evidence_checkpoints BEGIN SELECT RAISE(ABORT, 'evidence checkpoints are append-only'); END;
+  CREATE TRIGGER IF NOT EXISTS evidence_checkpoints_u BEFORE UPDATE OF tree_size, root_hash, note, key_ids, signed_at, event_json ON evidence_checkpoints
+  BEGIN SELECT RAISE(ABORT, 'evidence checkpoints are append-only'); END;
+  CREATE TABLE IF NOT EXISTS evidence_cosignatures (
+    tree_size   INTEGER NOT NULL,
+    witness     TEXT NOT NULL,
+    key_id      TEXT NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    line        TEXT NOT NULL,
+    PRIMARY KEY (tree_size, witness, key_id)
+  );
+  CREATE TABLE IF NOT EXISTS evidence_keys (vkey TEXT PRIMARY KEY, recorded_at TEXT NOT NULL);
+`;
+
+const toLeaf = (row: LeafRow): LeafRecord => ({
+  leafIndex: row.leaf_index,
+  position: parsePosition(row.position),
+  eventId: row.event_id,
+  type: row.type,
+  occurredAt: row.occurred_at,
+  subject: row.subject,
+  connection: row.connection,
+  sessionId: row.session_id,
+  leafHash: row.leaf_hash,
+});
+
+const toCheckpoint = (row: CheckpointRow): StoredCheckpoint => ({
+  treeSize: row.tree_size,
+  rootHash: row.root_hash,
+  note: row.note,
+  keyIds: JSON.parse(row.key_ids) as string[],
+  signedAt: row.signed_at,
+  eventJson: row.event_json,
+  appended: row.appended === 1,
+  published: row.published === 1,
+});
+
+/** EvidenceLogState in one SQLite file together with the tree (SqliteTreeStorage). */
+export class SqliteEvidenceLogState implements EvidenceLogState {
+  readonly origin: string;
+  readonly path: string;
+  readonly treeStorage: SqliteTreeStorage;
+  private readonly db: Database;
+  private closed = false;
+
+  private constructor(db: Database, tree: SqliteTreeStorage, options: SqliteEvidenceLogStateOptions) {
+    this.db = db;
+    this.treeStorage = tree;
+    this.origin = options.origin;
+    this.path = options.path;
+  }
+
+  static async open(options: SqliteEvidenceLogStateOptions): Promise<SqliteEvidenceLogState> {
+    // The tree storage creates the file and its tlog_* schema (WAL, synchronous=FULL).
+    const tree = await SqliteTreeStorage.open({ path: options.path });
+    const db = new BetterSqlite3(options.path);
+    try {
+      db.pragma('busy_timeout = 5000');
+      db.pragma('synchronous = FULL');
+      db.exec(SCHEMA);
+      db.prepare('INSERT OR IGNORE INTO evidence_meta (key, value) VALUES (?, ?)').run('origin', options.origin);
+      const stored = db.prepare<[], { value: string }>("SELECT value FROM evidence_meta WHERE key = 'origin'").get()?.value;
+      if (stored !== undefined && stored !== options.origin) {
+        throw new EvidenceError('EVIDENCE_LOG_STATE_CORRUPT', `${options.path} holds the evidence log of origin ${JSON.stringify(stored)}, not ${JSON.stringify(options.origin)}`);
+      }
+    } catch (error) {
+      db.close();
+      await tree.close();
+      throw error;
+    }
+    return new SqliteEvidenceLogState(db, tree, options);
+  }
+
+  async recordLeaves(leaves: readonly LeafRecord[]): Promise<void> {
+    this.assertOpen();
+    const insert = this.db.prepare(
+      'INSERT INTO evidence_leaves (leaf_index, position, event_id, type, occurred_at, subject, connection, session_id, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      for (const l of leaves) insert.run(l.leafIndex, formatPosition(l.position), l.eventId, l.type, l.occurredAt, l.subject, l.connection, l.sessionId, l.leafHash);
+    }).immediate();
+  }
+
+  async leafCount(): Promise<number> {
+    this.assertOpen();
+    return this.db.prepare<[], { n: number }>('SELECT COALESCE(MAX(leaf_index) + 1, 0) AS n FROM evidence_leaves').get()?.n ?? 0;
+  }
+
+  async lastLeaf(): Promise<LeafRecord | undefined> {
+    this.assertOpen();
+    const row = this.db.prepare<[], LeafRow>('SELECT * FROM evidence_leaves ORDER BY leaf_index DESC LIMIT 1').get();
+    return row ? toLeaf(row) : undefined;
+  }
+
+  async leaves(from: number, to: number): Promise<LeafRecord[]> {
+    this.assertOpen();
+    return this.db.prepare<[number, number], LeafRow>('SELECT * FROM evidence_leaves WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index').all(from, to).map(toLeaf);
+  }
+
+  async findLeaves(query: LeafQuery): Promise<LeafRecord[]> {
+    this.assertOpen();
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    const add = (clause: string, ...values: (string | number)[]): void => {
+      where.push(clause);
+      params.push(...values);
+    };
+    if (query.from !== undefined) add('occurred_at >= ?', query.from);
+    if (query.to !== undefined) add('occurred_at < ?', query.to);
+    if (query.subject !== undefined) add('subject = ?', query.subject);
+    // Events of a session carry its connection only in session.opened: select the whole session.
+    if (query.connection !== undefined) add('(connection = ? OR session_id IN (SELECT session_id FROM evidence_leaves WHERE connection = ? AND session_id IS NOT NULL))', query.connection, query.connection);
+    if (query.belowIndex !== undefined) add('leaf_index < ?', query.belowIndex);
+    if (query.types !== undefined) {
+      if (query.types.length === 0) return [];
+      add(`type IN (${query.types.map(() => '?').join(', ')})`, ...query.types);
+    }
+    const sql = `SELECT * FROM evidence_leaves ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY leaf_index`;
+    return this.db.prepare<(string | number)[], LeafRow>(sql).all(...params).map(toLeaf);
+  }
+
+  async saveCheckpoint(c: StoredCheckpoint): Promise<void> {
+    this.assertOpen();
+    this.db
+      .prepare('INSERT INTO evidence_checkpoints (tree_size, root_hash, note, key_ids, signed_at, event_json, appended, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(c.treeSize, c.rootHash, c.note, JSON.stringify(c.keyIds), c.signedAt, c.eventJson, c.appended ? 1 : 0, c.published ? 1 : 0);
+  }
+
+  async markCheckpoint(treeSize: number, flags: { appended?: boolean; published?: boolean }): Promise<void> {
+    this.assertOpen();
+    if (flags.appended) this.db.prepare('UPDATE evidence_checkpoints SET appended = 1 WHERE tree_size = ?').run(treeSize);
+    if (flags.published) this.db.prepare('UPDATE evidence_checkpoints SET published = 1 WHERE tree_size = ?').run(treeSize);
+  }
+
+  async checkpoints(): Promise<StoredCheckpoint[]> {
+    this.assertOpen();
+    return this.db.prepare<[], CheckpointRow>('SELECT * FROM evidence_checkpoints ORDER BY tree_size').all().map(toCheckpoint);
+  }
+
+  async lastCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    this.assertOpen();
+    const row = this.db.prepare<[], CheckpointRow>('SELECT * FROM evidence_checkpoints ORDER BY tree_size DESC LIMIT 1').get();
+    return row ? toCheckpoint(row) : undefined;
+  }
+
+  async undeliveredCheckpoints(options: { unpublished: boolean }): Promise<StoredCheckpoint[]> {
+    this.assertOpen();
+    const where = options.unpublished ? 'appended = 0 OR published = 0' : 'appended = 0';
+    return this.db.prepare<[], CheckpointRow>(`SELECT * FROM evidence_checkpoints WHERE ${where} ORDER BY tree_size`).all().map(toCheckpoint);
+  }
+
+  async addCosignature(c: StoredCosignature): Promise<void> {
+    this.assertOpen();
+    this.db
+      .prepare('INSERT OR REPLACE INTO evidence_cosignatures (tree_size, witness, key_id, timestamp, line) VALUES (?, ?, ?, ?, ?)')
+      .run(c.treeSize, c.witness, c.keyId, c.timestamp, c.line);
+  }
+
+  async cosignatures(treeSize?: number): Promise<StoredCosignature[]> {
+    this.assertOpen();
+    const rows =
+      treeSize === undefined
+        ? this.db.prepare<[], { tree_size: number; witness: string; key_id: string; timestamp: number; line: string }>('SELECT * FROM evidence_cosignatures ORDER BY tree_size, witness').all()
+        : this.db
+            .prepare<[number], { tree_size: number; witness: string; key_id: string; timestamp: number; line: string }>('SELECT * FROM evidence_cosignatures WHERE tree_size = ? ORDER BY witness')
+            .all(treeSize);
+    return rows.map((r) => ({ treeSize: r.tree_size, witness: r.witness, keyId: r.key_id, timestamp: r.timestamp, line: r.line }));
+  }
+
+  async recordKey(vkey: string): Promise<void> {
+    this.assertOpen();
+    this.db.prepare('INSERT OR IGNORE INTO evidence_keys (vkey, recorded_at) VALUES (?, ?)').run(vkey, new Date().toISOString());
+  }
+
+  async keys(): Promise<string[]> {
+    this.assertOpen();
+    return this.db.prepare<[], { vkey: string }>('SELECT vkey FROM evidence_keys ORDER BY recorded_at, vkey').all().map((r) => r.vkey);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+    await this.treeStorage.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EvidenceError('EVIDENCE_LOG_CLOSED', 'the evidence log state is closed');
+  }
+}
