@@ -5,10 +5,11 @@ import { eventStoreAppend } from './event-store-append.ts';
 import { eventValidation } from './event-validation.ts';
 import { masking } from './masking.ts';
 import { merkle } from './merkle.ts';
+import { pipeline } from './pipeline.ts';
 import { postgresPooling } from './postgres-pooling.ts';
 import { sqlClassification } from './sql-classification.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, eventStoreAppend, postgresPooling];
+export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, eventStoreAppend, pipeline, postgresPooling];
 
 /**
  * Benchmarks later issues add. Each becomes a `bench/benchmarks/<name>.ts` module listed in
@@ -21,5 +22,4 @@ export const PLANNED_BENCHMARKS: readonly PlannedBenchmark[] = [
     status:
       'pending (issue 5): pgbench through the Custodian gateway, as the "Custodian gateway" column of postgres-pooling (same scripts and client counts, baseline PostgreSQL direct)',
   },
-  { name: 'kafka-pipeline', status: 'pending (later issue): events/s and end-to-end latency gateway → Kafka → ingest → event store, baseline kafkajs produce/consume' },
 ];

@@ -37,9 +37,11 @@ describe('event contracts', () => {
     expect([...EVENT_TYPES].sort()).toEqual(
       [
         'approval.cancelled', 'approval.denied', 'approval.expired', 'approval.granted', 'approval.requested',
-        'authentication.failed', 'authentication.succeeded', 'checkpoint.signed', 'command.issued',
+        'authentication.failed', 'authentication.succeeded', 'checkpoint.signed', 'command.issued', 'command.refused',
         'credential.injected', 'data.masked', 'evidence-pack.exported', 'frame.recorded', 'policy.activated',
         'policy.decided', 'session.closed', 'session.opened',
+        // Just-in-time approvals: each webhook delivery attempt is an event.
+        'notification.delivered', 'notification.failed',
       ].sort(),
     );
     for (const t of EVENT_TYPES) expect(payloadSchemas.some((s) => s.type === t && s.version === LATEST_SCHEMA_VERSIONS[t])).toBe(true);

@@ -12,3 +12,4 @@ export {
   type HealthKind,
   type HealthReport,
 } from './health.js';
+export { MetricsRegistry, type MetricsRegistryOptions } from './metrics.js';

@@ -1,12 +1,48 @@
-import { Module, type DynamicModule } from '@nestjs/common';
-import { serviceCore, type ServiceDependencies } from '@custodian/service-host';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import type { BusPublisher } from '@custodian/event-bus';
+import type { ConfiguredEvidence } from '@custodian/evidence-host';
+import { HealthRegistry } from '@custodian/observability';
+import { serviceCore, serviceWorkProviders, type ServiceDependencies, type ServiceWork } from '@custodian/service-host';
+import { EVIDENCE_LOG_OPTIONS, EvidenceLogService, checkEvidenceLog, type EvidenceLogStatus } from './evidence-log.service.js';
 
-export type ProjectorDependencies = ServiceDependencies;
+export const SIEM_WORK = Symbol.for('@custodian/projector/siem');
 
-/** Projector: builds evidence views, Merkle checkpoints and replay streams from the event store (later issues). */
+export interface ProjectorDependencies extends ServiceDependencies {
+  /** The evidence Merkle log (config `evidence`); absent: no log projection. */
+  readonly evidence?: ConfiguredEvidence;
+  /** Publishes each signed checkpoint on custodian.checkpoints.v1. */
+  readonly checkpointPublisher?: BusPublisher;
+  readonly instance?: string;
+  /** Starts the SIEM projection (OCSF to custodian.siem.ocsf.v1). */
+  readonly siem?: () => Promise<ServiceWork>;
+}
+
+/** Projector: builds evidence views, Merkle checkpoints, replay streams and the SIEM feed from the event store. */
 @Module({})
 export class ProjectorModule {
   static register(deps: ProjectorDependencies): DynamicModule {
-    return { module: ProjectorModule, ...serviceCore(deps) };
+    const health = deps.health ?? new HealthRegistry();
+    const core = serviceCore({ ...deps, health });
+    const providers: Provider[] = [...core.providers];
+    if (deps.evidence) {
+      const status: EvidenceLogStatus = {};
+      health.register({ name: 'evidence-log', kind: 'ready', check: () => checkEvidenceLog(status) });
+      providers.push(
+        {
+          provide: EVIDENCE_LOG_OPTIONS,
+          useValue: {
+            evidence: deps.evidence,
+            eventStore: deps.eventStore,
+            logger: deps.logger,
+            status,
+            ...(deps.checkpointPublisher ? { checkpointPublisher: deps.checkpointPublisher } : {}),
+            ...(deps.instance ? { instance: deps.instance } : {}),
+          },
+        },
+        EvidenceLogService,
+      );
+    }
+    if (deps.siem) providers.push(...serviceWorkProviders(SIEM_WORK, deps.siem));
+    return { module: ProjectorModule, ...core, providers };
   }
 }

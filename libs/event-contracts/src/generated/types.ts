@@ -314,6 +314,46 @@ export interface CommandIssued {
   classification?: {};
 }
 /**
+ * The gateway refused commands because the evidence pipeline could not make their events durable (fail closed: spool full or unwritable). Refusals of one cause are coalesced into one event and recorded once the pipeline accepts events again; the stream is `pipeline-<gateway instance>.<outage id>`.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "CommandRefused".
+ */
+export interface CommandRefused {
+  /**
+   * The session of the refused command, when exactly one command was refused.
+   */
+  sessionId?: string;
+  /**
+   * The refused command, when exactly one command was refused.
+   */
+  commandId?: string;
+  /**
+   * Why the events could not be made durable.
+   */
+  reasonCode: "PIPELINE_SPOOL_FULL" | "PIPELINE_SPOOL_UNWRITABLE" | "PIPELINE_STORE_UNWRITABLE";
+  /**
+   * The message the client was given (names the cause; never event contents).
+   */
+  reason: string;
+  /**
+   * How many commands were refused for this reason (coalesced).
+   */
+  count: number;
+  firstRefusedAt: string;
+  lastRefusedAt: string;
+  /**
+   * Sessions that had a command refused (at most 256; see sessionIdsTruncated).
+   *
+   * @maxItems 256
+   */
+  sessionIds: string[];
+  /**
+   * True when more sessions were affected than sessionIds lists.
+   */
+  sessionIdsTruncated: boolean;
+}
+/**
  * The gateway authenticated upstream with a credential it holds. Names the credential reference only, never the secret.
  *
  * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
@@ -437,6 +477,75 @@ export interface FrameRecorded {
    * True when `data` holds only the first 1 MiB of the frame.
    */
   truncated?: boolean;
+}
+/**
+ * A notification (e.g. an approval request sent to a webhook) was accepted by its receiver (HTTP 2xx). One event per successful attempt; the stream is `notification-<notificationId>`, one stream per (notified event, channel).
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "NotificationDelivered".
+ */
+export interface NotificationDelivered {
+  /**
+   * Stable across attempts (the receiver's idempotency key, sent as `Custodian-Delivery`).
+   */
+  notificationId: string;
+  /**
+   * Name of the configured webhook. Never its URL (a Slack URL is a credential).
+   */
+  channel: string;
+  /**
+   * `generic`: Custodian's JSON body; `slack`: a Slack-compatible incoming-webhook message.
+   */
+  format: "generic" | "slack";
+  /**
+   * The approval the notification is about; its stream is `approval-<approvalId>`.
+   */
+  approvalId: string;
+  /**
+   * Id of the event the notification reports (e.g. the approval.requested event).
+   */
+  subjectEventId: string;
+  subjectEventType: string;
+  /**
+   * 1 for the first attempt.
+   */
+  attempt: number;
+  statusCode: number;
+}
+/**
+ * One attempt to deliver a notification failed (non-2xx answer, network error or timeout). `final` when no further attempt will be made; otherwise the next attempt is due at `nextAttemptAt`. The stream is `notification-<notificationId>`.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "NotificationFailed".
+ */
+export interface NotificationFailed {
+  /**
+   * Stable across attempts (the receiver's idempotency key, sent as `Custodian-Delivery`).
+   */
+  notificationId: string;
+  /**
+   * Name of the configured webhook. Never its URL (a Slack URL is a credential).
+   */
+  channel: string;
+  format: "generic" | "slack";
+  approvalId: string;
+  subjectEventId: string;
+  subjectEventType: string;
+  attempt: number;
+  /**
+   * The receiver's answer, when it answered.
+   */
+  statusCode?: number;
+  errorCode: "NOTIFICATION_HTTP_STATUS" | "NOTIFICATION_NETWORK_ERROR" | "NOTIFICATION_TIMEOUT";
+  /**
+   * What went wrong, without the URL or any response body.
+   */
+  reason: string;
+  final: boolean;
+  /**
+   * When the next attempt is due (absent when final).
+   */
+  nextAttemptAt?: string;
 }
 /**
  * A policy version became active.
@@ -568,10 +677,13 @@ export interface EventPayloads {
   "authentication.succeeded": AuthenticationSucceeded;
   "checkpoint.signed": CheckpointSigned;
   "command.issued": CommandIssued;
+  "command.refused": CommandRefused;
   "credential.injected": CredentialInjected;
   "data.masked": DataMasked;
   "evidence-pack.exported": EvidencePackExported;
   "frame.recorded": FrameRecorded;
+  "notification.delivered": NotificationDelivered;
+  "notification.failed": NotificationFailed;
   "policy.activated": PolicyActivated;
   "policy.decided": PolicyDecided;
   "session.closed": SessionClosed;
@@ -589,10 +701,13 @@ export interface EventPayloadVersions {
   "authentication.succeeded": { 1: AuthenticationSucceeded };
   "checkpoint.signed": { 1: CheckpointSigned };
   "command.issued": { 1: CommandIssued };
+  "command.refused": { 1: CommandRefused };
   "credential.injected": { 1: CredentialInjected };
   "data.masked": { 1: DataMasked };
   "evidence-pack.exported": { 1: EvidencePackExported };
   "frame.recorded": { 1: FrameRecorded };
+  "notification.delivered": { 1: NotificationDelivered };
+  "notification.failed": { 1: NotificationFailed };
   "policy.activated": { 1: PolicyActivated };
   "policy.decided": { 1: PolicyDecided };
   "session.closed": { 1: SessionClosed };
@@ -609,10 +724,13 @@ export const EVENT_TYPES = [
   "authentication.succeeded",
   "checkpoint.signed",
   "command.issued",
+  "command.refused",
   "credential.injected",
   "data.masked",
   "evidence-pack.exported",
   "frame.recorded",
+  "notification.delivered",
+  "notification.failed",
   "policy.activated",
   "policy.decided",
   "session.closed",
@@ -629,10 +747,13 @@ export const LATEST_SCHEMA_VERSIONS: { readonly [T in keyof EventPayloads]: numb
   "authentication.succeeded": 1,
   "checkpoint.signed": 1,
   "command.issued": 1,
+  "command.refused": 1,
   "credential.injected": 1,
   "data.masked": 1,
   "evidence-pack.exported": 1,
   "frame.recorded": 1,
+  "notification.delivered": 1,
+  "notification.failed": 1,
   "policy.activated": 1,
   "policy.decided": 1,
   "session.closed": 1,

@@ -1,0 +1,63 @@
+// The projector runs the evidence Merkle log from the `evidence` config section: the default key
+// file is created in dataDir, checkpoints are signed every N events, readiness includes the log.
+import 'reflect-metadata';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventFactory } from '@custodian/event-contracts';
+import { SqliteEventStore } from '@custodian/event-store-sqlite';
+import { configuredEvidence } from '@custodian/evidence-host';
+import { createLogger } from '@custodian/observability';
+import { startNestService, type RunningNestService } from '@custodian/observability/nest';
+import { parseConfig } from '@custodian/runtime-config';
+import { ProjectorModule } from './index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'custodian-projector-evidence-'));
+const logLines: string[] = [];
+let store: SqliteEventStore;
+let running: RunningNestService;
+const loaded = parseConfig(`dataDir: ${dir}\nevidence:\n  origin: projector.test/evidence\n  checkpoint: { everyEvents: 3, everySeconds: 30 }\n`, { env: {}, cwd: dir });
+
+beforeAll(async () => {
+  store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite'), pollIntervalMs: 20 });
+  const logger = createLogger({ service: 'projector', level: 'info', destination: { write: (s: string) => void logLines.push(s) } });
+  running = await startNestService({ module: ProjectorModule.register({ eventStore: store, logger, evidence: configuredEvidence(loaded, {}) }), logger, listen: { host: '127.0.0.1', port: 0 }, shutdownHooks: false });
+});
+
+afterAll(async () => {
+  await running?.close();
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('projector evidence log', () => {
+  it('creates the signing key file (0600) once, logs only its public half, and is ready', async () => {
+    const keyFile = join(dir, 'evidence-log.skey');
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const skey = readFileSync(keyFile, 'utf8').trim();
+    expect(skey.startsWith('PRIVATE+KEY+projector.test/evidence+')).toBe(true);
+    const logs = logLines.join('');
+    expect(logs).toContain('created a new evidence log signing key');
+    expect(logs).not.toContain(skey.split('+').pop()!);
+    const ready = await fetch(`${running.url}/health/ready`);
+    expect(await ready.json()).toEqual({ status: 'ok', checks: [{ name: 'event-store', ok: true }, { name: 'evidence-log', ok: true }], failing: [] });
+  });
+
+  it('signs a checkpoint every 3 events and records it as a checkpoint.signed event', async () => {
+    const factory = new EventFactory({ service: 'gateway', instance: 'test' });
+    for (let i = 0; i < 3; i++) {
+      await store.append(`policy-p${i}`, [factory.create({ type: 'policy.activated', stream: `policy-p${i}`, sequence: 0, identity: null, payload: { policyName: `p${i}`, version: 1, digest: 'a'.repeat(64), source: 'x', rules: 1 } })], { expectedRevision: 'no-stream' });
+    }
+    const deadline = Date.now() + 10_000;
+    let found: { treeSize: number; note: string } | undefined;
+    while (!found && Date.now() < deadline) {
+      for await (const r of store.readStream('evidence-checkpoints')) if (r.event.type === 'checkpoint.signed') found = r.event.payload;
+      if (!found) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(found?.treeSize).toBe(3);
+    expect(found?.note).toMatch(/^projector\.test\/evidence\n3\n/);
+    const logs = logLines.join('');
+    expect(logs).not.toContain('PRIVATE+KEY');
+  });
+});
