@@ -27,10 +27,12 @@ let passed = 0;
 let failed = 0;
 const skipped: string[] = [];
 for (const file of report.testResults) {
-  // A file that failed to load has no assertions but must count as a failure.
-  if (file.status === 'failed' && file.assertionResults.length === 0) {
+  // A file that failed outside its tests (failed to load, or a beforeAll threw, which leaves its
+  // tests marked skipped) must count as a failure, never as skips.
+  if (file.status === 'failed' && !file.assertionResults.some((a) => a.status === 'failed')) {
     failed += 1;
-    console.error(`FAILED TO LOAD ${file.name}: ${file.message ?? ''}`);
+    console.error(`FAILED OUTSIDE ITS TESTS ${file.name}: ${(file.message ?? '').split('\n')[0]}`);
+    continue; // its tests did not run: they are part of that failure, not skips
   }
   for (const a of file.assertionResults) {
     if (a.status === 'passed') passed += 1;
