@@ -29,15 +29,16 @@ const skipped: string[] = [];
 for (const file of report.testResults) {
   // A file that failed outside its tests (failed to load, or a beforeAll threw, which leaves its
   // tests marked skipped) must count as a failure, never as skips.
-  if (file.status === 'failed' && !file.assertionResults.some((a) => a.status === 'failed')) {
+  const failedOutsideTests = file.status === 'failed' && !file.assertionResults.some((a) => a.status === 'failed');
+  if (failedOutsideTests) {
     failed += 1;
     console.error(`FAILED OUTSIDE ITS TESTS ${file.name}: ${(file.message ?? '').split('\n')[0]}`);
-    continue; // its tests did not run: they are part of that failure, not skips
   }
   for (const a of file.assertionResults) {
     if (a.status === 'passed') passed += 1;
     else if (a.status === 'failed') failed += 1;
-    else skipped.push(a.fullName);
+    // Tests that did not run because their file failed are part of that failure, not skips.
+    else if (!failedOutsideTests) skipped.push(a.fullName);
   }
 }
 if (skipped.length > 0) {
