@@ -17,9 +17,4 @@ export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassificat
  * (PostgreSQL, PgBouncer, Kafka). Until then the report lists them as not measured.
  */
 export const PLANNED_BENCHMARKS: readonly PlannedBenchmark[] = [
-  {
-    name: 'postgres-gateway',
-    status:
-      'pending (issue 5): pgbench through the Custodian gateway, as the "Custodian gateway" column of postgres-pooling (same scripts and client counts, baseline PostgreSQL direct)',
-  },
 ];

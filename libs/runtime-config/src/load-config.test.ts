@@ -32,6 +32,9 @@ describe('loadConfig defaults (embedded deployment)', () => {
       dataDir: join(dir, '.custodian'),
       eventStore: { kind: 'sqlite', path: join(dir, '.custodian', 'events.sqlite') },
       bus: { kind: 'in-process' },
+      // Strict by default; the spool is only used with bus: kafka.
+      pipeline: { strict: true, spool: { path: join(dir, '.custodian', 'spool'), maxBytes: 268435456, segmentBytes: 16777216 } },
+      metrics: { enabled: true },
       services: {
         gateway: { enabled: true, http: { host: '127.0.0.1', port: 7400 } },
         ingest: { enabled: true, http: { host: '127.0.0.1', port: 7401 } },
@@ -41,6 +44,42 @@ describe('loadConfig defaults (embedded deployment)', () => {
       log: { level: 'info' },
       // No trusted issuer by default: every agent token is refused until one is configured.
       identity: { issuers: [], maxTokenBytes: 16384, httpTimeoutMs: 5000, jwksRefreshCooldownMs: 30000, jwksMaxAgeMs: 600000 },
+      // Approvals: read models in dataDir, no webhooks until configured.
+      approvals: {
+        readModel: 'file',
+        expirySweep: { enabled: true, intervalSeconds: 30, graceSeconds: 5 },
+        notifications: { timeoutSeconds: 10, retry: { maxAttempts: 5, initialDelaySeconds: 1, maxDelaySeconds: 60 }, webhooks: [] },
+      },
+      // Evidence log: key file created in dataDir at first start unless signingKey names one.
+      evidence: {
+        origin: 'custodian.local/evidence',
+        path: 'evidence.sqlite',
+        previousKeys: [],
+        checkpoint: { everyEvents: 1000, everySeconds: 60, maxDelaySeconds: 300 },
+        witnesses: [],
+        auditorGroups: ['auditors'],
+        maskingRules: [],
+      },
+      // The PostgreSQL gateway is off until enabled; loopback, TLS required off loopback.
+      gateways: {
+        postgres: { enabled: false, listen: { host: '127.0.0.1', port: 7432 }, requireTls: 'non-loopback', approvalWaitSeconds: 300, maxMessageBytes: 16777216, maxFrameBytes: 65536, connections: [] },
+      },
+    });
+  });
+
+  it('a Kafka bus gets producer, consumer and topic defaults; single-broker overrides come from the environment', () => {
+    const { config } = loadConfig({
+      cwd: dir,
+      env: { CUSTODIAN_BUS__KIND: 'kafka', CUSTODIAN_BUS__BROKERS: '127.0.0.1:9092', CUSTODIAN_BUS__CLIENT_ID: 'gw-1', CUSTODIAN_BUS__TOPICS__REPLICATION_FACTOR: '1' },
+    });
+    expect(config.bus).toEqual({
+      kind: 'kafka',
+      brokers: ['127.0.0.1:9092'],
+      clientId: 'gw-1',
+      ssl: false,
+      topics: { create: true, replicationFactor: 1 },
+      producer: { compression: 'gzip', lingerMs: 5, maxBatchBytes: 1048576 },
+      consumer: { groupId: 'custodian-ingest', sessionTimeoutMs: 10000 },
     });
   });
 
@@ -102,6 +141,9 @@ describe('a valid distributed config', () => {
       clientId: 'custodian-gateway',
       ssl: false,
       sasl: { mechanism: 'scram-sha-512', username: 'custodian', password: { fromFile: 'kafka.pass' } },
+      topics: { create: true },
+      producer: { compression: 'gzip', lingerMs: 5, maxBatchBytes: 1048576 },
+      consumer: { groupId: 'custodian-ingest', sessionTimeoutMs: 10000 },
     });
     expect(config.services.gateway.http).toEqual({ host: '0.0.0.0', port: 8400 });
   });
@@ -171,7 +213,7 @@ describe('environment overrides CUSTODIAN_<SECTION>__<KEY>', () => {
     expect(config.services.ingest.enabled).toBe(false);
     expect(config.log.level).toBe('warn');
     expect(config.deployment).toBe('distributed');
-    expect(config.bus).toEqual({ kind: 'kafka', brokers: ['kafka-1:9092', 'kafka-2:9092'], clientId: 'custodian', ssl: false });
+    expect(config.bus).toMatchObject({ kind: 'kafka', brokers: ['kafka-1:9092', 'kafka-2:9092'], clientId: 'custodian', ssl: false });
     expect(overriddenBy).toContain('CUSTODIAN_SERVICES__API__HTTP__PORT');
   });
 

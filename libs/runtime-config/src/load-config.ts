@@ -101,6 +101,7 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Loa
 function normalisePaths(config: CustodianConfig, cwd: string): void {
   config.dataDir = resolve(cwd, config.dataDir);
   if (config.eventStore.kind === 'sqlite') config.eventStore.path = resolve(config.dataDir, config.eventStore.path);
+  config.pipeline.spool.path = resolve(config.dataDir, config.pipeline.spool.path);
 }
 
 // ---------------------------------------------------------------------------

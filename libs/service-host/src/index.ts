@@ -4,3 +4,5 @@ export * from './standalone-service.js';
 export * from './service-core.js';
 export * from './configured-identity.js';
 export * from './authentication-event-recorder.js';
+export * from './configured-pipeline.js';
+export * from './service-work.js';

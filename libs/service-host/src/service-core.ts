@@ -1,7 +1,7 @@
 import { Inject, Injectable, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import type { EventStore } from '@custodian/event-store';
-import { HealthRegistry, type Logger } from '@custodian/observability';
-import { HealthModule } from '@custodian/observability/nest';
+import { HealthRegistry, type Logger, type MetricsRegistry } from '@custodian/observability';
+import { HealthModule, MetricsModule } from '@custodian/observability/nest';
 
 /** Nest injection token for the event store port (an interface, so it needs an explicit token). */
 export const EVENT_STORE = Symbol.for('@custodian/service-host/event-store');
@@ -14,6 +14,8 @@ export interface ServiceDependencies {
   readonly health?: HealthRegistry;
   /** Close the store when the app shuts down (standalone process). The embedded host shares one store and closes it itself. */
   readonly ownsEventStore?: boolean;
+  /** Served as Prometheus text at GET /metrics when given (config `metrics.enabled`). */
+  readonly metrics?: MetricsRegistry;
 }
 
 const OWNS_EVENT_STORE = Symbol.for('@custodian/service-host/owns-event-store');
@@ -43,5 +45,7 @@ export function serviceCore(deps: ServiceDependencies): Required<Pick<DynamicMod
     { provide: OWNS_EVENT_STORE, useValue: deps.ownsEventStore ?? false },
     EventStoreShutdown,
   ];
-  return { imports: [HealthModule.register({ registry: health, logger: deps.logger })], providers, exports: [EVENT_STORE] };
+  const imports: DynamicModule[] = [HealthModule.register({ registry: health, logger: deps.logger })];
+  if (deps.metrics) imports.push(MetricsModule.register(deps.metrics));
+  return { imports, providers, exports: [EVENT_STORE] };
 }

@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import { Inject, Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { ApprovalsModule, type ApprovalsModuleOptions } from '@custodian/approvals';
+import type { ConfiguredEvidence } from '@custodian/evidence-host';
 import type { Logger } from '@custodian/observability';
 import {
   AuthenticationEventRecorder,
@@ -16,7 +18,10 @@ import { AuthenticationGuard, REQUEST_AUTHENTICATOR, TRUSTED_ORIGINS } from './a
 import { BrowserLogin } from './authentication/browser-login.js';
 import { RequestAuthenticator } from './authentication/request-authenticator.js';
 import { cookiesNeedSecure } from './authentication/session-cookie.js';
+import { ApprovalsController } from './approvals/approvals.controller.js';
 import { API_VERSION_INFO, type VersionInfo } from './tokens.js';
+import { EVIDENCE_ACCESS, EvidenceAccess } from './evidence/evidence-access.js';
+import { EVIDENCE_INSTANCE, EvidenceController } from './evidence/evidence.controller.js';
 import { StreamsController } from './streams.controller.js';
 import { VersionController } from './version.controller.js';
 import { readServiceVersion } from './version-info.js';
@@ -30,9 +35,15 @@ export interface ApiDependencies extends ServiceDependencies {
   readonly listenHost?: string;
   /** `source.instance` of the events this API writes (default `<hostname>:<pid>`). */
   readonly instance?: string;
+  /** The evidence log (views, checkpoints, cosignatures, packs); omitted: evidence routes answer 503 EVIDENCE_NOT_CONFIGURED. */
+  readonly evidence?: ConfiguredEvidence;
   /** Rate limits of `authentication.failed` events (defaults: 10 per client and 300 in total per minute). */
   readonly failureEvents?: Pick<AuthenticationEventRecorderOptions, 'failuresPerClient' | 'failuresTotal' | 'windowMs'>;
+  /** Approvals read model, webhooks and expiry sweep (`configuredApprovals(loaded)`); an in-memory read model and no webhooks when omitted. */
+  readonly approvals?: ApiApprovalsOptions;
 }
+
+export type ApiApprovalsOptions = Pick<ApprovalsModuleOptions, 'readModelPath' | 'notifications' | 'sweep' | 'clock'>;
 
 const API_LOGGER = Symbol.for('@custodian/api-service/logger');
 const API_NOTICES = Symbol.for('@custodian/api-service/notices');
@@ -57,6 +68,16 @@ class AuthenticationLifecycle implements OnApplicationBootstrap, BeforeApplicati
   }
 }
 
+/** Closes the evidence log state before the store closes. */
+@Injectable()
+class EvidenceLifecycle implements BeforeApplicationShutdown {
+  constructor(@Inject(EVIDENCE_ACCESS) private readonly access: EvidenceAccess) {}
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.access.close();
+  }
+}
+
 /**
  * HTTP API for dashboards, approvers and auditors. Every route except /health/* and the login
  * routes needs `Authorization: Bearer <access token>` (agents, CI) or the session cookie of a
@@ -77,10 +98,13 @@ export class ApiModule {
     const authenticator = new RequestAuthenticator({ verifier: identity.verifier, sessions: identity.sessions, recorder });
     const login = new BrowserLogin({ login: identity.login, sessions: identity.sessions, recorder, cookies });
     const trustedOrigins = identity.login ? [new URL(identity.login.redirectUri).origin] : [];
+    const instance = deps.instance ?? `${hostname()}:${process.pid}`;
+    const approvals = ApprovalsModule.register({ ...deps.approvals, eventStore: deps.eventStore, source: { service: 'api', instance }, logger: deps.logger });
     return {
       module: ApiModule,
       ...core,
-      controllers: [StreamsController, VersionController, AuthController],
+      imports: [...core.imports, approvals],
+      controllers: [StreamsController, VersionController, AuthController, ApprovalsController, EvidenceController],
       providers: [
         ...core.providers,
         { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() },
@@ -93,6 +117,9 @@ export class ApiModule {
         { provide: APP_GUARD, useClass: AuthenticationGuard },
         { provide: APP_FILTER, useClass: ApiErrorFilter },
         AuthenticationLifecycle,
+        { provide: EVIDENCE_ACCESS, useValue: new EvidenceAccess(deps.evidence) },
+        { provide: EVIDENCE_INSTANCE, useValue: deps.instance },
+        EvidenceLifecycle,
       ],
     };
   }

@@ -1,6 +1,8 @@
 // The api service: a Nest module that the embedded host (custodian start) and the standalone
 // process (src/main.ts, distributed deployment) both mount.
-export { ApiModule, type ApiDependencies } from './api.module.js';
+export { ApiModule, type ApiDependencies, type ApiApprovalsOptions } from './api.module.js';
+export { configuredApprovals, type ConfiguredApprovalsOptions } from './approvals/configured-approvals.js';
+export type { ApprovalDetailView, ApprovalListResponse, ApprovalResponse, ApprovalView, SessionContextEvent } from './approvals/approval-views.js';
 export { API_VERSION_INFO, type VersionInfo } from './tokens.js';
 export { MAX_EVENTS_PER_PAGE, type StreamEventResponse, type StreamEventsResponse } from './streams.controller.js';
 export type { VersionResponse } from './version.controller.js';

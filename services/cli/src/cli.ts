@@ -1,22 +1,41 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { startDemoEnvironment, type DemoEnvironment } from '@custodian/demo-environment';
 import { ConfigError, loadConfig, redactConfig, type LoadedConfig } from '@custodian/runtime-config';
+import { runApprovalsCommand } from './approvals-command.js';
 import { startEmbedded } from './embedded-host.js';
+import { runEvidenceCommand, runLogCommand, verifyPack } from './evidence-command.js';
 import { runPolicyCommand } from './policy-command.js';
 import { cliVersion } from './version.js';
 
 export const USAGE = `Usage: custodian <command> [options]
 
 Commands:
-  start [--config FILE]          Run gateway, ingest, projector and api in one process
+  start [--config FILE] [--demo] Run gateway, ingest, projector and api in one process
                                  (embedded deployment: SQLite event store in .custodian/,
                                  in-process bus). Stops cleanly on SIGTERM or Ctrl-C.
+                                 --demo adds a demo database (PGlite), a development OIDC
+                                 issuer and a sample policy behind the PostgreSQL gateway, and
+                                 prints a psql line to try masking, a block and a held statement.
   config check [--config FILE]   Validate a configuration and print the effective config
                                  (defaults and CUSTODIAN_* overrides applied, secrets redacted).
   policy test FILE --identity SUB --connection NAME (--sql TEXT | --shell TEXT)
                                  Decide one command under a policy file; prints decision,
                                  rule and reason (exit 0 allowed, 3 blocked or held for
                                  approval). \`custodian policy --help\` for all options.
+  log verify [--config FILE]     Recompute the evidence Merkle log from the event store and check
+                                 every signed checkpoint; names each tampered event and its position.
+  log keygen --origin NAME --out FILE
+                                 Make an evidence log signing key; prints its vkey.
+  evidence export --from T --to T [--identity S] [--connection N] [--control C] --out FILE
+                                 Write a signed evidence pack (OSCAL, proofs, DSSE attestation).
+  evidence verify FILE [--key VKEY]
+                                 Verify a pack offline (also: custodian verify FILE).
+                                 \`custodian log --help\`, \`custodian evidence --help\` for details.
+  approvals list | show ID | approve ID -j TEXT | deny ID -j TEXT
+                                 Held commands waiting for approval, through the API with
+                                 your access token ($CUSTODIAN_TOKEN).
+                                 \`custodian approvals --help\` for all options.
   version                        Print the version.
 
 Options:
@@ -38,6 +57,8 @@ export interface CliIo {
   readonly cwd: string;
   /** Resolves with the signal that asks `start` to stop. */
   readonly waitForStop: () => Promise<string>;
+  /** Whether stderr is a terminal (progress bars are drawn only then). */
+  readonly isTerminal?: () => boolean;
 }
 
 export class UsageError extends Error {
@@ -50,6 +71,8 @@ interface ParsedCommand {
   readonly config: string | undefined;
   readonly help: boolean;
   readonly version: boolean;
+  /** `start --demo`: bring up the demo target, issuer and policy. */
+  readonly demo: boolean;
 }
 
 function parseCommand(argv: readonly string[]): ParsedCommand {
@@ -62,9 +85,10 @@ function parseCommand(argv: readonly string[]): ParsedCommand {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        demo: { type: 'boolean' },
       },
     });
-    return { command: positionals, config: values.config, help: values.help ?? false, version: values.version ?? false };
+    return { command: positionals, config: values.config, help: values.help ?? false, version: values.version ?? false, demo: values.demo ?? false };
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
@@ -75,9 +99,20 @@ function load(parsed: ParsedCommand, io: CliIo): LoadedConfig {
 }
 
 async function start(parsed: ParsedCommand, io: CliIo): Promise<number> {
-  const loaded = load(parsed, io);
+  let loaded = load(parsed, io);
+  let demo: DemoEnvironment | undefined;
+  if (parsed.demo) {
+    demo = await startDemoEnvironment({ dataDir: loaded.config.dataDir });
+    loaded = { ...loaded, config: demo.apply(loaded.config) };
+  }
   const { config } = loaded;
-  const host = await startEmbedded(loaded);
+  let host: Awaited<ReturnType<typeof startEmbedded>>;
+  try {
+    host = await startEmbedded(loaded);
+  } catch (error) {
+    await demo?.stop();
+    throw error;
+  }
   const store = config.eventStore.kind === 'sqlite' ? `sqlite ${config.eventStore.path}` : 'eventstoredb';
   const width = Math.max(...host.services.map((s) => s.name.length));
   io.stderr(
@@ -89,9 +124,11 @@ async function start(parsed: ParsedCommand, io: CliIo): Promise<number> {
       '',
     ].join('\n'),
   );
+  if (demo) io.stdout(`${await demo.instructions(config.gateways.postgres.listen)}\n`);
   const signal = await io.waitForStop();
   io.stderr(`custodian: ${signal} received, stopping\n`);
   await host.stop();
+  await demo?.stop();
   io.stderr('custodian: stopped\n');
   return EXIT.ok;
 }
@@ -109,6 +146,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     // `policy` has options of its own; it parses them itself.
     if (argv[0] === 'policy') return await runPolicyCommand(argv.slice(1), io);
+    if (argv[0] === 'approvals') return await runApprovalsCommand(argv.slice(1), io);
+    if (argv[0] === 'log') return await runLogCommand(argv.slice(1), io);
+    if (argv[0] === 'evidence') return await runEvidenceCommand(argv.slice(1), io);
+    if (argv[0] === 'verify') return await verifyPack(argv.slice(1), io);
     const parsed = parseCommand(argv);
     const [command, sub, ...extra] = parsed.command;
     if (parsed.help || command === 'help') {

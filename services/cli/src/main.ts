@@ -19,4 +19,5 @@ process.exitCode = await runCli(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),
   waitForStop: () => stopRequested,
+  isTerminal: () => process.stderr.isTTY === true,
 });

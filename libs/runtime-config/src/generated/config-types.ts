@@ -29,6 +29,13 @@ export type ListenHost = string;
  * via the `definition` "ListenPort".
  */
 export type ListenPort = number;
+/**
+ * An http(s) URL, or a secret reference for one that carries a credential (e.g. a Slack incoming-webhook URL). Printed redacted.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "WebhookUrl".
+ */
+export type WebhookUrl = string | SecretRef;
 
 /**
  * Custodian runtime configuration (custodian.yaml). Every key has a default for the embedded deployment, so an empty file is valid. Values can be overridden by environment variables CUSTODIAN_<SECTION>__<KEY> (mapping in libs/runtime-config/README.md). Credentials are never written inline: use a secret reference ({ fromEnv } or { fromFile }).
@@ -50,6 +57,8 @@ export interface CustodianConfig {
    * How events travel between services.
    */
   bus: InProcessBusConfig | KafkaBusConfig;
+  pipeline: PipelineConfig;
+  metrics: MetricsConfig;
   /**
    * Per-service settings. Each service serves GET /health/live and GET /health/ready on its HTTP listener.
    */
@@ -60,7 +69,10 @@ export interface CustodianConfig {
     api: ApiServiceConfig;
   };
   log: LogConfig;
+  approvals: ApprovalsConfig;
   identity: IdentityConfig;
+  evidence: EvidenceConfig;
+  gateways: GatewaysConfig;
 }
 /**
  * This interface was referenced by `CustodianConfig`'s JSON-Schema
@@ -109,6 +121,9 @@ export interface KafkaBusConfig {
   clientId: string;
   ssl: boolean;
   sasl?: KafkaSaslConfig;
+  topics: KafkaTopicsConfig;
+  producer: KafkaProducerConfig;
+  consumer: KafkaConsumerConfig;
 }
 /**
  * This interface was referenced by `CustodianConfig`'s JSON-Schema
@@ -118,6 +133,87 @@ export interface KafkaSaslConfig {
   mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
   username: string;
   password: SecretRef;
+}
+/**
+ * How services create the topics of schemas/topics at start-up (missing ones only; existing topics are not altered).
+ */
+export interface KafkaTopicsConfig {
+  /**
+   * Create missing topics at start-up. Turn off where topics are provisioned by other means.
+   */
+  create: boolean;
+  /**
+   * Partitions of every topic (default: each topic definition's own, e.g. 12 for custodian.events.v1). Never lower it; raise it only with empty gateway spools (per-stream order).
+   */
+  partitions?: number;
+  /**
+   * Replication factor of every topic (default: each topic definition's own, 3). Single-broker deployments set 1.
+   */
+  replicationFactor?: number;
+  /**
+   * min.insync.replicas of every topic (default: each definition's own, 2); with acks=-1 a write needs this many replicas. Single-broker deployments set 1.
+   */
+  minInSyncReplicas?: number;
+}
+/**
+ * The gateways' publisher: idempotent, acks=-1 (all in-sync replicas), one request in flight.
+ */
+export interface KafkaProducerConfig {
+  /**
+   * Message compression (gzip is built into the client; others would need native codecs).
+   */
+  compression: "none" | "gzip";
+  /**
+   * How long a publish waits for others to share its request (batching).
+   */
+  lingerMs: number;
+  /**
+   * A request is sent at once when this many bytes wait.
+   */
+  maxBatchBytes: number;
+}
+export interface KafkaConsumerConfig {
+  /**
+   * Consumer group of the ingest service; its instances share the partitions of custodian.events.v1.
+   */
+  groupId: string;
+  /**
+   * A member silent this long is considered gone and its partitions move (rebalance).
+   */
+  sessionTimeoutMs: number;
+}
+/**
+ * The evidence pipeline (docs/adr/0007-evidence-pipeline.md). Distributed (bus: kafka): events are made durable in the gateway's spool, then drained to Kafka. Embedded (bus: in-process): the SQLite event store is the durable point; no spool.
+ */
+export interface PipelineConfig {
+  /**
+   * Strict mode: a command is forwarded only after its command.issued and policy.decided events are durable; when they cannot be, the command is refused (fail closed). Off: events are accepted in the background, and commands are refused only while the pipeline is known to be refusing.
+   */
+  strict: boolean;
+  spool: SpoolConfig;
+}
+/**
+ * The gateway's append-only spool (distributed deployment).
+ */
+export interface SpoolConfig {
+  /**
+   * Spool directory (segment files and the delivery cursor). Relative paths resolve against dataDir. One gateway instance per directory.
+   */
+  path: string;
+  /**
+   * Most bytes of events not yet acknowledged by Kafka; beyond it new commands are refused (PIPELINE_SPOOL_FULL). Disk use stays below maxBytes + segmentBytes.
+   */
+  maxBytes: number;
+  /**
+   * Size at which a new segment file starts; acknowledged segments are deleted.
+   */
+  segmentBytes: number;
+}
+/**
+ * Prometheus text exposition at GET /metrics on each service's HTTP listener.
+ */
+export interface MetricsConfig {
+  enabled: boolean;
 }
 /**
  * Protocol gateway (agents connect here).
@@ -173,6 +269,78 @@ export interface ApiServiceConfig {
 }
 export interface LogConfig {
   level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+/**
+ * Just-in-time approvals (docs/approvals.md): where each service keeps its approvals read model, and who is notified of held commands.
+ */
+export interface ApprovalsConfig {
+  /**
+   * The approvals read model (approver queue, window grants) of each service: file = <dataDir>/approvals-<service>.sqlite with its checkpoint (survives restarts); memory = rebuilt from the event log at every start.
+   */
+  readModel: "file" | "memory";
+  /**
+   * Public base URL of the API; notifications link to <publicUrl>/v1/approvals/<id>.
+   */
+  publicUrl?: string;
+  expirySweep: ApprovalExpirySweepConfig;
+  notifications: ApprovalNotificationsConfig;
+}
+/**
+ * The API records approval.expired for pending approvals whose deadline passed graceSeconds ago and that nobody expired (their gateway is gone).
+ */
+export interface ApprovalExpirySweepConfig {
+  enabled: boolean;
+  intervalSeconds: number;
+  graceSeconds: number;
+}
+/**
+ * Webhooks told about every approval request and outcome (signed with HMAC, retried with backoff; each attempt is a notification.* event).
+ */
+export interface ApprovalNotificationsConfig {
+  /**
+   * Per delivery attempt.
+   */
+  timeoutSeconds: number;
+  retry: NotificationRetryConfig;
+  webhooks: ApprovalWebhookConfig[];
+}
+export interface NotificationRetryConfig {
+  /**
+   * Attempts in all, the first included.
+   */
+  maxAttempts: number;
+  /**
+   * Wait before the second attempt; doubled after each failure.
+   */
+  initialDelaySeconds: number;
+  /**
+   * Upper bound of one wait.
+   */
+  maxDelaySeconds: number;
+}
+/**
+ * One webhook. format generic: Custodian's JSON body, signed (Custodian-Signature, HMAC-SHA256 with secret: required). format slack: a Slack-compatible incoming-webhook message (Slack URLs are credentials: give them as a secret reference).
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "ApprovalWebhookConfig".
+ */
+export interface ApprovalWebhookConfig {
+  /**
+   * Names the channel in events and logs (never the URL).
+   */
+  name: string;
+  url: WebhookUrl;
+  format: "generic" | "slack";
+  secret?: SecretRef;
+  /**
+   * Which events to send (default: all of them; approval.granted only once the quorum is reached).
+   *
+   * @minItems 1
+   */
+  events?: [
+    "approval.requested" | "approval.granted" | "approval.denied" | "approval.expired" | "approval.cancelled",
+    ...("approval.requested" | "approval.granted" | "approval.denied" | "approval.expired" | "approval.cancelled")[]
+  ];
 }
 /**
  * Trusted OpenID Providers. Agents present OIDC access tokens (JWT); humans log in to the API with authorization code + PKCE. With no issuer configured every token is refused.
@@ -260,4 +428,126 @@ export interface IdentityClaimMapping {
    * Kind when the token carries no kind claim; without it such tokens are refused.
    */
   defaultKind?: "human" | "agent" | "service";
+}
+/**
+ * The evidence Merkle log (projector), evidence views and packs (api, cli). See docs/evidence.md.
+ */
+export interface EvidenceConfig {
+  /**
+   * The log's origin line in every checkpoint; also the signing key's name. No spaces or '+'.
+   */
+  origin: string;
+  /**
+   * SQLite file of the log (tree nodes, leaf records, checkpoints, cosignatures). Relative paths resolve against dataDir.
+   */
+  path: string;
+  signingKey?: SecretRef;
+  /**
+   * vkeys of retired signing keys (after a rotation), so that older checkpoints still verify.
+   */
+  previousKeys: string[];
+  checkpoint: EvidenceCheckpointConfig;
+  /**
+   * vkeys of witnesses whose cosignatures (c2sp.org/tlog-cosignature) the API accepts.
+   */
+  witnesses: string[];
+  /**
+   * Identity groups allowed to export evidence packs through the API.
+   */
+  auditorGroups: string[];
+  /**
+   * Masking rule ids in force: each that never fired in a period is a finding.
+   */
+  maskingRules: string[];
+}
+/**
+ * Sign a checkpoint every N events or T seconds after the first unsigned event, whichever comes first.
+ */
+export interface EvidenceCheckpointConfig {
+  everyEvents: number;
+  everySeconds: number;
+  /**
+   * A checkpoint signed later than this after an event it covers is a checkpoint-gap finding.
+   */
+  maxDelaySeconds: number;
+}
+/**
+ * Protocol gateways agents connect to (served by the gateway service). Each is off until enabled.
+ */
+export interface GatewaysConfig {
+  postgres: PostgresGatewayConfig;
+}
+/**
+ * The PostgreSQL wire-protocol gateway: agents log in with an OIDC access token as the password; the gateway logs in upstream with the credential it holds.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "PostgresGatewayConfig".
+ */
+export interface PostgresGatewayConfig {
+  enabled: boolean;
+  /**
+   * Where PostgreSQL clients connect. Loopback by default.
+   */
+  listen: {
+    host: ListenHost;
+    port: ListenPort;
+  };
+  /**
+   * The gateway's certificate and key (PEM). Without them SSLRequest is declined.
+   */
+  tls?: {
+    certificate: SecretRef;
+    key: SecretRef;
+  };
+  /**
+   * Clients must use TLS: always, except on loopback (default), or never required.
+   */
+  requireTls: "always" | "non-loopback" | "never";
+  /**
+   * Policy YAML (schemas/policy); relative to the config file. Hot-reloaded. Without it every command is denied.
+   */
+  policyFile?: string;
+  /**
+   * Longest a client waits on a held command (the policy's approval timeout applies when shorter).
+   */
+  approvalWaitSeconds: number;
+  /**
+   * Largest protocol message accepted from a client or an upstream.
+   */
+  maxMessageBytes: number;
+  /**
+   * Most bytes of one forwarded frame kept in its frame.recorded event (the rest is marked truncated).
+   */
+  maxFrameBytes: number;
+  maskingKey?: SecretRef;
+  /**
+   * Token audiences this gateway accepts (narrower than the issuers' audiences).
+   */
+  audiences?: string[];
+  connections: PostgresConnectionConfig[];
+}
+/**
+ * A target database. Clients name it as their `database`.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "PostgresConnectionConfig".
+ */
+export interface PostgresConnectionConfig {
+  name: string;
+  upstream: {
+    host: string;
+    port: ListenPort;
+    database: string;
+    user: string;
+    credential?: SecretRef;
+    tls: {
+      /**
+       * verify-full: TLS with the certificate verified against `ca` (or the system CAs) and the host name.
+       */
+      mode: "disable" | "require" | "verify-full";
+      ca?: SecretRef;
+      serverName?: string;
+    };
+    connectTimeoutMs: number;
+  };
 }

@@ -1,0 +1,145 @@
+// Names for the columns of a result: RowDescription carries a table OID and attribute number per
+// column, masking rules name `schema.table.column`. The gateway asks the upstream catalog on a
+// connection of its own (same held credential, never visible to clients) and caches the answer
+// per table for a short time, so a renamed column is picked up quickly.
+import {
+  BackendType,
+  decodeDataRow,
+  decodeNoticeFields,
+  encodeQuery,
+  encodeTerminate,
+} from '@custodian/postgres-wire';
+import { PostgresGatewayError } from './gateway-errors.js';
+import type { UpstreamTarget } from './gateway-options.js';
+import { SocketFrameReader } from './socket-frame-reader.js';
+import { connectUpstream, type UpstreamConnection } from './upstream-connection.js';
+
+export interface TableColumns {
+  readonly schema: string;
+  readonly table: string;
+  /** attnum → column name */
+  readonly columns: ReadonlyMap<number, string>;
+}
+
+interface CacheEntry {
+  readonly expires: number;
+  readonly value: TableColumns | null;
+}
+
+const MAX_CACHED_TABLES = 10_000;
+
+/** A SQL string literal (standard_conforming_strings is on in every supported PostgreSQL). */
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+export class CatalogResolver {
+  private readonly cache = new Map<number, CacheEntry>();
+  private connection: { upstream: UpstreamConnection; reader: SocketFrameReader } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly target: UpstreamTarget,
+    private readonly ttlMs: number,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  /** Cached columns of a table, if known and fresh. */
+  cached(tableOid: number): TableColumns | null | undefined {
+    const entry = this.cache.get(tableOid);
+    if (!entry || entry.expires < Date.now()) return undefined;
+    return entry.value;
+  }
+
+  /** Makes sure the given tables are cached (one catalog query for all that are missing). */
+  async load(tableOids: Iterable<number>): Promise<void> {
+    const missing = [...new Set(tableOids)].filter((oid) => oid !== 0 && this.cached(oid) === undefined);
+    if (missing.length === 0) return;
+    const rows = await this.query(
+      `SELECT c.oid::int8, n.nspname, c.relname, a.attnum::int4, a.attname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ` +
+        `JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid WHERE c.oid IN (${missing.map((oid) => String(oid >>> 0)).join(',')}) AND a.attnum > 0 AND NOT a.attisdropped`,
+    );
+    const found = new Map<number, { schema: string; table: string; columns: Map<number, string> }>();
+    for (const [oid, schema, table, attnum, name] of rows) {
+      const key = Number(oid);
+      let entry = found.get(key);
+      if (!entry) found.set(key, (entry = { schema: schema ?? '', table: table ?? '', columns: new Map() }));
+      entry.columns.set(Number(attnum), name ?? '');
+    }
+    const expires = Date.now() + this.ttlMs;
+    if (this.cache.size + missing.length > MAX_CACHED_TABLES) this.cache.clear();
+    for (const oid of missing) this.cache.set(oid, { expires, value: found.get(oid) ?? null });
+  }
+
+  /** Columns of a relation named in a statement (schema optional: resolved by the upstream's search_path). */
+  async relationColumns(schema: string | undefined, name: string): Promise<TableColumns | undefined> {
+    const qualified = schema === undefined ? `pg_catalog.quote_ident(${literal(name)})` : `pg_catalog.quote_ident(${literal(schema)}) || '.' || pg_catalog.quote_ident(${literal(name)})`;
+    const rows = await this.query(`SELECT pg_catalog.to_regclass(${qualified})::oid::int8`);
+    const oid = Number(rows[0]?.[0] ?? 0);
+    if (!oid) return undefined;
+    await this.load([oid]);
+    return this.cached(oid) ?? undefined;
+  }
+
+  close(): void {
+    this.closed = true;
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection) {
+      connection.reader.detach();
+      connection.upstream.socket.end(encodeTerminate());
+      connection.upstream.socket.destroy();
+    }
+  }
+
+  /** Runs one simple query on the catalog connection (serialised); text values. */
+  private query(sql: string): Promise<(string | null)[][]> {
+    const run = this.queue.then(() => this.run(sql));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One attempt, and a second on a fresh connection when the first one's connection failed (not the query). */
+  private async run(sql: string): Promise<(string | null)[][]> {
+    try {
+      return await this.attempt(sql);
+    } catch (error) {
+      if (this.closed || (error instanceof PostgresGatewayError && error.message.startsWith('catalog query failed'))) throw error;
+      return this.attempt(sql);
+    }
+  }
+
+  private async attempt(sql: string): Promise<(string | null)[][]> {
+    if (this.closed) throw new PostgresGatewayError('CATALOG_UNAVAILABLE', 'the gateway is closing');
+    try {
+      if (!this.connection) {
+        const upstream = await connectUpstream(this.target, new Map([['application_name', 'custodian-gateway-catalog']]), this.maxMessageBytes);
+        const reader = new SocketFrameReader(upstream.socket, { side: 'backend', maxMessageBytes: this.maxMessageBytes });
+        reader.framer.push(upstream.leftover);
+        upstream.socket.unref();
+        this.connection = { upstream, reader };
+      }
+      const { upstream, reader } = this.connection;
+      upstream.socket.write(encodeQuery(sql));
+      const rows: (string | null)[][] = [];
+      let failure: string | undefined;
+      const timeout = AbortSignal.timeout(10_000);
+      for (;;) {
+        const frame = await reader.next(timeout);
+        if (frame.type === BackendType.DataRow) rows.push(decodeDataRow(frame).map((v) => (v === null ? null : v.toString('utf8'))));
+        else if (frame.type === BackendType.ErrorResponse) failure = decodeNoticeFields(frame).get('C') ?? 'XX000';
+        else if (frame.type === BackendType.ReadyForQuery) break;
+      }
+      if (failure !== undefined) throw new PostgresGatewayError('CATALOG_UNAVAILABLE', `catalog query failed (SQLSTATE ${failure})`);
+      return rows;
+    } catch (error) {
+      if (this.connection && !(error instanceof PostgresGatewayError && error.code === 'CATALOG_UNAVAILABLE' && error.message.startsWith('catalog query failed'))) {
+        this.connection.upstream.socket.destroy();
+        this.connection = undefined;
+      }
+      if (error instanceof PostgresGatewayError) throw error;
+      throw new PostgresGatewayError('CATALOG_UNAVAILABLE', `catalog lookup failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,844 @@
+// The proxy phase of one client session: every client message is decoded and decided before
+// anything is forwarded; every upstream message is read, rows are masked, and both directions
+// are recorded after masking. Memory stays bounded: each direction holds at most one message
+// plus one socket chunk, and a socket is paused while the other side (or the evidence pipeline)
+// cannot keep up, so TCP backpressure reaches the producer.
+import { isUtf8 } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { TextDecoder } from 'node:util';
+import { MaskingFindings, type MaskingPolicy, type StreamMasker } from '@custodian/masking';
+import {
+  BackendType,
+  FrontendType,
+  MessageFramer,
+  SqlState,
+  WireProtocolError,
+  backendMessageName,
+  decodeBind,
+  decodeClose,
+  decodeCopyResponse,
+  decodeDescribe,
+  decodeExecute,
+  decodeFunctionCall,
+  decodeNoticeFields,
+  decodeNotification,
+  decodeParse,
+  decodeQuery,
+  decodeReadyForQuery,
+  decodeRowDescription,
+  encodeBind,
+  encodeCopyData,
+  encodeDescribe,
+  encodeErrorResponse,
+  encodeNoticeResponse,
+  encodeNotification,
+  encodeParse,
+  encodeQuery,
+  encodeSync,
+  encodeTerminate,
+  expectEmpty,
+  frontendMessageName,
+  parameterFormat,
+  type Frame,
+  type TransactionStatus,
+} from '@custodian/postgres-wire';
+import type { PolicyDecision } from '@custodian/policy';
+import { sqlClassificationSummary, type CommandOutcome, type CommandRefusalCode, type PipelineSession, type SessionCloseReason, type SqlDecision } from '@custodian/session-pipeline';
+import type { CatalogResolver } from './catalog.js';
+import type { GatewayLogger, PostgresConnection } from './gateway-options.js';
+import { ResponseTracker, type Expectation } from './response-tracker.js';
+import { maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
+import type { UpstreamConnection } from './upstream-connection.js';
+
+/** A statement name no client uses (statement names are C strings; \u0001 never occurs in practice): describing it fails upstream. */
+export const REFUSAL_STATEMENT = '\u0001custodian:refused';
+/** Bytes gathered before a write to the other side. */
+const FLUSH_BYTES = 64 * 1024;
+/** Client bytes read ahead while a command waits (decision, approval): beyond this the socket is paused. */
+const CLIENT_READ_AHEAD = 1024 * 1024;
+
+interface StatementState {
+  readonly decision: PolicyDecision;
+  readonly normalized: string;
+  readonly classification: Record<string, unknown>;
+}
+
+interface PortalState {
+  readonly statement: string;
+  readonly parameters: readonly (string | null)[];
+  described: boolean;
+  commandId: string | undefined;
+}
+
+function sqlStateFor(code: CommandRefusalCode): string {
+  return code === 'EVIDENCE_UNAVAILABLE' ? '58000' : SqlState.InsufficientPrivilege;
+}
+
+/** Fields of ErrorResponse/NoticeResponse that can quote data (message, detail, hint, context, where). */
+const QUOTING_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p', 'P']);
+
+export interface ProxyContext {
+  readonly session: PipelineSession;
+  readonly connection: PostgresConnection;
+  readonly catalog: CatalogResolver;
+  readonly logger: GatewayLogger;
+  readonly maxMessageBytes: number;
+  /** Called once when the session has ended (either side, error or shutdown). */
+  readonly onEnded: () => void;
+  /** Sends a cancel to the upstream backend of this session. */
+  readonly cancelUpstream: () => Promise<void>;
+}
+
+export class ProxySession {
+  private readonly clientFramer: MessageFramer;
+  private readonly upstreamFramer: MessageFramer;
+  private readonly upstreamSocket: Socket;
+  private readonly tracker = new ResponseTracker();
+  private readonly statements = new Map<string, StatementState>();
+  private readonly portals = new Map<string, PortalState>();
+  private readonly portalPlans = new Map<string, RowPlan>();
+  private currentPlan: RowPlan | undefined;
+  private copyOut: { masker: StreamMasker; decoder: TextDecoder } | undefined;
+  private copyInMasker: { masker: StreamMasker; decoder: TextDecoder } | undefined;
+  private skipUntilSync = false;
+  private status: TransactionStatus;
+  private ended = false;
+  private readonly clientPauses = new Set<string>();
+  private readonly upstreamPauses = new Set<string>();
+  private clientBusy = false;
+  private upstreamBusy = false;
+  /** Bytes arrived while the pump was busy: pump again when it is done (never on a partial message alone, which would spin). */
+  private clientArrived = false;
+  private upstreamArrived = false;
+  private readonly toUpstream: Buffer[] = [];
+  private readonly toUpstreamRecorded: Buffer[] = [];
+  private readonly toUpstreamLabels: string[] = [];
+  private toUpstreamBytes = 0;
+  /** Bytes, as received, of the client messages recorded in the next frame. */
+  private toUpstreamRecordedOriginal = 0;
+  private readonly toClient: Buffer[] = [];
+  private toClientBytes = 0;
+  private readonly toClientLabels = new Map<string, number>();
+  /** Aborted when the client goes away or cancels: a pending approval is cancelled. */
+  private commandAbort = new AbortController();
+
+  constructor(
+    private readonly client: Socket,
+    upstream: UpstreamConnection,
+    clientLeftover: Buffer,
+    private readonly context: ProxyContext,
+  ) {
+    this.upstreamSocket = upstream.socket;
+    this.status = upstream.status;
+    this.clientFramer = new MessageFramer({ side: 'frontend', startup: false, maxMessageBytes: context.maxMessageBytes });
+    this.upstreamFramer = new MessageFramer({ side: 'backend', maxMessageBytes: context.maxMessageBytes });
+    this.clientFramer.push(clientLeftover);
+    this.upstreamFramer.push(upstream.leftover);
+    client.on('data', (chunk: Buffer) => {
+      this.clientFramer.push(chunk);
+      this.pumpClient();
+    });
+    this.upstreamSocket.on('data', (chunk: Buffer) => {
+      this.upstreamFramer.push(chunk);
+      this.pumpUpstream();
+    });
+    client.on('close', () => void this.end('client-closed'));
+    client.on('error', () => void this.end('client-closed'));
+    this.upstreamSocket.on('close', () => void this.upstreamLost());
+    this.upstreamSocket.on('error', () => void this.upstreamLost());
+    this.pumpClient();
+    this.pumpUpstream();
+  }
+
+  private get session(): PipelineSession {
+    return this.context.session;
+  }
+
+  private get masking(): MaskingPolicy {
+    return this.session.masking;
+  }
+
+  /** Column rules are the only reason to look up table names; detectors need none. */
+  private get hasColumnRules(): boolean {
+    return this.session.hasColumnRules;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Flow control
+
+  private pause(which: 'client' | 'upstream', reason: string): void {
+    const set = which === 'client' ? this.clientPauses : this.upstreamPauses;
+    set.add(reason);
+    (which === 'client' ? this.client : this.upstreamSocket).pause();
+  }
+
+  private resume(which: 'client' | 'upstream', reason: string): void {
+    const set = which === 'client' ? this.clientPauses : this.upstreamPauses;
+    set.delete(reason);
+    if (set.size === 0 && !this.ended) (which === 'client' ? this.client : this.upstreamSocket).resume();
+  }
+
+  private waitForRecorder(which: 'client' | 'upstream'): Promise<void> | undefined {
+    if (!this.session.recorderSaturated) return undefined;
+    this.pause(which, 'recorder');
+    return this.session.whenRecorderReady().then(() => this.resume(which, 'recorder'));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Client → upstream
+
+  private pumpClient(): void {
+    if (this.ended) return;
+    if (this.clientBusy) {
+      this.clientArrived = true;
+      if (this.clientFramer.bufferedBytes > CLIENT_READ_AHEAD) this.pause('client', 'read-ahead');
+      return;
+    }
+    this.clientBusy = true;
+    this.clientArrived = false;
+    this.processClient()
+      .catch((error: unknown) => this.fail(error, 'client'))
+      .finally(() => {
+        this.clientBusy = false;
+        this.resume('client', 'read-ahead');
+        // Bytes may have arrived after the loop last looked.
+        if (!this.ended && this.clientArrived) this.pumpClient();
+      });
+  }
+
+  private async processClient(): Promise<void> {
+    while (!this.ended) {
+      const frame = this.clientFramer.next();
+      if (!frame) break;
+      const pending = this.handleClientFrame(frame);
+      if (pending) {
+        this.flushUpstream();
+        this.pause('client', 'busy');
+        try {
+          await pending;
+        } finally {
+          this.resume('client', 'busy');
+        }
+      }
+      if (this.toUpstreamBytes >= FLUSH_BYTES) this.flushUpstream();
+      const recorder = this.waitForRecorder('client');
+      if (recorder) {
+        this.flushUpstream();
+        await recorder;
+      }
+    }
+    this.flushUpstream();
+  }
+
+  private sendUpstream(raw: Buffer, recorded: Buffer | null, label: string): void {
+    this.toUpstream.push(raw);
+    this.toUpstreamBytes += raw.length;
+    if (recorded) {
+      this.toUpstreamRecorded.push(recorded);
+      this.toUpstreamLabels.push(label);
+      this.toUpstreamRecordedOriginal += raw.length;
+    }
+  }
+
+  private flushUpstream(): void {
+    if (this.toUpstream.length === 0 || this.ended) return;
+    const data = this.toUpstream.length === 1 ? this.toUpstream[0]! : Buffer.concat(this.toUpstream, this.toUpstreamBytes);
+    this.toUpstream.length = 0;
+    this.toUpstreamBytes = 0;
+    if (this.toUpstreamRecorded.length > 0) {
+      const recorded = Buffer.concat(this.toUpstreamRecorded);
+      this.session.recordFrame('client-to-upstream', summarizeLabels(this.toUpstreamLabels), recorded, this.toUpstreamRecordedOriginal);
+      this.toUpstreamRecordedOriginal = 0;
+      this.toUpstreamRecorded.length = 0;
+      this.toUpstreamLabels.length = 0;
+    }
+    if (!this.upstreamSocket.write(data)) {
+      this.pause('client', 'upstream-drain');
+      this.upstreamSocket.once('drain', () => this.resume('client', 'upstream-drain'));
+    }
+  }
+
+  /** Handles one client message; returns a promise when it has to wait (a decision's evidence, an approval). */
+  private handleClientFrame(frame: Frame): Promise<void> | undefined {
+    switch (frame.type) {
+      case FrontendType.Query:
+        if (this.skipUntilSync) return undefined;
+        return this.query(frame);
+      case FrontendType.Parse:
+        if (this.skipUntilSync) return undefined;
+        return this.parse(frame);
+      case FrontendType.Bind:
+        if (this.skipUntilSync) return undefined;
+        this.bind(frame);
+        return undefined;
+      case FrontendType.Describe: {
+        if (this.skipUntilSync) return undefined;
+        const describe = decodeDescribe(frame);
+        if (describe.target === 'P') {
+          const portal = this.portals.get(describe.name);
+          if (portal) portal.described = true;
+        }
+        this.sendUpstream(frame.raw, frame.raw, 'Describe');
+        this.tracker.push({ kind: 'describe', target: describe.target, name: describe.name, swallow: false });
+        return undefined;
+      }
+      case FrontendType.Execute:
+        if (this.skipUntilSync) return undefined;
+        return this.execute(frame);
+      case FrontendType.Close: {
+        if (this.skipUntilSync) return undefined;
+        const close = decodeClose(frame);
+        if (close.target === 'S') this.statements.delete(close.name);
+        else {
+          this.portals.delete(close.name);
+          this.portalPlans.delete(close.name);
+        }
+        this.sendUpstream(frame.raw, frame.raw, 'Close');
+        this.tracker.push({ kind: 'close' });
+        return undefined;
+      }
+      case FrontendType.Sync:
+        expectEmpty(frame);
+        this.skipUntilSync = false;
+        this.sendUpstream(frame.raw, frame.raw, 'Sync');
+        this.tracker.push({ kind: 'sync' });
+        return undefined;
+      case FrontendType.Flush:
+        expectEmpty(frame);
+        this.sendUpstream(frame.raw, frame.raw, 'Flush');
+        return undefined;
+      case FrontendType.CopyData: {
+        this.copyInMasker ??= { masker: this.masking.createStreamMasker('copy-in'), decoder: new TextDecoder('utf-8', { fatal: false }) };
+        const masked = this.copyInMasker.masker.push(this.copyInMasker.decoder.decode(frame.body, { stream: true }));
+        this.sendUpstream(frame.raw, encodeCopyData(Buffer.from(masked, 'utf8')), 'CopyData');
+        return undefined;
+      }
+      case FrontendType.CopyDone:
+      case FrontendType.CopyFail: {
+        const tail = this.copyInMasker ? this.copyInMasker.masker.push(this.copyInMasker.decoder.decode()) + this.copyInMasker.masker.end() : '';
+        this.copyInMasker = undefined;
+        if (tail !== '') this.session.recordFrame('client-to-upstream', 'CopyData', encodeCopyData(Buffer.from(tail, 'utf8')));
+        this.sendUpstream(frame.raw, frame.raw, frontendMessageName(frame.type));
+        return undefined;
+      }
+      case FrontendType.FunctionCall:
+        if (this.skipUntilSync) return undefined;
+        return this.functionCall(frame);
+      case FrontendType.Terminate:
+        expectEmpty(frame);
+        this.sendUpstream(frame.raw, frame.raw, 'Terminate');
+        this.flushUpstream();
+        void this.end('client-closed');
+        return undefined;
+      default:
+        throw new WireProtocolError('WIRE_UNKNOWN_MESSAGE', `unexpected ${frontendMessageName(frame.type)} message after authentication`);
+    }
+  }
+
+  private newCommandSignal(): AbortSignal {
+    if (this.commandAbort.signal.aborted) this.commandAbort = new AbortController();
+    return this.commandAbort.signal;
+  }
+
+  /** Aborts a command waiting for approval (the client sent a CancelRequest). */
+  cancelPendingCommand(): void {
+    this.commandAbort.abort();
+  }
+
+  private async issue(decision: SqlDecision, effective: PolicyDecision, parameters?: readonly (string | null)[]): Promise<CommandOutcome> {
+    return this.session.issue({
+      kind: 'sql',
+      text: decision.normalized,
+      classification: sqlClassificationSummary(decision.classification),
+      decision: effective,
+      signal: this.newCommandSignal(),
+      ...(parameters ? { parameters } : {}),
+    });
+  }
+
+  /**
+   * Decides statement text. Bytes that are not valid UTF-8 are refused outright: decoding would
+   * replace them, so the gateway would decide another text than the server is sent.
+   */
+  private decide(sql: string, body: Buffer): SqlDecision {
+    const decision = this.session.decideSql(sql);
+    if (isUtf8(body)) return decision;
+    return {
+      ...decision,
+      decision: this.session.gatewayBlock('custodian:invalid-utf8', 'the statement is not valid UTF-8 (fail closed)', 'The statement is not valid UTF-8 and was not run.'),
+    };
+  }
+
+  private async query(frame: Frame): Promise<void> {
+    const sql = decodeQuery(frame);
+    const decision = this.decide(sql, frame.body);
+    const effective = await this.copyCheck(decision);
+    const outcome = await this.issue(decision, effective);
+    if (this.ended) return;
+    if (outcome.forward) {
+      this.sendUpstream(frame.raw, encodeQuery(decision.normalized), 'Query');
+      this.tracker.push({ kind: 'query', commandId: outcome.commandId });
+    } else {
+      this.refuse(outcome, true);
+    }
+  }
+
+  private parse(frame: Frame): Promise<void> | undefined {
+    const parse = decodeParse(frame);
+    const decision = this.decide(parse.query, frame.body);
+    const recorded = encodeParse({ ...parse, query: decision.normalized });
+    const remember = (effective: PolicyDecision): void => {
+      this.statements.set(parse.statement, { decision: effective, normalized: decision.normalized, classification: sqlClassificationSummary(decision.classification) });
+      this.sendUpstream(frame.raw, recorded, 'Parse');
+      this.tracker.push({ kind: 'parse' });
+    };
+    const copy = this.copyCheckNeeded(decision);
+    // Allowed statements are recorded when executed (with their parameters); blocked and held ones now.
+    if (decision.decision.decision === 'allow' && !copy) {
+      remember(decision.decision);
+      return undefined;
+    }
+    return (async () => {
+      const effective = await this.copyCheck(decision);
+      if (effective.decision === 'allow') {
+        remember(effective);
+        return;
+      }
+      const outcome = await this.issue(decision, effective);
+      if (this.ended) return;
+      if (outcome.forward) remember(this.session.approvedDecision(effective, outcome.commandId));
+      else this.refuse(outcome, false);
+    })();
+  }
+
+  private bind(frame: Frame): void {
+    const bind = decodeBind(frame);
+    const scratch = new MaskingFindings();
+    const masked = bind.parameters.map((value, index) => {
+      if (value === null) return null;
+      if (parameterFormat(bind, index) === 1) return `[binary: ${value.length} bytes]`;
+      return this.maskText(value.toString('utf8'), `parameter $${index + 1}`, scratch);
+    });
+    this.portals.set(bind.portal, { statement: bind.statement, parameters: masked, described: false, commandId: undefined });
+    this.portalPlans.delete(bind.portal);
+    const recorded = encodeBind({ ...bind, parameterFormats: [], parameters: masked.map((text) => (text === null ? null : Buffer.from(text, 'utf8'))) });
+    this.sendUpstream(frame.raw, recorded, 'Bind');
+    this.tracker.push({ kind: 'bind' });
+  }
+
+  private execute(frame: Frame): Promise<void> | undefined {
+    const { portal: name } = decodeExecute(frame);
+    const portal = this.portals.get(name);
+    const forward = (): void => {
+      if (!portal?.described) {
+        // The rows of this Execute need their description for masking: ask for it, keep the answer from the client.
+        this.sendUpstream(encodeDescribe('P', name), null, 'Describe');
+        this.tracker.push({ kind: 'describe', target: 'P', name, swallow: true });
+        if (portal) portal.described = true;
+      }
+      this.sendUpstream(frame.raw, frame.raw, 'Execute');
+      this.tracker.push({ kind: 'execute', portal: name, commandId: portal?.commandId });
+    };
+    const statement = portal ? this.statements.get(portal.statement) : undefined;
+    // A portal continued after PortalSuspended, or one made by DECLARE … CURSOR (decided when declared).
+    if (!portal || !statement || portal.commandId !== undefined) {
+      forward();
+      return undefined;
+    }
+    return (async () => {
+      const outcome = await this.session.issue({
+        kind: 'sql',
+        text: statement.normalized,
+        parameters: portal.parameters,
+        classification: statement.classification,
+        decision: statement.decision,
+        signal: this.newCommandSignal(),
+      });
+      if (this.ended) return;
+      if (!outcome.forward) {
+        this.refuse(outcome, false);
+        return;
+      }
+      portal.commandId = outcome.commandId;
+      forward();
+    })();
+  }
+
+  private async functionCall(frame: Frame): Promise<void> {
+    const { functionOid } = decodeFunctionCall(frame);
+    const decision = this.session.gatewayBlock(
+      'custodian:function-call',
+      `FunctionCall of function ${functionOid}: the fast-path interface bypasses SQL classification`,
+      'The FunctionCall protocol message is not permitted through the Custodian gateway; call the function in a SQL statement.',
+    );
+    const outcome = await this.session.issue({ kind: 'sql', text: `[FunctionCall ${functionOid}]`, decision });
+    if (this.ended) return;
+    if (!outcome.forward) this.refuse(outcome, true);
+  }
+
+  /**
+   * Refuses a command so that the client and the upstream stay in step: an injected Describe of a
+   * statement that cannot exist makes upstream fail exactly where the command was, so an open
+   * transaction is aborted and an extended-protocol batch ends at its Sync, as PostgreSQL would for
+   * a permission error. The client sees the gateway's error instead of upstream's.
+   */
+  private refuse(outcome: Extract<CommandOutcome, { forward: false }>, simple: boolean): void {
+    const error = encodeErrorResponse({ severity: 'ERROR', code: sqlStateFor(outcome.code), message: outcome.message, ...(outcome.ruleId ? { detail: `policy rule: ${outcome.ruleId}` } : {}) });
+    this.sendUpstream(encodeDescribe('S', REFUSAL_STATEMENT), null, 'Describe');
+    this.tracker.push({ kind: 'refusal', error });
+    if (simple) {
+      this.sendUpstream(encodeSync(), null, 'Sync');
+      this.tracker.push({ kind: 'sync' });
+    } else {
+      this.skipUntilSync = true;
+    }
+  }
+
+  private copyCheckNeeded(decision: SqlDecision): boolean {
+    return decision.decision.decision !== 'block' && decision.classification.ok && decision.classification.statements.some((s) => s.command === 'COPY TO');
+  }
+
+  /**
+   * COPY … TO STDOUT sends rows without a RowDescription, so column rules cannot be applied to
+   * them: a COPY out of a relation with a masked column is refused (SELECT masks it instead).
+   */
+  private async copyCheck(decision: SqlDecision): Promise<PolicyDecision> {
+    if (!this.copyCheckNeeded(decision) || !this.hasColumnRules || !decision.classification.ok) return decision.decision;
+    for (const statement of decision.classification.statements) {
+      if (statement.command !== 'COPY TO') continue;
+      for (const object of statement.objects) {
+        let columns;
+        try {
+          columns = await this.context.catalog.relationColumns(object.schema, object.name);
+        } catch {
+          return this.session.gatewayBlock('custodian:copy-masked-columns', 'COPY TO refused: masked columns could not be checked (catalog unavailable)', 'COPY TO is refused: the gateway cannot check it for masked columns right now.');
+        }
+        if (!columns) continue;
+        for (const column of columns.columns.values()) {
+          const rule = this.masking.forColumn(`${columns.schema}.${columns.table}.${column}`);
+          if (rule) {
+            const where = `${columns.schema}.${columns.table}.${column}`;
+            return this.session.gatewayBlock(
+              'custodian:copy-masked-columns',
+              `COPY TO of ${columns.schema}.${columns.table} refused: column ${where} is masked by rule ${rule.id}`,
+              `COPY TO is refused for ${columns.schema}.${columns.table}: column ${column} is masked (rule ${rule.id}); use SELECT, which masks it.`,
+            );
+          }
+        }
+      }
+    }
+    return decision.decision;
+  }
+
+  private maskText(text: string, field: string, findings: MaskingFindings): string {
+    return this.masking.detection.compiled.length === 0 ? text : this.masking.maskText(text, field, findings);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Upstream → client
+
+  private pumpUpstream(): void {
+    if (this.ended) return;
+    if (this.upstreamBusy) {
+      this.upstreamArrived = true;
+      return;
+    }
+    this.upstreamBusy = true;
+    this.upstreamArrived = false;
+    this.processUpstream()
+      .catch((error: unknown) => this.fail(error, 'upstream'))
+      .finally(() => {
+        this.upstreamBusy = false;
+        if (!this.ended && this.upstreamArrived) this.pumpUpstream();
+      });
+  }
+
+  private async processUpstream(): Promise<void> {
+    while (!this.ended) {
+      const frame = this.upstreamFramer.next();
+      if (!frame) break;
+      const pending = this.handleUpstreamFrame(frame);
+      if (pending) {
+        this.flushClient();
+        this.pause('upstream', 'busy');
+        try {
+          await pending;
+        } finally {
+          this.resume('upstream', 'busy');
+        }
+      }
+      if (this.toClientBytes >= FLUSH_BYTES) {
+        this.flushClient();
+        const recorder = this.waitForRecorder('upstream');
+        if (recorder) await recorder;
+      }
+    }
+    this.flushClient();
+  }
+
+  private sendClient(data: Buffer, label: string): void {
+    this.toClient.push(data);
+    this.toClientBytes += data.length;
+    this.toClientLabels.set(label, (this.toClientLabels.get(label) ?? 0) + 1);
+  }
+
+  private flushClient(): void {
+    if (this.toClient.length === 0 || this.ended) return;
+    const data = this.toClient.length === 1 ? this.toClient[0]! : Buffer.concat(this.toClient, this.toClientBytes);
+    this.toClient.length = 0;
+    this.toClientBytes = 0;
+    const label = [...this.toClientLabels].map(([name, count]) => (count > 1 ? `${name}*${count}` : name)).join(',');
+    this.toClientLabels.clear();
+    this.session.recordFrame('upstream-to-client', label, data);
+    if (!this.client.write(data)) {
+      this.pause('upstream', 'client-drain');
+      this.client.once('drain', () => this.resume('upstream', 'client-drain'));
+    }
+  }
+
+  private findingsOf(entry: Expectation | undefined): MaskingFindings | undefined {
+    if (!entry || (entry.kind !== 'query' && entry.kind !== 'execute')) return undefined;
+    entry.findings ??= new MaskingFindings();
+    return entry.findings;
+  }
+
+  private completed(entry: Expectation | undefined): void {
+    if (entry && (entry.kind === 'query' || entry.kind === 'execute') && entry.findings) {
+      this.session.recordMasked(entry.commandId, entry.findings);
+      entry.findings = undefined;
+    }
+  }
+
+  /** After an error upstream skips to the next Sync: so do the expectations. */
+  private dropUntilSync(): void {
+    for (let head = this.tracker.peek(); head && head.kind !== 'sync'; head = this.tracker.peek()) this.completed(this.tracker.shift());
+  }
+
+  private handleUpstreamFrame(frame: Frame): Promise<void> | undefined {
+    const head = this.tracker.peek();
+    switch (frame.type) {
+      case BackendType.DataRow: {
+        const plan = head?.kind === 'execute' ? this.portalPlans.get(head.portal) : head?.kind === 'query' ? this.currentPlan : undefined;
+        if (!plan) throw new WireProtocolError('WIRE_MALFORMED', 'DataRow without a row description: refusing to forward unmasked rows');
+        this.sendClient(maskDataRow(frame, plan, this.masking, this.findingsOf(head)!), 'DataRow');
+        return undefined;
+      }
+      case BackendType.RowDescription:
+        return this.rowDescription(frame, head);
+      case BackendType.CommandComplete:
+        this.currentPlan = undefined;
+        if (head?.kind === 'execute') this.completed(this.tracker.shift());
+        this.sendClient(frame.raw, 'CommandComplete');
+        return undefined;
+      case BackendType.ReadyForQuery: {
+        this.status = decodeReadyForQuery(frame);
+        for (let entry = this.tracker.shift(); entry; entry = this.tracker.shift()) {
+          this.completed(entry);
+          if (entry.kind === 'sync' || entry.kind === 'query') break;
+        }
+        this.currentPlan = undefined;
+        this.sendClient(frame.raw, 'ReadyForQuery');
+        return undefined;
+      }
+      case BackendType.ErrorResponse: {
+        this.copyOut = undefined;
+        if (head?.kind === 'refusal') {
+          this.tracker.shift();
+          this.sendClient(head.error, 'ErrorResponse');
+          this.dropUntilSync();
+          return undefined;
+        }
+        this.sendClient(this.maskNotice(frame, BackendType.ErrorResponse), 'ErrorResponse');
+        if (head && head.kind !== 'query' && head.kind !== 'sync') {
+          this.completed(this.tracker.shift());
+          this.dropUntilSync();
+        }
+        return undefined;
+      }
+      case BackendType.ParseComplete:
+      case BackendType.BindComplete:
+      case BackendType.CloseComplete:
+        this.tracker.shift();
+        this.sendClient(frame.raw, backendMessageName(frame.type));
+        return undefined;
+      case BackendType.ParameterDescription:
+        if (!(head?.kind === 'describe' && head.swallow)) this.sendClient(frame.raw, 'ParameterDescription');
+        return undefined;
+      case BackendType.NoData:
+        if (head?.kind === 'describe') {
+          this.tracker.shift();
+          if (head.target === 'P') this.portalPlans.set(head.name, { passthrough: true, actions: [] });
+          if (head.swallow) return undefined;
+        }
+        this.sendClient(frame.raw, 'NoData');
+        return undefined;
+      case BackendType.EmptyQueryResponse:
+      case BackendType.PortalSuspended:
+        if (head?.kind === 'execute') this.completed(this.tracker.shift());
+        this.sendClient(frame.raw, backendMessageName(frame.type));
+        return undefined;
+      case BackendType.NoticeResponse:
+        this.sendClient(this.maskNotice(frame, BackendType.NoticeResponse), 'NoticeResponse');
+        return undefined;
+      case BackendType.NotificationResponse: {
+        const note = decodeNotification(frame);
+        const payload = this.maskText(note.payload, `notification ${note.channel}`, this.findingsOf(head) ?? new MaskingFindings());
+        this.sendClient(payload === note.payload ? frame.raw : encodeNotification(note.processId, note.channel, payload), 'NotificationResponse');
+        return undefined;
+      }
+      case BackendType.ParameterStatus:
+        this.sendClient(frame.raw, 'ParameterStatus');
+        return undefined;
+      case BackendType.CopyInResponse:
+        this.sendClient(frame.raw, 'CopyInResponse');
+        return undefined;
+      case BackendType.CopyOutResponse: {
+        const copy = decodeCopyResponse(frame);
+        // Binary COPY data cannot be scanned or masked: never forward it.
+        if (copy.format !== 0) throw new WireProtocolError('WIRE_MALFORMED', 'binary COPY TO STDOUT cannot be masked and is not supported through the gateway');
+        this.copyOut = { masker: this.masking.createStreamMasker('copy-out', this.findingsOf(head) ?? new MaskingFindings()), decoder: new TextDecoder('utf-8', { fatal: false }) };
+        this.sendClient(frame.raw, 'CopyOutResponse');
+        return undefined;
+      }
+      case BackendType.CopyData: {
+        const copy = this.copyOut;
+        if (!copy) throw new WireProtocolError('WIRE_MALFORMED', 'CopyData outside COPY OUT');
+        if (this.masking.detection.compiled.length === 0) {
+          this.sendClient(frame.raw, 'CopyData');
+          return undefined;
+        }
+        const out = copy.masker.push(copy.decoder.decode(frame.body, { stream: true }));
+        if (out !== '') this.sendClient(encodeCopyData(Buffer.from(out, 'utf8')), 'CopyData');
+        return undefined;
+      }
+      case BackendType.CopyDone: {
+        const copy = this.copyOut;
+        this.copyOut = undefined;
+        if (copy && this.masking.detection.compiled.length > 0) {
+          const out = copy.masker.push(copy.decoder.decode()) + copy.masker.end();
+          if (out !== '') this.sendClient(encodeCopyData(Buffer.from(out, 'utf8')), 'CopyData');
+        }
+        this.sendClient(frame.raw, 'CopyDone');
+        return undefined;
+      }
+      default:
+        throw new WireProtocolError('WIRE_UNKNOWN_MESSAGE', `unexpected ${backendMessageName(frame.type)} from upstream during a session`);
+    }
+  }
+
+  private rowDescription(frame: Frame, head: Expectation | undefined): Promise<void> | undefined {
+    const fields = decodeRowDescription(frame);
+    const apply = (): void => {
+      const plan = planRows(fields, this.masking, this.context.catalog, this.hasColumnRules);
+      if (head?.kind === 'describe') {
+        this.tracker.shift();
+        if (head.target === 'P') this.portalPlans.set(head.name, plan);
+        if (head.swallow) return;
+      } else {
+        this.currentPlan = plan;
+      }
+      this.sendClient(frame.raw, 'RowDescription');
+    };
+    const missing = this.hasColumnRules ? tablesOf(fields).filter((oid) => this.context.catalog.cached(oid) === undefined) : [];
+    if (missing.length === 0) {
+      apply();
+      return undefined;
+    }
+    // Column names come from the catalog; without them a masked column could not be recognised (fail closed).
+    return this.context.catalog.load(missing).then(apply);
+  }
+
+  private maskNotice(frame: Frame, type: number): Buffer {
+    if (this.masking.detection.compiled.length === 0) return frame.raw;
+    const fields = decodeNoticeFields(frame);
+    let changed = false;
+    const scratch = new MaskingFindings();
+    for (const [code, value] of fields) {
+      if (!QUOTING_FIELDS.has(code)) continue;
+      const masked = this.masking.maskText(value, `error field ${code}`, scratch);
+      if (masked !== value) {
+        fields.set(code, masked);
+        changed = true;
+      }
+    }
+    if (!changed) return frame.raw;
+    return type === BackendType.ErrorResponse ? encodeErrorResponse(fields) : encodeNoticeResponse(fields);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Ending
+
+  private fail(error: unknown, side: 'client' | 'upstream'): void {
+    if (this.ended) return;
+    const protocol = error instanceof WireProtocolError;
+    const code = protocol ? error.code : ((error as { code?: string }).code ?? 'GATEWAY_INTERNAL_ERROR');
+    const message = error instanceof Error ? error.message : String(error);
+    this.context.logger.warn({ sessionId: this.session.id, side, code }, `postgres session failed: ${message}`);
+    const sqlState = side === 'client' && protocol ? SqlState.ProtocolViolation : SqlState.ConnectionFailure;
+    const text = side === 'client' ? `protocol violation: ${message}` : `the gateway ended the session: ${message}`;
+    this.toClient.length = 0;
+    this.toClientBytes = 0;
+    this.toClientLabels.clear();
+    this.sendClient(encodeErrorResponse({ severity: 'FATAL', code: sqlState, message: text }), 'ErrorResponse');
+    this.flushClient();
+    void this.end('error', code);
+  }
+
+  private async upstreamLost(): Promise<void> {
+    if (this.ended) return;
+    this.flushClient();
+    this.sendClient(encodeErrorResponse({ severity: 'FATAL', code: SqlState.ConnectionFailure, message: 'the connection to the upstream database was lost' }), 'ErrorResponse');
+    this.flushClient();
+    await this.end('upstream-closed');
+  }
+
+  /** The gateway is shutting down: tell the client and end. */
+  async shutdown(): Promise<void> {
+    if (this.ended) return;
+    this.flushClient();
+    this.sendClient(encodeErrorResponse({ severity: 'FATAL', code: SqlState.AdminShutdown, message: 'the Custodian gateway is shutting down' }), 'ErrorResponse');
+    this.flushClient();
+    await this.end('shutdown');
+  }
+
+  private async end(reason: SessionCloseReason, errorCode?: string): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.commandAbort.abort();
+    const queryRunning = this.tracker.length > 0;
+    this.client.end();
+    this.client.destroySoon();
+    if (reason === 'client-closed' && queryRunning) {
+      // A client gone mid-result: stop the query upstream rather than let it run to completion.
+      await this.context.cancelUpstream().catch(() => undefined);
+    }
+    if (!this.upstreamSocket.destroyed) {
+      this.upstreamSocket.end(encodeTerminate());
+      this.upstreamSocket.destroySoon();
+    }
+    this.context.onEnded();
+    await this.session.close(reason, errorCode);
+  }
+
+  /** Bytes this session holds right now (socket queues and partial messages): what bounded memory is about. */
+  get bufferedBytes(): { clientWrite: number; clientRead: number; upstreamWrite: number; upstreamRead: number; pending: number } {
+    return {
+      clientWrite: this.client.writableLength,
+      clientRead: this.client.readableLength + this.clientFramer.bufferedBytes,
+      upstreamWrite: this.upstreamSocket.writableLength,
+      upstreamRead: this.upstreamSocket.readableLength + this.upstreamFramer.bufferedBytes,
+      pending: this.toClientBytes + this.toUpstreamBytes,
+    };
+  }
+
+  /** For diagnostics and tests: the last transaction status upstream reported. */
+  get transactionStatus(): TransactionStatus {
+    return this.status;
+  }
+}
+
+function summarizeLabels(labels: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const label of labels) counts.set(label, (counts.get(label) ?? 0) + 1);
+  return [...counts].map(([name, count]) => (count > 1 ? `${name}*${count}` : name)).join(',');
+}

@@ -1,0 +1,551 @@
+// The protocol-neutral session pipeline. A protocol adapter owns its wire (framing, TLS, the
+// upstream login); this owns who the client is, whether each command may run, holding it for
+// approval, and the session's evidence:
+//
+//   authenticate → openSession → (decide → issue → forward | refuse)* → frames / maskings → close
+//
+// Every adapter (PostgreSQL now; SSH, HTTP, Anthropic, MCP later) calls the same methods, so
+// decisions, approvals, strict mode and the event stream look the same whatever the protocol.
+import {
+  EventFactory,
+  SystemClock,
+  UuidV7Generator,
+  streamName,
+  type Clock,
+  type ConnectionRef,
+  type CustodianEvent,
+  type EventPayloads,
+  type EventSource,
+  type EventType,
+  type Identity,
+  type Protocol,
+  type SessionClosed,
+  type AuthenticationFailed,
+  type CredentialInjected,
+  type FrameRecorded,
+} from '@custodian/event-contracts';
+import { CommandEvidenceGate, PipelineRefusedError, type EvidencePipeline } from '@custodian/evidence-pipeline';
+import {
+  IdentityError,
+  authenticationFailedPayload,
+  authenticationSucceededPayload,
+  type AccessTokenVerifier,
+  type VerifiedIdentity,
+} from '@custodian/identity';
+import type { MaskingFindings, MaskingPolicy } from '@custodian/masking';
+import { toPolicyDecidedPayload, type CompiledPolicy, type PolicyContext, type PolicyDecision } from '@custodian/policy';
+import { classifySqlSync, loadSqlClassifier, normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
+import type { ApprovalGate, ApprovalOutcome } from './approval-gate.js';
+import { authorizeConnection } from './connection-authorization.js';
+import { PolicyMasking } from './masking-configuration.js';
+import { SessionRefusal, type CommandRefusalCode } from './session-errors.js';
+import { SessionRecorder } from './session-recorder.js';
+
+/** Where the active policy comes from (a PolicyWatcher, a PolicyStore, or a fixed policy). */
+export interface PolicySource {
+  readonly policy: CompiledPolicy;
+}
+
+/** Where authentication failures go: rate-limited, one stream each (service-host's AuthenticationEventRecorder fits). */
+export interface AuthenticationFailureSink {
+  failed(payload: AuthenticationFailed, clientKey: string): Promise<void>;
+}
+
+export interface SessionPipelineOptions {
+  /** Undefined when no issuer is configured: every login is refused (fail closed). */
+  readonly verifier: AccessTokenVerifier | undefined;
+  readonly policy: PolicySource;
+  readonly evidence: EvidencePipeline;
+  /** Strict mode (default true): a command is forwarded only once its command.issued and policy.decided are durable. */
+  readonly strict?: boolean;
+  /** The approvals workflow; without it, commands that need approval are refused. */
+  readonly approvals?: ApprovalGate;
+  /** Longest a client waits for an approval (the policy's timeout applies when shorter). Default 300 s. */
+  readonly approvalWaitSeconds?: number;
+  readonly authenticationFailures?: AuthenticationFailureSink;
+  readonly source: EventSource;
+  /** Key for `hmac` masking strategies (≥ 16 bytes). */
+  readonly maskingKey: Uint8Array;
+  readonly clock?: Clock;
+  /** Token audiences accepted by this gateway (narrower than the issuer's, optional). */
+  readonly audiences?: readonly string[];
+  /** Most bytes of one frame kept in its frame.recorded event (default 64 KiB, at most 1 MiB); `truncated` marks the rest. */
+  readonly maxFrameBytes?: number;
+  /** Events waiting per session above which adapters stop reading (default 8 MiB). */
+  readonly maxBacklogBytes?: number;
+}
+
+export interface AuthenticationRequest {
+  readonly protocol: Protocol;
+  /** The connection the client asked for (e.g. the PostgreSQL `database`). */
+  readonly connection: string;
+  /** Whether the adapter has a connection of that name configured. */
+  readonly connectionExists: boolean;
+  readonly token: string;
+  readonly clientAddress: string;
+  /** The client's unverified hint (e.g. the PostgreSQL startup `user`). */
+  readonly claimedSubject?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** A client that proved an identity and may use the connection. */
+export interface AuthorizedClient {
+  readonly verified: VerifiedIdentity;
+  readonly identity: Identity;
+  readonly connection: ConnectionRef;
+  readonly clientAddress: string;
+}
+
+export interface SessionClient {
+  readonly address: string;
+  readonly application?: string;
+  readonly tls?: boolean;
+}
+
+export type CommandKind = EventPayloads['command.issued']['kind'];
+
+export interface SqlDecision {
+  readonly classification: SqlClassification;
+  readonly decision: PolicyDecision;
+  /** Literal-free text for events and approvers. */
+  readonly normalized: string;
+}
+
+export interface IssuedCommand {
+  readonly kind: CommandKind;
+  /** Normalized / masked text (what events and approvers see). */
+  readonly text: string;
+  /** Bound values, already masked (extended protocol). */
+  readonly parameters?: readonly (string | null)[];
+  readonly classification?: Record<string, unknown>;
+  readonly decision: PolicyDecision;
+  /** Aborted when the client goes away (cancels a pending approval). */
+  readonly signal?: AbortSignal;
+}
+
+export type CommandOutcome =
+  | { readonly forward: true; readonly commandId: string; readonly via: 'policy' | 'approval' | 'grant' }
+  | { readonly forward: false; readonly commandId: string; readonly code: CommandRefusalCode; readonly message: string; readonly ruleId: string | null };
+
+export type FrameDirection = FrameRecorded['direction'];
+export type SessionCloseReason = SessionClosed['reason'];
+
+const MAX_TEXT = 65_536;
+const FRAME_LIMIT_CAP = 1024 * 1024;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+export class SessionPipeline {
+  readonly strict: boolean;
+  private readonly factory: EventFactory;
+  private readonly clock: Clock;
+  private readonly ids: UuidV7Generator;
+  private readonly masking: PolicyMasking;
+  private readonly approvalWaitSeconds: number;
+  readonly maxFrameBytes: number;
+
+  constructor(private readonly options: SessionPipelineOptions) {
+    this.strict = options.strict ?? true;
+    this.clock = options.clock ?? new SystemClock();
+    this.factory = new EventFactory(options.source, this.clock);
+    this.ids = new UuidV7Generator(this.clock);
+    this.masking = new PolicyMasking(options.maskingKey);
+    this.approvalWaitSeconds = options.approvalWaitSeconds ?? 300;
+    this.maxFrameBytes = Math.min(options.maxFrameBytes ?? 64 * 1024, FRAME_LIMIT_CAP);
+  }
+
+  /** Loads the SQL parser (WebAssembly) so that decisions are synchronous afterwards. */
+  static async ready(): Promise<void> {
+    await loadSqlClassifier();
+  }
+
+  get policy(): CompiledPolicy {
+    return this.options.policy.policy;
+  }
+
+  /** The masking rules of the active policy. */
+  get maskingPolicy(): MaskingPolicy {
+    return this.masking.for(this.policy);
+  }
+
+  /**
+   * Verifies the token and checks that the identity may use the connection. Refusals are
+   * recorded (authentication.failed) and thrown as SessionRefusal; the token is never recorded.
+   */
+  async authenticate(request: AuthenticationRequest): Promise<AuthorizedClient> {
+    const attempt = {
+      method: 'oidc-access-token' as const,
+      clientAddress: request.clientAddress,
+      protocol: request.protocol,
+      ...(request.claimedSubject === undefined ? {} : { claimedSubject: request.claimedSubject }),
+    };
+    const { verifier } = this.options;
+    let verified: VerifiedIdentity;
+    try {
+      if (!verifier) throw new IdentityError('IDP_UNAVAILABLE', 'no identity issuer is configured: every login is refused');
+      verified = await verifier.verify(request.token, { ...(this.options.audiences ? { audiences: this.options.audiences } : {}), ...(request.signal ? { signal: request.signal } : {}) });
+    } catch (error) {
+      const payload = authenticationFailedPayload(error, attempt);
+      await this.recordAuthenticationFailure(payload);
+      throw new SessionRefusal('AUTHENTICATION_FAILED', `authentication failed: ${payload.reason} (${payload.reasonCode})`, payload.reasonCode, { cause: error });
+    }
+    const identity = verified.identity;
+    const connection: ConnectionRef = { name: request.connection, protocol: request.protocol };
+    const authorization = request.connectionExists
+      ? authorizeConnection(this.policy, { identity, connection: request.connection, protocol: request.protocol })
+      : { permitted: false, reason: `no connection named ${JSON.stringify(request.connection.slice(0, 100))} is configured` };
+    if (!authorization.permitted) {
+      await this.recordAuthenticationFailure({
+        method: verified.method,
+        protocol: request.protocol,
+        clientAddress: request.clientAddress,
+        reasonCode: 'CONNECTION_NOT_PERMITTED',
+        reason: clip(authorization.reason, 500),
+        claimedSubject: identity.subject.slice(0, 256),
+      });
+      // One message for "no such connection" and "not yours": a client cannot probe which exist.
+      throw new SessionRefusal('CONNECTION_NOT_PERMITTED', `identity ${identity.subject} may not use connection ${JSON.stringify(request.connection.slice(0, 100))} (or it does not exist)`);
+    }
+    return { verified, identity, connection, clientAddress: request.clientAddress };
+  }
+
+  /** Records a client that broke the protocol before (or while) authenticating. */
+  async recordProtocolViolation(protocol: Protocol, clientAddress: string, reasonCode: string, reason: string, claimedSubject?: string): Promise<void> {
+    await this.recordAuthenticationFailure({
+      method: 'oidc-access-token',
+      protocol,
+      clientAddress,
+      reasonCode,
+      reason: clip(reason, 500),
+      ...(claimedSubject ? { claimedSubject: claimedSubject.slice(0, 256) } : {}),
+    });
+  }
+
+  private async recordAuthenticationFailure(payload: AuthenticationFailed): Promise<void> {
+    const sink = this.options.authenticationFailures;
+    if (!sink) return;
+    const clientKey = payload.clientAddress.replace(/:\d+$/, '');
+    await sink.failed(payload, clientKey).catch(() => undefined);
+  }
+
+  /**
+   * Opens the session: authentication.succeeded and session.opened start its stream. In strict
+   * mode they must be durable first (else SessionRefusal EVIDENCE_UNAVAILABLE).
+   */
+  async openSession(client: AuthorizedClient, details: SessionClient): Promise<PipelineSession> {
+    const sessionId = this.ids.next();
+    const recorder = new SessionRecorder({ evidence: this.options.evidence, ...(this.options.maxBacklogBytes ? { maxBacklogBytes: this.options.maxBacklogBytes } : {}) });
+    const session = new PipelineSession(this, {
+      sessionId,
+      client,
+      recorder,
+      factory: this.factory,
+      clock: this.clock,
+      ids: this.ids,
+      approvals: this.options.approvals,
+      approvalWaitSeconds: this.approvalWaitSeconds,
+      // Strict: the command waits, so its events go at once; relaxed: they may share an append with later ones.
+      gate: new CommandEvidenceGate(recorder.asPipeline({ urgent: this.strict }), { strict: this.strict }),
+    });
+    const opened = session.start(details);
+    if (this.strict) {
+      try {
+        await opened;
+      } catch (error) {
+        recorder.abandon();
+        throw new SessionRefusal('EVIDENCE_UNAVAILABLE', `session refused: its events cannot be recorded (${error instanceof Error ? error.message : String(error)})`, undefined, { cause: error });
+      }
+    }
+    return session;
+  }
+}
+
+interface SessionParts {
+  readonly sessionId: string;
+  readonly client: AuthorizedClient;
+  readonly recorder: SessionRecorder;
+  readonly factory: EventFactory;
+  readonly clock: Clock;
+  readonly ids: UuidV7Generator;
+  readonly approvals: ApprovalGate | undefined;
+  readonly approvalWaitSeconds: number;
+  readonly gate: CommandEvidenceGate;
+}
+
+/** One client session bound to an identity and a connection; the adapter drives it. */
+export class PipelineSession {
+  readonly id: string;
+  readonly identity: Identity;
+  readonly connection: ConnectionRef;
+  readonly stream: string;
+  private sequence = 0;
+  private readonly openedAtMicros: bigint;
+  private readonly openedAtMs = Date.now();
+  private readonly counters = { frames: { clientToUpstream: 0, upstreamToClient: 0 }, bytes: { clientToUpstream: 0, upstreamToClient: 0 } };
+  private closed = false;
+  /** SQL statements prepared with `PREPARE name AS …` in this session, so `EXECUTE name` is classified as what it runs. */
+  readonly preparedStatements = new Map<string, SqlStatementClassification>();
+
+  constructor(
+    private readonly pipeline: SessionPipeline,
+    private readonly parts: SessionParts,
+  ) {
+    this.id = parts.sessionId;
+    this.identity = parts.client.identity;
+    this.connection = parts.client.connection;
+    this.stream = streamName('session', this.id);
+    this.openedAtMicros = parts.clock.nowMicros();
+  }
+
+  get policyContext(): PolicyContext {
+    return { identity: this.identity, connection: this.connection.name, protocol: this.connection.protocol };
+  }
+
+  /** The masking rules in force now (they follow policy reloads). */
+  get masking(): MaskingPolicy {
+    return this.pipeline.maskingPolicy;
+  }
+
+  get maxFrameBytes(): number {
+    return this.pipeline.maxFrameBytes;
+  }
+
+  /** Whether the active policy masks any column by name (adapters then resolve column names). */
+  get hasColumnRules(): boolean {
+    return this.pipeline.policy.masking.some((rule) => (rule.columns?.length ?? 0) > 0);
+  }
+
+  /** True while the session's events wait for the pipeline: adapters stop reading until `whenRecorderReady()`. */
+  get recorderSaturated(): boolean {
+    return this.parts.recorder.saturated;
+  }
+
+  whenRecorderReady(): Promise<void> {
+    return this.parts.recorder.whenBelowLimit();
+  }
+
+  private draft<T extends EventType>(type: T, payload: EventPayloads[T], causationId?: string): CustodianEvent {
+    return this.parts.factory.create({
+      type,
+      stream: this.stream,
+      sequence: this.sequence++,
+      identity: this.identity,
+      payload,
+      correlationId: this.id,
+      ...(causationId === undefined ? {} : { causationId }),
+    }) as CustodianEvent;
+  }
+
+  /** Events nobody waits for (frames, maskings) linger briefly to share an append; `urgent` sends at once. */
+  private record<T extends EventType>(type: T, payload: EventPayloads[T], options: { causationId?: string; urgent?: boolean } = {}): Promise<void> {
+    return this.parts.recorder.enqueue([this.draft(type, payload, options.causationId)], { urgent: options.urgent ?? false });
+  }
+
+  /** @internal Called by SessionPipeline.openSession. */
+  start(details: SessionClient): Promise<void> {
+    const { client } = this.parts;
+    const succeeded = this.draft('authentication.succeeded', authenticationSucceededPayload(client.verified, { clientAddress: client.clientAddress, protocol: this.connection.protocol, sessionId: this.id }));
+    const opened = this.draft(
+      'session.opened',
+      {
+        sessionId: this.id,
+        connection: this.connection,
+        client: {
+          address: details.address,
+          ...(details.application ? { application: details.application.slice(0, 256) } : {}),
+          ...(details.tls === undefined ? {} : { tls: details.tls }),
+        },
+      },
+      succeeded.id,
+    );
+    return this.parts.recorder.enqueue([succeeded, opened]);
+  }
+
+  /** Classifies SQL on the PostgreSQL parser and decides it under the active policy (no events yet). */
+  decideSql(sql: string): SqlDecision {
+    const policy = this.pipeline.policy;
+    const classification = classifySqlSync(sql, { preparedStatements: this.preparedStatements });
+    const decision = policy.decideSqlClassification(this.policyContext, classification);
+    let normalized: string;
+    if (classification.ok) normalized = classification.normalized;
+    else {
+      const fallback = normalizeSqlSync(sql);
+      normalized = fallback.ok ? fallback.normalized : `[unclassifiable statement: ${classification.error.code}]`;
+    }
+    if (decision.decision !== 'block' && classification.ok) {
+      for (const statement of classification.statements) if (statement.preparedName !== undefined) this.preparedStatements.set(statement.preparedName, statement);
+    }
+    return { classification, decision, normalized };
+  }
+
+  /** A block the gateway decides itself (e.g. a protocol feature that bypasses classification), recorded like a policy decision. */
+  gatewayBlock(ruleId: string, reason: string, clientMessage: string): PolicyDecision {
+    return { decision: 'block', ruleId, reason, clientMessage, perStatement: [], classification: { language: 'sql', result: classifySqlSync('') }, policy: this.pipeline.policy.ref };
+  }
+
+  /** A decision already approved (held at preparation, e.g. PostgreSQL Parse): later executions go ahead and say why. */
+  approvedDecision(decision: PolicyDecision, approvedCommandId: string): PolicyDecision {
+    if (decision.decision !== 'require-approval') return decision;
+    const { approval: _approval, ...rest } = decision;
+    return { ...rest, decision: 'allow', reason: `approved when prepared (command ${approvedCommandId}): ${decision.reason}` };
+  }
+
+  /**
+   * Records the command (command.issued, policy.decided) and resolves whether to forward it:
+   * allowed commands after their events are durable (strict mode); held ones once approved;
+   * blocked, denied, expired ones never, with a message for the client naming the rule.
+   */
+  async issue(command: IssuedCommand): Promise<CommandOutcome> {
+    const commandId = this.parts.ids.next();
+    const { decision } = command;
+    const issued = this.draft('command.issued', {
+      sessionId: this.id,
+      commandId,
+      kind: command.kind,
+      text: clip(command.text, MAX_TEXT),
+      ...(command.parameters ? { parameters: command.parameters.slice(0, 65_535).map((p) => (p === null ? null : clip(p, 4096))) } : {}),
+      ...(command.classification ? { classification: command.classification } : {}),
+    });
+    const decided = this.draft('policy.decided', toPolicyDecidedPayload(decision, { sessionId: this.id, commandId }), issued.id);
+    const refuse = (code: CommandRefusalCode, message: string): CommandOutcome => ({ forward: false, commandId, code, message, ruleId: decision.ruleId });
+
+    if (decision.decision === 'block') {
+      // Nothing is forwarded, so nothing waits for durability; the events still go in order.
+      void this.parts.recorder.enqueue([issued, decided]).catch(() => undefined);
+      const rule = decision.ruleId === null ? 'the default deny' : `rule ${decision.ruleId}`;
+      return refuse('POLICY_BLOCKED', `${decision.clientMessage ?? 'Blocked by policy.'} (${rule})`);
+    }
+    try {
+      await this.parts.gate.beforeForward([issued, decided]);
+    } catch (error) {
+      return refuse('EVIDENCE_UNAVAILABLE', evidenceMessage(error));
+    }
+    if (decision.decision === 'allow') return { forward: true, commandId, via: 'policy' };
+    return this.holdForApproval(command, commandId, decision, refuse);
+  }
+
+  private async holdForApproval(
+    command: IssuedCommand,
+    commandId: string,
+    decision: PolicyDecision,
+    refuse: (code: CommandRefusalCode, message: string) => CommandOutcome,
+  ): Promise<CommandOutcome> {
+    const { approvals } = this.parts;
+    const requirement = decision.approval;
+    const ruleId = decision.ruleId ?? 'custodian:approval';
+    if (!approvals || !requirement) {
+      return refuse('APPROVAL_UNAVAILABLE', `This command needs approval (rule ${ruleId}), but no approval workflow is configured on this gateway; it was not run.`);
+    }
+    try {
+      const grant = await approvals.activeGrant(this.identity, this.connection.name, ruleId);
+      if (grant) return { forward: true, commandId, via: 'grant' };
+    } catch {
+      return refuse('APPROVAL_UNAVAILABLE', `This command needs approval (rule ${ruleId}), but the approval workflow is unavailable; it was not run.`);
+    }
+    const timeoutSeconds = Math.max(1, Math.min(requirement.timeoutSeconds, this.parts.approvalWaitSeconds));
+    const controller = new AbortController();
+    let timedOut = false;
+    const onClientGone = (): void => controller.abort();
+    command.signal?.addEventListener('abort', onClientGone, { once: true });
+    // A safety net in case the workflow never answers: the client is never held past the timeout (+2 s grace).
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, (timeoutSeconds + 2) * 1000);
+    let outcome: ApprovalOutcome;
+    try {
+      outcome = await approvals.request(
+        {
+          approvalId: this.parts.ids.next(),
+          sessionId: this.id,
+          commandId,
+          requester: this.identity,
+          connection: this.connection,
+          command: clip(command.text, MAX_TEXT),
+          ruleId,
+          approverGroups: requirement.approverGroups,
+          required: requirement.required,
+          timeoutSeconds,
+          grantScope: requirement.grant === 'window' && requirement.windowSeconds !== undefined ? { kind: 'window', windowSeconds: requirement.windowSeconds } : { kind: 'once' },
+        },
+        controller.signal,
+      );
+    } catch {
+      return refuse('APPROVAL_UNAVAILABLE', `This command needs approval (rule ${ruleId}), but the request could not be recorded; it was not run.`);
+    } finally {
+      clearTimeout(timer);
+      command.signal?.removeEventListener('abort', onClientGone);
+    }
+    switch (outcome.outcome) {
+      case 'granted':
+        return { forward: true, commandId, via: 'approval' };
+      case 'denied':
+        return refuse('APPROVAL_DENIED', `Approval denied by ${outcome.approver.subject} (rule ${ruleId}): ${clip(outcome.justification, 500)}`);
+      case 'expired':
+        return refuse('APPROVAL_EXPIRED', `Approval was not granted within ${timeoutSeconds} s (rule ${ruleId}); the command was not run.`);
+      case 'cancelled':
+        if (timedOut) return refuse('APPROVAL_EXPIRED', `Approval was not granted within ${timeoutSeconds} s (rule ${ruleId}); the command was not run.`);
+        return refuse('APPROVAL_CANCELLED', `The approval request was cancelled (${outcome.reason}); the command was not run.`);
+    }
+  }
+
+  /**
+   * Records bytes that crossed the gateway, as forwarded after masking (`data`; beyond maxFrameBytes
+   * it is cut and marked truncated). `byteLength` is the frame's length as received.
+   */
+  recordFrame(direction: FrameDirection, messageType: string, data: Uint8Array, byteLength = data.length): void {
+    if (this.closed) return;
+    const key = direction === 'client-to-upstream' ? 'clientToUpstream' : 'upstreamToClient';
+    this.counters.frames[key] += 1;
+    this.counters.bytes[key] += byteLength;
+    const limit = this.maxFrameBytes;
+    const kept = data.length > limit ? data.subarray(0, limit) : data;
+    void this.record('frame.recorded', {
+      sessionId: this.id,
+      direction,
+      offsetMicros: Number(this.parts.clock.nowMicros() - this.openedAtMicros),
+      messageType: messageType.slice(0, 64),
+      data: Buffer.from(kept.buffer, kept.byteOffset, kept.length).toString('base64'),
+      byteLength,
+      ...(data.length > limit ? { truncated: true } : {}),
+    }).catch(() => undefined);
+  }
+
+  /** Records what was masked for a command (nothing when nothing was). */
+  recordMasked(commandId: string | undefined, findings: MaskingFindings): void {
+    const maskings = findings.toDataMaskedMaskings();
+    if (!maskings || this.closed) return;
+    void this.record('data.masked', { sessionId: this.id, ...(commandId ? { commandId } : {}), maskings }).catch(() => undefined);
+  }
+
+  recordCredentialInjected(credentialRef: string, method: CredentialInjected['method']): void {
+    void this.record('credential.injected', { sessionId: this.id, connection: this.connection, credentialRef: credentialRef.slice(0, 500), method }).catch(() => undefined);
+  }
+
+  /** Ends the session: session.closed, then waits (bounded) for its events to be durable. Idempotent. */
+  async close(reason: SessionCloseReason, errorCode?: string): Promise<void> {
+    if (this.closed) return;
+    void this.record(
+      'session.closed',
+      {
+      sessionId: this.id,
+      reason,
+      durationMs: Math.max(0, Date.now() - this.openedAtMs),
+      frames: { ...this.counters.frames },
+      bytes: { ...this.counters.bytes },
+        ...(errorCode ? { errorCode } : {}),
+      },
+      { urgent: true },
+    ).catch(() => undefined);
+    this.closed = true;
+    const drained = await this.parts.recorder.idle(10_000);
+    if (!drained) this.parts.recorder.abandon();
+  }
+}
+
+function evidenceMessage(error: unknown): string {
+  if (error instanceof PipelineRefusedError) return `${error.message} (${error.code}); the command was not run.`;
+  return `Command refused: its events could not be recorded (${error instanceof Error ? error.message : String(error)}); the command was not run.`;
+}

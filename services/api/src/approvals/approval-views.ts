@@ -1,0 +1,107 @@
+// What the approvals routes answer (services/api/openapi.yaml, components.schemas.Approval*).
+import type { Actor, ConnectionRef, CustodianEvent, EventSource, GrantScope, Identity } from '@custodian/event-contracts';
+import type { Approval, ApprovalResolution, ApprovalStatus, ApprovalSummary } from '@custodian/approvals';
+
+export interface ApprovalView {
+  readonly approvalId: string;
+  readonly status: ApprovalStatus;
+  readonly sessionId: string;
+  readonly commandId: string;
+  /** Masked command text, as the gateway recorded it. */
+  readonly command: string;
+  readonly connection: ConnectionRef;
+  readonly ruleId: string;
+  readonly requester: Identity;
+  readonly requestedAt: string;
+  readonly requestedBy: EventSource;
+  readonly expiresAt: string;
+  readonly approverGroups: readonly string[];
+  /** N of N-of-M. */
+  readonly required: number;
+  /** Approvals so far. */
+  readonly approvals: number;
+  readonly grantScope: GrantScope;
+  /** Whether the caller may approve or deny it now (pending, not overdue, an approver, not the requester, not approved by them yet). */
+  readonly canDecide: boolean;
+}
+
+export interface ApprovalDecisionView {
+  readonly approver: Actor;
+  readonly justification: string;
+  readonly at: string;
+}
+
+export interface ApprovalDetailView extends ApprovalView {
+  readonly decisions: readonly ApprovalDecisionView[];
+  readonly resolution?: ApprovalResolution;
+  /** Revision of the approval stream's last event. */
+  readonly revision: number;
+}
+
+export interface ApprovalListResponse {
+  readonly approvals: readonly ApprovalView[];
+}
+
+export interface SessionContextEvent {
+  readonly revision: number;
+  readonly recordedAt: string;
+  readonly event: CustodianEvent;
+}
+
+export interface ApprovalResponse {
+  readonly approval: ApprovalDetailView;
+  /** The session so far (its most recent events, oldest first); commands and data in it are masked. */
+  readonly session?: {
+    readonly sessionId: string;
+    readonly stream: string;
+    readonly events: readonly SessionContextEvent[];
+    /** True when older events of the session were left out. */
+    readonly truncated: boolean;
+  };
+}
+
+export function summaryView(summary: ApprovalSummary, canDecide: boolean): ApprovalView {
+  return {
+    approvalId: summary.approvalId,
+    status: summary.status,
+    sessionId: summary.sessionId,
+    commandId: summary.commandId,
+    command: summary.command,
+    connection: summary.connection,
+    ruleId: summary.ruleId,
+    requester: summary.requester,
+    requestedAt: summary.requestedAt,
+    requestedBy: summary.requestedBy,
+    expiresAt: summary.expiresAt,
+    approverGroups: summary.approverGroups,
+    required: summary.required,
+    approvals: summary.approvals,
+    grantScope: summary.grantScope,
+    canDecide,
+  };
+}
+
+export function detailView(approval: Approval, canDecide: boolean): ApprovalDetailView {
+  const r = approval.request;
+  return {
+    approvalId: r.approvalId,
+    status: approval.status,
+    sessionId: r.sessionId,
+    commandId: r.commandId,
+    command: r.command,
+    connection: r.connection,
+    ruleId: r.ruleId,
+    requester: approval.requester,
+    requestedAt: approval.requestedAt,
+    requestedBy: approval.requestedBy,
+    expiresAt: r.expiresAt,
+    approverGroups: r.approverGroups,
+    required: r.required,
+    approvals: approval.approvals.length,
+    grantScope: r.grantScope,
+    canDecide,
+    decisions: approval.approvals,
+    ...(approval.resolution ? { resolution: approval.resolution } : {}),
+    revision: approval.revision,
+  };
+}

@@ -1,0 +1,118 @@
+// `custodian log verify`, `log keygen`, `evidence export`, `evidence verify` / `verify`, in process,
+// against a real SQLite event store and evidence log in a temp data directory.
+import 'reflect-metadata';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import BetterSqlite3 from 'better-sqlite3';
+import { EventFactory, ManualClock, type CustodianEvent } from '@custodian/event-contracts';
+import { SqliteEventStore } from '@custodian/event-store-sqlite';
+import { MerkleLogProjection } from '@custodian/evidence';
+import { configuredEvidence } from '@custodian/evidence-host';
+import { loadConfig } from '@custodian/runtime-config';
+import { EXIT, runCli, type CliIo } from './index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'custodian-cli-evidence-'));
+const configFile = join(dir, 'custodian.yaml');
+let vkey = '';
+
+function io() {
+  const out: string[] = [];
+  const err: string[] = [];
+  const value: CliIo = { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), env: {}, cwd: dir, waitForStop: () => new Promise(() => undefined) };
+  return { io: value, stdout: () => out.join(''), stderr: () => err.join('') };
+}
+
+beforeAll(async () => {
+  writeFileSync(configFile, `dataDir: ${join(dir, 'data')}\nevidence:\n  origin: cli.test/evidence\n`);
+  const loaded = loadConfig({ file: configFile, env: {}, cwd: dir });
+  const evidence = configuredEvidence(loaded, {});
+  mkdirSync(loaded.config.dataDir, { recursive: true });
+  const store = await SqliteEventStore.open({ path: loaded.config.eventStore.kind === 'sqlite' ? loaded.config.eventStore.path : '', pollIntervalMs: 20 });
+  const clock = new ManualClock(new Date('2026-03-01T00:00:00Z'), 1000n);
+  const factory = new EventFactory({ service: 'gateway', instance: 'test' }, clock);
+  for (let i = 0; i < 12; i++) {
+    const stream = `policy-p${i}`;
+    await store.append(stream, [factory.create({ type: 'policy.activated', stream, sequence: 0, identity: { subject: i % 2 ? 'alice' : 'bob', issuer: 'https://idp', groups: [], kind: 'human' }, payload: { policyName: `p${i}`, version: 1, digest: 'a'.repeat(64), source: 'p.yaml', rules: i } }) as CustodianEvent], { expectedRevision: 'no-stream' });
+  }
+  const { signer } = evidence.loadSigner({ create: true });
+  vkey = signer.vkey;
+  const projection = await MerkleLogProjection.open({ eventStore: store, state: await evidence.openState(), signer, policy: evidence.policy, instance: 'test', clock });
+  projection.start();
+  await projection.caughtUp();
+  await projection.checkpointNow();
+  await projection.caughtUp();
+  await projection.close();
+  await store.close();
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('custodian evidence export / verify', () => {
+  it('exports a pack, records the export, and verifies it offline with the pinned key', async () => {
+    const exported = io();
+    expect(await runCli(['evidence', 'export', '--config', configFile, '--from', '2026-03-01T00:00:00Z', '--to', '2026-03-02T00:00:00Z', '--identity', 'alice', '--out', 'pack.tar.gz'], exported.io)).toBe(EXIT.ok);
+    expect(exported.stderr()).toMatch(/6 events/);
+    const pack = join(dir, 'pack.tar.gz');
+    expect(statSync(pack).size).toBeGreaterThan(0);
+
+    const verified = io();
+    expect(await runCli(['evidence', 'verify', 'pack.tar.gz', '--key', vkey], verified.io)).toBe(EXIT.ok);
+    expect(verified.stdout()).toContain('✓ inclusion proofs');
+    expect(verified.stdout()).toContain('OK: every signature, digest and proof holds');
+    const unpinned = io();
+    expect(await runCli(['verify', 'pack.tar.gz'], unpinned.io)).toBe(EXIT.ok);
+    expect(unpinned.stdout()).toContain('taken from the pack itself');
+
+    const store = await SqliteEventStore.open({ path: join(dir, 'data', 'events.sqlite') });
+    const events: CustodianEvent[] = [];
+    for await (const r of store.readAll()) if (r.event.type === 'evidence-pack.exported') events.push(r.event);
+    await store.close();
+    expect(events).toHaveLength(1);
+    expect(events[0]!.source.service).toBe('cli');
+    expect(events[0]!.payload).toMatchObject({ eventCount: 6, filter: { identity: 'alice' } });
+
+    const bytes = readFileSync(pack);
+    bytes[bytes.length - 12]! ^= 0xff;
+    writeFileSync(join(dir, 'broken.tar.gz'), bytes);
+    const broken = io();
+    expect(await runCli(['verify', 'broken.tar.gz', '--key', vkey], broken.io)).toBe(1);
+    expect(broken.stdout()).toMatch(/FAILED: archive: /);
+  });
+
+  it('refuses bad usage with exit 2', async () => {
+    const missing = io();
+    expect(await runCli(['evidence', 'export', '--config', configFile, '--from', '2026-03-01T00:00:00Z'], missing.io)).toBe(EXIT.usage);
+    expect(missing.stderr()).toContain('export needs --from, --to and --out');
+    const badTime = io();
+    expect(await runCli(['evidence', 'export', '--config', configFile, '--from', 'yesterday', '--to', '2026-03-02T00:00:00Z', '--out', 'x.tar.gz'], badTime.io)).toBe(EXIT.usage);
+    expect(badTime.stderr()).toContain('EVIDENCE_SCOPE_INVALID');
+    expect(await runCli(['verify'], io().io)).toBe(EXIT.usage);
+  });
+});
+
+describe('custodian log', () => {
+  it('keygen writes a 0600 skey and prints its vkey', async () => {
+    const run = io();
+    expect(await runCli(['log', 'keygen', '--origin', 'custodian.example/evidence', '--out', 'keys/next.skey'], run.io)).toBe(EXIT.ok);
+    expect(run.stdout()).toMatch(/^custodian\.example\/evidence\+[0-9a-f]{8}\+/);
+    expect(statSync(join(dir, 'keys/next.skey')).mode & 0o777).toBe(0o600);
+    expect(run.stdout()).not.toContain('PRIVATE');
+  });
+
+  it('verify passes on the untouched store, then names a modified event and its position', async () => {
+    const ok = io();
+    expect(await runCli(['log', 'verify', '--config', configFile], ok.io)).toBe(EXIT.ok);
+    expect(ok.stdout()).toContain('OK: the event store matches every signed checkpoint');
+
+    const db = new BetterSqlite3(join(dir, 'data', 'events.sqlite'));
+    db.exec('DROP TRIGGER events_refuse_update');
+    db.prepare("UPDATE events SET json = json_set(json, '$.payload.rules', 99) WHERE position = 5").run();
+    db.close();
+    const tampered = io();
+    expect(await runCli(['log', 'verify', '--config', configFile, '--key', vkey], tampered.io)).toBe(1);
+    expect(tampered.stdout()).toMatch(/✗ event-modified at C5\/P5 \(leaf 4\)/);
+    expect(tampered.stdout()).toContain('checkpoint-root-mismatch');
+  });
+});

@@ -1,0 +1,257 @@
+// `custodian log …` and `custodian evidence …` (and `custodian verify`, an alias of `evidence verify`):
+// verify the Merkle log against the event store, make signing keys, export and verify evidence packs.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { EventFactory, streamName, type CustodianEvent, type Identity } from '@custodian/event-contracts';
+import { EvidenceError, buildEvidencePack, loadControlCatalogue, verifierFromVkey, verifyEvidencePack, verifyLog, type EvidenceLogState } from '@custodian/evidence';
+import { configuredEvidence } from '@custodian/evidence-host';
+import { loadConfig } from '@custodian/runtime-config';
+import { openConfiguredEventStore } from '@custodian/service-host';
+import { Ed25519NoteSigner, isValidKeyName, type NoteVerifier } from '@custodian/transparency-log';
+import type { CliIo } from './cli.js';
+import { cliVersion } from './version.js';
+
+export const LOG_USAGE = `Usage: custodian log <command> [options]
+
+Commands:
+  verify [--config FILE] [--key VKEY]... [--json]
+        Recompute the evidence Merkle log from the event store and check every signed checkpoint
+        (from the store and from the log's own records). Reports a modified, deleted, inserted or
+        reordered event with its position. --key pins the log keys (default: the configured and
+        recorded ones). Exit 0 when everything holds, 1 otherwise.
+  keygen --origin NAME --out FILE
+        Write a new Ed25519 signing key (skey, mode 0600) for evidence.signingKey and print its
+        vkey (the public key auditors pin). Rotate by configuring the new key as signingKey and
+        listing the old vkey in evidence.previousKeys.
+`;
+
+export const EVIDENCE_USAGE = `Usage: custodian evidence <command> [options]
+
+Commands:
+  export --from TIME --to TIME [--identity SUBJECT] [--connection NAME] [--control ID] --out FILE [--config FILE]
+        Write a signed evidence pack (tar.gz): events, inclusion and consistency proofs,
+        checkpoints, keys, OSCAL assessment results, HTML report, DSSE attestation. The export is
+        recorded as an evidence-pack.exported event. TIME is RFC 3339 UTC, e.g. 2026-03-01T00:00:00Z.
+  verify FILE [--key VKEY]... [--key-file FILE]... [--witness VKEY]... [--json]
+        Check a pack offline (no network, no store): the DSSE signature, every digest, checkpoint
+        signature, cosignature, consistency and inclusion proof, and the OSCAL document. Pin the
+        log's keys with --key/--key-file; without them the pack's own keys are used (and said so).
+        Exit 0 when all hold, 1 naming the first failure. Also: custodian verify FILE.
+`;
+
+class EvidenceUsageError extends Error {
+  override readonly name = 'EvidenceUsageError';
+  readonly code = 'CLI_USAGE';
+}
+
+/** Exit codes: 0 verified / done, 1 verification failed, 2 bad usage or configuration. */
+export const EVIDENCE_EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+function parse(argv: readonly string[], options: ParseArgsOptionsConfig): { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] } {
+  try {
+    return parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { ...options, help: { type: 'boolean', short: 'h' } } }) as { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
+  } catch (err) {
+    throw new EvidenceUsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+function cliIdentity(): Identity {
+  return { subject: `local:${userInfo().username}`, issuer: 'urn:custodian:cli', groups: [], kind: 'human' };
+}
+
+async function withUsage(io: CliIo, usage: string, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof EvidenceUsageError) {
+      io.stderr(`custodian: ${err.message}\n\n${usage}`);
+      return EVIDENCE_EXIT.usage;
+    }
+    if (err instanceof EvidenceError) {
+      io.stderr(`custodian: ${err.code}: ${err.message}\n`);
+      return err.code === 'EVIDENCE_SCOPE_INVALID' || err.code === 'EVIDENCE_KEY_INVALID' ? EVIDENCE_EXIT.usage : EVIDENCE_EXIT.failed;
+    }
+    throw err;
+  }
+}
+
+export async function runLogCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  return withUsage(io, LOG_USAGE, async () => {
+    const [sub, ...rest] = argv;
+    if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+      io.stdout(LOG_USAGE);
+      return EVIDENCE_EXIT.ok;
+    }
+    if (sub === 'keygen') {
+      const { values } = parse(rest, { origin: { type: 'string' }, out: { type: 'string' } });
+      const origin = str(values.origin);
+      const out = str(values.out);
+      if (!origin || !out) throw new EvidenceUsageError('keygen needs --origin and --out');
+      if (!isValidKeyName(origin)) throw new EvidenceUsageError('--origin must be non-empty, without spaces or "+"');
+      const { vkey, skey } = Ed25519NoteSigner.generate(origin);
+      const path = resolve(io.cwd, out);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, `${skey.reveal()}\n`, { mode: 0o600, flag: 'wx' });
+      io.stdout(`${vkey}\n`);
+      io.stderr(`custodian: wrote the signing key to ${path} (mode 0600); the line above is its vkey, for auditors and evidence.previousKeys\n`);
+      return EVIDENCE_EXIT.ok;
+    }
+    if (sub !== 'verify') throw new EvidenceUsageError(`unknown command: log ${sub}`);
+    const { values, positionals } = parse(rest, { config: { type: 'string', short: 'c' }, key: { type: 'string', multiple: true }, json: { type: 'boolean' } });
+    if (positionals.length > 0) throw new EvidenceUsageError(`unexpected argument ${positionals[0]!}`);
+    const loaded = loadConfig({ file: str(values.config), env: io.env, cwd: io.cwd });
+    const evidence = configuredEvidence(loaded, io.env);
+    const store = await openConfiguredEventStore(loaded);
+    let state: EvidenceLogState | undefined;
+    try {
+      state = await evidence.openState();
+      const pinned = strs(values.key);
+      let verifiers: NoteVerifier[];
+      if (pinned.length > 0) verifiers = pinned.map(verifierFromVkey);
+      else {
+        verifiers = await evidence.verifiers(state);
+        try {
+          const current = evidence.loadSigner().signer.verifier();
+          if (!verifiers.some((v) => v.keyId === current.keyId)) verifiers.unshift(current);
+        } catch {
+          // No signing key here (e.g. an auditor's copy): the recorded and configured keys suffice.
+        }
+      }
+      if (verifiers.length === 0) throw new EvidenceUsageError('no log key known: pass --key <vkey>');
+      const tty = io.isTerminal?.() === true;
+      const report = await verifyLog({ origin: evidence.origin, verifiers, events: store.readAll(), state, ...(tty ? { onProgress: (n: number) => io.stderr(`\rcustodian: ${n} events read`) } : {}) });
+      if (tty) io.stderr('\n');
+      if (values.json === true) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+      else {
+        const good = report.checkpoints.filter((c) => c.ok).length;
+        io.stdout(`evidence log ${evidence.origin}: ${report.events} events, ${report.checkpoints.length} checkpoints checked (${good} match), ${report.uncheckpointed} events after the last checkpoint\n`);
+        for (const p of report.problems) io.stdout(`  ✗ ${p.kind}${p.position ? ` at ${p.position}` : ''}${p.leafIndex !== undefined ? ` (leaf ${p.leafIndex})` : ''}: ${p.message}\n`);
+        io.stdout(report.ok ? 'OK: the event store matches every signed checkpoint\n' : `FAILED: ${report.problems.length} problem(s)\n`);
+      }
+      return report.ok ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.failed;
+    } finally {
+      await state?.close();
+      await store.close();
+    }
+  });
+}
+
+export async function runEvidenceCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  return withUsage(io, EVIDENCE_USAGE, async () => {
+    const [sub, ...rest] = argv;
+    if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+      io.stdout(EVIDENCE_USAGE);
+      return EVIDENCE_EXIT.ok;
+    }
+    if (sub === 'verify') return verifyPack(rest, io);
+    if (sub !== 'export') throw new EvidenceUsageError(`unknown command: evidence ${sub}`);
+    const { values, positionals } = parse(rest, {
+      config: { type: 'string', short: 'c' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      identity: { type: 'string' },
+      connection: { type: 'string' },
+      control: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+    });
+    if (positionals.length > 0) throw new EvidenceUsageError(`unexpected argument ${positionals[0]!}`);
+    const from = str(values.from);
+    const to = str(values.to);
+    const out = str(values.out);
+    if (!from || !to || !out) throw new EvidenceUsageError('export needs --from, --to and --out');
+    const loaded = loadConfig({ file: str(values.config), env: io.env, cwd: io.cwd });
+    const evidence = configuredEvidence(loaded, io.env);
+    const signer = evidence.loadSigner().signer;
+    const store = await openConfiguredEventStore(loaded);
+    let state: EvidenceLogState | undefined;
+    try {
+      state = await evidence.openState();
+      const identity = cliIdentity();
+      const pack = await buildEvidencePack({
+        store,
+        state,
+        catalogue: loadControlCatalogue(),
+        scope: { from, to, ...(str(values.identity) ? { identity: str(values.identity)! } : {}), ...(str(values.connection) ? { connection: str(values.connection)! } : {}), ...(str(values.control) ? { control: str(values.control)! } : {}) },
+        signer,
+        exportedBy: identity,
+        witnessKeys: evidence.witnesses,
+        maskingRules: evidence.maskingRules,
+        maxCheckpointDelaySeconds: evidence.maxCheckpointDelaySeconds,
+        tool: { name: 'custodian', version: cliVersion() },
+      });
+      // Recorded first: an export that cannot be recorded is not written.
+      const factory = new EventFactory({ service: 'cli', instance: `${userInfo().username}@${process.pid}` });
+      const event = factory.create({
+        type: 'evidence-pack.exported',
+        stream: streamName('evidence', pack.packId),
+        sequence: 0,
+        identity,
+        payload: { packId: pack.packId, digest: pack.digest, filter: pack.manifest.scope, eventCount: pack.manifest.counts.events, treeSize: pack.manifest.latestCheckpoint.treeSize },
+      });
+      await store.append(event.stream, [event as CustodianEvent], { expectedRevision: 'no-stream' });
+      const path = resolve(io.cwd, out);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, pack.bytes);
+      const m = pack.manifest;
+      io.stdout(`${path}\n`);
+      io.stderr(
+        `custodian: pack ${m.packId}: ${m.counts.events} events, ${m.counts.sessions} sessions, ${m.counts.findings} findings, ${m.counts.checkpoints} checkpoints (tree size ${m.latestCheckpoint.treeSize})${m.counts.notYetCheckpointed > 0 ? `; ${m.counts.notYetCheckpointed} event(s) of the period are not checkpointed yet and are left out` : ''}; sha256 ${pack.digest}\n`,
+      );
+      return EVIDENCE_EXIT.ok;
+    } finally {
+      await state?.close();
+      await store.close();
+    }
+  });
+}
+
+/** `custodian verify FILE` / `custodian evidence verify FILE`. */
+export async function verifyPack(argv: readonly string[], io: CliIo): Promise<number> {
+  return withUsage(io, EVIDENCE_USAGE, async () => {
+    const { values, positionals } = parse(argv, { key: { type: 'string', multiple: true }, 'key-file': { type: 'string', multiple: true }, witness: { type: 'string', multiple: true }, json: { type: 'boolean' } });
+    if (values.help === true) {
+      io.stdout(EVIDENCE_USAGE);
+      return EVIDENCE_EXIT.ok;
+    }
+    if (positionals.length !== 1) throw new EvidenceUsageError('verify needs exactly one pack file');
+    const file = resolve(io.cwd, positionals[0]!);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch (err) {
+      throw new EvidenceUsageError(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`);
+    }
+    const keys = [...strs(values.key), ...strs(values['key-file']).flatMap((f) => readFileSync(resolve(io.cwd, f), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.length > 0))];
+    for (const k of keys) verifierFromVkey(k);
+    const progress = io.isTerminal?.() === true;
+    const report = await verifyEvidencePack(bytes, {
+      trustedLogKeys: keys,
+      requiredWitnesses: strs(values.witness),
+      ...(progress ? { onProgress: (done: number, total: number) => io.stderr(`\r${progressBar(done, total)}`) } : {}),
+    });
+    if (progress) io.stderr('\n');
+    if (values.json === true) {
+      io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+      return report.ok ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.failed;
+    }
+    const width = Math.max(...report.checks.map((c) => c.name.length));
+    io.stdout(`custodian: verifying ${file} (offline)\n`);
+    for (const c of report.checks) io.stdout(`  ${c.ok ? '✓' : '✗'} ${c.name.padEnd(width)}  ${c.detail}\n`);
+    const m = report.manifest;
+    if (m) io.stdout(`pack ${m.packId}: ${m.counts.events} events from ${m.scope.from} to ${m.scope.to}, ${m.counts.findings} findings, ${m.counts.checkpoints} checkpoints, tree size ${m.latestCheckpoint.treeSize}\n`);
+    if (!report.keysPinned) io.stdout('note: the log keys were taken from the pack itself; pin them with --key to check who signed it\n');
+    io.stdout(report.ok ? 'OK: every signature, digest and proof holds\n' : `FAILED: ${report.firstFailure!.name}: ${report.firstFailure!.detail}\n`);
+    return report.ok ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.failed;
+  });
+}
+
+function progressBar(done: number, total: number): string {
+  const width = 30;
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} events`;
+}
