@@ -8,8 +8,13 @@
 // (command.issued + policy.decided accepted together, the next command after the previous was
 // accepted). Events are built before the clock starts. "Stored" is when a live subscription on the
 // store sees the event (the same way for both paths), so latency is publish call → visible in the store.
+// Plus peak RSS of the spool draining a backlog, in child processes (bench/probes/spool-drain-peak-rss.ts).
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { EventFactory, type CustodianEvent, type Identity } from '@custodian/event-contracts';
 import { EVENTS_TOPIC, activeTopicSpecs, eventMessage, type BusMessage } from '@custodian/event-bus';
 import { KafkaEventBus } from '@custodian/event-bus-kafka';
@@ -18,9 +23,11 @@ import type { EventStore } from '@custodian/event-store';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { Spool, SpooledEvidencePipeline, StoreEvidencePipeline } from '@custodian/evidence-pipeline';
 import { BenchmarkError, figure, type Benchmark, type Figure } from '../benchmark.ts';
-import { nowNs, percentile } from '../measurement.ts';
+import { MIB, nowNs, percentile } from '../measurement.ts';
 
 const NAME = 'pipeline';
+const SPOOL_PROBE = fileURLToPath(new URL('../probes/spool-drain-peak-rss.ts', import.meta.url));
+const runFile = promisify(execFile);
 const agent: Identity = { subject: 'agent-bench', issuer: 'https://idp.example.com', groups: ['agents'], kind: 'agent' };
 
 /** Per session: its commands, each the two events strict mode waits for. */
@@ -142,6 +149,28 @@ async function busAlone(bus: KafkaEventBus, workload: CustodianEvent[][][]): Pro
 
 const rate = (r: RunResult): number => r.events / r.seconds;
 
+interface SpoolDrain {
+  readonly events: number;
+  readonly drained: number;
+  readonly seconds: number;
+  readonly backlogBytes: number;
+  readonly rssBeforeOpenBytes: number;
+  readonly peakRssBytes: number;
+}
+
+/** Writes `events` into a fresh spool (one process, nothing drains), then drains it in a fresh process. */
+async function spoolDrainPeakRss(events: number, dir: string, segmentBytes: number): Promise<SpoolDrain> {
+  await mkdir(dir, { recursive: true });
+  const probe = async (mode: 'write' | 'drain'): Promise<string> => {
+    const { stdout } = await runFile(process.execPath, [SPOOL_PROBE, mode, String(events), dir, String(segmentBytes)], { timeout: 600_000, maxBuffer: 1024 * 1024 });
+    return stdout.trim().split('\n').at(-1) ?? '';
+  };
+  await probe('write');
+  const result = JSON.parse(await probe('drain')) as SpoolDrain;
+  if (result.drained !== events) throw new BenchmarkError('BENCH_MEASUREMENT_FAILED', `the spool drained ${result.drained} of ${events} events`);
+  return result;
+}
+
 export const pipeline: Benchmark = {
   name: NAME,
   description:
@@ -167,6 +196,16 @@ export const pipeline: Benchmark = {
       await directStore.close();
     }
     log(`embedded ${Math.round(rate(embedded))} events/s (direct store ${Math.round(rate(direct))}), p50 ${percentile(embedded.latenciesMs, 50).toFixed(2)} ms, p99 ${percentile(embedded.latenciesMs, 99).toFixed(2)} ms`);
+
+    // Memory while the gateway's spool drains a backlog: does it grow with the backlog?
+    const backlog = quick ? 100_000 : 1_000_000;
+    const smallBacklog = backlog / 10;
+    const segmentBytes = 16 * 1024 * 1024;
+    log(`spool drain peak RSS probes: backlogs of ${backlog} and ${smallBacklog} events`);
+    const bigDrain = await spoolDrainPeakRss(backlog, join(workDir, 'spool-backlog'), segmentBytes);
+    const smallDrain = await spoolDrainPeakRss(smallBacklog, join(workDir, 'spool-backlog-small'), segmentBytes);
+    const mib = (bytes: number): number => bytes / MIB;
+    log(`spool drain: ${backlog} events peak ${mib(bigDrain.peakRssBytes).toFixed(0)} MiB in ${bigDrain.seconds.toFixed(1)} s, ${smallBacklog} events peak ${mib(smallDrain.peakRssBytes).toFixed(0)} MiB`);
 
     // Distributed: spool → Kafka → ingest → SQLite, against the bus alone.
     const kafka = await harness.kafka();
@@ -249,6 +288,17 @@ export const pipeline: Benchmark = {
         subject: 'Kafka pipeline',
         value: rate(distributed),
         baseline: { name: 'embedded pipeline (same workload, same run)', value: rate(embedded) },
+      }),
+      figure(NAME, {
+        metric: `spool: peak RSS draining a backlog of ${backlog} events (fresh process)`,
+        unit: 'MiB',
+        better: 'lower',
+        value: mib(bigDrain.peakRssBytes),
+        baseline: { name: `the same drain of a ${smallBacklog}-event backlog (fresh process)`, value: mib(smallDrain.peakRssBytes) },
+        notes:
+          `${backlog} events (${mib(bigDrain.backlogBytes).toFixed(0)} MiB in ${segmentBytes / MIB} MiB segments) vs ${smallBacklog} (${mib(smallDrain.backlogBytes).toFixed(0)} MiB), ` +
+          `command.issued + policy.decided per record, written by another process while nothing drained, then drained in order to an in-process bus publisher keeping 1 message per partition ` +
+          `(default delivery batches: 1 MiB / 5000 events); peak = VmHWM; RSS before opening the spool ${mib(bigDrain.rssBeforeOpenBytes).toFixed(0)} MiB; drained in ${bigDrain.seconds.toFixed(1)} s`,
       }),
     ];
   },
