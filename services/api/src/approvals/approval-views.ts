@@ -1,29 +1,12 @@
 // What the approvals routes answer (services/api/openapi.yaml, components.schemas.Approval*).
-import type { Actor, ConnectionRef, CustodianEvent, EventSource, GrantScope, Identity } from '@custodian/event-contracts';
-import type { Approval, ApprovalResolution, ApprovalStatus, ApprovalSummary } from '@custodian/approvals';
+import type { Actor, CustodianEvent } from '@custodian/event-contracts';
+import type { Approval, ApprovalResolution, ApprovalSummary } from '@custodian/approvals';
 
-export interface ApprovalView {
-  readonly approvalId: string;
-  readonly status: ApprovalStatus;
-  readonly sessionId: string;
-  readonly commandId: string;
-  /** Masked command text, as the gateway recorded it. */
-  readonly command: string;
-  readonly connection: ConnectionRef;
-  readonly ruleId: string;
-  readonly requester: Identity;
-  readonly requestedAt: string;
-  readonly requestedBy: EventSource;
-  readonly expiresAt: string;
-  readonly approverGroups: readonly string[];
-  /** N of N-of-M. */
-  readonly required: number;
-  /** Approvals so far. */
-  readonly approvals: number;
-  readonly grantScope: GrantScope;
+/** An approval in list responses: the read model's summary (without its bookkeeping) for this caller. */
+export type ApprovalView = Omit<ApprovalSummary, 'revision' | 'resolvedAt'> & {
   /** Whether the caller may approve or deny it now (pending, not overdue, an approver, not the requester, not approved by them yet). */
   readonly canDecide: boolean;
-}
+};
 
 export interface ApprovalDecisionView {
   readonly approver: Actor;
@@ -31,12 +14,12 @@ export interface ApprovalDecisionView {
   readonly at: string;
 }
 
-export interface ApprovalDetailView extends ApprovalView {
+export type ApprovalDetailView = ApprovalView & {
   readonly decisions: readonly ApprovalDecisionView[];
   readonly resolution?: ApprovalResolution;
   /** Revision of the approval stream's last event. */
   readonly revision: number;
-}
+};
 
 export interface ApprovalListResponse {
   readonly approvals: readonly ApprovalView[];
@@ -61,24 +44,8 @@ export interface ApprovalResponse {
 }
 
 export function summaryView(summary: ApprovalSummary, canDecide: boolean): ApprovalView {
-  return {
-    approvalId: summary.approvalId,
-    status: summary.status,
-    sessionId: summary.sessionId,
-    commandId: summary.commandId,
-    command: summary.command,
-    connection: summary.connection,
-    ruleId: summary.ruleId,
-    requester: summary.requester,
-    requestedAt: summary.requestedAt,
-    requestedBy: summary.requestedBy,
-    expiresAt: summary.expiresAt,
-    approverGroups: summary.approverGroups,
-    required: summary.required,
-    approvals: summary.approvals,
-    grantScope: summary.grantScope,
-    canDecide,
-  };
+  const { revision: _revision, resolvedAt: _resolvedAt, ...view } = summary;
+  return { ...view, canDecide };
 }
 
 export function detailView(approval: Approval, canDecide: boolean): ApprovalDetailView {
