@@ -125,3 +125,50 @@ export class RefusalLedger {
     };
   }
 }
+
+/**
+ * Writes a ledger's pending command.refused records once the pipeline takes events again: one
+ * attempt at a time, retried every `intervalMs` while any is pending, never after `stop()`.
+ * Both pipelines use it; only how they write (`write`) differs.
+ */
+export class RefusalRecovery {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly refusals: RefusalLedger,
+    private readonly write: (events: readonly CustodianEvent[]) => Promise<void>,
+    private readonly intervalMs: number,
+  ) {}
+
+  schedule(delayMs = this.intervalMs): void {
+    if (this.stopped || this.timer || this.running) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.attempt().finally(() => {
+        this.running = undefined;
+        if (this.refusals.pending) this.schedule();
+      });
+    }, delayMs);
+  }
+
+  /** No further attempts; resolves when the one in flight, if any, has ended. */
+  stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    return this.running ?? Promise.resolve();
+  }
+
+  private async attempt(): Promise<void> {
+    if (!this.refusals.pending || this.stopped) return;
+    const { events, settle } = this.refusals.drafts();
+    try {
+      await this.write(events);
+    } catch {
+      return; // still refusing; tried again later
+    }
+    settle();
+  }
+}

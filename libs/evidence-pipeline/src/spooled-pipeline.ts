@@ -7,7 +7,7 @@ import { SystemClock, type Clock, type CustodianEvent } from '@custodian/event-c
 import { NO_PIPELINE_METRICS, eventMessage, type BusMessage, type BusPublisher, type PipelineMetrics } from '@custodian/event-bus';
 import { PipelineClosedError, PipelineRefusedError, SpoolError } from './errors.js';
 import type { Accepted, EvidencePipeline, PipelineStatus } from './evidence-pipeline.js';
-import { RefusalLedger } from './refusals.js';
+import { RefusalLedger, RefusalRecovery } from './refusals.js';
 import type { Spool, SpoolRecord } from './spool.js';
 
 export interface SpooledPipelineOptions {
@@ -88,8 +88,7 @@ export class SpooledEvidencePipeline implements EvidencePipeline {
   private readonly stopping = new AbortController();
   private readonly drainer: Promise<void>;
   private lastRefusal: PipelineRefusedError | undefined;
-  private probeTimer: NodeJS.Timeout | undefined;
-  private probing: Promise<void> | undefined;
+  private readonly recovery: RefusalRecovery;
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly drainedWaiters = new Set<() => void>();
@@ -99,6 +98,15 @@ export class SpooledEvidencePipeline implements EvidencePipeline {
     this.publisher = options.publisher;
     this.metrics = options.metrics ?? NO_PIPELINE_METRICS;
     this.refusals = new RefusalLedger(options.instance, options.clock ?? new SystemClock());
+    this.recovery = new RefusalRecovery(
+      this.refusals,
+      async (events) => {
+        await this.spool.append(encodeEvents(events), events.length);
+        this.metrics.eventsSpooled(events.length);
+        this.reportDepth();
+      },
+      options.recoveryProbeMs ?? 500,
+    );
     this.reportDepth();
     this.drainer = this.drain();
   }
@@ -114,13 +122,13 @@ export class SpooledEvidencePipeline implements EvidencePipeline {
       this.lastRefusal = refusal;
       this.refusals.record(refusal.code, refusal.message, events);
       this.metrics.refused(refusal.code, 1);
-      this.scheduleProbe();
+      this.recovery.schedule();
       throw refusal;
     }
     this.lastRefusal = undefined;
     this.metrics.eventsSpooled(events.length);
     this.reportDepth();
-    if (this.refusals.pending) this.scheduleProbe(0);
+    if (this.refusals.pending) this.recovery.schedule(0);
     return { events: events.length, durableIn: 'spool' };
   }
 
@@ -153,30 +161,6 @@ export class SpooledEvidencePipeline implements EvidencePipeline {
     this.metrics.spoolDepth(depth.events, depth.bytes);
   }
 
-  /** Writes the pending command.refused records once the spool takes them again. */
-  private scheduleProbe(delayMs = this.options.recoveryProbeMs ?? 500): void {
-    if (this.closed || this.probeTimer || this.probing) return;
-    this.probeTimer = setTimeout(() => {
-      this.probeTimer = undefined;
-      this.probing = this.probe().finally(() => {
-        this.probing = undefined;
-        if (this.refusals.pending) this.scheduleProbe();
-      });
-    }, delayMs);
-  }
-
-  private async probe(): Promise<void> {
-    if (!this.refusals.pending || this.closed) return;
-    const { events, settle } = this.refusals.drafts();
-    try {
-      await this.spool.append(encodeEvents(events), events.length);
-    } catch {
-      return; // still refusing; tried again later
-    }
-    settle();
-    this.metrics.eventsSpooled(events.length);
-    this.reportDepth();
-  }
 
   private async drain(): Promise<void> {
     const maxBytes = this.options.maxDeliveryBytes ?? 1024 * 1024;
@@ -226,15 +210,14 @@ export class SpooledEvidencePipeline implements EvidencePipeline {
       await this.spool.ack(records);
       this.metrics.eventsPublished(messages.length);
       this.reportDepth();
-      if (this.refusals.pending) this.scheduleProbe(0);
+      if (this.refusals.pending) this.recovery.schedule(0);
     }
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
-      if (this.probeTimer) clearTimeout(this.probeTimer);
-      await this.probing;
+      await this.recovery.stop();
       // Deliver what we can within the grace period; the rest stays spooled for the next start.
       await this.drained(this.options.closeGraceMs ?? 5_000).catch(() => undefined);
       this.stopping.abort();
@@ -247,7 +230,7 @@ export class SpooledEvidencePipeline implements EvidencePipeline {
   /** Stops at once without delivering more (what a crash leaves behind); for tests. */
   async abandon(): Promise<void> {
     this.closed = true;
-    if (this.probeTimer) clearTimeout(this.probeTimer);
+    void this.recovery.stop();
     this.stopping.abort();
     await this.drainer;
     await this.spool.close();

@@ -6,7 +6,7 @@ import { NO_PIPELINE_METRICS, type PipelineMetrics } from '@custodian/event-bus'
 import { EventStoreError, type EventStore } from '@custodian/event-store';
 import { PipelineClosedError, PipelineRefusedError } from './errors.js';
 import type { Accepted, EvidencePipeline, PipelineStatus } from './evidence-pipeline.js';
-import { RefusalLedger } from './refusals.js';
+import { RefusalLedger, RefusalRecovery } from './refusals.js';
 
 export interface StorePipelineOptions {
   readonly store: EventStore;
@@ -38,14 +38,21 @@ export class StoreEvidencePipeline implements EvidencePipeline {
   private readonly metrics: PipelineMetrics;
   private readonly refusals: RefusalLedger;
   private lastRefusal: PipelineRefusedError | undefined;
-  private probeTimer: NodeJS.Timeout | undefined;
-  private probing: Promise<void> | undefined;
+  private readonly recovery: RefusalRecovery;
   private closed = false;
 
   constructor(private readonly options: StorePipelineOptions) {
     this.store = options.store;
     this.metrics = options.metrics ?? NO_PIPELINE_METRICS;
     this.refusals = new RefusalLedger(options.instance, options.clock ?? new SystemClock());
+    this.recovery = new RefusalRecovery(
+      this.refusals,
+      async (events) => {
+        await this.append(events);
+        this.metrics.eventsPublished(events.length);
+      },
+      options.recoveryProbeMs ?? 500,
+    );
     this.metrics.spoolDepth(0, 0);
   }
 
@@ -60,12 +67,12 @@ export class StoreEvidencePipeline implements EvidencePipeline {
       this.lastRefusal = refusal;
       this.refusals.record(refusal.code, refusal.message, events);
       this.metrics.refused(refusal.code, 1);
-      this.scheduleProbe();
+      this.recovery.schedule();
       throw refusal;
     }
     this.lastRefusal = undefined;
     this.metrics.eventsPublished(events.length);
-    if (this.refusals.pending) this.scheduleProbe(0);
+    if (this.refusals.pending) this.recovery.schedule(0);
     return { events: events.length, durableIn: 'store' };
   }
 
@@ -78,32 +85,9 @@ export class StoreEvidencePipeline implements EvidencePipeline {
     return this.lastRefusal ? { accepting: false, refusing: { code: this.lastRefusal.code, message: this.lastRefusal.message }, undelivered: 0 } : { accepting: true, undelivered: 0 };
   }
 
-  private scheduleProbe(delayMs = this.options.recoveryProbeMs ?? 500): void {
-    if (this.closed || this.probeTimer || this.probing) return;
-    this.probeTimer = setTimeout(() => {
-      this.probeTimer = undefined;
-      this.probing = this.probe().finally(() => {
-        this.probing = undefined;
-        if (this.refusals.pending) this.scheduleProbe();
-      });
-    }, delayMs);
-  }
-
-  private async probe(): Promise<void> {
-    if (!this.refusals.pending || this.closed) return;
-    const { events, settle } = this.refusals.drafts();
-    try {
-      await this.append(events);
-    } catch {
-      return;
-    }
-    settle();
-    this.metrics.eventsPublished(events.length);
-  }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.probeTimer) clearTimeout(this.probeTimer);
-    await this.probing;
+    await this.recovery.stop();
   }
 }
