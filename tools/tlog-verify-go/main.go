@@ -1,6 +1,7 @@
 // Command tlog-verify-go checks Custodian transparency-log artifacts with implementations no one
 // at Custodian wrote: golang.org/x/mod/sumdb/note (signed notes), github.com/transparency-dev/merkle
-// (RFC 6962 hashing, inclusion and consistency proofs) and github.com/transparency-dev/formats
+// (RFC 6962 hashing, inclusion and consistency proofs, compact ranges for Custodian's leaf-set
+// proofs) and github.com/transparency-dev/formats
 // (checkpoints, cosignature/v1, tlog-proof). It is used by the TypeScript interop tests.
 //
 // Usage: tlog-verify-go <request.json>   (or "-" for stdin)
@@ -53,6 +54,17 @@ type request struct {
 		Checkpoint int      `json:"checkpoint"`
 		Leaves     []string `json:"leaves"`
 	} `json:"leafSets"`
+	// Custodian leaf-set proofs (an evidence pack's proofs/leaf-set.json): the given leaves, in
+	// order, and the compact ranges of the gaps between them recompute a checkpoint's root.
+	LeafSetProofs []struct {
+		Checkpoint int      `json:"checkpoint"`
+		Leaves     []string `json:"leaves"`
+		Gaps       []struct {
+			Begin  uint64   `json:"begin"`
+			End    uint64   `json:"end"`
+			Hashes []string `json:"hashes"`
+		} `json:"gaps"`
+	} `json:"leafSetProofs"`
 }
 
 type result struct {
@@ -214,6 +226,57 @@ func run(req request) []result {
 			}
 			if !bytes.Equal(root, cp.Hash) {
 				return fmt.Errorf("root recomputed from the leaves is %x, the checkpoint says %x", root, cp.Hash)
+			}
+			return nil
+		}())
+	}
+	for i, p := range req.LeafSetProofs {
+		add(fmt.Sprintf("leafSetProof[%d]", i), func() error {
+			cp, err := checkpoint(p.Checkpoint)
+			if err != nil {
+				return err
+			}
+			rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+			r := rf.NewEmptyRange(0)
+			gap, leaf := 0, 0
+			for r.End() < cp.Size {
+				if gap < len(p.Gaps) && p.Gaps[gap].Begin == r.End() {
+					g := p.Gaps[gap]
+					hashes, err := decodeHashes(g.Hashes)
+					if err != nil {
+						return err
+					}
+					gr, err := rf.NewRange(g.Begin, g.End, hashes)
+					if err != nil {
+						return fmt.Errorf("gap %d: %w", gap, err)
+					}
+					if err := r.AppendRange(gr, nil); err != nil {
+						return fmt.Errorf("gap %d: %w", gap, err)
+					}
+					gap++
+					continue
+				}
+				if leaf >= len(p.Leaves) {
+					return fmt.Errorf("leaf %d is neither given nor in a gap", r.End())
+				}
+				data, err := base64.StdEncoding.DecodeString(p.Leaves[leaf])
+				if err != nil {
+					return err
+				}
+				if err := r.Append(rfc6962.DefaultHasher.HashLeaf(data), nil); err != nil {
+					return err
+				}
+				leaf++
+			}
+			if gap != len(p.Gaps) || leaf != len(p.Leaves) || r.End() != cp.Size {
+				return fmt.Errorf("%d of %d gaps and %d of %d leaves fit a tree of size %d", gap, len(p.Gaps), leaf, len(p.Leaves), cp.Size)
+			}
+			root, err := r.GetRootHash(nil)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(root, cp.Hash) {
+				return fmt.Errorf("root recomputed from the leaves and gaps is %x, the checkpoint says %x", root, cp.Hash)
 			}
 			return nil
 		}())

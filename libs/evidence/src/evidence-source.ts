@@ -1,14 +1,19 @@
 // Reads a period's events from the event store through the log's leaf records, checking each
 // against the leaf hash the log recorded: views and packs never show an event the log disagrees with.
 import type { EventStore } from '@custodian/event-store';
-import { hashesEqual } from '@custodian/transparency-log';
-import { eventLeafHash } from './canonical-leaf.js';
+import { hashLeaf, hashesEqual } from '@custodian/transparency-log';
+import { eventLeaf } from './canonical-leaf.js';
 import { EvidenceError } from './errors.js';
 import type { EvidenceLogState, LeafQuery } from './evidence-log-state.js';
 import type { EvidenceEvent } from './evidence-views.js';
 
+/** An event with its leaf bytes (the canonical envelope the log hashed). */
+export interface EvidenceLeafEvent extends EvidenceEvent {
+  readonly leaf: Buffer;
+}
+
 /** The events of the leaves matching `query`, in leaf order. Throws EVIDENCE_LEAF_MISMATCH when the store disagrees with the log. */
-export async function* eventsOfLeaves(store: EventStore, state: EvidenceLogState, query: LeafQuery): AsyncGenerator<EvidenceEvent> {
+export async function* eventsOfLeaves(store: EventStore, state: EvidenceLogState, query: LeafQuery): AsyncGenerator<EvidenceLeafEvent> {
   const leaves = await state.findLeaves(query);
   if (leaves.length === 0) return;
   const first = leaves[0]!;
@@ -17,10 +22,11 @@ export async function* eventsOfLeaves(store: EventStore, state: EvidenceLogState
   for await (const recorded of store.readAll(before ? { fromPosition: before } : {})) {
     const leaf = leaves[k]!;
     if (recorded.event.id !== leaf.eventId) continue;
-    if (!hashesEqual(eventLeafHash(recorded.event), leaf.leafHash)) {
+    const bytes = eventLeaf(recorded.event);
+    if (!hashesEqual(hashLeaf(bytes), leaf.leafHash)) {
       throw new EvidenceError('EVIDENCE_LEAF_MISMATCH', `event ${leaf.eventId} (leaf ${leaf.leafIndex}) in the store differs from what the log recorded: run \`custodian log verify\``);
     }
-    yield { event: recorded.event, leafIndex: leaf.leafIndex };
+    yield { event: recorded.event, leafIndex: leaf.leafIndex, leaf: bytes };
     k += 1;
     if (k === leaves.length) return;
   }

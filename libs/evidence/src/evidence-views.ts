@@ -148,7 +148,6 @@ export class EvidenceAccumulator {
   readonly #firedRules = new Set<string>();
   readonly #findings: Finding[] = [];
   readonly #sessions = new Set<string>();
-  readonly #inScope: EvidenceEvent[] = [];
   readonly #allTimes: { leafIndex: number; occurredAt: string }[] = [];
   #events = 0;
 
@@ -158,23 +157,18 @@ export class EvidenceAccumulator {
     this.#controls = this.scope.control ? options.catalogue.controls.filter((c) => c.id === this.scope.control) : options.catalogue.controls;
   }
 
-  /** Events in scope added so far (in leaf order): what a pack exports. */
-  get eventsInScope(): readonly EvidenceEvent[] {
-    return this.#inScope;
-  }
-
-  add(item: EvidenceEvent): void {
+  /** Adds the next event (in leaf order); true when it is in scope, i.e. one a pack exports. */
+  add(item: EvidenceEvent): boolean {
     const { event } = item;
-    if (event.occurredAt < this.scope.from || event.occurredAt >= this.scope.to) return;
+    if (event.occurredAt < this.scope.from || event.occurredAt >= this.scope.to) return false;
     const attributes = eventAttributes(event);
     if (event.type === 'session.opened' && attributes.connection) this.#sessionConnection.set(event.payload.sessionId, attributes.connection);
     if (!(event.type === 'checkpoint.signed' && event.payload.origin === this.#o.origin)) this.#allTimes.push({ leafIndex: item.leafIndex, occurredAt: event.occurredAt });
     this.#track(item);
-    if (!this.#matchesScope(event)) return;
+    if (!this.#matchesScope(event)) return false;
     const rules = this.#o.catalogue.rules.filter((r) => ruleMatches(r, event));
-    if (this.scope.control && !rules.some((r) => r.controls.includes(this.scope.control!))) return;
+    if (this.scope.control && !rules.some((r) => r.controls.includes(this.scope.control!))) return false;
     this.#events += 1;
-    this.#inScope.push(item);
     if (attributes.sessionId) this.#sessions.add(attributes.sessionId);
     for (const rule of rules) {
       for (const control of rule.controls) {
@@ -186,6 +180,7 @@ export class EvidenceAccumulator {
         this.#samples.set(control, samples);
       }
     }
+    return true;
   }
 
   #connectionOf(event: CustodianEvent): string | null {

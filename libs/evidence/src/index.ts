@@ -10,7 +10,6 @@ export * from './evidence-logger.js';
 export * from './merkle-log-projection.js';
 export * from './signing-keys.js';
 export * from './witness-cosignatures.js';
-export * from './compact-range.js';
 export * from './log-verification.js';
 export * from './controls/control-catalogue.js';
 export * from './deterministic-uuid.js';

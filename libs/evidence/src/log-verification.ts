@@ -2,9 +2,8 @@
 // checkpoint against it. The log's own records (which event was each leaf, where it was stored)
 // locate a difference at the event: modified, deleted, inserted or reordered, with its position.
 import { formatPosition, type RecordedEvent } from '@custodian/event-store';
-import { MerkleTree, hashesEqual, openCheckpoint, type Hash, type NoteVerifier } from '@custodian/transparency-log';
+import { CompactRange, MerkleTree, hashesEqual, openCheckpoint, type Hash, type NoteVerifier } from '@custodian/transparency-log';
 import { eventLeafHash } from './canonical-leaf.js';
-import { CompactRange } from './compact-range.js';
 import type { EvidenceLogState, LeafRecord } from './evidence-log-state.js';
 import { Lookahead } from './lookahead.js';
 

@@ -7,6 +7,8 @@ export * from './tree-shape.js';
 export * from './tree-storage.js';
 export * from './memory-tree-storage.js';
 export * from './merkle-tree.js';
+export * from './compact-range.js';
+export * from './leaf-set-proof.js';
 export * from './proof-verification.js';
 export * from './note-keys.js';
 export * from './signed-note.js';

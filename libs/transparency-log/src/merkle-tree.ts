@@ -1,5 +1,6 @@
 import { InvalidTreeArgumentError, TreeClosedError, TreeStorageCorruptError } from './errors.js';
 import { EMPTY_TREE_ROOT, hashChildren, hashLeaf, isHash, type Hash } from './hashing.js';
+import { leafSetGaps, type LeafSetProof, type LeafSetProofGap } from './leaf-set-proof.js';
 import {
   assertTreeSize,
   completeSubtrees,
@@ -138,6 +139,29 @@ export class MerkleTree {
     if (size1 === 0 || size1 === size2) return { size1, size2, hashes: [] };
     const hashes = await this.rangeHashes(consistencyProofRanges(size1, size2));
     return { size1, size2, hashes };
+  }
+
+  /**
+   * A LeafSetProof that the leaves at `indices` (ascending, distinct) are in the tree of `size`
+   * leaves (default: current size): the stored subtree roots of every gap between them.
+   */
+  async leafSetProof(indices: ArrayLike<number>, size: number = this.treeSize): Promise<LeafSetProof> {
+    this.checkSize('size', size);
+    const ranges = leafSetGaps(indices, size);
+    const gaps: LeafSetProofGap[] = [];
+    // Batches keep one storage call (one read transaction) bounded for sets with many gaps.
+    for (let first = 0; first < ranges.length; first += 4096) {
+      const batch = ranges.slice(first, first + 4096).map((range) => ({ range, positions: completeSubtrees(range) }));
+      const wanted = batch.flatMap((b) => b.positions);
+      const hashes = await this.storage.readNodes(wanted);
+      if (hashes.length !== wanted.length) throw new TreeStorageCorruptError(`asked storage for ${wanted.length} nodes, got ${hashes.length}`);
+      let k = 0;
+      for (const { range, positions } of batch) {
+        gaps.push({ begin: range.start, end: range.end, hashes: hashes.slice(k, k + positions.length) });
+        k += positions.length;
+      }
+    }
+    return { treeSize: size, gaps };
   }
 
   /** Re-reads size and frontier from storage: after another writer appended, or after a failed append. */

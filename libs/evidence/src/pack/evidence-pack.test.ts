@@ -19,6 +19,8 @@ let f: EvidenceLogFixture;
 let state: SqliteEvidenceLogState;
 let scenario: Scenario;
 let pack: EvidencePack;
+/** One identity's events: scattered through the log, so its leaf-set proof has gaps. */
+let agentPack: EvidencePack;
 let oldKey: NoteSigner;
 let newKey: NoteSigner;
 const witness = Ed25519CosignatureSigner.generate('witness.example/w1', () => 1_772_400_000);
@@ -51,6 +53,7 @@ beforeAll(async () => {
     maskingRules: ['pii-email', 'pii-card'],
     now: () => new Date('2026-03-01T12:00:00Z'),
   });
+  agentPack = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, identity: AGENT.subject }, signer: newKey, exportedBy: ALICE });
 });
 
 afterAll(async () => {
@@ -93,7 +96,7 @@ describe('evidence packs', () => {
   it('holds every part the format promises and verifies offline against pinned keys', async () => {
     const files = new Map(readTarGz(pack.bytes).map((x) => [x.path, x.data]));
     expect([...files.keys()]).toEqual(
-      expect.arrayContaining([PACK_FILES.manifest, PACK_FILES.events, PACK_FILES.inclusion, PACK_FILES.consistency, PACK_FILES.logKeys, PACK_FILES.witnessKeys, PACK_FILES.signingKeyPem, PACK_FILES.evidence, PACK_FILES.oscal, PACK_FILES.report, PACK_FILES.attestation]),
+      expect.arrayContaining([PACK_FILES.manifest, PACK_FILES.events, PACK_FILES.leafSet, PACK_FILES.consistency, PACK_FILES.logKeys, PACK_FILES.witnessKeys, PACK_FILES.signingKeyPem, PACK_FILES.evidence, PACK_FILES.oscal, PACK_FILES.report, PACK_FILES.attestation]),
     );
     expect(pack.manifest.counts.checkpoints).toBe(2);
     expect(pack.manifest.counts.events).toBe(files.get(PACK_FILES.events)!.toString('utf8').trim().split('\n').length);
@@ -101,7 +104,7 @@ describe('evidence packs', () => {
     const report = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted(), requiredWitnesses: [witness.vkey] });
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.checks.map((c) => c.name)).toEqual(['archive', 'keys', 'attestation signature', 'digests', 'manifest', 'checkpoints', 'cosignatures', 'consistency proofs', 'inclusion proofs', 'oscal']);
+    expect(report.checks.map((c) => c.name)).toEqual(['archive', 'keys', 'attestation signature', 'digests', 'manifest', 'checkpoints', 'cosignatures', 'consistency proofs', 'leaf-set proof', 'oscal']);
     // After a rotation the auditor needs every key the log used: pinning only the new one fails on the old checkpoint.
     const newOnly = await verifyEvidencePack(pack.bytes, { trustedLogKeys: [newKey.vkey] });
     expect(newOnly.firstFailure?.name).toBe('checkpoints');
@@ -141,7 +144,7 @@ describe('evidence packs', () => {
 });
 
 /** Rewrites pack files; with `resign`, recomputes manifest digests and re-signs the attestation (an insider holding that key). */
-function repack(source: Buffer, change: (files: Map<string, Buffer>) => void, resign?: NoteSigner): Buffer {
+function repack(source: Buffer, change: (files: Map<string, Buffer>) => void, resign?: NoteSigner): Promise<Buffer> {
   const files = new Map(readTarGz(source).map((x) => [x.path, x.data]));
   change(files);
   if (resign) {
@@ -160,62 +163,78 @@ const lines = (data: Buffer): string[] => data.toString('utf8').trim().split('\n
 const joinLines = (l: readonly string[]): Buffer => Buffer.from(`${l.join('\n')}\n`);
 
 describe('pack tamper matrix: each change is detected and named', () => {
-  const cases: [string, () => Buffer, string, RegExp][] = [
+  const cases: [string, () => Promise<Buffer>, string, RegExp][] = [
     ['flip one byte of an event', () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace('"orders-prod"', '"orders-prox"')))), 'digests', /events\.jsonl/],
     [
       'flip one byte of an event, re-sealed by someone with the right key',
       () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace('"orders-prod"', '"orders-prox"'))), newKey),
-      'inclusion proofs',
-      /not included in the signed log/,
+      'leaf-set proof',
+      /do not recompute the root/,
     ],
     ['flip one byte, re-sealed with another key', () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace('"orders-prod"', '"orders-prox"'))), Ed25519NoteSigner.generate(TEST_ORIGIN).signer), 'attestation signature', /does not verify/],
+    ['drop one event, re-sealed', () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, joinLines(lines(fs.get(PACK_FILES.events)!).slice(1))), newKey), 'leaf-set proof', /manifest counts/],
     [
-      'drop one event (with its proof), re-sealed',
+      'reorder two events, re-sealed',
       () =>
         repack(
           pack.bytes,
           (fs) => {
-            fs.set(PACK_FILES.events, joinLines(lines(fs.get(PACK_FILES.events)!).slice(1)));
-            fs.set(PACK_FILES.inclusion, joinLines(lines(fs.get(PACK_FILES.inclusion)!).slice(1)));
+            const l = lines(fs.get(PACK_FILES.events)!);
+            [l[1], l[2]] = [l[2]!, l[1]!];
+            fs.set(PACK_FILES.events, joinLines(l));
           },
           newKey,
         ),
-      'inclusion proofs',
-      /manifest counts/,
+      'leaf-set proof',
+      /do not recompute the root/,
     ],
     [
-      'reorder two events (with their proofs), re-sealed',
-      () =>
-        repack(
-          pack.bytes,
-          (fs) => {
-            for (const p of [PACK_FILES.events, PACK_FILES.inclusion]) {
-              const l = lines(fs.get(p)!);
-              [l[1], l[2]] = [l[2]!, l[1]!];
-              fs.set(p, joinLines(l));
-            }
-          },
-          newKey,
-        ),
-      'inclusion proofs',
-      /out of log order/,
-    ],
-    [
-      'append a forged event with a made-up proof, re-sealed',
+      'append a forged event, re-sealed',
       () =>
         repack(
           pack.bytes,
           (fs) => {
             const ev = lines(fs.get(PACK_FILES.events)!);
-            const pr = lines(fs.get(PACK_FILES.inclusion)!);
-            const last = JSON.parse(pr[pr.length - 1]!) as { leafIndex: number; treeSize: number; hashes: string[] };
             fs.set(PACK_FILES.events, joinLines([...ev, ev[ev.length - 1]!.replace('"client-closed"', '"timeout"')]));
-            fs.set(PACK_FILES.inclusion, joinLines([...pr, JSON.stringify({ ...last, leafIndex: last.leafIndex + 1 })]));
           },
           newKey,
         ),
-      'inclusion proofs',
-      /events but the manifest counts|not included/,
+      'leaf-set proof',
+      /more events than the proof/,
+    ],
+    [
+      'forge a subtree root in the proof, re-sealed',
+      () =>
+        repack(
+          agentPack.bytes,
+          (fs) => {
+            const proof = JSON.parse(fs.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: { hashes: string[] }[] };
+            const gap = proof.gaps.find((g) => g.hashes.length > 0)!;
+            gap.hashes[0] = Buffer.alloc(32, 7).toString('base64');
+            fs.set(PACK_FILES.leafSet, Buffer.from(JSON.stringify(proof)));
+          },
+          newKey,
+        ),
+      'leaf-set proof',
+      /do not recompute the root/,
+    ],
+    [
+      'claim an event sits one leaf earlier (shift a gap), re-sealed',
+      () =>
+        repack(
+          agentPack.bytes,
+          (fs) => {
+            const proof = JSON.parse(fs.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: { begin: number; end: number; hashes: string[] }[] };
+            // The second gap starts one leaf later: the event before it now claims the gap's first position.
+            const gap = proof.gaps[1]!;
+            gap.begin += 1;
+            gap.hashes = gap.hashes.slice(1);
+            fs.set(PACK_FILES.leafSet, Buffer.from(JSON.stringify(proof)));
+          },
+          newKey,
+        ),
+      'leaf-set proof',
+      /not ascending|needs \d+ hashes|leaves room for|do not recompute the root/,
     ],
     [
       'replace a checkpoint with one signed by another key, re-sealed',
@@ -258,7 +277,7 @@ describe('pack tamper matrix: each change is detected and named', () => {
     ],
   ];
   it.each(cases)('%s', async (_name, make, check, detail) => {
-    const report = await verifyEvidencePack(make(), { trustedLogKeys: trusted() });
+    const report = await verifyEvidencePack(await make(), { trustedLogKeys: trusted() });
     expect(report.ok).toBe(false);
     expect(report.firstFailure?.name).toBe(check);
     expect(report.firstFailure?.detail).toMatch(detail);

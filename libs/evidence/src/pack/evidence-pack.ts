@@ -1,12 +1,14 @@
-// Evidence packs: one tar.gz holding the events in scope (canonical JSON lines), an inclusion proof
-// for each against the latest signed checkpoint, the checkpoints with consistency proofs between
-// them, the log's public keys, the evidence views, an OSCAL assessment-results document, an HTML
-// report, a manifest, and a DSSE envelope over an in-toto Statement v1 whose subjects are all of them.
-import { randomUUID } from 'node:crypto';
+// Evidence packs: one tar.gz holding the events in scope (canonical JSON lines), one leaf-set proof
+// that all of them are in the log at the latest signed checkpoint (the subtree roots of the gaps
+// between them, so a million contiguous events need ~40 hashes, not a million proofs), the
+// checkpoints with consistency proofs between them, the log's public keys, the evidence views, an
+// OSCAL assessment-results document, an HTML report, a manifest, and a DSSE envelope over an
+// in-toto Statement v1 whose subjects are all of them.
+import { createHash, randomUUID } from 'node:crypto';
 import type { Identity } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
 import { MerkleTree, formatKeyId, parseVerifierKey, type NoteSigner } from '@custodian/transparency-log';
-import { canonicalJson, eventLeaf } from '../canonical-leaf.js';
+import { canonicalJson } from '../canonical-leaf.js';
 import type { ControlCatalogue } from '../controls/control-catalogue.js';
 import { EvidenceError } from '../errors.js';
 import type { EvidenceLogState, StoredCheckpoint } from '../evidence-log-state.js';
@@ -16,14 +18,14 @@ import { cosignedNote } from '../witness-cosignatures.js';
 import { ed25519PublicKeyPem, sha256Hex, signStatement, type InTotoStatement } from './dsse.js';
 import { renderHtmlReport } from './html-report.js';
 import { buildAssessmentResults, type PackFileRef } from './oscal-assessment-results.js';
-import { writeTarGz, type ArchiveFile } from './tar-archive.js';
+import { writeTarGz, type ArchiveInput } from './tar-archive.js';
 
-export const PACK_FORMAT = 'custodian-evidence-pack/v1';
+export const PACK_FORMAT = 'custodian-evidence-pack/v2';
 export const PACK_PREDICATE_TYPE = 'https://custodian.dev/attestations/evidence-pack/v1';
 export const PACK_FILES = {
   manifest: 'manifest.json',
   events: 'events.jsonl',
-  inclusion: 'proofs/inclusion.jsonl',
+  leafSet: 'proofs/leaf-set.json',
   consistency: 'proofs/consistency.jsonl',
   logKeys: 'keys/log.vkeys',
   witnessKeys: 'keys/witness.vkeys',
@@ -101,25 +103,33 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
     ...(options.maxCheckpointDelaySeconds !== undefined ? { maxCheckpointDelaySeconds: options.maxCheckpointDelaySeconds } : {}),
   });
   const scope = accumulator.scope;
-  for await (const item of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, belowIndex: latest.treeSize })) accumulator.add(item);
+  // Events in scope as leaf bytes in ~8 MiB chunks and their leaf indices; views see every event.
+  const events = new ChunkedLines();
+  const indices: number[] = [];
+  for await (const { event, leafIndex, leaf } of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, belowIndex: latest.treeSize })) {
+    if (!accumulator.add({ event, leafIndex })) continue;
+    events.push(leaf);
+    indices.push(leafIndex);
+  }
   const report = accumulator.finish();
-  const events = accumulator.eventsInScope;
   const notYetCheckpointed = (await state.findLeaves({ from: scope.from, to: scope.to })).filter((l) => l.leafIndex >= latest.treeSize).length;
 
   // Checkpoints from the first that covers an event in scope up to the latest, chained by consistency proofs.
-  const firstIndex = events[0]?.leafIndex ?? latest.treeSize - 1;
+  const firstIndex = indices[0] ?? latest.treeSize - 1;
   const included = all.filter((c) => c.treeSize > firstIndex);
   const tree = await MerkleTree.open(state.treeStorage);
-  const files: ArchiveFile[] = [];
-  const add = (path: string, data: Buffer): void => void files.push({ path, data });
+  const files: PackFile[] = [];
+  const add = (path: string, data: Buffer | readonly Buffer[]): void => void files.push({ path, data, ...digestOf(data) });
 
-  add(PACK_FILES.events, Buffer.concat(events.flatMap((e) => [eventLeaf(e.event), Buffer.from('\n')])));
-  const inclusion: string[] = [];
-  for (const e of events) {
-    const proof = await tree.inclusionProof(e.leafIndex, latest.treeSize);
-    inclusion.push(canonicalJson({ leafIndex: e.leafIndex, treeSize: latest.treeSize, hashes: proof.hashes.map(b64) }));
-  }
-  add(PACK_FILES.inclusion, Buffer.from(inclusion.map((l) => `${l}\n`).join(''), 'utf8'));
+  add(PACK_FILES.events, events.chunks());
+  const leafSet = await tree.leafSetProof(indices, latest.treeSize);
+  add(
+    PACK_FILES.leafSet,
+    Buffer.from(
+      `${JSON.stringify({ treeSize: leafSet.treeSize, rootHash: b64(latest.rootHash), events: indices.length, gaps: leafSet.gaps.map((g) => ({ begin: g.begin, end: g.end, hashes: g.hashes.map(b64) })) })}\n`,
+      'utf8',
+    ),
+  );
   const cosignatures = await state.cosignatures();
   for (const c of included) add(checkpointPath(c.treeSize), Buffer.from(cosignedNote(c, cosignatures), 'utf8'));
   const consistency: string[] = [];
@@ -137,8 +147,8 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const describe = (path: string): string =>
     path === PACK_FILES.events
       ? 'Events in scope, RFC 8785 canonical JSON, one per line (each line is the Merkle leaf).'
-      : path === PACK_FILES.inclusion
-        ? 'RFC 9162 inclusion proof of each event (same line order) against the latest checkpoint.'
+      : path === PACK_FILES.leafSet
+        ? 'Leaf-set proof: the subtree roots of every gap between the events, so that the events and the gaps recompute the latest checkpoint\'s root (RFC 6962 compact ranges).'
         : path === PACK_FILES.consistency
           ? 'RFC 9162 consistency proofs between consecutive checkpoints.'
           : path.startsWith('checkpoints/')
@@ -148,7 +158,7 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
               : path.startsWith('keys/')
                 ? 'Public keys: log vkeys (C2SP signed-note format), witness vkeys, attestation key (PEM).'
                 : path;
-  const refs: PackFileRef[] = files.map((f) => ({ path: f.path, sha256: sha256Hex(f.data), mediaType: f.path.endsWith('.json') ? 'application/json' : f.path.endsWith('.pem') ? 'application/x-pem-file' : 'text/plain', description: describe(f.path) }));
+  const refs: PackFileRef[] = files.map((f) => ({ path: f.path, sha256: f.sha256, mediaType: f.path.endsWith('.json') ? 'application/json' : f.path.endsWith('.pem') ? 'application/x-pem-file' : 'text/plain', description: describe(f.path) }));
   const oscal = buildAssessmentResults({ packId, createdAt, report, catalogue: options.catalogue, origin: state.origin, treeSize: latest.treeSize, rootHash: b64(latest.rootHash), files: refs, tool });
   add(PACK_FILES.oscal, json(oscal));
   const witnesses = [...new Set(cosignatures.filter((c) => included.some((i) => i.treeSize === c.treeSize)).map((c) => c.witness))];
@@ -169,21 +179,66 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
     origin: state.origin,
     latestCheckpoint: { treeSize: latest.treeSize, rootHash: b64(latest.rootHash), path: checkpointPath(latest.treeSize) },
     checkpoints: included.map((c: StoredCheckpoint) => checkpointPath(c.treeSize)),
-    counts: { events: events.length, sessions: report.totals.sessions, findings: report.findings.length, checkpoints: included.length, notYetCheckpointed },
-    files: files.map((f) => ({ path: f.path, sha256: sha256Hex(f.data), bytes: f.data.length })),
+    counts: { events: indices.length, sessions: report.totals.sessions, findings: report.findings.length, checkpoints: included.length, notYetCheckpointed },
+    files: files.map((f) => ({ path: f.path, sha256: f.sha256, bytes: f.bytes })),
     tool,
   };
   add(PACK_FILES.manifest, json(manifest));
 
   const statement: InTotoStatement = {
     _type: 'https://in-toto.io/Statement/v1',
-    subject: files.map((f) => ({ name: f.path, digest: { sha256: sha256Hex(f.data) } })),
+    subject: files.map((f) => ({ name: f.path, digest: { sha256: f.sha256 } })),
     predicateType: PACK_PREDICATE_TYPE,
     predicate: { packId, origin: state.origin, treeSize: latest.treeSize, rootHash: b64(latest.rootHash), scope, createdAt },
   };
   add(PACK_FILES.attestation, json(signStatement(statement, options.signer, formatKeyId(options.signer.keyId))));
   // Reading order for people: manifest first.
-  const ordered = [files.find((f) => f.path === PACK_FILES.manifest)!, ...files.filter((f) => f.path !== PACK_FILES.manifest)];
-  const bytes = writeTarGz(ordered, Math.floor(Date.parse(createdAt) / 1000));
+  const ordered: ArchiveInput[] = [files.find((f) => f.path === PACK_FILES.manifest)!, ...files.filter((f) => f.path !== PACK_FILES.manifest)];
+  const bytes = await writeTarGz(ordered, Math.floor(Date.parse(createdAt) / 1000));
   return { packId, bytes, digest: sha256Hex(bytes), manifest, report };
+}
+
+interface PackFile extends ArchiveInput {
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+function digestOf(data: Buffer | readonly Buffer[]): { sha256: string; bytes: number } {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for (const chunk of Buffer.isBuffer(data) ? [data] : data) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+/** Lines gathered into ~8 MiB chunks: a million small buffers would cost more than the bytes. */
+class ChunkedLines {
+  static readonly CHUNK = 8 * 1024 * 1024;
+  readonly #done: Buffer[] = [];
+  #current = Buffer.alloc(0);
+  #used = 0;
+
+  push(line: Buffer): void {
+    const need = line.length + 1;
+    if (this.#used + need > this.#current.length) {
+      this.#seal();
+      this.#current = Buffer.allocUnsafe(Math.max(ChunkedLines.CHUNK, need));
+    }
+    line.copy(this.#current, this.#used);
+    this.#current[this.#used + line.length] = 0x0a;
+    this.#used += need;
+  }
+
+  chunks(): Buffer[] {
+    this.#seal();
+    return this.#done;
+  }
+
+  #seal(): void {
+    if (this.#used > 0) this.#done.push(this.#current.subarray(0, this.#used));
+    this.#current = Buffer.alloc(0);
+    this.#used = 0;
+  }
 }

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { Ed25519CosignatureSigner, parseNote, signNote } from '@custodian/transparency-log';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlCatalogue } from '../controls/control-catalogue.js';
-import { ALICE, appendSpecs, buildScenario, bulkSpecs } from '../testing/evidence-scenario.js';
+import { AGENT, ALICE, appendSpecs, buildScenario, bulkSpecs } from '../testing/evidence-scenario.js';
 import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from '../testing/evidence-log-fixture.js';
 import { REPO_ROOT, buildTlogVerifyGo, findCosign, findGo, findTrestlePython, runOffline, unshareWorks } from '../testing/external-tools.js';
 import { submitCosignatures, witnessVerifiers } from '../witness-cosignatures.js';
@@ -28,6 +28,7 @@ let f: EvidenceLogFixture;
 let dir: string;
 let files: Map<string, Buffer>;
 let manifest: PackManifest;
+let scattered: Map<string, Buffer>;
 const witness = Ed25519CosignatureSigner.generate('witness.example/w1', () => 1_772_400_000);
 
 beforeAll(async () => {
@@ -44,6 +45,9 @@ beforeAll(async () => {
   const { text, signatures } = parseNote(latest.note);
   await submitCosignatures(state, witnessVerifiers([witness.vkey]), signNote(text, [witness.signer], signatures));
   const pack = await buildEvidencePack({ store: f.store, state, catalogue: loadControlCatalogue(), scope: { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' }, signer: f.signer, exportedBy: ALICE, witnessKeys: [witness.vkey] });
+  // One identity's events only: scattered through the log, so the proof has many gaps.
+  const byAgent = await buildEvidencePack({ store: f.store, state, catalogue: loadControlCatalogue(), scope: { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z', identity: AGENT.subject }, signer: f.signer, exportedBy: ALICE });
+  scattered = new Map(readTarGz(byAgent.bytes).map((x) => [x.path, x.data]));
   await state.close();
   files = new Map(readTarGz(pack.bytes).map((x) => [x.path, x.data]));
   manifest = pack.manifest;
@@ -70,13 +74,11 @@ function goRequest(eventLines: readonly string[]): object {
     // The witness cosigned the latest checkpoint only: ask Go about that one through a second request below.
     witnessVkeys: [],
     checkpoints,
-    inclusion: lines(PACK_FILES.inclusion).map((l, i) => {
-      const proof = JSON.parse(l) as { leafIndex: number; hashes: string[] };
-      return { checkpoint: latest, index: proof.leafIndex, leaf: Buffer.from(eventLines[i]!, 'utf8').toString('base64'), proof: proof.hashes };
-    }),
+    inclusion: [],
     consistency: lines(PACK_FILES.consistency).map((l, i) => ({ from: i, to: i + 1, proof: (JSON.parse(l) as { hashes: string[] }).hashes })),
     tlogProofs: [],
     leafSets: [],
+    leafSetProofs: [{ checkpoint: latest, leaves: eventLines.map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: (JSON.parse(files.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: unknown[] }).gaps }],
   };
 }
 
@@ -89,25 +91,44 @@ function runGo(request: object): { status: number | null; results: { check: stri
 }
 
 describe.skipIf(!go)('pack checkpoints and proofs, checked with Go reference code (tools/tlog-verify-go)', () => {
-  it('accepts every checkpoint signature, witness cosignature, consistency proof and event inclusion proof', () => {
+  it('accepts every checkpoint signature, witness cosignature, consistency proof and the leaf-set proof of the events', () => {
     const events = lines(PACK_FILES.events);
+    expect(events.length).toBeGreaterThan(10);
     const all = runGo(goRequest(events));
     expect(all.results.filter((r) => !r.ok)).toEqual([]);
     expect(all.status).toBe(0);
-    expect(all.results.filter((r) => r.check.startsWith('inclusion')).length).toBe(events.length);
+    expect(all.results.filter((r) => r.check.startsWith('leafSetProof')).map((r) => r.ok)).toEqual([true]);
     expect(all.results.filter((r) => r.check.startsWith('consistency')).length).toBe(1);
     const latest = files.get(manifest.latestCheckpoint.path)!.toString('utf8');
-    const cosigned = runGo({ origin: TEST_ORIGIN, logVkey: f.signer.vkey, witnessVkeys: [witness.vkey], checkpoints: [latest], inclusion: [], consistency: [], tlogProofs: [], leafSets: [] });
+    const cosigned = runGo({ origin: TEST_ORIGIN, logVkey: f.signer.vkey, witnessVkeys: [witness.vkey], checkpoints: [latest], inclusion: [], consistency: [], tlogProofs: [], leafSets: [], leafSetProofs: [] });
     expect(cosigned.results).toEqual(expect.arrayContaining([{ check: 'cosignature[0][0]', ok: true }]));
     expect(cosigned.status).toBe(0);
   });
 
-  it('rejects a modified event', () => {
-    const events = lines(PACK_FILES.events);
-    events[3] = events[3]!.replace('"stream":"', '"stream":"x');
-    const run = runGo(goRequest(events));
-    expect(run.status).toBe(1);
-    expect(run.results.filter((r) => !r.ok).map((r) => r.check)).toEqual(['inclusion[3]']);
+  it('accepts the leaf-set proof of one identity\'s events, scattered between many gaps', () => {
+    const events = scattered.get(PACK_FILES.events)!.toString('utf8').trim().split('\n');
+    const proof = JSON.parse(scattered.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: unknown[] };
+    expect(proof.gaps.length).toBeGreaterThan(3);
+    const checkpoints = manifest.checkpoints.map((p) => files.get(p)!.toString('utf8'));
+    const request = { origin: TEST_ORIGIN, logVkey: f.signer.vkey, witnessVkeys: [], checkpoints, inclusion: [], consistency: [], tlogProofs: [], leafSets: [], leafSetProofs: [{ checkpoint: checkpoints.length - 1, leaves: events.map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: proof.gaps }] };
+    const run = runGo(request);
+    expect(run.results.filter((r) => !r.ok)).toEqual([]);
+    expect(run.status).toBe(0);
+    const forged = runGo({ ...request, leafSetProofs: [{ ...request.leafSetProofs[0]!, leaves: request.leafSetProofs[0]!.leaves.slice(0, -1) }] });
+    expect(forged.status).toBe(1);
+  });
+
+  it('rejects a modified, a dropped and a reordered event', () => {
+    const modified = lines(PACK_FILES.events);
+    modified[3] = modified[3]!.replace('"stream":"', '"stream":"x');
+    const dropped = lines(PACK_FILES.events).slice(1);
+    const reordered = lines(PACK_FILES.events);
+    [reordered[4], reordered[5]] = [reordered[5]!, reordered[4]!];
+    for (const events of [modified, dropped, reordered]) {
+      const run = runGo(goRequest(events));
+      expect(run.status).toBe(1);
+      expect(run.results.filter((r) => !r.ok).map((r) => r.check)).toEqual(['leafSetProof[0]']);
+    }
   });
 });
 

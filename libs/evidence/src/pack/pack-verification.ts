@@ -1,20 +1,21 @@
 // The offline verifier of evidence packs (`custodian evidence verify`): no network, no store. It
 // checks the DSSE attestation, every digest, every checkpoint signature and cosignature, every
-// consistency and inclusion proof, and the OSCAL document's structure; it names what failed.
+// consistency proof, the leaf-set proof of the events, and the OSCAL document's structure; it
+// names what failed.
 import { type KeyObject } from 'node:crypto';
 import {
   Ed25519CosignatureVerifier,
   Ed25519NoteVerifier,
   ed25519PublicKeyObject,
+  LeafSetProofVerifier,
   hashLeaf,
   openCheckpoint,
   parseVerifierKey,
   verifyConsistency,
   verifyCosignatures,
-  verifyInclusion,
+  type LeafSetProofGap,
   type SignedCheckpoint,
 } from '@custodian/transparency-log';
-import { canonicalJson } from '../canonical-leaf.js';
 import { openStatement, sha256Hex } from './dsse.js';
 import { PACK_FILES, PACK_FORMAT, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
 import { readTarGz } from './tar-archive.js';
@@ -70,7 +71,7 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
 
   try {
     const files = await step('archive', () => new Map(readTarGz(bytes).map((f) => [f.path, f.data])));
-    for (const required of [PACK_FILES.manifest, PACK_FILES.events, PACK_FILES.inclusion, PACK_FILES.consistency, PACK_FILES.logKeys, PACK_FILES.oscal, PACK_FILES.report, PACK_FILES.attestation]) {
+    for (const required of [PACK_FILES.manifest, PACK_FILES.events, PACK_FILES.leafSet, PACK_FILES.consistency, PACK_FILES.logKeys, PACK_FILES.oscal, PACK_FILES.report, PACK_FILES.attestation]) {
       if (!files.has(required)) fail('archive', `the pack has no ${required}`);
     }
     pass('archive', `${files.size} files`);
@@ -156,42 +157,42 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
     }
     pass('consistency proofs', `${consistency.length} consistency proof(s) verified`);
 
-    // 5. Every event: canonical form, in log order, proven included in the latest checkpoint.
+    // 5. Every event in the pack's scope; the events and the gaps between them recompute the latest root.
+    const leafSet = await step('leaf-set proof', () => parseLeafSetProof(text(PACK_FILES.leafSet)));
+    if (leafSet.treeSize !== latest.checkpoint.size) fail('leaf-set proof', `the proof is for tree size ${leafSet.treeSize}, not the latest checkpoint's ${latest.checkpoint.size}`);
+    const proof = await step('leaf-set proof', () => new LeafSetProofVerifier(leafSet));
+    if (proof.leafCount !== manifest.counts.events) fail('leaf-set proof', `the proof leaves room for ${proof.leafCount} events but the manifest counts ${manifest.counts.events}`);
     const events = files.get(PACK_FILES.events)!;
-    const lines = events.length === 0 ? [] : events.subarray(0, events.length - (events[events.length - 1] === 0x0a ? 1 : 0)).toString('utf8').split('\n');
-    const proofs = text(PACK_FILES.inclusion).split('\n').filter((l) => l.length > 0);
-    if (lines.length !== proofs.length) fail('inclusion proofs', `${lines.length} events but ${proofs.length} inclusion proofs`);
-    if (lines.length !== manifest.counts.events) fail('inclusion proofs', `${lines.length} events but the manifest counts ${manifest.counts.events}`);
-    let previous = -1;
-    for (let i = 0; i < lines.length; i += 1) {
-      const line = lines[i]!;
-      const proof = await step('inclusion proofs', () => JSON.parse(proofs[i]!) as { leafIndex: number; treeSize: number; hashes: string[] });
-      const where = `event ${i + 1} (leaf ${proof.leafIndex})`;
-      const parsed = await step('inclusion proofs', () => {
-        try {
-          return JSON.parse(line) as { id?: string; occurredAt?: string; identity?: { subject?: string } | null };
-        } catch {
-          throw new Error(`${where} is not JSON`);
-        }
-      });
-      if (canonicalJson(parsed) !== line) fail('inclusion proofs', `${where} is not in RFC 8785 canonical form`);
-      const scope = manifest.scope;
-      if (typeof parsed.occurredAt !== 'string' || parsed.occurredAt < scope.from || parsed.occurredAt >= scope.to) fail('inclusion proofs', `${where} occurred at ${String(parsed.occurredAt)}, outside the pack's scope`);
-      if (scope.identity !== undefined && parsed.identity?.subject !== scope.identity) fail('inclusion proofs', `${where} is not an event of ${scope.identity}, the pack's scope`);
-      if (proof.leafIndex <= previous) fail('inclusion proofs', `${where} is out of log order (after leaf ${previous})`);
-      previous = proof.leafIndex;
-      if (proof.treeSize !== latest.checkpoint.size) fail('inclusion proofs', `${where}: proof is for tree size ${proof.treeSize}, not the latest checkpoint's ${latest.checkpoint.size}`);
-      await step('inclusion proofs', () => {
-        try {
-          verifyInclusion(hashLeaf(Buffer.from(line, 'utf8')), proof.leafIndex, latest.checkpoint.size, proof.hashes.map((h) => Buffer.from(h, 'base64')), latest.checkpoint.rootHash);
-        } catch {
-          throw new Error(`${where}${parsed.id ? ` ${parsed.id}` : ''} is not included in the signed log at that index (modified, forged or moved)`);
-        }
-      });
-      if ((i + 1) % 1000 === 0) options.onProgress?.(i + 1, lines.length);
+    const scope = manifest.scope;
+    const total = manifest.counts.events;
+    let count = 0;
+    for (let start = 0; start < events.length; ) {
+      let end = events.indexOf(0x0a, start);
+      if (end < 0) end = events.length;
+      const line = events.subarray(start, end);
+      start = end + 1;
+      const index = proof.nextIndex();
+      count += 1;
+      const where = `event ${count}${index === undefined ? '' : ` (leaf ${index})`}`;
+      if (index === undefined) fail('leaf-set proof', `${where}: the pack holds more events than the proof and manifest (${total})`);
+      const parsed = parseEventLine(line) ?? fail('leaf-set proof', `${where} is not a JSON object`);
+      if (typeof parsed.occurredAt !== 'string' || parsed.occurredAt < scope.from || parsed.occurredAt >= scope.to) fail('leaf-set proof', `${where} occurred at ${String(parsed.occurredAt)}, outside the pack's scope`);
+      if (scope.identity !== undefined && parsed.identity?.subject !== scope.identity) fail('leaf-set proof', `${where} is not an event of ${scope.identity}, the pack's scope`);
+      proof.append(hashLeaf(line));
+      if (count % 10_000 === 0) options.onProgress?.(count, total);
     }
-    options.onProgress?.(lines.length, lines.length);
-    pass('inclusion proofs', `${lines.length} event(s) proven included in checkpoint ${latest.checkpoint.size}`);
+    if (count !== total) fail('leaf-set proof', `${count} events but the manifest counts ${total}`);
+    await step('leaf-set proof', () => {
+      try {
+        proof.finish(latest.checkpoint.rootHash);
+      } catch (error) {
+        throw new Error(
+          `the events and the proof's gaps do not recompute the root of checkpoint ${latest.checkpoint.size}: an event was modified, forged, dropped, reordered or moved (${error instanceof Error ? error.message : String(error)}); \`custodian log verify\` on the log locates it`,
+        );
+      }
+    });
+    options.onProgress?.(count, total);
+    pass('leaf-set proof', `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)`);
 
     // 6. The OSCAL document's structure, and its evidence links into the pack by digest.
     await step('oscal', () => checkOscal(text(PACK_FILES.oscal), files));
@@ -201,6 +202,32 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
   }
   const firstFailure = checks.find((c) => !c.ok);
   return { ok: firstFailure === undefined, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}) };
+}
+
+/** The envelope fields the scope checks read, or undefined when the line is not a JSON object. */
+function parseEventLine(line: Buffer): { occurredAt?: unknown; identity?: { subject?: unknown } | null } | undefined {
+  try {
+    const value: unknown = JSON.parse(line.toString('utf8'));
+    return isObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The leaf-set proof file: tree size, root and events for people; gaps with base64 subtree roots. */
+function parseLeafSetProof(textValue: string): { treeSize: number; gaps: LeafSetProofGap[] } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(textValue);
+  } catch {
+    throw new Error('the leaf-set proof is not JSON');
+  }
+  if (!isObject(doc) || !Array.isArray(doc.gaps) || typeof doc.treeSize !== 'number') throw new Error('the leaf-set proof needs treeSize and gaps');
+  const gaps = (doc.gaps as unknown[]).map((g, i): LeafSetProofGap => {
+    if (!isObject(g) || !Array.isArray(g.hashes) || !g.hashes.every((h) => typeof h === 'string')) throw new Error(`leaf-set proof gap ${i} is malformed`);
+    return { begin: g.begin as number, end: g.end as number, hashes: (g.hashes as string[]).map((h) => Buffer.from(h, 'base64')) };
+  });
+  return { treeSize: doc.treeSize, gaps };
 }
 
 type Json = Record<string, unknown>;

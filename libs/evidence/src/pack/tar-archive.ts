@@ -2,12 +2,18 @@
 // Deterministic: fixed mode, owner and mtime, files in the order given, so the same pack content
 // gives the same bytes. The reader accepts regular files only, refuses unsafe or duplicate paths,
 // and checks every header checksum; nothing is ever written to disk.
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { createGzip, gunzipSync } from 'node:zlib';
 import { EvidenceError } from '../errors.js';
 
 export interface ArchiveFile {
   readonly path: string;
   readonly data: Buffer;
+}
+
+/** A file to write: its bytes whole, or as chunks (a large file is never concatenated). */
+export interface ArchiveInput {
+  readonly path: string;
+  readonly data: Buffer | readonly Buffer[];
 }
 
 const BLOCK = 512;
@@ -40,20 +46,39 @@ function header(path: string, size: number, mtime: number): Buffer {
   return h;
 }
 
-/** tar.gz bytes of `files` (in this order), every entry with mtime `mtimeSeconds`. */
-export function writeTarGz(files: readonly ArchiveFile[], mtimeSeconds: number): Buffer {
-  const parts: Buffer[] = [];
+/**
+ * tar.gz bytes of `files` (in this order), every entry with mtime `mtimeSeconds`. The tar stream
+ * is fed to gzip piece by piece; deflate's output does not depend on how its input is split, so
+ * the bytes are the same as compressing the whole tar at once.
+ */
+export async function writeTarGz(files: readonly ArchiveInput[], mtimeSeconds: number): Promise<Buffer> {
   const seen = new Set<string>();
   for (const file of files) {
     assertSafePath(file.path);
     if (seen.has(file.path)) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `duplicate path ${file.path}`);
     seen.add(file.path);
-    parts.push(header(file.path, file.data.length, mtimeSeconds), file.data);
-    const pad = (BLOCK - (file.data.length % BLOCK)) % BLOCK;
-    if (pad > 0) parts.push(Buffer.alloc(pad, 0));
   }
-  parts.push(Buffer.alloc(2 * BLOCK, 0));
-  return gzipSync(Buffer.concat(parts), { level: 6 });
+  const gzip = createGzip({ level: 6 });
+  const out: Buffer[] = [];
+  gzip.on('data', (chunk: Buffer) => out.push(chunk));
+  const done = new Promise<void>((resolve, reject) => {
+    gzip.once('end', resolve);
+    gzip.once('error', reject);
+  });
+  const write = async (chunk: Buffer): Promise<void> => {
+    if (!gzip.write(chunk)) await new Promise<void>((resolve) => gzip.once('drain', resolve));
+  };
+  for (const file of files) {
+    const chunks = Buffer.isBuffer(file.data) ? [file.data] : file.data;
+    const size = chunks.reduce((n, c) => n + c.length, 0);
+    await write(header(file.path, size, mtimeSeconds));
+    for (const chunk of chunks) if (chunk.length > 0) await write(chunk);
+    const pad = (BLOCK - (size % BLOCK)) % BLOCK;
+    if (pad > 0) await write(Buffer.alloc(pad, 0));
+  }
+  gzip.end(Buffer.alloc(2 * BLOCK, 0));
+  await done;
+  return Buffer.concat(out);
 }
 
 function readOctal(h: Buffer, offset: number, width: number): number {
@@ -94,7 +119,8 @@ export function readTarGz(bytes: Buffer, maxBytes = 8 * 1024 ** 3): ArchiveFile[
     if (seen.has(path)) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive holds ${path} twice`);
     seen.add(path);
     if (offset + size > tar.length) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive entry ${path} is truncated`);
-    files.push({ path, data: Buffer.from(tar.subarray(offset, offset + size)) });
+    // A view into the one decompressed buffer: large packs are not copied file by file.
+    files.push({ path, data: tar.subarray(offset, offset + size) });
     offset += Math.ceil(size / BLOCK) * BLOCK;
   }
   return files;
