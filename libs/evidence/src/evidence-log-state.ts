@@ -52,6 +52,10 @@ export interface LeafQuery {
   readonly types?: readonly string[];
   /** Only leaves below this index (e.g. a checkpoint's size). */
   readonly belowIndex?: number;
+  /** Only leaves at or above this index (paging, or what came after a checkpoint). */
+  readonly fromIndex?: number;
+  /** At most this many leaves (the first ones by index). */
+  readonly limit?: number;
 }
 
 /**

@@ -4,7 +4,7 @@ import type { EventStore } from '@custodian/event-store';
 import { hashLeaf, hashesEqual } from '@custodian/transparency-log';
 import { eventLeaf } from './canonical-leaf.js';
 import { EvidenceError } from './errors.js';
-import type { EvidenceLogState, LeafQuery } from './evidence-log-state.js';
+import type { EvidenceLogState, LeafQuery, LeafRecord } from './evidence-log-state.js';
 import type { EvidenceEvent } from './evidence-views.js';
 
 /** An event with its leaf bytes (the canonical envelope the log hashed). */
@@ -13,8 +13,11 @@ export interface EvidenceLeafEvent extends EvidenceEvent {
 }
 
 /** The events of the leaves matching `query`, in leaf order. Throws EVIDENCE_LEAF_MISMATCH when the store disagrees with the log. */
-export async function* eventsOfLeaves(store: EventStore, state: EvidenceLogState, query: LeafQuery): AsyncGenerator<EvidenceLeafEvent> {
-  const leaves = await state.findLeaves(query);
+export async function* eventsOfLeaves(store: EventStore, state: EvidenceLogState, query: LeafQuery, options: { pageSize?: number } = {}): AsyncGenerator<EvidenceLeafEvent> {
+  // Leaf records a page at a time: a period of millions of events is never held at once.
+  const pageSize = options.pageSize ?? 10_000;
+  const page = async (fromIndex: number): Promise<LeafRecord[]> => state.findLeaves({ ...query, fromIndex: Math.max(fromIndex, query.fromIndex ?? 0), limit: pageSize });
+  let leaves = await page(0);
   if (leaves.length === 0) return;
   const first = leaves[0]!;
   const before = first.leafIndex > 0 ? (await state.leaves(first.leafIndex - 1, first.leafIndex))[0]?.position : undefined;
@@ -28,7 +31,12 @@ export async function* eventsOfLeaves(store: EventStore, state: EvidenceLogState
     }
     yield { event: recorded.event, leafIndex: leaf.leafIndex, leaf: bytes };
     k += 1;
-    if (k === leaves.length) return;
+    if (k === leaves.length) {
+      if (leaves.length < pageSize) return;
+      leaves = await page(leaf.leafIndex + 1);
+      k = 0;
+      if (leaves.length === 0) return;
+    }
   }
   throw new EvidenceError('EVIDENCE_LEAF_MISMATCH', `event ${leaves[k]!.eventId} (leaf ${leaves[k]!.leafIndex}) is missing from the store: run \`custodian log verify\``);
 }

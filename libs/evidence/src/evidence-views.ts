@@ -114,8 +114,17 @@ interface CommandState {
   decided: boolean;
   approved: boolean;
   refused: boolean;
-  readonly events: EvidenceEvent[];
+  /** The command's events, as references: a period's commands are many, their events large. */
+  readonly events: EventRef[];
 }
+
+/** What a finding keeps of an event. */
+interface EventRef {
+  readonly id: string;
+  readonly leafIndex: number;
+}
+
+const refOf = (item: EvidenceEvent): EventRef => ({ id: item.event.id, leafIndex: item.leafIndex });
 
 function collectFlags(value: unknown, out: Set<string>, depth = 0): void {
   if (depth > 8 || value === null || typeof value !== 'object') return;
@@ -211,27 +220,27 @@ export class EvidenceAccumulator {
         const flags = new Set<string>();
         collectFlags(event.payload.classification, flags);
         const existing = this.#command(event.payload.sessionId, event.payload.commandId);
-        const state: CommandState = { ...existing, issued: item, privileged: existing.privileged || this.#o.catalogue.privilegedFlags.some((f) => flags.has(f)), events: [...existing.events, item] };
+        const state: CommandState = { ...existing, issued: item, privileged: existing.privileged || this.#o.catalogue.privilegedFlags.some((f) => flags.has(f)), events: [...existing.events, refOf(item)] };
         this.#commands.set(`${event.payload.sessionId}/${event.payload.commandId}`, state);
         break;
       }
       case 'policy.decided': {
         const state = this.#command(event.payload.sessionId, event.payload.commandId);
         state.decided = true;
-        state.events.push(item);
+        state.events.push(refOf(item));
         if (event.payload.decision === 'require-approval') state.privileged = true;
         if (event.payload.decision === 'allow' || event.payload.decision === 'mask') state.executed ??= item;
         break;
       }
       case 'approval.requested':
         this.#approvals.set(event.payload.approvalId, `${event.payload.sessionId}/${event.payload.commandId}`);
-        this.#commands.get(`${event.payload.sessionId}/${event.payload.commandId}`)?.events.push(item);
+        this.#commands.get(`${event.payload.sessionId}/${event.payload.commandId}`)?.events.push(refOf(item));
         break;
       case 'approval.granted': {
         const key = this.#approvals.get(event.payload.approvalId);
         const state = key ? this.#commands.get(key) : undefined;
         if (state && event.payload.final) state.approved = true;
-        state?.events.push(item);
+        state?.events.push(refOf(item));
         break;
       }
       case 'command.refused':
@@ -241,15 +250,15 @@ export class EvidenceAccumulator {
         for (const m of event.payload.maskings) this.#firedRules.add(m.rule);
         break;
       case 'session.opened':
-        if (event.identity === null) this.#finding('session-without-identity', item, `session ${event.payload.sessionId} on ${event.payload.connection.name} was opened without a verified identity`, [item]);
-        if (event.payload.client.tls === false) this.#finding('session-without-tls', item, `session ${event.payload.sessionId} on ${event.payload.connection.name} used an unencrypted client connection`, [item]);
+        if (event.identity === null) this.#finding('session-without-identity', item, `session ${event.payload.sessionId} on ${event.payload.connection.name} was opened without a verified identity`, [refOf(item)]);
+        if (event.payload.client.tls === false) this.#finding('session-without-tls', item, `session ${event.payload.sessionId} on ${event.payload.connection.name} used an unencrypted client connection`, [refOf(item)]);
         break;
       default:
         break;
     }
   }
 
-  #finding(kind: string, at: EvidenceEvent | undefined, description: string, events: readonly EvidenceEvent[], extra: string[] = []): void {
+  #finding(kind: string, at: EvidenceEvent | undefined, description: string, events: readonly EventRef[], extra: string[] = []): void {
     const definition = this.#o.catalogue.findings[kind];
     if (!definition) return;
     const event = at?.event;
@@ -257,7 +266,7 @@ export class EvidenceAccumulator {
     if (this.scope.control && !definition.controls.includes(this.scope.control)) return;
     const attributes = event ? eventAttributes(event) : { subject: null, connection: null, sessionId: null };
     this.#findings.push({
-      id: deterministicUuid('finding', kind, ...events.map((e) => e.event.id), ...extra),
+      id: deterministicUuid('finding', kind, ...events.map((e) => e.id), ...extra),
       kind,
       title: definition.title,
       severity: definition.severity,
@@ -267,7 +276,7 @@ export class EvidenceAccumulator {
       subject: attributes.subject,
       connection: event ? this.#connectionOf(event) : null,
       sessionId: attributes.sessionId,
-      eventIds: events.map((e) => e.event.id),
+      eventIds: events.map((e) => e.id),
       leafIndices: events.map((e) => e.leafIndex),
     });
   }

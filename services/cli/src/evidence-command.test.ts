@@ -59,7 +59,7 @@ describe('custodian evidence export / verify', () => {
 
     const verified = io();
     expect(await runCli(['evidence', 'verify', 'pack.tar.gz', '--key', vkey], verified.io)).toBe(EXIT.ok);
-    expect(verified.stdout()).toContain('✓ inclusion proofs');
+    expect(verified.stdout()).toContain('✓ leaf-set proof');
     expect(verified.stdout()).toContain('OK: every signature, digest and proof holds');
     const unpinned = io();
     expect(await runCli(['verify', 'pack.tar.gz'], unpinned.io)).toBe(EXIT.ok);

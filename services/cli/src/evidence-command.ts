@@ -31,12 +31,13 @@ export const EVIDENCE_USAGE = `Usage: custodian evidence <command> [options]
 
 Commands:
   export --from TIME --to TIME [--identity SUBJECT] [--connection NAME] [--control ID] --out FILE [--config FILE]
-        Write a signed evidence pack (tar.gz): events, inclusion and consistency proofs,
-        checkpoints, keys, OSCAL assessment results, HTML report, DSSE attestation. The export is
+        Write a signed evidence pack (tar.gz): events, the leaf-set proof that they are in the
+        log, consistency proofs, checkpoints, keys, OSCAL assessment results, HTML report, DSSE attestation. The export is
         recorded as an evidence-pack.exported event. TIME is RFC 3339 UTC, e.g. 2026-03-01T00:00:00Z.
   verify FILE [--key VKEY]... [--key-file FILE]... [--witness VKEY]... [--json]
         Check a pack offline (no network, no store): the DSSE signature, every digest, checkpoint
-        signature, cosignature, consistency and inclusion proof, and the OSCAL document. Pin the
+        signature, cosignature, consistency proof, the leaf-set proof of the events, and the
+        OSCAL document. Pin the
         log's keys with --key/--key-file; without them the pack's own keys are used (and said so).
         Exit 0 when all hold, 1 naming the first failure. Also: custodian verify FILE.
 `;

@@ -283,3 +283,35 @@ describe('pack tamper matrix: each change is detected and named', () => {
     expect(report.firstFailure?.detail).toMatch(detail);
   });
 });
+
+describe('pack verification in worker threads (a chunk of event lines each)', () => {
+  it('gives the same result with 2 workers and tiny chunks as in one thread', async () => {
+    for (const p of [pack, agentPack]) {
+      const inThread = await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted(), workers: 0 });
+      const parallel = await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted(), workers: 2, chunkBytes: 512 });
+      expect(inThread.ok).toBe(true);
+      expect(parallel.checks).toEqual(inThread.checks);
+    }
+  });
+
+  it('names the same failure from a worker as in one thread', async () => {
+    const tampered = await repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace('"orders-prod"', '"orders-prox"'))), newKey);
+    const outOfScope = await repack(
+      pack.bytes,
+      (fs) => {
+        const l = lines(fs.get(PACK_FILES.events)!);
+        l[7] = l[7]!.replace(/"occurredAt":"[^"]+"/, '"occurredAt":"2027-01-01T00:00:00.000000Z"');
+        fs.set(PACK_FILES.events, joinLines(l));
+      },
+      newKey,
+    );
+    for (const bytes of [tampered, outOfScope]) {
+      const inThread = await verifyEvidencePack(bytes, { trustedLogKeys: trusted(), workers: 0 });
+      const parallel = await verifyEvidencePack(bytes, { trustedLogKeys: trusted(), workers: 2, chunkBytes: 700 });
+      expect(inThread.ok).toBe(false);
+      expect(parallel.firstFailure).toEqual(inThread.firstFailure);
+    }
+    const scoped = await verifyEvidencePack(outOfScope, { trustedLogKeys: trusted(), workers: 2, chunkBytes: 700 });
+    expect(scoped.firstFailure?.detail).toMatch(/^event 8 \(leaf \d+\) occurred at 2027-01-01T00:00:00.000000Z, outside the pack's scope$/);
+  });
+});

@@ -112,7 +112,7 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
     indices.push(leafIndex);
   }
   const report = accumulator.finish();
-  const notYetCheckpointed = (await state.findLeaves({ from: scope.from, to: scope.to })).filter((l) => l.leafIndex >= latest.treeSize).length;
+  const notYetCheckpointed = (await state.findLeaves({ from: scope.from, to: scope.to, fromIndex: latest.treeSize })).length;
 
   // Checkpoints from the first that covers an event in scope up to the latest, chained by consistency proofs.
   const firstIndex = indices[0] ?? latest.treeSize - 1;

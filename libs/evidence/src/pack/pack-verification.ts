@@ -3,12 +3,13 @@
 // consistency proof, the leaf-set proof of the events, and the OSCAL document's structure; it
 // names what failed.
 import { type KeyObject } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import {
   Ed25519CosignatureVerifier,
   Ed25519NoteVerifier,
   ed25519PublicKeyObject,
   LeafSetProofVerifier,
-  hashLeaf,
   openCheckpoint,
   parseVerifierKey,
   verifyConsistency,
@@ -17,6 +18,7 @@ import {
   type SignedCheckpoint,
 } from '@custodian/transparency-log';
 import { openStatement, sha256Hex } from './dsse.js';
+import { WORKER_ROLE, checkEventLines, type CheckedLines, type LineScope } from './event-line-check.js';
 import { PACK_FILES, PACK_FORMAT, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
 import { readTarGz } from './tar-archive.js';
 
@@ -36,6 +38,13 @@ export interface PackVerificationOptions {
   /** Witness keys (vkeys) whose cosignatures must be present on the latest checkpoint. */
   readonly requiredWitnesses?: readonly string[];
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Worker threads that hash and scope-check the events, a chunk of lines each. Default: up to 4
+   * (one per core) when events.jsonl is at least 8 MiB, else 0 (all in this thread).
+   */
+  readonly workers?: number;
+  /** Bytes of events.jsonl per chunk handed to a worker (cut at a line end). Default 4 MiB. */
+  readonly chunkBytes?: number;
 }
 
 export interface PackVerificationReport {
@@ -165,21 +174,26 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
     const events = files.get(PACK_FILES.events)!;
     const scope = manifest.scope;
     const total = manifest.counts.events;
+    const workers = options.workers ?? (events.length >= 8 * 1024 * 1024 ? Math.min(4, availableParallelism()) : 0);
     let count = 0;
-    for (let start = 0; start < events.length; ) {
-      let end = events.indexOf(0x0a, start);
-      if (end < 0) end = events.length;
-      const line = events.subarray(start, end);
-      start = end + 1;
-      const index = proof.nextIndex();
-      count += 1;
-      const where = `event ${count}${index === undefined ? '' : ` (leaf ${index})`}`;
-      if (index === undefined) fail('leaf-set proof', `${where}: the pack holds more events than the proof and manifest (${total})`);
-      const parsed = parseEventLine(line) ?? fail('leaf-set proof', `${where} is not a JSON object`);
-      if (typeof parsed.occurredAt !== 'string' || parsed.occurredAt < scope.from || parsed.occurredAt >= scope.to) fail('leaf-set proof', `${where} occurred at ${String(parsed.occurredAt)}, outside the pack's scope`);
-      if (scope.identity !== undefined && parsed.identity?.subject !== scope.identity) fail('leaf-set proof', `${where} is not an event of ${scope.identity}, the pack's scope`);
-      proof.append(hashLeaf(line));
-      if (count % 10_000 === 0) options.onProgress?.(count, total);
+    const chunks = checkedChunks(events, { from: scope.from, to: scope.to, ...(scope.identity !== undefined ? { identity: scope.identity } : {}) }, workers, options.chunkBytes ?? 4 * 1024 * 1024);
+    for (;;) {
+      const next = await step('leaf-set proof', () => chunks.next());
+      if (next.done === true) break;
+      const { leafHashes, failure } = next.value;
+      for (let k = 0; k < next.value.count; k += 1) {
+        if (proof.nextIndex() === undefined) fail('leaf-set proof', `event ${count + 1}: the pack holds more events than the proof and manifest (${total})`);
+        proof.append(Buffer.from(leafHashes.buffer, leafHashes.byteOffset + 32 * k, 32));
+        count += 1;
+      }
+      if (failure) {
+        const index = proof.nextIndex();
+        const where = `event ${count + 1}${index === undefined ? '' : ` (leaf ${index})`}`;
+        if (failure.kind === 'not-json') fail('leaf-set proof', `${where} is not a JSON object`);
+        if (failure.kind === 'outside-period') fail('leaf-set proof', `${where} occurred at ${failure.occurredAt}, outside the pack's scope`);
+        fail('leaf-set proof', `${where} is not an event of ${scope.identity ?? '?'}, the pack's scope`);
+      }
+      options.onProgress?.(count, total);
     }
     if (count !== total) fail('leaf-set proof', `${count} events but the manifest counts ${total}`);
     await step('leaf-set proof', () => {
@@ -204,16 +218,6 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
   return { ok: firstFailure === undefined, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}) };
 }
 
-/** The envelope fields the scope checks read, or undefined when the line is not a JSON object. */
-function parseEventLine(line: Buffer): { occurredAt?: unknown; identity?: { subject?: unknown } | null } | undefined {
-  try {
-    const value: unknown = JSON.parse(line.toString('utf8'));
-    return isObject(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The leaf-set proof file: tree size, root and events for people; gaps with base64 subtree roots. */
 function parseLeafSetProof(textValue: string): { treeSize: number; gaps: LeafSetProofGap[] } {
   let doc: unknown;
@@ -228,6 +232,92 @@ function parseLeafSetProof(textValue: string): { treeSize: number; gaps: LeafSet
     return { begin: g.begin as number, end: g.end as number, hashes: (g.hashes as string[]).map((h) => Buffer.from(h, 'base64')) };
   });
   return { treeSize: doc.treeSize, gaps };
+}
+
+/** Where the worker entry point is: beside this file, as .ts when running from sources. */
+const LINE_WORKER = new URL(import.meta.url.endsWith('.ts') ? './event-line-check.ts' : './event-line-check.js', import.meta.url);
+
+/** The events file in chunks of about `chunkBytes`, each ending at a line end. */
+function lineChunks(events: Buffer, chunkBytes: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let start = 0; start < events.length; ) {
+    let end = start + Math.max(1, chunkBytes);
+    if (end >= events.length) end = events.length;
+    else {
+      const lineEnd = events.indexOf(0x0a, end - 1);
+      end = lineEnd < 0 ? events.length : lineEnd + 1;
+    }
+    chunks.push(events.subarray(start, end));
+    start = end;
+  }
+  return chunks;
+}
+
+/**
+ * Checked chunks of the events file, in order. With workers, up to two chunks per worker are in
+ * flight (bounded memory: the copies handed over are at most 2 × workers × chunkBytes); the
+ * caller merges the leaf hashes into the proof while the workers hash the next chunks.
+ */
+async function* checkedChunks(events: Buffer, scope: LineScope, workers: number, chunkBytes: number): AsyncGenerator<CheckedLines> {
+  const chunks = lineChunks(events, chunkBytes);
+  if (workers <= 0 || chunks.length <= 1) {
+    for (const chunk of chunks) {
+      const result = checkEventLines(chunk, scope);
+      yield result;
+      if (result.failure) return;
+    }
+    return;
+  }
+  const pool = Array.from({ length: Math.min(workers, chunks.length) }, () => new LineWorker());
+  try {
+    const pending = new Map<number, Promise<CheckedLines>>();
+    let dispatched = 0;
+    for (let id = 0; id < chunks.length; id += 1) {
+      while (dispatched < chunks.length && pending.size < 2 * pool.length) {
+        pending.set(dispatched, pool[dispatched % pool.length]!.check(dispatched, chunks[dispatched]!, scope));
+        dispatched += 1;
+      }
+      const result = await pending.get(id)!;
+      pending.delete(id);
+      yield result;
+      if (result.failure) return;
+    }
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
+}
+
+/** One worker thread running event-line-check, answering chunks in the order they were sent. */
+class LineWorker {
+  readonly #worker = new Worker(LINE_WORKER, { workerData: { role: WORKER_ROLE } });
+  readonly #waiting = new Map<number, { resolve: (r: CheckedLines) => void; reject: (e: Error) => void }>();
+
+  constructor() {
+    this.#worker.on('message', (message: CheckedLines & { id: number }) => {
+      this.#waiting.get(message.id)?.resolve(message);
+      this.#waiting.delete(message.id);
+    });
+    const failAll = (error: Error): void => {
+      for (const w of this.#waiting.values()) w.reject(new Error(`event check worker failed: ${error.message}`));
+      this.#waiting.clear();
+    };
+    this.#worker.on('error', failAll);
+    this.#worker.on('exit', (code) => failAll(new Error(`exited with code ${code}`)));
+  }
+
+  check(id: number, chunk: Buffer, scope: LineScope): Promise<CheckedLines> {
+    // A copy with its own ArrayBuffer, transferred: the pack's buffer stays whole here.
+    const bytes = new Uint8Array(chunk.length);
+    bytes.set(chunk);
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, bytes, scope }, [bytes.buffer]);
+    });
+  }
+
+  async terminate(): Promise<void> {
+    await this.#worker.terminate();
+  }
 }
 
 type Json = Record<string, unknown>;

@@ -182,11 +182,13 @@ export class SqliteEvidenceLogState implements EvidenceLogState {
     // Events of a session carry its connection only in session.opened: select the whole session.
     if (query.connection !== undefined) add('(connection = ? OR session_id IN (SELECT session_id FROM evidence_leaves WHERE connection = ? AND session_id IS NOT NULL))', query.connection, query.connection);
     if (query.belowIndex !== undefined) add('leaf_index < ?', query.belowIndex);
+    if (query.fromIndex !== undefined) add('leaf_index >= ?', query.fromIndex);
     if (query.types !== undefined) {
       if (query.types.length === 0) return [];
       add(`type IN (${query.types.map(() => '?').join(', ')})`, ...query.types);
     }
-    const sql = `SELECT * FROM evidence_leaves ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY leaf_index`;
+    const sql = `SELECT * FROM evidence_leaves ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY leaf_index${query.limit !== undefined ? ' LIMIT ?' : ''}`;
+    if (query.limit !== undefined) params.push(query.limit);
     return this.db.prepare<(string | number)[], LeafRow>(sql).all(...params).map(toLeaf);
   }
 

@@ -1,0 +1,85 @@
+// The per-event work of verifying a pack: the RFC 6962 leaf hash of each line of events.jsonl and
+// the scope check of its envelope. It is most of a large pack's verification time and needs
+// nothing but the bytes, so it runs in worker threads, a chunk of lines each (see
+// pack-verification.ts). This file is also the worker's entry point: it imports only node:
+// built-ins, because a worker loads it directly (dist/*.js, or src/*.ts with Node's type
+// stripping), without the workspace's module resolution.
+import { hash } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+
+export interface LineScope {
+  readonly from: string;
+  readonly to: string;
+  readonly identity?: string;
+}
+
+export type LineFailure =
+  | { readonly line: number; readonly kind: 'not-json' }
+  | { readonly line: number; readonly kind: 'outside-period'; readonly occurredAt: string }
+  | { readonly line: number; readonly kind: 'other-identity' };
+
+export interface CheckedLines {
+  /** Lines checked and hashed (all of them, or up to and excluding the failed one). */
+  readonly count: number;
+  /** count × 32 bytes: the leaf hash of each line, in order. */
+  readonly leafHashes: Uint8Array;
+  readonly failure?: LineFailure;
+}
+
+export const WORKER_ROLE = 'custodian-pack-event-lines';
+
+/** Hashes and scope-checks the newline-separated lines of `bytes` (a final newline is optional). */
+export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLines {
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let lines = 0;
+  for (let i = data.indexOf(0x0a); i >= 0; i = data.indexOf(0x0a, i + 1)) lines += 1;
+  if (data.length > 0 && data[data.length - 1] !== 0x0a) lines += 1;
+  const leafHashes = new Uint8Array(lines * 32);
+  let count = 0;
+  let leafInput = Buffer.allocUnsafe(4096);
+  for (let start = 0; start < data.length; ) {
+    let end = data.indexOf(0x0a, start);
+    if (end < 0) end = data.length;
+    const line = data.subarray(start, end);
+    start = end + 1;
+    const failure = scopeFailure(line, scope, count);
+    if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure };
+    // RFC 6962 leaf hash: SHA-256(0x00 ‖ line), into a reused input buffer.
+    if (leafInput.length < line.length + 1) leafInput = Buffer.allocUnsafe(2 * (line.length + 1));
+    leafInput[0] = 0x00;
+    line.copy(leafInput, 1);
+    leafHashes.set(hash('sha256', leafInput.subarray(0, line.length + 1), 'buffer'), count * 32);
+    count += 1;
+  }
+  return { count, leafHashes };
+}
+
+function scopeFailure(line: Buffer, scope: LineScope, index: number): LineFailure | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line.toString('utf8'));
+  } catch {
+    return { line: index, kind: 'not-json' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { line: index, kind: 'not-json' };
+  const envelope = value as { occurredAt?: unknown; identity?: { subject?: unknown } | null };
+  if (typeof envelope.occurredAt !== 'string' || envelope.occurredAt < scope.from || envelope.occurredAt >= scope.to) return { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) };
+  if (scope.identity !== undefined && envelope.identity?.subject !== scope.identity) return { line: index, kind: 'other-identity' };
+  return undefined;
+}
+
+interface LinesRequest {
+  readonly id: number;
+  readonly bytes: Uint8Array;
+  readonly scope: LineScope;
+}
+
+// As a worker: answer each chunk with its leaf hashes (transferred, not copied).
+if (parentPort && (workerData as { role?: unknown } | null)?.role === WORKER_ROLE) {
+  const port = parentPort;
+  port.on('message', (request: LinesRequest) => {
+    const result = checkEventLines(request.bytes, request.scope);
+    const leafHashes = result.leafHashes.slice();
+    port.postMessage({ id: request.id, ...result, leafHashes }, [leafHashes.buffer]);
+  });
+}
