@@ -88,7 +88,7 @@ export function buildAssessmentResults(input: OscalInput): Json {
   observations.push({
     uuid: integrityId,
     title: `Evidence log integrity: ${input.origin} at tree size ${input.treeSize}`,
-    description: `Every event in this pack has an RFC 9162 inclusion proof against the signed checkpoint of size ${input.treeSize} (root ${input.rootHash}); consecutive checkpoints have consistency proofs. Check with \`custodian evidence verify\` or independent tools (docs/verifying-evidence.md).`,
+    description: `Every event in this pack is proven in the log by one leaf-set proof (RFC 6962 compact ranges of the gaps between the events) against the signed checkpoint of size ${input.treeSize} (root ${input.rootHash}); consecutive checkpoints have consistency proofs. Check with \`custodian evidence verify\` or independent tools (docs/verifying-evidence.md).`,
     methods: ['TEST'],
     types: ['control-objective'],
     'relevant-evidence': integrityFiles.map((f) => evidence(f.path, f.description)),

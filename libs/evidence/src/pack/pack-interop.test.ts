@@ -1,6 +1,6 @@
 // An evidence pack checked by tools no one at Custodian wrote: Go's golang.org/x/mod/sumdb/note and
 // github.com/transparency-dev/merkle (tools/tlog-verify-go) for checkpoints, cosignatures,
-// inclusion and consistency proofs; sigstore cosign for the DSSE / in-toto attestation (run with
+// consistency proofs and leaf-set proofs (compact ranges); sigstore cosign for the DSSE / in-toto attestation (run with
 // no network); compliance-trestle's OSCAL models for the assessment results.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

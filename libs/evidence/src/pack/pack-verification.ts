@@ -84,6 +84,13 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
       if (!files.has(required)) fail('archive', `the pack has no ${required}`);
     }
     pass('archive', `${files.size} files`);
+    // Each file is hashed once: the attestation, the manifest and the OSCAL links all ask.
+    const digests = new Map<string, string>();
+    const digestOf = (path: string): string => {
+      let digest = digests.get(path);
+      if (digest === undefined) digests.set(path, (digest = sha256Hex(files.get(path)!)));
+      return digest;
+    };
     const text = (path: string): string => files.get(path)!.toString('utf8');
 
     // Keys: pinned by the auditor, or (self-consistency only) the pack's own.
@@ -102,11 +109,11 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
       if (subjects.has(s.name)) fail('digests', `the attestation names ${s.name} twice`);
       subjects.set(s.name, s.digest?.sha256 ?? '');
     }
-    for (const [path, data] of files) {
+    for (const path of files.keys()) {
       if (path === PACK_FILES.attestation) continue;
       const expected = subjects.get(path);
       if (expected === undefined) fail('digests', `${path} is in the pack but not in the attestation (added or swapped in)`);
-      if (sha256Hex(data) !== expected) fail('digests', `${path}: SHA-256 ${sha256Hex(data)} does not match the attested ${expected}`);
+      if (digestOf(path) !== expected) fail('digests', `${path}: SHA-256 ${digestOf(path)} does not match the attested ${expected}`);
     }
     for (const name of subjects.keys()) if (!files.has(name)) fail('digests', `${name} is attested but missing from the pack`);
     pass('digests', `${subjects.size} files match the attested SHA-256 digests`);
@@ -114,7 +121,7 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
     // 2. The manifest agrees with the files.
     manifest = await step('manifest', () => JSON.parse(text(PACK_FILES.manifest)) as PackManifest);
     if (manifest.format !== PACK_FORMAT) fail('manifest', `format ${JSON.stringify(manifest.format)} is not ${PACK_FORMAT}`);
-    for (const f of manifest.files) if (!files.has(f.path) || sha256Hex(files.get(f.path)!) !== f.sha256) fail('manifest', `manifest entry ${f.path} does not match the file`);
+    for (const f of manifest.files) if (!files.has(f.path) || digestOf(f.path) !== f.sha256) fail('manifest', `manifest entry ${f.path} does not match the file`);
     pass('manifest', `pack ${manifest.packId}, scope ${manifest.scope.from} → ${manifest.scope.to}`);
 
     // 3. Checkpoints: each signed by a log key, for the manifest's origin; witness cosignatures.
@@ -209,7 +216,7 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
     pass('leaf-set proof', `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)`);
 
     // 6. The OSCAL document's structure, and its evidence links into the pack by digest.
-    await step('oscal', () => checkOscal(text(PACK_FILES.oscal), files));
+    await step('oscal', () => checkOscal(text(PACK_FILES.oscal), files, digestOf));
     pass('oscal', 'assessment-results structure and evidence digests verified');
   } catch (error) {
     if (!(error instanceof CheckFailed)) throw error;
@@ -327,7 +334,7 @@ function need(cond: boolean, message: string): void {
   if (!cond) throw new Error(`OSCAL: ${message}`);
 }
 
-function checkOscal(textValue: string, files: ReadonlyMap<string, Buffer>): void {
+function checkOscal(textValue: string, files: ReadonlyMap<string, Buffer>, digestOf: (path: string) => string): void {
   let doc: unknown;
   try {
     doc = JSON.parse(textValue);
@@ -352,7 +359,7 @@ function checkOscal(textValue: string, files: ReadonlyMap<string, Buffer>): void
       need(files.has(path), `resource ${String(r.uuid)} links to ${path}, which is not in the pack`);
       const sha = ((Array.isArray(link.hashes) ? link.hashes : []) as Json[]).find((h) => h.algorithm === 'SHA-256');
       need(sha !== undefined, `resource link ${path} carries no SHA-256`);
-      need(sha!.value === sha256Hex(files.get(path)!), `resource link ${path}: SHA-256 does not match the file`);
+      need(sha!.value === digestOf(path), `resource link ${path}: SHA-256 does not match the file`);
     }
   }
   need(Array.isArray(ar.results) && ar.results.length > 0, 'no results');
