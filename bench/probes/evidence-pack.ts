@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { registerWorkspaceSources } from '../workspace-sources.ts';
 
 registerWorkspaceSources();
-const { buildEvidencePack, loadControlCatalogue, verifyEvidencePack } = await import('@custodian/evidence');
+const { buildEvidencePack, loadControlCatalogue, verifyEvidencePackFile } = await import('@custodian/evidence');
 const { SqliteEvidenceLogState } = await import('@custodian/evidence/sqlite');
 const { SqliteEventStore } = await import('@custodian/event-store-sqlite');
 const { Ed25519NoteSigner } = await import('@custodian/transparency-log');
@@ -29,7 +29,8 @@ if (mode === 'export' && args.length === 7) {
   process.stdout.write(`${JSON.stringify({ mode, seconds: seconds(), peakRssBytes: peakRssBytes(), events: pack.manifest.counts.events, bytes: pack.bytes.length })}\n`);
 } else if (mode === 'verify' && args.length === 2) {
   const [packPath, vkey] = args as [string, string];
-  const report = await verifyEvidencePack(readFileSync(packPath), { trustedLogKeys: [vkey] });
+  // Streamed from the file, as `custodian verify` does.
+  const report = await verifyEvidencePackFile(packPath, { trustedLogKeys: [vkey] });
   process.stdout.write(`${JSON.stringify({ mode, seconds: seconds(), peakRssBytes: peakRssBytes(), ok: report.ok, failure: report.firstFailure ?? null, events: report.manifest?.counts.events ?? 0 })}\n`);
 } else {
   process.stderr.write('usage: evidence-pack.ts export <events.sqlite> <evidence.sqlite> <origin> <skey file> <from> <to> <out> | verify <pack> <vkey>\n');

@@ -1,11 +1,11 @@
 // `custodian log …` and `custodian evidence …` (and `custodian verify`, an alias of `evidence verify`):
 // verify the Merkle log against the event store, make signing keys, export and verify evidence packs.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { EventFactory, streamName, type CustodianEvent, type Identity } from '@custodian/event-contracts';
-import { EvidenceError, buildEvidencePack, loadControlCatalogue, verifierFromVkey, verifyEvidencePack, verifyLog, type EvidenceLogState } from '@custodian/evidence';
+import { EvidenceError, buildEvidencePack, loadControlCatalogue, verifierFromVkey, verifyEvidencePackFile, verifyLog, type EvidenceLogState } from '@custodian/evidence';
 import { configuredEvidence } from '@custodian/evidence-host';
 import { loadConfig } from '@custodian/runtime-config';
 import { openConfiguredEventStore } from '@custodian/service-host';
@@ -221,16 +221,16 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     }
     if (positionals.length !== 1) throw new EvidenceUsageError('verify needs exactly one pack file');
     const file = resolve(io.cwd, positionals[0]!);
-    let bytes: Buffer;
     try {
-      bytes = readFileSync(file);
+      accessSync(file, constants.R_OK);
     } catch (err) {
       throw new EvidenceUsageError(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`);
     }
     const keys = [...strs(values.key), ...strs(values['key-file']).flatMap((f) => readFileSync(resolve(io.cwd, f), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.length > 0))];
     for (const k of keys) verifierFromVkey(k);
     const progress = io.isTerminal?.() === true;
-    const report = await verifyEvidencePack(bytes, {
+    // Streamed from the file: memory stays bounded for packs of millions of events.
+    const report = await verifyEvidencePackFile(file, {
       trustedLogKeys: keys,
       requiredWitnesses: strs(values.witness),
       ...(progress ? { onProgress: (done: number, total: number) => io.stderr(`\r${progressBar(done, total)}`) } : {}),

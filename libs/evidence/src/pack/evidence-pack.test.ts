@@ -10,7 +10,7 @@ import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from '
 import { submitCosignatures, witnessVerifiers } from '../witness-cosignatures.js';
 import { sha256Hex, signStatement, type DsseEnvelope, type InTotoStatement } from './dsse.js';
 import { PACK_FILES, buildEvidencePack, type EvidencePack, type PackManifest } from './evidence-pack.js';
-import { verifyEvidencePack } from './pack-verification.js';
+import { verifyEvidencePack, verifyEvidencePackFile } from './pack-verification.js';
 import { readTarGz, writeTarGz } from './tar-archive.js';
 
 const catalogue = loadControlCatalogue();
@@ -313,5 +313,33 @@ describe('pack verification in worker threads (a chunk of event lines each)', ()
     }
     const scoped = await verifyEvidencePack(outOfScope, { trustedLogKeys: trusted(), workers: 2, chunkBytes: 700 });
     expect(scoped.firstFailure?.detail).toMatch(/^event 8 \(leaf \d+\) occurred at 2027-01-01T00:00:00.000000Z, outside the pack's scope$/);
+  });
+});
+
+describe('pack verification as a stream', () => {
+  it('verifies a pack file streamed from disk exactly as from memory', async () => {
+    const path = join(f.dir, 'agent-pack.tar.gz');
+    writeFileSync(path, agentPack.bytes);
+    const fromFile = await verifyEvidencePackFile(path, { trustedLogKeys: trusted() });
+    const fromMemory = await verifyEvidencePack(agentPack.bytes, { trustedLogKeys: trusted() });
+    expect(fromFile.ok).toBe(true);
+    expect(fromFile.checks).toEqual(fromMemory.checks);
+    const missing = await verifyEvidencePackFile(join(f.dir, 'no-such-pack.tar.gz'));
+    expect(missing.firstFailure?.name).toBe('archive');
+  });
+
+  it('verifies a pack whose events come before its manifest (re-archived by another tool)', async () => {
+    const files = readTarGz(pack.bytes);
+    const events = files.find((x) => x.path === PACK_FILES.events)!;
+    const reordered = await writeTarGz([events, ...files.filter((x) => x !== events)], 1_772_000_000);
+    const report = await verifyEvidencePack(reordered, { trustedLogKeys: trusted(), workers: 2, chunkBytes: 600 });
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  it('refuses an events file with a line longer than any event can be, without holding it whole', async () => {
+    const hostile = await repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.alloc(17 * 1024 * 1024, 0x61)), newKey);
+    const report = await verifyEvidencePack(hostile, { trustedLogKeys: trusted(), chunkBytes: 1024 * 1024 });
+    expect(report.firstFailure?.name).toBe('archive');
+    expect(report.firstFailure?.detail).toMatch(/line longer than/);
   });
 });

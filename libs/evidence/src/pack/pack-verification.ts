@@ -3,8 +3,8 @@
 // consistency proof, the leaf-set proof of the events, and the OSCAL document's structure; it
 // names what failed.
 import { type KeyObject } from 'node:crypto';
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import {
   Ed25519CosignatureVerifier,
   Ed25519NoteVerifier,
@@ -18,9 +18,8 @@ import {
   type SignedCheckpoint,
 } from '@custodian/transparency-log';
 import { openStatement, sha256Hex } from './dsse.js';
-import { WORKER_ROLE, checkEventLines, type CheckedLines, type LineScope } from './event-line-check.js';
 import { PACK_FILES, PACK_FORMAT, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
-import { readTarGz } from './tar-archive.js';
+import { readPack, type ReadPack } from './pack-reader.js';
 
 export interface PackCheck {
   readonly name: string;
@@ -59,7 +58,17 @@ class CheckFailed extends Error {}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-5][0-9a-f]{3}-[089ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
-export async function verifyEvidencePack(bytes: Buffer, options: PackVerificationOptions = {}): Promise<PackVerificationReport> {
+/** Verifies a pack held in memory. */
+export function verifyEvidencePack(bytes: Buffer, options: PackVerificationOptions = {}): Promise<PackVerificationReport> {
+  return verifyEvidencePackStream(Readable.from([bytes]), options);
+}
+
+/** Verifies a pack file as a stream: memory stays bounded whatever the pack's size (see pack-reader.ts). */
+export function verifyEvidencePackFile(path: string, options: PackVerificationOptions = {}): Promise<PackVerificationReport> {
+  return verifyEvidencePackStream(createReadStream(path), options);
+}
+
+async function verifyEvidencePackStream(source: Readable, options: PackVerificationOptions): Promise<PackVerificationReport> {
   const checks: PackCheck[] = [];
   let manifest: PackManifest | undefined;
   const keysPinned = (options.trustedLogKeys?.length ?? 0) > 0;
@@ -79,19 +88,19 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
   };
 
   try {
-    const files = await step('archive', () => new Map(readTarGz(bytes).map((f) => [f.path, f.data])));
+    const files: ReadPack = await step('archive', () =>
+      readPack(source, {
+        ...(options.workers !== undefined ? { workers: options.workers } : {}),
+        ...(options.chunkBytes !== undefined ? { chunkBytes: options.chunkBytes } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      }),
+    );
     for (const required of [PACK_FILES.manifest, PACK_FILES.events, PACK_FILES.leafSet, PACK_FILES.consistency, PACK_FILES.logKeys, PACK_FILES.oscal, PACK_FILES.report, PACK_FILES.attestation]) {
       if (!files.has(required)) fail('archive', `the pack has no ${required}`);
     }
-    pass('archive', `${files.size} files`);
-    // Each file is hashed once: the attestation, the manifest and the OSCAL links all ask.
-    const digests = new Map<string, string>();
-    const digestOf = (path: string): string => {
-      let digest = digests.get(path);
-      if (digest === undefined) digests.set(path, (digest = sha256Hex(files.get(path)!)));
-      return digest;
-    };
-    const text = (path: string): string => files.get(path)!.toString('utf8');
+    pass('archive', `${files.paths.length} files`);
+    const digestOf = (path: string): string => files.digest(path)!;
+    const text = (path: string): string => files.file(path)!.toString('utf8');
 
     // Keys: pinned by the auditor, or (self-consistency only) the pack's own.
     const logVkeys = await step('keys', () => (keysPinned ? [...options.trustedLogKeys!] : text(PACK_FILES.logKeys).split('\n').filter((l) => l.trim().length > 0)).map((k) => k.trim()));
@@ -109,7 +118,7 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
       if (subjects.has(s.name)) fail('digests', `the attestation names ${s.name} twice`);
       subjects.set(s.name, s.digest?.sha256 ?? '');
     }
-    for (const path of files.keys()) {
+    for (const path of files.paths) {
       if (path === PACK_FILES.attestation) continue;
       const expected = subjects.get(path);
       if (expected === undefined) fail('digests', `${path} is in the pack but not in the attestation (added or swapped in)`);
@@ -129,7 +138,7 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
     const checkpoints: SignedCheckpoint[] = [];
     for (const path of manifest.checkpoints) {
       if (!files.has(path)) fail('checkpoints', `${path} is listed but missing`);
-      checkpoints.push(await step('checkpoints', () => openCheckpoint(files.get(path)!, origin, logVerifiers)));
+      checkpoints.push(await step('checkpoints', () => openCheckpoint(files.file(path)!, origin, logVerifiers)));
     }
     if (checkpoints.length === 0) fail('checkpoints', 'the pack has no checkpoint');
     for (let i = 1; i < checkpoints.length; i += 1) if (checkpoints[i]!.checkpoint.size <= checkpoints[i - 1]!.checkpoint.size) fail('checkpoints', 'checkpoints are not in increasing size');
@@ -178,17 +187,11 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
     if (leafSet.treeSize !== latest.checkpoint.size) fail('leaf-set proof', `the proof is for tree size ${leafSet.treeSize}, not the latest checkpoint's ${latest.checkpoint.size}`);
     const proof = await step('leaf-set proof', () => new LeafSetProofVerifier(leafSet));
     if (proof.leafCount !== manifest.counts.events) fail('leaf-set proof', `the proof leaves room for ${proof.leafCount} events but the manifest counts ${manifest.counts.events}`);
-    const events = files.get(PACK_FILES.events)!;
     const scope = manifest.scope;
     const total = manifest.counts.events;
-    const workers = options.workers ?? (events.length >= 8 * 1024 * 1024 ? Math.min(4, availableParallelism()) : 0);
     let count = 0;
-    const chunks = checkedChunks(events, { from: scope.from, to: scope.to, ...(scope.identity !== undefined ? { identity: scope.identity } : {}) }, workers, options.chunkBytes ?? 4 * 1024 * 1024);
-    for (;;) {
-      const next = await step('leaf-set proof', () => chunks.next());
-      if (next.done === true) break;
-      const { leafHashes, failure } = next.value;
-      for (let k = 0; k < next.value.count; k += 1) {
+    for (const { count: lines, leafHashes, failure } of files.events ?? []) {
+      for (let k = 0; k < lines; k += 1) {
         if (proof.nextIndex() === undefined) fail('leaf-set proof', `event ${count + 1}: the pack holds more events than the proof and manifest (${total})`);
         proof.append(Buffer.from(leafHashes.buffer, leafHashes.byteOffset + 32 * k, 32));
         count += 1;
@@ -200,7 +203,6 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
         if (failure.kind === 'outside-period') fail('leaf-set proof', `${where} occurred at ${failure.occurredAt}, outside the pack's scope`);
         fail('leaf-set proof', `${where} is not an event of ${scope.identity ?? '?'}, the pack's scope`);
       }
-      options.onProgress?.(count, total);
     }
     if (count !== total) fail('leaf-set proof', `${count} events but the manifest counts ${total}`);
     await step('leaf-set proof', () => {
@@ -212,7 +214,6 @@ export async function verifyEvidencePack(bytes: Buffer, options: PackVerificatio
         );
       }
     });
-    options.onProgress?.(count, total);
     pass('leaf-set proof', `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)`);
 
     // 6. The OSCAL document's structure, and its evidence links into the pack by digest.
@@ -241,92 +242,6 @@ function parseLeafSetProof(textValue: string): { treeSize: number; gaps: LeafSet
   return { treeSize: doc.treeSize, gaps };
 }
 
-/** Where the worker entry point is: beside this file, as .ts when running from sources. */
-const LINE_WORKER = new URL(import.meta.url.endsWith('.ts') ? './event-line-check.ts' : './event-line-check.js', import.meta.url);
-
-/** The events file in chunks of about `chunkBytes`, each ending at a line end. */
-function lineChunks(events: Buffer, chunkBytes: number): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let start = 0; start < events.length; ) {
-    let end = start + Math.max(1, chunkBytes);
-    if (end >= events.length) end = events.length;
-    else {
-      const lineEnd = events.indexOf(0x0a, end - 1);
-      end = lineEnd < 0 ? events.length : lineEnd + 1;
-    }
-    chunks.push(events.subarray(start, end));
-    start = end;
-  }
-  return chunks;
-}
-
-/**
- * Checked chunks of the events file, in order. With workers, up to two chunks per worker are in
- * flight (bounded memory: the copies handed over are at most 2 × workers × chunkBytes); the
- * caller merges the leaf hashes into the proof while the workers hash the next chunks.
- */
-async function* checkedChunks(events: Buffer, scope: LineScope, workers: number, chunkBytes: number): AsyncGenerator<CheckedLines> {
-  const chunks = lineChunks(events, chunkBytes);
-  if (workers <= 0 || chunks.length <= 1) {
-    for (const chunk of chunks) {
-      const result = checkEventLines(chunk, scope);
-      yield result;
-      if (result.failure) return;
-    }
-    return;
-  }
-  const pool = Array.from({ length: Math.min(workers, chunks.length) }, () => new LineWorker());
-  try {
-    const pending = new Map<number, Promise<CheckedLines>>();
-    let dispatched = 0;
-    for (let id = 0; id < chunks.length; id += 1) {
-      while (dispatched < chunks.length && pending.size < 2 * pool.length) {
-        pending.set(dispatched, pool[dispatched % pool.length]!.check(dispatched, chunks[dispatched]!, scope));
-        dispatched += 1;
-      }
-      const result = await pending.get(id)!;
-      pending.delete(id);
-      yield result;
-      if (result.failure) return;
-    }
-  } finally {
-    await Promise.all(pool.map((w) => w.terminate()));
-  }
-}
-
-/** One worker thread running event-line-check, answering chunks in the order they were sent. */
-class LineWorker {
-  readonly #worker = new Worker(LINE_WORKER, { workerData: { role: WORKER_ROLE } });
-  readonly #waiting = new Map<number, { resolve: (r: CheckedLines) => void; reject: (e: Error) => void }>();
-
-  constructor() {
-    this.#worker.on('message', (message: CheckedLines & { id: number }) => {
-      this.#waiting.get(message.id)?.resolve(message);
-      this.#waiting.delete(message.id);
-    });
-    const failAll = (error: Error): void => {
-      for (const w of this.#waiting.values()) w.reject(new Error(`event check worker failed: ${error.message}`));
-      this.#waiting.clear();
-    };
-    this.#worker.on('error', failAll);
-    this.#worker.on('exit', (code) => failAll(new Error(`exited with code ${code}`)));
-  }
-
-  check(id: number, chunk: Buffer, scope: LineScope): Promise<CheckedLines> {
-    // A copy with its own ArrayBuffer, transferred: the pack's buffer stays whole here.
-    const bytes = new Uint8Array(chunk.length);
-    bytes.set(chunk);
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, bytes, scope }, [bytes.buffer]);
-    });
-  }
-
-  async terminate(): Promise<void> {
-    await this.#worker.terminate();
-  }
-}
-
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -334,7 +249,7 @@ function need(cond: boolean, message: string): void {
   if (!cond) throw new Error(`OSCAL: ${message}`);
 }
 
-function checkOscal(textValue: string, files: ReadonlyMap<string, Buffer>, digestOf: (path: string) => string): void {
+function checkOscal(textValue: string, files: ReadPack, digestOf: (path: string) => string): void {
   let doc: unknown;
   try {
     doc = JSON.parse(textValue);

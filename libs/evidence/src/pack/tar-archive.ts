@@ -1,8 +1,11 @@
 // A minimal, deterministic POSIX ustar writer and a strict reader, for evidence packs (.tar.gz).
 // Deterministic: fixed mode, owner and mtime, files in the order given, so the same pack content
 // gives the same bytes. The reader accepts regular files only, refuses unsafe or duplicate paths,
-// and checks every header checksum; nothing is ever written to disk.
-import { createGzip, gunzipSync } from 'node:zlib';
+// and checks every header checksum; nothing is ever written to disk. readTarGzStream reads an
+// archive piece by piece, for packs too large to hold decompressed.
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { EvidenceError } from '../errors.js';
 
 export interface ArchiveFile {
@@ -87,6 +90,32 @@ function readOctal(h: Buffer, offset: number, width: number): number {
   return Number.parseInt(text, 8);
 }
 
+interface EntryHeader {
+  readonly path: string;
+  readonly size: number;
+  /** Directories carry no data and are skipped. */
+  readonly directory: boolean;
+}
+
+/** Parses one 512-byte header block (checksum, type, safe path); `offset` is for messages. */
+function parseHeader(h: Buffer, offset: number): EntryHeader {
+  const stored = readOctal(h, 148, 8);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i += 1) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+  if (sum !== stored) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive header checksum mismatch at byte ${offset}`);
+  const nameEnd = h.indexOf(0);
+  const name = h.toString('utf8', 0, nameEnd >= 0 && nameEnd < 100 ? nameEnd : 100);
+  const prefixEnd = h.indexOf(0, 345);
+  const prefix = h.toString('utf8', 345, prefixEnd >= 345 && prefixEnd < 500 ? prefixEnd : 500);
+  const path = prefix ? `${prefix}/${name}` : name;
+  const type = String.fromCharCode(h[156]!);
+  const size = readOctal(h, 124, 12);
+  if (type === '5') return { path, size: 0, directory: true };
+  if (type !== '0' && type !== '\0') throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive entry ${JSON.stringify(path)} is not a regular file`);
+  assertSafePath(path);
+  return { path, size, directory: false };
+}
+
 /** The regular files of a tar.gz, in archive order. */
 export function readTarGz(bytes: Buffer, maxBytes = 8 * 1024 ** 3): ArchiveFile[] {
   let tar: Buffer;
@@ -98,30 +127,109 @@ export function readTarGz(bytes: Buffer, maxBytes = 8 * 1024 ** 3): ArchiveFile[
   const files: ArchiveFile[] = [];
   const seen = new Set<string>();
   let offset = 0;
+  let ended = false;
   while (offset + BLOCK <= tar.length) {
     const h = tar.subarray(offset, offset + BLOCK);
-    if (h.every((b) => b === 0)) break;
-    const stored = readOctal(h, 148, 8);
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i += 1) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
-    if (sum !== stored) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive header checksum mismatch at byte ${offset}`);
-    const nameEnd = h.indexOf(0);
-    const name = h.toString('utf8', 0, nameEnd >= 0 && nameEnd < 100 ? nameEnd : 100);
-    const prefixEnd = h.indexOf(0, 345);
-    const prefix = h.toString('utf8', 345, prefixEnd >= 345 && prefixEnd < 500 ? prefixEnd : 500);
-    const path = prefix ? `${prefix}/${name}` : name;
-    const type = String.fromCharCode(h[156]!);
-    const size = readOctal(h, 124, 12);
+    if (h.every((b) => b === 0)) {
+      ended = true;
+      break;
+    }
+    const entry = parseHeader(h, offset);
     offset += BLOCK;
-    if (type === '5') continue; // directories: nothing to read
-    if (type !== '0' && type !== '\0') throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive entry ${JSON.stringify(path)} is not a regular file`);
-    assertSafePath(path);
-    if (seen.has(path)) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive holds ${path} twice`);
-    seen.add(path);
-    if (offset + size > tar.length) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive entry ${path} is truncated`);
+    if (entry.directory) continue;
+    if (seen.has(entry.path)) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive holds ${entry.path} twice`);
+    seen.add(entry.path);
+    if (offset + entry.size > tar.length) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive entry ${entry.path} is truncated`);
     // A view into the one decompressed buffer: large packs are not copied file by file.
-    files.push({ path, data: tar.subarray(offset, offset + size) });
-    offset += Math.ceil(size / BLOCK) * BLOCK;
+    files.push({ path: entry.path, data: tar.subarray(offset, offset + entry.size) });
+    offset += Math.ceil(entry.size / BLOCK) * BLOCK;
   }
+  if (!ended) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', 'the archive is truncated: it ends without the end-of-archive blocks');
   return files;
+}
+
+/** Where the bytes of one archive entry go, piece by piece. */
+export interface ArchiveEntrySink {
+  write(piece: Buffer): void | Promise<void>;
+  end(): void | Promise<void>;
+}
+
+/**
+ * Reads a tar.gz as a stream: decompression runs in libuv's thread pool while `open(path, size)`'s
+ * sink consumes each entry's bytes, so nothing is held but what the sinks keep. Same checks as
+ * readTarGz: header checksums, regular files only, safe and unique paths, at most `maxBytes`
+ * decompressed, no truncated entry.
+ */
+export async function readTarGzStream(
+  source: Readable | AsyncIterable<Buffer>,
+  open: (path: string, size: number) => ArchiveEntrySink | Promise<ArchiveEntrySink>,
+  options: { readonly maxBytes?: number; /** zlib output piece size (tests use small ones to cut headers apart). */ readonly chunkSize?: number } = {},
+): Promise<void> {
+  const maxBytes = options.maxBytes ?? 8 * 1024 ** 3;
+  const gunzip = createGunzip(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {});
+  let sourceError: unknown;
+  const feeding = pipeline(source instanceof Readable ? source : Readable.from(source), gunzip).catch((error: unknown) => {
+    sourceError = error;
+  });
+  const seen = new Set<string>();
+  let header = Buffer.alloc(0);
+  let entry: { sink: ArchiveEntrySink; path: string; remaining: number; padding: number } | undefined;
+  let skip = 0;
+  let total = 0;
+  let ended = false;
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > maxBytes) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `the archive decompresses to more than ${maxBytes} bytes`);
+      let piece = chunk;
+      while (piece.length > 0 && !ended) {
+        if (entry) {
+          const take = Math.min(entry.remaining, piece.length);
+          if (take > 0) await entry.sink.write(piece.subarray(0, take));
+          entry.remaining -= take;
+          piece = piece.subarray(take);
+          if (entry.remaining === 0) {
+            await entry.sink.end();
+            skip = entry.padding;
+            entry = undefined;
+          }
+          continue;
+        }
+        if (skip > 0) {
+          const dropped = Math.min(skip, piece.length);
+          skip -= dropped;
+          piece = piece.subarray(dropped);
+          continue;
+        }
+        const need = BLOCK - header.length;
+        header = Buffer.concat([header, piece.subarray(0, need)]);
+        piece = piece.subarray(Math.min(need, piece.length));
+        if (header.length < BLOCK) continue;
+        const block = header;
+        header = Buffer.alloc(0);
+        if (block.every((b) => b === 0)) {
+          ended = true;
+          break;
+        }
+        const parsed = parseHeader(block, total - piece.length - BLOCK);
+        if (parsed.directory) continue;
+        if (seen.has(parsed.path)) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive holds ${parsed.path} twice`);
+        seen.add(parsed.path);
+        const sink = await open(parsed.path, parsed.size);
+        entry = { sink, path: parsed.path, remaining: parsed.size, padding: (BLOCK - (parsed.size % BLOCK)) % BLOCK };
+        if (parsed.size === 0) {
+          await sink.end();
+          entry = undefined;
+        }
+      }
+    }
+  } catch (error) {
+    gunzip.destroy();
+    if (error instanceof EvidenceError) throw error;
+    throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `not a gzip archive: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  await feeding;
+  if (sourceError !== undefined) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `cannot read the pack: ${sourceError instanceof Error ? sourceError.message : String(sourceError)}`, { cause: sourceError });
+  if (entry) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive entry ${entry.path} is truncated`);
+  if (!ended) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', 'the archive is truncated: it ends without the end-of-archive blocks');
 }

@@ -1,0 +1,272 @@
+// Reads an evidence pack as a stream for the verifier. Every file is hashed as it streams by; the
+// small ones are kept; events.jsonl, by far the largest, is never held whole: it is cut into chunks
+// of lines that worker threads hash (RFC 6962 leaf) and scope-check while decompression goes on,
+// and only 32 bytes per event are kept. Memory: the small files, 32 B per event, and at most two
+// chunks per worker in flight.
+import { createHash, type Hash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import type { Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import { EvidenceError } from '../errors.js';
+import { WORKER_ROLE, checkEventLines, type CheckedLines, type LineScope } from './event-line-check.js';
+import { PACK_FILES, type PackManifest } from './evidence-pack.js';
+import { readTarGzStream, type ArchiveEntrySink } from './tar-archive.js';
+
+export interface PackReadOptions {
+  /** Worker threads for the events; default up to 4 (one per core) once events.jsonl is 8 MiB or more, else 0. */
+  readonly workers?: number;
+  /** Bytes of events.jsonl per chunk (cut at a line end). Default 4 MiB. */
+  readonly chunkBytes?: number;
+  /** Largest file other than events.jsonl kept in memory. Default 256 MiB. */
+  readonly maxFileBytes?: number;
+  readonly onProgress?: (eventsChecked: number, total: number) => void;
+}
+
+export interface ReadPack {
+  /** Entry paths, in archive order. */
+  readonly paths: readonly string[];
+  has(path: string): boolean;
+  /** A file's bytes; events.jsonl is not kept (see `events`). */
+  file(path: string): Buffer | undefined;
+  /** SHA-256 (hex) of any file, events.jsonl included. */
+  digest(path: string): string | undefined;
+  /** The checked chunks of events.jsonl, in order; undefined when the pack has no events file. */
+  readonly events?: readonly CheckedLines[];
+}
+
+const WORKERS_FROM_BYTES = 8 * 1024 * 1024;
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+export async function readPack(source: Readable | AsyncIterable<Buffer>, options: PackReadOptions = {}): Promise<ReadPack> {
+  const paths: string[] = [];
+  const files = new Map<string, Buffer>();
+  const digests = new Map<string, string>();
+  const maxFileBytes = options.maxFileBytes ?? 256 * 1024 * 1024;
+  let events: EventsSink | undefined;
+  let buffered: Buffer | undefined;
+
+  await readTarGzStream(source, (path, size) => {
+    paths.push(path);
+    if (path === PACK_FILES.events) {
+      // The scope comes from the manifest, which our packs put first; otherwise keep the bytes and check them after.
+      const scope = scopeOf(files.get(PACK_FILES.manifest));
+      if (scope) {
+        events = new EventsSink(scope, workerCount(options.workers, size), options.chunkBytes ?? 4 * 1024 * 1024, totalOf(files.get(PACK_FILES.manifest)), options.onProgress);
+        return events;
+      }
+      return collect(path, Number.MAX_SAFE_INTEGER, (data) => {
+        buffered = data;
+      });
+    }
+    if (size > maxFileBytes) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `${path} is ${size} bytes, more than the ${maxFileBytes} a pack file other than the events may hold`);
+    return collect(path, size, (data) => void files.set(path, data));
+  });
+
+  function collect(path: string, size: number, done: (data: Buffer) => void): ArchiveEntrySink {
+    const pieces: Buffer[] = [];
+    const hash = createHash('sha256');
+    return {
+      write(piece) {
+        hash.update(piece);
+        pieces.push(Buffer.from(piece));
+      },
+      end() {
+        digests.set(path, hash.digest('hex'));
+        done(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, Math.min(size, pieces.reduce((n, p) => n + p.length, 0))));
+      },
+    };
+  }
+
+  let checked: readonly CheckedLines[] | undefined;
+  if (events) {
+    checked = await events.results();
+    digests.set(PACK_FILES.events, events.sha256());
+  } else if (buffered !== undefined) {
+    // events.jsonl came before the manifest: check it now, from memory.
+    const scope = scopeOf(files.get(PACK_FILES.manifest)) ?? { from: '', to: '' };
+    const sink = new EventsSink(scope, workerCount(options.workers, buffered.length), options.chunkBytes ?? 4 * 1024 * 1024, totalOf(files.get(PACK_FILES.manifest)), options.onProgress);
+    await sink.write(buffered);
+    await sink.end();
+    checked = await sink.results();
+  }
+  return {
+    paths,
+    has: (path) => digests.has(path),
+    file: (path) => files.get(path),
+    digest: (path) => digests.get(path),
+    ...(checked ? { events: checked } : {}),
+  };
+}
+
+function workerCount(requested: number | undefined, bytes: number): number {
+  return requested ?? (bytes >= WORKERS_FROM_BYTES ? Math.min(4, availableParallelism()) : 0);
+}
+
+function scopeOf(manifest: Buffer | undefined): LineScope | undefined {
+  if (!manifest) return undefined;
+  try {
+    const scope = (JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>).scope;
+    if (typeof scope?.from !== 'string' || typeof scope.to !== 'string') return undefined;
+    return { from: scope.from, to: scope.to, ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+function totalOf(manifest: Buffer | undefined): number {
+  try {
+    const n = manifest ? (JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>).counts?.events : undefined;
+    return typeof n === 'number' ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** events.jsonl: hashed whole for its digest, cut into chunks of whole lines, each checked in a worker (or here). */
+class EventsSink implements ArchiveEntrySink {
+  readonly #hash: Hash = createHash('sha256');
+  readonly #pool: LinePool;
+  readonly #chunkBytes: number;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  // The pending bytes hold no line end: nothing can be cut until a piece brings one.
+  #openLine = false;
+
+  constructor(scope: LineScope, workers: number, chunkBytes: number, total: number, onProgress?: (done: number, total: number) => void) {
+    this.#pool = new LinePool(scope, workers, total, onProgress);
+    this.#chunkBytes = Math.max(1, chunkBytes);
+  }
+
+  async write(piece: Buffer): Promise<void> {
+    this.#hash.update(piece);
+    this.#pending.push(piece);
+    this.#pendingBytes += piece.length;
+    if (this.#openLine && piece.indexOf(0x0a) < 0) {
+      if (this.#pendingBytes > MAX_LINE_BYTES) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `events.jsonl has a line longer than ${MAX_LINE_BYTES} bytes`);
+      return;
+    }
+    while (this.#pendingBytes >= this.#chunkBytes) {
+      // One copy with its own ArrayBuffer (it is transferred to a worker), cut after the last line end.
+      const joined = this.#join();
+      const lastLineEnd = joined.lastIndexOf(0x0a);
+      if (lastLineEnd < 0) {
+        // A line longer than a chunk: keep gathering, up to a bound (an event is at most 2 MiB).
+        if (this.#pendingBytes > MAX_LINE_BYTES) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `events.jsonl has a line longer than ${MAX_LINE_BYTES} bytes`);
+        this.#pending = [Buffer.from(joined.buffer, joined.byteOffset, joined.byteLength)];
+        this.#openLine = true;
+        return;
+      }
+      this.#openLine = false;
+      const rest = joined.subarray(lastLineEnd + 1);
+      this.#pending = rest.length > 0 ? [Buffer.from(rest)] : [];
+      this.#pendingBytes = rest.length;
+      await this.#pool.submit(joined.subarray(0, lastLineEnd + 1));
+    }
+  }
+
+  async end(): Promise<void> {
+    if (this.#pendingBytes > 0) await this.#pool.submit(this.#join());
+    this.#pending = [];
+    this.#pendingBytes = 0;
+  }
+
+  sha256(): string {
+    return this.#hash.digest('hex');
+  }
+
+  results(): Promise<readonly CheckedLines[]> {
+    return this.#pool.finish();
+  }
+
+  #join(): Uint8Array {
+    const joined = new Uint8Array(this.#pendingBytes);
+    let offset = 0;
+    for (const p of this.#pending) {
+      joined.set(p, offset);
+      offset += p.length;
+    }
+    return joined;
+  }
+}
+
+/** Checks chunks in order of submission: in worker threads (at most two chunks each in flight) or, with no workers, here. */
+class LinePool {
+  readonly #workers: LineWorker[];
+  readonly #results: CheckedLines[] = [];
+  readonly #inFlight = new Set<Promise<void>>();
+  #next = 0;
+  #done = 0;
+  #error: unknown;
+
+  constructor(
+    private readonly scope: LineScope,
+    workers: number,
+    private readonly total: number,
+    private readonly onProgress?: (done: number, total: number) => void,
+  ) {
+    this.#workers = Array.from({ length: Math.max(0, workers) }, () => new LineWorker());
+  }
+
+  async submit(bytes: Uint8Array): Promise<void> {
+    if (this.#error !== undefined) throw this.#error;
+    const id = this.#next++;
+    if (this.#workers.length === 0) return this.#record(id, checkEventLines(bytes, this.scope));
+    while (this.#inFlight.size >= 2 * this.#workers.length) await Promise.race(this.#inFlight);
+    const job = this.#workers[id % this.#workers.length]!.check(id, bytes, this.scope).then(
+      (result) => this.#record(id, result),
+      (error: unknown) => void (this.#error ??= error),
+    );
+    const tracked = job.finally(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(tracked);
+  }
+
+  async finish(): Promise<readonly CheckedLines[]> {
+    try {
+      await Promise.all(this.#inFlight);
+      if (this.#error !== undefined) throw this.#error;
+      return this.#results;
+    } finally {
+      await Promise.all(this.#workers.map((w) => w.terminate()));
+    }
+  }
+
+  #record(id: number, result: CheckedLines): void {
+    this.#results[id] = result;
+    this.#done += result.count;
+    this.onProgress?.(this.#done, this.total);
+  }
+}
+
+/** Where the worker entry point is: beside this file, as .ts when running from sources. */
+const LINE_WORKER = new URL(import.meta.url.endsWith('.ts') ? './event-line-check.ts' : './event-line-check.js', import.meta.url);
+
+/** One worker thread running event-line-check, answering chunks in the order they were sent. */
+class LineWorker {
+  readonly #worker = new Worker(LINE_WORKER, { workerData: { role: WORKER_ROLE } });
+  readonly #waiting = new Map<number, { resolve: (r: CheckedLines) => void; reject: (e: Error) => void }>();
+
+  constructor() {
+    this.#worker.on('message', (message: CheckedLines & { id: number }) => {
+      this.#waiting.get(message.id)?.resolve(message);
+      this.#waiting.delete(message.id);
+    });
+    const failAll = (error: Error): void => {
+      for (const w of this.#waiting.values()) w.reject(new Error(`event check worker failed: ${error.message}`));
+      this.#waiting.clear();
+    };
+    this.#worker.on('error', failAll);
+    this.#worker.on('exit', (code) => failAll(new Error(`exited with code ${code}`)));
+  }
+
+  /** `bytes` must be the only view of its ArrayBuffer still in use: the buffer is transferred, not copied. */
+  check(id: number, bytes: Uint8Array, scope: LineScope): Promise<CheckedLines> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, bytes, scope }, [bytes.buffer as ArrayBuffer]);
+    });
+  }
+
+  async terminate(): Promise<void> {
+    await this.#worker.terminate();
+  }
+}
