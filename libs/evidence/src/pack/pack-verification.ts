@@ -17,7 +17,7 @@ import {
   type LeafSetProofGap,
   type SignedCheckpoint,
 } from '@custodian/transparency-log';
-import { openStatement, sha256Hex } from './dsse.js';
+import { openStatement } from './dsse.js';
 import { PACK_FILES, PACK_FORMAT, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
 import { readPack, type ReadPack } from './pack-reader.js';
 
