@@ -44,51 +44,46 @@ export async function readPack(source: Readable | AsyncIterable<Buffer>, options
   const maxFileBytes = options.maxFileBytes ?? 256 * 1024 * 1024;
   let events: EventsSink | undefined;
   let buffered: Buffer | undefined;
+  const eventsSink = (bytes: number): EventsSink => {
+    // The scope and count come from the manifest, which our packs put first. Checked as claims
+    // only: the manifest itself is verified later, in order, before any of this is reported.
+    const hints = manifestHints(files.get(PACK_FILES.manifest));
+    return new EventsSink(hints?.scope ?? { from: '', to: '' }, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress);
+  };
 
   await readTarGzStream(source, (path, size) => {
     paths.push(path);
     if (path === PACK_FILES.events) {
-      // The scope comes from the manifest, which our packs put first; otherwise keep the bytes and check them after.
-      const scope = scopeOf(files.get(PACK_FILES.manifest));
-      if (scope) {
-        events = new EventsSink(scope, workerCount(options.workers, size), options.chunkBytes ?? 4 * 1024 * 1024, totalOf(files.get(PACK_FILES.manifest)), options.onProgress);
-        return events;
-      }
-      return collect(path, Number.MAX_SAFE_INTEGER, (data) => {
-        buffered = data;
-      });
+      if (manifestHints(files.get(PACK_FILES.manifest))) return (events = eventsSink(size));
+      // events.jsonl before the manifest (another tool re-archived the pack): keep it, check it after.
+      return collect(path, (data) => void (buffered = data));
     }
     if (size > maxFileBytes) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `${path} is ${size} bytes, more than the ${maxFileBytes} a pack file other than the events may hold`);
-    return collect(path, size, (data) => void files.set(path, data));
+    return collect(path, (data) => void files.set(path, data));
   });
 
-  function collect(path: string, size: number, done: (data: Buffer) => void): ArchiveEntrySink {
+  function collect(path: string, done: (data: Buffer) => void): ArchiveEntrySink {
     const pieces: Buffer[] = [];
     const hash = createHash('sha256');
     return {
       write(piece) {
         hash.update(piece);
-        pieces.push(Buffer.from(piece));
+        pieces.push(piece);
       },
       end() {
         digests.set(path, hash.digest('hex'));
-        done(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, Math.min(size, pieces.reduce((n, p) => n + p.length, 0))));
+        done(Buffer.concat(pieces));
       },
     };
   }
 
-  let checked: readonly CheckedLines[] | undefined;
-  if (events) {
-    checked = await events.results();
-    digests.set(PACK_FILES.events, events.sha256());
-  } else if (buffered !== undefined) {
-    // events.jsonl came before the manifest: check it now, from memory.
-    const scope = scopeOf(files.get(PACK_FILES.manifest)) ?? { from: '', to: '' };
-    const sink = new EventsSink(scope, workerCount(options.workers, buffered.length), options.chunkBytes ?? 4 * 1024 * 1024, totalOf(files.get(PACK_FILES.manifest)), options.onProgress);
-    await sink.write(buffered);
-    await sink.end();
-    checked = await sink.results();
+  if (buffered !== undefined) {
+    events = eventsSink(buffered.length);
+    await events.write(buffered);
+    await events.end();
   }
+  const checked = events ? await events.results() : undefined;
+  if (events) digests.set(PACK_FILES.events, events.sha256());
   return {
     paths,
     has: (path) => digests.has(path),
@@ -102,23 +97,15 @@ function workerCount(requested: number | undefined, bytes: number): number {
   return requested ?? (bytes >= WORKERS_FROM_BYTES ? Math.min(4, availableParallelism()) : 0);
 }
 
-function scopeOf(manifest: Buffer | undefined): LineScope | undefined {
+/** The scope and event count a manifest claims, or undefined when there is none to read. */
+function manifestHints(manifest: Buffer | undefined): { scope: LineScope; total: number } | undefined {
   if (!manifest) return undefined;
   try {
-    const scope = (JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>).scope;
+    const { scope, counts } = JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>;
     if (typeof scope?.from !== 'string' || typeof scope.to !== 'string') return undefined;
-    return { from: scope.from, to: scope.to, ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}) };
+    return { scope: { from: scope.from, to: scope.to, ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}) }, total: typeof counts?.events === 'number' ? counts.events : 0 };
   } catch {
     return undefined;
-  }
-}
-
-function totalOf(manifest: Buffer | undefined): number {
-  try {
-    const n = manifest ? (JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>).counts?.events : undefined;
-    return typeof n === 'number' ? n : 0;
-  } catch {
-    return 0;
   }
 }
 
