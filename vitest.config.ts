@@ -13,7 +13,7 @@ export default defineConfig({
     resolve: { conditions: ['@custodian/source'], externalConditions: ['@custodian/source'] },
   },
   test: {
-    include: ['libs/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts', 'schemas/**/*.test.ts'],
+    include: ['libs/*/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts', 'schemas/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],
     testTimeout: 60_000,
     hookTimeout: 180_000,

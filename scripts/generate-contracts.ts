@@ -1,6 +1,6 @@
 // Generates, from the JSON Schemas in schemas/events (the single source of truth):
-//   libs/event-contracts/src/generated/types.ts    TypeScript types for every payload version
-//   libs/event-contracts/src/generated/schemas.ts  the schemas embedded for ajv at runtime
+//   libs/events/event-contracts/src/generated/types.ts    TypeScript types for every payload version
+//   libs/events/event-contracts/src/generated/schemas.ts  the schemas embedded for ajv at runtime
 //   docs/events.md                                 the event catalogue
 // `node scripts/generate-contracts.ts --check` fails when a generated file is stale (CI runs it via a test).
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -195,13 +195,13 @@ function renderDocs(payloads: PayloadSchemaFile[]): string {
   d.push('# Event catalogue', '');
   d.push('Every fact Custodian records is an immutable event: an envelope (identity, ordering, provenance) around a typed payload.');
   d.push('The JSON Schemas (2020-12) in `schemas/events/` are the single source of truth: the TypeScript types in');
-  d.push('`libs/event-contracts/src/generated/` and this page are generated from them, and every producer and consumer');
+  d.push('`libs/events/event-contracts/src/generated/` and this page are generated from them, and every producer and consumer');
   d.push('validates against them with ajv (`createEvent` at produce time, `parseEvent` at consume time).', '');
   d.push('## Versioning and upcasting', '');
   d.push('A payload schema is identified by (`type`, `schemaVersion`) and lives in `schemas/events/payloads/<type>.v<N>.schema.json`.');
   d.push('A change that is not purely additive-optional gets a new version file; the old file stays, because stored events never change.');
   d.push('Consumers validate an event against the schema of the version it was written with, then upcast it step by step');
-  d.push('(`libs/event-contracts/src/upcasters.ts`) to the latest version, and validate the result again.', '');
+  d.push('(`libs/events/event-contracts/src/upcasters.ts`) to the latest version, and validate the result again.', '');
   d.push('## Envelope', '');
   d.push(...fieldTable(envelope, common), '');
   const identity = (envelope.$defs as JsonObject).Identity as JsonObject;
@@ -230,8 +230,8 @@ function renderDocs(payloads: PayloadSchemaFile[]): string {
 export async function renderContracts(): Promise<Map<string, string>> {
   const payloads = loadPayloadSchemas();
   const out = new Map<string, string>();
-  out.set('libs/event-contracts/src/generated/types.ts', await renderTypes(payloads));
-  out.set('libs/event-contracts/src/generated/schemas.ts', renderSchemasModule(payloads));
+  out.set('libs/events/event-contracts/src/generated/types.ts', await renderTypes(payloads));
+  out.set('libs/events/event-contracts/src/generated/schemas.ts', renderSchemasModule(payloads));
   out.set('docs/events.md', renderDocs(payloads));
   return out;
 }

@@ -20,20 +20,20 @@ async function boundaryErrors(filePath: string, code: string): Promise<string[]>
 
 describe('module boundaries', () => {
   it.each([
-    ['a platform lib importing a service', 'libs/observability/src/probe.ts', '@custodian/gateway-service'],
-    ['a port importing an adapter', 'libs/event-store/src/probe.ts', '@custodian/event-store-sqlite'],
-    ['a contract importing a platform lib', 'libs/event-contracts/src/probe.ts', '@custodian/observability'],
+    ['a platform lib importing a service', 'libs/platform/observability/src/probe.ts', '@custodian/gateway-service'],
+    ['a port importing an adapter', 'libs/events/event-store/src/probe.ts', '@custodian/event-store-sqlite'],
+    ['a contract importing a platform lib', 'libs/events/event-contracts/src/probe.ts', '@custodian/observability'],
     ['a service importing another service', 'services/gateway/src/probe.ts', '@custodian/api-service'],
     ['production code importing the test harness', 'services/api/src/probe.ts', '@custodian/test-harness'],
-    ['the service host importing a service', 'libs/service-host/src/probe.ts', '@custodian/gateway-service'],
-    ['a domain lib importing an adapter', 'libs/masking/src/probe.ts', '@custodian/event-store-sqlite'],
+    ['the service host importing a service', 'libs/platform/service-host/src/probe.ts', '@custodian/gateway-service'],
+    ['a domain lib importing an adapter', 'libs/decisions/masking/src/probe.ts', '@custodian/event-store-sqlite'],
   ])('forbids %s', async (_case, file, target) => {
     const errors = await boundaryErrors(file, `import * as m from '${target}';\nexport const probe = m;\n`);
     expect(errors.length).toBeGreaterThan(0);
   });
 
   it.each([
-    ['an adapter importing its port', 'libs/event-store-sqlite/src/probe.ts', '@custodian/event-store'],
+    ['an adapter importing its port', 'libs/events/event-store-sqlite/src/probe.ts', '@custodian/event-store'],
     ['a service importing an adapter', 'services/api/src/probe.ts', '@custodian/event-store-sqlite'],
     ['a service importing the service host', 'services/api/src/probe.ts', '@custodian/service-host'],
     ['the launcher importing a service', 'services/cli/src/probe.ts', '@custodian/gateway-service'],

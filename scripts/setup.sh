@@ -43,9 +43,9 @@ if [ ! -f "$lock_stamp" ] || [ package-lock.json -nt "$lock_stamp" ]; then
   npm_config_nodedir="${CUSTODIAN_NODEDIR:-}" npm install --no-audit --no-fund --loglevel=error
 fi
 
-if [ "$WITH_SERVICES" = 1 ] && [ -x libs/test-harness/kafka/resolve.sh ]; then
+if [ "$WITH_SERVICES" = 1 ] && [ -x libs/platform/test-harness/kafka/resolve.sh ]; then
   step "resolving Apache Kafka from Maven Central (cached in ~/.m2)"
-  libs/test-harness/kafka/resolve.sh
+  libs/platform/test-harness/kafka/resolve.sh
 fi
 
 if [ "$WITH_SERVICES" = 1 ]; then

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, POLICY_EXIT, runCli, type CliIo } from './index.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
-const samplePolicy = join(repoRoot, 'libs/policy/test-fixtures/sample-policy.yaml');
+const samplePolicy = join(repoRoot, 'libs/decisions/policy/test-fixtures/sample-policy.yaml');
 const dir = mkdtempSync(join(tmpdir(), 'custodian-policy-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

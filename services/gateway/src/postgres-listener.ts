@@ -21,7 +21,7 @@ export interface PostgresListenerDependencies {
   readonly eventStore: EventStore;
   readonly logger: Logger;
   readonly health: HealthRegistry;
-  /** The approvals workflow; by default the event-sourced gate of libs/approvals over the service's event store. */
+  /** The approvals workflow; by default the event-sourced gate of libs/decisions/approvals over the service's event store. */
   readonly approvals?: ApprovalGate;
   /** Token of the gateway's evidence provider (GATEWAY_EVIDENCE), when the module has one. */
   readonly evidenceToken?: symbol;

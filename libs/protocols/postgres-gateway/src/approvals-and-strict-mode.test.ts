@@ -1,0 +1,121 @@
+// Held statements through the ApprovalGate port (a test-only gate here; the approvals workflow
+// implements the port in libs/decisions/approvals): granted, denied, expired, client gone; at Parse for
+// prepared statements. Strict mode: when the evidence pipeline refuses, the command is refused
+// with a clear error and the session stays usable.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CustodianEvent } from '@custodian/event-contracts';
+import { PipelineRefusedError, type EvidencePipeline } from '@custodian/evidence-pipeline';
+import { encodeQuery } from '@custodian/postgres-wire';
+import { RawClient } from './testing/raw-client.js';
+import { TestOnlyApprovalGate } from './testing/test-only-approval-gate.js';
+import { psql, sessionEvents, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
+
+const approvals = new TestOnlyApprovalGate();
+let refusing = false;
+let fixture: GatewayFixture;
+const DBA = { subject: 'dba-1', issuer: 'https://idp.test', groups: ['dba'] };
+
+beforeAll(async () => {
+  fixture = await startGatewayFixture({
+    approvals,
+    approvalWaitSeconds: 2,
+    evidence: (inner): EvidencePipeline => ({
+      accept: (events) => (refusing ? Promise.reject(new PipelineRefusedError('PIPELINE_STORE_UNWRITABLE', 'command refused: the event store cannot record events (test outage)')) : inner.accept(events)),
+      status: () => (refusing ? { accepting: false, refusing: { code: 'PIPELINE_STORE_UNWRITABLE', message: 'test outage' }, undelivered: 0 } : inner.status()),
+      close: () => inner.close(),
+    }),
+  });
+});
+afterAll(async () => {
+  await fixture?.stop();
+});
+
+function ofType<T extends CustodianEvent['type']>(events: readonly CustodianEvent[], type: T): Extract<CustodianEvent, { type: T }>[] {
+  return events.filter((e): e is Extract<CustodianEvent, { type: T }> => e.type === type);
+}
+
+describe('require-approval: the client waits on the approval gate', () => {
+  it('granted: the held UPDATE runs once the approver grants it', async () => {
+    const token = await fixture.token('agent');
+    const running = psql(fixture, token, 'UPDATE orders SET amount = 99 WHERE id = 1;\n', { env: { PGAPPNAME: 'approval-granted' } });
+    const request = await approvals.nextRequest();
+    expect(request).toMatchObject({ ruleId: 'analysts-writes-need-dba', approverGroups: ['dba'], required: 1, command: 'UPDATE orders SET amount = $1 WHERE id = $2;', connection: { name: 'orders-prod', protocol: 'postgres' } });
+    expect(request.requester.subject).toBe('agent-7');
+    // Held: not run yet.
+    expect(await fixture.postgres.psql('SELECT amount FROM orders WHERE id = 1')).toBe('1.50');
+    approvals.grant(request.approvalId, DBA);
+    const result = await running;
+    expect(result.stdout).toContain('UPDATE 1');
+    expect(await fixture.postgres.psql('SELECT amount FROM orders WHERE id = 1')).toBe('99.00');
+    const events = await fixture.events();
+    const issued = ofType(events, 'command.issued').find((e) => e.payload.commandId === request.commandId)!;
+    const decided = ofType(sessionEvents(events, request.sessionId), 'policy.decided').find((e) => e.payload.commandId === request.commandId)!;
+    expect(issued.payload.text).toBe('UPDATE orders SET amount = $1 WHERE id = $2;');
+    expect(decided.payload.decision).toBe('require-approval');
+  });
+
+  it('denied: a clear error naming the approver; the session goes on', async () => {
+    const token = await fixture.token('agent');
+    const running = psql(fixture, token, 'UPDATE orders SET amount = 0 WHERE id = 2;\nSELECT 5;\n');
+    const request = await approvals.nextRequest();
+    approvals.deny(request.approvalId, DBA, 'not during the quarter close');
+    const result = await running;
+    expect(result.stderr).toContain('ERROR:  Approval denied by dba-1 (rule analysts-writes-need-dba): not during the quarter close');
+    expect(result.stdout).toBe('5\n');
+    expect(await fixture.postgres.psql('SELECT amount FROM orders WHERE id = 2')).toBe('3.00');
+  });
+
+  it('expired: after the configured wait the client gets a clear timeout error', async () => {
+    const token = await fixture.token('agent');
+    const result = await psql(fixture, token, 'UPDATE orders SET amount = 0 WHERE id = 3;\nSELECT 6;\n');
+    expect(result.stderr).toContain('Approval was not granted within 2 s (rule analysts-writes-need-dba); the command was not run.');
+    expect(result.stdout).toBe('6\n');
+    expect(approvals.requests.at(-1)!.timeoutSeconds).toBe(2);
+  });
+
+  it('a prepared statement is held at Parse; once granted its executions run', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      const pending = client.extended('UPDATE orders SET amount = $1 WHERE id = $2', ['7', '4']);
+      const request = await approvals.nextRequest();
+      expect(request.command).toBe('UPDATE orders SET amount = $1 WHERE id = $2');
+      approvals.grant(request.approvalId, DBA);
+      const reply = await pending;
+      expect(reply.errors).toEqual([]);
+      expect(await fixture.postgres.psql('SELECT amount FROM orders WHERE id = 4')).toBe('7.00');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('the client going away cancels the pending request', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    client.send(encodeQuery('UPDATE orders SET amount = 1 WHERE id = 5'));
+    const request = await approvals.nextRequest();
+    client.socket.destroy();
+    for (let attempt = 0; fixture.gateway.sessionCount > 0 && attempt < 100; attempt++) await new Promise((r) => setTimeout(r, 50));
+    expect(fixture.gateway.sessionCount).toBe(0);
+    expect(await fixture.postgres.psql('SELECT amount FROM orders WHERE id = 5')).toBe('7.50');
+    expect(request.sessionId).toBeTruthy();
+  });
+});
+
+describe('strict mode', () => {
+  it('when the evidence pipeline refuses, the command is refused with a clear error and the session stays usable', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      expect((await client.simple('SELECT 1')).rows).toEqual([['1']]);
+      refusing = true;
+      const refused = await client.simple('SELECT count(*) FROM orders');
+      expect(refused.errors[0]?.get('C')).toBe('58000');
+      expect(refused.errors[0]?.get('M')).toContain('the event store cannot record events');
+      expect(refused.rows).toEqual([]);
+      refusing = false;
+      // Recovered: the next command goes through (the refused events are retried first, so the stream keeps its order).
+      expect((await client.simple('SELECT 2')).rows).toEqual([['2']]);
+    } finally {
+      refusing = false;
+      await client.close();
+    }
+  });
+});
