@@ -71,6 +71,27 @@ describe('classifySql', () => {
     expect(execute.ok && execute.flags).not.toContain('unknown-prepared-statement');
   });
 
+  it('says which prepared statement DEALLOCATE and DISCARD ALL drop, also within one text', () => {
+    const named = classifySqlSync('DEALLOCATE PREPARE "Wipe"');
+    expect(named.ok && named.statements[0]?.deallocates).toBe('Wipe');
+    for (const all of ['DEALLOCATE ALL', 'DISCARD ALL']) {
+      const result = classifySqlSync(all);
+      expect(result.ok && result.statements[0]?.deallocates).toBe('*');
+    }
+    const plans = classifySqlSync('DISCARD PLANS');
+    expect(plans.ok && plans.statements[0]?.deallocates).toBeUndefined();
+    // The session's map still knows `wipe`, but an earlier statement of the same text dropped it.
+    const prepare = classifySqlSync('PREPARE wipe AS DELETE FROM users');
+    if (!prepare.ok) throw new Error('PREPARE did not classify');
+    const prepared = new Map<string, SqlStatementClassification>([['wipe', prepare.statements[0] as SqlStatementClassification]]);
+    const dropped = classifySqlSync('DEALLOCATE wipe; EXECUTE wipe', { preparedStatements: prepared });
+    expect(dropped.ok && dropped.statements[1]?.flags).toContain('unknown-prepared-statement');
+    const droppedAll = classifySqlSync('DISCARD ALL; EXECUTE wipe', { preparedStatements: prepared });
+    expect(droppedAll.ok && droppedAll.statements[1]?.flags).toContain('unknown-prepared-statement');
+    // The session's own map is never changed by classification.
+    expect(prepared.has('wipe')).toBe(true);
+  });
+
   it('gives an unknown statement shape the most privileged kind', async () => {
     // PL/pgSQL assignment nodes never appear at the top level of SQL; simulate an unknown type.
     const { StatementAnalysis } = await import('./statement-analysis.js');

@@ -28,12 +28,13 @@ export function classifySqlSync(input: string | Uint8Array, options: SqlClassify
   try {
     const text = checkedSqlText(input, options.maxLength ?? DEFAULT_MAX_SQL_LENGTH);
     const { statements: trees } = parsePostgres(text);
-    const prepared = new Map(options.preparedStatements ?? []);
+    const prepared = new PreparedInThisText(options.preparedStatements);
     const statements: SqlStatementClassification[] = [];
     for (const tree of trees) {
       const statement = StatementAnalysis.classify(tree, prepared);
-      // PREPARE then EXECUTE in one text: the EXECUTE runs what was just prepared.
+      // PREPARE then EXECUTE in one text: the EXECUTE runs what was just prepared; DEALLOCATE forgets it.
       if (statement.preparedName !== undefined) prepared.set(statement.preparedName, statement);
+      if (statement.deallocates !== undefined) prepared.drop(statement.deallocates);
       statements.push(statement);
     }
     const multiStatement = statements.length > 1;
@@ -59,5 +60,40 @@ export function classifySqlSync(input: string | Uint8Array, options: SqlClassify
     // JavaScript stack exhaustion on pathological trees: refuse, do not crash the gateway.
     if (error instanceof RangeError) return { ok: false, error: new SqlClassificationError('SQL_TOO_COMPLEX', error.message, undefined, { cause: error }) };
     throw error;
+  }
+}
+
+/**
+ * The session's prepared statements as seen from a statement of this text: the session's map
+ * (never copied: it can be large) overlaid with what earlier statements of the same text
+ * prepared or deallocated.
+ */
+class PreparedInThisText implements Pick<ReadonlyMap<string, SqlStatementClassification>, 'get'> {
+  private readonly added = new Map<string, SqlStatementClassification>();
+  private readonly dropped = new Set<string>();
+  private droppedAll = false;
+
+  constructor(private readonly session: ReadonlyMap<string, SqlStatementClassification> | undefined) {}
+
+  get(name: string): SqlStatementClassification | undefined {
+    const added = this.added.get(name);
+    if (added !== undefined) return added;
+    if (this.droppedAll || this.dropped.has(name)) return undefined;
+    return this.session?.get(name);
+  }
+
+  set(name: string, statement: SqlStatementClassification): void {
+    this.added.set(name, statement);
+  }
+
+  /** `*`: every prepared statement (DEALLOCATE ALL, DISCARD ALL). */
+  drop(name: string): void {
+    if (name === '*') {
+      this.droppedAll = true;
+      this.added.clear();
+      return;
+    }
+    this.added.delete(name);
+    this.dropped.add(name);
   }
 }

@@ -84,6 +84,8 @@ export interface SqlStatementClassification {
   nodeType: string;
   /** Name given by `PREPARE name AS …`; the classification is that of the prepared statement. */
   preparedName?: string;
+  /** The SQL prepared statement `DEALLOCATE name` drops, or `*` for `DEALLOCATE ALL` / `DISCARD ALL`. */
+  deallocates?: string;
 }
 
 export interface SqlClassificationOk {

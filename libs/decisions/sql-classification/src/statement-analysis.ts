@@ -37,6 +37,9 @@ interface WalkContext {
 
 const TOP: WalkContext = { access: 'read', ctes: new Set(), nested: false, inCte: false, depth: 0 };
 
+/** Statements prepared earlier in the session, by name (only looked up). */
+export type PreparedStatements = Pick<ReadonlyMap<string, SqlStatementClassification>, 'get'>;
+
 /** Classifies one top-level statement of a parse tree. */
 export class StatementAnalysis {
   private readonly objects = new Map<string, SqlObject>();
@@ -46,18 +49,19 @@ export class StatementAnalysis {
   private command = 'UNKNOWN';
   private nodeType = 'unknown';
   private preparedName: string | undefined;
+  private deallocates: string | undefined;
 
   private readonly top0: WalkContext;
 
   constructor(
-    private readonly prepared: ReadonlyMap<string, SqlStatementClassification>,
+    private readonly prepared: PreparedStatements,
     depth: number,
   ) {
     this.top0 = { ...TOP, depth };
   }
 
   /** `depth` carries the nesting of an enclosing statement (EXPLAIN, PREPARE…) so the bound holds overall. */
-  static classify(statement: unknown, prepared: ReadonlyMap<string, SqlStatementClassification>, depth = 0): SqlStatementClassification {
+  static classify(statement: unknown, prepared: PreparedStatements, depth = 0): SqlStatementClassification {
     if (depth > MAX_DEPTH) throw new SqlClassificationError('SQL_TOO_COMPLEX', `statement nests deeper than ${MAX_DEPTH} levels`);
     const analysis = new StatementAnalysis(prepared, depth);
     analysis.top(statement);
@@ -74,6 +78,7 @@ export class StatementAnalysis {
       nodeType: this.nodeType,
     };
     if (this.preparedName !== undefined) classification.preparedName = this.preparedName;
+    if (this.deallocates !== undefined) classification.deallocates = this.deallocates;
     return classification;
   }
 
@@ -148,6 +153,8 @@ export class StatementAnalysis {
         this.command = 'EXECUTE';
         return;
       case 'DeallocateStmt':
+        // `DEALLOCATE ALL` has no name; a named one drops that statement only.
+        this.deallocates = f['isall'] === true ? '*' : (stringField(f, 'name') ?? '*');
         return this.set('utility', 'DEALLOCATE');
 
       case 'DeclareCursorStmt': {
@@ -172,6 +179,8 @@ export class StatementAnalysis {
         this.set('utility', 'ALTER SYSTEM');
         return;
       case 'DiscardStmt':
+        // DISCARD ALL includes DEALLOCATE ALL.
+        if (f['target'] === 'DISCARD_ALL') this.deallocates = '*';
         return this.set('utility', 'DISCARD');
       case 'LoadStmt':
         this.flags.add('load-library');

@@ -2,11 +2,16 @@ import type { AuthenticationFailed, AuthenticationSucceeded, Protocol } from '@c
 import type { AuthenticationMethod, VerifiedIdentity } from './access-token-verifier.js';
 import { IdentityError, isIdentityError } from './identity-error.js';
 
+/** How a protocol adapter received the credential on the wire. */
+export type CredentialPresentation = NonNullable<AuthenticationSucceeded['presentedAs']>;
+
 export interface AuthenticationAttempt {
   readonly method: AuthenticationMethod;
   readonly clientAddress: string;
   readonly protocol?: Protocol;
   readonly sessionId?: string;
+  /** How the protocol adapter received the credential (token as password, bearer header, …). */
+  readonly presentedAs?: CredentialPresentation;
 }
 
 const MAX_CLAIMED_SUBJECT_LENGTH = 256;
@@ -32,6 +37,7 @@ export function authenticationFailedPayload(
   return {
     ...(attempt.sessionId !== undefined ? { sessionId: attempt.sessionId } : {}),
     method: attempt.method,
+    ...(attempt.presentedAs !== undefined ? { presentedAs: attempt.presentedAs } : {}),
     ...(attempt.protocol !== undefined ? { protocol: attempt.protocol } : {}),
     clientAddress: attempt.clientAddress,
     reasonCode: failure.code,
@@ -45,6 +51,7 @@ export function authenticationSucceededPayload(verified: VerifiedIdentity, attem
   return {
     ...(attempt.sessionId !== undefined ? { sessionId: attempt.sessionId } : {}),
     method: attempt.method ?? verified.method,
+    ...(attempt.presentedAs !== undefined ? { presentedAs: attempt.presentedAs } : {}),
     ...(attempt.protocol !== undefined ? { protocol: attempt.protocol } : {}),
     clientAddress: attempt.clientAddress,
     ...(verified.tokenId !== undefined ? { tokenId: verified.tokenId } : {}),

@@ -231,6 +231,10 @@ export interface AuthenticationFailed {
    */
   sessionId?: string;
   method: "oidc-access-token" | "oidc-authorization-code" | "oidc-client-credentials";
+  /**
+   * How the client presented the credential on the wire, chosen by the protocol adapter: the token as the PostgreSQL or SSH password, SSH keyboard-interactive, an HTTP `Authorization: Bearer` header, or an API-key header (`x-api-key`).
+   */
+  presentedAs?: "password" | "keyboard-interactive" | "bearer-header" | "api-key-header";
   protocol?: Protocol;
   clientAddress: string;
   /**
@@ -255,6 +259,10 @@ export interface AuthenticationSucceeded {
    */
   sessionId?: string;
   method: "oidc-access-token" | "oidc-authorization-code" | "oidc-client-credentials";
+  /**
+   * How the client presented the credential on the wire, chosen by the protocol adapter: the token as the PostgreSQL or SSH password, SSH keyboard-interactive, an HTTP `Authorization: Bearer` header, or an API-key header (`x-api-key`).
+   */
+  presentedAs?: "password" | "keyboard-interactive" | "bearer-header" | "api-key-header";
   protocol?: Protocol;
   clientAddress: string;
   /**
