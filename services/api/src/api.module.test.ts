@@ -50,7 +50,8 @@ beforeAll(async () => {
   const loaded = loadConfig({ file: configFile, env: {}, cwd: dir });
   store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
   const events = new EventFactory({ service: 'gateway', instance: 'test' });
-  const identity = { subject: 'agent-1', issuer: 'https://idp.example', groups: ['agents'], kind: 'agent' as const };
+  // The CI job's own session: a stream is read by its owner (or an auditor; streams.controller.test.ts).
+  const identity = { subject: 'ci-pipeline', issuer: idp.issuer, groups: ['ci'], kind: 'service' as const };
   await store.append(
     stream,
     [events.create({ type: 'session.opened', stream, sequence: 0, identity, payload: { sessionId, connection: { name: 'orders', protocol: 'postgres' }, client: { address: '127.0.0.1:5000' } } })],
@@ -110,7 +111,7 @@ describe('bearer tokens (agents and CI through the same verification path)', () 
     expect((await fetch(`${api}/health/ready`)).status).toBe(200);
   });
 
-  it('a client-credentials token reads /v1/version and /v1/streams; authentication.succeeded recorded once per token', async () => {
+  it('a client-credentials token reads /v1/version and its own session stream; authentication.succeeded recorded once per token', async () => {
     const added = await newAuthEvents(async () => {
       const version = await fetch(`${api}/v1/version`, { headers: { authorization: `Bearer ${ciToken}` } });
       expect(version.status).toBe(200);

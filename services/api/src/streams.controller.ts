@@ -1,7 +1,12 @@
-import { BadRequestException, Controller, Get, Inject, Param, Query, ServiceUnavailableException } from '@nestjs/common';
-import type { CustodianEvent } from '@custodian/event-contracts';
-import { EventStoreError, formatPosition, type EventStore, type ReadDirection } from '@custodian/event-store';
+import { Controller, Get, Inject, Param, Query, Req } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import type { CustodianEvent, Identity } from '@custodian/event-contracts';
+import { EventStoreError, assertValidStreamName, formatPosition, type EventStore, type ReadDirection } from '@custodian/event-store';
 import { EVENT_STORE } from '@custodian/service-host';
+import { ApiError } from './authentication/api-error.js';
+import { principalOf } from './authentication/principal.js';
+import { mayViewApproval } from './approvals/approvals.controller.js';
+import { EVIDENCE_ACCESS, type EvidenceAccess } from './evidence/evidence-access.js';
 
 /** Largest page one request may ask for (bounded memory per request). */
 export const MAX_EVENTS_PER_PAGE = 1000;
@@ -22,41 +27,90 @@ export interface StreamEventsResponse {
 
 function nonNegativeInteger(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(raw)) throw new BadRequestException(`${name} must be a non-negative integer`);
+  if (!/^\d{1,15}$/.test(raw)) throw new ApiError(400, 'STREAM_QUERY_INVALID', `${name} must be a non-negative integer`);
   return Number(raw);
 }
 
-// Authenticated by the module's AuthenticationGuard (bearer token or session cookie).
+function sameIdentity(a: Identity, b: Identity): boolean {
+  return a.subject === b.subject && a.issuer === b.issuer;
+}
+
+/**
+ * Whether a caller outside the auditor groups may read a stream, decided on its first event (the
+ * one the gateway or gate wrote when the stream began; never on anything the client sends):
+ * a session stream belongs to the identity of its first event; an approval stream is seen by its
+ * requester and its approver groups, exactly as `GET /v1/approvals/{id}` decides. Every other
+ * stream (policy, grants, authentication, evidence, notifications) is for auditors only.
+ */
+export function mayReadStream(caller: Identity, stream: string, first: CustodianEvent | undefined): boolean {
+  if (!first || first.identity === null) return false;
+  if (stream.startsWith('session-')) return sameIdentity(caller, first.identity);
+  if (stream.startsWith('approval-')) {
+    return first.type === 'approval.requested' && mayViewApproval(caller, { requester: first.identity, approverGroups: first.payload.approverGroups });
+  }
+  return false;
+}
+
+function asApiError(err: unknown): unknown {
+  if (err instanceof EventStoreError && err.code === 'EVENT_STORE_INVALID_REQUEST') return new ApiError(400, 'STREAM_REQUEST_INVALID', err.message);
+  if (err instanceof EventStoreError && (err.code === 'EVENT_STORE_UNAVAILABLE' || err.code === 'EVENT_STORE_CLOSED')) {
+    return new ApiError(503, 'EVENT_STORE_UNAVAILABLE', 'the event store is unavailable; try again later');
+  }
+  return err;
+}
+
+// Authenticated by the module's AuthenticationGuard (bearer token or session cookie); what each
+// identity may read is decided here (auditors: `evidence.auditorGroups`).
 @Controller('v1/streams')
 export class StreamsController {
-  constructor(@Inject(EVENT_STORE) private readonly eventStore: EventStore) {}
+  constructor(
+    @Inject(EVENT_STORE) private readonly eventStore: EventStore,
+    @Inject(EVIDENCE_ACCESS) private readonly access: EvidenceAccess,
+  ) {}
 
-  /** A page of a stream's events, oldest first unless `direction=backwards`. An unknown stream is empty. */
+  /**
+   * A page of a stream's events, oldest first unless `direction=backwards`. Auditors read every
+   * stream (an unknown one is empty); anyone else reads the streams of their own sessions and the
+   * approvals they requested or may decide, and gets 404 for any other stream, existing or not.
+   */
   @Get(':stream/events')
   async events(
+    @Req() req: IncomingMessage,
     @Param('stream') stream: string,
     @Query('fromRevision') fromRevisionRaw?: string,
     @Query('maxCount') maxCountRaw?: string,
     @Query('direction') directionRaw?: string,
   ): Promise<StreamEventsResponse> {
+    const principal = principalOf(req);
+    if (!principal) throw new ApiError(401, 'AUTHENTICATION_REQUIRED', 'not authenticated');
+    const caller = principal.identity;
     const fromRevision = nonNegativeInteger('fromRevision', fromRevisionRaw);
     const maxCount = Math.min(nonNegativeInteger('maxCount', maxCountRaw) ?? DEFAULT_EVENTS_PER_PAGE, MAX_EVENTS_PER_PAGE);
     if (directionRaw !== undefined && directionRaw !== 'forwards' && directionRaw !== 'backwards') {
-      throw new BadRequestException('direction must be forwards or backwards');
+      throw new ApiError(400, 'STREAM_QUERY_INVALID', 'direction must be forwards or backwards');
     }
     const direction: ReadDirection = directionRaw ?? 'forwards';
-    const events: StreamEventResponse[] = [];
     try {
+      assertValidStreamName(stream);
+      const auditorGroups = this.access.evidence?.auditorGroups ?? [];
+      if (!caller.groups.some((g) => auditorGroups.includes(g)) && !(await this.#mayRead(caller, stream))) {
+        throw new ApiError(404, 'STREAM_NOT_FOUND', `no stream ${stream} that you may read`);
+      }
+      const events: StreamEventResponse[] = [];
       for await (const recorded of this.eventStore.readStream(stream, { ...(fromRevision !== undefined ? { fromRevision } : {}), maxCount, direction })) {
         events.push({ revision: recorded.revision, position: formatPosition(recorded.position), recordedAt: recorded.recordedAt, event: recorded.event });
       }
+      return { stream, events };
     } catch (err) {
-      if (err instanceof EventStoreError && err.code === 'EVENT_STORE_INVALID_REQUEST') throw new BadRequestException(err.message);
-      if (err instanceof EventStoreError && (err.code === 'EVENT_STORE_UNAVAILABLE' || err.code === 'EVENT_STORE_CLOSED')) {
-        throw new ServiceUnavailableException('event store unavailable');
-      }
-      throw err;
+      throw asApiError(err);
     }
-    return { stream, events };
+  }
+
+  /** One event read (revision 0), whatever the stream's length; other categories read nothing. */
+  async #mayRead(caller: Identity, stream: string): Promise<boolean> {
+    if (!stream.startsWith('session-') && !stream.startsWith('approval-')) return false;
+    let first: CustodianEvent | undefined;
+    for await (const recorded of this.eventStore.readStream(stream, { fromRevision: 0, maxCount: 1, direction: 'forwards' })) first = recorded.event;
+    return mayReadStream(caller, stream, first);
   }
 }

@@ -7,5 +7,6 @@ export * from './strategies.js';
 export * from './findings.js';
 export * from './text-masker.js';
 export * from './json-path.js';
+export * from './json-text-masker.js';
 export * from './column-pattern.js';
 export * from './policy.js';

@@ -11,6 +11,7 @@ import {
   type JsonPathPatternStep,
   type JsonPathSegment,
 } from './json-path.js';
+import { maskJsonTextWith, type JsonTextMaskOptions, type JsonTextMaskResult } from './json-text-masker.js';
 import { compileStrategy, HmacTokenizer, type StrategySpec } from './strategies.js';
 import { createStreamMasker, DetectionProfile, maskText, type DetectionOptions, type StreamMasker } from './text-masker.js';
 
@@ -104,6 +105,23 @@ export class MaskingPolicy {
     return best?.rule;
   }
 
+  /** Whether any JSON-path rule is configured (adapters then mask JSON values by path, not only by detectors). */
+  get hasJsonPathRules(): boolean {
+    return this.#paths.length > 0;
+  }
+
+  /**
+   * Masks JSON text (a json/jsonb value, an HTTP or MCP body): path rules replace the values they
+   * match, the detectors scan every other string and long number, and the rest of the text is kept
+   * byte for byte. Never throws on the input: `invalid` means not JSON (scan it as text instead);
+   * `refused` means beyond the size or depth limit, and its `text` replaces the whole document.
+   */
+  maskJsonText(text: string, options: JsonTextMaskOptions & { readonly findings?: MaskingFindings } = {}): JsonTextMaskResult & { readonly findings: MaskingFindings } {
+    const findings = options.findings ?? new MaskingFindings();
+    const target = { ruleFor: (path: readonly JsonPathSegment[]) => (this.#paths.length === 0 ? undefined : this.forJsonPath(path)), scan: (value: string, field: string, into: MaskingFindings) => this.maskText(value, field, into) };
+    return { ...maskJsonTextWith(target, text, findings, options), findings };
+  }
+
   /** Masks free text with the detectors; findings are reported under `field`. */
   maskText(text: string, field: string, findings: MaskingFindings = new MaskingFindings()): string {
     return maskText(text, { profile: this.detection, location: field, findings }).text;
@@ -149,9 +167,7 @@ export class MaskingPolicy {
       if (rule) return node !== null && typeof node === 'object' ? this.#maskTree(node, rule, field(), findings) : this.#maskScalar(node, rule, field(), findings);
       if (Array.isArray(node)) return node.map((item, i) => walk(item, [...path, i]));
       if (node !== null && typeof node === 'object') {
-        const out: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(node)) out[k] = walk(v, [...path, k]);
-        return out;
+        return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, walk(v, [...path, k])]));
       }
       return this.#scanScalar(node, field(), findings);
     };
@@ -166,9 +182,8 @@ export class MaskingPolicy {
 
   #maskTree(node: object, rule: FieldRule, field: string, findings: MaskingFindings): unknown {
     if (Array.isArray(node)) return node.map((item) => (item !== null && typeof item === 'object' ? this.#maskTree(item, rule, field, findings) : this.#maskScalar(item, rule, field, findings)));
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(node)) out[k] = v !== null && typeof v === 'object' ? this.#maskTree(v, rule, field, findings) : this.#maskScalar(v, rule, field, findings);
-    return out;
+    // fromEntries defines own properties, so a `__proto__` member stays a member.
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, v !== null && typeof v === 'object' ? this.#maskTree(v, rule, field, findings) : this.#maskScalar(v, rule, field, findings)]));
   }
 
   #scanScalar(node: unknown, field: string, findings: MaskingFindings): unknown {

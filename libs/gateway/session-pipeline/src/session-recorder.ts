@@ -45,6 +45,8 @@ export class SessionRecorder {
   private readonly lingerMs: number;
   private backlog = 0;
   private failing: unknown;
+  /** Bumped by abandon(): an append in flight then belongs to a queue that no longer exists. */
+  private epoch = 0;
   private readonly drainWaiters: (() => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
   private readonly maxBatchEvents: number;
@@ -143,6 +145,7 @@ export class SessionRecorder {
     this.lingerTimer = undefined;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.epoch++;
     for (const pending of this.queue.splice(0)) {
       if (!pending.settled) pending.reject(new Error('session recorder abandoned'));
     }
@@ -175,8 +178,17 @@ export class SessionRecorder {
       return;
     }
     this.inFlight = true;
+    const epoch = this.epoch;
+    const abandoned = (): boolean => {
+      if (epoch === this.epoch) return false;
+      // abandon() already removed this batch and its bytes: nothing to take off or retry.
+      this.inFlight = false;
+      this.notify();
+      return true;
+    };
     this.options.evidence.accept(batch.map((p) => p.event)).then(
       () => {
+        if (abandoned()) return;
         this.inFlight = false;
         this.failing = undefined;
         this.queue.splice(0, batch.length);
@@ -192,6 +204,7 @@ export class SessionRecorder {
         this.pump();
       },
       (error: unknown) => {
+        if (abandoned()) return;
         this.inFlight = false;
         this.failing = error;
         // Fail closed for whoever waits (a strict-mode command is refused now); the events stay

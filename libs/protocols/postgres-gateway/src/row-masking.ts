@@ -5,6 +5,9 @@
 // columns all pass are forwarded byte for byte; others are decoded, masked and re-encoded with
 // new lengths. Binary-format values: text-like types are masked as text; any other binary value
 // a rule covers, or in which a detector finds something, becomes NULL (never the original).
+// json and jsonb values (text, or jsonb's binary form: a version byte and the text) go through the
+// policy's JSON-path rules when it has any (MaskingPolicy.maskJsonText): matched values masked,
+// other strings scanned by the detectors, the rest of the document unchanged.
 import { decodeDataRow, encodeDataRow, type FieldDescription, type Frame } from '@custodian/postgres-wire';
 import type { FieldRule, MaskingFindings, MaskingPolicy } from '@custodian/masking';
 import type { CatalogResolver } from './catalog.js';
@@ -28,6 +31,7 @@ const UNMATCHABLE_TYPES = new Set([
 
 /** Types whose binary format is their UTF-8 text (so masked text can be sent back in binary). */
 const TEXT_LIKE_BINARY = new Set([25, 1043, 1042, 19, 114, 142, 705, 18]);
+const JSON_TYPE = 114;
 const JSONB = 3802;
 const INT8 = 20;
 const NUMERIC = 1700;
@@ -35,7 +39,8 @@ const NUMERIC = 1700;
 type Action =
   | { readonly kind: 'pass' }
   | { readonly kind: 'rule'; readonly rule: FieldRule; readonly field: string; readonly format: 0 | 1; readonly typeOid: number }
-  | { readonly kind: 'detect'; readonly field: string; readonly format: 0 | 1; readonly typeOid: number };
+  | { readonly kind: 'detect'; readonly field: string; readonly format: 0 | 1; readonly typeOid: number }
+  | { readonly kind: 'json'; readonly field: string; readonly format: 0 | 1; readonly typeOid: number };
 
 export interface RowPlan {
   /** Every column passes: forward rows as they are. */
@@ -52,7 +57,8 @@ export function tablesOf(fields: readonly FieldDescription[]): number[] {
 
 export function planRows(fields: readonly FieldDescription[], masking: MaskingPolicy, catalog: CatalogResolver, hasColumnRules: boolean): RowPlan {
   const detecting = masking.detection.compiled.length > 0;
-  if (!detecting && !hasColumnRules) return PASSTHROUGH_PLAN;
+  const jsonPaths = masking.hasJsonPathRules;
+  if (!detecting && !hasColumnRules && !jsonPaths) return PASSTHROUGH_PLAN;
   let passthrough = true;
   const actions: Action[] = fields.map((field) => {
     let qualified: string | undefined;
@@ -66,6 +72,10 @@ export function planRows(fields: readonly FieldDescription[], masking: MaskingPo
     if (rule) {
       passthrough = false;
       return { kind: 'rule', rule, field: label, format: field.format, typeOid: field.typeOid };
+    }
+    if (jsonPaths && (field.typeOid === JSON_TYPE || field.typeOid === JSONB)) {
+      passthrough = false;
+      return { kind: 'json', field: label, format: field.format, typeOid: field.typeOid };
     }
     if (!detecting || UNMATCHABLE_TYPES.has(field.typeOid)) return { kind: 'pass' };
     if (field.format === 1 && !TEXT_LIKE_BINARY.has(field.typeOid) && field.typeOid !== JSONB && field.typeOid !== INT8 && field.typeOid !== NUMERIC) return { kind: 'pass' };
@@ -101,6 +111,17 @@ function textBack(typeOid: number, text: string): Buffer {
   return Buffer.from(text, 'utf8');
 }
 
+/**
+ * A json/jsonb document's text under the path rules: masked where they match; text that is not
+ * JSON (never from PostgreSQL, but fail closed) goes to the detectors; a document beyond the
+ * masker's limits is replaced whole.
+ */
+function maskJsonDocument(text: string, field: string, masking: MaskingPolicy, findings: MaskingFindings): string {
+  const result = masking.maskJsonText(text, { location: field, findings });
+  if (result.outcome === 'invalid') return masking.maskText(text, field, findings);
+  return result.text;
+}
+
 /** Masks one DataRow under a plan; returns the frame's own bytes when nothing changed. */
 export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy, findings: MaskingFindings): Buffer {
   if (plan.passthrough) return frame.raw;
@@ -110,6 +131,21 @@ export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy,
     const value = values[i];
     const action = plan.actions[i];
     if (value === null || value === undefined || action === undefined || action.kind === 'pass') continue;
+    if (action.kind === 'json') {
+      const text = action.format === 0 ? value.toString('utf8') : binaryAsText(action.typeOid, value);
+      if (text === undefined) {
+        // A jsonb binary version this gateway cannot read: the path rules cannot be checked (fail closed).
+        values[i] = null;
+        changed = true;
+        continue;
+      }
+      const masked = maskJsonDocument(text, action.field, masking, findings);
+      if (masked !== text) {
+        values[i] = action.format === 0 ? Buffer.from(masked, 'utf8') : textBack(action.typeOid, masked);
+        changed = true;
+      }
+      continue;
+    }
     if (action.format === 0) {
       const text = value.toString('utf8');
       const masked = action.kind === 'rule' ? action.rule.mask(text) : masking.maskText(text, action.field, findings);

@@ -55,8 +55,11 @@ function callerOf(req: IncomingMessage): Identity {
   return principal.identity;
 }
 
-/** Approvers (any of the approver groups) and the requester see an approval; nobody else learns it exists. */
-function mayView(caller: Identity, approval: { readonly approverGroups: readonly string[]; readonly requester: Identity }): boolean {
+/**
+ * Approvers (any of the approver groups) and the requester see an approval; nobody else learns it
+ * exists. The same rule decides who reads the approval's stream (GET /v1/streams/approval-<id>/events).
+ */
+export function mayViewApproval(caller: Identity, approval: { readonly approverGroups: readonly string[]; readonly requester: Identity }): boolean {
   return caller.subject === approval.requester.subject || caller.groups.some((g) => approval.approverGroups.includes(g));
 }
 
@@ -93,7 +96,7 @@ export class ApprovalsController {
     // Filtered after the query, so a page holds at most `limit`; approvers usually see all of them.
     const approvals = this.readModel
       .list({ status, limit: 1000, nowMs: now })
-      .filter((summary) => mayView(caller, summary))
+      .filter((summary) => mayViewApproval(caller, summary))
       .slice(0, limit)
       .map((summary) => {
         const canDecide =
@@ -114,7 +117,7 @@ export class ApprovalsController {
     try {
       assertApprovalId(approvalId);
       const approval = await this.repository.load(approvalId);
-      if (!approval || !mayView(caller, { approverGroups: approval.request.approverGroups, requester: approval.requester })) {
+      if (!approval || !mayViewApproval(caller, { approverGroups: approval.request.approverGroups, requester: approval.requester })) {
         throw new ApprovalError('APPROVAL_NOT_FOUND', `no approval ${approvalId} that you may see`);
       }
       const sessionId = approval.request.sessionId;

@@ -452,7 +452,7 @@ export interface EvidenceConfig {
    */
   witnesses: string[];
   /**
-   * Identity groups allowed to export evidence packs through the API.
+   * Identity groups allowed to export evidence packs and to read every event stream through the API (others read only their own sessions and approvals).
    */
   auditorGroups: string[];
   /**

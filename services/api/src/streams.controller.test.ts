@@ -1,0 +1,192 @@
+// Who reads which stream through GET /v1/streams/{stream}/events, with real tokens from the test
+// harness's OIDC provider and the real SQLite event store: agents read their own sessions and the
+// approvals they requested; approvers the approvals they may decide; auditors (evidence.auditorGroups)
+// everything; anyone else gets 404 whether the stream exists or not.
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventFactory, type CustodianEvent, type EventType, type Identity, type NewEvent } from '@custodian/event-contracts';
+import { SqliteEventStore } from '@custodian/event-store-sqlite';
+import { configuredEvidence } from '@custodian/evidence-host';
+import { createLogger } from '@custodian/observability';
+import { startNestService, type RunningNestService } from '@custodian/observability/nest';
+import { loadConfig } from '@custodian/runtime-config';
+import { configuredIdentity } from '@custodian/service-host';
+import { freePort, startOidcProvider, type StartedOidcProvider } from '@custodian/test-harness';
+import { ApiModule, type ApiErrorBody, type StreamEventsResponse } from './index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'custodian-api-streams-'));
+const SESSION_A = randomUUID();
+const SESSION_B = randomUUID();
+const APPROVAL_A = randomUUID();
+/** Events in A's session: more than one page, so that paging is checked on a long stream. */
+const SESSION_A_COMMANDS = 150;
+let idp: StartedOidcProvider;
+let store: SqliteEventStore;
+let service: RunningNestService;
+let api: string;
+
+function identityOf(subject: string, kind: Identity['kind'], groups: string[]): Identity {
+  return { subject, issuer: idp.issuer, groups, kind };
+}
+
+/** A session as the gateway records it: authentication.succeeded, session.opened, then commands. */
+function sessionEvents(sessionId: string, who: Identity, commands: number): NewEvent<EventType>[] {
+  const stream = `session-${sessionId}`;
+  const specs: NewEvent<EventType>[] = [
+    { type: 'authentication.succeeded', stream, sequence: 0, identity: who, payload: { sessionId, method: 'oidc-access-token', protocol: 'postgres', clientAddress: '127.0.0.1:5000', tokenExpiresAt: '2030-01-01T00:00:00.000000Z' } },
+    { type: 'session.opened', stream, sequence: 1, identity: who, payload: { sessionId, connection: { name: 'orders', protocol: 'postgres' }, client: { address: '127.0.0.1:5000' } } },
+  ];
+  for (let i = 0; i < commands; i++) {
+    specs.push({ type: 'command.issued', stream, sequence: specs.length, identity: who, payload: { sessionId, commandId: randomUUID(), kind: 'sql', text: `SELECT ${i}` } });
+  }
+  return specs;
+}
+
+beforeAll(async () => {
+  idp = await startOidcProvider({
+    clients: [
+      { clientId: 'agent-a', kind: 'agent', groups: ['agents'] },
+      { clientId: 'agent-b', kind: 'agent', groups: ['agents'] },
+      { clientId: 'auditor-bot', kind: 'service', groups: ['auditors'] },
+      { clientId: 'alice', kind: 'human', groups: ['dba-approvers'] },
+      { clientId: 'mallory', kind: 'human', groups: ['developers'] },
+    ],
+  });
+  const port = await freePort();
+  api = `http://127.0.0.1:${port}`;
+  const configFile = join(dir, 'custodian.yaml');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      dataDir: join(dir, 'data'),
+      identity: { issuers: [{ issuer: idp.issuer, audiences: [idp.defaultAudience] }] },
+      evidence: { origin: 'api.test/streams', auditorGroups: ['auditors'] },
+    }),
+  );
+  const loaded = loadConfig({ file: configFile, env: {}, cwd: dir });
+  store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
+  const gateway = new EventFactory({ service: 'gateway', instance: 'gw-test' });
+  const agentA = identityOf('agent-a', 'agent', ['agents']);
+  const write = async (specs: NewEvent<EventType>[]): Promise<void> => {
+    await store.append(specs[0]!.stream, specs.map((s) => gateway.create(s) as CustodianEvent), { expectedRevision: 'no-stream' });
+  };
+  await write(sessionEvents(SESSION_A, agentA, SESSION_A_COMMANDS));
+  await write(sessionEvents(SESSION_B, identityOf('agent-b', 'agent', ['agents']), 1));
+  await write([
+    {
+      type: 'approval.requested',
+      stream: `approval-${APPROVAL_A}`,
+      sequence: 0,
+      identity: agentA,
+      payload: {
+        approvalId: APPROVAL_A,
+        sessionId: SESSION_A,
+        commandId: randomUUID(),
+        command: 'DELETE FROM orders WHERE id = 102',
+        connection: { name: 'orders', protocol: 'postgres' },
+        ruleId: 'hold-deletes',
+        approverGroups: ['dba-approvers'],
+        required: 1,
+        expiresAt: '2030-01-01T00:00:00.000000Z',
+        grantScope: { kind: 'once' },
+      },
+    },
+  ]);
+  await write([
+    { type: 'policy.activated', stream: 'policy-orders', sequence: 0, identity: agentA, payload: { policyName: 'orders', version: 1, digest: 'a'.repeat(64), source: '/etc/custodian/policy.yaml', rules: 3 } },
+  ]);
+  const logger = createLogger({ service: 'api', level: 'warn', destination: { write: () => undefined } });
+  service = await startNestService({
+    module: ApiModule.register({ eventStore: store, logger, identity: configuredIdentity(loaded, { logger }), evidence: configuredEvidence(loaded, {}), listenHost: '127.0.0.1', instance: 'api-test' }),
+    logger,
+    listen: { host: '127.0.0.1', port },
+    shutdownHooks: false,
+  });
+});
+
+afterAll(async () => {
+  await service?.close();
+  await store?.close();
+  await idp?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const tokens = new Map<string, string>();
+async function read(who: string, stream: string, query = ''): Promise<Response> {
+  let token = tokens.get(who);
+  if (!token) tokens.set(who, (token = (await idp.issueToken({ clientId: who })).accessToken));
+  return fetch(`${api}/v1/streams/${encodeURIComponent(stream)}/events${query}`, { headers: { authorization: `Bearer ${token}` } });
+}
+
+async function expectEvents(response: Response): Promise<StreamEventsResponse> {
+  const text = await response.text();
+  expect(response.status, text).toBe(200);
+  return JSON.parse(text) as StreamEventsResponse;
+}
+
+async function expectNotFound(response: Response): Promise<void> {
+  const text = await response.text();
+  expect(response.status, text).toBe(404);
+  expect((JSON.parse(text) as ApiErrorBody).error.code).toBe('STREAM_NOT_FOUND');
+}
+
+describe('GET /v1/streams/{stream}/events: who reads what', () => {
+  it("an agent reads its own session stream, every page of it, and not another agent's", async () => {
+    const own = await expectEvents(await read('agent-a', `session-${SESSION_A}`));
+    expect(own.events).toHaveLength(100);
+    expect(own.events.slice(0, 2).map((e) => e.event.type)).toEqual(['authentication.succeeded', 'session.opened']);
+    // Later pages and backwards reads are decided on the stream's first event, not on the page's.
+    const later = await expectEvents(await read('agent-a', `session-${SESSION_A}`, '?fromRevision=100&maxCount=1000'));
+    expect(later.events.map((e) => e.revision)).toEqual(Array.from({ length: SESSION_A_COMMANDS + 2 - 100 }, (_, i) => 100 + i));
+    const last = await expectEvents(await read('agent-a', `session-${SESSION_A}`, '?direction=backwards&maxCount=1'));
+    expect(last.events.map((e) => e.revision)).toEqual([SESSION_A_COMMANDS + 1]);
+
+    await expectNotFound(await read('agent-a', `session-${SESSION_B}`));
+    await expectNotFound(await read('agent-b', `session-${SESSION_A}`));
+    await expectNotFound(await read('agent-b', `session-${SESSION_A}`, '?fromRevision=100'));
+    expect((await expectEvents(await read('agent-b', `session-${SESSION_B}`))).events).toHaveLength(3);
+  });
+
+  it('an auditor reads every session stream', async () => {
+    expect((await expectEvents(await read('auditor-bot', `session-${SESSION_A}`, '?maxCount=1000'))).events).toHaveLength(SESSION_A_COMMANDS + 2);
+    expect((await expectEvents(await read('auditor-bot', `session-${SESSION_B}`))).events).toHaveLength(3);
+  });
+
+  it('an approval stream is read by its requester, its approver groups and auditors; by nobody else', async () => {
+    const stream = `approval-${APPROVAL_A}`;
+    for (const who of ['agent-a', 'alice', 'auditor-bot']) {
+      const body = await expectEvents(await read(who, stream));
+      expect(body.events.map((e) => e.event.type), who).toEqual(['approval.requested']);
+    }
+    await expectNotFound(await read('agent-b', stream));
+    await expectNotFound(await read('mallory', stream));
+    // Approving does not make an approver the session's reader.
+    await expectNotFound(await read('alice', `session-${SESSION_A}`));
+  });
+
+  it('policy, authentication and other system streams are for auditors only, even when they carry the caller', async () => {
+    await expectNotFound(await read('agent-a', 'policy-orders'));
+    expect((await expectEvents(await read('auditor-bot', 'policy-orders'))).events.map((e) => e.event.type)).toEqual(['policy.activated']);
+    // The API recorded agent-a's token in an auth-<id> stream with agent-a's identity.
+    let authStream: string | undefined;
+    for await (const r of store.readAll()) if (r.event.type === 'authentication.succeeded' && r.event.stream.startsWith('auth-') && r.event.identity?.subject === 'agent-a') authStream = r.event.stream;
+    expect(authStream).toBeDefined();
+    await expectNotFound(await read('agent-a', authStream!));
+    expect((await expectEvents(await read('auditor-bot', authStream!))).events).toHaveLength(1);
+  });
+
+  it('an unknown stream is 404 to non-auditors (as a foreign one is) and empty to auditors; bad names are 400 for everyone', async () => {
+    await expectNotFound(await read('agent-a', `session-${randomUUID()}`));
+    await expectNotFound(await read('agent-a', `approval-${randomUUID()}`));
+    expect((await expectEvents(await read('auditor-bot', `session-${randomUUID()}`))).events).toEqual([]);
+    for (const who of ['agent-a', 'auditor-bot']) {
+      const refused = await read(who, '$all');
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as ApiErrorBody).error.code).toBe('STREAM_REQUEST_INVALID');
+    }
+  });
+});
