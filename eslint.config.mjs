@@ -17,6 +17,11 @@ const typeConstraints = [
   { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:contract', 'type:platform'] },
   { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:testing', 'type:port', 'type:contract', 'type:platform'] },
 ];
+// The session pipeline knows no protocol and no command language (issue 21): it may not depend,
+// directly or through another library, on a classifier (`kind:classifier`: the SQL and shell
+// parsers, the policy language plugins) or a protocol library (`kind:protocol`). Nx checks
+// notDependOnLibsWithTags over the whole dependency tree.
+const kindConstraints = [{ sourceTag: 'kind:pipeline', notDependOnLibsWithTags: ['kind:classifier', 'kind:protocol'] }];
 const scopeConstraints = [
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
   { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['scope:testing', 'scope:shared'] },
@@ -60,7 +65,7 @@ export default tseslint.config(
   {
     files: ['**/*.ts'],
     ignores: testFiles,
-    rules: boundaries([...typeConstraints, ...scopeConstraints]),
+    rules: boundaries([...typeConstraints, ...scopeConstraints, ...kindConstraints]),
   },
   {
     files: testFiles,

@@ -27,6 +27,12 @@ describe('module boundaries', () => {
     ['production code importing the test harness', 'services/api/src/probe.ts', '@custodian/test-harness'],
     ['the service host importing a service', 'libs/platform/service-host/src/probe.ts', '@custodian/gateway-service'],
     ['a domain lib importing an adapter', 'libs/decisions/masking/src/probe.ts', '@custodian/event-store-sqlite'],
+    // The session pipeline knows no command language and no protocol.
+    ['the session pipeline importing the SQL classifier', 'libs/gateway/session-pipeline/src/probe.ts', '@custodian/sql-classification'],
+    ['the session pipeline importing the shell classifier', 'libs/gateway/session-pipeline/src/probe.ts', '@custodian/shell-classification'],
+    ['the session pipeline importing the policy language plugins', 'libs/gateway/session-pipeline/src/probe.ts', '@custodian/policy-languages'],
+    ['the session pipeline importing a protocol codec', 'libs/gateway/session-pipeline/src/probe.ts', '@custodian/postgres-wire'],
+    ['the session pipeline importing a protocol gateway', 'libs/gateway/session-pipeline/src/probe.ts', '@custodian/postgres-gateway'],
   ])('forbids %s', async (_case, file, target) => {
     const errors = await boundaryErrors(file, `import * as m from '${target}';\nexport const probe = m;\n`);
     expect(errors.length).toBeGreaterThan(0);
@@ -38,6 +44,8 @@ describe('module boundaries', () => {
     ['a service importing the service host', 'services/api/src/probe.ts', '@custodian/service-host'],
     ['the launcher importing a service', 'services/cli/src/probe.ts', '@custodian/gateway-service'],
     ['a test importing the test harness', 'services/api/src/probe.test.ts', '@custodian/test-harness'],
+    ['the session pipeline importing the policy engine', 'libs/gateway/session-pipeline/src/probe.ts', '@custodian/policy'],
+    ['a protocol gateway importing the policy language plugins', 'libs/protocols/postgres-gateway/src/probe.ts', '@custodian/policy-languages'],
   ])('allows %s', async (_case, file, target) => {
     expect(await boundaryErrors(file, `import * as m from '${target}';\nexport const probe = m;\n`)).toEqual([]);
   });

@@ -6,6 +6,8 @@
 //
 // Every adapter (PostgreSQL now; SSH, HTTP, Anthropic, MCP later) calls the same methods, so
 // decisions, approvals, strict mode and the event stream look the same whatever the protocol.
+// It knows no protocol and no command language: the adapter classifies and decides a command
+// with a policy language plugin and hands the pipeline the command and its decision.
 import {
   EventFactory,
   SystemClock,
@@ -30,12 +32,12 @@ import {
   authenticationFailedPayload,
   authenticationSucceededPayload,
   type AccessTokenVerifier,
+  type CredentialPresentation,
   type VerifiedIdentity,
 } from '@custodian/identity';
 import type { MaskingFindings, MaskingPolicy } from '@custodian/masking';
 import { toPolicyDecidedPayload, type CompiledPolicy, type PolicyContext, type PolicyDecision } from '@custodian/policy';
-import { classifySqlSync, loadSqlClassifier, normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
-import type { ApprovalGate, ApprovalOutcome } from './approval-gate.js';
+import { approvalBindingDigest, type ApprovalGate, type ApprovalOutcome } from './approval-gate.js';
 import { authorizeConnection } from './connection-authorization.js';
 import { PolicyMasking } from './masking-configuration.js';
 import { SessionRefusal, type CommandRefusalCode } from './session-errors.js';
@@ -77,6 +79,8 @@ export interface SessionPipelineOptions {
 
 export interface AuthenticationRequest {
   readonly protocol: Protocol;
+  /** How the adapter received the token: as the protocol's password, a bearer header, … */
+  readonly presentedAs: CredentialPresentation;
   /** The connection the client asked for (e.g. the PostgreSQL `database`). */
   readonly connection: string;
   /** Whether the adapter has a connection of that name configured. */
@@ -94,6 +98,7 @@ export interface AuthorizedClient {
   readonly identity: Identity;
   readonly connection: ConnectionRef;
   readonly clientAddress: string;
+  readonly presentedAs: CredentialPresentation;
 }
 
 export interface SessionClient {
@@ -104,23 +109,30 @@ export interface SessionClient {
 
 export type CommandKind = EventPayloads['command.issued']['kind'];
 
-export interface SqlDecision {
-  readonly classification: SqlClassification;
-  readonly decision: PolicyDecision;
-  /** Literal-free text for events and approvers. */
-  readonly normalized: string;
-}
-
-export interface IssuedCommand {
+/** One command of a session, classified and decided by the adapter with a policy language. */
+export interface SessionCommand {
+  /** The policy language that decided it (`sql`, `shell`, `http`, `mcp`, `llm`). */
+  readonly language: string;
   readonly kind: CommandKind;
-  /** Normalized / masked text (what events and approvers see). */
+  /**
+   * The full command as events record it and approvers see it: literal values kept, masked only
+   * where a detector or a column rule says so (and credentials, e.g. `PASSWORD '…'`, removed).
+   */
   readonly text: string;
-  /** Bound values, already masked (extended protocol). */
+  /** Bound values (e.g. PostgreSQL Bind), masked like the text. */
   readonly parameters?: readonly (string | null)[];
-  readonly classification?: Record<string, unknown>;
+  /** The language's literal-free shape of the command (kinds, objects, flags) for command.issued. */
+  readonly summary?: Record<string, unknown>;
   readonly decision: PolicyDecision;
   /** Aborted when the client goes away (cancels a pending approval). */
   readonly signal?: AbortSignal;
+}
+
+export interface FrameOptions {
+  /** Channel of a multiplexed protocol (SSH channel, Kubernetes stream, HTTP/2 stream). */
+  readonly channel?: number;
+  /** The frame's length as received, when `data` is what was forwarded after masking. */
+  readonly byteLength?: number;
 }
 
 export type CommandOutcome =
@@ -156,11 +168,6 @@ export class SessionPipeline {
     this.maxFrameBytes = Math.min(options.maxFrameBytes ?? 64 * 1024, FRAME_LIMIT_CAP);
   }
 
-  /** Loads the SQL parser (WebAssembly) so that decisions are synchronous afterwards. */
-  static async ready(): Promise<void> {
-    await loadSqlClassifier();
-  }
-
   get policy(): CompiledPolicy {
     return this.options.policy.policy;
   }
@@ -177,6 +184,7 @@ export class SessionPipeline {
   async authenticate(request: AuthenticationRequest): Promise<AuthorizedClient> {
     const attempt = {
       method: 'oidc-access-token' as const,
+      presentedAs: request.presentedAs,
       clientAddress: request.clientAddress,
       protocol: request.protocol,
       ...(request.claimedSubject === undefined ? {} : { claimedSubject: request.claimedSubject }),
@@ -199,6 +207,7 @@ export class SessionPipeline {
     if (!authorization.permitted) {
       await this.recordAuthenticationFailure({
         method: verified.method,
+        presentedAs: request.presentedAs,
         protocol: request.protocol,
         clientAddress: request.clientAddress,
         reasonCode: 'CONNECTION_NOT_PERMITTED',
@@ -208,7 +217,7 @@ export class SessionPipeline {
       // One message for "no such connection" and "not yours": a client cannot probe which exist.
       throw new SessionRefusal('CONNECTION_NOT_PERMITTED', `identity ${identity.subject} may not use connection ${JSON.stringify(request.connection.slice(0, 100))} (or it does not exist)`);
     }
-    return { verified, identity, connection, clientAddress: request.clientAddress };
+    return { verified, identity, connection, clientAddress: request.clientAddress, presentedAs: request.presentedAs };
   }
 
   /** Records a client that broke the protocol before (or while) authenticating. */
@@ -250,13 +259,17 @@ export class SessionPipeline {
       gate: new CommandEvidenceGate(recorder.asPipeline({ urgent: this.strict }), { strict: this.strict }),
     });
     const opened = session.start(details);
-    if (this.strict) {
-      try {
-        await opened;
-      } catch (error) {
-        recorder.abandon();
-        throw new SessionRefusal('EVIDENCE_UNAVAILABLE', `session refused: its events cannot be recorded (${error instanceof Error ? error.message : String(error)})`, undefined, { cause: error });
-      }
+    if (!this.strict) {
+      // Relaxed: the session goes on while the pipeline refuses; the recorder keeps the events and
+      // retries them, and the pipeline's refusal ledger records the refusal. Never an unhandled rejection.
+      opened.catch(() => undefined);
+      return session;
+    }
+    try {
+      await opened;
+    } catch (error) {
+      recorder.abandon();
+      throw new SessionRefusal('EVIDENCE_UNAVAILABLE', `session refused: its events cannot be recorded (${error instanceof Error ? error.message : String(error)})`, undefined, { cause: error });
     }
     return session;
   }
@@ -285,8 +298,6 @@ export class PipelineSession {
   private readonly openedAtMs = Date.now();
   private readonly counters = { frames: { clientToUpstream: 0, upstreamToClient: 0 }, bytes: { clientToUpstream: 0, upstreamToClient: 0 } };
   private closed = false;
-  /** SQL statements prepared with `PREPARE name AS …` in this session, so `EXECUTE name` is classified as what it runs. */
-  readonly preparedStatements = new Map<string, SqlStatementClassification>();
 
   constructor(
     private readonly pipeline: SessionPipeline,
@@ -346,7 +357,10 @@ export class PipelineSession {
   /** @internal Called by SessionPipeline.openSession. */
   start(details: SessionClient): Promise<void> {
     const { client } = this.parts;
-    const succeeded = this.draft('authentication.succeeded', authenticationSucceededPayload(client.verified, { clientAddress: client.clientAddress, protocol: this.connection.protocol, sessionId: this.id }));
+    const succeeded = this.draft(
+      'authentication.succeeded',
+      authenticationSucceededPayload(client.verified, { clientAddress: client.clientAddress, protocol: this.connection.protocol, sessionId: this.id, presentedAs: client.presentedAs }),
+    );
     const opened = this.draft(
       'session.opened',
       {
@@ -363,33 +377,9 @@ export class PipelineSession {
     return this.parts.recorder.enqueue([succeeded, opened]);
   }
 
-  /** Classifies SQL on the PostgreSQL parser and decides it under the active policy (no events yet). */
-  decideSql(sql: string): SqlDecision {
-    const policy = this.pipeline.policy;
-    const classification = classifySqlSync(sql, { preparedStatements: this.preparedStatements });
-    const decision = policy.decideSqlClassification(this.policyContext, classification);
-    let normalized: string;
-    if (classification.ok) normalized = classification.normalized;
-    else {
-      const fallback = normalizeSqlSync(sql);
-      normalized = fallback.ok ? fallback.normalized : `[unclassifiable statement: ${classification.error.code}]`;
-    }
-    if (decision.decision !== 'block' && classification.ok) {
-      for (const statement of classification.statements) if (statement.preparedName !== undefined) this.preparedStatements.set(statement.preparedName, statement);
-    }
-    return { classification, decision, normalized };
-  }
-
-  /** A block the gateway decides itself (e.g. a protocol feature that bypasses classification), recorded like a policy decision. */
-  gatewayBlock(ruleId: string, reason: string, clientMessage: string): PolicyDecision {
-    return { decision: 'block', ruleId, reason, clientMessage, perStatement: [], classification: { language: 'sql', result: classifySqlSync('') }, policy: this.pipeline.policy.ref };
-  }
-
-  /** A decision already approved (held at preparation, e.g. PostgreSQL Parse): later executions go ahead and say why. */
-  approvedDecision(decision: PolicyDecision, approvedCommandId: string): PolicyDecision {
-    if (decision.decision !== 'require-approval') return decision;
-    const { approval: _approval, ...rest } = decision;
-    return { ...rest, decision: 'allow', reason: `approved when prepared (command ${approvedCommandId}): ${decision.reason}` };
+  /** A block the gateway decides itself (a protocol feature that bypasses classification, bytes it cannot decode), recorded like a policy decision. */
+  gatewayBlock(language: string, ruleId: string, reason: string, clientMessage: string): PolicyDecision {
+    return this.pipeline.policy.gatewayBlock(language, ruleId, reason, clientMessage);
   }
 
   /**
@@ -397,7 +387,7 @@ export class PipelineSession {
    * allowed commands after their events are durable (strict mode); held ones once approved;
    * blocked, denied, expired ones never, with a message for the client naming the rule.
    */
-  async issue(command: IssuedCommand): Promise<CommandOutcome> {
+  async issue(command: SessionCommand): Promise<CommandOutcome> {
     const commandId = this.parts.ids.next();
     const { decision } = command;
     const issued = this.draft('command.issued', {
@@ -405,8 +395,8 @@ export class PipelineSession {
       commandId,
       kind: command.kind,
       text: clip(command.text, MAX_TEXT),
-      ...(command.parameters ? { parameters: command.parameters.slice(0, 65_535).map((p) => (p === null ? null : clip(p, 4096))) } : {}),
-      ...(command.classification ? { classification: command.classification } : {}),
+      ...(command.parameters ? { parameters: boundParameters(command.parameters) } : {}),
+      ...(command.summary ? { classification: { language: command.language, ...command.summary } } : { classification: { language: command.language } }),
     });
     const decided = this.draft('policy.decided', toPolicyDecidedPayload(decision, { sessionId: this.id, commandId }), issued.id);
     const refuse = (code: CommandRefusalCode, message: string): CommandOutcome => ({ forward: false, commandId, code, message, ruleId: decision.ruleId });
@@ -427,7 +417,7 @@ export class PipelineSession {
   }
 
   private async holdForApproval(
-    command: IssuedCommand,
+    command: SessionCommand,
     commandId: string,
     decision: PolicyDecision,
     refuse: (code: CommandRefusalCode, message: string) => CommandOutcome,
@@ -439,7 +429,7 @@ export class PipelineSession {
       return refuse('APPROVAL_UNAVAILABLE', `This command needs approval (rule ${ruleId}), but no approval workflow is configured on this gateway; it was not run.`);
     }
     try {
-      const grant = await approvals.activeGrant(this.identity, this.connection.name, ruleId);
+      const grant = await approvals.activeGrant(this.identity, this.connection.name, ruleId, decision.policy);
       if (grant) return { forward: true, commandId, via: 'grant' };
     } catch {
       return refuse('APPROVAL_UNAVAILABLE', `This command needs approval (rule ${ruleId}), but the approval workflow is unavailable; it was not run.`);
@@ -455,6 +445,16 @@ export class PipelineSession {
       controller.abort();
     }, (timeoutSeconds + 2) * 1000);
     let outcome: ApprovalOutcome;
+    const text = clip(command.text, MAX_TEXT);
+    const parameters = command.parameters ? boundParameters(command.parameters) : undefined;
+    const commandDigest = approvalBindingDigest({
+      identity: { issuer: this.identity.issuer, subject: this.identity.subject },
+      connection: this.connection,
+      language: command.language,
+      command: text,
+      ...(parameters ? { parameters } : {}),
+      policy: decision.policy,
+    });
     try {
       outcome = await approvals.request(
         {
@@ -463,7 +463,11 @@ export class PipelineSession {
           commandId,
           requester: this.identity,
           connection: this.connection,
-          command: clip(command.text, MAX_TEXT),
+          command: text,
+          language: command.language,
+          ...(parameters ? { parameters } : {}),
+          policy: decision.policy,
+          commandDigest,
           ruleId,
           approverGroups: requirement.approverGroups,
           required: requirement.required,
@@ -480,6 +484,8 @@ export class PipelineSession {
     }
     switch (outcome.outcome) {
       case 'granted':
+        // The approvers approved exactly this identity, connection, text, parameters and policy version.
+        if (outcome.commandDigest !== commandDigest) return refuse('APPROVAL_DENIED', `The approval granted does not match this command (rule ${ruleId}); the command was not run.`);
         return { forward: true, commandId, via: 'approval' };
       case 'denied':
         return refuse('APPROVAL_DENIED', `Approval denied by ${outcome.approver.subject} (rule ${ruleId}): ${clip(outcome.justification, 500)}`);
@@ -495,8 +501,9 @@ export class PipelineSession {
    * Records bytes that crossed the gateway, as forwarded after masking (`data`; beyond maxFrameBytes
    * it is cut and marked truncated). `byteLength` is the frame's length as received.
    */
-  recordFrame(direction: FrameDirection, messageType: string, data: Uint8Array, byteLength = data.length): void {
+  recordFrame(direction: FrameDirection, messageType: string, data: Uint8Array, options: FrameOptions = {}): void {
     if (this.closed) return;
+    const byteLength = options.byteLength ?? data.length;
     const key = direction === 'client-to-upstream' ? 'clientToUpstream' : 'upstreamToClient';
     this.counters.frames[key] += 1;
     this.counters.bytes[key] += byteLength;
@@ -507,6 +514,7 @@ export class PipelineSession {
       direction,
       offsetMicros: Number(this.parts.clock.nowMicros() - this.openedAtMicros),
       messageType: messageType.slice(0, 64),
+      ...(options.channel === undefined ? {} : { channel: options.channel }),
       data: Buffer.from(kept.buffer, kept.byteOffset, kept.length).toString('base64'),
       byteLength,
       ...(data.length > limit ? { truncated: true } : {}),
@@ -543,6 +551,11 @@ export class PipelineSession {
     const drained = await this.parts.recorder.idle(10_000);
     if (!drained) this.parts.recorder.abandon();
   }
+}
+
+/** Bound values as events and approvers get them: at most 65,535 (the PostgreSQL maximum), each clipped. */
+function boundParameters(parameters: readonly (string | null)[]): (string | null)[] {
+  return parameters.slice(0, 65_535).map((p) => (p === null ? null : clip(p, 4096)));
 }
 
 function evidenceMessage(error: unknown): string {

@@ -240,6 +240,7 @@ export class PostgresGateway {
     try {
       const authorized = await pipeline.authenticate({
         protocol: 'postgres',
+        presentedAs: 'password',
         connection: connectionName,
         connectionExists: connection !== undefined,
         token,
@@ -288,7 +289,10 @@ export class PostgresGateway {
     const greeting = [encodeAuthenticationOk()];
     for (const [name, value] of upstream.parameters) greeting.push(encodeParameterStatus(name, value));
     greeting.push(encodeBackendKeyData(processId, secretKey), encodeReadyForQuery(upstream.status));
-    socket.write(Buffer.concat(greeting));
+    const greetingBytes = Buffer.concat(greeting);
+    // Every client-bound byte is recorded (and scanned for the held credential), the greeting too.
+    session.recordFrame('upstream-to-client', `AuthenticationOk,ParameterStatus*${upstream.parameters.size},BackendKeyData,ReadyForQuery`, greetingBytes);
+    socket.write(greetingBytes);
     const leftover = reader.detach();
     const proxy = new ProxySession(socket, upstream, leftover, {
       session,

@@ -247,7 +247,7 @@ export class ProxySession {
     this.toUpstreamBytes = 0;
     if (this.toUpstreamRecorded.length > 0) {
       const recorded = Buffer.concat(this.toUpstreamRecorded);
-      this.session.recordFrame('client-to-upstream', summarizeLabels(this.toUpstreamLabels), recorded, this.toUpstreamRecordedOriginal);
+      this.session.recordFrame('client-to-upstream', summarizeLabels(this.toUpstreamLabels), recorded, { byteLength: this.toUpstreamRecordedOriginal });
       this.toUpstreamRecordedOriginal = 0;
       this.toUpstreamRecorded.length = 0;
       this.toUpstreamLabels.length = 0;
