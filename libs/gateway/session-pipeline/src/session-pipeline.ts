@@ -35,7 +35,7 @@ import {
 import type { MaskingFindings, MaskingPolicy } from '@custodian/masking';
 import { toPolicyDecidedPayload, type CompiledPolicy, type PolicyContext, type PolicyDecision } from '@custodian/policy';
 import { classifySqlSync, loadSqlClassifier, normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
-import type { ApprovalGate, ApprovalOutcome } from './approval-gate.js';
+import { approvalBindingDigest, type ApprovalGate, type ApprovalOutcome } from './approval-gate.js';
 import { authorizeConnection } from './connection-authorization.js';
 import { PolicyMasking } from './masking-configuration.js';
 import { SessionRefusal, type CommandRefusalCode } from './session-errors.js';
@@ -439,11 +439,15 @@ export class PipelineSession {
       return refuse('APPROVAL_UNAVAILABLE', `This command needs approval (rule ${ruleId}), but no approval workflow is configured on this gateway; it was not run.`);
     }
     try {
-      const grant = await approvals.activeGrant(this.identity, this.connection.name, ruleId);
+      const grant = await approvals.activeGrant(this.identity, this.connection.name, ruleId, decision.policy);
       if (grant) return { forward: true, commandId, via: 'grant' };
     } catch {
       return refuse('APPROVAL_UNAVAILABLE', `This command needs approval (rule ${ruleId}), but the approval workflow is unavailable; it was not run.`);
     }
+    // Approvers see (and the digest binds) the full masked text and parameters, never a clipped copy:
+    // a request too large to show is refused by the workflow, so the command is not run.
+    const language = decision.classification.language;
+    const commandDigest = approvalBindingDigest({ identity: this.identity, connection: this.connection, language, command: command.text, ...(command.parameters ? { parameters: command.parameters } : {}), policy: decision.policy });
     const timeoutSeconds = Math.max(1, Math.min(requirement.timeoutSeconds, this.parts.approvalWaitSeconds));
     const controller = new AbortController();
     let timedOut = false;
@@ -463,7 +467,11 @@ export class PipelineSession {
           commandId,
           requester: this.identity,
           connection: this.connection,
-          command: clip(command.text, MAX_TEXT),
+          command: command.text,
+          language,
+          ...(command.parameters ? { parameters: command.parameters } : {}),
+          policy: decision.policy,
+          commandDigest,
           ruleId,
           approverGroups: requirement.approverGroups,
           required: requirement.required,
@@ -480,6 +488,7 @@ export class PipelineSession {
     }
     switch (outcome.outcome) {
       case 'granted':
+        if (outcome.commandDigest !== commandDigest) return refuse('APPROVAL_DENIED', `The approval granted (rule ${ruleId}) is for a different command than this one; it was not run.`);
         return { forward: true, commandId, via: 'approval' };
       case 'denied':
         return refuse('APPROVAL_DENIED', `Approval denied by ${outcome.approver.subject} (rule ${ruleId}): ${clip(outcome.justification, 500)}`);
