@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CustodianEvent, Identity } from '@custodian/event-contracts';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import type { ApprovalRequest } from '@custodian/session-pipeline';
+import { TEST_POLICY, boundApprovalRequest } from '../testing/index.js';
 import { ApprovalCommandHandlers, ApproveApprovalCommand, RequestApprovalCommand } from '../approval-commands.js';
 import { ApprovalRepository } from '../approval-repository.js';
 import { ApprovalsRuntime, type ApprovalsModuleOptions } from '../approvals.module.js';
@@ -101,7 +102,7 @@ function startRuntime(channels: WebhookChannel[], overrides: Partial<NonNullable
 }
 
 function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
-  return {
+  return boundApprovalRequest({
     approvalId: randomUUID(),
     sessionId: randomUUID(),
     commandId: randomUUID(),
@@ -113,8 +114,10 @@ function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
     required: 1,
     timeoutSeconds: 60,
     grantScope: { kind: 'once' },
+    language: 'sql',
+    policy: TEST_POLICY,
     ...overrides,
-  };
+  });
 }
 
 async function notificationEvents(subjectEventId: string, channel: string): Promise<CustodianEvent[]> {
