@@ -177,7 +177,7 @@ function formatList(approvals: readonly ApprovalView[]): string {
       `${a.approvals}/${a.required}`,
       a.expiresAt.replace(/\.\d+Z$/, 'Z'),
       a.canDecide ? 'can decide' : '-',
-      oneLine([a.command, ...parameterLines(a.parameters)].join('; '), 100),
+      oneLine([a.command, ...parameterLines(a.parameters)].join('; '), 160),
     ]),
   ];
   return table(rows);
