@@ -14,6 +14,8 @@ import { createLogger } from '@custodian/observability';
 import { startNestService, type RunningNestService } from '@custodian/observability/nest';
 import { loadConfig } from '@custodian/runtime-config';
 import { configuredIdentity } from '@custodian/service-host';
+import { TEST_POLICY, boundApprovalRequest } from '@custodian/approvals/testing';
+import { maskText } from '@custodian/masking';
 import type { ApprovalOutcome, ApprovalRequest } from '@custodian/session-pipeline';
 import { freePort, startOidcProvider, type StartedOidcProvider } from '@custodian/test-harness';
 import { APPROVALS_EXIT, runCli, type CliIo } from './index.js';
@@ -75,7 +77,7 @@ async function as(clientId: string): Promise<Record<string, string>> {
 }
 
 async function hold(overrides: Partial<ApprovalRequest> = {}): Promise<{ req: ApprovalRequest; outcome: Promise<ApprovalOutcome> }> {
-  const req: ApprovalRequest = {
+  const req: ApprovalRequest = boundApprovalRequest({
     approvalId: randomUUID(),
     sessionId: randomUUID(),
     commandId: randomUUID(),
@@ -87,8 +89,10 @@ async function hold(overrides: Partial<ApprovalRequest> = {}): Promise<{ req: Ap
     required: 1,
     timeoutSeconds: 60,
     grantScope: { kind: 'window', windowSeconds: 1800 },
+    language: 'sql',
+    policy: TEST_POLICY,
     ...overrides,
-  };
+  });
   const outcome = gate.request(req, new AbortController().signal);
   outcome.catch(() => undefined);
   const env = await as('bob');
@@ -115,13 +119,36 @@ describe('custodian approvals', () => {
     expect(await runCli(['approvals', 'show', req.approvalId], show.io)).toBe(APPROVALS_EXIT.ok);
     expect(show.stdout()).toContain(`Approval ${req.approvalId}: pending (you can decide)`);
     expect(show.stdout()).toContain('requester   agent-7 (agent');
-    expect(show.stdout()).toContain('grant       window of 1800s for this identity on this connection');
+    expect(show.stdout()).toContain('grant       window of 1800s for this identity on this connection under this rule and policy orders v3');
     expect(show.stdout()).toContain('  DELETE FROM orders WHERE id = $1');
     expect(show.stdout()).toContain(`Session ${req.sessionId}`);
 
     const json = io(env);
     expect(await runCli(['approvals', 'show', req.approvalId, '--json'], json.io)).toBe(APPROVALS_EXIT.ok);
     expect(JSON.parse(json.stdout())).toMatchObject({ approval: { approvalId: req.approvalId, status: 'pending' } });
+  });
+
+  it('show and list print the full command with its literal values and each $n = value parameter, masked only where the gateway masked it', async () => {
+    // The gateway masks before it requests: an email in the text, a card number in a parameter.
+    const command = maskText("UPDATE customers\nSET status = $1, email = 'jane.doe@example.com'\nWHERE id = 102").text;
+    const { req } = await hold({ command, parameters: ['shipped', maskText('4111 1111 1111 1111').text, null, "it's"] });
+    const env = await as('bob');
+    const show = io(env);
+    expect(await runCli(['approvals', 'show', req.approvalId], show.io)).toBe(APPROVALS_EXIT.ok);
+    const out = show.stdout();
+    expect(out).toContain('  UPDATE customers\n  SET status = $1, email = \'[REDACTED:email]\'\n  WHERE id = 102\n');
+    expect(out).toContain("Parameters:\n  $1 = 'shipped'\n  $2 = '[REDACTED:card]'\n  $3 = NULL\n  $4 = 'it''s'\n");
+    expect(out).toContain(`  digest      ${req.commandDigest}`);
+    expect(out).toContain('  language    sql');
+    expect(out).toContain(`  policy      orders v3 (sha256 ${TEST_POLICY.digest})`);
+    const list = io(env);
+    expect(await runCli(['approvals', 'list'], list.io)).toBe(APPROVALS_EXIT.ok);
+    const row = list.stdout().split('\n').find((line) => line.startsWith(req.approvalId));
+    expect(row).toContain("UPDATE customers SET status = $1, email = '[REDACTED:email]' WHERE id = 102; $1 = 'shipped'; $2 = '[REDACTED:card]'");
+    for (const text of [out, list.stdout()]) {
+      expect(text).not.toContain('jane.doe@example.com');
+      expect(text).not.toContain('4111');
+    }
   });
 
   it('approve releases the held command; a second decision is refused with exit 3', async () => {

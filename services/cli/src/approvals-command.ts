@@ -159,6 +159,11 @@ function table(rows: readonly (readonly string[])[]): string {
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
 }
 
+/** `$1 = 'value'` per bound parameter (NULL for null), quoted as SQL literals so spaces and quotes show. */
+function parameterLines(parameters: readonly (string | null)[] | undefined): string[] {
+  return (parameters ?? []).map((value, i) => `$${i + 1} = ${value === null ? 'NULL' : `'${value.replace(/'/g, "''")}'`}`);
+}
+
 function formatList(approvals: readonly ApprovalView[]): string {
   if (approvals.length === 0) return 'No approvals.\n';
   const rows = [
@@ -172,7 +177,7 @@ function formatList(approvals: readonly ApprovalView[]): string {
       `${a.approvals}/${a.required}`,
       a.expiresAt.replace(/\.\d+Z$/, 'Z'),
       a.canDecide ? 'can decide' : '-',
-      oneLine(a.command, 60),
+      oneLine([a.command, ...parameterLines(a.parameters)].join('; '), 160),
     ]),
   ];
   return table(rows);
@@ -193,13 +198,20 @@ function formatShow(answer: ApprovalResponse): string {
     `  connection  ${a.connection.name} (${a.connection.protocol})`,
     `  rule        ${a.ruleId}`,
     `  approvers   ${a.approvals} of ${a.required} from ${a.approverGroups.join(', ')}`,
-    `  grant       ${a.grantScope.kind === 'window' ? `window of ${a.grantScope.windowSeconds ?? 0}s for this identity on this connection` : 'this command once'}`,
+    `  grant       ${a.grantScope.kind === 'window' ? `window of ${a.grantScope.windowSeconds ?? 0}s for this identity on this connection under this rule${a.policy ? ` and policy ${a.policy.name} v${a.policy.version}` : ''}` : 'this command once'}`,
+    ...(a.policy ? [`  policy      ${a.policy.name} v${a.policy.version} (sha256 ${a.policy.digest})`] : []),
     `  requested   ${a.requestedAt} by ${a.requestedBy.service}/${a.requestedBy.instance}`,
     `  expires     ${a.expiresAt}`,
+    `  language    ${a.language}`,
+    `  digest      ${a.commandDigest ?? '(none: recorded before approvals were bound to a digest)'}`,
     '',
-    'Command (masked):',
+    'Command (as the gateway recorded it: literal values, masked where a detector or column rule says so):',
     ...a.command.split('\n').map((line) => `  ${line}`),
   ];
+  if (a.parameters && a.parameters.length > 0) {
+    lines.push('', 'Parameters:');
+    for (const line of parameterLines(a.parameters)) lines.push(`  ${line}`);
+  }
   if (a.decisions.length > 0) {
     lines.push('', 'Approvals:');
     for (const d of a.decisions) lines.push(`  ${d.at}  ${d.approver.subject}: ${d.justification}`);

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { parseRfc3339Micros, type ConnectionRef, type EventSource, type GrantScope, type Identity } from '@custodian/event-contracts';
 import { formatPosition, parsePosition, type CheckpointStore, type GlobalPosition, type RecordedEvent } from '@custodian/event-store';
-import type { ActiveGrant } from '@custodian/session-pipeline';
-import { isApprovalEvent, type ApprovalStatus } from './approval.js';
+import type { ActiveGrant, ApprovalPolicyRef } from '@custodian/session-pipeline';
+import { isApprovalEvent, type ApprovalLanguage, type ApprovalStatus } from './approval.js';
 
 /** One approval as the read model holds it (the aggregate in its stream stays the authority for decisions). */
 export interface ApprovalSummary {
@@ -15,8 +15,15 @@ export interface ApprovalSummary {
   readonly status: ApprovalStatus;
   readonly sessionId: string;
   readonly commandId: string;
-  /** Masked command text. */
+  /** The full command as approvers see it (literal values; masked where a detector or column rule said so). */
   readonly command: string;
+  readonly language: ApprovalLanguage;
+  /** Bound values, masked likewise. */
+  readonly parameters?: readonly (string | null)[];
+  /** The policy version whose rule held the command (absent on requests recorded before v2). */
+  readonly policy?: ApprovalPolicyRef;
+  /** What the approval is bound to (`approvalBindingDigest`); absent on requests recorded before v2. */
+  readonly commandDigest?: string;
   readonly connection: ConnectionRef;
   readonly ruleId: string;
   readonly requester: Identity;
@@ -48,6 +55,10 @@ interface ApprovalRow {
   session_id: string;
   command_id: string;
   command: string;
+  language: ApprovalLanguage;
+  parameters: string | null;
+  policy: string | null;
+  command_digest: string | null;
   connection_name: string;
   protocol: ConnectionRef['protocol'];
   rule_id: string;
@@ -63,6 +74,20 @@ interface ApprovalRow {
   revision: number;
 }
 
+interface GrantRow {
+  grant_id: string;
+  approval_id: string;
+  subject: string;
+  issuer: string;
+  connection_name: string;
+  protocol: ConnectionRef['protocol'];
+  rule_id: string;
+  policy_name: string;
+  policy_version: number;
+  policy_digest: string;
+  expires_at: string;
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS approvals (
   approval_id TEXT PRIMARY KEY,
@@ -70,6 +95,10 @@ CREATE TABLE IF NOT EXISTS approvals (
   session_id TEXT NOT NULL,
   command_id TEXT NOT NULL,
   command TEXT NOT NULL,
+  language TEXT NOT NULL,
+  parameters TEXT,
+  policy TEXT,
+  command_digest TEXT,
   connection_name TEXT NOT NULL,
   protocol TEXT NOT NULL,
   rule_id TEXT NOT NULL,
@@ -98,16 +127,26 @@ CREATE TABLE IF NOT EXISTS grants (
   subject TEXT NOT NULL,
   issuer TEXT NOT NULL,
   connection_name TEXT NOT NULL,
+  protocol TEXT NOT NULL,
   rule_id TEXT NOT NULL,
+  policy_name TEXT NOT NULL,
+  policy_version INTEGER NOT NULL,
+  policy_digest TEXT NOT NULL,
   expires_at TEXT NOT NULL,
   expires_at_ms INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS grants_lookup ON grants (subject, issuer, connection_name, rule_id, expires_at_ms);
+CREATE INDEX IF NOT EXISTS grants_lookup ON grants (subject, issuer, connection_name, rule_id, policy_name, policy_version, expires_at_ms);
 CREATE TABLE IF NOT EXISTS checkpoints (
   subscription_id TEXT PRIMARY KEY,
   position TEXT NOT NULL
 );
 `;
+
+/**
+ * Version of the tables above. A read model file of another version is dropped and rebuilt from
+ * the start of the log (it is a projection: the event store is the source of truth).
+ */
+const READ_MODEL_VERSION = 2;
 
 function microsToMs(timestamp: string): number {
   return Number(parseRfc3339Micros(timestamp) / 1000n);
@@ -121,7 +160,13 @@ export class ApprovalReadModel implements CheckpointStore {
   constructor(readonly path: string) {
     this.db = new BetterSqlite3(path);
     if (path !== ':memory:') this.db.pragma('journal_mode = WAL');
-    this.db.exec(SCHEMA);
+    if (this.db.pragma('user_version', { simple: true }) !== READ_MODEL_VERSION) {
+      this.db.transaction(() => {
+        this.db.exec('DROP TABLE IF EXISTS approvals; DROP TABLE IF EXISTS grants; DROP TABLE IF EXISTS checkpoints;');
+        this.db.exec(SCHEMA);
+        this.db.pragma(`user_version = ${READ_MODEL_VERSION}`);
+      })();
+    }
   }
 
   // CheckpointStore: the projection's position lives next to the rows it produced.
@@ -150,16 +195,20 @@ export class ApprovalReadModel implements CheckpointStore {
         if (requester === null) return;
         this.db
           .prepare(
-            `INSERT OR IGNORE INTO approvals (approval_id, status, session_id, command_id, command, connection_name, protocol, rule_id, requester,
+            `INSERT OR IGNORE INTO approvals (approval_id, status, session_id, command_id, command, language, parameters, policy, command_digest, connection_name, protocol, rule_id, requester,
                requester_subject, requester_issuer, requested_at, requested_by, requested_by_service, requested_by_instance, expires_at, expires_at_ms,
                approver_groups, required, approvals, grant_scope, resolved_at, revision, position)
-             VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, ?, ?)`,
+             VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, ?, ?)`,
           )
           .run(
             id,
             p.sessionId,
             p.commandId,
             p.command,
+            p.language,
+            p.parameters === undefined ? null : JSON.stringify(p.parameters),
+            p.policy === undefined ? null : JSON.stringify(p.policy),
+            p.commandDigest ?? null,
             p.connection.name,
             p.connection.protocol,
             p.ruleId,
@@ -187,14 +236,29 @@ export class ApprovalReadModel implements CheckpointStore {
             .prepare(`UPDATE approvals SET approvals = ?, status = CASE WHEN ? THEN 'granted' ELSE status END, resolved_at = CASE WHEN ? THEN ? ELSE resolved_at END, revision = ? WHERE approval_id = ? AND revision < ?`)
             .run(p.approvals, p.final ? 1 : 0, p.final ? 1 : 0, event.occurredAt, revision, id, revision).changes;
           const grant = p.grant;
-          if (changed === 0 || !p.final || grant?.scope.kind !== 'window' || grant.expiresAt === undefined) return;
-          const row = this.db.prepare<[string], { requester_subject: string; requester_issuer: string; connection_name: string; rule_id: string }>(
-            'SELECT requester_subject, requester_issuer, connection_name, rule_id FROM approvals WHERE approval_id = ?',
-          ).get(id);
-          if (!row) return;
+          // A window grant covers what it names; one that names nothing (recorded before grants
+          // named their coverage) covers nothing.
+          const covers = grant?.covers;
+          if (changed === 0 || !p.final || grant?.scope.kind !== 'window' || grant.expiresAt === undefined || covers === undefined) return;
           this.db
-            .prepare('INSERT OR IGNORE INTO grants (grant_id, approval_id, subject, issuer, connection_name, rule_id, expires_at, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-            .run(grant.grantId, id, row.requester_subject, row.requester_issuer, row.connection_name, row.rule_id, grant.expiresAt, microsToMs(grant.expiresAt));
+            .prepare(
+              `INSERT OR IGNORE INTO grants (grant_id, approval_id, subject, issuer, connection_name, protocol, rule_id, policy_name, policy_version, policy_digest, expires_at, expires_at_ms)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            )
+            .run(
+              grant.grantId,
+              id,
+              covers.identity.subject,
+              covers.identity.issuer,
+              covers.connection.name,
+              covers.connection.protocol,
+              covers.ruleId,
+              covers.policy.name,
+              covers.policy.version,
+              covers.policy.digest,
+              grant.expiresAt,
+              microsToMs(grant.expiresAt),
+            );
         });
         apply();
         return;
@@ -243,15 +307,29 @@ export class ApprovalReadModel implements CheckpointStore {
       .map((row) => row.approval_id);
   }
 
-  /** The window grant covering this identity on this connection under this rule now, if any (the one lasting longest). */
-  activeGrant(identity: Pick<Identity, 'subject' | 'issuer'>, connection: string, ruleId: string, nowMs: number = Date.now()): ActiveGrant | null {
+  /**
+   * The window grant covering this identity on this connection under this rule and this policy
+   * version (name, version and digest) now, if any (the one lasting longest).
+   */
+  activeGrant(identity: Pick<Identity, 'subject' | 'issuer'>, connection: string, ruleId: string, policy: ApprovalPolicyRef, nowMs: number = Date.now()): ActiveGrant | null {
     const row = this.db
-      .prepare<[string, string, string, string, number], { grant_id: string; approval_id: string; expires_at: string }>(
-        `SELECT grant_id, approval_id, expires_at FROM grants WHERE subject = ? AND issuer = ? AND connection_name = ? AND rule_id = ? AND expires_at_ms > ?
+      .prepare<[string, string, string, string, string, number, string, number], GrantRow>(
+        `SELECT * FROM grants WHERE subject = ? AND issuer = ? AND connection_name = ? AND rule_id = ? AND policy_name = ? AND policy_version = ? AND policy_digest = ? AND expires_at_ms > ?
          ORDER BY expires_at_ms DESC LIMIT 1`,
       )
-      .get(identity.subject, identity.issuer, connection, ruleId, nowMs);
-    return row ? { grantId: row.grant_id, approvalId: row.approval_id, expiresAt: row.expires_at } : null;
+      .get(identity.subject, identity.issuer, connection, ruleId, policy.name, policy.version, policy.digest, nowMs);
+    if (!row) return null;
+    return {
+      grantId: row.grant_id,
+      approvalId: row.approval_id,
+      expiresAt: row.expires_at,
+      covers: {
+        identity: { issuer: row.issuer, subject: row.subject },
+        connection: { name: row.connection_name, protocol: row.protocol },
+        ruleId: row.rule_id,
+        policy: { name: row.policy_name, version: row.policy_version, digest: row.policy_digest },
+      },
+    };
   }
 
   /** Drops grants that ended before `nowMs` (they never match again). */
@@ -273,6 +351,10 @@ function toSummary(row: ApprovalRow): ApprovalSummary {
     sessionId: row.session_id,
     commandId: row.command_id,
     command: row.command,
+    language: row.language,
+    ...(row.parameters === null ? {} : { parameters: JSON.parse(row.parameters) as (string | null)[] }),
+    ...(row.policy === null ? {} : { policy: JSON.parse(row.policy) as ApprovalPolicyRef }),
+    ...(row.command_digest === null ? {} : { commandDigest: row.command_digest }),
     connection: { name: row.connection_name, protocol: row.protocol },
     ruleId: row.rule_id,
     requester: JSON.parse(row.requester) as Identity,

@@ -10,6 +10,7 @@ import type { Clock, CustodianEvent, Identity } from '@custodian/event-contracts
 import type { EventStore } from '@custodian/event-store';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import type { ApprovalRequest } from '@custodian/session-pipeline';
+import { TEST_POLICY, boundApprovalRequest } from './testing/index.js';
 import { ApprovalCommandHandlers, ApproveApprovalCommand, DenyApprovalCommand, ExpireApprovalCommand, RequestApprovalCommand } from './approval-commands.js';
 import { ApprovalError } from './approval-error.js';
 import { approvalStream } from './approval.js';
@@ -62,7 +63,7 @@ function withAppendBarrier(inner: EventStore, parties: number): EventStore & { c
 }
 
 function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
-  return {
+  return boundApprovalRequest({
     approvalId: randomUUID(),
     sessionId: randomUUID(),
     commandId: randomUUID(),
@@ -74,8 +75,10 @@ function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
     required: 1,
     timeoutSeconds: 60,
     grantScope: { kind: 'once' },
+    language: 'sql',
+    policy: TEST_POLICY,
     ...overrides,
-  };
+  });
 }
 
 function handlersOn(eventStore: EventStore, service: 'api' | 'gateway' = 'api', clock?: Clock): ApprovalCommandHandlers {

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EventFactory, ManualClock, formatRfc3339Micros, type CustodianEvent, type GrantScope, type Identity } from '@custodian/event-contracts';
 import type { ApprovalRequest } from '@custodian/session-pipeline';
+import { TEST_POLICY, boundApprovalRequest } from './testing/index.js';
 import { ApprovalError } from './approval-error.js';
 import { Approval, approvalRequestedPayload, approvalStream, type ApprovalDecision } from './approval.js';
 
@@ -14,7 +15,7 @@ const carol: Identity = { subject: 'carol', issuer: 'https://idp.test', groups: 
 const dave: Identity = { subject: 'dave', issuer: 'https://idp.test', groups: ['dba-approvers', 'oncall'], kind: 'human' };
 
 function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
-  return {
+  return boundApprovalRequest({
     approvalId: randomUUID(),
     sessionId: randomUUID(),
     commandId: randomUUID(),
@@ -26,8 +27,10 @@ function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
     required: 1,
     timeoutSeconds: 60,
     grantScope: { kind: 'once' },
+    language: 'sql',
+    policy: TEST_POLICY,
     ...overrides,
-  };
+  });
 }
 
 /** An approval replayed from its own events: each decision's events are stamped and folded in, like the repository does. */
@@ -73,12 +76,39 @@ describe('approval.requested', () => {
     expect(payload.expiresAt).toBe(formatRfc3339Micros(T0 + 90n * SECOND));
   });
 
+  it('carries the full command, its language, parameters, policy version and binding digest', () => {
+    const req = request({ command: "UPDATE orders SET status = $1 WHERE id = 102 AND note = 'x'", parameters: ['shipped', null] });
+    const payload = approvalRequestedPayload(req, T0);
+    expect(payload).toMatchObject({ command: req.command, language: 'sql', parameters: ['shipped', null], policy: TEST_POLICY, commandDigest: req.commandDigest });
+  });
+
+  it.each<[string, (req: ApprovalRequest) => ApprovalRequest]>([
+    ['a digest of something else', (req) => ({ ...req, commandDigest: `sha256:${'0'.repeat(64)}` })],
+    ['a command changed after it was bound', (req) => ({ ...req, command: 'DELETE FROM orders' })],
+    ['a parameter changed after it was bound', (req) => ({ ...req, parameters: ['103'] })],
+    ['another requester than the one bound', (req) => ({ ...req, requester: { ...agent, subject: 'agent-8' } })],
+    ['another policy version than the one bound', (req) => ({ ...req, policy: { ...TEST_POLICY, version: 4 } })],
+    ['a digest that is not sha256:<hex>', (req) => ({ ...req, commandDigest: 'md5:abc' })],
+  ])('refuses a request whose digest does not bind what it shows (%s)', (_why, alter) => {
+    expect(thrownCode(() => approvalRequestedPayload(alter(request({ parameters: ['102'] })), T0))).toBe('APPROVAL_REQUEST_INVALID');
+  });
+
+  it('refuses rather than clips a command approvers could not see in full', () => {
+    expect(thrownCode(() => approvalRequestedPayload(request({ command: 'x'.repeat(65_537) }), T0))).toBe('APPROVAL_REQUEST_INVALID');
+    expect(thrownCode(() => approvalRequestedPayload(request({ parameters: Array.from({ length: 20 }, () => 'y'.repeat(60_000)) }), T0))).toBe('APPROVAL_REQUEST_INVALID');
+    expect(thrownCode(() => approvalRequestedPayload(request({ parameters: ['z'.repeat(65_537)] }), T0))).toBe('APPROVAL_REQUEST_INVALID');
+    expect(approvalRequestedPayload(request({ command: 'x'.repeat(65_536), parameters: ['y'.repeat(65_536)] }), T0).command).toHaveLength(65_536);
+  });
+
   it.each<[string, Partial<ApprovalRequest>]>([
     ['no approver group', { approverGroups: [] }],
     ['required 0', { required: 0 }],
     ['timeout 0', { timeoutSeconds: 0 }],
     ['a window without its length', { grantScope: { kind: 'window' } as GrantScope }],
     ['a window over a day', { grantScope: { kind: 'window', windowSeconds: 86401 } }],
+    ['an unknown language', { language: 'cobol' }],
+    ['no policy version', { policy: { name: 'orders', version: 0, digest: 'a'.repeat(64) } }],
+    ['a policy digest that is not hex SHA-256', { policy: { name: 'orders', version: 3, digest: 'abc' } }],
   ])('refuses a malformed request (%s): the gateway fails closed', (_why, overrides) => {
     expect(thrownCode(() => approvalRequestedPayload(request(overrides), T0))).toBe('APPROVAL_REQUEST_INVALID');
   });
@@ -92,6 +122,7 @@ describe('deciding', () => {
     expect(h.approval.toOutcome()).toEqual({
       outcome: 'granted',
       approvers: [{ subject: 'bob', issuer: 'https://idp.test', groups: ['dba-approvers'] }],
+      commandDigest: h.req.commandDigest,
       grantId: 'ab1e0000-0000-4000-8000-000000000001',
     });
     const granted = h.events.at(-1);
@@ -110,6 +141,22 @@ describe('deciding', () => {
     h.commit(h.approval.approve(carol, 'ok from security', T0 + 3n * SECOND));
     expect(h.approval.status).toBe('granted');
     expect(h.approval.toOutcome()).toMatchObject({ outcome: 'granted', approvers: [{ subject: 'bob' }, { subject: 'carol' }] });
+  });
+
+  it('each approval names the digest approved; a window grant names what it covers, a once grant nothing more', () => {
+    const once = new Harness(request());
+    once.commit(once.approval.approve(bob, 'ok', T0 + SECOND));
+    expect(once.events.at(-1)?.payload).toMatchObject({ commandDigest: once.req.commandDigest });
+    expect(once.approval.resolution?.status === 'granted' && once.approval.resolution.grant?.covers).toBeUndefined();
+    const windowed = new Harness(request({ required: 2, grantScope: { kind: 'window', windowSeconds: 600 } }));
+    windowed.commit(windowed.approval.approve(bob, 'ok', T0 + SECOND));
+    expect(windowed.events.at(-1)?.payload).toMatchObject({ commandDigest: windowed.req.commandDigest, final: false });
+    windowed.commit(windowed.approval.approve(carol, 'ok', T0 + 2n * SECOND));
+    expect(windowed.events.at(-1)?.payload).toMatchObject({
+      commandDigest: windowed.req.commandDigest,
+      final: true,
+      grant: { covers: { identity: { issuer: agent.issuer, subject: agent.subject }, connection: { name: 'orders-prod', protocol: 'postgres' }, ruleId: 'hold-deletes', policy: TEST_POLICY } },
+    });
   });
 
   it('a window grant lasts windowSeconds from the final approval', () => {

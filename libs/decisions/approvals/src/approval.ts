@@ -14,7 +14,7 @@ import {
   type GrantScope,
   type Identity,
 } from '@custodian/event-contracts';
-import type { ApprovalOutcome, ApprovalRequest } from '@custodian/session-pipeline';
+import { approvalBindingDigest, type ApprovalOutcome, type ApprovalRequest, type GrantCoverage } from '@custodian/session-pipeline';
 import { ApprovalError } from './approval-error.js';
 
 export const APPROVAL_EVENT_TYPES = ['approval.requested', 'approval.granted', 'approval.denied', 'approval.expired', 'approval.cancelled'] as const;
@@ -54,6 +54,8 @@ export interface GrantRecord {
   readonly grantId: string;
   readonly scope: GrantScope;
   readonly expiresAt?: string;
+  /** What a window grant covers (absent on once grants, and on grants recorded before coverage was named: those cover nothing). */
+  readonly covers?: GrantCoverage;
 }
 
 export type ApprovalResolution =
@@ -64,6 +66,13 @@ export type ApprovalResolution =
 
 export const MAX_JUSTIFICATION_LENGTH = 4096;
 const MAX_COMMAND_LENGTH = 65536;
+const MAX_PARAMETERS = 65535;
+/** Command and parameters together, as JSON: approvers see all of it, so a larger request is refused rather than clipped. */
+export const MAX_APPROVAL_COMMAND_BYTES = 1024 * 1024;
+export const APPROVAL_LANGUAGES = ['sql', 'shell', 'http', 'mcp', 'llm'] as const;
+export type ApprovalLanguage = (typeof APPROVAL_LANGUAGES)[number];
+const BINDING_DIGEST = /^sha256:[0-9a-f]{64}$/;
+const POLICY_DIGEST = /^[0-9a-f]{64}$/;
 const MAX_WINDOW_SECONDS = 86400;
 
 function toActor(identity: Identity): Actor {
@@ -89,21 +98,37 @@ function checkJustification(justification: string): string {
 
 /** Checks a gateway's request; the payload of `approval.requested` it becomes. */
 export function approvalRequestedPayload(request: ApprovalRequest, nowMicros: bigint): ApprovalRequested {
-  const invalid = (why: string): never => {
-    throw new ApprovalError('APPROVAL_REQUEST_INVALID', `approval request ${request.approvalId}: ${why}`);
-  };
+  const invalid = (why: string): ApprovalError => new ApprovalError('APPROVAL_REQUEST_INVALID', `approval request ${request.approvalId}: ${why}`);
   const groups = [...new Set(request.approverGroups)];
-  if (groups.length === 0 || groups.some((g) => typeof g !== 'string' || g.length === 0)) invalid('approverGroups must name at least one group');
-  if (!Number.isSafeInteger(request.required) || request.required < 1) invalid('required must be an integer ≥ 1');
-  if (!Number.isSafeInteger(request.timeoutSeconds) || request.timeoutSeconds < 1) invalid('timeoutSeconds must be an integer ≥ 1');
-  if (request.command.length > MAX_COMMAND_LENGTH) invalid(`the command is longer than ${MAX_COMMAND_LENGTH} characters`);
+  if (groups.length === 0 || groups.some((g) => typeof g !== 'string' || g.length === 0)) throw invalid('approverGroups must name at least one group');
+  if (!Number.isSafeInteger(request.required) || request.required < 1) throw invalid('required must be an integer ≥ 1');
+  if (!Number.isSafeInteger(request.timeoutSeconds) || request.timeoutSeconds < 1) throw invalid('timeoutSeconds must be an integer ≥ 1');
+  if (typeof request.command !== 'string') throw invalid('command must be text');
+  if (request.command.length > MAX_COMMAND_LENGTH) throw invalid(`the command is longer than ${MAX_COMMAND_LENGTH} characters; approvers must see all of it`);
+  if (!(APPROVAL_LANGUAGES as readonly string[]).includes(request.language)) throw invalid(`language must be one of ${APPROVAL_LANGUAGES.join(', ')}`);
+  const parameters = request.parameters;
+  if (parameters !== undefined) {
+    if (!Array.isArray(parameters) || parameters.length > MAX_PARAMETERS) throw invalid(`parameters must be a list of at most ${MAX_PARAMETERS} values`);
+    if (parameters.some((p) => p !== null && (typeof p !== 'string' || p.length > MAX_COMMAND_LENGTH))) throw invalid(`each parameter must be null or text of at most ${MAX_COMMAND_LENGTH} characters`);
+  }
+  if (Buffer.byteLength(JSON.stringify([request.command, parameters ?? []])) > MAX_APPROVAL_COMMAND_BYTES) {
+    throw invalid(`the command and its parameters are larger than ${MAX_APPROVAL_COMMAND_BYTES} bytes; approvers must see all of it`);
+  }
+  const policy = request.policy;
+  if (!policy || typeof policy.name !== 'string' || policy.name.length === 0 || policy.name.length > 200 || !Number.isSafeInteger(policy.version) || policy.version < 1 || !POLICY_DIGEST.test(policy.digest)) {
+    throw invalid('policy must name the policy version (name, version ≥ 1, hex SHA-256 digest)');
+  }
+  if (typeof request.commandDigest !== 'string' || !BINDING_DIGEST.test(request.commandDigest)) throw invalid('commandDigest must be sha256:<hex>');
+  // The digest recorded is the digest of what is recorded: approvers approve exactly what they see.
+  const digest = approvalBindingDigest({ identity: request.requester, connection: request.connection, language: request.language, command: request.command, ...(parameters ? { parameters } : {}), policy });
+  if (digest !== request.commandDigest) throw invalid('commandDigest is not the binding digest of this requester, connection, language, command, parameters and policy');
   const scope = request.grantScope;
   if (scope.kind === 'window') {
     if (!Number.isSafeInteger(scope.windowSeconds) || (scope.windowSeconds ?? 0) < 1 || (scope.windowSeconds ?? 0) > MAX_WINDOW_SECONDS) {
-      invalid(`a window grant needs windowSeconds between 1 and ${MAX_WINDOW_SECONDS}`);
+      throw invalid(`a window grant needs windowSeconds between 1 and ${MAX_WINDOW_SECONDS}`);
     }
   } else if (scope.kind !== 'once') {
-    invalid('grantScope.kind must be once or window');
+    throw invalid('grantScope.kind must be once or window');
   }
   const grantScope: GrantScope = scope.kind === 'window' ? { kind: 'window', windowSeconds: scope.windowSeconds as number } : { kind: 'once' };
   return {
@@ -111,12 +136,16 @@ export function approvalRequestedPayload(request: ApprovalRequest, nowMicros: bi
     sessionId: request.sessionId,
     commandId: request.commandId,
     command: request.command,
+    language: request.language as ApprovalLanguage,
+    ...(parameters ? { parameters: [...parameters] } : {}),
     connection: { name: request.connection.name, protocol: request.connection.protocol },
     ruleId: request.ruleId,
     approverGroups: groups as [string, ...string[]],
     required: request.required,
     expiresAt: formatRfc3339Micros(nowMicros + BigInt(request.timeoutSeconds) * 1_000_000n),
     grantScope,
+    policy: { name: policy.name, version: policy.version, digest: policy.digest },
+    commandDigest: request.commandDigest,
   };
 }
 
@@ -246,19 +275,31 @@ export class Approval {
     const approvals = this.approvalsValue.length + 1;
     const final = approvals >= this.request.required;
     const scope = this.request.grantScope;
+    const covers = this.windowCoverage();
     const grant = final
       ? {
           grantId: (options.newId ?? randomUUID)(),
           scope,
           ...(scope.kind === 'window' && scope.windowSeconds !== undefined ? { expiresAt: formatRfc3339Micros(nowMicros + BigInt(scope.windowSeconds) * 1_000_000n) } : {}),
+          ...(covers ? { covers } : {}),
         }
       : undefined;
+    const digest = this.request.commandDigest;
     return {
       events: [
         {
           type: 'approval.granted',
           identity: approver,
-          payload: { approvalId: this.approvalId, approver: toActor(approver), justification: text, approvals, required: this.request.required, final, ...(grant ? { grant } : {}) },
+          payload: {
+            approvalId: this.approvalId,
+            approver: toActor(approver),
+            justification: text,
+            approvals,
+            required: this.request.required,
+            final,
+            ...(grant ? { grant } : {}),
+            ...(digest ? { commandDigest: digest } : {}),
+          },
         },
       ],
     };
@@ -288,6 +329,16 @@ export class Approval {
     return { events: [{ type: 'approval.cancelled', identity: by, payload: { approvalId: this.approvalId, reason } }] };
   }
 
+  /**
+   * What a window grant of this request covers: its requester, connection, rule and policy version.
+   * A request recorded before it named its policy (v1) gets no coverage, so its grant covers nothing.
+   */
+  private windowCoverage(): GrantCoverage | undefined {
+    const { grantScope, policy, connection, ruleId } = this.request;
+    if (grantScope.kind !== 'window' || !policy) return undefined;
+    return { identity: { issuer: this.requester.issuer, subject: this.requester.subject }, connection: { name: connection.name, protocol: connection.protocol }, ruleId, policy: { ...policy } };
+  }
+
   private expiredEvent(by: Identity | null): PendingApprovalEvent {
     return { type: 'approval.expired', identity: by, payload: { approvalId: this.approvalId, expiredAt: this.request.expiresAt } };
   }
@@ -298,7 +349,9 @@ export class Approval {
     if (!resolution) return undefined;
     switch (resolution.status) {
       case 'granted':
-        return { outcome: 'granted', approvers: this.approvalsValue.map((a) => a.approver), ...(resolution.grant ? { grantId: resolution.grant.grantId } : {}) };
+        // A request recorded before approvals were bound (v1) has no digest: '' never equals a
+        // gateway's digest, so its grant is never acted on (fail closed).
+        return { outcome: 'granted', approvers: this.approvalsValue.map((a) => a.approver), commandDigest: this.request.commandDigest ?? '', ...(resolution.grant ? { grantId: resolution.grant.grantId } : {}) };
       case 'denied':
         return { outcome: 'denied', approver: resolution.approver, justification: resolution.justification };
       case 'expired':

@@ -10,6 +10,7 @@ import { ApprovalCommandHandlers, RequestApprovalCommand } from './approval-comm
 import { approvalStream } from './approval.js';
 import { ApprovalRepository } from './approval-repository.js';
 import { ApprovalsRuntime } from './approvals.module.js';
+import { TEST_POLICY, boundApprovalRequest } from './testing/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'custodian-approvals-runtime-'));
 let store: SqliteEventStore;
@@ -34,13 +35,15 @@ describe('ApprovalsRuntime expiry sweep', () => {
       requester: { subject: 'agent-7', issuer: 'https://idp.test', groups: [], kind: 'agent' as const },
       connection: { name: 'orders-prod', protocol: 'postgres' as const },
       command: 'DELETE FROM orders',
+      language: 'sql',
+      policy: TEST_POLICY,
       ruleId: 'hold-deletes',
       approverGroups: ['dba'],
       required: 1,
       grantScope: { kind: 'once' as const },
     };
-    await gone.request.execute(new RequestApprovalCommand({ ...base, approvalId: overdue, timeoutSeconds: 1 }));
-    await gone.request.execute(new RequestApprovalCommand({ ...base, approvalId: current, timeoutSeconds: 600 }));
+    await gone.request.execute(new RequestApprovalCommand(boundApprovalRequest({ ...base, approvalId: overdue, timeoutSeconds: 1 })));
+    await gone.request.execute(new RequestApprovalCommand(boundApprovalRequest({ ...base, approvalId: current, timeoutSeconds: 600 })));
     const runtime = new ApprovalsRuntime({ eventStore: store, source: { service: 'api', instance: 'api-sweep' }, sweep: { intervalMs: 100, graceMs: 200 } });
     runtime.start();
     try {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustodianEvent, Identity } from '@custodian/event-contracts';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import type { ApprovalRequest } from '@custodian/session-pipeline';
+import { TEST_POLICY, boundApprovalRequest } from './testing/index.js';
 import { ApprovalCommandHandlers, ApproveApprovalCommand, DenyApprovalCommand, RequestApprovalCommand } from './approval-commands.js';
 import { approvalStream } from './approval.js';
 import { ApprovalRepository } from './approval-repository.js';
@@ -41,7 +42,7 @@ async function startGate(instance: string, readModelPath = ':memory:'): Promise<
 }
 
 function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
-  return {
+  return boundApprovalRequest({
     approvalId: randomUUID(),
     sessionId: randomUUID(),
     commandId: randomUUID(),
@@ -53,8 +54,10 @@ function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
     required: 1,
     timeoutSeconds: 30,
     grantScope: { kind: 'once' },
+    language: 'sql',
+    policy: TEST_POLICY,
     ...overrides,
-  };
+  });
 }
 
 async function streamOf(approvalId: string): Promise<CustodianEvent[]> {
@@ -81,11 +84,16 @@ describe('EventSourcedApprovalGate', () => {
     await api.approve.execute(new ApproveApprovalCommand(req.approvalId, bob, 'ticket OPS-42'));
     const result = await outcome;
     expect(result).toMatchObject({ outcome: 'granted', approvers: [{ subject: 'bob' }] });
+    // The outcome names the digest the approver approved: the one the gateway asked about.
+    expect(req.commandDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(result.outcome === 'granted' && result.commandDigest).toBe(req.commandDigest);
     const events = await streamOf(req.approvalId);
+    expect(events[1]).toMatchObject({ type: 'approval.granted', payload: { commandDigest: req.commandDigest } });
+    expect(events[1]?.type === 'approval.granted' && events[1].payload.grant?.covers).toBeUndefined();
     expect(events[0]).toMatchObject({ type: 'approval.requested', identity: agent, source: { service: 'gateway', instance: 'gw-grant' }, payload: { command: req.command } });
     expect(result.outcome === 'granted' && result.grantId).toBe(events[1]?.type === 'approval.granted' && events[1].payload.grant?.grantId);
     // A `once` grant never covers a later command.
-    expect(await gate.activeGrant(agent, 'orders-prod', 'hold-deletes')).toBeNull();
+    expect(await gate.activeGrant(agent, 'orders-prod', 'hold-deletes', TEST_POLICY)).toBeNull();
   });
 
   it('2-of-3: one approval is not enough; the second resolves it', async () => {
@@ -175,20 +183,28 @@ describe('EventSourcedApprovalGate', () => {
     await api.approve.execute(new ApproveApprovalCommand(req.approvalId, bob, 'migration window'));
     const result = await outcome;
     expect(result.outcome).toBe('granted');
-    const grant = await gate.activeGrant(agent, 'orders-prod', 'hold-deletes');
+    const grant = await gate.activeGrant(agent, 'orders-prod', 'hold-deletes', TEST_POLICY);
     expect(grant).toMatchObject({ approvalId: req.approvalId, grantId: result.outcome === 'granted' ? result.grantId : 'none' });
-    expect(await gate.activeGrant({ ...agent, subject: 'agent-8' }, 'orders-prod', 'hold-deletes')).toBeNull();
-    expect(await gate.activeGrant(agent, 'billing-prod', 'hold-deletes')).toBeNull();
-    expect(await gate.activeGrant(agent, 'orders-prod', 'hold-drops')).toBeNull();
+    expect(await gate.activeGrant({ ...agent, subject: 'agent-8' }, 'orders-prod', 'hold-deletes', TEST_POLICY)).toBeNull();
+    expect(await gate.activeGrant(agent, 'billing-prod', 'hold-deletes', TEST_POLICY)).toBeNull();
+    expect(await gate.activeGrant(agent, 'orders-prod', 'hold-drops', TEST_POLICY)).toBeNull();
+    expect(await gate.activeGrant({ ...agent, issuer: 'https://other-idp.test' }, 'orders-prod', 'hold-deletes', TEST_POLICY)).toBeNull();
+    // The grant names what it covers; a new policy version (or another document under the same version) ends it.
+    const covers = { identity: { issuer: agent.issuer, subject: agent.subject }, connection: { name: 'orders-prod', protocol: 'postgres' }, ruleId: 'hold-deletes', policy: TEST_POLICY };
+    expect(grant?.covers).toEqual(covers);
+    expect((await streamOf(req.approvalId))[1]?.payload).toMatchObject({ commandDigest: req.commandDigest, grant: { covers } });
+    expect(await gate.activeGrant(agent, 'orders-prod', 'hold-deletes', { ...TEST_POLICY, version: TEST_POLICY.version + 1, digest: 'b'.repeat(64) })).toBeNull();
+    expect(await gate.activeGrant(agent, 'orders-prod', 'hold-deletes', { ...TEST_POLICY, digest: 'b'.repeat(64) })).toBeNull();
+    expect(await gate.activeGrant(agent, 'orders-prod', 'hold-deletes', { ...TEST_POLICY, name: 'billing' })).toBeNull();
     // Another gateway learns it from the projection.
-    for (let i = 0; i < 250 && (await elsewhere.activeGrant(agent, 'orders-prod', 'hold-deletes')) === null; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(await elsewhere.activeGrant(agent, 'orders-prod', 'hold-deletes')).toMatchObject({ approvalId: req.approvalId });
+    for (let i = 0; i < 250 && (await elsewhere.activeGrant(agent, 'orders-prod', 'hold-deletes', TEST_POLICY)) === null; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await elsewhere.activeGrant(agent, 'orders-prod', 'hold-deletes', TEST_POLICY)).toMatchObject({ approvalId: req.approvalId });
     // It lasts windowSeconds from the approval; at its end, require-approval applies again.
     const ends = Date.parse(grant?.expiresAt ?? '');
     expect((await streamOf(req.approvalId))[1]?.payload).toMatchObject({ grant: { scope: { kind: 'window', windowSeconds: 600 }, expiresAt: grant?.expiresAt } });
     for (const g of [gate, elsewhere]) {
-      expect(g.readModel.activeGrant(agent, 'orders-prod', 'hold-deletes', ends - 1)).not.toBeNull();
-      expect(g.readModel.activeGrant(agent, 'orders-prod', 'hold-deletes', ends)).toBeNull();
+      expect(g.readModel.activeGrant(agent, 'orders-prod', 'hold-deletes', TEST_POLICY, ends - 1)).not.toBeNull();
+      expect(g.readModel.activeGrant(agent, 'orders-prod', 'hold-deletes', TEST_POLICY, ends)).toBeNull();
     }
   });
 

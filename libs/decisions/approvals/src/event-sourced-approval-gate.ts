@@ -6,7 +6,7 @@
 import type { Clock, Identity } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
 import { runProjection, type RunningProjection } from '@custodian/evidence-pipeline';
-import type { ActiveGrant, ApprovalGate, ApprovalOutcome, ApprovalRequest } from '@custodian/session-pipeline';
+import type { ActiveGrant, ApprovalGate, ApprovalOutcome, ApprovalPolicyRef, ApprovalRequest } from '@custodian/session-pipeline';
 import { Alarm } from './alarm.js';
 import { Approval, approvalStream } from './approval.js';
 import { ApprovalCommandHandlers, CancelApprovalCommand, ExpireApprovalCommand, RequestApprovalCommand } from './approval-commands.js';
@@ -98,8 +98,8 @@ export class EventSourcedApprovalGate implements ApprovalGate {
     return cancelled;
   }
 
-  async activeGrant(identity: Identity, connection: string, ruleId: string): Promise<ActiveGrant | null> {
-    return this.readModel.activeGrant(identity, connection, ruleId, Number(this.repository.nowMicros() / 1000n));
+  async activeGrant(identity: Identity, connection: string, ruleId: string, policy: ApprovalPolicyRef): Promise<ActiveGrant | null> {
+    return this.readModel.activeGrant(identity, connection, ruleId, policy, Number(this.repository.nowMicros() / 1000n));
   }
 
   async request(request: ApprovalRequest, signal: AbortSignal): Promise<ApprovalOutcome> {

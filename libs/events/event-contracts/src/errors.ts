@@ -4,7 +4,8 @@ export type EventContractErrorCode =
   | 'EVENT_UNKNOWN_TYPE'
   | 'EVENT_UNKNOWN_VERSION'
   | 'EVENT_UPCAST_FAILED'
-  | 'EVENT_NOT_JSON';
+  | 'EVENT_NOT_JSON'
+  | 'JSON_NOT_CANONICALIZABLE';
 
 export interface ValidationIssue {
   /** JSON pointer into the event, e.g. `/payload/sessionId`. */

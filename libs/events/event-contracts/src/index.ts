@@ -7,4 +7,5 @@ export * from './clock.js';
 export * from './uuid-v7.js';
 export * from './validation.js';
 export * from './create-event.js';
+export * from './canonical-json.js';
 export { UPCASTERS, type Upcaster } from './upcasters.js';

@@ -103,6 +103,33 @@ describe('event contracts', () => {
     expect(v1.schemaVersion).toBe(1);
   });
 
+  it('upcasts approval.requested v1 to v2: the language from the protocol; no policy or digest is invented', () => {
+    const v1Payload = {
+      approvalId: '0190c8e2-2222-7aaa-8bbb-0123456789ab',
+      sessionId,
+      commandId: '0190c8e2-3333-7aaa-8bbb-0123456789ab',
+      command: 'UPDATE orders SET status = $1 WHERE id = $2',
+      connection: { name: 'orders-prod', protocol: 'postgres' },
+      ruleId: 'hold-writes',
+      approverGroups: ['dba'],
+      required: 1,
+      expiresAt: '2026-11-21T18:05:00.000000Z',
+      grantScope: { kind: 'once' },
+    };
+    const template = sessionOpened();
+    const stored = { ...template, type: 'approval.requested', stream: `approval-${v1Payload.approvalId}`, schemaVersion: 1, payload: v1Payload };
+    const upcast = parseEvent(stored);
+    expect(upcast).toMatchObject({ type: 'approval.requested', schemaVersion: 2, payload: { ...v1Payload, language: 'sql' } });
+    expect(upcast.payload).not.toHaveProperty('commandDigest');
+    expect(upcast.payload).not.toHaveProperty('policy');
+    expect(parseEvent({ ...stored, payload: { ...v1Payload, connection: { name: 'bastion', protocol: 'ssh' } } }).payload).toMatchObject({ language: 'shell' });
+    // A producer writes v2 only, with its language.
+    expect(codeOf(() => assertValidEvent(stored))).toBe('EVENT_UNKNOWN_VERSION');
+    expect(codeOf(() => assertValidEvent({ ...stored, schemaVersion: 2 }))).toBe('EVENT_INVALID_PAYLOAD');
+    expect(codeOf(() => assertValidEvent({ ...stored, schemaVersion: 2, payload: { ...v1Payload, language: 'sql', commandDigest: 'sha256:abc' } }))).toBe('EVENT_INVALID_PAYLOAD');
+    expect(() => assertValidEvent({ ...stored, schemaVersion: 2, payload: { ...v1Payload, language: 'sql', parameters: ['shipped', null], commandDigest: `sha256:${'0'.repeat(64)}` } })).not.toThrow();
+  });
+
   it('refuses versions newer than this build and invalid stored payloads', () => {
     const e = sessionOpened();
     expect(codeOf(() => parseEvent({ ...e, schemaVersion: 3 }))).toBe('EVENT_UNKNOWN_VERSION');

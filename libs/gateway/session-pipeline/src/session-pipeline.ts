@@ -434,6 +434,8 @@ export class PipelineSession {
     } catch {
       return refuse('APPROVAL_UNAVAILABLE', `This command needs approval (rule ${ruleId}), but the approval workflow is unavailable; it was not run.`);
     }
+    // Approvers see (and the digest binds) the full masked text and parameters, never a clipped copy:
+    // a request too large to show is refused by the workflow, so the command is not run.
     const timeoutSeconds = Math.max(1, Math.min(requirement.timeoutSeconds, this.parts.approvalWaitSeconds));
     const controller = new AbortController();
     let timedOut = false;
@@ -445,14 +447,13 @@ export class PipelineSession {
       controller.abort();
     }, (timeoutSeconds + 2) * 1000);
     let outcome: ApprovalOutcome;
-    const text = clip(command.text, MAX_TEXT);
-    const parameters = command.parameters ? boundParameters(command.parameters) : undefined;
+    // Approvers see the whole command, never a clipped one (the workflow refuses what it cannot show in full).
     const commandDigest = approvalBindingDigest({
-      identity: { issuer: this.identity.issuer, subject: this.identity.subject },
+      identity: this.identity,
       connection: this.connection,
       language: command.language,
-      command: text,
-      ...(parameters ? { parameters } : {}),
+      command: command.text,
+      ...(command.parameters ? { parameters: command.parameters } : {}),
       policy: decision.policy,
     });
     try {
@@ -463,9 +464,9 @@ export class PipelineSession {
           commandId,
           requester: this.identity,
           connection: this.connection,
-          command: text,
+          command: command.text,
           language: command.language,
-          ...(parameters ? { parameters } : {}),
+          ...(command.parameters ? { parameters: command.parameters } : {}),
           policy: decision.policy,
           commandDigest,
           ruleId,
@@ -485,7 +486,7 @@ export class PipelineSession {
     switch (outcome.outcome) {
       case 'granted':
         // The approvers approved exactly this identity, connection, text, parameters and policy version.
-        if (outcome.commandDigest !== commandDigest) return refuse('APPROVAL_DENIED', `The approval granted does not match this command (rule ${ruleId}); the command was not run.`);
+        if (outcome.commandDigest !== commandDigest) return refuse('APPROVAL_DENIED', `The approval granted (rule ${ruleId}) is for a different command than this one; it was not run.`);
         return { forward: true, commandId, via: 'approval' };
       case 'denied':
         return refuse('APPROVAL_DENIED', `Approval denied by ${outcome.approver.subject} (rule ${ruleId}): ${clip(outcome.justification, 500)}`);

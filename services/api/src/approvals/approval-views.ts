@@ -1,4 +1,5 @@
-// What the approvals routes answer (services/api/openapi.yaml, components.schemas.Approval*).
+// What the approvals routes answer (services/api/openapi.yaml, components.schemas.Approval*). The
+// command and parameters are shown as the gateway recorded them (already masked); never re-derived.
 import type { Actor, CustodianEvent } from '@custodian/event-contracts';
 import type { Approval, ApprovalResolution, ApprovalSummary } from '@custodian/approvals';
 
@@ -56,6 +57,10 @@ export function detailView(approval: Approval, canDecide: boolean): ApprovalDeta
     sessionId: r.sessionId,
     commandId: r.commandId,
     command: r.command,
+    language: r.language,
+    ...(r.parameters ? { parameters: r.parameters } : {}),
+    ...(r.policy ? { policy: r.policy } : {}),
+    ...(r.commandDigest ? { commandDigest: r.commandDigest } : {}),
     connection: r.connection,
     ruleId: r.ruleId,
     requester: approval.requester,

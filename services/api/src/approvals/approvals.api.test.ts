@@ -16,6 +16,8 @@ import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { createLogger } from '@custodian/observability';
 import { startNestService, type RunningNestService } from '@custodian/observability/nest';
 import { ConfigError, loadConfig } from '@custodian/runtime-config';
+import { TEST_POLICY, boundApprovalRequest } from '@custodian/approvals/testing';
+import { maskText } from '@custodian/masking';
 import type { ApprovalRequest } from '@custodian/session-pipeline';
 import { configuredIdentity } from '@custodian/service-host';
 import { freePort, startOidcProvider, type StartedOidcProvider } from '@custodian/test-harness';
@@ -149,7 +151,7 @@ async function expectRefused(response: Response, status: number, code: string): 
 }
 
 function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
-  return {
+  return boundApprovalRequest({
     approvalId: randomUUID(),
     sessionId,
     commandId: randomUUID(),
@@ -161,8 +163,10 @@ function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
     required: 1,
     timeoutSeconds: 60,
     grantScope: { kind: 'once' },
+    language: 'sql',
+    policy: TEST_POLICY,
     ...overrides,
-  };
+  });
 }
 
 /** Holds a command through the gate (as the gateway does) and waits until the API lists it. */
@@ -213,6 +217,27 @@ describe('approver API', () => {
     client.abort();
   });
 
+  it('shows approvers the full command with its literal values and parameters, masked only where the gateway masked it', async () => {
+    // The gateway masks before it requests: an email in the text and a card number in a parameter.
+    const command = maskText("UPDATE customers SET status = $1, email = 'jane.doe@example.com' WHERE id = 102").text;
+    const parameters = ['shipped', maskText('4111 1111 1111 1111').text, null];
+    const { req, client } = await hold({ command, parameters });
+    const expected = { command, language: 'sql', parameters: ['shipped', '[REDACTED:card]', null], policy: TEST_POLICY, commandDigest: req.commandDigest };
+    const listed = (await (await call('GET', '/v1/approvals', 'bob')).json()) as ApprovalListResponse;
+    expect(listed.approvals.find((a) => a.approvalId === req.approvalId)).toMatchObject(expected);
+    const shownResponse = await call('GET', `/v1/approvals/${req.approvalId}`, 'bob');
+    const shownText = await shownResponse.text();
+    const shown = JSON.parse(shownText) as ApprovalResponse;
+    expect(shown.approval).toMatchObject(expected);
+    expect(shown.approval.command).toContain('id = 102');
+    expect(shown.approval.command).toContain("email = '[REDACTED:email]'");
+    for (const text of [shownText, JSON.stringify(listed)]) {
+      expect(text).not.toContain('jane.doe@example.com');
+      expect(text).not.toContain('4111');
+    }
+    client.abort();
+  });
+
   it('a second identity approves: the held command is granted, the event bound to the approver', async () => {
     const { req, outcome } = await hold();
     await expectRefused(await call('POST', `/v1/approvals/${req.approvalId}/approve`, 'bob', {}), 400, 'APPROVAL_JUSTIFICATION_REQUIRED');
@@ -220,7 +245,7 @@ describe('approver API', () => {
     const approved = await call('POST', `/v1/approvals/${req.approvalId}/approve`, 'bob', { justification: 'ticket OPS-42' });
     expect(approved.status).toBe(200);
     expect(((await approved.json()) as ApprovalResponse).approval).toMatchObject({ status: 'granted', approvals: 1, canDecide: false, decisions: [{ approver: { subject: 'bob' }, justification: 'ticket OPS-42' }] });
-    expect(await outcome).toMatchObject({ outcome: 'granted', approvers: [{ subject: 'bob', issuer: idp.issuer, groups: ['dba-approvers'] }] });
+    expect(await outcome).toMatchObject({ outcome: 'granted', approvers: [{ subject: 'bob', issuer: idp.issuer, groups: ['dba-approvers'] }], commandDigest: req.commandDigest });
     const granted: CustodianEvent[] = [];
     for await (const r of store.readStream(approvalStream(req.approvalId))) granted.push(r.event);
     expect(granted.at(-1)).toMatchObject({ type: 'approval.granted', identity: { subject: 'bob', issuer: idp.issuer, kind: 'human' }, source: { service: 'api', instance: 'api-test' } });

@@ -1,6 +1,7 @@
 // What a webhook receives about an approval: Custodian's generic JSON body, or a message in the
-// Slack incoming-webhook format (text + Block Kit blocks). The command is the masked text the
-// gateway recorded; tokens and URLs of other channels never appear.
+// Slack incoming-webhook format (text + Block Kit blocks). The command and its parameters are
+// exactly what the gateway recorded (literal values, masked where a detector or column rule said
+// so): nothing here unmasks or re-derives them. Tokens and URLs of other channels never appear.
 import type { Actor } from '@custodian/event-contracts';
 import type { Approval, ApprovalEvent } from '../approval.js';
 
@@ -27,7 +28,15 @@ export interface GenericApprovalNotification {
     readonly status: 'pending' | 'granted' | 'denied' | 'expired' | 'cancelled';
     readonly sessionId: string;
     readonly commandId: string;
+    /** The full command as recorded (literal values; masked where a detector or column rule said so). */
     readonly command: string;
+    readonly language: string;
+    /** Bound values in order (`$1` first), masked likewise; present when the command had any. */
+    readonly parameters?: readonly (string | null)[];
+    /** The policy version whose rule held the command. */
+    readonly policy?: { readonly name: string; readonly version: number; readonly digest: string };
+    /** What the approval is bound to (`sha256:…`, docs/approvals.md): a grant answers this command only. */
+    readonly commandDigest?: string;
     readonly connection: { readonly name: string; readonly protocol: string };
     readonly ruleId: string;
     readonly requester: { readonly subject: string; readonly issuer: string; readonly kind: string };
@@ -82,6 +91,10 @@ export function genericNotification(context: NotificationContext): GenericApprov
       sessionId: r.sessionId,
       commandId: r.commandId,
       command: r.command,
+      language: r.language,
+      ...(r.parameters ? { parameters: r.parameters } : {}),
+      ...(r.policy ? { policy: r.policy } : {}),
+      ...(r.commandDigest ? { commandDigest: r.commandDigest } : {}),
       connection: r.connection,
       ruleId: r.ruleId,
       requester: { subject: approval.requester.subject, issuer: approval.requester.issuer, kind: approval.requester.kind },
@@ -101,10 +114,18 @@ function escapeSlack(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** A code block that the command cannot close early, within Slack's 3000-character section limit. */
-function codeBlock(command: string): string {
+/** `$1 = 'value'` lines of bound parameters (null as NULL), as approvers read them. */
+export function parameterLines(parameters: readonly (string | null)[] | undefined): string[] {
+  return (parameters ?? []).map((value, i) => `$${i + 1} = ${value === null ? 'NULL' : `'${value.replace(/'/g, "''")}'`}`);
+}
+
+/**
+ * A code block that the command cannot close early, within Slack's 3000-character section limit.
+ * A longer command is cut here only: the message says so and links to the full text.
+ */
+function codeBlock(text: string): string {
   const limit = 2800;
-  const body = command.length > limit ? `${command.slice(0, limit)}…` : command;
+  const body = text.length > limit ? `${text.slice(0, limit)}… (cut: see the approval for the full command)` : text;
   return '```' + escapeSlack(body).replace(/```/g, '`\u200b`\u200b`') + '```';
 }
 
@@ -140,7 +161,7 @@ export function slackNotification(context: NotificationContext): SlackMessage {
   const fields = [
     `*Requester*\n${escapeSlack(approval.requester.subject)} (${approval.requester.kind})`,
     `*Connection*\n${escapeSlack(r.connection.name)} (${r.connection.protocol})`,
-    `*Rule*\n${escapeSlack(r.ruleId)}`,
+    `*Rule*\n${escapeSlack(r.ruleId)}${r.policy ? ` (policy ${escapeSlack(r.policy.name)} v${r.policy.version})` : ''}`,
     `*Approvals*\n${approvalsAt(context)} of ${r.required} from ${escapeSlack(r.approverGroups.join(', '))}`,
     `*Grant*\n${r.grantScope.kind === 'window' ? `window of ${Math.round((r.grantScope.windowSeconds ?? 0) / 60)} min` : 'this command once'}`,
     `*Expires*\n<!date^${expires}^{date_short_pretty} {time_secs}|${r.expiresAt}>`,
@@ -157,7 +178,7 @@ export function slackNotification(context: NotificationContext): SlackMessage {
     blocks: [
       { type: 'section', text: { type: 'mrkdwn', text: `*${text}*` } },
       { type: 'section', fields: fields.map((f) => ({ type: 'mrkdwn', text: f })) },
-      { type: 'section', text: { type: 'mrkdwn', text: codeBlock(r.command) } },
+      { type: 'section', text: { type: 'mrkdwn', text: codeBlock([r.command, ...parameterLines(r.parameters)].join('\n')) } },
       ...(decision ? [{ type: 'section', text: { type: 'mrkdwn', text: decision } }] : []),
       {
         type: 'context',

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CustodianEvent, Identity } from '@custodian/event-contracts';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
+import { maskText } from '@custodian/masking';
 import type { ApprovalRequest } from '@custodian/session-pipeline';
+import { TEST_POLICY, boundApprovalRequest } from '../testing/index.js';
 import { ApprovalCommandHandlers, ApproveApprovalCommand, RequestApprovalCommand } from '../approval-commands.js';
 import { ApprovalRepository } from '../approval-repository.js';
 import { ApprovalsRuntime, type ApprovalsModuleOptions } from '../approvals.module.js';
@@ -101,7 +103,7 @@ function startRuntime(channels: WebhookChannel[], overrides: Partial<NonNullable
 }
 
 function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
-  return {
+  return boundApprovalRequest({
     approvalId: randomUUID(),
     sessionId: randomUUID(),
     commandId: randomUUID(),
@@ -113,8 +115,10 @@ function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
     required: 1,
     timeoutSeconds: 60,
     grantScope: { kind: 'once' },
+    language: 'sql',
+    policy: TEST_POLICY,
     ...overrides,
-  };
+  });
 }
 
 async function notificationEvents(subjectEventId: string, channel: string): Promise<CustodianEvent[]> {
@@ -203,6 +207,35 @@ describe('webhook notifications', () => {
     const events = await waitForEvents(requested.id, 'nobody', 1);
     expect(events[0]).toMatchObject({ type: 'notification.failed', payload: { attempt: 1, errorCode: 'NOTIFICATION_NETWORK_ERROR', final: true } });
     expect(events[0]?.payload).not.toHaveProperty('statusCode');
+  });
+
+  it('shows the full command with its literal values and parameters, masked only where the gateway masked it, in both formats', async () => {
+    const hook = await receiver();
+    const slack = await receiver();
+    startRuntime([
+      { name: 'ops', url: hook.url, format: 'generic', secret, events: ['approval.requested'] },
+      { name: 'slack-dba', url: slack.url, format: 'slack', events: ['approval.requested'] },
+    ]);
+    // The gateway masks before it requests (detectors here: an email in the text, a card number in a parameter).
+    const raw = { command: "UPDATE customers SET status = $1, email = 'jane.doe@example.com' WHERE id = 102", parameters: ['shipped', '4111 1111 1111 1111', null] };
+    const req = request({ command: maskText(raw.command).text, parameters: raw.parameters.map((p) => (p === null ? null : maskText(p).text)) });
+    expect(req.command).toBe("UPDATE customers SET status = $1, email = '[REDACTED:email]' WHERE id = 102");
+    const requested = await gateway.request.execute(new RequestApprovalCommand(req));
+    expect(requested.payload).toMatchObject({ command: req.command, parameters: ['shipped', '[REDACTED:card]', null], commandDigest: req.commandDigest });
+    await hook.waitFor(1);
+    await slack.waitFor(1);
+    const body = JSON.parse(hook.requests[0]?.body ?? '{}') as GenericApprovalNotification;
+    expect(body.approval).toMatchObject({ command: req.command, language: 'sql', parameters: ['shipped', '[REDACTED:card]', null], policy: TEST_POLICY, commandDigest: req.commandDigest });
+    expect(body.approval.command).toContain('id = 102');
+    const slackText = JSON.stringify((JSON.parse(slack.requests[0]?.body ?? '{}') as SlackMessage).blocks);
+    expect(slackText).toContain('id = 102');
+    expect(slackText).toContain("$1 = 'shipped'");
+    expect(slackText).toContain("$2 = '[REDACTED:card]'");
+    expect(slackText).toContain('$3 = NULL');
+    for (const sent of [hook.requests[0]?.body ?? '', slack.requests[0]?.body ?? '']) {
+      expect(sent).not.toContain('jane.doe@example.com');
+      expect(sent).not.toContain('4111');
+    }
   });
 
   it('sends Slack-compatible incoming-webhook messages, for the request and its outcome', async () => {

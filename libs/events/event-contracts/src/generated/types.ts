@@ -45,6 +45,20 @@ export interface GrantScope {
   windowSeconds?: number;
 }
 /**
+ * A policy version: name, version and the digest of its document.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "PolicyVersionRef".
+ */
+export interface PolicyVersionRef {
+  name: string;
+  version: number;
+  /**
+   * Hex SHA-256 of the policy document.
+   */
+  digest: string;
+}
+/**
  * A verified identity, as resolved from an OIDC token or the gateway's own service identity.
  *
  * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
@@ -181,15 +195,31 @@ export interface ApprovalGranted {
     grantId: string;
     scope: GrantScope;
     expiresAt?: string;
+    /**
+     * What a window grant covers: commands of this identity on this connection under this rule and this policy version, until `expiresAt`. A new policy version ends its coverage. Absent on once grants and on grants recorded before coverage was named (those cover nothing).
+     */
+    covers?: {
+      identity: {
+        issuer: string;
+        subject: string;
+      };
+      connection: ConnectionRef;
+      ruleId: string;
+      policy: PolicyVersionRef;
+    };
   };
+  /**
+   * The binding digest of the request this approver approved (`approval.requested` `commandDigest`). Absent on events recorded before approvals were bound to a digest.
+   */
+  commandDigest?: string;
 }
 /**
- * A command was held for human approval.
+ * (Superseded by v2; kept so stored v1 events upcast.) A command was held for human approval.
  *
  * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
- * via the `definition` "ApprovalRequested".
+ * via the `definition` "ApprovalRequestedV1".
  */
-export interface ApprovalRequested {
+export interface ApprovalRequestedV1 {
   /**
    * The stream is `approval-<approvalId>`.
    */
@@ -218,6 +248,57 @@ export interface ApprovalRequested {
   required: number;
   expiresAt: string;
   grantScope: GrantScope;
+}
+/**
+ * A command was held for human approval: the full command approvers see (masked only where a detector or column rule says so), its bound parameters, the policy version whose rule held it, and the digest binding the approval to them. `policy` and `commandDigest` are absent only on requests upcast from v1.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "ApprovalRequested".
+ */
+export interface ApprovalRequested {
+  /**
+   * The stream is `approval-<approvalId>`.
+   */
+  approvalId: string;
+  /**
+   * Session id; the stream is `session-<sessionId>`.
+   */
+  sessionId: string;
+  /**
+   * Command id within the session.
+   */
+  commandId: string;
+  /**
+   * The full command with its literal values, masked only where a detector or a column rule says so (what approvers see). Requests upcast from v1 hold the normalized text (literals replaced by placeholders).
+   */
+  command: string;
+  /**
+   * Policy language of the command.
+   */
+  language: "sql" | "shell" | "http" | "mcp" | "llm";
+  /**
+   * Bound parameter values in order (`$1` first), masked like `command`; null is SQL NULL. Together with `command` at most 1 MiB of JSON.
+   *
+   * @maxItems 65535
+   */
+  parameters?: (string | null)[];
+  connection: ConnectionRef;
+  ruleId: string;
+  /**
+   * @minItems 1
+   */
+  approverGroups: [string, ...string[]];
+  /**
+   * N of N-of-M.
+   */
+  required: number;
+  expiresAt: string;
+  grantScope: GrantScope;
+  policy?: PolicyVersionRef;
+  /**
+   * What the approval is bound to; a grant answers this digest only. Absent only on requests upcast from v1 (they bind nothing, and no gateway acts on their grant).
+   */
+  commandDigest?: string;
 }
 /**
  * A client failed to prove an identity. The token itself is never recorded.
@@ -704,7 +785,7 @@ export interface EventPayloadVersions {
   "approval.denied": { 1: ApprovalDenied };
   "approval.expired": { 1: ApprovalExpired };
   "approval.granted": { 1: ApprovalGranted };
-  "approval.requested": { 1: ApprovalRequested };
+  "approval.requested": { 1: ApprovalRequestedV1; 2: ApprovalRequested };
   "authentication.failed": { 1: AuthenticationFailed };
   "authentication.succeeded": { 1: AuthenticationSucceeded };
   "checkpoint.signed": { 1: CheckpointSigned };
@@ -750,7 +831,7 @@ export const LATEST_SCHEMA_VERSIONS: { readonly [T in keyof EventPayloads]: numb
   "approval.denied": 1,
   "approval.expired": 1,
   "approval.granted": 1,
-  "approval.requested": 1,
+  "approval.requested": 2,
   "authentication.failed": 1,
   "authentication.succeeded": 1,
   "checkpoint.signed": 1,

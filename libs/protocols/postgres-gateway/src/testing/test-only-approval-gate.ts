@@ -35,8 +35,11 @@ export class TestOnlyApprovalGate implements ApprovalGate {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  grant(approvalId: string, approver: Actor): void {
-    this.pending.get(approvalId)?.({ outcome: 'granted', approvers: [approver] });
+  /** Grants the request as asked; `commandDigest` overrides the digest approved (a grant for another command). */
+  grant(approvalId: string, approver: Actor, commandDigest?: string): void {
+    const request = this.requests.find((r) => r.approvalId === approvalId);
+    if (!request) return;
+    this.pending.get(approvalId)?.({ outcome: 'granted', approvers: [approver], commandDigest: commandDigest ?? request.commandDigest });
   }
 
   deny(approvalId: string, approver: Actor, justification: string): void {
