@@ -97,6 +97,7 @@ export function buildScenario(): Scenario {
         sessionId: approved.sessionId,
         commandId: held,
         command: 'ALTER SYSTEM SET work_mem = 64',
+        language: 'sql',
         connection: { name: 'orders-prod', protocol: 'postgres' },
         ruleId: 'r-approval',
         approverGroups: ['approvers'],
