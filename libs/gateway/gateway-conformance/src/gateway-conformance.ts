@@ -335,8 +335,9 @@ export function describeGatewayConformance(name: string, makeFixture: () => Gate
       const attested = await waitForEvents(`a custody.attested event for session ${sessionId} (custody statements must be emitted at session end)`, (events) =>
         events.find((e) => (e.type as string) === 'custody.attested' && (e.payload as { sessionId?: unknown }).sessionId === sessionId),
       );
-      const payload = attested.payload as unknown as { exposed?: unknown; credentialRef?: unknown };
+      const payload = attested.payload as unknown as { exposed?: unknown; credentialRef?: unknown; keyId?: unknown };
       const verified = verifyCustodyAttestation(attested.payload, sessionId);
+      expect(verified.keyId).toBe(payload.keyId);
       expect(payload.exposed).toBe(false);
       expect((verified.predicate['scan'] as { exposed?: unknown } | undefined)?.exposed).toBe(false);
       expect(payload.credentialRef).toBe(CREDENTIAL_REF);
