@@ -15,7 +15,8 @@ const typeConstraints = [
   { sourceTag: 'type:port', onlyDependOnLibsWithTags: ['type:contract'] },
   { sourceTag: 'type:contract', onlyDependOnLibsWithTags: ['type:contract'] },
   { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:contract', 'type:platform'] },
-  { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:testing', 'type:port', 'type:contract', 'type:platform'] },
+  // Test-only libraries (harness, contract and conformance suites) run real domain libraries and adapters.
+  { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:testing', 'type:adapter', 'type:domain', 'type:port', 'type:contract', 'type:platform'] },
 ];
 // The session pipeline knows no protocol and no command language (issue 21): it may not depend,
 // directly or through another library, on a classifier (`kind:classifier`: the SQL and shell

@@ -1,7 +1,6 @@
 // Strict mode, in one place: before a command is forwarded to its target, its command.issued and
 // policy.decided events must be durable. The session pipeline (protocol gateways) calls this.
 import type { CustodianEvent } from '@custodian/event-contracts';
-import { PipelineRefusedError } from './errors.js';
 import type { EvidencePipeline } from './evidence-pipeline.js';
 
 export interface CommandGateOptions {
@@ -23,19 +22,14 @@ export class CommandEvidenceGate {
 
   /**
    * Resolves when the command may be forwarded; rejects with `PipelineRefusedError` when it must
-   * be refused (fail closed). Strict: after `accept()` resolved. Relaxed: at once, unless the
-   * pipeline is already refusing; the events are still accepted in the background.
+   * be refused (fail closed). Strict: after `accept()` resolved. Relaxed: at once, always; the
+   * events are handed to the pipeline in the background, and a refusal there is counted and later
+   * recorded by the pipeline (`command.refused`) and reported to `onLateRefusal`.
    */
   async beforeForward(events: readonly CustodianEvent[]): Promise<void> {
     if (this.strict) {
       await this.pipeline.accept(events);
       return;
-    }
-    const status = this.pipeline.status();
-    if (!status.accepting && status.refusing) {
-      // Counted and recorded like any refusal: go through accept(), which refuses again.
-      await this.pipeline.accept(events);
-      throw new PipelineRefusedError(status.refusing.code as PipelineRefusedError['code'], status.refusing.message);
     }
     this.pipeline.accept(events).catch((error: unknown) => this.options.onLateRefusal?.(error));
   }

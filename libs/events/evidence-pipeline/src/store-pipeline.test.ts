@@ -58,7 +58,7 @@ describe('StoreEvidencePipeline (embedded)', () => {
     await pipeline.close();
   });
 
-  it('relaxed mode forwards at once but still refuses while the pipeline is known to be refusing', async () => {
+  it('relaxed mode forwards at once, also while the pipeline refuses, and reports each refusal', async () => {
     const store = await openStore();
     const pipeline = new StoreEvidencePipeline({ store, instance: 'gw-test' });
     const late: unknown[] = [];
@@ -67,7 +67,11 @@ describe('StoreEvidencePipeline (embedded)', () => {
     await store.close();
     await gate.beforeForward([issued(randomUUID(), 0)]); // handed off: fails in the background
     await expect.poll(() => late.length).toBe(1);
-    await expect(gate.beforeForward([issued(randomUUID(), 0)])).rejects.toMatchObject({ code: 'PIPELINE_STORE_UNWRITABLE' });
+    expect(pipeline.status().accepting).toBe(false);
+    // Known to refuse: relaxed mode still serves; the refusal is reported (and counted by the pipeline).
+    await expect(gate.beforeForward([issued(randomUUID(), 0)])).resolves.toBeUndefined();
+    await expect.poll(() => late.length).toBe(2);
+    expect(late[1]).toMatchObject({ code: 'PIPELINE_STORE_UNWRITABLE' });
     await pipeline.close();
   });
 });
