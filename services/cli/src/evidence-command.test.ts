@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import BetterSqlite3 from 'better-sqlite3';
+import { generateKeyPairSync } from 'node:crypto';
+import { CredentialExposureScanner, attestCustody, type CustodySigningKey } from '@custodian/custody';
 import { EventFactory, ManualClock, type CustodianEvent } from '@custodian/event-contracts';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { MerkleLogProjection } from '@custodian/evidence';
@@ -16,6 +18,13 @@ import { EXIT, runCli, type CliIo } from './index.js';
 const dir = mkdtempSync(join(tmpdir(), 'custodian-cli-evidence-'));
 const configFile = join(dir, 'custodian.yaml');
 let vkey = '';
+const custodySessionId = '01890a5d-ac96-774b-bcce-b302099a8057';
+
+function gatewayKey(keyId: string): CustodySigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { keyId, privateKey, publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString() };
+}
+const gateway = gatewayKey('gw-cli-test');
 
 function io() {
   const out: string[] = [];
@@ -36,6 +45,26 @@ beforeAll(async () => {
     const stream = `policy-p${i}`;
     await store.append(stream, [factory.create({ type: 'policy.activated', stream, sequence: 0, identity: { subject: i % 2 ? 'alice' : 'bob', issuer: 'https://idp', groups: [], kind: 'human' }, payload: { policyName: `p${i}`, version: 1, digest: 'a'.repeat(64), source: 'p.yaml', rules: i } }) as CustodianEvent], { expectedRevision: 'no-stream' });
   }
+  // One session's custody statement, signed by the gateway key (after the policy events: their positions stay 1..12).
+  const scanner = new CredentialExposureScanner([Buffer.from('cli-test-password')]);
+  scanner.scanClientBytes(Buffer.from('hello'));
+  const custody = attestCustody(
+    {
+      sessionId: custodySessionId,
+      identity: { subject: 'carol', issuer: 'https://idp', kind: 'agent' },
+      connection: { name: 'orders', protocol: 'postgres' },
+      credentialRef: 'env:PGPASSWORD',
+      method: 'scram-sha-256',
+      scan: scanner.finish(),
+      window: { openedAt: '2026-03-01T00:00:00.000000Z', closedAt: '2026-03-01T00:00:01.000000Z' },
+      gateway: { instance: 'test' },
+    },
+    gateway,
+  );
+  const custodyStream = `session-${custodySessionId}`;
+  await store.append(custodyStream, [factory.create({ type: 'custody.attested', stream: custodyStream, sequence: 0, identity: { subject: 'carol', issuer: 'https://idp', groups: [], kind: 'agent' }, payload: custody.payload }) as CustodianEvent], { expectedRevision: 'no-stream' });
+  writeFileSync(join(dir, 'gateway-custody.pem'), gateway.publicKeyPem);
+  writeFileSync(join(dir, 'other-custody.pem'), gatewayKey('other').publicKeyPem);
   const { signer } = evidence.loadSigner({ create: true });
   vkey = signer.vkey;
   const projection = await MerkleLogProjection.open({ eventStore: store, state: await evidence.openState(), signer, policy: evidence.policy, instance: 'test', clock });
@@ -79,6 +108,27 @@ describe('custodian evidence export / verify', () => {
     const broken = io();
     expect(await runCli(['verify', 'broken.tar.gz', '--key', vkey], broken.io)).toBe(1);
     expect(broken.stdout()).toMatch(/FAILED: archive: /);
+  });
+
+  it('verifies the custody statements in a pack, against a pinned gateway key with --custody-key', async () => {
+    expect(await runCli(['evidence', 'export', '--config', configFile, '--from', '2026-03-01T00:00:00Z', '--to', '2026-03-02T00:00:00Z', '--identity', 'carol', '--out', 'carol.tar.gz'], io().io)).toBe(EXIT.ok);
+    const unpinned = io();
+    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey], unpinned.io)).toBe(EXIT.ok);
+    expect(unpinned.stdout()).toMatch(/✓ custody statements +1 custody statement\(s\) verified, signed by key id\(s\) gw-cli-test, the key\(s\) each event carries/);
+    expect(unpinned.stdout()).toContain('pin the gateway key with --custody-key');
+    const pinned = io();
+    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--custody-key', 'gateway-custody.pem'], pinned.io)).toBe(EXIT.ok);
+    expect(pinned.stdout()).toMatch(/✓ custody statements +1 custody statement\(s\) verified, signed by pinned key\(s\) gw-cli-test; none states an exposure/);
+    const json = io();
+    expect(await runCli(['verify', 'carol.tar.gz', '--custody-key', 'gateway-custody.pem', '--json'], json.io)).toBe(EXIT.ok);
+    expect((JSON.parse(json.stdout()) as { custody: unknown }).custody).toEqual({ statements: 1, exposed: 0, keyIds: ['gw-cli-test'], pinned: true });
+    const wrong = io();
+    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--custody-key', 'other-custody.pem'], wrong.io)).toBe(1);
+    expect(wrong.stdout()).toMatch(/FAILED: custody statements: event 1: the custody statement does not verify: session 01890a5d-ac96-774b-bcce-b302099a8057: signed by key gw-cli-test, which is not one of the 1 trusted custody key\(s\)/);
+    const notAKey = io();
+    expect(await runCli(['verify', 'carol.tar.gz', '--custody-key', 'custodian.yaml'], notAKey.io)).toBe(EXIT.usage);
+    expect(notAKey.stderr()).toContain('not a PEM public key');
+    expect(await runCli(['verify', 'carol.tar.gz', '--custody-key', 'missing.pem'], io().io)).toBe(EXIT.usage);
   });
 
   it('refuses bad usage with exit 2', async () => {

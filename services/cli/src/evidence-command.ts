@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { EventFactory, streamName, type CustodianEvent, type Identity } from '@custodian/event-contracts';
 import { EvidenceError, buildEvidencePack, loadControlCatalogue, verifierFromVkey, verifyEvidencePackFile, verifyLog, type EvidenceLogState } from '@custodian/evidence';
+import { ed25519PublicKeyFromPem } from '@custodian/custody';
 import { configuredEvidence } from '@custodian/evidence-host';
 import { loadConfig } from '@custodian/runtime-config';
 import { openConfiguredEventStore } from '@custodian/service-host';
@@ -34,11 +35,12 @@ Commands:
         Write a signed evidence pack (tar.gz): events, the leaf-set proof that they are in the
         log, consistency proofs, checkpoints, keys, OSCAL assessment results, HTML report, DSSE attestation. The export is
         recorded as an evidence-pack.exported event. TIME is RFC 3339 UTC, e.g. 2026-03-01T00:00:00Z.
-  verify FILE [--key VKEY]... [--key-file FILE]... [--witness VKEY]... [--json]
+  verify FILE [--key VKEY]... [--key-file FILE]... [--witness VKEY]... [--custody-key PEMFILE]... [--json]
         Check a pack offline (no network, no store): the DSSE signature, every digest, checkpoint
-        signature, cosignature, consistency proof, the leaf-set proof of the events, and the
-        OSCAL document. Pin the
-        log's keys with --key/--key-file; without them the pack's own keys are used (and said so).
+        signature, cosignature, consistency proof, the leaf-set proof of the events, every custody
+        statement (custody.attested: the gateway's DSSE signature, statement = event), and the
+        OSCAL document. Pin the log's keys with --key/--key-file and the gateway's custody key
+        (PEM) with --custody-key; without them the pack's own keys are used (and said so).
         Exit 0 when all hold, 1 naming the first failure. Also: custodian verify FILE.
 `;
 
@@ -214,7 +216,13 @@ export async function runEvidenceCommand(argv: readonly string[], io: CliIo): Pr
 /** `custodian verify FILE` / `custodian evidence verify FILE`. */
 export async function verifyPack(argv: readonly string[], io: CliIo): Promise<number> {
   return withUsage(io, EVIDENCE_USAGE, async () => {
-    const { values, positionals } = parse(argv, { key: { type: 'string', multiple: true }, 'key-file': { type: 'string', multiple: true }, witness: { type: 'string', multiple: true }, json: { type: 'boolean' } });
+    const { values, positionals } = parse(argv, {
+      key: { type: 'string', multiple: true },
+      'key-file': { type: 'string', multiple: true },
+      witness: { type: 'string', multiple: true },
+      'custody-key': { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+    });
     if (values.help === true) {
       io.stdout(EVIDENCE_USAGE);
       return EVIDENCE_EXIT.ok;
@@ -228,11 +236,27 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     }
     const keys = [...strs(values.key), ...strs(values['key-file']).flatMap((f) => readFileSync(resolve(io.cwd, f), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.length > 0))];
     for (const k of keys) verifierFromVkey(k);
+    const custodyKeys = strs(values['custody-key']).map((f) => {
+      const path = resolve(io.cwd, f);
+      let pem: string;
+      try {
+        pem = readFileSync(path, 'utf8');
+      } catch (err) {
+        throw new EvidenceUsageError(`cannot read --custody-key ${path} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`);
+      }
+      try {
+        ed25519PublicKeyFromPem(pem);
+      } catch (err) {
+        throw new EvidenceUsageError(`--custody-key ${path}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return pem;
+    });
     const progress = io.isTerminal?.() === true;
     // Streamed from the file: memory stays bounded for packs of millions of events.
     const report = await verifyEvidencePackFile(file, {
       trustedLogKeys: keys,
       requiredWitnesses: strs(values.witness),
+      trustedCustodyKeys: custodyKeys,
       ...(progress ? { onProgress: (done: number, total: number) => io.stderr(`\r${progressBar(done, total)}`) } : {}),
     });
     if (progress) io.stderr('\n');
@@ -246,6 +270,7 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     const m = report.manifest;
     if (m) io.stdout(`pack ${m.packId}: ${m.counts.events} events from ${m.scope.from} to ${m.scope.to}, ${m.counts.findings} findings, ${m.counts.checkpoints} checkpoints, tree size ${m.latestCheckpoint.treeSize}\n`);
     if (!report.keysPinned) io.stdout('note: the log keys were taken from the pack itself; pin them with --key to check who signed it\n');
+    if (report.custody && report.custody.statements > 0 && !report.custody.pinned) io.stdout('note: each custody statement was checked against the gateway key its event carries; pin the gateway key with --custody-key to check who signed them\n');
     io.stdout(report.ok ? 'OK: every signature, digest and proof holds\n' : `FAILED: ${report.firstFailure!.name}: ${report.firstFailure!.detail}\n`);
     return report.ok ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.failed;
   });

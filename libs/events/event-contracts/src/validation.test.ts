@@ -42,6 +42,8 @@ describe('event contracts', () => {
         'policy.decided', 'session.closed', 'session.opened',
         // Just-in-time approvals: each webhook delivery attempt is an event.
         'notification.delivered', 'notification.failed',
+        // Signed custody statement at session end (issue 21).
+        'custody.attested',
       ].sort(),
     );
     for (const t of EVENT_TYPES) expect(payloadSchemas.some((s) => s.type === t && s.version === LATEST_SCHEMA_VERSIONS[t])).toBe(true);

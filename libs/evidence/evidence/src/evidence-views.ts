@@ -249,6 +249,18 @@ export class EvidenceAccumulator {
       case 'data.masked':
         for (const m of event.payload.maskings) this.#firedRules.add(m.rule);
         break;
+      case 'custody.attested':
+        // A leak the gateway stated about itself: raised, never hidden. (The offline verifier checks the statement's signature.)
+        if (event.payload.exposed) {
+          const { detections } = event.payload;
+          this.#finding(
+            'credential-exposed',
+            item,
+            `session ${event.payload.sessionId}: the injected credential ${event.payload.credentialRef} was found ${detections.total} time(s) (${detections.clientBytes} in client-bound bytes, ${detections.events} in events; encodings: ${detections.encodings.join(', ') || 'unknown'})`,
+            [refOf(item)],
+          );
+        }
+        break;
       case 'session.opened':
         if (event.identity === null) this.#finding('session-without-identity', item, `session ${event.payload.sessionId} on ${event.payload.connection.name} was opened without a verified identity`, [refOf(item)]);
         if (event.payload.client.tls === false) this.#finding('session-without-tls', item, `session ${event.payload.sessionId} on ${event.payload.connection.name} used an unencrypted client connection`, [refOf(item)]);

@@ -53,6 +53,10 @@ describe('OCSF mapping', () => {
     expect(byKind('shell').class_uid).toBe(6003);
     const blocked = ocsf[events.findIndex((e) => e.type === 'policy.decided' && e.payload.decision === 'block')]!;
     expect(blocked).toMatchObject({ class_uid: 2003, severity_id: 3, compliance: { status_id: 3 } });
+    const custody = (exposed: boolean) => ocsf[events.findIndex((e) => e.type === 'custody.attested' && e.payload.exposed === exposed)]!;
+    expect(custody(false)).toMatchObject({ class_uid: 2003, severity_id: 1, compliance: { status_id: 1, status_detail: 'not-exposed' } });
+    expect(custody(true)).toMatchObject({ class_uid: 2003, severity_id: 4, compliance: { status_id: 3, status_detail: 'exposed' } });
+    expect(JSON.stringify(custody(true))).not.toContain('BEGIN PUBLIC KEY');
   });
 
   it('carries no frame bytes and no credential values', () => {

@@ -282,6 +282,24 @@ function classify(event: CustodianEvent): ClassFields {
         },
       };
     }
+    case 'custody.attested': {
+      // The gateway's signed statement that the injected credential stayed out of every client byte
+      // and event (Pass), or that it did not (Fail, high). The envelope itself stays in the evidence.
+      const { exposed, credentialRef, detections, sessionId, keyId } = event.payload;
+      return {
+        cls: OCSF_CLASSES.complianceFinding,
+        activity: 1,
+        severity: exposed ? SEVERITY.high : SEVERITY.informational,
+        message: exposed
+          ? `credential ${credentialRef} EXPOSED in session ${sessionId}: ${detections.total} detection(s) (${detections.clientBytes} in client-bound bytes, ${detections.events} in events; ${detections.encodings.join(', ')})`
+          : `credential ${credentialRef} never exposed in session ${sessionId} (signed custody statement, key ${keyId})`,
+        fields: {
+          finding_info: { uid: event.id, title: exposed ? 'injected credential exposed' : 'injected credential never exposed', types: ['credential-custody'] },
+          compliance: { control: 'credential-custody', standards: ['NIST SP 800-53 IA-5', 'ISO/IEC 27001:2022 A.5.17'], status_id: exposed ? 3 : 1, status_detail: exposed ? 'exposed' : 'not-exposed' },
+          evidences: [{ actor: actor(event, sessionId) }],
+        },
+      };
+    }
     case 'frame.recorded':
       return {
         cls: OCSF_CLASSES.apiActivity,
@@ -389,6 +407,7 @@ export const CLASS_BY_EVENT_TYPE: Readonly<Partial<Record<EventType, readonly nu
   'approval.cancelled': [3003],
   'credential.injected': [3002],
   'data.masked': [2003],
+  'custody.attested': [2003],
   'frame.recorded': [6003],
   'policy.activated': [6003],
   'checkpoint.signed': [6003],

@@ -461,6 +461,76 @@ export interface CredentialInjected {
   method: "scram-sha-256" | "md5" | "password" | "ssh-key" | "ssh-password" | "api-key" | "bearer";
 }
 /**
+ * At session end the gateway scanned every client-bound byte of the session and every event of its stream for the credential it injected upstream (raw and its obvious encodings) and signed what it found: a DSSE envelope over an in-toto Statement v1 (predicate type https://custodian.dev/attestations/credential-custody/v1). Carries the credential reference, never the value. `exposed: true` is a leak, stated and raised as a finding.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "CustodyAttested".
+ */
+export interface CustodyAttested {
+  /**
+   * Session id; the stream is `session-<sessionId>`. Equal to the statement's `predicate.sessionId`.
+   */
+  sessionId: string;
+  /**
+   * Where the injected secret came from, e.g. `env:ORDERS_DB_PASSWORD` (as in credential.injected).
+   */
+  credentialRef: string;
+  /**
+   * Whether the credential (or an encoding of it) was found in a client-bound byte or an event. Equal to the statement's `predicate.scan.exposed`.
+   */
+  exposed: boolean;
+  detections: CustodyDetectionSummary;
+  envelope: CustodyDsseEnvelope;
+  /**
+   * The gateway's Ed25519 public key (PEM, SubjectPublicKeyInfo), the form cosign and openssl read. Pin it independently to know who signed.
+   */
+  publicKey: string;
+  /**
+   * The signing key's id, as in the envelope's `signatures[].keyid`.
+   */
+  keyId: string;
+}
+export interface CustodyDetectionSummary {
+  total: number;
+  /**
+   * Detections in the client-bound byte stream.
+   */
+  clientBytes: number;
+  /**
+   * Detections in the session's events.
+   */
+  events: number;
+  /**
+   * The encodings found (e.g. `raw`, `base64`, `hex-lower`), never the value.
+   *
+   * @maxItems 32
+   */
+  encodings: string[];
+}
+/**
+ * The DSSE envelope as `cosign verify-blob-attestation --signature` reads it.
+ */
+export interface CustodyDsseEnvelope {
+  payloadType: "application/vnd.in-toto+json";
+  /**
+   * Base64 of the in-toto Statement v1 JSON.
+   */
+  payload: string;
+  /**
+   * @minItems 1
+   */
+  signatures: [
+    {
+      keyid: string;
+      sig: string;
+    },
+    ...{
+      keyid: string;
+      sig: string;
+    }[]
+  ];
+}
+/**
  * Sensitive data was masked before reaching the client. Names the field and the rule, never the value.
  *
  * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
@@ -768,6 +838,7 @@ export interface EventPayloads {
   "command.issued": CommandIssued;
   "command.refused": CommandRefused;
   "credential.injected": CredentialInjected;
+  "custody.attested": CustodyAttested;
   "data.masked": DataMasked;
   "evidence-pack.exported": EvidencePackExported;
   "frame.recorded": FrameRecorded;
@@ -792,6 +863,7 @@ export interface EventPayloadVersions {
   "command.issued": { 1: CommandIssued };
   "command.refused": { 1: CommandRefused };
   "credential.injected": { 1: CredentialInjected };
+  "custody.attested": { 1: CustodyAttested };
   "data.masked": { 1: DataMasked };
   "evidence-pack.exported": { 1: EvidencePackExported };
   "frame.recorded": { 1: FrameRecorded };
@@ -815,6 +887,7 @@ export const EVENT_TYPES = [
   "command.issued",
   "command.refused",
   "credential.injected",
+  "custody.attested",
   "data.masked",
   "evidence-pack.exported",
   "frame.recorded",
@@ -838,6 +911,7 @@ export const LATEST_SCHEMA_VERSIONS: { readonly [T in keyof EventPayloads]: numb
   "command.issued": 1,
   "command.refused": 1,
   "credential.injected": 1,
+  "custody.attested": 1,
   "data.masked": 1,
   "evidence-pack.exported": 1,
   "frame.recorded": 1,

@@ -18,12 +18,21 @@ export type LineFailure =
   | { readonly line: number; readonly kind: 'outside-period'; readonly occurredAt: string }
   | { readonly line: number; readonly kind: 'other-identity' };
 
+/** A custody.attested event line, handed to the main thread whose verifier checks its signature. */
+export interface CustodyLine {
+  /** 0-based line in the chunk. */
+  readonly line: number;
+  readonly text: string;
+}
+
 export interface CheckedLines {
   /** Lines checked and hashed (all of them, or up to and excluding the failed one). */
   readonly count: number;
   /** count × 32 bytes: the leaf hash of each line, in order. */
   readonly leafHashes: Uint8Array;
   readonly failure?: LineFailure;
+  /** The chunk's custody.attested events (a few KiB each, one per session at most). */
+  readonly custody?: readonly CustodyLine[];
 }
 
 export const WORKER_ROLE = 'custodian-pack-event-lines';
@@ -36,14 +45,16 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   if (data.length > 0 && data[data.length - 1] !== 0x0a) lines += 1;
   const leafHashes = new Uint8Array(lines * 32);
   let count = 0;
+  const custody: CustodyLine[] = [];
   let leafInput = Buffer.allocUnsafe(4096);
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start);
     if (end < 0) end = data.length;
     const line = data.subarray(start, end);
     start = end + 1;
-    const failure = scopeFailure(line, scope, count);
-    if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure };
+    const { failure, type } = checkLine(line, scope, count);
+    if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure, ...(custody.length > 0 ? { custody } : {}) };
+    if (type === 'custody.attested') custody.push({ line: count, text: line.toString('utf8') });
     // RFC 6962 leaf hash: SHA-256(0x00 ‖ line), into a reused input buffer.
     if (leafInput.length < line.length + 1) leafInput = Buffer.allocUnsafe(2 * (line.length + 1));
     leafInput[0] = 0x00;
@@ -51,21 +62,21 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
     leafHashes.set(hash('sha256', leafInput.subarray(0, line.length + 1), 'buffer'), count * 32);
     count += 1;
   }
-  return { count, leafHashes };
+  return { count, leafHashes, ...(custody.length > 0 ? { custody } : {}) };
 }
 
-function scopeFailure(line: Buffer, scope: LineScope, index: number): LineFailure | undefined {
+function checkLine(line: Buffer, scope: LineScope, index: number): { failure?: LineFailure; type?: unknown } {
   let value: unknown;
   try {
     value = JSON.parse(line.toString('utf8'));
   } catch {
-    return { line: index, kind: 'not-json' };
+    return { failure: { line: index, kind: 'not-json' } };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { line: index, kind: 'not-json' };
-  const envelope = value as { occurredAt?: unknown; identity?: { subject?: unknown } | null };
-  if (typeof envelope.occurredAt !== 'string' || envelope.occurredAt < scope.from || envelope.occurredAt >= scope.to) return { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) };
-  if (scope.identity !== undefined && envelope.identity?.subject !== scope.identity) return { line: index, kind: 'other-identity' };
-  return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { failure: { line: index, kind: 'not-json' } };
+  const envelope = value as { type?: unknown; occurredAt?: unknown; identity?: { subject?: unknown } | null };
+  if (typeof envelope.occurredAt !== 'string' || envelope.occurredAt < scope.from || envelope.occurredAt >= scope.to) return { failure: { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) } };
+  if (scope.identity !== undefined && envelope.identity?.subject !== scope.identity) return { failure: { line: index, kind: 'other-identity' } };
+  return { type: envelope.type };
 }
 
 interface LinesRequest {

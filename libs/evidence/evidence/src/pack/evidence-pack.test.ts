@@ -5,7 +5,9 @@ import { Ed25519CosignatureSigner, Ed25519NoteSigner, formatCheckpoint, formatKe
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlCatalogue } from '../controls/control-catalogue.js';
 import type { SqliteEvidenceLogState } from '../sqlite/index.js';
-import { ALICE, AGENT, appendSpecs, buildScenario, bulkSpecs, type Scenario } from '../testing/evidence-scenario.js';
+import { generateKeyPairSync } from 'node:crypto';
+import type { CustodyAttested, EventType, NewEvent } from '@custodian/event-contracts';
+import { ALICE, AGENT, SCENARIO_GATEWAY_KEY, SCENARIO_SECRET, appendSpecs, buildScenario, bulkSpecs, type Scenario } from '../testing/evidence-scenario.js';
 import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from '../testing/evidence-log-fixture.js';
 import { submitCosignatures, witnessVerifiers } from '../witness-cosignatures.js';
 import { sha256Hex, signStatement, type DsseEnvelope, type InTotoStatement } from './dsse.js';
@@ -68,13 +70,18 @@ describe('evidence views', () => {
     const { report } = pack;
     const kinds = report.findings.map((x) => `${x.kind}:${x.sessionId ?? '-'}`).sort();
     expect(kinds).toEqual(
-      [`privileged-command-without-approval:${scenario.planted.privilegedWithoutApproval}`, `session-without-identity:${scenario.planted.sessionWithoutIdentity}`, 'masking-rule-never-fired:-'].sort(),
+      [
+        `privileged-command-without-approval:${scenario.planted.privilegedWithoutApproval}`,
+        `session-without-identity:${scenario.planted.sessionWithoutIdentity}`,
+        `credential-exposed:${scenario.planted.credentialExposed}`,
+        'masking-rule-never-fired:-',
+      ].sort(),
     );
     const control = (id: string) => report.controls.find((c) => c.id === id)!;
     expect(control('AC-6(10)').status).toBe('not-satisfied');
     expect(control('AC-6(10)').findings).toHaveLength(1);
     expect(control('SC-8').status).toBe('satisfied');
-    expect(control('SC-8').count).toBe(4);
+    expect(control('SC-8').count).toBe(5);
     expect(control('AU-9').status).toBe('satisfied');
     expect(control('IA-2').status).toBe('not-satisfied');
     expect(control('AU-6').statusReason).toBe('no evidencing event in the period');
@@ -92,6 +99,77 @@ describe('evidence views', () => {
   });
 });
 
+describe('custody statements in the evidence', () => {
+  it('raises a leaked credential as a finding against IA-5 / SC-28 / A.5.17 / A.8.12 and counts clean statements as evidence', () => {
+    const { report } = pack;
+    const leak = report.findings.find((x) => x.kind === 'credential-exposed')!;
+    expect(leak).toMatchObject({ severity: 'high', sessionId: scenario.planted.credentialExposed, subject: AGENT.subject, connection: 'orders-prod', controls: ['IA-5', 'SC-28', 'A.5.17', 'A.8.12'] });
+    expect(leak.description).toMatch(/env:ORDERS_DB_PASSWORD was found 1 time\(s\) \(1 in client-bound bytes, 0 in events; encodings: base64\)/);
+    expect(leak.eventIds).toHaveLength(1);
+    const control = (id: string) => report.controls.find((c) => c.id === id)!;
+    for (const id of ['IA-5', 'SC-28', 'A.8.12']) expect(control(id).status, id).toBe('not-satisfied');
+    expect(control('IA-5').byRule).toEqual([expect.objectContaining({ rule: 'custody-not-exposed', count: 1 })]);
+    expect(control('AU-10').byRule).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'custody-attested', count: 2 })]));
+    expect(JSON.stringify(report)).not.toContain(SCENARIO_SECRET.toString('utf8'));
+  });
+
+  it('verifies every custody statement in a pack, reports the signer key id, and checks a pinned key', async () => {
+    const unpinned = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted() });
+    const check = unpinned.checks.find((c) => c.name === 'custody statements')!;
+    expect(check.ok).toBe(true);
+    expect(check.detail).toMatch(/^2 custody statement\(s\) verified, signed by key id\(s\) scenario-gateway-1, the key\(s\) each event carries \(not pinned/);
+    expect(check.detail).toContain('1 state(s) the credential was EXPOSED');
+    expect(unpinned.custody).toEqual({ statements: 2, exposed: 1, keyIds: ['scenario-gateway-1'], pinned: false });
+    const pinned = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted(), trustedCustodyKeys: [SCENARIO_GATEWAY_KEY.publicKeyPem] });
+    expect(pinned.ok).toBe(true);
+    expect(pinned.custody?.pinned).toBe(true);
+    const otherKey = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    const wrong = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted(), trustedCustodyKeys: [otherKey] });
+    expect(wrong.firstFailure?.name).toBe('custody statements');
+    expect(wrong.firstFailure?.detail).toMatch(/^event \d+: the custody statement does not verify: session [0-9a-f-]{36}: signed by key scenario-gateway-1, which is not one of the 1 trusted custody key\(s\) \(CUSTODY_SIGNATURE_INVALID\) \(and 1 more\)$/);
+    const notPem = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted(), trustedCustodyKeys: ['not a key'] });
+    expect(notPem.firstFailure).toMatchObject({ name: 'custody statements', detail: 'trusted custody key 1: not a PEM public key' });
+    // A pack without statements (one control's events only) says so.
+    const none = await verifyEvidencePack((await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, control: 'sc-8' }, signer: newKey, exportedBy: ALICE })).bytes, { trustedLogKeys: trusted() });
+    expect(none.checks.find((c) => c.name === 'custody statements')!.detail).toBe('no custody statement in the pack');
+  });
+
+  it('fails, naming the event and the session, when one byte of a logged statement\'s envelope was changed before it was logged', async () => {
+    const g = await createEvidenceLogFixture();
+    try {
+      const projection = await g.openProjection();
+      const specs = buildScenario().specs.map((spec): NewEvent<EventType> => {
+        if (spec.type !== 'custody.attested') return spec;
+        const payload = spec.payload as CustodyAttested;
+        if (payload.exposed) return spec;
+        // One character of the signed payload (base64) changed: still a valid event, no longer a valid signature.
+        const at = 40;
+        const flipped = payload.envelope.payload[at] === 'A' ? 'B' : 'A';
+        return { ...spec, payload: { ...payload, envelope: { ...payload.envelope, payload: `${payload.envelope.payload.slice(0, at)}${flipped}${payload.envelope.payload.slice(at + 1)}` } } } as NewEvent<EventType>;
+      });
+      await appendSpecs(g.store, g.factory, specs);
+      await projection.caughtUp();
+      await projection.checkpointNow();
+      await projection.close();
+      const gState = await g.openState();
+      try {
+        const forged = await buildEvidencePack({ store: g.store, state: gState, catalogue, scope: PERIOD, signer: g.signer, exportedBy: ALICE });
+        for (const workers of [0, 2]) {
+          const report = await verifyEvidencePack(forged.bytes, { trustedLogKeys: [g.signer.vkey], workers, chunkBytes: 900 });
+          expect(report.ok).toBe(false);
+          // Everything else holds: the log faithfully kept a statement that was bad when it was written.
+          expect(report.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['custody statements']);
+          expect(report.firstFailure?.detail).toMatch(/^event \d+: the custody statement does not verify: session [0-9a-f-]{36}: the DSSE signature does not verify with the key given \(CUSTODY_SIGNATURE_INVALID\)$/);
+        }
+      } finally {
+        await gState.close();
+      }
+    } finally {
+      await g.cleanup();
+    }
+  });
+});
+
 describe('evidence packs', () => {
   it('holds every part the format promises and verifies offline against pinned keys', async () => {
     const files = new Map(readTarGz(pack.bytes).map((x) => [x.path, x.data]));
@@ -104,7 +182,7 @@ describe('evidence packs', () => {
     const report = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted(), requiredWitnesses: [witness.vkey] });
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.checks.map((c) => c.name)).toEqual(['archive', 'keys', 'attestation signature', 'digests', 'manifest', 'checkpoints', 'cosignatures', 'consistency proofs', 'leaf-set proof', 'oscal']);
+    expect(report.checks.map((c) => c.name)).toEqual(['archive', 'keys', 'attestation signature', 'digests', 'manifest', 'checkpoints', 'cosignatures', 'consistency proofs', 'leaf-set proof', 'custody statements', 'oscal']);
     // After a rotation the auditor needs every key the log used: pinning only the new one fails on the old checkpoint.
     const newOnly = await verifyEvidencePack(pack.bytes, { trustedLogKeys: [newKey.vkey] });
     expect(newOnly.firstFailure?.name).toBe('checkpoints');
@@ -137,7 +215,7 @@ describe('evidence packs', () => {
     expect(byConnection.report.findings.map((x) => x.kind)).toEqual(['privileged-command-without-approval']);
     const byControl = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, control: 'sc-8' }, signer: newKey, exportedBy: ALICE });
     expect(byControl.report.controls.map((c) => c.id)).toEqual(['SC-8']);
-    expect(byControl.manifest.counts.events).toBe(4);
+    expect(byControl.manifest.counts.events).toBe(5);
     for (const p of [byIdentity, byConnection, byControl]) expect((await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted() })).ok).toBe(true);
     await expect(buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, control: 'XX-1' }, signer: newKey, exportedBy: ALICE })).rejects.toMatchObject({ code: 'EVIDENCE_SCOPE_INVALID' });
   });
@@ -265,6 +343,18 @@ describe('pack tamper matrix: each change is detected and named', () => {
         ),
       'consistency proofs',
       /not consistent/,
+    ],
+    [
+      'flip one byte of a custody statement\'s envelope',
+      () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace(/"sig":"(.)/, (_m, c: string) => `"sig":"${c === 'A' ? 'B' : 'A'}`)))),
+      'digests',
+      /events\.jsonl/,
+    ],
+    [
+      'flip one byte of a custody statement\'s envelope, re-sealed by someone with the log key',
+      () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace(/"sig":"(.)/, (_m, c: string) => `"sig":"${c === 'A' ? 'B' : 'A'}`))), newKey),
+      'leaf-set proof',
+      /do not recompute the root/,
     ],
     ['swap a file (the report)', () => repack(pack.bytes, (fs) => void fs.set(PACK_FILES.report, Buffer.from('<html>all good</html>'))), 'digests', /report\.html/],
     ['add a file', () => repack(pack.bytes, (fs) => void fs.set('extra.txt', Buffer.from('hello'))), 'digests', /not in the attestation/],

@@ -6,6 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { CUSTODY_PREDICATE_TYPE } from '@custodian/custody';
+import type { CustodyAttested } from '@custodian/event-contracts';
 import { Ed25519CosignatureSigner, parseNote, signNote } from '@custodian/transparency-log';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlCatalogue } from '../controls/control-catalogue.js';
@@ -150,6 +152,52 @@ describe.skipIf(!cosign || !unshareWorks)('pack attestation, checked by cosign v
     const run = verify('tampered-events.jsonl');
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('no matching subject digest');
+  });
+});
+
+describe.skipIf(!cosign || !unshareWorks)('custody statements, extracted from the pack as an auditor would and checked by cosign (no network)', () => {
+  /** The custody.attested events of the pack: envelope and gateway public key each to a file, as docs/verifying-evidence.md shows with jq. */
+  function extract(): { dir: string; payload: CustodyAttested; digest: string }[] {
+    return lines(PACK_FILES.events)
+      .map((l) => JSON.parse(l) as { type: string; payload: CustodyAttested })
+      .filter((e) => e.type === 'custody.attested')
+      .map((e, i) => {
+        const at = join(dir, `custody-${i}`);
+        mkdirSync(at, { recursive: true });
+        writeFileSync(join(at, 'statement.dsse.json'), JSON.stringify(e.payload.envelope));
+        writeFileSync(join(at, 'gateway.pem'), e.payload.publicKey);
+        const statement = JSON.parse(Buffer.from(e.payload.envelope.payload, 'base64').toString('utf8')) as { subject: { digest: { sha256: string } }[] };
+        return { dir: at, payload: e.payload, digest: statement.subject[0]!.digest.sha256 };
+      });
+  }
+  const verify = (cwd: string, signature: string, digest: string) =>
+    runOffline(cosign!, ['verify-blob-attestation', '--key', 'gateway.pem', '--signature', signature, '--type', CUSTODY_PREDICATE_TYPE, '--digest', digest, '--digestAlg', 'sha256', '--insecure-ignore-tlog'], { cwd });
+
+  it('verifies each statement with the gateway key, clean and exposed alike', () => {
+    const statements = extract();
+    expect(statements.map((s) => s.payload.exposed).sort()).toEqual([false, true]);
+    for (const { dir: at, digest } of statements) {
+      const run = verify(at, 'statement.dsse.json', digest);
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stderr).toContain('Verified OK');
+    }
+  });
+
+  it('rejects a statement with one byte changed, another subject digest, or another key', () => {
+    const { dir: at, payload, digest } = extract()[0]!;
+    const envelope = JSON.stringify(payload.envelope);
+    // One byte of the signed payload (a base64 character inside it) changed.
+    const i = envelope.indexOf('"payload":"') + '"payload":"'.length + 30;
+    writeFileSync(join(at, 'changed.dsse.json'), `${envelope.slice(0, i)}${envelope[i] === 'A' ? 'B' : 'A'}${envelope.slice(i + 1)}`);
+    const changed = verify(at, 'changed.dsse.json', digest);
+    expect(changed.status).not.toBe(0);
+    expect(changed.stderr).not.toContain('Verified OK');
+    const otherDigest = verify(at, 'statement.dsse.json', '0'.repeat(64));
+    expect(otherDigest.status).not.toBe(0);
+    expect(otherDigest.stderr).toContain('no matching subject digest');
+    writeFileSync(join(at, 'gateway.pem'), files.get(PACK_FILES.signingKeyPem)!);
+    const otherKey = verify(at, 'statement.dsse.json', digest);
+    expect(otherKey.status).not.toBe(0);
   });
 });
 

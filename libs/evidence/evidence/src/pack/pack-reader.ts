@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { EvidenceError } from '../errors.js';
-import { WORKER_ROLE, checkEventLines, type CheckedLines, type LineScope } from './event-line-check.js';
+import { WORKER_ROLE, checkEventLines, type CheckedLines, type CustodyLine, type LineScope } from './event-line-check.js';
 import { PACK_FILES, type PackManifest } from './evidence-pack.js';
 import { readTarGzStream, type ArchiveEntrySink } from './tar-archive.js';
 
@@ -20,6 +20,11 @@ export interface PackReadOptions {
   /** Largest file other than events.jsonl kept in memory. Default 256 MiB. */
   readonly maxFileBytes?: number;
   readonly onProgress?: (eventsChecked: number, total: number) => void;
+  /**
+   * Receives each chunk's custody.attested lines as the chunk is checked (chunks may arrive out of
+   * order; `chunk` is its index in `events`). They are not kept in the result, so memory stays bounded.
+   */
+  readonly onCustodyLines?: (chunk: number, lines: readonly CustodyLine[]) => void;
 }
 
 export interface ReadPack {
@@ -48,7 +53,7 @@ export async function readPack(source: Readable | AsyncIterable<Buffer>, options
     // The scope and count come from the manifest, which our packs put first. Checked as claims
     // only: the manifest itself is verified later, in order, before any of this is reported.
     const hints = manifestHints(files.get(PACK_FILES.manifest));
-    return new EventsSink(hints?.scope ?? { from: '', to: '' }, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress);
+    return new EventsSink(hints?.scope ?? { from: '', to: '' }, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress, options.onCustodyLines);
   };
 
   await readTarGzStream(source, (path, size) => {
@@ -119,8 +124,8 @@ class EventsSink implements ArchiveEntrySink {
   // The pending bytes hold no line end: nothing can be cut until a piece brings one.
   #openLine = false;
 
-  constructor(scope: LineScope, workers: number, chunkBytes: number, total: number, onProgress?: (done: number, total: number) => void) {
-    this.#pool = new LinePool(scope, workers, total, onProgress);
+  constructor(scope: LineScope, workers: number, chunkBytes: number, total: number, onProgress?: (done: number, total: number) => void, onCustody?: (chunk: number, lines: readonly CustodyLine[]) => void) {
+    this.#pool = new LinePool(scope, workers, total, onProgress, onCustody);
     this.#chunkBytes = Math.max(1, chunkBytes);
   }
 
@@ -190,6 +195,7 @@ class LinePool {
     workers: number,
     private readonly total: number,
     private readonly onProgress?: (done: number, total: number) => void,
+    private readonly onCustody?: (chunk: number, lines: readonly CustodyLine[]) => void,
   ) {
     this.#workers = Array.from({ length: Math.max(0, workers) }, () => new LineWorker());
   }
@@ -218,7 +224,9 @@ class LinePool {
   }
 
   #record(id: number, result: CheckedLines): void {
-    this.#results[id] = result;
+    const { custody, ...kept } = result;
+    if (custody && this.onCustody) this.onCustody(id, custody);
+    this.#results[id] = this.onCustody ? kept : result;
     this.#done += result.count;
     this.onProgress?.(this.#done, this.total);
   }

@@ -1,7 +1,7 @@
 // The offline verifier of evidence packs (`custodian evidence verify`): no network, no store. It
 // checks the DSSE attestation, every digest, every checkpoint signature and cosignature, every
-// consistency proof, the leaf-set proof of the events, and the OSCAL document's structure; it
-// names what failed.
+// consistency proof, the leaf-set proof of the events, every custody statement (custody.attested)
+// among them, and the OSCAL document's structure; it names what failed.
 import { type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -17,7 +17,9 @@ import {
   type LeafSetProofGap,
   type SignedCheckpoint,
 } from '@custodian/transparency-log';
+import { CustodyError, ed25519PublicKeyFromPem, verifyCustodyAttestation } from '@custodian/custody';
 import { openStatement } from './dsse.js';
+import type { CustodyLine } from './event-line-check.js';
 import { PACK_FILES, PACK_FORMAT, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
 import { readPack, type ReadPack } from './pack-reader.js';
 
@@ -44,6 +46,23 @@ export interface PackVerificationOptions {
   readonly workers?: number;
   /** Bytes of events.jsonl per chunk handed to a worker (cut at a line end). Default 4 MiB. */
   readonly chunkBytes?: number;
+  /**
+   * The gateway public keys (PEM) you trust for custody statements, obtained independently of the
+   * pack. Without them each statement is checked against the key its event carries, and the
+   * report says so.
+   */
+  readonly trustedCustodyKeys?: readonly string[];
+}
+
+export interface CustodySummary {
+  /** custody.attested events in the pack, each verified. */
+  readonly statements: number;
+  /** How many state that the credential was exposed (each is a finding). */
+  readonly exposed: number;
+  /** The key ids that signed them. */
+  readonly keyIds: readonly string[];
+  /** Whether the signatures were checked against trusted keys. */
+  readonly pinned: boolean;
 }
 
 export interface PackVerificationReport {
@@ -52,6 +71,7 @@ export interface PackVerificationReport {
   readonly firstFailure?: PackCheck;
   readonly keysPinned: boolean;
   readonly manifest?: PackManifest;
+  readonly custody?: CustodySummary;
 }
 
 class CheckFailed extends Error {}
@@ -71,6 +91,7 @@ export function verifyEvidencePackFile(path: string, options: PackVerificationOp
 async function verifyEvidencePackStream(source: Readable, options: PackVerificationOptions): Promise<PackVerificationReport> {
   const checks: PackCheck[] = [];
   let manifest: PackManifest | undefined;
+  let custodySummary: CustodySummary | undefined;
   const keysPinned = (options.trustedLogKeys?.length ?? 0) > 0;
   const pass = (name: string, detail: string): void => void checks.push({ name, ok: true, detail });
   const fail = (name: string, detail: string): never => {
@@ -88,11 +109,13 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
   };
 
   try {
+    const custody = await step('custody statements', () => new CustodyStatementCheck(options.trustedCustodyKeys ?? []));
     const files: ReadPack = await step('archive', () =>
       readPack(source, {
         ...(options.workers !== undefined ? { workers: options.workers } : {}),
         ...(options.chunkBytes !== undefined ? { chunkBytes: options.chunkBytes } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        onCustodyLines: (chunk, lines) => custody.check(chunk, lines),
       }),
     );
     for (const required of [PACK_FILES.manifest, PACK_FILES.events, PACK_FILES.leafSet, PACK_FILES.consistency, PACK_FILES.logKeys, PACK_FILES.oscal, PACK_FILES.report, PACK_FILES.attestation]) {
@@ -216,14 +239,79 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     });
     pass('leaf-set proof', `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)`);
 
-    // 6. The OSCAL document's structure, and its evidence links into the pack by digest.
+    // 6. Every custody statement: DSSE signature by the gateway key (pinned or carried), statement = event.
+    custodySummary = custody.summary();
+    const custodyFailure = custody.firstFailure(files.events ?? []);
+    if (custodyFailure) fail('custody statements', custodyFailure);
+    pass('custody statements', custody.describe());
+
+    // 7. The OSCAL document's structure, and its evidence links into the pack by digest.
     await step('oscal', () => checkOscal(text(PACK_FILES.oscal), files, digestOf));
     pass('oscal', 'assessment-results structure and evidence digests verified');
   } catch (error) {
     if (!(error instanceof CheckFailed)) throw error;
   }
   const firstFailure = checks.find((c) => !c.ok);
-  return { ok: firstFailure === undefined, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}) };
+  return { ok: firstFailure === undefined, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}), ...(custodySummary ? { custody: custodySummary } : {}) };
+}
+
+/**
+ * Verifies custody.attested lines as the reader hands them over (chunk by chunk, possibly out of
+ * order) and keeps only counts, key ids and failures; the first failure in pack order is reported.
+ */
+class CustodyStatementCheck {
+  readonly #trusted: ReturnType<typeof ed25519PublicKeyFromPem>[];
+  #statements = 0;
+  #exposed = 0;
+  readonly #keyIds = new Set<string>();
+  readonly #failures: { chunk: number; line: number; detail: string }[] = [];
+
+  constructor(trustedPems: readonly string[]) {
+    this.#trusted = trustedPems.map((pem, i) => {
+      try {
+        return ed25519PublicKeyFromPem(pem);
+      } catch (error) {
+        throw new Error(`trusted custody key ${i + 1}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    });
+  }
+
+  check(chunk: number, lines: readonly CustodyLine[]): void {
+    for (const { line, text } of lines) {
+      try {
+        const event = JSON.parse(text) as { stream?: unknown; identity?: { subject: string; issuer: string } | null; payload?: unknown };
+        const verified = verifyCustodyAttestation(event.payload, { ...(this.#trusted.length > 0 ? { trustedKeys: this.#trusted } : {}), identity: event.identity ?? null });
+        if (event.stream !== `session-${verified.sessionId}`) throw new CustodyError('CUSTODY_STATEMENT_MISMATCH', `the statement about session ${verified.sessionId} is in stream ${String(event.stream)}`);
+        this.#statements += 1;
+        if (verified.exposed) this.#exposed += 1;
+        this.#keyIds.add(verified.keyId);
+      } catch (error) {
+        const sessionId = /"sessionId":"([0-9a-f-]{36})"/.exec(text)?.[1];
+        const reason = error instanceof CustodyError ? `${error.message} (${error.code})` : error instanceof Error ? error.message : String(error);
+        this.#failures.push({ chunk, line, detail: `${sessionId ? `session ${sessionId}: ` : ''}${reason}` });
+      }
+    }
+  }
+
+  /** The first failure in pack order, numbered as the event's line in events.jsonl. */
+  firstFailure(chunks: readonly { readonly count: number }[]): string | undefined {
+    if (this.#failures.length === 0) return undefined;
+    const first = this.#failures.reduce((a, b) => (b.chunk < a.chunk || (b.chunk === a.chunk && b.line < a.line) ? b : a));
+    const before = chunks.slice(0, first.chunk).reduce((n, c) => n + c.count, 0);
+    return `event ${before + first.line + 1}: the custody statement does not verify: ${first.detail}${this.#failures.length > 1 ? ` (and ${this.#failures.length - 1} more)` : ''}`;
+  }
+
+  summary(): CustodySummary {
+    return { statements: this.#statements, exposed: this.#exposed, keyIds: [...this.#keyIds].sort(), pinned: this.#trusted.length > 0 };
+  }
+
+  describe(): string {
+    if (this.#statements === 0) return 'no custody statement in the pack';
+    const keys = [...this.#keyIds].sort().join(', ');
+    const pinned = this.#trusted.length > 0 ? `pinned key(s) ${keys}` : `key id(s) ${keys}, the key(s) each event carries (not pinned: pass --custody-key to check who signed)`;
+    const exposed = this.#exposed > 0 ? `; ${this.#exposed} state(s) the credential was EXPOSED (a finding)` : '; none states an exposure';
+    return `${this.#statements} custody statement(s) verified, signed by ${pinned}${exposed}`;
+  }
 }
 
 /** The leaf-set proof file: tree size, root and events for people; gaps with base64 subtree roots. */

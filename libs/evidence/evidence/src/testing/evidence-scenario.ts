@@ -1,12 +1,21 @@
 // Test fixtures: realistic gateway activity (sessions, commands, decisions, approvals, masking,
 // authentication) written to a real event store, with known findings planted in it.
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { CredentialExposureScanner, attestCustody, type CustodySigningKey } from '@custodian/custody';
 import { ManualClock, streamName, type CustodianEvent, type EventFactory, type EventType, type Identity, type NewEvent } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
 
 export const AGENT: Identity = { subject: 'agent-orders-reporter', issuer: 'https://idp.example.com', groups: ['agents'], kind: 'agent' };
 export const ALICE: Identity = { subject: 'alice', issuer: 'https://idp.example.com', groups: ['dba', 'approvers'], kind: 'human' };
 const POLICY = { name: 'orders', version: 3, digest: 'b'.repeat(64) };
+
+/** The gateway's custody signing key in this scenario (as the gateway keeps it in its data directory). */
+export const SCENARIO_GATEWAY_KEY: CustodySigningKey = (() => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { keyId: 'scenario-gateway-1', privateKey, publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString() };
+})();
+/** The credential the scenario's gateway injects (env:ORDERS_DB_PASSWORD). */
+export const SCENARIO_SECRET = Buffer.from('orders-db-password-Zq7!', 'utf8');
 
 /** A clock starting 2026-03-01T00:00:00Z, one millisecond per event. */
 export function scenarioClock(): ManualClock {
@@ -36,6 +45,26 @@ class SessionWriter {
     this.add('policy.decided', { sessionId: this.sessionId, commandId, decision, policy: POLICY, ruleId, reason: `decided ${decision}` });
     return commandId;
   }
+  /** The custody statement the gateway signs at session end, after scanning `clientBytes` and this session's events. */
+  attest(clientBytes: readonly Buffer[]): void {
+    const scanner = new CredentialExposureScanner([SCENARIO_SECRET]);
+    for (const chunk of clientBytes) scanner.scanClientBytes(chunk);
+    for (const spec of this.specs) scanner.scanEvent(JSON.stringify(spec));
+    const { payload } = attestCustody(
+      {
+        sessionId: this.sessionId,
+        identity: this.identity ?? { subject: 'unknown', issuer: 'unknown', kind: 'agent' },
+        connection: { name: this.connection, protocol: 'postgres' },
+        credentialRef: 'env:ORDERS_DB_PASSWORD',
+        method: 'scram-sha-256',
+        scan: scanner.finish(),
+        window: { openedAt: '2026-03-01T00:00:00.000000Z', closedAt: '2026-03-01T00:00:01.000000Z' },
+        gateway: { instance: 'scenario-gw' },
+      },
+      SCENARIO_GATEWAY_KEY,
+    );
+    this.add('custody.attested', payload);
+  }
   close(): void {
     this.add('session.closed', { sessionId: this.sessionId, reason: 'client-closed', durationMs: 10, frames: { clientToUpstream: 1, upstreamToClient: 1 }, bytes: { clientToUpstream: 10, upstreamToClient: 10 } });
   }
@@ -47,13 +76,16 @@ export interface Scenario {
   readonly planted: {
     readonly privilegedWithoutApproval: string;
     readonly sessionWithoutIdentity: string;
+    readonly credentialExposed: string;
   };
 }
 
 /**
  * Sessions in the order they are appended: a masked read, a privileged command held for approval
  * and approved, a privileged command executed without approval (finding), a blocked command, a
- * session without identity (finding), authentication events and a policy activation.
+ * session without identity (finding), a session whose injected credential leaked to the client
+ * (custody statement with exposed: true, finding), authentication events and a policy activation.
+ * Sessions with an injected credential carry a custody statement signed by SCENARIO_GATEWAY_KEY.
  */
 export function buildScenario(): Scenario {
   const specs: NewEvent<EventType>[] = [];
@@ -66,6 +98,7 @@ export function buildScenario(): Scenario {
   masked.add('credential.injected', { sessionId: masked.sessionId, connection: { name: 'orders-prod', protocol: 'postgres' }, credentialRef: 'env:ORDERS_DB_PASSWORD', method: 'scram-sha-256' });
   const read = masked.command('SELECT email FROM customers LIMIT 5', 'mask');
   masked.add('data.masked', { sessionId: masked.sessionId, commandId: read, maskings: [{ field: 'email', rule: 'pii-email', detector: 'email', count: 5 }] });
+  masked.attest([Buffer.from('T\0\0\0\x1a\0\x01email'), Buffer.from('D\0\0\0\x10\0\x01\0\0\0\x06***@**')]);
   masked.close();
 
   const approved = new SessionWriter(ALICE);
@@ -84,6 +117,13 @@ export function buildScenario(): Scenario {
   const anonymous = new SessionWriter(null);
   anonymous.open();
   anonymous.close();
+
+  // The upstream's error message echoed the injected password (base64) to the client: stated, a finding.
+  const leaked = new SessionWriter(AGENT);
+  leaked.open();
+  leaked.add('credential.injected', { sessionId: leaked.sessionId, connection: { name: 'orders-prod', protocol: 'postgres' }, credentialRef: 'env:ORDERS_DB_PASSWORD', method: 'scram-sha-256' });
+  leaked.attest([Buffer.from(`E\0\0\0\x40SERROR\0Mpassword ${SCENARIO_SECRET.toString('base64')} rejected\0\0`)]);
+  leaked.close();
 
   specs.push(...masked.specs, ...approved.specs);
   specs.push(
@@ -114,8 +154,8 @@ export function buildScenario(): Scenario {
       payload: { approvalId, approver: { subject: 'bob', issuer: 'https://idp.example.com', groups: ['approvers'] }, justification: 'maintenance window', approvals: 1, required: 1, final: true },
     },
   );
-  specs.push(...unapproved.specs, ...anonymous.specs);
-  return { specs, planted: { privilegedWithoutApproval: unapproved.sessionId, sessionWithoutIdentity: anonymous.sessionId } };
+  specs.push(...unapproved.specs, ...anonymous.specs, ...leaked.specs);
+  return { specs, planted: { privilegedWithoutApproval: unapproved.sessionId, sessionWithoutIdentity: anonymous.sessionId, credentialExposed: leaked.sessionId } };
 }
 
 /** Appends specs one stream batch at a time, in order, stamped by `factory`. */
