@@ -237,7 +237,7 @@ describe('Merkle log projection', () => {
     await projection.caughtUp();
     await projection.checkpointNow();
     await projection.close();
-    const seed = skey.reveal().split('+').pop()!;
+    const seed = skey.reveal().split('+').slice(4).join('+');
     const everything = [JSON.stringify((await allEvents(f.store)).map((r) => r.event)), lines.join('\n'), JSON.stringify(projection), JSON.stringify(signer), String(skey), readFileSync(f.storePath).toString('latin1'), readFileSync(f.statePath).toString('latin1')].join('\n');
     expect(lines.some((l) => l.includes('checkpoint signed'))).toBe(true);
     expect(everything).not.toContain(seed);
