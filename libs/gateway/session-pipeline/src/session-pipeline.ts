@@ -26,6 +26,7 @@ import {
   type CredentialInjected,
   type FrameRecorded,
 } from '@custodian/event-contracts';
+import { CredentialExposureScanner, attestCustody, type CustodySigningKey } from '@custodian/custody';
 import { CommandEvidenceGate, PipelineRefusedError, type EvidencePipeline } from '@custodian/evidence-pipeline';
 import {
   IdentityError,
@@ -75,6 +76,12 @@ export interface SessionPipelineOptions {
   readonly maxFrameBytes?: number;
   /** Events waiting per session above which adapters stop reading (default 8 MiB). */
   readonly maxBacklogBytes?: number;
+  /**
+   * The gateway's Ed25519 key for custody statements: at the end of every session that injected
+   * a credential, a signed statement of whether that credential appeared in any client-bound
+   * byte or event of the session (custody.attested). Without it no statement is made.
+   */
+  readonly custodyKey?: CustodySigningKey;
 }
 
 export interface AuthenticationRequest {
@@ -255,6 +262,8 @@ export class SessionPipeline {
       ids: this.ids,
       approvals: this.options.approvals,
       approvalWaitSeconds: this.approvalWaitSeconds,
+      custodyKey: this.options.custodyKey,
+      instance: this.options.source.instance,
       // Strict: the command waits, so its events go at once; relaxed: they may share an append with later ones.
       gate: new CommandEvidenceGate(recorder.asPipeline({ urgent: this.strict }), { strict: this.strict }),
     });
@@ -285,6 +294,19 @@ interface SessionParts {
   readonly approvals: ApprovalGate | undefined;
   readonly approvalWaitSeconds: number;
   readonly gate: CommandEvidenceGate;
+  readonly custodyKey: CustodySigningKey | undefined;
+  readonly instance: string;
+}
+
+/** Most events / client bytes kept from before the credential was injected, to scan them then. */
+const PRE_INJECTION_EVENTS = 64;
+const PRE_INJECTION_CLIENT_BYTES = 1024 * 1024;
+
+/** The custody scan of one session: from the credential's injection to the session's end. */
+interface CustodyWatch {
+  readonly scanner: CredentialExposureScanner;
+  readonly credentialRef: string;
+  readonly method: CredentialInjected['method'];
 }
 
 /** One client session bound to an identity and a connection; the adapter drives it. */
@@ -298,6 +320,10 @@ export class PipelineSession {
   private readonly openedAtMs = Date.now();
   private readonly counters = { frames: { clientToUpstream: 0, upstreamToClient: 0 }, bytes: { clientToUpstream: 0, upstreamToClient: 0 } };
   private closed = false;
+  private readonly openedAt = new Date();
+  private custody: CustodyWatch | undefined;
+  /** Until a credential is injected: what a scan must cover then (bounded; see credentialInjected). */
+  private preInjection: { events: string[]; clientBytes: Buffer[]; clientByteCount: number; overflow: boolean } | undefined = { events: [], clientBytes: [], clientByteCount: 0, overflow: false };
 
   constructor(
     private readonly pipeline: SessionPipeline,
@@ -308,6 +334,11 @@ export class PipelineSession {
     this.connection = parts.client.connection;
     this.stream = streamName('session', this.id);
     this.openedAtMicros = parts.clock.nowMicros();
+  }
+
+  /** The active policy (it follows reloads); adapters decide commands with it. */
+  get policy(): CompiledPolicy {
+    return this.pipeline.policy;
   }
 
   get policyContext(): PolicyContext {
@@ -338,7 +369,7 @@ export class PipelineSession {
   }
 
   private draft<T extends EventType>(type: T, payload: EventPayloads[T], causationId?: string): CustodianEvent {
-    return this.parts.factory.create({
+    const event = this.parts.factory.create({
       type,
       stream: this.stream,
       sequence: this.sequence++,
@@ -347,6 +378,27 @@ export class PipelineSession {
       correlationId: this.id,
       ...(causationId === undefined ? {} : { causationId }),
     }) as CustodianEvent;
+    if (type !== 'custody.attested') this.watchEvent(event);
+    return event;
+  }
+
+  /** Every event of the stream (but the statement itself) is scanned for the injected credential. */
+  private watchEvent(event: CustodianEvent): void {
+    if (this.custody) this.custody.scanner.scanEvent(JSON.stringify(event));
+    else if (this.preInjection) {
+      if (this.preInjection.events.length < PRE_INJECTION_EVENTS) this.preInjection.events.push(JSON.stringify(event));
+      else this.preInjection.overflow = true;
+    }
+  }
+
+  private watchClientBytes(data: Uint8Array): void {
+    if (this.custody) this.custody.scanner.scanClientBytes(data);
+    else if (this.preInjection) {
+      if (this.preInjection.clientByteCount + data.length <= PRE_INJECTION_CLIENT_BYTES) {
+        this.preInjection.clientBytes.push(Buffer.from(data));
+        this.preInjection.clientByteCount += data.length;
+      } else this.preInjection.overflow = true;
+    }
   }
 
   /** Events nobody waits for (frames, maskings) linger briefly to share an append; `urgent` sends at once. */
@@ -506,6 +558,8 @@ export class PipelineSession {
     if (this.closed) return;
     const byteLength = options.byteLength ?? data.length;
     const key = direction === 'client-to-upstream' ? 'clientToUpstream' : 'upstreamToClient';
+    // The whole frame, as the client got it: the custody scan and digest cover every client-bound byte.
+    if (direction === 'upstream-to-client') this.watchClientBytes(data);
     this.counters.frames[key] += 1;
     this.counters.bytes[key] += byteLength;
     const limit = this.maxFrameBytes;
@@ -529,13 +583,60 @@ export class PipelineSession {
     void this.record('data.masked', { sessionId: this.id, ...(commandId ? { commandId } : {}), maskings }).catch(() => undefined);
   }
 
-  recordCredentialInjected(credentialRef: string, method: CredentialInjected['method']): void {
+  /**
+   * The adapter logged in upstream with the credential it holds (`credentialRef` names it, never
+   * the value). With `secret` (the value used, dropped by the adapter right after), every
+   * client-bound byte and every event of the session is scanned for it from now on, and for what
+   * came before (adapters inject before their first client-bound frame; what an adapter sends
+   * earlier is kept up to 1 MiB / 64 events to scan here, and beyond that the statement cannot
+   * be made). At close a signed custody statement says whether it was ever exposed.
+   */
+  credentialInjected(credentialRef: string, method: CredentialInjected['method'], secret?: Uint8Array | string): void {
+    const pending = this.preInjection;
+    this.preInjection = undefined;
+    if (secret !== undefined && this.parts.custodyKey && !this.custody && pending && !pending.overflow && !this.closed) {
+      const value = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret;
+      if (value.length > 0) {
+        const scanner = new CredentialExposureScanner([value]);
+        for (const chunk of pending.clientBytes) scanner.scanClientBytes(chunk);
+        for (const event of pending.events) scanner.scanEvent(event);
+        this.custody = { scanner, credentialRef: credentialRef.slice(0, 500), method };
+      }
+    }
     void this.record('credential.injected', { sessionId: this.id, connection: this.connection, credentialRef: credentialRef.slice(0, 500), method }).catch(() => undefined);
+  }
+
+  /** The signed custody statement, last in the stream (after session.closed, whose bytes it covers). */
+  private attestCustody(): void {
+    const { custody } = this;
+    const key = this.parts.custodyKey;
+    if (!custody || !key) return;
+    this.custody = undefined;
+    try {
+      const { payload } = attestCustody(
+        {
+          sessionId: this.id,
+          identity: this.identity,
+          connection: this.connection,
+          credentialRef: custody.credentialRef,
+          method: custody.method,
+          scan: custody.scanner.finish(),
+          window: { openedAt: this.openedAt.toISOString(), closedAt: new Date().toISOString() },
+          gateway: { instance: this.parts.instance },
+        },
+        key,
+      );
+      void this.record('custody.attested', payload, { urgent: true }).catch(() => undefined);
+    } catch {
+      // No statement (e.g. a credential reference the statement format cannot name): the stream
+      // then shows credential.injected without custody.attested, which evidence treats as a gap.
+    }
   }
 
   /** Ends the session: session.closed, then waits (bounded) for its events to be durable. Idempotent. */
   async close(reason: SessionCloseReason, errorCode?: string): Promise<void> {
     if (this.closed) return;
+    this.preInjection = undefined;
     void this.record(
       'session.closed',
       {
@@ -548,6 +649,7 @@ export class PipelineSession {
       },
       { urgent: true },
     ).catch(() => undefined);
+    this.attestCustody();
     this.closed = true;
     const drained = await this.parts.recorder.idle(10_000);
     if (!drained) this.parts.recorder.abandon();
