@@ -36,6 +36,12 @@ describe('loading the sample policy', () => {
       'analysts-writes-need-dba',
       'ops-shell-readonly',
       'ops-shell-restart-needs-approval',
+      'analysts-orders-api-read',
+      'analysts-refunds-need-finance',
+      'analysts-files-read-only-tools',
+      'analysts-report-writes-need-dba',
+      'llm-no-payment-data',
+      'analysts-claude',
     ]);
     expect(policy.masking).toEqual([
       { id: 'customer-email', columns: ['public.customers.email'], strategy: 'partial', keepLast: 4 },
@@ -72,7 +78,7 @@ describe('errors name file, line and key', () => {
         line: 8,
         column: 7,
         key: 'rules[1].match.sqll',
-        message: 'is not a known key (known here: identity, connections, protocols, sql, shell)',
+        message: 'is not a known key (known here: identity, connections, protocols, sql, shell, http, mcp, llm)',
       },
     ]);
   });
