@@ -34,6 +34,7 @@ import {
 } from '@custodian/identity';
 import type { MaskingFindings, MaskingPolicy } from '@custodian/masking';
 import { toPolicyDecidedPayload, type CompiledPolicy, type PolicyContext, type PolicyDecision } from '@custodian/policy';
+import { sqlLanguage } from '@custodian/policy-languages';
 import { classifySqlSync, loadSqlClassifier, normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
 import type { ApprovalGate, ApprovalOutcome } from './approval-gate.js';
 import { authorizeConnection } from './connection-authorization.js';
@@ -367,7 +368,7 @@ export class PipelineSession {
   decideSql(sql: string): SqlDecision {
     const policy = this.pipeline.policy;
     const classification = classifySqlSync(sql, { preparedStatements: this.preparedStatements });
-    const decision = policy.decideSqlClassification(this.policyContext, classification);
+    const decision = policy.decideClassification(sqlLanguage, this.policyContext, classification);
     let normalized: string;
     if (classification.ok) normalized = classification.normalized;
     else {
@@ -382,7 +383,7 @@ export class PipelineSession {
 
   /** A block the gateway decides itself (e.g. a protocol feature that bypasses classification), recorded like a policy decision. */
   gatewayBlock(ruleId: string, reason: string, clientMessage: string): PolicyDecision {
-    return { decision: 'block', ruleId, reason, clientMessage, perStatement: [], classification: { language: 'sql', result: classifySqlSync('') }, policy: this.pipeline.policy.ref };
+    return { decision: 'block', ruleId, reason, clientMessage, language: 'sql', units: [], classification: classifySqlSync(''), policy: this.pipeline.policy.ref };
   }
 
   /** A decision already approved (held at preparation, e.g. PostgreSQL Parse): later executions go ahead and say why. */
