@@ -243,7 +243,7 @@ class HttpMatcher implements UnitMatcher<HttpUnit> {
     this.paths = match.paths?.map((source) => new HttpPathPattern(source));
     this.query = match.query === undefined ? undefined : new TextConditions(match.query);
     this.headers = match.headers === undefined ? undefined : new TextConditions(match.headers, (name) => name.toLowerCase());
-    this.body = match.body === undefined ? undefined : new JsonConditions(match.body);
+    this.body = match.body === undefined ? undefined : new JsonConditions(match.body, 'body');
     this.flags = FlagCriterion.of(match.flags);
   }
 

@@ -103,7 +103,7 @@ class McpMatcher implements UnitMatcher<McpUnit> {
     // `tools/*`: `*` does not cross `/`.
     this.methods = match.methods === undefined ? undefined : new NamePatternList(match.methods, '/');
     this.tools = match.tools === undefined ? undefined : new NamePatternList(match.tools);
-    this.arguments = match.arguments === undefined ? undefined : new JsonConditions(match.arguments);
+    this.arguments = match.arguments === undefined ? undefined : new JsonConditions(match.arguments, 'arguments');
     this.annotations =
       match.annotations === undefined
         ? undefined

@@ -141,8 +141,16 @@ export class ValueConditionMatcher {
 export class JsonConditions {
   private readonly entries: readonly { readonly selector: JsonPathSelector; readonly condition: ValueConditionMatcher }[];
 
-  constructor(conditions: Readonly<Record<string, ValueCondition>>) {
-    this.entries = Object.entries(conditions).map(([path, condition]) => ({ selector: new JsonPathSelector(path), condition: new ValueConditionMatcher(condition) }));
+  /** `key`: the block's key holding the conditions (`body`, `arguments`), for errors. */
+  constructor(conditions: Readonly<Record<string, ValueCondition>>, key: string) {
+    this.entries = Object.entries(conditions).map(([path, condition]) => {
+      try {
+        return { selector: new JsonPathSelector(path), condition: new ValueConditionMatcher(condition) };
+      } catch (error) {
+        if (error instanceof PolicyMatchError) throw new PolicyMatchError([key, ...error.keys], error.message);
+        throw error;
+      }
+    });
   }
 
   /** `document` undefined (absent, unparseable): no path selects anything. */

@@ -153,9 +153,12 @@ function explainErrors(errors: readonly ErrorObject[]): KeyedMessage[] {
   const oneOfErrors = errors.filter((e) => e.keyword === 'oneOf');
   const anyOfErrors = errors.filter((e) => e.keyword === 'anyOf');
   const oneOfPaths = new Set(oneOfErrors.map((e) => e.instancePath));
-  const inAnyOf = (e: ErrorObject): boolean => anyOfErrors.some((a) => e !== a && e.schemaPath.startsWith(`${a.schemaPath}/`));
+  const inAnyOf = (e: ErrorObject): boolean => anyOfErrors.some((a) => e !== a && isUnder(e.instancePath, a.instancePath) && e.schemaPath.startsWith(`${a.schemaPath}/`));
   const kept = errors.filter((e) => {
-    if (e.keyword === 'if' || e.keyword === 'oneOf') return false;
+    // oneOf / anyOf are explained below from the errors of their branches.
+    if (e.keyword === 'if' || e.keyword === 'oneOf' || e.keyword === 'anyOf') return false;
+    // The key's own error (carrying propertyName) says what is wrong with it.
+    if (e.keyword === 'propertyNames') return false;
     // The other form's type mismatch: a list is not an object and vice versa.
     if (e.keyword === 'type' && oneOfPaths.has(e.instancePath)) return false;
     return !inAnyOf(e);
@@ -170,7 +173,7 @@ function explainErrors(errors: readonly ErrorObject[]): KeyedMessage[] {
   }
   for (const e of anyOfErrors) {
     const needed = errors
-      .filter((n) => n.keyword === 'required' && n.schemaPath.startsWith(`${e.schemaPath}/`))
+      .filter((n) => n.keyword === 'required' && n.instancePath === e.instancePath && n.schemaPath.startsWith(`${e.schemaPath}/`))
       .map((n) => String((n.params as { missingProperty?: unknown }).missingProperty));
     const hint = (e.parentSchema as SchemaHints | undefined)?.description;
     out.push({ keys: keysOf(e.instancePath), message: needed.length > 0 ? `needs at least one of: ${needed.join(', ')}` : (hint ?? e.message ?? 'is invalid') });
@@ -182,6 +185,10 @@ function describe(e: ErrorObject): KeyedMessage {
   const keys = keysOf(e.instancePath);
   const params = e.params as Record<string, unknown>;
   const parentSchema = e.parentSchema as SchemaHints | undefined;
+  if (e.propertyName !== undefined) {
+    // A key that breaks `propertyNames` (e.g. a JSON path that does not start with `$`).
+    return { keys: [...keys, e.propertyName], message: `is not allowed as a key here${parentSchema?.description ? ` (${parentSchema.description})` : ''}` };
+  }
   switch (e.keyword) {
     case 'additionalProperties': {
       const known = Object.keys(parentSchema?.properties ?? {});
