@@ -19,7 +19,7 @@ Commands:
                                  prints a psql line to try masking, a block and a held statement.
   config check [--config FILE]   Validate a configuration and print the effective config
                                  (defaults and CUSTODIAN_* overrides applied, secrets redacted).
-  policy test FILE --identity SUB --connection NAME (--sql TEXT | --shell TEXT)
+  policy test FILE --identity SUB --connection NAME (--sql | --shell | --http | --mcp | --llm) …
                                  Decide one command under a policy file; prints decision,
                                  rule and reason (exit 0 allowed, 3 blocked or held for
                                  approval). \`custodian policy --help\` for all options.

@@ -51,13 +51,68 @@ describe('custodian policy test (in process)', () => {
     const run = io();
     const args = ['policy', 'test', samplePolicy, '--identity', 'olga', '--groups', 'ops', '--kind', 'human', '--connection', 'orders-db1-ssh'];
     expect(await runCli([...args, '--shell', 'ps aux | grep postgres', '--json'], run.io)).toBe(0);
-    const json = JSON.parse(run.stdout()) as { decision: string; ruleId: string; perStatement: { command: string }[]; classification: { language: string; ok: boolean } };
+    const json = JSON.parse(run.stdout()) as { decision: string; ruleId: string; units: { command: string }[]; classification: { language: string; ok: boolean } };
     expect(json).toMatchObject({ decision: 'allow', ruleId: 'ops-shell-readonly', classification: { language: 'shell', ok: true } });
-    expect(json.perStatement.map((unit) => unit.command)).toEqual(['ps', 'grep']);
+    expect(json.units.map((unit) => unit.command)).toEqual(['ps', 'grep']);
     const blocked = io();
     expect(await runCli([...args, '--shell', 'ls; rm -rf /'], blocked.io)).toBe(3);
     expect(blocked.stdout()).toContain('reason: program 2 (rm): no rule matched (default deny)');
     expect(blocked.stdout()).toMatch(/programs:\n {2}1\. +ls +allow[^\n]*\n {2}2\. +rm +block +\(none\) +no rule matched/);
+  });
+
+  const api = ['--identity', 'agent-7', '--groups', 'analysts', '--connection', 'orders-api'];
+
+  it('HTTP requests: method and URL, headers, a JSON body; a body it cannot read is blocked', async () => {
+    const read = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...api, '--http', 'GET https://orders.example/v1/orders/42?expand=items'], read.io)).toBe(0);
+    expect(read.stdout()).toContain('decision: allow\nrule: analysts-orders-api-read\n');
+    const refund = ['--http', 'POST https://orders.example/v1/orders/42/refunds', '--header', 'Content-Type: application/json'];
+    const held = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...api, ...refund, '--body', '{"amount": 10, "currency": "EUR"}'], held.io)).toBe(3);
+    expect(held.stdout()).toContain('decision: require-approval\nrule: analysts-refunds-need-finance\n');
+    expect(held.stdout()).toContain('approval: 1 of group(s) finance');
+    const otherCurrency = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...api, ...refund, '--body', '{"amount": 10, "currency": "GBP"}', '--json'], otherCurrency.io)).toBe(3);
+    expect(JSON.parse(otherCurrency.stdout())).toMatchObject({ decision: 'block', ruleId: null, language: 'http', classification: { language: 'http', ok: true, method: 'POST', bodyState: 'parsed' } });
+    // Dot segments are resolved before matching: this is /v1/admin, not an order.
+    const climb = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...api, '--http', 'GET https://orders.example/v1/orders/../admin'], climb.io)).toBe(3);
+    writeFileSync(join(dir, 'body.txt'), 'amount=10');
+    const notJson = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...api, ...refund, '--body', '@body.txt', '--json'], notJson.io)).toBe(3);
+    expect(JSON.parse(notJson.stdout())).toMatchObject({ decision: 'block', classification: { bodyState: 'unparseable', flags: ['body-unparseable'] } });
+  });
+
+  it('MCP calls: read-only tools allowed, report writes held, other writes denied', async () => {
+    const mcp = ['--identity', 'agent-7', '--groups', 'analysts', '--connection', 'files'];
+    const read = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...mcp, '--mcp', '{"server":"files","tool":"read_file","arguments":{"path":"/etc/motd"},"annotations":{"readOnlyHint":true}}'], read.io)).toBe(0);
+    expect(read.stdout()).toContain('rule: analysts-files-read-only-tools\n');
+    writeFileSync(join(dir, 'call.json'), JSON.stringify({ server: 'files', tool: 'write_file', arguments: { path: '/srv/reports/q3.csv', content: 'x' } }));
+    const held = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...mcp, '--mcp', '@call.json'], held.io)).toBe(3);
+    expect(held.stdout()).toContain('decision: require-approval\nrule: analysts-report-writes-need-dba\n');
+    const elsewhere = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...mcp, '--mcp', '{"server":"files","tool":"write_file","arguments":{"path":"/etc/passwd"}}', '--json'], elsewhere.io)).toBe(3);
+    expect(JSON.parse(elsewhere.stdout())).toMatchObject({ decision: 'block', ruleId: null, language: 'mcp', classification: { tool: 'write_file', flags: ['no-annotations'] } });
+  });
+
+  it('LLM requests: model, token cap and tools; card numbers in the prompt are blocked', async () => {
+    const llm = ['--identity', 'agent-7', '--groups', 'analysts', '--connection', 'claude'];
+    const request = (text: string, maxTokens = 1024): string =>
+      JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: maxTokens, tools: [{ name: 'Read', input_schema: {} }], messages: [{ role: 'user', content: text }] });
+    const allowed = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...llm, '--llm', request('Summarise the orders table.')], allowed.io)).toBe(0);
+    expect(allowed.stdout()).toContain('rule: analysts-claude\n');
+    const card = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...llm, '--llm', request('Refund card 4111 1111 1111 1111 please'), '--json'], card.io)).toBe(3);
+    expect(JSON.parse(card.stdout())).toMatchObject({ decision: 'block', ruleId: 'llm-no-payment-data', classification: { language: 'llm', detections: [{ detector: 'card', count: 1 }] } });
+    expect(card.stdout()).not.toContain('4111');
+    const tooMany = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...llm, '--llm', request('hi', 100_000)], tooMany.io)).toBe(3);
+    const broken = io();
+    expect(await runCli(['policy', 'test', samplePolicy, ...llm, '--llm', '{"model":"claude-x"}'], broken.io)).toBe(3);
+    expect(broken.stdout()).toContain('reason: LLM_INVALID_REQUEST');
   });
 
   it('unparseable input is blocked with the error code', async () => {
@@ -91,6 +146,14 @@ describe('custodian policy test (in process)', () => {
       ['policy', 'test', samplePolicy, ...analyst, '--sql', 'SELECT 1', '--kind', 'robot'],
       ['policy', 'test', samplePolicy, ...analyst, '--sql', 'SELECT 1', '--protocol', 'ftp'],
       ['policy', 'test', samplePolicy, ...analyst, '--sql', 'SELECT 1', '--colour'],
+      ['policy', 'test', samplePolicy, ...analyst, '--sql', 'SELECT 1', '--mcp', '{}'],
+      ['policy', 'test', samplePolicy, ...analyst, '--sql', 'SELECT 1', '--body', '{}'],
+      ['policy', 'test', samplePolicy, ...analyst, '--http', 'GET /v1/orders'],
+      ['policy', 'test', samplePolicy, ...analyst, '--http', 'GET ftp://x/y'],
+      ['policy', 'test', samplePolicy, ...analyst, '--http', 'GET https://x/y', '--header', 'no-colon'],
+      ['policy', 'test', samplePolicy, ...analyst, '--mcp', '{not json'],
+      ['policy', 'test', samplePolicy, ...analyst, '--mcp', '[1]'],
+      ['policy', 'test', samplePolicy, ...analyst, '--llm', '@missing.json'],
     ];
     for (const argv of cases) {
       const run = io();
@@ -105,7 +168,7 @@ describe('custodian policy test (in process)', () => {
   it('custodian --help lists policy test', async () => {
     const run = io();
     expect(await runCli(['--help'], run.io)).toBe(EXIT.ok);
-    expect(run.stdout()).toContain('policy test FILE --identity SUB --connection NAME (--sql TEXT | --shell TEXT)');
+    expect(run.stdout()).toContain('policy test FILE --identity SUB --connection NAME (--sql | --shell | --http | --mcp | --llm)');
   });
 });
 

@@ -1,10 +1,23 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadPolicyFile, PolicyError, type PolicyClassification, type PolicyContext, type PolicyDecision, type PolicyIdentity } from '@custodian/policy';
+import { loadPolicyFile, PolicyError, protocolsOfLanguage, type PolicyContext, type PolicyDecision, type PolicyIdentity, type PolicyLanguageName } from '@custodian/policy';
+import {
+  ALL_POLICY_LANGUAGES,
+  POLICY_LANGUAGES,
+  decideHttp,
+  decideLlm,
+  decideMcp,
+  decideShell,
+  decideSql,
+  httpBody,
+  type HttpPolicyInput,
+  type McpPolicyInput,
+} from '@custodian/policy-languages';
 import type { CliIo } from './cli.js';
 
 export const POLICY_USAGE = `Usage: custodian policy test <policy.yaml> --identity SUBJECT --connection NAME
-                             (--sql TEXT | --shell TEXT) [options]
+                             (--sql TEXT | --shell TEXT | --http 'METHOD URL' | --mcp JSON | --llm JSON) [options]
 
 Decides one command under a policy file, as the gateway would, and prints the decision, the
 matching rule and the reason (per statement or program when there are several).
@@ -15,10 +28,19 @@ Options:
   --groups A,B          Groups of the caller, comma-separated             (default: none)
   --kind KIND           human, agent or service                         (default: agent)
   --connection NAME     Connection (target) name, e.g. orders-prod            (required)
-  --protocol PROTOCOL   postgres, ssh, http, anthropic, mcp, kubernetes
-                                          (default: postgres for --sql, ssh for --shell)
+  --protocol PROTOCOL   postgres, ssh, http, anthropic, mcp, kubernetes   (default: the
+                        language's: postgres for --sql, ssh for --shell, http for --http,
+                        mcp for --mcp, anthropic for --llm)
   --sql TEXT            SQL to decide (may hold several statements)
   --shell TEXT          Shell command line to decide
+  --http 'METHOD URL'   HTTP request to decide, e.g. 'POST https://api.example/v1/orders?dry=1'
+    --header 'N: V'     A request header (repeatable)
+    --body JSON|@FILE   The request body (JSON; anything else is decided as unparseable)
+  --mcp JSON|@FILE      MCP request: {"server":"files","method":"tools/call","tool":"write_file",
+                        "arguments":{…},"annotations":{"readOnlyHint":false}} (method defaults
+                        to tools/call)
+  --llm JSON|@FILE      Anthropic Messages API request body (model, max_tokens, system,
+                        messages, tools)
   --json                Print the decision as JSON
   -h, --help            Show this help
 
@@ -31,18 +53,30 @@ export const POLICY_EXIT = { allowed: 0, usage: 2, notAllowed: 3 } as const;
 
 const KINDS: readonly PolicyIdentity['kind'][] = ['human', 'agent', 'service'];
 const PROTOCOLS: readonly PolicyContext['protocol'][] = ['postgres', 'ssh', 'http', 'anthropic', 'mcp', 'kubernetes'];
+/** Most bytes of an HTTP body the CLI inspects, like the gateway's default. */
+const MAX_HTTP_BODY_BYTES = 1024 * 1024;
 
 class PolicyUsageError extends Error {
   override readonly name = 'PolicyUsageError';
   readonly code = 'CLI_USAGE';
 }
 
+/** The command to decide, as its language takes it. */
+type PolicyTestCommand =
+  | { readonly language: 'sql'; readonly input: string }
+  | { readonly language: 'shell'; readonly input: string }
+  | { readonly language: 'http'; readonly input: HttpPolicyInput }
+  | { readonly language: 'mcp'; readonly input: McpPolicyInput }
+  | { readonly language: 'llm'; readonly input: unknown };
+
 interface PolicyTestRequest {
   readonly file: string;
   readonly context: PolicyContext;
-  readonly command: { readonly language: 'sql' | 'shell'; readonly text: string };
+  readonly command: PolicyTestCommand;
   readonly json: boolean;
 }
+
+const LANGUAGE_OPTIONS: readonly PolicyLanguageName[] = ['sql', 'shell', 'http', 'mcp', 'llm'];
 
 function parsePolicyTest(argv: readonly string[], cwd: string): PolicyTestRequest | 'help' {
   let parsed;
@@ -60,6 +94,11 @@ function parsePolicyTest(argv: readonly string[], cwd: string): PolicyTestReques
         protocol: { type: 'string' },
         sql: { type: 'string' },
         shell: { type: 'string' },
+        http: { type: 'string' },
+        header: { type: 'string', multiple: true },
+        body: { type: 'string' },
+        mcp: { type: 'string' },
+        llm: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -75,21 +114,89 @@ function parsePolicyTest(argv: readonly string[], cwd: string): PolicyTestReques
   if (extra.length > 0) throw new PolicyUsageError(`policy test: unexpected argument ${extra[0]}`);
   if (values.identity === undefined || values.identity === '') throw new PolicyUsageError('policy test: --identity is required');
   if (values.connection === undefined || values.connection === '') throw new PolicyUsageError('policy test: --connection is required');
-  if ((values.sql === undefined) === (values.shell === undefined)) throw new PolicyUsageError('policy test: give exactly one of --sql and --shell');
+  const given = LANGUAGE_OPTIONS.filter((language) => values[language] !== undefined);
+  if (given.length !== 1) throw new PolicyUsageError(`policy test: give exactly one of ${LANGUAGE_OPTIONS.map((language) => `--${language}`).join(', ')}`);
+  const language = given[0]!;
+  if (language !== 'http' && (values.header !== undefined || values.body !== undefined)) throw new PolicyUsageError('policy test: --header and --body go with --http');
   const kind = values.kind ?? 'agent';
   if (!isOneOf(kind, KINDS)) throw new PolicyUsageError(`policy test: --kind must be one of ${KINDS.join(', ')}`);
-  const language = values.sql !== undefined ? 'sql' : 'shell';
-  const protocol = values.protocol ?? (language === 'sql' ? 'postgres' : 'ssh');
+  const protocol = values.protocol ?? protocolsOfLanguage(language)[0]!;
   if (!isOneOf(protocol, PROTOCOLS)) throw new PolicyUsageError(`policy test: --protocol must be one of ${PROTOCOLS.join(', ')}`);
   const groups = (values.groups ?? '')
     .split(',')
     .map((group) => group.trim())
     .filter((group) => group !== '');
+  const text = values[language]!;
+  let command: PolicyTestCommand;
+  switch (language) {
+    case 'sql':
+    case 'shell':
+      command = { language, input: text };
+      break;
+    case 'http':
+      command = { language, input: httpRequest(text, values.header ?? [], values.body, cwd) };
+      break;
+    case 'mcp': {
+      const call = jsonArgument('--mcp', text, cwd);
+      if (typeof call !== 'object' || call === null || Array.isArray(call)) throw new PolicyUsageError('policy test: --mcp must be a JSON object');
+      command = { language, input: { method: 'tools/call', ...(call as Partial<McpPolicyInput>) } as McpPolicyInput };
+      break;
+    }
+    case 'llm':
+      command = { language, input: jsonArgument('--llm', text, cwd) };
+      break;
+  }
   return {
     file: resolve(cwd, file),
     context: { identity: { subject: values.identity, issuer: values.issuer ?? 'custodian-cli', groups, kind }, connection: values.connection, protocol },
-    command: { language, text: values.sql ?? values.shell ?? '' },
+    command,
     json: values.json ?? false,
+  };
+}
+
+/** `TEXT` or `@FILE` (relative to the working directory). */
+function argumentText(option: string, value: string, cwd: string): string {
+  if (!value.startsWith('@')) return value;
+  try {
+    return readFileSync(resolve(cwd, value.slice(1)), 'utf8');
+  } catch (error) {
+    throw new PolicyUsageError(`policy test: ${option} ${value}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'EIO'})`);
+  }
+}
+
+function jsonArgument(option: string, value: string, cwd: string): unknown {
+  try {
+    return JSON.parse(argumentText(option, value, cwd)) as unknown;
+  } catch (error) {
+    if (error instanceof PolicyUsageError) throw error;
+    throw new PolicyUsageError(`policy test: ${option} must be JSON (or @FILE holding JSON)`);
+  }
+}
+
+/** `'METHOD URL'` plus `--header` and `--body` → the HTTP language's input. */
+function httpRequest(line: string, headers: readonly string[], body: string | undefined, cwd: string): HttpPolicyInput {
+  const [method, target, ...rest] = line.trim().split(/\s+/);
+  let url: URL;
+  try {
+    if (method === undefined || target === undefined || rest.length > 0) throw new TypeError('shape');
+    url = new URL(target);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError('scheme');
+  } catch {
+    throw new PolicyUsageError("policy test: --http must be 'METHOD URL' with an absolute http(s) URL, e.g. 'GET https://api.example/v1/orders'");
+  }
+  const headerMap: Record<string, string[]> = {};
+  for (const header of headers) {
+    const colon = header.indexOf(':');
+    if (colon <= 0) throw new PolicyUsageError("policy test: --header must be 'Name: value'");
+    (headerMap[header.slice(0, colon).trim().toLowerCase()] ??= []).push(header.slice(colon + 1).trim());
+  }
+  return {
+    host: url.host,
+    method,
+    path: url.pathname,
+    query: url.search.replace(/^\?/, ''),
+    headers: headerMap,
+    ...httpBody(body === undefined ? undefined : argumentText('--body', body, cwd), { maxBytes: MAX_HTTP_BODY_BYTES }),
   };
 }
 
@@ -113,9 +220,9 @@ export async function runPolicyCommand(argv: readonly string[], io: Pick<CliIo, 
   }
   let decision: PolicyDecision;
   try {
-    const policy = loadPolicyFile(request.file);
-    const { language, text } = request.command;
-    decision = language === 'sql' ? await policy.decideSql(request.context, text) : await policy.decideShell(request.context, text);
+    // Every language's match blocks are compiled at load, so a bad criterion is a file:line: key error.
+    const policy = loadPolicyFile(request.file, { languages: ALL_POLICY_LANGUAGES });
+    decision = await decide(policy, request.context, request.command);
   } catch (error) {
     if (!(error instanceof PolicyError)) throw error;
     io.stderr(`custodian: ${error.message}\n`);
@@ -123,6 +230,22 @@ export async function runPolicyCommand(argv: readonly string[], io: Pick<CliIo, 
   }
   io.stdout(request.json ? `${JSON.stringify(decisionJson(decision), null, 2)}\n` : formatDecision(decision, request.file));
   return decision.decision === 'allow' ? POLICY_EXIT.allowed : POLICY_EXIT.notAllowed;
+}
+
+async function decide(policy: ReturnType<typeof loadPolicyFile>, context: PolicyContext, command: PolicyTestCommand): Promise<PolicyDecision> {
+  switch (command.language) {
+    case 'sql':
+      return decideSql(policy, context, command.input);
+    case 'shell':
+      return decideShell(policy, context, command.input);
+    case 'http':
+      return decideHttp(policy, context, command.input);
+    case 'mcp':
+      return decideMcp(policy, context, command.input);
+    case 'llm':
+      await POLICY_LANGUAGES.llm.ready();
+      return decideLlm(policy, context, command.input);
+  }
 }
 
 function formatDecision(decision: PolicyDecision, file: string): string {
@@ -135,28 +258,18 @@ function formatDecision(decision: PolicyDecision, file: string): string {
   }
   const { policy } = decision;
   lines.push(`policy: ${policy.name} v${policy.version} sha256:${policy.digest} (${file})`);
-  if (decision.perStatement.length > 1) {
-    const noun = decision.classification.language === 'sql' ? 'statements' : 'programs';
-    lines.push(`${noun}:`);
-    const rows = decision.perStatement.map((unit) => [`${unit.index + 1}.`, unit.command, unit.decision, unit.ruleId ?? '(none)', unit.reason]);
+  if (decision.units.length > 1) {
+    lines.push(`${POLICY_LANGUAGES[decision.language].unitNoun}s:`);
+    const rows = decision.units.map((unit) => [`${unit.index + 1}.`, unit.command, unit.decision, unit.ruleId ?? '(none)', unit.reason]);
     const widths = [0, 1, 2, 3].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
     for (const row of rows) lines.push(`  ${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ')}`.trimEnd());
   }
   return `${lines.join('\n')}\n`;
 }
 
-/** The decision for `--json`: classification reduced to what explains the decision. */
+/** The decision for `--json`: the classification as the literal-free summary `command.issued` carries. */
 function decisionJson(decision: PolicyDecision): Record<string, unknown> {
   const { classification, ...rest } = decision;
-  return { ...rest, classification: classificationJson(classification) };
-}
-
-function classificationJson(classification: PolicyClassification): Record<string, unknown> {
-  const { language, result } = classification;
-  if (!result.ok) return { language, ok: false, code: result.error.code, position: result.error.position ?? null };
-  if (classification.language === 'sql' && classification.result.ok) {
-    const { kind, flags, statements } = classification.result;
-    return { language, ok: true, kind, flags, statements };
-  }
-  return { language, ...result };
+  const language = POLICY_LANGUAGES[decision.language];
+  return { ...rest, classification: { language: decision.language, ...language.summary(classification as never) } };
 }

@@ -1,33 +1,16 @@
 import type { Protocol } from '@custodian/event-contracts';
+import { NamePatternList } from './name-pattern.js';
+import type { ApprovalRequirement, IdentityKind, MaskingRule, PolicyDocument, PolicyRule, RuleDecision } from './policy-document.js';
 import {
-  classifyShell,
-  classifyShellSync,
-  type ShellClassification,
-  type ShellClassifyOptions,
-  type ShellFlag,
-  type ShellProgram,
-} from '@custodian/shell-classification';
-import {
-  classifySql,
-  classifySqlSync,
-  type SqlClassification,
-  type SqlClassifyOptions,
-  type SqlFlag,
-  type SqlKind,
-  type SqlObject,
-  type SqlStatementClassification,
-} from '@custodian/sql-classification';
-import { NamePattern, NamePatternList } from './name-pattern.js';
-import type {
-  ApprovalRequirement,
-  FlagMatch,
-  IdentityKind,
-  MaskingRule,
-  NameSet,
-  PolicyDocument,
-  PolicyRule,
-  RuleDecision,
-} from './policy-document.js';
+  POLICY_LANGUAGE_NAMES,
+  PROTOCOL_LANGUAGES,
+  PolicyMatchError,
+  type AnyPolicyLanguage,
+  type PolicyLanguage,
+  type PolicyLanguageName,
+  type PolicyUnit,
+  type UnitMatcher,
+} from './policy-language.js';
 
 /** Who is asking, where, over what: everything a rule can match besides the command itself. */
 export interface PolicyContext {
@@ -46,24 +29,20 @@ export interface PolicyIdentity {
 
 export type PolicyVerdict = RuleDecision;
 
-/** The decision for one SQL statement or one program of a command line. */
+/** The decision for one unit: a SQL statement, a program of a command line, a request, a tool call, a message. */
 export interface UnitDecision {
-  /** 0-based position of the statement or program in the input. */
+  /** 0-based position of the unit in the input. */
   readonly index: number;
-  /** SQL command (`SELECT`, `DROP TABLE`) or program name (`rm`). */
+  /** What the unit is (`SELECT`, `rm`, `POST /v1/orders`…), see PolicyUnit.command. */
   readonly command: string;
-  /** SQL statements only. */
-  readonly kind?: SqlKind;
+  /** The language's category of the unit (SQL statements: read, write, ddl…). */
+  readonly kind?: string;
   readonly decision: PolicyVerdict;
   readonly ruleId: string | null;
   readonly reason: string;
   readonly clientMessage?: string;
   readonly approval?: ApprovalRequirement;
 }
-
-export type PolicyClassification =
-  | { readonly language: 'sql'; readonly result: SqlClassification }
-  | { readonly language: 'shell'; readonly result: ShellClassification };
 
 export interface PolicyRef {
   readonly name: string;
@@ -71,63 +50,36 @@ export interface PolicyRef {
   readonly digest: string;
 }
 
-export interface PolicyDecision {
-  /** The most restrictive decision over all statements/programs: block > require-approval > allow. */
+export interface PolicyDecision<Classification = unknown> {
+  /** The most restrictive decision over all units: block > require-approval > allow. */
   readonly decision: PolicyVerdict;
-  /** The rule behind the decisive statement; null when the default deny (or a classification failure) decided. */
+  /** The rule behind the decisive unit; null when the default deny (or a classification failure) decided. */
   readonly ruleId: string | null;
   readonly reason: string;
   /** Present on block: what the client is told. */
   readonly clientMessage?: string;
   /** Present on require-approval. */
   readonly approval?: ApprovalRequirement;
-  readonly perStatement: readonly UnitDecision[];
-  readonly classification: PolicyClassification;
+  /** The language that classified the input. */
+  readonly language: PolicyLanguageName;
+  /** One decision per unit, in input order (empty when the input has none or could not be classified). */
+  readonly units: readonly UnitDecision[];
+  /** The language's classification of the input (SqlClassification, ShellClassification…). */
+  readonly classification: Classification;
   readonly policy: PolicyRef;
+}
+
+/** May this identity use this connection at all (checked once at login)? */
+export interface ConnectionAuthorization {
+  readonly permitted: boolean;
+  /** The first rule that permits it, when permitted. */
+  readonly ruleId?: string;
+  readonly reason: string;
 }
 
 /** ruleId of the built-in deny for guarded flags no matching rule names (see README). */
 export const GUARDED_FLAG_RULE_ID = 'custodian:guarded-flag';
 export const DEFAULT_DENY_REASON = 'no rule matched (default deny)';
-
-/**
- * SQL flags that only a rule naming them (in `sql.flags` any/all) can allow or hold for
- * approval. They mark statements whose effect the classifier cannot bound (unknown statements,
- * opaque code, server files and programs) or that change how later statements resolve
- * (search_path, role, transaction escapes, parser settings).
- */
-export const GUARDED_SQL_FLAGS: readonly SqlFlag[] = [
-  'unknown-statement',
-  'unknown-prepared-statement',
-  'dangerous-function',
-  'unrecognised-function',
-  'do-block',
-  'copy-program',
-  'copy-to-file',
-  'copy-from-file',
-  'alter-system',
-  'load-library',
-  'transaction-escape',
-  'transaction-read-write',
-  'set-search-path',
-  'parser-divergence-setting',
-  'set-role',
-  'set-session-authorization',
-];
-
-/** Shell flags that only a rule naming them (in `shell.flags` any/all) can allow or hold. */
-export const GUARDED_SHELL_FLAGS: readonly ShellFlag[] = ['dynamic-command', 'dynamic-code', 'shell-from-stdin'];
-
-/** One SQL statement or program, with how to test rules against it. */
-interface DecisionUnit<F extends string> {
-  readonly index: number;
-  readonly command: string;
-  readonly kind?: SqlKind;
-  readonly flags: readonly F[];
-  readonly guarded: readonly F[];
-  readonly matches: (rule: CompiledRule) => boolean;
-  readonly namesFlag: (rule: CompiledRule, flag: F) => boolean;
-}
 
 const RESTRICTIVENESS: Readonly<Record<PolicyVerdict, number>> = { allow: 0, 'require-approval': 1, block: 2 };
 
@@ -139,7 +91,16 @@ export interface CompiledPolicyMetadata {
   readonly version: number;
 }
 
-/** A validated policy, ready to decide commands. Immutable. */
+/**
+ * How one rule applies to the units of one language: it has no language block (it matches every
+ * unit), a block for another language (it matches none), or a compiled block for this one.
+ */
+type RuleUnitMatcher = { readonly kind: 'unconditional' } | { readonly kind: 'other-language' } | { readonly kind: 'block'; readonly matcher: UnitMatcher<PolicyUnit> };
+
+/** The compiled blocks of every rule for one language, or the error that stopped compiling one. */
+type LanguageMatchers = { readonly ok: true; readonly rules: readonly RuleUnitMatcher[] } | { readonly ok: false; readonly ruleId: string; readonly error: unknown };
+
+/** A validated policy, ready to decide commands. Immutable (matchers are compiled once per language and cached). */
 export class CompiledPolicy {
   readonly name: string;
   readonly version: number;
@@ -151,6 +112,7 @@ export class CompiledPolicy {
   readonly masking: readonly MaskingRule[];
   private readonly compiledRules: readonly CompiledRule[];
   private readonly defaultMessage: string;
+  private readonly matchers = new WeakMap<object, LanguageMatchers>();
 
   constructor(
     readonly document: PolicyDocument,
@@ -163,8 +125,7 @@ export class CompiledPolicy {
     this.source = metadata.source;
     this.rules = document.rules;
     this.masking = document.masking ?? [];
-    const sqlSchema = document.defaults?.sqlSchema ?? 'public';
-    this.compiledRules = document.rules.map((rule) => new CompiledRule(rule, sqlSchema));
+    this.compiledRules = document.rules.map((rule) => new CompiledRule(rule));
     this.defaultMessage = document.defaults?.message ?? `Blocked by policy "${document.name}": no rule permits this command.`;
   }
 
@@ -172,64 +133,108 @@ export class CompiledPolicy {
     return { name: this.name, version: this.version, digest: this.digest };
   }
 
-  /** Classifies SQL with the PostgreSQL parser and decides it. */
-  async decideSql(context: PolicyContext, sql: string | Uint8Array, options?: SqlClassifyOptions): Promise<PolicyDecision> {
-    return this.decideSqlClassification(context, await classifySql(sql, options));
+  /**
+   * Compiles every rule's block for these languages now, so that a criterion a language cannot
+   * compile is reported at load (the loaders turn the PolicyMatchError into file:line: key).
+   * Throws PolicyMatchError with keys from the document root.
+   */
+  prepare(languages: readonly AnyPolicyLanguage[]): void {
+    for (const language of languages) {
+      const compiled = this.matchersFor(language as unknown as PolicyLanguage);
+      if (!compiled.ok) {
+        const index = this.rules.findIndex((rule) => rule.id === compiled.ruleId);
+        const inner = compiled.error instanceof PolicyMatchError ? compiled.error : new PolicyMatchError([], String(compiled.error));
+        throw new PolicyMatchError(['rules', String(index), 'match', language.name, ...inner.keys], inner.message);
+      }
+    }
   }
 
-  /** Decides SQL synchronously; the parser must be loaded (`loadSqlClassifier`). */
-  decideSqlSync(context: PolicyContext, sql: string | Uint8Array, options?: SqlClassifyOptions): PolicyDecision {
-    return this.decideSqlClassification(context, classifySqlSync(sql, options));
+  /**
+   * Classifies the input with the language and decides every unit. Synchronous: the language
+   * must be ready (`await language.ready()` once per process).
+   */
+  decide<Name extends PolicyLanguageName, Input, Classification, Unit extends PolicyUnit>(
+    language: PolicyLanguage<Name, Input, Classification, Unit>,
+    context: PolicyContext,
+    input: Input,
+  ): PolicyDecision<Classification> {
+    return this.decideClassification(language, context, language.classify(input));
   }
 
-  /** Decides an existing classification (e.g. one made with the session's prepared statements). */
-  decideSqlClassification(context: PolicyContext, classification: SqlClassification): PolicyDecision {
-    const wrapped: PolicyClassification = { language: 'sql', result: classification };
-    if (!classification.ok) return this.classificationFailure(wrapped, classification.error.code, classification.error.position);
-    const rules = this.compiledRules.filter((rule) => rule.matchesContext(context));
-    if (classification.statements.length === 0) return this.emptyInput(wrapped, rules, 'empty query: nothing to execute');
-    const units = classification.statements.map((statement, index) =>
-      this.decideUnit(rules, {
-        index,
-        command: statement.command,
-        kind: statement.kind,
-        flags: statement.flags,
-        guarded: GUARDED_SQL_FLAGS,
-        matches: (rule) => rule.matchesSqlStatement(statement),
-        namesFlag: (rule, flag) => rule.namesSqlFlag(flag),
-      }),
-    );
-    return this.combine(units, wrapped);
+  /** Decides a classification the language made earlier (the caller needed it for something else too). */
+  decideClassification<Name extends PolicyLanguageName, Input, Classification, Unit extends PolicyUnit>(
+    language: PolicyLanguage<Name, Input, Classification, Unit>,
+    context: PolicyContext,
+    classification: Classification,
+  ): PolicyDecision<Classification> {
+    const outcome = new DecisionBuilder(this, language, classification);
+    const units = language.units(classification);
+    if (!units.ok) return outcome.classificationFailure(units.code, units.position);
+    const compiled = this.matchersFor(language as unknown as PolicyLanguage);
+    if (!compiled.ok) return outcome.unusablePolicy(compiled.ruleId);
+    const applicable: { rule: CompiledRule; unitMatcher: RuleUnitMatcher }[] = [];
+    this.compiledRules.forEach((rule, index) => {
+      const unitMatcher = compiled.rules[index]!;
+      if (unitMatcher.kind !== 'other-language' && rule.matchesContext(context)) applicable.push({ rule, unitMatcher });
+    });
+    if (units.units.length === 0) {
+      if (language.whenEmpty.decision === 'deny') return outcome.defaultDeny(language.whenEmpty.reason);
+      const rule = applicable.find(({ rule: candidate, unitMatcher }) => candidate.rule.decision === 'allow' && unitMatcher.kind === 'unconditional');
+      if (rule === undefined) return outcome.defaultDeny(DEFAULT_DENY_REASON);
+      return outcome.emptyAllowed(rule.rule.rule.id, language.whenEmpty.reason);
+    }
+    let decisions: UnitDecision[];
+    try {
+      decisions = units.units.map((unit, index) => this.decideUnit(applicable, language.guardedFlags, unit, index));
+    } catch {
+      // A language must not throw while matching; if one does, nothing is let through.
+      return outcome.classificationFailure('POLICY_EVALUATION_FAILED', undefined);
+    }
+    return outcome.combine(decisions);
   }
 
-  /** Classifies a shell command line with the bash parser and decides every program it runs. */
-  async decideShell(context: PolicyContext, command: string, options?: ShellClassifyOptions): Promise<PolicyDecision> {
-    return this.decideShellClassification(context, await classifyShell(command, options));
+  /**
+   * Whether any allow / require-approval rule covers this identity, connection and protocol. A
+   * rule with a language block counts only for the protocols that language serves
+   * (PROTOCOL_LANGUAGES): a `sql:` rule never opens an MCP, HTTP, LLM or SSH session. Block rules
+   * and the default deny cannot open a session, so an identity no rule mentions never reaches the target.
+   */
+  authorizeConnection(context: PolicyContext): ConnectionAuthorization {
+    const language = PROTOCOL_LANGUAGES[context.protocol];
+    for (const rule of this.compiledRules) {
+      if (rule.rule.decision === 'block') continue;
+      if (rule.language !== undefined && rule.language !== language) continue;
+      if (rule.matchesContext(context)) return { permitted: true, ruleId: rule.rule.id, reason: `rule ${rule.rule.id} covers this identity on ${context.connection}` };
+    }
+    return { permitted: false, reason: `no rule of policy "${this.name}" lets this identity use connection ${JSON.stringify(context.connection)} over ${context.protocol}` };
   }
 
-  /** Decides a command line synchronously; the parser must be loaded (`loadShellClassifier`). */
-  decideShellSync(context: PolicyContext, command: string, options?: ShellClassifyOptions): PolicyDecision {
-    return this.decideShellClassification(context, classifyShellSync(command, options));
+  /** @internal Used by DecisionBuilder. */
+  get defaultClientMessage(): string {
+    return this.defaultMessage;
   }
 
-  decideShellClassification(context: PolicyContext, classification: ShellClassification): PolicyDecision {
-    const wrapped: PolicyClassification = { language: 'shell', result: classification };
-    if (!classification.ok) return this.classificationFailure(wrapped, classification.error.code, classification.error.position);
-    const rules = this.compiledRules.filter((rule) => rule.matchesContext(context));
-    // Assignments alone (`PATH=/evil`) run nothing but change what later commands resolve to.
-    if (classification.programs.length === 0) return this.defaultDeny(wrapped, 'no program to decide (default deny)');
-    const flags = classification.flags;
-    const units = classification.programs.map((program, index) =>
-      this.decideUnit(rules, {
-        index,
-        command: program.name,
-        flags,
-        guarded: GUARDED_SHELL_FLAGS,
-        matches: (rule) => rule.matchesShellProgram(program, flags),
-        namesFlag: (rule, flag) => rule.namesShellFlag(flag),
-      }),
-    );
-    return this.combine(units, wrapped);
+  private matchersFor(language: PolicyLanguage): LanguageMatchers {
+    const cached = this.matchers.get(language);
+    if (cached !== undefined) return cached;
+    const rules: RuleUnitMatcher[] = [];
+    let compiled: LanguageMatchers | undefined;
+    for (const rule of this.compiledRules) {
+      if (rule.language === undefined) rules.push({ kind: 'unconditional' });
+      else if (rule.language !== language.name) rules.push({ kind: 'other-language' });
+      else {
+        try {
+          const block = rule.rule.match[language.name];
+          rules.push({ kind: 'block', matcher: language.compileMatch(block as never, { defaults: this.document.defaults ?? {} }) });
+        } catch (error) {
+          compiled = { ok: false, ruleId: rule.rule.id, error };
+          break;
+        }
+      }
+    }
+    compiled ??= { ok: true, rules };
+    this.matchers.set(language, compiled);
+    return compiled;
   }
 
   /**
@@ -237,16 +242,19 @@ export class CompiledPolicy {
    * unit carrying a guarded flag it does not name is passed over; when nothing else matches, the
    * built-in guard blocks with a reason naming the flag.
    */
-  private decideUnit<F extends string>(rules: readonly CompiledRule[], unit: DecisionUnit<F>): UnitDecision {
-    const { index, command, kind, flags, guarded, matches, namesFlag } = unit;
-    const base = { index, command, ...(kind === undefined ? {} : { kind }) };
-    const present = guarded.filter((flag) => flags.includes(flag));
-    let passedOver: { rule: CompiledRule; flag: F } | undefined;
-    for (const rule of rules) {
-      if (!matches(rule)) continue;
-      const { decision } = rule.rule;
-      if (decision !== 'block') {
-        const unnamed = present.find((flag) => !namesFlag(rule, flag));
+  private decideUnit(
+    rules: readonly { rule: CompiledRule; unitMatcher: RuleUnitMatcher }[],
+    guarded: readonly string[],
+    unit: PolicyUnit,
+    index: number,
+  ): UnitDecision {
+    const base = { index, command: unit.command, ...(unit.kind === undefined ? {} : { kind: unit.kind }) };
+    const present = guarded.filter((flag) => unit.flags.includes(flag));
+    let passedOver: { rule: CompiledRule; flag: string } | undefined;
+    for (const { rule, unitMatcher } of rules) {
+      if (unitMatcher.kind === 'block' && !unitMatcher.matcher.matches(unit)) continue;
+      if (rule.rule.decision !== 'block') {
+        const unnamed = present.find((flag) => unitMatcher.kind !== 'block' || !unitMatcher.matcher.names(flag));
         if (unnamed !== undefined) {
           passedOver ??= { rule, flag: unnamed };
           continue;
@@ -260,73 +268,90 @@ export class CompiledPolicy {
         decision: 'block',
         ruleId: GUARDED_FLAG_RULE_ID,
         reason: `flag ${passedOver.flag} is only allowed by a rule that names it; rule ${passedOver.rule.rule.id} does not (built-in guard)`,
-        clientMessage: `Blocked by policy "${this.name}": ${command} is flagged ${passedOver.flag}, which no rule permits.`,
+        clientMessage: `Blocked by policy "${this.name}": ${unit.command} is flagged ${passedOver.flag}, which no rule permits.`,
       };
     }
     return { ...base, decision: 'block', ruleId: null, reason: DEFAULT_DENY_REASON, clientMessage: this.defaultMessage };
   }
+}
 
-  private combine(units: readonly UnitDecision[], classification: PolicyClassification): PolicyDecision {
+/** Builds the PolicyDecision shapes for one language and classification. */
+class DecisionBuilder<Classification> {
+  private readonly language: PolicyLanguageName;
+  private readonly unitNoun: string;
+
+  constructor(
+    private readonly policy: CompiledPolicy,
+    language: { readonly name: PolicyLanguageName; readonly unitNoun: string },
+    private readonly classification: Classification,
+  ) {
+    this.language = language.name;
+    this.unitNoun = language.unitNoun;
+  }
+
+  private decision(fields: Omit<PolicyDecision<Classification>, 'language' | 'classification' | 'policy'>): PolicyDecision<Classification> {
+    return { ...fields, language: this.language, classification: this.classification, policy: this.policy.ref };
+  }
+
+  combine(units: readonly UnitDecision[]): PolicyDecision<Classification> {
     let decisive = units[0]!;
     for (const unit of units) if (RESTRICTIVENESS[unit.decision] > RESTRICTIVENESS[decisive.decision]) decisive = unit;
     const multiple = units.length > 1;
-    const noun = classification.language === 'sql' ? 'statement' : 'program';
+    const noun = this.unitNoun;
     const label = (unit: UnitDecision): string => (multiple ? `${noun} ${unit.index + 1} (${unit.command}): ${unit.reason}` : unit.reason);
     if (decisive.decision === 'require-approval') {
       const held = units.filter((unit) => unit.decision === 'require-approval');
       const approval = mergeApprovals(held);
       if (approval === undefined) {
         const rules = [...new Set(held.map((unit) => unit.ruleId))].join(', ');
-        return {
+        return this.decision({
           decision: 'block',
           ruleId: decisive.ruleId,
-          reason: `statements need approval from disjoint approver groups (rules ${rules}); send them separately`,
-          clientMessage: `Blocked by policy "${this.name}": these statements need approval from different approvers; send them separately.`,
-          perStatement: units,
-          classification,
-          policy: this.ref,
-        };
+          reason: `${noun}s need approval from disjoint approver groups (rules ${rules}); send them separately`,
+          clientMessage: `Blocked by policy "${this.policy.name}": these ${noun}s need approval from different approvers; send them separately.`,
+          units,
+        });
       }
-      return { decision: 'require-approval', ruleId: decisive.ruleId, reason: label(decisive), approval, perStatement: units, classification, policy: this.ref };
+      return this.decision({ decision: 'require-approval', ruleId: decisive.ruleId, reason: label(decisive), approval, units });
     }
-    return {
+    return this.decision({
       decision: decisive.decision,
       ruleId: decisive.ruleId,
       reason: label(decisive),
       ...(decisive.clientMessage === undefined ? {} : { clientMessage: decisive.clientMessage }),
-      perStatement: units,
-      classification,
-      policy: this.ref,
-    };
+      units,
+    });
   }
 
-  private classificationFailure(classification: PolicyClassification, code: string, position: number | undefined): PolicyDecision {
+  classificationFailure(code: string, position: number | undefined): PolicyDecision<Classification> {
     const at = position === undefined ? '' : ` at offset ${position}`;
-    return {
+    return this.decision({
       decision: 'block',
       ruleId: null,
       // The parser's own message can quote the input (literals, secrets): events get the code only.
       reason: `${code}: the command could not be classified${at} (fail closed)`,
-      clientMessage: `Blocked by policy "${this.name}": the command could not be parsed (${code}).`,
-      perStatement: [],
-      classification,
-      policy: this.ref,
-    };
+      clientMessage: `Blocked by policy "${this.policy.name}": the command could not be parsed (${code}).`,
+      units: [],
+    });
   }
 
-  private defaultDeny(classification: PolicyClassification, reason: string): PolicyDecision {
-    return { decision: 'block', ruleId: null, reason, clientMessage: this.defaultMessage, perStatement: [], classification, policy: this.ref };
+  /** A rule's block for this language could not be compiled (only when the policy was loaded without `languages`). */
+  unusablePolicy(ruleId: string): PolicyDecision<Classification> {
+    return this.decision({
+      decision: 'block',
+      ruleId: null,
+      reason: `POLICY_MATCH_INVALID: rule ${ruleId} has a ${this.language} criterion that cannot be compiled (fail closed)`,
+      clientMessage: `Blocked by policy "${this.policy.name}": the policy cannot decide ${this.language} commands.`,
+      units: [],
+    });
   }
 
-  /**
-   * Input with nothing to run (an empty query, which PostgreSQL answers with EmptyQueryResponse
-   * and drivers send as a liveness probe) is allowed when an `allow` rule without command
-   * criteria covers this identity and connection; otherwise the default deny applies.
-   */
-  private emptyInput(classification: PolicyClassification, rules: readonly CompiledRule[], reason: string): PolicyDecision {
-    const rule = rules.find((candidate) => candidate.rule.decision === 'allow' && candidate.allowsAnyCommand());
-    if (rule === undefined) return this.defaultDeny(classification, DEFAULT_DENY_REASON);
-    return { decision: 'allow', ruleId: rule.rule.id, reason, perStatement: [], classification, policy: this.ref };
+  defaultDeny(reason: string): PolicyDecision<Classification> {
+    return this.decision({ decision: 'block', ruleId: null, reason, clientMessage: this.policy.defaultClientMessage, units: [] });
+  }
+
+  emptyAllowed(ruleId: string, reason: string): PolicyDecision<Classification> {
+    return this.decision({ decision: 'allow', ruleId, reason, units: [] });
   }
 }
 
@@ -351,76 +376,16 @@ function mergeApprovals(units: readonly UnitDecision[]): ApprovalRequirement | u
   };
 }
 
-interface NormalisedFlagMatch<F extends string> {
-  readonly any?: readonly F[];
-  readonly all?: readonly F[];
-  readonly none?: readonly F[];
-}
-
-function normaliseFlags<F extends string>(match: FlagMatch<F> | undefined): NormalisedFlagMatch<F> | undefined {
-  if (match === undefined) return undefined;
-  return isList(match) ? { any: match } : match;
-}
-
-function flagsMatch<F extends string>(match: NormalisedFlagMatch<F> | undefined, flags: readonly F[]): boolean {
-  if (match === undefined) return true;
-  if (match.any !== undefined && !match.any.some((flag) => flags.includes(flag))) return false;
-  if (match.all !== undefined && !match.all.every((flag) => flags.includes(flag))) return false;
-  if (match.none !== undefined && match.none.some((flag) => flags.includes(flag))) return false;
-  return true;
-}
-
-function isList<T>(value: readonly T[] | object): value is readonly T[] {
-  return Array.isArray(value);
-}
-
-/** `only`/`any` name criteria; each name may have several candidate spellings (see README). */
-class NameCriterion {
-  private readonly only: NamePatternList | undefined;
-  private readonly any: NamePatternList | undefined;
-
-  constructor(set: NameSet, patterns: (sources: readonly string[]) => NamePatternList) {
-    const normalised = isList(set) ? { only: set } : set;
-    this.only = normalised.only === undefined ? undefined : patterns(normalised.only);
-    this.any = normalised.any === undefined ? undefined : patterns(normalised.any);
-  }
-
-  matches(names: readonly (readonly string[])[]): boolean {
-    const { only, any } = this;
-    if (only !== undefined && !names.every((candidates) => candidates.every((name) => only.matches(name)))) return false;
-    if (any !== undefined && !names.some((candidates) => candidates.some((name) => any.matches(name)))) return false;
-    return true;
-  }
-}
-
+/** A rule's context criteria (identity, connection, protocol), compiled once. */
 class CompiledRule {
   private readonly connections: NamePatternList | undefined;
-  private readonly objects: NameCriterion | undefined;
-  private readonly functions: NameCriterion | undefined;
-  private readonly sqlFlags: NormalisedFlagMatch<SqlFlag> | undefined;
-  private readonly shellFlags: NormalisedFlagMatch<ShellFlag> | undefined;
-  private readonly commands: ReadonlySet<string> | undefined;
-  private readonly programs: readonly { readonly pattern: NamePattern; readonly byPath: boolean }[] | undefined;
+  /** The language of the rule's match block, if it has one. */
+  readonly language: PolicyLanguageName | undefined;
 
-  constructor(
-    readonly rule: PolicyRule,
-    private readonly sqlSchema: string,
-  ) {
+  constructor(readonly rule: PolicyRule) {
     const { match } = rule;
     this.connections = match.connections === undefined ? undefined : new NamePatternList(match.connections);
-    const sql = match.sql;
-    this.objects = sql?.objects === undefined ? undefined : new NameCriterion(sql.objects, (sources) => new NamePatternList(sources, '.'));
-    // A function glob without a schema also names the built-in (pg_catalog) function.
-    this.functions =
-      sql?.functions === undefined
-        ? undefined
-        : new NameCriterion(sql.functions, (sources) => new NamePatternList(sources.flatMap((s) => (s.includes('.') ? [s] : [s, `pg_catalog.${s}`])), '.'));
-    this.sqlFlags = normaliseFlags(sql?.flags);
-    this.commands = sql?.commands === undefined ? undefined : new Set(sql.commands.map((command) => command.toUpperCase()));
-    this.shellFlags = normaliseFlags(match.shell?.flags);
-    this.programs = match.shell?.programs?.map((source) =>
-      source.includes('/') ? { pattern: new NamePattern(source, '/'), byPath: true } : { pattern: new NamePattern(source), byPath: false },
-    );
+    this.language = POLICY_LANGUAGE_NAMES.find((name) => match[name] !== undefined);
   }
 
   matchesContext(context: PolicyContext): boolean {
@@ -434,37 +399,6 @@ class CompiledRule {
     return true;
   }
 
-  /** No sql/shell criteria: the rule is about who may use which connection. */
-  allowsAnyCommand(): boolean {
-    return this.rule.match.sql === undefined && this.rule.match.shell === undefined;
-  }
-
-  matchesSqlStatement(statement: SqlStatementClassification): boolean {
-    if (this.rule.match.shell !== undefined) return false;
-    const sql = this.rule.match.sql;
-    if (sql === undefined) return true;
-    if (sql.kinds !== undefined && !sql.kinds.includes(statement.kind)) return false;
-    if (this.commands !== undefined && !this.commands.has(statement.command.toUpperCase())) return false;
-    if (this.objects !== undefined && !this.objects.matches(statement.objects.map((object) => this.relationCandidates(object)))) return false;
-    if (this.functions !== undefined && !this.functions.matches(statement.functions.map((name) => [name]))) return false;
-    return flagsMatch(this.sqlFlags, statement.flags);
-  }
-
-  matchesShellProgram(program: ShellProgram, flags: readonly ShellFlag[]): boolean {
-    if (this.rule.match.sql !== undefined) return false;
-    if (this.rule.match.shell === undefined) return true;
-    if (this.programs !== undefined && !this.programs.some(({ pattern, byPath }) => pattern.matches(byPath ? program.path : program.name))) return false;
-    return flagsMatch(this.shellFlags, flags);
-  }
-
-  namesSqlFlag(flag: SqlFlag): boolean {
-    return this.sqlFlags?.any?.includes(flag) === true || this.sqlFlags?.all?.includes(flag) === true;
-  }
-
-  namesShellFlag(flag: ShellFlag): boolean {
-    return this.shellFlags?.any?.includes(flag) === true || this.shellFlags?.all?.includes(flag) === true;
-  }
-
   verdict(): Pick<UnitDecision, 'decision' | 'ruleId' | 'reason' | 'clientMessage' | 'approval'> {
     const { id, decision, message, approval } = this.rule;
     switch (decision) {
@@ -475,16 +409,5 @@ class CompiledRule {
       case 'require-approval':
         return { decision, ruleId: id, reason: `approval required by rule ${id}`, ...(approval === undefined ? {} : { approval }) };
     }
-  }
-
-  /**
-   * Names a relation could resolve to. Unqualified names are matched as the policy's default
-   * schema; an unqualified `pg_*` name may also be a system catalog (pg_catalog is searched
-   * first), so it must pass as both.
-   */
-  private relationCandidates(object: SqlObject): readonly string[] {
-    if (object.schema !== undefined) return [`${object.schema}.${object.name}`];
-    const inDefault = `${this.sqlSchema}.${object.name}`;
-    return object.name.startsWith('pg_') ? [`pg_catalog.${object.name}`, inDefault] : [inDefault];
   }
 }

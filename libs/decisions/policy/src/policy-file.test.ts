@@ -36,6 +36,12 @@ describe('loading the sample policy', () => {
       'analysts-writes-need-dba',
       'ops-shell-readonly',
       'ops-shell-restart-needs-approval',
+      'analysts-orders-api-read',
+      'analysts-refunds-need-finance',
+      'analysts-files-read-only-tools',
+      'analysts-report-writes-need-dba',
+      'llm-no-payment-data',
+      'analysts-claude',
     ]);
     expect(policy.masking).toEqual([
       { id: 'customer-email', columns: ['public.customers.email'], strategy: 'partial', keepLast: 4 },
@@ -72,7 +78,7 @@ describe('errors name file, line and key', () => {
         line: 8,
         column: 7,
         key: 'rules[1].match.sqll',
-        message: 'is not a known key (known here: identity, connections, protocols, sql, shell)',
+        message: 'is not a known key (known here: identity, connections, protocols, sql, shell, http, mcp, llm)',
       },
     ]);
   });
@@ -125,6 +131,56 @@ describe('errors name file, line and key', () => {
         expect.objectContaining({ key: 'rules[0].match.sql.objects', line: 5, message: expect.stringContaining('A list (shorthand for `only`) or { only, any }') }),
       ]),
     );
+  });
+
+  it('http, mcp and llm blocks: unknown keys, bad flags and conditions are located', () => {
+    const issues = issuesOf(
+      [
+        'name: x',
+        'rules:',
+        '  - id: h',
+        '    match:',
+        '      http:',
+        '        verbs: [GET]',
+        '        body:',
+        '          "$.a": { greaterThan: 3 }',
+        '          "$.b": {}',
+        '          nope: { exists: true }',
+        '        headers: { x-env: { pattern: 3 } }',
+        '        flags: [body-too-big]',
+        '    decision: allow',
+        '  - id: m',
+        '    match:',
+        '      mcp:',
+        '        annotations: { destructive: true }',
+        '    decision: allow',
+        '  - id: l',
+        '    match:',
+        '      llm:',
+        '        detectors: [credit-card]',
+        '        maxTokens: { atLeast: 10 }',
+        '    decision: allow',
+        '',
+      ].join('\n'),
+    );
+    const byKey = new Map(issues.map((i) => [i.key, i]));
+    expect(byKey.get('rules[0].match.http.verbs')).toMatchObject({ line: 6, message: expect.stringContaining('is not a known key (known here: hosts, methods, paths, query, headers, body, flags)') });
+    expect(byKey.get('rules[0].match.http.body.$.a.greaterThan')).toMatchObject({ line: 8, message: expect.stringContaining('is not a known key') });
+    expect(byKey.get('rules[0].match.http.body.$.b')).toMatchObject({ line: 9, message: 'needs at least one of: equals, oneOf, pattern, exists' });
+    expect(byKey.get('rules[0].match.http.flags[0]')).toMatchObject({ line: 12, message: 'must be one of: body-too-large, body-unparseable' });
+    expect(byKey.get('rules[0].match.http.body.nope')).toMatchObject({ line: 10, message: expect.stringMatching(/^is not allowed as a key here \(JSONPath subset/) });
+    expect(byKey.get('rules[0].match.http.headers.x-env')).toMatchObject({ line: 11, message: 'A glob or list of globs (shorthand for `{ pattern }`), or a value condition.' });
+    expect(byKey.get('rules[1].match.mcp.annotations.destructive')).toMatchObject({ line: 17 });
+    expect(byKey.get('rules[2].match.llm.detectors[0]')).toMatchObject({ line: 22, message: expect.stringContaining('must be one of: private-key') });
+    expect(byKey.get('rules[2].match.llm.maxTokens.atLeast')).toMatchObject({ line: 23 });
+    for (const issue of issues) expect(issue.file).toBe('policy.yaml');
+  });
+
+  it('a rule names at most one language', () => {
+    const issues = issuesOf('name: x\nrules:\n  - id: r1\n    match:\n      sql: { kinds: [read] }\n      http: { methods: [GET] }\n    decision: allow\n');
+    expect(issues).toEqual([
+      expect.objectContaining({ key: 'rules[0].match', line: 4, message: "A rule's match names at most one language block (sql, shell, http, mcp, llm)." }),
+    ]);
   });
 
   it('object form of a name set reports its own problems', () => {

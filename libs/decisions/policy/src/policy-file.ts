@@ -6,6 +6,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type
 import { CompiledPolicy } from './compiled-policy.js';
 import { PolicyError, type PolicyIssue } from './errors.js';
 import type { PolicyDocument } from './policy-document.js';
+import { PolicyMatchError, type AnyPolicyLanguage } from './policy-language.js';
 import { policyValidator } from './policy-schema.js';
 
 export interface ParsePolicyOptions {
@@ -14,6 +15,12 @@ export interface ParsePolicyOptions {
    * Defaults to 1.
    */
   readonly fallbackVersion?: number;
+  /**
+   * Languages whose match blocks are compiled at load (recommended: every language the caller
+   * will decide with), so a criterion they cannot compile is a POLICY_INVALID naming file, line
+   * and key rather than a fail-closed block at the first decision.
+   */
+  readonly languages?: readonly AnyPolicyLanguage[];
 }
 
 /** SHA-256 (hex) of the file exactly as stored: the digest equals `sha256sum <file>`. */
@@ -52,7 +59,14 @@ export function parsePolicy(text: string, fileName: string, options: ParsePolicy
 
 function compile(text: string, digest: string, file: string, options: ParsePolicyOptions): CompiledPolicy {
   const document = readPolicyDocument(text, file);
-  return new CompiledPolicy(document, { digest, source: file, version: document.version ?? options.fallbackVersion ?? 1 });
+  const policy = new CompiledPolicy(document, { digest, source: file, version: document.version ?? options.fallbackVersion ?? 1 });
+  try {
+    policy.prepare(options.languages ?? []);
+  } catch (error) {
+    if (!(error instanceof PolicyMatchError)) throw error;
+    throw new PolicyError('POLICY_INVALID', `policy file ${file} is invalid`, [policyIssueAt(text, file, error.keys, error.message)]);
+  }
+  return policy;
 }
 
 /** YAML → validated PolicyDocument, or PolicyError naming file, line and key of every problem. */
@@ -139,9 +153,12 @@ function explainErrors(errors: readonly ErrorObject[]): KeyedMessage[] {
   const oneOfErrors = errors.filter((e) => e.keyword === 'oneOf');
   const anyOfErrors = errors.filter((e) => e.keyword === 'anyOf');
   const oneOfPaths = new Set(oneOfErrors.map((e) => e.instancePath));
-  const inAnyOf = (e: ErrorObject): boolean => anyOfErrors.some((a) => e !== a && e.schemaPath.startsWith(`${a.schemaPath}/`));
+  const inAnyOf = (e: ErrorObject): boolean => anyOfErrors.some((a) => e !== a && isUnder(e.instancePath, a.instancePath) && e.schemaPath.startsWith(`${a.schemaPath}/`));
   const kept = errors.filter((e) => {
-    if (e.keyword === 'if' || e.keyword === 'oneOf') return false;
+    // oneOf / anyOf are explained below from the errors of their branches.
+    if (e.keyword === 'if' || e.keyword === 'oneOf' || e.keyword === 'anyOf') return false;
+    // The key's own error (carrying propertyName) says what is wrong with it.
+    if (e.keyword === 'propertyNames') return false;
     // The other form's type mismatch: a list is not an object and vice versa.
     if (e.keyword === 'type' && oneOfPaths.has(e.instancePath)) return false;
     return !inAnyOf(e);
@@ -156,9 +173,10 @@ function explainErrors(errors: readonly ErrorObject[]): KeyedMessage[] {
   }
   for (const e of anyOfErrors) {
     const needed = errors
-      .filter((n) => n.keyword === 'required' && n.schemaPath.startsWith(`${e.schemaPath}/`))
+      .filter((n) => n.keyword === 'required' && n.instancePath === e.instancePath && n.schemaPath.startsWith(`${e.schemaPath}/`))
       .map((n) => String((n.params as { missingProperty?: unknown }).missingProperty));
-    out.push({ keys: keysOf(e.instancePath), message: needed.length > 0 ? `needs at least one of: ${needed.join(', ')}` : (e.message ?? 'is invalid') });
+    const hint = (e.parentSchema as SchemaHints | undefined)?.description;
+    out.push({ keys: keysOf(e.instancePath), message: needed.length > 0 ? `needs at least one of: ${needed.join(', ')}` : (hint ?? e.message ?? 'is invalid') });
   }
   return out;
 }
@@ -167,6 +185,10 @@ function describe(e: ErrorObject): KeyedMessage {
   const keys = keysOf(e.instancePath);
   const params = e.params as Record<string, unknown>;
   const parentSchema = e.parentSchema as SchemaHints | undefined;
+  if (e.propertyName !== undefined) {
+    // A key that breaks `propertyNames` (e.g. a JSON path that does not start with `$`).
+    return { keys: [...keys, e.propertyName], message: `is not allowed as a key here${parentSchema?.description ? ` (${parentSchema.description})` : ''}` };
+  }
   switch (e.keyword) {
     case 'additionalProperties': {
       const known = Object.keys(parentSchema?.properties ?? {});

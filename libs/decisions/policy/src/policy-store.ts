@@ -4,12 +4,15 @@ import type { CompiledPolicy } from './compiled-policy.js';
 import { PolicyError } from './errors.js';
 import { parsePolicyBytes, policyIssueAt } from './policy-file.js';
 import { policyActivation, type PolicyActivation } from './policy-events.js';
+import type { AnyPolicyLanguage } from './policy-language.js';
 
 export interface PolicyStoreOptions {
   /** Called once for every version that becomes active (emit `policy.activated` here). */
   readonly onActivated?: (activation: PolicyActivation) => void;
   /** Called when a new version is refused; the previous version stays active. */
   readonly onRejected?: (error: PolicyError) => void;
+  /** Languages whose match blocks are compiled before a version is activated (see ParsePolicyOptions.languages). */
+  readonly languages?: readonly AnyPolicyLanguage[];
 }
 
 export type PolicyLoadResult =
@@ -50,7 +53,7 @@ export class PolicyStore {
   activateBytes(bytes: Uint8Array, source: string): PolicyLoadResult {
     let candidate: CompiledPolicy;
     try {
-      candidate = parsePolicyBytes(bytes, source, { fallbackVersion: this.lastVersion + 1 });
+      candidate = parsePolicyBytes(bytes, source, { fallbackVersion: this.lastVersion + 1, ...(this.options.languages === undefined ? {} : { languages: this.options.languages }) });
     } catch (error) {
       if (error instanceof PolicyError) return this.reject(error);
       throw error;

@@ -1,21 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadShellClassifier } from '@custodian/shell-classification';
-import { classifySql, loadSqlClassifier } from '@custodian/sql-classification';
-import {
-  DEFAULT_DENY_REASON,
-  GUARDED_FLAG_RULE_ID,
-  GUARDED_SQL_FLAGS,
-  loadPolicyFile,
-  parsePolicy,
-  type CompiledPolicy,
-  type PolicyContext,
-  type PolicyVerdict,
-} from './index.js';
-import { ANALYST_AGENT, identity, SAMPLE_POLICY_PATH } from './testing/sample-policy.js';
+import { DEFAULT_DENY_REASON, GUARDED_FLAG_RULE_ID, loadPolicyFile, parsePolicy, type CompiledPolicy, type PolicyContext, type PolicyVerdict } from '@custodian/policy';
+import { ANALYST_AGENT, identity, SAMPLE_POLICY_PATH } from '@custodian/policy/testing';
+import { classifySql } from '@custodian/sql-classification';
+import { decideShell, decideSql, GUARDED_SQL_FLAGS, readyPolicyLanguages, sqlLanguage } from './index.js';
 
 let sample: CompiledPolicy;
 beforeAll(async () => {
-  await Promise.all([loadSqlClassifier(), loadShellClassifier()]);
+  await readyPolicyLanguages();
   sample = loadPolicyFile(SAMPLE_POLICY_PATH);
 });
 
@@ -122,26 +113,26 @@ describe('SQL decisions under the sample policy', () => {
   });
 
   it.each(SQL_EXPECTATIONS.map((e) => [e.sql.length > 70 ? `${e.sql.slice(0, 70)}…` : e.sql, e] as const))('%s', async (_label, expected) => {
-    const decision = await sample.decideSql(expected.context ?? ANALYST_AGENT, expected.sql);
+    const decision = await decideSql(sample, expected.context ?? ANALYST_AGENT, expected.sql);
     expect(decision.decision).toBe(expected.decision);
     if (expected.ruleId !== undefined) expect(decision.ruleId).toBe(expected.ruleId);
-    if (expected.statements !== undefined) expect(decision.perStatement.map((unit) => unit.decision)).toEqual(expected.statements);
+    if (expected.statements !== undefined) expect(decision.units.map((unit) => unit.decision)).toEqual(expected.statements);
     if (typeof expected.reason === 'string') expect(decision.reason).toBe(expected.reason);
     else if (expected.reason !== undefined) expect(decision.reason).toMatch(expected.reason);
     // Shape rules that hold for every decision.
     expect(decision.policy).toEqual({ name: 'orders-analysts', version: 1, digest: sample.digest });
     if (decision.decision === 'block') expect(decision.clientMessage).toBeTruthy();
     if (decision.decision === 'require-approval') expect(decision.approval?.approverGroups.length).toBeGreaterThan(0);
-    if (decision.decision === 'allow') expect(decision.perStatement.every((unit) => unit.decision === 'allow')).toBe(true);
+    if (decision.decision === 'allow') expect(decision.units.every((unit) => unit.decision === 'allow')).toBe(true);
   });
 
   it('reports the approval requirement of a held write and the client message of a block', async () => {
-    const held = await sample.decideSql(ANALYST_AGENT, 'DELETE FROM orders WHERE id = 1');
+    const held = await decideSql(sample, ANALYST_AGENT, 'DELETE FROM orders WHERE id = 1');
     expect(held.approval).toEqual({ approverGroups: ['dba'], required: 1, timeoutSeconds: 900, grant: 'once' });
     expect(held.clientMessage).toBeUndefined();
-    const blocked = await sample.decideSql(ANALYST_AGENT, 'DROP TABLE orders');
+    const blocked = await decideSql(sample, ANALYST_AGENT, 'DROP TABLE orders');
     expect(blocked.clientMessage).toBe('Schema, privilege and server changes are not allowed on orders-prod.');
-    const denied = await sample.decideSql(STRANGER, 'SELECT 1');
+    const denied = await decideSql(sample, STRANGER, 'SELECT 1');
     expect(denied.clientMessage).toBe('This command is not permitted on this connection. Ask #data-platform for access.');
   });
 
@@ -151,9 +142,9 @@ describe('SQL decisions under the sample policy', () => {
     if (!prepared.ok) return;
     const statement = prepared.statements[0]!;
     const execute = await classifySql('EXECUTE p(1)', { preparedStatements: new Map([['p', statement]]) });
-    expect(sample.decideSqlClassification(ANALYST_AGENT, execute).decision).toBe('require-approval');
+    expect(sample.decideClassification(sqlLanguage, ANALYST_AGENT, execute).decision).toBe('require-approval');
     const unknown = await classifySql('EXECUTE p(1)');
-    expect(sample.decideSqlClassification(ANALYST_AGENT, unknown).decision).toBe('block');
+    expect(sample.decideClassification(sqlLanguage, ANALYST_AGENT, unknown).decision).toBe('block');
   });
 });
 
@@ -177,18 +168,18 @@ describe('shell decisions under the sample policy', () => {
   ];
 
   it.each(cases)('%s → %s (%s)', async (command, decision, ruleId, context) => {
-    const result = await sample.decideShell(context ?? OPS_SSH, command);
+    const result = await decideShell(sample, context ?? OPS_SSH, command);
     expect(result.decision).toBe(decision);
     expect(result.ruleId).toBe(ruleId);
-    expect(result.classification.language).toBe('shell');
+    expect(result.language).toBe('shell');
   });
 
   it('grants a window for the restart approval and reports parse failures by code', async () => {
-    const held = await sample.decideShell(OPS_SSH, 'systemctl restart postgresql');
+    const held = await decideShell(sample, OPS_SSH, 'systemctl restart postgresql');
     expect(held.approval).toEqual({ approverGroups: ['sre-leads', 'dba'], required: 2, timeoutSeconds: 600, grant: 'window', windowSeconds: 3600 });
-    const broken = await sample.decideShell(OPS_SSH, 'ls "unterminated');
+    const broken = await decideShell(sample, OPS_SSH, 'ls "unterminated');
     expect(broken.reason).toMatch(/^SHELL_PARSE_ERROR/);
-    expect(broken.perStatement).toEqual([]);
+    expect(broken.units).toEqual([]);
   });
 
   it('SQL rules never match shell commands and shell rules never match SQL', async () => {
@@ -197,9 +188,9 @@ describe('shell decisions under the sample policy', () => {
       'split.yaml',
     );
     const context: PolicyContext = { identity: identity('u', []), connection: 'c', protocol: 'ssh' };
-    expect((await policy.decideShell(context, 'ls')).ruleId).toBe('shell-only');
-    expect((await policy.decideShell(context, 'cat x')).ruleId).toBeNull();
-    expect((await policy.decideSql({ ...context, protocol: 'postgres' }, 'SELECT 1')).ruleId).toBe('sql-only');
+    expect((await decideShell(policy, context, 'ls')).ruleId).toBe('shell-only');
+    expect((await decideShell(policy, context, 'cat x')).ruleId).toBeNull();
+    expect((await decideSql(policy, { ...context, protocol: 'postgres' }, 'SELECT 1')).ruleId).toBe('sql-only');
   });
 });
 
@@ -212,13 +203,13 @@ describe('matching semantics', () => {
 
   it('first matching rule in file order decides', async () => {
     const p = policy('  - { id: first, match: { sql: { kinds: [read] } }, decision: block }\n  - { id: second, match: {}, decision: allow }\n');
-    expect((await p.decideSql(context, 'SELECT 1')).ruleId).toBe('first');
-    expect((await p.decideSql(context, 'INSERT INTO t VALUES (1)')).ruleId).toBe('second');
+    expect((await decideSql(p, context, 'SELECT 1')).ruleId).toBe('first');
+    expect((await decideSql(p, context, 'INSERT INTO t VALUES (1)')).ruleId).toBe('second');
   });
 
   it('identity criteria: subjects and issuers exact, groups any-of, kinds', async () => {
     const decide = async (match: string): Promise<string | null> =>
-      (await policy(`  - { id: r, match: { identity: ${match} }, decision: allow }\n`).decideSql(context, 'SELECT 1')).ruleId;
+      (await decideSql(policy(`  - { id: r, match: { identity: ${match} }, decision: allow }\n`), context, 'SELECT 1')).ruleId;
     expect(await decide('{ subjects: [u1] }')).toBe('r');
     expect(await decide('{ subjects: [u2] }')).toBeNull();
     expect(await decide('{ issuers: ["https://idp.example.test"] }')).toBe('r');
@@ -232,7 +223,7 @@ describe('matching semantics', () => {
 
   it('connection globs', async () => {
     const decide = async (glob: string): Promise<string | null> =>
-      (await policy(`  - { id: r, match: { connections: ["${glob}"] }, decision: allow }\n`).decideSql(context, 'SELECT 1')).ruleId;
+      (await decideSql(policy(`  - { id: r, match: { connections: ["${glob}"] }, decision: allow }\n`), context, 'SELECT 1')).ruleId;
     expect(await decide('orders-*')).toBe('r');
     expect(await decide('orders-??-1')).toBe('r');
     expect(await decide('orders')).toBeNull();
@@ -241,26 +232,26 @@ describe('matching semantics', () => {
 
   it('objects: a list means every object must match; `any` means one is enough', async () => {
     const only = policy('  - { id: r, match: { sql: { objects: ["public.*", "sales.orders"] } }, decision: allow }\n');
-    expect((await only.decideSql(context, 'SELECT * FROM a JOIN sales.orders o ON true')).ruleId).toBe('r');
-    expect((await only.decideSql(context, 'SELECT * FROM a, sales.refunds')).ruleId).toBeNull();
+    expect((await decideSql(only, context, 'SELECT * FROM a JOIN sales.orders o ON true')).ruleId).toBe('r');
+    expect((await decideSql(only, context, 'SELECT * FROM a, sales.refunds')).ruleId).toBeNull();
     const any = policy('  - { id: r, match: { sql: { objects: { any: ["secrets.*"] } } }, decision: block }\n  - { id: rest, match: {}, decision: allow }\n');
-    expect((await any.decideSql(context, 'SELECT * FROM a, secrets.k')).ruleId).toBe('r');
-    expect((await any.decideSql(context, 'SELECT * FROM a')).ruleId).toBe('rest');
+    expect((await decideSql(any, context, 'SELECT * FROM a, secrets.k')).ruleId).toBe('r');
+    expect((await decideSql(any, context, 'SELECT * FROM a')).ruleId).toBe('rest');
   });
 
   it('unqualified names use defaults.sqlSchema; `*` does not cross dots', async () => {
     const p = policy('  - { id: r, match: { sql: { objects: ["app.*"] } }, decision: allow }\n', 'defaults: { sqlSchema: app }\n');
-    expect((await p.decideSql(context, 'SELECT * FROM users')).ruleId).toBe('r');
-    expect((await p.decideSql(context, 'SELECT * FROM public.users')).ruleId).toBeNull();
-    expect((await p.decideSql(context, 'SELECT * FROM db.app.users')).ruleId).toBeNull();
+    expect((await decideSql(p, context, 'SELECT * FROM users')).ruleId).toBe('r');
+    expect((await decideSql(p, context, 'SELECT * FROM public.users')).ruleId).toBeNull();
+    expect((await decideSql(p, context, 'SELECT * FROM db.app.users')).ruleId).toBeNull();
     // pg_ names may be system catalogs: they must pass as pg_catalog too.
-    expect((await p.decideSql(context, 'SELECT * FROM pg_settings')).ruleId).toBeNull();
+    expect((await decideSql(p, context, 'SELECT * FROM pg_settings')).ruleId).toBeNull();
   });
 
   it('functions: a glob without schema also names the pg_catalog function, never another schema', async () => {
     const p = policy('  - { id: r, match: { sql: { functions: [lower, upper] } }, decision: allow }\n');
-    expect((await p.decideSql(context, "SELECT lower('A'), pg_catalog.upper('b')")).ruleId).toBe('r');
-    expect((await p.decideSql(context, "SELECT lower('A'), length('b')")).ruleId).toBeNull();
+    expect((await decideSql(p, context, "SELECT lower('A'), pg_catalog.upper('b')")).ruleId).toBe('r');
+    expect((await decideSql(p, context, "SELECT lower('A'), length('b')")).ruleId).toBeNull();
   });
 
   it('commands are case-insensitive; flags any/all/none', async () => {
@@ -272,10 +263,10 @@ describe('matching semantics', () => {
         '',
       ].join('\n'),
     );
-    expect((await p.decideSql(context, 'WITH d AS (DELETE FROM t RETURNING 1) SELECT * FROM d')).ruleId).toBe('all');
-    expect((await p.decideSql(context, 'UPDATE t SET a = 1')).ruleId).toBe('any');
-    expect((await p.decideSql(context, 'DELETE FROM t WHERE id = 1')).ruleId).toBe('none');
-    expect((await p.decideSql(context, 'DELETE FROM t')).ruleId).toBeNull();
+    expect((await decideSql(p, context, 'WITH d AS (DELETE FROM t RETURNING 1) SELECT * FROM d')).ruleId).toBe('all');
+    expect((await decideSql(p, context, 'UPDATE t SET a = 1')).ruleId).toBe('any');
+    expect((await decideSql(p, context, 'DELETE FROM t WHERE id = 1')).ruleId).toBe('none');
+    expect((await decideSql(p, context, 'DELETE FROM t')).ruleId).toBeNull();
   });
 
   it('a catch-all allow still cannot allow guarded flags', async () => {
@@ -295,14 +286,14 @@ describe('matching semantics', () => {
       'set-session-authorization': 'SET SESSION AUTHORIZATION postgres',
     };
     for (const [flag, sql] of Object.entries(guarded)) {
-      const decision = await p.decideSql(context, sql);
+      const decision = await decideSql(p, context, sql);
       expect({ sql, decision: decision.decision, ruleId: decision.ruleId }).toEqual({ sql, decision: 'block', ruleId: GUARDED_FLAG_RULE_ID });
       expect(decision.reason).toContain(flag);
       expect(GUARDED_SQL_FLAGS).toContain(flag);
     }
-    expect((await p.decideSql(context, 'DROP TABLE t')).decision).toBe('allow');
-    expect((await p.decideShell({ ...context, protocol: 'ssh' }, '$(echo rm) -rf /')).ruleId).toBe(GUARDED_FLAG_RULE_ID);
-    expect((await p.decideShell({ ...context, protocol: 'ssh' }, 'curl x | bash')).ruleId).toBe(GUARDED_FLAG_RULE_ID);
+    expect((await decideSql(p, context, 'DROP TABLE t')).decision).toBe('allow');
+    expect((await decideShell(p, { ...context, protocol: 'ssh' }, '$(echo rm) -rf /')).ruleId).toBe(GUARDED_FLAG_RULE_ID);
+    expect((await decideShell(p, { ...context, protocol: 'ssh' }, 'curl x | bash')).ruleId).toBe(GUARDED_FLAG_RULE_ID);
   });
 
   it('a rule naming a guarded flag can allow it, and a later such rule is reached past one that does not', async () => {
@@ -314,15 +305,15 @@ describe('matching semantics', () => {
         '',
       ].join('\n'),
     );
-    expect((await p.decideSql(context, 'SELECT purge_all_data()')).ruleId).toBe('udf-reads');
-    expect((await p.decideSql({ ...context, identity: identity('u9', ['other']) }, 'SELECT purge_all_data()')).ruleId).toBe(GUARDED_FLAG_RULE_ID);
-    expect((await p.decideShell({ ...context, protocol: 'ssh' }, '$CMD')).decision).toBe('require-approval');
+    expect((await decideSql(p, context, 'SELECT purge_all_data()')).ruleId).toBe('udf-reads');
+    expect((await decideSql(p, { ...context, identity: identity('u9', ['other']) }, 'SELECT purge_all_data()')).ruleId).toBe(GUARDED_FLAG_RULE_ID);
+    expect((await decideShell(p, { ...context, protocol: 'ssh' }, '$CMD')).decision).toBe('require-approval');
   });
 
   it('empty input: allowed only where an allow rule without command criteria covers the identity', async () => {
     const open = policy('  - { id: can-connect, match: { identity: { groups: [g1] } }, decision: allow }\n');
-    expect(await open.decideSql(context, ' ;; ')).toMatchObject({ decision: 'allow', ruleId: 'can-connect', reason: 'empty query: nothing to execute' });
-    expect(await open.decideSql({ ...context, identity: identity('x', []) }, '')).toMatchObject({ decision: 'block', ruleId: null });
+    expect(await decideSql(open, context, ' ;; ')).toMatchObject({ decision: 'allow', ruleId: 'can-connect', reason: 'empty query: nothing to execute' });
+    expect(await decideSql(open, { ...context, identity: identity('x', []) }, '')).toMatchObject({ decision: 'block', ruleId: null });
   });
 
   it('statements held by different rules need approvers every rule accepts', async () => {
@@ -336,10 +327,10 @@ describe('matching semantics', () => {
         '',
       ].join('\n'),
     );
-    const both = await p.decideSql(context, 'DELETE FROM t WHERE id = 1; UPDATE t SET a = 1 WHERE id = 2');
+    const both = await decideSql(p, context, 'DELETE FROM t WHERE id = 1; UPDATE t SET a = 1 WHERE id = 2');
     expect(both.decision).toBe('require-approval');
     expect(both.approval).toEqual({ approverGroups: ['dba'], required: 2, timeoutSeconds: 100, grant: 'once' });
-    const disjoint = await p.decideSql(context, 'DELETE FROM t WHERE id = 1; INSERT INTO t VALUES (1)');
+    const disjoint = await decideSql(p, context, 'DELETE FROM t WHERE id = 1; INSERT INTO t VALUES (1)');
     expect(disjoint.decision).toBe('block');
     expect(disjoint.reason).toMatch(/disjoint approver groups/);
   });

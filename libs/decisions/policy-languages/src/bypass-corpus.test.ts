@@ -1,10 +1,11 @@
 // Every SQL string of the classifier's bypass corpus, decided under the sample policy by several
 // identities: not one dangerous statement may be allowed.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadSqlClassifier, type SqlFlag, type SqlKind, type SqlStatementClassification } from '@custodian/sql-classification';
+import { loadPolicyFile, type CompiledPolicy, type PolicyContext } from '@custodian/policy';
+import { identity, SAMPLE_POLICY_PATH } from '@custodian/policy/testing';
+import { type SqlFlag, type SqlKind, type SqlStatementClassification } from '@custodian/sql-classification';
 import { BYPASS_CORPUS } from '@custodian/sql-classification/corpus';
-import { GUARDED_SQL_FLAGS, loadPolicyFile, type CompiledPolicy, type PolicyContext } from './index.js';
-import { identity, SAMPLE_POLICY_PATH } from './testing/sample-policy.js';
+import { decideSqlSync, GUARDED_SQL_FLAGS, sqlLanguage } from './index.js';
 
 const DANGEROUS_KINDS: ReadonlySet<SqlKind> = new Set(['write', 'ddl', 'dcl', 'utility']);
 
@@ -45,7 +46,7 @@ const CONTEXTS: readonly PolicyContext[] = [
 
 let policy: CompiledPolicy;
 beforeAll(async () => {
-  await loadSqlClassifier();
+  await sqlLanguage.ready();
   policy = loadPolicyFile(SAMPLE_POLICY_PATH);
 });
 
@@ -63,17 +64,16 @@ describe('bypass corpus under the sample policy', () => {
       const corpusSaysDangerous =
         !expectation.ok || DANGEROUS_KINDS.has(expectation.kind) || (expectation.flags ?? []).some((flag) => DANGEROUS_FLAGS.has(flag));
       for (const context of CONTEXTS) {
-        const decision = policy.decideSqlSync(context, testCase.sql);
+        const decision = decideSqlSync(policy, context, testCase.sql);
         const who = `${context.identity.subject}@${context.connection}`;
         if (corpusSaysDangerous && decision.decision === 'allow') violations.push(`${testCase.name} (${who}): allowed by ${decision.ruleId}`);
-        const { classification: wrapped } = decision;
-        if (wrapped.language !== 'sql' || !wrapped.result.ok) {
+        const { classification } = decision;
+        if (decision.language !== 'sql' || !classification.ok) {
           if (decision.decision !== 'block') violations.push(`${testCase.name} (${who}): unclassifiable but ${decision.decision}`);
           continue;
         }
-        const classification = wrapped.result;
         classification.statements.forEach((statement, index) => {
-          const unit = decision.perStatement[index];
+          const unit = decision.units[index];
           const dangerous = isDangerous(statement);
           if (!dangerous) {
             if (unit?.decision === 'allow') allowedSafe++;
@@ -99,7 +99,7 @@ describe('bypass corpus under the sample policy', () => {
     const failures = BYPASS_CORPUS.filter((testCase) => !testCase.expect.ok);
     expect(failures.length).toBeGreaterThan(10);
     for (const testCase of failures) {
-      const decision = policy.decideSqlSync(CONTEXTS[0]!, testCase.sql);
+      const decision = decideSqlSync(policy, CONTEXTS[0]!, testCase.sql);
       const code = testCase.expect.ok ? '' : testCase.expect.code;
       expect({ name: testCase.name, decision: decision.decision, ruleId: decision.ruleId, reason: decision.reason.split(':')[0] }).toEqual({
         name: testCase.name,
