@@ -60,7 +60,6 @@ async function startBenchGateway(postgres: StartedPostgres, workDir: string, str
   const evidence = new StoreEvidencePipeline({ store, instance: label });
   const policyPath = join(workDir, `${label}-policy.yaml`);
   writeFileSync(policyPath, BENCH_POLICY);
-  await SessionPipeline.ready();
   const pipeline = new SessionPipeline({
     verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience], maxTokenLifetimeSeconds: 3600 }] }),
     policy: { policy: loadPolicyFile(policyPath) },

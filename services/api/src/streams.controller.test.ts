@@ -87,6 +87,7 @@ beforeAll(async () => {
         sessionId: SESSION_A,
         commandId: randomUUID(),
         command: 'DELETE FROM orders WHERE id = 102',
+        language: 'sql',
         connection: { name: 'orders', protocol: 'postgres' },
         ruleId: 'hold-deletes',
         approverGroups: ['dba-approvers'],

@@ -183,7 +183,6 @@ beforeAll(async () => {
     listen: { host: '127.0.0.1', port },
     shutdownHooks: false,
   });
-  await SessionPipeline.ready();
   current = await startGatewayInstance();
 });
 

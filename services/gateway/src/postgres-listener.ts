@@ -95,7 +95,6 @@ export async function startPostgresGateway(deps: PostgresListenerDependencies, e
     await ownGate.start();
   }
   const approvals = deps.approvals ?? ownGate;
-  await SessionPipeline.ready();
   const pipeline = new SessionPipeline({
     verifier: identity.verifier,
     policy: policySource,

@@ -209,6 +209,15 @@ export class CompiledPolicy {
     return { permitted: false, reason: `no rule of policy "${this.name}" lets this identity use connection ${JSON.stringify(context.connection)} over ${context.protocol}` };
   }
 
+  /**
+   * A block the gateway decides itself, outside any rule (a protocol feature that bypasses
+   * classification, bytes it cannot decode, a limit), recorded like any policy decision. `ruleId`
+   * names the built-in reason (`custodian:…`).
+   */
+  gatewayBlock(language: PolicyLanguageName, ruleId: string, reason: string, clientMessage: string): PolicyDecision<undefined> {
+    return { decision: 'block', ruleId, reason, clientMessage, language, units: [], classification: undefined, policy: this.ref };
+  }
+
   /** @internal Used by DecisionBuilder. */
   get defaultClientMessage(): string {
     return this.defaultMessage;

@@ -37,9 +37,8 @@ import {
   type VerifiedIdentity,
 } from '@custodian/identity';
 import type { MaskingFindings, MaskingPolicy } from '@custodian/masking';
-import { toPolicyDecidedPayload, type CompiledPolicy, type PolicyContext, type PolicyDecision } from '@custodian/policy';
+import { toPolicyDecidedPayload, type CompiledPolicy, type PolicyContext, type PolicyDecision, type PolicyLanguageName } from '@custodian/policy';
 import { approvalBindingDigest, type ApprovalGate, type ApprovalOutcome } from './approval-gate.js';
-import { authorizeConnection } from './connection-authorization.js';
 import { PolicyMasking } from './masking-configuration.js';
 import { SessionRefusal, type CommandRefusalCode } from './session-errors.js';
 import { SessionRecorder } from './session-recorder.js';
@@ -119,7 +118,7 @@ export type CommandKind = EventPayloads['command.issued']['kind'];
 /** One command of a session, classified and decided by the adapter with a policy language. */
 export interface SessionCommand {
   /** The policy language that decided it (`sql`, `shell`, `http`, `mcp`, `llm`). */
-  readonly language: string;
+  readonly language: PolicyLanguageName;
   readonly kind: CommandKind;
   /**
    * The full command as events record it and approvers see it: literal values kept, masked only
@@ -209,7 +208,7 @@ export class SessionPipeline {
     const identity = verified.identity;
     const connection: ConnectionRef = { name: request.connection, protocol: request.protocol };
     const authorization = request.connectionExists
-      ? authorizeConnection(this.policy, { identity, connection: request.connection, protocol: request.protocol })
+      ? this.policy.authorizeConnection({ identity, connection: request.connection, protocol: request.protocol })
       : { permitted: false, reason: `no connection named ${JSON.stringify(request.connection.slice(0, 100))} is configured` };
     if (!authorization.permitted) {
       await this.recordAuthenticationFailure({
@@ -430,7 +429,7 @@ export class PipelineSession {
   }
 
   /** A block the gateway decides itself (a protocol feature that bypasses classification, bytes it cannot decode), recorded like a policy decision. */
-  gatewayBlock(language: string, ruleId: string, reason: string, clientMessage: string): PolicyDecision {
+  gatewayBlock(language: PolicyLanguageName, ruleId: string, reason: string, clientMessage: string): PolicyDecision {
     return this.pipeline.policy.gatewayBlock(language, ruleId, reason, clientMessage);
   }
 

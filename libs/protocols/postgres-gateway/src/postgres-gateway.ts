@@ -25,6 +25,7 @@ import {
   encodeReadyForQuery,
   type StartupPhaseMessage,
 } from '@custodian/postgres-wire';
+import { sqlLanguage } from '@custodian/policy-languages';
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { CatalogResolver } from './catalog.js';
 import { PostgresGatewayError } from './gateway-errors.js';
@@ -91,8 +92,9 @@ export class PostgresGateway {
     this.secureContext = options.tls ? createSecureContext({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }) : undefined;
   }
 
-  /** Starts listening; resolves with the bound port. */
+  /** Loads the SQL parser (decisions are synchronous afterwards), then listens; resolves with the bound port. */
   async listen(): Promise<number> {
+    await sqlLanguage.ready();
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -278,7 +280,8 @@ export class PostgresGateway {
       await session.close('error', code);
       return;
     }
-    if (upstream.method) session.recordCredentialInjected(connection.upstream.credentialRef, upstream.method);
+    // The value goes to the custody scan only (every client-bound byte and event is checked for it).
+    if (upstream.method) session.credentialInjected(connection.upstream.credentialRef, upstream.method, upstream.credential);
     if (socket.destroyed) {
       upstream.socket.destroy();
       await session.close('client-closed');

@@ -43,7 +43,9 @@ import {
   type TransactionStatus,
 } from '@custodian/postgres-wire';
 import type { PolicyDecision } from '@custodian/policy';
-import { sqlClassificationSummary, type CommandOutcome, type CommandRefusalCode, type PipelineSession, type SessionCloseReason, type SqlDecision } from '@custodian/session-pipeline';
+import { decideSqlSync, sqlClassificationSummary } from '@custodian/policy-languages';
+import type { CommandOutcome, CommandRefusalCode, PipelineSession, SessionCloseReason } from '@custodian/session-pipeline';
+import { normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
 import type { CatalogResolver } from './catalog.js';
 import type { GatewayLogger, PostgresConnection } from './gateway-options.js';
 import { ResponseTracker, type Expectation } from './response-tracker.js';
@@ -57,10 +59,25 @@ const FLUSH_BYTES = 64 * 1024;
 /** Client bytes read ahead while a command waits (decision, approval): beyond this the socket is paused. */
 const CLIENT_READ_AHEAD = 1024 * 1024;
 
+/** Most SQL-level prepared statements (`PREPARE name AS …`) a session may hold (PostgreSQL has no limit; the gateway's memory has). */
+const MAX_SQL_PREPARED = 10_000;
+
+/** One statement text as the policy decided it, with what events and approvers see of it. */
+interface SqlDecision {
+  readonly decision: PolicyDecision;
+  readonly classification: SqlClassification;
+  /** The statement with its literal values, masked by the policy's detectors (literal-free when it carries a password). */
+  readonly text: string;
+  /** Literal-free shape (kinds, objects, flags) for command.issued. */
+  readonly summary: Record<string, unknown>;
+  /** What masking the text found (reported with the command). */
+  readonly findings: MaskingFindings;
+}
+
 interface StatementState {
   readonly decision: PolicyDecision;
-  readonly normalized: string;
-  readonly classification: Record<string, unknown>;
+  readonly text: string;
+  readonly summary: Record<string, unknown>;
 }
 
 interface PortalState {
@@ -94,7 +111,10 @@ export class ProxySession {
   private readonly upstreamFramer: MessageFramer;
   private readonly upstreamSocket: Socket;
   private readonly tracker = new ResponseTracker();
+  /** Protocol-level prepared statements (Parse), by name; follows Close. */
   private readonly statements = new Map<string, StatementState>();
+  /** SQL-level prepared statements (`PREPARE name AS …`), so `EXECUTE name` is classified as what it runs; follows DEALLOCATE / DISCARD ALL. */
+  private readonly sqlPrepared = new Map<string, SqlStatementClassification>();
   private readonly portals = new Map<string, PortalState>();
   private readonly portalPlans = new Map<string, RowPlan>();
   private currentPlan: RowPlan | undefined;
@@ -346,27 +366,71 @@ export class ProxySession {
   }
 
   private async issue(decision: SqlDecision, effective: PolicyDecision, parameters?: readonly (string | null)[]): Promise<CommandOutcome> {
-    return this.session.issue({
+    const outcome = await this.session.issue({
+      language: 'sql',
       kind: 'sql',
-      text: decision.normalized,
-      classification: sqlClassificationSummary(decision.classification),
+      text: decision.text,
+      summary: decision.summary,
       decision: effective,
       signal: this.newCommandSignal(),
       ...(parameters ? { parameters } : {}),
     });
+    this.session.recordMasked(outcome.commandId, decision.findings);
+    return outcome;
   }
 
   /**
-   * Decides statement text. Bytes that are not valid UTF-8 are refused outright: decoding would
+   * Decides statement text with the policy's SQL language (the session's SQL-level prepared
+   * statements as context). Bytes that are not valid UTF-8 are refused outright: decoding would
    * replace them, so the gateway would decide another text than the server is sent.
    */
   private decide(sql: string, body: Buffer): SqlDecision {
-    const decision = this.session.decideSql(sql);
-    if (isUtf8(body)) return decision;
-    return {
-      ...decision,
-      decision: this.session.gatewayBlock('custodian:invalid-utf8', 'the statement is not valid UTF-8 (fail closed)', 'The statement is not valid UTF-8 and was not run.'),
-    };
+    const decided = decideSqlSync(this.session.policy, this.session.policyContext, sql, { preparedStatements: this.sqlPrepared });
+    const findings = new MaskingFindings();
+    const classification = decided.classification;
+    const base = { classification, text: this.commandText(sql, classification, findings), summary: sqlClassificationSummary(classification), findings };
+    if (!isUtf8(body)) {
+      return { ...base, decision: this.session.gatewayBlock('sql', 'custodian:invalid-utf8', 'the statement is not valid UTF-8 (fail closed)', 'The statement is not valid UTF-8 and was not run.') };
+    }
+    if (decided.decision === 'block' || !classification.ok) return { ...base, decision: decided };
+    const limit = this.followSqlPrepared(classification.statements);
+    return { ...base, decision: limit ?? decided };
+  }
+
+  /**
+   * What events record and approvers see of a statement: its text with literal values, masked by
+   * the policy's detectors. A statement that sets a password (`ALTER ROLE … PASSWORD '…'`) or
+   * cannot be parsed is shown literal-free instead, so a credential never reaches an event.
+   */
+  private commandText(sql: string, classification: SqlClassification, findings: MaskingFindings): string {
+    if (classification.ok) {
+      if (classification.flags.includes('password')) return classification.normalized;
+      return this.maskText(sql, 'statement', findings);
+    }
+    const fallback = normalizeSqlSync(sql);
+    return fallback.ok ? fallback.normalized : `[unclassifiable statement: ${classification.error.code}]`;
+  }
+
+  /**
+   * Keeps the SQL-level prepared statements in step with the session (PREPARE adds, DEALLOCATE and
+   * DISCARD ALL drop) and bounded: a PREPARE past the limit is refused.
+   */
+  private followSqlPrepared(statements: readonly SqlStatementClassification[]): PolicyDecision | undefined {
+    for (const statement of statements) {
+      if (statement.deallocates === '*') this.sqlPrepared.clear();
+      else if (statement.deallocates !== undefined) this.sqlPrepared.delete(statement.deallocates);
+      if (statement.preparedName === undefined) continue;
+      if (!this.sqlPrepared.has(statement.preparedName) && this.sqlPrepared.size >= MAX_SQL_PREPARED) {
+        return this.session.gatewayBlock(
+          'sql',
+          'custodian:prepared-statement-limit',
+          `PREPARE refused: the session already holds ${MAX_SQL_PREPARED} prepared statements`,
+          `This session already holds ${MAX_SQL_PREPARED} prepared statements; DEALLOCATE some before preparing more.`,
+        );
+      }
+      this.sqlPrepared.set(statement.preparedName, statement);
+    }
+    return undefined;
   }
 
   private async query(frame: Frame): Promise<void> {
@@ -376,37 +440,40 @@ export class ProxySession {
     const outcome = await this.issue(decision, effective);
     if (this.ended) return;
     if (outcome.forward) {
-      this.sendUpstream(frame.raw, encodeQuery(decision.normalized), 'Query');
+      this.sendUpstream(frame.raw, encodeQuery(decision.text), 'Query');
       this.tracker.push({ kind: 'query', commandId: outcome.commandId });
     } else {
       this.refuse(outcome, true);
     }
   }
 
+  /**
+   * A Parse is decided at once: a blocked statement is refused here. An allowed or held one is
+   * forwarded (preparing runs nothing) and each Execute of it is issued with its bound values,
+   * so a held statement is approved per execution, with the values the approver sees.
+   */
   private parse(frame: Frame): Promise<void> | undefined {
     const parse = decodeParse(frame);
     const decision = this.decide(parse.query, frame.body);
-    const recorded = encodeParse({ ...parse, query: decision.normalized });
+    const recorded = encodeParse({ ...parse, query: decision.text });
     const remember = (effective: PolicyDecision): void => {
-      this.statements.set(parse.statement, { decision: effective, normalized: decision.normalized, classification: sqlClassificationSummary(decision.classification) });
+      this.statements.set(parse.statement, { decision: effective, text: decision.text, summary: decision.summary });
       this.sendUpstream(frame.raw, recorded, 'Parse');
       this.tracker.push({ kind: 'parse' });
     };
-    const copy = this.copyCheckNeeded(decision);
-    // Allowed statements are recorded when executed (with their parameters); blocked and held ones now.
-    if (decision.decision.decision === 'allow' && !copy) {
+    if (decision.decision.decision !== 'block' && !this.copyCheckNeeded(decision)) {
       remember(decision.decision);
       return undefined;
     }
     return (async () => {
       const effective = await this.copyCheck(decision);
-      if (effective.decision === 'allow') {
+      if (effective.decision !== 'block') {
         remember(effective);
         return;
       }
       const outcome = await this.issue(decision, effective);
       if (this.ended) return;
-      if (outcome.forward) remember(this.session.approvedDecision(effective, outcome.commandId));
+      if (outcome.forward) remember(effective);
       else this.refuse(outcome, false);
     })();
   }
@@ -447,10 +514,11 @@ export class ProxySession {
     }
     return (async () => {
       const outcome = await this.session.issue({
+        language: 'sql',
         kind: 'sql',
-        text: statement.normalized,
+        text: statement.text,
         parameters: portal.parameters,
-        classification: statement.classification,
+        summary: statement.summary,
         decision: statement.decision,
         signal: this.newCommandSignal(),
       });
@@ -467,11 +535,12 @@ export class ProxySession {
   private async functionCall(frame: Frame): Promise<void> {
     const { functionOid } = decodeFunctionCall(frame);
     const decision = this.session.gatewayBlock(
+      'sql',
       'custodian:function-call',
       `FunctionCall of function ${functionOid}: the fast-path interface bypasses SQL classification`,
       'The FunctionCall protocol message is not permitted through the Custodian gateway; call the function in a SQL statement.',
     );
-    const outcome = await this.session.issue({ kind: 'sql', text: `[FunctionCall ${functionOid}]`, decision });
+    const outcome = await this.session.issue({ language: 'sql', kind: 'sql', text: `[FunctionCall ${functionOid}]`, decision });
     if (this.ended) return;
     if (!outcome.forward) this.refuse(outcome, true);
   }
@@ -495,7 +564,7 @@ export class ProxySession {
   }
 
   private copyCheckNeeded(decision: SqlDecision): boolean {
-    return decision.decision.decision !== 'block' && decision.classification.ok && decision.classification.statements.some((s) => s.command === 'COPY TO');
+    return decision.decision.decision !== 'block' && decision.classification.ok && decision.classification.statements.some((statement) => statement.command === 'COPY TO');
   }
 
   /**
@@ -511,7 +580,7 @@ export class ProxySession {
         try {
           columns = await this.context.catalog.relationColumns(object.schema, object.name);
         } catch {
-          return this.session.gatewayBlock('custodian:copy-masked-columns', 'COPY TO refused: masked columns could not be checked (catalog unavailable)', 'COPY TO is refused: the gateway cannot check it for masked columns right now.');
+          return this.session.gatewayBlock('sql', 'custodian:copy-masked-columns', 'COPY TO refused: masked columns could not be checked (catalog unavailable)', 'COPY TO is refused: the gateway cannot check it for masked columns right now.');
         }
         if (!columns) continue;
         for (const column of columns.columns.values()) {
@@ -519,6 +588,7 @@ export class ProxySession {
           if (rule) {
             const where = `${columns.schema}.${columns.table}.${column}`;
             return this.session.gatewayBlock(
+              'sql',
               'custodian:copy-masked-columns',
               `COPY TO of ${columns.schema}.${columns.table} refused: column ${where} is masked by rule ${rule.id}`,
               `COPY TO is refused for ${columns.schema}.${columns.table}: column ${column} is masked (rule ${rule.id}); use SELECT, which masks it.`,

@@ -97,7 +97,6 @@ export function postgresConformanceFixture(): GatewayConformanceFixture {
 
     async startGateway(environment: ConformanceEnvironment): Promise<ConformanceGateway> {
       const target = upstream();
-      await SessionPipeline.ready();
       const pipeline = new SessionPipeline({
         verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: environment.issuer.issuer, audiences: [environment.issuer.audience] }] }),
         policy: { policy: parsePolicy(environment.policyYaml, 'conformance-policy.yaml') },

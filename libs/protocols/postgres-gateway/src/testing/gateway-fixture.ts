@@ -185,7 +185,6 @@ export async function startGatewayFixture(options: GatewayFixtureOptions = {}): 
   writeFileSync(policyPath, options.policy ?? TEST_POLICY);
   const policy = loadPolicyFile(policyPath);
   const failures = new EventFactory({ service: 'gateway', instance: 'test-gateway' });
-  await SessionPipeline.ready();
   const pipeline = new SessionPipeline({
     verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience] }] }),
     policy: { policy },
