@@ -41,7 +41,7 @@ describe('FlowControl', () => {
     client.write('one');
     await tick();
     expect(received).toEqual([]);
-    expect(flow.pausedFor.sort()).toEqual(['recorder', 'upstream-full']);
+    expect([...flow.pausedFor].sort()).toEqual(['recorder', 'upstream-full']);
     flow.resume('recorder');
     client.write('two');
     await tick();

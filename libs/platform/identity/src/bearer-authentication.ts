@@ -5,7 +5,8 @@
 // (authentication.succeeded / .failed) is the caller's: each surface has its own recorder.
 import { createHash } from 'node:crypto';
 import type { AccessTokenVerifier, VerifiedIdentity } from './access-token-verifier.js';
-import { toIdentityError, type IdentityError, type IdentityErrorCode } from './identity-error.js';
+import { toIdentityError } from './authentication-events.js';
+import type { IdentityError, IdentityErrorCode } from './identity-error.js';
 
 export type BearerRefusalCode =
   /** No Authorization header at all. */
