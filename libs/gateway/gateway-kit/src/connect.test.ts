@@ -1,6 +1,6 @@
 // Connect and TLS against real sockets on loopback: a closed port, a server that accepts and
 // never speaks (the deadline), a self-signed certificate made with openssl here (verification).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
