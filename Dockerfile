@@ -18,6 +18,8 @@ FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build --chown=node:node /app /app
+# The gateway's data directory in compose.yaml (a named volume takes this owner from the image).
+RUN mkdir -p /var/lib/custodian && chown node:node /var/lib/custodian
 USER node
 EXPOSE 7400 7401 7402 7403
 CMD ["node", "services/cli/dist/main.js", "start"]

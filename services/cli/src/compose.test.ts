@@ -1,11 +1,12 @@
 // Static checks of the distributed deployment (compose.yaml): there is no Docker engine here,
 // so this proves what can be proved without one — that compose and the code agree.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { isAcceptedEnvVariable, loadConfig, SERVICE_NAMES, type ServiceName } from '@custodian/runtime-config';
+import { parsePolicy } from '@custodian/policy';
+import { CONFIG_FILE_ENV, isAcceptedEnvVariable, loadConfig, SERVICE_NAMES, type LoadedConfig, type ServiceName } from '@custodian/runtime-config';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -16,6 +17,7 @@ interface ComposeService {
   readonly ports?: readonly string[];
   readonly depends_on?: Readonly<Record<string, { condition: string }>> | readonly string[];
   readonly healthcheck?: { readonly test: readonly string[] };
+  readonly volumes?: readonly string[];
 }
 
 interface ComposeFile {
@@ -29,6 +31,26 @@ const custodianServices = services.filter(([, s]) => s.command?.some((part) => /
 
 function environmentOf(service: ComposeService): Record<string, string> {
   return Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, String(v)]));
+}
+
+/** Where a container path comes from on this machine, through the service's bind mounts (`./dir:/path[:ro]`). */
+function hostPathOf(service: ComposeService, containerPath: string): string | undefined {
+  for (const spec of service.volumes ?? []) {
+    const [source, target] = spec.split(':');
+    if (!source?.startsWith('.') || target === undefined) continue;
+    const relative = posix.relative(target, containerPath);
+    if (!relative.startsWith('..') && !posix.isAbsolute(relative)) return join(repoRoot, source, relative);
+  }
+  return undefined;
+}
+
+/** The service's config as its container loads it: its CUSTODIAN_* variables, and the mounted file CUSTODIAN_CONFIG names. */
+function configOf(service: ComposeService): LoadedConfig {
+  const { [CONFIG_FILE_ENV]: file, ...env } = environmentOf(service);
+  if (file === undefined) return loadConfig({ env, cwd: '/app' });
+  const onHost = hostPathOf(service, file);
+  expect(onHost, `${file} is not in a directory mounted from the repository`).toBeDefined();
+  return loadConfig({ file: onHost!, env, cwd: '/app' });
 }
 
 /** "127.0.0.1:7400:7400" → { host: '127.0.0.1', published: 7400, target: 7400 }. */
@@ -54,21 +76,72 @@ describe('compose.yaml (distributed deployment)', () => {
     const custodianVariables = Object.keys(env).filter((k) => k.startsWith('CUSTODIAN_'));
     expect(custodianVariables.length).toBeGreaterThan(0);
     expect(custodianVariables.filter((k) => !isAcceptedEnvVariable(k))).toEqual([]);
-    const { config } = loadConfig({ env, cwd: '/app' });
+    const { config } = configOf(service);
     expect(config.deployment).toBe('distributed');
     expect(config.eventStore.kind).toBe('eventstoredb');
     expect(config.bus.kind).toBe('kafka');
     expect(config.services[name as ServiceName].http.host).toBe('0.0.0.0');
   });
 
-  it.each(custodianServices)('%s: the healthcheck probes /health/ready on the configured port, which is the published one', (name, service) => {
-    const { config } = loadConfig({ env: environmentOf(service), cwd: '/app' });
+  it.each(custodianServices)('%s: the healthcheck probes /health/ready on the configured port; the published ports are that one and its enabled listeners', (name, service) => {
+    const { config } = configOf(service);
     const port = config.services[name as ServiceName].http.port;
     const probe = (service.healthcheck?.test ?? []).join(' ');
     const match = /http:\/\/127\.0\.0\.1:(\d+)(\/health\/ready)/.exec(probe);
     expect(match?.[2]).toBe('/health/ready');
     expect(Number(match?.[1])).toBe(port);
-    expect((service.ports ?? []).map(parsePort).map((p) => p.target)).toEqual([port]);
+    const listeners = name === 'gateway' && config.gateways.postgres.enabled ? [config.gateways.postgres.listen.port] : [];
+    expect((service.ports ?? []).map(parsePort).map((p) => p.target)).toEqual([port, ...listeners]);
+  });
+
+  describe('the gateway proxies the compose PostgreSQL service', () => {
+    const gateway = compose.services['gateway']!;
+    const database = compose.services['postgres']!;
+    const loaded = configOf(gateway);
+    const listener = loaded.config.gateways.postgres;
+    const gatewayEnv = environmentOf(gateway);
+    const databaseEnv = environmentOf(database);
+
+    it('the PostgreSQL listener is enabled, listens on all interfaces in the container and is published on loopback', () => {
+      expect(listener.enabled).toBe(true);
+      expect(listener.listen.host).toBe('0.0.0.0');
+      expect((gateway.ports ?? []).map(parsePort)).toContainEqual({ host: '127.0.0.1', published: listener.listen.port, target: listener.listen.port });
+    });
+
+    it('has a connection to the postgres service as its database and user, and starts after it is healthy', () => {
+      expect(listener.connections.length).toBeGreaterThan(0);
+      const upstream = listener.connections[0]!.upstream;
+      expect(upstream).toMatchObject({ host: 'postgres', port: 5432, database: databaseEnv['POSTGRES_DB'], user: databaseEnv['POSTGRES_USER'] });
+      expect(gateway.depends_on).toMatchObject({ postgres: { condition: 'service_healthy' } });
+    });
+
+    it('holds the database password by reference, and the referenced variable (or file) is defined for the gateway', () => {
+      for (const connection of listener.connections) {
+        const credential = connection.upstream.credential;
+        expect(credential, `${connection.name} has no credential reference`).toBeDefined();
+        if (credential && 'fromEnv' in credential) {
+          expect(Object.keys(gatewayEnv)).toContain(credential.fromEnv);
+          // The same value the database was initialised with.
+          expect(gatewayEnv[credential.fromEnv]).toBe(databaseEnv['POSTGRES_PASSWORD']);
+        } else if (credential) {
+          const inContainer = posix.resolve('/etc/custodian', credential.fromFile);
+          expect(hostPathOf(gateway, inContainer) ?? (gateway.volumes ?? []).find((v) => v.split(':')[1] === inContainer), `${inContainer} is not mounted`).toBeDefined();
+        }
+      }
+    });
+
+    it('the policy file is mounted with the config and is a valid policy', () => {
+      expect(loaded.config.gateways.policyFile).toBeDefined();
+      const file = join(loaded.baseDir, loaded.config.gateways.policyFile!);
+      expect(existsSync(file)).toBe(true);
+      expect(parsePolicy(readFileSync(file, 'utf8'), file).name).toBe('compose-example');
+    });
+
+    it('keeps its data directory (spool, masking key, custody signing key) on a named volume', () => {
+      const volume = (gateway.volumes ?? []).find((v) => v.split(':')[1] === loaded.config.dataDir);
+      expect(volume, `no volume at ${loaded.config.dataDir}`).toBeDefined();
+      expect(Object.keys((compose as unknown as { volumes: Record<string, unknown> }).volumes)).toContain(volume!.split(':')[0]);
+    });
   });
 
   it('depends_on names only services that exist', () => {

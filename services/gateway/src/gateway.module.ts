@@ -4,7 +4,7 @@ import { HealthRegistry } from '@custodian/observability';
 import type { LoadedConfig } from '@custodian/runtime-config';
 import { serviceCore, serviceWorkProviders, type ServiceDependencies, type ServiceWork } from '@custodian/service-host';
 import type { ApprovalGate } from '@custodian/session-pipeline';
-import { postgresGatewayProviders } from './postgres-listener.js';
+import { gatewayListenerProviders } from './gateway-listeners.js';
 
 /** Nest injection token of the gateway's evidence (`GatewayEvidence`): protocol adapters accept events through it. */
 export const GATEWAY_EVIDENCE = Symbol.for('@custodian/gateway/evidence');
@@ -25,14 +25,14 @@ export interface GatewayDependencies extends ServiceDependencies {
   readonly approvals?: ApprovalGate;
 }
 
-/** Protocol gateway: agents connect here; later issues add the PostgreSQL, SSH, HTTP, Anthropic and MCP listeners. */
+/** Protocol gateway: agents connect here. One gateway core (gateway-core.ts) serves every enabled listener: PostgreSQL now; SSH, HTTP, Anthropic and MCP later. */
 @Module({})
 export class GatewayModule {
   static register(deps: GatewayDependencies): DynamicModule {
     const health = deps.health ?? new HealthRegistry();
     const core = serviceCore({ ...deps, health });
     const listeners = deps.loaded
-      ? postgresGatewayProviders({
+      ? gatewayListenerProviders({
           loaded: deps.loaded,
           eventStore: deps.eventStore,
           logger: deps.logger,

@@ -1,6 +1,7 @@
-// The gateway service with `gateways.postgres` enabled, built from a YAML config exactly as the
-// embedded host and the standalone process build it: psql logs in with a token, reads masked rows,
-// gets a block; readiness includes the listener; the held credential comes from an env reference.
+// The gateway service with `gateways.postgres` enabled over the shared `gateways.*` settings, built
+// from a YAML config exactly as the embedded host and the standalone process build it: psql logs in
+// with a token, reads masked rows, gets a block; readiness includes the listener; the held
+// credential comes from an env reference; the policy activation is recorded.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -55,11 +56,12 @@ identity:
   issuers:
     - issuer: ${oidc.issuer}
       audiences: [${oidc.defaultAudience}]
+dataDir: data
 gateways:
+  policyFile: policy.yaml
   postgres:
     enabled: true
     listen: { host: 127.0.0.1, port: ${port} }
-    policyFile: policy.yaml
     connections:
       - name: people-db
         upstream:
@@ -110,7 +112,7 @@ describe('gateway service: gateways.postgres', () => {
     expect(result.stderr).toContain('(rule no-ddl)');
     const types: string[] = [];
     for await (const recorded of store.readAll()) types.push(recorded.event.type);
-    expect(types).toEqual(expect.arrayContaining(['session.opened', 'credential.injected', 'command.issued', 'policy.decided', 'data.masked', 'session.closed']));
+    expect(types).toEqual(expect.arrayContaining(['policy.activated', 'session.opened', 'credential.injected', 'command.issued', 'policy.decided', 'data.masked', 'session.closed']));
     const injected = [];
     for await (const recorded of store.readAll()) if (recorded.event.type === 'credential.injected') injected.push(recorded.event.payload);
     expect(injected[0]).toMatchObject({ credentialRef: 'env:PEOPLE_DB_PASSWORD', method: 'scram-sha-256' });

@@ -52,11 +52,11 @@ export async function startDemoEnvironment(options: { dataDir: string; gatewayPo
         identity: { ...config.identity, issuers: [...config.identity.issuers, { issuer: issuer.issuer, audiences: [DEMO_AUDIENCE], algorithms: ['RS256'], clockSkewSeconds: 30, maxTokenLifetimeSeconds: 3600 }] },
         gateways: {
           ...config.gateways,
+          policyFile: config.gateways.policyFile ?? policyFile,
           postgres: {
             ...postgres,
             enabled: true,
             listen: { ...postgres.listen, ...(options.gatewayPort !== undefined ? { port: options.gatewayPort } : {}) },
-            policyFile: postgres.policyFile ?? policyFile,
             connections: [
               ...postgres.connections,
               { name: DEMO_CONNECTION, upstream: { host: database.host, port: database.port, database: database.database, user: database.user, tls: { mode: 'disable' }, connectTimeoutMs: 10_000 } },

@@ -9,3 +9,4 @@ export * from './human-session-store.js';
 export * from './identity-error.js';
 export * from './issuer-config.js';
 export * from './token-claims.js';
+export * from './bearer-authentication.js';

@@ -17,6 +17,8 @@ export interface SchemaNode {
   readonly $defs?: Readonly<Record<string, SchemaNode>>;
   readonly 'x-custodian-secret'?: boolean;
   readonly 'x-custodian-hint'?: string;
+  /** Keys that moved elsewhere: key here → its dotted path now (named in the error for the old key). */
+  readonly 'x-custodian-moved'?: Readonly<Record<string, string>>;
 }
 
 /** Path of the configuration contract inside the @custodian/schemas package. */
@@ -46,6 +48,7 @@ export function configValidator(): ValidateFunction {
     addFormatsModule.default(ajv);
     ajv.addKeyword({ keyword: 'x-custodian-secret', schemaType: 'boolean' });
     ajv.addKeyword({ keyword: 'x-custodian-hint', schemaType: 'string' });
+    ajv.addKeyword({ keyword: 'x-custodian-moved', schemaType: 'object' });
     cachedValidator = ajv.compile(configSchema());
   }
   return cachedValidator;

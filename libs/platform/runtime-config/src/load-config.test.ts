@@ -60,9 +60,11 @@ describe('loadConfig defaults (embedded deployment)', () => {
         auditorGroups: ['auditors'],
         maskingRules: [],
       },
-      // The PostgreSQL gateway is off until enabled; loopback, TLS required off loopback.
+      // Shared gateway settings; the PostgreSQL listener is off until enabled; loopback, TLS required off loopback.
       gateways: {
-        postgres: { enabled: false, listen: { host: '127.0.0.1', port: 7432 }, requireTls: 'non-loopback', approvalWaitSeconds: 300, maxMessageBytes: 16777216, maxFrameBytes: 65536, connections: [] },
+        approvalWaitSeconds: 300,
+        maxFrameBytes: 65536,
+        postgres: { enabled: false, listen: { host: '127.0.0.1', port: 7432 }, requireTls: 'non-loopback', maxMessageBytes: 16777216, connections: [] },
       },
     });
   });
@@ -158,6 +160,16 @@ describe('validation errors name the file, the key and the line', () => {
     expect(err.message).toContain('services.api.http.prot');
     expect(err.message).toContain('/services/api/http/prot');
     expect(err.issues[0]).toMatchObject({ path: 'services.api.http.prot', source: { kind: 'file', file, line: 6 } });
+  });
+
+  it('a gateway setting under its old key (gateways.postgres.policyFile) says where it moved', () => {
+    const file = writeConfig('moved.yaml', ['gateways:', '  postgres:', '    enabled: true', '    policyFile: policy.yaml', ''].join('\n'));
+    const err = configError(() => loadConfig({ file, env: {}, cwd: dir }));
+    expect(err.issues).toEqual([expect.objectContaining({ path: 'gateways.postgres.policyFile', message: 'has moved: set gateways.policyFile instead', source: expect.objectContaining({ file, line: 4 }) })]);
+    expect(err.message).toContain(`${file}:4:5`);
+    const shared = writeConfig('shared.yaml', ['gateways:', '  policyFile: policy.yaml', '  audiences: [urn:custodian:gw]', '  postgres: { enabled: true, audiences: [urn:custodian:pg] }', ''].join('\n'));
+    const { config } = loadConfig({ file: shared, env: { CUSTODIAN_GATEWAYS__APPROVAL_WAIT_SECONDS: '60' }, cwd: dir });
+    expect(config.gateways).toMatchObject({ policyFile: 'policy.yaml', audiences: ['urn:custodian:gw'], approvalWaitSeconds: 60, postgres: { enabled: true, audiences: ['urn:custodian:pg'] } });
   });
 
   it('a value of the wrong type and an unknown enum value, all reported', () => {

@@ -161,9 +161,12 @@ function describe(e: ErrorObject): { keys: string[]; message: string } {
   const params = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      const movedTo = parentSchema?.['x-custodian-moved']?.[key];
+      if (movedTo !== undefined) return { keys: [...keys, key], message: `has moved: set ${movedTo} instead` };
       const known = Object.keys(parentSchema?.properties ?? {});
       return {
-        keys: [...keys, String(params.additionalProperty)],
+        keys: [...keys, key],
         message: `is not a known key${known.length > 0 ? ` (known here: ${known.join(', ')})` : ''}`,
       };
     }

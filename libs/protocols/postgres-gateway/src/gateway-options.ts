@@ -8,8 +8,8 @@ export interface UpstreamTarget {
   readonly port: number;
   readonly database: string;
   readonly user: string;
-  /** Reads the held secret at each login, so a rotated secret applies to the next session. Undefined: the upstream asks for none. */
-  readonly password: () => string | undefined;
+  /** Reads the held secret at each login, so a rotated secret applies to the next session (a file is read asynchronously). Undefined: the upstream asks for none. */
+  readonly password: () => Promise<string | undefined> | string | undefined;
   /** Where the secret comes from (`env:NAME`, `file:/path`), the only thing events say about it. */
   readonly credentialRef: string;
   readonly tls: {

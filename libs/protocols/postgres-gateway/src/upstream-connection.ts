@@ -2,8 +2,9 @@
 // (SSLRequest, then verify the certificate against the configured CA and name), StartupMessage
 // with the gateway's user and database, then SCRAM-SHA-256, md5 or (over TLS only) cleartext.
 // The client never sees any of it: it only gets the server's parameters afterwards.
-import { connect as tcpConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { ConnectError, connectTcp, startTls } from '@custodian/gateway-kit';
 import {
   BackendType,
   decodeAuthentication,
@@ -41,24 +42,14 @@ export interface UpstreamConnection {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-function openSocket(target: UpstreamTarget, signal: AbortSignal): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host: target.host, port: target.port });
-    socket.setNoDelay(true);
-    const fail = (error: Error): void => {
-      socket.destroy();
-      reject(new PostgresGatewayError('UPSTREAM_UNAVAILABLE', `cannot connect to the upstream database (${(error as NodeJS.ErrnoException).code ?? error.message})`, { cause: error }));
-    };
-    const onTimeout = (): void => fail(new Error('connect timeout'));
-    socket.once('error', fail);
-    signal.addEventListener('abort', onTimeout, { once: true });
-    socket.once('connect', () => {
-      // The deadline covers connecting only: it must not destroy the session's socket later.
-      signal.removeEventListener('abort', onTimeout);
-      socket.off('error', fail);
-      resolve(socket);
-    });
-  });
+async function openSocket(target: UpstreamTarget, signal: AbortSignal): Promise<Socket> {
+  try {
+    return await connectTcp({ host: target.host, port: target.port, signal });
+  } catch (error) {
+    // The client sees this message: the reason code, never the upstream's address.
+    const reason = error instanceof ConnectError ? (error.code === 'CONNECT_TIMEOUT' ? 'connect timeout' : (error.detail ?? error.message)) : String(error);
+    throw new PostgresGatewayError('UPSTREAM_UNAVAILABLE', `cannot connect to the upstream database (${reason})`, { cause: error });
+  }
 }
 
 async function negotiateTls(socket: Socket, target: UpstreamTarget, signal: AbortSignal): Promise<TLSSocket | undefined> {
@@ -75,29 +66,17 @@ async function negotiateTls(socket: Socket, target: UpstreamTarget, signal: Abor
     socket.destroy();
     throw new PostgresGatewayError('UPSTREAM_PROTOCOL_ERROR', 'the upstream sent data before the TLS handshake');
   }
-  const verify = target.tls.mode === 'verify-full';
-  return new Promise((resolve, reject) => {
-    const secure = tlsConnect({
+  try {
+    return await startTls(
       socket,
-      servername: target.tls.serverName ?? (/^[\d.:]+$/.test(target.host) ? undefined : target.host),
-      ...(target.tls.ca ? { ca: target.tls.ca } : {}),
-      // The name checked against the certificate (DNS name or IP address SAN).
-      host: target.tls.serverName ?? target.host,
-      rejectUnauthorized: verify,
-    });
-    const fail = (error: Error): void => {
-      secure.destroy();
-      reject(new PostgresGatewayError('UPSTREAM_TLS_REQUIRED', `TLS to the upstream database failed: ${error.message}`, { cause: error }));
-    };
-    const onTimeout = (): void => fail(new Error('TLS handshake timeout'));
-    secure.once('error', fail);
-    signal.addEventListener('abort', onTimeout, { once: true });
-    secure.once('secureConnect', () => {
-      signal.removeEventListener('abort', onTimeout);
-      secure.off('error', fail);
-      resolve(secure);
-    });
-  });
+      target.host,
+      { verify: target.tls.mode === 'verify-full', ...(target.tls.ca ? { ca: target.tls.ca } : {}), ...(target.tls.serverName ? { serverName: target.tls.serverName } : {}) },
+      { signal },
+    );
+  } catch (error) {
+    const message = error instanceof ConnectError ? error.message : String(error);
+    throw new PostgresGatewayError('UPSTREAM_TLS_REQUIRED', `TLS to the upstream database failed: ${message}`, { cause: error });
+  }
 }
 
 function upstreamError(frame: { body: Buffer; raw: Buffer; type: number }): PostgresGatewayError {
@@ -121,8 +100,9 @@ export async function connectUpstream(target: UpstreamTarget, parameters: Readon
     const reader = new SocketFrameReader(socket, { side: 'backend', maxMessageBytes });
     let method: CredentialInjected['method'] | undefined;
     let scram: ScramSha256Client | undefined;
-    const secret = (): string => {
-      const password = target.password();
+    // Read at each login (a rotated credential applies to the next session); the reference may read a file asynchronously.
+    const secret = async (): Promise<string> => {
+      const password = await target.password();
       if (password === undefined || password === '') throw new PostgresGatewayError('UPSTREAM_LOGIN_FAILED', `the upstream database asks for a password but connection credential ${target.credentialRef} is not set`);
       return password;
     };
@@ -141,16 +121,16 @@ export async function connectUpstream(target: UpstreamTarget, parameters: Readon
               // Never send the held password in the clear over an unencrypted connection.
               if (!secure) throw new PostgresGatewayError('UPSTREAM_AUTH_UNSUPPORTED', 'the upstream database asks for a cleartext password over a connection without TLS; refused');
               method = 'password';
-              socket.write(encodePasswordMessage(secret()));
+              socket.write(encodePasswordMessage(await secret()));
               break;
             case 'md5-password':
               method = 'md5';
-              socket.write(encodePasswordMessage(md5PasswordResponse(target.user, secret(), request.salt)));
+              socket.write(encodePasswordMessage(md5PasswordResponse(target.user, await secret(), request.salt)));
               break;
             case 'sasl':
               if (!request.mechanisms.includes('SCRAM-SHA-256')) throw new PostgresGatewayError('UPSTREAM_AUTH_UNSUPPORTED', `the upstream database offers no supported SASL mechanism (${request.mechanisms.join(', ')})`);
               method = 'scram-sha-256';
-              scram = new ScramSha256Client(secret());
+              scram = new ScramSha256Client(await secret());
               socket.write(encodeSaslInitialResponse('SCRAM-SHA-256', scram.first()));
               break;
             case 'sasl-continue':

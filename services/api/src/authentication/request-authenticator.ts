@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
 import type { AuthenticationFailed } from '@custodian/event-contracts';
 import {
+  BearerAuthenticator,
+  BearerRefusal,
   authenticationFailedPayload,
   authenticationSucceededPayload,
-  toIdentityError,
   type AccessTokenVerifier,
+  type BearerAuthentication,
   type HumanSessionStore,
   type VerifiedIdentity,
 } from '@custodian/identity';
@@ -29,7 +30,6 @@ export interface RequestAuthenticatorDependencies {
   readonly now?: () => number;
 }
 
-const BEARER = /^Bearer +(\S+) *$/i;
 const WWW_AUTHENTICATE = 'WWW-Authenticate';
 
 /**
@@ -47,10 +47,12 @@ export class RequestAuthenticator {
   private readonly recorded = new Map<string, number>();
   private readonly maxRemembered: number;
   private readonly now: () => number;
+  private readonly bearerTokens: BearerAuthenticator;
 
   constructor(private readonly deps: RequestAuthenticatorDependencies) {
     this.maxRemembered = deps.maxRememberedTokens ?? 10_000;
     this.now = deps.now ?? Date.now;
+    this.bearerTokens = new BearerAuthenticator({ verifier: deps.verifier });
   }
 
   get configured(): boolean {
@@ -70,24 +72,19 @@ export class RequestAuthenticator {
   }
 
   private async bearer(header: string, client: ClientInfo): Promise<Principal> {
-    const verifier = this.deps.verifier;
-    if (!verifier) throw await this.refuse(notConfigured(), client, 'oidc-access-token');
-    const token = BEARER.exec(header)?.[1];
-    if (token === undefined) {
-      const code = /^Bearer\b/i.test(header) ? 'TOKEN_MALFORMED' : 'AUTHENTICATION_SCHEME_UNSUPPORTED';
-      const message = code === 'TOKEN_MALFORMED' ? 'the bearer token is missing or malformed' : 'only the Bearer authentication scheme is accepted';
-      throw await this.refuse(new ApiError(401, code, message, invalidToken()), client, 'oidc-access-token');
-    }
-    let verified: VerifiedIdentity;
+    if (!this.deps.verifier) throw await this.refuse(notConfigured(), client, 'oidc-access-token');
+    let authenticated: BearerAuthentication;
     try {
-      verified = await verifier.verify(token);
+      authenticated = await this.bearerTokens.authenticate(header);
     } catch (error) {
-      const failure = toIdentityError(error);
-      const payload = authenticationFailedPayload(failure, { method: 'oidc-access-token', clientAddress: client.address });
-      await this.deps.recorder.failed(payload, client.key);
-      throw new ApiError(401, failure.code, failure.message, invalidToken());
+      if (!(error instanceof BearerRefusal)) throw error;
+      const refusal = new ApiError(401, error.code, error.message, { [WWW_AUTHENTICATE]: error.wwwAuthenticate });
+      if (!error.identityError) throw await this.refuse(refusal, client, 'oidc-access-token');
+      await this.deps.recorder.failed(authenticationFailedPayload(error.identityError, { method: 'oidc-access-token', clientAddress: client.address }), client.key);
+      throw refusal;
     }
-    await this.recordSuccess(token, verified, client);
+    const { verified, tokenDigest } = authenticated;
+    await this.recordSuccess(tokenDigest, verified, client);
     return { identity: verified.identity, expiresAt: verified.expiresAt, authenticatedBy: 'bearer' };
   }
 
@@ -104,9 +101,9 @@ export class RequestAuthenticator {
     return { identity: session.identity, expiresAt: session.expiresAt, authenticatedBy: 'session', sessionId: session.id };
   }
 
-  private async recordSuccess(token: string, verified: VerifiedIdentity, client: ClientInfo): Promise<void> {
+  private async recordSuccess(tokenDigest: string, verified: VerifiedIdentity, client: ClientInfo): Promise<void> {
     const now = this.now();
-    const key = `${createHash('sha256').update(token).digest('base64url')}|${client.key}`;
+    const key = `${tokenDigest}|${client.key}`;
     const until = this.recorded.get(key);
     if (until !== undefined && until > now) return;
     try {
@@ -134,10 +131,6 @@ export class RequestAuthenticator {
     await this.deps.recorder.failed({ method, clientAddress: client.address, reasonCode: error.code, reason: error.message }, client.key);
     return error;
   }
-}
-
-function invalidToken(): Record<string, string> {
-  return { [WWW_AUTHENTICATE]: 'Bearer realm="custodian", error="invalid_token"' };
 }
 
 function notConfigured(): ApiError {

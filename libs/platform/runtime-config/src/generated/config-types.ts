@@ -472,13 +472,34 @@ export interface EvidenceCheckpointConfig {
   maxDelaySeconds: number;
 }
 /**
- * Protocol gateways agents connect to (served by the gateway service). Each is off until enabled.
+ * Protocol gateways agents connect to (served by the gateway service): settings shared by every listener (one policy, one approval gate, one masking key, one evidence pipeline), then one section per protocol listener, each off until enabled.
  */
 export interface GatewaysConfig {
+  /**
+   * This gateway's name: the same across restarts, different for each replica. Approvals it left pending are cancelled when it starts again. Default: gateway@<host name>.
+   */
+  instance?: string;
+  /**
+   * Policy YAML (schemas/policy) every listener decides with; relative to the config file. Hot-reloaded; each activation is recorded as a policy.activated event. Without it every session is refused.
+   */
+  policyFile?: string;
+  /**
+   * Token audiences every listener accepts unless it names its own (each narrower than, and allowed by, the issuers' audiences). Default: the issuers' audiences.
+   */
+  audiences?: string[];
+  /**
+   * Longest a client of any listener waits on a held command (the policy's approval timeout applies when shorter).
+   */
+  approvalWaitSeconds: number;
+  /**
+   * Most bytes of one forwarded frame kept in its frame.recorded event (the rest is marked truncated), for every listener.
+   */
+  maxFrameBytes: number;
+  maskingKey?: SecretRef;
   postgres: PostgresGatewayConfig;
 }
 /**
- * The PostgreSQL wire-protocol gateway: agents log in with an OIDC access token as the password; the gateway logs in upstream with the credential it holds.
+ * The PostgreSQL wire-protocol listener: agents log in with an OIDC access token as the password; the gateway logs in upstream with the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*), shared with every listener.
  *
  * This interface was referenced by `CustodianConfig`'s JSON-Schema
  * via the `definition` "PostgresGatewayConfig".
@@ -504,26 +525,13 @@ export interface PostgresGatewayConfig {
    */
   requireTls: "always" | "non-loopback" | "never";
   /**
-   * Policy YAML (schemas/policy); relative to the config file. Hot-reloaded. Without it every command is denied.
+   * Token audiences this listener accepts, instead of gateways.audiences.
    */
-  policyFile?: string;
-  /**
-   * Longest a client waits on a held command (the policy's approval timeout applies when shorter).
-   */
-  approvalWaitSeconds: number;
+  audiences?: string[];
   /**
    * Largest protocol message accepted from a client or an upstream.
    */
   maxMessageBytes: number;
-  /**
-   * Most bytes of one forwarded frame kept in its frame.recorded event (the rest is marked truncated).
-   */
-  maxFrameBytes: number;
-  maskingKey?: SecretRef;
-  /**
-   * Token audiences this gateway accepts (narrower than the issuers' audiences).
-   */
-  audiences?: string[];
   connections: PostgresConnectionConfig[];
 }
 /**

@@ -1,0 +1,101 @@
+// Starting the protocol listeners with the service: the gateway core once, then each enabled
+// listener over it; on shutdown the listeners first (their sessions end), then the core.
+import { Injectable, type BeforeApplicationShutdown, type Provider } from '@nestjs/common';
+import type { EventStore } from '@custodian/event-store';
+import { StoreEvidencePipeline, type EvidencePipeline } from '@custodian/evidence-pipeline';
+import type { HealthRegistry, Logger } from '@custodian/observability';
+import type { LoadedConfig } from '@custodian/runtime-config';
+import type { ApprovalGate } from '@custodian/session-pipeline';
+import { openGatewayCore, type GatewayCore, type GatewayEvidenceChannel } from './gateway-core.js';
+import { startPostgresListener, type RunningPostgresListener } from './postgres-listener.js';
+
+/** Nest injection token of the running gateway (`RunningGateway`), when a listener is enabled. */
+export const GATEWAY_LISTENERS = Symbol.for('@custodian/gateway/listeners');
+
+export interface RunningGateway {
+  readonly core: GatewayCore;
+  /** The PostgreSQL listener, when `gateways.postgres.enabled`. */
+  readonly postgres: RunningPostgresListener | undefined;
+  /** Closes the listeners, then the core. */
+  close(): Promise<void>;
+}
+
+export interface GatewayListenerDependencies {
+  readonly loaded: LoadedConfig;
+  readonly eventStore: EventStore;
+  readonly logger: Logger;
+  /** The approvals workflow; by default the core runs the event-sourced gate over the event store. */
+  readonly approvals?: ApprovalGate;
+}
+
+/** True when at least one protocol listener is enabled (otherwise no core is built). */
+export function anyListenerEnabled(loaded: LoadedConfig): boolean {
+  return loaded.config.gateways.postgres.enabled;
+}
+
+/** Builds the core and starts every enabled listener over it. */
+export async function startGateway(deps: GatewayListenerDependencies, evidence: GatewayEvidenceChannel): Promise<RunningGateway> {
+  const core = await openGatewayCore({ ...deps, evidence });
+  let postgres: RunningPostgresListener | undefined;
+  try {
+    if (deps.loaded.config.gateways.postgres.enabled) postgres = await startPostgresListener(core);
+  } catch (error) {
+    await core.close();
+    throw error;
+  }
+  return {
+    core,
+    postgres,
+    close: async () => {
+      await postgres?.close();
+      await core.close();
+    },
+  };
+}
+
+/**
+ * Nest providers that start the gateway with the service (after the evidence pipeline, which they
+ * inject) and stop it first on shutdown. Empty when no listener is enabled.
+ */
+export function gatewayListenerProviders(deps: GatewayListenerDependencies & { readonly health: HealthRegistry; readonly evidenceToken?: symbol }): Provider[] {
+  if (!anyListenerEnabled(deps.loaded)) return [];
+  let running: RunningGateway | undefined;
+  let ownPipeline: EvidencePipeline | undefined;
+  if (deps.loaded.config.gateways.postgres.enabled) {
+    deps.health.register({
+      name: 'postgres-gateway',
+      kind: 'ready',
+      check: async () => {
+        if (!running?.postgres) throw new Error('the PostgreSQL gateway is not listening yet');
+      },
+    });
+  }
+
+  @Injectable()
+  class GatewayListenersShutdown implements BeforeApplicationShutdown {
+    async beforeApplicationShutdown(): Promise<void> {
+      const current = running;
+      running = undefined;
+      await current?.close();
+      await ownPipeline?.close();
+    }
+  }
+
+  return [
+    {
+      provide: GATEWAY_LISTENERS,
+      inject: deps.evidenceToken ? [{ token: deps.evidenceToken, optional: true }] : [],
+      useFactory: async (evidence?: GatewayEvidenceChannel) => {
+        let chosen = evidence;
+        if (!chosen) {
+          // No evidence pipeline from the host: record straight into the service's event store.
+          ownPipeline = new StoreEvidencePipeline({ store: deps.eventStore, instance: `gateway-${process.pid}` });
+          chosen = { pipeline: ownPipeline, strict: deps.loaded.config.pipeline.strict };
+        }
+        running = await startGateway(deps, chosen);
+        return running;
+      },
+    },
+    GatewayListenersShutdown,
+  ];
+}
