@@ -13,6 +13,7 @@ import type { EvidencePipeline } from '@custodian/evidence-pipeline';
 import type { AccessTokenVerifier } from '@custodian/identity';
 import type { Logger } from '@custodian/observability';
 import { PolicyWatcher, parsePolicy, policyStream, toPolicyActivatedPayload, type PolicyActivation } from '@custodian/policy';
+import { ALL_POLICY_LANGUAGES } from '@custodian/policy-languages';
 import { ConfigError, type GatewaysConfig, type LoadedConfig } from '@custodian/runtime-config';
 import { AuthenticationEventRecorder, configuredIdentity } from '@custodian/service-host';
 import type { ApprovalGate, PolicySource } from '@custodian/session-pipeline';
@@ -97,6 +98,8 @@ export async function openGatewayCore(deps: GatewayCoreDependencies): Promise<Ga
     const file = isAbsolute(settings.policyFile) ? settings.policyFile : resolve(loaded.baseDir, settings.policyFile);
     try {
       watcher = PolicyWatcher.start(file, {
+        // Every language's criteria are compiled at activation: a policy a language cannot use is refused then, not at a session's first command.
+        languages: ALL_POLICY_LANGUAGES,
         onActivated: recordActivation,
         onRejected: (error) => logger.warn({ code: error.code, issues: error.issues }, 'gateway: policy change not activated'),
         onError: (error) => logger.error({ err: error instanceof Error ? error.message : String(error) }, 'gateway: policy watch failed'),

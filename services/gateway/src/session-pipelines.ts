@@ -10,8 +10,7 @@ export interface ListenerPipelineSettings {
 }
 
 /** A session pipeline for one listener, over the core's policy, approvals, evidence and keys. */
-export async function createSessionPipeline(core: GatewayCore, listener: ListenerPipelineSettings = {}): Promise<SessionPipeline> {
-  await SessionPipeline.ready();
+export function createSessionPipeline(core: GatewayCore, listener: ListenerPipelineSettings = {}): SessionPipeline {
   const audiences = core.audiencesFor(listener);
   return new SessionPipeline({
     verifier: core.verifier,
@@ -23,6 +22,7 @@ export async function createSessionPipeline(core: GatewayCore, listener: Listene
     authenticationFailures: core.authenticationFailures,
     source: core.source,
     maskingKey: core.maskingKey,
+    custodyKey: core.custodySigner,
     maxFrameBytes: core.settings.maxFrameBytes,
     ...(audiences ? { audiences } : {}),
   });

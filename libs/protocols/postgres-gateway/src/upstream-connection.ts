@@ -36,6 +36,8 @@ export interface UpstreamConnection {
   readonly status: TransactionStatus;
   /** How the held credential was presented; undefined when the server asked for none. */
   readonly method: CredentialInjected['method'] | undefined;
+  /** The credential value used, for the session's custody scan only (never logged or recorded); undefined when none was sent. */
+  readonly credential: string | undefined;
   /** Bytes that arrived after ReadyForQuery (the proxy reads them first). */
   readonly leftover: Buffer;
 }
@@ -101,9 +103,11 @@ export async function connectUpstream(target: UpstreamTarget, parameters: Readon
     let method: CredentialInjected['method'] | undefined;
     let scram: ScramSha256Client | undefined;
     // Read at each login (a rotated credential applies to the next session); the reference may read a file asynchronously.
+    let credential: string | undefined;
     const secret = async (): Promise<string> => {
       const password = await target.password();
       if (password === undefined || password === '') throw new PostgresGatewayError('UPSTREAM_LOGIN_FAILED', `the upstream database asks for a password but connection credential ${target.credentialRef} is not set`);
+      credential = password;
       return password;
     };
     const serverParameters = new Map<string, string>();
@@ -165,7 +169,7 @@ export async function connectUpstream(target: UpstreamTarget, parameters: Readon
         case BackendType.ReadyForQuery: {
           const status = decodeReadyForQuery(frame);
           const leftover = reader.detach();
-          return { socket, tls: secure !== undefined, parameters: serverParameters, processId, secretKey, status, method, leftover };
+          return { socket, tls: secure !== undefined, parameters: serverParameters, processId, secretKey, status, method, credential, leftover };
         }
         default:
           throw new PostgresGatewayError('UPSTREAM_PROTOCOL_ERROR', `unexpected message during the upstream login (type ${String.fromCharCode(frame.type)})`);
