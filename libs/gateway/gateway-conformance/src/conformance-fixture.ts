@@ -1,6 +1,7 @@
 // What a protocol adapter supplies to run the conformance suite: protocol things only. Everything
 // else (event store, evidence pipeline, approvals, identity provider, policy document, secrets,
 // checks) is the suite's, so that every protocol is held to the same observations.
+import type { CustodySigningKey } from '@custodian/custody';
 import type { EventSource, Protocol } from '@custodian/event-contracts';
 import type { EvidencePipeline } from '@custodian/evidence-pipeline';
 import type { ApprovalGate } from '@custodian/session-pipeline';
@@ -73,6 +74,8 @@ export interface ConformanceEnvironment {
   readonly source: EventSource;
   /** Where the held credential comes from, as events may name it (e.g. `env:CONFORMANCE_UPSTREAM_SECRET`). */
   readonly credentialRef: string;
+  /** The gateway's Ed25519 key for custody statements; the suite trusts only this key. */
+  readonly custodyKey: CustodySigningKey;
 }
 
 /** What the client saw for one command. */

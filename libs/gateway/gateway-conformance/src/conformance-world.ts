@@ -2,19 +2,28 @@
 // unwritable, so that the real StoreEvidencePipeline refuses and records its refusals as it would
 // in an outage), the real approvals workflow over the same store, a real OpenID Provider, a
 // logger that keeps every line, and the policy document built around the fixture's matches.
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { stringify } from 'yaml';
 import { EventSourcedApprovalGate } from '@custodian/approvals';
+import type { CustodySigningKey } from '@custodian/custody';
 import type { CustodianEvent, Identity } from '@custodian/event-contracts';
 import { EventStoreUnavailableError, type AppendOptions, type AppendResult, type EventStore, type RecordedEvent } from '@custodian/event-store';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { StoreEvidencePipeline } from '@custodian/evidence-pipeline';
 import { startOidcProvider, type StartedOidcProvider } from '@custodian/test-harness';
 import type { ConformanceEnvironment, ConformanceLogger, ConformancePolicyFragment } from './conformance-fixture.js';
+
+const custodyKeyPair = generateKeyPairSync('ed25519');
+/** The gateway's custody key in the suite: statements must verify under exactly this key. */
+export const CUSTODY_KEY: CustodySigningKey = {
+  keyId: 'conformance-gateway',
+  privateKey: custodyKeyPair.privateKey,
+  publicKeyPem: custodyKeyPair.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+};
 
 export const RULES = { blocked: 'conformance-blocked', held: 'conformance-held', allowed: 'conformance-allowed', pii: 'conformance-pii' } as const;
 export const BLOCK_MESSAGE = 'Blocked by the conformance policy.';
@@ -146,6 +155,7 @@ export async function startConformanceWorld(): Promise<ConformanceWorld> {
       logger,
       source: { service: 'gateway', instance: strict ? 'conformance-strict' : 'conformance-relaxed' },
       credentialRef: CREDENTIAL_REF,
+      custodyKey: CUSTODY_KEY,
     }),
     async token() {
       const issued = await oidc.issueToken({ clientId: AGENT_CLIENT_ID });

@@ -2,7 +2,7 @@
 // the client (what it saw, every byte it was sent), at the upstream (did the command get there),
 // in the event store, in the gateway's logs and in an exported evidence pack. An adapter's test
 // file calls describeGatewayConformance() with its fixture (see conformance-fixture.ts).
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApproveApprovalCommand, DenyApprovalCommand } from '@custodian/approvals';
 import type { CustodianEvent } from '@custodian/event-contracts';
@@ -12,6 +12,7 @@ import {
   APPROVAL_SECONDS,
   BLOCK_MESSAGE,
   CREDENTIAL_REF,
+  CUSTODY_KEY,
   PIPELINE_INSTANCE,
   RULES,
   conformancePolicyYaml,
@@ -335,12 +336,17 @@ export function describeGatewayConformance(name: string, makeFixture: () => Gate
       const attested = await waitForEvents(`a custody.attested event for session ${sessionId} (custody statements must be emitted at session end)`, (events) =>
         events.find((e) => (e.type as string) === 'custody.attested' && (e.payload as { sessionId?: unknown }).sessionId === sessionId),
       );
-      const payload = attested.payload as unknown as { exposed?: unknown; credentialRef?: unknown; keyId?: unknown };
+      const payload = attested.payload as unknown as { exposed?: unknown; credentialRef?: unknown; keyId?: unknown; publicKey?: unknown };
+      // Signed by the gateway's key, and no other.
+      expect(payload.publicKey).toBe(CUSTODY_KEY.publicKeyPem.endsWith('\n') ? CUSTODY_KEY.publicKeyPem : `${CUSTODY_KEY.publicKeyPem}\n`);
       const verified = verifyCustodyAttestation(attested.payload, sessionId);
       expect(verified.keyId).toBe(payload.keyId);
       expect(payload.exposed).toBe(false);
       expect((verified.predicate['scan'] as { exposed?: unknown } | undefined)?.exposed).toBe(false);
       expect(payload.credentialRef).toBe(CREDENTIAL_REF);
+      // The statement's subject is exactly the bytes the client received.
+      const subject = (verified.statement['subject'] as { digest: { sha256: string } }[] | undefined)?.[0];
+      expect(subject?.digest.sha256).toBe(createHash('sha256').update(client.clientBound()).digest('hex'));
     });
 
     it.skipIf(!havePydanticOcsf())(`the session's events map to OCSF classes that pydantic-ocsf validates (needs ${OCSF_PYTHON}: scripts/setup-python.sh)`, async () => {

@@ -335,6 +335,11 @@ export class PipelineSession {
     this.openedAtMicros = parts.clock.nowMicros();
   }
 
+  /** Whether a held command can wait for approval here (an approvals workflow is configured). */
+  get canHoldForApproval(): boolean {
+    return this.parts.approvals !== undefined;
+  }
+
   /** The active policy (it follows reloads); adapters decide commands with it. */
   get policy(): CompiledPolicy {
     return this.pipeline.policy;

@@ -39,7 +39,8 @@ describe('require-approval: the client waits on the approval gate', () => {
     const token = await fixture.token('agent');
     const running = psql(fixture, token, 'UPDATE orders SET amount = 99 WHERE id = 1;\n', { env: { PGAPPNAME: 'approval-granted' } });
     const request = await approvals.nextRequest();
-    expect(request).toMatchObject({ ruleId: 'analysts-writes-need-dba', approverGroups: ['dba'], required: 1, command: 'UPDATE orders SET amount = $1 WHERE id = $2;', connection: { name: 'orders-prod', protocol: 'postgres' } });
+    // The approver sees the statement with its values, exactly as the client sent it.
+    expect(request).toMatchObject({ ruleId: 'analysts-writes-need-dba', approverGroups: ['dba'], required: 1, command: 'UPDATE orders SET amount = 99 WHERE id = 1;', language: 'sql', connection: { name: 'orders-prod', protocol: 'postgres' } });
     expect(request.requester.subject).toBe('agent-7');
     // Held: not run yet.
     expect(await fixture.postgres.psql('SELECT amount FROM orders WHERE id = 1')).toBe('1.50');
@@ -50,7 +51,7 @@ describe('require-approval: the client waits on the approval gate', () => {
     const events = await fixture.events();
     const issued = ofType(events, 'command.issued').find((e) => e.payload.commandId === request.commandId)!;
     const decided = ofType(sessionEvents(events, request.sessionId), 'policy.decided').find((e) => e.payload.commandId === request.commandId)!;
-    expect(issued.payload.text).toBe('UPDATE orders SET amount = $1 WHERE id = $2;');
+    expect(issued.payload.text).toBe('UPDATE orders SET amount = 99 WHERE id = 1;');
     expect(decided.payload.decision).toBe('require-approval');
   });
 
@@ -73,15 +74,23 @@ describe('require-approval: the client waits on the approval gate', () => {
     expect(approvals.requests.at(-1)!.timeoutSeconds).toBe(2);
   });
 
-  it('a prepared statement is held at Parse; once granted its executions run', async () => {
+  it('a prepared statement is held at each Execute, with the values bound to it, and the approval binds those values', async () => {
     const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
     try {
       const pending = client.extended('UPDATE orders SET amount = $1 WHERE id = $2', ['7', '4']);
       const request = await approvals.nextRequest();
-      expect(request.command).toBe('UPDATE orders SET amount = $1 WHERE id = $2');
+      expect(request).toMatchObject({ command: 'UPDATE orders SET amount = $1 WHERE id = $2', parameters: ['7', '4'] });
       approvals.grant(request.approvalId, DBA);
       const reply = await pending;
       expect(reply.errors).toEqual([]);
+      expect(await fixture.postgres.psql('SELECT amount FROM orders WHERE id = 4')).toBe('7.00');
+      // The same statement with other values is another command: held again, never riding the first grant.
+      const again = client.extended('UPDATE orders SET amount = $1 WHERE id = $2', ['8', '4']);
+      const second = await approvals.nextRequest();
+      expect(second.parameters).toEqual(['8', '4']);
+      expect(second.commandDigest).not.toBe(request.commandDigest);
+      approvals.deny(second.approvalId, DBA, 'no');
+      expect((await again).errors[0]?.get('M')).toContain('Approval denied by dba-1');
       expect(await fixture.postgres.psql('SELECT amount FROM orders WHERE id = 4')).toBe('7.00');
     } finally {
       await client.close();

@@ -34,7 +34,7 @@ describe('held statements with the event-sourced approval gate', () => {
   it('granted by an approver: the UPDATE runs; the approval stream records request and grant', async () => {
     const running = psql(fixture, await fixture.token('agent'), 'UPDATE orders SET amount = 42 WHERE id = 10;\n');
     const requested = await nextRequested(0);
-    expect(requested.payload).toMatchObject({ ruleId: 'analysts-writes-need-dba', approverGroups: ['dba'], command: 'UPDATE orders SET amount = $1 WHERE id = $2;' });
+    expect(requested.payload).toMatchObject({ ruleId: 'analysts-writes-need-dba', approverGroups: ['dba'], command: 'UPDATE orders SET amount = 42 WHERE id = 10;' });
     expect(await fixture.postgres.psql('SELECT amount FROM orders WHERE id = 10')).toBe('15.00');
     await gate!.handlers.approve.execute(new ApproveApprovalCommand(requested.payload.approvalId, dba, 'checked the ticket'));
     const result = await running;

@@ -165,6 +165,13 @@ export class PostgresGateway {
     const reader = new SocketFrameReader(raw, { side: 'frontend', maxMessageBytes: this.maxMessageBytes, startup: true });
     let startup: Extract<StartupPhaseMessage, { kind: 'StartupMessage' }> | undefined;
     let claimedSubject: string | undefined = undefined;
+    // What the client was sent before its session existed (SSL answer, password request): recorded
+    // as the session's first frame, so the session's record and custody scan cover every byte.
+    const beforeSession: Buffer[] = [];
+    const sendBeforeSession = (bytes: Buffer): void => {
+      beforeSession.push(bytes);
+      socket.write(bytes);
+    };
     const violation = async (code: string, message: string): Promise<void> => {
       await pipeline.recordProtocolViolation('postgres', clientAddress, code, message, claimedSubject);
       refuseConnection(socket, SqlState.ProtocolViolation, message);
@@ -175,7 +182,7 @@ export class PostgresGateway {
         switch (message.kind) {
           case 'SSLRequest': {
             if (tls || !this.secureContext) {
-              socket.write(SSL_REFUSED);
+              sendBeforeSession(SSL_REFUSED);
               break;
             }
             const early = reader.detach();
@@ -184,14 +191,14 @@ export class PostgresGateway {
               await violation('PROTOCOL_VIOLATION', 'data received after SSLRequest before the TLS handshake');
               return;
             }
-            socket.write(SSL_ACCEPTED);
+            sendBeforeSession(SSL_ACCEPTED);
             socket = await this.upgrade(raw, deadline);
             tls = true;
             reader.reattach(socket);
             break;
           }
           case 'GSSENCRequest':
-            socket.write(SSL_REFUSED);
+            sendBeforeSession(SSL_REFUSED);
             break;
           case 'CancelRequest':
             await this.cancel(message.processId, message.secretKey);
@@ -224,9 +231,9 @@ export class PostgresGateway {
     }
     // Newer minor versions and protocol extensions (_pq_.*) are declined: the gateway speaks 3.0.
     const extensions = [...parameters.keys()].filter((name) => name.startsWith('_pq_.'));
-    if (startup.protocolVersion !== PROTOCOL_VERSION_3_0 || extensions.length > 0) socket.write(encodeNegotiateProtocolVersion(0, extensions));
+    if (startup.protocolVersion !== PROTOCOL_VERSION_3_0 || extensions.length > 0) sendBeforeSession(encodeNegotiateProtocolVersion(0, extensions));
 
-    socket.write(encodeAuthenticationCleartextPassword());
+    sendBeforeSession(encodeAuthenticationCleartextPassword());
     let token: string;
     try {
       const frame = await reader.next(deadline);
@@ -261,9 +268,19 @@ export class PostgresGateway {
       }
       throw error;
     }
+    session.recordFrame('upstream-to-client', 'startup', Buffer.concat(beforeSession));
+    beforeSession.length = 0;
+    /** Ends the session with a FATAL the client reads, recorded like every client-bound byte. */
+    const refuseSession = (code: string, message: string): void => {
+      const fatal = encodeErrorResponse({ severity: 'FATAL', code, message });
+      session.recordFrame('upstream-to-client', 'ErrorResponse', fatal);
+      if (socket.destroyed) return;
+      socket.end(fatal);
+      socket.destroySoon();
+    };
     if (!connection) {
       // authenticate() refuses unknown connections; this keeps the type checker and a future edit honest.
-      refuseConnection(socket, SqlState.InvalidAuthorizationSpecification, 'unknown connection');
+      refuseSession(SqlState.InvalidAuthorizationSpecification, 'unknown connection');
       await session.close('error', 'CONNECTION_UNKNOWN');
       return;
     }
@@ -276,7 +293,7 @@ export class PostgresGateway {
       const code = error instanceof PostgresGatewayError ? error.code : 'UPSTREAM_UNAVAILABLE';
       const message = error instanceof Error ? error.message : String(error);
       this.logger.warn({ sessionId: session.id, connection: connection.name, code }, `upstream login failed: ${message}`);
-      refuseConnection(socket, SqlState.SqlclientUnableToEstablishSqlconnection, `Custodian could not open connection ${connection.name}: ${message}`);
+      refuseSession(SqlState.SqlclientUnableToEstablishSqlconnection, `Custodian could not open connection ${connection.name}: ${message}`);
       await session.close('error', code);
       return;
     }

@@ -461,13 +461,15 @@ export class ProxySession {
       this.sendUpstream(frame.raw, recorded, 'Parse');
       this.tracker.push({ kind: 'parse' });
     };
-    if (decision.decision.decision !== 'block' && !this.copyCheckNeeded(decision)) {
+    // Held statements wait at Execute; with no approvals workflow to wait on, they are refused here.
+    const preparable = (effective: PolicyDecision): boolean => effective.decision === 'allow' || (effective.decision === 'require-approval' && this.session.canHoldForApproval);
+    if (preparable(decision.decision) && !this.copyCheckNeeded(decision)) {
       remember(decision.decision);
       return undefined;
     }
     return (async () => {
       const effective = await this.copyCheck(decision);
-      if (effective.decision !== 'block') {
+      if (preparable(effective)) {
         remember(effective);
         return;
       }

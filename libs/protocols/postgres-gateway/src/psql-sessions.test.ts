@@ -38,8 +38,11 @@ describe('psql through the gateway', () => {
     expect(result.stdout).toBe('1|Alice\n2|Bob\n3|Carol\n20\n');
     const { events } = await lastSession('read-test');
     const types = events.map((e) => e.type);
-    expect(types.slice(0, 3)).toEqual(['authentication.succeeded', 'session.opened', 'credential.injected']);
-    expect(types.at(-1)).toBe('session.closed');
+    // The bytes sent before the session existed (the password request) are its first frame.
+    expect(types.slice(0, 4)).toEqual(['authentication.succeeded', 'session.opened', 'frame.recorded', 'credential.injected']);
+    expect(types.slice(-2)).toEqual(['session.closed', 'custody.attested']);
+    const custody = ofType(events, 'custody.attested')[0]!;
+    expect(custody.payload).toMatchObject({ exposed: false, credentialRef: 'env:GATEWAY_SVC_PASSWORD', keyId: 'test-gateway' });
     expect(ofType(events, 'command.issued').map((e) => e.payload.text)).toEqual(['SELECT id, name FROM customers ORDER BY id;', 'SELECT count(*) FROM orders;']);
     expect(ofType(events, 'policy.decided').map((e) => [e.payload.decision, e.payload.ruleId])).toEqual([
       ['allow', 'analysts-read'],

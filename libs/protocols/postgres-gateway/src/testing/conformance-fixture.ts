@@ -106,6 +106,7 @@ export function postgresConformanceFixture(): GatewayConformanceFixture {
         approvalWaitSeconds: environment.approvalWaitSeconds,
         source: environment.source,
         maskingKey: randomBytes(32),
+        custodyKey: environment.custodyKey,
       });
       const gateway = new PostgresGateway({
         host: '127.0.0.1',

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { EventFactory, type CustodianEvent } from '@custodian/event-contracts';
 import { StoreEvidencePipeline, type EvidencePipeline } from '@custodian/evidence-pipeline';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
@@ -13,8 +13,17 @@ import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
 import { loadPolicyFile } from '@custodian/policy';
 import { SessionPipeline, type ApprovalGate } from '@custodian/session-pipeline';
 import { runCommand, serviceIdentity, startOidcProvider, startPostgres, type StartedOidcProvider, type StartedPostgres } from '@custodian/test-harness';
+import type { CustodySigningKey } from '@custodian/custody';
 import { PostgresGateway } from '../postgres-gateway.js';
 import type { ClientTlsRequirement, PostgresConnection } from '../gateway-options.js';
+
+const fixtureKeys = generateKeyPairSync('ed25519');
+/** The test gateway's custody key: every session that logs in upstream ends with a statement signed by it. */
+export const FIXTURE_CUSTODY_KEY: CustodySigningKey = {
+  keyId: 'test-gateway',
+  privateKey: fixtureKeys.privateKey,
+  publicKeyPem: fixtureKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+};
 
 export const PSQL = '/usr/lib/postgresql/15/bin/psql';
 
@@ -192,6 +201,7 @@ export async function startGatewayFixture(options: GatewayFixtureOptions = {}): 
     strict: options.strict ?? true,
     source: { service: 'gateway', instance: 'test-gateway' },
     maskingKey: randomBytes(32),
+    custodyKey: FIXTURE_CUSTODY_KEY,
     authenticationFailures: {
       failed: async (payload) => {
         const stream = `auth-${randomUUID()}`;
