@@ -3,6 +3,9 @@ import { defineConfig } from 'vitest/config';
 
 // One runner for the whole repo. SWC compiles TypeScript so that NestJS decorator
 // metadata (emitDecoratorMetadata) is present in tests, as it is in the tsc build.
+const TEST_FILES = ['libs/*/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts', 'schemas/**/*.test.ts'];
+const EXCLUDED = ['**/node_modules/**', '**/dist/**'];
+
 export default defineConfig({
   plugins: [swc.vite({ module: { type: 'es6' } })],
   resolve: {
@@ -13,8 +16,13 @@ export default defineConfig({
     resolve: { conditions: ['@custodian/source'], externalConditions: ['@custodian/source'] },
   },
   test: {
-    include: ['libs/*/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts', 'schemas/**/*.test.ts'],
-    exclude: ['**/node_modules/**', '**/dist/**'],
+    // Two lanes (README "Working on it"): `unit` runs in-process (parsers, codecs, SQLite files);
+    // `integration` (`*.int.test.ts`) starts real servers, clients or tools (PostgreSQL, Kafka,
+    // sshd, the OIDC provider, psql, cosign, Go). `vitest run` runs both; `--project` picks one.
+    projects: [
+      { extends: true, test: { name: 'unit', include: TEST_FILES, exclude: [...EXCLUDED, '**/*.int.test.ts'] } },
+      { extends: true, test: { name: 'integration', include: TEST_FILES.map((glob) => glob.replace(/\.test\.ts$/, '.int.test.ts')), exclude: EXCLUDED } },
+    ],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     // Integration tests start real servers; two cores, so keep parallelism modest.

@@ -1,6 +1,6 @@
 // The ingest service consuming a bus into the store, with its Prometheus metrics (dead letters,
 // lag, ingest outcomes). The in-process bus stands in for Kafka here; the Kafka path is covered by
-// libs/events/event-ingest/src/evidence-pipeline.kafka.test.ts.
+// libs/events/event-ingest/src/evidence-pipeline.kafka.int.test.ts.
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -50,7 +50,7 @@ beforeAll(async () => {
   const loaded = loadConfig({ file: configFile, env: {}, cwd: dir });
   store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
   const events = new EventFactory({ service: 'gateway', instance: 'test' });
-  // The CI job's own session: a stream is read by its owner (or an auditor; streams.controller.test.ts).
+  // The CI job's own session: a stream is read by its owner (or an auditor; streams.controller.int.test.ts).
   const identity = { subject: 'ci-pipeline', issuer: idp.issuer, groups: ['ci'], kind: 'service' as const };
   await store.append(
     stream,

@@ -145,13 +145,13 @@ describe('Spool', () => {
 
   // A full disk is real here: a 64 KiB tmpfs (mounting needs root).
   const canMount = process.getuid?.() === 0;
-  if (!canMount) console.warn('spool.test.ts: not root, so the disk-full test (tmpfs mount) is skipped');
+  if (!canMount) console.warn('spool.int.test.ts: not root, so the disk-full test (tmpfs mount) is skipped');
   it.skipIf(!canMount)('a full disk makes appends fail with SPOOL_UNWRITABLE, and appends work again once space is freed', async () => {
     const mountPoint = tempDir();
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint]);
     } catch (error) {
-      console.warn(`spool.test.ts: cannot mount a tmpfs (${(error as Error).message}); disk-full test skipped`);
+      console.warn(`spool.int.test.ts: cannot mount a tmpfs (${(error as Error).message}); disk-full test skipped`);
       return;
     }
     try {

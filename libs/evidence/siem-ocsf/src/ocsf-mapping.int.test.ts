@@ -11,7 +11,7 @@ const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../..'
 const PYTHON = join(ROOT, '.tools/python/bin/python');
 const VALIDATOR = join(ROOT, 'libs/evidence/siem-ocsf/scripts/validate-ocsf.py');
 const havePython = existsSync(PYTHON);
-if (!havePython) console.warn(`ocsf-mapping.test.ts: ${PYTHON} is missing (run scripts/setup-python.sh); the independent OCSF validation is skipped`);
+if (!havePython) console.warn(`ocsf-mapping.int.test.ts: ${PYTHON} is missing (run scripts/setup-python.sh); the independent OCSF validation is skipped`);
 
 interface ValidationResult {
   readonly index: number;
