@@ -14,6 +14,8 @@ import { sha256Hex, signStatement, type DsseEnvelope, type InTotoStatement } fro
 import { PACK_FILES, buildEvidencePack, type EvidencePack, type PackManifest } from './evidence-pack.js';
 import { verifyEvidencePack, verifyEvidencePackFile } from './pack-verification.js';
 import { readTarGz, writeTarGz } from './tar-archive.js';
+import { liveEventCheckWorkers } from './pack-reader.js';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 const catalogue = loadControlCatalogue();
 const PERIOD = { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' };
@@ -433,3 +435,61 @@ describe('pack verification as a stream', () => {
     expect(report.firstFailure?.detail).toMatch(/line longer than/);
   });
 });
+
+describe('trailing data (issue 20, item 4): one gzip member ending at the end of the file, only zeros after the end blocks', () => {
+  const forgedReport = Buffer.from('<html>all controls satisfied</html>');
+  const cases: [string, () => Promise<Buffer>, RegExp][] = [
+    [
+      'a forged report.html after the tar end blocks',
+      async () => {
+        const tar = gunzipSync(pack.bytes);
+        const forged = gunzipSync(await writeTarGz([{ path: PACK_FILES.report, data: forgedReport }], 1_772_000_000));
+        return gzipSync(Buffer.concat([tar, forged]));
+      },
+      /data after the end-of-archive blocks/,
+    ],
+    ['a forged report.html as a second gzip member', async () => Buffer.concat([pack.bytes, await writeTarGz([{ path: PACK_FILES.report, data: forgedReport }], 1_772_000_000)]), /data after the end-of-archive blocks/],
+    ['a second gzip member of zeros', () => Promise.resolve(Buffer.concat([pack.bytes, gzipSync(Buffer.alloc(1024))])), /more than one gzip member/],
+    ['zero bytes after the gzip member', () => Promise.resolve(Buffer.concat([pack.bytes, Buffer.alloc(16)])), /16 byte\(s\) follow the gzip data/],
+    ['only one end-of-archive block', () => Promise.resolve(gzipSync(gunzipSync(pack.bytes).subarray(0, -BLOCK_BYTES))), /one end-of-archive block, not two/],
+  ];
+  it.each(cases)('%s fails the archive check, pinned keys or not', async (_name, make, detail) => {
+    const bytes = await make();
+    for (const options of [{ trustedLogKeys: trusted() }, { trustedLogKeys: trusted(), workers: 2, chunkBytes: 700 }]) {
+      const report = await verifyEvidencePack(bytes, options);
+      expect(report.ok).toBe(false);
+      expect(report.firstFailure?.name).toBe('archive');
+      expect(report.firstFailure?.detail).toMatch(detail);
+    }
+    expect(() => readTarGz(bytes)).toThrow(detail);
+  });
+
+  it('still accepts zero padding after the end blocks (tar pads to a record) in one member', async () => {
+    const padded = gzipSync(Buffer.concat([gunzipSync(pack.bytes), Buffer.alloc(9 * BLOCK_BYTES)]));
+    expect((await verifyEvidencePack(padded, { trustedLogKeys: trusted() })).ok).toBe(true);
+  });
+});
+
+describe('a failure while reading a large pack (issue 20, item 5): workers and stream stopped, no hang', () => {
+  it('returns FAILED for a truncated 9 MiB pack and leaves no worker thread running', async () => {
+    const lineBytes = lines(readTarGz(pack.bytes).find((x) => x.path === PACK_FILES.events)!.data);
+    const many: string[] = [];
+    for (let size = 0; size < 9 * 1024 * 1024; size += lineBytes[many.length % lineBytes.length]!.length + 1) many.push(lineBytes[many.length % lineBytes.length]!);
+    const large = await repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, joinLines(many)), newKey);
+    const truncated = large.subarray(0, Math.floor(large.length * 0.6));
+    const path = join(f.dir, 'truncated-large.tar.gz');
+    writeFileSync(path, truncated);
+    const before = liveEventCheckWorkers();
+    const report = await verifyEvidencePackFile(path, { trustedLogKeys: trusted(), chunkBytes: 256 * 1024 });
+    expect(report.ok).toBe(false);
+    expect(report.firstFailure?.name).toBe('archive');
+    expect(report.firstFailure?.detail).toMatch(/unexpected end of file|truncated/);
+    expect(liveEventCheckWorkers()).toBe(before);
+    // Also when the failure is in the tar stream, not in gzip (trailing data after a large pack).
+    const trailing = await verifyEvidencePack(Buffer.concat([large, gzipSync(Buffer.from('x'))]), { trustedLogKeys: trusted(), chunkBytes: 256 * 1024 });
+    expect(trailing.firstFailure?.name).toBe('archive');
+    expect(liveEventCheckWorkers()).toBe(before);
+  }, 60_000);
+});
+
+const BLOCK_BYTES = 512;

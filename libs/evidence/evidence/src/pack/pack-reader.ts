@@ -56,38 +56,54 @@ export async function readPack(source: Readable | AsyncIterable<Buffer>, options
     return new EventsSink(hints?.scope ?? { from: '', to: '' }, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress, options.onCustodyLines);
   };
 
-  await readTarGzStream(source, (path, size) => {
-    paths.push(path);
-    if (path === PACK_FILES.events) {
-      if (manifestHints(files.get(PACK_FILES.manifest))) return (events = eventsSink(size));
-      // events.jsonl before the manifest (another tool re-archived the pack): keep it, check it after.
-      return collect(path, (data) => void (buffered = data));
+  // On any failure the worker threads are stopped (they would keep the process alive) and the
+  // stream is destroyed (readTarGzStream does that), before the error is reported.
+  try {
+    await readEntries();
+  } catch (error) {
+    await events?.abort();
+    throw error;
+  }
+  async function readEntries(): Promise<void> {
+    await readTarGzStream(source, (path, size) => {
+      paths.push(path);
+      if (path === PACK_FILES.events) {
+        if (manifestHints(files.get(PACK_FILES.manifest))) return (events = eventsSink(size));
+        // events.jsonl before the manifest (another tool re-archived the pack): keep it, check it after.
+        return collect(path, (data) => void (buffered = data));
+      }
+      if (size > maxFileBytes) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `${path} is ${size} bytes, more than the ${maxFileBytes} a pack file other than the events may hold`);
+      return collect(path, (data) => void files.set(path, data));
+    });
+
+    function collect(path: string, done: (data: Buffer) => void): ArchiveEntrySink {
+      const pieces: Buffer[] = [];
+      const hash = createHash('sha256');
+      return {
+        write(piece) {
+          hash.update(piece);
+          pieces.push(piece);
+        },
+        end() {
+          digests.set(path, hash.digest('hex'));
+          done(Buffer.concat(pieces));
+        },
+      };
     }
-    if (size > maxFileBytes) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `${path} is ${size} bytes, more than the ${maxFileBytes} a pack file other than the events may hold`);
-    return collect(path, (data) => void files.set(path, data));
-  });
 
-  function collect(path: string, done: (data: Buffer) => void): ArchiveEntrySink {
-    const pieces: Buffer[] = [];
-    const hash = createHash('sha256');
-    return {
-      write(piece) {
-        hash.update(piece);
-        pieces.push(piece);
-      },
-      end() {
-        digests.set(path, hash.digest('hex'));
-        done(Buffer.concat(pieces));
-      },
-    };
+    if (buffered !== undefined) {
+      events = eventsSink(buffered.length);
+      await events.write(buffered);
+      await events.end();
+    }
   }
-
-  if (buffered !== undefined) {
-    events = eventsSink(buffered.length);
-    await events.write(buffered);
-    await events.end();
+  let checked: readonly CheckedLines[] | undefined;
+  try {
+    checked = events ? await events.results() : undefined;
+  } catch (error) {
+    await events?.abort();
+    throw error;
   }
-  const checked = events ? await events.results() : undefined;
   if (events) digests.set(PACK_FILES.events, events.sha256());
   return {
     paths,
@@ -170,6 +186,11 @@ class EventsSink implements ArchiveEntrySink {
     return this.#pool.finish();
   }
 
+  /** Stops the workers at once, whatever they are doing. */
+  abort(): Promise<void> {
+    return this.#pool.abort();
+  }
+
   #join(): Uint8Array {
     const joined = new Uint8Array(this.#pendingBytes);
     let offset = 0;
@@ -223,6 +244,11 @@ class LinePool {
     }
   }
 
+  async abort(): Promise<void> {
+    this.#error ??= new EvidenceError('EVIDENCE_PACK_MALFORMED', 'reading the pack was stopped');
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+
   #record(id: number, result: CheckedLines): void {
     const { custody, ...kept } = result;
     if (custody && this.onCustody) this.onCustody(id, custody);
@@ -235,12 +261,20 @@ class LinePool {
 /** Where the worker entry point is: beside this file, as .ts when running from sources. */
 const LINE_WORKER = new URL(import.meta.url.endsWith('.ts') ? './event-line-check.ts' : './event-line-check.js', import.meta.url);
 
+let liveWorkers = 0;
+/** Event-check worker threads currently running (a failed read must leave none: they keep the process alive). */
+export function liveEventCheckWorkers(): number {
+  return liveWorkers;
+}
+
 /** One worker thread running event-line-check, answering chunks in the order they were sent. */
 class LineWorker {
   readonly #worker = new Worker(LINE_WORKER, { workerData: { role: WORKER_ROLE } });
   readonly #waiting = new Map<number, { resolve: (r: CheckedLines) => void; reject: (e: Error) => void }>();
 
   constructor() {
+    liveWorkers += 1;
+    this.#worker.once('exit', () => void (liveWorkers -= 1));
     this.#worker.on('message', (message: CheckedLines & { id: number }) => {
       this.#waiting.get(message.id)?.resolve(message);
       this.#waiting.delete(message.id);
