@@ -29,8 +29,9 @@ Commands:
                                  Make an evidence log signing key; prints its vkey.
   evidence export --from T --to T [--identity S] [--connection N] [--control C] --out FILE
                                  Write a signed evidence pack (OSCAL, proofs, DSSE attestation).
-  evidence verify FILE [--key VKEY]
-                                 Verify a pack offline (also: custodian verify FILE).
+  evidence verify FILE [--key VKEY] [--trust-pack-keys]
+                                 Verify a pack offline (also: custodian verify FILE); exit 3
+                                 when no key is pinned unless --trust-pack-keys.
                                  \`custodian log --help\`, \`custodian evidence --help\` for details.
   approvals list | show ID | approve ID -j TEXT | deny ID -j TEXT
                                  Held commands waiting for approval, through the API with

@@ -90,9 +90,18 @@ describe('custodian evidence export / verify', () => {
     expect(await runCli(['evidence', 'verify', 'pack.tar.gz', '--key', vkey], verified.io)).toBe(EXIT.ok);
     expect(verified.stdout()).toContain('✓ leaf-set proof');
     expect(verified.stdout()).toContain('OK: every signature, digest and proof holds');
+    // Unpinned (issue 20, item 3): never exit 0 and never "OK" unless --trust-pack-keys says self-consistency is all that is wanted.
     const unpinned = io();
-    expect(await runCli(['verify', 'pack.tar.gz'], unpinned.io)).toBe(EXIT.ok);
+    expect(await runCli(['verify', 'pack.tar.gz'], unpinned.io)).toBe(3);
     expect(unpinned.stdout()).toContain('taken from the pack itself');
+    expect(unpinned.stdout()).toContain('NOT VERIFIED: every check holds, but only against the keys the pack carries');
+    expect(unpinned.stdout()).not.toContain('OK:');
+    const unpinnedJson = io();
+    expect(await runCli(['verify', 'pack.tar.gz', '--json'], unpinnedJson.io)).toBe(3);
+    expect(JSON.parse(unpinnedJson.stdout())).toMatchObject({ ok: false, verdict: 'self-consistent', keysPinned: false });
+    const trusting = io();
+    expect(await runCli(['verify', 'pack.tar.gz', '--trust-pack-keys'], trusting.io)).toBe(EXIT.ok);
+    expect(trusting.stdout()).toContain('SELF-CONSISTENT ONLY (--trust-pack-keys)');
 
     const store = await SqliteEventStore.open({ path: join(dir, 'data', 'events.sqlite') });
     const events: CustodianEvent[] = [];
@@ -120,7 +129,7 @@ describe('custodian evidence export / verify', () => {
     expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--custody-key', 'gateway-custody.pem'], pinned.io)).toBe(EXIT.ok);
     expect(pinned.stdout()).toMatch(/✓ custody statements +1 custody statement\(s\) verified, signed by pinned key\(s\) gw-cli-test; none states an exposure/);
     const json = io();
-    expect(await runCli(['verify', 'carol.tar.gz', '--custody-key', 'gateway-custody.pem', '--json'], json.io)).toBe(EXIT.ok);
+    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--custody-key', 'gateway-custody.pem', '--json'], json.io)).toBe(EXIT.ok);
     expect((JSON.parse(json.stdout()) as { custody: unknown }).custody).toEqual({ statements: 1, exposed: 0, keyIds: ['gw-cli-test'], pinned: true });
     const wrong = io();
     expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--custody-key', 'other-custody.pem'], wrong.io)).toBe(1);

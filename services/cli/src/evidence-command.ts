@@ -35,13 +35,15 @@ Commands:
         Write a signed evidence pack (tar.gz): events, the leaf-set proof that they are in the
         log, consistency proofs, checkpoints, keys, OSCAL assessment results, HTML report, DSSE attestation. The export is
         recorded as an evidence-pack.exported event. TIME is RFC 3339 UTC, e.g. 2026-03-01T00:00:00Z.
-  verify FILE [--key VKEY]... [--key-file FILE]... [--witness VKEY]... [--custody-key PEMFILE]... [--json]
+  verify FILE [--key VKEY]... [--key-file FILE]... [--witness VKEY]... [--custody-key PEMFILE]... [--trust-pack-keys] [--json]
         Check a pack offline (no network, no store): the DSSE signature, every digest, checkpoint
         signature, cosignature, consistency proof, the leaf-set proof of the events, every custody
         statement (custody.attested: the gateway's DSSE signature, statement = event), and the
         OSCAL document. Pin the log's keys with --key/--key-file and the gateway's custody key
-        (PEM) with --custody-key; without them the pack's own keys are used (and said so).
-        Exit 0 when all hold, 1 naming the first failure. Also: custodian verify FILE.
+        (PEM) with --custody-key. Without --key the pack's own keys are used, which proves only
+        that the pack is self-consistent (anyone can sign one): exit 3 unless --trust-pack-keys
+        says that is all you want. Exit 0 when all hold against pinned keys, 1 naming the first
+        failure, 3 self-consistent but unpinned. Also: custodian verify FILE.
 `;
 
 class EvidenceUsageError extends Error {
@@ -49,8 +51,8 @@ class EvidenceUsageError extends Error {
   readonly code = 'CLI_USAGE';
 }
 
-/** Exit codes: 0 verified / done, 1 verification failed, 2 bad usage or configuration. */
-export const EVIDENCE_EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+/** Exit codes: 0 verified / done, 1 verification failed, 2 bad usage or configuration, 3 checks hold but no key was pinned. */
+export const EVIDENCE_EXIT = { ok: 0, failed: 1, usage: 2, unpinned: 3 } as const;
 
 function parse(argv: readonly string[], options: ParseArgsOptionsConfig): { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] } {
   try {
@@ -221,6 +223,7 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
       'key-file': { type: 'string', multiple: true },
       witness: { type: 'string', multiple: true },
       'custody-key': { type: 'string', multiple: true },
+      'trust-pack-keys': { type: 'boolean' },
       json: { type: 'boolean' },
     });
     if (values.help === true) {
@@ -257,12 +260,14 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
       trustedLogKeys: keys,
       requiredWitnesses: strs(values.witness),
       trustedCustodyKeys: custodyKeys,
+      trustPackKeys: values['trust-pack-keys'] === true,
       ...(progress ? { onProgress: (done: number, total: number) => io.stderr(`\r${progressBar(done, total)}`) } : {}),
     });
     if (progress) io.stderr('\n');
+    const exit = report.ok ? EVIDENCE_EXIT.ok : report.verdict === 'self-consistent' ? EVIDENCE_EXIT.unpinned : EVIDENCE_EXIT.failed;
     if (values.json === true) {
       io.stdout(`${JSON.stringify(report, null, 2)}\n`);
-      return report.ok ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.failed;
+      return exit;
     }
     const width = Math.max(...report.checks.map((c) => c.name.length));
     io.stdout(`custodian: verifying ${file} (offline)\n`);
@@ -271,8 +276,16 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     if (m) io.stdout(`pack ${m.packId}: ${m.counts.events} events from ${m.scope.from} to ${m.scope.to}, ${m.counts.findings} findings, ${m.counts.checkpoints} checkpoints, tree size ${m.latestCheckpoint.treeSize}\n`);
     if (!report.keysPinned) io.stdout('note: the log keys were taken from the pack itself; pin them with --key to check who signed it\n');
     if (report.custody && report.custody.statements > 0 && !report.custody.pinned) io.stdout('note: each custody statement was checked against the gateway key its event carries; pin the gateway key with --custody-key to check who signed them\n');
-    io.stdout(report.ok ? 'OK: every signature, digest and proof holds\n' : `FAILED: ${report.firstFailure!.name}: ${report.firstFailure!.detail}\n`);
-    return report.ok ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.failed;
+    io.stdout(
+      report.verdict === 'failed'
+        ? `FAILED: ${report.firstFailure!.name}: ${report.firstFailure!.detail}\n`
+        : report.verdict === 'verified'
+          ? 'OK: every signature, digest and proof holds\n'
+          : report.ok
+            ? 'SELF-CONSISTENT ONLY (--trust-pack-keys): every check holds against the keys the pack carries, which anyone can make; nothing says who signed it\n'
+            : 'NOT VERIFIED: every check holds, but only against the keys the pack carries, which anyone can make; pin the log keys with --key/--key-file (or pass --trust-pack-keys to accept self-consistency)\n',
+    );
+    return exit;
   });
 }
 

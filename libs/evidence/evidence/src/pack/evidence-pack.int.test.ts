@@ -189,9 +189,14 @@ describe('evidence packs', () => {
     const newOnly = await verifyEvidencePack(pack.bytes, { trustedLogKeys: [newKey.vkey] });
     expect(newOnly.firstFailure?.name).toBe('checkpoints');
     // Unpinned: still self-consistent, and the report says the keys came from the pack.
+    expect(report.verdict).toBe('verified');
+    // Unpinned (issue 20, item 3): every check holds, but the report is not ok unless self-consistency is asked for.
     const unpinned = await verifyEvidencePack(pack.bytes);
-    expect(unpinned.ok).toBe(true);
+    expect(unpinned.checks.every((c) => c.ok)).toBe(true);
+    expect(unpinned.ok).toBe(false);
+    expect(unpinned.verdict).toBe('self-consistent');
     expect(unpinned.keysPinned).toBe(false);
+    expect((await verifyEvidencePack(pack.bytes, { trustPackKeys: true })).ok).toBe(true);
   });
 
   it('is a tar.gz that GNU tar reads', () => {

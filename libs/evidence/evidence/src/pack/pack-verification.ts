@@ -36,6 +36,11 @@ export interface PackVerificationOptions {
    * self-consistent, not who made it.
    */
   readonly trustedLogKeys?: readonly string[];
+  /**
+   * Without trusted log keys the report is never `ok` (anyone can make a pack that is consistent
+   * with keys of their own), unless this is set: then `ok` means self-consistent only.
+   */
+  readonly trustPackKeys?: boolean;
   /** Witness keys (vkeys) whose cosignatures must be present on the latest checkpoint. */
   readonly requiredWitnesses?: readonly string[];
   readonly onProgress?: (done: number, total: number) => void;
@@ -66,7 +71,16 @@ export interface CustodySummary {
 }
 
 export interface PackVerificationReport {
+  /**
+   * Every check held and the keys were pinned (or `trustPackKeys` was given). Never true for an
+   * unpinned verification without `trustPackKeys`: see `verdict`.
+   */
   readonly ok: boolean;
+  /**
+   * `verified`: every check held against pinned keys. `self-consistent`: every check held, but
+   * against the keys the pack carries (proves nothing about who made it). `failed`: a check failed.
+   */
+  readonly verdict: 'verified' | 'self-consistent' | 'failed';
   readonly checks: readonly PackCheck[];
   readonly firstFailure?: PackCheck;
   readonly keysPinned: boolean;
@@ -252,7 +266,8 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     if (!(error instanceof CheckFailed)) throw error;
   }
   const firstFailure = checks.find((c) => !c.ok);
-  return { ok: firstFailure === undefined, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}), ...(custodySummary ? { custody: custodySummary } : {}) };
+  const verdict = firstFailure !== undefined ? 'failed' : keysPinned ? 'verified' : 'self-consistent';
+  return { ok: verdict === 'verified' || (verdict === 'self-consistent' && options.trustPackKeys === true), verdict, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}), ...(custodySummary ? { custody: custodySummary } : {}) };
 }
 
 /**
