@@ -11,6 +11,25 @@ export interface LineScope {
   readonly from: string;
   readonly to: string;
   readonly identity?: string;
+  /** A complete pack holds every leaf of its range: lines outside the window are counted, not refused. */
+  readonly outsideAllowed?: boolean;
+}
+
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * An RFC 3339 time as a key that compares as text in the order of the instants (UTC, nanoseconds):
+ * `…T00:00:00Z` and `…T01:00:00+01:00` give the same key, and a time without a fraction compares
+ * correctly with one that has it. Undefined when it is not an RFC 3339 time.
+ */
+export function instantKey(value: string): string | undefined {
+  const m = INSTANT.exec(value);
+  if (!m) return undefined;
+  const local = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  if (Number.isNaN(local) || new Date(local).toISOString().slice(0, 19) !== value.slice(0, 19)) return undefined;
+  const zone = m[8]!;
+  const offsetMinutes = zone === 'Z' ? 0 : (zone[0] === '+' ? 1 : -1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+  return `${new Date(local - offsetMinutes * 60_000).toISOString().slice(0, 19)}.${(m[7] ?? '').padEnd(9, '0')}Z`;
 }
 
 export type LineFailure =
@@ -33,6 +52,8 @@ export interface CheckedLines {
   readonly failure?: LineFailure;
   /** The chunk's custody.attested events (a few KiB each, one per session at most). */
   readonly custody?: readonly CustodyLine[];
+  /** Lines outside the window, when the scope allows them (complete packs). */
+  readonly outside?: number;
 }
 
 export const WORKER_ROLE = 'custodian-pack-event-lines';
@@ -47,13 +68,16 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   let count = 0;
   const custody: CustodyLine[] = [];
   let leafInput = Buffer.allocUnsafe(4096);
+  let outside = 0;
+  const window = { from: instantKey(scope.from) ?? '\uffff', to: instantKey(scope.to) ?? '' };
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start);
     if (end < 0) end = data.length;
     const line = data.subarray(start, end);
     start = end + 1;
-    const { failure, type } = checkLine(line, scope, count);
-    if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure, ...(custody.length > 0 ? { custody } : {}) };
+    const { failure, type } = checkLine(line, scope, window, count);
+    if (failure?.kind === 'outside-period' && scope.outsideAllowed === true) outside += 1;
+    else if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}) };
     if (type === 'custody.attested') custody.push({ line: count, text: line.toString('utf8') });
     // RFC 6962 leaf hash: SHA-256(0x00 ‖ line), into a reused input buffer.
     if (leafInput.length < line.length + 1) leafInput = Buffer.allocUnsafe(2 * (line.length + 1));
@@ -62,10 +86,10 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
     leafHashes.set(hash('sha256', leafInput.subarray(0, line.length + 1), 'buffer'), count * 32);
     count += 1;
   }
-  return { count, leafHashes, ...(custody.length > 0 ? { custody } : {}) };
+  return { count, leafHashes, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}) };
 }
 
-function checkLine(line: Buffer, scope: LineScope, index: number): { failure?: LineFailure; type?: unknown } {
+function checkLine(line: Buffer, scope: LineScope, window: { from: string; to: string }, index: number): { failure?: LineFailure; type?: unknown } {
   let value: unknown;
   try {
     value = JSON.parse(line.toString('utf8'));
@@ -74,7 +98,9 @@ function checkLine(line: Buffer, scope: LineScope, index: number): { failure?: L
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { failure: { line: index, kind: 'not-json' } };
   const envelope = value as { type?: unknown; occurredAt?: unknown; identity?: { subject?: unknown } | null };
-  if (typeof envelope.occurredAt !== 'string' || envelope.occurredAt < scope.from || envelope.occurredAt >= scope.to) return { failure: { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) } };
+  // Instants, not text: a `to` without a fraction, or with an offset, must not admit other times.
+  const at = typeof envelope.occurredAt === 'string' ? instantKey(envelope.occurredAt) : undefined;
+  if (at === undefined || at < window.from || at >= window.to) return { failure: { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) } };
   if (scope.identity !== undefined && envelope.identity?.subject !== scope.identity) return { failure: { line: index, kind: 'other-identity' } };
   return { type: envelope.type };
 }

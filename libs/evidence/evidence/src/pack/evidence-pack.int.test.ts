@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ed25519CosignatureSigner, Ed25519NoteSigner, formatCheckpoint, formatKeyId, parseNote, signNote, type NoteSigner } from '@custodian/transparency-log';
+import { Ed25519CosignatureSigner, Ed25519NoteSigner, MerkleTree, formatCheckpoint, formatKeyId, hashLeaf, parseNote, signNote, type NoteSigner } from '@custodian/transparency-log';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlCatalogue } from '../controls/control-catalogue.js';
 import type { SqliteEvidenceLogState } from '../sqlite/index.js';
@@ -393,8 +393,9 @@ describe('pack verification in worker threads (a chunk of event lines each)', ()
 
   it('names the same failure from a worker as in one thread', async () => {
     const tampered = await repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace('"orders-prod"', '"orders-prox"'))), newKey);
+    // A filtered pack: every line must lie in the window (a complete pack holds its whole range instead).
     const outOfScope = await repack(
-      pack.bytes,
+      agentPack.bytes,
       (fs) => {
         const l = lines(fs.get(PACK_FILES.events)!);
         l[7] = l[7]!.replace(/"occurredAt":"[^"]+"/, '"occurredAt":"2027-01-01T00:00:00.000000Z"');
@@ -410,6 +411,9 @@ describe('pack verification in worker threads (a chunk of event lines each)', ()
     }
     const scoped = await verifyEvidencePack(outOfScope, { trustedLogKeys: trusted(), workers: 2, chunkBytes: 700 });
     expect(scoped.firstFailure?.detail).toMatch(/^event 8 \(leaf \d+\) occurred at 2027-01-01T00:00:00.000000Z, outside the pack's scope$/);
+    // In a complete pack the same change is a leaf that no longer hashes to the log's.
+    const inComplete = await repack(pack.bytes, (fs) => void fs.set(PACK_FILES.events, joinLines(lines(fs.get(PACK_FILES.events)!).map((l, i) => (i === 7 ? l.replace(/"occurredAt":"[^"]+"/, '"occurredAt":"2027-01-01T00:00:00.000000Z"') : l)))), newKey);
+    expect((await verifyEvidencePack(inComplete, { trustedLogKeys: trusted() })).firstFailure?.detail).toMatch(/do not recompute the root/);
   });
 });
 
@@ -498,3 +502,180 @@ describe('a failure while reading a large pack (issue 20, item 5): workers and s
 });
 
 const BLOCK_BYTES = 512;
+
+describe('omission (issue 20, item 1): an unfiltered pack proves it holds every event of its window', () => {
+  type Coverage = { kind: string; firstLeaf: number; endLeaf: number };
+  type Manifest = PackManifest & { coverage: Coverage; counts: { events: number }; format: string };
+  const manifestOf = (fs: Map<string, Buffer>): Manifest => JSON.parse(fs.get(PACK_FILES.manifest)!.toString('utf8')) as Manifest;
+  const setManifest = (fs: Map<string, Buffer>, m: Manifest): void => void fs.set(PACK_FILES.manifest, Buffer.from(JSON.stringify(m)));
+  /** An honest leaf-set proof for any set of leaves: what an insider holding the log can compute. */
+  const proofFor = async (indices: number[], treeSize: number, rootHash: string): Promise<Buffer> => {
+    const proof = await (await MerkleTree.open(state.treeStorage)).leafSetProof(indices, treeSize);
+    return Buffer.from(JSON.stringify({ treeSize, rootHash, events: indices.length, gaps: proof.gaps.map((g) => ({ begin: g.begin, end: g.end, hashes: g.hashes.map((h) => Buffer.from(h).toString('base64')) })) }));
+  };
+  const range = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, i) => a + i);
+  /** A window strictly inside the log: both edges are proven by neighbouring leaves. */
+  let midPack: EvidencePack;
+  beforeAll(async () => {
+    const times = lines(readTarGz(pack.bytes).find((x) => x.path === PACK_FILES.events)!.data).map((l) => (JSON.parse(l) as { occurredAt: string }).occurredAt);
+    midPack = await buildEvidencePack({ store: f.store, state, catalogue, scope: { from: times[4]!, to: times[times.length - 4]! }, signer: newKey, exportedBy: ALICE });
+  });
+
+  it('states its leaf range, proves both edges with the neighbouring leaves, and says it is complete', async () => {
+    const m = midPack.manifest as Manifest;
+    expect(m.coverage.firstLeaf).toBeGreaterThan(0);
+    expect(m.coverage.endLeaf).toBeLessThan(m.latestCheckpoint.treeSize);
+    expect(lines(readTarGz(midPack.bytes).find((x) => x.path === PACK_FILES.edges)!.data)).toHaveLength(2);
+    expect(m.format).toBe('custodian-evidence-pack/v3');
+    expect(m.coverage.kind).toBe('complete');
+    expect(m.coverage.endLeaf - m.coverage.firstLeaf).toBe(m.counts.events);
+    const report = await verifyEvidencePack(midPack.bytes, { trustedLogKeys: trusted() });
+    expect(report.ok).toBe(true);
+    expect(report.complete).toBe(true);
+    expect(report.checks.find((c) => c.name === 'leaf-set proof')!.detail).toMatch(/leaf \d+ before the window and leaf \d+ after it/);
+    const whole = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted() });
+    expect(whole.complete).toBe(true);
+    expect(whole.checks.find((c) => c.name === 'leaf-set proof')!.detail).toMatch(/from the log's first leaf and up to the latest checkpoint/);
+    expect(report.checks.find((c) => c.name === 'leaf-set proof')!.detail).toMatch(/complete: every leaf \d+\.\.\d+ is in the pack/);
+    const filtered = await verifyEvidencePack(agentPack.bytes, { trustedLogKeys: trusted() });
+    expect(filtered.ok).toBe(true);
+    expect(filtered.complete).toBe(false);
+    expect(filtered.checks.find((c) => c.name === 'leaf-set proof')!.detail).toContain('completeness not proven (a filtered pack)');
+  });
+
+  const omissions: [string, () => Promise<Buffer>, string, RegExp][] = [
+    [
+      'an event removed and its position described as a one-leaf gap holding its leaf hash, re-sealed',
+      () =>
+        repack(
+          midPack.bytes,
+          (fs) => {
+            const m = manifestOf(fs);
+            const ev = lines(fs.get(PACK_FILES.events)!);
+            const k = 5;
+            const index = m.coverage.firstLeaf + k;
+            const proof = JSON.parse(fs.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: { begin: number; end: number; hashes: string[] }[] };
+            proof.gaps.push({ begin: index, end: index + 1, hashes: [Buffer.from(hashLeaf(Buffer.from(ev[k]!, 'utf8'))).toString('base64')] });
+            proof.gaps.sort((a, b) => a.begin - b.begin);
+            fs.set(PACK_FILES.leafSet, Buffer.from(JSON.stringify(proof)));
+            fs.set(PACK_FILES.events, joinLines(ev.filter((_l, i) => i !== k)));
+            setManifest(fs, { ...m, counts: { ...m.counts, events: m.counts.events - 1 } });
+          },
+          newKey,
+        ),
+      'leaf-set proof',
+      /coverage .* holds \d+ leaves but the manifest counts/,
+    ],
+    [
+      'the same, with the coverage claiming one leaf fewer',
+      () =>
+        repack(
+          midPack.bytes,
+          (fs) => {
+            const m = manifestOf(fs);
+            const ev = lines(fs.get(PACK_FILES.events)!);
+            const k = 5;
+            const index = m.coverage.firstLeaf + k;
+            const proof = JSON.parse(fs.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: { begin: number; end: number; hashes: string[] }[] };
+            proof.gaps.push({ begin: index, end: index + 1, hashes: [Buffer.from(hashLeaf(Buffer.from(ev[k]!, 'utf8'))).toString('base64')] });
+            proof.gaps.sort((a, b) => a.begin - b.begin);
+            fs.set(PACK_FILES.leafSet, Buffer.from(JSON.stringify(proof)));
+            fs.set(PACK_FILES.events, joinLines(ev.filter((_l, i) => i !== k)));
+            setManifest(fs, { ...m, coverage: { ...m.coverage, endLeaf: m.coverage.endLeaf - 1 }, counts: { ...m.counts, events: m.counts.events - 1 } });
+          },
+          newKey,
+        ),
+      'leaf-set proof',
+      /sits at leaf \d+, not \d+: a complete pack has no gap inside its range|should be at/,
+    ],
+    [
+      'the first event of the window left out and passed off as the leaf before the range, re-sealed',
+      async () => {
+        const m = midPack.manifest as Manifest;
+        const proof = await proofFor(range(m.coverage.firstLeaf, m.coverage.endLeaf + 1), m.latestCheckpoint.treeSize, m.latestCheckpoint.rootHash);
+        return repack(
+          midPack.bytes,
+          (fs) => {
+            const ev = lines(fs.get(PACK_FILES.events)!);
+            const edges = lines(fs.get(PACK_FILES.edges)!);
+            fs.set(PACK_FILES.edges, joinLines([ev[0]!, edges[edges.length - 1]!]));
+            fs.set(PACK_FILES.events, joinLines(ev.slice(1)));
+            fs.set(PACK_FILES.leafSet, proof);
+            setManifest(fs, { ...m, coverage: { ...m.coverage, firstLeaf: m.coverage.firstLeaf + 1 }, counts: { ...m.counts, events: m.counts.events - 1 } });
+          },
+          newKey,
+        );
+      },
+      'leaf-set proof',
+      /the leaf before the range \(leaf \d+\) occurred at [^,]+, inside the window: the pack leaves out events of its window/,
+    ],
+    [
+      'the last event of the window left out and passed off as the leaf after the range, re-sealed',
+      async () => {
+        const m = midPack.manifest as Manifest;
+        const first = m.coverage.firstLeaf > 0 ? m.coverage.firstLeaf - 1 : m.coverage.firstLeaf;
+        const proof = await proofFor(range(first, m.coverage.endLeaf), m.latestCheckpoint.treeSize, m.latestCheckpoint.rootHash);
+        return repack(
+          midPack.bytes,
+          (fs) => {
+            const ev = lines(fs.get(PACK_FILES.events)!);
+            const edges = lines(fs.get(PACK_FILES.edges)!);
+            fs.set(PACK_FILES.edges, joinLines([...(m.coverage.firstLeaf > 0 ? [edges[0]!] : []), ev[ev.length - 1]!]));
+            fs.set(PACK_FILES.events, joinLines(ev.slice(0, -1)));
+            fs.set(PACK_FILES.leafSet, proof);
+            setManifest(fs, { ...m, coverage: { ...m.coverage, endLeaf: m.coverage.endLeaf - 1 }, counts: { ...m.counts, events: m.counts.events - 1 } });
+          },
+          newKey,
+        );
+      },
+      'leaf-set proof',
+      /the leaf after the range \(leaf \d+\) occurred at [^,]+, inside the window/,
+    ],
+    [
+      'an unfiltered pack that states no coverage, re-sealed',
+      () =>
+        repack(
+          midPack.bytes,
+          (fs) => {
+            const { coverage: _dropped, ...m } = manifestOf(fs);
+            fs.set(PACK_FILES.manifest, Buffer.from(JSON.stringify(m)));
+          },
+          newKey,
+        ),
+      'manifest',
+      /must state the complete leaf range/,
+    ],
+  ];
+  it.each(omissions)('%s fails', async (_name, make, check, detail) => {
+    const report = await verifyEvidencePack(await make(), { trustedLogKeys: trusted() });
+    expect(report.ok).toBe(false);
+    expect(report.complete).toBe(false);
+    expect(report.firstFailure?.name).toBe(check);
+    expect(report.firstFailure?.detail).toMatch(detail);
+  });
+
+  it('a pack relabelled as format v2 (no coverage) with an event removed verifies only as incomplete, and says so', async () => {
+    const downgraded = await repack(
+      midPack.bytes,
+      (fs) => {
+        const { coverage, ...m } = manifestOf(fs);
+        const ev = lines(fs.get(PACK_FILES.events)!);
+        const k = 5;
+        const index = coverage.firstLeaf + k;
+        const proof = JSON.parse(fs.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: { begin: number; end: number; hashes: string[] }[] };
+        proof.gaps.push({ begin: index, end: index + 1, hashes: [Buffer.from(hashLeaf(Buffer.from(ev[k]!, 'utf8'))).toString('base64')] });
+        proof.gaps.sort((a, b) => a.begin - b.begin);
+        // v2 had no edges file: drop the edge leaves from the proof too.
+        fs.delete(PACK_FILES.edges);
+        fs.set(PACK_FILES.leafSet, Buffer.from(JSON.stringify(proof)));
+        fs.set(PACK_FILES.events, joinLines(ev.filter((_l, i) => i !== k)));
+        fs.set(PACK_FILES.manifest, Buffer.from(JSON.stringify({ ...m, format: 'custodian-evidence-pack/v2', files: m.files.filter((x) => x.path !== PACK_FILES.edges), counts: { ...m.counts, events: m.counts.events - 1 } })));
+      },
+      newKey,
+    );
+    const report = await verifyEvidencePack(downgraded, { trustedLogKeys: trusted() });
+    // The edges are still in the proof, so this one even fails; a v2 pack never claims completeness either way.
+    expect(report.complete).toBe(false);
+    if (report.ok) expect(report.checks.find((c) => c.name === 'leaf-set proof')!.detail).toContain('completeness not proven (format custodian-evidence-pack/v2)');
+  });
+});

@@ -20,12 +20,19 @@ import { renderHtmlReport } from './html-report.js';
 import { buildAssessmentResults, type PackFileRef } from './oscal-assessment-results.js';
 import { writeTarGz, type ArchiveInput } from './tar-archive.js';
 
-export const PACK_FORMAT = 'custodian-evidence-pack/v2';
+/**
+ * v3: an unfiltered pack states the leaf range it covers (`coverage`), holds every leaf in it (no
+ * interior gap) and proves the range's edges with the neighbouring leaves (proofs/edges.jsonl),
+ * whose times lie outside the window. v2 packs (no coverage) still verify, without completeness.
+ */
+export const PACK_FORMAT = 'custodian-evidence-pack/v3';
+export const PACK_FORMATS_READ = ['custodian-evidence-pack/v2', PACK_FORMAT] as const;
 export const PACK_PREDICATE_TYPE = 'https://custodian.dev/attestations/evidence-pack/v1';
 export const PACK_FILES = {
   manifest: 'manifest.json',
   events: 'events.jsonl',
   leafSet: 'proofs/leaf-set.json',
+  edges: 'proofs/edges.jsonl',
   consistency: 'proofs/consistency.jsonl',
   logKeys: 'keys/log.vkeys',
   witnessKeys: 'keys/witness.vkeys',
@@ -37,8 +44,20 @@ export const PACK_FILES = {
 } as const;
 export const checkpointPath = (treeSize: number): string => `checkpoints/${String(treeSize).padStart(12, '0')}.checkpoint`;
 
+/**
+ * What the pack's events cover. `complete`: every leaf in [firstLeaf, endLeaf) is in events.jsonl,
+ * in order; the leaf before (firstLeaf − 1, when firstLeaf > 0) occurred before the window and the
+ * leaf at endLeaf (when endLeaf < the latest checkpoint's size) at or after its end; both are in
+ * proofs/edges.jsonl, in that order, and in the leaf-set proof. Leaves in the range whose time is
+ * outside the window (clocks of different writers) are included too and not counted as evidence.
+ * `filtered`: only the events matching the scope's filter (completeness not provable in v3).
+ */
+export type PackCoverage = { readonly kind: 'complete'; readonly firstLeaf: number; readonly endLeaf: number } | { readonly kind: 'filtered' };
+
 export interface PackManifest {
-  readonly format: typeof PACK_FORMAT;
+  readonly format: (typeof PACK_FORMATS_READ)[number];
+  /** v3 and later. */
+  readonly coverage?: PackCoverage;
   readonly packId: string;
   readonly createdAt: string;
   readonly exportedBy: { readonly subject: string; readonly issuer: string };
@@ -103,26 +122,52 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
     ...(options.maxCheckpointDelaySeconds !== undefined ? { maxCheckpointDelaySeconds: options.maxCheckpointDelaySeconds } : {}),
   });
   const scope = accumulator.scope;
+  const complete = scope.identity === undefined && scope.connection === undefined && scope.control === undefined;
   // Events in scope as leaf bytes in ~8 MiB chunks and their leaf indices; views see every event.
   const events = new ChunkedLines();
   const indices: number[] = [];
-  for await (const { event, leafIndex, leaf } of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, belowIndex: latest.treeSize })) {
-    if (!accumulator.add({ event, leafIndex })) continue;
-    events.push(leaf);
-    indices.push(leafIndex);
+  let coverage: PackCoverage = { kind: 'filtered' };
+  const edges: Buffer[] = [];
+  const edgeIndices: number[] = [];
+  if (complete) {
+    // Every leaf of the range, edges proven by their neighbours.
+    const range = await completeRange(state, scope, latest.treeSize);
+    coverage = { kind: 'complete', firstLeaf: range.begin, endLeaf: range.end };
+    const query = { fromIndex: range.begin, belowIndex: range.end };
+    if (range.end > range.begin) {
+      for await (const { event, leafIndex, leaf } of eventsOfLeaves(options.store, state, query)) {
+        accumulator.add({ event, leafIndex });
+        events.push(leaf);
+        indices.push(leafIndex);
+      }
+    }
+    if (indices.length !== range.end - range.begin) throw new EvidenceError('EVIDENCE_LEAF_MISMATCH', `the log records ${range.end - range.begin} leaves in [${range.begin}, ${range.end}) but the store gave ${indices.length}: run \`custodian log verify\``);
+    for (const edge of [range.begin - 1, range.end]) {
+      if (edge < 0 || edge >= latest.treeSize) continue;
+      for await (const { leaf } of eventsOfLeaves(options.store, state, { fromIndex: edge, belowIndex: edge + 1 })) edges.push(leaf);
+      edgeIndices.push(edge);
+    }
+  } else {
+    for await (const { event, leafIndex, leaf } of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, belowIndex: latest.treeSize })) {
+      if (!accumulator.add({ event, leafIndex })) continue;
+      events.push(leaf);
+      indices.push(leafIndex);
+    }
   }
   const report = accumulator.finish();
   const notYetCheckpointed = (await state.findLeaves({ from: scope.from, to: scope.to, fromIndex: latest.treeSize })).length;
 
   // Checkpoints from the first that covers an event in scope up to the latest, chained by consistency proofs.
-  const firstIndex = indices[0] ?? latest.treeSize - 1;
+  const firstIndex = Math.min(indices[0] ?? latest.treeSize - 1, edgeIndices[0] ?? latest.treeSize - 1);
   const included = all.filter((c) => c.treeSize > firstIndex);
   const tree = await MerkleTree.open(state.treeStorage);
   const files: PackFile[] = [];
   const add = (path: string, data: Buffer | readonly Buffer[]): void => void files.push({ path, data, ...digestOf(data) });
 
   add(PACK_FILES.events, events.chunks());
-  const leafSet = await tree.leafSetProof(indices, latest.treeSize);
+  const proven = edgeIndices.length > 0 ? [...indices, ...edgeIndices].sort((a, b) => a - b) : indices;
+  const leafSet = await tree.leafSetProof(proven, latest.treeSize);
+  if (complete) add(PACK_FILES.edges, Buffer.from(edges.map((l) => `${l.toString('utf8')}\n`).join(''), 'utf8'));
   add(
     PACK_FILES.leafSet,
     Buffer.from(
@@ -147,7 +192,9 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const describe = (path: string): string =>
     path === PACK_FILES.events
       ? 'Events in scope, RFC 8785 canonical JSON, one per line (each line is the Merkle leaf).'
-      : path === PACK_FILES.leafSet
+      : path === PACK_FILES.edges
+        ? 'The leaves just before and after the range of a complete pack (proving the window\'s edges), RFC 8785 canonical JSON, one per line.'
+        : path === PACK_FILES.leafSet
         ? 'Leaf-set proof: the subtree roots of every gap between the events, so that the events and the gaps recompute the latest checkpoint\'s root (RFC 6962 compact ranges).'
         : path === PACK_FILES.consistency
           ? 'RFC 9162 consistency proofs between consecutive checkpoints.'
@@ -172,6 +219,7 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
 
   const manifest: PackManifest = {
     format: PACK_FORMAT,
+    coverage,
     packId,
     createdAt,
     exportedBy: { subject: options.exportedBy.subject, issuer: options.exportedBy.issuer },
@@ -196,6 +244,31 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const ordered: ArchiveInput[] = [files.find((f) => f.path === PACK_FILES.manifest)!, ...files.filter((f) => f.path !== PACK_FILES.manifest)];
   const bytes = await writeTarGz(ordered, Math.floor(Date.parse(createdAt) / 1000));
   return { packId, bytes, digest: sha256Hex(bytes), manifest, report };
+}
+
+/**
+ * The leaf range of a complete pack: from the first to the last leaf in the window (below the
+ * latest checkpoint), widened until the leaf before it occurred before the window and the leaf
+ * after it at or after its end (writers' clocks may put a leaf slightly out of order). An empty
+ * window is the empty range at the first leaf at or after its end.
+ */
+async function completeRange(state: EvidenceLogState, scope: EvidenceScope, treeSize: number): Promise<{ begin: number; end: number }> {
+  const inWindow = { from: scope.from, to: scope.to, belowIndex: treeSize, limit: 1 };
+  const first = (await state.findLeaves(inWindow))[0];
+  const last = (await state.findLeaves({ ...inWindow, descending: true }))[0];
+  let begin: number;
+  let end: number;
+  if (first && last) {
+    begin = first.leafIndex;
+    end = last.leafIndex + 1;
+  } else {
+    const after = (await state.findLeaves({ from: scope.to, belowIndex: treeSize, limit: 1 }))[0];
+    begin = end = after?.leafIndex ?? treeSize;
+  }
+  const at = async (index: number): Promise<string> => (await state.leaves(index, index + 1))[0]!.occurredAt;
+  while (begin > 0 && (await at(begin - 1)) >= scope.from) begin -= 1;
+  while (end < treeSize && (await at(end)) < scope.to) end += 1;
+  return { begin, end };
 }
 
 interface PackFile extends ArchiveInput {

@@ -122,9 +122,12 @@ function workerCount(requested: number | undefined, bytes: number): number {
 function manifestHints(manifest: Buffer | undefined): { scope: LineScope; total: number } | undefined {
   if (!manifest) return undefined;
   try {
-    const { scope, counts } = JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>;
+    const { scope, counts, coverage } = JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>;
     if (typeof scope?.from !== 'string' || typeof scope.to !== 'string') return undefined;
-    return { scope: { from: scope.from, to: scope.to, ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}) }, total: typeof counts?.events === 'number' ? counts.events : 0 };
+    return {
+      scope: { from: scope.from, to: scope.to, ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}), ...(coverage?.kind === 'complete' ? { outsideAllowed: true } : {}) },
+      total: typeof counts?.events === 'number' ? counts.events : 0,
+    };
   } catch {
     return undefined;
   }

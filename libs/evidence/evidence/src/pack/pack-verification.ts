@@ -9,6 +9,7 @@ import {
   Ed25519CosignatureVerifier,
   Ed25519NoteVerifier,
   ed25519PublicKeyObject,
+  hashLeaf,
   LeafSetProofVerifier,
   openCheckpoint,
   parseVerifierKey,
@@ -19,8 +20,8 @@ import {
 } from '@custodian/transparency-log';
 import { CustodyError, ed25519PublicKeyFromPem, verifyCustodyAttestation } from '@custodian/custody';
 import { openStatement } from './dsse.js';
-import type { CustodyLine } from './event-line-check.js';
-import { PACK_FILES, PACK_FORMAT, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
+import { instantKey, type CustodyLine } from './event-line-check.js';
+import { PACK_FILES, PACK_FORMAT, PACK_FORMATS_READ, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
 import { readPack, type ReadPack } from './pack-reader.js';
 
 export interface PackCheck {
@@ -81,6 +82,8 @@ export interface PackVerificationReport {
    * against the keys the pack carries (proves nothing about who made it). `failed`: a check failed.
    */
   readonly verdict: 'verified' | 'self-consistent' | 'failed';
+  /** The pack proved that it holds every event of its window (a complete, unfiltered v3 pack). */
+  readonly complete: boolean;
   readonly checks: readonly PackCheck[];
   readonly firstFailure?: PackCheck;
   readonly keysPinned: boolean;
@@ -106,6 +109,7 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
   const checks: PackCheck[] = [];
   let manifest: PackManifest | undefined;
   let custodySummary: CustodySummary | undefined;
+  let completenessProven = false;
   const keysPinned = (options.trustedLogKeys?.length ?? 0) > 0;
   const pass = (name: string, detail: string): void => void checks.push({ name, ok: true, detail });
   const fail = (name: string, detail: string): never => {
@@ -166,9 +170,21 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
 
     // 2. The manifest agrees with the files.
     manifest = await step('manifest', () => JSON.parse(text(PACK_FILES.manifest)) as PackManifest);
-    if (manifest.format !== PACK_FORMAT) fail('manifest', `format ${JSON.stringify(manifest.format)} is not ${PACK_FORMAT}`);
+    if (!(PACK_FORMATS_READ as readonly string[]).includes(manifest.format)) fail('manifest', `format ${JSON.stringify(manifest.format)} is not one of ${PACK_FORMATS_READ.join(', ')}`);
     for (const f of manifest.files) if (!files.has(f.path) || digestOf(f.path) !== f.sha256) fail('manifest', `manifest entry ${f.path} does not match the file`);
-    pass('manifest', `pack ${manifest.packId}, scope ${manifest.scope.from} → ${manifest.scope.to}`);
+    const windowFrom = instantKey(String(manifest.scope?.from));
+    const windowTo = instantKey(String(manifest.scope?.to));
+    if (windowFrom === undefined || windowTo === undefined || windowFrom >= windowTo) fail('manifest', `the scope ${String(manifest.scope?.from)} → ${String(manifest.scope?.to)} is not a window of two RFC 3339 times, from before to`);
+    const unfiltered = manifest.scope.identity === undefined && manifest.scope.connection === undefined && manifest.scope.control === undefined;
+    const coverage = manifest.coverage;
+    if (manifest.format === PACK_FORMAT) {
+      // v3: an unfiltered pack must prove it holds every event of its window.
+      if (unfiltered && coverage?.kind !== 'complete') fail('manifest', 'an unfiltered pack must state the complete leaf range it covers (coverage)');
+      if (!unfiltered && coverage?.kind !== 'filtered') fail('manifest', 'a filtered pack states coverage "filtered"');
+      if (coverage?.kind === 'complete' && !(Number.isSafeInteger(coverage.firstLeaf) && Number.isSafeInteger(coverage.endLeaf) && coverage.firstLeaf >= 0 && coverage.endLeaf >= coverage.firstLeaf)) fail('manifest', 'coverage needs firstLeaf ≤ endLeaf, non-negative integers');
+      if (coverage?.kind === 'complete' && !files.has(PACK_FILES.edges)) fail('manifest', `a complete pack needs ${PACK_FILES.edges}`);
+    }
+    pass('manifest', `pack ${manifest.packId} (${manifest.format}), scope ${manifest.scope.from} → ${manifest.scope.to}`);
 
     // 3. Checkpoints: each signed by a log key, for the manifest's origin; witness cosignatures.
     const origin = manifest.origin;
@@ -223,13 +239,43 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     const leafSet = await step('leaf-set proof', () => parseLeafSetProof(text(PACK_FILES.leafSet)));
     if (leafSet.treeSize !== latest.checkpoint.size) fail('leaf-set proof', `the proof is for tree size ${leafSet.treeSize}, not the latest checkpoint's ${latest.checkpoint.size}`);
     const proof = await step('leaf-set proof', () => new LeafSetProofVerifier(leafSet));
-    if (proof.leafCount !== manifest.counts.events) fail('leaf-set proof', `the proof leaves room for ${proof.leafCount} events but the manifest counts ${manifest.counts.events}`);
+    // A complete pack: the edge leaves around the range, proven like the events, outside the window.
+    const complete = coverage?.kind === 'complete' ? coverage : undefined;
+    const edgeLines = complete ? text(PACK_FILES.edges).split('\n').filter((l) => l.length > 0) : [];
+    const beforeEdge = complete && complete.firstLeaf > 0 ? complete.firstLeaf - 1 : undefined;
+    const afterEdge = complete && complete.endLeaf < latest.checkpoint.size ? complete.endLeaf : undefined;
+    if (complete) {
+      if (complete.endLeaf > latest.checkpoint.size) fail('leaf-set proof', `the coverage ends at leaf ${complete.endLeaf}, beyond the latest checkpoint's size ${latest.checkpoint.size}`);
+      if (manifest.counts.events !== complete.endLeaf - complete.firstLeaf) fail('leaf-set proof', `the coverage [${complete.firstLeaf}, ${complete.endLeaf}) holds ${complete.endLeaf - complete.firstLeaf} leaves but the manifest counts ${manifest.counts.events} events: a complete pack holds every leaf of its range`);
+      const expected = (beforeEdge !== undefined ? 1 : 0) + (afterEdge !== undefined ? 1 : 0);
+      if (edgeLines.length !== expected) fail('leaf-set proof', `${PACK_FILES.edges} holds ${edgeLines.length} leaves, not the ${expected} that bound the range [${complete.firstLeaf}, ${complete.endLeaf})`);
+    }
+    const edgeCount = edgeLines.length;
+    if (proof.leafCount !== manifest.counts.events + edgeCount) fail('leaf-set proof', `the proof leaves room for ${proof.leafCount} events but the manifest counts ${manifest.counts.events}${edgeCount > 0 ? ` (and ${edgeCount} edge leaves)` : ''}`);
+    const appendEdge = (line: string, index: number, side: 'before' | 'after'): void => {
+      if (proof.nextIndex() !== index) fail('leaf-set proof', `the leaf ${side} the range should be at ${index}, the proof puts the next leaf at ${String(proof.nextIndex())}`);
+      let occurredAt: unknown;
+      try {
+        occurredAt = (JSON.parse(line) as { occurredAt?: unknown }).occurredAt;
+      } catch {
+        fail('leaf-set proof', `the edge leaf ${index} is not JSON`);
+      }
+      const at = typeof occurredAt === 'string' ? instantKey(occurredAt) : undefined;
+      const outside = at !== undefined && (side === 'before' ? at < windowFrom! : at >= windowTo!);
+      if (!outside) fail('leaf-set proof', `the leaf ${side} the range (leaf ${index}) occurred at ${String(occurredAt)}, inside the window: the pack leaves out events of its window`);
+      proof.append(hashLeaf(Buffer.from(line, 'utf8')));
+    };
+    if (beforeEdge !== undefined) appendEdge(edgeLines[0]!, beforeEdge, 'before');
     const scope = manifest.scope;
     const total = manifest.counts.events;
     let count = 0;
-    for (const { count: lines, leafHashes, failure } of files.events ?? []) {
+    let outsideWindow = 0;
+    for (const { count: lines, leafHashes, failure, outside } of files.events ?? []) {
+      outsideWindow += outside ?? 0;
       for (let k = 0; k < lines; k += 1) {
-        if (proof.nextIndex() === undefined) fail('leaf-set proof', `event ${count + 1}: the pack holds more events than the proof and manifest (${total})`);
+        const index = proof.nextIndex();
+        if (index === undefined || (afterEdge !== undefined && index === afterEdge)) fail('leaf-set proof', `event ${count + 1}: the pack holds more events than the proof and manifest (${total})`);
+        if (complete && index !== complete.firstLeaf + count) fail('leaf-set proof', `event ${count + 1} sits at leaf ${String(index)}, not ${complete.firstLeaf + count}: a complete pack has no gap inside its range (an event was left out)`);
         proof.append(Buffer.from(leafHashes.buffer, leafHashes.byteOffset + 32 * k, 32));
         count += 1;
       }
@@ -242,6 +288,7 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
       }
     }
     if (count !== total) fail('leaf-set proof', `${count} events but the manifest counts ${total}`);
+    if (afterEdge !== undefined) appendEdge(edgeLines[edgeLines.length - 1]!, afterEdge, 'after');
     await step('leaf-set proof', () => {
       try {
         proof.finish(latest.checkpoint.rootHash);
@@ -251,7 +298,11 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
         );
       }
     });
-    pass('leaf-set proof', `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)`);
+    const completeness = complete
+      ? `; complete: every leaf ${complete.firstLeaf}..${complete.endLeaf - 1} is in the pack${outsideWindow > 0 ? ` (${outsideWindow} of them timed outside the window, not counted as evidence)` : ''}, ${beforeEdge !== undefined ? `leaf ${beforeEdge} before the window` : 'from the log\'s first leaf'} and ${afterEdge !== undefined ? `leaf ${afterEdge} after it` : `up to the latest checkpoint (events after leaf ${latest.checkpoint.size - 1} are not checkpointed yet)`}`
+      : `; completeness not proven (${manifest.format === PACK_FORMAT ? 'a filtered pack' : `format ${manifest.format}`})`;
+    completenessProven = complete !== undefined;
+    pass('leaf-set proof', `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)${completeness}`);
 
     // 6. Every custody statement: DSSE signature by the gateway key (pinned or carried), statement = event.
     custodySummary = custody.summary();
@@ -267,7 +318,7 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
   }
   const firstFailure = checks.find((c) => !c.ok);
   const verdict = firstFailure !== undefined ? 'failed' : keysPinned ? 'verified' : 'self-consistent';
-  return { ok: verdict === 'verified' || (verdict === 'self-consistent' && options.trustPackKeys === true), verdict, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}), ...(custodySummary ? { custody: custodySummary } : {}) };
+  return { ok: verdict === 'verified' || (verdict === 'self-consistent' && options.trustPackKeys === true), verdict, complete: verdict !== 'failed' && completenessProven, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}), ...(custodySummary ? { custody: custodySummary } : {}) };
 }
 
 /**

@@ -187,7 +187,7 @@ export class SqliteEvidenceLogState implements EvidenceLogState {
       if (query.types.length === 0) return [];
       add(`type IN (${query.types.map(() => '?').join(', ')})`, ...query.types);
     }
-    const sql = `SELECT * FROM evidence_leaves ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY leaf_index${query.limit !== undefined ? ' LIMIT ?' : ''}`;
+    const sql = `SELECT * FROM evidence_leaves ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY leaf_index${query.descending === true ? ' DESC' : ''}${query.limit !== undefined ? ' LIMIT ?' : ''}`;
     if (query.limit !== undefined) params.push(query.limit);
     return this.db.prepare<(string | number)[], LeafRow>(sql).all(...params).map(toLeaf);
   }
