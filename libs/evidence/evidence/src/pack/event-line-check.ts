@@ -13,6 +13,8 @@ export interface LineScope {
   readonly identity?: string;
   /** A complete pack holds every leaf of its range: lines outside the window are counted, not refused. */
   readonly outsideAllowed?: boolean;
+  /** Hand every line to the main thread (connection and control packs: their scope is checked there). */
+  readonly collectLines?: boolean;
 }
 
 const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
@@ -54,6 +56,8 @@ export interface CheckedLines {
   readonly custody?: readonly CustodyLine[];
   /** Lines outside the window, when the scope allows them (complete packs). */
   readonly outside?: number;
+  /** Every line checked, when the scope asks for them (`collectLines`). */
+  readonly lines?: readonly CustodyLine[];
 }
 
 export const WORKER_ROLE = 'custodian-pack-event-lines';
@@ -69,6 +73,7 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   const custody: CustodyLine[] = [];
   let leafInput = Buffer.allocUnsafe(4096);
   let outside = 0;
+  const collected: CustodyLine[] = [];
   const window = { from: instantKey(scope.from) ?? '\uffff', to: instantKey(scope.to) ?? '' };
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start);
@@ -77,8 +82,9 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
     start = end + 1;
     const { failure, type } = checkLine(line, scope, window, count);
     if (failure?.kind === 'outside-period' && scope.outsideAllowed === true) outside += 1;
-    else if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}) };
+    else if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}) };
     if (type === 'custody.attested') custody.push({ line: count, text: line.toString('utf8') });
+    if (scope.collectLines === true) collected.push({ line: count, text: line.toString('utf8') });
     // RFC 6962 leaf hash: SHA-256(0x00 ‖ line), into a reused input buffer.
     if (leafInput.length < line.length + 1) leafInput = Buffer.allocUnsafe(2 * (line.length + 1));
     leafInput[0] = 0x00;
@@ -86,7 +92,7 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
     leafHashes.set(hash('sha256', leafInput.subarray(0, line.length + 1), 'buffer'), count * 32);
     count += 1;
   }
-  return { count, leafHashes, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}) };
+  return { count, leafHashes, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}) };
 }
 
 function checkLine(line: Buffer, scope: LineScope, window: { from: string; to: string }, index: number): { failure?: LineFailure; type?: unknown } {

@@ -679,3 +679,45 @@ describe('omission (issue 20, item 1): an unfiltered pack proves it holds every 
     if (report.ok) expect(report.checks.find((c) => c.name === 'leaf-set proof')!.detail).toContain('completeness not proven (format custodian-evidence-pack/v2)');
   });
 });
+
+describe('scope (issue 20, item 6): connection through the sessions, control through the shipped mapping, times as instants', () => {
+  const reScope = (source: Buffer, change: (m: PackManifest) => PackManifest): Promise<Buffer> =>
+    repack(source, (fs) => void fs.set(PACK_FILES.manifest, Buffer.from(JSON.stringify(change(JSON.parse(fs.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest)))), newKey);
+
+  it('a connection pack re-sealed to claim another connection fails, naming the event and its session', async () => {
+    const byConnection = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, connection: 'billing-prod' }, signer: newKey, exportedBy: ALICE });
+    expect((await verifyEvidencePack(byConnection.bytes, { trustedLogKeys: trusted() })).ok).toBe(true);
+    const forged = await reScope(byConnection.bytes, (m) => ({ ...m, scope: { ...m.scope, connection: 'orders-prod' } }));
+    const report = await verifyEvidencePack(forged, { trustedLogKeys: trusted(), workers: 2, chunkBytes: 600 });
+    expect(report.firstFailure?.name).toBe('leaf-set proof');
+    expect(report.firstFailure?.detail).toMatch(/^event \d+ is a session\.opened event of connection billing-prod, not of connection orders-prod, the pack's scope/);
+  });
+
+  it('a control pack ships the mapping; re-sealed to claim another control it fails', async () => {
+    const byControl = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, control: 'sc-8' }, signer: newKey, exportedBy: ALICE });
+    const mapping = JSON.parse(readTarGz(byControl.bytes).find((x) => x.path === PACK_FILES.mapping)!.data.toString('utf8')) as { rules: { controls: string[] }[] };
+    expect(mapping.rules.some((r) => r.controls.includes('SC-8'))).toBe(true);
+    expect((await verifyEvidencePack(byControl.bytes, { trustedLogKeys: trusted() })).ok).toBe(true);
+    const forged = await reScope(byControl.bytes, (m) => ({ ...m, scope: { ...m.scope, control: 'AC-6(10)' } }));
+    const report = await verifyEvidencePack(forged, { trustedLogKeys: trusted() });
+    expect(report.firstFailure?.name).toBe('leaf-set proof');
+    expect(report.firstFailure?.detail).toMatch(/^event 1 is a session\.opened event that no rule of the shipped mapping counts for control AC-6\(10\), the pack's scope \(and 4 more\)$/);
+    // The mapping itself rewritten so that the events match the claimed control: the attestation covers it, so only a re-sealer can, and the report shows what the mapping says.
+    const noMapping = await repack(byControl.bytes, (fs) => void fs.delete(PACK_FILES.mapping), newKey);
+    expect((await verifyEvidencePack(noMapping, { trustedLogKeys: trusted() })).firstFailure?.detail).toMatch(/a control pack needs controls\/mapping\.json|not in the attestation|manifest entry/);
+  });
+
+  it('compares times as instants: the same window written with an offset verifies, a `to` without a fraction does not admit later events', async () => {
+    const times = lines(readTarGz(agentPack.bytes).find((x) => x.path === PACK_FILES.events)!.data).map((l) => (JSON.parse(l) as { occurredAt: string }).occurredAt);
+    const offset = await reScope(agentPack.bytes, (m) => ({ ...m, scope: { ...m.scope, from: '2026-03-01T01:00:00+01:00', to: '2026-03-02T01:00:00.000+01:00' } }));
+    expect((await verifyEvidencePack(offset, { trustedLogKeys: trusted() })).ok).toBe(true);
+    // The scenario's events lie in the first second of the day; as text every one of them sorts before "…T00:00:00Z".
+    expect(times.every((t) => t.startsWith('2026-03-01T00:00:00.') && t < '2026-03-01T00:00:00Z')).toBe(true);
+    const cut = await reScope(agentPack.bytes, (m) => ({ ...m, scope: { ...m.scope, from: '2026-02-28T23:59:59Z', to: '2026-03-01T00:00:00Z' } }));
+    const report = await verifyEvidencePack(cut, { trustedLogKeys: trusted() });
+    expect(report.firstFailure?.name).toBe('leaf-set proof');
+    expect(report.firstFailure?.detail).toMatch(new RegExp(`^event 1 \\(leaf \\d+\\) occurred at ${times[0]!.replace(/\./g, '\\.')}, outside the pack's scope$`));
+    const notATime = await reScope(agentPack.bytes, (m) => ({ ...m, scope: { ...m.scope, to: 'tomorrow' } }));
+    expect((await verifyEvidencePack(notATime, { trustedLogKeys: trusted() })).firstFailure).toMatchObject({ name: 'manifest', detail: expect.stringContaining('is not a window of two RFC 3339 times') });
+  });
+});

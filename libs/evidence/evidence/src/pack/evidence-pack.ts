@@ -33,6 +33,7 @@ export const PACK_FILES = {
   events: 'events.jsonl',
   leafSet: 'proofs/leaf-set.json',
   edges: 'proofs/edges.jsonl',
+  mapping: 'controls/mapping.json',
   consistency: 'proofs/consistency.jsonl',
   logKeys: 'keys/log.vkeys',
   witnessKeys: 'keys/witness.vkeys',
@@ -164,6 +165,8 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const files: PackFile[] = [];
   const add = (path: string, data: Buffer | readonly Buffer[]): void => void files.push({ path, data, ...digestOf(data) });
 
+  // The control mapping (v3), before the events: a verifier checks a control pack's events against it as they stream.
+  add(PACK_FILES.mapping, json({ controls: options.catalogue.controls.map((c) => ({ id: c.id, oscalId: c.oscalId })), rules: options.catalogue.rules.map((r) => ({ id: r.id, event: r.event, ...(r.where ? { where: r.where } : {}), controls: r.controls })) }));
   add(PACK_FILES.events, events.chunks());
   const proven = edgeIndices.length > 0 ? [...indices, ...edgeIndices].sort((a, b) => a - b) : indices;
   const leafSet = await tree.leafSetProof(proven, latest.treeSize);
@@ -200,6 +203,8 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
           ? 'RFC 9162 consistency proofs between consecutive checkpoints.'
           : path.startsWith('checkpoints/')
             ? 'C2SP signed checkpoint (signed note), with witness cosignatures when any.'
+            : path === PACK_FILES.mapping
+              ? 'The control mapping the views used: event rules (type and conditions) and the controls each evidences.'
             : path === PACK_FILES.evidence
               ? 'Evidence views: per control counts, sample sessions, findings.'
               : path.startsWith('keys/')

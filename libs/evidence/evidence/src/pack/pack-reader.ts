@@ -25,6 +25,10 @@ export interface PackReadOptions {
    * order; `chunk` is its index in `events`). They are not kept in the result, so memory stays bounded.
    */
   readonly onCustodyLines?: (chunk: number, lines: readonly CustodyLine[]) => void;
+  /** Receives every line of a connection or control pack as its chunk is checked (same order rules as onCustodyLines). */
+  readonly onScopedLines?: (chunk: number, lines: readonly CustodyLine[]) => void;
+  /** Each file other than events.jsonl as soon as it is read (the verifier needs the control mapping while the events stream). */
+  readonly onFile?: (path: string, data: Buffer) => void;
 }
 
 export interface ReadPack {
@@ -53,7 +57,7 @@ export async function readPack(source: Readable | AsyncIterable<Buffer>, options
     // The scope and count come from the manifest, which our packs put first. Checked as claims
     // only: the manifest itself is verified later, in order, before any of this is reported.
     const hints = manifestHints(files.get(PACK_FILES.manifest));
-    return new EventsSink(hints?.scope ?? { from: '', to: '' }, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress, options.onCustodyLines);
+    return new EventsSink(hints?.scope ?? { from: '', to: '' }, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress, options.onCustodyLines, options.onScopedLines);
   };
 
   // On any failure the worker threads are stopped (they would keep the process alive) and the
@@ -73,7 +77,10 @@ export async function readPack(source: Readable | AsyncIterable<Buffer>, options
         return collect(path, (data) => void (buffered = data));
       }
       if (size > maxFileBytes) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `${path} is ${size} bytes, more than the ${maxFileBytes} a pack file other than the events may hold`);
-      return collect(path, (data) => void files.set(path, data));
+      return collect(path, (data) => {
+        files.set(path, data);
+        options.onFile?.(path, data);
+      });
     });
 
     function collect(path: string, done: (data: Buffer) => void): ArchiveEntrySink {
@@ -125,7 +132,13 @@ function manifestHints(manifest: Buffer | undefined): { scope: LineScope; total:
     const { scope, counts, coverage } = JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>;
     if (typeof scope?.from !== 'string' || typeof scope.to !== 'string') return undefined;
     return {
-      scope: { from: scope.from, to: scope.to, ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}), ...(coverage?.kind === 'complete' ? { outsideAllowed: true } : {}) },
+      scope: {
+        from: scope.from,
+        to: scope.to,
+        ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}),
+        ...(coverage?.kind === 'complete' ? { outsideAllowed: true } : {}),
+        ...(typeof scope.connection === 'string' || typeof scope.control === 'string' ? { collectLines: true } : {}),
+      },
       total: typeof counts?.events === 'number' ? counts.events : 0,
     };
   } catch {
@@ -143,8 +156,16 @@ class EventsSink implements ArchiveEntrySink {
   // The pending bytes hold no line end: nothing can be cut until a piece brings one.
   #openLine = false;
 
-  constructor(scope: LineScope, workers: number, chunkBytes: number, total: number, onProgress?: (done: number, total: number) => void, onCustody?: (chunk: number, lines: readonly CustodyLine[]) => void) {
-    this.#pool = new LinePool(scope, workers, total, onProgress, onCustody);
+  constructor(
+    scope: LineScope,
+    workers: number,
+    chunkBytes: number,
+    total: number,
+    onProgress?: (done: number, total: number) => void,
+    onCustody?: (chunk: number, lines: readonly CustodyLine[]) => void,
+    onScoped?: (chunk: number, lines: readonly CustodyLine[]) => void,
+  ) {
+    this.#pool = new LinePool(scope, workers, total, onProgress, onCustody, onScoped);
     this.#chunkBytes = Math.max(1, chunkBytes);
   }
 
@@ -220,6 +241,7 @@ class LinePool {
     private readonly total: number,
     private readonly onProgress?: (done: number, total: number) => void,
     private readonly onCustody?: (chunk: number, lines: readonly CustodyLine[]) => void,
+    private readonly onScoped?: (chunk: number, lines: readonly CustodyLine[]) => void,
   ) {
     this.#workers = Array.from({ length: Math.max(0, workers) }, () => new LineWorker());
   }
@@ -253,9 +275,10 @@ class LinePool {
   }
 
   #record(id: number, result: CheckedLines): void {
-    const { custody, ...kept } = result;
+    const { custody, lines, ...kept } = result;
     if (custody && this.onCustody) this.onCustody(id, custody);
-    this.#results[id] = this.onCustody ? kept : result;
+    if (lines && this.onScoped) this.onScoped(id, lines);
+    this.#results[id] = { ...kept, ...(custody && !this.onCustody ? { custody } : {}) };
     this.#done += result.count;
     this.onProgress?.(this.#done, this.total);
   }

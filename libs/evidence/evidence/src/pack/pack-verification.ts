@@ -23,6 +23,7 @@ import { openStatement } from './dsse.js';
 import { instantKey, type CustodyLine } from './event-line-check.js';
 import { PACK_FILES, PACK_FORMAT, PACK_FORMATS_READ, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
 import { readPack, type ReadPack } from './pack-reader.js';
+import { ruleMatches, type MappingRule } from '../controls/control-catalogue.js';
 
 export interface PackCheck {
   readonly name: string;
@@ -128,12 +129,15 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
 
   try {
     const custody = await step('custody statements', () => new CustodyStatementCheck(options.trustedCustodyKeys ?? []));
+    const scopeCheck = new ScopeCheck();
     const files: ReadPack = await step('archive', () =>
       readPack(source, {
         ...(options.workers !== undefined ? { workers: options.workers } : {}),
         ...(options.chunkBytes !== undefined ? { chunkBytes: options.chunkBytes } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         onCustodyLines: (chunk, lines) => custody.check(chunk, lines),
+        onScopedLines: (chunk, lines) => scopeCheck.check(chunk, lines),
+        onFile: (path, data) => scopeCheck.file(path, data),
       }),
     );
     for (const required of [PACK_FILES.manifest, PACK_FILES.events, PACK_FILES.leafSet, PACK_FILES.consistency, PACK_FILES.logKeys, PACK_FILES.oscal, PACK_FILES.report, PACK_FILES.attestation]) {
@@ -177,7 +181,9 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     if (windowFrom === undefined || windowTo === undefined || windowFrom >= windowTo) fail('manifest', `the scope ${String(manifest.scope?.from)} → ${String(manifest.scope?.to)} is not a window of two RFC 3339 times, from before to`);
     const unfiltered = manifest.scope.identity === undefined && manifest.scope.connection === undefined && manifest.scope.control === undefined;
     const coverage = manifest.coverage;
+    scopeCheck.scope(manifest);
     if (manifest.format === PACK_FORMAT) {
+      if (manifest.scope.control !== undefined && !files.has(PACK_FILES.mapping)) fail('manifest', `a control pack needs ${PACK_FILES.mapping}`);
       // v3: an unfiltered pack must prove it holds every event of its window.
       if (unfiltered && coverage?.kind !== 'complete') fail('manifest', 'an unfiltered pack must state the complete leaf range it covers (coverage)');
       if (!unfiltered && coverage?.kind !== 'filtered') fail('manifest', 'a filtered pack states coverage "filtered"');
@@ -289,6 +295,8 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     }
     if (count !== total) fail('leaf-set proof', `${count} events but the manifest counts ${total}`);
     if (afterEdge !== undefined) appendEdge(edgeLines[edgeLines.length - 1]!, afterEdge, 'after');
+    const scopeFailure = scopeCheck.firstFailure(files.events ?? []);
+    if (scopeFailure) fail('leaf-set proof', scopeFailure);
     await step('leaf-set proof', () => {
       try {
         proof.finish(latest.checkpoint.rootHash);
@@ -377,6 +385,99 @@ class CustodyStatementCheck {
     const pinned = this.#trusted.length > 0 ? `pinned key(s) ${keys}` : `key id(s) ${keys}, the key(s) each event carries (not pinned: pass --custody-key to check who signed)`;
     const exposed = this.#exposed > 0 ? `; ${this.#exposed} state(s) the credential was EXPOSED (a finding)` : '; none states an exposure';
     return `${this.#statements} custody statement(s) verified, signed by ${pinned}${exposed}`;
+  }
+}
+
+/**
+ * The scope of a connection or control pack, checked line by line as the chunks arrive (possibly
+ * out of order): a connection pack's events name the connection or belong to a session whose
+ * `session.opened` (in the pack) does; a control pack's events match a rule of the shipped mapping
+ * (controls/mapping.json) that evidences the control. Keeps only failures and per-session state.
+ */
+class ScopeCheck {
+  #mapping?: { rules: MappingRule[] };
+  #mappingError?: string;
+  #connection?: string;
+  #control?: string;
+  readonly #sessionConnection = new Map<string, string>();
+  /** Sessions whose events rely on the session's connection: the first such event, for messages. */
+  readonly #pendingSessions = new Map<string, { chunk: number; line: number }>();
+  readonly #lines: { chunk: number; line: number; text: string }[] = [];
+  readonly #failures: { chunk: number; line: number; detail: string }[] = [];
+
+  #scoped = false;
+
+  file(path: string, data: Buffer): void {
+    if (path === PACK_FILES.manifest) {
+      // The claims, as the events start streaming (our packs put the manifest first); a manifest
+      // that does not match its attested digest fails later, before anything is reported as held.
+      try {
+        this.scope(JSON.parse(data.toString('utf8')) as PackManifest);
+      } catch {
+        // not JSON: the manifest check says so
+      }
+      return;
+    }
+    if (path !== PACK_FILES.mapping) return;
+    try {
+      const doc = JSON.parse(data.toString('utf8')) as { rules?: unknown };
+      if (!Array.isArray(doc.rules)) throw new Error('no rules');
+      this.#mapping = { rules: doc.rules as MappingRule[] };
+    } catch (error) {
+      this.#mappingError = `${PACK_FILES.mapping} is not a control mapping (${error instanceof Error ? error.message : String(error)})`;
+    }
+  }
+
+  /** The claims to check, from the manifest (read after the events when another tool re-archived the pack). */
+  scope(manifest: PackManifest): void {
+    if (this.#scoped) return;
+    this.#scoped = true;
+    this.#connection = manifest.scope?.connection;
+    this.#control = manifest.format === PACK_FORMAT ? manifest.scope?.control : undefined;
+    // Lines handed over before the manifest was known were kept: check them now.
+    for (const l of this.#lines.splice(0)) this.#checkLine(l.chunk, l.line, l.text);
+  }
+
+  check(chunk: number, lines: readonly CustodyLine[]): void {
+    for (const { line, text } of lines) {
+      if (!this.#scoped) this.#lines.push({ chunk, line, text });
+      else this.#checkLine(chunk, line, text);
+    }
+  }
+
+  #checkLine(chunk: number, line: number, text: string): void {
+    let event: { type?: unknown; payload?: { sessionId?: unknown; connection?: { name?: unknown } } };
+    try {
+      event = JSON.parse(text) as typeof event;
+    } catch {
+      return; // the worker reports lines that are not JSON
+    }
+    const sessionId = typeof event.payload?.sessionId === 'string' ? event.payload.sessionId : undefined;
+    const own = typeof event.payload?.connection?.name === 'string' ? event.payload.connection.name : undefined;
+    if (event.type === 'session.opened' && sessionId && own) this.#sessionConnection.set(sessionId, own);
+    if (this.#connection !== undefined && own !== this.#connection) {
+      if (own !== undefined || sessionId === undefined) this.#failures.push({ chunk, line, detail: `is a ${String(event.type)} event of ${own ? `connection ${own}` : 'no connection or session'}, not of connection ${this.#connection}, the pack's scope` });
+      else if (!this.#pendingSessions.has(sessionId)) this.#pendingSessions.set(sessionId, { chunk, line });
+    }
+    if (this.#control !== undefined) {
+      if (this.#mappingError !== undefined) this.#failures.push({ chunk, line, detail: this.#mappingError });
+      else if (!this.#mapping) this.#failures.push({ chunk, line, detail: `cannot be checked against control ${this.#control}: ${PACK_FILES.mapping} must come before events.jsonl` });
+      else if (!this.#mapping.rules.some((r) => r.controls.includes(this.#control!) && ruleMatches(r, event as { type: string }))) {
+        this.#failures.push({ chunk, line, detail: `is a ${String(event.type)} event that no rule of the shipped mapping counts for control ${this.#control}, the pack's scope` });
+      }
+    }
+  }
+
+  firstFailure(chunks: readonly { readonly count: number }[]): string | undefined {
+    const failures = [...this.#failures];
+    for (const [sessionId, at] of this.#pendingSessions) {
+      const connection = this.#sessionConnection.get(sessionId);
+      if (connection !== this.#connection) failures.push({ ...at, detail: `belongs to session ${sessionId}, ${connection ? `of connection ${connection}` : 'whose session.opened is not in the pack'}, not of connection ${this.#connection!}, the pack's scope` });
+    }
+    if (failures.length === 0) return undefined;
+    const first = failures.reduce((a, b) => (b.chunk < a.chunk || (b.chunk === a.chunk && b.line < a.line) ? b : a));
+    const before = chunks.slice(0, first.chunk).reduce((n, c) => n + c.count, 0);
+    return `event ${before + first.line + 1} ${first.detail}${failures.length > 1 ? ` (and ${failures.length - 1} more)` : ''}`;
   }
 }
 
