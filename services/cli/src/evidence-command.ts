@@ -35,14 +35,18 @@ Commands:
         Write a signed evidence pack (tar.gz): events, the leaf-set proof that they are in the
         log, consistency proofs, checkpoints, keys, OSCAL assessment results, HTML report, DSSE attestation. The export is
         recorded as an evidence-pack.exported event. TIME is RFC 3339 UTC, e.g. 2026-03-01T00:00:00Z.
-  verify FILE [--key VKEY]... [--key-file FILE]... [--witness VKEY]... [--custody-key PEMFILE]... [--trust-pack-keys] [--json]
+        The pack is attested with evidence.attestationKey (default <dataDir>/evidence-attestation.skey,
+        created at the first export), not the log key; its vkey is printed for auditors to pin.
+  verify FILE [--key VKEY]... [--key-file FILE]... [--attestation-key VKEY]... [--witness VKEY]... [--custody-key PEMFILE]... [--trust-pack-keys] [--json]
         Check a pack offline (no network, no store): the DSSE signature, every digest, checkpoint
         signature, cosignature, consistency proof, the leaf-set proof of the events, every custody
         statement (custody.attested: the gateway's DSSE signature, statement = event), and the
-        OSCAL document. Pin the log's keys with --key/--key-file and the gateway's custody key
-        (PEM) with --custody-key. Without --key the pack's own keys are used, which proves only
-        that the pack is self-consistent (anyone can sign one): exit 3 unless --trust-pack-keys
-        says that is all you want. Exit 0 when all hold against pinned keys, 1 naming the first
+        OSCAL document. Pin the log's keys (they sign checkpoints) with --key/--key-file, the
+        pack attestation key (it signs the attestation; exporters hold it, never the log key)
+        with --attestation-key, and the gateway's custody key (PEM) with --custody-key. Without
+        --key and --attestation-key the pack's own keys are used, which proves only that the pack
+        is self-consistent (anyone can sign one): exit 3 unless --trust-pack-keys says that is all
+        you want. Exit 0 when all hold against pinned keys, 1 naming the first
         failure, 3 self-consistent but unpinned. Also: custodian verify FILE.
 `;
 
@@ -171,7 +175,9 @@ export async function runEvidenceCommand(argv: readonly string[], io: CliIo): Pr
     if (!from || !to || !out) throw new EvidenceUsageError('export needs --from, --to and --out');
     const loaded = loadConfig({ file: str(values.config), env: io.env, cwd: io.cwd });
     const evidence = configuredEvidence(loaded, io.env);
-    const signer = evidence.loadSigner().signer;
+    // The attestation key, not the log key: only the projector holds that one.
+    const attestation = evidence.loadAttestationSigner({ create: true });
+    const signer = attestation.signer;
     const store = await openConfiguredEventStore(loaded);
     let state: EvidenceLogState | undefined;
     try {
@@ -207,6 +213,7 @@ export async function runEvidenceCommand(argv: readonly string[], io: CliIo): Pr
       io.stderr(
         `custodian: pack ${m.packId}: ${m.counts.events} events, ${m.counts.sessions} sessions, ${m.counts.findings} findings, ${m.counts.checkpoints} checkpoints (tree size ${m.latestCheckpoint.treeSize})${m.counts.notYetCheckpointed > 0 ? `; ${m.counts.notYetCheckpointed} event(s) of the period are not checkpointed yet and are left out` : ''}; sha256 ${pack.digest}\n`,
       );
+      io.stderr(`custodian: attested with ${signer.vkey} (${attestation.created ? `created just now: ${attestation.source}` : attestation.source}); auditors pin it with --attestation-key\n`);
       return EVIDENCE_EXIT.ok;
     } finally {
       await state?.close();
@@ -221,6 +228,7 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     const { values, positionals } = parse(argv, {
       key: { type: 'string', multiple: true },
       'key-file': { type: 'string', multiple: true },
+      'attestation-key': { type: 'string', multiple: true },
       witness: { type: 'string', multiple: true },
       'custody-key': { type: 'string', multiple: true },
       'trust-pack-keys': { type: 'boolean' },
@@ -239,6 +247,8 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     }
     const keys = [...strs(values.key), ...strs(values['key-file']).flatMap((f) => readFileSync(resolve(io.cwd, f), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.length > 0))];
     for (const k of keys) verifierFromVkey(k);
+    const attestationKeys = strs(values['attestation-key']);
+    for (const k of attestationKeys) verifierFromVkey(k);
     const custodyKeys = strs(values['custody-key']).map((f) => {
       const path = resolve(io.cwd, f);
       let pem: string;
@@ -258,6 +268,7 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     // Streamed from the file: memory stays bounded for packs of millions of events.
     const report = await verifyEvidencePackFile(file, {
       trustedLogKeys: keys,
+      trustedAttestationKeys: attestationKeys,
       requiredWitnesses: strs(values.witness),
       trustedCustodyKeys: custodyKeys,
       trustPackKeys: values['trust-pack-keys'] === true,
@@ -274,7 +285,8 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     for (const c of report.checks) io.stdout(`  ${c.ok ? '✓' : '✗'} ${c.name.padEnd(width)}  ${c.detail}\n`);
     const m = report.manifest;
     if (m) io.stdout(`pack ${m.packId}: ${m.counts.events} events from ${m.scope.from} to ${m.scope.to}, ${m.counts.findings} findings, ${m.counts.checkpoints} checkpoints, tree size ${m.latestCheckpoint.treeSize}\n`);
-    if (!report.keysPinned) io.stdout('note: the log keys were taken from the pack itself; pin them with --key to check who signed it\n');
+    if (report.signers && !report.signers.logKeysPinned) io.stdout('note: the log keys were taken from the pack itself; pin them with --key to check who signed the checkpoints\n');
+    if (report.signers && !report.signers.attestationPinned) io.stdout('note: the attestation key was taken from the pack itself; pin it with --attestation-key to check who attested the pack\n');
     if (report.custody && report.custody.statements > 0 && !report.custody.pinned) io.stdout('note: each custody statement was checked against the gateway key its event carries; pin the gateway key with --custody-key to check who signed them\n');
     io.stdout(
       report.verdict === 'failed'
@@ -283,7 +295,7 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
           ? 'OK: every signature, digest and proof holds\n'
           : report.ok
             ? 'SELF-CONSISTENT ONLY (--trust-pack-keys): every check holds against the keys the pack carries, which anyone can make; nothing says who signed it\n'
-            : 'NOT VERIFIED: every check holds, but only against the keys the pack carries, which anyone can make; pin the log keys with --key/--key-file (or pass --trust-pack-keys to accept self-consistency)\n',
+            : 'NOT VERIFIED: every check holds, but only against keys the pack carries, which anyone can make; pin the log keys with --key/--key-file and the attestation key with --attestation-key (or pass --trust-pack-keys to accept self-consistency)\n',
     );
     return exit;
   });

@@ -721,3 +721,82 @@ describe('scope (issue 20, item 6): connection through the sessions, control thr
     expect((await verifyEvidencePack(notATime, { trustedLogKeys: trusted() })).firstFailure).toMatchObject({ name: 'manifest', detail: expect.stringContaining('is not a window of two RFC 3339 times') });
   });
 });
+
+describe('keys split by duty (issue 20, items 2 and 3): the log key signs checkpoints, a separate key attests packs', () => {
+  const attestationKey = Ed25519NoteSigner.generate(`${TEST_ORIGIN}/packs`).signer;
+  let split: EvidencePack;
+  beforeAll(async () => {
+    split = await buildEvidencePack({ store: f.store, state, catalogue, scope: PERIOD, signer: attestationKey, exportedBy: ALICE });
+  });
+  const flipFinding = (fs: Map<string, Buffer>): void => void fs.set(PACK_FILES.oscal, Buffer.from(fs.get(PACK_FILES.oscal)!.toString('utf8').replace('"not-satisfied"', '"satisfied"')));
+  const withAttestationKey = (signer: NoteSigner) => (fs: Map<string, Buffer>): void => void fs.set(PACK_FILES.attestationKey, Buffer.from(`${signer.vkey}\n`));
+  /** What a forger does last: the OSCAL evidence links re-hashed to the changed files. */
+  const relinkOscal = (fs: Map<string, Buffer>): void => {
+    const doc = JSON.parse(fs.get(PACK_FILES.oscal)!.toString('utf8')) as { 'assessment-results': { 'back-matter': { resources: { rlinks?: { href: string; hashes?: { algorithm: string; value: string }[] }[] }[] } } };
+    for (const r of doc['assessment-results']['back-matter'].resources) {
+      for (const link of r.rlinks ?? []) {
+        const data = fs.get(link.href.slice(2));
+        for (const h of link.hashes ?? []) if (data && h.algorithm === 'SHA-256') h.value = sha256Hex(data);
+      }
+    }
+    fs.set(PACK_FILES.oscal, Buffer.from(JSON.stringify(doc)));
+  };
+
+  it('ships the attestation key apart from the log keys and reports which key signed what, both pinned', async () => {
+    const files = new Map(readTarGz(split.bytes).map((x) => [x.path, x.data]));
+    expect(files.get(PACK_FILES.attestationKey)!.toString('utf8')).toBe(`${attestationKey.vkey}\n`);
+    expect(files.get(PACK_FILES.logKeys)!.toString('utf8')).not.toContain(attestationKey.vkey);
+    const report = await verifyEvidencePack(split.bytes, { trustedLogKeys: trusted(), trustedAttestationKeys: [attestationKey.vkey] });
+    expect(report.verdict).toBe('verified');
+    expect(report.signers).toEqual({
+      checkpoints: [`${TEST_ORIGIN}+${formatKeyId(oldKey.keyId)}`, `${TEST_ORIGIN}+${formatKeyId(newKey.keyId)}`].sort(),
+      logKeysPinned: true,
+      attestation: `${TEST_ORIGIN}/packs+${formatKeyId(attestationKey.keyId)}`,
+      attestationPinned: true,
+      attestedByLogKey: false,
+    });
+    // Only the log keys pinned: whoever exports could attest anything, so not verified.
+    const logOnly = await verifyEvidencePack(split.bytes, { trustedLogKeys: trusted() });
+    expect(logOnly.checks.every((c) => c.ok)).toBe(true);
+    expect(logOnly).toMatchObject({ ok: false, verdict: 'self-consistent', signers: { attestationPinned: false, logKeysPinned: true } });
+    // The attestation key pinned as a log key signs no checkpoint; a log key given as the attestation key does not verify the attestation.
+    expect((await verifyEvidencePack(split.bytes, { trustedLogKeys: [attestationKey.vkey] })).firstFailure?.name).toBe('checkpoints');
+    expect((await verifyEvidencePack(split.bytes, { trustedLogKeys: trusted(), trustedAttestationKeys: [newKey.vkey] })).firstFailure?.name).toBe('attestation signature');
+    // Packs attested with the log key (before the split) still verify with the log keys pinned, and say so.
+    const old = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted() });
+    expect(old.verdict).toBe('verified');
+    expect(old.signers?.attestedByLogKey).toBe(true);
+    expect(old.checks.find((c) => c.name === 'attestation signature')!.detail).toContain('no split of duties');
+  });
+
+  it('a finding flipped and the pack re-attested with another key fails against the pinned attestation key, and is not verified without it', async () => {
+    const attacker = Ed25519NoteSigner.generate(`${TEST_ORIGIN}/packs`).signer;
+    const forged = await repack(split.bytes, (fs) => (flipFinding(fs), withAttestationKey(attacker)(fs), relinkOscal(fs)), attacker);
+    const pinned = await verifyEvidencePack(forged, { trustedLogKeys: trusted(), trustedAttestationKeys: [attestationKey.vkey] });
+    expect(pinned.verdict).toBe('failed');
+    expect(pinned.firstFailure).toMatchObject({ name: 'attestation signature', detail: expect.stringMatching(/does not verify/) });
+    const logOnly = await verifyEvidencePack(forged, { trustedLogKeys: trusted() });
+    expect(logOnly).toMatchObject({ ok: false, verdict: 'self-consistent' });
+  });
+
+  it('a pack re-signed end to end with an attacker\'s fresh keys (checkpoints included, a finding flipped) is never ok without pinned keys', async () => {
+    const attackerLog = Ed25519NoteSigner.generate(TEST_ORIGIN).signer;
+    const attackerPacks = Ed25519NoteSigner.generate(`${TEST_ORIGIN}/packs`).signer;
+    const forged = await repack(
+      split.bytes,
+      (fs) => {
+        for (const path of split.manifest.checkpoints) fs.set(path, Buffer.from(signNote(parseNote(fs.get(path)!.toString('utf8')).text, [attackerLog])));
+        fs.set(PACK_FILES.logKeys, Buffer.from(`${attackerLog.vkey}\n`));
+        fs.delete(PACK_FILES.witnessKeys);
+        flipFinding(fs);
+        withAttestationKey(attackerPacks)(fs);
+        relinkOscal(fs);
+      },
+      attackerPacks,
+    );
+    const unpinned = await verifyEvidencePack(forged);
+    expect(unpinned.checks.every((c) => c.ok)).toBe(true);
+    expect(unpinned).toMatchObject({ ok: false, verdict: 'self-consistent', keysPinned: false });
+    expect((await verifyEvidencePack(forged, { trustedLogKeys: trusted(), trustedAttestationKeys: [attestationKey.vkey] })).verdict).toBe('failed');
+  });
+});

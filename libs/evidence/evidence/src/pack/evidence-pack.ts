@@ -36,6 +36,7 @@ export const PACK_FILES = {
   mapping: 'controls/mapping.json',
   consistency: 'proofs/consistency.jsonl',
   logKeys: 'keys/log.vkeys',
+  attestationKey: 'keys/attestation.vkey',
   witnessKeys: 'keys/witness.vkeys',
   signingKeyPem: 'keys/attestation-key.pem',
   evidence: 'evidence.json',
@@ -76,7 +77,11 @@ export interface EvidencePackOptions {
   readonly state: EvidenceLogState;
   readonly catalogue: ControlCatalogue;
   readonly scope: EvidenceScope;
-  /** The log's current signing key: it signs the attestation. */
+  /**
+   * The key that attests the pack (DSSE). Not the log key: the log key stays with the projector,
+   * which alone signs checkpoints (`ConfiguredEvidence.loadAttestationSigner`). The pack ships
+   * its vkey (keys/attestation.vkey) and PEM; auditors pin it apart from the log keys.
+   */
   readonly signer: NoteSigner;
   readonly exportedBy: Identity;
   readonly witnessKeys?: readonly string[];
@@ -111,7 +116,6 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const all = await state.checkpoints();
   const latest = all[all.length - 1];
   if (!latest) throw new EvidenceError('EVIDENCE_NOT_CHECKPOINTED', 'the evidence log has no signed checkpoint yet: nothing can be proven');
-  if (options.signer.name !== state.origin) throw new EvidenceError('EVIDENCE_KEY_INVALID', 'the attestation key must be the log key');
 
   const accumulator = new EvidenceAccumulator({
     catalogue: options.catalogue,
@@ -186,8 +190,9 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
     consistency.push(canonicalJson({ fromSize: proof.size1, toSize: proof.size2, hashes: proof.hashes.map(b64) }));
   }
   add(PACK_FILES.consistency, Buffer.from(consistency.map((l) => `${l}\n`).join(''), 'utf8'));
-  const logKeys = [options.signer.vkey, ...(await state.keys()).filter((k) => k !== options.signer.vkey)];
+  const logKeys = await state.keys();
   add(PACK_FILES.logKeys, Buffer.from(logKeys.map((k) => `${k}\n`).join(''), 'utf8'));
+  add(PACK_FILES.attestationKey, Buffer.from(`${options.signer.vkey}\n`, 'utf8'));
   if (options.witnessKeys && options.witnessKeys.length > 0) add(PACK_FILES.witnessKeys, Buffer.from(options.witnessKeys.map((k) => `${k.trim()}\n`).join(''), 'utf8'));
   add(PACK_FILES.signingKeyPem, Buffer.from(ed25519PublicKeyPem(parseVerifierKey(options.signer.vkey).publicKey), 'utf8'));
   add(PACK_FILES.evidence, json(report));
@@ -208,7 +213,7 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
             : path === PACK_FILES.evidence
               ? 'Evidence views: per control counts, sample sessions, findings.'
               : path.startsWith('keys/')
-                ? 'Public keys: log vkeys (C2SP signed-note format), witness vkeys, attestation key (PEM).'
+                ? 'Public keys: log vkeys (C2SP signed-note format; they sign checkpoints), witness vkeys, the pack attestation key (vkey and PEM; it signs attestation.dsse.json).'
                 : path;
   const refs: PackFileRef[] = files.map((f) => ({ path: f.path, sha256: f.sha256, mediaType: f.path.endsWith('.json') ? 'application/json' : f.path.endsWith('.pem') ? 'application/x-pem-file' : 'text/plain', description: describe(f.path) }));
   const oscal = buildAssessmentResults({ packId, createdAt, report, catalogue: options.catalogue, origin: state.origin, treeSize: latest.treeSize, rootHash: b64(latest.rootHash), files: refs, tool });

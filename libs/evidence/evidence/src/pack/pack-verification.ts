@@ -9,7 +9,9 @@ import {
   Ed25519CosignatureVerifier,
   Ed25519NoteVerifier,
   ed25519PublicKeyObject,
+  formatKeyId,
   hashLeaf,
+  openNote,
   LeafSetProofVerifier,
   openCheckpoint,
   parseVerifierKey,
@@ -43,6 +45,13 @@ export interface PackVerificationOptions {
    * with keys of their own), unless this is set: then `ok` means self-consistent only.
    */
   readonly trustPackKeys?: boolean;
+  /**
+   * The pack attestation keys (vkeys) you trust, obtained independently of the pack. The log keys
+   * sign checkpoints; this key signs attestation.dsse.json (packs from before the split were
+   * attested by a log key: a pinned log key is accepted for that). Unpinned, the pack's own
+   * attestation key is used and the verdict is at best `self-consistent`.
+   */
+  readonly trustedAttestationKeys?: readonly string[];
   /** Witness keys (vkeys) whose cosignatures must be present on the latest checkpoint. */
   readonly requiredWitnesses?: readonly string[];
   readonly onProgress?: (done: number, total: number) => void;
@@ -59,6 +68,17 @@ export interface PackVerificationOptions {
    * report says so.
    */
   readonly trustedCustodyKeys?: readonly string[];
+}
+
+export interface PackSigners {
+  /** The log keys that signed the pack's checkpoints. */
+  readonly checkpoints: readonly string[];
+  readonly logKeysPinned: boolean;
+  /** The key that signed the attestation. */
+  readonly attestation: string;
+  readonly attestationPinned: boolean;
+  /** The attestation was signed by a log key (packs from before keys were split by duty). */
+  readonly attestedByLogKey: boolean;
 }
 
 export interface CustodySummary {
@@ -87,7 +107,10 @@ export interface PackVerificationReport {
   readonly complete: boolean;
   readonly checks: readonly PackCheck[];
   readonly firstFailure?: PackCheck;
+  /** The log keys and the attestation key were both pinned (each signature checked against keys you gave). */
   readonly keysPinned: boolean;
+  /** Which keys signed what (`name+keyid`), and whether each was pinned. */
+  readonly signers?: PackSigners;
   readonly manifest?: PackManifest;
   readonly custody?: CustodySummary;
 }
@@ -111,7 +134,9 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
   let manifest: PackManifest | undefined;
   let custodySummary: CustodySummary | undefined;
   let completenessProven = false;
-  const keysPinned = (options.trustedLogKeys?.length ?? 0) > 0;
+  const logKeysPinned = (options.trustedLogKeys?.length ?? 0) > 0;
+  let attestationPinned = false;
+  let signers: PackSigners | undefined;
   const pass = (name: string, detail: string): void => void checks.push({ name, ok: true, detail });
   const fail = (name: string, detail: string): never => {
     checks.push({ name, ok: false, detail });
@@ -148,15 +173,45 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     const text = (path: string): string => files.file(path)!.toString('utf8');
 
     // Keys: pinned by the auditor, or (self-consistency only) the pack's own.
-    const logVkeys = await step('keys', () => (keysPinned ? [...options.trustedLogKeys!] : text(PACK_FILES.logKeys).split('\n').filter((l) => l.trim().length > 0)).map((k) => k.trim()));
+    const lines = (path: string): string[] => (files.has(path) ? text(path).split('\n').map((l) => l.trim()).filter((l) => l.length > 0) : []);
+    const logVkeys = await step('keys', () => (logKeysPinned ? [...options.trustedLogKeys!] : lines(PACK_FILES.logKeys)).map((k) => k.trim()));
     const logVerifiers = await step('keys', () => logVkeys.map((k) => new Ed25519NoteVerifier(k)));
-    const logPublicKeys: KeyObject[] = logVkeys.map((k) => ed25519PublicKeyObject(parseVerifierKey(k).publicKey));
-    pass('keys', keysPinned ? `${logVkeys.length} pinned log key(s)` : `${logVkeys.length} log key(s) taken from the pack itself (not pinned: pass --key to check who signed it)`);
+    const pinnedAttestationVkeys = (options.trustedAttestationKeys ?? []).map((k) => k.trim());
+    await step('keys', () => pinnedAttestationVkeys.forEach((k) => new Ed25519NoteVerifier(k)));
+    pass(
+      'keys',
+      `${logKeysPinned ? `${logVkeys.length} pinned log key(s)` : `${logVkeys.length} log key(s) taken from the pack itself (not pinned: pass --key)`}; ${pinnedAttestationVkeys.length > 0 ? `${pinnedAttestationVkeys.length} pinned attestation key(s)` : 'attestation key not pinned (pass --attestation-key)'}`,
+    );
 
-    // 1. The attestation: DSSE signature by a log key, in-toto Statement v1 over every other file.
-    const { statement, keyIndex } = await step('attestation signature', () => openStatement(text(PACK_FILES.attestation), logPublicKeys));
+    // 1. The attestation: DSSE signature by the attestation key (or, in packs from before keys were
+    // split, a log key), in-toto Statement v1 over every other file. Pinned keys first; else the
+    // pack's own attestation key, which proves only self-consistency.
+    const pinnedForAttestation = [...pinnedAttestationVkeys, ...(logKeysPinned ? logVkeys : [])];
+    // Pinned attestation keys leave no fallback: an attestation by any other key fails.
+    const packForAttestation = pinnedAttestationVkeys.length > 0 ? [] : [...lines(PACK_FILES.attestationKey), ...(logKeysPinned ? [] : logVkeys)];
+    const publicKeys = (vkeys: readonly string[]): KeyObject[] => vkeys.map((k) => ed25519PublicKeyObject(parseVerifierKey(k).publicKey));
+    const opened = await step('attestation signature', () => {
+      try {
+        return { ...openStatement(text(PACK_FILES.attestation), publicKeys(pinnedForAttestation)), vkeys: pinnedForAttestation, pinned: true };
+      } catch (error) {
+        if (packForAttestation.length === 0) throw error;
+        try {
+          return { ...openStatement(text(PACK_FILES.attestation), publicKeys(packForAttestation)), vkeys: packForAttestation, pinned: false };
+        } catch {
+          throw error;
+        }
+      }
+    });
+    const { statement, keyIndex } = opened;
     if (statement.predicateType !== PACK_PREDICATE_TYPE) fail('attestation signature', `predicateType is ${JSON.stringify(statement.predicateType)}, expected ${PACK_PREDICATE_TYPE}`);
-    pass('attestation signature', `DSSE (in-toto Statement v1) signed by ${logVerifiers[keyIndex]!.name}+${logVkeys[keyIndex]!.split('+')[1]}`);
+    const attestationVkey = opened.vkeys[keyIndex]!;
+    const attestationName = `${attestationVkey.split('+')[0]!}+${attestationVkey.split('+')[1]!}`;
+    attestationPinned = opened.pinned;
+    const attestedByLogKey = logVkeys.includes(attestationVkey);
+    pass(
+      'attestation signature',
+      `DSSE (in-toto Statement v1) signed by ${attestedByLogKey ? 'log key ' : ''}${attestationName}${opened.pinned ? ' (pinned)' : ' (taken from the pack, not pinned: pass --attestation-key)'}${attestedByLogKey ? '; the log key attested the pack itself (no split of duties)' : ''}`,
+    );
 
     const subjects = new Map<string, string>();
     for (const s of statement.subject) {
@@ -200,10 +255,13 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
       checkpoints.push(await step('checkpoints', () => openCheckpoint(files.file(path)!, origin, logVerifiers)));
     }
     if (checkpoints.length === 0) fail('checkpoints', 'the pack has no checkpoint');
+    const checkpointSigners = new Set<string>();
+    for (const path of manifest.checkpoints) for (const sig of openNote(files.file(path)!, logVerifiers).verified) checkpointSigners.add(`${sig.name}+${formatKeyId(sig.keyId)}`);
+    signers = { checkpoints: [...checkpointSigners].sort(), logKeysPinned, attestation: attestationName, attestationPinned, attestedByLogKey };
     for (let i = 1; i < checkpoints.length; i += 1) if (checkpoints[i]!.checkpoint.size <= checkpoints[i - 1]!.checkpoint.size) fail('checkpoints', 'checkpoints are not in increasing size');
     const latest = checkpoints[checkpoints.length - 1]!;
     if (latest.checkpoint.size !== manifest.latestCheckpoint.treeSize || latest.checkpoint.rootHash.toString('base64') !== manifest.latestCheckpoint.rootHash) fail('checkpoints', 'the latest checkpoint is not the one the manifest names');
-    pass('checkpoints', `${checkpoints.length} checkpoint signature(s) verified; latest: size ${latest.checkpoint.size}, root ${latest.checkpoint.rootHash.toString('base64')}`);
+    pass('checkpoints', `${checkpoints.length} checkpoint(s) signed by ${[...checkpointSigners].sort().join(', ')}${logKeysPinned ? ' (pinned)' : ' (taken from the pack, not pinned)'}; latest: size ${latest.checkpoint.size}, root ${latest.checkpoint.rootHash.toString('base64')}`);
     const witnessKeys = [...(options.requiredWitnesses ?? []), ...(files.has(PACK_FILES.witnessKeys) ? text(PACK_FILES.witnessKeys).split('\n').filter((l) => l.trim()) : [])];
     if (witnessKeys.length > 0) {
       const witnesses = await step('cosignatures', () => witnessKeys.map((k) => new Ed25519CosignatureVerifier(k.trim())));
@@ -325,8 +383,9 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     if (!(error instanceof CheckFailed)) throw error;
   }
   const firstFailure = checks.find((c) => !c.ok);
+  const keysPinned = logKeysPinned && attestationPinned;
   const verdict = firstFailure !== undefined ? 'failed' : keysPinned ? 'verified' : 'self-consistent';
-  return { ok: verdict === 'verified' || (verdict === 'self-consistent' && options.trustPackKeys === true), verdict, complete: verdict !== 'failed' && completenessProven, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}), ...(custodySummary ? { custody: custodySummary } : {}) };
+  return { ok: verdict === 'verified' || (verdict === 'self-consistent' && options.trustPackKeys === true), verdict, complete: verdict !== 'failed' && completenessProven, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(signers ? { signers } : {}), ...(manifest ? { manifest } : {}), ...(custodySummary ? { custody: custodySummary } : {}) };
 }
 
 /**

@@ -442,6 +442,7 @@ export interface EvidenceConfig {
    */
   path: string;
   signingKey?: SecretRef;
+  attestationKey?: SecretRef;
   /**
    * vkeys of retired signing keys (after a rotation), so that older checkpoints still verify.
    */
