@@ -24,7 +24,8 @@ Commands:
                                  rule and reason (exit 0 allowed, 3 blocked or held for
                                  approval). \`custodian policy --help\` for all options.
   log verify [--config FILE]     Recompute the evidence Merkle log from the event store and check
-                                 every signed checkpoint; names each tampered event and its position.
+                                 every signed checkpoint; names each tampered event and its position
+                                 (exit 0 verified, 1 failed, 3 events not yet under a checkpoint).
   log keygen --origin NAME --out FILE
                                  Make an evidence log signing key; prints its vkey.
   evidence export --from T --to T [--identity S] [--connection N] [--control C] --out FILE

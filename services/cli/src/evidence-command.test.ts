@@ -14,6 +14,7 @@ import { MerkleLogProjection } from '@custodian/evidence';
 import { configuredEvidence } from '@custodian/evidence-host';
 import { loadConfig } from '@custodian/runtime-config';
 import { EXIT, runCli, type CliIo } from './index.js';
+import { EVIDENCE_EXIT } from './evidence-command.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'custodian-cli-evidence-'));
 const configFile = join(dir, 'custodian.yaml');
@@ -179,6 +180,21 @@ describe('custodian log', () => {
   });
 
   it('verify passes on the untouched store, then names a modified event and its position', async () => {
+    // The exports above were recorded after the last checkpoint: nothing wrong, but not verified yet (exit 3).
+    const pending = io();
+    expect(await runCli(['log', 'verify', '--config', configFile], pending.io)).toBe(EVIDENCE_EXIT.unpinned);
+    expect(pending.stdout()).toMatch(/NOT VERIFIED: \d+ event\(s\) after the last checkpoint are not covered by a signature yet/);
+    const loaded = loadConfig({ file: configFile, env: {}, cwd: dir });
+    const evidence = configuredEvidence(loaded, {});
+    const store = await SqliteEventStore.open({ path: loaded.config.eventStore.kind === 'sqlite' ? loaded.config.eventStore.path : '', pollIntervalMs: 20 });
+    const projection = await MerkleLogProjection.open({ eventStore: store, state: await evidence.openState(), signer: evidence.loadSigner().signer, policy: evidence.policy, instance: 'test', clock: new ManualClock(new Date('2026-03-02T00:00:00Z'), 1000n) });
+    projection.start();
+    await projection.caughtUp();
+    await projection.checkpointNow();
+    await projection.caughtUp();
+    await projection.close();
+    await store.close();
+
     const ok = io();
     expect(await runCli(['log', 'verify', '--config', configFile], ok.io)).toBe(EXIT.ok);
     expect(ok.stdout()).toContain('OK: the event store matches every signed checkpoint');

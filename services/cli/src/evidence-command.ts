@@ -21,7 +21,9 @@ Commands:
         Recompute the evidence Merkle log from the event store and check every signed checkpoint
         (from the store and from the log's own records). Reports a modified, deleted, inserted or
         reordered event with its position. --key pins the log keys (default: the configured and
-        recorded ones). Exit 0 when everything holds, 1 otherwise.
+        recorded ones). Also checks every node of the log's stored tree and tells an altered
+        leaf record from an altered event. Exit 0 when everything holds, 1 on a problem, 3 when
+        nothing is wrong but events after the last checkpoint are not covered by a signature yet.
   keygen --origin NAME --out FILE
         Write a new Ed25519 signing key (skey, mode 0600) for evidence.signingKey and print its
         vkey (the public key auditors pin). Rotate by configuring the new key as signingKey and
@@ -55,7 +57,7 @@ class EvidenceUsageError extends Error {
   readonly code = 'CLI_USAGE';
 }
 
-/** Exit codes: 0 verified / done, 1 verification failed, 2 bad usage or configuration, 3 checks hold but no key was pinned. */
+/** Exit codes: 0 verified / done, 1 verification failed, 2 bad usage or configuration, 3 checks hold but something is not verified (no key pinned; events not yet checkpointed). */
 export const EVIDENCE_EXIT = { ok: 0, failed: 1, usage: 2, unpinned: 3 } as const;
 
 function parse(argv: readonly string[], options: ParseArgsOptionsConfig): { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] } {
@@ -133,16 +135,23 @@ export async function runLogCommand(argv: readonly string[], io: CliIo): Promise
       }
       if (verifiers.length === 0) throw new EvidenceUsageError('no log key known: pass --key <vkey>');
       const tty = io.isTerminal?.() === true;
-      const report = await verifyLog({ origin: evidence.origin, verifiers, events: store.readAll(), state, ...(tty ? { onProgress: (n: number) => io.stderr(`\rcustodian: ${n} events read`) } : {}) });
+      const report = await verifyLog({ origin: evidence.origin, verifiers, events: store.readAll(), readAfter: (position) => store.readAll({ fromPosition: position }), state, ...(tty ? { onProgress: (n: number) => io.stderr(`\rcustodian: ${n} events read`) } : {}) });
       if (tty) io.stderr('\n');
       if (values.json === true) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
       else {
         const good = report.checkpoints.filter((c) => c.ok).length;
         io.stdout(`evidence log ${evidence.origin}: ${report.events} events, ${report.checkpoints.length} checkpoints checked (${good} match), ${report.uncheckpointed} events after the last checkpoint\n`);
         for (const p of report.problems) io.stdout(`  ✗ ${p.kind}${p.position ? ` at ${p.position}` : ''}${p.leafIndex !== undefined ? ` (leaf ${p.leafIndex})` : ''}: ${p.message}\n`);
-        io.stdout(report.ok ? 'OK: the event store matches every signed checkpoint\n' : `FAILED: ${report.problems.length} problem(s)\n`);
+        io.stdout(
+          !report.ok
+            ? `FAILED: ${report.problems.length} problem(s)\n`
+            : report.complete
+              ? 'OK: the event store matches every signed checkpoint\n'
+              : `NOT VERIFIED: ${report.uncheckpointed} event(s) after the last checkpoint are not covered by a signature yet (everything before holds); run again after the next checkpoint\n`,
+        );
       }
-      return report.ok ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.failed;
+      // Anything unverified is not OK: 3 when nothing is wrong but events are not covered yet.
+      return !report.ok ? EVIDENCE_EXIT.failed : report.complete ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.unpinned;
     } finally {
       await state?.close();
       await store.close();

@@ -291,10 +291,10 @@ export class SqliteEventStore implements EventStore {
     try {
       event = parseEventJson(row.json);
     } catch (error) {
-      throw new CorruptEventError(`event at position ${row.position} cannot be read: ${(error as Error).message}`, { cause: error });
+      throw new CorruptEventError(`event at position ${row.position} cannot be read: ${(error as Error).message}`, { cause: error, position: sqlitePosition(row.position) });
     }
     if (event.stream !== row.stream || event.sequence !== row.revision) {
-      throw new CorruptEventError(`event at position ${row.position} says ${event.stream}@${event.sequence} but is stored at ${row.stream}@${row.revision}`);
+      throw new CorruptEventError(`event at position ${row.position} says ${event.stream}@${event.sequence} but is stored at ${row.stream}@${row.revision}`, { position: sqlitePosition(row.position) });
     }
     return { event, stream: row.stream, revision: row.revision, position: sqlitePosition(row.position), recordedAt: row.recorded_at };
   }

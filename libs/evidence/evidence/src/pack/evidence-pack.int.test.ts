@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import { join } from 'node:path';
 import { Ed25519CosignatureSigner, Ed25519NoteSigner, MerkleTree, formatCheckpoint, formatKeyId, hashLeaf, parseNote, signNote, type NoteSigner } from '@custodian/transparency-log';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlCatalogue } from '../controls/control-catalogue.js';
-import type { SqliteEvidenceLogState } from '../sqlite/index.js';
+import { SqliteEvidenceLogState } from '../sqlite/index.js';
 import { generateKeyPairSync } from 'node:crypto';
 import type { CustodyAttested, EventType, NewEvent } from '@custodian/event-contracts';
 import { ALICE, AGENT, SCENARIO_GATEWAY_KEY, SCENARIO_SECRET, appendSpecs, buildScenario, bulkSpecs, type Scenario } from '../testing/evidence-scenario.js';
@@ -798,5 +799,28 @@ describe('keys split by duty (issue 20, items 2 and 3): the log key signs checkp
     expect(unpinned.checks.every((c) => c.ok)).toBe(true);
     expect(unpinned).toMatchObject({ ok: false, verdict: 'self-consistent', keysPinned: false });
     expect((await verifyEvidencePack(forged, { trustedLogKeys: trusted(), trustedAttestationKeys: [attestationKey.vkey] })).verdict).toBe('failed');
+  });
+});
+
+describe('the exporter checks a pack before signing it (issue 20, item 8)', () => {
+  it('refuses to attest a pack whose proofs come from a log database altered underneath, naming what failed', async () => {
+    // A copy of the log's database with its stored interior nodes corrupted (triggers dropped first).
+    const path = join(f.dir, 'altered-state.sqlite');
+    copyFileSync(f.statePath, path);
+    if (existsSync(`${f.statePath}-wal`)) copyFileSync(`${f.statePath}-wal`, `${path}-wal`);
+    const db = new BetterSqlite3(path);
+    for (const { name } of db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'trigger'").all()) db.exec(`DROP TRIGGER ${name}`);
+    db.prepare('UPDATE tlog_nodes SET hash = randomblob(32) WHERE level >= 1').run();
+    db.close();
+    const altered = await SqliteEvidenceLogState.open({ path, origin: TEST_ORIGIN });
+    try {
+      const attempt = buildEvidencePack({ store: f.store, state: altered, catalogue, scope: { ...PERIOD, identity: AGENT.subject }, signer: newKey, exportedBy: ALICE });
+      await expect(attempt).rejects.toMatchObject({ code: 'EVIDENCE_PACK_SELF_CHECK_FAILED', message: expect.stringMatching(/the pack was not signed: .*(leaf-set proof|consistency proof)/) });
+    } finally {
+      await altered.close();
+    }
+    // The intact database still exports a pack that verifies.
+    const good = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, identity: AGENT.subject }, signer: newKey, exportedBy: ALICE });
+    expect((await verifyEvidencePack(good.bytes, { trustedLogKeys: trusted() })).verdict).toBe('verified');
   });
 });

@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Identity } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
-import { MerkleTree, formatKeyId, parseVerifierKey, type NoteSigner } from '@custodian/transparency-log';
+import { Ed25519NoteVerifier, LeafSetProofVerifier, MerkleTree, formatKeyId, hashLeaf, hashesEqual, openCheckpoint, parseVerifierKey, verifyConsistency, type Hash, type LeafSetProof, type NoteSigner } from '@custodian/transparency-log';
 import { canonicalJson } from '../canonical-leaf.js';
 import type { ControlCatalogue } from '../controls/control-catalogue.js';
 import { EvidenceError } from '../errors.js';
@@ -185,12 +185,17 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const cosignatures = await state.cosignatures();
   for (const c of included) add(checkpointPath(c.treeSize), Buffer.from(cosignedNote(c, cosignatures), 'utf8'));
   const consistency: string[] = [];
+  const consistencyProofs: { size1: number; size2: number; hashes: Hash[] }[] = [];
   for (let i = 1; i < included.length; i += 1) {
     const proof = await tree.consistencyProof(included[i - 1]!.treeSize, included[i]!.treeSize);
+    consistencyProofs.push({ size1: proof.size1, size2: proof.size2, hashes: [...proof.hashes] });
     consistency.push(canonicalJson({ fromSize: proof.size1, toSize: proof.size2, hashes: proof.hashes.map(b64) }));
   }
   add(PACK_FILES.consistency, Buffer.from(consistency.map((l) => `${l}\n`).join(''), 'utf8'));
   const logKeys = await state.keys();
+  // Nothing is attested that does not verify: the proofs served by the log's database are checked
+  // against the signed checkpoints before the attestation key signs (issue 20 item 8).
+  checkBeforeSigning({ origin: state.origin, logKeys, included, leafSet, leaves: provenLeafHashes(events.chunks(), indices, edges, edgeIndices), consistency: consistencyProofs });
   add(PACK_FILES.logKeys, Buffer.from(logKeys.map((k) => `${k}\n`).join(''), 'utf8'));
   add(PACK_FILES.attestationKey, Buffer.from(`${options.signer.vkey}\n`, 'utf8'));
   if (options.witnessKeys && options.witnessKeys.length > 0) add(PACK_FILES.witnessKeys, Buffer.from(options.witnessKeys.map((k) => `${k.trim()}\n`).join(''), 'utf8'));
@@ -279,6 +284,61 @@ async function completeRange(state: EvidenceLogState, scope: EvidenceScope, tree
   while (begin > 0 && (await at(begin - 1)) >= scope.from) begin -= 1;
   while (end < treeSize && (await at(end)) < scope.to) end += 1;
   return { begin, end };
+}
+
+/** The leaf hashes of the proven leaves in index order: the events' lines merged with the edge leaves. */
+function* provenLeafHashes(eventChunks: readonly Buffer[], indices: readonly number[], edges: readonly Buffer[], edgeIndices: readonly number[]): Generator<Hash> {
+  let edge = 0;
+  let n = 0;
+  for (const chunk of eventChunks) {
+    for (let start = 0; start < chunk.length; ) {
+      const end = chunk.indexOf(0x0a, start);
+      while (edge < edgeIndices.length && edgeIndices[edge]! < indices[n]!) yield hashLeaf(edges[edge++]!);
+      yield hashLeaf(chunk.subarray(start, end));
+      n += 1;
+      start = end + 1;
+    }
+  }
+  while (edge < edgeIndices.length) yield hashLeaf(edges[edge++]!);
+}
+
+/**
+ * Checks what is about to be attested against the signatures that make it evidence: every
+ * included checkpoint opens with the log's keys and states the root the log recorded, the events
+ * and the gaps recompute the latest root, and each consistency proof holds. Throws
+ * EVIDENCE_PACK_SELF_CHECK_FAILED (with what failed) instead of signing.
+ */
+function checkBeforeSigning(input: { origin: string; logKeys: readonly string[]; included: readonly StoredCheckpoint[]; leafSet: LeafSetProof; leaves: Iterable<Hash>; consistency: readonly { size1: number; size2: number; hashes: Hash[] }[] }): void {
+  const fail = (what: string, error?: unknown): never => {
+    throw new EvidenceError('EVIDENCE_PACK_SELF_CHECK_FAILED', `the pack was not signed: ${what}${error ? `: ${error instanceof Error ? error.message : String(error)}` : ''}; run \`custodian log verify\``, error ? { cause: error } : undefined);
+  };
+  const verifiers = input.logKeys.map((k) => new Ed25519NoteVerifier(k));
+  const roots = new Map<number, Hash>();
+  for (const c of input.included) {
+    let root: Hash;
+    try {
+      root = openCheckpoint(c.note, input.origin, verifiers).checkpoint.rootHash;
+    } catch (error) {
+      return fail(`the checkpoint of size ${c.treeSize} does not verify with the log's keys`, error);
+    }
+    if (!hashesEqual(root, c.rootHash)) fail(`the checkpoint of size ${c.treeSize} signs another root than the log recorded`);
+    roots.set(c.treeSize, root);
+  }
+  const latestRoot = roots.get(input.leafSet.treeSize) ?? fail(`the latest checkpoint (size ${input.leafSet.treeSize}) is not in the pack`);
+  try {
+    const verifier = new LeafSetProofVerifier(input.leafSet);
+    for (const leaf of input.leaves) verifier.append(leaf);
+    verifier.finish(latestRoot);
+  } catch (error) {
+    fail(`the events and the leaf-set proof do not recompute the signed root of size ${input.leafSet.treeSize}`, error);
+  }
+  for (const p of input.consistency) {
+    try {
+      verifyConsistency(p.size1, p.size2, p.hashes, roots.get(p.size1)!, roots.get(p.size2)!);
+    } catch (error) {
+      fail(`the consistency proof from size ${p.size1} to ${p.size2} does not hold`, error);
+    }
+  }
 }
 
 interface PackFile extends ArchiveInput {
