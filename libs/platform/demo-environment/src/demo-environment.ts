@@ -56,6 +56,7 @@ export async function startDemoEnvironment(options: { dataDir: string; gatewayPo
     database = await startDemoDatabase({ password });
   } catch (error) {
     await issuer.stop();
+    await rm(passwordFile, { force: true });
     throw error;
   }
   return {
