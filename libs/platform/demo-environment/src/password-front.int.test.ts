@@ -154,7 +154,7 @@ describe('the demo database front', () => {
       const serverFirst = decodeAuthentication(await client.next());
       if (serverFirst.kind !== 'sasl-continue') throw new Error(`expected SASLContinue, got ${serverFirst.kind}`);
       expect(serverFirst.data.toString('utf8')).toMatch(/^r=[!-+\--~]+,s=[A-Za-z0-9+/]{22}==,i=4096$/);
-      client.write(encodeSaslResponse(scram.final(serverFirst.data)));
+      client.write(encodeSaslResponse(await scram.final(serverFirst.data)));
       const serverFinal = decodeAuthentication(await client.next());
       if (serverFinal.kind !== 'sasl-final') throw new Error(`expected SASLFinal, got ${serverFinal.kind}`);
       expect(() => scram.verify(serverFinal.data)).not.toThrow();
