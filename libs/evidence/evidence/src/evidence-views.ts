@@ -49,7 +49,8 @@ export interface ControlEvidence {
   readonly catalogue: string;
   readonly title: string;
   readonly asks: string;
-  readonly status: 'satisfied' | 'not-satisfied';
+  /** `not-assessed`: a filtered scope (identity, connection, control) holds no evidence and no finding for it. */
+  readonly status: 'satisfied' | 'not-satisfied' | 'not-assessed';
   readonly statusReason: string;
   /** Events in scope that evidence the control. */
   readonly count: number;
@@ -313,6 +314,7 @@ export class EvidenceAccumulator {
     this.#checkpointGaps();
     const findingsByControl = new Map<string, string[]>();
     for (const f of this.#findings) for (const c of f.controls) findingsByControl.set(c, [...(findingsByControl.get(c) ?? []), f.id]);
+    const filtered = this.scope.identity !== undefined || this.scope.connection !== undefined || this.scope.control !== undefined;
     const controls = this.#controls.map((control): ControlEvidence => {
       const byRule = [...(this.#counts.get(control.id) ?? new Map<string, number>()).entries()].map(([ruleId, count]) => {
         const rule = this.#o.catalogue.rules.find((r) => r.id === ruleId)!;
@@ -320,9 +322,10 @@ export class EvidenceAccumulator {
       });
       const count = byRule.reduce((n, r) => n + r.count, 0);
       const findings = findingsByControl.get(control.id) ?? [];
-      const status = findings.length === 0 && count > 0 ? 'satisfied' : 'not-satisfied';
+      // A filtered scope sees only part of the period: no evidence there says nothing about the control.
+      const status = findings.length > 0 ? 'not-satisfied' : count > 0 ? 'satisfied' : filtered ? 'not-assessed' : 'not-satisfied';
       const statusReason =
-        findings.length > 0 ? `${findings.length} finding(s) in the period` : count > 0 ? `${count} evidencing event(s), no finding` : 'no evidencing event in the period';
+        findings.length > 0 ? `${findings.length} finding(s) in the period` : count > 0 ? `${count} evidencing event(s), no finding` : filtered ? 'not assessed: no evidencing event in this filtered scope' : 'no evidencing event in the period';
       return { id: control.id, oscalId: control.oscalId, catalogue: control.catalogue, title: control.title, asks: control.asks, status, statusReason, count, byRule, sampleSessions: this.#samples.get(control.id) ?? [], findings };
     });
     return { scope: this.scope, totals: { events: this.#events, sessions: this.#sessions.size, findings: this.#findings.length }, controls, findings: this.#findings };

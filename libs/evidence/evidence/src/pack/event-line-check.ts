@@ -15,6 +15,43 @@ export interface LineScope {
   readonly outsideAllowed?: boolean;
   /** Hand every line to the main thread (connection and control packs: their scope is checked there). */
   readonly collectLines?: boolean;
+  /** The shipped mapping's rules (controls/mapping.json): each in-window line is counted per matching rule. */
+  readonly rules?: readonly LineRule[];
+}
+
+/** A mapping rule as controls/mapping.json ships it: the event type and, optionally, values per dotted path. */
+export interface LineRule {
+  readonly id: string;
+  readonly event: string;
+  readonly where?: Readonly<Record<string, readonly unknown[]>>;
+}
+
+/** An event that raises a finding by itself (no other event needed), as the views define it. */
+export interface LocalFinding {
+  readonly kind: 'credential-exposed' | 'session-without-identity' | 'session-without-tls';
+  readonly eventId: string;
+}
+
+/** Same semantics as ruleMatches in controls/control-catalogue.ts (a worker cannot import it). */
+function lineRuleMatches(rule: LineRule, event: Record<string, unknown>): boolean {
+  if (rule.event !== event.type) return false;
+  for (const [path, values] of Object.entries(rule.where ?? {})) {
+    let current: unknown = event;
+    for (const key of path.split('.')) current = current !== null && typeof current === 'object' ? (current as Record<string, unknown>)[key] : undefined;
+    if (!values.some((v) => v === (current ?? null))) return false;
+  }
+  return true;
+}
+
+/** The findings an event raises by itself (see EvidenceAccumulator: custody.attested, session.opened). */
+function localFindings(event: Record<string, unknown>, out: LocalFinding[]): void {
+  const payload = event.payload as Record<string, unknown> | undefined;
+  const eventId = String(event.id);
+  if (event.type === 'custody.attested' && payload?.exposed === true) out.push({ kind: 'credential-exposed', eventId });
+  if (event.type === 'session.opened') {
+    if (event.identity === null) out.push({ kind: 'session-without-identity', eventId });
+    if ((payload?.client as Record<string, unknown> | undefined)?.tls === false) out.push({ kind: 'session-without-tls', eventId });
+  }
 }
 
 const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
@@ -58,6 +95,12 @@ export interface CheckedLines {
   readonly outside?: number;
   /** Every line checked, when the scope asks for them (`collectLines`). */
   readonly lines?: readonly CustodyLine[];
+  /** In-window lines per matching rule id (when the scope has `rules`). */
+  readonly ruleCounts?: Readonly<Record<string, number>>;
+  /** In-window lines that raise a finding by themselves (when the scope has `rules`). */
+  readonly localFindings?: readonly LocalFinding[];
+  /** In-window lines (when the scope has `rules`). */
+  readonly inWindow?: number;
 }
 
 export const WORKER_ROLE = 'custodian-pack-event-lines';
@@ -75,14 +118,23 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   let outside = 0;
   const collected: CustodyLine[] = [];
   const window = { from: instantKey(scope.from) ?? '\uffff', to: instantKey(scope.to) ?? '' };
+  const ruleCounts: Record<string, number> = {};
+  const findings: LocalFinding[] = [];
+  let inWindow = 0;
+  const views = (): Partial<CheckedLines> => (scope.rules ? { ruleCounts, localFindings: findings, inWindow } : {});
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start);
     if (end < 0) end = data.length;
     const line = data.subarray(start, end);
     start = end + 1;
-    const { failure, type } = checkLine(line, scope, window, count);
+    const { failure, type, event } = checkLine(line, scope, window, count);
     if (failure?.kind === 'outside-period' && scope.outsideAllowed === true) outside += 1;
-    else if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}) };
+    else if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}), ...views() };
+    else if (scope.rules && event) {
+      inWindow += 1;
+      for (const rule of scope.rules) if (lineRuleMatches(rule, event)) ruleCounts[rule.id] = (ruleCounts[rule.id] ?? 0) + 1;
+      localFindings(event, findings);
+    }
     if (type === 'custody.attested') custody.push({ line: count, text: line.toString('utf8') });
     if (scope.collectLines === true) collected.push({ line: count, text: line.toString('utf8') });
     // RFC 6962 leaf hash: SHA-256(0x00 ‖ line), into a reused input buffer.
@@ -92,10 +144,10 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
     leafHashes.set(hash('sha256', leafInput.subarray(0, line.length + 1), 'buffer'), count * 32);
     count += 1;
   }
-  return { count, leafHashes, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}) };
+  return { count, leafHashes, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}), ...views() };
 }
 
-function checkLine(line: Buffer, scope: LineScope, window: { from: string; to: string }, index: number): { failure?: LineFailure; type?: unknown } {
+function checkLine(line: Buffer, scope: LineScope, window: { from: string; to: string }, index: number): { failure?: LineFailure; type?: unknown; event?: Record<string, unknown> } {
   let value: unknown;
   try {
     value = JSON.parse(line.toString('utf8'));
@@ -108,7 +160,7 @@ function checkLine(line: Buffer, scope: LineScope, window: { from: string; to: s
   const at = typeof envelope.occurredAt === 'string' ? instantKey(envelope.occurredAt) : undefined;
   if (at === undefined || at < window.from || at >= window.to) return { failure: { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) } };
   if (scope.identity !== undefined && envelope.identity?.subject !== scope.identity) return { failure: { line: index, kind: 'other-identity' } };
-  return { type: envelope.type };
+  return { type: envelope.type, event: value as Record<string, unknown> };
 }
 
 interface LinesRequest {

@@ -185,7 +185,7 @@ describe('evidence packs', () => {
     const report = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted(), requiredWitnesses: [witness.vkey] });
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.checks.map((c) => c.name)).toEqual(['archive', 'keys', 'attestation signature', 'digests', 'manifest', 'checkpoints', 'cosignatures', 'consistency proofs', 'leaf-set proof', 'custody statements', 'oscal']);
+    expect(report.checks.map((c) => c.name)).toEqual(['archive', 'keys', 'attestation signature', 'digests', 'manifest', 'checkpoints', 'cosignatures', 'consistency proofs', 'leaf-set proof', 'custody statements', 'oscal', 'evidence views']);
     // After a rotation the auditor needs every key the log used: pinning only the new one fails on the old checkpoint.
     const newOnly = await verifyEvidencePack(pack.bytes, { trustedLogKeys: [newKey.vkey] });
     expect(newOnly.firstFailure?.name).toBe('checkpoints');
@@ -776,8 +776,11 @@ describe('keys split by duty (issue 20, items 2 and 3): the log key signs checkp
     const pinned = await verifyEvidencePack(forged, { trustedLogKeys: trusted(), trustedAttestationKeys: [attestationKey.vkey] });
     expect(pinned.verdict).toBe('failed');
     expect(pinned.firstFailure).toMatchObject({ name: 'attestation signature', detail: expect.stringMatching(/does not verify/) });
+    // The flipped finding no longer agrees with the events (item 7): it fails even when everything else is self-consistent.
     const logOnly = await verifyEvidencePack(forged, { trustedLogKeys: trusted() });
-    expect(logOnly).toMatchObject({ ok: false, verdict: 'self-consistent' });
+    expect(logOnly).toMatchObject({ ok: false, verdict: 'failed', firstFailure: { name: 'evidence views' } });
+    const unflipped = await repack(split.bytes, (fs) => (withAttestationKey(attacker)(fs), relinkOscal(fs)), attacker);
+    expect(await verifyEvidencePack(unflipped, { trustedLogKeys: trusted() })).toMatchObject({ ok: false, verdict: 'self-consistent' });
   });
 
   it('a pack re-signed end to end with an attacker\'s fresh keys (checkpoints included, a finding flipped) is never ok without pinned keys', async () => {
@@ -796,8 +799,9 @@ describe('keys split by duty (issue 20, items 2 and 3): the log key signs checkp
       attackerPacks,
     );
     const unpinned = await verifyEvidencePack(forged);
-    expect(unpinned.checks.every((c) => c.ok)).toBe(true);
-    expect(unpinned).toMatchObject({ ok: false, verdict: 'self-consistent', keysPinned: false });
+    // Every signature holds (the attacker's keys), but the flipped finding contradicts the events (item 7).
+    expect(unpinned.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['evidence views']);
+    expect(unpinned).toMatchObject({ ok: false, verdict: 'failed', keysPinned: false });
     expect((await verifyEvidencePack(forged, { trustedLogKeys: trusted(), trustedAttestationKeys: [attestationKey.vkey] })).verdict).toBe('failed');
   });
 });
@@ -822,5 +826,87 @@ describe('the exporter checks a pack before signing it (issue 20, item 8)', () =
     // The intact database still exports a pack that verifies.
     const good = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, identity: AGENT.subject }, signer: newKey, exportedBy: ALICE });
     expect((await verifyEvidencePack(good.bytes, { trustedLogKeys: trusted() })).verdict).toBe('verified');
+  });
+});
+
+describe('findings tied to events (issue 20, item 7): evidence.json, OSCAL and the report agree with the events and the shipped mapping', () => {
+  /** A forger with the attestation key re-links the OSCAL evidence digests after changing files. */
+  const relink = (fs: Map<string, Buffer>): void => {
+    const doc = JSON.parse(fs.get(PACK_FILES.oscal)!.toString('utf8')) as { 'assessment-results': { 'back-matter': { resources: { rlinks?: { href: string; hashes?: { algorithm: string; value: string }[] }[] }[] } } };
+    for (const r of doc['assessment-results']['back-matter'].resources) for (const link of r.rlinks ?? []) for (const h of link.hashes ?? []) if (fs.has(link.href.slice(2))) h.value = sha256Hex(fs.get(link.href.slice(2))!);
+    fs.set(PACK_FILES.oscal, Buffer.from(JSON.stringify(doc)));
+  };
+  type Views = { totals: { findings: number }; controls: { id: string; status: string; count: number; findings: string[]; byRule: { count: number }[] }[]; findings: { id: string; kind: string }[] };
+  const editViews = (edit: (v: Views) => void) => (fs: Map<string, Buffer>): void => {
+    const views = JSON.parse(fs.get(PACK_FILES.evidence)!.toString('utf8')) as Views;
+    edit(views);
+    fs.set(PACK_FILES.evidence, Buffer.from(JSON.stringify(views)));
+    relink(fs);
+  };
+  const failsWith = async (bytes: Buffer, detail: RegExp): Promise<void> => {
+    const report = await verifyEvidencePack(bytes, { trustedLogKeys: trusted(), trustedAttestationKeys: [newKey.vkey] });
+    expect(report.firstFailure).toMatchObject({ name: 'evidence views', detail: expect.stringMatching(detail) });
+    expect(report.verdict).toBe('failed');
+  };
+
+  it('a genuine pack: every control and finding agrees, and the check says how many', async () => {
+    const report = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted(), trustedAttestationKeys: [newKey.vkey] });
+    expect(report.checks.find((c) => c.name === 'evidence views')).toMatchObject({ ok: true, detail: expect.stringMatching(/control\(s\) .* agree with the events, the shipped mapping, OSCAL and the report/) });
+    for (const p of [agentPack]) expect((await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted() })).checks.find((c) => c.name === 'evidence views')?.ok).toBe(true);
+  });
+
+  it('a filtered pack calls a control without evidence "not assessed" (no OSCAL finding), the whole period "not-satisfied"', async () => {
+    const au6 = agentPack.report.controls.find((c) => c.id === 'AU-6')!;
+    expect(au6).toMatchObject({ status: 'not-assessed', count: 0, findings: [] });
+    expect(pack.report.controls.find((c) => c.id === 'AU-6')!.status).toBe('not-satisfied');
+    const oscal = JSON.parse(new Map(readTarGz(agentPack.bytes).map((x) => [x.path, x.data])).get(PACK_FILES.oscal)!.toString('utf8')) as { 'assessment-results': { results: { findings: { target: { 'target-id': string } }[] }[] } };
+    const targets = oscal['assessment-results'].results[0]!.findings.map((f) => f.target['target-id']);
+    expect(targets).not.toContain(`${au6.oscalId}_obj`);
+    expect(targets).toHaveLength(agentPack.report.controls.filter((c) => c.status !== 'not-assessed').length);
+    // Claiming a not-assessed control as not-satisfied (OSCAL finding added) contradicts the events.
+    const forged = await repack(
+      agentPack.bytes,
+      (fs) => {
+        const doc = JSON.parse(fs.get(PACK_FILES.oscal)!.toString('utf8')) as { 'assessment-results': { results: { findings: unknown[] }[] } };
+        const findings = doc['assessment-results'].results[0]!.findings;
+        findings.push({ ...(findings[0] as object), uuid: '6f1c2a9e-3b7d-4c1e-9a2b-5d8e7f6a1b2c', target: { type: 'objective-id', 'target-id': `${au6.oscalId}_obj`, status: { state: 'not-satisfied', reason: 'fail' } } });
+        fs.set(PACK_FILES.oscal, Buffer.from(JSON.stringify(doc)));
+      },
+      newKey,
+    );
+    await failsWith(forged, /OSCAL has \d+ control findings/);
+  });
+
+  it('an OSCAL finding state flipped, re-sealed: the events and mapping give another state', async () => {
+    const forged = await repack(pack.bytes, (fs) => void fs.set(PACK_FILES.oscal, Buffer.from(fs.get(PACK_FILES.oscal)!.toString('utf8').replace('"not-satisfied"', '"satisfied"'))), newKey);
+    await failsWith(forged, /OSCAL states .* "satisfied", the events and mapping give "not-satisfied"/);
+  });
+
+  it('a finding removed from evidence.json (and its control marked satisfied, OSCAL too), re-sealed: its event still raises it', async () => {
+    const forged = await repack(
+      pack.bytes,
+      editViews((v) => {
+        const leak = v.findings.find((f) => f.kind === 'credential-exposed')!;
+        v.findings = v.findings.filter((f) => f !== leak);
+        v.totals.findings -= 1;
+        for (const c of v.controls) c.findings = c.findings.filter((id) => id !== leak.id);
+      }),
+      newKey,
+    );
+    // …and the manifest's count of findings, so that only the events contradict it.
+    const files = new Map(readTarGz(forged).map((x) => [x.path, x.data]));
+    const manifest = JSON.parse(files.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest;
+    const recounted = await repack(forged, (fs) => void fs.set(PACK_FILES.manifest, Buffer.from(JSON.stringify({ ...manifest, counts: { ...manifest.counts, findings: manifest.counts.findings - 1 } }))), newKey);
+    await failsWith(recounted, /raises a credential-exposed finding that evidence\.json does not list/);
+  });
+
+  it('a control\'s count or status changed in evidence.json, re-sealed', async () => {
+    await failsWith(await repack(pack.bytes, editViews((v) => void (v.controls.find((c) => c.count > 0)!.byRule[0]!.count += 1)), newKey), /counts .*, the events give/);
+    await failsWith(await repack(pack.bytes, editViews((v) => void (v.controls.find((c) => c.id === 'AU-6')!.status = 'satisfied')), newKey), /control AU-6 is "satisfied" .* it is "not-satisfied"/);
+  });
+
+  it('a row of report.html shown in another status, re-sealed', async () => {
+    const forged = await repack(pack.bytes, (fs) => (fs.set(PACK_FILES.report, Buffer.from(fs.get(PACK_FILES.report)!.toString('utf8').replace('<tr class="not-satisfied"><td><strong>AC-6(10)', '<tr class="satisfied"><td><strong>AC-6(10)'))), relink(fs)), newKey);
+    await failsWith(forged, /report\.html shows/);
   });
 });

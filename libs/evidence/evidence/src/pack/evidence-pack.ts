@@ -170,7 +170,15 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const add = (path: string, data: Buffer | readonly Buffer[]): void => void files.push({ path, data, ...digestOf(data) });
 
   // The control mapping (v3), before the events: a verifier checks a control pack's events against it as they stream.
-  add(PACK_FILES.mapping, json({ controls: options.catalogue.controls.map((c) => ({ id: c.id, oscalId: c.oscalId })), rules: options.catalogue.rules.map((r) => ({ id: r.id, event: r.event, ...(r.where ? { where: r.where } : {}), controls: r.controls })) }));
+  add(
+    PACK_FILES.mapping,
+    json({
+      controls: options.catalogue.controls.map((c) => ({ id: c.id, oscalId: c.oscalId })),
+      rules: options.catalogue.rules.map((r) => ({ id: r.id, event: r.event, ...(r.where ? { where: r.where } : {}), controls: r.controls })),
+      // Finding kinds and the controls each counts against: a verifier ties evidence.json's statuses to them.
+      findings: Object.entries(options.catalogue.findings).map(([kind, d]) => ({ kind, severity: d.severity, controls: d.controls })),
+    }),
+  );
   add(PACK_FILES.events, events.chunks());
   const proven = edgeIndices.length > 0 ? [...indices, ...edgeIndices].sort((a, b) => a - b) : indices;
   const leafSet = await tree.leafSetProof(proven, latest.treeSize);

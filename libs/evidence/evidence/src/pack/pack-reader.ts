@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { EvidenceError } from '../errors.js';
-import { WORKER_ROLE, checkEventLines, type CheckedLines, type CustodyLine, type LineScope } from './event-line-check.js';
+import { WORKER_ROLE, checkEventLines, type CheckedLines, type CustodyLine, type LineRule, type LineScope } from './event-line-check.js';
 import { PACK_FILES, type PackManifest } from './evidence-pack.js';
 import { readTarGzStream, type ArchiveEntrySink } from './tar-archive.js';
 
@@ -57,7 +57,9 @@ export async function readPack(source: Readable | AsyncIterable<Buffer>, options
     // The scope and count come from the manifest, which our packs put first. Checked as claims
     // only: the manifest itself is verified later, in order, before any of this is reported.
     const hints = manifestHints(files.get(PACK_FILES.manifest));
-    return new EventsSink(hints?.scope ?? { from: '', to: '' }, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress, options.onCustodyLines, options.onScopedLines);
+    const rules = mappingRules(files.get(PACK_FILES.mapping));
+    const scope: LineScope = { ...(hints?.scope ?? { from: '', to: '' }), ...(rules ? { rules } : {}) };
+    return new EventsSink(scope, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress, options.onCustodyLines, options.onScopedLines);
   };
 
   // On any failure the worker threads are stopped (they would keep the process alive) and the
@@ -123,6 +125,18 @@ export async function readPack(source: Readable | AsyncIterable<Buffer>, options
 
 function workerCount(requested: number | undefined, bytes: number): number {
   return requested ?? (bytes >= WORKERS_FROM_BYTES ? Math.min(4, availableParallelism()) : 0);
+}
+
+/** The rules of the shipped control mapping (read before the events), or undefined when there is none to read. */
+function mappingRules(mapping: Buffer | undefined): LineRule[] | undefined {
+  if (!mapping) return undefined;
+  try {
+    const { rules } = JSON.parse(mapping.toString('utf8')) as { rules?: unknown };
+    if (!Array.isArray(rules)) return undefined;
+    return rules.filter((r): r is LineRule => typeof r === 'object' && r !== null && typeof (r as LineRule).id === 'string' && typeof (r as LineRule).event === 'string').map((r) => ({ id: r.id, event: r.event, ...(r.where && typeof r.where === 'object' ? { where: r.where } : {}) }));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The scope and event count a manifest claims, or undefined when there is none to read. */

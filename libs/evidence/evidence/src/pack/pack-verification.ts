@@ -22,7 +22,7 @@ import {
 } from '@custodian/transparency-log';
 import { CustodyError, ed25519PublicKeyFromPem, verifyCustodyAttestation } from '@custodian/custody';
 import { openStatement } from './dsse.js';
-import { instantKey, type CustodyLine } from './event-line-check.js';
+import { instantKey, type CheckedLines, type CustodyLine, type LocalFinding } from './event-line-check.js';
 import { PACK_FILES, PACK_FORMAT, PACK_FORMATS_READ, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
 import { readPack, type ReadPack } from './pack-reader.js';
 import { ruleMatches, type MappingRule } from '../controls/control-catalogue.js';
@@ -379,6 +379,12 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     // 7. The OSCAL document's structure, and its evidence links into the pack by digest.
     await step('oscal', () => checkOscal(text(PACK_FILES.oscal), files, digestOf));
     pass('oscal', 'assessment-results structure and evidence digests verified');
+
+    // 8. The views tied to the events: counts recomputed with the shipped mapping, statuses from
+    // counts and findings, event-local findings from their events; OSCAL and the report agree.
+    if (files.has(PACK_FILES.mapping) && files.has(PACK_FILES.evidence)) {
+      pass('evidence views', await step('evidence views', () => checkViews({ manifest: manifest!, mapping: text(PACK_FILES.mapping), evidence: text(PACK_FILES.evidence), oscal: text(PACK_FILES.oscal), report: text(PACK_FILES.report), events: files.events ?? [] })));
+    } else pass('evidence views', `not checked: ${manifest.format} ships no ${PACK_FILES.mapping}`);
   } catch (error) {
     if (!(error instanceof CheckFailed)) throw error;
   }
@@ -538,6 +544,101 @@ class ScopeCheck {
     const before = chunks.slice(0, first.chunk).reduce((n, c) => n + c.count, 0);
     return `event ${before + first.line + 1} ${first.detail}${failures.length > 1 ? ` (and ${failures.length - 1} more)` : ''}`;
   }
+}
+
+interface ShippedMapping {
+  readonly controls: readonly { readonly id: string; readonly oscalId: string }[];
+  readonly rules: readonly { readonly id: string; readonly event: string; readonly controls: readonly string[] }[];
+  readonly findings?: readonly { readonly kind: string; readonly severity: string; readonly controls: readonly string[] }[];
+}
+
+interface ViewsReport {
+  readonly totals: { readonly events: number; readonly findings: number };
+  readonly controls: readonly { readonly id: string; readonly oscalId: string; readonly status: string; readonly count: number; readonly byRule: readonly { readonly rule: string; readonly count: number }[]; readonly findings: readonly string[] }[];
+  readonly findings: readonly { readonly id: string; readonly kind: string; readonly severity: string; readonly controls: readonly string[]; readonly eventIds: readonly string[] }[];
+}
+
+const LOCAL_FINDING_KINDS: readonly string[] = ['credential-exposed', 'session-without-identity', 'session-without-tls'];
+const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+
+/**
+ * evidence.json, the OSCAL findings and report.html against the events and the shipped mapping.
+ * Returns what held; throws naming the first contradiction.
+ */
+function checkViews(input: { manifest: PackManifest; mapping: string; evidence: string; oscal: string; report: string; events: readonly CheckedLines[] }): string {
+  const mapping = JSON.parse(input.mapping) as ShippedMapping;
+  const views = JSON.parse(input.evidence) as ViewsReport;
+  if (!Array.isArray(mapping.controls) || !Array.isArray(mapping.rules) || !Array.isArray(views.controls) || !Array.isArray(views.findings)) throw new Error(`${PACK_FILES.mapping} or ${PACK_FILES.evidence} is malformed`);
+  const scope = input.manifest.scope;
+  // What the events say, counted in the worker threads: in-window events per rule, event-local findings.
+  const ruleCounts = new Map<string, number>();
+  const local: LocalFinding[] = [];
+  let inWindow = 0;
+  for (const chunk of input.events) {
+    if (!chunk.ruleCounts) throw new Error(`the events were not counted: ${PACK_FILES.mapping} must come before ${PACK_FILES.events}`);
+    inWindow += chunk.inWindow ?? 0;
+    for (const [rule, n] of Object.entries(chunk.ruleCounts)) ruleCounts.set(rule, (ruleCounts.get(rule) ?? 0) + n);
+    local.push(...(chunk.localFindings ?? []));
+  }
+  if (views.totals?.events !== inWindow) throw new Error(`${PACK_FILES.evidence} counts ${String(views.totals?.events)} events in scope, the pack holds ${inWindow} in its window`);
+  if (views.totals.findings !== views.findings.length || input.manifest.counts.findings !== views.findings.length) throw new Error(`${PACK_FILES.evidence} lists ${views.findings.length} findings but counts ${String(views.totals.findings)} (manifest: ${input.manifest.counts.findings})`);
+
+  // Every finding is of a shipped kind, against that kind's controls; each event-local one matches an event.
+  const kinds = new Map((mapping.findings ?? []).map((k) => [k.kind, k]));
+  for (const f of views.findings) {
+    const kind = kinds.get(f.kind);
+    if (!kind) throw new Error(`finding ${f.id} is of kind ${JSON.stringify(f.kind)}, not one of the shipped mapping`);
+    if (!sameSet(f.controls, kind.controls) || f.severity !== kind.severity) throw new Error(`finding ${f.id} (${f.kind}) states controls ${f.controls.join(', ')} / ${f.severity}, the mapping ${kind.controls.join(', ')} / ${kind.severity}`);
+  }
+  const expectedLocal = local.filter((l) => kinds.has(l.kind) && (scope.control === undefined || kinds.get(l.kind)!.controls.includes(scope.control)));
+  const key = (kind: string, eventId: string): string => `${kind} ${eventId}`;
+  const stated = new Set(views.findings.filter((f) => LOCAL_FINDING_KINDS.includes(f.kind)).map((f) => key(f.kind, f.eventIds[0] ?? '')));
+  const raised = new Set(expectedLocal.map((l) => key(l.kind, l.eventId)));
+  for (const k of raised) if (!stated.has(k)) throw new Error(`event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
+  // A control pack holds only the events evidencing the control, not every event that raises one of its findings.
+  if (scope.control === undefined) for (const k of stated) if (!raised.has(k)) throw new Error(`${PACK_FILES.evidence} lists a ${k.split(' ')[0]!} finding for event ${k.split(' ')[1]!}, which is not such an event in the pack`);
+
+  // Each control: the controls reported are the mapping's (or the scope's one); counts per rule, findings, status.
+  const expectedControls = scope.control !== undefined ? mapping.controls.filter((c) => c.id === scope.control) : mapping.controls;
+  if (!sameSet(views.controls.map((c) => c.id), expectedControls.map((c) => c.id))) throw new Error(`${PACK_FILES.evidence} reports controls ${views.controls.map((c) => c.id).join(', ')}, not those of the mapping in scope`);
+  const statuses = new Map<string, string>();
+  for (const control of views.controls) {
+    const shipped = expectedControls.find((c) => c.id === control.id)!;
+    if (control.oscalId !== shipped.oscalId) throw new Error(`control ${control.id}: OSCAL id ${control.oscalId}, the mapping says ${shipped.oscalId}`);
+    const expectedByRule = mapping.rules.filter((r) => r.controls.includes(control.id) && (ruleCounts.get(r.id) ?? 0) > 0).map((r) => `${r.id}=${ruleCounts.get(r.id)!}`);
+    const byRule: readonly { readonly rule: string; readonly count: number }[] = control.byRule ?? [];
+    const statedByRule = byRule.map((r) => `${r.rule}=${r.count}`);
+    if (!sameSet(statedByRule, expectedByRule)) throw new Error(`control ${control.id}: ${PACK_FILES.evidence} counts ${statedByRule.join(', ') || 'nothing'}, the events give ${expectedByRule.join(', ') || 'nothing'}`);
+    const count = expectedByRule.reduce((n, r) => n + Number(r.split('=')[1]), 0);
+    if (control.count !== count) throw new Error(`control ${control.id}: ${PACK_FILES.evidence} counts ${control.count} evidencing events, the events give ${count}`);
+    const findings = views.findings.filter((f) => f.controls.includes(control.id)).map((f) => f.id);
+    if (!sameSet(control.findings ?? [], findings)) throw new Error(`control ${control.id}: its findings (${(control.findings ?? []).join(', ') || 'none'}) are not the findings against it (${findings.join(', ') || 'none'})`);
+    const filtered = scope.identity !== undefined || scope.connection !== undefined || scope.control !== undefined;
+    const status = findings.length > 0 ? 'not-satisfied' : count > 0 ? 'satisfied' : filtered ? 'not-assessed' : 'not-satisfied';
+    if (control.status !== status) throw new Error(`control ${control.id} is "${control.status}" in ${PACK_FILES.evidence}; with ${count} evidencing event(s) and ${findings.length} finding(s) it is "${status}"`);
+    if (status !== 'not-assessed') statuses.set(shipped.oscalId, status);
+  }
+
+  // The OSCAL document: one finding per control, in the same state; one finding observation per finding kind occurrence.
+  const oscal = JSON.parse(input.oscal) as { 'assessment-results': { results: { findings?: { target?: { 'target-id'?: string; status?: { state?: string } } }[]; observations?: { props?: { name?: string; value?: string }[] }[] }[] } };
+  const result = oscal['assessment-results'].results[0]!;
+  const oscalStates = new Map<string, string>();
+  for (const f of result.findings ?? []) oscalStates.set(String(f.target?.['target-id']).replace(/_obj$/, ''), String(f.target?.status?.state));
+  if (oscalStates.size !== statuses.size) throw new Error(`OSCAL has ${oscalStates.size} control findings, ${PACK_FILES.evidence} ${statuses.size} assessed controls`);
+  for (const [oscalId, status] of statuses) if (oscalStates.get(oscalId) !== status) throw new Error(`OSCAL states ${oscalId} "${String(oscalStates.get(oscalId))}", the events and mapping give "${status}"`);
+  const oscalKinds = (result.observations ?? []).flatMap((o) => (o.props ?? []).filter((p) => p.name === 'finding-kind').map((p) => String(p.value)));
+  if (!sameSet(oscalKinds, views.findings.map((f) => f.kind))) throw new Error(`OSCAL's finding observations (${oscalKinds.join(', ') || 'none'}) are not ${PACK_FILES.evidence}'s findings`);
+
+  // report.html: one row per control, in its status.
+  const rows = [...input.report.matchAll(/<tr class="(satisfied|not-satisfied|not-assessed)"><td><strong>([^<]*)<\/strong>/g)].map((m) => `${unescapeHtml(m[2]!)}=${m[1]!}`);
+  const expectedRows = views.controls.map((c) => `${c.id}=${c.status}`);
+  if (!sameSet(rows, expectedRows)) throw new Error(`${PACK_FILES.report} shows ${rows.join(', ') || 'no control'}, not the controls' statuses`);
+  const tally = (status: string): number => views.controls.filter((c) => c.status === status).length;
+  return `${views.controls.length} control(s) (${tally('satisfied')} satisfied, ${tally('not-satisfied')} not satisfied, ${tally('not-assessed')} not assessed) and ${views.findings.length} finding(s) agree with the events, the shipped mapping, OSCAL and the report`;
+}
+
+function unescapeHtml(value: string): string {
+  return value.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
 }
 
 /** The leaf-set proof file: tree size, root and events for people; gaps with base64 subtree roots. */
