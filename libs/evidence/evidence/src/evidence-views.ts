@@ -153,6 +153,7 @@ export class EvidenceAccumulator {
   readonly #counts = new Map<string, Map<string, number>>();
   readonly #samples = new Map<string, string[]>();
   readonly #sessionConnection = new Map<string, string>();
+  readonly #approvalConnection = new Map<string, string>();
   readonly #commands = new Map<string, CommandState>();
   readonly #approvals = new Map<string, string>();
   readonly #firedRules = new Set<string>();
@@ -173,6 +174,8 @@ export class EvidenceAccumulator {
     if (event.occurredAt < this.scope.from || event.occurredAt >= this.scope.to) return false;
     const attributes = eventAttributes(event);
     if (event.type === 'session.opened' && attributes.connection) this.#sessionConnection.set(event.payload.sessionId, attributes.connection);
+    // Decisions on an approval name only its id: they belong to the connection its request named.
+    if (event.type === 'approval.requested') this.#approvalConnection.set(event.payload.approvalId, event.payload.connection.name);
     if (!(event.type === 'checkpoint.signed' && event.payload.origin === this.#o.origin)) this.#allTimes.push({ leafIndex: item.leafIndex, occurredAt: event.occurredAt });
     this.#track(item);
     if (!this.#matchesScope(event)) return false;
@@ -193,13 +196,25 @@ export class EvidenceAccumulator {
     return true;
   }
 
+  /** Whether an event (not added) is one this scope would select: in the window, the identity, connection and control. */
+  selects(event: CustodianEvent): boolean {
+    if (event.occurredAt < this.scope.from || event.occurredAt >= this.scope.to) return false;
+    if (event.type === 'session.opened' && event.payload.connection) this.#sessionConnection.set(event.payload.sessionId, event.payload.connection.name);
+    if (event.type === 'approval.requested') this.#approvalConnection.set(event.payload.approvalId, event.payload.connection.name);
+    if (!this.#matchesScope(event)) return false;
+    return !this.scope.control || this.#o.catalogue.rules.some((r) => r.controls.includes(this.scope.control!) && ruleMatches(r, event));
+  }
+
   #connectionOf(event: CustodianEvent): string | null {
     const a = eventAttributes(event);
-    return a.connection ?? (a.sessionId ? (this.#sessionConnection.get(a.sessionId) ?? null) : null);
+    const approvalId = (event.payload as { approvalId?: unknown }).approvalId;
+    return a.connection ?? (a.sessionId ? (this.#sessionConnection.get(a.sessionId) ?? null) : typeof approvalId === 'string' ? (this.#approvalConnection.get(approvalId) ?? null) : null);
   }
 
   #matchesScope(event: CustodianEvent): boolean {
-    if (this.scope.identity !== undefined && event.identity?.subject !== this.scope.identity) return false;
+    // A refused attempt has no verified identity: it is selected by the subject it claimed.
+    const subject = event.identity?.subject ?? (event.type === 'authentication.failed' ? event.payload.claimedSubject : undefined);
+    if (this.scope.identity !== undefined && subject !== this.scope.identity) return false;
     if (this.scope.connection !== undefined && this.#connectionOf(event) !== this.scope.connection) return false;
     return true;
   }

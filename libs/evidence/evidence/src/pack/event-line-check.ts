@@ -155,11 +155,13 @@ function checkLine(line: Buffer, scope: LineScope, window: { from: string; to: s
     return { failure: { line: index, kind: 'not-json' } };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { failure: { line: index, kind: 'not-json' } };
-  const envelope = value as { type?: unknown; occurredAt?: unknown; identity?: { subject?: unknown } | null };
+  const envelope = value as { type?: unknown; occurredAt?: unknown; identity?: { subject?: unknown } | null; payload?: { claimedSubject?: unknown } };
   // Instants, not text: a `to` without a fraction, or with an offset, must not admit other times.
   const at = typeof envelope.occurredAt === 'string' ? instantKey(envelope.occurredAt) : undefined;
   if (at === undefined || at < window.from || at >= window.to) return { failure: { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) } };
-  if (scope.identity !== undefined && envelope.identity?.subject !== scope.identity) return { failure: { line: index, kind: 'other-identity' } };
+  // A refused attempt (authentication.failed, no verified identity) belongs to the subject it claimed.
+  const subject = envelope.identity?.subject ?? (envelope.type === 'authentication.failed' ? envelope.payload?.claimedSubject : undefined);
+  if (scope.identity !== undefined && subject !== scope.identity) return { failure: { line: index, kind: 'other-identity' } };
   return { type: envelope.type, event: value as Record<string, unknown> };
 }
 

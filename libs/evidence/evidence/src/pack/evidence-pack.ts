@@ -160,7 +160,9 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
     }
   }
   const report = accumulator.finish();
-  const notYetCheckpointed = (await state.findLeaves({ from: scope.from, to: scope.to, fromIndex: latest.treeSize })).length;
+  // Events of the window after the latest checkpoint that this scope selects (not every event of the window).
+  let notYetCheckpointed = 0;
+  for await (const { event } of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, fromIndex: latest.treeSize })) if (accumulator.selects(event)) notYetCheckpointed += 1;
 
   // Checkpoints from the first that covers an event in scope up to the latest, chained by consistency proofs.
   const firstIndex = Math.min(indices[0] ?? latest.treeSize - 1, edgeIndices[0] ?? latest.treeSize - 1);

@@ -465,8 +465,11 @@ class ScopeCheck {
   #connection?: string;
   #control?: string;
   readonly #sessionConnection = new Map<string, string>();
+  readonly #approvalConnection = new Map<string, string>();
   /** Sessions whose events rely on the session's connection: the first such event, for messages. */
   readonly #pendingSessions = new Map<string, { chunk: number; line: number }>();
+  /** Approvals whose decisions rely on the request's connection: the first such event. */
+  readonly #pendingApprovals = new Map<string, { chunk: number; line: number }>();
   readonly #lines: { chunk: number; line: number; text: string }[] = [];
   readonly #failures: { chunk: number; line: number; detail: string }[] = [];
 
@@ -511,18 +514,24 @@ class ScopeCheck {
   }
 
   #checkLine(chunk: number, line: number, text: string): void {
-    let event: { type?: unknown; payload?: { sessionId?: unknown; connection?: { name?: unknown } } };
+    let event: { type?: unknown; payload?: { sessionId?: unknown; approvalId?: unknown; connection?: { name?: unknown } } };
     try {
       event = JSON.parse(text) as typeof event;
     } catch {
       return; // the worker reports lines that are not JSON
     }
     const sessionId = typeof event.payload?.sessionId === 'string' ? event.payload.sessionId : undefined;
+    const approvalId = typeof event.payload?.approvalId === 'string' ? event.payload.approvalId : undefined;
     const own = typeof event.payload?.connection?.name === 'string' ? event.payload.connection.name : undefined;
     if (event.type === 'session.opened' && sessionId && own) this.#sessionConnection.set(sessionId, own);
+    if (event.type === 'approval.requested' && approvalId && own) this.#approvalConnection.set(approvalId, own);
     if (this.#connection !== undefined && own !== this.#connection) {
-      if (own !== undefined || sessionId === undefined) this.#failures.push({ chunk, line, detail: `is a ${String(event.type)} event of ${own ? `connection ${own}` : 'no connection or session'}, not of connection ${this.#connection}, the pack's scope` });
-      else if (!this.#pendingSessions.has(sessionId)) this.#pendingSessions.set(sessionId, { chunk, line });
+      if (own === undefined && sessionId !== undefined) {
+        if (!this.#pendingSessions.has(sessionId)) this.#pendingSessions.set(sessionId, { chunk, line });
+      } else if (own === undefined && approvalId !== undefined) {
+        // A decision on an approval: of the connection its approval.requested (in the pack) names.
+        if (!this.#pendingApprovals.has(approvalId)) this.#pendingApprovals.set(approvalId, { chunk, line });
+      } else this.#failures.push({ chunk, line, detail: `is a ${String(event.type)} event of ${own ? `connection ${own}` : 'no connection, session or approval'}, not of connection ${this.#connection}, the pack's scope` });
     }
     if (this.#control !== undefined) {
       if (this.#mappingError !== undefined) this.#failures.push({ chunk, line, detail: this.#mappingError });
@@ -538,6 +547,10 @@ class ScopeCheck {
     for (const [sessionId, at] of this.#pendingSessions) {
       const connection = this.#sessionConnection.get(sessionId);
       if (connection !== this.#connection) failures.push({ ...at, detail: `belongs to session ${sessionId}, ${connection ? `of connection ${connection}` : 'whose session.opened is not in the pack'}, not of connection ${this.#connection!}, the pack's scope` });
+    }
+    for (const [approvalId, at] of this.#pendingApprovals) {
+      const connection = this.#approvalConnection.get(approvalId);
+      if (connection !== this.#connection) failures.push({ ...at, detail: `decides approval ${approvalId}, ${connection ? `of connection ${connection}` : 'whose approval.requested is not in the pack'}, not of connection ${this.#connection!}, the pack's scope` });
     }
     if (failures.length === 0) return undefined;
     const first = failures.reduce((a, b) => (b.chunk < a.chunk || (b.chunk === a.chunk && b.line < a.line) ? b : a));
