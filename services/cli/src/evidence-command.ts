@@ -42,8 +42,9 @@ Commands:
   verify FILE [--key VKEY]... [--key-file FILE]... [--attestation-key VKEY]... [--witness VKEY]... [--custody-key PEMFILE]... [--trust-pack-keys] [--json]
         Check a pack offline (no network, no store): the DSSE signature, every digest, checkpoint
         signature, cosignature, consistency proof, the leaf-set proof of the events, every custody
-        statement (custody.attested: the gateway's DSSE signature, statement = event), and the
-        OSCAL document. Pin the log's keys (they sign checkpoints) with --key/--key-file, the
+        statement (custody.attested: the gateway's DSSE signature, statement = event), the
+        OSCAL document, and that evidence.json, the OSCAL findings and the report agree with the
+        events and the pack's control mapping (counts, findings, statuses). Pin the log's keys (they sign checkpoints) with --key/--key-file, the
         pack attestation key (it signs the attestation; exporters hold it, never the log key)
         with --attestation-key, and the gateway's custody key (PEM) with --custody-key. Without
         --key and --attestation-key the pack's own keys are used, which proves only that the pack
