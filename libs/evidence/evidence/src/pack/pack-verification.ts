@@ -572,7 +572,12 @@ interface ViewsReport {
 }
 
 const LOCAL_FINDING_KINDS: readonly string[] = ['credential-exposed', 'session-without-identity', 'session-without-tls'];
-const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+/** Same members, counted (each side sorted once: finding lists can be long). */
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const sortedB = [...b].sort();
+  return [...a].sort().every((x, i) => x === sortedB[i]);
+}
 
 /**
  * evidence.json, the OSCAL findings and report.html against the events and the shipped mapping.
