@@ -17,6 +17,53 @@ export interface LineScope {
   readonly collectLines?: boolean;
   /** The shipped mapping's rules (controls/mapping.json): each in-window line is counted per matching rule. */
   readonly rules?: readonly LineRule[];
+  /** Complete packs: report each in-window line's command facts, with these flags making a command privileged. */
+  readonly privilegedFlags?: readonly string[];
+}
+
+/** What a command's events say, compactly (complete packs: the verifier recomputes the command findings from them). */
+export type CommandFact =
+  | { readonly k: 'issued'; readonly key: string; readonly id: string; readonly privileged: boolean; readonly occurredAt: string }
+  | { readonly k: 'decided'; readonly key: string; readonly decision: string }
+  | { readonly k: 'requested'; readonly approvalId: string; readonly key: string }
+  | { readonly k: 'granted'; readonly approvalId: string; readonly final: boolean }
+  | { readonly k: 'refused'; readonly key: string };
+
+/** The classification flags anywhere in a value (as the views collect them). */
+function collectFlags(value: unknown, out: Set<string>, depth = 0): void {
+  if (depth > 8 || value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const v of value) collectFlags(v, out, depth + 1);
+    return;
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (key === 'flags' && Array.isArray(v)) {
+      for (const f of v) if (typeof f === 'string') out.add(f);
+    } else collectFlags(v, out, depth + 1);
+  }
+}
+
+function commandFact(event: Record<string, unknown>, privilegedFlags: readonly string[]): CommandFact | undefined {
+  const p = (event.payload ?? {}) as Record<string, unknown>;
+  const key = typeof p.sessionId === 'string' && typeof p.commandId === 'string' ? `${p.sessionId}/${p.commandId}` : undefined;
+  switch (event.type) {
+    case 'command.issued': {
+      if (!key) return undefined;
+      const flags = new Set<string>();
+      collectFlags(p.classification, flags);
+      return { k: 'issued', key, id: String(event.id), privileged: privilegedFlags.some((f) => flags.has(f)), occurredAt: String(event.occurredAt) };
+    }
+    case 'policy.decided':
+      return key ? { k: 'decided', key, decision: String(p.decision) } : undefined;
+    case 'approval.requested':
+      return key && typeof p.approvalId === 'string' ? { k: 'requested', approvalId: p.approvalId, key } : undefined;
+    case 'approval.granted':
+      return typeof p.approvalId === 'string' ? { k: 'granted', approvalId: p.approvalId, final: p.final === true } : undefined;
+    case 'command.refused':
+      return key ? { k: 'refused', key } : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /** A mapping rule as controls/mapping.json ships it: the event type and, optionally, values per dotted path. */
@@ -101,6 +148,8 @@ export interface CheckedLines {
   readonly localFindings?: readonly LocalFinding[];
   /** In-window lines (when the scope has `rules`). */
   readonly inWindow?: number;
+  /** In-window command facts, in line order (when the scope has `privilegedFlags`). */
+  readonly commandFacts?: readonly CommandFact[];
 }
 
 export const WORKER_ROLE = 'custodian-pack-event-lines';
@@ -121,7 +170,8 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   const ruleCounts: Record<string, number> = {};
   const findings: LocalFinding[] = [];
   let inWindow = 0;
-  const views = (): Partial<CheckedLines> => (scope.rules ? { ruleCounts, localFindings: findings, inWindow } : {});
+  const facts: CommandFact[] = [];
+  const views = (): Partial<CheckedLines> => (scope.rules ? { ruleCounts, localFindings: findings, inWindow, ...(scope.privilegedFlags ? { commandFacts: facts } : {}) } : {});
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start);
     if (end < 0) end = data.length;
@@ -134,6 +184,10 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
       inWindow += 1;
       for (const rule of scope.rules) if (lineRuleMatches(rule, event)) ruleCounts[rule.id] = (ruleCounts[rule.id] ?? 0) + 1;
       localFindings(event, findings);
+      if (scope.privilegedFlags) {
+        const fact = commandFact(event, scope.privilegedFlags);
+        if (fact) facts.push(fact);
+      }
     }
     if (type === 'custody.attested') custody.push({ line: count, text: line.toString('utf8') });
     if (scope.collectLines === true) collected.push({ line: count, text: line.toString('utf8') });

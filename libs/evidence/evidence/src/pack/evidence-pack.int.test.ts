@@ -900,6 +900,32 @@ describe('findings tied to events (issue 20, item 7): evidence.json, OSCAL and t
     await failsWith(recounted, /raises a credential-exposed finding that evidence\.json does not list/);
   });
 
+  it('a complete pack: a privileged command executed without approval, its finding removed and every status and OSCAL state made consistent, re-sealed: the command events still raise it', async () => {
+    const forged = await repack(
+      pack.bytes,
+      (fs) => {
+        const views = JSON.parse(fs.get(PACK_FILES.evidence)!.toString('utf8')) as Views & { controls: (Views['controls'][number] & { oscalId: string })[] };
+        const removed = views.findings.find((x) => x.kind === 'privileged-command-without-approval')!;
+        views.findings = views.findings.filter((x) => x !== removed);
+        views.totals.findings -= 1;
+        const oscal = JSON.parse(fs.get(PACK_FILES.oscal)!.toString('utf8')) as { 'assessment-results': { results: { findings: { target: { 'target-id': string; status: { state: string } } }[] }[] } };
+        for (const c of views.controls) {
+          c.findings = c.findings.filter((id) => id !== removed.id);
+          c.status = c.findings.length === 0 && c.count > 0 ? 'satisfied' : 'not-satisfied';
+          for (const f of oscal['assessment-results'].results[0]!.findings) if (f.target['target-id'] === `${c.oscalId}_obj`) f.target.status.state = c.status;
+        }
+        fs.set(PACK_FILES.evidence, Buffer.from(JSON.stringify(views)));
+        fs.set(PACK_FILES.oscal, Buffer.from(JSON.stringify(oscal)));
+        fs.set(PACK_FILES.report, Buffer.from(fs.get(PACK_FILES.report)!.toString('utf8').replace('<tr class="not-satisfied"><td><strong>AC-6(10)', '<tr class="satisfied"><td><strong>AC-6(10)')));
+        relink(fs);
+        const manifest = JSON.parse(fs.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest;
+        fs.set(PACK_FILES.manifest, Buffer.from(JSON.stringify({ ...manifest, counts: { ...manifest.counts, findings: manifest.counts.findings - 1 } })));
+      },
+      newKey,
+    );
+    await failsWith(forged, /raises a privileged-command-without-approval finding that evidence\.json does not list/);
+  });
+
   it('a control\'s count or status changed in evidence.json, re-sealed', async () => {
     await failsWith(await repack(pack.bytes, editViews((v) => void (v.controls.find((c) => c.count > 0)!.byRule[0]!.count += 1)), newKey), /counts .*, the events give/);
     await failsWith(await repack(pack.bytes, editViews((v) => void (v.controls.find((c) => c.id === 'AU-6')!.status = 'satisfied')), newKey), /control AU-6 is "satisfied" .* it is "not-satisfied"/);

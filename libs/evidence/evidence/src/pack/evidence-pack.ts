@@ -179,6 +179,8 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
       rules: options.catalogue.rules.map((r) => ({ id: r.id, event: r.event, ...(r.where ? { where: r.where } : {}), controls: r.controls })),
       // Finding kinds and the controls each counts against: a verifier ties evidence.json's statuses to them.
       findings: Object.entries(options.catalogue.findings).map(([kind, d]) => ({ kind, severity: d.severity, controls: d.controls })),
+      // The classification flags that make a command privileged: the command findings are recomputed from them.
+      privilegedFlags: options.catalogue.privilegedFlags,
     }),
   );
   add(PACK_FILES.events, events.chunks());

@@ -57,8 +57,10 @@ export async function readPack(source: Readable | AsyncIterable<Buffer>, options
     // The scope and count come from the manifest, which our packs put first. Checked as claims
     // only: the manifest itself is verified later, in order, before any of this is reported.
     const hints = manifestHints(files.get(PACK_FILES.manifest));
-    const rules = mappingRules(files.get(PACK_FILES.mapping));
-    const scope: LineScope = { ...(hints?.scope ?? { from: '', to: '' }), ...(rules ? { rules } : {}) };
+    const mapping = mappingRules(files.get(PACK_FILES.mapping));
+    // Command facts only for complete packs: they hold every event a command finding joins.
+    const facts = mapping?.privilegedFlags && hints?.scope.outsideAllowed === true ? { privilegedFlags: mapping.privilegedFlags } : {};
+    const scope: LineScope = { ...(hints?.scope ?? { from: '', to: '' }), ...(mapping ? { rules: mapping.rules, ...facts } : {}) };
     return new EventsSink(scope, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress, options.onCustodyLines, options.onScopedLines);
   };
 
@@ -128,15 +130,20 @@ function workerCount(requested: number | undefined, bytes: number): number {
 }
 
 /** The rules of the shipped control mapping (read before the events), or undefined when there is none to read. */
-function mappingRules(mapping: Buffer | undefined): LineRule[] | undefined {
+function mappingRules(mapping: Buffer | undefined): { rules: LineRule[]; privilegedFlags?: string[] } | undefined {
   if (!mapping) return undefined;
   try {
-    const { rules } = JSON.parse(mapping.toString('utf8')) as { rules?: unknown };
+    const { rules, privilegedFlags } = JSON.parse(mapping.toString('utf8')) as { rules?: unknown; privilegedFlags?: unknown };
     if (!Array.isArray(rules)) return undefined;
-    return rules.filter((r): r is LineRule => typeof r === 'object' && r !== null && typeof (r as LineRule).id === 'string' && typeof (r as LineRule).event === 'string').map((r) => ({ id: r.id, event: r.event, ...(r.where && typeof r.where === 'object' ? { where: r.where } : {}) }));
+    const flags = Array.isArray(privilegedFlags) ? privilegedFlags.filter((f): f is string => typeof f === 'string') : undefined;
+    return { rules: ruleList(rules), ...(flags ? { privilegedFlags: flags } : {}) };
   } catch {
     return undefined;
   }
+}
+
+function ruleList(rules: unknown[]): LineRule[] {
+  return rules.filter((r): r is LineRule => typeof r === 'object' && r !== null && typeof (r as LineRule).id === 'string' && typeof (r as LineRule).event === 'string').map((r) => ({ id: r.id, event: r.event, ...(r.where && typeof r.where === 'object' ? { where: r.where } : {}) }));
 }
 
 /** The scope and event count a manifest claims, or undefined when there is none to read. */

@@ -572,6 +572,62 @@ interface ViewsReport {
 }
 
 const LOCAL_FINDING_KINDS: readonly string[] = ['credential-exposed', 'session-without-identity', 'session-without-tls'];
+const COMMAND_FINDING_KINDS: readonly string[] = ['privileged-command-without-approval', 'command-without-decision'];
+/** The views' default: a command this long before the window's end without a decision is a finding. */
+const DECISION_GRACE_SECONDS = 60;
+
+/**
+ * The command findings of a complete pack, recomputed from its command facts in pack order (as
+ * EvidenceAccumulator does): privileged (a flag of the mapping's privilegedFlags, or held for
+ * approval) and allowed/masked without a final grant; or issued more than the grace before the
+ * window's end without a decision or refusal. Undefined when the facts were not collected.
+ */
+function commandFindings(chunks: readonly CheckedLines[], to: string): { kind: string; eventId: string }[] | undefined {
+  if (chunks.length === 0 || chunks.some((c) => c.commandFacts === undefined)) return chunks.length === 0 ? [] : undefined;
+  interface State {
+    issued?: { id: string; occurredAt: string };
+    privileged: boolean;
+    executed: boolean;
+    decided: boolean;
+    approved: boolean;
+    refused: boolean;
+  }
+  const commands = new Map<string, State>();
+  const approvals = new Map<string, string>();
+  const command = (k: string): State => {
+    let state = commands.get(k);
+    if (!state) commands.set(k, (state = { privileged: false, executed: false, decided: false, approved: false, refused: false }));
+    return state;
+  };
+  for (const chunk of chunks) {
+    for (const fact of chunk.commandFacts!) {
+      if (fact.k === 'issued') {
+        const state = command(fact.key);
+        state.issued = { id: fact.id, occurredAt: fact.occurredAt };
+        state.privileged ||= fact.privileged;
+      } else if (fact.k === 'decided') {
+        const state = command(fact.key);
+        state.decided = true;
+        if (fact.decision === 'require-approval') state.privileged = true;
+        if (fact.decision === 'allow' || fact.decision === 'mask') state.executed = true;
+      } else if (fact.k === 'requested') approvals.set(fact.approvalId, fact.key);
+      else if (fact.k === 'granted') {
+        const k = approvals.get(fact.approvalId);
+        const state = k ? commands.get(k) : undefined;
+        if (state && fact.final) state.approved = true;
+      } else command(fact.key).refused = true;
+    }
+  }
+  // Compared as the views compare them (both are UTC; the end has milliseconds).
+  const graceEnd = new Date(Date.parse(to) - DECISION_GRACE_SECONDS * 1000).toISOString();
+  const out: { kind: string; eventId: string }[] = [];
+  for (const state of commands.values()) {
+    if (!state.issued) continue;
+    if (state.privileged && state.executed && !state.approved) out.push({ kind: 'privileged-command-without-approval', eventId: state.issued.id });
+    if (!state.decided && !state.refused && state.issued.occurredAt < graceEnd) out.push({ kind: 'command-without-decision', eventId: state.issued.id });
+  }
+  return out;
+}
 /** Same members, counted (each side sorted once: finding lists can be long). */
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -615,6 +671,14 @@ function checkViews(input: { manifest: PackManifest; mapping: string; evidence: 
   for (const k of raised) if (!stated.has(k)) throw new Error(`event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
   // A control pack holds only the events evidencing the control, not every event that raises one of its findings.
   if (scope.control === undefined) for (const k of stated) if (!raised.has(k)) throw new Error(`${PACK_FILES.evidence} lists a ${k.split(' ')[0]!} finding for event ${k.split(' ')[1]!}, which is not such an event in the pack`);
+  // A complete pack holds every event a command finding joins: those findings are recomputed too.
+  const commands = commandFindings(input.events, scope.to);
+  if (commands) {
+    const statedCommands = new Set(views.findings.filter((f) => COMMAND_FINDING_KINDS.includes(f.kind)).map((f) => key(f.kind, f.eventIds[0] ?? '')));
+    const expected = new Set(commands.filter((c) => kinds.has(c.kind)).map((c) => key(c.kind, c.eventId)));
+    for (const k of expected) if (!statedCommands.has(k)) throw new Error(`the command.issued event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
+    for (const k of statedCommands) if (!expected.has(k)) throw new Error(`${PACK_FILES.evidence} lists a ${k.split(' ')[0]!} finding for command.issued ${k.split(' ')[1]!}, which the pack's events do not raise`);
+  }
 
   // Each control: the controls reported are the mapping's (or the scope's one); counts per rule, findings, status.
   const expectedControls = scope.control !== undefined ? mapping.controls.filter((c) => c.id === scope.control) : mapping.controls;

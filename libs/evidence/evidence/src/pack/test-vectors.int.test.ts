@@ -202,6 +202,30 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
       { item: '7', description: 'the credential-exposed finding removed from evidence.json (counts adjusted); its custody.attested event still states exposed: true', expect: { verdict: 'failed', firstFailure: 'evidence views' } },
     );
     write(
+      'item7-command-finding-removed.tar.gz',
+      await reseal(complete, (fs) => {
+        const views = json<{ totals: { findings: number }; controls: { oscalId: string; count: number; status: string; findings: string[] }[]; findings: { id: string; kind: string }[] }>(fs, PACK_FILES.evidence);
+        const removed = views.findings.find((x) => x.kind === 'privileged-command-without-approval')!;
+        views.findings = views.findings.filter((x) => x !== removed);
+        views.totals.findings -= 1;
+        const oscal = json<{ 'assessment-results': { results: { findings: { target: { 'target-id': string; status: { state: string } } }[] }[] } }>(fs, PACK_FILES.oscal);
+        let report = fs.get(PACK_FILES.report)!.toString('utf8');
+        for (const c of views.controls) {
+          c.findings = c.findings.filter((id) => id !== removed.id);
+          const status = c.findings.length === 0 && c.count > 0 ? 'satisfied' : 'not-satisfied';
+          if (status !== c.status) report = report.replace(`<tr class="${c.status}"><td><strong>${(c as unknown as { id: string }).id}<`, `<tr class="${status}"><td><strong>${(c as unknown as { id: string }).id}<`);
+          c.status = status;
+          for (const f of oscal['assessment-results'].results[0]!.findings) if (f.target['target-id'] === `${c.oscalId}_obj`) f.target.status.state = status;
+        }
+        setJson(fs, PACK_FILES.evidence, views);
+        setJson(fs, PACK_FILES.oscal, oscal);
+        fs.set(PACK_FILES.report, Buffer.from(report));
+        const manifest = json<PackManifest>(fs, PACK_FILES.manifest);
+        setJson(fs, PACK_FILES.manifest, { ...manifest, counts: { ...manifest.counts, findings: manifest.counts.findings - 1 } });
+      }),
+      { item: '7', description: 'the privileged-command-without-approval finding removed, every control status, OSCAL state and report row made consistent; the command events (issued with a privileged flag, allowed, no approval) still raise it', expect: { verdict: 'failed', firstFailure: 'evidence views' } },
+    );
+    write(
       'item7-count-changed.tar.gz',
       await reseal(complete, (fs) => {
         const views = json<{ controls: { count: number; byRule: { count: number }[] }[] }>(fs, PACK_FILES.evidence);
