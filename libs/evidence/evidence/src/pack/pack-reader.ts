@@ -1,8 +1,9 @@
 // Reads an evidence pack as a stream for the verifier. Every file is hashed as it streams by; the
 // small ones are kept; events.jsonl, by far the largest, is never held whole: it is cut into chunks
 // of lines that worker threads hash (RFC 6962 leaf) and scope-check while decompression goes on,
-// and only 32 bytes per event are kept. Memory: the small files, 32 B per event, and at most two
-// chunks per worker in flight.
+// and only 32 bytes per event are kept, with per-chunk rule counts, event-local findings and (complete
+// packs) compact command facts for the views check. Memory: the small files, 32 B per event, those
+// facts, and at most two chunks per worker in flight.
 import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
