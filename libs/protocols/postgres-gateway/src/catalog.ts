@@ -38,11 +38,15 @@ export class CatalogResolver {
   private connection: { upstream: UpstreamConnection; reader: SocketFrameReader } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private pending = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
 
+  /** `idleMs`: the catalog connection is closed after this long unused, so it never blocks `DROP DATABASE` or holds a slot for long. */
   constructor(
     private readonly target: UpstreamTarget,
     private readonly ttlMs: number,
     private readonly maxMessageBytes: number,
+    private readonly idleMs = 5_000,
   ) {}
 
   /** Cached columns of a table, if known and fresh. */
@@ -84,6 +88,17 @@ export class CatalogResolver {
 
   close(): void {
     this.closed = true;
+    this.disconnect();
+  }
+
+  /** Whether a catalog connection is open right now (for tests and diagnostics). */
+  get connected(): boolean {
+    return this.connection !== undefined;
+  }
+
+  private disconnect(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const connection = this.connection;
     this.connection = undefined;
     if (connection) {
@@ -95,8 +110,20 @@ export class CatalogResolver {
 
   /** Runs one simple query on the catalog connection (serialised); text values. */
   private query(sql: string): Promise<(string | null)[][]> {
+    this.pending += 1;
+    clearTimeout(this.idleTimer);
     const run = this.queue.then(() => this.run(sql));
-    this.queue = run.catch(() => undefined);
+    this.queue = run
+      .catch(() => undefined)
+      .finally(() => {
+        this.pending -= 1;
+        if (this.pending === 0 && this.connection && !this.closed) {
+          this.idleTimer = setTimeout(() => {
+            if (this.pending === 0) this.disconnect();
+          }, this.idleMs);
+          this.idleTimer.unref();
+        }
+      });
     return run;
   }
 

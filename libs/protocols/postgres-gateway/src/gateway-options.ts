@@ -51,6 +51,8 @@ export interface PostgresGatewayOptions {
   readonly startupTimeoutMs?: number;
   /** How long catalog lookups (table OIDs → names, for column masking) stay cached (default 60 s). */
   readonly catalogTtlMs?: number;
+  /** The catalog connection is closed after this long unused (default 5 s), so it does not block `DROP DATABASE`. */
+  readonly catalogIdleMs?: number;
   readonly logger?: GatewayLogger;
 }
 

@@ -37,8 +37,51 @@ import { cancelUpstream, connectUpstream } from './upstream-connection.js';
 
 const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-/** Startup parameters a client may pass through to the upstream session; everything else (options, replication, search_path tricks) stays out. */
-const PASSTHROUGH_PARAMETERS = new Set(['application_name', 'datestyle', 'intervalstyle', 'timezone', 'extra_float_digits', 'lc_monetary', 'lc_numeric', 'lc_time', 'bytea_output']);
+/**
+ * Startup parameters a client may set on its upstream session (lower-case names). Everything else
+ * is refused with a FATAL naming it, never silently dropped: `options` (it could carry `-c` of any
+ * setting), `search_path` (pinned by the gateway) and custom settings would change what the policy
+ * decided about. `client_encoding` is pinned to UTF8 and accepted only as UTF8.
+ */
+export const ALLOWED_STARTUP_PARAMETERS: ReadonlySet<string> = new Set([
+  'application_name',
+  'datestyle',
+  'intervalstyle',
+  'timezone',
+  'extra_float_digits',
+  'lc_monetary',
+  'lc_numeric',
+  'lc_time',
+  'bytea_output',
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'idle_session_timeout',
+]);
+/** Consumed by the gateway itself (or checked separately), never passed on. */
+const GATEWAY_STARTUP_PARAMETERS = new Set(['user', 'database', 'client_encoding', 'fallback_application_name', 'replication']);
+const UTF8_NAMES = new Set(['utf8', 'utf-8', 'unicode']);
+
+/** The first startup parameter the gateway refuses, with why; undefined when all are acceptable. */
+function refusedStartupParameter(parameters: ReadonlyMap<string, string>): { name: string; message: string } | undefined {
+  for (const [name, value] of parameters) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith('_pq_.')) continue;
+    if (lower === 'client_encoding') {
+      if (UTF8_NAMES.has(value.trim().toLowerCase())) continue;
+      return { name, message: `startup parameter "client_encoding" = "${value.slice(0, 40)}" is not supported: the Custodian gateway speaks UTF8 only` };
+    }
+    if (GATEWAY_STARTUP_PARAMETERS.has(lower) || ALLOWED_STARTUP_PARAMETERS.has(lower)) continue;
+    return {
+      name,
+      message: `startup parameter "${name.slice(0, 64)}" is not permitted through the Custodian gateway (allowed: ${[...ALLOWED_STARTUP_PARAMETERS].join(', ')}); set it with SET after connecting if the policy allows it`,
+    };
+  }
+  return undefined;
+}
+
+/** Startup-phase errors PostgreSQL answers by closing without a word (bad length, truncated or malformed packet). */
+const SILENT_STARTUP_ERRORS = new Set(['WIRE_INVALID_LENGTH', 'WIRE_MESSAGE_TOO_LARGE', 'WIRE_MALFORMED']);
 
 interface LiveSession {
   readonly secretKey: Buffer;
@@ -71,12 +114,12 @@ export class PostgresGateway {
   private server: Server | undefined;
   private readonly connections: ReadonlyMap<string, PostgresConnection>;
   private readonly catalogs = new Map<string, CatalogResolver>();
-  private readonly live = new Map<number, LiveSession>();
+  /** Live sessions by the process id the client was given: the upstream backend's own (two upstreams can share one). */
+  private readonly live = new Map<number, LiveSession[]>();
   private readonly sockets = new Set<Socket>();
   private readonly secureContext: SecureContext | undefined;
   private readonly logger: GatewayLogger;
   private readonly maxMessageBytes: number;
-  private nextProcessId = 1 + Math.floor(Math.random() * 1_000_000);
   private closing = false;
   private boundPort: number | undefined;
 
@@ -87,7 +130,7 @@ export class PostgresGateway {
     for (const connection of options.connections) {
       if (byName.has(connection.name)) throw new PostgresGatewayError('GATEWAY_CONFIG_INVALID', `connection ${connection.name} is configured twice`);
       byName.set(connection.name, connection);
-      this.catalogs.set(connection.name, new CatalogResolver(connection.upstream, options.catalogTtlMs ?? 60_000, this.maxMessageBytes));
+      this.catalogs.set(connection.name, new CatalogResolver(connection.upstream, options.catalogTtlMs ?? 60_000, this.maxMessageBytes, options.catalogIdleMs));
     }
     this.connections = byName;
     this.secureContext = options.tls ? createSecureContext({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }) : undefined;
@@ -122,13 +165,19 @@ export class PostgresGateway {
   /** Bytes held by live sessions (socket queues, partial messages, unflushed output), summed. */
   get bufferedBytes(): number {
     let total = 0;
-    for (const live of this.live.values()) for (const value of Object.values(live.proxy.bufferedBytes)) total += value;
+    for (const live of this.liveSessions()) for (const value of Object.values(live.proxy.bufferedBytes)) total += value;
     return total;
   }
 
   /** Sessions currently proxied. */
   get sessionCount(): number {
-    return this.live.size;
+    let count = 0;
+    for (const list of this.live.values()) count += list.length;
+    return count;
+  }
+
+  private *liveSessions(): Iterable<LiveSession> {
+    for (const list of this.live.values()) yield* list;
   }
 
   /** Stops accepting, ends every session (clients get 57P01), closes catalog connections. */
@@ -137,7 +186,7 @@ export class PostgresGateway {
     this.closing = true;
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    await Promise.all([...this.live.values()].map((live) => live.proxy.shutdown()));
+    await Promise.all([...this.liveSessions()].map((live) => live.proxy.shutdown()));
     for (const socket of this.sockets) socket.destroy();
     for (const catalog of this.catalogs.values()) catalog.close();
     await closed;
@@ -211,7 +260,11 @@ export class PostgresGateway {
         }
       }
     } catch (error) {
-      if (error instanceof WireProtocolError) await violation(error.code, error.message);
+      if (error instanceof WireProtocolError && SILENT_STARTUP_ERRORS.has(error.code)) {
+        // As PostgreSQL does for an invalid startup packet: recorded, then closed without a reply.
+        await pipeline.recordProtocolViolation('postgres', clientAddress, error.code, error.message, claimedSubject);
+        socket.destroy();
+      } else if (error instanceof WireProtocolError) await violation(error.code, error.message);
       else if (!(error instanceof SocketClosedError)) socket.destroy();
       return;
     }
@@ -228,6 +281,12 @@ export class PostgresGateway {
     }
     if (parameters.has('replication')) {
       refuseConnection(socket, SqlState.FeatureNotSupported, 'replication connections are not supported through the Custodian gateway');
+      return;
+    }
+    const refusedParameter = refusedStartupParameter(parameters);
+    if (refusedParameter) {
+      await pipeline.recordProtocolViolation('postgres', clientAddress, 'STARTUP_PARAMETER_REFUSED', refusedParameter.message, claimedSubject);
+      refuseConnection(socket, SqlState.InsufficientPrivilege, refusedParameter.message);
       return;
     }
     // Newer minor versions and protocol extensions (_pq_.*) are declined: the gateway speaks 3.0.
@@ -286,7 +345,10 @@ export class PostgresGateway {
       return;
     }
     const upstreamParameters = new Map<string, string>();
-    for (const [name, value] of parameters) if (PASSTHROUGH_PARAMETERS.has(name.toLowerCase())) upstreamParameters.set(name, value);
+    for (const [name, value] of parameters) if (ALLOWED_STARTUP_PARAMETERS.has(name.toLowerCase())) upstreamParameters.set(name, value);
+    // libpq resolves fallback_application_name itself; node-postgres sends it: PostgreSQL's rule, applied here.
+    const fallbackApplication = parameters.get('fallback_application_name');
+    if (fallbackApplication !== undefined && ![...upstreamParameters.keys()].some((name) => name.toLowerCase() === 'application_name')) upstreamParameters.set('application_name', fallbackApplication);
     let upstream;
     try {
       upstream = await connectUpstream(connection.upstream, upstreamParameters, this.maxMessageBytes);
@@ -305,7 +367,10 @@ export class PostgresGateway {
       await session.close('client-closed');
       return;
     }
-    const processId = this.allocateProcessId();
+    // The client is told the upstream backend's real process id (so pg_backend_pid() and
+    // pg_terminate_backend agree with it) and a secret key of the gateway's own: a CancelRequest
+    // must come through the gateway, which holds the upstream's key.
+    const processId = upstream.processId;
     const secretKey = randomBytes(4);
     const greeting = [encodeAuthenticationOk()];
     for (const [name, value] of upstream.parameters) greeting.push(encodeParameterStatus(name, value));
@@ -321,18 +386,18 @@ export class PostgresGateway {
       catalog: this.catalogs.get(connection.name)!,
       logger: this.logger,
       maxMessageBytes: this.maxMessageBytes,
-      onEnded: () => this.live.delete(processId),
+      onEnded: () => this.forget(processId, secretKey),
       cancelUpstream: () => cancelUpstream(connection.upstream, upstream.processId, upstream.secretKey),
     });
-    this.live.set(processId, { secretKey, connection, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session });
+    const entry: LiveSession = { secretKey, connection, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session };
+    this.live.set(processId, [...(this.live.get(processId) ?? []), entry]);
     this.logger.info({ sessionId: session.id, connection: connection.name, subject: session.identity.subject, tls }, 'postgres session opened');
   }
 
-  private allocateProcessId(): number {
-    for (;;) {
-      this.nextProcessId = this.nextProcessId >= 0x7fffffff ? 1 : this.nextProcessId + 1;
-      if (!this.live.has(this.nextProcessId)) return this.nextProcessId;
-    }
+  private forget(processId: number, secretKey: Buffer): void {
+    const rest = (this.live.get(processId) ?? []).filter((entry) => entry.secretKey !== secretKey);
+    if (rest.length === 0) this.live.delete(processId);
+    else this.live.set(processId, rest);
   }
 
   /** The TLS handshake after SSLRequest, within the startup deadline (which no longer applies once it is done). */
@@ -344,8 +409,8 @@ export class PostgresGateway {
 
   /** A CancelRequest carries the key the gateway gave the client; the upstream gets its own key. */
   private async cancel(processId: number, secretKey: Buffer): Promise<void> {
-    const live = this.live.get(processId);
-    if (!live || live.secretKey.length !== secretKey.length || !timingSafeEqual(live.secretKey, secretKey)) return;
+    const live = (this.live.get(processId) ?? []).find((entry) => entry.secretKey.length === secretKey.length && timingSafeEqual(entry.secretKey, secretKey));
+    if (!live) return;
     live.session.recordFrame('client-to-upstream', 'CancelRequest', Buffer.alloc(0));
     live.proxy.cancelPendingCommand();
     await cancelUpstream(live.connection.upstream, live.upstreamProcessId, live.upstreamSecretKey).catch((error: unknown) => {

@@ -376,15 +376,16 @@ export class ProxySession {
 
   /**
    * Decides statement text with the policy's SQL language (the session's SQL-level prepared
-   * statements as context). Bytes that are not valid UTF-8 are refused outright: decoding would
-   * replace them, so the gateway would decide another text than the server is sent.
+   * statements as context). Text bytes that are not valid UTF-8 are refused outright: decoding would
+   * replace them, so the gateway would decide another text than the server is sent. `text` holds
+   * the message's text fields only (a Parse's binary parameter type OIDs are not text).
    */
-  private decide(sql: string, body: Buffer): SqlDecision {
+  private decide(sql: string, text: Buffer): SqlDecision {
     const decided = decideSqlSync(this.session.policy, this.session.policyContext, sql, { preparedStatements: this.sqlPrepared });
     const findings = new MaskingFindings();
     const classification = decided.classification;
     const base = { classification, text: this.commandText(sql, classification, findings), summary: sqlClassificationSummary(classification), findings };
-    if (!isUtf8(body)) {
+    if (!isUtf8(text)) {
       return { ...base, decision: this.session.gatewayBlock('sql', 'custodian:invalid-utf8', 'the statement is not valid UTF-8 (fail closed)', 'The statement is not valid UTF-8 and was not run.') };
     }
     if (decided.decision === 'block' || !classification.ok) return { ...base, decision: decided };
@@ -438,7 +439,7 @@ export class ProxySession {
       this.sendUpstream(frame.raw, encodeQuery(decision.text), 'Query');
       this.tracker.push({ kind: 'query', commandId: outcome.commandId });
     } else {
-      this.refuse(outcome, true);
+      this.refuse(outcome, true, syntaxErrorOf(decision, sql, outcome));
     }
   }
 
@@ -449,7 +450,9 @@ export class ProxySession {
    */
   private parse(frame: Frame): Promise<void> | undefined {
     const parse = decodeParse(frame);
-    const decision = this.decide(parse.query, frame.body);
+    // Statement name and query: the two C strings before the binary parameter types.
+    const textEnd = frame.body.indexOf(0, frame.body.indexOf(0) + 1);
+    const decision = this.decide(parse.query, frame.body.subarray(0, textEnd));
     const recorded = encodeParse({ ...parse, query: decision.text });
     const remember = (effective: PolicyDecision): void => {
       this.statements.set(parse.statement, { decision: effective, text: decision.text, summary: decision.summary });
@@ -471,7 +474,7 @@ export class ProxySession {
       const outcome = await this.issue(decision, effective);
       if (this.ended) return;
       if (outcome.forward) remember(effective);
-      else this.refuse(outcome, false);
+      else this.refuse(outcome, false, syntaxErrorOf(decision, parse.query, outcome));
     })();
   }
 
@@ -548,8 +551,14 @@ export class ProxySession {
    * transaction is aborted and an extended-protocol batch ends at its Sync, as PostgreSQL would for
    * a permission error. The client sees the gateway's error instead of upstream's.
    */
-  private refuse(outcome: Extract<CommandOutcome, { forward: false }>, simple: boolean): void {
-    const error = encodeErrorResponse({ severity: 'ERROR', code: sqlStateFor(outcome.code), message: outcome.message, ...(outcome.ruleId ? { detail: `policy rule: ${outcome.ruleId}` } : {}) });
+  private refuse(outcome: Extract<CommandOutcome, { forward: false }>, simple: boolean, syntax?: SyntaxErrorFields): void {
+    const error = encodeErrorResponse({
+      severity: 'ERROR',
+      code: syntax ? SqlState.SyntaxError : sqlStateFor(outcome.code),
+      message: outcome.message,
+      ...(outcome.ruleId ? { detail: `policy rule: ${outcome.ruleId}` } : {}),
+      ...(syntax ? { position: syntax.position } : {}),
+    });
     this.sendUpstream(encodeDescribe('S', REFUSAL_STATEMENT), null, 'Describe');
     this.tracker.push({ kind: 'refusal', error });
     if (simple) {
@@ -713,6 +722,15 @@ export class ProxySession {
           return undefined;
         }
         this.sendClient(this.maskNotice(frame, BackendType.ErrorResponse), 'ErrorResponse');
+        const fields = decodeNoticeFields(frame);
+        const severity = fields.get('V') ?? fields.get('S');
+        if (severity === 'FATAL' || severity === 'PANIC') {
+          // The upstream ends the session itself (pg_terminate_backend, shutdown): its error is the
+          // client's last message, with no second one from the gateway.
+          this.flushClient();
+          void this.end('upstream-closed');
+          return undefined;
+        }
         if (head && head.kind !== 'query' && head.kind !== 'sync') {
           this.completed(this.tracker.shift());
           this.dropUntilSync();
@@ -901,6 +919,25 @@ export class ProxySession {
   get transactionStatus(): TransactionStatus {
     return this.status;
   }
+}
+
+interface SyntaxErrorFields {
+  /** 1-based character position, as PostgreSQL's ErrorResponse `P` field. */
+  readonly position: string;
+}
+
+/**
+ * A statement refused because the parser could not read it: PostgreSQL's SQLSTATE class (42601)
+ * and the parser's position, so drivers and tools report it as the syntax error it is. The policy's
+ * message stays (the parser's own could quote the input into the record).
+ */
+function syntaxErrorOf(decision: SqlDecision, sql: string, outcome: Extract<CommandOutcome, { forward: false }>): SyntaxErrorFields | undefined {
+  const classification = decision.classification;
+  if (classification.ok || classification.error.code !== 'SQL_PARSE_ERROR' || outcome.code !== 'POLICY_BLOCKED' || outcome.ruleId !== null) return undefined;
+  const offset = classification.error.position;
+  if (offset === undefined) return undefined;
+  // The classifier counts UTF-16 units; PostgreSQL counts characters from 1.
+  return { position: String([...sql.slice(0, offset)].length + 1) };
 }
 
 function summarizeLabels(labels: readonly string[]): string {
