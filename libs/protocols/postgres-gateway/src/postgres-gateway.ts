@@ -30,7 +30,7 @@ import { sqlLanguage } from '@custodian/policy-languages';
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { CatalogResolver } from './catalog.js';
 import { PostgresGatewayError } from './gateway-errors.js';
-import { NO_LOGGER, type GatewayLogger, type PostgresConnection, type PostgresGatewayOptions } from './gateway-options.js';
+import { DEFAULT_SESSION_LIMITS, NO_LOGGER, type GatewayLogger, type PostgresConnection, type PostgresGatewayOptions, type PostgresSessionLimits } from './gateway-options.js';
 import { ProxySession } from './proxy-session.js';
 import { SocketClosedError, SocketFrameReader } from './socket-frame-reader.js';
 import { cancelUpstream, connectUpstream } from './upstream-connection.js';
@@ -120,12 +120,20 @@ export class PostgresGateway {
   private readonly secureContext: SecureContext | undefined;
   private readonly logger: GatewayLogger;
   private readonly maxMessageBytes: number;
+  private readonly limits: PostgresSessionLimits;
+  /** Connections not yet authenticated: in total and per client address (without port). */
+  private unauthenticated = 0;
+  private readonly unauthenticatedByAddress = new Map<string, number>();
+  /** Sessions open (or logging in upstream) per identity subject and per connection name. */
+  private readonly sessionsByIdentity = new Map<string, number>();
+  private readonly sessionsByConnection = new Map<string, number>();
   private closing = false;
   private boundPort: number | undefined;
 
   constructor(private readonly options: PostgresGatewayOptions) {
     this.logger = options.logger ?? NO_LOGGER;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     const byName = new Map<string, PostgresConnection>();
     for (const connection of options.connections) {
       if (byName.has(connection.name)) throw new PostgresGatewayError('GATEWAY_CONFIG_INVALID', `connection ${connection.name} is configured twice`);
@@ -197,18 +205,67 @@ export class PostgresGateway {
       socket.destroy();
       return;
     }
+    // Before authentication a connection costs a descriptor and a timer: bounded in total and per address.
+    const address = socket.remoteAddress ?? 'unknown';
+    const fromAddress = this.unauthenticatedByAddress.get(address) ?? 0;
+    const { maxUnauthenticated, maxUnauthenticatedPerAddress } = this.limits;
+    if ((maxUnauthenticated > 0 && this.unauthenticated >= maxUnauthenticated) || (maxUnauthenticatedPerAddress > 0 && fromAddress >= maxUnauthenticatedPerAddress)) {
+      this.logger.warn({ address, unauthenticated: this.unauthenticated }, 'postgres gateway: too many connections not yet authenticated; refused');
+      refuseConnection(socket, SqlState.TooManyConnections, 'too many connections are logging in to the Custodian gateway; try again');
+      return;
+    }
+    this.unauthenticated += 1;
+    this.unauthenticatedByAddress.set(address, fromAddress + 1);
+    let counted = true;
+    const authenticated = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.unauthenticated -= 1;
+      const left = (this.unauthenticatedByAddress.get(address) ?? 1) - 1;
+      if (left <= 0) this.unauthenticatedByAddress.delete(address);
+      else this.unauthenticatedByAddress.set(address, left);
+    };
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      authenticated();
+    });
     socket.on('error', () => undefined);
-    void this.login(socket).catch((error: unknown) => {
+    void this.login(socket, authenticated).catch((error: unknown) => {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'postgres gateway: unexpected login failure');
       socket.destroy();
     });
   }
 
-  private async login(raw: Socket): Promise<void> {
+  /** Takes a session slot for the identity and the connection; false (nothing taken) when either is full. */
+  private reserveSession(subject: string, connection: string): string | undefined {
+    const byIdentity = this.sessionsByIdentity.get(subject) ?? 0;
+    const byConnection = this.sessionsByConnection.get(connection) ?? 0;
+    if (this.limits.maxSessionsPerIdentity > 0 && byIdentity >= this.limits.maxSessionsPerIdentity) {
+      return `too many sessions for identity ${subject}: ${byIdentity} open, the limit is ${this.limits.maxSessionsPerIdentity}`;
+    }
+    if (this.limits.maxSessionsPerConnection > 0 && byConnection >= this.limits.maxSessionsPerConnection) {
+      return `too many sessions on connection ${connection}: ${byConnection} open, the limit is ${this.limits.maxSessionsPerConnection}`;
+    }
+    this.sessionsByIdentity.set(subject, byIdentity + 1);
+    this.sessionsByConnection.set(connection, byConnection + 1);
+    return undefined;
+  }
+
+  private releaseSession(subject: string, connection: string): void {
+    for (const [map, key] of [
+      [this.sessionsByIdentity, subject],
+      [this.sessionsByConnection, connection],
+    ] as const) {
+      const left = (map.get(key) ?? 1) - 1;
+      if (left <= 0) map.delete(key);
+      else map.set(key, left);
+    }
+  }
+
+  private async login(raw: Socket, authenticated: () => void): Promise<void> {
     const clientAddress = clientAddressOf(raw);
-    const deadline = AbortSignal.timeout(this.options.startupTimeoutMs ?? 30_000);
+    const deadline = AbortSignal.timeout(this.options.startupTimeoutMs ?? 10_000);
     const pipeline = this.options.pipeline;
     let socket: Socket = raw;
     let tls = false;
@@ -318,6 +375,7 @@ export class PostgresGateway {
         signal: deadline,
       });
       token = '';
+      authenticated();
       session = await pipeline.openSession(authorized, { address: clientAddress, tls, ...(parameters.has('application_name') ? { application: parameters.get('application_name')! } : {}) });
     } catch (error) {
       token = '';
@@ -344,6 +402,15 @@ export class PostgresGateway {
       await session.close('error', 'CONNECTION_UNKNOWN');
       return;
     }
+    const subject = session.identity.subject;
+    const overLimit = this.reserveSession(subject, connection.name);
+    if (overLimit) {
+      this.logger.warn({ sessionId: session.id, connection: connection.name, subject }, `postgres session refused: ${overLimit}`);
+      refuseSession(SqlState.TooManyConnections, `${overLimit} (a Custodian gateway limit); close other sessions first`);
+      await session.close('error', 'SESSION_LIMIT_EXCEEDED');
+      return;
+    }
+    const release = (): void => this.releaseSession(subject, connection.name);
     const upstreamParameters = new Map<string, string>();
     for (const [name, value] of parameters) if (ALLOWED_STARTUP_PARAMETERS.has(name.toLowerCase())) upstreamParameters.set(name, value);
     // libpq resolves fallback_application_name itself; node-postgres sends it: PostgreSQL's rule, applied here.
@@ -357,6 +424,7 @@ export class PostgresGateway {
       const message = error instanceof Error ? error.message : String(error);
       this.logger.warn({ sessionId: session.id, connection: connection.name, code }, `upstream login failed: ${message}`);
       refuseSession(SqlState.SqlclientUnableToEstablishSqlconnection, `Custodian could not open connection ${connection.name}: ${message}`);
+      release();
       await session.close('error', code);
       return;
     }
@@ -364,6 +432,7 @@ export class PostgresGateway {
     if (upstream.method) session.credentialInjected(connection.upstream.credentialRef, upstream.method, upstream.credential);
     if (socket.destroyed) {
       upstream.socket.destroy();
+      release();
       await session.close('client-closed');
       return;
     }
@@ -386,7 +455,11 @@ export class PostgresGateway {
       catalog: this.catalogs.get(connection.name)!,
       logger: this.logger,
       maxMessageBytes: this.maxMessageBytes,
-      onEnded: () => this.forget(processId, secretKey),
+      limits: this.limits,
+      onEnded: () => {
+        this.forget(processId, secretKey);
+        release();
+      },
       cancelUpstream: () => cancelUpstream(connection.upstream, upstream.processId, upstream.secretKey),
     });
     const entry: LiveSession = { secretKey, connection, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session };

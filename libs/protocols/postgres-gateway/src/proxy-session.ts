@@ -46,9 +46,9 @@ import {
 import type { PolicyDecision } from '@custodian/policy';
 import { decideSqlSync, sqlClassificationSummary } from '@custodian/policy-languages';
 import type { CommandOutcome, CommandRefusalCode, PipelineSession, SessionCloseReason } from '@custodian/session-pipeline';
-import { normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
+import { SqlClassificationError, normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
 import type { CatalogResolver } from './catalog.js';
-import type { GatewayLogger, PostgresConnection } from './gateway-options.js';
+import type { GatewayLogger, PostgresConnection, PostgresSessionLimits } from './gateway-options.js';
 import { ResponseTracker, type Expectation } from './response-tracker.js';
 import { maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
 import type { UpstreamConnection } from './upstream-connection.js';
@@ -84,8 +84,9 @@ interface StatementState {
 interface PortalState {
   readonly statement: string;
   readonly parameters: readonly (string | null)[];
-  described: boolean;
   commandId: string | undefined;
+  /** Sync points (Sync, Query) the client had sent when it bound this portal: it lives until the transaction ends after them. */
+  readonly boundAfter: number;
 }
 
 function sqlStateFor(code: CommandRefusalCode): string {
@@ -101,6 +102,7 @@ export interface ProxyContext {
   readonly catalog: CatalogResolver;
   readonly logger: GatewayLogger;
   readonly maxMessageBytes: number;
+  readonly limits: PostgresSessionLimits;
   /** Called once when the session has ended (either side, error or shutdown). */
   readonly onEnded: () => void;
   /** Sends a cancel to the upstream backend of this session. */
@@ -116,8 +118,19 @@ export class ProxySession {
   private readonly statements = new Map<string, StatementState>();
   /** SQL-level prepared statements (`PREPARE name AS …`), so `EXECUTE name` is classified as what it runs; follows DEALLOCATE / DISCARD ALL. */
   private readonly sqlPrepared = new Map<string, SqlStatementClassification>();
+  /** Portals the client made with Bind, dropped when PostgreSQL drops them (Close, transaction end). */
   private readonly portals = new Map<string, PortalState>();
   private readonly portalPlans = new Map<string, RowPlan>();
+  /**
+   * Portal names described (by the client or the gateway) since the last message that could have
+   * changed what a name refers to (Query, Execute, Sync, Close, Bind of that name). An Execute of a
+   * portal not in here gets a fresh Describe first: its rows are masked under the description
+   * PostgreSQL gives right then, never under a plan kept from an earlier portal of that name
+   * (SQL cursors share the portal namespace: DECLARE, CLOSE, FETCH, COMMIT change it unseen).
+   */
+  private readonly describedNow = new Set<string>();
+  /** Sync points (Sync, simple Query) the client has sent. */
+  private syncPoints = 0;
   private currentPlan: RowPlan | undefined;
   private copyOut: { masker: StreamMasker; decoder: TextDecoder } | undefined;
   private copyInMasker: { masker: StreamMasker; decoder: TextDecoder } | undefined;
@@ -142,6 +155,7 @@ export class ProxySession {
   private readonly toClientLabels = new Map<string, number>();
   /** Aborted when the client goes away or cancels: a pending approval is cancelled. */
   private commandAbort = new AbortController();
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: Socket,
@@ -157,19 +171,50 @@ export class ProxySession {
     this.clientFramer.push(clientLeftover);
     this.upstreamFramer.push(upstream.leftover);
     client.on('data', (chunk: Buffer) => {
+      this.touch();
       this.clientFramer.push(chunk);
       this.pumpClient();
     });
     this.upstreamSocket.on('data', (chunk: Buffer) => {
+      this.touch();
       this.upstreamFramer.push(chunk);
       this.pumpUpstream();
     });
+    this.touch();
     client.on('close', () => void this.end('client-closed'));
     client.on('error', () => void this.end('client-closed'));
     this.upstreamSocket.on('close', () => void this.upstreamLost());
     this.upstreamSocket.on('error', () => void this.upstreamLost());
     this.pumpClient();
     this.pumpUpstream();
+  }
+
+  /** Traffic either way: the idle timeout starts again. */
+  private touch(): void {
+    const timeout = this.context.limits.idleSessionTimeoutMs;
+    if (timeout <= 0 || this.ended) return;
+    if (this.idleTimer) {
+      this.idleTimer.refresh();
+      return;
+    }
+    this.idleTimer = setTimeout(() => void this.idleTimeout(), timeout);
+    this.idleTimer.unref();
+  }
+
+  private async idleTimeout(): Promise<void> {
+    // A command waiting (decision, approval) or a result in flight is not idleness.
+    if (this.ended) return;
+    if (this.tracker.length > 0 || this.clientBusy) {
+      this.idleTimer?.refresh();
+      return;
+    }
+    this.context.logger.info({ sessionId: this.session.id }, 'postgres session idle: ended');
+    this.sendClient(
+      encodeErrorResponse({ severity: 'FATAL', code: SqlState.IdleSessionTimeout, message: `terminating connection due to idle-session timeout (${Math.round(this.context.limits.idleSessionTimeoutMs / 1000)} s without traffic, a Custodian gateway limit)` }),
+      'ErrorResponse',
+    );
+    this.flushClient();
+    await this.end('error', 'IDLE_SESSION_TIMEOUT');
   }
 
   private get session(): PipelineSession {
@@ -228,6 +273,11 @@ export class ProxySession {
     while (!this.ended) {
       const frame = this.clientFramer.next();
       if (!frame) break;
+      if (this.tracker.length >= this.context.limits.maxPendingResponses && this.context.limits.maxPendingResponses > 0) {
+        throw new SessionLimitError(
+          `more than ${this.context.limits.maxPendingResponses} messages await a response from the database (a pipeline without Sync); send Sync and read the results`,
+        );
+      }
       const pending = this.handleClientFrame(frame);
       if (pending) {
         this.flushUpstream();
@@ -284,15 +334,11 @@ export class ProxySession {
         return this.parse(frame);
       case FrontendType.Bind:
         if (this.skipUntilSync) return undefined;
-        this.bind(frame);
-        return undefined;
+        return this.bind(frame);
       case FrontendType.Describe: {
         if (this.skipUntilSync) return undefined;
         const describe = decodeDescribe(frame);
-        if (describe.target === 'P') {
-          const portal = this.portals.get(describe.name);
-          if (portal) portal.described = true;
-        }
+        if (describe.target === 'P') this.describedNow.add(describe.name);
         this.sendUpstream(frame.raw, frame.raw, 'Describe');
         this.tracker.push({ kind: 'describe', target: describe.target, name: describe.name, swallow: false });
         return undefined;
@@ -304,10 +350,8 @@ export class ProxySession {
         if (this.skipUntilSync) return undefined;
         const close = decodeClose(frame);
         if (close.target === 'S') this.statements.delete(close.name);
-        else {
-          this.portals.delete(close.name);
-          this.portalPlans.delete(close.name);
-        }
+        else this.portals.delete(close.name);
+        this.describedNow.clear();
         this.sendUpstream(frame.raw, frame.raw, 'Close');
         this.tracker.push({ kind: 'close' });
         return undefined;
@@ -315,8 +359,10 @@ export class ProxySession {
       case FrontendType.Sync:
         expectEmpty(frame);
         this.skipUntilSync = false;
+        this.describedNow.clear();
+        this.syncPoints += 1;
         this.sendUpstream(frame.raw, frame.raw, 'Sync');
-        this.tracker.push({ kind: 'sync' });
+        this.tracker.push({ kind: 'sync', point: this.syncPoints });
         return undefined;
       case FrontendType.Flush:
         expectEmpty(frame);
@@ -381,6 +427,7 @@ export class ProxySession {
    * the message's text fields only (a Parse's binary parameter type OIDs are not text).
    */
   private decide(sql: string, text: Buffer): SqlDecision {
+    if (text.length > this.context.limits.maxStatementBytes) return this.oversized(text.length);
     const decided = decideSqlSync(this.session.policy, this.session.policyContext, sql, { preparedStatements: this.sqlPrepared });
     const findings = new MaskingFindings();
     const classification = decided.classification;
@@ -391,6 +438,24 @@ export class ProxySession {
     if (decided.decision === 'block' || !classification.ok) return { ...base, decision: decided };
     const limit = this.followSqlPrepared(classification.statements);
     return { ...base, decision: limit ?? decided };
+  }
+
+  /** A statement too long to classify without stalling every session on the event loop: refused unread. */
+  private oversized(bytes: number): SqlDecision {
+    const limit = this.context.limits.maxStatementBytes;
+    const classification: SqlClassification = { ok: false, error: new SqlClassificationError('SQL_INPUT_TOO_LARGE', `statement of ${bytes} bytes; the limit is ${limit}`) };
+    return {
+      classification,
+      text: `[statement of ${bytes} bytes, over the gateway's limit of ${limit}: not recorded]`,
+      summary: { error: 'SQL_INPUT_TOO_LARGE', bytes },
+      findings: new MaskingFindings(),
+      decision: this.session.gatewayBlock(
+        'sql',
+        'custodian:statement-limit',
+        `statement of ${bytes} bytes refused: the limit is ${limit} bytes`,
+        `The statement is ${bytes} bytes; the Custodian gateway classifies statements up to ${limit} bytes. Send smaller statements (e.g. batch the rows).`,
+      ),
+    };
   }
 
   /**
@@ -435,9 +500,14 @@ export class ProxySession {
     const effective = await this.copyCheck(decision);
     const outcome = await this.issue(decision, effective);
     if (this.ended) return;
+    // A simple Query runs in the unnamed portal and drops the unnamed statement, as in PostgreSQL.
+    this.describedNow.clear();
+    this.portals.delete('');
+    this.statements.delete('');
+    this.syncPoints += 1;
     if (outcome.forward) {
       this.sendUpstream(frame.raw, encodeQuery(decision.text), 'Query');
-      this.tracker.push({ kind: 'query', commandId: outcome.commandId });
+      this.tracker.push({ kind: 'query', commandId: outcome.commandId, point: this.syncPoints });
     } else {
       this.refuse(outcome, true, syntaxErrorOf(decision, sql, outcome));
     }
@@ -450,6 +520,10 @@ export class ProxySession {
    */
   private parse(frame: Frame): Promise<void> | undefined {
     const parse = decodeParse(frame);
+    const limit = this.context.limits.maxPreparedStatements;
+    if (parse.statement !== '' && limit > 0 && !this.statements.has(parse.statement) && this.statements.size >= limit) {
+      return this.refuseForLimit('custodian:prepared-statement-limit', `Parse refused: the session already holds ${limit} prepared statements`, `This session already holds ${limit} prepared statements; Close some before preparing more.`);
+    }
     // Statement name and query: the two C strings before the binary parameter types.
     const textEnd = frame.body.indexOf(0, frame.body.indexOf(0) + 1);
     const decision = this.decide(parse.query, frame.body.subarray(0, textEnd));
@@ -478,35 +552,55 @@ export class ProxySession {
     })();
   }
 
-  private bind(frame: Frame): void {
+  private bind(frame: Frame): Promise<void> | undefined {
     const bind = decodeBind(frame);
+    const limit = this.context.limits.maxPortals;
+    if (bind.portal !== '' && limit > 0 && !this.portals.has(bind.portal) && this.portals.size >= limit) {
+      return this.refuseForLimit('custodian:portal-limit', `Bind refused: the session already holds ${limit} portals`, `This session already holds ${limit} open portals; Close some (or end the transaction) before binding more.`);
+    }
     const scratch = new MaskingFindings();
     const masked = bind.parameters.map((value, index) => {
       if (value === null) return null;
       if (parameterFormat(bind, index) === 1) return `[binary: ${value.length} bytes]`;
       return this.maskText(value.toString('utf8'), `parameter $${index + 1}`, scratch);
     });
-    this.portals.set(bind.portal, { statement: bind.statement, parameters: masked, described: false, commandId: undefined });
-    this.portalPlans.delete(bind.portal);
+    this.portals.set(bind.portal, { statement: bind.statement, parameters: masked, commandId: undefined, boundAfter: this.syncPoints });
+    this.describedNow.delete(bind.portal);
     const recorded = encodeBind({ ...bind, parameterFormats: [], parameters: masked.map((text) => (text === null ? null : Buffer.from(text, 'utf8'))) });
     this.sendUpstream(frame.raw, recorded, 'Bind');
     this.tracker.push({ kind: 'bind' });
+    return undefined;
+  }
+
+  /** A per-session limit reached by an extended-protocol message: refused (and recorded) like a policy block; the batch ends at its Sync. */
+  private async refuseForLimit(ruleId: string, reason: string, clientMessage: string): Promise<void> {
+    const decision = this.session.gatewayBlock('sql', ruleId, reason, clientMessage);
+    const outcome = await this.session.issue({ language: 'sql', kind: 'sql', text: `[${reason}]`, decision });
+    if (this.ended || outcome.forward) return;
+    this.refuse(outcome, false);
   }
 
   private execute(frame: Frame): Promise<void> | undefined {
     const { portal: name } = decodeExecute(frame);
     const portal = this.portals.get(name);
     const forward = (): void => {
-      if (!portal?.described) {
-        // The rows of this Execute need their description for masking: ask for it, keep the answer from the client.
+      if (!this.describedNow.has(name)) {
+        // The rows of this Execute are masked under the description PostgreSQL gives now: ask for it, keep the answer from the client.
         this.sendUpstream(encodeDescribe('P', name), null, 'Describe');
         this.tracker.push({ kind: 'describe', target: 'P', name, swallow: true });
-        if (portal) portal.described = true;
       }
       this.sendUpstream(frame.raw, frame.raw, 'Execute');
       this.tracker.push({ kind: 'execute', portal: name, commandId: portal?.commandId });
+      // What this Execute runs can DECLARE, CLOSE or FETCH cursors, or end the transaction.
+      this.describedNow.clear();
     };
-    const statement = portal ? this.statements.get(portal.statement) : undefined;
+    let statement = portal ? this.statements.get(portal.statement) : undefined;
+    if (portal && !statement && portal.commandId === undefined) {
+      // A Bind to a statement made by SQL PREPARE: decided as `EXECUTE name` (what it runs), with its values.
+      const sql = `EXECUTE ${quoteIdentifier(portal.statement)}`;
+      const decided = this.decide(sql, Buffer.from(sql, 'utf8'));
+      statement = { decision: decided.decision, text: decided.text, summary: decided.summary };
+    }
     // A portal continued after PortalSuspended, or one made by DECLARE … CURSOR (decided when declared).
     if (!portal || !statement || portal.commandId !== undefined) {
       forward();
@@ -693,7 +787,7 @@ export class ProxySession {
       case BackendType.DataRow: {
         const plan = head?.kind === 'execute' ? this.portalPlans.get(head.portal) : head?.kind === 'query' ? this.currentPlan : undefined;
         if (!plan) throw new WireProtocolError('WIRE_MALFORMED', 'DataRow without a row description: refusing to forward unmasked rows');
-        this.sendClient(maskDataRow(frame, plan, this.masking, this.findingsOf(head)!), 'DataRow');
+        this.sendClient(maskDataRow(frame, plan, this.masking, this.findingsOf(head)!, this.context.limits), 'DataRow');
         return undefined;
       }
       case BackendType.RowDescription:
@@ -707,7 +801,11 @@ export class ProxySession {
         this.status = decodeReadyForQuery(frame);
         for (let entry = this.tracker.shift(); entry; entry = this.tracker.shift()) {
           this.completed(entry);
-          if (entry.kind === 'sync' || entry.kind === 'query') break;
+          if (entry.kind === 'sync' || entry.kind === 'query') {
+            // Out of a transaction, PostgreSQL has dropped every portal bound before this sync point.
+            if (this.status === 'I' && entry.point !== undefined) this.dropPortalsBefore(entry.point);
+            break;
+          }
         }
         this.currentPlan = undefined;
         this.sendClient(frame.raw, 'ReadyForQuery');
@@ -808,6 +906,10 @@ export class ProxySession {
     }
   }
 
+  private dropPortalsBefore(point: number): void {
+    for (const [name, portal] of this.portals) if (portal.boundAfter < point) this.portals.delete(name);
+  }
+
   private rowDescription(frame: Frame, head: Expectation | undefined): Promise<void> | undefined {
     const fields = decodeRowDescription(frame);
     const apply = (): void => {
@@ -856,8 +958,9 @@ export class ProxySession {
     const code = protocol ? error.code : ((error as { code?: string }).code ?? 'GATEWAY_INTERNAL_ERROR');
     const message = error instanceof Error ? error.message : String(error);
     this.context.logger.warn({ sessionId: this.session.id, side, code }, `postgres session failed: ${message}`);
-    const sqlState = side === 'client' && protocol ? SqlState.ProtocolViolation : SqlState.ConnectionFailure;
-    const text = side === 'client' ? `protocol violation: ${message}` : `the gateway ended the session: ${message}`;
+    const limit = error instanceof SessionLimitError;
+    const sqlState = limit ? SqlState.ProgramLimitExceeded : side === 'client' && protocol ? SqlState.ProtocolViolation : SqlState.ConnectionFailure;
+    const text = limit ? `session limit: ${message}` : side === 'client' ? `protocol violation: ${message}` : `the gateway ended the session: ${message}`;
     this.toClient.length = 0;
     this.toClientBytes = 0;
     this.toClientLabels.clear();
@@ -886,6 +989,7 @@ export class ProxySession {
   private async end(reason: SessionCloseReason, errorCode?: string): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.idleTimer);
     this.flow.client.stop();
     this.flow.upstream.stop();
     this.commandAbort.abort();
@@ -919,6 +1023,16 @@ export class ProxySession {
   get transactionStatus(): TransactionStatus {
     return this.status;
   }
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A per-session limit that ends the session (54000): what was sent cannot be refused message by message. */
+class SessionLimitError extends Error {
+  override readonly name = 'SessionLimitError';
+  readonly code = 'SESSION_LIMIT_EXCEEDED';
 }
 
 interface SyntaxErrorFields {

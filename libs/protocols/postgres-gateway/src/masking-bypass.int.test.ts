@@ -1,0 +1,136 @@
+// Issue 19 §1 (stale portal plan, binary results) and §4 (an Execute of a statement the gateway did
+// not Parse): an agent allowed only reads, an upstream role that can write. Rows must be masked
+// under what PostgreSQL says the portal is right now; binary values that can hold text are
+// scanned; every Execute is decided and recorded.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CustodianEvent } from '@custodian/event-contracts';
+import { encodeBind, encodeDescribe, encodeExecute, encodeParse, encodeSync } from '@custodian/postgres-wire';
+import { RawClient } from './testing/raw-client.js';
+import { sessionEvents, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
+
+let fixture: GatewayFixture;
+beforeAll(async () => {
+  fixture = await startGatewayFixture();
+});
+afterAll(async () => {
+  await fixture?.stop();
+});
+
+const SECRETS = ['alice@example.com', '4111 1111 1111 1111', 'alice.backup@example.org', 'bob@example.net'];
+
+function ofType<T extends CustodianEvent['type']>(events: readonly CustodianEvent[], type: T): Extract<CustodianEvent, { type: T }>[] {
+  return events.filter((e): e is Extract<CustodianEvent, { type: T }> => e.type === type);
+}
+
+async function sessionOf(application: string): Promise<CustodianEvent[]> {
+  const events = await fixture.events();
+  const opened = ofType(events, 'session.opened').filter((e) => e.payload.client.application === application).at(-1)!;
+  return sessionEvents(events, opened.payload.sessionId);
+}
+
+function expectNoSecret(client: RawClient): void {
+  const everything = Buffer.concat(client.received).toString('utf8');
+  for (const secret of SECRETS) expect(everything).not.toContain(secret);
+}
+
+describe('stale portal plans', () => {
+  it('a portal dropped at Sync and re-created by DECLARE … WITH HOLD is masked under its new description', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'), 'orders-prod', 'agent-7', { application_name: 'bypass-hold' });
+    try {
+      client.send(
+        encodeParse({ statement: 's', query: 'SELECT 1', parameterTypes: [] }),
+        encodeBind({ portal: 'c', statement: 's', parameterFormats: [], parameters: [], resultFormats: [] }),
+        encodeDescribe('P', 'c'),
+        encodeExecute('c', 0),
+        encodeSync(),
+      );
+      expect((await client.untilReady()).rows).toEqual([['1']]);
+      const declared = await client.simple('DECLARE c CURSOR WITH HOLD FOR SELECT email, notes FROM customers ORDER BY id');
+      expect(declared.errors.map((e) => e.get('M'))).toEqual([]);
+      client.send(encodeExecute('c', 0), encodeSync());
+      const rows = await client.untilReady();
+      expect(rows.errors).toEqual([]);
+      expect(rows.rows).toHaveLength(3);
+      expect(rows.rows[0]![0]).toBe('*****@******e.com');
+      expectNoSecret(client);
+    } finally {
+      await client.close();
+    }
+    // Nothing raw reached the event store either.
+    expect(JSON.stringify(await sessionOf('bypass-hold'))).not.toContain('alice@example.com');
+  });
+
+  it('inside a transaction: CLOSE and DECLARE of a bound portal name, then Execute of it, masked; suspended portals re-described', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      expect((await client.simple('BEGIN')).status).toBe('T');
+      client.send(
+        encodeParse({ statement: 'one', query: 'SELECT 1', parameterTypes: [] }),
+        encodeBind({ portal: 'k', statement: 'one', parameterFormats: [], parameters: [], resultFormats: [] }),
+        encodeDescribe('P', 'k'),
+        encodeSync(),
+      );
+      expect((await client.untilReady()).errors).toEqual([]);
+      expect((await client.simple('CLOSE k; DECLARE k CURSOR FOR SELECT email, notes FROM customers ORDER BY id')).errors).toEqual([]);
+      client.send(encodeExecute('k', 1), encodeSync());
+      const first = await client.untilReady();
+      expect(first.rows).toEqual([['*****@******e.com', expect.stringContaining('[REDACTED:pii-detectors]')]]);
+      // Continue the suspended cursor after another statement in between.
+      expect((await client.simple('SELECT 2')).rows).toEqual([['2']]);
+      client.send(encodeExecute('k', 0), encodeSync());
+      const rest = await client.untilReady();
+      expect(rest.rows).toHaveLength(2);
+      expectNoSecret(client);
+      await client.simple('ROLLBACK');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('binary results', () => {
+  it('arrays, records and bytea requested in binary format (node-postgres binary: true) never carry a detected value', async () => {
+    const client = new pg.Client({ host: '127.0.0.1', port: fixture.gateway.port, user: 'agent-7', database: 'orders-prod', password: await fixture.token('agent'), ssl: false, application_name: 'bypass-binary' });
+    await client.connect();
+    try {
+      const result = await client.query({ text: 'SELECT ARRAY[notes] AS a, notes::bytea AS b, ROW(id, notes) AS r, ARRAY[1, 2, 3] AS ints FROM customers WHERE id = $1', values: [1], binary: true });
+      const row = result.rows[0] as Record<string, unknown>;
+      expect(row['a']).toBeNull();
+      expect(row['b']).toBeNull();
+      expect(row['r']).toBeNull();
+      // An array of integers cannot hold a detected value: it passes unchanged.
+      expect(row['ints']).not.toBeNull();
+      const text = await client.query('SELECT notes::bytea AS b, ARRAY[notes] AS a FROM customers WHERE id = 1');
+      expect(text.rows[0].b).toBeNull();
+      expect(String(text.rows[0].a)).not.toContain('4111');
+      // (node-postgres uses the extended protocol, and so binary results, only for a query with values.)
+      const clean = await client.query({ text: "SELECT 'no card'::bytea AS b, ARRAY['plain'] AS a WHERE $1::int = 1", values: [1], binary: true });
+      expect(Buffer.from(clean.rows[0].b as Buffer).toString('utf8')).toBe('no card');
+    } finally {
+      await client.end();
+    }
+    const masked = ofType(await sessionOf('bypass-binary'), 'data.masked');
+    expect(masked.length).toBeGreaterThan(0);
+  });
+});
+
+describe('an Execute of a statement made by SQL PREPARE', () => {
+  it('is decided and recorded as EXECUTE of it, with its values', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'), 'orders-prod', 'agent-7', { application_name: 'bypass-prepare' });
+    try {
+      expect((await client.simple('PREPARE by_id(int) AS SELECT name FROM customers WHERE id = $1')).errors).toEqual([]);
+      client.send(encodeBind({ portal: '', statement: 'by_id', parameterFormats: [], parameters: [Buffer.from('2')], resultFormats: [] }), encodeExecute('', 0), encodeSync());
+      const reply = await client.untilReady();
+      expect(reply.errors).toEqual([]);
+      expect(reply.rows).toEqual([['Bob']]);
+    } finally {
+      await client.close();
+    }
+    const events = await sessionOf('bypass-prepare');
+    const issued = ofType(events, 'command.issued');
+    expect(issued.map((e) => e.payload.text)).toContain('EXECUTE "by_id"');
+    expect(issued.find((e) => e.payload.text === 'EXECUTE "by_id"')!.payload.parameters).toEqual(['2']);
+    expect(ofType(events, 'policy.decided')).toHaveLength(issued.length);
+  });
+});
