@@ -89,6 +89,8 @@ export interface PostgresGatewayOptions {
   readonly maxMessageBytes?: number;
   /** Time a client has to finish TLS, startup and the password exchange (default 10 s). */
   readonly startupTimeoutMs?: number;
+  /** A session ends this long after its access token's `exp` (the clock skew the issuers allow; default 30 s). */
+  readonly tokenExpirySkewMs?: number;
   /** Per-session and per-identity limits (defaults: DEFAULT_SESSION_LIMITS). */
   readonly limits?: Partial<PostgresSessionLimits>;
   /** How long catalog lookups (table OIDs → names, for column masking) stay cached (default 60 s). */

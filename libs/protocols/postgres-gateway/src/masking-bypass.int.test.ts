@@ -89,12 +89,17 @@ describe('stale portal plans', () => {
   });
 });
 
+/** node-postgres honours `binary` per query; its type declarations know it only per client. */
+function binaryQuery(text: string, values: unknown[]): pg.QueryConfig {
+  return { text, values, binary: true } as pg.QueryConfig;
+}
+
 describe('binary results', () => {
   it('arrays, records and bytea requested in binary format (node-postgres binary: true) never carry a detected value', async () => {
     const client = new pg.Client({ host: '127.0.0.1', port: fixture.gateway.port, user: 'agent-7', database: 'orders-prod', password: await fixture.token('agent'), ssl: false, application_name: 'bypass-binary' });
     await client.connect();
     try {
-      const result = await client.query({ text: 'SELECT ARRAY[notes] AS a, notes::bytea AS b, ROW(id, notes) AS r, ARRAY[1, 2, 3] AS ints FROM customers WHERE id = $1', values: [1], binary: true });
+      const result = await client.query(binaryQuery('SELECT ARRAY[notes] AS a, notes::bytea AS b, ROW(id, notes) AS r, ARRAY[1, 2, 3] AS ints FROM customers WHERE id = $1', [1]));
       const row = result.rows[0] as Record<string, unknown>;
       expect(row['a']).toBeNull();
       expect(row['b']).toBeNull();
@@ -105,7 +110,7 @@ describe('binary results', () => {
       expect(text.rows[0].b).toBeNull();
       expect(String(text.rows[0].a)).not.toContain('4111');
       // (node-postgres uses the extended protocol, and so binary results, only for a query with values.)
-      const clean = await client.query({ text: "SELECT 'no card'::bytea AS b, ARRAY['plain'] AS a WHERE $1::int = 1", values: [1], binary: true });
+      const clean = await client.query(binaryQuery("SELECT 'no card'::bytea AS b, ARRAY['plain'] AS a WHERE $1::int = 1", [1]));
       expect(Buffer.from(clean.rows[0].b as Buffer).toString('utf8')).toBe('no card');
     } finally {
       await client.end();

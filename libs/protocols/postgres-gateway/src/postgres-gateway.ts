@@ -121,6 +121,7 @@ export class PostgresGateway {
   private readonly logger: GatewayLogger;
   private readonly maxMessageBytes: number;
   private readonly limits: PostgresSessionLimits;
+  private readonly tokenExpirySkewMs: number;
   /** Connections not yet authenticated: in total and per client address (without port). */
   private unauthenticated = 0;
   private readonly unauthenticatedByAddress = new Map<string, number>();
@@ -134,6 +135,7 @@ export class PostgresGateway {
     this.logger = options.logger ?? NO_LOGGER;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
+    this.tokenExpirySkewMs = options.tokenExpirySkewMs ?? 30_000;
     const byName = new Map<string, PostgresConnection>();
     for (const connection of options.connections) {
       if (byName.has(connection.name)) throw new PostgresGatewayError('GATEWAY_CONFIG_INVALID', `connection ${connection.name} is configured twice`);
@@ -363,6 +365,7 @@ export class PostgresGateway {
     }
     const connection = this.connections.get(connectionName);
     let session: PipelineSession;
+    let tokenExpiresAt: Date;
     try {
       const authorized = await pipeline.authenticate({
         protocol: 'postgres',
@@ -375,6 +378,7 @@ export class PostgresGateway {
         signal: deadline,
       });
       token = '';
+      tokenExpiresAt = authorized.verified.expiresAt;
       authenticated();
       session = await pipeline.openSession(authorized, { address: clientAddress, tls, ...(parameters.has('application_name') ? { application: parameters.get('application_name')! } : {}) });
     } catch (error) {
@@ -457,11 +461,15 @@ export class PostgresGateway {
       maxMessageBytes: this.maxMessageBytes,
       limits: this.limits,
       onEnded: () => {
+        clearTimeout(expiry);
         this.forget(processId, secretKey);
         release();
       },
       cancelUpstream: () => cancelUpstream(connection.upstream, upstream.processId, upstream.secretKey),
     });
+    // The session lasts as long as its token (plus the allowed clock skew), not longer.
+    const expiry = setTimeout(() => void proxy.tokenExpired(tokenExpiresAt), Math.min(Math.max(0, tokenExpiresAt.getTime() + this.tokenExpirySkewMs - Date.now()), 0x7fffffff));
+    expiry.unref();
     const entry: LiveSession = { secretKey, connection, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session };
     this.live.set(processId, [...(this.live.get(processId) ?? []), entry]);
     this.logger.info({ sessionId: session.id, connection: connection.name, subject: session.identity.subject, tls }, 'postgres session opened');

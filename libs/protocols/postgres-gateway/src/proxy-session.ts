@@ -53,8 +53,13 @@ import { ResponseTracker, type Expectation } from './response-tracker.js';
 import { maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
 import type { UpstreamConnection } from './upstream-connection.js';
 
-/** A statement name no client uses (statement names are C strings; \u0001 never occurs in practice): describing it fails upstream. */
+/**
+ * How a refusal makes upstream fail at the right place: a Parse of this name with text that is not
+ * SQL. It fails whatever the client did (a syntax error; or "already exists" if a client took the
+ * name, which it may), creates nothing and changes no statement of the client's.
+ */
 export const REFUSAL_STATEMENT = '\u0001custodian:refused';
+const REFUSAL_QUERY = '\u0001 custodian: refused';
 /** Bytes gathered before a write to the other side. */
 const FLUSH_BYTES = 64 * 1024;
 /** Client bytes read ahead while a command waits (decision, approval): beyond this the socket is paused. */
@@ -640,8 +645,8 @@ export class ProxySession {
   }
 
   /**
-   * Refuses a command so that the client and the upstream stay in step: an injected Describe of a
-   * statement that cannot exist makes upstream fail exactly where the command was, so an open
+   * Refuses a command so that the client and the upstream stay in step: an injected Parse that
+   * cannot succeed makes upstream fail exactly where the command was, so an open
    * transaction is aborted and an extended-protocol batch ends at its Sync, as PostgreSQL would for
    * a permission error. The client sees the gateway's error instead of upstream's.
    */
@@ -653,7 +658,7 @@ export class ProxySession {
       ...(outcome.ruleId ? { detail: `policy rule: ${outcome.ruleId}` } : {}),
       ...(syntax ? { position: syntax.position } : {}),
     });
-    this.sendUpstream(encodeDescribe('S', REFUSAL_STATEMENT), null, 'Describe');
+    this.sendUpstream(encodeParse({ statement: REFUSAL_STATEMENT, query: REFUSAL_QUERY, parameterTypes: [] }), null, 'Parse');
     this.tracker.push({ kind: 'refusal', error });
     if (simple) {
       this.sendUpstream(encodeSync(), null, 'Sync');
@@ -975,6 +980,18 @@ export class ProxySession {
     this.sendClient(encodeErrorResponse({ severity: 'FATAL', code: SqlState.ConnectionFailure, message: 'the connection to the upstream database was lost' }), 'ErrorResponse');
     this.flushClient();
     await this.end('upstream-closed');
+  }
+
+  /** The session's access token expired (plus the allowed clock skew): tell the client why and end. */
+  async tokenExpired(expiredAt: Date): Promise<void> {
+    if (this.ended) return;
+    this.flushClient();
+    this.sendClient(
+      encodeErrorResponse({ severity: 'FATAL', code: SqlState.InvalidAuthorizationSpecification, message: `the access token of this session expired at ${expiredAt.toISOString()}: reconnect with a fresh token` }),
+      'ErrorResponse',
+    );
+    this.flushClient();
+    await this.end('error', 'TOKEN_EXPIRED');
   }
 
   /** The gateway is shutting down: tell the client and end. */

@@ -7,7 +7,7 @@ import type { MaskingFindings } from '@custodian/masking';
 export type Expectation =
   /** Simple Query: everything up to ReadyForQuery. */
   | { readonly kind: 'query'; readonly commandId: string | undefined; findings?: MaskingFindings; readonly point?: number }
-  /** An injected Describe of a statement that cannot exist: its ErrorResponse is replaced by `error`. */
+  /** An injected Parse that cannot succeed: its ErrorResponse is replaced by `error`. */
   | { readonly kind: 'refusal'; readonly error: Buffer }
   | { readonly kind: 'parse' }
   | { readonly kind: 'bind' }
