@@ -26,7 +26,7 @@ import {
   type StartupPhaseMessage,
 } from '@custodian/postgres-wire';
 import { acceptTls } from '@custodian/gateway-kit';
-import { sqlLanguage } from '@custodian/policy-languages';
+import { sqlLanguage, sqlWritesPermitted } from '@custodian/policy-languages';
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { CatalogResolver } from './catalog.js';
 import { PostgresGatewayError } from './gateway-errors.js';
@@ -78,6 +78,12 @@ function refusedStartupParameter(parameters: ReadonlyMap<string, string>): { nam
     };
   }
   return undefined;
+}
+
+/** The search_path every session gets: the policy's schema for unqualified names, system catalog first, temporary schema last. */
+export function pinnedSearchPath(schema: string): string {
+  const quoted = /^[a-z_][a-z0-9_]*$/.test(schema) ? schema : `"${schema.replaceAll('"', '""')}"`;
+  return `pg_catalog, ${quoted}, pg_temp`;
 }
 
 /** Startup-phase errors PostgreSQL answers by closing without a word (bad length, truncated or malformed packet). */
@@ -420,6 +426,15 @@ export class PostgresGateway {
     // libpq resolves fallback_application_name itself; node-postgres sends it: PostgreSQL's rule, applied here.
     const fallbackApplication = parameters.get('fallback_application_name');
     if (fallbackApplication !== undefined && ![...upstreamParameters.keys()].some((name) => name.toLowerCase() === 'application_name')) upstreamParameters.set('application_name', fallbackApplication);
+    // Defence in depth (issue 19 §2), set at login where the client cannot change it (SET, RESET and
+    // set_config of these are refused by the classifier): unqualified names resolve where the policy
+    // matched them (pg_catalog first, so a public function cannot shadow a built-in of the same
+    // signature), and an identity no rule lets write gets a read-only session, so a write hidden
+    // behind a read (a writing function in a view, an operator, an overload) fails in PostgreSQL.
+    const policy = session.policy;
+    const readOnly = !sqlWritesPermitted(policy, session.policyContext);
+    upstreamParameters.set('search_path', pinnedSearchPath(policy.document.defaults?.sqlSchema ?? 'public'));
+    if (readOnly) upstreamParameters.set('default_transaction_read_only', 'on');
     let upstream;
     try {
       upstream = await connectUpstream(connection.upstream, upstreamParameters, this.maxMessageBytes);
@@ -472,7 +487,7 @@ export class PostgresGateway {
     expiry.unref();
     const entry: LiveSession = { secretKey, connection, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session };
     this.live.set(processId, [...(this.live.get(processId) ?? []), entry]);
-    this.logger.info({ sessionId: session.id, connection: connection.name, subject: session.identity.subject, tls }, 'postgres session opened');
+    this.logger.info({ sessionId: session.id, connection: connection.name, subject: session.identity.subject, tls, readOnly }, 'postgres session opened');
   }
 
   private forget(processId: number, secretKey: Buffer): void {
