@@ -284,6 +284,7 @@ describe('matching semantics', () => {
       'set-search-path': 'SET search_path = evil',
       'set-role': 'SET ROLE postgres',
       'set-session-authorization': 'SET SESSION AUTHORIZATION postgres',
+      listen: 'LISTEN orders_changed',
     };
     for (const [flag, sql] of Object.entries(guarded)) {
       const decision = await decideSql(p, context, sql);

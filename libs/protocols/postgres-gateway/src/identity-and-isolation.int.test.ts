@@ -29,11 +29,12 @@ async function sessionOf(application: string): Promise<CustodianEvent[]> {
 
 describe('token expiry', () => {
   it('a session ends at its token’s exp with a FATAL 28000 naming the expiry, and the close is recorded', async () => {
-    const token = await fixture.token('agent', { ttlSeconds: 3 });
+    // Long enough to log in and query on a loaded machine; the session then ends on its own.
+    const token = await fixture.token('agent', { ttlSeconds: 10 });
     const client = await RawClient.login(fixture.gateway.port, token, 'orders-prod', 'agent-7', { application_name: 'token-expiry' });
     expect((await client.simple('SELECT 1')).rows).toEqual([['1']]);
     // Nothing sent: the gateway ends the session on its own.
-    const reply = await client.untilReady(1, 20_000);
+    const reply = await client.untilReady(1, 30_000);
     expect(client.closed).toBe(true);
     expect(reply.errors).toHaveLength(1);
     expect(reply.errors[0]!.get('S')).toBe('FATAL');
@@ -94,5 +95,23 @@ describe("the gateway's refusals cannot be silenced", () => {
       await client.close();
     }
     expect(await fixture.postgres.psql('SELECT count(*) FROM customers')).toBe('3');
+  });
+});
+
+describe('LISTEN is decided by policy', () => {
+  it('a read rule does not let an agent LISTEN (guarded flag `listen`): refused, recorded, and it never sees another session’s notification', async () => {
+    const listener = await RawClient.login(fixture.gateway.port, await fixture.token('agent'), 'orders-prod', 'agent-7', { application_name: 'listen-refused' });
+    try {
+      const listen = await listener.simple('LISTEN orders_changed');
+      expect(listen.errors.map((e) => [e.get('C'), e.get('D')])).toEqual([['42501', 'policy rule: custodian:guarded-flag']]);
+      // An application on the same upstream role notifies (superuser connection).
+      await fixture.postgres.psql("NOTIFY orders_changed, 'customer 1 card 4111 1111 1111 1111'");
+      const after = await listener.simple('SELECT 1');
+      expect(after.types).not.toContain('A');
+    } finally {
+      await listener.close();
+    }
+    const decided = ofType(await sessionOf('listen-refused'), 'policy.decided');
+    expect(decided.some((e) => e.payload.decision === 'block' && e.payload.ruleId === 'custodian:guarded-flag')).toBe(true);
   });
 });

@@ -139,3 +139,30 @@ describe('an Execute of a statement made by SQL PREPARE', () => {
     expect(ofType(events, 'policy.decided')).toHaveLength(issued.length);
   });
 });
+
+describe('planner statistics of masked columns', () => {
+  it('pg_stats and pg_stats_ext (qualified or not, simple or extended) are refused while the policy masks columns; the values never reach the client', async () => {
+    await fixture.postgres.psql('ANALYZE customers');
+    // The statistics do quote the masked column's values: what the refusal is for.
+    expect(await fixture.postgres.psql("SELECT concat(most_common_vals::text, histogram_bounds::text) FROM pg_stats WHERE tablename = 'customers' AND attname = 'email'")).toContain('alice@example.com');
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      for (const sql of [
+        "SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'customers'",
+        "SELECT histogram_bounds FROM pg_catalog.pg_stats WHERE attname = 'email'",
+        'SELECT * FROM pg_stats_ext',
+        "SELECT 1 WHERE EXISTS (SELECT 1 FROM pg_stats WHERE most_common_vals::text LIKE '%alice%')",
+      ]) {
+        const simple = await client.simple(sql);
+        expect(simple.errors.map((e) => [e.get('C'), e.get('D')]), sql).toEqual([['42501', 'policy rule: custodian:column-statistics']]);
+        const extended = await client.extended(sql);
+        expect(extended.errors.map((e) => e.get('C')), sql).toEqual(['42501']);
+      }
+      // Other catalog reads go on.
+      expect((await client.simple("SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'customers'")).rows).toEqual([['1']]);
+    } finally {
+      await client.close();
+    }
+    expectNoSecret(client);
+  });
+});

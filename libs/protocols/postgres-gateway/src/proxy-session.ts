@@ -98,6 +98,9 @@ function sqlStateFor(code: CommandRefusalCode): string {
   return code === 'EVIDENCE_UNAVAILABLE' ? '58000' : SqlState.InsufficientPrivilege;
 }
 
+/** Catalog relations that quote sampled column values (pg_statistic* need superuser; refused all the same). */
+const STATISTICS_RELATIONS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext', 'pg_statistic_ext_data']);
+
 /** Fields of ErrorResponse/NoticeResponse that can quote data (message, detail, hint, context, where). */
 const QUOTING_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p', 'P']);
 
@@ -441,8 +444,32 @@ export class ProxySession {
       return { ...base, decision: this.session.gatewayBlock('sql', 'custodian:invalid-utf8', 'the statement is not valid UTF-8 (fail closed)', 'The statement is not valid UTF-8 and was not run.') };
     }
     if (decided.decision === 'block' || !classification.ok) return { ...base, decision: decided };
+    const statistics = this.hasColumnRules ? this.statisticsRead(classification.statements) : undefined;
+    if (statistics) return { ...base, decision: statistics };
     const limit = this.followSqlPrepared(classification.statements);
     return { ...base, decision: limit ?? decided };
+  }
+
+  /**
+   * The planner's statistics quote column values (most common values, histogram bounds) under the
+   * statistics views' own column names, where no column rule can follow them: with column rules in
+   * the policy, reading them is refused.
+   */
+  private statisticsRead(statements: readonly SqlStatementClassification[]): PolicyDecision | undefined {
+    for (const statement of statements) {
+      for (const object of statement.objects) {
+        const name = object.name.toLowerCase();
+        if ((object.schema === undefined || object.schema.toLowerCase() === 'pg_catalog') && STATISTICS_RELATIONS.has(name)) {
+          return this.session.gatewayBlock(
+            'sql',
+            'custodian:column-statistics',
+            `read of pg_catalog.${name} refused: the policy masks columns, and the planner's statistics quote column values`,
+            `Reading pg_catalog.${name} is not permitted through the Custodian gateway while the policy masks columns: the statistics quote column values.`,
+          );
+        }
+      }
+    }
+    return undefined;
   }
 
   /** A statement too long to classify without stalling every session on the event loop: refused unread. */
