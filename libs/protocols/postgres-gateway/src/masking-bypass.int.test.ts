@@ -166,3 +166,33 @@ describe('planner statistics of masked columns', () => {
     expectNoSecret(client);
   });
 });
+
+describe('column rules through views and inheritance', () => {
+  it('a rule on customers.email covers a view that reads it (renamed, derived, view of a view) and a table that inherits from customers', async () => {
+    await fixture.postgres.psql(`
+      CREATE VIEW customer_contacts AS SELECT id, email AS contact, upper(email) AS shout FROM customers;
+      CREATE VIEW contacts_again AS SELECT contact AS c2, shout FROM customer_contacts;
+      CREATE VIEW whole_rows AS SELECT c AS whole FROM customers c;
+      CREATE TABLE customers_archive () INHERITS (customers);
+      INSERT INTO customers_archive VALUES (9, 'Dan', 'dan.archived@example.com', NULL);
+      GRANT SELECT ON customer_contacts, contacts_again, whole_rows, customers_archive TO gateway_svc;
+    `);
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      const view = await client.simple('SELECT contact, shout FROM customer_contacts WHERE id = 1');
+      expect(view.errors).toEqual([]);
+      // The column rule's partial mask (not the detectors' redaction): the rule followed the view.
+      expect(view.rows).toEqual([['*****@******e.com', expect.stringMatching(/^\*+@\*+E\.COM$/)]]);
+      const nested = await client.extended('SELECT c2, shout FROM contacts_again WHERE length(c2) > $1', ['0']);
+      expect(nested.rows[0]![0]).toMatch(/^\*+@\*+e\.com$/);
+      expect(nested.rows[0]![1]).toMatch(/^\*+@\*+E\.COM$/);
+      const whole = await client.simple('SELECT whole FROM whole_rows ORDER BY 1 LIMIT 1');
+      expect(whole.rows[0]![0]).not.toContain('example');
+      const archive = await client.simple('SELECT email FROM customers_archive');
+      expect(archive.rows).toEqual([[expect.stringMatching(/^[*.]+@\*+e\.com$/)]]);
+    } finally {
+      await client.close();
+    }
+    expect(Buffer.concat(client.received).toString('utf8')).not.toMatch(/ALICE@EXAMPLE|dan\.archived|alice@example/);
+  });
+});

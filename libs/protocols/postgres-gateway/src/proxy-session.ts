@@ -50,7 +50,7 @@ import { SqlClassificationError, normalizeSqlSync, type SqlClassification, type 
 import type { CatalogResolver } from './catalog.js';
 import type { GatewayLogger, PostgresConnection, PostgresSessionLimits } from './gateway-options.js';
 import { ResponseTracker, type Expectation } from './response-tracker.js';
-import { maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
+import { columnRuleFor, maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
 import type { UpstreamConnection } from './upstream-connection.js';
 
 /**
@@ -716,7 +716,7 @@ export class ProxySession {
         }
         if (!columns) continue;
         for (const column of columns.columns.values()) {
-          const rule = this.masking.forColumn(`${columns.schema}.${columns.table}.${column}`);
+          const rule = columnRuleFor(this.masking, columns, column);
           if (rule) {
             const where = `${columns.schema}.${columns.table}.${column}`;
             return this.session.gatewayBlock(

@@ -14,7 +14,7 @@
 // other strings scanned by the detectors, the rest of the document unchanged.
 import { decodeDataRow, encodeDataRow, type FieldDescription, type Frame } from '@custodian/postgres-wire';
 import type { FieldRule, MaskingFindings, MaskingPolicy } from '@custodian/masking';
-import type { CatalogResolver } from './catalog.js';
+import type { CatalogResolver, TableColumns } from './catalog.js';
 
 /** Type OIDs whose text form no detector can match (no 13+ digit runs, no @, no separators that form SSNs/phones/IPs). */
 const UNMATCHABLE_TYPES = new Set([
@@ -73,13 +73,16 @@ export function planRows(fields: readonly FieldDescription[], masking: MaskingPo
   let passthrough = true;
   const actions: Action[] = fields.map((field) => {
     let qualified: string | undefined;
+    let rule: FieldRule | undefined;
     if (field.tableOid !== 0) {
       const table = catalog.cached(field.tableOid);
       const column = table?.columns.get(field.columnAttribute);
-      if (table && column !== undefined) qualified = `${table.schema}.${table.table}.${column}`;
+      if (table && column !== undefined) {
+        qualified = `${table.schema}.${table.table}.${column}`;
+        if (hasColumnRules) rule = columnRuleFor(masking, table, column);
+      }
     }
     const label = qualified ?? field.name;
-    const rule = qualified !== undefined && hasColumnRules ? masking.forColumn(qualified) : undefined;
     if (rule) {
       passthrough = false;
       return { kind: 'rule', rule, field: label, format: field.format, typeOid: field.typeOid };
@@ -93,6 +96,28 @@ export function planRows(fields: readonly FieldDescription[], masking: MaskingPo
     return { kind: 'detect', field: label, format: field.format, typeOid: field.typeOid };
   });
   return { passthrough, actions };
+}
+
+/**
+ * The column rule covering a column of a relation: its own; else a parent's (a rule on a
+ * partitioned or inherited table covers every partition and child); else, for a view, the rule of
+ * a column the view reads — one of the same name first, then any (fail closed: which view column
+ * derives from which base column is not in the catalog, so every column of a view that reads a
+ * masked column is masked).
+ */
+export function columnRuleFor(masking: MaskingPolicy, table: TableColumns, column: string): FieldRule | undefined {
+  const own = masking.forColumn(`${table.schema}.${table.table}.${column}`);
+  if (own) return own;
+  for (const ancestor of table.ancestors) {
+    const inherited = masking.forColumn(`${ancestor}.${column}`);
+    if (inherited) return inherited;
+  }
+  const sameName = table.sources.filter((source) => source.endsWith(`.${column}`));
+  for (const source of [...sameName, ...table.sources]) {
+    const read = masking.forColumn(source);
+    if (read) return read;
+  }
+  return undefined;
 }
 
 /** A binary value as text, for the types the gateway can read; undefined for others. */
