@@ -1,5 +1,6 @@
 import { SqlClassificationError } from './errors.js';
 import { normalizeCheckedText } from './normalize-sql.js';
+import { derivedColumnReferences } from './column-lineage.js';
 import { checkedSqlText, DEFAULT_MAX_SQL_LENGTH, fingerprintPostgres, loadPostgresParser, parsePostgres } from './postgres-parser.js';
 import {
   mostPrivilegedKind,
@@ -32,6 +33,8 @@ export function classifySqlSync(input: string | Uint8Array, options: SqlClassify
     const statements: SqlStatementClassification[] = [];
     for (const tree of trees) {
       const statement = StatementAnalysis.classify(tree, prepared);
+      const derived = derivedColumnReferences(tree);
+      if (derived.length > 0) statement.derivedColumns = derived;
       // PREPARE then EXECUTE in one text: the EXECUTE runs what was just prepared; DEALLOCATE forgets it.
       if (statement.preparedName !== undefined) prepared.set(statement.preparedName, statement);
       if (statement.deallocates !== undefined) prepared.drop(statement.deallocates);

@@ -55,6 +55,27 @@ describe('require-approval: the client waits on the approval gate', () => {
     expect(decided.payload.decision).toBe('require-approval');
   });
 
+  it('the approver sees literal values of a held UPDATE … WHERE id > 0 (simple and extended), and a denial leaves the rows as they were', async () => {
+    const before = await fixture.postgres.psql('SELECT sum(amount) FROM orders');
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      client.send(encodeQuery('UPDATE orders SET amount = 7.25 WHERE id > 0'));
+      const simple = await approvals.nextRequest();
+      expect(simple.command).toBe('UPDATE orders SET amount = 7.25 WHERE id > 0');
+      approvals.deny(simple.approvalId, DBA, 'no');
+      expect((await client.untilReady()).errors.map((e) => e.get('C'))).toEqual(['42501']);
+      const extended = client.extended('UPDATE orders SET amount = $1 WHERE id > $2', ['8.5', '0']);
+      const held = await approvals.nextRequest();
+      expect(held.command).toBe('UPDATE orders SET amount = $1 WHERE id > $2');
+      expect(JSON.stringify(held)).toContain('8.5');
+      approvals.deny(held.approvalId, DBA, 'no');
+      expect((await extended).errors.map((e) => e.get('C'))).toEqual(['42501']);
+    } finally {
+      await client.close();
+    }
+    expect(await fixture.postgres.psql('SELECT sum(amount) FROM orders')).toBe(before);
+  });
+
   it('denied: a clear error naming the approver; the session goes on', async () => {
     const token = await fixture.token('agent');
     const running = psql(fixture, token, 'UPDATE orders SET amount = 0 WHERE id = 2;\nSELECT 5;\n');

@@ -39,6 +39,8 @@ function literal(text: string): string {
 
 export class CatalogResolver {
   private readonly cache = new Map<number, CacheEntry>();
+  /** Relation names (as a statement spells them) → OID (0: no such relation), cached like the columns. */
+  private readonly relations = new Map<string, { readonly expires: number; readonly oid: number }>();
   private connection: { upstream: UpstreamConnection; reader: SocketFrameReader } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -105,9 +107,18 @@ export class CatalogResolver {
 
   /** Columns of a relation named in a statement (schema optional: resolved by the upstream's search_path). */
   async relationColumns(schema: string | undefined, name: string): Promise<TableColumns | undefined> {
+    const key = `${schema ?? ''}\u0000${name}`;
+    const known = this.relations.get(key);
+    if (known && known.expires >= Date.now()) {
+      if (!known.oid) return undefined;
+      await this.load([known.oid]);
+      return this.cached(known.oid) ?? undefined;
+    }
     const qualified = schema === undefined ? `pg_catalog.quote_ident(${literal(name)})` : `pg_catalog.quote_ident(${literal(schema)}) || '.' || pg_catalog.quote_ident(${literal(name)})`;
     const rows = await this.query(`SELECT pg_catalog.to_regclass(${qualified})::oid::int8`);
     const oid = Number(rows[0]?.[0] ?? 0);
+    if (this.relations.size >= MAX_CACHED_TABLES) this.relations.clear();
+    this.relations.set(key, { expires: Date.now() + this.ttlMs, oid });
     if (!oid) return undefined;
     await this.load([oid]);
     return this.cached(oid) ?? undefined;

@@ -529,7 +529,7 @@ export class ProxySession {
   private async query(frame: Frame): Promise<void> {
     const sql = decodeQuery(frame);
     const decision = this.decide(sql, frame.body);
-    const effective = await this.copyCheck(decision);
+    const effective = await this.catalogChecks(decision);
     const outcome = await this.issue(decision, effective);
     if (this.ended) return;
     // A simple Query runs in the unnamed portal and drops the unnamed statement, as in PostgreSQL.
@@ -567,12 +567,12 @@ export class ProxySession {
     };
     // Held statements wait at Execute; with no approvals workflow to wait on, they are refused here.
     const preparable = (effective: PolicyDecision): boolean => effective.decision === 'allow' || (effective.decision === 'require-approval' && this.session.canHoldForApproval);
-    if (preparable(decision.decision) && !this.copyCheckNeeded(decision)) {
+    if (preparable(decision.decision) && !this.catalogChecksNeeded(decision)) {
       remember(decision.decision);
       return undefined;
     }
     return (async () => {
-      const effective = await this.copyCheck(decision);
+      const effective = await this.catalogChecks(decision);
       if (preparable(effective)) {
         remember(effective);
         return;
@@ -693,6 +693,67 @@ export class ProxySession {
     } else {
       this.skipUntilSync = true;
     }
+  }
+
+  /** Whether deciding needs the upstream catalog (COPY TO of a masked table, a derivation from a masked column). */
+  private catalogChecksNeeded(decision: SqlDecision): boolean {
+    return this.copyCheckNeeded(decision) || this.lineageCheckNeeded(decision);
+  }
+
+  private async catalogChecks(decision: SqlDecision): Promise<PolicyDecision> {
+    const copy = await this.copyCheck(decision);
+    if (copy !== decision.decision) return copy;
+    return this.lineageCheck(decision);
+  }
+
+  private lineageCheckNeeded(decision: SqlDecision): boolean {
+    return (
+      this.hasColumnRules &&
+      decision.decision.decision !== 'block' &&
+      decision.classification.ok &&
+      decision.classification.statements.some((statement) => statement.derivedColumns !== undefined && statement.objects.length > 0)
+    );
+  }
+
+  /**
+   * A value derived from a masked column (through a function, operator, cast, aggregate, set
+   * operation, subquery or whole-row reference) reaches the client as an anonymous column no
+   * column rule can recognise: such a statement is refused (issue 19 §1). The relations it reads
+   * are looked up in the catalog (views and inheritance included, as for result columns).
+   */
+  private async lineageCheck(decision: SqlDecision): Promise<PolicyDecision> {
+    if (!this.lineageCheckNeeded(decision) || !decision.classification.ok) return decision.decision;
+    for (const statement of decision.classification.statements) {
+      if (statement.derivedColumns === undefined) continue;
+      const derived = new Set(statement.derivedColumns);
+      for (const object of statement.objects) {
+        let columns;
+        try {
+          columns = await this.context.catalog.relationColumns(object.schema, object.name);
+        } catch {
+          return this.session.gatewayBlock(
+            'sql',
+            'custodian:masked-column-derivation',
+            'statement refused: whether it derives values from masked columns could not be checked (catalog unavailable)',
+            'The statement is refused: the gateway cannot check it for values derived from masked columns right now.',
+          );
+        }
+        if (!columns) continue;
+        for (const column of columns.columns.values()) {
+          if (!derived.has('*') && !derived.has(column)) continue;
+          const rule = columnRuleFor(this.masking, columns, column);
+          if (!rule) continue;
+          const where = `${columns.schema}.${columns.table}.${column}`;
+          return this.session.gatewayBlock(
+            'sql',
+            'custodian:masked-column-derivation',
+            `statement refused: it derives a value from ${where}, masked by rule ${rule.id}`,
+            `Column ${where} is masked (rule ${rule.id}): select it plainly (it is masked) or filter on it with =, IN or IS NULL; expressions, casts, aggregates, set operations, subqueries and whole-row references over it are refused.`,
+          );
+        }
+      }
+    }
+    return decision.decision;
   }
 
   private copyCheckNeeded(decision: SqlDecision): boolean {
