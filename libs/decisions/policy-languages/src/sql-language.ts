@@ -37,7 +37,7 @@ export interface SqlUnit extends PolicyUnit {
  * SQL flags that only a rule naming them (in `sql.flags` any/all) can allow or hold for
  * approval. They mark statements whose effect the classifier cannot bound (unknown statements,
  * opaque code, server files and programs) or that change how later statements resolve
- * (search_path, role, transaction escapes, parser settings), or that read other sessions' data (LISTEN).
+ * (search_path, role, transaction escapes, parser settings), or that read other sessions' data (LISTEN, pg_stat_activity).
  */
 export const GUARDED_SQL_FLAGS: readonly SqlFlag[] = [
   'unknown-statement',
@@ -58,6 +58,8 @@ export const GUARDED_SQL_FLAGS: readonly SqlFlag[] = [
   'set-session-authorization',
   // LISTEN reads every session's notifications on a channel (agents sharing an upstream role see each other's).
   'listen',
+  // pg_stat_activity shows the statements of every session of the same upstream role, literals included.
+  'session-activity',
 ];
 
 const MAX_SUMMARY_STATEMENTS = 50;

@@ -67,6 +67,7 @@ export type SqlFlag =
   | 'row-lock'
   | 'row-security-change'
   | 'listen'
+  | 'session-activity'
   | 'notify'
   | 'select-into'
   | 'cursor'

@@ -3,7 +3,7 @@
 // checked through a separate superuser connection.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustodianEvent } from '@custodian/event-contracts';
-import { encodeBind, encodeExecute, encodeParse, encodeSync } from '@custodian/postgres-wire';
+import { encodeBind, encodeExecute, encodeParse, encodeQuery, encodeSync } from '@custodian/postgres-wire';
 import { REFUSAL_STATEMENT } from './proxy-session.js';
 import { RawClient } from './testing/raw-client.js';
 import { sessionEvents, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
@@ -113,5 +113,25 @@ describe('LISTEN is decided by policy', () => {
     }
     const decided = ofType(await sessionOf('listen-refused'), 'policy.decided');
     expect(decided.some((e) => e.payload.decision === 'block' && e.payload.ruleId === 'custodian:guarded-flag')).toBe(true);
+  });
+});
+
+describe("other sessions' statements", () => {
+  it('pg_stat_activity (which shows every session of the shared upstream role, literals included) is refused unless a rule names session-activity', async () => {
+    const other = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    const reader = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      // Another agent's statement, in flight with a literal.
+      other.send(encodeQuery("SELECT pg_sleep(1), 'card 4111 1111 1111 1111'"));
+      for (const sql of ['SELECT query FROM pg_stat_activity', 'SELECT * FROM pg_catalog.pg_stat_activity WHERE pid <> pg_backend_pid()']) {
+        const reply = await reader.simple(sql);
+        expect(reply.errors.map((e) => [e.get('C'), e.get('D')]), sql).toEqual([['42501', 'policy rule: custodian:guarded-flag']]);
+      }
+      expect(Buffer.concat(reader.received).toString('utf8')).not.toContain('4111');
+      expect((await other.untilReady()).errors).toEqual([]);
+    } finally {
+      await other.close();
+      await reader.close();
+    }
   });
 });
