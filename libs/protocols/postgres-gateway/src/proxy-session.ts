@@ -288,7 +288,9 @@ export class ProxySession {
       }
       const pending = this.handleClientFrame(frame);
       if (pending) {
-        this.flushUpstream();
+        // What is buffered (a Parse, a Bind) waits with the command: PostgreSQL's statement_timeout
+        // runs from a pipeline's first message, so the gateway's decision and recording must not
+        // happen while the upstream already holds the first half of it.
         this.pause('client', 'busy');
         try {
           await pending;
@@ -446,6 +448,18 @@ export class ProxySession {
     if (decided.decision === 'block' || !classification.ok) return { ...base, decision: decided };
     const statistics = this.hasColumnRules ? this.statisticsRead(classification.statements) : undefined;
     if (statistics) return { ...base, decision: statistics };
+    if (decided.decision === 'require-approval' && classification.statements.some((statement) => statement.command === 'COPY FROM')) {
+      // The rows of COPY … FROM STDIN arrive after the statement: an approval would cover data nobody saw.
+      return {
+        ...base,
+        decision: this.session.gatewayBlock(
+          'sql',
+          'custodian:copy-in-approval',
+          `COPY FROM held for approval (rule ${decided.ruleId}) refused: an approval cannot cover rows that arrive after it`,
+          `COPY … FROM is held for approval by rule ${decided.ruleId}, but an approval cannot cover rows sent after it: use INSERT statements (each approved with its values) or ask for a rule that allows this COPY.`,
+        ),
+      };
+    }
     const limit = this.followSqlPrepared(classification.statements);
     return { ...base, decision: limit ?? decided };
   }
@@ -912,20 +926,10 @@ export class ProxySession {
           this.dropUntilSync();
           return undefined;
         }
-        this.sendClient(this.maskNotice(frame, BackendType.ErrorResponse), 'ErrorResponse');
         const fields = decodeNoticeFields(frame);
-        const severity = fields.get('V') ?? fields.get('S');
-        if (severity === 'FATAL' || severity === 'PANIC') {
-          // The upstream ends the session itself (pg_terminate_backend, shutdown): its error is the
-          // client's last message, with no second one from the gateway.
-          this.flushClient();
-          void this.end('upstream-closed');
-          return undefined;
-        }
-        if (head && head.kind !== 'query' && head.kind !== 'sync') {
-          this.completed(this.tracker.shift());
-          this.dropUntilSync();
-        }
+        const checking = this.detailQuotesMaskedColumns(fields);
+        if (checking) return checking.then((withhold) => this.errorResponse(frame, fields, head, withhold));
+        this.errorResponse(frame, fields, head, false);
         return undefined;
       }
       case BackendType.ParseComplete:
@@ -999,6 +1003,37 @@ export class ProxySession {
     }
   }
 
+  private errorResponse(frame: Frame, fields: Map<string, string>, head: Expectation | undefined, withholdDetail: boolean): void {
+    this.sendClient(this.maskNotice(frame, BackendType.ErrorResponse, withholdDetail), 'ErrorResponse');
+    const severity = fields.get('V') ?? fields.get('S');
+    if (severity === 'FATAL' || severity === 'PANIC') {
+      // The upstream ends the session itself (pg_terminate_backend, shutdown): its error is the
+      // client's last message, with no second one from the gateway.
+      this.flushClient();
+      void this.end('upstream-closed');
+      return;
+    }
+    if (head && head.kind !== 'query' && head.kind !== 'sync') {
+      this.completed(this.tracker.shift());
+      this.dropUntilSync();
+    }
+  }
+
+  /**
+   * An integrity error's DETAIL quotes column values ("Key (email)=(…) already exists", "Failing
+   * row contains (…)"); when its table has a column the policy masks, the detail is withheld.
+   * Undefined when no catalog lookup is needed.
+   */
+  private detailQuotesMaskedColumns(fields: ReadonlyMap<string, string>): Promise<boolean> | undefined {
+    const table = fields.get('t');
+    if (!this.hasColumnRules || !fields.has('D') || table === undefined || !(fields.get('C') ?? '').startsWith('23')) return undefined;
+    return this.context.catalog.relationColumns(fields.get('s'), table).then(
+      (columns) => columns !== undefined && [...columns.columns.values()].some((column) => columnRuleFor(this.masking, columns, column) !== undefined),
+      // Fail closed: without the catalog the detail cannot be shown safely.
+      () => true,
+    );
+  }
+
   private dropPortalsBefore(point: number): void {
     for (const [name, portal] of this.portals) if (portal.boundAfter < point) this.portals.delete(name);
   }
@@ -1025,13 +1060,18 @@ export class ProxySession {
     return this.context.catalog.load(missing).then(apply);
   }
 
-  private maskNotice(frame: Frame, type: number): Buffer {
-    if (this.masking.detection.compiled.length === 0) return frame.raw;
+  private maskNotice(frame: Frame, type: number, withholdDetail = false): Buffer {
+    const detecting = this.masking.detection.compiled.length > 0;
+    if (!detecting && !withholdDetail) return frame.raw;
     const fields = decodeNoticeFields(frame);
     let changed = false;
+    if (withholdDetail) {
+      fields.set('D', 'detail withheld by the Custodian gateway: it quotes values of a table whose columns the policy masks');
+      changed = true;
+    }
     const scratch = new MaskingFindings();
     for (const [code, value] of fields) {
-      if (!QUOTING_FIELDS.has(code)) continue;
+      if (!detecting || !QUOTING_FIELDS.has(code)) continue;
       const masked = this.masking.maskText(value, `error field ${code}`, scratch);
       if (masked !== value) {
         fields.set(code, masked);
