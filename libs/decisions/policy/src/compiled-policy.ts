@@ -200,13 +200,22 @@ export class CompiledPolicy {
    * and the default deny cannot open a session, so an identity no rule mentions never reaches the target.
    */
   authorizeConnection(context: PolicyContext): ConnectionAuthorization {
-    const language = PROTOCOL_LANGUAGES[context.protocol];
-    for (const rule of this.compiledRules) {
-      if (rule.rule.decision === 'block') continue;
-      if (rule.language !== undefined && rule.language !== language) continue;
-      if (rule.matchesContext(context)) return { permitted: true, ruleId: rule.rule.id, reason: `rule ${rule.rule.id} covers this identity on ${context.connection}` };
-    }
+    const rule = this.permittingRules(context)[0];
+    if (rule !== undefined) return { permitted: true, ruleId: rule.id, reason: `rule ${rule.id} covers this identity on ${context.connection}` };
     return { permitted: false, reason: `no rule of policy "${this.name}" lets this identity use connection ${JSON.stringify(context.connection)} over ${context.protocol}` };
+  }
+
+  /**
+   * The allow and require-approval rules that cover this identity, connection and protocol (a rule
+   * with a language block only for that language's protocols), in policy order: everything the
+   * session could ever be let do comes from one of these (adapters use it to open an upstream
+   * session with no more rights than that, e.g. read-only).
+   */
+  permittingRules(context: PolicyContext): readonly PolicyRule[] {
+    const language = PROTOCOL_LANGUAGES[context.protocol];
+    return this.compiledRules
+      .filter((rule) => rule.rule.decision !== 'block' && (rule.language === undefined || rule.language === language) && rule.matchesContext(context))
+      .map((rule) => rule.rule);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { SqlClassificationError } from './errors.js';
 import { normalizeCheckedText } from './normalize-sql.js';
+import { derivedColumnReferences } from './column-lineage.js';
 import { checkedSqlText, DEFAULT_MAX_SQL_LENGTH, fingerprintPostgres, loadPostgresParser, parsePostgres } from './postgres-parser.js';
 import {
   mostPrivilegedKind,
@@ -32,6 +33,9 @@ export function classifySqlSync(input: string | Uint8Array, options: SqlClassify
     const statements: SqlStatementClassification[] = [];
     for (const tree of trees) {
       const statement = StatementAnalysis.classify(tree, prepared);
+      if (readsSessionActivity(statement)) statement.flags = [...statement.flags, 'session-activity' as const].sort();
+      const derived = derivedColumnReferences(tree);
+      if (derived.length > 0) statement.derivedColumns = derived;
       // PREPARE then EXECUTE in one text: the EXECUTE runs what was just prepared; DEALLOCATE forgets it.
       if (statement.preparedName !== undefined) prepared.set(statement.preparedName, statement);
       if (statement.deallocates !== undefined) prepared.drop(statement.deallocates);
@@ -61,6 +65,13 @@ export function classifySqlSync(input: string | Uint8Array, options: SqlClassify
     if (error instanceof RangeError) return { ok: false, error: new SqlClassificationError('SQL_TOO_COMPLEX', error.message, undefined, { cause: error }) };
     throw error;
   }
+}
+
+/** Views that show other sessions' statements, literals included (to every session of the same role). */
+const SESSION_ACTIVITY_RELATIONS = new Set(['pg_stat_activity']);
+
+function readsSessionActivity(statement: SqlStatementClassification): boolean {
+  return statement.objects.some((object) => (object.schema === undefined || object.schema === 'pg_catalog') && SESSION_ACTIVITY_RELATIONS.has(object.name));
 }
 
 /**

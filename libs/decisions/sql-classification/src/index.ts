@@ -6,3 +6,4 @@ export { normalizeSql, normalizeSqlSync, type SqlNormalization } from './normali
 export { SqlClassificationError, type SqlClassificationErrorCode } from './errors.js';
 export { DANGEROUS_FUNCTIONS, SIDE_EFFECT_FUNCTIONS, KNOWN_READ_ONLY_FUNCTIONS, functionRisk, type FunctionRisk } from './function-catalog.js';
 export * from './sql-classification.js';
+export { derivedColumnReferences } from './column-lineage.js';

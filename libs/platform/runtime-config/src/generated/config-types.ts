@@ -533,6 +533,55 @@ export interface PostgresGatewayConfig {
    * Largest protocol message accepted from a client or an upstream.
    */
   maxMessageBytes: number;
+  /**
+   * Limits so that one agent cannot stop everyone else (defaults in the descriptions).
+   */
+  limits?: {
+    /**
+     * Longest statement text classified; a longer one is refused (classification runs on the event loop). Default 262144.
+     */
+    maxStatementBytes?: number;
+    /**
+     * Longest result value the detectors and JSON paths scan; a longer one is replaced (fail closed, rule custodian:value-limit). Default 262144.
+     */
+    maxScannedValueBytes?: number;
+    /**
+     * Named prepared statements (protocol Parse) a session may hold; 0: no limit. Default 10000.
+     */
+    maxPreparedStatements?: number;
+    /**
+     * Named portals (protocol Bind) a session may hold; 0: no limit. Default 10000.
+     */
+    maxPortals?: number;
+    /**
+     * Messages awaiting a response from the database (a pipeline without Sync); beyond it the session ends with 54000; 0: no limit. Default 100000.
+     */
+    maxPendingResponses?: number;
+    /**
+     * Open sessions per identity (token subject), all connections together; 0: no limit. Default 10.
+     */
+    maxSessionsPerIdentity?: number;
+    /**
+     * Open sessions per configured connection, all identities together; 0: no limit. Default 50.
+     */
+    maxSessionsPerConnection?: number;
+    /**
+     * A session without traffic for this long is ended (57P05); 0: never. Default 1800000 (30 min).
+     */
+    idleSessionTimeoutMs?: number;
+    /**
+     * Connections not yet authenticated, in total; 0: no limit. Default 256.
+     */
+    maxUnauthenticated?: number;
+    /**
+     * Connections not yet authenticated, per client address; 0: no limit. Default 16.
+     */
+    maxUnauthenticatedPerAddress?: number;
+    /**
+     * Time a client has for TLS, startup and the token exchange. Default 10000.
+     */
+    startupTimeoutMs?: number;
+  };
   connections: PostgresConnectionConfig[];
 }
 /**
