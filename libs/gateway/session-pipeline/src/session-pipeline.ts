@@ -13,6 +13,7 @@ import {
   SystemClock,
   UuidV7Generator,
   streamName,
+  eventJson,
   type Clock,
   type ConnectionRef,
   type CustodianEvent,
@@ -388,9 +389,9 @@ export class PipelineSession {
 
   /** Every event of the stream (but the statement itself) is scanned for the injected credential. */
   private watchEvent(event: CustodianEvent): void {
-    if (this.custody) this.custody.scanner.scanEvent(JSON.stringify(event));
+    if (this.custody) this.custody.scanner.scanEvent(eventJson(event));
     else if (this.preInjection) {
-      if (this.preInjection.events.length < PRE_INJECTION_EVENTS) this.preInjection.events.push(JSON.stringify(event));
+      if (this.preInjection.events.length < PRE_INJECTION_EVENTS) this.preInjection.events.push(eventJson(event));
       else this.preInjection.overflow = true;
     }
   }
