@@ -23,7 +23,7 @@ const SCALE = 1;
 const STREAM_ROWS = 1_000_000;
 
 /** What the gateway decides pgbench's statements under: reads, the read/write script, transactions; masking on. */
-const BENCH_POLICY = `
+export const BENCH_POLICY = `
 name: bench
 rules:
   - id: bench-block-code
@@ -43,7 +43,7 @@ masking:
   - { id: bench-detectors, detectors: [card, email], strategy: redact }
 `;
 
-interface RunningGateway {
+export interface RunningGateway {
   readonly endpoint: Endpoint;
   token(): Promise<string>;
   stop(): Promise<void>;
@@ -54,7 +54,7 @@ interface RunningGateway {
  * in workDir. Strict: each statement waits until its events are durable (SQLite commit with
  * fsync, group-committed across clients); relaxed: events are written behind the statement.
  */
-async function startBenchGateway(postgres: StartedPostgres, workDir: string, strict: boolean, oidc: StartedOidcProvider): Promise<RunningGateway> {
+export async function startBenchGateway(postgres: StartedPostgres, workDir: string, strict: boolean, oidc: StartedOidcProvider): Promise<RunningGateway> {
   const label = strict ? 'gateway' : 'gateway-relaxed';
   const store = await SqliteEventStore.open({ path: join(workDir, `${label}-events.sqlite`) });
   const evidence = new StoreEvidencePipeline({ store, instance: label });
@@ -112,7 +112,7 @@ function streamThroughPsql(binDir: string, endpoint: Endpoint, password: string,
   });
 }
 
-interface Endpoint {
+export interface Endpoint {
   readonly label: string;
   readonly host: string;
   readonly port: number;
@@ -142,7 +142,7 @@ const READ_WRITE: Workload = { key: 'simple-update', label: 'read/write (-N simp
 /** TPS includes connecting; the per-transaction log does not (pgbench starts a transaction's clock once connected). */
 const SELECT_ONLY_RECONNECT: Workload = { key: 'select-only-connect', label: 'select-only, new connection per transaction (-S -C)', args: ['-b', 'select-only', '-C'] };
 
-interface PgbenchResult {
+export interface PgbenchResult {
   readonly tps: number;
   readonly transactions: number;
   readonly p50Ms: number;
@@ -150,18 +150,18 @@ interface PgbenchResult {
 }
 
 /** libpq environment without ambient PG* settings that could point pgbench elsewhere. */
-function libpqEnv(password: string): NodeJS.ProcessEnv {
+export function libpqEnv(password: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('PG')) env[key] = value;
   return { ...env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' };
 }
 
-function connectionArgs(endpoint: Endpoint): string[] {
+export function connectionArgs(endpoint: Endpoint): string[] {
   return ['-h', endpoint.host, '-p', String(endpoint.port), '-U', endpoint.user];
 }
 
 /** Per-transaction latencies (µs, third column) from every log file pgbench wrote for this prefix. */
-function readLatenciesMicros(dir: string, prefixName: string): number[] {
+export function readLatenciesMicros(dir: string, prefixName: string): number[] {
   const latencies: number[] = [];
   let failed = 0;
   for (const file of readdirSync(dir).filter((f) => f.startsWith(`${prefixName}.`))) {

@@ -50,6 +50,15 @@ export interface SqliteEventStoreOptions {
   readonly clock?: Clock;
 }
 
+/** Parsed rows kept for other readers (see parsedRows): a few pages behind the head. */
+const PARSED_ROWS_KEPT = 4096;
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const child of Object.values(value)) deepFreeze(child);
+}
+
 interface EventRow {
   readonly position: number;
   readonly stream: string;
@@ -387,13 +396,32 @@ export class SqliteEventStore implements EventStore {
   // Reads
   // ---------------------------------------------------------------------------------------------
 
-  private toRecorded(row: EventRow): RecordedEvent {
+  /**
+   * Events parsed and validated recently, by position, with the exact JSON they were parsed from.
+   * Several subscriptions in one process (evidence log, SIEM, approvals read models) read the same
+   * rows near the head: each row is parsed and validated once, and a row whose text differs from
+   * what was parsed (changed underneath) is parsed and validated again. Frozen, since shared.
+   */
+  private readonly parsedRows = new Map<number, { readonly json: string; readonly event: CustodianEvent }>();
+
+  private parseRow(row: EventRow): CustodianEvent {
+    const cached = this.parsedRows.get(row.position);
+    if (cached && cached.json === row.json) return cached.event;
     let event: CustodianEvent;
     try {
       event = parseEventJson(row.json);
     } catch (error) {
       throw new CorruptEventError(`event at position ${row.position} cannot be read: ${(error as Error).message}`, { cause: error });
     }
+    deepFreeze(event);
+    this.parsedRows.delete(row.position);
+    this.parsedRows.set(row.position, { json: row.json, event });
+    if (this.parsedRows.size > PARSED_ROWS_KEPT) this.parsedRows.delete(this.parsedRows.keys().next().value!);
+    return event;
+  }
+
+  private toRecorded(row: EventRow): RecordedEvent {
+    const event = this.parseRow(row);
     if (event.stream !== row.stream || event.sequence !== row.revision) {
       throw new CorruptEventError(`event at position ${row.position} says ${event.stream}@${event.sequence} but is stored at ${row.stream}@${row.revision}`);
     }
