@@ -252,7 +252,8 @@ export const postgresPooling: Benchmark = {
 
       const plan: [Workload, number][] = [
         ...clientCounts.map((c): [Workload, number] => [SELECT_ONLY, c]),
-        ...clientCounts.map((c): [Workload, number] => [SELECT_ONLY_PREPARED, c]),
+        // Quick: one client only, to keep --quick within its budget.
+        ...(quick ? [1] : clientCounts).map((c): [Workload, number] => [SELECT_ONLY_PREPARED, c]),
         ...clientCounts.map((c): [Workload, number] => [READ_WRITE, c]),
         [SELECT_ONLY_RECONNECT, 8],
       ];
