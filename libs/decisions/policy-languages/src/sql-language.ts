@@ -13,7 +13,7 @@ import {
   type UnitMatcher,
 } from '@custodian/policy';
 import {
-  classifySqlSync,
+  classifySqlCachedSync,
   loadSqlClassifier,
   type SqlClassification,
   type SqlClassifyOptions,
@@ -72,7 +72,8 @@ export const sqlLanguage: PolicyLanguage<'sql', SqlPolicyInput, SqlClassificatio
   guardedFlags: GUARDED_SQL_FLAGS,
   whenEmpty: { decision: 'allow-if-unconditional', reason: 'empty query: nothing to execute' },
   ready: loadSqlClassifier,
-  classify: ({ sql, ...options }) => classifySqlSync(sql, options),
+  // Agents repeat statements: classifications are cached by exact text (see classifySqlCachedSync).
+  classify: ({ sql, ...options }) => classifySqlCachedSync(sql, options),
   units: (classification) =>
     classification.ok
       ? { ok: true, units: classification.statements.map((statement) => ({ command: statement.command, kind: statement.kind, flags: statement.flags, statement })) }

@@ -105,8 +105,6 @@ export interface SqlClassificationOk {
   flags: SqlFlag[];
   /** Literal-free text for events (see normalizeSql). */
   normalized: string;
-  /** libpg-query fingerprint: equal for statements that differ only in literals. */
-  fingerprint: string | null;
 }
 
 export interface SqlClassificationFailure {

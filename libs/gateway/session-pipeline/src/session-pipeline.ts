@@ -13,6 +13,7 @@ import {
   SystemClock,
   UuidV7Generator,
   streamName,
+  eventJson,
   type Clock,
   type ConnectionRef,
   type CustodianEvent,
@@ -674,7 +675,7 @@ export class PipelineSession {
  */
 function scannedForm(event: CustodianEvent): string {
   if (event.type === 'frame.recorded' && event.payload.direction === 'upstream-to-client') return JSON.stringify({ ...event, payload: { ...event.payload, data: '' } });
-  return JSON.stringify(event);
+  return eventJson(event);
 }
 
 /** Bound values as events and approvers get them: at most 65,535 (the PostgreSQL maximum), each clipped. */

@@ -259,9 +259,25 @@ export async function startGatewayFixture(options: GatewayFixtureOptions = {}): 
       return issued.accessToken;
     },
     async events() {
-      const out: CustodianEvent[] = [];
-      for await (const recorded of store.readAll()) out.push(recorded.event);
-      return out;
+      // Recording is asynchronous (the store commits in its writer thread): a session's last
+      // events (session.closed, custody.attested) may be committed after its client has gone.
+      // Read until the sessions have ended and the log stopped growing (or, with a session still
+      // open on purpose, until it has not grown for half a second).
+      const readAll = async (): Promise<CustodianEvent[]> => {
+        const out: CustodianEvent[] = [];
+        for await (const recorded of store.readAll()) out.push(recorded.event);
+        return out;
+      };
+      const deadline = Date.now() + 10_000;
+      let events = await readAll();
+      let stableReads = 0;
+      while (Date.now() < deadline && stableReads < (gateway.sessionCount === 0 ? 2 : 10)) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const next = await readAll();
+        stableReads = next.length === events.length ? stableReads + 1 : 0;
+        events = next;
+      }
+      return events;
     },
     async stop() {
       await gateway.close();
