@@ -268,9 +268,7 @@ export class PostgresEventStore implements EventStore {
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [this.schema.lockKey.toString()]);
-      const outcomes: Outcome[] = [];
-      const recordedAt = this.now();
-      for (const p of pending) outcomes.push(await this.applyAppend(client, p, recordedAt));
+      const outcomes = await this.applyGroup(client, pending);
       await client.query('COMMIT');
       let wrote = false;
       pending.forEach((p, i) => {
@@ -293,71 +291,98 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  private async applyAppend(client: pg.PoolClient, p: PendingAppend, recordedAt: string): Promise<Outcome> {
-    const { batch, expected } = p;
+  /**
+   * Decides every append of the group in order against the stored state plus what earlier appends
+   * of the group wrote, then writes all of them with one INSERT: two round trips per group,
+   * whatever its size. Positions of this group's events are known only after the INSERT, so
+   * results naming them are completed afterwards.
+   */
+  private async applyGroup(client: pg.PoolClient, pending: readonly PendingAppend[]): Promise<Outcome[]> {
     const s = this.schema;
-    let rows: { kind: string; position: string | null; id: string | null; stream: string | null; revision: number | null; json: string | null }[];
+    const ids = pending.flatMap((p) => p.batch.events.map((e) => e.id));
+    const streams = [...new Set(pending.map((p) => p.batch.stream))];
+    let rows: { kind: string; position: string | null; id: string | null; stream: string; revision: number | null; json: string | null }[];
     try {
       ({ rows } = await client.query(
         `SELECT 'found' AS kind, position::text AS position, id, stream, revision, json FROM ${s.events} WHERE id = ANY($1::text[])
          UNION ALL
-         SELECT 'last', NULL, NULL, NULL, max(revision), NULL FROM ${s.events} WHERE stream = $2`,
-        [batch.events.map((e) => e.id), batch.stream],
+         SELECT 'last', NULL, NULL, stream, max(revision), NULL FROM ${s.events} WHERE stream = ANY($2::text[]) GROUP BY stream`,
+        [ids, streams],
       ));
     } catch (error) {
       throw new GroupWriteFailed('read before append failed', { cause: error });
     }
-    const byId = new Map<string, StoredEventRef>();
-    let last: number | null = null;
+    // Stored refs; the group's own writes carry PENDING until the INSERT returns their positions.
+    const PENDING: GlobalPosition = { commit: -1n, prepare: -1n };
+    const stored = new Map<string, StoredEventRef>();
+    const revisions = new Map<string, number>();
     for (const row of rows) {
-      if (row.kind === 'last') last = row.revision;
-      else byId.set(row.id!, { id: row.id!, stream: row.stream!, revision: row.revision!, position: position(row.position!), stored: row.json! });
+      if (row.kind === 'last') revisions.set(row.stream, row.revision!);
+      else stored.set(row.id!, { id: row.id!, stream: row.stream, revision: row.revision!, position: position(row.position!), stored: row.json! });
     }
-    const current: StreamRevision = last === null ? 'no-stream' : last;
-    let decision: AppendResult | 'write';
-    try {
-      decision = decideAppend(
-        batch,
-        expected,
-        current,
-        batch.events.map((e) => byId.get(e.id)),
-      );
-    } catch (error) {
-      if (error instanceof EventStoreError || error instanceof EventContractError) return { ok: false, error };
-      throw error;
+    type Draft = { readonly ok: true; readonly result: AppendResult; readonly lastId: string } | { readonly ok: false; readonly error: unknown };
+    const drafts: Draft[] = [];
+    const toInsert: { event: CustodianEvent; json: string; stream: string }[] = [];
+    for (const { batch, expected } of pending) {
+      const last = revisions.get(batch.stream);
+      try {
+        const found = batch.events.map((e) => stored.get(e.id));
+        const decision = decideAppend(batch, expected, last === undefined ? 'no-stream' : last, found);
+        if (decision !== 'write') {
+          drafts.push({ ok: true, result: decision, lastId: batch.events[batch.events.length - 1]!.id });
+          continue;
+        }
+      } catch (error) {
+        if (error instanceof EventStoreError || error instanceof EventContractError) {
+          drafts.push({ ok: false, error });
+          continue;
+        }
+        throw error;
+      }
+      batch.events.forEach((event, i) => {
+        toInsert.push({ event, json: batch.jsons[i]!, stream: batch.stream });
+        stored.set(event.id, { id: event.id, stream: batch.stream, revision: event.sequence, position: PENDING, stored: batch.jsons[i]! });
+      });
+      revisions.set(batch.stream, batch.lastSequence);
+      const result: AppendResult = { stream: batch.stream, firstRevision: batch.firstSequence, nextExpectedRevision: batch.lastSequence, position: PENDING, deduplicated: false };
+      drafts.push({ ok: true, result, lastId: batch.events[batch.events.length - 1]!.id });
     }
-    if (decision !== 'write') return { ok: true, result: decision };
 
-    const events = batch.events;
-    let inserted: { position: string; revision: number }[];
-    try {
-      ({ rows: inserted } = await client.query<{ position: string; revision: number }>(
-        `INSERT INTO ${s.events} (id, stream, revision, type, schema_version, occurred_at, recorded_at, json)
-         SELECT id, $1, revision, type, schema_version, occurred_at, $2, json
-           FROM unnest($3::text[], $4::int[], $5::text[], $6::int[], $7::text[], $8::text[])
-                WITH ORDINALITY AS e(id, revision, type, schema_version, occurred_at, json, n)
-          ORDER BY n
-         RETURNING position::text AS position, revision`,
-        [
-          batch.stream,
-          recordedAt,
-          events.map((e) => e.id),
-          events.map((e) => e.sequence),
-          events.map((e) => e.type),
-          events.map((e) => e.schemaVersion),
-          events.map((e) => e.occurredAt),
-          batch.jsons,
-        ],
-      ));
-    } catch (error) {
-      throw new GroupWriteFailed('insert failed', { cause: error });
+    const positions = new Map<string, GlobalPosition>();
+    if (toInsert.length > 0) {
+      let inserted: { id: string; position: string }[];
+      try {
+        ({ rows: inserted } = await client.query<{ id: string; position: string }>(
+          `INSERT INTO ${s.events} (id, stream, revision, type, schema_version, occurred_at, recorded_at, json)
+           SELECT id, stream, revision, type, schema_version, occurred_at, $1, json
+             FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::text[], $8::text[])
+                  WITH ORDINALITY AS e(id, stream, revision, type, schema_version, occurred_at, json, n)
+            ORDER BY n
+           RETURNING id, position::text AS position`,
+          [
+            this.now(),
+            toInsert.map((r) => r.event.id),
+            toInsert.map((r) => r.stream),
+            toInsert.map((r) => r.event.sequence),
+            toInsert.map((r) => r.event.type),
+            toInsert.map((r) => r.event.schemaVersion),
+            toInsert.map((r) => r.event.occurredAt),
+            toInsert.map((r) => r.json),
+          ],
+        ));
+      } catch (error) {
+        throw new GroupWriteFailed('insert failed', { cause: error });
+      }
+      if (inserted.length !== toInsert.length) throw new GroupWriteFailed(`insert stored ${inserted.length} of ${toInsert.length} events`);
+      for (const row of inserted) positions.set(row.id, position(row.position));
     }
-    const lastRow = inserted.find((row) => row.revision === batch.lastSequence);
-    if (!lastRow || inserted.length !== events.length) throw new GroupWriteFailed(`insert stored ${inserted.length} of ${events.length} events`);
-    return {
-      ok: true,
-      result: { stream: batch.stream, firstRevision: batch.firstSequence, nextExpectedRevision: batch.lastSequence, position: position(lastRow.position), deduplicated: false },
-    };
+    return drafts.map((draft): Outcome => {
+      if (!draft.ok) return draft;
+      if (draft.result.position !== PENDING) return { ok: true, result: draft.result };
+      const at = positions.get(draft.lastId);
+      if (!at) throw new GroupWriteFailed(`no position returned for event ${draft.lastId}`);
+      return { ok: true, result: { ...draft.result, position: at } };
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
