@@ -115,7 +115,7 @@ async function start(parsed: ParsedCommand, io: CliIo): Promise<number> {
     await demo?.stop();
     throw error;
   }
-  const store = config.eventStore.kind === 'sqlite' ? `sqlite ${config.eventStore.path}` : 'eventstoredb';
+  const store = config.eventStore.kind === 'sqlite' ? `sqlite ${config.eventStore.path}` : config.eventStore.kind === 'postgres' ? `postgres (schema ${config.eventStore.schema})` : 'eventstoredb';
   const width = Math.max(...host.services.map((s) => s.name.length));
   io.stderr(
     [

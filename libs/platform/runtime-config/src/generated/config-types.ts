@@ -52,7 +52,7 @@ export interface CustodianConfig {
   /**
    * Where events are stored.
    */
-  eventStore: SqliteEventStoreConfig | EventStoreDbEventStoreConfig;
+  eventStore: SqliteEventStoreConfig | EventStoreDbEventStoreConfig | PostgresEventStoreConfig;
   /**
    * How events travel between services.
    */
@@ -98,6 +98,28 @@ export interface EnvSecretRef {
 }
 export interface FileSecretRef {
   fromFile: string;
+}
+/**
+ * The distributed event store: PostgreSQL shared by every Custodian process (append-only enforced by the database; positions in commit order).
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "PostgresEventStoreConfig".
+ */
+export interface PostgresEventStoreConfig {
+  kind: "postgres";
+  connectionString: CredentialFreeUrlOrSecret;
+  /**
+   * PostgreSQL schema holding the store's tables.
+   */
+  schema: string;
+  /**
+   * Create or upgrade the schema at start (needs DDL rights). Services connecting as a writer role set false.
+   */
+  migrate: boolean;
+  /**
+   * When migrating: the role the services connect as gets SELECT and INSERT on events only (never UPDATE or DELETE).
+   */
+  writerRole?: string;
 }
 /**
  * This interface was referenced by `CustodianConfig`'s JSON-Schema
