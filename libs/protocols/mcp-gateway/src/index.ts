@@ -1,0 +1,7 @@
+export { McpGateway, TOOL_CHANGED_RULE } from './mcp-gateway.js';
+export { McpGatewayError, type McpGatewayErrorCode } from './gateway-errors.js';
+export type { McpConnection, McpGatewayOptions, GatewayLogger } from './gateway-options.js';
+export type { McpUpstreamCredential, McpUpstreamTarget } from './upstream-client.js';
+export { ToolPins, toolFingerprint, type PinnedTool } from './tool-pins.js';
+export type { StructuredMaskingConflict } from './result-masking.js';
+export { JsonRpcErrorCode, canonicalJson } from './json-rpc.js';
