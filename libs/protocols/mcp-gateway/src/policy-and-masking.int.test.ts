@@ -7,7 +7,7 @@ import { TOOL_CHANGED_RULE } from './mcp-gateway.js';
 import { startMcpFixture, type McpFixture } from './testing/gateway-fixture.js';
 import { TestOnlyApprovalGate } from './testing/test-only-approval-gate.js';
 
-const approver = { kind: 'human' as const, subject: 'fin-1', groups: ['finance'] };
+const approver = { kind: 'human' as const, subject: 'fin-1', issuer: 'https://idp.example', groups: ['finance'] };
 
 function ofSession(events: CustodianEvent[], type: string): CustodianEvent[] {
   return events.filter((e) => e.type === type);
