@@ -332,7 +332,11 @@ export class McpGateway {
 
   private touch(session: GatewaySession): void {
     if (session.idleTimer) clearTimeout(session.idleTimer);
-    session.idleTimer = setTimeout(() => void this.endSession(session, 'idle-timeout'), this.idleTimeoutMs);
+    session.idleTimer = setTimeout(() => {
+      // A session with a request or stream open (a held call, the GET stream) is not idle.
+      if (session.inFlight.size > 0) this.touch(session);
+      else void this.endSession(session, 'idle-timeout');
+    }, this.idleTimeoutMs);
     session.idleTimer.unref();
   }
 
@@ -505,6 +509,8 @@ export class McpGateway {
       }
       const outcome = await this.decide(session, reply, message, controller.signal);
       if (!outcome.forward) {
+        // Strict mode: the refusal is on record before the client hears of it.
+        if (this.options.pipeline.strict && outcome.code !== 'EVIDENCE_UNAVAILABLE') await session.pipeline.whenRecorded(2_000);
         reply.send(jsonRpcError(message.id, JsonRpcErrorCode.PolicyRefused, outcome.message, { code: outcome.code, ...(outcome.ruleId ? { ruleId: outcome.ruleId } : {}) }), 'error:refused');
         return;
       }
