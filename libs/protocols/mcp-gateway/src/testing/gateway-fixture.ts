@@ -16,6 +16,7 @@ import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
 import { loadPolicyFile } from '@custodian/policy';
 import { SessionPipeline, type ApprovalGate } from '@custodian/session-pipeline';
 import { startOidcProvider, type StartedOidcProvider } from '@custodian/test-harness';
+import type { McpConnection } from '../gateway-options.js';
 import { McpGateway } from '../mcp-gateway.js';
 import { startTestUpstream, type TestUpstream } from './upstream-server.js';
 
@@ -45,6 +46,13 @@ rules:
         arguments:
           "$.path": { pattern: ["/srv/reports/*"] }
     decision: allow
+  - id: no-env-dumps
+    match: { mcp: { tools: ["get-env"] } }
+    decision: block
+    message: Environment dumps are blocked.
+  - id: long-operations
+    match: { identity: { groups: [analysts] }, mcp: { servers: [everything], tools: [trigger-long-running-operation] } }
+    decision: allow
   - id: read-only-tools
     match: { identity: { groups: [analysts] }, mcp: { methods: [tools/call], annotations: { readOnlyHint: true } } }
     decision: allow
@@ -70,7 +78,7 @@ export interface McpFixture {
   readonly url: string;
   token(client: 'agent' | 'outsider', options?: { audience?: string }): Promise<string>;
   /** An SDK client connected through the gateway; `clientBound()` is every body byte it received. */
-  connect(token: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport; clientBound: () => Buffer }>;
+  connect(token: string, connection?: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport; clientBound: () => Buffer }>;
   events(): Promise<CustodianEvent[]>;
   stop(): Promise<void>;
 }
@@ -79,6 +87,8 @@ export interface McpFixtureOptions {
   readonly approvals?: ApprovalGate;
   readonly maxMessageBytes?: number;
   readonly keepAliveMs?: number;
+  /** More upstreams (e.g. @modelcontextprotocol/server-everything), next to `tools`. */
+  readonly extraConnections?: readonly McpConnection[];
 }
 
 /** A fetch that keeps a copy of every response body byte (what the client received). */
@@ -136,7 +146,7 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
     authorizationServers: [oidc.issuer],
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
     keepAliveMs: options.keepAliveMs ?? 200,
-    connections: [{ name: 'tools', upstream: { url: upstream.url, credential: { ref: 'env:TOOLS_MCP_TOKEN', read: () => upstreamCredential } } }],
+    connections: [{ name: 'tools', upstream: { url: upstream.url, credential: { ref: 'env:TOOLS_MCP_TOKEN', read: () => upstreamCredential } } }, ...(options.extraConnections ?? [])],
   });
   await gateway.listen();
   const url = gateway.endpoint('tools');
@@ -152,9 +162,9 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
       const issued = await oidc.issueToken({ clientId: client === 'agent' ? 'agent-7' : 'outsider', ...(tokenOptions.audience ? { audience: tokenOptions.audience } : {}) });
       return issued.accessToken;
     },
-    async connect(token) {
+    async connect(token, connection = 'tools') {
       const received: Buffer[] = [];
-      const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } }, fetch: teeingFetch(received) });
+      const transport = new StreamableHTTPClientTransport(new URL(gateway.endpoint(connection)), { requestInit: { headers: { authorization: `Bearer ${token}` } }, fetch: teeingFetch(received) });
       const client = new Client({ name: 'custodian-test-client', version: '1.0.0' });
       await client.connect(transport);
       return { client, transport, clientBound: () => Buffer.concat(received) };
