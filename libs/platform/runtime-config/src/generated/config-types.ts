@@ -497,6 +497,7 @@ export interface GatewaysConfig {
   maxFrameBytes: number;
   maskingKey?: SecretRef;
   postgres: PostgresGatewayConfig;
+  mcp: McpGatewayConfig;
 }
 /**
  * The PostgreSQL wire-protocol listener: agents log in with an OIDC access token as the password; the gateway logs in upstream with the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*), shared with every listener.
@@ -557,5 +558,77 @@ export interface PostgresConnectionConfig {
       serverName?: string;
     };
     connectTimeoutMs: number;
+  };
+}
+/**
+ * The MCP listener (streamable HTTP, session era): agents connect to /mcp/<connection> with an OIDC access token as a bearer token; the gateway is the OAuth resource server (RFC 9728 metadata) and calls the upstream MCP server with the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*).
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "McpGatewayConfig".
+ */
+export interface McpGatewayConfig {
+  enabled: boolean;
+  /**
+   * Where MCP clients connect. Loopback by default.
+   */
+  listen: {
+    host: ListenHost;
+    port: ListenPort;
+  };
+  /**
+   * The gateway's certificate and key (PEM): HTTPS. Without them the listener speaks plain HTTP (keep it on loopback or behind a TLS proxy).
+   */
+  tls?: {
+    certificate: SecretRef;
+    key: SecretRef;
+  };
+  /**
+   * Base URL clients reach the listener at (the `resource` of its protected-resource metadata). Default: http(s)://<listen.host>:<port>.
+   */
+  publicUrl?: string;
+  /**
+   * Token audiences this listener accepts, instead of gateways.audiences.
+   */
+  audiences?: string[];
+  /**
+   * Largest JSON-RPC message accepted from a client or an upstream.
+   */
+  maxMessageBytes: number;
+  /**
+   * SSE keep-alive interval while a call waits for approval.
+   */
+  keepAliveSeconds: number;
+  /**
+   * A session with nothing open for this long is closed.
+   */
+  idleTimeoutSeconds: number;
+  /**
+   * When masking would make structuredContent invalid against the tool's outputSchema: a typed placeholder (0, false, null) or the call fails.
+   */
+  structuredMaskingConflict: "placeholder" | "fail";
+  connections: McpConnectionConfig[];
+}
+/**
+ * An upstream MCP server (streamable HTTP). Clients reach it at /mcp/<name>; `mcp` policy rules name it in `servers`.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "McpConnectionConfig".
+ */
+export interface McpConnectionConfig {
+  name: string;
+  upstream: {
+    /**
+     * The upstream's MCP endpoint, e.g. https://tools.internal/mcp.
+     */
+    url: string;
+    credential?: SecretRef;
+    /**
+     * Header carrying the credential; `authorization` sends `Bearer <credential>`, any other header the value as is.
+     */
+    credentialHeader: string;
+    /**
+     * Deadline for the upstream's response to start.
+     */
+    timeoutMs: number;
   };
 }

@@ -1,0 +1,140 @@
+// The gateway service with `gateways.mcp` enabled over the shared `gateways.*` settings, built from a
+// YAML config as the hosts build it: the SDK's client calls a tool through the listener and gets a
+// refusal naming the rule; the upstream (an SDK McpServer) sees only the credential from the env
+// reference; the listener publishes its protected-resource metadata.
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqliteEventStore } from '@custodian/event-store-sqlite';
+import { createLogger } from '@custodian/observability';
+import { startNestService, type RunningNestService } from '@custodian/observability/nest';
+import { parseConfig } from '@custodian/runtime-config';
+import { startOidcProvider, type StartedOidcProvider } from '@custodian/test-harness';
+import { GatewayModule } from './index.js';
+
+const HELD = `held-${randomUUID()}`;
+let dir: string;
+let oidc: StartedOidcProvider;
+let store: SqliteEventStore;
+let service: RunningNestService;
+let upstream: Server;
+let port = 0;
+const authorizations: string[] = [];
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'custodian-gateway-mcp-'));
+  oidc = await startOidcProvider({ clients: [{ clientId: 'agent-1', groups: ['analysts'], kind: 'agent' }] });
+  const transports = new Map<string, StreamableHTTPServerTransport>();
+  upstream = createHttpServer((req, res) => {
+    void (async () => {
+      authorizations.push(req.headers.authorization ?? '');
+      const chunks: Buffer[] = [];
+      for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+      const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString()) as unknown) : undefined;
+      const id = req.headers['mcp-session-id'];
+      let transport = typeof id === 'string' ? transports.get(id) : undefined;
+      if (!transport) {
+        const created = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (sid) => void transports.set(sid, created) });
+        const server = new McpServer({ name: 'service-test-upstream', version: '1.0.0' });
+        server.registerTool('whoami', { description: 'Says hello.', annotations: { readOnlyHint: true } }, async () => ({ content: [{ type: 'text', text: 'hello from upstream, mail ann@example.com' }] }));
+        server.registerTool('drop_all', { description: 'Drops everything.' }, async () => ({ content: [{ type: 'text', text: 'dropped' }] }));
+        await server.connect(created);
+        transport = created;
+      }
+      await transport.handleRequest(req, res, body);
+    })();
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const upstreamAddress = upstream.address();
+  const upstreamPort = typeof upstreamAddress === 'object' && upstreamAddress ? upstreamAddress.port : 0;
+  port = await freePort();
+  writeFileSync(
+    join(dir, 'policy.yaml'),
+    `name: service-test
+rules:
+  - id: no-drops
+    match: { mcp: { tools: ["drop_*"] } }
+    decision: block
+  - id: read-only
+    match: { identity: { groups: [analysts] }, mcp: { annotations: { readOnlyHint: true } } }
+    decision: allow
+masking:
+  - { id: emails, detectors: [email], strategy: redact }
+`,
+  );
+  const loaded = parseConfig(
+    `
+identity:
+  issuers:
+    - issuer: ${oidc.issuer}
+      audiences: [${oidc.defaultAudience}]
+dataDir: data
+gateways:
+  policyFile: policy.yaml
+  mcp:
+    enabled: true
+    listen: { host: 127.0.0.1, port: ${port} }
+    connections:
+      - name: helpdesk
+        upstream:
+          url: http://127.0.0.1:${upstreamPort}/mcp
+          credential: { fromEnv: HELPDESK_MCP_TOKEN }
+`,
+    { file: join(dir, 'custodian.yaml'), env: {}, cwd: dir },
+  );
+  process.env['HELPDESK_MCP_TOKEN'] = HELD;
+  store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
+  const logger = createLogger({ service: 'gateway', level: 'silent' });
+  service = await startNestService({ module: GatewayModule.register({ eventStore: store, logger, loaded }), logger, listen: { host: '127.0.0.1', port: 0 }, shutdownHooks: false });
+});
+
+afterAll(async () => {
+  await service?.close();
+  await store?.close();
+  upstream?.closeAllConnections();
+  await new Promise<void>((resolve) => (upstream ? upstream.close(() => resolve()) : resolve()));
+  await oidc?.stop();
+  delete process.env['HELPDESK_MCP_TOKEN'];
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('gateway service: gateways.mcp', () => {
+  it('serves MCP clients as configured: allowed call masked, blocked tool hidden and refused, held credential upstream', async () => {
+    const metadata = await fetch(`http://127.0.0.1:${port}/.well-known/oauth-protected-resource/mcp/helpdesk`);
+    expect(await metadata.json()).toMatchObject({ resource: `http://127.0.0.1:${port}/mcp/helpdesk`, authorization_servers: [oidc.issuer] });
+    const token = (await oidc.issueToken({ clientId: 'agent-1' })).accessToken;
+    const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp/helpdesk`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+    const client = new Client({ name: 'service-test', version: '1.0.0' });
+    await client.connect(transport);
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['whoami']);
+    expect((await client.callTool({ name: 'whoami', arguments: {} })).content).toEqual([{ type: 'text', text: 'hello from upstream, mail [REDACTED:emails]' }]);
+    await expect(client.callTool({ name: 'drop_all', arguments: {} })).rejects.toThrow(/\(rule no-drops\)/);
+    await transport.terminateSession();
+    await client.close();
+    expect(new Set(authorizations)).toEqual(new Set([`Bearer ${HELD}`]));
+    const types: string[] = [];
+    const injected: unknown[] = [];
+    for await (const recorded of store.readAll()) {
+      types.push(recorded.event.type);
+      if (recorded.event.type === 'credential.injected') injected.push(recorded.event.payload);
+    }
+    expect(types).toEqual(expect.arrayContaining(['policy.activated', 'session.opened', 'credential.injected', 'command.issued', 'policy.decided', 'data.masked', 'session.closed', 'custody.attested']));
+    expect(injected[0]).toMatchObject({ credentialRef: 'env:HELPDESK_MCP_TOKEN', method: 'bearer' });
+  });
+});

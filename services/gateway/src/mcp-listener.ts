@@ -1,0 +1,67 @@
+// The MCP listener, built from the `gateways.mcp` section over the gateway core (policy, approvals,
+// evidence, masking key and identity are the core's, shared with every listener). Upstream
+// credentials are read by reference at each request; the client's token never goes upstream.
+import { CredentialError, CredentialReference, gatewayLogger } from '@custodian/gateway-kit';
+import { BearerAuthenticator } from '@custodian/identity';
+import { McpGateway, type McpConnection } from '@custodian/mcp-gateway';
+import { ConfigError, type LoadedConfig, type McpConnectionConfig, type SecretRef } from '@custodian/runtime-config';
+import type { GatewayCore } from './gateway-core.js';
+import { createSessionPipeline } from './session-pipelines.js';
+
+export interface RunningMcpListener {
+  readonly gateway: McpGateway;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+async function readPem(reference: SecretRef, loaded: LoadedConfig, key: string): Promise<Buffer> {
+  const credential = CredentialReference.from(reference, { baseDir: loaded.baseDir });
+  try {
+    return Buffer.from(await credential.readBytes());
+  } catch (error) {
+    if (error instanceof CredentialError) throw new ConfigError('CONFIG_SECRET_UNRESOLVED', `${key}: ${error.message}`);
+    throw error;
+  }
+}
+
+function connectionOf(connection: McpConnectionConfig, loaded: LoadedConfig): McpConnection {
+  const { upstream } = connection;
+  const credential = upstream.credential ? CredentialReference.from(upstream.credential, { baseDir: loaded.baseDir }) : undefined;
+  return {
+    name: connection.name,
+    upstream: {
+      url: upstream.url,
+      timeoutMs: upstream.timeoutMs,
+      // Read at each request: a rotated secret applies at once; never kept in config objects.
+      ...(credential ? { credential: { ref: credential.ref, header: upstream.credentialHeader, read: () => credential.read() } } : {}),
+    },
+  };
+}
+
+/** Starts the MCP listener as configured (throws ConfigError on an unusable section). */
+export async function startMcpListener(core: GatewayCore): Promise<RunningMcpListener> {
+  const { loaded, logger } = core;
+  const settings = loaded.config.gateways.mcp;
+  const tls = settings.tls
+    ? { cert: await readPem(settings.tls.certificate, loaded, 'gateways.mcp.tls.certificate'), key: await readPem(settings.tls.key, loaded, 'gateways.mcp.tls.key') }
+    : undefined;
+  const audiences = core.audiencesFor(settings);
+  const gateway = new McpGateway({
+    host: settings.listen.host,
+    port: settings.listen.port,
+    ...(tls ? { tls } : {}),
+    ...(settings.publicUrl ? { publicUrl: settings.publicUrl } : {}),
+    authorizationServers: loaded.config.identity.issuers.map((issuer) => issuer.issuer),
+    authenticator: new BearerAuthenticator({ verifier: core.verifier, ...(audiences ? { audiences } : {}), realm: 'custodian-mcp' }),
+    pipeline: createSessionPipeline(core, settings),
+    connections: settings.connections.map((connection) => connectionOf(connection, loaded)),
+    maxMessageBytes: settings.maxMessageBytes,
+    keepAliveMs: settings.keepAliveSeconds * 1000,
+    idleTimeoutMs: settings.idleTimeoutSeconds * 1000,
+    structuredMaskingConflict: settings.structuredMaskingConflict,
+    logger: gatewayLogger(logger, { listener: 'mcp' }),
+  });
+  const port = await gateway.listen();
+  logger.info({ host: settings.listen.host, port, connections: settings.connections.map((c) => c.name), tls: tls !== undefined }, `mcp gateway listening on ${settings.listen.host}:${port}`);
+  return { gateway, port, close: () => gateway.close() };
+}
