@@ -37,6 +37,15 @@ export class SseReader {
     return events;
   }
 
+  /** The stream ended: a last line ended by a lone `\r` still counts; an unfinished event is dropped (as browsers do). */
+  finish(): SseEvent[] {
+    this.buffer += this.decoder.decode();
+    if (!this.buffer.endsWith('\r')) return [];
+    const event = this.line(this.buffer.slice(0, -1));
+    this.buffer = '';
+    return event ? [event] : [];
+  }
+
   private line(line: string): SseEvent | undefined {
     if (line === '') {
       if (this.data.length === 0) {

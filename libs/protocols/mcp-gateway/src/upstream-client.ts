@@ -60,6 +60,7 @@ async function* sseBody(response: Response, maxBytes: number): AsyncIterable<str
     for await (const chunk of response.body ?? []) {
       for (const event of reader.push(chunk)) if (event.event === 'message' && event.data !== '') yield event.data;
     }
+    for (const event of reader.finish()) if (event.event === 'message' && event.data !== '') yield event.data;
   } finally {
     await response.body?.cancel().catch(() => undefined);
   }
