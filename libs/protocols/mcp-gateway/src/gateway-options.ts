@@ -1,11 +1,13 @@
 import type { BearerAuthenticator } from '@custodian/identity';
 import type { SessionPipeline } from '@custodian/session-pipeline';
+import type { McpStdioTarget } from './stdio-upstream.js';
 import type { McpUpstreamTarget } from './upstream-client.js';
 
 export interface McpConnection {
   /** What clients put in the path: `/mcp/<name>`; the `server` of `mcp` policy rules. */
   readonly name: string;
-  readonly upstream: McpUpstreamTarget;
+  /** An MCP server over streamable HTTP (`url`), or a command the gateway runs, one process per session (stdio). */
+  readonly upstream: McpUpstreamTarget | McpStdioTarget;
 }
 
 export interface GatewayLogger {

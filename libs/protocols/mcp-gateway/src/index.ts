@@ -5,3 +5,4 @@ export type { McpUpstreamCredential, McpUpstreamTarget } from './upstream-client
 export { ToolPins, toolFingerprint, type PinnedTool } from './tool-pins.js';
 export type { StructuredMaskingConflict } from './result-masking.js';
 export { JsonRpcErrorCode, canonicalJson } from './json-rpc.js';
+export type { McpStdioTarget } from './stdio-upstream.js';

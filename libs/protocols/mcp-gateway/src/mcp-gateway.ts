@@ -21,7 +21,11 @@ import { JsonRpcErrorCode, canonicalJson, jsonRpcError, parseJsonRpc, type JsonR
 import { maskMessage, type StructuredMaskingConflict } from './result-masking.js';
 import { SSE_KEEP_ALIVE, encodeSseEvent } from './sse-reader.js';
 import { ToolPins } from './tool-pins.js';
+import { McpStdioUpstream } from './stdio-upstream.js';
 import { McpUpstream, type UpstreamReply, type UpstreamState } from './upstream-client.js';
+
+/** What the gateway needs of an upstream: an HTTP server or a child process speaking stdio. */
+type Upstream = Pick<McpUpstream, 'credentialRef' | 'readCredential' | 'post' | 'openStream' | 'terminate'>;
 
 const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const SUPPORTED_VERSIONS = new Set(['2025-03-26', '2025-06-18', '2025-11-25']);
@@ -34,7 +38,7 @@ const BEARER = /^Bearer +(\S+) *$/i;
 interface GatewaySession {
   readonly id: string;
   readonly connection: McpConnection;
-  readonly upstream: McpUpstream;
+  readonly upstream: Upstream;
   readonly pipeline: PipelineSession;
   readonly subject: string;
   readonly state: UpstreamState;
@@ -120,7 +124,7 @@ class ClientReply {
 export class McpGateway {
   private server: Server | undefined;
   private readonly connections: ReadonlyMap<string, McpConnection>;
-  private readonly upstreams = new Map<string, McpUpstream>();
+  private readonly upstreams = new Map<string, Upstream>();
   private readonly pins = new Map<string, ToolPins>();
   private readonly sessions = new Map<string, GatewaySession>();
   private readonly logger: GatewayLogger;
@@ -144,7 +148,7 @@ export class McpGateway {
       if (!/^[A-Za-z0-9._-]{1,128}$/.test(connection.name)) throw new McpGatewayError('GATEWAY_CONFIG_INVALID', `connection name ${JSON.stringify(connection.name)} must be 1-128 letters, digits, '.', '_' or '-'`);
       if (byName.has(connection.name)) throw new McpGatewayError('GATEWAY_CONFIG_INVALID', `connection ${connection.name} is configured twice`);
       byName.set(connection.name, connection);
-      this.upstreams.set(connection.name, new McpUpstream(connection.upstream, this.maxMessageBytes));
+      this.upstreams.set(connection.name, 'command' in connection.upstream ? new McpStdioUpstream(connection.upstream, this.maxMessageBytes) : new McpUpstream(connection.upstream, this.maxMessageBytes));
       this.pins.set(connection.name, new ToolPins());
     }
     this.connections = byName;

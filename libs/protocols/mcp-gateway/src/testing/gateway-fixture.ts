@@ -89,6 +89,8 @@ export interface McpFixtureOptions {
   readonly keepAliveMs?: number;
   /** More upstreams (e.g. @modelcontextprotocol/server-everything), next to `tools`. */
   readonly extraConnections?: readonly McpConnection[];
+  /** More rules (YAML list items, indented by two), placed before the test policy's own. */
+  readonly extraRules?: string;
 }
 
 /** A fetch that keeps a copy of every response body byte (what the client received). */
@@ -117,7 +119,7 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
   });
   const store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
   const evidence = new StoreEvidencePipeline({ store, instance: 'test-mcp-gateway' });
-  writeFileSync(join(dir, 'policy.yaml'), TEST_POLICY);
+  writeFileSync(join(dir, 'policy.yaml'), options.extraRules ? TEST_POLICY.replace('rules:\n', `rules:\n${options.extraRules.replace(/^\n/, '')}`) : TEST_POLICY);
   const failures = new EventFactory({ service: 'gateway', instance: 'test-mcp-gateway' });
   const verifier = new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience, 'https://other.example/api'] }] });
   const audiences = [oidc.defaultAudience];
