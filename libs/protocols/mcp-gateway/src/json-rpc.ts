@@ -20,6 +20,8 @@ export const JsonRpcErrorCode = {
   PolicyRefused: -32001,
   /** Stateless era: `Mcp-Method` / `Mcp-Name` headers that do not match the body. */
   HeaderMismatch: -32020,
+  /** Stateless era: a protocol version the server (or the gateway for this connection) does not serve; `data.supported` lists what it does. */
+  UnsupportedProtocolVersion: -32022,
 } as const;
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -18,6 +18,18 @@ import { SessionRefusal, type PipelineSession } from '@custodian/session-pipelin
 import { McpGatewayError } from './gateway-errors.js';
 import { NO_LOGGER, type GatewayLogger, type McpConnection, type McpGatewayOptions } from './gateway-options.js';
 import { JsonRpcErrorCode, canonicalJson, jsonRpcError, parseJsonRpc, type JsonRpcId, type JsonRpcMessage } from './json-rpc.js';
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
+  HANDSHAKE_PROTOCOL_VERSIONS,
+  LATEST_MODERN_VERSION,
+  MODERN_PROTOCOL_VERSIONS,
+  PROTOCOL_VERSION_META_KEY,
+  checkStatelessMessage,
+  isRejection,
+  isStatelessMessage,
+  type StatelessRejection,
+} from './protocol-eras.js';
 import { maskMessage, type StructuredMaskingConflict } from './result-masking.js';
 import { SSE_KEEP_ALIVE, encodeSseEvent } from './sse-reader.js';
 import { ToolPins } from './tool-pins.js';
@@ -25,18 +37,22 @@ import { McpStdioUpstream } from './stdio-upstream.js';
 import { McpUpstream, type UpstreamReply, type UpstreamState } from './upstream-client.js';
 
 /** What the gateway needs of an upstream: an HTTP server or a child process speaking stdio. */
-type Upstream = Pick<McpUpstream, 'credentialRef' | 'readCredential' | 'post' | 'openStream' | 'terminate'>;
+type Upstream = Pick<McpUpstream, 'credentialRef' | 'readCredential' | 'post' | 'openStream' | 'terminate' | 'era'>;
 
 const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const SUPPORTED_VERSIONS = new Set(['2025-03-26', '2025-06-18', '2025-11-25']);
 /** Requests the gateway passes without a policy decision: they read nothing and run nothing. */
-const PLUMBING = new Set(['initialize', 'ping', 'tools/list', 'resources/list', 'resources/templates/list', 'prompts/list', 'logging/setLevel', 'completion/complete']);
+const PLUMBING = new Set(['initialize', 'server/discover', 'ping', 'tools/list', 'resources/list', 'resources/templates/list', 'prompts/list', 'logging/setLevel', 'completion/complete']);
 /** Rule id of calls to a tool whose definition changed since it was pinned. */
 export const TOOL_CHANGED_RULE = 'custodian:mcp-tool-definition-changed';
+/** Rule id of stateless-era requests whose routing headers disagree with their body. */
+export const HEADER_MISMATCH_RULE = 'custodian:mcp-header-mismatch';
 const BEARER = /^Bearer +(\S+) *$/i;
 
 interface GatewaySession {
   readonly id: string;
+  /** A stateless-era (2026-07-28) client's requests, grouped per access token: no `Mcp-Session-Id` goes to the client. */
+  readonly statelessKey: string | undefined;
   readonly connection: McpConnection;
   readonly upstream: Upstream;
   readonly pipeline: PipelineSession;
@@ -80,7 +96,7 @@ class ClientReply {
   }
 
   private baseHeaders(): Record<string, string> {
-    return this.session ? { 'mcp-session-id': this.session.id } : {};
+    return this.session && this.session.statelessKey === undefined ? { 'mcp-session-id': this.session.id } : {};
   }
 
   /** Switches to SSE (once) and sends keep-alive comments until the reply ends. */
@@ -100,7 +116,7 @@ class ClientReply {
   }
 
   /** One JSON-RPC message to the client (as the body, or as an event when streaming). */
-  send(message: string, label = this.label): void {
+  send(message: string, label = this.label, status = 200): void {
     if (this.gone) return;
     if (this.streaming) {
       const bytes = encodeSseEvent(message);
@@ -110,7 +126,7 @@ class ClientReply {
     }
     const bytes = Buffer.from(message, 'utf8');
     this.record(bytes, label);
-    this.res.writeHead(200, { ...this.baseHeaders(), 'content-type': 'application/json', 'content-length': String(bytes.length) });
+    this.res.writeHead(status, { ...this.baseHeaders(), 'content-type': 'application/json', 'content-length': String(bytes.length) });
     this.res.end(bytes);
   }
 
@@ -127,6 +143,7 @@ export class McpGateway {
   private readonly upstreams = new Map<string, Upstream>();
   private readonly pins = new Map<string, ToolPins>();
   private readonly sessions = new Map<string, GatewaySession>();
+  private readonly statelessSessions = new Map<string, GatewaySession>();
   private readonly logger: GatewayLogger;
   private readonly maxMessageBytes: number;
   private readonly keepAliveMs: number;
@@ -219,7 +236,7 @@ export class McpGateway {
     this.closing = true;
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    await Promise.all([...this.sessions.values()].map((session) => this.endSession(session, 'gateway-shutdown')));
+    await Promise.all([...this.sessions.values(), ...this.statelessSessions.values()].map((session) => this.endSession(session, 'gateway-shutdown')));
     server?.closeAllConnections();
     await closed;
   }
@@ -370,6 +387,11 @@ export class McpGateway {
       await this.initialize(req, res, connectionName, message, body);
       return;
     }
+    const versionHeader = req.headers['mcp-protocol-version'];
+    if (message.kind !== 'response' && req.headers['mcp-session-id'] === undefined && isStatelessMessage(message.params, typeof versionHeader === 'string' ? versionHeader : undefined)) {
+      await this.stateless(req, res, connectionName, message, body);
+      return;
+    }
     const session = await this.sessionFor(req, res, connectionName);
     if (!session) return;
     session.pipeline.recordFrame('client-to-upstream', message.kind === 'response' ? 'response' : message.method.slice(0, 64), Buffer.from(body));
@@ -425,6 +447,7 @@ export class McpGateway {
     const upstream = this.upstreams.get(connection.name)!;
     const session: GatewaySession = {
       id: randomBytes(24).toString('base64url'),
+      statelessKey: undefined,
       connection,
       upstream,
       pipeline: pipelineSession,
@@ -470,12 +493,158 @@ export class McpGateway {
     }
   }
 
-  /** A notification or a response to the upstream's request: forwarded, 202. */
-  private async forwardOneWay(session: GatewaySession, res: ServerResponse, body: string): Promise<void> {
+  /** GET or DELETE of a stateless-era client (no session): the 2026-07-28 transport has neither. */
+  private statelessWithoutSession(req: IncomingMessage, res: ServerResponse): boolean {
+    const version = req.headers['mcp-protocol-version'];
+    if (req.headers['mcp-session-id'] !== undefined || typeof version !== 'string' || !MODERN_PROTOCOL_VERSIONS.includes(version)) return false;
+    res.writeHead(405, { allow: 'POST', 'content-type': 'application/json' });
+    res.end(jsonRpcError(null, JsonRpcErrorCode.InvalidRequest, `MCP ${version} has no ${req.method} on the endpoint: POST each request`));
+    return true;
+  }
+
+  /**
+   * A stateless-era (2026-07-28) request or notification: authenticated on its own (the pipeline
+   * session of the same access token is reused while the token is valid, so its evidence groups
+   * together), checked against its routing headers, decided, forwarded to an upstream of the same
+   * era. Toward an upstream of the session era it gets -32022 naming the versions that work, so a
+   * dual-era client falls back to `initialize`.
+   */
+  private async stateless(req: IncomingMessage, res: ServerResponse, connectionName: string, message: Exclude<JsonRpcMessage, { kind: 'response' }>, body: string): Promise<void> {
+    const header = req.headers.authorization;
+    const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
+    if (token === undefined) {
+      this.unauthorized(res, connectionName, this.authenticator.wwwAuthenticate, 'send Authorization: Bearer <access token>');
+      return;
+    }
+    const session = await this.statelessSession(req, res, connectionName, token, message);
+    if (!session) return;
+    const id = message.kind === 'request' ? message.id : null;
+    session.pipeline.recordFrame('client-to-upstream', message.method.slice(0, 64), Buffer.from(body));
+    const envelope = checkStatelessMessage(message.method, message.params, req.rawHeaders, req.headers);
+    if (isRejection(envelope)) {
+      if (envelope.code === JsonRpcErrorCode.HeaderMismatch) {
+        // Headers that disagree with the body are how a request slips past header-routing proxies: on record as a refusal.
+        const decision = session.pipeline.gatewayBlock('mcp', HEADER_MISMATCH_RULE, envelope.message, `Custodian refused the request: ${envelope.message}.`);
+        await session.pipeline
+          .issue({ language: 'mcp', kind: 'mcp-tool', text: `${message.method} on ${session.connection.name}: ${envelope.message}`, summary: { server: session.connection.name, method: message.method }, decision })
+          .catch(() => undefined);
+      }
+      this.refuseStateless(session, res, id, envelope);
+      return;
+    }
+    let era: 'stateless' | 'session';
     try {
-      const answer = await session.upstream.post(session.state, body);
+      era = await session.upstream.era();
+    } catch (error) {
+      await this.upstreamFailed(session, res, id ?? undefined, error);
+      return;
+    }
+    if (era === 'session') {
+      this.refuseStateless(session, res, id, {
+        status: 400,
+        code: JsonRpcErrorCode.UnsupportedProtocolVersion,
+        message: `Unsupported protocol version: the MCP server behind ${session.connection.name} speaks the session era only (initialize, Mcp-Session-Id); use ${HANDSHAKE_PROTOCOL_VERSIONS[0]}`,
+        data: { supported: [...HANDSHAKE_PROTOCOL_VERSIONS], requested: envelope.protocolVersion },
+      });
+      return;
+    }
+    // Mcp-Param-* headers mirror arguments; the upstream checks them against the body the gateway decided.
+    const paramHeaders: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) if (name.startsWith('mcp-param-') && typeof value === 'string') paramHeaders[name] = value;
+    if (message.kind === 'notification') {
+      await this.forwardOneWay(session, res, body, paramHeaders);
+      return;
+    }
+    await this.request(session, req, res, message, body, paramHeaders);
+  }
+
+  private refuseStateless(session: GatewaySession, res: ServerResponse, id: JsonRpcId | null, rejection: StatelessRejection): void {
+    const body = jsonRpcError(id, rejection.code, rejection.message, rejection.data);
+    session.pipeline.recordFrame('upstream-to-client', 'error:stateless', Buffer.from(body));
+    plainJson(res, rejection.status, body);
+  }
+
+  /** The pipeline session of a stateless-era client's access token on one connection (opened on first use). */
+  private async statelessSession(req: IncomingMessage, res: ServerResponse, connectionName: string, token: string, message: Exclude<JsonRpcMessage, { kind: 'response' }>): Promise<GatewaySession | undefined> {
+    const tokenDigest = tokenDigestOf(token);
+    const key = `${connectionName}\n${tokenDigest.toString('hex')}`;
+    const existing = this.statelessSessions.get(key);
+    if (existing && !existing.closed && Date.now() < existing.tokenExpiresAt) {
+      this.touch(existing);
+      return existing;
+    }
+    if (existing) await this.endSession(existing, 'idle-timeout');
+    const connection = this.connections.get(connectionName);
+    const clientAddress = `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`;
+    const id = message.kind === 'request' ? message.id : null;
+    let pipelineSession: PipelineSession;
+    let expiresAt: number;
+    try {
+      const authorized = await this.options.pipeline.authenticate({
+        protocol: 'mcp',
+        presentedAs: 'bearer-header',
+        connection: connectionName,
+        connectionExists: connection !== undefined,
+        token,
+        clientAddress,
+        signal: AbortSignal.timeout(30_000),
+      });
+      expiresAt = authorized.verified.expiresAt.getTime();
+      const meta = isObject(message.params?.['_meta']) ? message.params['_meta'] : undefined;
+      const clientInfo = isObject(meta?.[CLIENT_INFO_META_KEY]) ? (meta[CLIENT_INFO_META_KEY] as Record<string, unknown>) : undefined;
+      const application = typeof clientInfo?.['name'] === 'string' ? `${clientInfo['name']}${typeof clientInfo['version'] === 'string' ? `/${clientInfo['version']}` : ''}` : undefined;
+      pipelineSession = await this.options.pipeline.openSession(authorized, { address: clientAddress, tls: this.options.tls !== undefined, ...(application ? { application } : {}) });
+    } catch (error) {
+      if (error instanceof SessionRefusal) {
+        if (error.code === 'AUTHENTICATION_FAILED') this.unauthorized(res, connectionName, `${this.authenticator.wwwAuthenticate}, error="invalid_token"`, error.message);
+        else if (error.code === 'CONNECTION_NOT_PERMITTED') plainJson(res, 403, jsonRpcError(id, JsonRpcErrorCode.InvalidRequest, error.message));
+        else plainJson(res, 503, jsonRpcError(id, JsonRpcErrorCode.InternalError, error.message));
+        return undefined;
+      }
+      throw error;
+    }
+    if (!connection) {
+      plainJson(res, 404, jsonRpcError(id, JsonRpcErrorCode.InvalidRequest, 'unknown connection'));
+      await pipelineSession.close('error', 'CONNECTION_UNKNOWN');
+      return undefined;
+    }
+    const upstream = this.upstreams.get(connection.name)!;
+    const session: GatewaySession = {
+      id: randomBytes(24).toString('base64url'),
+      statelessKey: key,
+      connection,
+      upstream,
+      pipeline: pipelineSession,
+      subject: pipelineSession.identity.subject,
+      state: { sessionId: undefined, protocolVersion: LATEST_MODERN_VERSION },
+      tokenDigest,
+      tokenExpiresAt: expiresAt,
+      tools: new Map(),
+      toolsListed: false,
+      inFlight: new Set(),
+      idleTimer: undefined,
+      closed: false,
+    };
+    try {
+      const secret = await upstream.readCredential();
+      if (upstream.credentialRef !== undefined) pipelineSession.credentialInjected(upstream.credentialRef, 'bearer', secret);
+    } catch (error) {
+      plainJson(res, 502, jsonRpcError(id, JsonRpcErrorCode.InternalError, `Custodian could not read the credential of connection ${connection.name}`));
+      await pipelineSession.close('error', error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'CREDENTIAL_UNAVAILABLE');
+      return undefined;
+    }
+    this.statelessSessions.set(key, session);
+    this.touch(session);
+    this.logger.info({ sessionId: pipelineSession.id, connection: connection.name, subject: session.subject, version: LATEST_MODERN_VERSION }, 'mcp stateless client seen');
+    return session;
+  }
+
+  /** A notification or a response to the upstream's request: forwarded, 202. */
+  private async forwardOneWay(session: GatewaySession, res: ServerResponse, body: string, extraHeaders?: Readonly<Record<string, string>>): Promise<void> {
+    try {
+      const answer = await session.upstream.post(session.state, body, undefined, extraHeaders);
       if (answer.kind === 'messages') for await (const _ of answer.messages) void _;
-      res.writeHead(202, { 'mcp-session-id': session.id });
+      res.writeHead(202, session.statelessKey === undefined ? { 'mcp-session-id': session.id } : {});
       res.end();
     } catch (error) {
       await this.upstreamFailed(session, res, undefined, error);
@@ -483,7 +652,7 @@ export class McpGateway {
   }
 
   private async upstreamFailed(session: GatewaySession, res: ServerResponse, id: JsonRpcId | undefined, error: unknown): Promise<void> {
-    if (error instanceof McpGatewayError && error.code === 'UPSTREAM_SESSION_EXPIRED') {
+    if (error instanceof McpGatewayError && error.code === 'UPSTREAM_SESSION_EXPIRED' && session.statelessKey === undefined) {
       // The client must start over: the gateway's session ends with the upstream's.
       plainJson(res, 404, jsonRpcError(id ?? null, JsonRpcErrorCode.InvalidRequest, 'Session not found: the MCP server ended it; initialize a new session'));
       await this.endSession(session, 'upstream-closed');
@@ -497,7 +666,7 @@ export class McpGateway {
     } else res.end();
   }
 
-  private async request(session: GatewaySession, req: IncomingMessage, res: ServerResponse, message: Extract<JsonRpcMessage, { kind: 'request' }>, body: string): Promise<void> {
+  private async request(session: GatewaySession, req: IncomingMessage, res: ServerResponse, message: Extract<JsonRpcMessage, { kind: 'request' }>, body: string, extraHeaders?: Readonly<Record<string, string>>): Promise<void> {
     const reply = new ClientReply(res, session, message.method.slice(0, 64));
     const controller = new AbortController();
     session.inFlight.add(controller);
@@ -508,7 +677,7 @@ export class McpGateway {
     res.once('close', onGone);
     try {
       if (PLUMBING.has(message.method)) {
-        await this.forwardRequest(session, reply, body, message, undefined, controller.signal);
+        await this.forwardRequest(session, reply, body, message, undefined, controller.signal, extraHeaders);
         return;
       }
       const outcome = await this.decide(session, reply, message, controller.signal);
@@ -519,7 +688,7 @@ export class McpGateway {
         return;
       }
       if (controller.signal.aborted) return;
-      await this.forwardRequest(session, reply, body, message, outcome.commandId, controller.signal);
+      await this.forwardRequest(session, reply, body, message, outcome.commandId, controller.signal, extraHeaders);
     } catch (error) {
       if (controller.signal.aborted) return;
       if (res.headersSent) {
@@ -535,7 +704,8 @@ export class McpGateway {
   /** The tools the upstream offers (asked by the gateway itself the first time a call needs annotations). */
   private async ensureTools(session: GatewaySession, signal: AbortSignal): Promise<void> {
     if (session.toolsListed) return;
-    const body = JSON.stringify({ jsonrpc: '2.0', id: `custodian-tools-${randomBytes(6).toString('hex')}`, method: 'tools/list', params: {} });
+    const params = session.statelessKey === undefined ? {} : { _meta: { [PROTOCOL_VERSION_META_KEY]: session.state.protocolVersion, [CLIENT_CAPABILITIES_META_KEY]: {}, [CLIENT_INFO_META_KEY]: { name: 'custodian-mcp-gateway', version: '1' } } };
+    const body = JSON.stringify({ jsonrpc: '2.0', id: `custodian-tools-${randomBytes(6).toString('hex')}`, method: 'tools/list', params });
     session.pipeline.recordFrame('client-to-upstream', 'gateway:tools/list', Buffer.from(body));
     const answer = await session.upstream.post(session.state, body, signal);
     if (answer.kind !== 'messages') return;
@@ -630,8 +800,16 @@ export class McpGateway {
   }
 
   /** Forwards a request and relays its response message(s), masked and recorded, to the client. */
-  private async forwardRequest(session: GatewaySession, reply: ClientReply, body: string, message: Extract<JsonRpcMessage, { kind: 'request' }>, commandId: string | undefined, signal: AbortSignal): Promise<void> {
-    const answer = await session.upstream.post(session.state, body, signal);
+  private async forwardRequest(
+    session: GatewaySession,
+    reply: ClientReply,
+    body: string,
+    message: Extract<JsonRpcMessage, { kind: 'request' }>,
+    commandId: string | undefined,
+    signal: AbortSignal,
+    extraHeaders?: Readonly<Record<string, string>>,
+  ): Promise<void> {
+    const answer = await session.upstream.post(session.state, body, signal, extraHeaders);
     if (answer.kind === 'accepted') {
       reply.send(jsonRpcError(message.id, JsonRpcErrorCode.InternalError, 'Custodian: the MCP server accepted the request without answering it'), 'error');
       return;
@@ -672,7 +850,8 @@ export class McpGateway {
           continue;
         }
         const out = transform ? transform(masked.text) : masked.text;
-        reply.send(out, labelOf(out));
+        // A JSON answer keeps the upstream's status (the stateless era's errors carry 400/404).
+        reply.send(out, labelOf(out), answer.stream ? 200 : answer.status);
       }
     } finally {
       session.pipeline.recordMasked(commandId, findings);
@@ -681,6 +860,7 @@ export class McpGateway {
 
   /** The GET stream: server-initiated messages, masked and recorded like responses. */
   private async get(req: IncomingMessage, res: ServerResponse, connectionName: string): Promise<void> {
+    if (this.statelessWithoutSession(req, res)) return;
     const accept = req.headers.accept ?? '';
     const session = await this.sessionFor(req, res, connectionName);
     if (!session) return;
@@ -710,6 +890,7 @@ export class McpGateway {
   }
 
   private async delete(req: IncomingMessage, res: ServerResponse, connectionName: string): Promise<void> {
+    if (this.statelessWithoutSession(req, res)) return;
     const session = await this.sessionFor(req, res, connectionName);
     if (!session) return;
     await this.endSession(session, 'client-closed');
@@ -720,7 +901,8 @@ export class McpGateway {
   private async endSession(session: GatewaySession, reason: 'client-closed' | 'idle-timeout' | 'gateway-shutdown' | 'upstream-closed'): Promise<void> {
     if (session.closed) return;
     session.closed = true;
-    this.sessions.delete(session.id);
+    if (session.statelessKey === undefined) this.sessions.delete(session.id);
+    else if (this.statelessSessions.get(session.statelessKey) === session) this.statelessSessions.delete(session.statelessKey);
     if (session.idleTimer) clearTimeout(session.idleTimer);
     for (const controller of session.inFlight) controller.abort();
     await session.upstream.terminate(session.state);

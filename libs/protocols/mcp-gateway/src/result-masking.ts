@@ -95,9 +95,21 @@ export function maskMessage(text: string, options: MaskMessageOptions): MaskedMe
       changed = true;
     }
   }
+  // An input-required result's `requestState` (2026-07-28) is the server's opaque (often signed)
+  // state the client echoes back on its retry: masking inside it would break the retry, so it is
+  // set aside and put back unchanged.
+  const requestState = isObject(result) && typeof result['requestState'] === 'string' ? result['requestState'] : undefined;
+  if (requestState !== undefined) {
+    const current = JSON.parse(message) as Record<string, unknown>;
+    message = JSON.stringify({ ...current, result: { ...(current['result'] as Record<string, unknown>), requestState: '' } });
+  }
   // Detectors over every other string (content[].text, resource contents, prompt messages …).
   const whole = policy.maskJsonText(message, { location: 'message', findings });
   if (whole.outcome === 'invalid') return { ok: false, reason: 'the MCP server sent a message that is not JSON' };
   if (whole.outcome === 'refused') return { ok: false, reason: `the MCP server's message is ${whole.reason === 'too-deep' ? 'nested too deep' : 'too large'} to mask` };
+  if (requestState !== undefined) {
+    const masked = JSON.parse(whole.text) as Record<string, unknown>;
+    return { ok: true, text: JSON.stringify({ ...masked, result: { ...(masked['result'] as Record<string, unknown>), requestState } }), changed: changed || whole.changed };
+  }
   return { ok: true, text: whole.text, changed: changed || whole.changed };
 }

@@ -5,7 +5,7 @@
 // go to the session's GET stream when one is open, else to the oldest pending request.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { McpGatewayError } from './gateway-errors.js';
-import type { UpstreamReply, UpstreamState } from './upstream-client.js';
+import type { UpstreamEra, UpstreamReply, UpstreamState } from './upstream-client.js';
 
 export interface McpStdioTarget {
   /** Program to run (no shell). */
@@ -164,6 +164,11 @@ export class McpStdioUpstream {
 
   readCredential(): Promise<string | undefined> {
     return Promise.resolve(undefined);
+  }
+
+  /** A stdio server is spoken to in the session era (initialize first); stateless clients are told to use it. */
+  era(): Promise<UpstreamEra> {
+    return Promise.resolve('session');
   }
 
   private child(state: UpstreamState): StdioChild {

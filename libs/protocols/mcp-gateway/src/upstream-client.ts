@@ -2,7 +2,14 @@
 // time with the credential the gateway holds (never the client's token) and hands back the
 // response as JSON-RPC messages, one by one as they stream, so each is decided and masked alone.
 import { McpGatewayError } from './gateway-errors.js';
+import { CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, LATEST_MODERN_VERSION, MODERN_PROTOCOL_VERSIONS, PROTOCOL_VERSION_META_KEY, routingHeaders } from './protocol-eras.js';
 import { SseReader } from './sse-reader.js';
+
+/** Which protocol era an upstream speaks: `stateless` when it answers `server/discover` with a 2026-07-28 version. */
+export type UpstreamEra = 'stateless' | 'session';
+
+/** How long an upstream's era is trusted before it is asked again (a server may be upgraded). */
+const ERA_TTL_MS = 60_000;
 
 /** The credential the gateway presents upstream, read at each use (a rotated secret applies at once). */
 export interface McpUpstreamCredential {
@@ -66,7 +73,13 @@ async function* sseBody(response: Response, maxBytes: number): AsyncIterable<str
   }
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 export class McpUpstream {
+  private eraProbe: { readonly at: number; readonly era: Promise<UpstreamEra> } | undefined;
+
   constructor(
     private readonly target: McpUpstreamTarget,
     private readonly maxMessageBytes: number,
@@ -95,11 +108,11 @@ export class McpUpstream {
     return headers;
   }
 
-  private async send(method: 'POST' | 'GET' | 'DELETE', state: UpstreamState, body: string | undefined, accept: string, signal: AbortSignal | undefined): Promise<Response> {
+  private async send(method: 'POST' | 'GET' | 'DELETE', state: UpstreamState, body: string | undefined, accept: string, signal: AbortSignal | undefined, extra: Readonly<Record<string, string>> = {}): Promise<Response> {
     try {
       return await fetch(this.target.url, {
         method,
-        headers: await this.headers(state, { accept, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }),
+        headers: await this.headers(state, { ...extra, accept, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }),
         ...(body === undefined ? {} : { body }),
         ...(signal ? { signal } : {}),
         redirect: 'error',
@@ -110,10 +123,62 @@ export class McpUpstream {
     }
   }
 
-  /** Posts one JSON-RPC message; resolves once the upstream's response has started. */
-  async post(state: UpstreamState, message: string, signal?: AbortSignal): Promise<UpstreamReply> {
-    const response = await this.withDeadline(this.send('POST', state, message, 'application/json, text/event-stream', signal));
-    return this.reply(response);
+  /**
+   * Posts one JSON-RPC message; resolves once the upstream's response has started. In the stateless
+   * era (`state.protocolVersion` 2026-07-28) the routing headers are derived from the message itself
+   * and `extraHeaders` (the client's `Mcp-Param-*`) go along.
+   */
+  async post(state: UpstreamState, message: string, signal?: AbortSignal, extraHeaders?: Readonly<Record<string, string>>): Promise<UpstreamReply> {
+    const modern = state.protocolVersion !== undefined && MODERN_PROTOCOL_VERSIONS.includes(state.protocolVersion);
+    let routing: Record<string, string> = {};
+    if (modern) {
+      const parsed = JSON.parse(message) as Record<string, unknown>;
+      if (typeof parsed['method'] === 'string') routing = routingHeaders(parsed['method'], isObject(parsed['params']) ? parsed['params'] : undefined, state.protocolVersion!);
+    }
+    const response = await this.withDeadline(this.send('POST', state, message, 'application/json, text/event-stream', signal, { ...(extraHeaders ?? {}), ...routing }));
+    return this.reply(response, modern);
+  }
+
+  /** The upstream's era, probed with `server/discover` and kept for a minute; an unreachable upstream is no verdict (it throws). */
+  era(): Promise<UpstreamEra> {
+    const cached = this.eraProbe;
+    if (cached && Date.now() - cached.at < ERA_TTL_MS) return cached.era;
+    const era = this.probeEra();
+    this.eraProbe = { at: Date.now(), era };
+    era.catch(() => {
+      if (this.eraProbe?.era === era) this.eraProbe = undefined;
+    });
+    return era;
+  }
+
+  private async probeEra(): Promise<UpstreamEra> {
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'custodian-era-probe',
+      method: 'server/discover',
+      params: { _meta: { [PROTOCOL_VERSION_META_KEY]: LATEST_MODERN_VERSION, [CLIENT_CAPABILITIES_META_KEY]: {}, [CLIENT_INFO_META_KEY]: { name: 'custodian-mcp-gateway', version: '1' } } },
+    });
+    let reply: UpstreamReply;
+    try {
+      reply = await this.post({ sessionId: undefined, protocolVersion: LATEST_MODERN_VERSION }, body, AbortSignal.timeout(this.target.timeoutMs ?? 30_000));
+    } catch (error) {
+      // A session-era server may answer a session-less request with 404 or a content type of its own: that is a verdict.
+      if (error instanceof McpGatewayError && (error.code === 'UPSTREAM_SESSION_EXPIRED' || error.code === 'UPSTREAM_PROTOCOL_ERROR')) return 'session';
+      throw error;
+    }
+    if (reply.kind !== 'messages') return 'session';
+    for await (const text of reply.messages) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      const result = isObject(parsed) ? parsed['result'] : undefined;
+      const versions = isObject(result) ? result['supportedVersions'] : undefined;
+      if (Array.isArray(versions) && versions.some((v) => typeof v === 'string' && MODERN_PROTOCOL_VERSIONS.includes(v))) return 'stateless';
+    }
+    return 'session';
   }
 
   /** Opens the upstream's GET stream (server-initiated messages), when it offers one. */
@@ -145,13 +210,18 @@ export class McpUpstream {
     }
   }
 
-  private async reply(response: Response): Promise<UpstreamReply> {
+  private async reply(response: Response, modern = false): Promise<UpstreamReply> {
     const sessionId = response.headers.get('mcp-session-id') ?? undefined;
     if (response.status === 202 || response.status === 204) {
       await response.body?.cancel();
       return { kind: 'accepted', status: response.status };
     }
     const type = (response.headers.get('content-type') ?? '').toLowerCase();
+    // Stateless era: a JSON-RPC error travels with an HTTP status of its own (400 for -32020/-32022,
+    // 404 for an unknown method); it is the answer to relay, not a lost session.
+    if (modern && response.status >= 400 && response.status < 500 && type.startsWith('application/json')) {
+      return { kind: 'messages', status: response.status, stream: false, sessionId, messages: jsonBody(response, this.maxMessageBytes) };
+    }
     if (!response.ok) {
       const text = (await response.text().catch(() => '')).slice(0, MAX_ERROR_BODY);
       if (response.status === 404) throw new McpGatewayError('UPSTREAM_SESSION_EXPIRED', 'the MCP server no longer knows this session');

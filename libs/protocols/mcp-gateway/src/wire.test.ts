@@ -97,4 +97,14 @@ describe('result masking', () => {
     expect(maskMessage(message, { policy, findings: new MaskingFindings(), outputSchema: schema, conflict: 'fail' })).toEqual({ ok: false, reason: "the masked value at $.balance would break the tool's outputSchema (number)" });
     expect(maskMessage('not json', { policy, findings: new MaskingFindings(), conflict: 'fail' })).toMatchObject({ ok: false });
   });
+
+  it("an input-required result (2026-07-28): the elicitation text is masked, the server's opaque requestState is passed unchanged", () => {
+    const requestState = 'v1.state-for ann.smith@example.com';
+    const inputRequired = JSON.stringify({ jsonrpc: '2.0', id: 2, result: { resultType: 'input_required', inputRequests: { confirm: { method: 'elicitation/create', params: { message: 'Reply to ann.smith@example.com' } } }, requestState } });
+    const masked = maskMessage(inputRequired, { policy, findings: new MaskingFindings(), conflict: 'placeholder' });
+    expect(masked.ok).toBe(true);
+    const parsed = JSON.parse((masked as { text: string }).text) as { result: { requestState: string; inputRequests: { confirm: { params: { message: string } } } } };
+    expect(parsed.result.requestState).toBe(requestState);
+    expect(parsed.result.inputRequests.confirm.params.message).toBe('Reply to [REDACTED:email]');
+  });
 });
