@@ -3,11 +3,12 @@
 // refusal naming the rule; the upstream (an SDK McpServer) sees only the credential from the env
 // reference; the listener publishes its protected-resource metadata.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -19,6 +20,7 @@ import { startNestService, type RunningNestService } from '@custodian/observabil
 import { parseConfig } from '@custodian/runtime-config';
 import { startOidcProvider, type StartedOidcProvider } from '@custodian/test-harness';
 import { GatewayModule } from './index.js';
+import { mcpConnectionOf } from './mcp-listener.js';
 
 const HELD = `held-${randomUUID()}`;
 let dir: string;
@@ -64,6 +66,9 @@ beforeAll(async () => {
   const upstreamAddress = upstream.address();
   const upstreamPort = typeof upstreamAddress === 'object' && upstreamAddress ? upstreamAddress.port : 0;
   port = await freePort();
+  const filesystemEntry = join(dirname(createRequire(import.meta.url).resolve('@modelcontextprotocol/server-filesystem/package.json')), 'dist/index.js');
+  mkdirSync(join(dir, 'shared'));
+  writeFileSync(join(dir, 'shared', 'note.txt'), 'call bob@example.com\n');
   writeFileSync(
     join(dir, 'policy.yaml'),
     `name: service-test
@@ -71,6 +76,9 @@ rules:
   - id: no-drops
     match: { mcp: { tools: ["drop_*"] } }
     decision: block
+  - id: files-reads
+    match: { identity: { groups: [analysts] }, mcp: { servers: [files], tools: [read_text_file] } }
+    decision: allow
   - id: read-only
     match: { identity: { groups: [analysts] }, mcp: { annotations: { readOnlyHint: true } } }
     decision: allow
@@ -95,10 +103,18 @@ gateways:
         upstream:
           url: http://127.0.0.1:${upstreamPort}/mcp
           credential: { fromEnv: HELPDESK_MCP_TOKEN }
+      - name: files
+        upstream:
+          command: ${process.execPath}
+          args: [${filesystemEntry}, ${join(dir, 'shared')}]
+          env: { NODE_ENV: production }
+          credential: { fromEnv: FILES_MCP_TOKEN }
+          credentialEnv: FILES_TOKEN
 `,
     { file: join(dir, 'custodian.yaml'), env: {}, cwd: dir },
   );
   process.env['HELPDESK_MCP_TOKEN'] = HELD;
+  process.env['FILES_MCP_TOKEN'] = `files-${randomUUID()}`;
   store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
   const logger = createLogger({ service: 'gateway', level: 'silent' });
   service = await startNestService({ module: GatewayModule.register({ eventStore: store, logger, loaded }), logger, listen: { host: '127.0.0.1', port: 0 }, shutdownHooks: false });
@@ -111,6 +127,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (upstream ? upstream.close(() => resolve()) : resolve()));
   await oidc?.stop();
   delete process.env['HELPDESK_MCP_TOKEN'];
+  delete process.env['FILES_MCP_TOKEN'];
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -136,5 +153,41 @@ describe('gateway service: gateways.mcp', () => {
     }
     expect(types).toEqual(expect.arrayContaining(['policy.activated', 'session.opened', 'credential.injected', 'command.issued', 'policy.decided', 'data.masked', 'session.closed', 'custody.attested']));
     expect(injected[0]).toMatchObject({ credentialRef: 'env:HELPDESK_MCP_TOKEN', method: 'bearer' });
+  });
+
+  it('runs a stdio MCP server configured by command (server-filesystem): masked read, credential named by reference', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-1' })).accessToken;
+    const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp/files`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+    const client = new Client({ name: 'service-test', version: '1.0.0' });
+    await client.connect(transport);
+    const read = await client.callTool({ name: 'read_text_file', arguments: { path: join(dir, 'shared', 'note.txt') } });
+    expect(JSON.stringify(read.content)).toContain('call [REDACTED:emails]');
+    await expect(client.callTool({ name: 'write_file', arguments: { path: join(dir, 'shared', 'x.txt'), content: 'x' } })).rejects.toThrow(/default deny/);
+    await transport.terminateSession();
+    await client.close();
+    const injected: unknown[] = [];
+    for await (const recorded of store.readAll()) if (recorded.event.type === 'credential.injected') injected.push(recorded.event.payload);
+    expect(injected).toContainEqual(expect.objectContaining({ credentialRef: 'env:FILES_MCP_TOKEN', method: 'api-key' }));
+  });
+
+  it('refuses a connection with both url and command, or a stdio credential without its variable, naming the key', () => {
+    const load = (upstream: string) =>
+      parseConfig(
+        `
+identity:
+  issuers: [{ issuer: ${oidc.issuer}, audiences: [x] }]
+gateways:
+  mcp:
+    enabled: true
+    connections:
+      - name: bad
+        upstream: ${upstream}
+`,
+        { file: join(dir, 'bad.yaml'), env: {}, cwd: dir },
+      );
+    const both = load('{ url: "http://127.0.0.1:1/mcp", command: /bin/true }');
+    expect(() => mcpConnectionOf(both.config.gateways.mcp.connections[0]!, 0, both)).toThrow(/gateways\.mcp\.connections\[0\]\.upstream: give exactly one of url .* and command/);
+    const noVariable = load('{ command: /bin/true, credential: { fromEnv: X } }');
+    expect(() => mcpConnectionOf(noVariable.config.gateways.mcp.connections[0]!, 0, noVariable)).toThrow(/upstream\.credentialEnv/);
   });
 });

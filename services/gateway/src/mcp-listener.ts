@@ -24,13 +24,36 @@ async function readPem(reference: SecretRef, loaded: LoadedConfig, key: string):
   }
 }
 
-function connectionOf(connection: McpConnectionConfig, loaded: LoadedConfig): McpConnection {
+/** One `gateways.mcp.connections[index]` entry as the gateway's connection (ConfigError naming the key when unusable). */
+export function mcpConnectionOf(connection: McpConnectionConfig, index: number, loaded: LoadedConfig): McpConnection {
   const { upstream } = connection;
+  const key = `gateways.mcp.connections[${index}].upstream`;
   const credential = upstream.credential ? CredentialReference.from(upstream.credential, { baseDir: loaded.baseDir }) : undefined;
+  if ((upstream.url === undefined) === (upstream.command === undefined)) {
+    throw new ConfigError('CONFIG_INVALID', `${key}: give exactly one of url (an HTTP MCP server) and command (a stdio MCP server) for connection ${connection.name}`);
+  }
+  if (upstream.command !== undefined) {
+    if (credential && upstream.credentialEnv === undefined) throw new ConfigError('CONFIG_INVALID', `${key}.credentialEnv: a stdio server's credential needs the environment variable that carries it`);
+    if (upstream.credentialEnv !== undefined && upstream.env && upstream.credentialEnv in upstream.env) throw new ConfigError('CONFIG_INVALID', `${key}.env.${upstream.credentialEnv}: also named by credentialEnv; secrets go in credential only`);
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(upstream.env ?? {})) if (value !== undefined) env[name] = value;
+    return {
+      name: connection.name,
+      upstream: {
+        command: upstream.command,
+        args: upstream.args ?? [],
+        env,
+        ...(upstream.cwd ? { cwd: upstream.cwd } : {}),
+        timeoutMs: upstream.timeoutMs,
+        // Read at each spawn: a rotated secret applies to the next session.
+        ...(credential && upstream.credentialEnv ? { credential: { env: upstream.credentialEnv, ref: credential.ref, read: () => credential.read() } } : {}),
+      },
+    };
+  }
   return {
     name: connection.name,
     upstream: {
-      url: upstream.url,
+      url: upstream.url!,
       timeoutMs: upstream.timeoutMs,
       // Read at each request: a rotated secret applies at once; never kept in config objects.
       ...(credential ? { credential: { ref: credential.ref, header: upstream.credentialHeader, read: () => credential.read() } } : {}),
@@ -54,7 +77,7 @@ export async function startMcpListener(core: GatewayCore): Promise<RunningMcpLis
     authorizationServers: loaded.config.identity.issuers.map((issuer) => issuer.issuer),
     authenticator: new BearerAuthenticator({ verifier: core.verifier, ...(audiences ? { audiences } : {}), realm: 'custodian-mcp' }),
     pipeline: createSessionPipeline(core, settings),
-    connections: settings.connections.map((connection) => connectionOf(connection, loaded)),
+    connections: settings.connections.map((connection, index) => mcpConnectionOf(connection, index, loaded)),
     maxMessageBytes: settings.maxMessageBytes,
     keepAliveMs: settings.keepAliveSeconds * 1000,
     idleTimeoutMs: settings.idleTimeoutSeconds * 1000,

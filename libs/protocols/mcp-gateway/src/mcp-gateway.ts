@@ -466,7 +466,7 @@ export class McpGateway {
     try {
       const secret = await upstream.readCredential();
       // The value goes to the custody scan only: every client-bound byte and event is checked for it.
-      if (upstream.credentialRef !== undefined) pipelineSession.credentialInjected(upstream.credentialRef, 'bearer', secret);
+      if (upstream.credentialRef !== undefined) pipelineSession.credentialInjected(upstream.credentialRef, 'command' in connection.upstream ? 'api-key' : 'bearer', secret);
       const answer = await upstream.post(session.state, body);
       if (answer.kind !== 'messages') throw new McpGatewayError('UPSTREAM_REFUSED', `the MCP server refused initialize (HTTP ${answer.status})`);
       session.state.sessionId = answer.sessionId;
@@ -627,7 +627,7 @@ export class McpGateway {
     };
     try {
       const secret = await upstream.readCredential();
-      if (upstream.credentialRef !== undefined) pipelineSession.credentialInjected(upstream.credentialRef, 'bearer', secret);
+      if (upstream.credentialRef !== undefined) pipelineSession.credentialInjected(upstream.credentialRef, 'command' in connection.upstream ? 'api-key' : 'bearer', secret);
     } catch (error) {
       plainJson(res, 502, jsonRpcError(id, JsonRpcErrorCode.InternalError, `Custodian could not read the credential of connection ${connection.name}`));
       await pipelineSession.close('error', error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'CREDENTIAL_UNAVAILABLE');

@@ -13,6 +13,11 @@ export interface McpStdioTarget {
   readonly args?: readonly string[];
   /** The child's whole environment (nothing of the gateway's is inherited except PATH). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * A secret the server needs (e.g. its API token), put in the child's environment variable `env`;
+   * read at each spawn, named by `ref` in events, and scanned for in every client-bound byte.
+   */
+  readonly credential?: { readonly env: string; readonly ref: string; readonly read: () => Promise<string> | string };
   readonly cwd?: string;
   /** Deadline for each response to start (default 30 s). */
   readonly timeoutMs?: number;
@@ -68,9 +73,9 @@ class StdioChild {
   stream: MessageQueue | undefined;
   exited = false;
 
-  constructor(target: McpStdioTarget, private readonly maxMessageBytes: number) {
+  constructor(target: McpStdioTarget, private readonly maxMessageBytes: number, secret: string | undefined) {
     this.child = spawn(target.command, [...(target.args ?? [])], {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...(target.env ?? {}) },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...(target.env ?? {}), ...(target.credential && secret !== undefined ? { [target.credential.env]: secret } : {}) },
       ...(target.cwd ? { cwd: target.cwd } : {}),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -153,17 +158,20 @@ class StdioChild {
 }
 
 export class McpStdioUpstream {
-  private readonly children = new WeakMap<UpstreamState, StdioChild>();
+  private readonly children = new WeakMap<UpstreamState, Promise<StdioChild>>();
 
   constructor(
     private readonly target: McpStdioTarget,
     private readonly maxMessageBytes: number,
   ) {}
 
-  readonly credentialRef: string | undefined = undefined;
+  get credentialRef(): string | undefined {
+    return this.target.credential?.ref;
+  }
 
-  readCredential(): Promise<string | undefined> {
-    return Promise.resolve(undefined);
+  async readCredential(): Promise<string | undefined> {
+    const credential = this.target.credential;
+    return credential ? await credential.read() : undefined;
   }
 
   /** A stdio server is spoken to in the session era (initialize first); stateless clients are told to use it. */
@@ -171,17 +179,18 @@ export class McpStdioUpstream {
     return Promise.resolve('session');
   }
 
-  private child(state: UpstreamState): StdioChild {
+  /** The session's child process, started on first use (concurrent first calls share one). */
+  private child(state: UpstreamState): Promise<StdioChild> {
     let child = this.children.get(state);
     if (!child) {
-      child = new StdioChild(this.target, this.maxMessageBytes);
+      child = this.readCredential().then((secret) => new StdioChild(this.target, this.maxMessageBytes, secret));
       this.children.set(state, child);
     }
     return child;
   }
 
   async post(state: UpstreamState, message: string, signal?: AbortSignal): Promise<UpstreamReply> {
-    const child = this.child(state);
+    const child = await this.child(state);
     let parsed: Record<string, unknown>;
     try {
       parsed = JSON.parse(message) as Record<string, unknown>;
@@ -215,7 +224,7 @@ export class McpStdioUpstream {
   }
 
   async openStream(state: UpstreamState, signal?: AbortSignal): Promise<UpstreamReply> {
-    const child = this.child(state);
+    const child = await this.child(state);
     const queue = new MessageQueue();
     child.stream?.end();
     child.stream = queue;
@@ -231,7 +240,8 @@ export class McpStdioUpstream {
   }
 
   async terminate(state: UpstreamState): Promise<void> {
-    this.children.get(state)?.kill();
+    const child = this.children.get(state);
     this.children.delete(state);
+    (await child?.catch(() => undefined))?.kill();
   }
 }

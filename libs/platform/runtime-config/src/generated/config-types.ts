@@ -609,23 +609,50 @@ export interface McpGatewayConfig {
   connections: McpConnectionConfig[];
 }
 /**
- * An upstream MCP server (streamable HTTP). Clients reach it at /mcp/<name>; `mcp` policy rules name it in `servers`.
+ * An upstream MCP server: over streamable HTTP (`url`) or a command the gateway runs, one child process per session, speaking stdio (`command`); exactly one of the two. Clients reach it at /mcp/<name>; `mcp` policy rules name it in `servers`.
  *
  * This interface was referenced by `CustodianConfig`'s JSON-Schema
  * via the `definition` "McpConnectionConfig".
  */
 export interface McpConnectionConfig {
   name: string;
+  /**
+   * `url` for an HTTP server, or `command` (+ `args`, `env`, `cwd`, `credential` in `credentialEnv`) for a stdio server; exactly one of `url` and `command`.
+   */
   upstream: {
     /**
-     * The upstream's MCP endpoint, e.g. https://tools.internal/mcp.
+     * The upstream's MCP endpoint, e.g. https://tools.internal/mcp (HTTP servers).
      */
-    url: string;
+    url?: string;
+    /**
+     * Program the gateway runs for a stdio MCP server (no shell), e.g. /usr/bin/node. Nothing of the gateway's environment is inherited except PATH.
+     */
+    command?: string;
+    /**
+     * Arguments of `command`.
+     *
+     * @maxItems 100
+     */
+    args?: string[];
+    /**
+     * Plain (non-secret) environment variables of the stdio server; secrets go in `credential`.
+     */
+    env?: {
+      [k: string]: string | undefined;
+    };
+    /**
+     * Working directory of the stdio server.
+     */
+    cwd?: string;
     credential?: SecretRef;
     /**
      * Header carrying the credential; `authorization` sends `Bearer <credential>`, any other header the value as is.
      */
     credentialHeader: string;
+    /**
+     * Stdio servers: the environment variable that carries `credential`.
+     */
+    credentialEnv?: string;
     /**
      * Deadline for the upstream's response to start.
      */
