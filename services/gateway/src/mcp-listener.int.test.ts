@@ -103,6 +103,10 @@ gateways:
         upstream:
           url: http://127.0.0.1:${upstreamPort}/mcp
           credential: { fromEnv: HELPDESK_MCP_TOKEN }
+      - name: helpdesk-cc
+        upstream:
+          url: http://127.0.0.1:${upstreamPort}/mcp
+          clientCredentials: { issuer: ${oidc.issuer}, clientId: custodian-gateway, clientSecret: { fromEnv: GATEWAY_CLIENT_SECRET }, resource: "https://helpdesk.test" }
       - name: files
         upstream:
           command: ${process.execPath}
@@ -115,6 +119,7 @@ gateways:
   );
   process.env['HELPDESK_MCP_TOKEN'] = HELD;
   process.env['FILES_MCP_TOKEN'] = `files-${randomUUID()}`;
+  process.env['GATEWAY_CLIENT_SECRET'] = oidc.registerClient({ clientId: 'custodian-gateway', kind: 'service' }).clientSecret;
   store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
   const logger = createLogger({ service: 'gateway', level: 'silent' });
   service = await startNestService({ module: GatewayModule.register({ eventStore: store, logger, loaded }), logger, listen: { host: '127.0.0.1', port: 0 }, shutdownHooks: false });
@@ -128,6 +133,7 @@ afterAll(async () => {
   await oidc?.stop();
   delete process.env['HELPDESK_MCP_TOKEN'];
   delete process.env['FILES_MCP_TOKEN'];
+  delete process.env['GATEWAY_CLIENT_SECRET'];
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -170,6 +176,23 @@ describe('gateway service: gateways.mcp', () => {
     expect(injected).toContainEqual(expect.objectContaining({ credentialRef: 'env:FILES_MCP_TOKEN', method: 'api-key' }));
   });
 
+  it('presents its own client-credentials token upstream when configured (the IdP issued it for the upstream audience)', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-1' })).accessToken;
+    const before = authorizations.length;
+    const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp/helpdesk-cc`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+    const client = new Client({ name: 'service-test', version: '1.0.0' });
+    await client.connect(transport);
+    expect((await client.callTool({ name: 'whoami', arguments: {} })).content).toEqual([{ type: 'text', text: 'hello from upstream, mail [REDACTED:emails]' }]);
+    await transport.terminateSession();
+    await client.close();
+    const sent = new Set(authorizations.slice(before));
+    expect(sent.size).toBe(1);
+    const [header] = [...sent];
+    expect(header).not.toBe(`Bearer ${token}`);
+    const claims = JSON.parse(Buffer.from(header!.split('.')[1]!, 'base64url').toString()) as { sub: string; aud: string };
+    expect(claims).toMatchObject({ sub: 'custodian-gateway', aud: 'https://helpdesk.test' });
+  });
+
   it('refuses a connection with both url and command, or a stdio credential without its variable, naming the key', () => {
     const load = (upstream: string) =>
       parseConfig(
@@ -189,5 +212,7 @@ gateways:
     expect(() => mcpConnectionOf(both.config.gateways.mcp.connections[0]!, 0, both)).toThrow(/gateways\.mcp\.connections\[0\]\.upstream: give exactly one of url .* and command/);
     const noVariable = load('{ command: /bin/true, credential: { fromEnv: X } }');
     expect(() => mcpConnectionOf(noVariable.config.gateways.mcp.connections[0]!, 0, noVariable)).toThrow(/upstream\.credentialEnv/);
+    const plainHttp = load('{ url: "http://127.0.0.1:1/mcp", clientCredentials: { issuer: "http://idp.example.com", clientId: c, clientSecret: { fromEnv: X } } }');
+    expect(() => mcpConnectionOf(plainHttp.config.gateways.mcp.connections[0]!, 0, plainHttp)).toThrow(/clientCredentials\.issuer: .*must be https/);
   });
 });

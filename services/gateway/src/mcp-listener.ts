@@ -3,7 +3,7 @@
 // credentials are read by reference at each request; the client's token never goes upstream.
 import { CredentialError, CredentialReference, gatewayLogger } from '@custodian/gateway-kit';
 import { BearerAuthenticator } from '@custodian/identity';
-import { McpGateway, type McpConnection } from '@custodian/mcp-gateway';
+import { ClientCredentialsToken, McpGateway, type McpConnection, type McpUpstreamCredential } from '@custodian/mcp-gateway';
 import { ConfigError, type LoadedConfig, type McpConnectionConfig, type SecretRef } from '@custodian/runtime-config';
 import type { GatewayCore } from './gateway-core.js';
 import { createSessionPipeline } from './session-pipelines.js';
@@ -32,6 +32,8 @@ export function mcpConnectionOf(connection: McpConnectionConfig, index: number, 
   if ((upstream.url === undefined) === (upstream.command === undefined)) {
     throw new ConfigError('CONFIG_INVALID', `${key}: give exactly one of url (an HTTP MCP server) and command (a stdio MCP server) for connection ${connection.name}`);
   }
+  if (upstream.command !== undefined && upstream.clientCredentials) throw new ConfigError('CONFIG_INVALID', `${key}.clientCredentials: only for HTTP servers (url); a stdio server gets its credential in credentialEnv`);
+  if (upstream.credential && upstream.clientCredentials) throw new ConfigError('CONFIG_INVALID', `${key}: give credential or clientCredentials, not both`);
   if (upstream.command !== undefined) {
     if (credential && upstream.credentialEnv === undefined) throw new ConfigError('CONFIG_INVALID', `${key}.credentialEnv: a stdio server's credential needs the environment variable that carries it`);
     if (upstream.credentialEnv !== undefined && upstream.env && upstream.credentialEnv in upstream.env) throw new ConfigError('CONFIG_INVALID', `${key}.env.${upstream.credentialEnv}: also named by credentialEnv; secrets go in credential only`);
@@ -50,14 +52,24 @@ export function mcpConnectionOf(connection: McpConnectionConfig, index: number, 
       },
     };
   }
+  let held: McpUpstreamCredential | undefined;
+  if (upstream.clientCredentials) {
+    const { issuer, clientId, resource, scope } = upstream.clientCredentials;
+    const secret = CredentialReference.from(upstream.clientCredentials.clientSecret, { baseDir: loaded.baseDir });
+    let token: ClientCredentialsToken;
+    try {
+      token = new ClientCredentialsToken({ issuer, clientId, clientSecret: () => secret.read(), clientSecretRef: secret.ref, ...(resource ? { resource } : {}), ...(scope ? { scope } : {}) });
+    } catch (error) {
+      throw new ConfigError('CONFIG_INVALID', `${key}.clientCredentials.issuer: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    held = token.asCredential();
+  } else if (credential) {
+    // Read at each request: a rotated secret applies at once; never kept in config objects.
+    held = { ref: credential.ref, header: upstream.credentialHeader, read: () => credential.read() };
+  }
   return {
     name: connection.name,
-    upstream: {
-      url: upstream.url!,
-      timeoutMs: upstream.timeoutMs,
-      // Read at each request: a rotated secret applies at once; never kept in config objects.
-      ...(credential ? { credential: { ref: credential.ref, header: upstream.credentialHeader, read: () => credential.read() } } : {}),
-    },
+    upstream: { url: upstream.url!, timeoutMs: upstream.timeoutMs, ...(held ? { credential: held } : {}) },
   };
 }
 

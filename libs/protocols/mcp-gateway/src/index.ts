@@ -7,3 +7,4 @@ export { ToolPins, toolFingerprint, type PinnedTool } from './tool-pins.js';
 export type { StructuredMaskingConflict } from './result-masking.js';
 export { JsonRpcErrorCode, canonicalJson } from './json-rpc.js';
 export type { McpStdioTarget } from './stdio-upstream.js';
+export { ClientCredentialsToken, type ClientCredentialsOptions } from './client-credentials.js';

@@ -6,6 +6,8 @@
 // (-32022) to use 2025-11-25, and the Python client then falls back to `initialize`.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
+import { ClientCredentialsToken } from './client-credentials.js';
 import { HEADER_MISMATCH_RULE } from './mcp-gateway.js';
 import { startMcpFixture, type McpFixture } from './testing/gateway-fixture.js';
 import { pythonSdkAvailable, runPythonClient, startPythonUpstream, type PythonUpstream } from './testing/python-sdk.js';
@@ -20,16 +22,25 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
   const pyCredential = `py-upstream-${randomBytes(12).toString('base64url')}`;
   const approvals = new TestOnlyApprovalGate();
 
+  let ccSecret: string;
   beforeAll(async () => {
     py = await startPythonUpstream();
+    // The fixture's IdP issues the gateway's own token for the `py-cc` connection (client_credentials).
+    const cc: { token?: ClientCredentialsToken } = {};
     fx = await startMcpFixture({
       approvals,
-      extraConnections: [{ name: 'py', upstream: { url: py.url, credential: { ref: 'env:PY_MCP_TOKEN', read: () => pyCredential } } }],
+      extraConnections: [
+        { name: 'py', upstream: { url: py.url, credential: { ref: 'env:PY_MCP_TOKEN', read: () => pyCredential } } },
+        { name: 'py-cc', upstream: { url: py.url, credential: { ref: 'env:CC_SECRET', read: () => cc.token!.read() } } },
+      ],
       extraRules: `
   - id: no-drops
     match: { mcp: { servers: [py], tools: [drop_table] } }
     decision: block
     message: Dropping tables is blocked.
+  - id: py-cc-lookups
+    match: { identity: { groups: [analysts] }, mcp: { servers: [py-cc], tools: [lookup] } }
+    decision: allow
   - id: big-transfers-need-approval
     match: { identity: { groups: [analysts] }, mcp: { servers: [py], tools: [confirm_transfer], arguments: { "$.amount": { equals: 5000 } } } }
     decision: require-approval
@@ -39,6 +50,8 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     decision: allow
 `,
     });
+    ccSecret = fx.oidc.registerClient({ clientId: 'custodian-gateway', kind: 'service' }).clientSecret;
+    cc.token = new ClientCredentialsToken({ issuer: fx.oidc.issuer, clientId: 'custodian-gateway', clientSecret: () => ccSecret, clientSecretRef: 'env:CC_SECRET', resource: 'https://py-upstream.test' });
   }, 90_000);
   afterAll(async () => {
     await fx?.stop();
@@ -137,5 +150,23 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     const run = await runPythonClient(fx.gateway.endpoint('tools'), token, [['echo', { message: 'hi' }]]);
     expect(run.protocolVersion).toBe('2025-11-25');
     expect(run.tools.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("the gateway's own client-credentials token goes upstream: issued by the IdP for the upstream's audience, never the client's token, reused while fresh", async () => {
+    const token = await fx.token('agent');
+    const before = py.authorizations.length;
+    const run = await runPythonClient(fx.gateway.endpoint('py-cc'), token, [['lookup', { customer: 'c-2' }]]);
+    expect(run.calls[0]!.result!.content![0]!.text).toBe('customer c-2: contact [REDACTED:pii-email]');
+    const sent = py.authorizations.slice(before);
+    expect(sent.length).toBeGreaterThan(2);
+    expect(new Set(sent).size).toBe(1);
+    expect(sent.join('\n')).not.toContain(token);
+    const upstreamToken = sent[0]!.replace(/^Bearer /, '');
+    const verified = await new OidcAccessTokenVerifier({ issuers: [{ issuer: fx.oidc.issuer, audiences: ['https://py-upstream.test'] }] }).verify(upstreamToken);
+    expect(verified.identity.subject).toBe('custodian-gateway');
+    const events = JSON.stringify(await fx.events());
+    expect(events).not.toContain(upstreamToken);
+    expect(events).not.toContain(ccSecret);
+    expect(events).toContain('env:CC_SECRET');
   }, 60_000);
 });

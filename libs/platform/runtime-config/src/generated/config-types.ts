@@ -653,9 +653,26 @@ export interface McpConnectionConfig {
      * Stdio servers: the environment variable that carries `credential`.
      */
     credentialEnv?: string;
+    clientCredentials?: McpClientCredentialsConfig;
     /**
      * Deadline for the upstream's response to start.
      */
     timeoutMs: number;
   };
+}
+/**
+ * HTTP servers: instead of a static `credential`, the gateway obtains its own access token (OAuth client_credentials at `issuer`, RFC 8707 `resource`), cached until shortly before it expires. The client's token never goes upstream.
+ */
+export interface McpClientCredentialsConfig {
+  /**
+   * The authorization server (discovery at /.well-known/openid-configuration); http only on loopback.
+   */
+  issuer: string;
+  clientId: string;
+  clientSecret: SecretRef;
+  /**
+   * RFC 8707 resource indicator: the upstream's audience.
+   */
+  resource?: string;
+  scope?: string;
 }
