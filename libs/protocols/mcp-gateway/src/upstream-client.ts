@@ -135,7 +135,7 @@ export class McpUpstream {
       const parsed = JSON.parse(message) as Record<string, unknown>;
       if (typeof parsed['method'] === 'string') routing = routingHeaders(parsed['method'], isObject(parsed['params']) ? parsed['params'] : undefined, state.protocolVersion!);
     }
-    const response = await this.withDeadline(this.send('POST', state, message, 'application/json, text/event-stream', signal, { ...(extraHeaders ?? {}), ...routing }));
+    const response = await this.withDeadline((deadline) => this.send('POST', state, message, 'application/json, text/event-stream', deadline, { ...(extraHeaders ?? {}), ...routing }), signal);
     return this.reply(response, modern);
   }
 
@@ -183,7 +183,7 @@ export class McpUpstream {
 
   /** Opens the upstream's GET stream (server-initiated messages), when it offers one. */
   async openStream(state: UpstreamState, signal?: AbortSignal): Promise<UpstreamReply> {
-    const response = await this.withDeadline(this.send('GET', state, undefined, 'text/event-stream', signal));
+    const response = await this.withDeadline((deadline) => this.send('GET', state, undefined, 'text/event-stream', deadline), signal);
     return this.reply(response);
   }
 
@@ -191,20 +191,26 @@ export class McpUpstream {
   async terminate(state: UpstreamState): Promise<void> {
     if (state.sessionId === undefined) return;
     try {
-      const response = await this.withDeadline(this.send('DELETE', state, undefined, 'application/json, text/event-stream', AbortSignal.timeout(5_000)));
+      const response = await this.withDeadline((deadline) => this.send('DELETE', state, undefined, 'application/json, text/event-stream', deadline), AbortSignal.timeout(5_000));
       await response.body?.cancel();
     } catch {
       // The upstream may already have forgotten the session.
     }
   }
 
-  private async withDeadline<T>(promise: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new McpGatewayError('UPSTREAM_UNAVAILABLE', 'the MCP server did not answer in time')), this.target.timeoutMs ?? 30_000);
-    });
+  /**
+   * Sends with a deadline for the response to start: past it the request is aborted (no socket is
+   * left hanging on a stalled upstream) and the caller gets UPSTREAM_UNAVAILABLE. Once the response
+   * has started, only `signal` (the client going away) ends it.
+   */
+  private async withDeadline(send: (signal: AbortSignal) => Promise<Response>, signal: AbortSignal | undefined): Promise<Response> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.target.timeoutMs ?? 30_000);
     try {
-      return await Promise.race([promise, deadline]);
+      return await send(signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal);
+    } catch (error) {
+      if (deadline.signal.aborted && !signal?.aborted) throw new McpGatewayError('UPSTREAM_UNAVAILABLE', 'the MCP server did not answer in time');
+      throw error;
     } finally {
       clearTimeout(timer);
     }

@@ -89,6 +89,8 @@ export interface McpFixtureOptions {
   readonly keepAliveMs?: number;
   /** More upstreams (e.g. @modelcontextprotocol/server-everything), next to `tools`. */
   readonly extraConnections?: readonly McpConnection[];
+  /** Deadline for the `tools` upstream's responses to start (default the gateway's, 30 s). */
+  readonly upstreamTimeoutMs?: number;
   /** More rules (YAML list items, indented by two), placed before the test policy's own. */
   readonly extraRules?: string;
 }
@@ -148,7 +150,10 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
     authorizationServers: [oidc.issuer],
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
     keepAliveMs: options.keepAliveMs ?? 200,
-    connections: [{ name: 'tools', upstream: { url: upstream.url, credential: { ref: 'env:TOOLS_MCP_TOKEN', read: () => upstreamCredential } } }, ...(options.extraConnections ?? [])],
+    connections: [
+      { name: 'tools', upstream: { url: upstream.url, ...(options.upstreamTimeoutMs ? { timeoutMs: options.upstreamTimeoutMs } : {}), credential: { ref: 'env:TOOLS_MCP_TOKEN', read: () => upstreamCredential } } },
+      ...(options.extraConnections ?? []),
+    ],
   });
   await gateway.listen();
   const url = gateway.endpoint('tools');

@@ -24,6 +24,8 @@ export interface TestUpstream {
   changeReportDescription(description: string): void;
   /** Makes `slow` take this long. */
   slowMs: number;
+  /** While true, POSTs of `tools/call` are read and never answered (an upstream that hangs). */
+  stallRequests: boolean;
   stop(): Promise<void>;
 }
 
@@ -39,7 +41,7 @@ export async function startTestUpstream(options: TestUpstreamOptions): Promise<T
   const calls: { tool: string; arguments: string }[] = [];
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const reportTools: RegisteredTool[] = [];
-  const state = { slowMs: 0, reportDescription: 'Writes a report.' };
+  const state = { slowMs: 0, reportDescription: 'Writes a report.', stall: false };
 
   const newServer = (): McpServer => {
     const server = new McpServer({ name: 'custodian-test-upstream', version: '1.0.0' });
@@ -101,6 +103,7 @@ export async function startTestUpstream(options: TestUpstreamOptions): Promise<T
       }
       const sessionId = req.headers['mcp-session-id'];
       const body = req.method === 'POST' ? await readJson(req) : undefined;
+      if (state.stall && typeof body === 'object' && body !== null && (body as { method?: unknown }).method === 'tools/call') return;
       let transport = typeof sessionId === 'string' ? transports.get(sessionId) : undefined;
       if (!transport) {
         if (typeof sessionId === 'string') {
@@ -132,6 +135,12 @@ export async function startTestUpstream(options: TestUpstreamOptions): Promise<T
     },
     set slowMs(value: number) {
       state.slowMs = value;
+    },
+    get stallRequests() {
+      return state.stall;
+    },
+    set stallRequests(value: boolean) {
+      state.stall = value;
     },
     changeReportDescription(description) {
       state.reportDescription = description;
