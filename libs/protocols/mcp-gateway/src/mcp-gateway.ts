@@ -37,7 +37,14 @@ import { McpStdioUpstream } from './stdio-upstream.js';
 import { McpUpstream, type UpstreamReply, type UpstreamState } from './upstream-client.js';
 
 /** What the gateway needs of an upstream: an HTTP server or a child process speaking stdio. */
-type Upstream = Pick<McpUpstream, 'credentialRef' | 'readCredential' | 'post' | 'openStream' | 'terminate' | 'era'>;
+type Upstream = Pick<McpUpstream, 'credentialRef' | 'readCredential' | 'post' | 'openStream' | 'terminate' | 'era' | 'discovery'>;
+
+/** A session-era client bridged to an upstream that speaks 2026-07-28 only: what each forwarded request's `_meta` carries. */
+interface EraBridge {
+  readonly clientVersion: string;
+  readonly clientCapabilities: unknown;
+  readonly clientInfo: unknown;
+}
 
 const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const SUPPORTED_VERSIONS = new Set(['2025-03-26', '2025-06-18', '2025-11-25']);
@@ -62,6 +69,7 @@ interface GatewaySession {
   tokenExpiresAt: number;
   readonly tools: Map<string, Record<string, unknown>>;
   toolsListed: boolean;
+  bridge: EraBridge | undefined;
   readonly inFlight: Set<AbortController>;
   idleTimer: NodeJS.Timeout | undefined;
   closed: boolean;
@@ -341,8 +349,9 @@ export class McpGateway {
       }
     }
     const version = req.headers['mcp-protocol-version'];
-    if (typeof version === 'string' && session.state.protocolVersion !== undefined && version !== session.state.protocolVersion) {
-      const body = jsonRpcError(null, JsonRpcErrorCode.InvalidRequest, `Bad Request: MCP-Protocol-Version ${version.slice(0, 40)} is not the version this session negotiated (${session.state.protocolVersion})`);
+    const negotiated = session.bridge?.clientVersion ?? session.state.protocolVersion;
+    if (typeof version === 'string' && negotiated !== undefined && version !== negotiated) {
+      const body = jsonRpcError(null, JsonRpcErrorCode.InvalidRequest, `Bad Request: MCP-Protocol-Version ${version.slice(0, 40)} is not the version this session negotiated (${negotiated})`);
       session.pipeline.recordFrame('upstream-to-client', 'error:protocol-version', Buffer.from(body));
       plainJson(res, 400, body);
       return undefined;
@@ -395,6 +404,10 @@ export class McpGateway {
     const session = await this.sessionFor(req, res, connectionName);
     if (!session) return;
     session.pipeline.recordFrame('client-to-upstream', message.kind === 'response' ? 'response' : message.method.slice(0, 64), Buffer.from(body));
+    if (session.bridge) {
+      await this.bridged(session, req, res, message, body, session.bridge);
+      return;
+    }
     if (message.kind !== 'request') {
       await this.forwardOneWay(session, res, body);
       return;
@@ -457,6 +470,7 @@ export class McpGateway {
       tokenExpiresAt: expiresAt,
       tools: new Map(),
       toolsListed: false,
+      bridge: undefined,
       inFlight: new Set(),
       idleTimer: undefined,
       closed: false,
@@ -468,6 +482,15 @@ export class McpGateway {
       // The value goes to the custody scan only: every client-bound byte and event is checked for it.
       if (upstream.credentialRef !== undefined) pipelineSession.credentialInjected(upstream.credentialRef, 'command' in connection.upstream ? 'api-key' : 'bearer', secret);
       const answer = await upstream.post(session.state, body);
+      if (answer.kind === 'error' && answer.status >= 400 && answer.status < 500 && (await upstream.era().catch(() => 'session' as const)) === 'stateless') {
+        // The server speaks 2026-07-28 only: the gateway answers initialize from server/discover and
+        // sends the session's requests to it statelessly.
+        this.bridgeInitialize(session, reply, message);
+        this.sessions.set(session.id, session);
+        this.touch(session);
+        this.logger.info({ sessionId: pipelineSession.id, connection: connection.name, subject: session.subject, version: session.bridge?.clientVersion, upstreamVersion: LATEST_MODERN_VERSION }, 'mcp session opened (bridged to a stateless upstream)');
+        return;
+      }
       if (answer.kind !== 'messages') throw new McpGatewayError('UPSTREAM_REFUSED', `the MCP server refused initialize (HTTP ${answer.status})`);
       session.state.sessionId = answer.sessionId;
       this.sessions.set(session.id, session);
@@ -621,6 +644,7 @@ export class McpGateway {
       tokenExpiresAt: expiresAt,
       tools: new Map(),
       toolsListed: false,
+      bridge: undefined,
       inFlight: new Set(),
       idleTimer: undefined,
       closed: false,
@@ -637,6 +661,59 @@ export class McpGateway {
     this.touch(session);
     this.logger.info({ sessionId: pipelineSession.id, connection: connection.name, subject: session.subject, version: LATEST_MODERN_VERSION }, 'mcp stateless client seen');
     return session;
+  }
+
+  /** The InitializeResult of a bridged session, built from the upstream's `server/discover`. */
+  private bridgeInitialize(session: GatewaySession, reply: ClientReply, message: Extract<JsonRpcMessage, { kind: 'request' }>): void {
+    const discovered = session.upstream.discovery();
+    if (!discovered) throw new McpGatewayError('UPSTREAM_REFUSED', 'the MCP server refused initialize and its server/discover result is unknown');
+    const params = message.params ?? {};
+    const requested = params['protocolVersion'];
+    const clientVersion = typeof requested === 'string' && HANDSHAKE_PROTOCOL_VERSIONS.includes(requested) ? requested : HANDSHAKE_PROTOCOL_VERSIONS[0]!;
+    session.bridge = { clientVersion, clientCapabilities: isObject(params['capabilities']) ? params['capabilities'] : {}, clientInfo: params['clientInfo'] };
+    session.state.protocolVersion = LATEST_MODERN_VERSION;
+    const meta = isObject(discovered['_meta']) ? discovered['_meta'] : {};
+    const serverInfo = isObject(meta['io.modelcontextprotocol/serverInfo']) ? meta['io.modelcontextprotocol/serverInfo'] : { name: session.connection.name, version: '0' };
+    const result = {
+      protocolVersion: clientVersion,
+      capabilities: isObject(discovered['capabilities']) ? discovered['capabilities'] : {},
+      serverInfo,
+      ...(typeof discovered['instructions'] === 'string' ? { instructions: discovered['instructions'] } : {}),
+    };
+    const masked = maskMessage(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }), { policy: session.pipeline.masking, findings: new MaskingFindings(), conflict: this.conflict });
+    reply.send(masked.ok ? masked.text : jsonRpcError(message.id, JsonRpcErrorCode.InternalError, `Custodian withheld the MCP server's description: ${masked.reason}`), 'initialize');
+  }
+
+  /**
+   * A message of a session bridged to a stateless upstream: the handshake's leftovers are answered
+   * here (`notifications/initialized`, `ping`, `logging/setLevel`), everything else goes upstream
+   * with the session's `_meta` (protocol version 2026-07-28, the client's capabilities and info).
+   */
+  private async bridged(session: GatewaySession, req: IncomingMessage, res: ServerResponse, message: JsonRpcMessage, body: string, bridge: EraBridge): Promise<void> {
+    if (message.kind === 'response' || (message.kind === 'notification' && message.method === 'notifications/initialized')) {
+      res.writeHead(202, { 'mcp-session-id': session.id });
+      res.end();
+      return;
+    }
+    if (message.kind === 'request' && (message.method === 'ping' || message.method === 'logging/setLevel')) {
+      new ClientReply(res, session, message.method).send(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: {} }));
+      return;
+    }
+    const parsed = JSON.parse(body) as Record<string, unknown>;
+    const params = isObject(parsed['params']) ? parsed['params'] : {};
+    const meta = isObject(params['_meta']) ? params['_meta'] : {};
+    const forward = JSON.stringify({
+      ...parsed,
+      params: {
+        ...params,
+        _meta: { ...meta, [PROTOCOL_VERSION_META_KEY]: LATEST_MODERN_VERSION, [CLIENT_CAPABILITIES_META_KEY]: bridge.clientCapabilities, ...(bridge.clientInfo === undefined ? {} : { [CLIENT_INFO_META_KEY]: bridge.clientInfo }) },
+      },
+    });
+    if (message.kind === 'notification') {
+      await this.forwardOneWay(session, res, forward);
+      return;
+    }
+    await this.request(session, req, res, message, forward);
   }
 
   /** A notification or a response to the upstream's request: forwarded, 202. */
@@ -704,7 +781,8 @@ export class McpGateway {
   /** The tools the upstream offers (asked by the gateway itself the first time a call needs annotations). */
   private async ensureTools(session: GatewaySession, signal: AbortSignal): Promise<void> {
     if (session.toolsListed) return;
-    const params = session.statelessKey === undefined ? {} : { _meta: { [PROTOCOL_VERSION_META_KEY]: session.state.protocolVersion, [CLIENT_CAPABILITIES_META_KEY]: {}, [CLIENT_INFO_META_KEY]: { name: 'custodian-mcp-gateway', version: '1' } } };
+    const modern = session.state.protocolVersion !== undefined && MODERN_PROTOCOL_VERSIONS.includes(session.state.protocolVersion);
+    const params = !modern ? {} : { _meta: { [PROTOCOL_VERSION_META_KEY]: session.state.protocolVersion, [CLIENT_CAPABILITIES_META_KEY]: {}, [CLIENT_INFO_META_KEY]: { name: 'custodian-mcp-gateway', version: '1' } } };
     const body = JSON.stringify({ jsonrpc: '2.0', id: `custodian-tools-${randomBytes(6).toString('hex')}`, method: 'tools/list', params });
     session.pipeline.recordFrame('client-to-upstream', 'gateway:tools/list', Buffer.from(body));
     const answer = await session.upstream.post(session.state, body, signal);
@@ -849,9 +927,17 @@ export class McpGateway {
           reply.send(jsonRpcError(requestId ?? null, JsonRpcErrorCode.InternalError, `Custodian withheld the MCP server's message: ${masked.reason}`), 'error:withheld');
           continue;
         }
+        if (session.bridge && isInputRequired(masked.text)) {
+          reply.send(
+            jsonRpcError(requestId ?? null, JsonRpcErrorCode.InternalError, `Custodian: the MCP server asks the client for input (2026-07-28 input_required), which a ${session.bridge.clientVersion} client cannot be asked through the gateway; use a 2026-07-28 client`),
+            'error:input-required',
+          );
+          continue;
+        }
         const out = transform ? transform(masked.text) : masked.text;
-        // A JSON answer keeps the upstream's status (the stateless era's errors carry 400/404).
-        reply.send(out, labelOf(out), answer.stream ? 200 : answer.status);
+        // A JSON answer keeps the upstream's status (the stateless era's errors carry 400/404), except
+        // toward a bridged session-era client, for which a JSON-RPC error is a 200 body.
+        reply.send(out, labelOf(out), answer.stream || session.bridge ? 200 : answer.status);
       }
     } finally {
       session.pipeline.recordMasked(commandId, findings);
@@ -864,6 +950,12 @@ export class McpGateway {
     const accept = req.headers.accept ?? '';
     const session = await this.sessionFor(req, res, connectionName);
     if (!session) return;
+    if (session.bridge) {
+      // A 2026-07-28 server has no GET stream; the SDK clients take 405 as "no stream".
+      res.writeHead(405, { allow: 'POST, DELETE' });
+      res.end();
+      return;
+    }
     if (!accept.includes('text/event-stream')) {
       plainJson(res, 406, jsonRpcError(null, JsonRpcErrorCode.InvalidRequest, 'Not Acceptable: the GET stream needs Accept: text/event-stream'));
       return;
@@ -916,6 +1008,11 @@ function safeParse(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+function isInputRequired(text: string): boolean {
+  const parsed = safeParse(text);
+  return isObject(parsed) && isObject(parsed['result']) && parsed['result']['resultType'] === 'input_required';
 }
 
 function labelOf(text: string): string {

@@ -19,18 +19,21 @@ const approver = { kind: 'human' as const, subject: 'fin-1', issuer: 'https://id
 describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) with the Python SDK on both sides', () => {
   let fx: McpFixture;
   let py: PythonUpstream;
+  let modern: PythonUpstream;
   const pyCredential = `py-upstream-${randomBytes(12).toString('base64url')}`;
   const approvals = new TestOnlyApprovalGate();
 
   let ccSecret: string;
   beforeAll(async () => {
     py = await startPythonUpstream();
+    modern = await startPythonUpstream({ modernOnly: true });
     // The fixture's IdP issues the gateway's own token for the `py-cc` connection (client_credentials).
     const cc: { token?: ClientCredentialsToken } = {};
     fx = await startMcpFixture({
       approvals,
       extraConnections: [
         { name: 'py', upstream: { url: py.url, credential: { ref: 'env:PY_MCP_TOKEN', read: () => pyCredential } } },
+        { name: 'py-modern', upstream: { url: modern.url, credential: { ref: 'env:PY_MCP_TOKEN', read: () => pyCredential } } },
         { name: 'py-cc', upstream: { url: py.url, credential: { ref: 'env:CC_SECRET', read: () => cc.token!.read() } } },
       ],
       extraRules: `
@@ -39,7 +42,7 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     decision: block
     message: Dropping tables is blocked.
   - id: py-cc-lookups
-    match: { identity: { groups: [analysts] }, mcp: { servers: [py-cc], tools: [lookup] } }
+    match: { identity: { groups: [analysts] }, mcp: { servers: [py-cc, py-modern], tools: [lookup, confirm_transfer] } }
     decision: allow
   - id: big-transfers-need-approval
     match: { identity: { groups: [analysts] }, mcp: { servers: [py], tools: [confirm_transfer], arguments: { "$.amount": { equals: 5000 } } } }
@@ -56,6 +59,7 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
   afterAll(async () => {
     await fx?.stop();
     await py?.stop();
+    await modern?.stop();
   });
 
   const post = (token: string, body: Record<string, unknown>, headers: Record<string, string>): Promise<Response> =>
@@ -169,4 +173,27 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     expect(events).not.toContain(ccSecret);
     expect(events).toContain('env:CC_SECRET');
   }, 60_000);
+
+  it('a session-era client (TypeScript SDK) works against a 2026-07-28-only upstream: the gateway bridges, and says clearly what cannot be bridged', async () => {
+    const token = await fx.token('agent');
+    const before = modern.posts.length;
+    const { client, transport } = await fx.connect(token, 'py-modern');
+    expect(client.getServerVersion()?.name).toBe('python-stateless-upstream');
+    expect(client.getInstructions()).toBe('A test upstream.');
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['confirm_transfer', 'drop_table', 'lookup']);
+    const lookup = await client.callTool({ name: 'lookup', arguments: { customer: 'c-3' } });
+    expect((lookup.content as { text: string }[])[0]!.text).toBe('customer c-3: contact [REDACTED:pii-email]');
+    const input = await client.callTool({ name: 'confirm_transfer', arguments: { amount: 7 } }).catch((error: unknown) => error as Error);
+    expect((input as Error).message).toContain('asks the client for input (2026-07-28 input_required)');
+    await client.ping();
+    await transport.terminateSession();
+    await client.close();
+    // Upstream, after the refused initialize, only stateless requests with their routing headers.
+    const seen = modern.posts.slice(before);
+    expect(seen[0]).toBe('- -');
+    expect(seen.slice(1).every((line) => line.endsWith(' 2026-07-28'))).toBe(true);
+    expect(seen).toContain('tools/call 2026-07-28');
+    expect(new Set(modern.authorizations)).toEqual(new Set([`Bearer ${pyCredential}`]));
+  }, 60_000);
 });
+

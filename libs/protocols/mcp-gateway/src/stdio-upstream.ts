@@ -174,6 +174,10 @@ export class McpStdioUpstream {
     return credential ? await credential.read() : undefined;
   }
 
+  discovery(): Record<string, unknown> | undefined {
+    return undefined;
+  }
+
   /** A stdio server is spoken to in the session era (initialize first); stateless clients are told to use it. */
   era(): Promise<UpstreamEra> {
     return Promise.resolve('session');

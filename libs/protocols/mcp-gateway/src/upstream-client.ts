@@ -79,6 +79,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 export class McpUpstream {
   private eraProbe: { readonly at: number; readonly era: Promise<UpstreamEra> } | undefined;
+  private discovered: Record<string, unknown> | undefined;
 
   constructor(
     private readonly target: McpUpstreamTarget,
@@ -139,6 +140,11 @@ export class McpUpstream {
     return this.reply(response, modern);
   }
 
+  /** The last `server/discover` result of a stateless upstream (capabilities, server info, instructions). */
+  discovery(): Record<string, unknown> | undefined {
+    return this.discovered;
+  }
+
   /** The upstream's era, probed with `server/discover` and kept for a minute; an unreachable upstream is no verdict (it throws). */
   era(): Promise<UpstreamEra> {
     const cached = this.eraProbe;
@@ -176,7 +182,10 @@ export class McpUpstream {
       }
       const result = isObject(parsed) ? parsed['result'] : undefined;
       const versions = isObject(result) ? result['supportedVersions'] : undefined;
-      if (Array.isArray(versions) && versions.some((v) => typeof v === 'string' && MODERN_PROTOCOL_VERSIONS.includes(v))) return 'stateless';
+      if (Array.isArray(versions) && versions.some((v) => typeof v === 'string' && MODERN_PROTOCOL_VERSIONS.includes(v))) {
+        this.discovered = result as Record<string, unknown>;
+        return 'stateless';
+      }
     }
     return 'session';
   }

@@ -36,9 +36,10 @@ export interface PythonUpstream {
   stop(): Promise<void>;
 }
 
-export async function startPythonUpstream(): Promise<PythonUpstream> {
+/** `modernOnly`: the server refuses `initialize` (-32022), as a server of the 2026-07-28 era only does. */
+export async function startPythonUpstream(options: { readonly modernOnly?: boolean } = {}): Promise<PythonUpstream> {
   const port = await freePort();
-  const child: ChildProcess = spawn(PYTHON_SDK_PYTHON, [join(SCRIPTS, 'stateless_server.py'), String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(PYTHON_SDK_PYTHON, [join(SCRIPTS, 'stateless_server.py'), String(port), ...(options.modernOnly ? ['modern-only'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   const authorizations: string[] = [];
   const posts: string[] = [];
   let log = '';

@@ -2,11 +2,13 @@
 (2026-07-28: server/discover, per-request _meta, Mcp-Method/Mcp-Name) and the session era on the
 same endpoint. Used as an upstream by the MCP gateway's tests.
 
-Usage: python stateless_server.py <port>. Prints `READY <port>` once listening; prints
+Usage: python stateless_server.py <port> [modern-only]. With `modern-only`, `initialize` is refused
+(-32022, as a server of the 2026-07-28 era only answers it), so only stateless requests work. Prints `READY <port>` once listening; prints
 `AUTH <value>` for every Authorization header it receives (the tests assert the client's token never
 arrives) and `ERA <method> <protocol-version header>` for every POST.
 """
 
+import json
 import sys
 
 import uvicorn
@@ -14,6 +16,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import InputRequiredResult, ToolAnnotations
 
 port = int(sys.argv[1])
+MODERN_ONLY = len(sys.argv) > 2 and sys.argv[2] == "modern-only"
 server = MCPServer("python-stateless-upstream", instructions="A test upstream.")
 
 
@@ -65,6 +68,35 @@ class Observe:
                 print(f"AUTH {headers['authorization']}", flush=True)
             if scope["method"] == "POST":
                 print(f"ERA {headers.get('mcp-method', '-')} {headers.get('mcp-protocol-version', '-')}", flush=True)
+                if MODERN_ONLY:
+                    chunks = []
+                    more = True
+                    while more:
+                        message = await receive()
+                        chunks.append(message.get("body", b""))
+                        more = message.get("more_body", False)
+                    body = b"".join(chunks)
+                    try:
+                        parsed = json.loads(body)
+                    except ValueError:
+                        parsed = None
+                    if isinstance(parsed, dict) and parsed.get("method") == "initialize":
+                        error = {"jsonrpc": "2.0", "id": parsed.get("id"), "error": {"code": -32022, "message": "Unsupported protocol version", "data": {"supported": ["2026-07-28"], "requested": str(parsed.get("params", {}).get("protocolVersion"))}}}
+                        payload = json.dumps(error).encode()
+                        await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
+                        await send({"type": "http.response.body", "body": payload})
+                        return
+                    replayed = False
+
+                    async def replay():
+                        nonlocal replayed
+                        if not replayed:
+                            replayed = True
+                            return {"type": "http.request", "body": body, "more_body": False}
+                        return await receive()
+
+                    await self.inner(scope, replay, send)
+                    return
         await self.inner(scope, receive, send)
 
 
