@@ -10,14 +10,21 @@ import { query } from '@anthropic-ai/claude-agent-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAnthropicModelStandIn, type AnthropicModelStandIn } from './testing/anthropic-model-stand-in.js';
 import { startMcpFixture, type McpFixture } from './testing/gateway-fixture.js';
+import { TestOnlyApprovalGate } from './testing/test-only-approval-gate.js';
+
+const approver = { kind: 'human' as const, subject: 'fin-1', issuer: 'https://idp.example', groups: ['finance'] };
 
 describe('Claude Agent SDK through the MCP gateway (model: Anthropic API stand-in)', () => {
   let fx: McpFixture;
   let model: AnthropicModelStandIn;
   let home: string;
+  const approvals = new TestOnlyApprovalGate();
   beforeAll(async () => {
-    fx = await startMcpFixture();
-    model = await startAnthropicModelStandIn({ tool: 'mcp__custodian__lookup_customer', input: { id: 'c-42' } });
+    fx = await startMcpFixture({ approvals });
+    model = await startAnthropicModelStandIn([
+      { prompt: 'Look customer c-42 up.', tool: 'mcp__custodian__lookup_customer', input: { id: 'c-42' } },
+      { prompt: 'Move 250 to acct-7.', tool: 'mcp__custodian__transfer', input: { to: 'acct-7', amount: 250 } },
+    ]);
     home = mkdtempSync(join(tmpdir(), 'custodian-agent-sdk-'));
   }, 60_000);
   afterAll(async () => {
@@ -26,15 +33,15 @@ describe('Claude Agent SDK through the MCP gateway (model: Anthropic API stand-i
     rmSync(home, { recursive: true, force: true });
   });
 
-  it('the agent sees only the tools policy allows, calls one through the gateway, and gets its result masked', async () => {
+  const runAgent = async (prompt: string, tool: string): Promise<{ type: string; subtype?: string }[]> => {
     const token = await fx.token('agent');
     const messages: { type: string; subtype?: string }[] = [];
     for await (const message of query({
-      prompt: 'Look customer c-42 up.',
+      prompt,
       options: {
         mcpServers: { custodian: { type: 'http', url: fx.url, headers: { Authorization: `Bearer ${token}` } } },
         tools: [],
-        allowedTools: ['mcp__custodian__lookup_customer'],
+        allowedTools: [tool],
         permissionMode: 'dontAsk',
         settingSources: [],
         maxTurns: 4,
@@ -44,6 +51,11 @@ describe('Claude Agent SDK through the MCP gateway (model: Anthropic API stand-i
     })) {
       messages.push(message as { type: string; subtype?: string });
     }
+    return messages;
+  };
+
+  it('the agent sees only the tools policy allows, calls one through the gateway, and gets its result masked', async () => {
+    const messages = await runAgent('Look customer c-42 up.', 'mcp__custodian__lookup_customer');
     expect(messages.at(-1)).toMatchObject({ type: 'result', subtype: 'success' });
     const offered = new Set(model.requests.flatMap((r) => (r.body.tools ?? []).map((t) => t.name)));
     expect(offered.has('mcp__custodian__lookup_customer')).toBe(true);
@@ -64,4 +76,19 @@ describe('Claude Agent SDK through the MCP gateway (model: Anthropic API stand-i
     const sessions = events.filter((e) => e.type === 'session.opened').map((e) => (e.payload as { client?: { application?: string } }).client?.application ?? '');
     expect(sessions.some((application) => /claude/i.test(application))).toBe(true);
   }, 120_000);
+
+  it("a call held for approval keeps the agent's tool call open until a human grants it; the approver saw the arguments", async () => {
+    const before = model.toolResults().length;
+    const run = runAgent('Move 250 to acct-7.', 'mcp__custodian__transfer');
+    const request = await approvals.nextRequest();
+    expect(request.ruleId).toBe('transfers-need-approval');
+    expect(request.command).toContain('{"amount":250,"to":"acct-7"}');
+    expect(fx.upstream.calls.some((c) => c.tool === 'transfer')).toBe(false);
+    approvals.grant(request.approvalId, approver);
+    const messages = await run;
+    expect(messages.at(-1)).toMatchObject({ type: 'result', subtype: 'success' });
+    expect(model.toolResults().slice(before)).toEqual(['transferred 250 to acct-7']);
+    expect(fx.upstream.calls.filter((c) => c.tool === 'transfer').length).toBe(1);
+  }, 120_000);
 });
+

@@ -1,6 +1,7 @@
 // Test-only stand-in for the Anthropic Messages API (the public API cannot be reached here): a
 // small local server speaking its wire format (JSON, or SSE with message_start … message_stop) and
-// playing one scripted turn: while the model has no tool result it calls `tool` with `input`; once
+// playing one scripted turn: while the model has no tool result it calls the tool scripted for the
+// prompt; once
 // it has one it answers with the result's text. It keeps every request (the tools it was offered,
 // the tool results it got) for the test to check.
 import { createServer, type Server } from 'node:http';
@@ -32,7 +33,8 @@ function resultText(block: Block): string {
   return typeof block.content === 'string' ? block.content : blocks(block.content).map((b) => b.text ?? '').join('');
 }
 
-export async function startAnthropicModelStandIn(script: { readonly tool: string; readonly input: Record<string, unknown> }): Promise<AnthropicModelStandIn> {
+/** `script`: the tool call the model makes for a prompt (the first user message contains `prompt`), if the tool is offered. */
+export async function startAnthropicModelStandIn(script: readonly { readonly prompt: string; readonly tool: string; readonly input: Record<string, unknown> }[]): Promise<AnthropicModelStandIn> {
   const requests: ModelRequest[] = [];
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -52,11 +54,14 @@ export async function startAnthropicModelStandIn(script: { readonly tool: string
       }
       const last = body.messages?.at(-1);
       const result = blocks(last?.content).find((b) => b.type === 'tool_result');
-      const offered = (body.tools ?? []).some((t) => t.name === script.tool);
+      const names = new Set((body.tools ?? []).map((t) => t.name));
+      const first = body.messages?.[0];
+      const prompt = typeof first?.content === 'string' ? first.content : blocks(first?.content).map((b) => b.text ?? '').join('');
+      const call = script.find((step) => prompt.includes(step.prompt) && names.has(step.tool));
       const content = result
         ? [{ type: 'text', text: `The tool said: ${resultText(result)}` }]
-        : offered
-          ? [{ type: 'tool_use', id: `toolu_${requests.length}`, name: script.tool, input: script.input }]
+        : call
+          ? [{ type: 'tool_use', id: `toolu_${requests.length}`, name: call.tool, input: call.input }]
           : [{ type: 'text', text: 'No tool to call.' }];
       const stopReason = content[0]!.type === 'tool_use' ? 'tool_use' : 'end_turn';
       const message = { id: `msg_${requests.length}`, type: 'message', role: 'assistant', model: body.model ?? 'stand-in', content, stop_reason: stopReason, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 5 } };
