@@ -10,7 +10,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { BearerRefusal, type BearerAuthenticator } from '@custodian/identity';
+import type { BearerAuthenticator } from '@custodian/identity';
 import { MaskingFindings } from '@custodian/masking';
 import type { PolicyDecision } from '@custodian/policy';
 import { decideMcp, type McpToolAnnotations } from '@custodian/policy-languages';
@@ -331,9 +331,19 @@ export class McpGateway {
     }
     const digest = tokenDigestOf(token);
     if (!timingSafeEqual(digest, session.tokenDigest) || Date.now() >= session.tokenExpiresAt) {
-      // Another (e.g. refreshed) token: verified again, and it must be the same subject's.
+      // Another (e.g. refreshed) token: verified again through the pipeline (a refusal is recorded as
+      // authentication.failed; the connection is authorized again for the token's groups), and it
+      // must be the same subject's.
       try {
-        const { verified } = await this.authenticator.authenticate(header);
+        const { verified } = await this.options.pipeline.authenticate({
+          protocol: 'mcp',
+          presentedAs: 'bearer-header',
+          connection: connectionName,
+          connectionExists: true,
+          token,
+          clientAddress: `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`,
+          signal: AbortSignal.timeout(30_000),
+        });
         if (verified.identity.subject !== session.subject) {
           plainJson(res, 403, jsonRpcError(null, JsonRpcErrorCode.InvalidRequest, 'this session belongs to another identity'));
           return undefined;
@@ -341,8 +351,10 @@ export class McpGateway {
         session.tokenDigest = digest;
         session.tokenExpiresAt = verified.expiresAt.getTime();
       } catch (error) {
-        if (error instanceof BearerRefusal) {
-          this.unauthorized(res, connectionName, error.wwwAuthenticate, error.message);
+        if (error instanceof SessionRefusal) {
+          if (error.code === 'AUTHENTICATION_FAILED') this.unauthorized(res, connectionName, `${this.authenticator.wwwAuthenticate}, error="invalid_token"`, error.message);
+          else if (error.code === 'CONNECTION_NOT_PERMITTED') plainJson(res, 403, jsonRpcError(null, JsonRpcErrorCode.InvalidRequest, error.message));
+          else plainJson(res, 503, jsonRpcError(null, JsonRpcErrorCode.InternalError, error.message));
           return undefined;
         }
         throw error;

@@ -80,6 +80,12 @@ describe('MCP gateway: session era, authentication and custody', () => {
     // Another identity's token cannot use the session.
     const other = await fetch(fx.url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${await fx.token('outsider')}`, 'mcp-session-id': transport.sessionId! }, body });
     expect(other.status).toBe(403);
+    // A bad token on a live session: 401, and the refusal is on record.
+    const failuresBefore = (await fx.events()).filter((e) => e.type === 'authentication.failed').length;
+    const forged = await fetch(fx.url, { method: 'POST', headers: { ...headers, authorization: 'Bearer not.a.token', 'mcp-session-id': transport.sessionId! }, body });
+    expect(forged.status).toBe(401);
+    expect(forged.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    expect((await fx.events()).filter((e) => e.type === 'authentication.failed').length).toBe(failuresBefore + 1);
     await transport.terminateSession();
   });
 
