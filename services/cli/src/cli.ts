@@ -6,6 +6,7 @@ import { runApprovalsCommand } from './approvals-command.js';
 import { startEmbedded } from './embedded-host.js';
 import { runEvidenceCommand, runLogCommand, verifyPack } from './evidence-command.js';
 import { runPolicyCommand } from './policy-command.js';
+import { runStoreCommand } from './store-command.js';
 import { cliVersion } from './version.js';
 
 export const USAGE = `Usage: custodian <command> [options]
@@ -34,6 +35,10 @@ Commands:
                                  Verify a pack offline (also: custodian verify FILE); exit 3
                                  when no key is pinned unless --trust-pack-keys.
                                  \`custodian log --help\`, \`custodian evidence --help\` for details.
+  store copy --to-config FILE [--config FILE]
+                                 Copy every event into another event store (e.g. the embedded
+                                 SQLite store into PostgreSQL), in order, and compare both
+                                 stores' Merkle leaves. \`custodian store --help\` for details.
   approvals list | show ID | approve ID -j TEXT | deny ID -j TEXT
                                  Held commands waiting for approval, through the API with
                                  your access token ($CUSTODIAN_TOKEN).
@@ -152,6 +157,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (argv[0] === 'log') return await runLogCommand(argv.slice(1), io);
     if (argv[0] === 'evidence') return await runEvidenceCommand(argv.slice(1), io);
     if (argv[0] === 'verify') return await verifyPack(argv.slice(1), io);
+    if (argv[0] === 'store') return await runStoreCommand(argv.slice(1), io);
     const parsed = parseCommand(argv);
     const [command, sub, ...extra] = parsed.command;
     if (parsed.help || command === 'help') {
