@@ -59,6 +59,8 @@ export async function openUpstreamExec(cluster: KubernetesCluster, request: Exec
   return await new Promise<UpstreamExec>((resolve, reject) => {
     const fail = (error: KubernetesGatewayError): void => {
       cleanup();
+      // terminate() before the handshake completes reports an error of its own: nobody needs it.
+      socket.on('error', () => undefined);
       socket.terminate();
       reject(error);
     };
@@ -66,6 +68,7 @@ export async function openUpstreamExec(cluster: KubernetesCluster, request: Exec
     const onOpen = (): void => {
       cleanup();
       if (socket.protocol !== protocol) {
+        socket.on('error', () => undefined);
         socket.terminate();
         reject(new KubernetesGatewayError('UPSTREAM_PROTOCOL', `the API server of cluster ${cluster.name} did not accept ${protocol}`));
         return;
