@@ -59,8 +59,9 @@ describe('Kubernetes gateway with @kubernetes/client-node Exec against the stand
     const stdout = frames.find((f) => f.payload.channel === 1);
     expect(Buffer.from(stdout!.payload.data, 'base64')).toEqual(Buffer.from('\x01hello-allowed\n', 'latin1'));
     expect(frames.some((f) => f.payload.channel === 3 && f.payload.direction === 'upstream-to-client')).toBe(true);
-    const attested = events.find((e) => (e.type as string) === 'custody.attested');
-    expect((attested?.payload as { exposed?: boolean } | undefined)?.exposed).toBe(false);
+    // The custody statement follows session.closed.
+    const attested = await waitFor('the custody statement', (all) => all.find((e) => e.stream === issued.stream && (e.type as string) === 'custody.attested'));
+    expect((attested.payload as { exposed?: boolean }).exposed).toBe(false);
   });
 
   it('passes the exit code of a failing command through (sh -c script decided as shell)', async () => {

@@ -6,6 +6,7 @@
 // masking with its channel byte, the API server's exit Status passed through.
 import { MaskingFindings, type StreamMasker } from '@custodian/masking';
 import type { PolicyDecision } from '@custodian/policy';
+import type { ShellClassification } from '@custodian/shell-classification';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { GatewayLogger } from '@custodian/gateway-kit';
 import type { PipelineSession, SessionCloseReason } from '@custodian/session-pipeline';
@@ -39,12 +40,30 @@ export interface ExecSessionOptions {
   readonly maxMessageBytes: number;
   readonly maxBufferedBytes: number;
   readonly maxHeldInputBytes: number;
+  /** How long output masking may hold back a channel's tail while the API server is quiet (ms). */
+  readonly maskingIdleFlushMs: number;
 }
 
 /** The rule id of the gateway's own refusal of a namespace outside the cluster's allow-list. */
 export const NAMESPACE_RULE = 'custodian:namespace-not-allowed';
 /** The rule id of the gateway's refusal of a malformed client message. */
 export const PROTOCOL_RULE = 'custodian:protocol-violation';
+
+/** The rule id of the gateway's own decision to open a shell whose stdin lines it decides one by one. */
+export const LINE_MODE_RULE = 'custodian:stdin-lines';
+
+const MAX_LINE_BYTES = 64 * 1024;
+const STDIN_SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh']);
+
+/**
+ * `exec -i … -- sh` (no tty): a lone shell whose only flag is that it reads its commands from
+ * stdin. The gateway sees that stdin, so it decides each line instead of refusing the shell.
+ */
+export function readsCommandsFromStdin(request: ExecRequest, classification: ShellClassification): boolean {
+  if (!request.stdin || request.tty || !classification.ok) return false;
+  const [program, ...others] = classification.programs;
+  return program !== undefined && others.length === 0 && STDIN_SHELLS.has(program.name) && classification.flags.length === 1 && classification.flags[0] === 'shell-from-stdin';
+}
 
 /** The command as events record it and approvers see it: where it runs, then the argv as a shell line. */
 export function execCommandText(request: ExecRequest): string {
@@ -56,6 +75,8 @@ export function execCommandText(request: ExecRequest): string {
 interface ChannelMasker {
   readonly masker: StreamMasker;
   readonly decoder: InstanceType<typeof TextDecoder>;
+  /** Flushes the held-back tail once the channel has been quiet for maskingIdleFlushMs. */
+  idleFlush?: NodeJS.Timeout;
 }
 
 export class ExecSession {
@@ -71,6 +92,12 @@ export class ExecSession {
   /** The command's issue() while it runs: the session is closed only after it settles. */
   private deciding: Promise<unknown> | undefined;
   private readonly findings = new MaskingFindings();
+  /** An interactive shell's stdin is decided line by line (see readsCommandsFromStdin). */
+  private lineMode = false;
+  private lineBuffer = '';
+  private readonly lineDecoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+  private lineQueue: Promise<void> = Promise.resolve();
+  private queuedLineBytes = 0;
   private readonly maskers = new Map<number, ChannelMasker>();
   private readonly resize = new JsonObjectStream(1024);
   private readonly status = new JsonObjectStream(64 * 1024);
@@ -125,6 +152,13 @@ export class ExecSession {
       const shellDecision = decideShellSync(session.policy, session.policyContext, shellText);
       decision = shellDecision;
       summary = { ...shellLanguage.summary(shellDecision.classification), kubernetes };
+      // A shell reading its commands from stdin (`exec -i … -- sh`), which no explicit rule
+      // decides: the gateway decides each stdin line as its own command instead.
+      if (shellDecision.ruleId === null && readsCommandsFromStdin(request, shellDecision.classification)) {
+        this.lineMode = true;
+        decision = { ...shellDecision, decision: 'allow', ruleId: LINE_MODE_RULE, reason: 'a shell reading stdin: every line is decided as its own command' };
+        summary = { ...summary, stdinLines: true };
+      }
     }
     if (decision.decision === 'require-approval' && session.canHoldForApproval) {
       this.sendToClient(Channel.stderr, `Custodian: this command needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver…\n`);
@@ -192,6 +226,10 @@ export class ExecSession {
       }
       throw error;
     }
+    if (this.lineMode && (decoded.channel === Channel.stdin || decoded.channel === Channel.close)) {
+      this.stdinLines(decoded.channel === Channel.stdin ? decoded.payload : undefined, message);
+      return;
+    }
     const label = decoded.channel === Channel.close ? `close:${CHANNEL_NAMES[decoded.payload[0]!] ?? decoded.payload[0]}` : CHANNEL_NAMES[decoded.channel]!;
     this.session.recordFrame('client-to-upstream', label, message, { channel: decoded.channel });
     this.sendToUpstream(message);
@@ -206,6 +244,82 @@ export class ExecSession {
       this.upstreamQueued -= message.length;
       if (this.upstreamQueued <= this.options.maxBufferedBytes / 2) this.resume('client', 'upstream-full');
     });
+  }
+
+  // ---- stdin lines of an interactive shell ----
+
+  /**
+   * Splits stdin into lines and decides each in order (`undefined` data: the client closed stdin;
+   * a last line without a newline is decided then). Lines wait in a bounded queue while an
+   * earlier one is decided or held.
+   */
+  private stdinLines(data: Buffer | undefined, closeMessage: Buffer): void {
+    const text = data ? this.lineDecoder.decode(data, { stream: true }) : this.lineDecoder.decode();
+    this.lineBuffer += text;
+    const lines: string[] = [];
+    let newline: number;
+    while ((newline = this.lineBuffer.indexOf('\n')) >= 0) {
+      lines.push(this.lineBuffer.slice(0, newline + 1));
+      this.lineBuffer = this.lineBuffer.slice(newline + 1);
+    }
+    if (!data && this.lineBuffer !== '') {
+      lines.push(this.lineBuffer);
+      this.lineBuffer = '';
+    }
+    const pending = Buffer.byteLength(this.lineBuffer, 'utf8');
+    if (pending > MAX_LINE_BYTES) {
+      this.violation('STDIN_LINE_TOO_LONG', `a stdin line is longer than ${MAX_LINE_BYTES} bytes`);
+      return;
+    }
+    for (const line of lines) {
+      const bytes = Buffer.byteLength(line, 'utf8');
+      this.queuedLineBytes += bytes;
+      if (this.queuedLineBytes > this.options.maxHeldInputBytes) {
+        this.violation('CLIENT_INPUT_OVERFLOW', `more than ${this.options.maxHeldInputBytes} bytes of stdin wait for decisions`);
+        return;
+      }
+      this.lineQueue = this.lineQueue.then(() => this.decideLine(line)).finally(() => (this.queuedLineBytes -= bytes));
+    }
+    if (!data) {
+      this.lineQueue = this.lineQueue.then(() => {
+        if (this.finished) return;
+        this.session.recordFrame('client-to-upstream', 'close:stdin', closeMessage, { channel: Channel.close });
+        this.sendToUpstream(closeMessage);
+      });
+    }
+    this.lineQueue = this.lineQueue.catch((error: unknown) => {
+      this.options.logger.error({ sessionId: this.session.id, err: error instanceof Error ? error.message : String(error) }, 'kubernetes exec: a stdin line could not be decided');
+      void this.finish('error', 'LINE_DECISION_FAILED');
+    });
+  }
+
+  /** One stdin line: decided by the shell language, issued (held if need be), then forwarded or refused on stderr. */
+  private async decideLine(line: string): Promise<void> {
+    if (this.finished) return;
+    const command = line.replace(/\r?\n$/, '');
+    const forward = (): void => {
+      const message = encodeChannelMessage(Channel.stdin, line);
+      this.session.recordFrame('client-to-upstream', 'stdin-line', message, { channel: Channel.stdin });
+      this.sendToUpstream(message);
+    };
+    // Blank and comment-only lines run nothing.
+    if (/^\s*(#.*)?$/.test(command)) return forward();
+    const { session, request } = this.options;
+    const findings = new MaskingFindings();
+    const text = session.masking.detection.compiled.length === 0 ? command : session.masking.maskText(command, 'stdin', findings);
+    const decision = decideShellSync(session.policy, session.policyContext, command);
+    const summary = { ...shellLanguage.summary(decision.classification), kubernetes: { namespace: request.namespace, pod: request.pod, ...(request.container ? { container: request.container } : {}), stdinLine: true } };
+    if (decision.decision === 'require-approval' && session.canHoldForApproval) {
+      this.sendToClient(Channel.stderr, `Custodian: this command needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver…\n`);
+    }
+    const issuing = session.issue({ language: 'shell', kind: 'kubernetes-exec', text, summary, decision, signal: this.abort.signal });
+    this.deciding = issuing;
+    const outcome = await issuing;
+    this.deciding = undefined;
+    if (!findings.isEmpty) session.recordMasked(outcome.commandId, findings);
+    if (this.finished) return;
+    if (outcome.forward) forward();
+    else this.sendToClient(Channel.stderr, `Custodian refused: ${outcome.message}\n`);
   }
 
   // ---- upstream → client ----
@@ -267,11 +381,18 @@ export class ExecSession {
     }
     const out = entry.masker.push(entry.decoder.decode(payload, { stream: true }));
     if (out.length > 0) this.sendToClient(channel, out);
+    // An interactive command's output must not wait for bytes that may never come (a detector
+    // can hold a complete match back until its window fills): once the channel is quiet, the
+    // tail is masked as if the stream ended there and masking starts afresh.
+    if (entry.idleFlush) clearTimeout(entry.idleFlush);
+    const { stats } = entry.masker;
+    entry.idleFlush = stats.consumed > stats.emittedInput ? setTimeout(() => this.flushMasker(channel), this.options.maskingIdleFlushMs) : undefined;
   }
 
   private flushMasker(channel: number): void {
     const entry = this.maskers.get(channel);
     if (!entry) return;
+    if (entry.idleFlush) clearTimeout(entry.idleFlush);
     this.maskers.delete(channel);
     const tail = entry.decoder.decode();
     const out = (tail ? entry.masker.push(tail) : '') + entry.masker.end();
@@ -352,6 +473,7 @@ export class ExecSession {
     if (this.finished) return;
     this.finished = true;
     this.abort.abort();
+    for (const entry of this.maskers.values()) if (entry.idleFlush) clearTimeout(entry.idleFlush);
     if (this.upstream && this.upstream.socket.readyState !== this.upstream.socket.CLOSED) this.upstream.socket.close(1000);
     if (this.commandId && !this.findings.isEmpty) this.session.recordMasked(this.commandId, this.findings);
     if (this.client.readyState === this.client.OPEN) this.client.close(1000);

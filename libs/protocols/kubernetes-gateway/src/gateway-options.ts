@@ -37,5 +37,11 @@ export interface KubernetesGatewayOptions {
   readonly maxBufferedBytes?: number;
   /** stdin bytes kept while a command waits for its decision or approval (default 1 MiB); more ends the session. */
   readonly maxHeldInputBytes?: number;
+  /**
+   * Output masking holds back text that could still be (part of) a match; when the API server
+   * sends nothing more on a channel for this long (ms, default 100), the held tail is masked and
+   * sent. A value split across such a pause is masked only if each part matches on its own.
+   */
+  readonly maskingIdleFlushMs?: number;
   readonly logger?: GatewayLogger;
 }

@@ -25,7 +25,7 @@ export interface StandInExec {
   readonly protocol: string;
   /** How the caller authenticated: `token` or `client-certificate:<CN>`. */
   readonly authenticatedBy: string;
-  /** Everything the process read on stdin (once it ended) and resize messages received. */
+  /** Everything the process was given on stdin so far, and the resize messages received. */
   stdin: string;
   resizes: string[];
   exitCode?: number;
@@ -117,7 +117,7 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
     if (options.hostileFirstMessage) ws.send(options.hostileFirstMessage);
     const child = spawn(exec.command[0]!, exec.command.slice(1), { cwd: workdir, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', POD: exec.pod, NAMESPACE: exec.namespace, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(child);
-    const stdin: Buffer[] = [];
+    const stdinDecoder = new TextDecoder();
     if (!withStdin) child.stdin.end();
     child.stdin.on('error', () => undefined);
     child.stdout.on('data', (chunk: Buffer) => ws.send(encodeChannelMessage(Channel.stdout, chunk)));
@@ -126,7 +126,7 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
       const channel = data[0];
       const payload = data.subarray(1);
       if (channel === Channel.stdin && withStdin) {
-        stdin.push(Buffer.from(payload));
+        exec.stdin += stdinDecoder.decode(payload, { stream: true });
         child.stdin.write(payload);
       } else if (channel === Channel.resize) exec.resizes.push(payload.toString('utf8'));
       else if (channel === Channel.close && ws.protocol === V5_PROTOCOL && payload[0] === Channel.stdin) child.stdin.end();
@@ -140,7 +140,6 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
     child.on('error', (error) => (spawnError = error));
     child.on('close', (code, signal) => {
       children.delete(child);
-      exec.stdin = Buffer.concat(stdin).toString('utf8');
       const exitCode = spawnError ? 127 : (code ?? (signal ? 128 + 15 : 1));
       exec.exitCode = exitCode;
       if (ws.readyState !== ws.OPEN) return;
