@@ -7,6 +7,7 @@ import type { HealthRegistry, Logger } from '@custodian/observability';
 import type { LoadedConfig } from '@custodian/runtime-config';
 import type { ApprovalGate } from '@custodian/session-pipeline';
 import { openGatewayCore, type GatewayCore, type GatewayEvidenceChannel } from './gateway-core.js';
+import { startKubernetesListener, type RunningKubernetesListener } from './kubernetes-listener.js';
 import { startPostgresListener, type RunningPostgresListener } from './postgres-listener.js';
 
 /** Nest injection token of the running gateway (`RunningGateway`), when a listener is enabled. */
@@ -16,6 +17,8 @@ export interface RunningGateway {
   readonly core: GatewayCore;
   /** The PostgreSQL listener, when `gateways.postgres.enabled`. */
   readonly postgres: RunningPostgresListener | undefined;
+  /** The Kubernetes exec listener, when `gateways.kubernetes.enabled`. */
+  readonly kubernetes: RunningKubernetesListener | undefined;
   /** Closes the listeners, then the core. */
   close(): Promise<void>;
 }
@@ -30,24 +33,29 @@ export interface GatewayListenerDependencies {
 
 /** True when at least one protocol listener is enabled (otherwise no core is built). */
 export function anyListenerEnabled(loaded: LoadedConfig): boolean {
-  return loaded.config.gateways.postgres.enabled;
+  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.kubernetes.enabled;
 }
 
 /** Builds the core and starts every enabled listener over it. */
 export async function startGateway(deps: GatewayListenerDependencies, evidence: GatewayEvidenceChannel): Promise<RunningGateway> {
   const core = await openGatewayCore({ ...deps, evidence });
   let postgres: RunningPostgresListener | undefined;
+  let kubernetes: RunningKubernetesListener | undefined;
   try {
     if (deps.loaded.config.gateways.postgres.enabled) postgres = await startPostgresListener(core);
+    if (deps.loaded.config.gateways.kubernetes.enabled) kubernetes = await startKubernetesListener(core);
   } catch (error) {
+    await postgres?.close();
     await core.close();
     throw error;
   }
   return {
     core,
     postgres,
+    kubernetes,
     close: async () => {
       await postgres?.close();
+      await kubernetes?.close();
       await core.close();
     },
   };
@@ -67,6 +75,15 @@ export function gatewayListenerProviders(deps: GatewayListenerDependencies & { r
       kind: 'ready',
       check: async () => {
         if (!running?.postgres) throw new Error('the PostgreSQL gateway is not listening yet');
+      },
+    });
+  }
+  if (deps.loaded.config.gateways.kubernetes.enabled) {
+    deps.health.register({
+      name: 'kubernetes-gateway',
+      kind: 'ready',
+      check: async () => {
+        if (!running?.kubernetes) throw new Error('the Kubernetes gateway is not listening yet');
       },
     });
   }
