@@ -136,14 +136,17 @@ describe('Kubernetes gateway: hostile clients and refused calls (stand-in API se
     expect(status).toBe(400);
   });
 
-  it('refuses logs, attach, port-forward and pod reads with a Status naming what is served', async () => {
+  it('refuses logs, attach, port-forward, pod lists and writes with a Status naming what is served', async () => {
     const headers = { Authorization: `Bearer ${await fixture.token()}` };
-    for (const path of ['/api/v1/namespaces/default/pods/web-0/log', '/api/v1/namespaces/default/pods/web-0', '/api/v1/namespaces/default/pods', '/apis/apps/v1/namespaces/default/deployments']) {
+    for (const path of ['/api/v1/namespaces/default/pods/web-0/log', '/api/v1/namespaces/default/pods', '/apis/apps/v1/namespaces/default/deployments']) {
       const result = await httpCall(path, headers);
       expect(result.status, path).toBe(403);
       expect(JSON.parse(result.body)).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Forbidden' });
       expect(result.body).toContain('only pods/exec');
     }
+    const deleted = await httpCall('/api/v1/namespaces/default/pods/web-0', headers, 'DELETE');
+    expect(deleted.status).toBe(403);
+    expect(deleted.body).toContain('pods (DELETE) is not served');
     for (const subresource of ['attach', 'portforward']) {
       const socket = new WebSocket(gatewayUrl(`/api/v1/namespaces/default/pods/web-0/${subresource}?stdout=true`), ['v5.channel.k8s.io'], { ca: fixture.pki.ca, headers });
       const status = await new Promise<number>((resolve) => {

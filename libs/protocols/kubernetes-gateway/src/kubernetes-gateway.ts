@@ -15,6 +15,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { SUPPORTED_PROTOCOLS, chooseProtocol, httpStatusBody, type ChannelProtocol } from './channel-protocol.js';
 import { ApiRequestError, parseExecRequest, routeOf, type ExecRequest } from './exec-request.js';
 import { ExecSession } from './exec-session.js';
+import { podForExecClients, readUpstreamPod } from './pod-read.js';
 import { KubernetesGatewayError } from './gateway-errors.js';
 import type { KubernetesCluster, KubernetesGatewayOptions } from './gateway-options.js';
 
@@ -30,7 +31,11 @@ const DISCOVERY: Readonly<Record<string, unknown>> = {
   '/api/v1': {
     kind: 'APIResourceList',
     groupVersion: 'v1',
-    resources: [{ name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] }],
+    resources: [
+      // kubectl exec reads the pod first (phase, containers): served as a projection (pod-read.ts).
+      { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get'], shortNames: ['po'] },
+      { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] },
+    ],
   },
 };
 
@@ -146,7 +151,13 @@ export class KubernetesGateway {
         response.end(JSON.stringify(DISCOVERY[route.path]));
         return;
       }
-      return refuse(this.notServed(route.kind === 'pod-subresource' ? `pods/${route.subresource}` : route.kind === 'pod' ? 'pods (get)' : route.kind === 'discovery' ? `${request.method ?? ''} ${route.path}` : 'this API path'));
+      if (route.kind === 'pod' && request.method === 'GET' && target.cluster && target.namespaces) {
+        if (!target.namespaces.matches(route.namespace)) {
+          return refuse({ status: 403, reason: 'Forbidden', message: `namespace ${route.namespace} is not allowed on cluster ${target.cluster.name} (allowed: ${target.cluster.namespaces.join(', ')})` });
+        }
+        return await this.servePod(target.cluster, route.namespace, route.pod, auth.subject, response, refuse);
+      }
+      return refuse(this.notServed(route.kind === 'pod-subresource' ? `pods/${route.subresource}` : route.kind === 'pod' ? `pods (${request.method ?? ''})` : route.kind === 'discovery' ? `${request.method ?? ''} ${route.path}` : 'this API path'));
     } catch (error) {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'kubernetes gateway: request failed');
       if (!response.headersSent) refuse({ status: 500, reason: 'InternalError', message: 'the Custodian gateway failed to handle this request' });
@@ -155,7 +166,29 @@ export class KubernetesGateway {
   }
 
   private notServed(what: string): Refusal {
-    return { status: 403, reason: 'Forbidden', message: `${what} is not served by the Custodian gateway: only pods/exec (WebSocket, ${SUPPORTED_PROTOCOLS.join(' or ')}) is` };
+    return { status: 403, reason: 'Forbidden', message: `${what} is not served by the Custodian gateway: only pods/exec (WebSocket, ${SUPPORTED_PROTOCOLS.join(' or ')}) and pod reads for it are` };
+  }
+
+  /** A pod GET: read upstream with the held credential, answered with the projection exec clients need. */
+  private async servePod(cluster: KubernetesCluster, namespace: string, pod: string, subject: string, response: ServerResponse, refuse: (refusal: Refusal) => void): Promise<void> {
+    let upstream;
+    try {
+      upstream = await readUpstreamPod(cluster, namespace, pod, AbortSignal.timeout(30_000));
+    } catch (error) {
+      if (!(error instanceof KubernetesGatewayError)) throw error;
+      this.logger.warn({ cluster: cluster.name, namespace, pod, subject, code: error.code }, `kubernetes pod read failed: ${error.message}`);
+      return refuse({ status: 502, reason: 'InternalError', message: `Custodian could not read the pod: ${error.message}` });
+    }
+    this.logger.info({ cluster: cluster.name, namespace, pod, subject, status: upstream.found ? 200 : upstream.status }, 'kubernetes pod read');
+    if (!upstream.found) {
+      return refuse(
+        upstream.status === 404
+          ? { status: 404, reason: 'NotFound', message: `pods "${pod}" not found` }
+          : { status: 502, reason: 'InternalError', message: `the API server of cluster ${cluster.name} refused the pod read (HTTP ${upstream.status})` },
+      );
+    }
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(podForExecClients(upstream.pod)));
   }
 
   private spdyRefusal(request: IncomingMessage): Refusal {
@@ -188,7 +221,7 @@ export class KubernetesGateway {
   }
 
   /** The bearer token through the session pipeline (authentication.failed on refusal; the token is never kept). */
-  private async authenticate(request: IncomingMessage, cluster: KubernetesCluster | undefined, name: string | undefined): Promise<Refusal | { readonly session: (client: { address: string; tls: boolean }) => Promise<PipelineSession> }> {
+  private async authenticate(request: IncomingMessage, cluster: KubernetesCluster | undefined, name: string | undefined): Promise<Refusal | { readonly subject: string; readonly session: (client: { address: string; tls: boolean }) => Promise<PipelineSession> }> {
     const header = request.headers.authorization;
     const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
     const clientAddress = clientAddressOf(request.socket);
@@ -207,7 +240,7 @@ export class KubernetesGateway {
         clientAddress,
         signal: AbortSignal.timeout(30_000),
       });
-      return { session: (client) => this.options.pipeline.openSession(authorized, client) };
+      return { subject: authorized.identity.subject, session: (client) => this.options.pipeline.openSession(authorized, client) };
     } catch (error) {
       if (error instanceof SessionRefusal) {
         return error.code === 'AUTHENTICATION_FAILED'

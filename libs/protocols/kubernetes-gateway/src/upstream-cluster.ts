@@ -21,12 +21,15 @@ function text(value: string | Buffer): string {
   return typeof value === 'string' ? value : value.toString('utf8');
 }
 
-/** Opens the exec WebSocket on the API server; rejects with KubernetesGatewayError (messages never carry the credential). */
-export async function openUpstreamExec(cluster: KubernetesCluster, request: ExecRequest, protocol: ChannelProtocol, maxPayload: number, signal: AbortSignal): Promise<UpstreamExec> {
-  const base = new URL(cluster.server);
-  if (base.protocol !== 'https:') throw new KubernetesGatewayError('GATEWAY_CONFIG_INVALID', `cluster ${cluster.name}: the API server must be an https:// URL`);
-  const url = new URL(`${base.pathname.replace(/\/$/, '')}/api/v1/namespaces/${encodeURIComponent(request.namespace)}/pods/${encodeURIComponent(request.pod)}/exec?${execQuery(request)}`, base);
-  url.protocol = 'wss:';
+/** How the gateway authenticates to the cluster's API server: the held credential read now, TLS verified against the cluster CA. */
+export interface UpstreamAuthentication {
+  /** The secret presented (token or private key), for the custody scan only. */
+  readonly secret: string;
+  readonly auth: { headers?: Record<string, string>; cert?: string; key?: string };
+  readonly tls: { ca?: string | Buffer; servername?: string; rejectUnauthorized: true; minVersion: 'TLSv1.2' };
+}
+
+export async function upstreamAuthentication(cluster: KubernetesCluster): Promise<UpstreamAuthentication> {
   let secret: string;
   const auth: { headers?: Record<string, string>; cert?: string; key?: string } = {};
   try {
@@ -42,14 +45,21 @@ export async function openUpstreamExec(cluster: KubernetesCluster, request: Exec
     // CredentialError messages name the reference only.
     throw new KubernetesGatewayError('UPSTREAM_CREDENTIAL_UNAVAILABLE', `the credential for cluster ${cluster.name} could not be read (${error instanceof Error ? error.message : 'unknown error'})`);
   }
-  const host = base.hostname.replace(/^\[|\]$/g, '');
+  const host = new URL(cluster.server).hostname.replace(/^\[|\]$/g, '');
   const serverName = cluster.serverName ?? (isIP(host) ? undefined : host);
+  return { secret, auth, tls: { ...(cluster.ca ? { ca: cluster.ca } : {}), ...(serverName ? { servername: serverName } : {}), rejectUnauthorized: true, minVersion: 'TLSv1.2' } };
+}
+
+/** Opens the exec WebSocket on the API server; rejects with KubernetesGatewayError (messages never carry the credential). */
+export async function openUpstreamExec(cluster: KubernetesCluster, request: ExecRequest, protocol: ChannelProtocol, maxPayload: number, signal: AbortSignal): Promise<UpstreamExec> {
+  const base = new URL(cluster.server);
+  if (base.protocol !== 'https:') throw new KubernetesGatewayError('GATEWAY_CONFIG_INVALID', `cluster ${cluster.name}: the API server must be an https:// URL`);
+  const url = new URL(`${base.pathname.replace(/\/$/, '')}/api/v1/namespaces/${encodeURIComponent(request.namespace)}/pods/${encodeURIComponent(request.pod)}/exec?${execQuery(request)}`, base);
+  url.protocol = 'wss:';
+  const { secret, auth, tls } = await upstreamAuthentication(cluster);
   const socket = new WebSocket(url, [protocol], {
     ...auth,
-    ...(cluster.ca ? { ca: cluster.ca } : {}),
-    ...(serverName ? { servername: serverName } : {}),
-    rejectUnauthorized: true,
-    minVersion: 'TLSv1.2',
+    ...tls,
     maxPayload,
     perMessageDeflate: false,
     handshakeTimeout: cluster.connectTimeoutMs ?? 10_000,

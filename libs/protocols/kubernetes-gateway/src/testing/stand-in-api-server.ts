@@ -51,6 +51,8 @@ export interface StandInApiServer {
   readonly port: number;
   /** Every exec accepted, in order. */
   readonly execs: readonly StandInExec[];
+  /** Every authenticated pod GET (`namespace/pod`), in order. */
+  readonly podGets: readonly string[];
   /** Requests refused for authentication (count). */
   readonly refused: number;
   /** The working directory commands run in. */
@@ -59,6 +61,28 @@ export interface StandInApiServer {
 }
 
 const EXEC_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/;
+const POD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/;
+
+/** An environment value in every stand-in pod's spec: what a pod GET through the gateway must never show. */
+export const STAND_IN_POD_SECRET = 'stand-in-pod-env-secret-value';
+
+/** A pod as a real API server returns it (trimmed), with an env value and a volume the gateway must not pass on. */
+function standInPod(namespace: string, name: string): unknown {
+  return {
+    kind: 'Pod',
+    apiVersion: 'v1',
+    metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: '1', labels: { app: name }, annotations: { 'kubectl.kubernetes.io/default-container': 'app', 'example.com/secret-annotation': STAND_IN_POD_SECRET } },
+    spec: {
+      containers: [
+        { name: 'app', image: 'busybox:1.36', env: [{ name: 'DB_PASSWORD', value: STAND_IN_POD_SECRET }], volumeMounts: [{ name: 'secrets', mountPath: '/secrets' }] },
+        { name: 'sidecar', image: 'busybox:1.36' },
+      ],
+      volumes: [{ name: 'secrets', secret: { secretName: 'db' } }],
+      nodeName: 'stand-in-node',
+    },
+    status: { phase: 'Running', podIP: '10.0.0.7', containerStatuses: [{ name: 'app', ready: true, started: true, restartCount: 0, image: 'busybox:1.36' }, { name: 'sidecar', ready: true, started: true, restartCount: 0, image: 'busybox:1.36' }] },
+  };
+}
 
 export async function startStandInApiServer(options: StandInApiServerOptions): Promise<StandInApiServer> {
   const workdir = await mkdtemp(join(tmpdir(), 'stand-in-apiserver-'));
@@ -66,9 +90,22 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
   let refused = 0;
   const children = new Set<ReturnType<typeof spawn>>();
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => chooseProtocol(offered) ?? false });
-  const server: Server = createServer({ cert: options.cert, key: options.key, ...(options.clientCa ? { ca: options.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, (_request, response) => {
-    response.writeHead(404, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 }));
+  const podGets: string[] = [];
+  const server: Server = createServer({ cert: options.cert, key: options.key, ...(options.clientCa ? { ca: options.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, (request, response) => {
+    const send = (status: number, body: unknown): void => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body));
+    };
+    const match = POD_PATH.exec(new URL(request.url ?? '/', 'https://stand-in').pathname);
+    if (!match || request.method !== 'GET') return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
+    if (!authenticate(request)) {
+      refused++;
+      return send(401, { kind: 'Status', status: 'Failure', reason: 'Unauthorized', code: 401 });
+    }
+    const [namespace, pod] = [decodeURIComponent(match[1]!), decodeURIComponent(match[2]!)];
+    podGets.push(`${namespace}/${pod}`);
+    if (pod.startsWith('missing-')) return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', message: `pods "${pod}" not found`, code: 404 });
+    send(200, standInPod(namespace, pod));
   });
 
   const authenticate = (request: IncomingMessage): string | undefined => {
@@ -160,6 +197,7 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
     url: `https://127.0.0.1:${port}`,
     port,
     execs,
+    podGets,
     get refused() {
       return refused;
     },
