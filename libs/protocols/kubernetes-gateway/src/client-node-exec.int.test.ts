@@ -96,6 +96,14 @@ describe('Kubernetes gateway with @kubernetes/client-node Exec against the stand
     expect(fixture.apiServer.execs.some((e) => e.command.includes('ns-marker'))).toBe(false);
   });
 
+  it('decides with rules on where the exec runs (match.kubernetes: namespaces, pods)', async () => {
+    const blocked = await fixture.exec(await fixture.token(), 'team-a', 'vault-0', ['echo', 'vault-target-marker']);
+    expect(blocked.status?.message).toContain('no-vault-pods');
+    expect(fixture.apiServer.execs.some((e) => e.command.includes('vault-target-marker'))).toBe(false);
+    const allowed = await fixture.exec(await fixture.token(), 'team-a', 'web-0', ['echo', 'team-web-marker']);
+    expect(allowed, allowed.error).toMatchObject({ stdout: 'team-web-marker\n', exitCode: 0 });
+  });
+
   it('holds a command for approval with a message on stderr, then runs it once granted', async () => {
     const running = fixture.exec(await fixture.token(), 'default', 'web-0', ['touch', 'granted-marker']);
     const requested = await waitFor('approval.requested', (events) => ofType(events, 'approval.requested').find((e) => JSON.stringify(e.payload.command).includes('granted-marker')));

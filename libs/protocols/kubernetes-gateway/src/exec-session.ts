@@ -5,7 +5,7 @@
 // masked by the policy's detectors (bounded hold-back per channel), every message recorded after
 // masking with its channel byte, the API server's exit Status passed through.
 import { MaskingFindings, type StreamMasker } from '@custodian/masking';
-import type { PolicyDecision } from '@custodian/policy';
+import type { PolicyContext, PolicyDecision } from '@custodian/policy';
 import type { ShellClassification } from '@custodian/shell-classification';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { GatewayLogger } from '@custodian/gateway-kit';
@@ -130,6 +130,12 @@ export class ExecSession {
     });
   }
 
+  /** The session's policy context plus where this exec runs (rules may match namespace, pod, container). */
+  private get policyContext(): PolicyContext {
+    const { request } = this.options;
+    return { ...this.session.policyContext, kubernetes: { namespace: request.namespace, pod: request.pod, ...(request.container ? { container: request.container } : {}) } };
+  }
+
   /** The exit code the API server reported, once it has. */
   get reportedExitCode(): number | undefined {
     return this.exitCode;
@@ -149,7 +155,7 @@ export class ExecSession {
       decision = session.gatewayBlock('shell', NAMESPACE_RULE, `namespace ${request.namespace} is not on the allow-list of cluster ${this.options.cluster.name}`, `namespace ${request.namespace} is not open through Custodian on cluster ${this.options.cluster.name}`);
       summary = { kubernetes };
     } else {
-      const shellDecision = decideShellSync(session.policy, session.policyContext, shellText);
+      const shellDecision = decideShellSync(session.policy, this.policyContext, shellText);
       decision = shellDecision;
       summary = { ...shellLanguage.summary(shellDecision.classification), kubernetes };
       // A shell reading its commands from stdin (`exec -i … -- sh`), which no explicit rule
@@ -307,7 +313,7 @@ export class ExecSession {
     const { session, request } = this.options;
     const findings = new MaskingFindings();
     const text = session.masking.detection.compiled.length === 0 ? command : session.masking.maskText(command, 'stdin', findings);
-    const decision = decideShellSync(session.policy, session.policyContext, command);
+    const decision = decideShellSync(session.policy, this.policyContext, command);
     const summary = { ...shellLanguage.summary(decision.classification), kubernetes: { namespace: request.namespace, pod: request.pod, ...(request.container ? { container: request.container } : {}), stdinLine: true } };
     if (decision.decision === 'require-approval' && session.canHoldForApproval) {
       this.sendToClient(Channel.stderr, `Custodian: this command needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver…\n`);

@@ -33,6 +33,11 @@ defaults:
   decision: block
   message: Not permitted through the gateway.
 rules:
+  - id: no-vault-pods
+    match:
+      kubernetes: { namespaces: ["team-*"], pods: ["vault-*"] }
+    decision: block
+    message: No exec into vault pods.
   - id: block-destructive
     match:
       shell:
