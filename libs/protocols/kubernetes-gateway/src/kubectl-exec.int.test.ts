@@ -110,6 +110,22 @@ describe.skipIf(!haveKubectl)('kubectl exec through the gateway (stand-in API se
     expect(pod.status.phase).toBe('Running');
     expect(result.stdout).not.toContain(STAND_IN_POD_SECRET);
     expect(result.stdout).not.toContain('volumes');
+    // The read is a recorded session: its frames are what kubectl got, the credential held by reference.
+    const events = await fixture.events();
+    const sessions = events.flatMap((e) => (e.type === 'frame.recorded' && e.payload.messageType === 'pod-get' && Buffer.from(e.payload.data, 'base64').toString('utf8') === 'GET /api/v1/namespaces/default/pods/web-0' ? [e.payload.sessionId] : []));
+    expect(sessions.length).toBeGreaterThan(0);
+    const stream = `session-${sessions.at(-1)!}`;
+    let types: string[] = [];
+    for (let i = 0; i < 100 && !types.includes('custody.attested'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      types = (await fixture.events()).filter((e) => e.stream === stream).map((e) => e.type);
+    }
+    expect(types).toEqual(['authentication.succeeded', 'session.opened', 'frame.recorded', 'credential.injected', 'frame.recorded', 'session.closed', 'custody.attested']);
+    const recorded = (await fixture.events()).filter((e) => e.stream === stream);
+    const podFrame = recorded.find((e) => e.type === 'frame.recorded' && e.payload.messageType === 'pod');
+    expect(podFrame && podFrame.type === 'frame.recorded' ? Buffer.from(podFrame.payload.data, 'base64').toString('utf8') : '').toContain('"phase":"Running"');
+    const attested = recorded.find((e) => e.type === 'custody.attested');
+    expect((attested?.payload as { exposed?: boolean } | undefined)?.exposed).toBe(false);
   });
 
   it('a missing pod is NotFound; other API calls (list pods, logs) are refused by name', async () => {

@@ -155,7 +155,8 @@ export class KubernetesGateway {
         if (!target.namespaces.matches(route.namespace)) {
           return refuse({ status: 403, reason: 'Forbidden', message: `namespace ${route.namespace} is not allowed on cluster ${target.cluster.name} (allowed: ${target.cluster.namespaces.join(', ')})` });
         }
-        return await this.servePod(target.cluster, route.namespace, route.pod, auth.subject, response, refuse);
+        const session = await auth.session({ address: clientAddressOf(request.socket), tls: this.options.tls !== undefined });
+        return await this.servePod(session, target.cluster, route.namespace, route.pod, response);
       }
       return refuse(this.notServed(route.kind === 'pod-subresource' ? `pods/${route.subresource}` : route.kind === 'pod' ? `pods (${request.method ?? ''})` : route.kind === 'discovery' ? `${request.method ?? ''} ${route.path}` : 'this API path'));
     } catch (error) {
@@ -169,26 +170,39 @@ export class KubernetesGateway {
     return { status: 403, reason: 'Forbidden', message: `${what} is not served by the Custodian gateway: only pods/exec (WebSocket, ${SUPPORTED_PROTOCOLS.join(' or ')}) and pod reads for it are` };
   }
 
-  /** A pod GET: read upstream with the held credential, answered with the projection exec clients need. */
-  private async servePod(cluster: KubernetesCluster, namespace: string, pod: string, subject: string, response: ServerResponse, refuse: (refusal: Refusal) => void): Promise<void> {
+  /**
+   * A pod GET, as a session of its own (opened, credential injected, both directions recorded,
+   * closed with its custody statement): read upstream with the held credential, answered with the
+   * projection exec clients need.
+   */
+  private async servePod(session: PipelineSession, cluster: KubernetesCluster, namespace: string, pod: string, response: ServerResponse): Promise<void> {
+    const requestLine = `GET /api/v1/namespaces/${namespace}/pods/${pod}`;
+    session.recordFrame('client-to-upstream', 'pod-get', Buffer.from(requestLine));
+    const answer = (status: number, body: string): void => {
+      const bytes = Buffer.from(body);
+      session.recordFrame('upstream-to-client', status === 200 ? 'pod' : 'status', bytes);
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(bytes);
+    };
     let upstream;
     try {
       upstream = await readUpstreamPod(cluster, namespace, pod, AbortSignal.timeout(30_000));
     } catch (error) {
-      if (!(error instanceof KubernetesGatewayError)) throw error;
-      this.logger.warn({ cluster: cluster.name, namespace, pod, subject, code: error.code }, `kubernetes pod read failed: ${error.message}`);
-      return refuse({ status: 502, reason: 'InternalError', message: `Custodian could not read the pod: ${error.message}` });
+      if (!(error instanceof KubernetesGatewayError)) {
+        await session.close('error', 'POD_READ_FAILED');
+        throw error;
+      }
+      this.logger.warn({ sessionId: session.id, cluster: cluster.name, namespace, pod, code: error.code }, `kubernetes pod read failed: ${error.message}`);
+      answer(502, httpStatusBody(`Custodian could not read the pod: ${error.message}`, 'InternalError', 502));
+      await session.close('error', error.code);
+      return;
     }
-    this.logger.info({ cluster: cluster.name, namespace, pod, subject, status: upstream.found ? 200 : upstream.status }, 'kubernetes pod read');
-    if (!upstream.found) {
-      return refuse(
-        upstream.status === 404
-          ? { status: 404, reason: 'NotFound', message: `pods "${pod}" not found` }
-          : { status: 502, reason: 'InternalError', message: `the API server of cluster ${cluster.name} refused the pod read (HTTP ${upstream.status})` },
-      );
-    }
-    response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify(podForExecClients(upstream.pod)));
+    session.credentialInjected(cluster.credentialRef, upstream.method, upstream.secret);
+    this.logger.info({ sessionId: session.id, cluster: cluster.name, namespace, pod, status: upstream.found ? 200 : upstream.status }, 'kubernetes pod read');
+    if (upstream.found) answer(200, JSON.stringify(podForExecClients(upstream.pod)));
+    else if (upstream.status === 404) answer(404, httpStatusBody(`pods "${pod}" not found`, 'NotFound', 404));
+    else answer(502, httpStatusBody(`the API server of cluster ${cluster.name} refused the pod read (HTTP ${upstream.status})`, 'InternalError', 502));
+    await session.close('upstream-closed');
   }
 
   private spdyRefusal(request: IncomingMessage): Refusal {

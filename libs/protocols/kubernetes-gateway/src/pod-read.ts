@@ -12,7 +12,11 @@ import { upstreamAuthentication } from './upstream-cluster.js';
 const MAX_POD_BYTES = 4 * 1024 * 1024;
 const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
 
-export type UpstreamPod = { readonly found: true; readonly pod: Record<string, unknown> } | { readonly found: false; readonly status: number };
+export type UpstreamPod = ({ readonly found: true; readonly pod: Record<string, unknown> } | { readonly found: false; readonly status: number }) & {
+  /** The secret presented (token or private key), for the custody scan only. */
+  readonly secret: string;
+  readonly method: 'bearer' | 'client-certificate';
+};
 
 function record(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
@@ -56,14 +60,15 @@ export function podForExecClients(pod: Record<string, unknown>): Record<string, 
 export async function readUpstreamPod(cluster: KubernetesCluster, namespace: string, pod: string, signal: AbortSignal): Promise<UpstreamPod> {
   const base = new URL(cluster.server);
   const url = new URL(`${base.pathname.replace(/\/$/, '')}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`, base);
-  const { auth, tls } = await upstreamAuthentication(cluster);
+  const { auth, tls, secret } = await upstreamAuthentication(cluster);
+  const method = cluster.credential.kind;
   return await new Promise<UpstreamPod>((resolve, reject) => {
     const request = httpsRequest(url, { method: 'GET', headers: { ...auth.headers, accept: 'application/json' }, ...(auth.cert ? { cert: auth.cert, key: auth.key } : {}), ...tls, timeout: cluster.connectTimeoutMs ?? 10_000, signal }, (response) => {
       const status = response.statusCode ?? 0;
       if (status !== 200) {
         // The API server's refusal: its status code only (the body could echo anything).
         response.resume();
-        resolve({ found: false, status });
+        resolve({ found: false, status, secret, method });
         return;
       }
       const chunks: Buffer[] = [];
@@ -79,7 +84,7 @@ export async function readUpstreamPod(cluster: KubernetesCluster, namespace: str
       });
       response.on('end', () => {
         try {
-          resolve({ found: true, pod: record(JSON.parse(Buffer.concat(chunks).toString('utf8'))) });
+          resolve({ found: true, pod: record(JSON.parse(Buffer.concat(chunks).toString('utf8'))), secret, method });
         } catch {
           reject(new KubernetesGatewayError('UPSTREAM_PROTOCOL', `the API server of cluster ${cluster.name} sent a pod that is not JSON`));
         }
