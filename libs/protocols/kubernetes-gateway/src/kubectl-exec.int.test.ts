@@ -145,3 +145,17 @@ describe.skipIf(!haveKubectl)('kubectl exec through the gateway (stand-in API se
     expect(JSON.stringify(await fixture.events())).not.toContain(fixture.upstreamToken);
   });
 });
+
+describe.skipIf(!haveKubectl || !existsSync('/usr/bin/script'))('kubectl exec -it through the gateway (a terminal from script(1))', () => {
+  it('a tty exec sends the terminal size on the resize channel and relays the output', async () => {
+    const result = await new Promise<KubectlResult>((resolve) => {
+      const command = `stty cols 132 rows 43; ${KUBECTL} --kubeconfig ${kubeconfig} --cache-dir ${join(dir, 'cache')} exec -it web-0 -c app -- echo kubectl-tty-marker`;
+      execFile('script', ['-q', '-e', '-c', command, '/dev/null'], { timeout: 30_000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir } }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }));
+    });
+    expect(result, result.stderr).toMatchObject({ code: 0 });
+    expect(result.stdout).toContain('kubectl-tty-marker');
+    const upstream = fixture.apiServer.execs.find((e) => e.command.includes('kubectl-tty-marker'));
+    expect(upstream?.tty).toBe(true);
+    expect(upstream?.resizes.map((r) => JSON.parse(r) as unknown)).toContainEqual({ Width: 132, Height: 43 });
+  });
+});
