@@ -104,6 +104,16 @@ describe('Kubernetes gateway with @kubernetes/client-node Exec against the stand
     expect(allowed, allowed.error).toMatchObject({ stdout: 'team-web-marker\n', exitCode: 0 });
   });
 
+  it('exec -i … -- sh that a rule allows: the shell opens, and each stdin line is still decided', async () => {
+    const result = await fixture.exec(await fixture.token(), 'default', 'web-0', ['sh'], { stdin: 'echo line-mode-ok\nrm -f /tmp/line-mode-blocked\necho after-block\n' });
+    expect(result.stdout, JSON.stringify(result)).toBe('line-mode-ok\nafter-block\n');
+    expect(result.stderr).toContain('Custodian refused');
+    expect(result.stderr).toContain('block-destructive');
+    const upstream = fixture.apiServer.execs.find((e) => e.stdin.includes('line-mode-ok'));
+    expect(upstream?.stdin).toBe('echo line-mode-ok\necho after-block\n');
+    expect(result.exitCode).toBe(0);
+  });
+
   it('holds a command for approval with a message on stderr, then runs it once granted', async () => {
     const running = fixture.exec(await fixture.token(), 'default', 'web-0', ['touch', 'granted-marker']);
     const requested = await waitFor('approval.requested', (events) => ofType(events, 'approval.requested').find((e) => JSON.stringify(e.payload.command).includes('granted-marker')));

@@ -5,7 +5,7 @@
 // masked by the policy's detectors (bounded hold-back per channel), every message recorded after
 // masking with its channel byte, the API server's exit Status passed through.
 import { MaskingFindings, type StreamMasker } from '@custodian/masking';
-import type { PolicyContext, PolicyDecision } from '@custodian/policy';
+import { GUARDED_FLAG_RULE_ID, type PolicyContext, type PolicyDecision } from '@custodian/policy';
 import type { ShellClassification } from '@custodian/shell-classification';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { GatewayLogger } from '@custodian/gateway-kit';
@@ -57,7 +57,7 @@ const STDIN_SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh']
 
 /**
  * `exec -i … -- sh` (no tty): a lone shell whose only flag is that it reads its commands from
- * stdin. The gateway sees that stdin, so it decides each line instead of refusing the shell.
+ * stdin. The gateway sees that stdin, so it decides each line (even when a rule allows the shell).
  */
 export function readsCommandsFromStdin(request: ExecRequest, classification: ShellClassification): boolean {
   if (!request.stdin || request.tty || !classification.ok) return false;
@@ -158,12 +158,21 @@ export class ExecSession {
       const shellDecision = decideShellSync(session.policy, this.policyContext, shellText);
       decision = shellDecision;
       summary = { ...shellLanguage.summary(shellDecision.classification), kubernetes };
-      // A shell reading its commands from stdin (`exec -i … -- sh`), which no explicit rule
-      // decides: the gateway decides each stdin line as its own command instead.
-      if (shellDecision.ruleId === null && readsCommandsFromStdin(request, shellDecision.classification)) {
+      // A shell reading its commands from stdin (`exec -i … -- sh`): the gateway decides each
+      // stdin line as its own command. Blocked only by the default deny or the guarded flag
+      // (shell-from-stdin, which no rule permits): the gateway opens it (its own rule). A rule
+      // allowing or holding it: it opens (once granted), and its lines are still decided. A rule
+      // blocking it: blocked.
+      const blockedByRule = shellDecision.decision === 'block' && shellDecision.ruleId !== null && shellDecision.ruleId !== GUARDED_FLAG_RULE_ID;
+      if (!blockedByRule && readsCommandsFromStdin(request, shellDecision.classification)) {
         this.lineMode = true;
-        decision = { ...shellDecision, decision: 'allow', ruleId: LINE_MODE_RULE, reason: 'a shell reading stdin: every line is decided as its own command' };
         summary = { ...summary, stdinLines: true };
+        if (shellDecision.decision === 'block') {
+          // The block's client message does not belong on the gateway's allow.
+          const { clientMessage, ...opened } = shellDecision;
+          void clientMessage;
+          decision = { ...opened, decision: 'allow', ruleId: LINE_MODE_RULE, reason: 'a shell reading stdin: every line is decided as its own command' };
+        }
       }
     }
     if (decision.decision === 'require-approval' && session.canHoldForApproval) {
