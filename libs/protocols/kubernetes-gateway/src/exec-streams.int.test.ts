@@ -117,6 +117,16 @@ describe('Kubernetes gateway exec streams (raw v5 client, stand-in API server)',
     }
   });
 
+  it('a tty shell (exec -it -- sh) is blocked by the guarded flag shell-from-stdin unless a rule names it: its lines could not be decided', async () => {
+    const exec = await rawExec('command=sh&stdin=true&stdout=true&tty=true&container=app');
+    exec.socket.send(encodeChannelMessage(Channel.stdin, 'echo tty-shell-marker\n'));
+    await exec.closed;
+    const status = JSON.parse(channelBytes(exec.messages, Channel.error).toString('utf8')) as { status?: string; message?: string };
+    expect(status.status).toBe('Failure');
+    expect(status.message).toContain('custodian:guarded-flag');
+    expect(fixture.apiServer.execs.some((e) => e.stdin.includes('tty-shell-marker'))).toBe(false);
+  });
+
   it('relays a long output completely, in order, while the client stops reading for a while', async () => {
     const size = 24 * 1024 * 1024;
     const exec = await rawExec(`command=head&command=-c&command=${size}&command=/dev/zero&stdout=true&container=app`);
