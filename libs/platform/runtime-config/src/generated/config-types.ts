@@ -56,7 +56,7 @@ export interface CustodianConfig {
   /**
    * Where events are stored.
    */
-  eventStore: SqliteEventStoreConfig | EventStoreDbEventStoreConfig;
+  eventStore: SqliteEventStoreConfig | EventStoreDbEventStoreConfig | PostgresEventStoreConfig;
   /**
    * How events travel between services.
    */
@@ -102,6 +102,28 @@ export interface EnvSecretRef {
 }
 export interface FileSecretRef {
   fromFile: string;
+}
+/**
+ * The distributed event store: PostgreSQL shared by every Custodian process (append-only enforced by the database; positions in commit order).
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "PostgresEventStoreConfig".
+ */
+export interface PostgresEventStoreConfig {
+  kind: "postgres";
+  connectionString: CredentialFreeUrlOrSecret;
+  /**
+   * PostgreSQL schema holding the store's tables.
+   */
+  schema: string;
+  /**
+   * Create or upgrade the schema at start (needs DDL rights). Services connecting as a writer role set false.
+   */
+  migrate: boolean;
+  /**
+   * When migrating: the role the services connect as gets SELECT and INSERT on events only (never UPDATE or DELETE).
+   */
+  writerRole?: string;
 }
 /**
  * This interface was referenced by `CustodianConfig`'s JSON-Schema
@@ -446,6 +468,7 @@ export interface EvidenceConfig {
    */
   path: string;
   signingKey?: SecretRef;
+  attestationKey?: SecretRef;
   /**
    * vkeys of retired signing keys (after a rotation), so that older checkpoints still verify.
    */
@@ -537,6 +560,55 @@ export interface PostgresGatewayConfig {
    * Largest protocol message accepted from a client or an upstream.
    */
   maxMessageBytes: number;
+  /**
+   * Limits so that one agent cannot stop everyone else (defaults in the descriptions).
+   */
+  limits?: {
+    /**
+     * Longest statement text classified; a longer one is refused (classification runs on the event loop). Default 262144.
+     */
+    maxStatementBytes?: number;
+    /**
+     * Longest result value the detectors and JSON paths scan; a longer one is replaced (fail closed, rule custodian:value-limit). Default 262144.
+     */
+    maxScannedValueBytes?: number;
+    /**
+     * Named prepared statements (protocol Parse) a session may hold; 0: no limit. Default 10000.
+     */
+    maxPreparedStatements?: number;
+    /**
+     * Named portals (protocol Bind) a session may hold; 0: no limit. Default 10000.
+     */
+    maxPortals?: number;
+    /**
+     * Messages awaiting a response from the database (a pipeline without Sync); beyond it the session ends with 54000; 0: no limit. Default 100000.
+     */
+    maxPendingResponses?: number;
+    /**
+     * Open sessions per identity (token subject), all connections together; 0: no limit. Default 10.
+     */
+    maxSessionsPerIdentity?: number;
+    /**
+     * Open sessions per configured connection, all identities together; 0: no limit. Default 50.
+     */
+    maxSessionsPerConnection?: number;
+    /**
+     * A session without traffic for this long is ended (57P05); 0: never. Default 1800000 (30 min).
+     */
+    idleSessionTimeoutMs?: number;
+    /**
+     * Connections not yet authenticated, in total; 0: no limit. Default 256.
+     */
+    maxUnauthenticated?: number;
+    /**
+     * Connections not yet authenticated, per client address; 0: no limit. Default 16.
+     */
+    maxUnauthenticatedPerAddress?: number;
+    /**
+     * Time a client has for TLS, startup and the token exchange. Default 10000.
+     */
+    startupTimeoutMs?: number;
+  };
   connections: PostgresConnectionConfig[];
 }
 /**
