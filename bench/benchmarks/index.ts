@@ -8,12 +8,13 @@ import { eventValidation } from './event-validation.ts';
 import { evidencePack } from './evidence-pack.ts';
 import { kubernetesExec } from './kubernetes-exec.ts';
 import { masking } from './masking.ts';
+import { mcpGateway } from './mcp-gateway.ts';
 import { merkle } from './merkle.ts';
 import { pipeline } from './pipeline.ts';
 import { postgresPooling } from './postgres-pooling.ts';
 import { sqlClassification } from './sql-classification.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, eventStorePostgres, pipeline, postgresPooling, custodianStart, kubernetesExec];
+export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, eventStorePostgres, pipeline, postgresPooling, custodianStart, mcpGateway, kubernetesExec];
 
 /**
  * Benchmarks later issues add. Each becomes a `bench/benchmarks/<name>.ts` module listed in

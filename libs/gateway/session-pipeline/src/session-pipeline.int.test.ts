@@ -166,6 +166,16 @@ describe('session pipeline', () => {
     expect(closed.at(-1)?.type).toBe('session.closed');
   });
 
+  it('whenRecorded: a block is answered at once; after whenRecorded() its events and the frames before it are durable', async () => {
+    const session = await open(pipeline());
+    session.recordFrame('client-to-upstream', 'Query', Buffer.from('DROP TABLE users'));
+    const blocked = await session.issue(await sqlCommand(session, 'DROP TABLE users'));
+    expect(blocked).toMatchObject({ forward: false, code: 'POLICY_BLOCKED' });
+    expect(await session.whenRecorded(5_000)).toBe(true);
+    expect((await streamOf(session)).map((e) => e.type)).toEqual(['authentication.succeeded', 'session.opened', 'frame.recorded', 'command.issued', 'policy.decided']);
+    await session.close('client-closed');
+  });
+
   it('require-approval: waits on the gate; granted forwards, denied refuses with the approver, no gate refuses', async () => {
     const granted = new TestOnlyApprovalGate({ outcome: 'granted', approvers: [{ subject: 'dba-1', issuer: 'https://idp', groups: ['dba'] }] });
     const session = await open(pipeline(granted));

@@ -377,6 +377,15 @@ export class PipelineSession {
     return this.parts.recorder.whenBelowLimit();
   }
 
+  /**
+   * Resolves true once every event the session recorded so far is durable (false after
+   * `timeoutMs`). For adapters whose client can ask for the evidence as soon as it has an answer
+   * (a request/response protocol answering a refusal): answer after this in strict mode.
+   */
+  whenRecorded(timeoutMs = 5_000): Promise<boolean> {
+    return this.parts.recorder.idle(timeoutMs);
+  }
+
   private draft<T extends EventType>(type: T, payload: EventPayloads[T], causationId?: string): CustodianEvent {
     const event = this.parts.factory.create({
       type,

@@ -524,6 +524,7 @@ export interface GatewaysConfig {
   maxFrameBytes: number;
   maskingKey?: SecretRef;
   postgres: PostgresGatewayConfig;
+  mcp: McpGatewayConfig;
   kubernetes: KubernetesGatewayConfig;
 }
 /**
@@ -635,6 +636,122 @@ export interface PostgresConnectionConfig {
     };
     connectTimeoutMs: number;
   };
+}
+/**
+ * The MCP listener (streamable HTTP, session era): agents connect to /mcp/<connection> with an OIDC access token as a bearer token; the gateway is the OAuth resource server (RFC 9728 metadata) and calls the upstream MCP server with the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*).
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "McpGatewayConfig".
+ */
+export interface McpGatewayConfig {
+  enabled: boolean;
+  /**
+   * Where MCP clients connect. Loopback by default.
+   */
+  listen: {
+    host: ListenHost;
+    port: ListenPort;
+  };
+  /**
+   * The gateway's certificate and key (PEM): HTTPS. Without them the listener speaks plain HTTP (keep it on loopback or behind a TLS proxy).
+   */
+  tls?: {
+    certificate: SecretRef;
+    key: SecretRef;
+  };
+  /**
+   * Base URL clients reach the listener at (the `resource` of its protected-resource metadata). Default: http(s)://<listen.host>:<port>.
+   */
+  publicUrl?: string;
+  /**
+   * Token audiences this listener accepts, instead of gateways.audiences.
+   */
+  audiences?: string[];
+  /**
+   * Largest JSON-RPC message accepted from a client or an upstream.
+   */
+  maxMessageBytes: number;
+  /**
+   * SSE keep-alive interval while a call waits for approval.
+   */
+  keepAliveSeconds: number;
+  /**
+   * A session with nothing open for this long is closed.
+   */
+  idleTimeoutSeconds: number;
+  /**
+   * When masking would make structuredContent invalid against the tool's outputSchema: a typed placeholder (0, false, null) or the call fails.
+   */
+  structuredMaskingConflict: "placeholder" | "fail";
+  connections: McpConnectionConfig[];
+}
+/**
+ * An upstream MCP server: over streamable HTTP (`url`) or a command the gateway runs, one child process per session, speaking stdio (`command`); exactly one of the two. Clients reach it at /mcp/<name>; `mcp` policy rules name it in `servers`.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "McpConnectionConfig".
+ */
+export interface McpConnectionConfig {
+  name: string;
+  /**
+   * `url` for an HTTP server, or `command` (+ `args`, `env`, `cwd`, `credential` in `credentialEnv`) for a stdio server; exactly one of `url` and `command`.
+   */
+  upstream: {
+    /**
+     * The upstream's MCP endpoint, e.g. https://tools.internal/mcp (HTTP servers).
+     */
+    url?: string;
+    /**
+     * Program the gateway runs for a stdio MCP server (no shell), e.g. /usr/bin/node. Nothing of the gateway's environment is inherited except PATH.
+     */
+    command?: string;
+    /**
+     * Arguments of `command`.
+     *
+     * @maxItems 100
+     */
+    args?: string[];
+    /**
+     * Plain (non-secret) environment variables of the stdio server; secrets go in `credential`.
+     */
+    env?: {
+      [k: string]: string | undefined;
+    };
+    /**
+     * Working directory of the stdio server.
+     */
+    cwd?: string;
+    credential?: SecretRef;
+    /**
+     * Header carrying the credential; `authorization` sends `Bearer <credential>`, any other header the value as is.
+     */
+    credentialHeader: string;
+    /**
+     * Stdio servers: the environment variable that carries `credential`.
+     */
+    credentialEnv?: string;
+    clientCredentials?: McpClientCredentialsConfig;
+    /**
+     * Deadline for the upstream's response to start.
+     */
+    timeoutMs: number;
+  };
+}
+/**
+ * HTTP servers: instead of a static `credential`, the gateway obtains its own access token (OAuth client_credentials at `issuer`, RFC 8707 `resource`), cached until shortly before it expires. The client's token never goes upstream.
+ */
+export interface McpClientCredentialsConfig {
+  /**
+   * The authorization server (discovery at /.well-known/openid-configuration); http only on loopback.
+   */
+  issuer: string;
+  clientId: string;
+  clientSecret: SecretRef;
+  /**
+   * RFC 8707 resource indicator: the upstream's audience.
+   */
+  resource?: string;
+  scope?: string;
 }
 /**
  * The Kubernetes exec listener: a Kubernetes API front for pods/exec over WebSocket (v5/v4.channel.k8s.io). Agents use a kubeconfig whose server is https://<listen>/clusters/<cluster name> and whose token is their OIDC access token; the gateway execs upstream with the cluster credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*), shared with every listener.
