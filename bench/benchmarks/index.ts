@@ -6,6 +6,7 @@ import { eventStoreAppend } from './event-store-append.ts';
 import { eventStorePostgres } from './event-store-postgres.ts';
 import { eventValidation } from './event-validation.ts';
 import { evidencePack } from './evidence-pack.ts';
+import { kubernetesExec } from './kubernetes-exec.ts';
 import { masking } from './masking.ts';
 import { mcpGateway } from './mcp-gateway.ts';
 import { merkle } from './merkle.ts';
@@ -13,7 +14,7 @@ import { pipeline } from './pipeline.ts';
 import { postgresPooling } from './postgres-pooling.ts';
 import { sqlClassification } from './sql-classification.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, eventStorePostgres, pipeline, postgresPooling, custodianStart, mcpGateway];
+export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, eventStorePostgres, pipeline, postgresPooling, custodianStart, mcpGateway, kubernetesExec];
 
 /**
  * Benchmarks later issues add. Each becomes a `bench/benchmarks/<name>.ts` module listed in

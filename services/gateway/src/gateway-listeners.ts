@@ -8,6 +8,7 @@ import type { LoadedConfig } from '@custodian/runtime-config';
 import type { ApprovalGate } from '@custodian/session-pipeline';
 import { openGatewayCore, type GatewayCore, type GatewayEvidenceChannel } from './gateway-core.js';
 import { startMcpListener, type RunningMcpListener } from './mcp-listener.js';
+import { startKubernetesListener, type RunningKubernetesListener } from './kubernetes-listener.js';
 import { startPostgresListener, type RunningPostgresListener } from './postgres-listener.js';
 
 /** Nest injection token of the running gateway (`RunningGateway`), when a listener is enabled. */
@@ -19,6 +20,8 @@ export interface RunningGateway {
   readonly postgres: RunningPostgresListener | undefined;
   /** The MCP listener, when `gateways.mcp.enabled`. */
   readonly mcp: RunningMcpListener | undefined;
+  /** The Kubernetes exec listener, when `gateways.kubernetes.enabled`. */
+  readonly kubernetes: RunningKubernetesListener | undefined;
   /** Closes the listeners, then the core. */
   close(): Promise<void>;
 }
@@ -33,7 +36,7 @@ export interface GatewayListenerDependencies {
 
 /** True when at least one protocol listener is enabled (otherwise no core is built). */
 export function anyListenerEnabled(loaded: LoadedConfig): boolean {
-  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.mcp.enabled;
+  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.mcp.enabled || loaded.config.gateways.kubernetes.enabled;
 }
 
 /** Builds the core and starts every enabled listener over it. */
@@ -41,10 +44,13 @@ export async function startGateway(deps: GatewayListenerDependencies, evidence: 
   const core = await openGatewayCore({ ...deps, evidence });
   let postgres: RunningPostgresListener | undefined;
   let mcp: RunningMcpListener | undefined;
+  let kubernetes: RunningKubernetesListener | undefined;
   try {
     if (deps.loaded.config.gateways.postgres.enabled) postgres = await startPostgresListener(core);
     if (deps.loaded.config.gateways.mcp.enabled) mcp = await startMcpListener(core);
+    if (deps.loaded.config.gateways.kubernetes.enabled) kubernetes = await startKubernetesListener(core);
   } catch (error) {
+    await mcp?.close();
     await postgres?.close();
     await core.close();
     throw error;
@@ -53,9 +59,11 @@ export async function startGateway(deps: GatewayListenerDependencies, evidence: 
     core,
     postgres,
     mcp,
+    kubernetes,
     close: async () => {
       await mcp?.close();
       await postgres?.close();
+      await kubernetes?.close();
       await core.close();
     },
   };
@@ -84,6 +92,15 @@ export function gatewayListenerProviders(deps: GatewayListenerDependencies & { r
       kind: 'ready',
       check: async () => {
         if (!running?.mcp) throw new Error('the MCP gateway is not listening yet');
+      },
+    });
+  }
+  if (deps.loaded.config.gateways.kubernetes.enabled) {
+    deps.health.register({
+      name: 'kubernetes-gateway',
+      kind: 'ready',
+      check: async () => {
+        if (!running?.kubernetes) throw new Error('the Kubernetes gateway is not listening yet');
       },
     });
   }

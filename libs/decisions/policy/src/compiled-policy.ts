@@ -18,6 +18,15 @@ export interface PolicyContext {
   /** Configured connection (target) name, e.g. `orders-prod`. */
   readonly connection: string;
   readonly protocol: Protocol;
+  /** Where a Kubernetes exec runs; absent when authorizing a connection (no exec yet). */
+  readonly kubernetes?: KubernetesTarget;
+}
+
+export interface KubernetesTarget {
+  readonly namespace: string;
+  readonly pod: string;
+  /** The container the client named, if any. */
+  readonly container?: string;
 }
 
 export interface PolicyIdentity {
@@ -219,7 +228,7 @@ export class CompiledPolicy {
   permittingRules(context: PolicyContext): readonly PolicyRule[] {
     const language = PROTOCOL_LANGUAGES[context.protocol];
     return this.compiledRules
-      .filter((rule) => rule.rule.decision !== 'block' && (rule.language === undefined || rule.language === language) && rule.matchesContext(context))
+      .filter((rule) => rule.rule.decision !== 'block' && (rule.language === undefined || rule.language === language) && rule.matchesContext(context, true))
       .map((rule) => rule.rule);
   }
 
@@ -434,16 +443,26 @@ function mergeApprovals(units: readonly UnitDecision[]): ApprovalRequirement | u
 /** A rule's context criteria (identity, connection, protocol), compiled once. */
 class CompiledRule {
   private readonly connections: NamePatternList | undefined;
+  private readonly kubernetes: { namespaces?: NamePatternList; pods?: NamePatternList; containers?: NamePatternList } | undefined;
   /** The language of the rule's match block, if it has one. */
   readonly language: PolicyLanguageName | undefined;
 
   constructor(readonly rule: PolicyRule) {
     const { match } = rule;
     this.connections = match.connections === undefined ? undefined : new NamePatternList(match.connections);
+    const kubernetes = match.kubernetes;
+    this.kubernetes =
+      kubernetes === undefined
+        ? undefined
+        : {
+            ...(kubernetes.namespaces ? { namespaces: new NamePatternList(kubernetes.namespaces) } : {}),
+            ...(kubernetes.pods ? { pods: new NamePatternList(kubernetes.pods) } : {}),
+            ...(kubernetes.containers ? { containers: new NamePatternList(kubernetes.containers) } : {}),
+          };
     this.language = POLICY_LANGUAGE_NAMES.find((name) => match[name] !== undefined);
   }
 
-  matchesContext(context: PolicyContext): boolean {
+  matchesContext(context: PolicyContext, connectionOnly = false): boolean {
     const { identity, protocols } = this.rule.match;
     if (identity?.subjects !== undefined && !identity.subjects.includes(context.identity.subject)) return false;
     if (identity?.issuers !== undefined && !identity.issuers.includes(context.identity.issuer)) return false;
@@ -451,6 +470,15 @@ class CompiledRule {
     if (identity?.kinds !== undefined && !identity.kinds.includes(context.identity.kind)) return false;
     if (this.connections !== undefined && !this.connections.matches(context.connection)) return false;
     if (protocols !== undefined && !protocols.includes(context.protocol)) return false;
+    if (this.kubernetes !== undefined) {
+      if (context.protocol !== 'kubernetes') return false;
+      const target = context.kubernetes;
+      // Authorizing the connection (no exec yet): the rule may cover some exec on it.
+      if (target === undefined) return connectionOnly;
+      if (this.kubernetes.namespaces && !this.kubernetes.namespaces.matches(target.namespace)) return false;
+      if (this.kubernetes.pods && !this.kubernetes.pods.matches(target.pod)) return false;
+      if (this.kubernetes.containers && !this.kubernetes.containers.matches(target.container ?? '')) return false;
+    }
     return true;
   }
 

@@ -10,6 +10,7 @@ export {
   type ConnectionAuthorization,
   type PolicyContext,
   type PolicyDecision,
+  type KubernetesTarget,
   type PolicyIdentity,
   type PolicyRef,
   type PolicyVerdict,

@@ -41,6 +41,14 @@ export interface RuleMatch {
   readonly http?: HttpMatch;
   readonly mcp?: McpMatch;
   readonly llm?: LlmMatch;
+  /** Where a Kubernetes exec runs (context, not a language block). */
+  readonly kubernetes?: KubernetesMatch;
+}
+
+export interface KubernetesMatch {
+  readonly namespaces?: readonly string[];
+  readonly pods?: readonly string[];
+  readonly containers?: readonly string[];
 }
 
 /** The `match.<language>` block of each language, by language name. */

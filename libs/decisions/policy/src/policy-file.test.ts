@@ -78,7 +78,7 @@ describe('errors name file, line and key', () => {
         line: 8,
         column: 7,
         key: 'rules[1].match.sqll',
-        message: 'is not a known key (known here: identity, connections, protocols, sql, shell, http, mcp, llm)',
+        message: 'is not a known key (known here: identity, connections, protocols, sql, shell, http, mcp, llm, kubernetes)',
       },
     ]);
   });

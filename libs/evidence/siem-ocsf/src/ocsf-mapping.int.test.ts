@@ -51,6 +51,14 @@ describe('OCSF mapping', () => {
     expect(byKind('sql').class_uid).toBe(6005);
     expect(byKind('http')).toMatchObject({ class_uid: 4002, activity_id: 6 });
     expect(byKind('shell').class_uid).toBe(6003);
+    const kubernetes = events.flatMap((e, i) => (e.type === 'command.issued' && e.payload.kind === 'kubernetes-exec' ? [ocsf[i]!] : []));
+    expect(kubernetes[0]).toMatchObject({
+      class_uid: 6003,
+      activity_id: 1,
+      api: { operation: 'create', service: { name: 'kubernetes' } },
+      resources: [{ type: 'pods/exec', name: 'web-0', namespace: 'shop', data: { command: 'exec -n shop web-0 -c app -i -- sh', container: 'app' } }],
+    });
+    expect(kubernetes[1]).toMatchObject({ class_uid: 6003, activity_id: 99, api: { operation: 'exec-stdin-line' }, resources: [{ type: 'pods/exec', name: 'web-0', namespace: 'shop', data: { command: 'cat /etc/hostname' } }] });
     const blocked = ocsf[events.findIndex((e) => e.type === 'policy.decided' && e.payload.decision === 'block')]!;
     expect(blocked).toMatchObject({ class_uid: 2003, severity_id: 3, compliance: { status_id: 3 } });
     const custody = (exposed: boolean) => ocsf[events.findIndex((e) => e.type === 'custody.attested' && e.payload.exposed === exposed)]!;

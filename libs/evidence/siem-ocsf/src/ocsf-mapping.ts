@@ -16,6 +16,7 @@ export const OCSF_CLASSES = {
 } as const;
 
 type OcsfClass = (typeof OCSF_CLASSES)[keyof typeof OCSF_CLASSES];
+type EventOf<T extends EventType> = Extract<CustodianEvent, { type: T }>;
 
 export const SEVERITY = { informational: 1, low: 2, medium: 3, high: 4, critical: 5 } as const;
 const STATUS = { success: 1, failure: 2 } as const;
@@ -100,6 +101,50 @@ function sqlActivity(classification: Record<string, unknown> | undefined): numbe
   if (/"(delete|truncate|drop)"/.test(kinds)) return 7;
   if (/"(create)"/.test(kinds)) return 6;
   return 4; // Query
+}
+
+/** Where a Kubernetes exec runs, as the gateway's classification says (`classification.kubernetes`). */
+function kubernetesTarget(classification: Record<string, unknown> | undefined): { namespace?: string; pod?: string; container?: string; stdinLine: boolean } {
+  const target = classification?.['kubernetes'];
+  if (typeof target !== 'object' || target === null) return { stdinLine: false };
+  const field = (name: string): string | undefined => {
+    const value = (target as Record<string, unknown>)[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const namespace = field('namespace');
+  const pod = field('pod');
+  const container = field('container');
+  return { ...(namespace ? { namespace } : {}), ...(pod ? { pod } : {}), ...(container ? { container } : {}), stdinLine: (target as Record<string, unknown>)['stdinLine'] === true };
+}
+
+/**
+ * A Kubernetes exec, as Kubernetes audit logs map to OCSF: API Activity on the `pods/exec`
+ * subresource, Create (the RBAC verb of an exec). A line typed into an exec'd shell (decided
+ * on its own) is Other, operation `exec-stdin-line`, on the same pod.
+ */
+function kubernetesExec(event: EventOf<'command.issued'>, actorObject: OcsfObject): ClassFields {
+  const { text, commandId, classification } = event.payload;
+  const target = kubernetesTarget(classification);
+  const where = `${target.namespace ?? '?'}/${target.pod ?? '?'}${target.container ? ` (${target.container})` : ''}`;
+  return {
+    cls: OCSF_CLASSES.apiActivity,
+    activity: target.stdinLine ? 99 : 1,
+    severity: SEVERITY.informational,
+    message: target.stdinLine ? `shell line in a Kubernetes exec on ${where}` : `Kubernetes exec on ${where}`,
+    fields: {
+      actor: actorObject,
+      api: { operation: target.stdinLine ? 'exec-stdin-line' : 'create', service: { name: 'kubernetes' }, version: 'v1', request: { uid: commandId } },
+      src_endpoint: {},
+      resources: [
+        {
+          type: 'pods/exec',
+          ...(target.pod ? { name: target.pod } : {}),
+          ...(target.namespace ? { namespace: target.namespace } : {}),
+          data: { command: text.slice(0, 2048), ...(target.container ? { container: target.container } : {}) },
+        },
+      ],
+    },
+  };
 }
 
 function sessionIdOf(event: CustodianEvent): string | undefined {
@@ -190,6 +235,7 @@ function classify(event: CustodianEvent): ClassFields {
           fields: { src_endpoint: { owner: user(event.identity), uid: sessionId }, http_request: { uid: commandId, url: { url_string: text.replace(/^[A-Z]+\s+/, '').slice(0, 2048) } } },
         };
       }
+      if (kind === 'kubernetes-exec') return kubernetesExec(event, actor(event, sessionId));
       return {
         cls: OCSF_CLASSES.apiActivity,
         activity: 99,

@@ -108,6 +108,11 @@ export interface GatewayConformanceFixture {
   readonly protocol: Protocol;
   /** OCSF class its `command.issued` events map to: 6005 Datastore, 4007 SSH, 4002 HTTP, 6003 API Activity. */
   readonly ocsfClassUid: number;
+  /**
+   * Commands the adapter issues for a session before the client's first `run()` (default 0).
+   * Kubernetes: the exec that starts the shell whose stdin lines are then decided one by one.
+   */
+  readonly sessionCommands?: number;
   readonly policy: ConformancePolicyFragment;
   readonly commands: ConformanceCommands;
   /** Starts the real upstream (once): it accepts `setup.credential` and returns `setup.piiValue` for `commands.pii()`. */

@@ -139,7 +139,11 @@ export function describeGatewayConformance(name: string, makeFixture: () => Gate
       expect(reply.output).toContain(BLOCK_MESSAGE);
       expect(reply.output).toContain(RULES.blocked);
       await expectNotReached(blocked);
-      const decided = ofType(await sessionEvents(sessionId), 'policy.decided').filter((e) => e.payload.decision === 'block');
+      // A block waits for no durability (nothing is forwarded): its events may reach the store after the reply.
+      const decided = await waitForEvents('the policy.decided event of the blocked command', (events) => {
+        const blocks = ofType(events, 'policy.decided').filter((e) => e.payload.sessionId === sessionId && e.payload.decision === 'block');
+        return blocks.length > 0 ? blocks : undefined;
+      });
       expect(decided.map((e) => e.payload.ruleId)).toEqual([RULES.blocked]);
       await closeSession(client, sessionId);
     });
@@ -190,6 +194,14 @@ export function describeGatewayConformance(name: string, makeFixture: () => Gate
         const reply = await client.run(fixture.commands.allowed(during));
         expect(reply, reply.output).toMatchObject({ ok: true });
         await expectReached(during);
+        // Relaxed mode hands the command's events over in the background (a session's recorder
+        // may linger before it writes): a fast adapter can serve the command before they reach
+        // the store. The outage lasts until the pipeline has met it.
+        const deadline = Date.now() + eventTimeoutMs;
+        while (world.evidence.status().accepting) {
+          if (Date.now() > deadline) throw new Error('the evidence pipeline never met the outage');
+          await sleep(20);
+        }
       } finally {
         world.outage.refusing = false;
       }
@@ -361,7 +373,7 @@ export function describeGatewayConformance(name: string, makeFixture: () => Gate
       expect(results).toHaveLength(ocsf.length);
       expect(results.filter((r) => !r.ok).map((r) => `${recorded[r.index]!.event.type} → ${r.class_uid}: ${r.errors.join('; ')}`)).toEqual([]);
       const commandClasses = recorded.flatMap((r, i) => (r.event.type === 'command.issued' ? [ocsf[i]!.class_uid] : []));
-      expect(commandClasses.length).toBe(3);
+      expect(commandClasses.length).toBe(3 + (fixture.sessionCommands ?? 0));
       expect(new Set(commandClasses)).toEqual(new Set([fixture.ocsfClassUid]));
     }, 120_000);
 

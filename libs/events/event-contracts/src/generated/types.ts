@@ -480,7 +480,8 @@ export interface CredentialInjected {
    * Where the secret came from, e.g. `env:ORDERS_DB_PASSWORD`, `file:/run/secrets/orders`.
    */
   credentialRef: string;
-  method: "scram-sha-256" | "md5" | "password" | "ssh-key" | "ssh-password" | "api-key" | "bearer";
+  method:
+    "scram-sha-256" | "md5" | "password" | "ssh-key" | "ssh-password" | "api-key" | "bearer" | "client-certificate";
 }
 /**
  * At session end the gateway scanned every client-bound byte of the session and every event of its stream for the credential it injected upstream (raw and its obvious encodings) and signed what it found: a DSSE envelope over an in-toto Statement v1 (predicate type https://custodian.dev/attestations/credential-custody/v1). Carries the credential reference, never the value. `exposed: true` is a leak, stated and raised as a finding.

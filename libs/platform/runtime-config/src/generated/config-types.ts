@@ -36,6 +36,10 @@ export type ListenPort = number;
  * via the `definition` "WebhookUrl".
  */
 export type WebhookUrl = string | SecretRef;
+/**
+ * What the gateway authenticates to the API server with, read at each exec (a rotated secret applies to the next one). Never sent to clients; events name the reference only.
+ */
+export type KubernetesCredentialConfig = KubernetesTokenCredential | KubernetesClientCertificateCredential;
 
 /**
  * Custodian runtime configuration (custodian.yaml). Every key has a default for the embedded deployment, so an empty file is valid. Values can be overridden by environment variables CUSTODIAN_<SECTION>__<KEY> (mapping in libs/platform/runtime-config/README.md). Credentials are never written inline: use a secret reference ({ fromEnv } or { fromFile }).
@@ -521,6 +525,7 @@ export interface GatewaysConfig {
   maskingKey?: SecretRef;
   postgres: PostgresGatewayConfig;
   mcp: McpGatewayConfig;
+  kubernetes: KubernetesGatewayConfig;
 }
 /**
  * The PostgreSQL wire-protocol listener: agents log in with an OIDC access token as the password; the gateway logs in upstream with the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*), shared with every listener.
@@ -747,4 +752,73 @@ export interface McpClientCredentialsConfig {
    */
   resource?: string;
   scope?: string;
+}
+/**
+ * The Kubernetes exec listener: a Kubernetes API front for pods/exec over WebSocket (v5/v4.channel.k8s.io). Agents use a kubeconfig whose server is https://<listen>/clusters/<cluster name> and whose token is their OIDC access token; the gateway execs upstream with the cluster credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*), shared with every listener.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "KubernetesGatewayConfig".
+ */
+export interface KubernetesGatewayConfig {
+  enabled: boolean;
+  /**
+   * Where Kubernetes clients connect. Loopback by default.
+   */
+  listen: {
+    host: ListenHost;
+    port: ListenPort;
+  };
+  /**
+   * The gateway's certificate and key (PEM). Required unless the listener is on a loopback address (bearer tokens are never accepted in clear elsewhere).
+   */
+  tls?: {
+    certificate: SecretRef;
+    key: SecretRef;
+  };
+  /**
+   * Token audiences this listener accepts, instead of gateways.audiences.
+   */
+  audiences?: string[];
+  /**
+   * Largest WebSocket message accepted from a client or an API server; a larger one ends the exec.
+   */
+  maxMessageBytes: number;
+  /**
+   * How long output masking may hold back text that could still be part of a match while the API server is quiet.
+   */
+  maskingIdleFlushMs: number;
+  clusters: KubernetesClusterConfig[];
+}
+/**
+ * A cluster agents can exec into: a connection of the policy. Clients use https://<gateway>/clusters/<name> as their server.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "KubernetesClusterConfig".
+ */
+export interface KubernetesClusterConfig {
+  name: string;
+  /**
+   * The API server, e.g. https://10.0.0.1:6443 (https only: the held credential is never sent in clear).
+   */
+  server: string;
+  /**
+   * Namespaces exec may target (globs, e.g. team-*); any other is refused before policy.
+   *
+   * @minItems 1
+   */
+  namespaces: [string, ...string[]];
+  credential: KubernetesCredentialConfig;
+  ca?: SecretRef;
+  /**
+   * Name the API server's certificate must carry (default: the server URL's host).
+   */
+  serverName?: string;
+  connectTimeoutMs: number;
+}
+export interface KubernetesTokenCredential {
+  token: SecretRef;
+}
+export interface KubernetesClientCertificateCredential {
+  clientCertificate: SecretRef;
+  clientKey: SecretRef;
 }
