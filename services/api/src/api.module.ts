@@ -18,6 +18,7 @@ import { AuthenticationGuard, REQUEST_AUTHENTICATOR, TRUSTED_ORIGINS } from './a
 import { BrowserLogin } from './authentication/browser-login.js';
 import { RequestAuthenticator } from './authentication/request-authenticator.js';
 import { cookiesNeedSecure } from './authentication/session-cookie.js';
+import { dashboardAssets } from './dashboard/dashboard-assets.js';
 import { ApprovalsController } from './approvals/approvals.controller.js';
 import { API_VERSION_INFO, type VersionInfo } from './tokens.js';
 import { EVIDENCE_ACCESS, EvidenceAccess } from './evidence/evidence-access.js';
@@ -41,6 +42,8 @@ export interface ApiDependencies extends ServiceDependencies {
   readonly failureEvents?: Pick<AuthenticationEventRecorderOptions, 'failuresPerClient' | 'failuresTotal' | 'windowMs'>;
   /** Approvals read model, webhooks and expiry sweep (`configuredApprovals(loaded)`); an in-memory read model and no webhooks when omitted. */
   readonly approvals?: ApiApprovalsOptions;
+  /** Directory of the built dashboard (default services/api/dist/web); `false` serves no web page. */
+  readonly dashboardAssets?: string | false;
 }
 
 export type ApiApprovalsOptions = Pick<ApprovalsModuleOptions, 'readModelPath' | 'notifications' | 'sweep' | 'clock'>;
@@ -100,16 +103,18 @@ export class ApiModule {
     const trustedOrigins = identity.login ? [new URL(identity.login.redirectUri).origin] : [];
     const instance = deps.instance ?? `${hostname()}:${process.pid}`;
     const approvals = ApprovalsModule.register({ ...deps.approvals, eventStore: deps.eventStore, source: { service: 'api', instance }, logger: deps.logger });
+    const dashboard = dashboardAssets(deps.dashboardAssets);
+    const notices = dashboard.notice ? [...identity.notices, dashboard.notice] : identity.notices;
     return {
       module: ApiModule,
       ...core,
-      imports: [...core.imports, approvals],
+      imports: [...core.imports, approvals, ...(dashboard.module ? [dashboard.module] : [])],
       controllers: [StreamsController, VersionController, AuthController, ApprovalsController, EvidenceController],
       providers: [
         ...core.providers,
         { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() },
         { provide: API_LOGGER, useValue: deps.logger },
-        { provide: API_NOTICES, useValue: identity.notices },
+        { provide: API_NOTICES, useValue: notices },
         { provide: AUTH_EVENT_RECORDER, useValue: recorder },
         { provide: REQUEST_AUTHENTICATOR, useValue: authenticator },
         { provide: BROWSER_LOGIN, useValue: login },
