@@ -23,6 +23,8 @@ import { ApprovalsController } from './approvals/approvals.controller.js';
 import { API_VERSION_INFO, type VersionInfo } from './tokens.js';
 import { EVIDENCE_ACCESS, EvidenceAccess } from './evidence/evidence-access.js';
 import { EVIDENCE_INSTANCE, EvidenceController } from './evidence/evidence.controller.js';
+import { SESSION_READ_MODEL, SESSIONS_LOGGER, SessionsController, SessionsProjection } from './sessions/sessions.controller.js';
+import { SessionReadModel } from './sessions/session-read-model.js';
 import { StreamsController } from './streams.controller.js';
 import { VersionController } from './version.controller.js';
 import { readServiceVersion } from './version-info.js';
@@ -42,6 +44,8 @@ export interface ApiDependencies extends ServiceDependencies {
   readonly failureEvents?: Pick<AuthenticationEventRecorderOptions, 'failuresPerClient' | 'failuresTotal' | 'windowMs'>;
   /** Approvals read model, webhooks and expiry sweep (`configuredApprovals(loaded)`); an in-memory read model and no webhooks when omitted. */
   readonly approvals?: ApiApprovalsOptions;
+  /** Where the sessions read model lives (a SQLite file, or `:memory:`, the default: rebuilt from the log at each start). */
+  readonly sessionsReadModelPath?: string;
   /** Directory of the built dashboard (default services/api/dist/web); `false` serves no web page. */
   readonly dashboardAssets?: string | false;
 }
@@ -109,7 +113,7 @@ export class ApiModule {
       module: ApiModule,
       ...core,
       imports: [...core.imports, approvals, ...(dashboard.module ? [dashboard.module] : [])],
-      controllers: [StreamsController, VersionController, AuthController, ApprovalsController, EvidenceController],
+      controllers: [StreamsController, VersionController, AuthController, ApprovalsController, EvidenceController, SessionsController],
       providers: [
         ...core.providers,
         { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() },
@@ -125,6 +129,9 @@ export class ApiModule {
         { provide: EVIDENCE_ACCESS, useValue: new EvidenceAccess(deps.evidence) },
         { provide: EVIDENCE_INSTANCE, useValue: deps.instance },
         EvidenceLifecycle,
+        { provide: SESSION_READ_MODEL, useFactory: () => new SessionReadModel(deps.sessionsReadModelPath ?? ':memory:') },
+        { provide: SESSIONS_LOGGER, useValue: deps.logger },
+        SessionsProjection,
       ],
     };
   }

@@ -183,6 +183,42 @@ describe.skipIf(!available)('the dashboard in Chromium', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('UPDATE 1');
+    // The approver follows the approval to its session and watches the replay: the statement ran.
+    await page.getByLabel('Show').selectOption('granted');
+    const granted = card(page, "UPDATE orders SET status = 'shipped' WHERE id = 102");
+    await granted.getByRole('link').click();
+    const timeline = page.getByRole('table', { name: 'Query timeline' });
+    const row = timeline.getByRole('row').filter({ hasText: "UPDATE orders SET status = 'shipped' WHERE id = 102" });
+    await row.getByText('UPDATE 1').waitFor({ timeout: 30_000 });
+    await expect(row.textContent()).resolves.toContain('require-approval (agents-writes-need-approval)');
+    await screenshot(page, 'session');
+    await context.close();
+  });
+
+  it('an auditor lists sessions with filters and opens one: its statements, decisions and row counts', async () => {
+    const reads = psqlAs('agent-7', 'SELECT id, status FROM orders WHERE id BETWEEN 100 AND 104 ORDER BY id');
+    expect((await reads.done).code).toBe(0);
+    const blocked = psqlAs('agent-7', 'DROP TABLE orders');
+    expect((await blocked.done).code).not.toBe(0);
+    const { context, page } = await signIn(browser, dashboard, '/sessions', 'amy');
+    const sessions = page.getByRole('table', { name: 'Sessions' });
+    await sessions.getByRole('row').filter({ hasText: 'agent-7' }).first().waitFor({ timeout: 30_000 });
+    await page.getByLabel('Decisions').selectOption('blocked');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/decision=blocked/);
+    const blockedRow = sessions.getByRole('row').filter({ hasText: 'agent-7' });
+    await expect.poll(() => blockedRow.count(), { timeout: 30_000 }).toBe(1);
+    await screenshot(page, 'sessions');
+    await blockedRow.getByRole('link').click();
+    const timeline = page.getByRole('table', { name: 'Query timeline' });
+    const drop = timeline.getByRole('row').filter({ hasText: 'DROP TABLE orders' });
+    await drop.waitFor({ timeout: 30_000 });
+    await expect(drop.textContent()).resolves.toContain('block (default)');
+    await page.goto(`${dashboard}/sessions?identity=agent-7&decision=allowed-only`);
+    await sessions.getByRole('row').filter({ hasText: 'agent-7' }).first().getByRole('link').click();
+    const select = page.getByRole('table', { name: 'Query timeline' }).getByRole('row').filter({ hasText: 'SELECT id, status FROM orders' });
+    await select.waitFor({ timeout: 30_000 });
+    await expect(select.textContent()).resolves.toMatch(/SELECT 5.*5/);
     await context.close();
   });
 

@@ -1,6 +1,8 @@
 import { NavLink, Navigate, Route, Routes, useLocation } from 'react-router';
 import { $api, fetchClient, type Schemas } from './api';
 import { ApprovalsPage } from './pages/ApprovalsPage';
+import { SessionPage } from './pages/SessionPage';
+import { SessionsPage } from './pages/SessionsPage';
 
 type Identity = Schemas['Identity'];
 
@@ -49,6 +51,7 @@ export function App() {
         <span className="brand">Custodian</span>
         <nav aria-label="Main">
           <NavLink to="/approvals">Approvals</NavLink>
+          <NavLink to="/sessions">Sessions</NavLink>
         </nav>
         <span className="who">
           {identity.subject} <span className="groups">({identity.groups.join(', ') || 'no groups'})</span>
@@ -61,6 +64,8 @@ export function App() {
         <Routes>
           <Route path="/" element={<Navigate to="/approvals" replace />} />
           <Route path="/approvals" element={<ApprovalsPage identity={identity} />} />
+          <Route path="/sessions" element={<SessionsPage />} />
+          <Route path="/sessions/:sessionId" element={<SessionPage />} />
           <Route path="*" element={<p>Nothing here. <NavLink to="/approvals">Approvals</NavLink></p>} />
         </Routes>
       </main>

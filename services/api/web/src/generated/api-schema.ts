@@ -952,10 +952,294 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sessions, newest first (server-side paging)
+         * @description From the sessions read model (a projection of the session streams that follows the log
+         *     within a moment). Auditors (`evidence.auditorGroups`) see every session; anyone else sees
+         *     their own sessions and those with an approval request their groups may decide. Keyset paging:
+         *     pass `nextCursor` as `cursor` for the next (older) page.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Subject of the session's identity (exact) */
+                    identity?: string;
+                    connection?: string;
+                    protocol?: string;
+                    /** @description Opened at or after */
+                    from?: string;
+                    /** @description Opened before */
+                    to?: string;
+                    /** @description Sessions with at least one such decision (allowed-only: none blocked or held) */
+                    decision?: "blocked" | "held" | "masked" | "allowed-only";
+                    /** @description true: not closed yet */
+                    live?: "true" | "false";
+                    limit?: number;
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of sessions */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            sessions: components["schemas"]["SessionSummary"][];
+                            /** @description Absent on the last page */
+                            nextCursor?: string;
+                        };
+                    };
+                };
+                /** @description `SESSION_QUERY_INVALID` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["Unauthenticated"];
+                503: components["responses"]["AuditUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{sessionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One session's summary */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    sessionId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The session */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            session: components["schemas"]["SessionSummary"];
+                        };
+                    };
+                };
+                /** @description `SESSION_ID_INVALID` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["Unauthenticated"];
+                /** @description `SESSION_NOT_FOUND`: no such session that the caller may see */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                503: components["responses"]["AuditUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{sessionId}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's query timeline (a replay projection of its stream)
+         * @description One entry per command: the statement as recorded (masked), the policy decision, rows sent
+         *     back, the command tag or error, the maskings and the time from the statement leaving for
+         *     the server to its last result. Built from at most a bounded page of the stream per request;
+         *     pass `nextRevision` as `fromRevision` for the next page. Same visibility as the session.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    fromRevision?: number;
+                };
+                header?: never;
+                path: {
+                    sessionId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of the timeline */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            sessionId: string;
+                            commands: components["schemas"]["TimelineCommand"][];
+                            /** @description Null at the end of the stream as it is now */
+                            nextRevision: number | null;
+                        };
+                    };
+                };
+                /** @description `SESSION_ID_INVALID`, `SESSION_QUERY_INVALID` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["Unauthenticated"];
+                /** @description `SESSION_NOT_FOUND` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `EVENT_STORE_UNAVAILABLE` */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        SessionSummary: {
+            /** Format: uuid */
+            sessionId: string;
+            identity: components["schemas"]["Identity"] | null;
+            connection: {
+                name: string;
+                protocol: string;
+            };
+            clientAddress: string | null;
+            /** Format: date-time */
+            openedAt: string;
+            /** Format: date-time */
+            closedAt: string | null;
+            /** @description No session.closed yet: running (or its gateway stopped without closing it) */
+            live: boolean;
+            closeReason: string | null;
+            durationMs: number | null;
+            errorCode: string | null;
+            counts: {
+                commands: number;
+                allowed: number;
+                blocked: number;
+                held: number;
+                masked: number;
+            };
+            /** @description The reference of the credential the gateway injected upstream (never the secret) */
+            credentialRef: string | null;
+            /** @description From the signed custody statement at session end; null before it */
+            custodyExposed: boolean | null;
+        };
+        TimelineCommand: {
+            /** Format: uuid */
+            commandId: string;
+            /** @description Revision of its command.issued in the session stream */
+            revision: number;
+            /** Format: date-time */
+            issuedAt: string;
+            /**
+             * @example sql
+             * @example shell
+             */
+            kind: string;
+            /** @description The command as recorded (masked where a detector or column rule said so) */
+            text: string;
+            parameters?: (string | null)[];
+            decision: null | {
+                /** @enum {string} */
+                decision: "allow" | "block" | "require-approval" | "mask";
+                ruleId: string | null;
+                reason: string;
+                clientMessage?: string;
+                policy: {
+                    name: string;
+                    version: number;
+                };
+            };
+            /** @description Rows sent back (DataRow messages) */
+            rows: number | null;
+            /** @description The command tag, e.g. UPDATE 1 */
+            tag: string | null;
+            error: null | {
+                code: string | null;
+                message: string;
+            };
+            maskings: {
+                field: string;
+                rule: string;
+                detector?: string;
+                count: number;
+            }[];
+            durationMicros: number | null;
+        };
         Error: {
             error: {
                 /**
