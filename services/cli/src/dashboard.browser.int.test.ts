@@ -5,13 +5,14 @@
 // reason shown; an agent token cannot use the page. With CUSTODIAN_SCREENSHOTS=<dir>
 // (scripts/dashboard-screenshots.sh) it also saves a screenshot of each page.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyEvidencePackFile } from '@custodian/evidence';
 import { freePort, startOidcProvider, startPostgres, type StartedOidcProvider, type StartedPostgres } from '@custodian/test-harness';
 import { runCli, type CliIo } from './index.js';
 import { chromiumAvailable, launchChromium, signIn } from './testing/dashboard-browser.js';
@@ -109,6 +110,8 @@ beforeAll(async () => {
           ],
         },
       },
+      // Checkpoints every second, so packs and the checkpoint view cover the sessions of this test soon.
+      evidence: { checkpoint: { everySeconds: 1 } },
       services: { api: { http: { host: '127.0.0.1', port: apiPort } }, gateway: { http: { port: 0 } }, ingest: { http: { port: 0 } }, projector: { http: { port: 0 } } },
     }),
   );
@@ -271,6 +274,45 @@ describe.skipIf(!available)('the dashboard in Chromium', () => {
     await other.getByRole('button', { name: 'Deny' }).click();
     expect((await run.done).code).not.toBe(0);
     await Promise.all([context.close(), bob.context.close()]);
+  });
+
+  it('the controls page lists findings with links to the sessions that raised them', async () => {
+    const { context, page } = await signIn(browser, dashboard, '/controls', 'amy');
+    const coverage = page.getByRole('table', { name: 'Control coverage' });
+    await coverage.getByRole('row').filter({ hasText: 'AC-3' }).first().waitFor({ timeout: 30_000 });
+    const findings = page.getByRole('table', { name: 'Findings' });
+    const linked = findings.getByRole('row').filter({ has: page.getByRole('link') }).first();
+    await linked.waitFor({ timeout: 30_000 });
+    await screenshot(page, 'controls');
+    await linked.getByRole('link').click();
+    await page.getByRole('heading', { name: /Session on shop/ }).waitFor();
+    await context.close();
+  });
+
+  it('an exported pack downloads, verifies offline and by upload; the checkpoint is shown', async () => {
+    const { context, page } = await signIn(browser, dashboard, '/evidence', 'amy');
+    await page.getByLabel('Latest signed checkpoint note').waitFor({ timeout: 30_000 });
+    await expect(page.getByLabel('Latest signed checkpoint note').textContent()).resolves.toContain('— ');
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Export pack' }).click();
+    const file = join(dir, 'pack.tar.gz');
+    await (await download).saveAs(file);
+    await page.getByText(/downloaded .*The export is recorded in the log/).waitFor();
+    const offline = await verifyEvidencePackFile(file);
+    expect(offline.firstFailure).toBeUndefined();
+    expect(offline.ok).toBe(true);
+    await page.getByLabel('Pack file (.tar.gz)').setInputFiles(file);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByText('OK: every signature, digest and proof holds').waitFor({ timeout: 30_000 });
+    await screenshot(page, 'evidence');
+    // A pack with one byte changed: the failure is named.
+    const bytes = readFileSync(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    writeFileSync(join(dir, 'changed.tar.gz'), bytes);
+    await page.getByLabel('Pack file (.tar.gz)').setInputFiles(join(dir, 'changed.tar.gz'));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByText(/^FAILED: /).waitFor({ timeout: 30_000 });
+    await context.close();
   });
 
   it('an agent token cannot use the page', async () => {

@@ -1,6 +1,8 @@
 import { NavLink, Navigate, Route, Routes, useLocation } from 'react-router';
 import { $api, fetchClient, type Schemas } from './api';
 import { ApprovalsPage } from './pages/ApprovalsPage';
+import { ControlsPage } from './pages/ControlsPage';
+import { EvidencePage } from './pages/EvidencePage';
 import { SessionPage } from './pages/SessionPage';
 import { SessionsPage } from './pages/SessionsPage';
 
@@ -52,6 +54,8 @@ export function App() {
         <nav aria-label="Main">
           <NavLink to="/approvals">Approvals</NavLink>
           <NavLink to="/sessions">Sessions</NavLink>
+          <NavLink to="/controls">Controls</NavLink>
+          <NavLink to="/evidence">Evidence</NavLink>
         </nav>
         <span className="who">
           {identity.subject} <span className="groups">({identity.groups.join(', ') || 'no groups'})</span>
@@ -66,6 +70,8 @@ export function App() {
           <Route path="/approvals" element={<ApprovalsPage identity={identity} />} />
           <Route path="/sessions" element={<SessionsPage />} />
           <Route path="/sessions/:sessionId" element={<SessionPage />} />
+          <Route path="/controls" element={<ControlsPage />} />
+          <Route path="/evidence" element={<EvidencePage />} />
           <Route path="*" element={<p>Nothing here. <NavLink to="/approvals">Approvals</NavLink></p>} />
         </Routes>
       </main>

@@ -753,6 +753,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/evidence/packs/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an evidence pack by upload (same checks and result as `custodian evidence verify --json`)
+         * @description The request body is the pack (tar.gz, at most 512 MiB; verify larger ones offline). Verified
+         *     streamed, with this log's own keys pinned (`--key` for each of GET /v1/evidence/log's keys),
+         *     so a pack signed by another log fails, named. The offline CLI remains the way to verify
+         *     without trusting this server. Auditors (`evidence.auditorGroups`) only; cookie calls must be same-origin.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/gzip": string;
+                };
+            };
+            responses: {
+                /** @description The verification report (`ok` false names the first failure) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            ok: boolean;
+                            checks: {
+                                name: string;
+                                ok: boolean;
+                                detail: string;
+                            }[];
+                            firstFailure?: {
+                                name: string;
+                                ok: boolean;
+                                detail: string;
+                            };
+                            keysPinned: boolean;
+                            /** @description The pack's manifest (packId */
+                            manifest?: Record<string, never>;
+                            custody?: {
+                                statements?: number;
+                                exposed?: number;
+                                keyIds?: string[];
+                                pinned?: boolean;
+                            };
+                        };
+                    };
+                };
+                401: components["responses"]["Unauthenticated"];
+                /** @description `EVIDENCE_VERIFY_FORBIDDEN` (not in an auditor group) or `CSRF_CHECK_FAILED` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `EVIDENCE_PACK_TOO_LARGE` */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `EVIDENCE_PACK_TYPE_INVALID`: not sent as application/gzip */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                503: components["responses"]["EvidenceRefused"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/approvals": {
         parameters: {
             query?: never;
