@@ -194,6 +194,7 @@ describe.skipIf(!available)('the dashboard in Chromium', () => {
     const row = timeline.getByRole('row').filter({ hasText: "UPDATE orders SET status = 'shipped' WHERE id = 102" });
     await row.getByText('UPDATE 1').waitFor({ timeout: 30_000 });
     await expect(row.textContent()).resolves.toContain('require-approval (agents-writes-need-approval)');
+    await expect(row.textContent()).resolves.toContain('approval granted (1 of 1)');
     await screenshot(page, 'session');
     await context.close();
   });

@@ -31,6 +31,8 @@ export interface TimelineCommand {
     readonly clientMessage?: string;
     readonly policy: { readonly name: string; readonly version: number };
   } | null;
+  /** For a held command: its approval as it stands (from the approvals read model). */
+  readonly approval?: { readonly approvalId: string; readonly status: string; readonly approvals: number; readonly required: number; readonly resolvedAt?: string };
   /** Rows sent back (DataRow messages); null when nothing came back for it in this page. */
   readonly rows: number | null;
   /** The command tag (e.g. `UPDATE 1`, `SELECT 3`), when the server completed it. */

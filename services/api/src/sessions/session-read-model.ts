@@ -211,6 +211,11 @@ export class SessionReadModel implements CheckpointStore {
     return row ? toSummary(row) : undefined;
   }
 
+  /** Ids of the approval requests raised in a session. */
+  approvalIds(sessionId: string): string[] {
+    return this.db.prepare<[string], { approval_id: string }>('SELECT DISTINCT approval_id FROM session_approver_groups WHERE session_id = ?').all(sessionId).map((r) => r.approval_id);
+  }
+
   /** Whether `caller` may see the session: its own, or one with an approval the caller's groups may decide. */
   visibleTo(session: SessionSummary, caller: Identity): boolean {
     if (session.identity && session.identity.subject === caller.subject && session.identity.issuer === caller.issuer) return true;

@@ -222,6 +222,21 @@ describe('GET /v1/sessions/{id} and /timeline', () => {
     expect(paged.commands.map((c) => c.commandId)).toEqual([blockedId]);
   });
 
+  it('a held command carries its approval as it stands', async () => {
+    const path = `/v1/sessions/${heldSession}/timeline`;
+    for (let i = 0; i < 100; i++) {
+      const body = await okBody<SessionTimelineResponse>(await get(path, 'bob'), '/v1/sessions/{sessionId}/timeline');
+      const update = body.commands.find((c) => c.commandId === updateId);
+      if (update?.approval) {
+        expect(update.approval).toMatchObject({ status: 'pending', approvals: 0, required: 1 });
+        expect(update.decision?.decision).toBe('require-approval');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('the held command never showed its approval');
+  });
+
   it('one session: visible to its owner, its approvers and auditors; 404 for anyone else, as for a missing one', async () => {
     expect((await okBody<SessionResponse>(await get(`/v1/sessions/${heldSession}`, 'bob'), '/v1/sessions/{sessionId}')).session.sessionId).toBe(heldSession);
     expect((await okBody<SessionResponse>(await get(`/v1/sessions/${agentSession}`, 'amy'), '/v1/sessions/{sessionId}')).session.counts.commands).toBe(2);

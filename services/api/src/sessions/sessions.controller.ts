@@ -1,5 +1,6 @@
 import { Controller, Get, Inject, Injectable, Param, Query, Req, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
+import { ApprovalReadModel } from '@custodian/approvals';
 import type { Identity } from '@custodian/event-contracts';
 import { EventStoreError, type EventStore, type Subscription } from '@custodian/event-store';
 import type { Logger } from '@custodian/observability';
@@ -98,6 +99,7 @@ export class SessionsController {
     @Inject(EVENT_STORE) private readonly eventStore: EventStore,
     @Inject(SESSION_READ_MODEL) private readonly readModel: SessionReadModel,
     @Inject(EVIDENCE_ACCESS) private readonly access: EvidenceAccess,
+    @Inject(ApprovalReadModel) private readonly approvals: ApprovalReadModel,
   ) {}
 
   @Get()
@@ -151,7 +153,17 @@ export class SessionsController {
     try {
       const events = this.eventStore.readStream(`session-${sessionId}`, { fromRevision: fromRaw === undefined ? 0 : Number(fromRaw), maxCount: TIMELINE_EVENTS_PER_PAGE * 2, direction: 'forwards' });
       const page = await buildQueryTimeline(events, TIMELINE_EVENTS_PER_PAGE);
-      return { sessionId, ...page };
+      // Held commands carry their approval's outcome (approvals live in their own streams).
+      const byCommand = new Map<string, NonNullable<TimelineCommand['approval']>>();
+      for (const approvalId of this.readModel.approvalIds(sessionId)) {
+        const approval = this.approvals.get(approvalId);
+        if (approval) byCommand.set(approval.commandId, { approvalId, status: approval.status, approvals: approval.approvals, required: approval.required, ...(approval.resolvedAt ? { resolvedAt: approval.resolvedAt } : {}) });
+      }
+      const commands = page.commands.map((c) => {
+        const approval = byCommand.get(c.commandId);
+        return approval ? { ...c, approval } : c;
+      });
+      return { sessionId, commands, nextRevision: page.nextRevision };
     } catch (error) {
       if (error instanceof EventStoreError && (error.code === 'EVENT_STORE_UNAVAILABLE' || error.code === 'EVENT_STORE_CLOSED')) {
         throw new ApiError(503, 'EVENT_STORE_UNAVAILABLE', 'the event store is unavailable; try again later');

@@ -1320,6 +1320,17 @@ export interface components {
                     version: number;
                 };
             };
+            /** @description For a held command, its approval as it stands */
+            approval?: {
+                /** Format: uuid */
+                approvalId: string;
+                /** @enum {string} */
+                status: "pending" | "granted" | "denied" | "expired" | "cancelled";
+                approvals: number;
+                required: number;
+                /** Format: date-time */
+                resolvedAt?: string;
+            };
             /** @description Rows sent back (DataRow messages) */
             rows: number | null;
             /** @description The command tag, e.g. UPDATE 1 */

@@ -48,6 +48,11 @@ export function QueryTimeline({ session }: ReplayViewProps) {
                 ) : (
                   '—'
                 )}
+                {c.approval && (
+                  <div>
+                    approval {c.approval.status} ({c.approval.approvals} of {c.approval.required})
+                  </div>
+                )}
               </td>
               <td>{c.error ? <span className="decision-block">{c.error.message}{c.error.code ? ` [${c.error.code}]` : ''}</span> : (c.tag ?? '—')}</td>
               <td>{c.rows ?? '—'}</td>
