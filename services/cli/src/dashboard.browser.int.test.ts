@@ -174,6 +174,9 @@ describe.skipIf(!available)('the dashboard in Chromium', () => {
 
   it('a held UPDATE appears in the approver queue and approving it on the page lets psql finish', async () => {
     const { context, page } = await signIn(browser, dashboard, '/approvals', 'bob');
+    // Group-based views: an approver outside the auditor groups has no controls or evidence pages.
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    expect(await nav.getByRole('link').allTextContents()).toEqual(['Approvals', 'Sessions']);
     const run = psqlAs('agent-7', "UPDATE orders SET status = 'shipped' WHERE id = 102");
     const held = card(page, "UPDATE orders SET status = 'shipped' WHERE id = 102");
     await held.waitFor({ timeout: 30_000 });
@@ -279,6 +282,7 @@ describe.skipIf(!available)('the dashboard in Chromium', () => {
 
   it('the controls page lists findings with links to the sessions that raised them', async () => {
     const { context, page } = await signIn(browser, dashboard, '/controls', 'amy');
+    expect(await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents()).toEqual(['Approvals', 'Sessions', 'Controls', 'Evidence']);
     const coverage = page.getByRole('table', { name: 'Control coverage' });
     await coverage.getByRole('row').filter({ hasText: 'AC-3' }).first().waitFor({ timeout: 30_000 });
     const findings = page.getByRole('table', { name: 'Findings' });

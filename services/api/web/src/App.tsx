@@ -35,6 +35,7 @@ export function App() {
   if (me.isPending) return <p role="status">Loading…</p>;
   if (me.error || !me.data) return <SignIn />;
   const identity = me.data.identity as Identity;
+  const auditor = me.data.auditor;
   if (identity.kind === 'agent') {
     // Agents never log in here (issue 16): the page shows nothing of the API to an agent identity.
     return (
@@ -54,8 +55,8 @@ export function App() {
         <nav aria-label="Main">
           <NavLink to="/approvals">Approvals</NavLink>
           <NavLink to="/sessions">Sessions</NavLink>
-          <NavLink to="/controls">Controls</NavLink>
-          <NavLink to="/evidence">Evidence</NavLink>
+          {auditor && <NavLink to="/controls">Controls</NavLink>}
+          {auditor && <NavLink to="/evidence">Evidence</NavLink>}
         </nav>
         <span className="who">
           {identity.subject} <span className="groups">({identity.groups.join(', ') || 'no groups'})</span>
@@ -66,12 +67,12 @@ export function App() {
       </header>
       <main>
         <Routes>
-          <Route path="/" element={<Navigate to="/approvals" replace />} />
+          <Route path="/" element={<Navigate to={auditor ? '/sessions' : '/approvals'} replace />} />
           <Route path="/approvals" element={<ApprovalsPage identity={identity} />} />
           <Route path="/sessions" element={<SessionsPage />} />
           <Route path="/sessions/:sessionId" element={<SessionPage />} />
-          <Route path="/controls" element={<ControlsPage />} />
-          <Route path="/evidence" element={<EvidencePage />} />
+          {auditor && <Route path="/controls" element={<ControlsPage />} />}
+          {auditor && <Route path="/evidence" element={<EvidencePage />} />}
           <Route path="*" element={<p>Nothing here. <NavLink to="/approvals">Approvals</NavLink></p>} />
         </Routes>
       </main>

@@ -348,6 +348,8 @@ export interface paths {
                             expiresAt: string;
                             /** @enum {string} */
                             authenticatedBy: "bearer" | "session";
+                            /** @description In one of evidence.auditorGroups: may read every session, the controls and the evidence */
+                            auditor: boolean;
                         };
                     };
                 };
