@@ -8,14 +8,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyEvidencePackFile } from '@custodian/evidence';
 import { freePort, startOidcProvider, startPostgres, type StartedOidcProvider, type StartedPostgres } from '@custodian/test-harness';
 import { runCli, type CliIo } from './index.js';
-import { chromiumAvailable, launchChromium, signIn } from './testing/dashboard-browser.js';
+import { buildDashboard, chromiumAvailable, launchChromium, signIn } from './testing/dashboard-browser.js';
 
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
 const available = existsSync(PSQL) && chromiumAvailable();
@@ -63,7 +61,7 @@ const tokens = new Map<string, string>();
 beforeAll(async () => {
   if (!available) return;
   // The page under test is the one `npm run build` produces from the sources as they are now.
-  await build({ configFile: fileURLToPath(new URL('../../api/web/vite.config.ts', import.meta.url)), logLevel: 'warn' });
+  await buildDashboard();
   dir = mkdtempSync(join(tmpdir(), 'custodian-dashboard-'));
   postgres = await startPostgres();
   await postgres.psql(SEED);

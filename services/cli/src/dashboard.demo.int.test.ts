@@ -7,12 +7,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliIo } from './index.js';
-import { chromiumAvailable, launchChromium } from './testing/dashboard-browser.js';
+import { buildDashboard, chromiumAvailable, launchChromium } from './testing/dashboard-browser.js';
 
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
 const available = existsSync(PSQL) && chromiumAvailable();
@@ -34,7 +32,7 @@ async function freePort(): Promise<number> {
 
 beforeAll(async () => {
   if (!available) return;
-  await build({ configFile: fileURLToPath(new URL('../../api/web/vite.config.ts', import.meta.url)), logLevel: 'warn' });
+  await buildDashboard();
   dir = mkdtempSync(join(tmpdir(), 'custodian-demo-dashboard-'));
   const env = {
     CUSTODIAN_SERVICES__GATEWAY__HTTP__PORT: '0',

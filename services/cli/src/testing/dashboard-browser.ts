@@ -1,7 +1,43 @@
 // Driving the dashboard in a real browser: Debian's Chromium through playwright-core (no browser
 // download), headless and without the sandbox (tests run as root in CI).
 import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { build } from 'vite';
+
+/** Where `npm run build` puts the dashboard and the api serves it from. */
+const DASHBOARD_DIST = fileURLToPath(new URL('../../../api/dist/web', import.meta.url));
+
+async function filesUnder(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+/**
+ * Builds the dashboard from the sources as they are now into services/api/dist/web, safely while
+ * another test file's server is serving that directory: built elsewhere first, then each file
+ * renamed into place (atomic), index.html last, nothing deleted (asset names are content hashes).
+ */
+export async function buildDashboard(): Promise<void> {
+  const out = await mkdtemp(join(tmpdir(), 'custodian-dashboard-build-'));
+  try {
+    await build({ configFile: fileURLToPath(new URL('../../../api/web/vite.config.ts', import.meta.url)), logLevel: 'warn', build: { outDir: out, emptyOutDir: true } });
+    const files = (await filesUnder(out)).sort((a, b) => Number(a.endsWith('index.html')) - Number(b.endsWith('index.html')));
+    for (const file of files) {
+      const target = join(DASHBOARD_DIST, relative(out, file));
+      if (existsSync(target) && (await readFile(target)).equals(await readFile(file))) continue;
+      await mkdir(dirname(target), { recursive: true });
+      const staged = `${target}.${process.pid}.tmp`;
+      await copyFile(file, staged);
+      await rename(staged, target);
+    }
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
 
 export const CHROMIUM = '/usr/bin/chromium';
 
