@@ -61,12 +61,12 @@ const AUTH_EVENT_RECORDER = Symbol.for('@custodian/api-service/auth-event-record
 class AuthenticationLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     @Inject(API_LOGGER) private readonly logger: Logger,
-    @Inject(API_NOTICES) private readonly notices: readonly string[],
+    @Inject(API_NOTICES) private readonly notices: readonly { readonly topic: string; readonly text: string }[],
     @Inject(AUTH_EVENT_RECORDER) private readonly recorder: AuthenticationEventRecorder,
   ) {}
 
   onApplicationBootstrap(): void {
-    for (const notice of this.notices) this.logger.warn({ notice: 'identity' }, notice);
+    for (const { topic, text } of this.notices) this.logger.warn({ notice: topic }, text);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -108,7 +108,7 @@ export class ApiModule {
     const instance = deps.instance ?? `${hostname()}:${process.pid}`;
     const approvals = ApprovalsModule.register({ ...deps.approvals, eventStore: deps.eventStore, source: { service: 'api', instance }, logger: deps.logger });
     const dashboard = dashboardAssets(deps.dashboardAssets);
-    const notices = dashboard.notice ? [...identity.notices, dashboard.notice] : identity.notices;
+    const notices = [...identity.notices.map((text) => ({ topic: 'identity', text })), ...(dashboard.notice ? [{ topic: 'dashboard', text: dashboard.notice }] : [])];
     return {
       module: ApiModule,
       ...core,
