@@ -122,6 +122,7 @@ export async function startDemoEnvironment(options: { dataDir: string; gatewayPo
         'Then try:',
         '  SELECT name, email, notes FROM customers;                -- e-mail masked by column rule, card and e-mail in notes by detectors',
         '  DELETE FROM orders;                                      -- blocked: DELETE without WHERE (rule no-unbounded-deletes)',
+        '  TRUNCATE orders;                                         -- blocked as well (rule no-truncate)',
         "  UPDATE orders SET status = 'shipped' WHERE id = 102;     -- held until a demo approver approves it (rule agents-writes-need-approval)",
         '',
         ...(dashboardUrl ? [`Approve it on the dashboard (${dashboardUrl}/approvals, as demo-approver) and watch the session's replay, or from another terminal:`] : ['Approve the held statement as the demo approver, from another terminal:']),

@@ -217,6 +217,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/streams/{stream}/transcript": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The replay transcript of a session stream
+         * @description The session's recorded frames in order (the bytes as forwarded, i.e. after masking), with
+         *     the JSON messages decoded for JSON-text protocols: an MCP session's JSON-RPC messages (a
+         *     JSON body or the `data` of each SSE event; keep-alive comments decode to none). Other frames
+         *     keep their bytes (`data`, base64). Access as for `/v1/streams/{stream}/events`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    fromRevision?: number;
+                    /** @description events of the stream read for this page */
+                    maxCount?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description session-<uuid> */
+                    stream: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of the transcript */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            stream: string;
+                            /** @description fromRevision of the next page; absent at the end */
+                            nextRevision?: number;
+                            frames: {
+                                revision: number;
+                                offsetMicros: number;
+                                /** @enum {string} */
+                                direction: "client-to-upstream" | "upstream-to-client";
+                                messageType?: string;
+                                channel?: number;
+                                byteLength: number;
+                                truncated: boolean;
+                                /** @description Decoded JSON messages */
+                                messages?: unknown[];
+                                /** @description The bytes (base64) when not JSON text */
+                                data?: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description `STREAM_QUERY_INVALID` or `STREAM_REQUEST_INVALID` (not a session stream) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["Unauthenticated"];
+                /** @description `STREAM_NOT_FOUND`: no session stream of that name that the caller may read */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                503: components["responses"]["AuditUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/login": {
         parameters: {
             query?: never;
@@ -1413,8 +1500,11 @@ export interface components {
                 catalogue?: string;
                 title: string;
                 asks: string;
-                /** @enum {string} */
-                status: "satisfied" | "not-satisfied";
+                /**
+                 * @description not-assessed: a filtered view (identity, connection or control) holds no evidence and no finding for the control
+                 * @enum {string}
+                 */
+                status: "satisfied" | "not-satisfied" | "not-assessed";
                 statusReason?: string;
                 count: number;
                 byRule?: Record<string, never>[];
