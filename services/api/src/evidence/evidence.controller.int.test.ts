@@ -181,8 +181,10 @@ describe('evidence pack verification by upload', () => {
     const response = await upload(bytes);
     expect(response.status).toBe(200);
     const report = (await response.json()) as { ok: boolean; keysPinned: boolean; checks: { name: string; ok: boolean }[]; firstFailure?: { name: string; detail: string } };
-    const offline = await verifyEvidencePack(bytes, { trustedLogKeys: [logVkey] });
+    const published = (await (await get('/v1/evidence/log')).json()) as { attestationKey: string };
+    const offline = await verifyEvidencePack(bytes, { trustedLogKeys: [logVkey], trustedAttestationKeys: [published.attestationKey] });
     expect(report).toEqual(JSON.parse(JSON.stringify(offline)));
+    expect(report.firstFailure).toBeUndefined();
     expect(report.ok).toBe(true);
     expect(report.keysPinned).toBe(true);
     const tampered = Buffer.from(bytes);
@@ -190,7 +192,7 @@ describe('evidence pack verification by upload', () => {
     const bad = (await (await upload(tampered)).json()) as { ok: boolean; firstFailure?: { name: string; detail: string } };
     expect(bad.ok).toBe(false);
     expect(bad.firstFailure?.name).toBeTruthy();
-    expect(bad).toEqual(JSON.parse(JSON.stringify(await verifyEvidencePack(tampered, { trustedLogKeys: [logVkey] }))));
+    expect(bad).toEqual(JSON.parse(JSON.stringify(await verifyEvidencePack(tampered, { trustedLogKeys: [logVkey], trustedAttestationKeys: [published.attestationKey] }))));
   });
 
   it('is for auditors, and takes a pack body only', async () => {

@@ -110,7 +110,7 @@ export class EvidenceController {
 
   /**
    * Verifies an uploaded pack (the request body, application/gzip) exactly as `custodian evidence
-   * verify --json --key <this log's keys>` does: streamed, bounded memory, at most
+   * verify --json --key <this log's keys> --attestation-key <this API's pack key>` does: streamed, bounded memory, at most
    * MAX_VERIFY_UPLOAD_BYTES. The result names the first failure. Auditors only (it costs CPU).
    */
   @Post('packs/verify')
@@ -136,7 +136,8 @@ export class EvidenceController {
     request.pipe(limited);
     request.on('error', (error) => limited.destroy(error));
     const state = await this.access.state();
-    return verifyEvidencePackStream(limited, { trustedLogKeys: await state.keys() });
+    const attestationKey = attestationVkey(evidence);
+    return verifyEvidencePackStream(limited, { trustedLogKeys: await state.keys(), ...(attestationKey ? { trustedAttestationKeys: [attestationKey] } : {}) });
   }
 
   /** An evidence pack (tar.gz) for auditors. The export is recorded as an evidence-pack.exported event before the pack is sent. */

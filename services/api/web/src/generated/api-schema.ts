@@ -854,8 +854,8 @@ export interface paths {
         /**
          * Verify an evidence pack by upload (same checks and result as `custodian evidence verify --json`)
          * @description The request body is the pack (tar.gz, at most 512 MiB; verify larger ones offline). Verified
-         *     streamed, with this log's own keys pinned (`--key` for each of GET /v1/evidence/log's keys),
-         *     so a pack signed by another log fails, named. The offline CLI remains the way to verify
+         *     streamed, with this log's own keys pinned (`--key` for each of GET /v1/evidence/log's keys,
+         *     `--attestation-key` for its attestationKey), so a pack signed by another log fails, named. The offline CLI remains the way to verify
          *     without trusting this server. Auditors (`evidence.auditorGroups`) only; cookie calls must be same-origin.
          */
         post: {
@@ -879,6 +879,10 @@ export interface paths {
                     content: {
                         "application/json": {
                             ok: boolean;
+                            /** @enum {string} */
+                            verdict?: "verified" | "self-consistent" | "failed";
+                            /** @description The pack proved that it holds every event of its window */
+                            complete?: boolean;
                             checks: {
                                 name: string;
                                 ok: boolean;
