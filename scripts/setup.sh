@@ -2,7 +2,7 @@
 # Provisions what a fresh machine lacks, idempotently:
 #   always:      Node 24 (.tools/node), npm dependencies, the TypeScript build
 #   --services:  what the test suite and benchmarks run for real: PostgreSQL, pgbouncer,
-#                OpenSSH (Debian packages), Apache Kafka (Maven Central artifacts in ~/.m2), and
+#                OpenSSH, Chromium (Debian packages), Apache Kafka (Maven Central artifacts in ~/.m2), and
 #                the independent verifiers: pydantic-ocsf + compliance-trestle (PyPI, .tools/python),
 #                cosign (built from the Go module proxy, cached in ~/.cache/custodian/tools)
 set -euo pipefail
@@ -21,7 +21,8 @@ done
 step() { echo "==> $*" >&2; }
 
 if [ "$WITH_SERVICES" = 1 ]; then
-  DEBIAN_PACKAGES=(postgresql pgbouncer openssh-server openssh-client)
+  # chromium: the dashboard's browser tests drive it through playwright-core (no browser download).
+  DEBIAN_PACKAGES=(postgresql pgbouncer openssh-server openssh-client chromium)
   missing=()
   for p in "${DEBIAN_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ "${#missing[@]}" -gt 0 ]; then
@@ -55,5 +56,5 @@ if [ "$WITH_SERVICES" = 1 ]; then
   bash tools/cosign/install.sh
 fi
 
-step "building (tsc -b)"
-npx tsc -b tsconfig.build.json
+step "building (tsc -b, then the dashboard with Vite)"
+npm run build --silent

@@ -13,6 +13,7 @@ echo "==> lint" >&2
 bash scripts/lint.sh
 echo "==> typecheck" >&2
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p services/api/web/tsconfig.json
 echo "==> generated contracts up to date" >&2
 node scripts/generate-contracts.ts --check
 

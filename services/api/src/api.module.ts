@@ -18,10 +18,13 @@ import { AuthenticationGuard, REQUEST_AUTHENTICATOR, TRUSTED_ORIGINS } from './a
 import { BrowserLogin } from './authentication/browser-login.js';
 import { RequestAuthenticator } from './authentication/request-authenticator.js';
 import { cookiesNeedSecure } from './authentication/session-cookie.js';
+import { dashboardAssets } from './dashboard/dashboard-assets.js';
 import { ApprovalsController } from './approvals/approvals.controller.js';
 import { API_VERSION_INFO, type VersionInfo } from './tokens.js';
 import { EVIDENCE_ACCESS, EvidenceAccess } from './evidence/evidence-access.js';
 import { EVIDENCE_INSTANCE, EvidenceController } from './evidence/evidence.controller.js';
+import { SESSION_READ_MODEL, SESSIONS_LOGGER, SessionsController, SessionsProjection } from './sessions/sessions.controller.js';
+import { SessionReadModel } from './sessions/session-read-model.js';
 import { StreamsController } from './streams.controller.js';
 import { VersionController } from './version.controller.js';
 import { readServiceVersion } from './version-info.js';
@@ -41,6 +44,10 @@ export interface ApiDependencies extends ServiceDependencies {
   readonly failureEvents?: Pick<AuthenticationEventRecorderOptions, 'failuresPerClient' | 'failuresTotal' | 'windowMs'>;
   /** Approvals read model, webhooks and expiry sweep (`configuredApprovals(loaded)`); an in-memory read model and no webhooks when omitted. */
   readonly approvals?: ApiApprovalsOptions;
+  /** Where the sessions read model lives (a SQLite file, or `:memory:`, the default: rebuilt from the log at each start). */
+  readonly sessionsReadModelPath?: string;
+  /** Directory of the built dashboard (default services/api/dist/web); `false` serves no web page. */
+  readonly dashboardAssets?: string | false;
 }
 
 export type ApiApprovalsOptions = Pick<ApprovalsModuleOptions, 'readModelPath' | 'notifications' | 'sweep' | 'clock'>;
@@ -54,12 +61,12 @@ const AUTH_EVENT_RECORDER = Symbol.for('@custodian/api-service/auth-event-record
 class AuthenticationLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     @Inject(API_LOGGER) private readonly logger: Logger,
-    @Inject(API_NOTICES) private readonly notices: readonly string[],
+    @Inject(API_NOTICES) private readonly notices: readonly { readonly topic: string; readonly text: string }[],
     @Inject(AUTH_EVENT_RECORDER) private readonly recorder: AuthenticationEventRecorder,
   ) {}
 
   onApplicationBootstrap(): void {
-    for (const notice of this.notices) this.logger.warn({ notice: 'identity' }, notice);
+    for (const { topic, text } of this.notices) this.logger.warn({ notice: topic }, text);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -100,16 +107,18 @@ export class ApiModule {
     const trustedOrigins = identity.login ? [new URL(identity.login.redirectUri).origin] : [];
     const instance = deps.instance ?? `${hostname()}:${process.pid}`;
     const approvals = ApprovalsModule.register({ ...deps.approvals, eventStore: deps.eventStore, source: { service: 'api', instance }, logger: deps.logger });
+    const dashboard = dashboardAssets(deps.dashboardAssets);
+    const notices = [...identity.notices.map((text) => ({ topic: 'identity', text })), ...(dashboard.notice ? [{ topic: 'dashboard', text: dashboard.notice }] : [])];
     return {
       module: ApiModule,
       ...core,
-      imports: [...core.imports, approvals],
-      controllers: [StreamsController, VersionController, AuthController, ApprovalsController, EvidenceController],
+      imports: [...core.imports, approvals, ...(dashboard.module ? [dashboard.module] : [])],
+      controllers: [StreamsController, VersionController, AuthController, ApprovalsController, EvidenceController, SessionsController],
       providers: [
         ...core.providers,
         { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() },
         { provide: API_LOGGER, useValue: deps.logger },
-        { provide: API_NOTICES, useValue: identity.notices },
+        { provide: API_NOTICES, useValue: notices },
         { provide: AUTH_EVENT_RECORDER, useValue: recorder },
         { provide: REQUEST_AUTHENTICATOR, useValue: authenticator },
         { provide: BROWSER_LOGIN, useValue: login },
@@ -120,6 +129,9 @@ export class ApiModule {
         { provide: EVIDENCE_ACCESS, useValue: new EvidenceAccess(deps.evidence) },
         { provide: EVIDENCE_INSTANCE, useValue: deps.instance },
         EvidenceLifecycle,
+        { provide: SESSION_READ_MODEL, useFactory: () => new SessionReadModel(deps.sessionsReadModelPath ?? ':memory:') },
+        { provide: SESSIONS_LOGGER, useValue: deps.logger },
+        SessionsProjection,
       ],
     };
   }

@@ -10,3 +10,7 @@ export type { ApiErrorBody } from './authentication/api-error.js';
 export type { MeResponse } from './authentication/auth.controller.js';
 export { LOGIN_COOKIE, SESSION_COOKIE } from './authentication/session-cookie.js';
 export const SERVICE_NAME = 'api';
+export { configuredSessionsReadModelPath } from './sessions/configured-sessions.js';
+export type { SessionListResponse, SessionResponse, SessionTimelineResponse } from './sessions/sessions.controller.js';
+export type { SessionSummary } from './sessions/session-read-model.js';
+export type { TimelineCommand } from './sessions/query-timeline.js';

@@ -1,6 +1,6 @@
 // services/api/openapi.yaml lists every route the app serves (and nothing it does not).
 import 'reflect-metadata';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,16 +19,20 @@ interface ExpressLayer {
   readonly route?: { readonly path: string; readonly methods: Record<string, boolean> };
 }
 
+const DASHBOARD_FALLBACK = '{*any}';
 const HTTP_METHODS = new Set(['get', 'post', 'put', 'patch', 'delete', 'head', 'options']);
 const dir = mkdtempSync(join(tmpdir(), 'custodian-api-openapi-'));
 const document = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8')) as OpenApiDocument;
+const webDir = join(dir, 'web');
+mkdirSync(webDir);
+writeFileSync(join(webDir, 'index.html'), '<!doctype html><title>test</title>');
 let store: SqliteEventStore;
 let service: RunningNestService;
 
 beforeAll(async () => {
   store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
   const logger = createLogger({ service: 'api', level: 'warn', destination: { write: () => undefined } });
-  service = await startNestService({ module: ApiModule.register({ eventStore: store, logger }), logger, listen: { host: '127.0.0.1', port: 0 }, shutdownHooks: false });
+  service = await startNestService({ module: ApiModule.register({ eventStore: store, logger, dashboardAssets: webDir }), logger, listen: { host: '127.0.0.1', port: 0 }, shutdownHooks: false });
 });
 
 afterAll(async () => {
@@ -42,7 +46,8 @@ function servedRoutes(): string[] {
   const express = service.app.getHttpAdapter().getInstance() as { router: { stack: readonly ExpressLayer[] } };
   const routes: string[] = [];
   for (const layer of express.router.stack) {
-    if (!layer.route) continue;
+    // The dashboard's fallback (index.html for client-side routes) is a web page, not an API route.
+    if (!layer.route || layer.route.path === DASHBOARD_FALLBACK) continue;
     const path = layer.route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
     for (const [method, on] of Object.entries(layer.route.methods)) if (on && method !== '_all') routes.push(`${method.toUpperCase()} ${path}`);
   }

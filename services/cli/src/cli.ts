@@ -1,3 +1,5 @@
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { startDemoEnvironment, type DemoEnvironment } from '@custodian/demo-environment';
@@ -113,11 +115,19 @@ async function start(parsed: ParsedCommand, io: CliIo): Promise<number> {
     loaded = { ...loaded, config: demo.apply(loaded.config) };
   }
   const { config } = loaded;
+  // In the demo the screen is for what to do next: service logs go to a file in the data directory.
+  let logFile: { path: string; stream: WriteStream } | undefined;
+  if (demo) {
+    const path = join(config.dataDir, 'logs', 'custodian.log');
+    mkdirSync(dirname(path), { recursive: true });
+    logFile = { path, stream: createWriteStream(path, { flags: 'a' }) };
+  }
   let host: Awaited<ReturnType<typeof startEmbedded>>;
   try {
-    host = await startEmbedded(loaded);
+    host = await startEmbedded(loaded, logFile ? { logDestination: logFile.stream } : {});
   } catch (error) {
     await demo?.stop();
+    logFile?.stream.end();
     throw error;
   }
   const store = config.eventStore.kind === 'sqlite' ? `sqlite ${config.eventStore.path}` : config.eventStore.kind === 'postgres' ? `postgres (schema ${config.eventStore.schema})` : 'eventstoredb';
@@ -127,15 +137,18 @@ async function start(parsed: ParsedCommand, io: CliIo): Promise<number> {
       `custodian ${cliVersion()} started (${config.deployment} deployment; event store: ${store}; bus: ${config.bus.kind})`,
       ...host.services.map((s) => `  ${s.name.padEnd(width)}  ${s.url}  (ready: ${s.url}/health/ready)`),
       ...host.notices.map((n) => `  note: ${n}`),
+      ...(logFile ? [`  logs: ${logFile.path}`] : []),
       host.services.length === 0 ? '  no services enabled' : 'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
   );
-  if (demo) io.stdout(`${await demo.instructions(config.gateways.postgres.listen)}\n`);
+  const api = host.services.find((s) => s.name === 'api');
+  if (demo) io.stdout(`${await demo.instructions(config.gateways.postgres.listen, config.identity.login && api ? `${api.url}/` : undefined)}\n`);
   const signal = await io.waitForStop();
   io.stderr(`custodian: ${signal} received, stopping\n`);
   await host.stop();
   await demo?.stop();
+  if (logFile) await new Promise<void>((resolve) => logFile.stream.end(resolve));
   io.stderr('custodian: stopped\n');
   return EXIT.ok;
 }

@@ -1,6 +1,6 @@
 // The embedded deployment: every service in one process, sharing one event store.
 import type { DynamicModule } from '@nestjs/common';
-import { ApiModule, configuredApprovals } from '@custodian/api-service';
+import { ApiModule, configuredApprovals, configuredSessionsReadModelPath } from '@custodian/api-service';
 import type { EventStore } from '@custodian/event-store';
 import { activeTopicSpecs } from '@custodian/event-bus';
 import { InProcessEventBus } from '@custodian/event-bus-in-process';
@@ -50,7 +50,7 @@ const MODULES: { readonly [S in ServiceName]: (deps: ModuleDeps) => DynamicModul
     // Identity from the `identity` section; with no issuer the API still starts and refuses every request (fail closed).
     const identity = configuredIdentity(loaded, { logger });
     notices.push(...identity.notices.map((notice) => `api: ${notice}`));
-    return ApiModule.register({ eventStore, logger, identity, evidence: configuredEvidence(loaded), approvals: configuredApprovals(loaded), listenHost: loaded.config.services.api.http.host, version: { name: 'custodian', version: cliVersion() } });
+    return ApiModule.register({ eventStore, logger, identity, evidence: configuredEvidence(loaded), approvals: configuredApprovals(loaded), sessionsReadModelPath: configuredSessionsReadModelPath(loaded), listenHost: loaded.config.services.api.http.host, version: { name: 'custodian', version: cliVersion() } });
   },
 };
 

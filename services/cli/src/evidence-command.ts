@@ -92,10 +92,20 @@ async function withUsage(io: CliIo, usage: string, run: () => Promise<number>): 
   }
 }
 
+/** Whether the arguments ask for help (`--help` / `-h` before any `--`). */
+function wantsHelp(args: readonly string[]): boolean {
+  for (const arg of args) {
+    if (arg === '--') return false;
+    if (arg === '--help' || arg === '-h') return true;
+  }
+  return false;
+}
+
 export async function runLogCommand(argv: readonly string[], io: CliIo): Promise<number> {
   return withUsage(io, LOG_USAGE, async () => {
     const [sub, ...rest] = argv;
-    if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    // `custodian log verify --help` and the like: help, exit 0, before anything runs.
+    if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help' || wantsHelp(rest)) {
       io.stdout(LOG_USAGE);
       return EVIDENCE_EXIT.ok;
     }
@@ -163,7 +173,8 @@ export async function runLogCommand(argv: readonly string[], io: CliIo): Promise
 export async function runEvidenceCommand(argv: readonly string[], io: CliIo): Promise<number> {
   return withUsage(io, EVIDENCE_USAGE, async () => {
     const [sub, ...rest] = argv;
-    if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    // `custodian log verify --help` and the like: help, exit 0, before anything runs.
+    if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help' || wantsHelp(rest)) {
       io.stdout(EVIDENCE_USAGE);
       return EVIDENCE_EXIT.ok;
     }

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import type { CustodianConfig } from '@custodian/runtime-config';
 import { startDemoDatabase, type DemoDatabase } from './demo-database.js';
 import { DEMO_POLICY_YAML } from './demo-policy.js';
-import { startDevOidcIssuer, type DemoIdentity, type DevOidcIssuer } from './dev-oidc-issuer.js';
+import { DEMO_LOGIN_CLIENT_ID, startDevOidcIssuer, type DemoIdentity, type DevOidcIssuer } from './dev-oidc-issuer.js';
 
 export const DEMO_CONNECTION = 'demo';
 export const DEMO_AUDIENCE = 'urn:custodian:demo';
@@ -26,8 +26,8 @@ export interface DemoEnvironment {
   readonly passwordFile: string;
   /** The config with the demo's issuer, gateway and connection added (explicit settings kept). */
   apply(config: CustodianConfig): CustodianConfig;
-  /** What to print: the psql line and what to try. */
-  instructions(gateway: { host: string; port: number }): Promise<string>;
+  /** What to print: the dashboard URL (when the API listens), the psql line and what to try. */
+  instructions(gateway: { host: string; port: number }, dashboardUrl?: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -66,9 +66,19 @@ export async function startDemoEnvironment(options: { dataDir: string; gatewayPo
     passwordFile,
     apply(config) {
       const postgres = config.gateways.postgres;
+      // The dashboard's login through the demo issuer (authorization code + PKCE), unless the
+      // config names its own login or the API has no fixed port to call back to.
+      const api = config.services.api.http;
+      const redirectUri = `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}/auth/callback`;
+      const demoLogin = config.identity.login === undefined && config.services.api.enabled && api.port !== 0;
+      if (demoLogin) issuer.allowRedirectUri(redirectUri);
       return {
         ...config,
-        identity: { ...config.identity, issuers: [...config.identity.issuers, { issuer: issuer.issuer, audiences: [DEMO_AUDIENCE], algorithms: ['RS256'], clockSkewSeconds: 30, maxTokenLifetimeSeconds: 3600 }] },
+        identity: {
+          ...config.identity,
+          issuers: [...config.identity.issuers, { issuer: issuer.issuer, audiences: [DEMO_AUDIENCE], algorithms: ['RS256'], clockSkewSeconds: 30, maxTokenLifetimeSeconds: 3600 }],
+          ...(demoLogin ? { login: { issuer: issuer.issuer, clientId: DEMO_LOGIN_CLIENT_ID, redirectUri, scope: 'openid', loginTtlMs: 600_000, sessionMaxLifetimeMs: 8 * 3_600_000 } } : {}),
+        },
         gateways: {
           ...config.gateways,
           policyFile: config.gateways.policyFile ?? policyFile,
@@ -88,10 +98,16 @@ export async function startDemoEnvironment(options: { dataDir: string; gatewayPo
         },
       };
     },
-    async instructions(gateway) {
+    async instructions(gateway, dashboardUrl) {
       const token = await issuer.mint('demo-agent');
       const tokenCommand = `curl -s -u demo-agent:demo-agent-secret -d grant_type=client_credentials ${issuer.issuer}/token | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/'`;
       return [
+        ...(dashboardUrl
+          ? [
+              `Dashboard: ${dashboardUrl}  (Sign in, then "Sign in as demo-approver" to approve held statements, or demo-auditor for sessions and evidence)`,
+              '',
+            ]
+          : []),
         'Demo: a PGlite database behind the Custodian PostgreSQL gateway, a development OIDC issuer and the demo policy',
         `  policy: ${policyFile} (edit it; it reloads)`,
         `  database password: held by the gateway (${passwordFile}); agents never see it, each session gets a signed custody statement`,
@@ -109,7 +125,7 @@ export async function startDemoEnvironment(options: { dataDir: string; gatewayPo
         '  TRUNCATE orders;                                         -- blocked as well (rule no-truncate)',
         "  UPDATE orders SET status = 'shipped' WHERE id = 102;     -- held until a demo approver approves it (rule agents-writes-need-approval)",
         '',
-        'Approve the held statement as the demo approver, from another terminal:',
+        ...(dashboardUrl ? [`Approve it on the dashboard (${dashboardUrl}/approvals, as demo-approver) and watch the session's replay, or from another terminal:`] : ['Approve the held statement as the demo approver, from another terminal:']),
         '',
         `  export CUSTODIAN_TOKEN=$(${tokenCommand.replaceAll('demo-agent', 'demo-approver')})`,
         '  custodian approvals list',

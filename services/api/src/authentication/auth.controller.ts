@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, Post, Query, Req, Res } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Identity } from '@custodian/event-contracts';
+import { EVIDENCE_ACCESS, type EvidenceAccess } from '../evidence/evidence-access.js';
 import { ApiError } from './api-error.js';
 import { AllowAnonymous, TRUSTED_ORIGINS } from './authentication.guard.js';
 import type { BrowserLogin, LoginRedirect } from './browser-login.js';
@@ -14,6 +15,8 @@ export interface MeResponse {
   /** Session expiry (cookie) or token expiry (bearer), RFC 3339. */
   readonly expiresAt: string;
   readonly authenticatedBy: 'bearer' | 'session';
+  /** In one of `evidence.auditorGroups`: reads every session, the controls and the evidence (the dashboard shows those pages). */
+  readonly auditor: boolean;
 }
 
 /** Human login (authorization code + PKCE), the current identity, and logout. */
@@ -22,6 +25,7 @@ export class AuthController {
   constructor(
     @Inject(BROWSER_LOGIN) private readonly login: BrowserLogin,
     @Inject(TRUSTED_ORIGINS) private readonly trustedOrigins: readonly string[],
+    @Inject(EVIDENCE_ACCESS) private readonly access: EvidenceAccess,
   ) {}
 
   /** 302 to the IdP; `returnTo` (a local path) is where the callback sends the browser afterwards. */
@@ -45,7 +49,8 @@ export class AuthController {
   me(@Req() req: IncomingMessage): MeResponse {
     const principal = principalOf(req);
     if (!principal) throw new ApiError(401, 'AUTHENTICATION_REQUIRED', 'not authenticated');
-    return { identity: principal.identity, expiresAt: principal.expiresAt.toISOString(), authenticatedBy: principal.authenticatedBy };
+    const auditorGroups = this.access.evidence?.auditorGroups ?? [];
+    return { identity: principal.identity, expiresAt: principal.expiresAt.toISOString(), authenticatedBy: principal.authenticatedBy, auditor: principal.identity.groups.some((g) => auditorGroups.includes(g)) };
   }
 
   /** Ends the session and clears the cookie (204). Same-origin only: a cross-site page cannot log a user out. */

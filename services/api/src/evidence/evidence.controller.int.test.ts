@@ -170,3 +170,36 @@ describe('evidence pack export', () => {
     expect(event.payload).toMatchObject({ packId: response.headers.get('x-custodian-pack-id'), digest: response.headers.get('x-custodian-pack-sha256'), eventCount: 3, treeSize: 6, filter: { identity: 'agent-1' } });
   });
 });
+
+describe('evidence pack verification by upload', () => {
+  const upload = (bytes: Uint8Array, token = auditorToken, type = 'application/gzip') =>
+    fetch(`${api}/v1/evidence/packs/verify`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': type }, body: bytes });
+
+  it('gives the offline verifier’s result, with this log’s keys pinned; a changed byte is a failure named', async () => {
+    const exported = await post('/v1/evidence/packs', { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' }, auditorToken);
+    const bytes = Buffer.from(await exported.arrayBuffer());
+    const response = await upload(bytes);
+    expect(response.status).toBe(200);
+    const report = (await response.json()) as { ok: boolean; keysPinned: boolean; checks: { name: string; ok: boolean }[]; firstFailure?: { name: string; detail: string } };
+    const published = (await (await get('/v1/evidence/log')).json()) as { attestationKey: string };
+    const offline = await verifyEvidencePack(bytes, { trustedLogKeys: [logVkey], trustedAttestationKeys: [published.attestationKey] });
+    expect(report).toEqual(JSON.parse(JSON.stringify(offline)));
+    expect(report.firstFailure).toBeUndefined();
+    expect(report.ok).toBe(true);
+    expect(report.keysPinned).toBe(true);
+    const tampered = Buffer.from(bytes);
+    tampered[Math.floor(tampered.length / 2)]! ^= 0x01;
+    const bad = (await (await upload(tampered)).json()) as { ok: boolean; firstFailure?: { name: string; detail: string } };
+    expect(bad.ok).toBe(false);
+    expect(bad.firstFailure?.name).toBeTruthy();
+    expect(bad).toEqual(JSON.parse(JSON.stringify(await verifyEvidencePack(tampered, { trustedLogKeys: [logVkey], trustedAttestationKeys: [published.attestationKey] }))));
+  });
+
+  it('is for auditors, and takes a pack body only', async () => {
+    const refused = await upload(Buffer.from('x'), ciToken);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('EVIDENCE_VERIFY_FORBIDDEN');
+    const wrongType = await upload(Buffer.from('{}'), auditorToken, 'application/json');
+    expect(wrongType.status).toBe(415);
+  });
+});

@@ -1,14 +1,18 @@
 import { hostname } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { Transform } from 'node:stream';
 import { Body, Controller, Get, HttpCode, Inject, Post, Query, Req, Res } from '@nestjs/common';
 import { EventFactory, streamName, type CustodianEvent } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
-import { EvidenceAccumulator, buildEvidencePack, checkScope, cosignedNote, eventsOfLeaves, submitCosignatures, witnessVerifiers, type EvidenceReport, type EvidenceScope } from '@custodian/evidence';
+import { EvidenceAccumulator, buildEvidencePack, checkScope, cosignedNote, eventsOfLeaves, submitCosignatures, verifyEvidencePackStream, witnessVerifiers, type EvidenceReport, type EvidenceScope, type PackVerificationReport } from '@custodian/evidence';
 import { EVENT_STORE } from '@custodian/service-host';
 import { ApiError } from '../authentication/api-error.js';
 import { principalOf } from '../authentication/principal.js';
 import { EVIDENCE_ACCESS, asApiError, type EvidenceAccess } from './evidence-access.js';
+
+/** Largest pack verified by upload (the CLI verifies any size offline). */
+export const MAX_VERIFY_UPLOAD_BYTES = 512 * 1024 * 1024;
 
 export const EVIDENCE_INSTANCE = Symbol.for('@custodian/api-service/evidence-instance');
 
@@ -102,6 +106,38 @@ export class EvidenceController {
     const evidence = this.access.configured();
     const stored = await submitCosignatures(await this.access.state(), witnessVerifiers(evidence.witnesses), body.note).catch(asApiError);
     return { stored: stored.map((c) => ({ treeSize: c.treeSize, witness: c.witness, keyId: c.keyId, timestamp: c.timestamp })) };
+  }
+
+  /**
+   * Verifies an uploaded pack (the request body, application/gzip) exactly as `custodian evidence
+   * verify --json --key <this log's keys> --attestation-key <this API's pack key>` does: streamed, bounded memory, at most
+   * MAX_VERIFY_UPLOAD_BYTES. The result names the first failure. Auditors only (it costs CPU).
+   */
+  @Post('packs/verify')
+  @HttpCode(200)
+  async verify(@Req() request: IncomingMessage): Promise<PackVerificationReport> {
+    const evidence = this.access.configured();
+    const principal = principalOf(request);
+    if (!principal || !principal.identity.groups.some((g) => evidence.auditorGroups.includes(g))) {
+      throw new ApiError(403, 'EVIDENCE_VERIFY_FORBIDDEN', `verifying evidence packs here needs membership of one of: ${evidence.auditorGroups.join(', ')} (anyone can run custodian evidence verify offline)`);
+    }
+    const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim();
+    if (type !== 'application/gzip' && type !== 'application/octet-stream') throw new ApiError(415, 'EVIDENCE_PACK_TYPE_INVALID', 'send the pack as the request body (application/gzip)');
+    const declared = Number(request.headers['content-length'] ?? NaN);
+    if (declared > MAX_VERIFY_UPLOAD_BYTES) throw new ApiError(413, 'EVIDENCE_PACK_TOO_LARGE', `packs up to ${MAX_VERIFY_UPLOAD_BYTES} bytes are verified here; verify larger ones offline with custodian evidence verify`);
+    let received = 0;
+    const limited = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        received += chunk.length;
+        if (received > MAX_VERIFY_UPLOAD_BYTES) done(new ApiError(413, 'EVIDENCE_PACK_TOO_LARGE', `packs up to ${MAX_VERIFY_UPLOAD_BYTES} bytes are verified here`));
+        else done(null, chunk);
+      },
+    });
+    request.pipe(limited);
+    request.on('error', (error) => limited.destroy(error));
+    const state = await this.access.state();
+    const attestationKey = attestationVkey(evidence);
+    return verifyEvidencePackStream(limited, { trustedLogKeys: await state.keys(), ...(attestationKey ? { trustedAttestationKeys: [attestationKey] } : {}) });
   }
 
   /** An evidence pack (tar.gz) for auditors. The export is recorded as an evidence-pack.exported event before the pack is sent. */

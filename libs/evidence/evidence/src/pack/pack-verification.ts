@@ -129,7 +129,8 @@ export function verifyEvidencePackFile(path: string, options: PackVerificationOp
   return verifyEvidencePackStream(createReadStream(path), options);
 }
 
-async function verifyEvidencePackStream(source: Readable, options: PackVerificationOptions): Promise<PackVerificationReport> {
+/** Verifies a pack read from a stream (an upload): memory stays bounded likewise. */
+export async function verifyEvidencePackStream(source: Readable, options: PackVerificationOptions = {}): Promise<PackVerificationReport> {
   const checks: PackCheck[] = [];
   let manifest: PackManifest | undefined;
   let custodySummary: CustodySummary | undefined;

@@ -1,0 +1,51 @@
+import { Link, useParams } from 'react-router';
+import { $api, LIVE_REFRESH_MS, apiErrorOf } from '../api';
+import { replayViewFor } from '../replay';
+import { formatTime } from '../time';
+
+export function SessionPage() {
+  const { sessionId = '' } = useParams();
+  const session = $api.useQuery('get', '/v1/sessions/{sessionId}', { params: { path: { sessionId } } }, { refetchInterval: (query) => (query.state.data?.session.live ? LIVE_REFRESH_MS : false) });
+  if (session.error) return <p role="alert">{apiErrorOf(session.error)?.message ?? 'Could not load the session.'} <Link to="/sessions">All sessions</Link></p>;
+  if (!session.data) return <p role="status">Loading…</p>;
+  const s = session.data.session;
+  const replay = replayViewFor(s.connection.protocol);
+  const Replay = replay.component;
+  return (
+    <section aria-labelledby="session-heading">
+      <div className="page-head">
+        <h1 id="session-heading">
+          Session on {s.connection.name} {s.live && <span className="live">● live</span>}
+        </h1>
+        <Link to="/sessions">All sessions</Link>
+      </div>
+      <dl className="facts">
+        <dt>Session</dt>
+        <dd>
+          <code>{s.sessionId}</code>
+        </dd>
+        <dt>Identity</dt>
+        <dd>{s.identity ? `${s.identity.subject} (${s.identity.kind}; groups ${s.identity.groups.join(', ') || 'none'}; issuer ${s.identity.issuer})` : 'none established'}</dd>
+        <dt>Connection</dt>
+        <dd>
+          {s.connection.name} ({s.connection.protocol}) from {s.clientAddress ?? 'unknown address'}
+        </dd>
+        <dt>Opened</dt>
+        <dd>{formatTime(s.openedAt)}</dd>
+        <dt>Ended</dt>
+        <dd>{s.closedAt ? `${formatTime(s.closedAt)} (${s.closeReason ?? '?'}${s.errorCode ? `, ${s.errorCode}` : ''}; ${s.durationMs ?? '?'} ms)` : 'not yet'}</dd>
+        <dt>Commands</dt>
+        <dd>
+          {s.counts.commands} ({s.counts.allowed} allowed, {s.counts.blocked} blocked, {s.counts.held} held for approval, {s.counts.masked} masked)
+        </dd>
+        <dt>Credential</dt>
+        <dd>
+          {s.credentialRef ?? '—'}
+          {s.custodyExposed === null ? '' : s.custodyExposed ? ' — EXPOSED (see the custody statement)' : ' — signed statement: never exposed to the client'}
+        </dd>
+      </dl>
+      <h2>{replay.title}</h2>
+      <Replay session={s} />
+    </section>
+  );
+}
