@@ -8,6 +8,7 @@ import type { LoadedConfig } from '@custodian/runtime-config';
 import type { ApprovalGate } from '@custodian/session-pipeline';
 import { openGatewayCore, type GatewayCore, type GatewayEvidenceChannel } from './gateway-core.js';
 import { startPostgresListener, type RunningPostgresListener } from './postgres-listener.js';
+import { startSshListener, type RunningSshListener } from './ssh-listener.js';
 
 /** Nest injection token of the running gateway (`RunningGateway`), when a listener is enabled. */
 export const GATEWAY_LISTENERS = Symbol.for('@custodian/gateway/listeners');
@@ -16,6 +17,8 @@ export interface RunningGateway {
   readonly core: GatewayCore;
   /** The PostgreSQL listener, when `gateways.postgres.enabled`. */
   readonly postgres: RunningPostgresListener | undefined;
+  /** The SSH listener, when `gateways.ssh.enabled`. */
+  readonly ssh: RunningSshListener | undefined;
   /** Closes the listeners, then the core. */
   close(): Promise<void>;
 }
@@ -30,24 +33,28 @@ export interface GatewayListenerDependencies {
 
 /** True when at least one protocol listener is enabled (otherwise no core is built). */
 export function anyListenerEnabled(loaded: LoadedConfig): boolean {
-  return loaded.config.gateways.postgres.enabled;
+  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.ssh.enabled;
 }
 
 /** Builds the core and starts every enabled listener over it. */
 export async function startGateway(deps: GatewayListenerDependencies, evidence: GatewayEvidenceChannel): Promise<RunningGateway> {
   const core = await openGatewayCore({ ...deps, evidence });
   let postgres: RunningPostgresListener | undefined;
+  let ssh: RunningSshListener | undefined;
   try {
     if (deps.loaded.config.gateways.postgres.enabled) postgres = await startPostgresListener(core);
+    if (deps.loaded.config.gateways.ssh.enabled) ssh = await startSshListener(core);
   } catch (error) {
+    await postgres?.close();
     await core.close();
     throw error;
   }
   return {
     core,
     postgres,
+    ssh,
     close: async () => {
-      await postgres?.close();
+      await Promise.all([postgres?.close(), ssh?.close()]);
       await core.close();
     },
   };
@@ -67,6 +74,15 @@ export function gatewayListenerProviders(deps: GatewayListenerDependencies & { r
       kind: 'ready',
       check: async () => {
         if (!running?.postgres) throw new Error('the PostgreSQL gateway is not listening yet');
+      },
+    });
+  }
+  if (deps.loaded.config.gateways.ssh.enabled) {
+    deps.health.register({
+      name: 'ssh-gateway',
+      kind: 'ready',
+      check: async () => {
+        if (!running?.ssh) throw new Error('the SSH gateway is not listening yet');
       },
     });
   }
