@@ -28,9 +28,8 @@ export function sshConformanceFixture(): GatewayConformanceFixture {
   };
   return {
     protocol: 'ssh',
-    // command.issued maps to API Activity (6003) for protocols without a dedicated mapping; an SSH
-    // Activity (4007) mapping in @custodian/siem-ocsf is not written yet (see docs/ssh-gateway.md).
-    ocsfClassUid: 6003,
+    // command.issued of kind shell maps to OCSF SSH Activity (4007, Traffic) in @custodian/siem-ocsf.
+    ocsfClassUid: 4007,
     policy: {
       allowed: { shell: { programs: ['echo', 'cat'] } },
       blocked: { shell: { programs: ['rm'] } },
