@@ -21,7 +21,7 @@ done
 step() { echo "==> $*" >&2; }
 
 if [ "$WITH_SERVICES" = 1 ]; then
-  DEBIAN_PACKAGES=(postgresql pgbouncer openssh-server openssh-client sshpass)
+  DEBIAN_PACKAGES=(postgresql pgbouncer openssh-server openssh-client sshpass asciinema)
   missing=()
   for p in "${DEBIAN_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ "${#missing[@]}" -gt 0 ]; then

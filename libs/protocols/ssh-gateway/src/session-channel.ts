@@ -58,6 +58,7 @@ export class SessionChannel {
     });
     channelSession.on('window-change', (accept, _reject, info) => {
       if (this.pty) this.pty = { ...this.pty, cols: info.cols, rows: info.rows, width: info.width, height: info.height };
+      if (this.bridge) this.control('client-to-upstream', 'window-change', { cols: info.cols, rows: info.rows });
       this.bridge?.upstream.setWindow(info.rows, info.cols, info.height, info.width);
       accept?.();
     });
@@ -114,6 +115,11 @@ export class SessionChannel {
   private failed(error: unknown): void {
     this.context.logger.error({ sessionId: this.session.id, channel: this.channel, err: error instanceof Error ? error.message : String(error) }, 'ssh channel failed');
     this.bridge?.upstream.close();
+  }
+
+  /** Records protocol metadata (JSON) as a control frame: replayable, not part of the client-bound bytes. */
+  private control(direction: 'client-to-upstream' | 'upstream-to-client', label: string, value: object): void {
+    this.session.recordFrame(direction, label, Buffer.from(JSON.stringify(value), 'utf8'), { channel: this.channel, control: true });
   }
 
   /** Writes to the client's stderr (or its terminal, with CRLF, for a pty) and records it. */
@@ -201,6 +207,8 @@ export class SessionChannel {
     this.bridge = { client, upstream };
     const session = this.session;
     const channel = this.channel;
+    // What a replay needs besides the bytes: the channel's kind and terminal size, later resizes and the exit.
+    this.control('client-to-upstream', mode === 'exec' ? 'exec' : 'shell', this.pty ? { term: this.pty.term, cols: this.pty.cols, rows: this.pty.rows } : {});
     const findings = new MaskingFindings();
     // A pty's output is a terminal stream (escape sequences): masking it could break them, so it is
     // recorded as sent; exec output (and a shell without a pty) is masked.
@@ -258,6 +266,7 @@ export class SessionChannel {
       }
       if (findings.total > 0) session.recordMasked(commandId, findings);
       gate?.close();
+      if (exit) this.control('upstream-to-client', 'code' in exit ? 'exit-status' : 'exit-signal', 'code' in exit ? { code: exit.code } : { signal: exit.signal });
       if (exit && 'code' in exit) client.exit(exit.code);
       else if (exit) client.exit(exit.signal, exit.coreDumped, exit.description);
       client.end();

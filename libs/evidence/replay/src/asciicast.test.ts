@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { ReplayError, replayChannels, toAsciicast } from './asciicast.js';
+import { parseAsciicast } from './testing/asciicast-parser.js';
+import { frame, SAMPLE_FRAMES } from './testing/sample-frames.js';
+
+const FRAMES = SAMPLE_FRAMES;
+
+describe('asciicast projection', () => {
+  it('lists the terminal channels with their kind', () => {
+    expect(replayChannels(FRAMES)).toEqual([
+      { channel: 1, kind: 'shell' },
+      { channel: 2, kind: 'exec' },
+    ]);
+  });
+
+  it('writes v3: the pty size in the header, interval-timed o/i/r events, the exit status; gateway-only bytes left out', () => {
+    const text = toAsciicast(FRAMES, { channel: 1, sessionOpenedAt: '2026-12-07T07:00:00Z' });
+    const cast = parseAsciicast(text);
+    expect(cast.version).toBe(3);
+    expect(cast.header).toEqual({ version: 3, term: { cols: 120, rows: 40, type: 'xterm-256color' }, timestamp: Date.parse('2026-12-07T07:00:01Z') / 1000 });
+    expect(cast.events.map(([, code, data]) => [code, data])).toEqual([
+      ['o', '$ '],
+      ['i', 'e'],
+      ['o', 'e'],
+      ['r', '100x30'],
+      ['o', 'cost '],
+      ['o', '€5\r\n'],
+      ['o', '\r\ncustodian: blocked (rule no-rm)\r\n'],
+      ['x', '130'],
+    ]);
+    // Intervals: 0.1 s after the channel start, then 0.4 s, 0.1 s, …; they add up to the channel's 2 s.
+    expect(cast.events.slice(0, 3).map(([interval]) => interval)).toEqual([0.1, 0.4, 0.1]);
+    expect(cast.times.at(-1)).toBeCloseTo(2, 6);
+  });
+
+  it('exports v2 for older players: absolute times, size as width/height, no exit event; the exec channel on request', () => {
+    const cast = parseAsciicast(toAsciicast(FRAMES, { channel: 1, format: 'v2' }));
+    expect(cast.header).toMatchObject({ version: 2, width: 120, height: 40, env: { TERM: 'xterm-256color' } });
+    expect(cast.events.map(([time]) => time)).toEqual([0.1, 0.5, 0.6, 1, 1.25, 1.2505, 1.3]);
+    expect(cast.events.some(([, code]) => code === 'x')).toBe(false);
+    const exec = parseAsciicast(toAsciicast(FRAMES, { channel: 2 }));
+    expect(exec.header).toMatchObject({ term: { cols: 80, rows: 24 } });
+    expect(exec.events.map(([, code, data]) => [code, data])).toEqual([
+      ['o', 'hello\n'],
+      ['x', '0'],
+    ]);
+  });
+
+  it('refuses clearly when there is nothing to replay', () => {
+    expect(() => toAsciicast([frame(0, 'client-to-upstream', 'Query', 'SELECT 1')])).toThrow(ReplayError);
+    expect(() => toAsciicast(FRAMES, { channel: 9 })).toThrow(/no terminal channel 9; it has 1, 2/);
+  });
+});
