@@ -22,6 +22,7 @@ import { ApprovalsController } from './approvals/approvals.controller.js';
 import { API_VERSION_INFO, type VersionInfo } from './tokens.js';
 import { EVIDENCE_ACCESS, EvidenceAccess } from './evidence/evidence-access.js';
 import { EVIDENCE_INSTANCE, EvidenceController } from './evidence/evidence.controller.js';
+import { ReplayController } from './replay.controller.js';
 import { StreamsController } from './streams.controller.js';
 import { VersionController } from './version.controller.js';
 import { readServiceVersion } from './version-info.js';
@@ -104,7 +105,7 @@ export class ApiModule {
       module: ApiModule,
       ...core,
       imports: [...core.imports, approvals],
-      controllers: [StreamsController, VersionController, AuthController, ApprovalsController, EvidenceController],
+      controllers: [StreamsController, ReplayController, VersionController, AuthController, ApprovalsController, EvidenceController],
       providers: [
         ...core.providers,
         { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() },
