@@ -9,6 +9,7 @@ import type { PipelineSession } from '@custodian/session-pipeline';
 import type ssh2 from 'ssh2';
 import { SshGatewayError } from './gateway-errors.js';
 import type { SshConnection, UnverifiableLinePolicy } from './gateway-options.js';
+import { SftpBridge } from './sftp-bridge.js';
 import { ShellLineGate } from './shell-line-gate.js';
 import type { UpstreamSsh } from './upstream-connection.js';
 
@@ -74,9 +75,10 @@ export class SessionChannel {
       reject?.();
       void context.refuse('auth-agent-req@openssh.com', 'custodian:agent-forwarding-refused', 'agent forwarding is not allowed through the Custodian gateway');
     });
-    channelSession.on('sftp', (_accept, reject) => {
-      reject?.();
-      void context.refuse('subsystem sftp', 'custodian:sftp-not-supported', 'SFTP is not available through this Custodian gateway yet');
+    channelSession.on('sftp', (accept, reject) => {
+      if (this.started) return reject?.();
+      this.started = true;
+      this.sftp(accept());
     });
     channelSession.on('subsystem', (_accept, reject, info) => {
       reject?.();
@@ -179,6 +181,26 @@ export class SessionChannel {
       }
       this.connect(client, stream, outcome.commandId, 'exec');
     });
+  }
+
+  /** SFTP: terminated here and replayed upstream operation by operation (SftpBridge). */
+  private sftp(client: ssh2.SFTPWrapper): void {
+    const upstream = this.context.upstream().then(
+      (up) => new Promise<{ sftp: ssh2.SFTPWrapper; home: string }>((resolve, reject) =>
+        up.client.sftp((error, sftp) => {
+          if (error) return reject(error);
+          sftp.realpath('.', (e, home) => resolve({ sftp, home: e ? '/' : home }));
+        }),
+      ),
+      (error: unknown) => {
+        this.context.failSession(error instanceof SshGatewayError ? error.code : 'UPSTREAM_UNAVAILABLE');
+        throw error;
+      },
+    );
+    void upstream.then(({ home }) => this.control('client-to-upstream', 'sftp', { home }), () => undefined);
+    const bridge = new SftpBridge(client, upstream, { session: this.session, channel: this.channel, logger: this.context.logger, abort: this.abort.signal });
+    if (this.closed) bridge.end();
+    this.abort.signal.addEventListener('abort', () => bridge.end(), { once: true });
   }
 
   private async shell(client: ssh2.ServerChannel): Promise<void> {
