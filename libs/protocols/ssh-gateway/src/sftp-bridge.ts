@@ -173,6 +173,7 @@ export class SftpBridge {
     this.closed = true;
     for (const [, handle] of this.handles) if (handle.kind === 'file') this.transferred(handle, 'channel-closed');
     this.handles.clear();
+    sendExitStatus(this.client, 0);
     this.client.end();
     this.upstream?.end();
   }
@@ -378,6 +379,18 @@ export class SftpBridge {
   private transferred(file: FileHandle, how: 'closed' | 'channel-closed'): void {
     this.op('transfer', { path: file.path, commandId: file.commandId, how, read: file.read.summary(), written: file.written.summary() });
   }
+}
+
+/**
+ * `exit-status` 0 before the channel closes, as OpenSSH's sftp-server does: `scp` (SFTP mode)
+ * fails without it. ssh2's server-side SFTP object has no public call for it, so this uses its
+ * protocol handle, guarded: if that internal shape changes, nothing is sent (scp then reports 1).
+ */
+function sendExitStatus(sftp: ssh2.SFTPWrapper, code: number): void {
+  const internal = sftp as unknown as { _protocol?: { exitStatus?: (channel: number, status: number) => void }; outgoing?: { id?: number; state?: string } };
+  const channel = internal.outgoing?.id;
+  if (typeof channel !== 'number' || internal.outgoing?.state !== 'open' || typeof internal._protocol?.exitStatus !== 'function') return;
+  internal._protocol.exitStatus(channel, code);
 }
 
 export class SftpRequestError extends Error {

@@ -46,7 +46,7 @@ rules:
     decision: require-approval
     approval: { approverGroups: [release-managers], required: 1, timeoutSeconds: 60, grant: once }
   - id: file-transfer
-    match: { shell: { programs: [cat, tee, ls, rm, mv, mkdir, rmdir, chmod, touch] } }
+    match: { shell: { programs: [cat, tee, ls, rm, mv, mkdir, rmdir, chmod, touch, truncate] } }
     decision: allow
 `;
 }
@@ -213,6 +213,29 @@ describe('SFTP through the SSH gateway, operation by operation', () => {
     await expect(readFile(join(releases, 'v2.tar'), 'utf8')).resolves.toBe('v2');
     sftp.end();
     await client.close();
+  });
+
+  it('OpenSSH scp (SFTP protocol, the default since OpenSSH 9.0): a copy is decided as tee per path; one into a blocked path is refused', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const knownHosts = join(dir, 'gateway_known_hosts');
+    await writeFile(knownHosts, `[127.0.0.1]:${gateway.port} ${hostKey.publicKey}\n`);
+    const local = join(dir, 'scp-payload.txt');
+    await writeFile(local, 'copied by scp');
+    const scp = async (target: string): Promise<number> => {
+      const args = ['-e', '/usr/bin/scp', '-P', String(gateway.port), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', local, `bastion@127.0.0.1:${target}`];
+      return promisify(execFile)('sshpass', args, { env: { ...process.env, SSHPASS: token }, timeout: 20_000 }).then(
+        () => 0,
+        (e: { code?: number }) => e.code ?? -1,
+      );
+    };
+    // scp's SFTP mode writes, then sets the size (decided as `truncate -s N`) and the mode.
+    expect(await scp(join(files, 'work', 'scp.txt'))).toBe(0);
+    await expect(readFile(join(files, 'work', 'scp.txt'), 'utf8')).resolves.toBe('copied by scp');
+    expect(await scp(join(files, 'keep', 'scp.txt'))).not.toBe(0);
+    await expect(stat(join(files, 'keep', 'scp.txt'))).rejects.toThrow(/ENOENT/);
+    const decided = await decisions();
+    expect(decided).toContainEqual({ text: `tee -- '${join(files, 'work', 'scp.txt')}'`, decision: 'allow', ruleId: 'file-transfer' });
+    expect(decided).toContainEqual({ text: `tee -- '${join(files, 'keep', 'scp.txt')}'`, decision: 'block', ruleId: 'keep-is-kept' });
   });
 
   it('the upstream key appears in no event', async () => {
