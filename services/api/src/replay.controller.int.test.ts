@@ -177,3 +177,68 @@ describe('GET /v1/sessions/{id}/replay', () => {
     expect(anonymous.status).toBe(401);
   });
 });
+
+describe('GET /v1/sessions/{id}/replay/live (server-sent events for asciinema-player)', () => {
+  /** Reads `data:` messages (and `event: done`) from an SSE response until `until` says stop. */
+  async function readEvents(response: Response, until: (messages: unknown[]) => boolean): Promise<{ messages: unknown[]; done: boolean }> {
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    const messages: unknown[] = [];
+    let buffer = '';
+    let done = false;
+    while (!until(messages) && !done) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      buffer += decoder.decode(chunk.value, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (block.startsWith('event: done')) done = true;
+        else if (block.startsWith('data: ')) messages.push(JSON.parse(block.slice(6)) as unknown);
+      }
+    }
+    if (!done) await reader.cancel();
+    return { messages, done };
+  }
+
+  it('streams a running session from its start, then what is recorded while it runs, then done when it closes', async () => {
+    const sessionId = randomUUID();
+    const who: Identity = { subject: 'agent-a', issuer: idp.issuer, groups: ['agents'], kind: 'agent' };
+    const stream = `session-${sessionId}`;
+    const gateway = new EventFactory({ service: 'gateway', instance: 'gw-test' });
+    const all = sshSession(sessionId, who);
+    // The session so far: login, open, the shell start and its first output.
+    await store.append(stream, all.slice(0, 4).map((s) => gateway.create(s) as CustodianEvent), { expectedRevision: 'no-stream' });
+    const token = (await idp.issueToken({ clientId: 'agent-a' })).accessToken;
+    const response = await fetch(`${api}/v1/sessions/${sessionId}/replay/live`, { headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reading = readEvents(response, () => false);
+    // Later frames and the close, appended while the client is connected.
+    await new Promise((r) => setTimeout(r, 300));
+    const rest = [...all.slice(4), { type: 'session.closed' as const, stream, sequence: all.length, identity: who, payload: { sessionId, reason: 'client-closed' as const, durationMs: 3000, frames: { clientToUpstream: 4, upstreamToClient: 5 }, bytes: { clientToUpstream: 10, upstreamToClient: 20 } } }];
+    await store.append(stream, rest.map((s) => gateway.create(s as NewEvent<EventType>) as CustodianEvent), { expectedRevision: 3 });
+    const { messages, done } = await reading;
+    expect(done).toBe(true);
+    expect(messages).toEqual([
+      { cols: 120, rows: 40, time: 0 },
+      [0.2, 'o', '$ '],
+      [0.5, 'i', 'id\r'],
+      [0.6, 'o', 'uid=1000(agent-a)\r\n$ '],
+      [1, 'r', '100x30'],
+      [2, 'x', '0'],
+    ]);
+  });
+
+  it('is 404 for a session the caller may not read, before any stream starts', async () => {
+    const token = (await idp.issueToken({ clientId: 'agent-b' })).accessToken;
+    const response = await fetch(`${api}/v1/sessions/${SESSION_A}/replay/live`, { headers: { authorization: `Bearer ${token}` } });
+    await expectError(response, 404, 'SESSION_NOT_FOUND');
+    const auditor = (await idp.issueToken({ clientId: 'auditor-bot' })).accessToken;
+    const closed = await fetch(`${api}/v1/sessions/${SESSION_A}/replay/live?channel=1`, { headers: { authorization: `Bearer ${auditor}` } });
+    // SESSION_A has no session.closed: read the exec channel's events, then stop.
+    const { messages } = await readEvents(closed, (m) => m.length >= 3);
+    expect(messages).toEqual([{ cols: 80, rows: 24, time: 0 }, [0.1, 'o', 'exec output\n'], [0.2, 'x', '3']]);
+  });
+});

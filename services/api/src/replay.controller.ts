@@ -2,11 +2,12 @@
 // for older players. Projected from the session stream's frame.recorded events (recorded after
 // masking, so the replay shows what the client saw). Who may read it: exactly who may read the
 // session stream through `GET /v1/streams/{stream}/events` (auditors; the session's own identity).
-import { Controller, Get, Header, Inject, Param, Query, Req } from '@nestjs/common';
-import type { IncomingMessage } from 'node:http';
+import { Controller, Get, Header, Inject, Param, Query, Req, Res } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CustodianEvent, FrameRecorded } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
-import { ReplayError, toAsciicast } from '@custodian/replay';
+import { LiveAsciicastProjector, ReplayError, toAsciicast } from '@custodian/replay';
 import { EVENT_STORE } from '@custodian/service-host';
 import { ApiError } from './authentication/api-error.js';
 import { principalOf } from './authentication/principal.js';
@@ -15,6 +16,9 @@ import { asApiError, mayReadStream } from './streams.controller.js';
 
 /** Most recorded frame bytes (base64) one replay reads: bounded memory per request. */
 export const MAX_REPLAY_FRAME_BYTES = 256 * 1024 * 1024;
+/** How often a live replay looks for new events, and how long it stays quiet before a keep-alive comment. */
+export const LIVE_POLL_MS = 200;
+const LIVE_KEEPALIVE_MS = 15_000;
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 @Controller('v1/sessions')
@@ -23,6 +27,66 @@ export class ReplayController {
     @Inject(EVENT_STORE) private readonly eventStore: EventStore,
     @Inject(EVIDENCE_ACCESS) private readonly access: EvidenceAccess,
   ) {}
+
+  /**
+   * A live session's terminal channel as server-sent events, in the shape asciinema-player's
+   * `eventsource` driver reads (`data: {cols, rows, time}` then `data: [time, code, data]`), from
+   * the session's start; `event: done` once the session has closed. Same visibility as the replay.
+   */
+  @Get(':sessionId/replay/live')
+  async live(@Req() req: IncomingMessage, @Res() res: ServerResponse, @Param('sessionId') sessionId: string, @Query('channel') channelRaw?: string): Promise<void> {
+    const principal = principalOf(req);
+    if (!principal) throw new ApiError(401, 'AUTHENTICATION_REQUIRED', 'not authenticated');
+    if (!SESSION_ID.test(sessionId)) throw new ApiError(400, 'REPLAY_QUERY_INVALID', 'the session id must be a UUID');
+    if (channelRaw !== undefined && !/^\d{1,9}$/.test(channelRaw)) throw new ApiError(400, 'REPLAY_QUERY_INVALID', 'channel must be a non-negative integer');
+    const stream = `session-${sessionId.toLowerCase()}`;
+    const caller = principal.identity;
+    const auditor = caller.groups.some((g) => (this.access.evidence?.auditorGroups ?? []).includes(g));
+    try {
+      let first: CustodianEvent | undefined;
+      for await (const recorded of this.eventStore.readStream(stream, { fromRevision: 0, maxCount: 1, direction: 'forwards' })) first = recorded.event;
+      if (!first || (!auditor && !mayReadStream(caller, stream, first))) throw new ApiError(404, 'SESSION_NOT_FOUND', `no session ${sessionId} that you may read`);
+    } catch (err) {
+      throw asApiError(err);
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' });
+    let gone = false;
+    res.on('close', () => (gone = true));
+    const write = async (text: string): Promise<void> => {
+      if (!res.write(text) && !gone) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+    };
+    const projector = new LiveAsciicastProjector(channelRaw === undefined ? undefined : Number(channelRaw));
+    let next = 0;
+    let quietSince = Date.now();
+    try {
+      while (!gone) {
+        let progressed = false;
+        for await (const recorded of this.eventStore.readStream(stream, { fromRevision: next, maxCount: 500, direction: 'forwards' })) {
+          next = recorded.revision + 1;
+          progressed = true;
+          const event = recorded.event;
+          if (event.type === 'frame.recorded') for (const message of projector.push(event.payload)) await write(`data: ${JSON.stringify(message)}\n\n`);
+          if (event.type === 'session.closed') {
+            await write('event: done\ndata: {}\n\n');
+            res.end();
+            return;
+          }
+          if (gone) return;
+        }
+        if (progressed) quietSince = Date.now();
+        else {
+          if (Date.now() - quietSince >= LIVE_KEEPALIVE_MS) {
+            await write(': keep-alive\n\n');
+            quietSince = Date.now();
+          }
+          await sleep(LIVE_POLL_MS);
+        }
+      }
+    } catch {
+      // Headers are sent: the stream just ends; the player's EventSource reconnects from the start.
+      res.end();
+    }
+  }
 
   @Get(':sessionId/replay')
   @Header('content-type', 'application/x-asciicast; charset=utf-8')

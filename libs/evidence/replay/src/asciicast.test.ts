@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReplayError, replayChannels, toAsciicast } from './asciicast.js';
+import { LiveAsciicastProjector, ReplayError, replayChannels, toAsciicast } from './asciicast.js';
 import { parseAsciicast } from './testing/asciicast-parser.js';
 import { frame, SAMPLE_FRAMES } from './testing/sample-frames.js';
 
@@ -49,5 +49,31 @@ describe('asciicast projection', () => {
   it('refuses clearly when there is nothing to replay', () => {
     expect(() => toAsciicast([frame(0, 'client-to-upstream', 'Query', 'SELECT 1')])).toThrow(ReplayError);
     expect(() => toAsciicast(FRAMES, { channel: 9 })).toThrow(/no terminal channel 9; it has 1, 2/);
+  });
+});
+
+describe('live projection (server-sent events for asciinema-player)', () => {
+  it('gives a reset with the pty size, then absolute-time events of the chosen channel only', () => {
+    const live = new LiveAsciicastProjector(1);
+    const messages = FRAMES.flatMap((f) => live.push(f));
+    expect(messages[0]).toEqual({ cols: 120, rows: 40, time: 0 });
+    expect(messages.slice(1)).toEqual([
+      [0.1, 'o', '$ '],
+      [0.5, 'i', 'e'],
+      [0.6, 'o', 'e'],
+      [1, 'r', '100x30'],
+      [1.25, 'o', 'cost '],
+      [1.2505, 'o', '€5\r\n'],
+      [1.3, 'o', '\r\ncustodian: blocked (rule no-rm)\r\n'],
+      [2, 'x', '130'],
+    ]);
+    expect(live.channel).toBe(1);
+  });
+
+  it('without a channel: the first with terminal data; frames fed one by one give the same as the file projection', () => {
+    const live = new LiveAsciicastProjector();
+    const messages = [frame(0, 'client-to-upstream', 'Query', 'SELECT 1', 0), ...FRAMES].flatMap((f) => live.push(f));
+    const cast = parseAsciicast(toAsciicast(FRAMES, { channel: 1, format: 'v2' }));
+    expect(messages.slice(1).filter((m) => Array.isArray(m) && m[1] !== 'x')).toEqual(cast.events);
   });
 });

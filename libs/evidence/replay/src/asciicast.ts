@@ -135,3 +135,65 @@ export function toAsciicast(frames: readonly FrameRecorded[], options: Asciicast
   if (restI) emit(previous, 'i', restI);
   return `${lines.join('\n')}\n`;
 }
+
+/** One message of a live stream, as asciinema-player's EventSource driver reads it (`data:` JSON). */
+export type LiveReplayMessage =
+  | { readonly cols: number; readonly rows: number; readonly time: number }
+  | readonly [time: number, code: 'o' | 'i' | 'r' | 'x' | 'm', data: string];
+
+/**
+ * The live form of the projection: frames in as they are recorded, messages out for a server-sent
+ * event stream in the shape asciinema-player's `eventsource` driver reads: first a reset
+ * `{cols, rows, time}` when the channel starts, then `[time, code, data]` with `time` in seconds
+ * since the channel started (absolute, as in v2). The channel is the one asked for, or the first
+ * with terminal data.
+ */
+export class LiveAsciicastProjector {
+  private chosen: number | undefined;
+  private origin: number | undefined;
+  private previous = 0;
+  private readonly decoders = { o: new StringDecoder('utf8'), i: new StringDecoder('utf8') };
+
+  constructor(channel?: number) {
+    this.chosen = channel;
+  }
+
+  /** The channel being projected, once known. */
+  get channel(): number | undefined {
+    return this.origin === undefined ? undefined : this.chosen;
+  }
+
+  push(frame: FrameRecorded): LiveReplayMessage[] {
+    if (!isTerminalFrame(frame) && this.origin === undefined) return [];
+    const channel = channelOf(frame);
+    if (this.chosen === undefined) this.chosen = channel;
+    if (channel !== this.chosen) return [];
+    const label = frame.messageType ?? '';
+    const out: LiveReplayMessage[] = [];
+    if (this.origin === undefined) {
+      if (!isTerminalFrame(frame)) return [];
+      this.origin = frame.offsetMicros;
+      const start = START_LABELS.has(label) ? controlValue(frame) : {};
+      out.push({ cols: positiveInteger(start['cols']) ?? DEFAULT_SIZE.cols, rows: positiveInteger(start['rows']) ?? DEFAULT_SIZE.rows, time: 0 });
+      if (START_LABELS.has(label)) return out;
+    }
+    const at = Math.max(frame.offsetMicros, this.previous);
+    this.previous = at;
+    const time = seconds(at - this.origin);
+    const emit = (code: 'o' | 'i' | 'r' | 'x' | 'm', data: string): void => {
+      if (data !== '' || (code !== 'o' && code !== 'i')) out.push([time, code, data]);
+    };
+    if (OUTPUT_LABELS.has(label)) emit('o', this.decoders.o.write(Buffer.from(frame.data, 'base64')));
+    else if (INPUT_LABELS.has(label)) emit('i', this.decoders.i.write(Buffer.from(frame.data, 'base64')));
+    else if (label === 'window-change') {
+      const value = controlValue(frame);
+      const cols = positiveInteger(value['cols']);
+      const rows = positiveInteger(value['rows']);
+      if (cols && rows) emit('r', `${cols}x${rows}`);
+    } else if (label === 'exit-status') {
+      const code = controlValue(frame)['code'];
+      if (typeof code === 'number' && Number.isInteger(code)) emit('x', String(code));
+    }
+    return out;
+  }
+}
