@@ -76,6 +76,10 @@ export class SshGateway {
       client.end();
       return;
     }
+    // Keystrokes are single small packets: without TCP_NODELAY, Nagle and delayed ACKs add ~40 ms
+    // per key on each of the two hops (OpenSSH sets it for interactive sessions too).
+    // (@types/ssh2 omits the server connection's setNoDelay; ssh2 has it.)
+    (client as ssh2.Connection & { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     const connection = new SshClientConnection(client, info, {
       connections: this.connections,
       pipeline: this.options.pipeline,

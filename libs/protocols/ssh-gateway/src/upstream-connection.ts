@@ -50,6 +50,7 @@ export async function connectUpstream(target: SshUpstreamTarget, signal?: AbortS
     const onAbort = (): void => fail(new SshGatewayError('UPSTREAM_UNAVAILABLE', `login to ${where} was abandoned`));
     signal?.addEventListener('abort', onAbort, { once: true });
     client.once('ready', () => {
+      client.setNoDelay(true); // see SshGateway.accept: interactive keys must not wait for Nagle
       signal?.removeEventListener('abort', onAbort);
       client.removeAllListeners('error');
       client.on('error', () => undefined);
