@@ -20,6 +20,7 @@ import { SessionPipeline } from '@custodian/session-pipeline';
 import { startOidcProvider, startSshd, type StartedOidcProvider, type StartedSshd } from '@custodian/test-harness';
 import type ssh2 from 'ssh2';
 import { readOrCreateSshHostKey, type SshHostKey } from './host-key.js';
+import { MAX_SFTP_HANDLES } from './sftp-bridge.js';
 import { SshGateway } from './ssh-gateway.js';
 import { GatewaySshClient } from './testing/ssh-client.js';
 
@@ -81,10 +82,10 @@ async function decisions(): Promise<{ text: string; decision: string; ruleId: st
   return all.filter((e) => e.type === 'policy.decided').map((e) => ({ text: texts.get(e.payload.commandId!) ?? '', decision: e.payload.decision, ruleId: e.payload.ruleId ?? undefined }));
 }
 
-async function transfers(): Promise<{ path: string; read: { bytes: number; sha256: string }; written: { bytes: number; sha256: string } }[]> {
+async function transfers(): Promise<{ path: string; how: string; read: { bytes: number; sha256: string }; written: { bytes: number; sha256: string } }[]> {
   return (await events())
     .filter((e): e is Extract<CustodianEvent, { type: 'frame.recorded' }> => e.type === 'frame.recorded' && e.payload.messageType === 'sftp-op')
-    .map((e) => JSON.parse(Buffer.from((e.payload as FrameRecorded).data, 'base64').toString('utf8')) as { op: string; path: string; read: { bytes: number; sha256: string }; written: { bytes: number; sha256: string } })
+    .map((e) => JSON.parse(Buffer.from((e.payload as FrameRecorded).data, 'base64').toString('utf8')) as { op: string; path: string; how: string; read: { bytes: number; sha256: string }; written: { bytes: number; sha256: string } })
     .filter((op) => op.op === 'transfer');
 }
 
@@ -236,6 +237,48 @@ describe('SFTP through the SSH gateway, operation by operation', () => {
     const decided = await decisions();
     expect(decided).toContainEqual({ text: `tee -- '${join(files, 'work', 'scp.txt')}'`, decision: 'allow', ruleId: 'file-transfer' });
     expect(decided).toContainEqual({ text: `tee -- '${join(files, 'keep', 'scp.txt')}'`, decision: 'block', ruleId: 'keep-is-kept' });
+  });
+
+  it('hostile SFTP: more open handles than the cap and a forged handle are refused; the gateway stays up', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const client = await GatewaySshClient.connect({ host: '127.0.0.1', port: gateway.port, connection: 'bastion', token, gatewayHostKey: hostKey.publicKey });
+    const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.client.sftp((error, s) => (error ? reject(error) : resolve(s))));
+    const target = join(files, 'work', 'many.txt');
+    await writeFile(target, 'x');
+    const opens: string[] = [];
+    // In batches of 64 (below the in-flight cap, which is a different refusal).
+    for (let done = 0; done < MAX_SFTP_HANDLES + 5; done += 64) {
+      const batch = Math.min(64, MAX_SFTP_HANDLES + 5 - done);
+      opens.push(...(await Promise.all(Array.from({ length: batch }, () => new Promise<string>((resolve) => sftp.open(target, 'r', (error) => resolve(error ? error.message : 'open')))))));
+    }
+    expect(opens.filter((r) => r === 'open')).toHaveLength(MAX_SFTP_HANDLES);
+    expect(opens.filter((r) => r !== 'open').every((r) => /too many open handles/.test(r))).toBe(true);
+    const forged = await new Promise<string>((resolve) => sftp.read(Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.alloc(16), 0, 16, 0, (error) => resolve(error ? error.message : 'read')));
+    expect(forged).toMatch(/invalid handle/);
+    sftp.end();
+    await client.close();
+    // Another session works as before.
+    const again = await sftpBatch(token, [`ls ${join(files, 'work')}`]);
+    expect(again.code).toBe(0);
+  });
+
+  it('a client that disconnects mid-upload: the partial transfer is recorded with its size and hash, marked channel-closed', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const client = await GatewaySshClient.connect({ host: '127.0.0.1', port: gateway.port, connection: 'bastion', token, gatewayHostKey: hostKey.publicKey });
+    const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.client.sftp((error, s) => (error ? reject(error) : resolve(s))));
+    const path = join(files, 'work', 'cut.bin');
+    const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(path, 'w', (error, h) => (error ? reject(error) : resolve(h))));
+    const chunk = randomBytes(32 * 1024);
+    for (let i = 0; i < 4; i++) await new Promise<void>((resolve, reject) => sftp.write(handle, chunk, 0, chunk.length, i * chunk.length, (error) => (error ? reject(error) : resolve())));
+    client.client.destroy(); // gone without closing the handle
+    const expected = createHash('sha256');
+    for (let i = 0; i < 4; i++) expected.update(chunk);
+    let record: Awaited<ReturnType<typeof transfers>>[number] | undefined;
+    for (let i = 0; i < 100 && !record; i++) {
+      record = (await transfers()).find((t) => t.path === path);
+      if (!record) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(record).toMatchObject({ how: 'channel-closed', written: { bytes: 4 * chunk.length, sha256: expected.digest('hex'), sequential: true } });
   });
 
   it('the upstream key appears in no event', async () => {
