@@ -13,6 +13,7 @@ import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
 import { parsePolicy } from '@custodian/policy';
 import { SessionPipeline } from '@custodian/session-pipeline';
 import { startOidcProvider, startSshd, type StartedOidcProvider, type StartedSshd } from '@custodian/test-harness';
+import type ssh2 from 'ssh2';
 import { readOrCreateSshHostKey, type SshHostKey } from './host-key.js';
 import { SshGateway } from './ssh-gateway.js';
 import { GatewaySshClient } from './testing/ssh-client.js';
@@ -110,6 +111,27 @@ describe('SSH gateway with OpenSSH and ssh2 clients', () => {
     await expect(readFile(marker, 'utf8')).resolves.toBe('x');
   });
 
+  it('OpenSSH ssh -T with commands on stdin (a shell without a pty): each line decided; a blocked line never runs, the next ones do', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const knownHosts = join(dir, 'gateway_known_hosts');
+    await writeFile(knownHosts, `[127.0.0.1]:${gateway.port} ${hostKey.publicKey}\n`);
+    const marker = join(dir, 'stdin-must-survive');
+    await writeFile(marker, 'x');
+    const { spawn } = await import('node:child_process');
+    const child = spawn('sshpass', ['-e', '/usr/bin/ssh', '-T', '-p', String(gateway.port), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', 'bastion@127.0.0.1'], { env: { ...process.env, SSHPASS: token } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.stdin.end(`echo first-line\nrm -f ${marker}\necho after-the-refusal\n`);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stdout).toContain('first-line');
+    expect(stdout).toContain('after-the-refusal');
+    expect(stderr).toContain('(rule no-rm)');
+    await expect(readFile(marker, 'utf8')).resolves.toBe('x');
+    expect(code).toBe(0);
+  });
+
   it('a wrong token is refused the standard way and recorded as authentication.failed', async () => {
     const refused = await sshpass('not-a-token', ['true']);
     expect(refused.code).toBe(5); // sshpass: invalid password
@@ -129,6 +151,36 @@ describe('SSH gateway with OpenSSH and ssh2 clients', () => {
     const refusals = [];
     for await (const r of store.readAll()) if (r.event.type === 'policy.decided' && (r.event.payload as { ruleId?: string }).ruleId === 'custodian:port-forwarding-refused') refusals.push(r);
     expect(refusals.length).toBe(1);
+  });
+
+  it('a channel flood: at most 10 session channels per connection, the 11th refused; the open ones still work', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const client = await GatewaySshClient.connect({ host: '127.0.0.1', port: gateway.port, connection: 'bastion', token, gatewayHostKey: hostKey.publicKey });
+    const opened: ssh2.ClientChannel[] = [];
+    const results: string[] = [];
+    for (let i = 0; i < 11; i++) {
+      results.push(
+        await new Promise<string>((resolve) =>
+          client.client.shell(false, (error, stream) => {
+            if (error) return resolve(error.message);
+            opened.push(stream);
+            resolve('open');
+          }),
+        ),
+      );
+    }
+    expect(results.slice(0, 10).every((r) => r === 'open')).toBe(true);
+    expect(results[10]).not.toBe('open');
+    const echoed = await new Promise<string>((resolve) => {
+      let out = '';
+      opened[0]!.on('data', (chunk: Buffer) => {
+        out += chunk.toString('utf8');
+        if (out.includes('still-here')) resolve(out);
+      });
+      opened[0]!.write('echo still-here\n');
+    });
+    expect(echoed).toContain('still-here');
+    await client.close();
   });
 
   it('an upstream whose host key does not match the pinned key is refused with a clear message', async () => {

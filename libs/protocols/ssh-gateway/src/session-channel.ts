@@ -11,6 +11,7 @@ import { SshGatewayError } from './gateway-errors.js';
 import type { SshConnection, UnverifiableLinePolicy } from './gateway-options.js';
 import { SftpBridge } from './sftp-bridge.js';
 import { ShellLineGate } from './shell-line-gate.js';
+import { StdinLineGate } from './stdin-line-gate.js';
 import type { UpstreamSsh } from './upstream-connection.js';
 
 /** Exit status for a command the gateway refused (POSIX "found but not executable"). */
@@ -251,6 +252,7 @@ export class SessionChannel {
       }
     };
     const gate = mode === 'shell' ? new ShellLineGate(client, upstream, { session, channel, unverifiableLines: this.context.unverifiableLines, abort: this.abort.signal, logger: this.context.logger }) : undefined;
+    const stdinGate = mode === 'shell-no-pty' ? new StdinLineGate(client, upstream, { session, channel, abort: this.abort.signal, notice: (text) => this.notice(client, text) }) : undefined;
     upstream.on('data', (chunk: Buffer) => {
       gate?.observeOutput(chunk);
       forward(upstream, client, 'stdout', stdoutMasker, chunk);
@@ -261,13 +263,17 @@ export class SessionChannel {
         gate.input(chunk);
         return;
       }
+      if (stdinGate) {
+        stdinGate.input(chunk);
+        return;
+      }
       session.recordFrame('client-to-upstream', 'stdin', chunk, { channel });
       if (!upstream.write(chunk)) {
         client.pause();
         upstream.once('drain', () => client.resume());
       }
     });
-    client.on('end', () => upstream.end());
+    client.on('end', () => (stdinGate ? stdinGate.end() : upstream.end()));
     let exit: { code: number } | { signal: string; coreDumped: boolean; description: string } | undefined;
     upstream.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, description?: string) => {
       exit = code === null || code === undefined ? { signal: (signal ?? 'SIGKILL').replace(/^SIG/, ''), coreDumped: coreDumped === true, description: description ?? '' } : { code };
