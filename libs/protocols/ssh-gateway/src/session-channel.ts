@@ -7,7 +7,7 @@ import type { GatewayLogger } from '@custodian/gateway-kit';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import type ssh2 from 'ssh2';
-import { SshGatewayError } from './gateway-errors.js';
+import { refusalText, SshGatewayError } from './gateway-errors.js';
 import type { SshConnection, UnverifiableLinePolicy } from './gateway-options.js';
 import { SftpBridge } from './sftp-bridge.js';
 import { ShellLineGate } from './shell-line-gate.js';
@@ -167,7 +167,7 @@ export class SessionChannel {
     if (textFindings.total > 0) session.recordMasked(outcome.commandId, textFindings);
     if (this.closed) return;
     if (!outcome.forward) {
-      this.notice(client, `custodian: ${outcome.message}${outcome.ruleId ? ` (rule ${outcome.ruleId})` : ''}\n`);
+      this.notice(client, `${refusalText(outcome.message, outcome.ruleId)}\n`);
       client.exit(REFUSED_EXIT_STATUS);
       client.end();
       return;

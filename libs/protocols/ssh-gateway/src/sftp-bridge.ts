@@ -12,6 +12,7 @@ import type { GatewayLogger } from '@custodian/gateway-kit';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import ssh2 from 'ssh2';
+import { refusalText } from './gateway-errors.js';
 
 const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
 
@@ -212,13 +213,32 @@ export class SftpBridge {
     this.session.recordFrame('client-to-upstream', 'sftp-op', Buffer.from(JSON.stringify({ op: label, ...value }), 'utf8'), { channel: this.context.channel, control: true });
   }
 
+  /**
+   * A line on the channel's stderr (OpenSSH's sftp and scp print it; SFTP status messages are often
+   * not shown), recorded like every client-bound byte.
+   */
+  private notice(text: string): void {
+    if (this.closed) return;
+    const bytes = Buffer.from(text, 'utf8');
+    const internal = this.client as unknown as { _protocol?: { channelExtData?: (channel: number, data: Buffer, type: number) => void }; outgoing?: { id?: number; state?: string } };
+    const channel = internal.outgoing?.id;
+    if (typeof channel !== 'number' || internal.outgoing?.state !== 'open' || typeof internal._protocol?.channelExtData !== 'function') return;
+    this.session.recordFrame('upstream-to-client', 'stderr', bytes, { channel: this.context.channel });
+    internal._protocol.channelExtData(channel, bytes, 1); // SSH_EXTENDED_DATA_STDERR
+  }
+
   /** Decides `command` with the shell language; issues it; returns its command id, or throws a refusal. */
   private async decide(op: string, command: string): Promise<string> {
     const session = this.session;
     const decision = decideShellSync(session.policy, session.policyContext, command);
     const summary = { ...shellLanguage.summary(decision.classification), sftp: op };
+    if (decision.decision === 'require-approval') this.notice(`custodian: ${command} needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver in Custodian (session ${session.id})…\n`);
     const outcome = await session.issue({ language: 'shell', kind: 'shell', text: command, summary, decision, signal: this.context.abort });
-    if (!outcome.forward) throw new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, `custodian: ${outcome.message}${outcome.ruleId ? ` (rule ${outcome.ruleId})` : ''}`);
+    if (!outcome.forward) {
+      const message = refusalText(outcome.message, outcome.ruleId);
+      this.notice(`${message}: ${command}\n`);
+      throw new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, message);
+    }
     return outcome.commandId;
   }
 

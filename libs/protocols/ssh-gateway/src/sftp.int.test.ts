@@ -174,6 +174,8 @@ describe('SFTP through the SSH gateway, operation by operation', () => {
     const result = await sftpBatch(token, [`-put ${local} ${keep}/ledger.txt`, `-rm ${keep}/ledger.txt`, `-rename ${keep}/ledger.txt ${dir}/stolen.txt`, `-rename ${local} ${keep}/new.txt`]);
     expect(result.code).toBe(0); // `-` lets the batch go on after a refusal
     expect(result.stderr).toMatch(/Permission denied/);
+    // The reason, with the rule, on the channel's stderr (OpenSSH prints it).
+    expect(result.stderr).toContain(`custodian: files under keep/ cannot be changed (rule keep-is-kept): rm -- '${keep}/ledger.txt'\n`);
     await expect(readFile(join(keep, 'ledger.txt'), 'utf8')).resolves.toBe('original');
     await expect(stat(join(keep, 'new.txt'))).rejects.toThrow(/ENOENT/);
     const blocked = (await decisions()).filter((d) => d.decision === 'block');

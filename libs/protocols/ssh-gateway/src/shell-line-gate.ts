@@ -11,6 +11,7 @@ import type { PipelineSession } from '@custodian/session-pipeline';
 import type ssh2 from 'ssh2';
 import type { UnverifiableLinePolicy } from './gateway-options.js';
 import { AlternateScreenTracker, LineEditor, type EditorEvent } from './line-editor.js';
+import { refusalText } from './gateway-errors.js';
 
 const ERASE_LINE = Buffer.from([0x05, 0x15]);
 /** Client input held while a line waits for its decision; beyond this the client channel is paused. */
@@ -119,7 +120,7 @@ export class ShellLineGate {
 
   private refuse(message: string, ruleId: string | null): void {
     this.send(ERASE_LINE, 'custodian-erase-line');
-    this.print(`custodian: ${message}${ruleId ? ` (rule ${ruleId})` : ''}`);
+    this.print(refusalText(message, ruleId));
     this.editor.reset();
   }
 }

@@ -7,6 +7,7 @@ import { MaskingFindings } from '@custodian/masking';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import type ssh2 from 'ssh2';
+import { refusalText } from './gateway-errors.js';
 
 /** Longest line held while waiting for its newline; a longer one is refused whole. */
 export const MAX_STDIN_LINE = 64 * 1024;
@@ -90,7 +91,7 @@ export class StdinLineGate {
     const outcome = await session.issue({ language: 'shell', kind: 'shell', text: masked, summary: { ...shellLanguage.summary(decision.classification), stdin: true }, decision, signal: this.context.abort });
     if (findings.total > 0) session.recordMasked(outcome.commandId, findings);
     if (outcome.forward) this.forward(line);
-    else this.context.notice(`custodian: ${outcome.message}${outcome.ruleId ? ` (rule ${outcome.ruleId})` : ''}\n`);
+    else this.context.notice(`${refusalText(outcome.message, outcome.ruleId)}\n`);
   }
 
   private forward(line: Buffer): void {
