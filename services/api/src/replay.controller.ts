@@ -7,14 +7,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CustodianEvent, FrameRecorded } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
-import { LiveAsciicastProjector, ReplayError, toAsciicast } from '@custodian/replay';
+import { isReplayFrame, LiveAsciicastProjector, ReplayError, toAsciicast } from '@custodian/replay';
 import { EVENT_STORE } from '@custodian/service-host';
 import { ApiError } from './authentication/api-error.js';
 import { principalOf } from './authentication/principal.js';
 import { EVIDENCE_ACCESS, type EvidenceAccess } from './evidence/evidence-access.js';
 import { asApiError, mayReadStream } from './streams.controller.js';
 
-/** Most recorded frame bytes (base64) one replay reads: bounded memory per request. */
+/** Most recorded terminal frame bytes (base64) one replay holds: bounded memory per request. */
 export const MAX_REPLAY_FRAME_BYTES = 256 * 1024 * 1024;
 /** How often a live replay looks for new events, and how long it stays quiet before a keep-alive comment. */
 export const LIVE_POLL_MS = 200;
@@ -113,7 +113,8 @@ export class ReplayController {
           if (!auditor && !mayReadStream(caller, stream, first)) throw notFound;
         }
         if (event.type === 'session.opened') openedAt = event.occurredAt;
-        if (event.type !== 'frame.recorded') continue;
+        // Only frames a replay can show are kept (an SFTP transfer's data is not held in memory).
+        if (event.type !== 'frame.recorded' || !isReplayFrame(event.payload)) continue;
         bytes += event.payload.data.length;
         if (bytes > MAX_REPLAY_FRAME_BYTES) throw new ApiError(413, 'REPLAY_TOO_LARGE', `the session's recording is larger than ${MAX_REPLAY_FRAME_BYTES} bytes; read its frames through /v1/streams/${stream}/events`);
         frames.push(event.payload);

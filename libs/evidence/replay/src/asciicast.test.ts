@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LiveAsciicastProjector, ReplayError, replayChannels, toAsciicast } from './asciicast.js';
+import { isReplayFrame, LiveAsciicastProjector, ReplayError, replayChannels, toAsciicast } from './asciicast.js';
 import { parseAsciicast } from './testing/asciicast-parser.js';
 import { frame, SAMPLE_FRAMES } from './testing/sample-frames.js';
 
@@ -75,5 +75,15 @@ describe('live projection (server-sent events for asciinema-player)', () => {
     const messages = [frame(0, 'client-to-upstream', 'Query', 'SELECT 1', 0), ...FRAMES].flatMap((f) => live.push(f));
     const cast = parseAsciicast(toAsciicast(FRAMES, { channel: 1, format: 'v2' }));
     expect(messages.slice(1).filter((m) => Array.isArray(m) && m[1] !== 'x')).toEqual(cast.events);
+  });
+});
+
+describe('isReplayFrame', () => {
+  it('keeps terminal data, starts, resizes and exits; skips SFTP data and SQL frames', () => {
+    expect(FRAMES.filter(isReplayFrame).map((f) => f.messageType)).toEqual(['shell', 'stdout', 'stdin', 'stdout', 'window-change', 'stdout', 'stdout', 'custodian-notice', 'exec', 'stdout', 'exit-status', 'exit-status']);
+    expect(isReplayFrame(frame(0, 'upstream-to-client', 'sftp-data', 'x'))).toBe(false);
+    expect(isReplayFrame(frame(0, 'client-to-upstream', 'Query', 'SELECT 1'))).toBe(false);
+    // Projecting only the kept frames gives the same recording.
+    expect(toAsciicast(FRAMES.filter(isReplayFrame), { channel: 1 })).toBe(toAsciicast(FRAMES, { channel: 1 }));
   });
 });

@@ -40,6 +40,12 @@ export class ReplayError extends Error {
   }
 }
 
+/** Whether a frame can appear in a replay (terminal data, channel start, resize, exit): others (SFTP data, SQL) can be skipped before projecting. */
+export function isReplayFrame(frame: FrameRecorded): boolean {
+  const label = frame.messageType ?? '';
+  return START_LABELS.has(label) || OUTPUT_LABELS.has(label) || INPUT_LABELS.has(label) || label === 'window-change' || label === 'exit-status';
+}
+
 function channelOf(frame: FrameRecorded): number {
   return frame.channel ?? 0;
 }
