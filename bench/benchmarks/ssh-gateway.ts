@@ -161,7 +161,7 @@ export const sshGateway: Benchmark = {
       clients.push(direct, through);
 
       // Exec round trips.
-      const execBlock = context.quick ? 10 : 50;
+      const execBlock = context.quick ? 5 : 50;
       const execRounds = context.quick ? 2 : 4;
       context.log(`exec: ${execRounds} × ${execBlock} per side`);
       const execRates = await interleavedBlockRates(execRounds, {
@@ -178,7 +178,7 @@ export const sshGateway: Benchmark = {
       });
 
       // SFTP upload.
-      const fileMiB = context.quick ? 4 : 64;
+      const fileMiB = context.quick ? 2 : 64;
       const local = join(context.workDir, 'upload.bin');
       await writeFile(local, randomBytes(fileMiB * MIB));
       const sftpDirect = await sftpOf(direct);
@@ -202,7 +202,7 @@ export const sshGateway: Benchmark = {
       sftpThrough.end();
 
       // Keystroke echo.
-      const keys = context.quick ? 60 : 600;
+      const keys = context.quick ? 40 : 600;
       context.log(`keystrokes: ${keys} per side, alternating`);
       const shellDirect = await shellOf(direct);
       const shellThrough = await shellOf(through);
