@@ -39,7 +39,8 @@ const authenticationFailures: { presentedAs?: string; protocol?: string }[] = []
 
 function startGateway(knownHosts: () => Promise<string>): Promise<SshGateway> {
   const pipeline = new SessionPipeline({
-    verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience] }] }),
+    // No clock skew, so that a token with a 2 s lifetime is expired 3 s later.
+    verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience], clockSkewSeconds: 0 }] }),
     policy: { policy: parsePolicy(POLICY, 'policy.yaml') },
     evidence: new StoreEvidencePipeline({ store, instance: 'ssh-test' }),
     strict: true,
@@ -130,6 +131,19 @@ describe('SSH gateway with OpenSSH and ssh2 clients', () => {
     expect(stderr).toContain('(rule no-rm)');
     await expect(readFile(marker, 'utf8')).resolves.toBe('x');
     expect(code).toBe(0);
+  });
+
+  it('token expiry: an expired token is refused at login (TOKEN_EXPIRED); a session opened before expiry goes on (as for PostgreSQL)', async () => {
+    const { accessToken } = await oidc.issueToken({ clientId: 'agent-7', ttlSeconds: 2 });
+    const open = await GatewaySshClient.connect({ host: '127.0.0.1', port: gateway.port, connection: 'bastion', token: accessToken, gatewayHostKey: hostKey.publicKey });
+    await new Promise((r) => setTimeout(r, 3_000));
+    const before = authenticationFailures.length;
+    await expect(GatewaySshClient.connect({ host: '127.0.0.1', port: gateway.port, connection: 'bastion', token: accessToken, gatewayHostKey: hostKey.publicKey })).rejects.toThrow(/authentication/i);
+    expect(authenticationFailures.length).toBeGreaterThan(before);
+    expect(JSON.stringify(authenticationFailures.slice(before))).toContain('TOKEN_EXPIRED');
+    const still = await open.exec('echo still-open');
+    expect(still).toMatchObject({ code: 0, stdout: 'still-open\n' });
+    await open.close();
   });
 
   it('a wrong token is refused the standard way and recorded as authentication.failed', async () => {
