@@ -39,7 +39,7 @@ function policyFor(root: string): string {
   return `name: sftp-test
 rules:
   - id: keep-is-kept
-    match: { shell: { programs: [rm, mv, tee, rmdir], arguments: [${JSON.stringify(`${root}/keep/**`)}] } }
+    match: { shell: { programs: [rm, mv, tee, rmdir, scp], arguments: [${JSON.stringify(`${root}/keep/**`)}] } }
     decision: block
     message: files under keep/ cannot be changed
   - id: release-removal-needs-approval
@@ -47,7 +47,7 @@ rules:
     decision: require-approval
     approval: { approverGroups: [release-managers], required: 1, timeoutSeconds: 60, grant: once }
   - id: file-transfer
-    match: { shell: { programs: [cat, tee, ls, rm, mv, mkdir, rmdir, chmod, touch, truncate] } }
+    match: { shell: { programs: [cat, tee, ls, rm, mv, mkdir, rmdir, chmod, touch, truncate, scp] } }
     decision: allow
 `;
 }
@@ -224,8 +224,8 @@ describe('SFTP through the SSH gateway, operation by operation', () => {
     await writeFile(knownHosts, `[127.0.0.1]:${gateway.port} ${hostKey.publicKey}\n`);
     const local = join(dir, 'scp-payload.txt');
     await writeFile(local, 'copied by scp');
-    const scp = async (target: string): Promise<number> => {
-      const args = ['-e', '/usr/bin/scp', '-P', String(gateway.port), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', local, `bastion@127.0.0.1:${target}`];
+    const scp = async (target: string, legacy = false): Promise<number> => {
+      const args = ['-e', '/usr/bin/scp', ...(legacy ? ['-O'] : []), '-P', String(gateway.port), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', local, `bastion@127.0.0.1:${target}`];
       return promisify(execFile)('sshpass', args, { env: { ...process.env, SSHPASS: token }, timeout: 20_000 }).then(
         () => 0,
         (e: { code?: number }) => e.code ?? -1,
@@ -239,6 +239,17 @@ describe('SFTP through the SSH gateway, operation by operation', () => {
     const decided = await decisions();
     expect(decided).toContainEqual({ text: `tee -- '${join(files, 'work', 'scp.txt')}'`, decision: 'allow', ruleId: 'file-transfer' });
     expect(decided).toContainEqual({ text: `tee -- '${join(files, 'keep', 'scp.txt')}'`, decision: 'block', ruleId: 'keep-is-kept' });
+
+    // Legacy scp (-O) runs `scp -t <path>` as an exec command: decided as program scp, the path an argument.
+    expect(await scp(join(files, 'work', 'legacy.txt'), true)).toBe(0);
+    await expect(readFile(join(files, 'work', 'legacy.txt'), 'utf8')).resolves.toBe('copied by scp');
+    expect(await scp(join(files, 'keep', 'legacy.txt'), true)).not.toBe(0);
+    await expect(stat(join(files, 'keep', 'legacy.txt'))).rejects.toThrow(/ENOENT/);
+    const legacy = (await decisions()).filter((d) => d.text.startsWith('scp '));
+    expect(legacy.map((d) => [d.decision, d.ruleId])).toEqual([
+      ['allow', 'file-transfer'],
+      ['block', 'keep-is-kept'],
+    ]);
   });
 
   it('hostile SFTP: more open handles than the cap and a forged handle are refused; the gateway stays up', async () => {
