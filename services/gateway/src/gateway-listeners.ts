@@ -7,6 +7,7 @@ import type { HealthRegistry, Logger } from '@custodian/observability';
 import type { LoadedConfig } from '@custodian/runtime-config';
 import type { ApprovalGate } from '@custodian/session-pipeline';
 import { openGatewayCore, type GatewayCore, type GatewayEvidenceChannel } from './gateway-core.js';
+import { startMcpListener, type RunningMcpListener } from './mcp-listener.js';
 import { startPostgresListener, type RunningPostgresListener } from './postgres-listener.js';
 import { startSshListener, type RunningSshListener } from './ssh-listener.js';
 
@@ -19,6 +20,8 @@ export interface RunningGateway {
   readonly postgres: RunningPostgresListener | undefined;
   /** The SSH listener, when `gateways.ssh.enabled`. */
   readonly ssh: RunningSshListener | undefined;
+  /** The MCP listener, when `gateways.mcp.enabled`. */
+  readonly mcp: RunningMcpListener | undefined;
   /** Closes the listeners, then the core. */
   close(): Promise<void>;
 }
@@ -33,18 +36,21 @@ export interface GatewayListenerDependencies {
 
 /** True when at least one protocol listener is enabled (otherwise no core is built). */
 export function anyListenerEnabled(loaded: LoadedConfig): boolean {
-  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.ssh.enabled;
+  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.mcp.enabled || loaded.config.gateways.ssh.enabled;
 }
 
 /** Builds the core and starts every enabled listener over it. */
 export async function startGateway(deps: GatewayListenerDependencies, evidence: GatewayEvidenceChannel): Promise<RunningGateway> {
   const core = await openGatewayCore({ ...deps, evidence });
   let postgres: RunningPostgresListener | undefined;
+  let mcp: RunningMcpListener | undefined;
   let ssh: RunningSshListener | undefined;
   try {
     if (deps.loaded.config.gateways.postgres.enabled) postgres = await startPostgresListener(core);
+    if (deps.loaded.config.gateways.mcp.enabled) mcp = await startMcpListener(core);
     if (deps.loaded.config.gateways.ssh.enabled) ssh = await startSshListener(core);
   } catch (error) {
+    await Promise.all([mcp?.close(), ssh?.close()]);
     await postgres?.close();
     await core.close();
     throw error;
@@ -52,9 +58,11 @@ export async function startGateway(deps: GatewayListenerDependencies, evidence: 
   return {
     core,
     postgres,
+    mcp,
     ssh,
     close: async () => {
-      await Promise.all([postgres?.close(), ssh?.close()]);
+      await Promise.all([mcp?.close(), ssh?.close()]);
+      await postgres?.close();
       await core.close();
     },
   };
@@ -74,6 +82,15 @@ export function gatewayListenerProviders(deps: GatewayListenerDependencies & { r
       kind: 'ready',
       check: async () => {
         if (!running?.postgres) throw new Error('the PostgreSQL gateway is not listening yet');
+      },
+    });
+  }
+  if (deps.loaded.config.gateways.mcp.enabled) {
+    deps.health.register({
+      name: 'mcp-gateway',
+      kind: 'ready',
+      check: async () => {
+        if (!running?.mcp) throw new Error('the MCP gateway is not listening yet');
       },
     });
   }

@@ -60,11 +60,12 @@ describe('loadConfig defaults (embedded deployment)', () => {
         auditorGroups: ['auditors'],
         maskingRules: [],
       },
-      // Shared gateway settings; the PostgreSQL and SSH listeners are off until enabled; loopback, TLS required off loopback.
+      // Shared gateway settings; the PostgreSQL, MCP and SSH listeners are off until enabled; loopback, TLS required off loopback.
       gateways: {
         approvalWaitSeconds: 300,
         maxFrameBytes: 65536,
         postgres: { enabled: false, listen: { host: '127.0.0.1', port: 7432 }, requireTls: 'non-loopback', maxMessageBytes: 16777216, connections: [] },
+        mcp: { enabled: false, listen: { host: '127.0.0.1', port: 7480 }, maxMessageBytes: 4194304, keepAliveSeconds: 15, idleTimeoutSeconds: 1800, structuredMaskingConflict: 'placeholder', connections: [] },
         ssh: { enabled: false, listen: { host: '127.0.0.1', port: 2222 }, unverifiableLines: 'agent-refuses', loginTimeoutMs: 30000, maxChannels: 10, connections: [] },
       },
     });
