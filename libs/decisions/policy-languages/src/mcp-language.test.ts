@@ -75,11 +75,38 @@ describe('MCP decisions', () => {
     const write = (args: unknown): McpPolicyInput => call({ tool: 'write_file', arguments: args });
     expect(decideMcp(rules, context, write({ path: '/srv/reports/q3.csv', mode: 'create' }))).toMatchObject({ decision: 'require-approval', ruleId: 'report-writes' });
     expect(decideMcp(rules, context, write({ path: '/tmp/x', mode: 'append' })).ruleId).toBe('report-writes');
-    expect(decideMcp(rules, context, write({ path: '/srv/reports/../../etc/passwd', mode: 'create' })).ruleId).toBe('report-writes');
+    // Patterns see where a path leads, not how it is spelled.
+    expect(decideMcp(rules, context, write({ path: '/srv/reports/../../etc/passwd', mode: 'create' })).ruleId).toBeNull();
+    expect(decideMcp(rules, context, write({ path: '/srv/reports/./q3.csv', mode: 'create' })).ruleId).toBe('report-writes');
+    expect(decideMcp(rules, context, write({ path: '/srv//reports/../reports/q3.csv', mode: 'create' })).ruleId).toBe('report-writes');
     expect(decideMcp(rules, context, write({ path: '/etc/passwd', mode: 'create' })).ruleId).toBeNull();
     expect(decideMcp(rules, context, write({ path: '/tmp/x', mode: 'overwrite' })).ruleId).toBeNull();
     expect(decideMcp(rules, context, write({ path: '/tmp/x', mode: 'create', options: { force: true } })).ruleId).toBeNull();
     expect(decideMcp(rules, context, write({ path: ['/tmp/x'], mode: 'create' })).ruleId).toBeNull();
     expect(decideMcp(rules, context, write(undefined)).ruleId).toBeNull();
+  });
+});
+
+describe('MCP path arguments with dot segments', () => {
+  const guard = parsePolicy(
+    [
+      'name: dot-segments',
+      'rules:',
+      '  - id: no-etc',
+      '    match: { mcp: { tools: [read_file], arguments: { "$.path": { pattern: "/etc/*" } } } }',
+      '    decision: block',
+      '  - id: reads',
+      '    match: { mcp: { tools: [read_file] } }',
+      '    decision: allow',
+      '',
+    ].join('\n'),
+    'dot-segments.yaml',
+  );
+
+  it('a deny pattern catches a path that only reaches its directory through ..', () => {
+    for (const path of ['/etc/shadow', '/tmp/../etc/shadow', '/srv/./../etc/shadow', '//etc/shadow']) {
+      expect(decideMcp(guard, context, call({ arguments: { path } })), path).toMatchObject({ decision: 'block', ruleId: 'no-etc' });
+    }
+    expect(decideMcp(guard, context, call({ arguments: { path: '/etc/../srv/x' } })).ruleId).toBe('reads');
   });
 });

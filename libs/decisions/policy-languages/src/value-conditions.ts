@@ -2,6 +2,7 @@
 // language (tool arguments): JSON paths select values (the JSONPath subset of
 // @custodian/masking), a condition tests them. Walks are iterative and bounded, so hostile JSON
 // (deep nesting, huge arrays) costs bounded work and never overflows the stack.
+import { posix } from 'node:path';
 import { MaskingError, parseJsonPath, type JsonPathPatternStep } from '@custodian/masking';
 import { NamePatternList, PolicyMatchError, type JsonScalar, type TextCondition, type ValueCondition } from '@custodian/policy';
 
@@ -132,9 +133,21 @@ export class ValueConditionMatcher {
   private passes(value: unknown): boolean {
     if (this.equals !== undefined && value !== this.equals.value) return false;
     if (this.oneOf !== undefined && !this.oneOf.includes(value as JsonScalar)) return false;
-    if (this.pattern !== undefined && (typeof value !== 'string' || !this.pattern.matches(value))) return false;
+    if (this.pattern !== undefined && (typeof value !== 'string' || !this.pattern.matches(withoutDotSegments(value)))) return false;
     return true;
   }
+}
+
+const DOT_SEGMENT = /(^|\/)\.{1,2}(\/|$)|\/\//;
+
+/**
+ * A value with `.`/`..` segments or doubled slashes is matched as the path it resolves to, so
+ * `/srv/reports/../../etc/passwd` is not under `/srv/reports/*` and `/tmp/../etc/shadow` is under
+ * `/etc/*`: a pattern names where the value leads, not how it is spelled. (Symbolic links are the
+ * server's to resolve; a pattern cannot see them.)
+ */
+export function withoutDotSegments(value: string): string {
+  return DOT_SEGMENT.test(value) ? posix.normalize(value) : value;
 }
 
 /** `path → condition` over one JSON document; every entry must hold. */

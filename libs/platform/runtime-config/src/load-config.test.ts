@@ -183,10 +183,10 @@ describe('validation errors name the file, the key and the line', () => {
   });
 
   it('an unknown kind names the allowed kinds', () => {
-    const file = writeConfig('kind.yaml', 'eventStore:\n  kind: postgres\n');
+    const file = writeConfig('kind.yaml', 'eventStore:\n  kind: mysql\n');
     const err = configError(() => loadConfig({ file, env: {}, cwd: dir }));
     expect(err.issues).toEqual([
-      expect.objectContaining({ path: 'eventStore.kind', message: 'must be one of: sqlite, eventstoredb', source: expect.objectContaining({ line: 2 }) }),
+      expect.objectContaining({ path: 'eventStore.kind', message: 'must be one of: sqlite, eventstoredb, postgres', source: expect.objectContaining({ line: 2 }) }),
     ]);
   });
 
