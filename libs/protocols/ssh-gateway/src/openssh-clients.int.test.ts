@@ -162,8 +162,13 @@ describe('SSH gateway with OpenSSH and ssh2 clients', () => {
     const forwarded = await new Promise<string>((resolve) => client.client.forwardOut('127.0.0.1', 0, '127.0.0.1', sshd.port, (error) => resolve(error ? error.message : 'opened')));
     expect(forwarded).not.toBe('opened');
     await client.close();
-    const refusals = [];
-    for await (const r of store.readAll()) if (r.event.type === 'policy.decided' && (r.event.payload as { ruleId?: string }).ruleId === 'custodian:port-forwarding-refused') refusals.push(r);
+    // The store commits in its writer thread: the refusal's events may land just after the client is gone.
+    let refusals: unknown[] = [];
+    for (let i = 0; i < 100 && refusals.length === 0; i++) {
+      refusals = [];
+      for await (const r of store.readAll()) if (r.event.type === 'policy.decided' && (r.event.payload as { ruleId?: string }).ruleId === 'custodian:port-forwarding-refused') refusals.push(r);
+      if (refusals.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
     expect(refusals.length).toBe(1);
   });
 

@@ -68,9 +68,20 @@ async function sftpBatch(token: string, commands: string[]): Promise<{ code: num
   }
 }
 
+/**
+ * Every stored event, once the store has stopped growing: the store commits in its writer thread,
+ * so a session's last events can land after the client has exited.
+ */
 async function events(): Promise<CustodianEvent[]> {
-  const out: CustodianEvent[] = [];
-  for await (const r of store.readAll()) out.push(r.event);
+  let previous = -1;
+  let out: CustodianEvent[] = [];
+  for (let stable = 0, i = 0; stable < 3 && i < 100; i++) {
+    out = [];
+    for await (const r of store.readAll()) out.push(r.event);
+    stable = out.length === previous ? stable + 1 : 0;
+    previous = out.length;
+    if (stable < 3) await new Promise((r) => setTimeout(r, 50));
+  }
   return out;
 }
 
