@@ -22,7 +22,7 @@ step() { echo "==> $*" >&2; }
 
 if [ "$WITH_SERVICES" = 1 ]; then
   # chromium: the dashboard's browser tests drive it through playwright-core (no browser download).
-  DEBIAN_PACKAGES=(postgresql pgbouncer openssh-server openssh-client chromium)
+  DEBIAN_PACKAGES=(postgresql pgbouncer openssh-server openssh-client sshpass asciinema chromium)
   missing=()
   for p in "${DEBIAN_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ "${#missing[@]}" -gt 0 ]; then

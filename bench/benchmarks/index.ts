@@ -13,8 +13,9 @@ import { merkle } from './merkle.ts';
 import { pipeline } from './pipeline.ts';
 import { postgresPooling } from './postgres-pooling.ts';
 import { sqlClassification } from './sql-classification.ts';
+import { sshGateway } from './ssh-gateway.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, eventStorePostgres, pipeline, postgresPooling, custodianStart, mcpGateway, kubernetesExec];
+export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, eventStorePostgres, pipeline, postgresPooling, custodianStart, mcpGateway, kubernetesExec, sshGateway];
 
 /**
  * Benchmarks later issues add. Each becomes a `bench/benchmarks/<name>.ts` module listed in

@@ -25,6 +25,7 @@ import { EVIDENCE_ACCESS, EvidenceAccess } from './evidence/evidence-access.js';
 import { EVIDENCE_INSTANCE, EvidenceController } from './evidence/evidence.controller.js';
 import { SESSION_READ_MODEL, SESSIONS_LOGGER, SessionsController, SessionsProjection } from './sessions/sessions.controller.js';
 import { SessionReadModel } from './sessions/session-read-model.js';
+import { ReplayController } from './replay.controller.js';
 import { StreamsController } from './streams.controller.js';
 import { VersionController } from './version.controller.js';
 import { readServiceVersion } from './version-info.js';
@@ -113,7 +114,7 @@ export class ApiModule {
       module: ApiModule,
       ...core,
       imports: [...core.imports, approvals, ...(dashboard.module ? [dashboard.module] : [])],
-      controllers: [StreamsController, VersionController, AuthController, ApprovalsController, EvidenceController, SessionsController],
+      controllers: [StreamsController, ReplayController, VersionController, AuthController, ApprovalsController, EvidenceController, SessionsController],
       providers: [
         ...core.providers,
         { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() },

@@ -59,7 +59,7 @@ export function mayReadStream(caller: Identity, stream: string, first: Custodian
   return false;
 }
 
-function asApiError(err: unknown): unknown {
+export function asApiError(err: unknown): unknown {
   if (err instanceof EventStoreError && err.code === 'EVENT_STORE_INVALID_REQUEST') return new ApiError(400, 'STREAM_REQUEST_INVALID', err.message);
   if (err instanceof EventStoreError && (err.code === 'EVENT_STORE_UNAVAILABLE' || err.code === 'EVENT_STORE_CLOSED')) {
     return new ApiError(503, 'EVENT_STORE_UNAVAILABLE', 'the event store is unavailable; try again later');

@@ -10,6 +10,7 @@ import { openGatewayCore, type GatewayCore, type GatewayEvidenceChannel } from '
 import { startMcpListener, type RunningMcpListener } from './mcp-listener.js';
 import { startKubernetesListener, type RunningKubernetesListener } from './kubernetes-listener.js';
 import { startPostgresListener, type RunningPostgresListener } from './postgres-listener.js';
+import { startSshListener, type RunningSshListener } from './ssh-listener.js';
 
 /** Nest injection token of the running gateway (`RunningGateway`), when a listener is enabled. */
 export const GATEWAY_LISTENERS = Symbol.for('@custodian/gateway/listeners');
@@ -18,6 +19,8 @@ export interface RunningGateway {
   readonly core: GatewayCore;
   /** The PostgreSQL listener, when `gateways.postgres.enabled`. */
   readonly postgres: RunningPostgresListener | undefined;
+  /** The SSH listener, when `gateways.ssh.enabled`. */
+  readonly ssh: RunningSshListener | undefined;
   /** The MCP listener, when `gateways.mcp.enabled`. */
   readonly mcp: RunningMcpListener | undefined;
   /** The Kubernetes exec listener, when `gateways.kubernetes.enabled`. */
@@ -36,7 +39,7 @@ export interface GatewayListenerDependencies {
 
 /** True when at least one protocol listener is enabled (otherwise no core is built). */
 export function anyListenerEnabled(loaded: LoadedConfig): boolean {
-  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.mcp.enabled || loaded.config.gateways.kubernetes.enabled;
+  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.mcp.enabled || loaded.config.gateways.kubernetes.enabled || loaded.config.gateways.ssh.enabled;
 }
 
 /** Builds the core and starts every enabled listener over it. */
@@ -45,12 +48,14 @@ export async function startGateway(deps: GatewayListenerDependencies, evidence: 
   let postgres: RunningPostgresListener | undefined;
   let mcp: RunningMcpListener | undefined;
   let kubernetes: RunningKubernetesListener | undefined;
+  let ssh: RunningSshListener | undefined;
   try {
     if (deps.loaded.config.gateways.postgres.enabled) postgres = await startPostgresListener(core);
     if (deps.loaded.config.gateways.mcp.enabled) mcp = await startMcpListener(core);
     if (deps.loaded.config.gateways.kubernetes.enabled) kubernetes = await startKubernetesListener(core);
+    if (deps.loaded.config.gateways.ssh.enabled) ssh = await startSshListener(core);
   } catch (error) {
-    await mcp?.close();
+    await Promise.all([mcp?.close(), kubernetes?.close(), ssh?.close()]);
     await postgres?.close();
     await core.close();
     throw error;
@@ -60,10 +65,10 @@ export async function startGateway(deps: GatewayListenerDependencies, evidence: 
     postgres,
     mcp,
     kubernetes,
+    ssh,
     close: async () => {
-      await mcp?.close();
+      await Promise.all([mcp?.close(), kubernetes?.close(), ssh?.close()]);
       await postgres?.close();
-      await kubernetes?.close();
       await core.close();
     },
   };
@@ -101,6 +106,15 @@ export function gatewayListenerProviders(deps: GatewayListenerDependencies & { r
       kind: 'ready',
       check: async () => {
         if (!running?.kubernetes) throw new Error('the Kubernetes gateway is not listening yet');
+      },
+    });
+  }
+  if (deps.loaded.config.gateways.ssh.enabled) {
+    deps.health.register({
+      name: 'ssh-gateway',
+      kind: 'ready',
+      check: async () => {
+        if (!running?.ssh) throw new Error('the SSH gateway is not listening yet');
       },
     });
   }

@@ -1,5 +1,6 @@
 // Shell command lines through the policy-language interface: every program a line would run,
 // found by tree-sitter-bash (@custodian/shell-classification), matched by program and flags.
+import { HttpPathPattern } from './http-language.js';
 import { FlagCriterion, NamePattern, protocolsOfLanguage, type PolicyLanguage, type PolicyUnit, type ShellMatch, type UnitMatcher } from '@custodian/policy';
 import {
   classifyShellSync,
@@ -47,8 +48,10 @@ export const shellLanguage: PolicyLanguage<'shell', ShellPolicyInput, ShellClass
 class ShellMatcher implements UnitMatcher<ShellUnit> {
   private readonly programs: readonly { readonly pattern: NamePattern; readonly byPath: boolean }[] | undefined;
   private readonly flags: FlagCriterion | undefined;
+  private readonly arguments: readonly HttpPathPattern[] | undefined;
 
   constructor(match: ShellMatch) {
+    this.arguments = match.arguments?.map((source) => new HttpPathPattern(source));
     // A glob with `/` matches the path as written, `*` not crossing `/`; otherwise the basename.
     this.programs = match.programs?.map((source) =>
       source.includes('/') ? { pattern: new NamePattern(source, '/'), byPath: true } : { pattern: new NamePattern(source), byPath: false },
@@ -58,6 +61,7 @@ class ShellMatcher implements UnitMatcher<ShellUnit> {
 
   matches({ program, flags }: ShellUnit): boolean {
     if (this.programs !== undefined && !this.programs.some(({ pattern, byPath }) => pattern.matches(byPath ? program.path : program.name))) return false;
+    if (this.arguments !== undefined && !program.args.some((arg) => this.arguments!.some((pattern) => pattern.matches(arg)))) return false;
     return this.flags === undefined || this.flags.matches(flags);
   }
 

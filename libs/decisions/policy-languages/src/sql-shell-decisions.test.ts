@@ -337,3 +337,39 @@ describe('matching semantics', () => {
     expect(disjoint.reason).toMatch(/disjoint approver groups/);
   });
 });
+
+describe('shell.arguments: path globs over a program’s arguments', () => {
+  const policy = parsePolicy(
+    `name: args
+rules:
+  - id: no-writes-to-etc
+    match: { shell: { programs: [tee, rm, mv], arguments: ['/etc/**'] } }
+    decision: block
+  - id: releases-need-approval
+    match: { shell: { programs: [rm, mv], arguments: ['/srv/releases/*.tar'] } }
+    decision: require-approval
+    approval: { approverGroups: [ops-leads], required: 1, timeoutSeconds: 60, grant: once }
+  - id: files
+    match: { shell: { programs: [tee, rm, mv, cat] } }
+    decision: allow
+`,
+    'policy.yaml',
+  );
+  it.each([
+    ["tee -- '/etc/passwd'", 'block', 'no-writes-to-etc'],
+    ["mv -- '/tmp/a' '/etc/cron.d/x'", 'block', 'no-writes-to-etc'],
+    ["rm -- '/etc'", 'block', 'no-writes-to-etc'],
+    ["rm -- '/srv/releases/v1.tar'", 'require-approval', 'releases-need-approval'],
+    ["rm -- '/srv/releases/old/v1.tar'", 'allow', 'files'],
+    ["rm -- '/etcetera/x'", 'allow', 'files'],
+    ["cat -- '/etc/hosts'", 'allow', 'files'],
+  ] as const)('%s → %s (%s)', async (command, decision, ruleId) => {
+    const result = await decideShell(policy, OPS_SSH, command);
+    expect(result.decision).toBe(decision);
+    expect(result.ruleId).toBe(ruleId);
+  });
+
+  it('is a policy error when empty or not a list of strings', () => {
+    expect(() => parsePolicy('name: bad\nrules:\n  - id: x\n    match: { shell: { arguments: [] } }\n    decision: block\n', 'policy.yaml')).toThrow(/arguments/);
+  });
+});

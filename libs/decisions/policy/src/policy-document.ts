@@ -84,6 +84,8 @@ export interface SqlMatch {
 
 export interface ShellMatch {
   readonly programs?: readonly string[];
+  /** Path globs over the program's arguments (`*` within a segment, `**` any segments): at least one argument matches. */
+  readonly arguments?: readonly string[];
   readonly flags?: FlagMatch;
 }
 

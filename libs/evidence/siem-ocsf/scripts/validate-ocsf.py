@@ -24,6 +24,7 @@ CLASS_MODELS = {
     3002: "Authentication",
     3003: "AuthorizeSession",
     4002: "HttpActivity",
+    4007: "SshActivity",
     6003: "ApiActivity",
     6005: "DatastoreActivity",
 }

@@ -50,7 +50,9 @@ describe('OCSF mapping', () => {
     const byKind = (kind: string) => ocsf[events.findIndex((e) => e.type === 'command.issued' && e.payload.kind === kind)]!;
     expect(byKind('sql').class_uid).toBe(6005);
     expect(byKind('http')).toMatchObject({ class_uid: 4002, activity_id: 6 });
-    expect(byKind('shell').class_uid).toBe(6003);
+    expect(byKind('shell')).toMatchObject({ class_uid: 4007, category_uid: 4, activity_id: 6, type_uid: 400706 });
+    expect(byKind('shell')['unmapped']).toMatchObject({ command_line: expect.any(String), custodian_schema_version: expect.any(Number) });
+    expect(byKind('mcp-tool').class_uid).toBe(6003);
     const kubernetes = events.flatMap((e, i) => (e.type === 'command.issued' && e.payload.kind === 'kubernetes-exec' ? [ocsf[i]!] : []));
     expect(kubernetes[0]).toMatchObject({
       class_uid: 6003,
@@ -85,7 +87,7 @@ describe('OCSF mapping', () => {
     const results = validateWithPydanticOcsf(ocsf);
     expect(results).toHaveLength(ocsf.length);
     expect(results.filter((r) => !r.ok)).toEqual([]);
-    expect(new Set(results.map((r) => r.class))).toEqual(new Set(['Authentication', 'AuthorizeSession', 'ApiActivity', 'DatastoreActivity', 'HttpActivity', 'ComplianceFinding']));
+    expect(new Set(results.map((r) => r.class))).toEqual(new Set(['Authentication', 'AuthorizeSession', 'ApiActivity', 'DatastoreActivity', 'HttpActivity', 'SshActivity', 'ComplianceFinding']));
   });
 
   it.skipIf(!havePython)('the validator does reject broken OCSF (so a pass means something)', () => {

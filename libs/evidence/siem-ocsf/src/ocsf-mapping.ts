@@ -11,6 +11,7 @@ export const OCSF_CLASSES = {
   authentication: { uid: 3002, category: 3 },
   authorizeSession: { uid: 3003, category: 3 },
   httpActivity: { uid: 4002, category: 4 },
+  sshActivity: { uid: 4007, category: 4 },
   apiActivity: { uid: 6003, category: 6 },
   datastoreActivity: { uid: 6005, category: 6 },
 } as const;
@@ -236,6 +237,17 @@ function classify(event: CustodianEvent): ClassFields {
         };
       }
       if (kind === 'kubernetes-exec') return kubernetesExec(event, actor(event, sessionId));
+      if (kind === 'shell') {
+        // The SSH gateway's exec commands, pty lines and refused channel requests. SSH Activity has
+        // no attribute for a command line, so the masked text travels in `unmapped` (free-form).
+        return {
+          cls: OCSF_CLASSES.sshActivity,
+          activity: 6, // Traffic
+          severity: SEVERITY.informational,
+          message: `SSH command issued`,
+          fields: { src_endpoint: { owner: user(event.identity), uid: sessionId }, app_name: `custodian-${event.source.service}`, unmapped: { command_uid: commandId, command_line: text.slice(0, 2048) } },
+        };
+      }
       return {
         cls: OCSF_CLASSES.apiActivity,
         activity: 99,
@@ -429,7 +441,7 @@ export function toOcsf(event: CustodianEvent, context: OcsfContext = {}): OcsfEv
       original_time: event.occurredAt,
       ...(context.recordedAt ? { logged_time: millis(context.recordedAt) } : {}),
     },
-    unmapped: { custodian_schema_version: event.schemaVersion, custodian_source: `${event.source.service}/${event.source.instance}` },
+    unmapped: { ...(c.fields['unmapped'] as OcsfObject | undefined), custodian_schema_version: event.schemaVersion, custodian_source: `${event.source.service}/${event.source.instance}` },
   };
 }
 
@@ -444,7 +456,7 @@ export const CLASS_BY_EVENT_TYPE: Readonly<Partial<Record<EventType, readonly nu
   'authentication.failed': [3002],
   'session.opened': [3003],
   'session.closed': [3002],
-  'command.issued': [6005, 4002, 6003],
+  'command.issued': [6005, 4002, 4007, 6003],
   'policy.decided': [2003],
   'approval.requested': [3003],
   'approval.granted': [3003],

@@ -245,11 +245,14 @@ describe('session pipeline', () => {
     clean.credentialInjected('env:PGPASSWORD', 'scram-sha-256', secret);
     clean.recordFrame('upstream-to-client', 'DataRow', Buffer.from('hello'), { channel: 3 });
     clean.recordFrame('upstream-to-client', 'DataRow', Buffer.from(' world'));
+    // Control frames (protocol metadata the adapter describes, e.g. an SSH exit status) are recorded but not digested.
+    clean.recordFrame('upstream-to-client', 'exit-status', Buffer.from('{"code":0}'), { channel: 3, control: true });
     await clean.close('client-closed');
     const events = await streamOf(clean);
     expect(events.at(-2)?.type).toBe('session.closed');
     const frame = events.find((e) => e.type === 'frame.recorded');
     expect(frame?.payload).toMatchObject({ channel: 3, direction: 'upstream-to-client' });
+    expect(events.filter((e) => e.type === 'frame.recorded' && e.payload.messageType === 'exit-status')).toHaveLength(1);
     const attested = events.at(-1)!;
     expect(attested.type).toBe('custody.attested');
     if (attested.type !== 'custody.attested') throw new Error('no statement');

@@ -140,6 +140,12 @@ export interface FrameOptions {
   readonly channel?: number;
   /** The frame's length as received, when `data` is what was forwarded after masking. */
   readonly byteLength?: number;
+  /**
+   * Protocol metadata the adapter describes rather than forwards byte for byte (an SSH exit status,
+   * a terminal size): recorded for replay, but not part of the client-bound bytes the custody
+   * statement digests (the event itself is still scanned for the credential like every event).
+   */
+  readonly control?: boolean;
 }
 
 export type CommandOutcome =
@@ -579,7 +585,7 @@ export class PipelineSession {
     const byteLength = options.byteLength ?? data.length;
     const key = direction === 'client-to-upstream' ? 'clientToUpstream' : 'upstreamToClient';
     // The whole frame, as the client got it: the custody scan and digest cover every client-bound byte.
-    if (direction === 'upstream-to-client') this.watchClientBytes(data);
+    if (direction === 'upstream-to-client' && options.control !== true) this.watchClientBytes(data);
     this.counters.frames[key] += 1;
     this.counters.bytes[key] += byteLength;
     const limit = this.maxFrameBytes;

@@ -60,13 +60,14 @@ describe('loadConfig defaults (embedded deployment)', () => {
         auditorGroups: ['auditors'],
         maskingRules: [],
       },
-      // Shared gateway settings; the PostgreSQL, MCP and Kubernetes listeners are off until enabled; loopback, TLS required off loopback.
+      // Shared gateway settings; the PostgreSQL, MCP, Kubernetes and SSH listeners are off until enabled; loopback, TLS required off loopback.
       gateways: {
         approvalWaitSeconds: 300,
         maxFrameBytes: 65536,
         postgres: { enabled: false, listen: { host: '127.0.0.1', port: 7432 }, requireTls: 'non-loopback', maxMessageBytes: 16777216, connections: [] },
         mcp: { enabled: false, listen: { host: '127.0.0.1', port: 7480 }, maxMessageBytes: 4194304, keepAliveSeconds: 15, idleTimeoutSeconds: 1800, structuredMaskingConflict: 'placeholder', connections: [] },
         kubernetes: { enabled: false, listen: { host: '127.0.0.1', port: 7443 }, maxMessageBytes: 1048576, maskingIdleFlushMs: 100, clusters: [] },
+        ssh: { enabled: false, listen: { host: '127.0.0.1', port: 2222 }, unverifiableLines: 'agent-refuses', loginTimeoutMs: 30000, maxChannels: 10, connections: [] },
       },
     });
   });
@@ -340,5 +341,17 @@ describe('parseConfig', () => {
     expect(parseConfig('log: { level: error }', { env: {}, cwd: dir }).config.log.level).toBe('error');
     const err = configError(() => parseConfig('- a\n- b\n', { env: {}, cwd: dir, file: '/etc/custodian.yaml' }));
     expect(err.message).toContain('/etc/custodian.yaml:1:1');
+  });
+});
+
+describe('issueAt: errors found after loading name file, line and key', () => {
+  it('points at the key in the file, at an environment override, or at a default', () => {
+    const file = writeConfig('issue-at.yaml', 'dataDir: data\ngateways:\n  ssh:\n    enabled: true\n    hostKey: { fromEnv: GW_HOST_KEY }\n');
+    const loaded = loadConfig({ file, env: { CUSTODIAN_GATEWAYS__SSH__LISTEN__PORT: '2022' }, cwd: dir });
+    const issue = loaded.issueAt('gateways.ssh.hostKey', 'is not a usable SSH private key');
+    expect(issue.source).toEqual({ kind: 'file', file, line: 5, column: 5 });
+    expect(new ConfigError('CONFIG_SECRET_UNRESOLVED', 'the SSH gateway cannot start', [issue]).message).toContain(`${file}:5:5: gateways.ssh.hostKey (/gateways/ssh/hostKey) is not a usable SSH private key`);
+    expect(loaded.issueAt('gateways.ssh.listen.port', 'x').source).toEqual({ kind: 'env', variable: 'CUSTODIAN_GATEWAYS__SSH__LISTEN__PORT' });
+    expect(loaded.issueAt('gateways.postgres.listen.port', 'x').source.kind).not.toBe('env');
   });
 });

@@ -25,6 +25,11 @@ export interface LoadedConfig {
   readonly baseDir: string;
   /** Environment variables that overrode file or default values. */
   readonly overriddenBy: readonly string[];
+  /**
+   * Where a key's value came from (file and line, environment variable, or default), for errors
+   * found after loading (an unresolvable secret, an unusable key): `issueAt('gateways.ssh.hostKey', …)`.
+   */
+  issueAt(path: string, message: string): ConfigIssue;
 }
 
 /** Reads, overrides and validates the configuration. Throws ConfigError. */
@@ -95,6 +100,10 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Loa
     file: options.file,
     baseDir: options.file ? dirname(options.file) : cwd,
     overriddenBy: overrides.map((o) => o.variable),
+    issueAt: (path, message) => {
+      const keys = path.split('.');
+      return { pointer: pointerOf(keys), path, message, source: sourceOf(keys, { doc, lineCounter, file: label, overrides }) };
+    },
   };
 }
 

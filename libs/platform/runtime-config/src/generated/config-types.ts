@@ -526,6 +526,7 @@ export interface GatewaysConfig {
   postgres: PostgresGatewayConfig;
   mcp: McpGatewayConfig;
   kubernetes: KubernetesGatewayConfig;
+  ssh: SshGatewayConfig;
 }
 /**
  * The PostgreSQL wire-protocol listener: agents log in with an OIDC access token as the password; the gateway logs in upstream with the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*), shared with every listener.
@@ -821,4 +822,69 @@ export interface KubernetesTokenCredential {
 export interface KubernetesClientCertificateCredential {
   clientCertificate: SecretRef;
   clientKey: SecretRef;
+}
+/**
+ * The SSH listener: agents log in with an OIDC access token as the password (or through keyboard-interactive) and name the connection as the SSH user (`ssh <connection>@gateway`); the gateway logs in upstream with the credential it holds and checks the upstream host key. Policy, approvals, masking key and evidence are the gateway's (gateways.*), shared with every listener.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "SshGatewayConfig".
+ */
+export interface SshGatewayConfig {
+  enabled: boolean;
+  /**
+   * Where SSH clients connect. Loopback by default.
+   */
+  listen: {
+    host: ListenHost;
+    port: ListenPort;
+  };
+  hostKey?: SecretRef;
+  /**
+   * Token audiences this listener accepts, instead of gateways.audiences.
+   */
+  audiences?: string[];
+  /**
+   * Interactive (pty) lines the gateway cannot know for sure (tab completion, history keys, an alternate-screen program): refuse, pass with an `unverified` marker, or refuse for agents and pass for people (default).
+   */
+  unverifiableLines: "refuse" | "pass" | "agent-refuses";
+  /**
+   * Time a client has to authenticate.
+   */
+  loginTimeoutMs: number;
+  /**
+   * Most session channels open at once per client connection.
+   */
+  maxChannels: number;
+  connections: SshConnectionConfig[];
+}
+/**
+ * A target SSH server. Clients name it as their SSH user name.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "SshConnectionConfig".
+ */
+export interface SshConnectionConfig {
+  name: string;
+  upstream: {
+    host: string;
+    port: ListenPort;
+    username: string;
+    /**
+     * What the gateway logs in upstream with, read at each login (a rotated secret applies to the next session). Never sent to clients; events name the reference only.
+     */
+    credential: {
+      kind: "private-key" | "password";
+      secret: SecretRef;
+      passphrase?: SecretRef;
+    };
+    /**
+     * The upstream host keys trusted (bare `ssh-ed25519 AAAA…` lines and/or OpenSSH known_hosts entries), read at each login: a reference ({ fromFile } or { fromEnv }) or the lines inline. Host-key checking cannot be turned off.
+     */
+    knownHosts:
+      | SecretRef
+      | {
+          inline: string;
+        };
+    connectTimeoutMs: number;
+  };
 }

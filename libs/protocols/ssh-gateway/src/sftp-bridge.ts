@@ -1,0 +1,425 @@
+// SFTP terminated in the gateway: every request the client sends is replayed upstream through the
+// gateway's own SFTP client, so each operation is seen with its path. Operations that read or
+// change files are decided by the shell policy language as the equivalent command (SFTP remove is
+// `rm`, so a rule that blocks `rm` blocks it here too; `shell.arguments` path globs match the
+// path), issued as a command (block → PERMISSION_DENIED naming the rule; approval → the request
+// waits), and file data both ways is recorded as frames. Each file handle's transferred bytes are
+// hashed (SHA-256) and reported when it closes. Metadata lookups (stat, realpath, readlink) are
+// recorded, not decided.
+import { createHash, type Hash } from 'node:crypto';
+import { posix } from 'node:path';
+import type { GatewayLogger } from '@custodian/gateway-kit';
+import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
+import type { PipelineSession } from '@custodian/session-pipeline';
+import ssh2 from 'ssh2';
+import { refusalText } from './gateway-errors.js';
+
+const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
+
+/** Open handles per SFTP channel (OpenSSH's sftp-server allows 512). */
+export const MAX_SFTP_HANDLES = 256;
+/** Requests in flight upstream per channel: beyond it the client gets FAILURE (bounded memory). */
+export const MAX_SFTP_IN_FLIGHT = 256;
+/** Largest READ forwarded (a server may return fewer bytes than asked). */
+export const MAX_SFTP_READ = 256 * 1024;
+
+type Attributes = Partial<ssh2.Attributes>;
+
+interface FileHandle {
+  readonly kind: 'file';
+  readonly upstream: Buffer;
+  readonly path: string;
+  readonly commandId: string;
+  readonly read: Transfer;
+  readonly written: Transfer;
+}
+
+interface DirHandle {
+  readonly kind: 'dir';
+  readonly upstream: Buffer;
+  readonly path: string;
+}
+
+/** Bytes one way through a handle: a running SHA-256, and whether they came in order. */
+class Transfer {
+  readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  nextOffset = 0;
+  sequential = true;
+
+  add(offset: number, data: Buffer): void {
+    if (offset !== this.nextOffset) this.sequential = false;
+    this.nextOffset = offset + data.length;
+    this.bytes += data.length;
+    this.hash.update(data);
+  }
+
+  summary(): { bytes: number; sha256: string; sequential: boolean } {
+    return { bytes: this.bytes, sha256: this.hash.digest('hex'), sequential: this.sequential };
+  }
+}
+
+export interface SftpBridgeContext {
+  readonly session: PipelineSession;
+  readonly channel: number;
+  readonly logger: GatewayLogger;
+  readonly abort: AbortSignal;
+}
+
+/** POSIX single quotes: the text the shell language parses names the path exactly. */
+export function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The shell command an SFTP OPEN is decided as: reading is `cat`, writing `tee` (`tee -a` to append). */
+export function openCommand(path: string, flags: number): string {
+  const writes = (flags & (OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC)) !== 0;
+  if (!writes) return `cat -- ${shellQuote(path)}`;
+  return `tee ${flags & OPEN_MODE.APPEND ? '-a ' : ''}-- ${shellQuote(path)}`;
+}
+
+/** The shell commands a SETSTAT/FSETSTAT is decided as (each attribute it changes). */
+export function setstatCommand(path: string, attrs: Attributes): string {
+  const p = shellQuote(path);
+  const parts: string[] = [];
+  if (attrs.mode !== undefined) parts.push(`chmod ${(attrs.mode & 0o7777).toString(8).padStart(4, '0')} -- ${p}`);
+  if (attrs.uid !== undefined || attrs.gid !== undefined) parts.push(`chown ${attrs.uid ?? ''}:${attrs.gid ?? ''} -- ${p}`);
+  if (attrs.size !== undefined) parts.push(`truncate -s ${attrs.size} -- ${p}`);
+  if (attrs.mtime !== undefined || attrs.atime !== undefined) parts.push(`touch -d @${attrs.mtime ?? attrs.atime} -- ${p}`);
+  return parts.length > 0 ? parts.join(' && ') : `touch -c -- ${p}`;
+}
+
+function statusOf(error: unknown): { code: number; message: string } {
+  const e = error as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof e?.code === 'number' && e.code > 0 && e.code <= 8 ? e.code : STATUS_CODE.FAILURE;
+  return { code, message: typeof e?.message === 'string' ? e.message.slice(0, 200) : 'failure' };
+}
+
+export class SftpBridge {
+  private readonly handles = new Map<number, FileHandle | DirHandle>();
+  private nextHandle = 1;
+  private inFlight = 0;
+  private closed = false;
+  private upstream!: ssh2.SFTPWrapper;
+  /** The upstream's directory for relative paths (its realpath of `.`). */
+  private home = '/';
+  private readonly ready: Promise<void>;
+
+  /**
+   * Listens at once (a request without a listener would be answered OP_UNSUPPORTED by ssh2);
+   * requests wait for the upstream SFTP session, which `upstream` opens.
+   */
+  constructor(
+    private readonly client: ssh2.SFTPWrapper,
+    upstream: Promise<{ readonly sftp: ssh2.SFTPWrapper; readonly home: string }>,
+    private readonly context: SftpBridgeContext,
+  ) {
+    this.ready = upstream.then(
+      ({ sftp, home }) => {
+        this.upstream = sftp;
+        this.home = home;
+        sftp.on('close', () => this.end());
+        sftp.on('error', () => this.end());
+        if (this.closed) sftp.end();
+      },
+      (error: unknown) => {
+        this.context.logger.warn({ sessionId: this.session.id, channel: this.context.channel, err: error instanceof Error ? error.message : String(error) }, 'sftp: the upstream SFTP session could not be opened');
+        this.end();
+        throw error;
+      },
+    );
+    this.ready.catch(() => undefined);
+    client.on('OPEN', (id: number, filename: string, flags: number, attrs: Attributes) => this.run(id, () => this.open(id, filename, flags, attrs)));
+    client.on('READ', (id: number, handle: Buffer, offset: number, length: number) => this.run(id, () => this.read(id, handle, offset, length)));
+    client.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => this.run(id, () => this.write(id, handle, offset, data)));
+    client.on('CLOSE', (id: number, handle: Buffer) => this.run(id, () => this.close(id, handle)));
+    client.on('FSTAT', (id: number, handle: Buffer) => this.run(id, () => this.withHandle(id, handle, (h) => this.attrsReply(id, 'fstat', h.path, (cb) => this.upstream.fstat(h.upstream, cb)))));
+    client.on('FSETSTAT', (id: number, handle: Buffer, attrs: Attributes) =>
+      this.run(id, () => this.withHandle(id, handle, (h) => this.decided(id, 'fsetstat', setstatCommand(h.path, attrs), (cb) => this.upstream.fsetstat(h.upstream, attrs, cb)))),
+    );
+    client.on('OPENDIR', (id: number, path: string) => this.run(id, () => this.opendir(id, path)));
+    client.on('READDIR', (id: number, handle: Buffer) => this.run(id, () => this.readdir(id, handle)));
+    client.on('STAT', (id: number, path: string) => this.run(id, () => this.attrsReply(id, 'stat', this.resolve(path), (cb) => this.upstream.stat(this.resolve(path), cb))));
+    client.on('LSTAT', (id: number, path: string) => this.run(id, () => this.attrsReply(id, 'lstat', this.resolve(path), (cb) => this.upstream.lstat(this.resolve(path), cb))));
+    client.on('REALPATH', (id: number, path: string) => this.run(id, () => this.nameReply(id, 'realpath', this.resolve(path), (cb) => this.upstream.realpath(this.resolve(path), cb))));
+    client.on('READLINK', (id: number, path: string) => this.run(id, () => this.nameReply(id, 'readlink', this.resolve(path), (cb) => this.upstream.readlink(this.resolve(path), cb))));
+    client.on('REMOVE', (id: number, path: string) => this.run(id, () => this.decided(id, 'remove', `rm -- ${shellQuote(this.resolve(path))}`, (cb) => this.upstream.unlink(this.resolve(path), cb))));
+    client.on('RMDIR', (id: number, path: string) => this.run(id, () => this.decided(id, 'rmdir', `rmdir -- ${shellQuote(this.resolve(path))}`, (cb) => this.upstream.rmdir(this.resolve(path), cb))));
+    client.on('MKDIR', (id: number, path: string, attrs: Attributes) =>
+      this.run(id, () => this.decided(id, 'mkdir', `mkdir -- ${shellQuote(this.resolve(path))}`, (cb) => this.upstream.mkdir(this.resolve(path), attrs, cb))),
+    );
+    client.on('SETSTAT', (id: number, path: string, attrs: Attributes) =>
+      this.run(id, () => this.decided(id, 'setstat', setstatCommand(this.resolve(path), attrs), (cb) => this.upstream.setstat(this.resolve(path), attrs, cb))),
+    );
+    client.on('RENAME', (id: number, from: string, to: string) =>
+      this.run(id, () => this.decided(id, 'rename', `mv -- ${shellQuote(this.resolve(from))} ${shellQuote(this.resolve(to))}`, (cb) => this.upstream.rename(this.resolve(from), this.resolve(to), cb))),
+    );
+    client.on('SYMLINK', (id: number, target: string, link: string) =>
+      this.run(id, () => this.decided(id, 'symlink', `ln -s -- ${shellQuote(target)} ${shellQuote(this.resolve(link))}`, (cb) => this.upstream.symlink(target, this.resolve(link), cb))),
+    );
+    client.on('EXTENDED', (id: number) => client.status(id, STATUS_CODE.OP_UNSUPPORTED, 'extensions are not supported through the Custodian gateway'));
+    // The client's EOF ends the subsystem: both sides are closed (ssh waits for the channel close).
+    client.on('end', () => this.end());
+    client.on('close', () => this.end());
+    client.on('error', () => this.end());
+  }
+
+  private get session(): PipelineSession {
+    return this.context.session;
+  }
+
+  /** Closes both sides; open handles are reported as closed (their transfer summaries recorded). */
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [, handle] of this.handles) if (handle.kind === 'file') this.transferred(handle, 'channel-closed');
+    this.handles.clear();
+    sendExitStatus(this.client, 0);
+    this.client.end();
+    this.upstream?.end();
+  }
+
+  /** An absolute, normalised path (relative ones from the upstream's starting directory); NUL is refused. */
+  private resolve(path: string): string {
+    if (path.includes('\0')) throw new SftpRequestError(STATUS_CODE.BAD_MESSAGE, 'a path must not contain NUL');
+    const normalised = posix.normalize(posix.isAbsolute(path) ? path : posix.join(this.home, path));
+    return normalised.length > 1 && normalised.endsWith('/') ? normalised.slice(0, -1) : normalised;
+  }
+
+  /** Runs one request, bounded in flight; a thrown SftpRequestError becomes its status. */
+  private run(id: number, body: () => Promise<void> | void): void {
+    if (this.closed) return;
+    if (this.inFlight >= MAX_SFTP_IN_FLIGHT) {
+      this.client.status(id, STATUS_CODE.FAILURE, 'too many outstanding requests');
+      return;
+    }
+    this.inFlight++;
+    void this.ready
+      .then(() => (this.closed ? undefined : body()))
+      .catch((error: unknown) => this.fail(id, error))
+      .finally(() => this.inFlight--);
+  }
+
+  private fail(id: number, error: unknown): void {
+    if (this.closed) return;
+    if (error instanceof SftpRequestError) this.client.status(id, error.status, error.message);
+    else {
+      this.context.logger.error({ sessionId: this.session.id, channel: this.context.channel, err: error instanceof Error ? error.message : String(error) }, 'sftp request failed');
+      this.client.status(id, STATUS_CODE.FAILURE, 'the gateway could not complete the request');
+    }
+  }
+
+  private op(label: string, value: object): void {
+    this.session.recordFrame('client-to-upstream', 'sftp-op', Buffer.from(JSON.stringify({ op: label, ...value }), 'utf8'), { channel: this.context.channel, control: true });
+  }
+
+  /**
+   * A line on the channel's stderr (OpenSSH's sftp and scp print it; SFTP status messages are often
+   * not shown), recorded like every client-bound byte.
+   */
+  private notice(text: string): void {
+    if (this.closed) return;
+    const bytes = Buffer.from(text, 'utf8');
+    const internal = this.client as unknown as { _protocol?: { channelExtData?: (channel: number, data: Buffer, type: number) => void }; outgoing?: { id?: number; state?: string } };
+    const channel = internal.outgoing?.id;
+    if (typeof channel !== 'number' || internal.outgoing?.state !== 'open' || typeof internal._protocol?.channelExtData !== 'function') return;
+    this.session.recordFrame('upstream-to-client', 'stderr', bytes, { channel: this.context.channel });
+    internal._protocol.channelExtData(channel, bytes, 1); // SSH_EXTENDED_DATA_STDERR
+  }
+
+  /** Decides `command` with the shell language; issues it; returns its command id, or throws a refusal. */
+  private async decide(op: string, command: string): Promise<string> {
+    const session = this.session;
+    const decision = decideShellSync(session.policy, session.policyContext, command);
+    const summary = { ...shellLanguage.summary(decision.classification), sftp: op };
+    if (decision.decision === 'require-approval') this.notice(`custodian: ${command} needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver in Custodian (session ${session.id})…\n`);
+    const outcome = await session.issue({ language: 'shell', kind: 'shell', text: command, summary, decision, signal: this.context.abort });
+    if (!outcome.forward) {
+      const message = refusalText(outcome.message, outcome.ruleId);
+      this.notice(`${message}: ${command}\n`);
+      throw new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, message);
+    }
+    return outcome.commandId;
+  }
+
+  /** A decided operation answered by a status. */
+  private async decided(id: number, op: string, command: string, call: (cb: (error?: Error | null) => void) => void): Promise<void> {
+    await this.decide(op, command);
+    await new Promise<void>((resolve) =>
+      call((error) => {
+        if (!this.closed) {
+          if (error) {
+            const status = statusOf(error);
+            this.client.status(id, status.code, status.message);
+          } else this.client.status(id, STATUS_CODE.OK);
+        }
+        resolve();
+      }),
+    );
+  }
+
+  private attrsReply(id: number, op: string, path: string, call: (cb: (error: Error | undefined, stats: ssh2.Stats) => void) => void): Promise<void> {
+    this.op(op, { path });
+    return new Promise((resolve) =>
+      call((error, stats) => {
+        if (!this.closed) {
+          if (error) this.client.status(id, statusOf(error).code, statusOf(error).message);
+          else this.client.attrs(id, { mode: stats.mode, uid: stats.uid, gid: stats.gid, size: stats.size, atime: stats.atime, mtime: stats.mtime });
+        }
+        resolve();
+      }),
+    );
+  }
+
+  private nameReply(id: number, op: string, path: string, call: (cb: (error: Error | undefined, name: string) => void) => void): Promise<void> {
+    this.op(op, { path });
+    return new Promise((resolve) =>
+      call((error, name) => {
+        if (!this.closed) {
+          if (error) this.client.status(id, statusOf(error).code, statusOf(error).message);
+          else this.client.name(id, [{ filename: name, longname: name, attrs: {} as ssh2.Attributes }]);
+        }
+        resolve();
+      }),
+    );
+  }
+
+  private newHandle(handle: FileHandle | DirHandle): Buffer {
+    if (this.handles.size >= MAX_SFTP_HANDLES) throw new SftpRequestError(STATUS_CODE.FAILURE, `too many open handles (at most ${MAX_SFTP_HANDLES})`);
+    const n = this.nextHandle++;
+    this.handles.set(n, handle);
+    const id = Buffer.alloc(4);
+    id.writeUInt32BE(n >>> 0);
+    return id;
+  }
+
+  private lookup(handle: Buffer): FileHandle | DirHandle {
+    const found = handle.length === 4 ? this.handles.get(handle.readUInt32BE(0)) : undefined;
+    if (!found) throw new SftpRequestError(STATUS_CODE.FAILURE, 'invalid handle');
+    return found;
+  }
+
+  private withHandle(_id: number, handle: Buffer, body: (h: FileHandle | DirHandle) => Promise<void>): Promise<void> {
+    return body(this.lookup(handle));
+  }
+
+  private async open(id: number, filename: string, flags: number, attrs: Attributes): Promise<void> {
+    const path = this.resolve(filename);
+    const commandId = await this.decide('open', openCommand(path, flags));
+    const upstreamHandle = await new Promise<Buffer>((resolve, reject) => this.upstream.open(path, flags, attrs, (error, handle) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(handle))));
+    if (this.closed) {
+      this.upstream.close(upstreamHandle, () => undefined);
+      return;
+    }
+    let handle: Buffer;
+    try {
+      handle = this.newHandle({ kind: 'file', upstream: upstreamHandle, path, commandId, read: new Transfer(), written: new Transfer() });
+    } catch (error) {
+      this.upstream.close(upstreamHandle, () => undefined);
+      throw error;
+    }
+    this.client.handle(id, handle);
+  }
+
+  private async opendir(id: number, requested: string): Promise<void> {
+    const path = this.resolve(requested);
+    await this.decide('opendir', `ls -- ${shellQuote(path)}`);
+    const upstreamHandle = await new Promise<Buffer>((resolve, reject) => this.upstream.opendir(path, (error, handle) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(handle))));
+    if (this.closed) {
+      this.upstream.close(upstreamHandle, () => undefined);
+      return;
+    }
+    this.client.handle(id, this.newHandle({ kind: 'dir', upstream: upstreamHandle, path }));
+  }
+
+  private async readdir(id: number, handle: Buffer): Promise<void> {
+    const dir = this.lookup(handle);
+    if (dir.kind !== 'dir') throw new SftpRequestError(STATUS_CODE.FAILURE, 'not a directory handle');
+    await new Promise<void>((resolve) =>
+      this.upstream.readdir(dir.upstream, (error, list) => {
+        if (!this.closed) {
+          if (error) this.client.status(id, statusOf(error).code, statusOf(error).message);
+          else {
+            const names = list.map((entry) => ({ filename: entry.filename, longname: entry.longname, attrs: { mode: entry.attrs.mode, uid: entry.attrs.uid, gid: entry.attrs.gid, size: entry.attrs.size, atime: entry.attrs.atime, mtime: entry.attrs.mtime } }));
+            // Listings reach the client: recorded (and scanned) like any client-bound bytes.
+            const listing = Buffer.from(names.map((n) => n.longname).join('\n'), 'utf8');
+            this.session.recordFrame('upstream-to-client', 'sftp-names', listing, { channel: this.context.channel });
+            this.client.name(id, names);
+          }
+        }
+        resolve();
+      }),
+    );
+  }
+
+  private async read(id: number, handle: Buffer, offset: number, length: number): Promise<void> {
+    const file = this.lookup(handle);
+    if (file.kind !== 'file') throw new SftpRequestError(STATUS_CODE.FAILURE, 'not a file handle');
+    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(length, MAX_SFTP_READ)));
+    const data = await new Promise<Buffer | undefined>((resolve, reject) =>
+      this.upstream.read(file.upstream, buffer, 0, buffer.length, offset, (error, bytesRead) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(bytesRead > 0 ? buffer.subarray(0, bytesRead) : undefined))),
+    );
+    if (this.closed) return;
+    if (!data) {
+      this.client.status(id, STATUS_CODE.EOF);
+      return;
+    }
+    file.read.add(offset, data);
+    this.session.recordFrame('upstream-to-client', 'sftp-data', data, { channel: this.context.channel });
+    this.client.data(id, data);
+    if (this.session.recorderSaturated) await this.session.whenRecorderReady();
+  }
+
+  private async write(id: number, handle: Buffer, offset: number, data: Buffer): Promise<void> {
+    const file = this.lookup(handle);
+    if (file.kind !== 'file') throw new SftpRequestError(STATUS_CODE.FAILURE, 'not a file handle');
+    file.written.add(offset, data);
+    this.session.recordFrame('client-to-upstream', 'sftp-data', data, { channel: this.context.channel });
+    await new Promise<void>((resolve, reject) => this.upstream.write(file.upstream, data, 0, data.length, offset, (error) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve())));
+    if (this.session.recorderSaturated) await this.session.whenRecorderReady();
+    if (!this.closed) this.client.status(id, STATUS_CODE.OK);
+  }
+
+  private async close(id: number, handle: Buffer): Promise<void> {
+    const found = this.lookup(handle);
+    this.handles.delete(handle.readUInt32BE(0));
+    if (found.kind === 'file') this.transferred(found, 'closed');
+    await new Promise<void>((resolve) =>
+      this.upstream.close(found.upstream, (error?: Error | null) => {
+        if (!this.closed) {
+          if (error) this.client.status(id, statusOf(error).code, statusOf(error).message);
+          else this.client.status(id, STATUS_CODE.OK);
+        }
+        resolve();
+      }),
+    );
+  }
+
+  /** The handle's transfer summary (SHA-256 and size each way) as a control frame naming its command. */
+  private transferred(file: FileHandle, how: 'closed' | 'channel-closed'): void {
+    this.op('transfer', { path: file.path, commandId: file.commandId, how, read: file.read.summary(), written: file.written.summary() });
+  }
+}
+
+/**
+ * `exit-status` 0 before the channel closes, as OpenSSH's sftp-server does: `scp` (SFTP mode)
+ * fails without it. ssh2's server-side SFTP object has no public call for it, so this uses its
+ * protocol handle, guarded: if that internal shape changes, nothing is sent (scp then reports 1).
+ */
+function sendExitStatus(sftp: ssh2.SFTPWrapper, code: number): void {
+  const internal = sftp as unknown as { _protocol?: { exitStatus?: (channel: number, status: number) => void }; outgoing?: { id?: number; state?: string } };
+  const channel = internal.outgoing?.id;
+  if (typeof channel !== 'number' || internal.outgoing?.state !== 'open' || typeof internal._protocol?.exitStatus !== 'function') return;
+  internal._protocol.exitStatus(channel, code);
+}
+
+export class SftpRequestError extends Error {
+  override readonly name = 'SftpRequestError';
+  readonly code = 'SFTP_REQUEST_REFUSED';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
