@@ -217,6 +217,150 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{sessionId}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A session's terminal channel as an asciicast recording
+         * @description Projected from the session's `frame.recorded` events (recorded after masking): asciicast v3
+         *     (header with the terminal size, interval-timed `o`/`i`/`r` events, `x` exit status), or v2
+         *     with `format=v2` for older players. Visible to exactly those who may read the session's
+         *     stream through `GET /v1/streams/{stream}/events` (auditors; the session's own identity).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The SSH channel; default: the first channel with terminal data */
+                    channel?: number;
+                    format?: "v3" | "v2";
+                };
+                header?: never;
+                path: {
+                    sessionId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The recording (newline-delimited JSON) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/x-asciicast": string;
+                    };
+                };
+                /** @description `REPLAY_QUERY_INVALID` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["Unauthenticated"];
+                /** @description `SESSION_NOT_FOUND` (none that the caller may read), `REPLAY_NO_CHANNEL` or `REPLAY_CHANNEL_NOT_FOUND` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `REPLAY_TOO_LARGE`: more than 256 MiB (base64) of recorded terminal frames */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                503: components["responses"]["AuditUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{sessionId}/replay/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A session's terminal channel live, as server-sent events for asciinema-player
+         * @description From the session's start: `data: {"cols","rows","time"}` (a reset, when the channel starts), then
+         *     `data: [time, code, data]` (seconds since the channel started; `o`, `i`, `r`, `x`), in the shape
+         *     asciinema-player's `eventsource` driver reads; `event: done` once the session has closed;
+         *     `: keep-alive` comments while quiet. Same visibility as `/v1/sessions/{sessionId}/replay`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The SSH channel; default: the first channel with terminal data */
+                    channel?: number;
+                };
+                header?: never;
+                path: {
+                    sessionId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The event stream */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description `REPLAY_QUERY_INVALID` */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["Unauthenticated"];
+                /** @description `SESSION_NOT_FOUND` (none that the caller may read) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                503: components["responses"]["AuditUnavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/streams/{stream}/transcript": {
         parameters: {
             query?: never;
