@@ -1,0 +1,103 @@
+// One client TCP connection (HTTP/1.1 keep-alive): the session it carries and a tap on every byte
+// the server writes to it, so the session records exactly what the client received (the custody
+// statement's digest covers those bytes). A session is opened by the first authenticated request;
+// a request for another connection or identity on the same socket ends it and opens the next.
+import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Protocol } from '@custodian/event-contracts';
+import type { AuthenticationRequest, PipelineSession, SessionPipeline } from '@custodian/session-pipeline';
+
+type CredentialPresentation = AuthenticationRequest['presentedAs'];
+
+/** Client-bound bytes kept from before the session opened (401s, 404s), recorded once it does. */
+const MAX_PRE_SESSION_BYTES = 1024 * 1024;
+
+export class ClientLink {
+  session: PipelineSession | undefined;
+  private sessionKey: string | undefined;
+  private tokenDigest: string | undefined;
+  private tokenExpiresAt = 0;
+  private preSession: Buffer[] = [];
+  private preSessionBytes = 0;
+  private opening: Promise<PipelineSession> | undefined;
+  /** Serialises requests on this socket (pipelined requests run one after another). */
+  queue: Promise<void> = Promise.resolve();
+  readonly abort = new AbortController();
+  closed = false;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly pipeline: SessionPipeline,
+  ) {
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+    // Every byte Node's HTTP server sends this client passes here (heads, chunk framing, bodies).
+    socket.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+      if (typeof chunk === 'string') this.clientBound(Buffer.from(chunk, typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8'));
+      else if (chunk instanceof Uint8Array) this.clientBound(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      return write(chunk, ...rest);
+    }) as Socket['write'];
+    socket.once('close', () => {
+      this.closed = true;
+      this.abort.abort();
+      void this.endSession('client-closed');
+    });
+  }
+
+  get clientAddress(): string {
+    return `${this.socket.remoteAddress ?? 'unknown'}:${this.socket.remotePort ?? 0}`;
+  }
+
+  private clientBound(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (this.session) {
+      this.session.recordFrame('upstream-to-client', 'http-response', bytes);
+      return;
+    }
+    if (this.preSessionBytes + bytes.length <= MAX_PRE_SESSION_BYTES) {
+      this.preSession.push(Buffer.from(bytes));
+      this.preSessionBytes += bytes.length;
+    }
+  }
+
+  /**
+   * The session for this request's connection and token: the current one when both match (the
+   * token re-verified once it expires), else a new one (authenticate → openSession). Throws
+   * SessionRefusal.
+   */
+  async sessionFor(protocol: Protocol, connection: string, connectionExists: boolean, token: string, presentedAs: CredentialPresentation): Promise<PipelineSession> {
+    const digest = createHash('sha256').update(token).digest('base64url');
+    const key = `${protocol}|${connection}`;
+    if (this.session && this.sessionKey === key && this.tokenDigest === digest && Date.now() < this.tokenExpiresAt) return this.session;
+    const client = await this.pipeline.authenticate({ protocol, presentedAs, connection, connectionExists, token, clientAddress: this.clientAddress, signal: this.abort.signal });
+    if (this.session && this.sessionKey === key && this.session.identity.subject === client.identity.subject && this.session.identity.issuer === client.identity.issuer) {
+      // The same agent with a refreshed token: the session goes on.
+      this.tokenDigest = digest;
+      this.tokenExpiresAt = client.verified.expiresAt.getTime();
+      return this.session;
+    }
+    await this.endSession('client-closed');
+    this.opening = this.pipeline.openSession(client, { address: this.clientAddress, application: 'http', tls: 'encrypted' in this.socket });
+    const session = await this.opening;
+    this.opening = undefined;
+    this.session = session;
+    this.sessionKey = key;
+    this.tokenDigest = digest;
+    this.tokenExpiresAt = client.verified.expiresAt.getTime();
+    const pending = this.preSession;
+    this.preSession = [];
+    this.preSessionBytes = 0;
+    for (const bytes of pending) session.recordFrame('upstream-to-client', 'http-response', bytes);
+    if (this.closed) await this.endSession('client-closed');
+    return session;
+  }
+
+  async endSession(reason: 'client-closed' | 'error' | 'shutdown'): Promise<void> {
+    const opening = this.opening;
+    if (opening) await opening.catch(() => undefined);
+    const session = this.session;
+    this.session = undefined;
+    this.sessionKey = undefined;
+    this.tokenDigest = undefined;
+    if (session) await session.close(reason);
+  }
+}
