@@ -500,8 +500,9 @@ export class HttpGateway {
         for (const event of decoder.push(chunk as Buffer)) out.push(...masker.transform(event));
         for (const bytes of out) if (!res.write(bytes)) await drained(res);
       }
-      decoder.end();
-      res.end();
+      const last: Buffer[] = [];
+      for (const event of decoder.end()) last.push(...masker.transform(event));
+      res.end(Buffer.concat(last));
     } finally {
       masker.abandon();
       findings.merge(masker.findings);

@@ -44,6 +44,11 @@ export class SseDecoder {
     if (chunk.length === 0) return [];
     this.pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.pendingBytes += chunk.length;
+    return this.scan(false);
+  }
+
+  private scan(final: boolean): SseEvent[] {
+    if (this.pendingBytes === 0) return [];
     const buffer = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     const events: SseEvent[] = [];
     let start = 0;
@@ -56,7 +61,7 @@ export class SseDecoder {
         continue;
       }
       // A CR at the end of the buffer may be the first half of CRLF: wait for the next byte.
-      if (byte === CR && i + 1 >= buffer.length) break;
+      if (byte === CR && i + 1 >= buffer.length && !final) break;
       const lineEnd = byte === CR && buffer[i + 1] === LF ? i + 2 : i + 1;
       const lineStart = lineStartBefore(buffer, i, start);
       if (lineStart === i) {
@@ -76,13 +81,18 @@ export class SseDecoder {
     return events;
   }
 
-  /** The stream ended: throws SSE_TRUNCATED when an event was cut off (the bytes after the last complete event are dropped, as the spec says). */
-  end(): void {
+  /**
+   * The stream ended: the events a final CR completes, or SSE_TRUNCATED when an event was cut
+   * off (the bytes after the last complete event are dropped, as the spec says).
+   */
+  end(): SseEvent[] {
+    const events = this.scan(true);
     const pending = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
     this.scanFrom = 0;
     if (pending > 0) throw new SseError('SSE_TRUNCATED', `the event stream ended inside an event (${pending} bytes)`);
+    return events;
   }
 }
 
