@@ -65,7 +65,7 @@ rules:
   - id: claude-allowed
     match:
       identity: { groups: [agents] }
-      llm: { models: ["claude-standin-*"], maxTokens: { atMost: 4096 } }
+      llm: { models: ["claude-standin-*"] }
     decision: allow
 masking:
   - id: customer-ssn
