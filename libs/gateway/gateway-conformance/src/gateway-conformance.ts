@@ -190,6 +190,11 @@ export function describeGatewayConformance(name: string, makeFixture: () => Gate
         const reply = await client.run(fixture.commands.allowed(during));
         expect(reply, reply.output).toMatchObject({ ok: true });
         await expectReached(during);
+        // A fast command (an HTTP exchange takes a few ms) can end before the session's recorder
+        // lingers out its batch (10 ms): keep the outage until the pipeline has met it, so the
+        // command's events are among those it refused.
+        const deadline = Date.now() + eventTimeoutMs;
+        while (world.evidence.status().accepting && Date.now() < deadline) await sleep(20);
       } finally {
         world.outage.refusing = false;
       }

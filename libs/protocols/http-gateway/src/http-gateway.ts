@@ -201,8 +201,8 @@ export class HttpGateway {
       throw error;
     }
     if (!resolved) throw new Error('unreachable: a session for an unknown connection');
-    if (route[2] === undefined && (req.method === 'HEAD' || req.method === 'OPTIONS')) {
-      // `HEAD /c/<connection>`: checks the token and the connection (opening the session) without touching the upstream.
+    if (route[2] === undefined && (req.method === 'HEAD' || req.method === 'GET')) {
+      // `HEAD` or `GET /c/<connection>` (no path): checks the token and the connection (opening the session) without touching the upstream.
       res.writeHead(204, { 'x-custodian-session': session.id });
       res.end();
       req.resume();

@@ -26,7 +26,7 @@ const ANTHROPIC_ERROR_TYPES: Readonly<Record<number, string>> = {
 
 export function problemBody(problem: Problem, style: 'problem' | 'anthropic'): { contentType: string; body: string } {
   if (style === 'anthropic') {
-    const message = problem.rule ? `${problem.detail} (rule ${problem.rule})` : problem.detail;
+    const message = problem.rule && !problem.detail.includes(problem.rule) ? `${problem.detail} (rule ${problem.rule})` : problem.detail;
     return { contentType: 'application/json', body: JSON.stringify({ type: 'error', error: { type: ANTHROPIC_ERROR_TYPES[problem.status] ?? 'api_error', message } }) };
   }
   return {
