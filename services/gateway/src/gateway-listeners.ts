@@ -7,6 +7,7 @@ import type { HealthRegistry, Logger } from '@custodian/observability';
 import type { LoadedConfig } from '@custodian/runtime-config';
 import type { ApprovalGate } from '@custodian/session-pipeline';
 import { openGatewayCore, type GatewayCore, type GatewayEvidenceChannel } from './gateway-core.js';
+import { startHttpListener, type RunningHttpListener } from './http-listener.js';
 import { startPostgresListener, type RunningPostgresListener } from './postgres-listener.js';
 
 /** Nest injection token of the running gateway (`RunningGateway`), when a listener is enabled. */
@@ -16,6 +17,8 @@ export interface RunningGateway {
   readonly core: GatewayCore;
   /** The PostgreSQL listener, when `gateways.postgres.enabled`. */
   readonly postgres: RunningPostgresListener | undefined;
+  /** The HTTP / Anthropic listener, when `gateways.http.enabled`. */
+  readonly http: RunningHttpListener | undefined;
   /** Closes the listeners, then the core. */
   close(): Promise<void>;
 }
@@ -30,24 +33,29 @@ export interface GatewayListenerDependencies {
 
 /** True when at least one protocol listener is enabled (otherwise no core is built). */
 export function anyListenerEnabled(loaded: LoadedConfig): boolean {
-  return loaded.config.gateways.postgres.enabled;
+  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.http.enabled;
 }
 
 /** Builds the core and starts every enabled listener over it. */
 export async function startGateway(deps: GatewayListenerDependencies, evidence: GatewayEvidenceChannel): Promise<RunningGateway> {
   const core = await openGatewayCore({ ...deps, evidence });
   let postgres: RunningPostgresListener | undefined;
+  let http: RunningHttpListener | undefined;
   try {
     if (deps.loaded.config.gateways.postgres.enabled) postgres = await startPostgresListener(core);
+    if (deps.loaded.config.gateways.http.enabled) http = await startHttpListener(core);
   } catch (error) {
+    await postgres?.close();
     await core.close();
     throw error;
   }
   return {
     core,
     postgres,
+    http,
     close: async () => {
       await postgres?.close();
+      await http?.close();
       await core.close();
     },
   };
@@ -67,6 +75,16 @@ export function gatewayListenerProviders(deps: GatewayListenerDependencies & { r
       kind: 'ready',
       check: async () => {
         if (!running?.postgres) throw new Error('the PostgreSQL gateway is not listening yet');
+      },
+    });
+  }
+
+  if (deps.loaded.config.gateways.http.enabled) {
+    deps.health.register({
+      name: 'http-gateway',
+      kind: 'ready',
+      check: async () => {
+        if (!running?.http) throw new Error('the HTTP gateway is not listening yet');
       },
     });
   }
