@@ -388,9 +388,11 @@ export class PipelineSession {
 
   /** Every event of the stream (but the statement itself) is scanned for the injected credential. */
   private watchEvent(event: CustodianEvent): void {
-    if (this.custody) this.custody.scanner.scanEvent(JSON.stringify(event));
+    if (!this.custody && !this.preInjection) return;
+    const serialized = scannedForm(event);
+    if (this.custody) this.custody.scanner.scanEvent(serialized);
     else if (this.preInjection) {
-      if (this.preInjection.events.length < PRE_INJECTION_EVENTS) this.preInjection.events.push(JSON.stringify(event));
+      if (this.preInjection.events.length < PRE_INJECTION_EVENTS) this.preInjection.events.push(serialized);
       else this.preInjection.overflow = true;
     }
   }
@@ -658,6 +660,17 @@ export class PipelineSession {
     const drained = await this.parts.recorder.idle(10_000);
     if (!drained) this.parts.recorder.abandon();
   }
+}
+
+/**
+ * An event as the custody scan reads it: its JSON, except that a client-bound frame's `data` is
+ * left out. Those bytes are the ones scanClientBytes already read whole (before clipping), and
+ * their base64 in the event holds the credential exactly when they do, so reading them twice
+ * would only cost (a large result is every byte twice over).
+ */
+function scannedForm(event: CustodianEvent): string {
+  if (event.type === 'frame.recorded' && event.payload.direction === 'upstream-to-client') return JSON.stringify({ ...event, payload: { ...event.payload, data: '' } });
+  return JSON.stringify(event);
 }
 
 /** Bound values as events and approvers get them: at most 65,535 (the PostgreSQL maximum), each clipped. */

@@ -1,9 +1,13 @@
 // The demo target: PGlite (PostgreSQL compiled to WebAssembly) served on the wire protocol on
-// loopback, seeded with a small shop. Nothing to install; it lives in memory and is gone on stop.
-import { createServer } from 'node:net';
+// loopback behind a password (SCRAM-SHA-256), seeded with a small shop. Nothing to install; it
+// lives in memory and is gone on stop.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { DemoEnvironmentError } from './dev-oidc-issuer.js';
+import { startPasswordFront } from './password-front.js';
 
 export const DEMO_SEED_SQL = `
 CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, email text NOT NULL, country text, notes text);
@@ -18,44 +22,55 @@ INSERT INTO orders VALUES (101, 1, 120.00, 'shipped'), (102, 2, 80.50, 'pending'
 
 export interface DemoDatabase {
   readonly host: string;
+  /** The password-checking front (password-front.ts); PGlite itself is reachable only through it. */
   readonly port: number;
   readonly database: string;
   readonly user: string;
   stop(): Promise<void>;
 }
 
-/** A port free on `host` now (the socket server needs a number up front). */
-async function freePort(host: string): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject);
-    probe.listen(0, host, () => resolve());
-  });
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 0;
+export interface DemoDatabaseOptions {
+  /** The password the demo database asks for (SCRAM-SHA-256), as a real server would. */
+  readonly password: string;
+  readonly host?: string;
+  readonly port?: number;
 }
 
-export async function startDemoDatabase(options: { host?: string; port?: number } = {}): Promise<DemoDatabase> {
+const DEMO_USER = 'postgres';
+
+export async function startDemoDatabase(options: DemoDatabaseOptions): Promise<DemoDatabase> {
   const host = options.host ?? '127.0.0.1';
+  // PGlite's socket server asks for no password: it listens on a Unix socket in a directory only
+  // this user can enter (mkdtemp: 0700), so the password front is the one way in.
+  let socketDir: string | undefined;
+  let db: PGlite | undefined;
+  let server: PGLiteSocketServer | undefined;
+  const stop = async (): Promise<void> => {
+    await server?.stop();
+    await db?.close();
+    if (socketDir) await rm(socketDir, { recursive: true, force: true });
+  };
   try {
-    const db = await PGlite.create();
+    socketDir = await mkdtemp(join(tmpdir(), 'custodian-demo-'));
+    const path = join(socketDir, 'pglite.sock');
+    db = await PGlite.create();
     await db.exec(DEMO_SEED_SQL);
     // Several connections: the gateway's session connections and its catalog connection.
-    const port = options.port ?? (await freePort(host));
-    const server = new PGLiteSocketServer({ db, host, port, maxConnections: 16 });
+    server = new PGLiteSocketServer({ db, path, maxConnections: 16 });
     await server.start();
+    const front = await startPasswordFront({ host, ...(options.port !== undefined ? { port: options.port } : {}), user: DEMO_USER, password: options.password, upstreamPath: path });
     return {
       host,
-      port,
+      port: front.port,
       database: 'postgres',
-      user: 'postgres',
+      user: DEMO_USER,
       stop: async () => {
-        await server.stop();
-        await db.close();
+        await front.stop();
+        await stop();
       },
     };
   } catch (error) {
+    await stop().catch(() => undefined);
     throw new DemoEnvironmentError('DEMO_START_FAILED', `the demo database (PGlite) did not start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 }

@@ -1,8 +1,9 @@
 // `custodian start --demo`: a demo target database, a development OIDC issuer with demo
 // identities (an agent, an approver, an auditor) and a sample policy, wired into the config so
 // that the embedded host serves them through the PostgreSQL gateway.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { CustodianConfig } from '@custodian/runtime-config';
 import { startDemoDatabase, type DemoDatabase } from './demo-database.js';
 import { DEMO_POLICY_YAML } from './demo-policy.js';
@@ -21,6 +22,8 @@ export interface DemoEnvironment {
   readonly issuer: DevOidcIssuer;
   readonly database: DemoDatabase;
   readonly policyFile: string;
+  /** `<dataDir>/demo/db-password` (0600): the demo database's password, which only the gateway reads (by reference). */
+  readonly passwordFile: string;
   /** The config with the demo's issuer, gateway and connection added (explicit settings kept). */
   apply(config: CustodianConfig): CustodianConfig;
   /** What to print: the psql line and what to try. */
@@ -28,23 +31,39 @@ export interface DemoEnvironment {
   stop(): Promise<void>;
 }
 
+/**
+ * A fresh password for the demo database at each start, written for the gateway alone: the file
+ * is replaced (never rewritten in place, so an older file's looser mode cannot carry over) and
+ * created 0600.
+ */
+async function writeDemoPassword(file: string): Promise<string> {
+  const password = randomBytes(32).toString('base64url');
+  await rm(file, { force: true });
+  await writeFile(file, password, { mode: 0o600, flag: 'wx' });
+  return password;
+}
+
 export async function startDemoEnvironment(options: { dataDir: string; gatewayPort?: number }): Promise<DemoEnvironment> {
-  const dir = join(options.dataDir, 'demo');
-  mkdirSync(dir, { recursive: true });
+  const dir = resolve(options.dataDir, 'demo');
+  await mkdir(dir, { recursive: true });
   const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, DEMO_POLICY_YAML);
+  await writeFile(policyFile, DEMO_POLICY_YAML);
+  const passwordFile = join(dir, 'db-password');
+  const password = await writeDemoPassword(passwordFile);
   const issuer = await startDevOidcIssuer({ audience: DEMO_AUDIENCE, identities: DEMO_IDENTITIES });
   let database: DemoDatabase;
   try {
-    database = await startDemoDatabase();
+    database = await startDemoDatabase({ password });
   } catch (error) {
     await issuer.stop();
+    await rm(passwordFile, { force: true });
     throw error;
   }
   return {
     issuer,
     database,
     policyFile,
+    passwordFile,
     apply(config) {
       const postgres = config.gateways.postgres;
       return {
@@ -59,7 +78,11 @@ export async function startDemoEnvironment(options: { dataDir: string; gatewayPo
             listen: { ...postgres.listen, ...(options.gatewayPort !== undefined ? { port: options.gatewayPort } : {}) },
             connections: [
               ...postgres.connections,
-              { name: DEMO_CONNECTION, upstream: { host: database.host, port: database.port, database: database.database, user: database.user, tls: { mode: 'disable' }, connectTimeoutMs: 10_000 } },
+              {
+                name: DEMO_CONNECTION,
+                // The gateway holds the demo database's password by reference and injects it at each login (SCRAM; loopback, no TLS).
+                upstream: { host: database.host, port: database.port, database: database.database, user: database.user, credential: { fromFile: passwordFile }, tls: { mode: 'disable' }, connectTimeoutMs: 10_000 },
+              },
             ],
           },
         },
@@ -71,6 +94,7 @@ export async function startDemoEnvironment(options: { dataDir: string; gatewayPo
       return [
         'Demo: a PGlite database behind the Custodian PostgreSQL gateway, a development OIDC issuer and the demo policy',
         `  policy: ${policyFile} (edit it; it reloads)`,
+        `  database password: held by the gateway (${passwordFile}); agents never see it, each session gets a signed custody statement`,
         `  issuer: ${issuer.issuer} (identities: ${DEMO_IDENTITIES.map((i) => `${i.clientId} = ${i.description}`).join('; ')})`,
         '',
         'Connect as the demo agent (the password is its OIDC access token, valid for an hour):',
@@ -95,6 +119,8 @@ export async function startDemoEnvironment(options: { dataDir: string; gatewayPo
     async stop() {
       await database.stop();
       await issuer.stop();
+      // The password dies with the database; the next start writes a new one.
+      await rm(passwordFile, { force: true });
     },
   };
 }

@@ -6,7 +6,7 @@
 // then logs in upstream with the credential it holds and hands the two sockets to ProxySession.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIP, createServer, type Server, type Socket } from 'node:net';
-import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import {
   FrontendType,
   PROTOCOL_VERSION_3_0,
@@ -25,6 +25,7 @@ import {
   encodeReadyForQuery,
   type StartupPhaseMessage,
 } from '@custodian/postgres-wire';
+import { acceptTls } from '@custodian/gateway-kit';
 import { sqlLanguage } from '@custodian/policy-languages';
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { CatalogResolver } from './catalog.js';
@@ -334,24 +335,11 @@ export class PostgresGateway {
     }
   }
 
-  private upgrade(raw: Socket, deadline: AbortSignal): Promise<TLSSocket> {
-    return new Promise((resolve, reject) => {
-      const secure = new TLSSocket(raw, { isServer: true, secureContext: this.secureContext!, requestCert: false });
-      const fail = (error: unknown): void => {
-        secure.destroy();
-        reject(error instanceof Error ? error : new Error(String(error)));
-      };
-      const onTimeout = (): void => fail(new Error('TLS handshake timeout'));
-      secure.once('error', fail);
-      deadline.addEventListener('abort', onTimeout, { once: true });
-      secure.once('secure', () => {
-        // The startup deadline must not destroy the session's socket once the handshake is done.
-        deadline.removeEventListener('abort', onTimeout);
-        secure.off('error', fail);
-        secure.on('error', () => undefined);
-        resolve(secure);
-      });
-    });
+  /** The TLS handshake after SSLRequest, within the startup deadline (which no longer applies once it is done). */
+  private async upgrade(raw: Socket, deadline: AbortSignal): Promise<TLSSocket> {
+    const secure = await acceptTls(raw, { secureContext: this.secureContext!, signal: deadline });
+    secure.on('error', () => undefined);
+    return secure;
   }
 
   /** A CancelRequest carries the key the gateway gave the client; the upstream gets its own key. */

@@ -6,6 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { TextDecoder } from 'node:util';
+import { FlowControl } from '@custodian/gateway-kit';
 import { MaskingFindings, type MaskingPolicy, type StreamMasker } from '@custodian/masking';
 import {
   BackendType,
@@ -123,8 +124,8 @@ export class ProxySession {
   private skipUntilSync = false;
   private status: TransactionStatus;
   private ended = false;
-  private readonly clientPauses = new Set<string>();
-  private readonly upstreamPauses = new Set<string>();
+  /** Why each socket is paused (named reasons; it reads again only when none is left). */
+  private readonly flow: { readonly client: FlowControl; readonly upstream: FlowControl };
   private clientBusy = false;
   private upstreamBusy = false;
   /** Bytes arrived while the pump was busy: pump again when it is done (never on a partial message alone, which would spin). */
@@ -149,6 +150,7 @@ export class ProxySession {
     private readonly context: ProxyContext,
   ) {
     this.upstreamSocket = upstream.socket;
+    this.flow = { client: new FlowControl(client), upstream: new FlowControl(upstream.socket) };
     this.status = upstream.status;
     this.clientFramer = new MessageFramer({ side: 'frontend', startup: false, maxMessageBytes: context.maxMessageBytes });
     this.upstreamFramer = new MessageFramer({ side: 'backend', maxMessageBytes: context.maxMessageBytes });
@@ -187,15 +189,11 @@ export class ProxySession {
   // Flow control
 
   private pause(which: 'client' | 'upstream', reason: string): void {
-    const set = which === 'client' ? this.clientPauses : this.upstreamPauses;
-    set.add(reason);
-    (which === 'client' ? this.client : this.upstreamSocket).pause();
+    this.flow[which].pause(reason);
   }
 
   private resume(which: 'client' | 'upstream', reason: string): void {
-    const set = which === 'client' ? this.clientPauses : this.upstreamPauses;
-    set.delete(reason);
-    if (set.size === 0 && !this.ended) (which === 'client' ? this.client : this.upstreamSocket).resume();
+    this.flow[which].resume(reason);
   }
 
   private waitForRecorder(which: 'client' | 'upstream'): Promise<void> | undefined {
@@ -272,10 +270,7 @@ export class ProxySession {
       this.toUpstreamRecorded.length = 0;
       this.toUpstreamLabels.length = 0;
     }
-    if (!this.upstreamSocket.write(data)) {
-      this.pause('client', 'upstream-drain');
-      this.upstreamSocket.once('drain', () => this.resume('client', 'upstream-drain'));
-    }
+    this.flow.client.forward(this.upstreamSocket, data, 'upstream-drain');
   }
 
   /** Handles one client message; returns a promise when it has to wait (a decision's evidence, an approval). */
@@ -662,10 +657,7 @@ export class ProxySession {
     const label = [...this.toClientLabels].map(([name, count]) => (count > 1 ? `${name}*${count}` : name)).join(',');
     this.toClientLabels.clear();
     this.session.recordFrame('upstream-to-client', label, data);
-    if (!this.client.write(data)) {
-      this.pause('upstream', 'client-drain');
-      this.client.once('drain', () => this.resume('upstream', 'client-drain'));
-    }
+    this.flow.upstream.forward(this.client, data, 'client-drain');
   }
 
   private findingsOf(entry: Expectation | undefined): MaskingFindings | undefined {
@@ -876,6 +868,8 @@ export class ProxySession {
   private async end(reason: SessionCloseReason, errorCode?: string): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    this.flow.client.stop();
+    this.flow.upstream.stop();
     this.commandAbort.abort();
     const queryRunning = this.tracker.length > 0;
     this.client.end();

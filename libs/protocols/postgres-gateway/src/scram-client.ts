@@ -2,7 +2,10 @@
 // exchange is empty (the server uses the startup user), no channel binding (gs2 header "n,,":
 // the gateway terminates the client's TLS, so the client's channel cannot be bound through it).
 // The server's signature is verified: an upstream that cannot prove it knows the verifier is refused.
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const pbkdf2Async = promisify(pbkdf2);
 
 export class ScramError extends Error {
   override readonly name = 'ScramError';
@@ -25,15 +28,19 @@ function parseAttributes(message: string): Map<string, string> {
   return attributes;
 }
 
-/** Salted passwords by (salt, iterations): PBKDF2 costs milliseconds and the held credential rarely changes. */
+/**
+ * Salted passwords by (salt, iterations): PBKDF2 costs milliseconds (more if an upstream asks for
+ * many iterations) and the held credential rarely changes. Computed in libuv's thread pool, never
+ * on the event loop that carries every other session.
+ */
 const saltedCache = new Map<string, Buffer>();
 const SALTED_CACHE_LIMIT = 64;
 
-function saltedPassword(password: string, salt: Buffer, iterations: number): Buffer {
+async function saltedPassword(password: string, salt: Buffer, iterations: number): Promise<Buffer> {
   const key = `${createHash('sha256').update(password).digest('base64')}:${salt.toString('base64')}:${iterations}`;
   let salted = saltedCache.get(key);
   if (!salted) {
-    salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+    salted = await pbkdf2Async(password, salt, iterations, 32, 'sha256');
     if (saltedCache.size >= SALTED_CACHE_LIMIT) saltedCache.delete(saltedCache.keys().next().value!);
     saltedCache.set(key, salted);
   }
@@ -54,7 +61,7 @@ export class ScramSha256Client {
   }
 
   /** client-final-message for the server-first-message (the SASLResponse data). */
-  final(serverFirstData: Buffer): Buffer {
+  async final(serverFirstData: Buffer): Promise<Buffer> {
     const serverFirst = serverFirstData.toString('utf8');
     const attributes = parseAttributes(serverFirst);
     const nonce = attributes.get('r');
@@ -62,7 +69,7 @@ export class ScramSha256Client {
     const iterations = Number(attributes.get('i'));
     if (!nonce || !nonce.startsWith(this.clientNonce) || nonce.length === this.clientNonce.length) throw new ScramError('SCRAM server nonce does not extend the client nonce');
     if (!salt || !Number.isInteger(iterations) || iterations < 1 || iterations > 10_000_000) throw new ScramError('SCRAM salt or iteration count invalid');
-    const salted = saltedPassword(this.password, Buffer.from(salt, 'base64'), iterations);
+    const salted = await saltedPassword(this.password, Buffer.from(salt, 'base64'), iterations);
     const clientKey = hmac(salted, 'Client Key');
     const storedKey = createHash('sha256').update(clientKey).digest();
     const finalWithoutProof = `c=${Buffer.from(GS2_HEADER).toString('base64')},r=${nonce}`;

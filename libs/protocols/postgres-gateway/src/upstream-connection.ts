@@ -139,7 +139,7 @@ export async function connectUpstream(target: UpstreamTarget, parameters: Readon
               break;
             case 'sasl-continue':
               if (!scram) throw new PostgresGatewayError('UPSTREAM_PROTOCOL_ERROR', 'unexpected SASLContinue');
-              socket.write(encodeSaslResponse(scram.final(request.data)));
+              socket.write(encodeSaslResponse(await scram.final(request.data)));
               break;
             case 'sasl-final':
               if (!scram) throw new PostgresGatewayError('UPSTREAM_PROTOCOL_ERROR', 'unexpected SASLFinal');
