@@ -60,6 +60,19 @@ function lastUserText(body: Record<string, unknown>): string {
   return '';
 }
 
+function hasToolResult(body: Record<string, unknown>): boolean {
+  const messages = Array.isArray(body['messages']) ? (body['messages'] as { role?: string; content?: unknown }[]) : [];
+  const last = messages.at(-1);
+  return last?.role === 'user' && Array.isArray(last.content) && (last.content as { type?: string }[]).some((b) => b.type === 'tool_result');
+}
+
+/** Input fragments of a Write tool call whose content names the PII value (cut inside it). */
+function writeFragments(filePath: string, pii: string): string[] {
+  const input = JSON.stringify({ file_path: filePath, content: `Customer contact: ${pii}\n` });
+  const at = input.indexOf(pii) + Math.floor(pii.length / 2);
+  return [input.slice(0, 7), input.slice(7, at), input.slice(at)];
+}
+
 /** Splits text into deltas of 1..5 characters (deterministic), as the API streams tokens. */
 function deltas(text: string): string[] {
   const out: string[] = [];
@@ -108,6 +121,21 @@ export async function startAnthropicStandIn(options: StandInOptions): Promise<An
       if (path === '/v1/messages/count_tokens') return json(200, { input_tokens: Math.ceil(text.length / 4) });
       if (path !== '/v1/messages') return json(404, { type: 'error', error: { type: 'not_found_error', message: 'not found' } });
       const prompt = lastUserText(body);
+      // The Claude Agent SDK turn: `agent-write-file <path>` asks the model for a Write tool call
+      // (its content carries the PII value, split across input fragments); the turn that carries
+      // the tool result gets a closing text reply.
+      const agentWrite = /agent-write-file (\S+)/.exec(prompt);
+      if (hasToolResult(body) || agentWrite) {
+        const agentTool = agentWrite && !hasToolResult(body) ? { name: 'Write', inputFragments: writeFragments(agentWrite[1]!, options.piiValue) } : undefined;
+        const agentText = agentTool ? ['I will write', ' the note.'] : ['The note', ' is written.'];
+        if (body['stream'] !== true) {
+          const content: object[] = [{ type: 'text', text: agentText.join('') }];
+          if (agentTool) content.push({ type: 'tool_use', id: 'toolu_standin_01', name: agentTool.name, input: JSON.parse(agentTool.inputFragments.join('')) as object });
+          return json(200, { id: 'msg_standin_01', type: 'message', role: 'assistant', model, content, stop_reason: agentTool ? 'tool_use' : 'end_turn', stop_sequence: null, usage: { input_tokens: 25, output_tokens: 15 } });
+        }
+        await writeEvents(res, recordedStream(model, agentText, agentTool));
+        return;
+      }
       const reply = prompt.includes('pii') ? `You can reach them at ${options.piiValue} any time.` : `Reply to: ${prompt}`;
       const tool = prompt.includes('tool') ? { name: 'send_mail', inputFragments: ['{"to": "', options.piiValue.slice(0, 5), options.piiValue.slice(5), '", "subject": "hi"}'] } : undefined;
       if (body['stream'] !== true) {
