@@ -4,13 +4,14 @@ import type { PlannedBenchmark } from '../report.ts';
 import { eventStoreAppend } from './event-store-append.ts';
 import { eventValidation } from './event-validation.ts';
 import { evidencePack } from './evidence-pack.ts';
+import { httpGateway } from './http-gateway.ts';
 import { masking } from './masking.ts';
 import { merkle } from './merkle.ts';
 import { pipeline } from './pipeline.ts';
 import { postgresPooling } from './postgres-pooling.ts';
 import { sqlClassification } from './sql-classification.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, pipeline, postgresPooling];
+export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, pipeline, postgresPooling, httpGateway];
 
 /**
  * Benchmarks later issues add. Each becomes a `bench/benchmarks/<name>.ts` module listed in

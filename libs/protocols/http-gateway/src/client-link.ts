@@ -11,6 +11,14 @@ type CredentialPresentation = AuthenticationRequest['presentedAs'];
 
 /** Client-bound bytes kept from before the session opened (401s, 404s), recorded once it does. */
 const MAX_PRE_SESSION_BYTES = 1024 * 1024;
+/**
+ * Client-bound writes are coalesced into one frame per this many bytes or this many ms: Node's
+ * HTTP server writes a chunk as three socket writes (size line, data, CRLF) and a Messages stream
+ * is one chunk per delta, so a frame per write meant thousands of events per reply. The client
+ * gets every byte at once; only the recording waits (its offset is the flush time).
+ */
+const COALESCE_BYTES = 16 * 1024;
+const COALESCE_MS = 20;
 
 export class ClientLink {
   session: PipelineSession | undefined;
@@ -20,6 +28,9 @@ export class ClientLink {
   private preSession: Buffer[] = [];
   private preSessionBytes = 0;
   private opening: Promise<PipelineSession> | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
   /** Serialises requests on this socket (pipelined requests run one after another). */
   queue: Promise<void> = Promise.resolve();
   readonly abort = new AbortController();
@@ -50,7 +61,11 @@ export class ClientLink {
   private clientBound(bytes: Buffer): void {
     if (bytes.length === 0) return;
     if (this.session) {
-      this.session.recordFrame('upstream-to-client', 'http-response', bytes);
+      // Copied: Node may reuse a written buffer once the write completes.
+      this.pending.push(Buffer.from(bytes));
+      this.pendingBytes += bytes.length;
+      if (this.pendingBytes >= COALESCE_BYTES) this.flushClientBound();
+      else this.flushTimer ??= setTimeout(() => this.flushClientBound(), COALESCE_MS);
       return;
     }
     if (this.preSessionBytes + bytes.length <= MAX_PRE_SESSION_BYTES) {
@@ -91,9 +106,21 @@ export class ClientLink {
     return session;
   }
 
+  /** Records the client-bound bytes written so far as one frame (before any other frame, to keep order). */
+  flushClientBound(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pendingBytes === 0 || !this.session) return;
+    const bytes = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.session.recordFrame('upstream-to-client', 'http-response', bytes);
+  }
+
   async endSession(reason: 'client-closed' | 'error' | 'shutdown'): Promise<void> {
     const opening = this.opening;
     if (opening) await opening.catch(() => undefined);
+    this.flushClientBound();
     const session = this.session;
     this.session = undefined;
     this.sessionKey = undefined;

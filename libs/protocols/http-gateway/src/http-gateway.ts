@@ -208,6 +208,7 @@ export class HttpGateway {
       req.resume();
       return;
     }
+    link.flushClientBound();
     session.recordFrame('client-to-upstream', 'http-request-head', recordedHead(req));
     const body = await this.readBody(req, resolved.config.maxRequestBodyBytes ?? (resolved.kind === 'anthropic' ? 32 * 1024 * 1024 : 1024 * 1024), session);
     if (resolved.kind === 'anthropic') await this.handleMessages(link, session, resolved, req, res, path, query, body);
@@ -397,7 +398,7 @@ export class HttpGateway {
           req.resume();
         }
       });
-      await this.respond(session, connection, res, method, upstream, commandId, style);
+      await this.respond(link, session, connection, res, method, upstream, commandId, style);
     } catch (error) {
       const code = (error as { code?: string }).code;
       this.logger.warn({ connection: config.name, code }, 'http gateway: upstream request failed');
@@ -409,7 +410,7 @@ export class HttpGateway {
     }
   }
 
-  private async respond(session: PipelineSession, connection: ResolvedConnection, res: ServerResponse, method: string, upstream: IncomingMessage, commandId: string | undefined, style: Style): Promise<void> {
+  private async respond(link: ClientLink, session: PipelineSession, connection: ResolvedConnection, res: ServerResponse, method: string, upstream: IncomingMessage, commandId: string | undefined, style: Style): Promise<void> {
     const status = upstream.statusCode ?? 502;
     const cls = contentClass(upstream.headers['content-type'], status, method);
     const encoding = (upstream.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
@@ -459,6 +460,7 @@ export class HttpGateway {
         if (connection.kind === 'anthropic' && status < 300) {
           const toolUses: { id: string; name: string; input: string }[] = [];
           out = maskMessagesResponse(masking, text, findings, toolUses);
+          link.flushClientBound();
           for (const use of toolUses) session.recordFrame('upstream-to-client', `tool_use ${use.name} ${use.id}`.slice(0, 200), Buffer.alloc(0));
         } else {
           const result = masking.maskJsonText(text, { location: 'response.body', findings });
@@ -470,7 +472,7 @@ export class HttpGateway {
         res.end(bytes);
       } else if (cls === 'sse' && connection.kind === 'anthropic') {
         res.writeHead(status, headers);
-        await this.streamMessages(session, decoded, res, findings);
+        await this.streamMessages(link, session, decoded, res, findings);
       } else {
         res.writeHead(status, headers);
         const decoder = new StringDecoder('utf8');
@@ -491,7 +493,7 @@ export class HttpGateway {
   }
 
   /** Anthropic Messages SSE: every event through the stream masker; order and framing kept. */
-  private async streamMessages(session: PipelineSession, body: Readable, res: ServerResponse, findings: MaskingFindings): Promise<void> {
+  private async streamMessages(link: ClientLink, session: PipelineSession, body: Readable, res: ServerResponse, findings: MaskingFindings): Promise<void> {
     const decoder = new SseDecoder();
     const masker = new MessagesStreamMasker(session.masking);
     try {
@@ -507,6 +509,7 @@ export class HttpGateway {
       masker.abandon();
       findings.merge(masker.findings);
       // Each tool call the model made is on the record as a labelled (empty) frame; its masked input is in the client-bound frames.
+      link.flushClientBound();
       for (const use of masker.toolUses) session.recordFrame('upstream-to-client', `tool_use ${use.name} ${use.id}`.slice(0, 200), Buffer.alloc(0));
     }
   }

@@ -50,6 +50,11 @@ export async function startJsonApiUpstream(options: { readonly credential: strin
         res.end();
         return;
       }
+      if (url.pathname === '/customers') {
+        // A large JSON document (the benchmark's masked-JSON workload): `count` customers, each with an e-mail address.
+        const count = Math.min(Number(url.searchParams.get('count') ?? '100') || 100, 200_000);
+        return json(200, { customers: Array.from({ length: count }, (_, i) => ({ id: i, name: `Customer ${i}`, contact: `customer${i}@example.com`, ssn: `123-45-${String(i % 10_000).padStart(4, '0')}`, note: 'prefers e-mail' })) });
+      }
       if (url.pathname === '/binary') {
         res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.from(options.piiValue));
         return;
