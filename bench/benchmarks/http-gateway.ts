@@ -59,22 +59,26 @@ interface Timed {
   readonly firstByteMs: number;
   readonly totalMs: number;
   readonly bytes: number;
+  /** The body, when asked for (to check that the gateway masked it). */
+  readonly body?: string;
 }
 
 /** One request; resolves with time to the first body byte, total time and body bytes. */
-function timedRequest(target: Target, url: string, method: 'GET' | 'POST', body?: string): Promise<Timed> {
+function timedRequest(target: Target, url: string, method: 'GET' | 'POST', body?: string, keep = false): Promise<Timed> {
   const start = nowNs();
   return new Promise((resolve, reject) => {
     const req = request(url, { method, agent: target.agent, headers: { ...target.headers, ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }) } }, (res: IncomingMessage) => {
       let first = 0;
       let bytes = 0;
+      const kept: Buffer[] = [];
       res.on('data', (chunk: Buffer) => {
         if (first === 0) first = Number(nowNs() - start) / 1e6;
         bytes += chunk.length;
+        if (keep) kept.push(chunk);
       });
       res.on('end', () => {
         if (res.statusCode !== 200) return reject(new BenchmarkError('BENCH_MEASUREMENT_FAILED', `${target.label} ${method} ${url}: HTTP ${res.statusCode}`));
-        resolve({ firstByteMs: first, totalMs: Number(nowNs() - start) / 1e6, bytes });
+        resolve({ firstByteMs: first, totalMs: Number(nowNs() - start) / 1e6, bytes, ...(keep ? { body: Buffer.concat(kept).toString('utf8') } : {}) });
       });
       res.on('error', reject);
     });
@@ -146,11 +150,14 @@ export const httpGateway: Benchmark = {
       const targets = [direct, through('gateway', strict.gateway.port), through('gateway-relaxed', relaxed.gateway.port)];
       const subjectOf = (t: Target): string => (t.label === 'gateway' ? 'Custodian gateway (strict recording)' : 'Custodian gateway (relaxed recording)');
 
-      // Warm-up: JIT, sessions opened, detectors compiled.
+      // Warm-up: JIT, sessions opened, detectors compiled; and a check that the gateway masks what is measured.
       for (const t of targets) {
         for (let i = 0; i < 5; i++) await timedRequest(t, `${t.messages}/v1/messages`, 'POST', messagesBody('warm up'));
         for (let i = 0; i < 5; i++) await timedRequest(t, `${t.api}/items`, 'GET');
-        await timedRequest(t, `${t.api}/customers?count=1000`, 'GET');
+        const document = (await timedRequest(t, `${t.api}/customers?count=${LARGE_JSON_CUSTOMERS}`, 'GET', undefined, true)).body ?? '';
+        const stream = (await timedRequest(t, `${t.messages}/v1/messages`, 'POST', messagesBody('pii please'), true)).body ?? '';
+        const masked = !document.includes('@example.com') && document.includes('"ssn":"***-**-') && !stream.includes('bench@example.com');
+        if (t !== direct && !masked) throw new BenchmarkError('BENCH_MEASUREMENT_FAILED', `${t.label}: the responses came back unmasked`);
       }
 
       // 1. Time to first byte of a streamed reply, in blocks of 10 rotating the targets.

@@ -463,7 +463,13 @@ export class HttpGateway {
           link.flushClientBound();
           for (const use of toolUses) session.recordFrame('upstream-to-client', `tool_use ${use.name} ${use.id}`.slice(0, 200), Buffer.alloc(0));
         } else {
-          const result = masking.maskJsonText(text, { location: 'response.body', findings });
+          // The connection's limit, not the masker's default (4 Mi chars): a document the gateway collected is masked whole.
+          const result = masking.maskJsonText(text, { location: 'response.body', findings, maxChars: limit });
+          if (result.outcome === 'refused') {
+            // Nested deeper than the masker follows: refused like an oversized one, never a 200 with a replaced body.
+            sendProblem(res, { status: 502, code: 'RESPONSE_TOO_DEEP', title: 'Response refused', detail: 'the JSON response is nested deeper than the gateway masks by path', rule: 'custodian:json-limit' }, style);
+            return;
+          }
           out = result.outcome === 'invalid' ? masking.maskText(text, 'response.body', findings) : result.text;
         }
         const bytes = Buffer.from(out, 'utf8');

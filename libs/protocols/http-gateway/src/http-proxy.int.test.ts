@@ -174,6 +174,22 @@ describe('HTTP gateway: response masking', () => {
     expect(res.status).toBe(502);
     expect(JSON.parse(res.text)).toMatchObject({ rule: 'custodian:json-limit' });
   });
+
+  it('masks a JSON document up to the connection limit even above the masker default (6.8 MiB, 60,000 records)', async () => {
+    const res = await call('/c/orders-large/customers?count=60000');
+    expect(res.status).toBe(200);
+    const document = JSON.parse(res.text) as { customers: { contact: string; ssn: string }[] };
+    expect(document.customers).toHaveLength(60_000);
+    expect(res.text).not.toContain('@example.com');
+    expect(document.customers[59_999]).toMatchObject({ contact: '[REDACTED:pii]', ssn: '***-**-9999' });
+  });
+
+  it('refuses JSON nested deeper than path masking follows (502 naming the rule), never a 200 with a replaced body', async () => {
+    const res = await call('/c/orders/deep');
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.text)).toMatchObject({ rule: 'custodian:json-limit' });
+    expect(res.text).not.toContain(f.piiValue);
+  });
 });
 
 describe('HTTP gateway: hostile input', () => {

@@ -145,6 +145,7 @@ export async function startFixture(options: { strict?: boolean; extraConnections
     connections: [
       { name: 'orders', upstream: { url: api.url, credential: bearer(apiCredential, 'env:ORDERS_API_TOKEN') } },
       { name: 'orders-small', maxRequestBodyBytes: 64, maxJsonResponseBytes: 64, upstream: { url: api.url, credential: bearer(apiCredential, 'env:ORDERS_API_TOKEN') } },
+      { name: 'orders-large', maxJsonResponseBytes: 16 * 1024 * 1024, upstream: { url: api.url, credential: bearer(apiCredential, 'env:ORDERS_API_TOKEN') } },
       { name: 'orders-pass-binary', unmaskableResponses: 'pass', upstream: { url: api.url, credential: bearer(apiCredential, 'env:ORDERS_API_TOKEN') } },
       { name: 'orders-tls', upstream: { url: `https://127.0.0.1:${tlsPort}`, ca: tls.ca, credential: bearer(apiCredential, 'env:ORDERS_API_TOKEN') } },
       { name: 'orders-untrusted-tls', upstream: { url: `https://127.0.0.1:${tlsPort}`, credential: bearer(apiCredential, 'env:ORDERS_API_TOKEN') } },

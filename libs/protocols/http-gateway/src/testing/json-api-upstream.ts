@@ -22,6 +22,7 @@ async function readAll(req: IncomingMessage): Promise<string> {
 export async function startJsonApiUpstream(options: { readonly credential: string; readonly piiValue: string }): Promise<JsonApiUpstream> {
   const log: string[] = [];
   const authorizations: string[] = [];
+  const documents = new Map<number, string>();
   const server: Server = createServer((req, res) => {
     void (async () => {
       const body = await readAll(req);
@@ -52,8 +53,20 @@ export async function startJsonApiUpstream(options: { readonly credential: strin
       }
       if (url.pathname === '/customers') {
         // A large JSON document (the benchmark's masked-JSON workload): `count` customers, each with an e-mail address.
+        // Built once per size, so that a timed request measures the transfer, not JSON.stringify.
         const count = Math.min(Number(url.searchParams.get('count') ?? '100') || 100, 200_000);
-        return json(200, { customers: Array.from({ length: count }, (_, i) => ({ id: i, name: `Customer ${i}`, contact: `customer${i}@example.com`, ssn: `123-45-${String(i % 10_000).padStart(4, '0')}`, note: 'prefers e-mail' })) });
+        let text = documents.get(count);
+        if (text === undefined) {
+          text = JSON.stringify({ customers: Array.from({ length: count }, (_, i) => ({ id: i, name: `Customer ${i}`, contact: `customer${i}@example.com`, ssn: `123-45-${String(i % 10_000).padStart(4, '0')}`, note: 'prefers e-mail' })) });
+          documents.set(count, text);
+        }
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+        return;
+      }
+      if (url.pathname === '/deep') {
+        // Nested 100 levels (deeper than JSON-path masking follows), an address at the bottom.
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`${'{"a":'.repeat(100)}"${options.piiValue}"${'}'.repeat(100)}`);
+        return;
       }
       if (url.pathname === '/binary') {
         res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.from(options.piiValue));
