@@ -57,11 +57,12 @@ export async function startHttpListener(core: GatewayCore): Promise<RunningHttpL
   const { loaded, logger } = core;
   const settings = loaded.config.gateways.http;
   const tls = settings.tls ? { cert: await readPem(settings.tls.certificate, loaded, 'gateways.http.tls.certificate'), key: await readPem(settings.tls.key, loaded, 'gateways.http.tls.key') } : undefined;
+  if (settings.http2 && !tls) throw new ConfigError('CONFIG_INVALID', 'gateways.http.http2: requires gateways.http.tls (HTTP/2 is offered through TLS ALPN)');
   const connections = await Promise.all(settings.connections.map((connection, index) => connectionOf(connection, index, loaded)));
   const gateway = new HttpGateway({
     host: settings.listen.host,
     port: settings.listen.port,
-    ...(tls ? { tls } : {}),
+    ...(tls ? { tls, http2: settings.http2 } : {}),
     connections,
     pipeline: createSessionPipeline(core, settings),
     maxHeaderBytes: settings.maxHeaderBytes,

@@ -65,7 +65,7 @@ describe('loadConfig defaults (embedded deployment)', () => {
         approvalWaitSeconds: 300,
         maxFrameBytes: 65536,
         postgres: { enabled: false, listen: { host: '127.0.0.1', port: 7432 }, requireTls: 'non-loopback', maxMessageBytes: 16777216, connections: [] },
-        http: { enabled: false, listen: { host: '127.0.0.1', port: 7480 }, maxHeaderBytes: 16384, headersTimeoutMs: 10000, connections: [] },
+        http: { enabled: false, listen: { host: '127.0.0.1', port: 7480 }, http2: false, maxHeaderBytes: 16384, headersTimeoutMs: 10000, connections: [] },
       },
     });
   });

@@ -3,6 +3,7 @@
 // statement's digest covers those bytes). A session is opened by the first authenticated request;
 // a request for another connection or identity on the same socket ends it and opens the next.
 import { createHash } from 'node:crypto';
+import type { OutgoingHttpHeaders, ServerHttp2Stream, ServerStreamResponseOptions } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Protocol } from '@custodian/event-contracts';
 import type { AuthenticationRequest, PipelineSession, SessionPipeline } from '@custodian/session-pipeline';
@@ -39,19 +40,52 @@ export class ClientLink {
   constructor(
     readonly socket: Socket,
     private readonly pipeline: SessionPipeline,
+    /** `http/2`: frames bypass `socket.write`, so each response stream is tapped instead (`tapStream`). */
+    readonly version: 'http/1.1' | 'http/2' = 'http/1.1',
   ) {
-    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-    // Every byte Node's HTTP server sends this client passes here (heads, chunk framing, bodies).
-    socket.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
-      if (typeof chunk === 'string') this.clientBound(Buffer.from(chunk, typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8'));
-      else if (chunk instanceof Uint8Array) this.clientBound(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      return write(chunk, ...rest);
-    }) as Socket['write'];
+    if (version === 'http/1.1') {
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      // Every byte Node's HTTP server sends this client passes here (heads, chunk framing, bodies).
+      socket.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+        this.clientBoundChunk(chunk, rest[0]);
+        return write(chunk, ...rest);
+      }) as Socket['write'];
+    }
     socket.once('close', () => {
       this.closed = true;
       this.abort.abort();
       void this.endSession('client-closed');
     });
+  }
+
+  /**
+   * HTTP/2: records what this response stream sends the client, as the HTTP message it carries
+   * (a status line and header lines as `HTTP/2 <status>`, then the body bytes), since HPACK and
+   * frame bytes never pass through JavaScript.
+   */
+  tapStream(stream: ServerHttp2Stream): void {
+    const respond = stream.respond.bind(stream);
+    stream.respond = ((headers?: OutgoingHttpHeaders, options?: ServerStreamResponseOptions): void => {
+      const lines = [`HTTP/2 ${String(headers?.[':status'] ?? 200)}`];
+      for (const [name, value] of Object.entries(headers ?? {})) if (!name.startsWith(':') && value !== undefined) lines.push(`${name}: ${Array.isArray(value) ? value.join(', ') : String(value)}`);
+      this.clientBound(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'));
+      respond(headers, options);
+    }) as ServerHttp2Stream['respond'];
+    const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+    stream.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+      this.clientBoundChunk(chunk, rest[0]);
+      return write(chunk, ...rest);
+    }) as ServerHttp2Stream['write'];
+    const end = stream.end.bind(stream) as (...args: unknown[]) => ServerHttp2Stream;
+    stream.end = ((chunk?: unknown, ...rest: unknown[]): ServerHttp2Stream => {
+      if (typeof chunk !== 'function') this.clientBoundChunk(chunk, rest[0]);
+      return end(chunk, ...rest);
+    }) as ServerHttp2Stream['end'];
+  }
+
+  private clientBoundChunk(chunk: unknown, encoding: unknown): void {
+    if (typeof chunk === 'string') this.clientBound(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
+    else if (chunk instanceof Uint8Array) this.clientBound(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
 
   get clientAddress(): string {

@@ -52,8 +52,10 @@ export interface HttpGatewayLogger {
 export interface HttpGatewayOptions {
   readonly host: string;
   readonly port: number;
-  /** Serve HTTPS with this certificate (HTTP/1.1); without it plain HTTP (loopback / behind a TLS terminator). */
+  /** Serve HTTPS with this certificate; without it plain HTTP/1.1 (loopback / behind a TLS terminator). */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** With `tls`: offer HTTP/2 through ALPN as well (HTTP/1.1 stays for clients that do not ask for h2). Default false. */
+  readonly http2?: boolean;
   readonly pipeline: SessionPipeline;
   readonly connections: readonly HttpConnection[];
   readonly logger?: HttpGatewayLogger;

@@ -3,8 +3,10 @@
 // (bounded) → decision (`http` or `llm` language) → issue (hold for approval) → forward with the
 // held credential (the client's token never goes upstream) → response masked → every byte recorded.
 import { createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer as createHttp2Server, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
@@ -72,7 +74,7 @@ function recordedHead(req: IncomingMessage): Buffer {
 }
 
 export class HttpGateway {
-  private server: Server | undefined;
+  private server: Server | Http2SecureServer | undefined;
   private readonly links = new Set<ClientLink>();
   private readonly connections = new Map<string, ResolvedConnection>();
   private readonly logger: HttpGatewayLogger;
@@ -106,11 +108,18 @@ export class HttpGateway {
       insecureHTTPParser: false,
       requireHostHeader: true,
     };
-    const handler = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
-    const server = this.options.tls ? createHttpsServer({ ...serverOptions, cert: this.options.tls.cert, key: this.options.tls.key }, handler) : createHttpServer(serverOptions, handler);
-    server.maxHeadersCount = this.options.maxHeadersCount ?? 100;
-    server.on(this.options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
-      const link = new ClientLink(socket, this.options.pipeline);
+    // HTTP/2 compat requests and responses offer the IncomingMessage / ServerResponse API this code uses.
+    const handler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void => this.onRequest(req as IncomingMessage, res as ServerResponse);
+    const tls = this.options.tls;
+    let server: Server | Http2SecureServer;
+    if (tls && this.options.http2) {
+      // ALPN: h2 for clients that offer it, HTTP/1.1 (with the options above) for the rest.
+      server = createHttp2Server({ ...serverOptions, cert: tls.cert, key: tls.key, allowHTTP1: true, settings: { maxHeaderListSize: serverOptions.maxHeaderSize } }, handler);
+    } else if (tls) server = createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key }, handler);
+    else server = createHttpServer(serverOptions, handler);
+    (server as Server).maxHeadersCount = this.options.maxHeadersCount ?? 100;
+    server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+      const link = new ClientLink(socket, this.options.pipeline, (socket as TLSSocket).alpnProtocol === 'h2' ? 'http/2' : 'http/1.1');
       this.links.add(link);
       socket.once('close', () => this.links.delete(link));
     });
@@ -140,12 +149,15 @@ export class HttpGateway {
       await link.endSession('shutdown');
       link.socket.destroy();
     }
-    server.closeAllConnections();
+    if ('closeAllConnections' in server) server.closeAllConnections();
     await closed;
   }
 
   private linkOf(req: IncomingMessage): ClientLink | undefined {
     for (const link of this.links) if (link.socket === req.socket) return link;
+    if (req.httpVersionMajor !== 2) return undefined;
+    // An HTTP/2 request's socket is a proxy of the session's: the TCP peer identifies the connection.
+    for (const link of this.links) if (link.version === 'http/2' && link.socket.remotePort === req.socket.remotePort && link.socket.remoteAddress === req.socket.remoteAddress) return link;
     return undefined;
   }
 
@@ -155,6 +167,7 @@ export class HttpGateway {
       res.destroy();
       return;
     }
+    if (link.version === 'http/2') link.tapStream((req as unknown as Http2ServerRequest).stream);
     req.pause();
     const run = link.queue.then(() => this.handle(link, req, res));
     link.queue = run.catch((error: unknown) => {
@@ -251,7 +264,7 @@ export class HttpGateway {
     const method = req.method ?? 'GET';
     const bodyInput = body.complete ? httpBody(Buffer.concat(body.chunks), { maxBytes: connection.config.maxRequestBodyBytes ?? 1024 * 1024 }) : { bodyState: 'too-large' as const };
     const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && name !== 'authorization') headers[name] = value;
+    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && name !== 'authorization' && !name.startsWith(':')) headers[name] = value;
     const decision = decideHttp(session.policy, session.policyContext, { host: connection.origin.host, method, path: `${connection.basePath}${path}`, query: query.replace(/^\?/, ''), headers, ...bodyInput });
     const masking = session.masking;
     const url = `${connection.origin.origin}${connection.basePath}${path}${query}`;
@@ -336,7 +349,7 @@ export class HttpGateway {
     const secret = await credential.secret();
     const headers: OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'x-api-key' || name === 'content-length' || name === 'accept-encoding') continue;
+      if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith(':') || name === 'authorization' || name === 'x-api-key' || name === 'content-length' || name === 'accept-encoding') continue;
       headers[name] = value;
     }
     // Only encodings the gateway can decode to mask; it answers the client uncompressed.

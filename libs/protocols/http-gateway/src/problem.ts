@@ -51,7 +51,8 @@ export function sendProblem(res: ServerResponse, problem: Problem, style: 'probl
     'content-type': contentType,
     'content-length': Buffer.byteLength(body),
     ...(problem.wwwAuthenticate ? { 'www-authenticate': problem.wwwAuthenticate } : {}),
-    ...(close ? { connection: 'close' } : {}),
+    // HTTP/2 forbids connection headers (its streams end on their own).
+    ...(close && res.req.httpVersionMajor !== 2 ? { connection: 'close' } : {}),
   });
   res.end(body);
 }

@@ -583,6 +583,10 @@ export interface HttpGatewayConfig {
     key: SecretRef;
   };
   /**
+   * Offer HTTP/2 through ALPN as well (requires tls); clients that do not ask for h2 get HTTP/1.1 on the same port.
+   */
+  http2: boolean;
+  /**
    * Token audiences this listener accepts, instead of gateways.audiences.
    */
   audiences?: string[];

@@ -90,6 +90,10 @@ export interface Fixture {
   readonly anthropicKey: string;
   readonly piiValue: string;
   readonly logLines: string[];
+  /** The pipeline the gateway runs on (for tests that start another listener over it). */
+  readonly pipeline: SessionPipeline;
+  /** The test CA and a server certificate from it for 127.0.0.1 / localhost (PEM). */
+  readonly tlsMaterial: { readonly ca: string; readonly cert: string; readonly key: string };
   token(client?: 'agent' | 'approver'): Promise<string>;
   events(): Promise<CustodianEvent[]>;
   stop(): Promise<void>;
@@ -168,6 +172,8 @@ export async function startFixture(options: { strict?: boolean; extraConnections
     anthropicKey,
     piiValue,
     logLines,
+    pipeline,
+    tlsMaterial: tls,
     async token(client = 'agent') {
       const cached = tokens.get(client);
       if (cached) return cached;
