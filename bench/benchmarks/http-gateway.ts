@@ -133,7 +133,8 @@ export const httpGateway: Benchmark = {
     const relaxed = await startGateway(workDir, false, oidc, { anthropic: standIn.url, api: api.url });
     const agents: Agent[] = [];
     const agent = (): Agent => {
-      const made = new Agent({ keepAlive: true, maxSockets: 16 });
+      // Idle sockets are dropped before the test servers' 5 s keep-alive timeout closes them under a request.
+      const made = new Agent({ keepAlive: true, maxSockets: 16, timeout: 4000 });
       agents.push(made);
       return made;
     };

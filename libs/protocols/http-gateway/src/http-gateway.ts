@@ -102,6 +102,8 @@ export class HttpGateway {
     const serverOptions = {
       maxHeaderSize: this.options.maxHeaderBytes ?? 16 * 1024,
       headersTimeout: this.options.headersTimeoutMs ?? 10_000,
+      // How often Node checks that deadline (default 30 s, which would let a slow head live that much longer).
+      connectionsCheckingInterval: Math.min(1_000, this.options.headersTimeoutMs ?? 10_000),
       requestTimeout: 0,
       keepAliveTimeout: 30_000,
       // Refuse what a lenient parser would let through (CL+TE, bad chunk sizes): request smuggling.
@@ -432,7 +434,7 @@ export class HttpGateway {
       if (upstream.headers['content-length'] !== undefined) headers['content-length'] = upstream.headers['content-length'];
       if (upstream.headers['content-encoding'] !== undefined) headers['content-encoding'] = upstream.headers['content-encoding'];
       res.writeHead(status, headers);
-      await pump(upstream, res);
+      await pump(upstream, res, session);
       return;
     }
     if (cls === 'other') {
@@ -499,6 +501,7 @@ export class HttpGateway {
         for await (const chunk of decoded) {
           const out = masker.push(decoder.write(chunk as Buffer));
           if (out !== '' && !res.write(out)) await drained(res);
+          await recorderReady(session);
         }
         res.end(masker.push(decoder.end()) + masker.end());
       }
@@ -520,6 +523,7 @@ export class HttpGateway {
         const out: Buffer[] = [];
         for (const event of decoder.push(chunk as Buffer)) out.push(...masker.transform(event));
         for (const bytes of out) if (!res.write(bytes)) await drained(res);
+        await recorderReady(session);
       }
       const last: Buffer[] = [];
       for (const event of decoder.end()) last.push(...masker.transform(event));
@@ -553,9 +557,21 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-async function pump(from: Readable, to: ServerResponse): Promise<void> {
-  for await (const chunk of from) if (!to.write(chunk as Buffer)) await drained(to);
+async function pump(from: Readable, to: ServerResponse, session: PipelineSession): Promise<void> {
+  for await (const chunk of from) {
+    if (!to.write(chunk as Buffer)) await drained(to);
+    await recorderReady(session);
+  }
   to.end();
+}
+
+/**
+ * Backpressure from the evidence side: while the session's recorder holds more than its limit
+ * of events not yet durable, the upstream is not read on (the client-bound bytes are recorded,
+ * so a fast upstream would otherwise pile frames up in memory).
+ */
+async function recorderReady(session: PipelineSession): Promise<void> {
+  if (session.recorderSaturated) await session.whenRecorderReady();
 }
 
 /** The whole stream, or undefined once it passes `limit` bytes. */

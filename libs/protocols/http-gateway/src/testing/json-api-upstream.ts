@@ -63,6 +63,18 @@ export async function startJsonApiUpstream(options: { readonly credential: strin
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
         return;
       }
+      if (url.pathname === '/big-text') {
+        // `mib` MiB of text in 64 KiB writes with backpressure, an address in every 1 KiB line.
+        const total = Math.min(Number(url.searchParams.get('mib') ?? '1') || 1, 1024) * 1024 * 1024;
+        const line = `${'lorem ipsum dolor sit amet '.repeat(36)}contact ${options.piiValue}`.slice(0, 1023) + '\n';
+        const chunk = Buffer.from(line.repeat(64));
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(total - (total % chunk.length)) });
+        for (let sent = 0; sent + chunk.length <= total; sent += chunk.length) {
+          if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+        }
+        res.end();
+        return;
+      }
       if (url.pathname === '/deep') {
         // Nested 100 levels (deeper than JSON-path masking follows), an address at the bottom.
         res.writeHead(200, { 'content-type': 'application/json' }).end(`${'{"a":'.repeat(100)}"${options.piiValue}"${'}'.repeat(100)}`);
