@@ -111,13 +111,20 @@ describe('Anthropic Messages API through the gateway (stand-in upstream)', () =>
     expect(f.standIn.requests.length).toBe(before);
   });
 
-  it('records each request as an llm command, each tool call as a frame, and never the API key or the token', async () => {
+  it('records each request as an llm command, each tool call as a tool-use.emitted event, and never the API key or the token', async () => {
     const token = await f.token();
     const events: CustodianEvent[] = await f.events();
     const llm = events.filter((e) => e.type === 'command.issued' && (e.payload as { kind: string }).kind === 'llm');
     expect(llm.length).toBeGreaterThanOrEqual(6);
-    const toolFrames = events.filter((e) => e.type === 'frame.recorded' && (e.payload as { messageType: string }).messageType.startsWith('tool_use send_mail'));
-    expect(toolFrames.length).toBeGreaterThanOrEqual(2);
+    // Streamed and whole responses: each tool call is a tool-use.emitted event with its masked input, tied to its command.
+    const toolUses = events.filter((e) => e.type === 'tool-use.emitted').map((e) => e.payload as { name: string; input: string; commandId?: string });
+    const sendMail = toolUses.filter((use) => use.name === 'send_mail');
+    expect(sendMail.length).toBeGreaterThanOrEqual(2);
+    for (const use of sendMail) {
+      expect(JSON.parse(use.input)).toMatchObject({ to: '[REDACTED:pii]', subject: 'hi' });
+      expect(llm.some((e) => (e.payload as { commandId: string }).commandId === use.commandId)).toBe(true);
+    }
+    expect(JSON.stringify(toolUses)).not.toContain(f.piiValue);
     const all = JSON.stringify(events) + events.filter((e) => e.type === 'frame.recorded').map((e) => Buffer.from((e.payload as { data: string }).data, 'base64').toString('latin1')).join('');
     expect(all.includes(f.anthropicKey)).toBe(false);
     expect(all.includes(token)).toBe(false);

@@ -476,7 +476,7 @@ export class HttpGateway {
           const toolUses: { id: string; name: string; input: string }[] = [];
           out = maskMessagesResponse(masking, text, findings, toolUses);
           link.flushClientBound();
-          for (const use of toolUses) session.recordFrame('upstream-to-client', `tool_use ${use.name} ${use.id}`.slice(0, 200), Buffer.alloc(0));
+          for (const use of toolUses) session.recordToolUse(commandId, { id: use.id, name: use.name, maskedInput: use.input });
         } else {
           // The connection's limit, not the masker's default (4 Mi chars): a document the gateway collected is masked whole.
           const result = masking.maskJsonText(text, { location: 'response.body', findings, maxChars: limit });
@@ -493,7 +493,7 @@ export class HttpGateway {
         res.end(bytes);
       } else if (cls === 'sse' && connection.kind === 'anthropic') {
         res.writeHead(status, headers);
-        await this.streamMessages(link, session, decoded, res, findings);
+        await this.streamMessages(link, session, decoded, res, findings, commandId);
       } else {
         res.writeHead(status, headers);
         const decoder = new StringDecoder('utf8');
@@ -515,7 +515,7 @@ export class HttpGateway {
   }
 
   /** Anthropic Messages SSE: every event through the stream masker; order and framing kept. */
-  private async streamMessages(link: ClientLink, session: PipelineSession, body: Readable, res: ServerResponse, findings: MaskingFindings): Promise<void> {
+  private async streamMessages(link: ClientLink, session: PipelineSession, body: Readable, res: ServerResponse, findings: MaskingFindings, commandId: string | undefined): Promise<void> {
     const decoder = new SseDecoder();
     const masker = new MessagesStreamMasker(session.masking);
     try {
@@ -531,9 +531,9 @@ export class HttpGateway {
     } finally {
       masker.abandon();
       findings.merge(masker.findings);
-      // Each tool call the model made is on the record as a labelled (empty) frame; its masked input is in the client-bound frames.
+      // Each tool call the model made is an event of its own (name, masked input), after the bytes that carried it.
       link.flushClientBound();
-      for (const use of masker.toolUses) session.recordFrame('upstream-to-client', `tool_use ${use.name} ${use.id}`.slice(0, 200), Buffer.alloc(0));
+      for (const use of masker.toolUses) session.recordToolUse(commandId, { id: use.id, name: use.name, maskedInput: use.input });
     }
   }
 
