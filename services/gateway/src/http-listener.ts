@@ -49,6 +49,7 @@ async function connectionOf(config: HttpConnectionConfig, index: number, loaded:
     ...(config.maxRequestBodyBytes ? { maxRequestBodyBytes: config.maxRequestBodyBytes } : {}),
     maxJsonResponseBytes: config.maxJsonResponseBytes,
     unmaskableResponses: config.unmaskableResponses,
+    maskPrompt: config.maskPrompt,
   };
 }
 

@@ -69,6 +69,22 @@ describe('Anthropic Messages API through the gateway (stand-in upstream)', () =>
     expect(message.content[1]).toMatchObject({ type: 'tool_use', input: { to: '[REDACTED:pii]' } });
   });
 
+  it('on a maskPrompt connection, PII in the prompt is masked before it leaves; decided on as sent', async () => {
+    const token = await f.token();
+    const sdk = new Anthropic({ baseURL: `${f.base}/c/claude-masked`, apiKey: token, maxRetries: 0 });
+    const before = f.standIn.requests.length;
+    const message = await sdk.messages.create({ model: MODEL, max_tokens: 64, system: `Escalations go to ${f.piiValue}.`, messages: [{ role: 'user', content: `write to ${f.piiValue} today` }] });
+    const seen = f.standIn.requests.slice(before);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.body).not.toContain(f.piiValue);
+    expect(JSON.parse(seen[0]!.body)).toMatchObject({ system: 'Escalations go to [REDACTED:pii].', messages: [{ role: 'user', content: 'write to [REDACTED:pii] today' }] });
+    // (The stand-in answers a prompt containing "pii" with an address of its own: masked on the way back.)
+    expect(JSON.stringify(message)).not.toContain(f.piiValue);
+    const events = await f.events();
+    const masked = events.filter((e) => e.type === 'data.masked').flatMap((e) => (e.payload as { maskings: { field: string }[] }).maskings.map((m) => m.field));
+    expect(masked).toEqual(expect.arrayContaining(['request.system', 'request.messages[0].content']));
+  });
+
   it('passes an overloaded error event through; the SDK raises it', async () => {
     const sdk = await client();
     const stream = sdk.messages.stream({ model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'overloaded' }] });

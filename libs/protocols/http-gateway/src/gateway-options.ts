@@ -39,6 +39,8 @@ export interface HttpConnection {
   readonly maxRequestBodyBytes?: number;
   /** JSON responses masked by path up to this size (default 4 MiB); larger ones are masked as text by detectors, or refused when the policy has JSON-path rules. */
   readonly maxJsonResponseBytes?: number;
+  /** `anthropic` connections: mask the detectors' findings in the prompt (system, user turns, tool results) before it leaves. Default false. */
+  readonly maskPrompt?: boolean;
   /** Responses whose content the gateway cannot mask (images, octet streams…): passed unchanged, or refused with 502 (default `refuse`). */
   readonly unmaskableResponses?: 'pass' | 'refuse';
 }

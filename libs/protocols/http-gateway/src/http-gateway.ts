@@ -16,7 +16,7 @@ import { decideHttp, decideLlm, httpBody, httpLanguage, llmLanguage, type HttpCl
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { ClientLink } from './client-link.js';
 import type { HttpConnection, HttpGatewayLogger, HttpGatewayOptions } from './gateway-options.js';
-import { MessagesStreamMasker, maskMessagesResponse } from './messages-masking.js';
+import { MessagesStreamMasker, maskMessagesPrompt, maskMessagesResponse } from './messages-masking.js';
 import { sendProblem, type Problem } from './problem.js';
 import { SseDecoder } from './sse-codec.js';
 
@@ -329,7 +329,17 @@ export class HttpGateway {
       sendProblem(res, { status: REFUSAL_STATUS[outcome.code] ?? 403, code: outcome.code, title: 'Request refused', detail: outcome.message, rule: outcome.ruleId }, 'anthropic');
       return;
     }
-    await this.forward(link, session, connection, req, res, method, path, query, body, outcome.commandId, 'anthropic');
+    let forwarded = body;
+    if (connection.config.maskPrompt && typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+      // Decided on the prompt as sent; what leaves has the detectors' findings masked.
+      const promptFindings = new MaskingFindings();
+      if (maskMessagesPrompt(masking, parsed as Record<string, unknown>, promptFindings)) {
+        const bytes = Buffer.from(JSON.stringify(parsed), 'utf8');
+        forwarded = { chunks: [bytes], bytes: bytes.length, complete: true };
+        session.recordMasked(outcome.commandId, promptFindings);
+      }
+    }
+    await this.forward(link, session, connection, req, res, method, path, query, forwarded, outcome.commandId, 'anthropic');
   }
 
   /** Sends the request upstream with the held credential and streams the masked response back. */

@@ -3,7 +3,7 @@
 // thinking/signature and unknown events pass byte for byte, and the hold-back stays bounded.
 import { describe, expect, it } from 'vitest';
 import { MaskingFindings, MaskingPolicy } from '@custodian/masking';
-import { MessagesStreamMasker, maskMessagesResponse, type ToolUseSeen } from './messages-masking.js';
+import { MessagesStreamMasker, maskMessagesPrompt, maskMessagesResponse, type ToolUseSeen } from './messages-masking.js';
 import { SseDecoder, encodeSseEvent } from './sse-codec.js';
 
 const PII = 'jane.doe@example.com';
@@ -100,5 +100,38 @@ describe('MessagesStreamMasker', () => {
     expect(masked.content[2]!.input).toEqual({ to: '[REDACTED:pii]' });
     expect(uses.map((u) => u.name)).toEqual(['send_mail']);
     expect(findings.toArray().length).toBeGreaterThan(0);
+  });
+});
+
+describe('Messages prompt masking (maskPrompt connections)', () => {
+  it('masks the system prompt, user and system turns and tool results; leaves assistant turns (thinking is signed) and tool inputs alone', () => {
+    const thinking = { type: 'thinking', thinking: `noted ${PII}`, signature: 'c2ln' };
+    const request: Record<string, unknown> = {
+      model: 'claude-test',
+      system: `Escalate to ${PII}.`,
+      messages: [
+        { role: 'user', content: `Mail ${PII} please` },
+        { role: 'assistant', content: [thinking, { type: 'tool_use', id: 't1', name: 'lookup', input: { q: PII } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'text', text: `found ${PII}` }] }, { type: 'text', text: 'and?' }] },
+        { role: 'system', content: [{ type: 'text', text: `reminder: ${PII}` }] },
+      ],
+    };
+    const findings = new MaskingFindings();
+    expect(maskMessagesPrompt(masking, request, findings)).toBe(true);
+    const text = JSON.stringify(request);
+    expect(request['system']).toBe('Escalate to [REDACTED:pii].');
+    expect(text).toContain('Mail [REDACTED:pii] please');
+    expect(text).toContain('found [REDACTED:pii]');
+    expect(text).toContain('reminder: [REDACTED:pii]');
+    // Exactly the assistant turn keeps the address: its signed thinking block and the tool input, untouched.
+    const messages = request['messages'] as { content: unknown }[];
+    expect(messages[1]!.content).toEqual([thinking, { type: 'tool_use', id: 't1', name: 'lookup', input: { q: PII } }]);
+    expect(text.split(PII).length - 1).toBe(2);
+    expect(findings.toDataMaskedMaskings()?.reduce((n, m) => n + m.count, 0)).toBe(4);
+  });
+
+  it('reports no change for a prompt without findings', () => {
+    const request: Record<string, unknown> = { model: 'claude-test', messages: [{ role: 'user', content: 'hello' }] };
+    expect(maskMessagesPrompt(masking, request, new MaskingFindings())).toBe(false);
   });
 });

@@ -162,3 +162,36 @@ export function maskMessagesResponse(masking: MaskingPolicy, body: string, findi
   });
   return JSON.stringify({ ...message, content });
 }
+
+/**
+ * Masks a Messages API request's prompt in place by the detectors, before it leaves: the system
+ * prompt, the text of user and system turns, and tool results (string or text blocks). Assistant
+ * turns are left alone (they came back through the gateway masked already, and `thinking` blocks
+ * carry signatures the API checks), as are tool inputs and non-text blocks. Returns whether
+ * anything changed.
+ */
+export function maskMessagesPrompt(masking: MaskingPolicy, request: Record<string, unknown>, findings: MaskingFindings): boolean {
+  let changed = false;
+  const maskString = (text: string, field: string): string => {
+    const masked = masking.maskText(text, field, findings);
+    if (masked !== text) changed = true;
+    return masked;
+  };
+  const maskContent = (content: unknown, field: string): unknown => {
+    if (typeof content === 'string') return maskString(content, field);
+    if (!Array.isArray(content)) return content;
+    return content.map((block: unknown, index) => {
+      if (!isRecord(block)) return block;
+      if (block['type'] === 'text' && typeof block['text'] === 'string') return { ...block, text: maskString(block['text'], `${field}[${index}].text`) };
+      if (block['type'] === 'tool_result' && block['content'] !== undefined) return { ...block, content: maskContent(block['content'], `${field}[${index}].content`) };
+      return block;
+    });
+  };
+  if (request['system'] !== undefined) request['system'] = maskContent(request['system'], 'request.system');
+  if (Array.isArray(request['messages'])) {
+    request['messages'] = (request['messages'] as unknown[]).map((message, index) =>
+      isRecord(message) && (message['role'] === 'user' || message['role'] === 'system') ? { ...message, content: maskContent(message['content'], `request.messages[${index}].content`) } : message,
+    );
+  }
+  return changed;
+}

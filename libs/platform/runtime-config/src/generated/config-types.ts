@@ -644,6 +644,10 @@ export interface HttpConnectionConfig {
    */
   maxJsonResponseBytes: number;
   /**
+   * anthropic connections: after the decision, mask what the detectors find in the prompt (system, user and system turns, tool results) before it leaves. Assistant turns and tool inputs are left as sent.
+   */
+  maskPrompt: boolean;
+  /**
    * Responses of a content type the gateway cannot mask (images, octet streams): passed unchanged or refused with 502.
    */
   unmaskableResponses: "pass" | "refuse";
