@@ -50,6 +50,7 @@ async function connectionOf(config: HttpConnectionConfig, index: number, loaded:
     maxJsonResponseBytes: config.maxJsonResponseBytes,
     unmaskableResponses: config.unmaskableResponses,
     maskPrompt: config.maskPrompt,
+    thinking: config.thinking,
   };
 }
 

@@ -1,7 +1,7 @@
 // The Messages API adapter with the real @anthropic-ai/sdk as the client and the STAND-IN upstream
 // (a local server replaying Messages API responses as SSE: the public API cannot be reached here).
 import Anthropic from '@anthropic-ai/sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CustodianEvent } from '@custodian/event-contracts';
 import { startFixture, type Fixture } from './testing/gateway-fixture.js';
 
@@ -80,9 +80,37 @@ describe('Anthropic Messages API through the gateway (stand-in upstream)', () =>
     expect(JSON.parse(seen[0]!.body)).toMatchObject({ system: 'Escalations go to [REDACTED:pii].', messages: [{ role: 'user', content: 'write to [REDACTED:pii] today' }] });
     // (The stand-in answers a prompt containing "pii" with an address of its own: masked on the way back.)
     expect(JSON.stringify(message)).not.toContain(f.piiValue);
-    const events = await f.events();
-    const masked = events.filter((e) => e.type === 'data.masked').flatMap((e) => (e.payload as { maskings: { field: string }[] }).maskings.map((m) => m.field));
-    expect(masked).toEqual(expect.arrayContaining(['request.system', 'request.messages[0].content']));
+    // The session is still open on the keep-alive socket: its events reach the store as the recorder flushes.
+    await vi.waitFor(
+      async () => {
+        const events = await f.events();
+        const masked = events.filter((e) => e.type === 'data.masked').flatMap((e) => (e.payload as { maskings: { field: string }[] }).maskings.map((m) => m.field));
+        expect(masked).toEqual(expect.arrayContaining(['request.system', 'request.messages[0].content']));
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+  });
+
+  it('passes thinking blocks (signed) byte for byte by default; a thinking: refuse connection ends the stream with an error event, and refuses a whole response', async () => {
+    const token = await f.token();
+    const passing = await client();
+    const passed = await passing.messages.stream({ model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'think first' }] }).finalMessage();
+    expect(passed.content).toEqual([
+      { type: 'thinking', thinking: 'Let me think about this.', signature: 'EqQBCkYIARgCIkB0ZXN0c2lnbmF0dXJl' },
+      { type: 'text', text: 'Thought it through.' },
+    ]);
+    const refusing = new Anthropic({ baseURL: `${f.base}/c/claude-no-thinking`, apiKey: token, maxRetries: 0 });
+    const stream = refusing.messages.stream({ model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'think first' }] });
+    const raw: string[] = [];
+    stream.on('streamEvent', (event) => raw.push(JSON.stringify(event)));
+    await expect(stream.finalMessage()).rejects.toThrow(/custodian:thinking-refused/);
+    expect(raw.join('\n')).not.toContain('Let me think');
+    const whole = await refusing.messages.create({ model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'think first' }] }).catch((e: unknown) => e);
+    expect(whole).toBeInstanceOf(Anthropic.APIError);
+    expect((whole as Error).message).toContain('custodian:thinking-refused');
+    // A reply without thinking passes on that connection.
+    const plain = await refusing.messages.create({ model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'plain' }] });
+    expect(plain.content[0]).toMatchObject({ type: 'text', text: 'Reply to: plain' });
   });
 
   it('passes an overloaded error event through; the SDK raises it', async () => {

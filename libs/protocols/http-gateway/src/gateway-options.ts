@@ -41,6 +41,8 @@ export interface HttpConnection {
   readonly maxJsonResponseBytes?: number;
   /** `anthropic` connections: mask the detectors' findings in the prompt (system, user turns, tool results) before it leaves. Default false. */
   readonly maskPrompt?: boolean;
+  /** `anthropic` connections: `thinking` / `redacted_thinking` blocks (signed, never rewritten) are passed (default) or refused: a stream ends with an `error` event, a whole response gets 502. */
+  readonly thinking?: 'pass' | 'refuse';
   /** Responses whose content the gateway cannot mask (images, octet streams…): passed unchanged, or refused with 502 (default `refuse`). */
   readonly unmaskableResponses?: 'pass' | 'refuse';
 }

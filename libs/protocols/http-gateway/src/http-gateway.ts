@@ -16,7 +16,7 @@ import { decideHttp, decideLlm, httpBody, httpLanguage, llmLanguage, type HttpCl
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { ClientLink } from './client-link.js';
 import type { HttpConnection, HttpGatewayLogger, HttpGatewayOptions } from './gateway-options.js';
-import { MessagesStreamMasker, maskMessagesPrompt, maskMessagesResponse } from './messages-masking.js';
+import { MessagesStreamMasker, THINKING_REFUSED_MESSAGE, THINKING_REFUSED_RULE, maskMessagesPrompt, maskMessagesResponse } from './messages-masking.js';
 import { sendProblem, type Problem } from './problem.js';
 import { SseDecoder } from './sse-codec.js';
 
@@ -483,6 +483,11 @@ export class HttpGateway {
         const text = collected.toString('utf8');
         let out: string;
         if (connection.kind === 'anthropic' && status < 300) {
+          if (connection.config.thinking === 'refuse' && hasThinkingBlock(text)) {
+            findings.add('response.content', THINKING_REFUSED_RULE);
+            sendProblem(res, { status: 502, code: 'THINKING_REFUSED', title: 'Response refused', detail: THINKING_REFUSED_MESSAGE, rule: THINKING_REFUSED_RULE }, style);
+            return;
+          }
           const toolUses: { id: string; name: string; input: string }[] = [];
           out = maskMessagesResponse(masking, text, findings, toolUses);
           link.flushClientBound();
@@ -503,7 +508,7 @@ export class HttpGateway {
         res.end(bytes);
       } else if (cls === 'sse' && connection.kind === 'anthropic') {
         res.writeHead(status, headers);
-        await this.streamMessages(link, session, decoded, res, findings, commandId);
+        await this.streamMessages(link, session, decoded, res, findings, commandId, connection.config.thinking ?? 'pass');
       } else {
         res.writeHead(status, headers);
         const decoder = new StringDecoder('utf8');
@@ -525,14 +530,20 @@ export class HttpGateway {
   }
 
   /** Anthropic Messages SSE: every event through the stream masker; order and framing kept. */
-  private async streamMessages(link: ClientLink, session: PipelineSession, body: Readable, res: ServerResponse, findings: MaskingFindings, commandId: string | undefined): Promise<void> {
+  private async streamMessages(link: ClientLink, session: PipelineSession, body: Readable, res: ServerResponse, findings: MaskingFindings, commandId: string | undefined, thinking: 'pass' | 'refuse'): Promise<void> {
     const decoder = new SseDecoder();
-    const masker = new MessagesStreamMasker(session.masking);
+    const masker = new MessagesStreamMasker(session.masking, thinking);
     try {
       for await (const chunk of body) {
         const out: Buffer[] = [];
         for (const event of decoder.push(chunk as Buffer)) out.push(...masker.transform(event));
         for (const bytes of out) if (!res.write(bytes)) await drained(res);
+        if (masker.ended) {
+          // The gateway ended the stream (error event sent): the upstream is not read on.
+          body.destroy();
+          res.end();
+          return;
+        }
         await recorderReady(session);
       }
       const last: Buffer[] = [];
@@ -554,6 +565,16 @@ export class HttpGateway {
       out[name] = value;
     }
     return out;
+  }
+}
+
+/** True when a whole Messages response carries a `thinking` or `redacted_thinking` block. */
+function hasThinkingBlock(text: string): boolean {
+  try {
+    const message = JSON.parse(text) as { content?: unknown };
+    return Array.isArray(message.content) && message.content.some((block: unknown) => typeof block === 'object' && block !== null && ['thinking', 'redacted_thinking'].includes(String((block as { type?: unknown }).type)));
+  } catch {
+    return false;
   }
 }
 

@@ -135,3 +135,19 @@ describe('Messages prompt masking (maskPrompt connections)', () => {
     expect(maskMessagesPrompt(masking, request, new MaskingFindings())).toBe(false);
   });
 });
+
+describe('Messages stream with thinking: refuse', () => {
+  it('ends the stream with an error event at the thinking block; nothing of it or after it is sent', () => {
+    const decoder = new SseDecoder();
+    const masker = new MessagesStreamMasker(masking, 'refuse');
+    const out = Buffer.concat(decoder.push(Buffer.from(streamWithText(['hi']))).flatMap((event) => masker.transform(event))).toString();
+    expect(masker.ended).toBe(true);
+    expect(out).toContain('event: message_start');
+    expect(out).toContain('event: error');
+    expect(out).toContain('custodian:thinking-refused');
+    expect(out).not.toContain('I see');
+    expect(out).not.toContain('text_delta');
+    expect(out.indexOf('event: error')).toBeGreaterThan(out.indexOf('event: message_start'));
+  });
+});
+

@@ -20,6 +20,11 @@ type Block =
   | { readonly type: 'tool_use'; readonly id: string; readonly name: string; json: string[]; jsonChars: number }
   | { readonly type: 'other' };
 
+/** What a connection does with `thinking` / `redacted_thinking` blocks, which are signed and so never rewritten. */
+export type ThinkingPolicy = 'pass' | 'refuse';
+export const THINKING_REFUSED_RULE = 'custodian:thinking-refused';
+export const THINKING_REFUSED_MESSAGE = `the model answered with a thinking block, which this connection does not pass (rule ${THINKING_REFUSED_RULE})`;
+
 /** Largest tool input buffered (UTF-16 code units); beyond it the input is replaced whole. */
 const MAX_TOOL_INPUT_CHARS = 4 * 1024 * 1024;
 
@@ -34,10 +39,17 @@ export class MessagesStreamMasker {
   /** Most characters any text block held back at once (the measured hold-back). */
   maxHeldBack = 0;
 
-  constructor(private readonly masking: MaskingPolicy) {}
+  /** Set once the stream was ended by the gateway (a thinking block on a `thinking: refuse` connection): send nothing more. */
+  ended = false;
+
+  constructor(
+    private readonly masking: MaskingPolicy,
+    private readonly thinking: ThinkingPolicy = 'pass',
+  ) {}
 
   /** Maps one upstream event to the bytes to send the client (possibly none, possibly several events). */
   transform(event: SseEvent): Buffer[] {
+    if (this.ended) return [];
     if (event.event === undefined && event.data === '') return [event.raw];
     let payload: unknown;
     try {
@@ -55,6 +67,12 @@ export class MessagesStreamMasker {
   }
 
   private start(event: SseEvent, index: number, payload: Record<string, unknown>, block: Record<string, unknown>): Buffer[] {
+    if (this.thinking === 'refuse' && (block['type'] === 'thinking' || block['type'] === 'redacted_thinking')) {
+      // Signed content the gateway cannot mask: the stream ends with an error event instead.
+      this.ended = true;
+      this.findings.add(`content[${index}]`, THINKING_REFUSED_RULE);
+      return [encodeSseEvent('error', JSON.stringify({ type: 'error', error: { type: 'api_error', message: THINKING_REFUSED_MESSAGE } }))];
+    }
     if (block['type'] === 'text') {
       const masker = this.masking.createStreamMasker(`content[${index}].text`, this.findings);
       this.blocks.set(index, { type: 'text', masker });

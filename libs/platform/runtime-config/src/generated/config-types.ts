@@ -644,6 +644,10 @@ export interface HttpConnectionConfig {
    */
   maxJsonResponseBytes: number;
   /**
+   * anthropic connections: thinking and redacted_thinking blocks are signed and never rewritten: passed unchanged, or refused (a stream ends with an error event, a whole response gets 502).
+   */
+  thinking: "pass" | "refuse";
+  /**
    * anthropic connections: after the decision, mask what the detectors find in the prompt (system, user and system turns, tool results) before it leaves. Assistant turns and tool inputs are left as sent.
    */
   maskPrompt: boolean;

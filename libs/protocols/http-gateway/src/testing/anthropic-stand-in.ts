@@ -138,6 +138,23 @@ export async function startAnthropicStandIn(options: StandInOptions): Promise<An
       }
       const reply = prompt.includes('pii') ? `You can reach them at ${options.piiValue} any time.` : `Reply to: ${prompt}`;
       const tool = prompt.includes('tool') ? { name: 'send_mail', inputFragments: ['{"to": "', options.piiValue.slice(0, 5), options.piiValue.slice(5), '", "subject": "hi"}'] } : undefined;
+      if (prompt.includes('think first')) {
+        // Extended thinking: a signed thinking block, then the text.
+        const thinkingEvents = [
+          messageStart(model),
+          sse('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '' } }),
+          sse('content_block_delta', { index: 0, delta: { type: 'thinking_delta', thinking: 'Let me think about this.' } }),
+          sse('content_block_delta', { index: 0, delta: { type: 'signature_delta', signature: 'EqQBCkYIARgCIkB0ZXN0c2lnbmF0dXJl' } }),
+          sse('content_block_stop', { index: 0 }),
+          sse('content_block_start', { index: 1, content_block: { type: 'text', text: '' } }),
+          sse('content_block_delta', { index: 1, delta: { type: 'text_delta', text: 'Thought it through.' } }),
+          sse('content_block_stop', { index: 1 }),
+          sse('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 15 } }),
+          sse('message_stop', {}),
+        ];
+        if (body['stream'] === true) return writeEvents(res, thinkingEvents);
+        return json(200, { id: 'msg_standin_01', type: 'message', role: 'assistant', model, content: [{ type: 'thinking', thinking: 'Let me think about this.', signature: 'EqQBCkYIARgCIkB0ZXN0c2lnbmF0dXJl' }, { type: 'text', text: 'Thought it through.' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 25, output_tokens: 15 } });
+      }
       if (body['stream'] !== true) {
         const content: object[] = [{ type: 'text', text: reply }];
         if (tool) content.push({ type: 'tool_use', id: 'toolu_standin_01', name: tool.name, input: JSON.parse(tool.inputFragments.join('')) as object });

@@ -154,6 +154,7 @@ export async function startFixture(options: { strict?: boolean; extraConnections
       { name: 'orders-tls', upstream: { url: `https://127.0.0.1:${tlsPort}`, ca: tls.ca, credential: bearer(apiCredential, 'env:ORDERS_API_TOKEN') } },
       { name: 'orders-untrusted-tls', upstream: { url: `https://127.0.0.1:${tlsPort}`, credential: bearer(apiCredential, 'env:ORDERS_API_TOKEN') } },
       { name: 'claude', kind: 'anthropic', upstream: { url: standIn.url, credential: { kind: 'header', name: 'x-api-key', secret: () => anthropicKey, credentialRef: 'env:ANTHROPIC_API_KEY' } } },
+      { name: 'claude-no-thinking', kind: 'anthropic', thinking: 'refuse', upstream: { url: standIn.url, credential: { kind: 'header', name: 'x-api-key', secret: () => anthropicKey, credentialRef: 'env:ANTHROPIC_API_KEY' } } },
       { name: 'claude-masked', kind: 'anthropic', maskPrompt: true, upstream: { url: standIn.url, credential: { kind: 'header', name: 'x-api-key', secret: () => anthropicKey, credentialRef: 'env:ANTHROPIC_API_KEY' } } },
       ...(options.extraConnections?.({ apiUrl: api.url, apiCredential }) ?? []),
     ],
