@@ -123,4 +123,31 @@ describe('gateway service: gateways.http', () => {
       { timeout: 10_000, interval: 100 },
     );
   });
+
+  it('refuses http2 without tls: a config error naming the key, not a listener silently without HTTP/2', async () => {
+    const loaded = parseConfig(
+      `
+identity:
+  issuers:
+    - issuer: ${oidc.issuer}
+      audiences: [${oidc.defaultAudience}]
+dataDir: data-h2
+gateways:
+  policyFile: policy.yaml
+  http:
+    enabled: true
+    http2: true
+    listen: { host: 127.0.0.1, port: 0 }
+`,
+      { file: join(dir, 'custodian-h2.yaml'), env: {}, cwd: dir },
+    );
+    const h2Store = await SqliteEventStore.open({ path: join(dir, 'events-h2.sqlite') });
+    const logger = createLogger({ service: 'gateway', level: 'silent' });
+    try {
+      const started = startNestService({ module: GatewayModule.register({ eventStore: h2Store, logger, loaded }), logger, listen: { host: '127.0.0.1', port: 0 }, shutdownHooks: false });
+      await expect(started).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('gateways.http.http2') });
+    } finally {
+      await h2Store.close();
+    }
+  });
 });
