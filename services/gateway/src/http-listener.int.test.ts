@@ -1,7 +1,9 @@
 // The gateway service with `gateways.http` enabled, built from a YAML config as the hosts build it:
 // an HTTP connection (bearer credential from an env reference) and an Anthropic connection
-// (x-api-key from a file reference) to the STAND-IN Messages API; readiness includes the listener.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// (x-api-key from a file reference) to the STAND-IN Messages API; readiness includes the listener;
+// HTTPS + HTTP/2 from file references; http2 without tls is a config error.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:http2';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +12,7 @@ import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { createLogger } from '@custodian/observability';
 import { startNestService, type RunningNestService } from '@custodian/observability/nest';
 import { parseConfig } from '@custodian/runtime-config';
-import { startOidcProvider, type StartedOidcProvider } from '@custodian/test-harness';
+import { runCommand, startOidcProvider, type StartedOidcProvider } from '@custodian/test-harness';
 import { startAnthropicStandIn, startJsonApiUpstream, type AnthropicStandIn, type JsonApiUpstream } from '@custodian/http-gateway/testing';
 import { GatewayModule } from './index.js';
 
@@ -148,6 +150,58 @@ gateways:
       await expect(started).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('gateways.http.http2') });
     } finally {
       await h2Store.close();
+    }
+  });
+
+  it('serves HTTPS with HTTP/2 from a certificate and key given by file reference', async () => {
+    const openssl = (args: string[]) => runCommand('openssl', args, { cwd: dir, timeoutMs: 60_000 });
+    await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'gw.key', '-out', 'gw.crt', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    const tlsPort = await freePort();
+    const loaded = parseConfig(
+      `
+identity:
+  issuers:
+    - issuer: ${oidc.issuer}
+      audiences: [${oidc.defaultAudience}]
+dataDir: data-tls
+gateways:
+  policyFile: policy.yaml
+  http:
+    enabled: true
+    http2: true
+    tls: { certificate: { fromFile: gw.crt }, key: { fromFile: gw.key } }
+    listen: { host: 127.0.0.1, port: ${tlsPort} }
+    connections:
+      - name: people-api
+        upstream:
+          url: ${api.url}
+          credential: { kind: bearer, secret: { fromEnv: PEOPLE_API_TOKEN } }
+`,
+      { file: join(dir, 'custodian-tls.yaml'), env: {}, cwd: dir },
+    );
+    const tlsStore = await SqliteEventStore.open({ path: join(dir, 'events-tls.sqlite') });
+    const logger = createLogger({ service: 'gateway', level: 'silent' });
+    const tlsService = await startNestService({ module: GatewayModule.register({ eventStore: tlsStore, logger, loaded }), logger, listen: { host: '127.0.0.1', port: 0 }, shutdownHooks: false });
+    const session = connect(`https://127.0.0.1:${tlsPort}`, { ca: readFileSync(join(dir, 'gw.crt')) });
+    try {
+      const token = (await oidc.issueToken({ clientId: 'agent-1' })).accessToken;
+      const answer = await new Promise<{ status: unknown; body: string }>((resolve, reject) => {
+        const stream = session.request({ ':method': 'GET', ':path': '/c/people-api/pii', authorization: `Bearer ${token}` });
+        let status: unknown;
+        const chunks: Buffer[] = [];
+        stream.on('response', (headers) => (status = headers[':status']));
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString('utf8') }));
+        stream.on('error', reject);
+        stream.end();
+      });
+      expect(session.alpnProtocol).toBe('h2');
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toMatchObject({ customers: [{ contact: '[REDACTED:emails]' }] });
+    } finally {
+      session.close();
+      await tlsService.close();
+      await tlsStore.close();
     }
   });
 });
