@@ -13,7 +13,7 @@ import type { BenchmarkReport } from './report.ts';
 
 const run = promisify(execFile);
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-const EXPECTED_BENCHMARKS = ['event-validation', 'sql-classification', 'masking', 'merkle-log', 'evidence-pack', 'event-store-append', 'pipeline', 'postgres-pooling', 'http-gateway'];
+const EXPECTED_BENCHMARKS = ['event-validation', 'sql-classification', 'masking', 'merkle-log', 'evidence-pack', 'event-store-append', 'pipeline', 'postgres-pooling', 'custodian-start', 'http-gateway'];
 
 describe('benchmark runner (--quick)', () => {
   const outDir = mkdtempSync(join(tmpdir(), 'custodian-bench-test-'));

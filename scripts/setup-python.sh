@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Provisions .tools/python: a Python virtualenv with the independent OCSF implementation the SIEM
 # tests validate against (pydantic-ocsf: Pydantic models generated from the OCSF schemas 1.0–1.7,
-# from PyPI) and the OSCAL validator the evidence tests use (compliance-trestle: NIST OSCAL models).
+# from PyPI), the OSCAL validator the evidence tests use (compliance-trestle: NIST OSCAL models) and
+# the official MCP Python SDK (mcp 2.x: a 2026-07-28 stateless-era client and server for the MCP gateway tests).
 # Idempotent: does nothing when the pinned versions are installed already.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.tools/python"
-REQUIREMENTS=(pydantic-ocsf==3.0.0 compliance-trestle==5.2.0)
+REQUIREMENTS=(pydantic-ocsf==3.0.0 compliance-trestle==5.2.0 mcp==2.3.0)
 STAMP="$VENV/.custodian-requirements"
 
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "${REQUIREMENTS[*]}" ]; then

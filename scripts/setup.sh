@@ -49,7 +49,7 @@ if [ "$WITH_SERVICES" = 1 ] && [ -x libs/platform/test-harness/kafka/resolve.sh 
 fi
 
 if [ "$WITH_SERVICES" = 1 ]; then
-  step "Python tools: OCSF models (SIEM tests), compliance-trestle (OSCAL validation)"
+  step "Python tools: OCSF models (SIEM tests), compliance-trestle (OSCAL validation), MCP Python SDK (MCP gateway tests)"
   bash scripts/setup-python.sh
   step "cosign (verifies evidence-pack attestations in tests)"
   bash tools/cosign/install.sh

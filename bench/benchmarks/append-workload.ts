@@ -2,7 +2,7 @@
 // `session.opened` event per append, each on a fresh stream, and the raw better-sqlite3 baseline
 // that writes the same JSON rows.
 import { EventFactory, type CustodianEvent } from '@custodian/event-contracts';
-import type { SqliteEventStore } from '@custodian/event-store-sqlite';
+import type { EventStore } from '@custodian/event-store';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { sessionOpenedSpec } from './session-events.ts';
 
@@ -52,12 +52,12 @@ export class RawSqliteTable {
   }
 }
 
-export async function appendSequentially(store: SqliteEventStore, appends: readonly SingleEventAppend[]): Promise<void> {
+export async function appendSequentially(store: EventStore, appends: readonly SingleEventAppend[]): Promise<void> {
   for (const a of appends) await store.append(a.stream, [a.event], { expectedRevision: 'no-stream' });
 }
 
 /** `inFlight` appends issued together, the next group when they all resolved. */
-export async function appendInGroups(store: SqliteEventStore, appends: readonly SingleEventAppend[], inFlight: number): Promise<void> {
+export async function appendInGroups(store: EventStore, appends: readonly SingleEventAppend[], inFlight: number): Promise<void> {
   for (let i = 0; i < appends.length; i += inFlight) {
     await Promise.all(appends.slice(i, i + inFlight).map((a) => store.append(a.stream, [a.event], { expectedRevision: 'no-stream' })));
   }

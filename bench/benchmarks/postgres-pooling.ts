@@ -23,7 +23,7 @@ const SCALE = 1;
 const STREAM_ROWS = 1_000_000;
 
 /** What the gateway decides pgbench's statements under: reads, the read/write script, transactions; masking on. */
-const BENCH_POLICY = `
+export const BENCH_POLICY = `
 name: bench
 rules:
   - id: bench-block-code
@@ -43,7 +43,7 @@ masking:
   - { id: bench-detectors, detectors: [card, email], strategy: redact }
 `;
 
-interface RunningGateway {
+export interface RunningGateway {
   readonly endpoint: Endpoint;
   token(): Promise<string>;
   stop(): Promise<void>;
@@ -54,7 +54,7 @@ interface RunningGateway {
  * in workDir. Strict: each statement waits until its events are durable (SQLite commit with
  * fsync, group-committed across clients); relaxed: events are written behind the statement.
  */
-async function startBenchGateway(postgres: StartedPostgres, workDir: string, strict: boolean, oidc: StartedOidcProvider): Promise<RunningGateway> {
+export async function startBenchGateway(postgres: StartedPostgres, workDir: string, strict: boolean, oidc: StartedOidcProvider): Promise<RunningGateway> {
   const label = strict ? 'gateway' : 'gateway-relaxed';
   const store = await SqliteEventStore.open({ path: join(workDir, `${label}-events.sqlite`) });
   const evidence = new StoreEvidencePipeline({ store, instance: label });
@@ -112,7 +112,7 @@ function streamThroughPsql(binDir: string, endpoint: Endpoint, password: string,
   });
 }
 
-interface Endpoint {
+export interface Endpoint {
   readonly label: string;
   readonly host: string;
   readonly port: number;
@@ -125,15 +125,24 @@ interface Workload {
   readonly key: string;
   readonly label: string;
   readonly args: readonly string[];
+  /** False when PgBouncer cannot serve the workload (then it is not measured through it). */
+  readonly viaPooler?: false;
 }
 
 const SELECT_ONLY: Workload = { key: 'select-only', label: 'select-only (-S)', args: ['-b', 'select-only'] };
+/**
+ * The extended protocol with named prepared statements (Parse once, Bind/Execute per transaction).
+ * PgBouncer 1.18 in transaction pooling does not track protocol-level prepared statements (1.21
+ * added max_prepared_statements): a statement prepared on one server connection is missing on the
+ * next, so PgBouncer is not measured here.
+ */
+const SELECT_ONLY_PREPARED: Workload = { key: 'select-only-prepared', label: 'select-only (-S -M prepared)', args: ['-b', 'select-only', '-M', 'prepared'], viaPooler: false };
 /** BEGIN; UPDATE pgbench_accounts; SELECT abalance; INSERT INTO pgbench_history; END — no teller/branch hot rows. */
 const READ_WRITE: Workload = { key: 'simple-update', label: 'read/write (-N simple-update)', args: ['-b', 'simple-update'] };
 /** TPS includes connecting; the per-transaction log does not (pgbench starts a transaction's clock once connected). */
 const SELECT_ONLY_RECONNECT: Workload = { key: 'select-only-connect', label: 'select-only, new connection per transaction (-S -C)', args: ['-b', 'select-only', '-C'] };
 
-interface PgbenchResult {
+export interface PgbenchResult {
   readonly tps: number;
   readonly transactions: number;
   readonly p50Ms: number;
@@ -141,18 +150,18 @@ interface PgbenchResult {
 }
 
 /** libpq environment without ambient PG* settings that could point pgbench elsewhere. */
-function libpqEnv(password: string): NodeJS.ProcessEnv {
+export function libpqEnv(password: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('PG')) env[key] = value;
   return { ...env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' };
 }
 
-function connectionArgs(endpoint: Endpoint): string[] {
+export function connectionArgs(endpoint: Endpoint): string[] {
   return ['-h', endpoint.host, '-p', String(endpoint.port), '-U', endpoint.user];
 }
 
 /** Per-transaction latencies (µs, third column) from every log file pgbench wrote for this prefix. */
-function readLatenciesMicros(dir: string, prefixName: string): number[] {
+export function readLatenciesMicros(dir: string, prefixName: string): number[] {
   const latencies: number[] = [];
   let failed = 0;
   for (const file of readdirSync(dir).filter((f) => f.startsWith(`${prefixName}.`))) {
@@ -215,9 +224,9 @@ export const postgresPooling: Benchmark = {
         return { tps, latencies: readLatenciesMicros(workDir, prefixName) };
       };
 
-      const endpoints = [direct, pooled, gateway.endpoint, relaxed.endpoint] as const;
       /** Segments rotate the order of the endpoints so that all see the same neighbours' load. */
       const measureAll = async (workload: Workload, clients: number): Promise<PgbenchResult[]> => {
+        const endpoints = workload.viaPooler === false ? [direct, gateway.endpoint, relaxed.endpoint] : [direct, pooled, gateway.endpoint, relaxed.endpoint];
         const runs = endpoints.map(() => ({ tps: [] as number[], latencies: [] as number[] }));
         for (let segment = 0; segment < segments; segment++) {
           for (let k = 0; k < endpoints.length; k++) {
@@ -243,20 +252,24 @@ export const postgresPooling: Benchmark = {
 
       const plan: [Workload, number][] = [
         ...clientCounts.map((c): [Workload, number] => [SELECT_ONLY, c]),
+        // Quick: one client only, to keep --quick within its budget.
+        ...(quick ? [1] : clientCounts).map((c): [Workload, number] => [SELECT_ONLY_PREPARED, c]),
         ...clientCounts.map((c): [Workload, number] => [READ_WRITE, c]),
         [SELECT_ONLY_RECONNECT, 8],
       ];
       const figures: Figure[] = [];
       for (const [workload, clients] of plan) {
-        const [baseline, viaPooler, viaGateway, viaRelaxed] = (await measureAll(workload, clients)) as [PgbenchResult, PgbenchResult, PgbenchResult, PgbenchResult];
+        const measured = await measureAll(workload, clients);
+        const [baseline, viaPooler, viaGateway, viaRelaxed] = (workload.viaPooler === false ? [measured[0], undefined, measured[1], measured[2]] : measured) as [PgbenchResult, PgbenchResult | undefined, PgbenchResult, PgbenchResult];
         const label = `${workload.label}, ${clients} client${clients === 1 ? '' : 's'}`;
-        const notes = `${segments} × ${segmentSeconds} s per endpoint, rotating; -j ${threads(clients)}; ${baseline.transactions} / ${viaPooler.transactions} / ${viaGateway.transactions} / ${viaRelaxed.transactions} transactions`;
-        for (const [subject, value] of [
-          [`PgBouncer (${pgbouncer.poolMode} pooling)`, viaPooler],
+        const notes = `${segments} × ${segmentSeconds} s per endpoint, rotating; -j ${threads(clients)}; ${[baseline, viaPooler, viaGateway, viaRelaxed].map((r) => r?.transactions ?? 'no PgBouncer').join(' / ')} transactions`;
+        const subjects: (readonly [string, PgbenchResult])[] = [
+          ...(viaPooler ? [[`PgBouncer (${pgbouncer.poolMode} pooling)`, viaPooler] as const] : []),
           ['Custodian gateway (strict recording, classification, masking)', viaGateway],
           ['Custodian gateway (relaxed recording, classification, masking)', viaRelaxed],
-        ] as const) {
-          const vsPooler = value !== viaPooler ? `; ${(value.tps / viaPooler.tps).toFixed(2)}× PgBouncer's TPS` : '';
+        ];
+        for (const [subject, value] of subjects) {
+          const vsPooler = viaPooler && value !== viaPooler ? `; ${(value.tps / viaPooler.tps).toFixed(2)}× PgBouncer's TPS` : workload.viaPooler === false ? '; PgBouncer 1.18 (transaction pooling) cannot serve protocol-level prepared statements' : '';
           figures.push(
             figure(NAME, { subject, metric: `${label}: throughput`, unit: 'tx/s', better: 'higher', value: value.tps, baseline: { name: 'PostgreSQL direct', value: baseline.tps }, notes: notes + vsPooler }),
             figure(NAME, { subject, metric: `${label}: latency p50`, unit: 'ms', better: 'lower', value: value.p50Ms, baseline: { name: 'PostgreSQL direct', value: baseline.p50Ms } }),

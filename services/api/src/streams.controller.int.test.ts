@@ -17,11 +17,13 @@ import { loadConfig } from '@custodian/runtime-config';
 import { configuredIdentity } from '@custodian/service-host';
 import { freePort, startOidcProvider, type StartedOidcProvider } from '@custodian/test-harness';
 import { ApiModule, type ApiErrorBody, type StreamEventsResponse } from './index.js';
+import type { SessionTranscriptResponse } from './streams.controller.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'custodian-api-streams-'));
 const SESSION_A = randomUUID();
 const SESSION_B = randomUUID();
 const APPROVAL_A = randomUUID();
+const SESSION_MCP = randomUUID();
 /** Events in A's session: more than one page, so that paging is checked on a long stream. */
 const SESSION_A_COMMANDS = 150;
 let idp: StartedOidcProvider;
@@ -76,6 +78,23 @@ beforeAll(async () => {
   };
   await write(sessionEvents(SESSION_A, agentA, SESSION_A_COMMANDS));
   await write(sessionEvents(SESSION_B, identityOf('agent-b', 'agent', ['agents']), 1));
+  // An MCP session as the MCP gateway records it: a JSON request, an SSE reply with a keep-alive
+  // comment, then the result event; and one binary frame.
+  const mcpStream = `session-${SESSION_MCP}`;
+  const frame = (sequence: number, direction: 'client-to-upstream' | 'upstream-to-client', messageType: string, bytes: Buffer): NewEvent<EventType> => ({
+    type: 'frame.recorded',
+    stream: mcpStream,
+    sequence,
+    identity: agentA,
+    payload: { sessionId: SESSION_MCP, direction, offsetMicros: sequence * 1000, messageType, data: bytes.toString('base64'), byteLength: bytes.length },
+  });
+  await write([
+    { type: 'session.opened', stream: mcpStream, sequence: 0, identity: agentA, payload: { sessionId: SESSION_MCP, connection: { name: 'helpdesk', protocol: 'mcp' }, client: { address: '127.0.0.1:5001' } } },
+    frame(1, 'client-to-upstream', 'tools/call', Buffer.from('{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"lookup"}}')),
+    frame(2, 'upstream-to-client', 'sse:keep-alive', Buffer.from(': keep-alive\n\n')),
+    frame(3, 'upstream-to-client', 'result', Buffer.from('event: message\ndata: {"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"mail [REDACTED:pii-email]"}]}}\n\n')),
+    frame(4, 'upstream-to-client', 'DataRow', Buffer.from([0x44, 0x00, 0x00, 0x00, 0x0b, 0xff])),
+  ]);
   await write([
     {
       type: 'approval.requested',
@@ -191,3 +210,39 @@ describe('GET /v1/streams/{stream}/events: who reads what', () => {
     }
   });
 });
+
+describe('GET /v1/streams/{stream}/transcript: the replay projection', () => {
+  async function transcript(who: string, stream: string, query = ''): Promise<Response> {
+    let token = tokens.get(who);
+    if (!token) tokens.set(who, (token = (await idp.issueToken({ clientId: who })).accessToken));
+    return fetch(`${api}/v1/streams/${encodeURIComponent(stream)}/transcript${query}`, { headers: { authorization: `Bearer ${token}` } });
+  }
+
+  it("an MCP session's frames in order with their JSON-RPC messages decoded (JSON body, SSE events, keep-alives); binary frames keep their bytes", async () => {
+    const response = await transcript('agent-a', `session-${SESSION_MCP}`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as SessionTranscriptResponse;
+    expect(body.nextRevision).toBeUndefined();
+    expect(body.frames.map((f) => [f.revision, f.direction, f.messageType])).toEqual([
+      [1, 'client-to-upstream', 'tools/call'],
+      [2, 'upstream-to-client', 'sse:keep-alive'],
+      [3, 'upstream-to-client', 'result'],
+      [4, 'upstream-to-client', 'DataRow'],
+    ]);
+    expect(body.frames[0]!.messages).toEqual([{ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'lookup' } }]);
+    expect(body.frames[1]!.messages).toEqual([]);
+    expect(body.frames[2]!.messages).toEqual([{ jsonrpc: '2.0', id: 4, result: { content: [{ type: 'text', text: 'mail [REDACTED:pii-email]' }] } }]);
+    expect(body.frames[3]!.messages).toBeUndefined();
+    expect(Buffer.from(body.frames[3]!.data!, 'base64')).toEqual(Buffer.from([0x44, 0x00, 0x00, 0x00, 0x0b, 0xff]));
+    const page = (await (await transcript('agent-a', `session-${SESSION_MCP}`, '?maxCount=2')).json()) as SessionTranscriptResponse;
+    expect(page.nextRevision).toBe(2);
+    expect(page.frames.map((f) => f.revision)).toEqual([1]);
+  });
+
+  it("the same access rule as events: another agent gets 404, an auditor reads it, a non-session stream is 400", async () => {
+    expect((await transcript('agent-b', `session-${SESSION_MCP}`)).status).toBe(404);
+    expect((await transcript('auditor-bot', `session-${SESSION_MCP}`)).status).toBe(200);
+    expect((await transcript('auditor-bot', 'policy-orders')).status).toBe(400);
+  });
+});
+

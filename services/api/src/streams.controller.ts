@@ -7,6 +7,7 @@ import { ApiError } from './authentication/api-error.js';
 import { principalOf } from './authentication/principal.js';
 import { mayViewApproval } from './approvals/approvals.controller.js';
 import { EVIDENCE_ACCESS, type EvidenceAccess } from './evidence/evidence-access.js';
+import { transcriptEntry, type TranscriptEntry } from './session-transcript.js';
 
 /** Largest page one request may ask for (bounded memory per request). */
 export const MAX_EVENTS_PER_PAGE = 1000;
@@ -23,6 +24,13 @@ export interface StreamEventResponse {
 export interface StreamEventsResponse {
   readonly stream: string;
   readonly events: readonly StreamEventResponse[];
+}
+
+export interface SessionTranscriptResponse {
+  readonly stream: string;
+  /** The next page starts here (`fromRevision`); absent at the end of the stream. */
+  readonly nextRevision?: number;
+  readonly frames: readonly TranscriptEntry[];
 }
 
 function nonNegativeInteger(name: string, raw: string | undefined): number | undefined {
@@ -101,6 +109,40 @@ export class StreamsController {
         events.push({ revision: recorded.revision, position: formatPosition(recorded.position), recordedAt: recorded.recordedAt, event: recorded.event });
       }
       return { stream, events };
+    } catch (err) {
+      throw asApiError(err);
+    }
+  }
+
+  /**
+   * The replay projection of a session stream: its recorded frames in order (after masking), with
+   * JSON-RPC messages decoded for JSON-text protocols (MCP). Same access rule as `events`. A page
+   * covers `maxCount` events of the stream (frames and the others around them).
+   */
+  @Get(':stream/transcript')
+  async transcript(@Req() req: IncomingMessage, @Param('stream') stream: string, @Query('fromRevision') fromRevisionRaw?: string, @Query('maxCount') maxCountRaw?: string): Promise<SessionTranscriptResponse> {
+    const principal = principalOf(req);
+    if (!principal) throw new ApiError(401, 'AUTHENTICATION_REQUIRED', 'not authenticated');
+    const caller = principal.identity;
+    const fromRevision = nonNegativeInteger('fromRevision', fromRevisionRaw) ?? 0;
+    const maxCount = Math.min(nonNegativeInteger('maxCount', maxCountRaw) ?? DEFAULT_EVENTS_PER_PAGE, MAX_EVENTS_PER_PAGE);
+    if (!stream.startsWith('session-')) throw new ApiError(400, 'STREAM_REQUEST_INVALID', 'a transcript is of a session stream (session-<id>)');
+    try {
+      assertValidStreamName(stream);
+      const auditorGroups = this.access.evidence?.auditorGroups ?? [];
+      if (!caller.groups.some((g) => auditorGroups.includes(g)) && !(await this.#mayRead(caller, stream))) {
+        throw new ApiError(404, 'STREAM_NOT_FOUND', `no stream ${stream} that you may read`);
+      }
+      const frames: TranscriptEntry[] = [];
+      let read = 0;
+      let last = fromRevision - 1;
+      for await (const recorded of this.eventStore.readStream(stream, { fromRevision, maxCount, direction: 'forwards' })) {
+        read++;
+        last = recorded.revision;
+        const entry = transcriptEntry(recorded.revision, recorded.event);
+        if (entry) frames.push(entry);
+      }
+      return { stream, ...(read === maxCount && maxCount > 0 ? { nextRevision: last + 1 } : {}), frames };
     } catch (err) {
       throw asApiError(err);
     }

@@ -24,13 +24,15 @@ Commands:
                                  rule and reason (exit 0 allowed, 3 blocked or held for
                                  approval). \`custodian policy --help\` for all options.
   log verify [--config FILE]     Recompute the evidence Merkle log from the event store and check
-                                 every signed checkpoint; names each tampered event and its position.
+                                 every signed checkpoint; names each tampered event and its position
+                                 (exit 0 verified, 1 failed, 3 events not yet under a checkpoint).
   log keygen --origin NAME --out FILE
                                  Make an evidence log signing key; prints its vkey.
   evidence export --from T --to T [--identity S] [--connection N] [--control C] --out FILE
                                  Write a signed evidence pack (OSCAL, proofs, DSSE attestation).
-  evidence verify FILE [--key VKEY]
-                                 Verify a pack offline (also: custodian verify FILE).
+  evidence verify FILE [--key VKEY] [--trust-pack-keys]
+                                 Verify a pack offline (also: custodian verify FILE); exit 3
+                                 when no key is pinned unless --trust-pack-keys.
                                  \`custodian log --help\`, \`custodian evidence --help\` for details.
   approvals list | show ID | approve ID -j TEXT | deny ID -j TEXT
                                  Held commands waiting for approval, through the API with
@@ -113,7 +115,7 @@ async function start(parsed: ParsedCommand, io: CliIo): Promise<number> {
     await demo?.stop();
     throw error;
   }
-  const store = config.eventStore.kind === 'sqlite' ? `sqlite ${config.eventStore.path}` : 'eventstoredb';
+  const store = config.eventStore.kind === 'sqlite' ? `sqlite ${config.eventStore.path}` : config.eventStore.kind === 'postgres' ? `postgres (schema ${config.eventStore.schema})` : 'eventstoredb';
   const width = Math.max(...host.services.map((s) => s.name.length));
   io.stderr(
     [

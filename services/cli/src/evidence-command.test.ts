@@ -14,6 +14,7 @@ import { MerkleLogProjection } from '@custodian/evidence';
 import { configuredEvidence } from '@custodian/evidence-host';
 import { loadConfig } from '@custodian/runtime-config';
 import { EXIT, runCli, type CliIo } from './index.js';
+import { EVIDENCE_EXIT } from './evidence-command.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'custodian-cli-evidence-'));
 const configFile = join(dir, 'custodian.yaml');
@@ -78,6 +79,11 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** The pack attestation key's vkey, as the operator publishes it (the first export created it). */
+function packKey(): string {
+  return configuredEvidence(loadConfig({ file: configFile, env: {}, cwd: dir }), {}).loadAttestationSigner().signer.vkey;
+}
+
 describe('custodian evidence export / verify', () => {
   it('exports a pack, records the export, and verifies it offline with the pinned key', async () => {
     const exported = io();
@@ -86,13 +92,35 @@ describe('custodian evidence export / verify', () => {
     const pack = join(dir, 'pack.tar.gz');
     expect(statSync(pack).size).toBeGreaterThan(0);
 
+    // Keys split by duty (issue 20, item 2): the export used the attestation key (created now), never the log key.
+    expect(exported.stderr()).toMatch(/attested with cli\.test\/evidence\/packs\+[0-9a-f]{8}\+\S+ \(created just now: file .*evidence-attestation\.skey\)/);
+    expect(packKey()).not.toBe(vkey);
     const verified = io();
-    expect(await runCli(['evidence', 'verify', 'pack.tar.gz', '--key', vkey], verified.io)).toBe(EXIT.ok);
+    expect(await runCli(['evidence', 'verify', 'pack.tar.gz', '--key', vkey, '--attestation-key', packKey()], verified.io)).toBe(EXIT.ok);
     expect(verified.stdout()).toContain('✓ leaf-set proof');
     expect(verified.stdout()).toContain('OK: every signature, digest and proof holds');
+    expect(verified.stdout()).toMatch(/✓ attestation signature +DSSE \(in-toto Statement v1\) signed by cli\.test\/evidence\/packs\+[0-9a-f]{8} \(pinned\)/);
+    expect(verified.stdout()).toMatch(/✓ checkpoints +1 checkpoint\(s\) signed by cli\.test\/evidence\+[0-9a-f]{8} \(pinned\)/);
+    // The log key pinned but not the attestation key: not verified (whoever exports could attest anything).
+    const logOnly = io();
+    expect(await runCli(['verify', 'pack.tar.gz', '--key', vkey], logOnly.io)).toBe(3);
+    expect(logOnly.stdout()).toContain('pin it with --attestation-key');
+    // The log key given as the attestation key does not verify the attestation: the duties are split.
+    const swapped = io();
+    expect(await runCli(['verify', 'pack.tar.gz', '--key', vkey, '--attestation-key', vkey], swapped.io)).toBe(1);
+    expect(swapped.stdout()).toContain('FAILED: attestation signature: the attestation signature does not verify');
+    // Unpinned (issue 20, item 3): never exit 0 and never "OK" unless --trust-pack-keys says self-consistency is all that is wanted.
     const unpinned = io();
-    expect(await runCli(['verify', 'pack.tar.gz'], unpinned.io)).toBe(EXIT.ok);
+    expect(await runCli(['verify', 'pack.tar.gz'], unpinned.io)).toBe(3);
     expect(unpinned.stdout()).toContain('taken from the pack itself');
+    expect(unpinned.stdout()).toContain('NOT VERIFIED: every check holds, but only against keys the pack carries');
+    expect(unpinned.stdout()).not.toContain('OK:');
+    const unpinnedJson = io();
+    expect(await runCli(['verify', 'pack.tar.gz', '--json'], unpinnedJson.io)).toBe(3);
+    expect(JSON.parse(unpinnedJson.stdout())).toMatchObject({ ok: false, verdict: 'self-consistent', keysPinned: false });
+    const trusting = io();
+    expect(await runCli(['verify', 'pack.tar.gz', '--trust-pack-keys'], trusting.io)).toBe(EXIT.ok);
+    expect(trusting.stdout()).toContain('SELF-CONSISTENT ONLY (--trust-pack-keys)');
 
     const store = await SqliteEventStore.open({ path: join(dir, 'data', 'events.sqlite') });
     const events: CustodianEvent[] = [];
@@ -113,17 +141,17 @@ describe('custodian evidence export / verify', () => {
   it('verifies the custody statements in a pack, against a pinned gateway key with --custody-key', async () => {
     expect(await runCli(['evidence', 'export', '--config', configFile, '--from', '2026-03-01T00:00:00Z', '--to', '2026-03-02T00:00:00Z', '--identity', 'carol', '--out', 'carol.tar.gz'], io().io)).toBe(EXIT.ok);
     const unpinned = io();
-    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey], unpinned.io)).toBe(EXIT.ok);
+    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--attestation-key', packKey()], unpinned.io)).toBe(EXIT.ok);
     expect(unpinned.stdout()).toMatch(/✓ custody statements +1 custody statement\(s\) verified, signed by key id\(s\) gw-cli-test, the key\(s\) each event carries/);
     expect(unpinned.stdout()).toContain('pin the gateway key with --custody-key');
     const pinned = io();
-    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--custody-key', 'gateway-custody.pem'], pinned.io)).toBe(EXIT.ok);
+    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--attestation-key', packKey(), '--custody-key', 'gateway-custody.pem'], pinned.io)).toBe(EXIT.ok);
     expect(pinned.stdout()).toMatch(/✓ custody statements +1 custody statement\(s\) verified, signed by pinned key\(s\) gw-cli-test; none states an exposure/);
     const json = io();
-    expect(await runCli(['verify', 'carol.tar.gz', '--custody-key', 'gateway-custody.pem', '--json'], json.io)).toBe(EXIT.ok);
+    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--attestation-key', packKey(), '--custody-key', 'gateway-custody.pem', '--json'], json.io)).toBe(EXIT.ok);
     expect((JSON.parse(json.stdout()) as { custody: unknown }).custody).toEqual({ statements: 1, exposed: 0, keyIds: ['gw-cli-test'], pinned: true });
     const wrong = io();
-    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--custody-key', 'other-custody.pem'], wrong.io)).toBe(1);
+    expect(await runCli(['verify', 'carol.tar.gz', '--key', vkey, '--attestation-key', packKey(), '--custody-key', 'other-custody.pem'], wrong.io)).toBe(1);
     expect(wrong.stdout()).toMatch(/FAILED: custody statements: event 1: the custody statement does not verify: session 01890a5d-ac96-774b-bcce-b302099a8057: signed by key gw-cli-test, which is not one of the 1 trusted custody key\(s\)/);
     const notAKey = io();
     expect(await runCli(['verify', 'carol.tar.gz', '--custody-key', 'custodian.yaml'], notAKey.io)).toBe(EXIT.usage);
@@ -152,6 +180,21 @@ describe('custodian log', () => {
   });
 
   it('verify passes on the untouched store, then names a modified event and its position', async () => {
+    // The exports above were recorded after the last checkpoint: nothing wrong, but not verified yet (exit 3).
+    const pending = io();
+    expect(await runCli(['log', 'verify', '--config', configFile], pending.io)).toBe(EVIDENCE_EXIT.unpinned);
+    expect(pending.stdout()).toMatch(/NOT VERIFIED: \d+ event\(s\) after the last checkpoint are not covered by a signature yet/);
+    const loaded = loadConfig({ file: configFile, env: {}, cwd: dir });
+    const evidence = configuredEvidence(loaded, {});
+    const store = await SqliteEventStore.open({ path: loaded.config.eventStore.kind === 'sqlite' ? loaded.config.eventStore.path : '', pollIntervalMs: 20 });
+    const projection = await MerkleLogProjection.open({ eventStore: store, state: await evidence.openState(), signer: evidence.loadSigner().signer, policy: evidence.policy, instance: 'test', clock: new ManualClock(new Date('2026-03-02T00:00:00Z'), 1000n) });
+    projection.start();
+    await projection.caughtUp();
+    await projection.checkpointNow();
+    await projection.caughtUp();
+    await projection.close();
+    await store.close();
+
     const ok = io();
     expect(await runCli(['log', 'verify', '--config', configFile], ok.io)).toBe(EXIT.ok);
     expect(ok.stdout()).toContain('OK: the event store matches every signed checkpoint');

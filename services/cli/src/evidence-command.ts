@@ -21,7 +21,9 @@ Commands:
         Recompute the evidence Merkle log from the event store and check every signed checkpoint
         (from the store and from the log's own records). Reports a modified, deleted, inserted or
         reordered event with its position. --key pins the log keys (default: the configured and
-        recorded ones). Exit 0 when everything holds, 1 otherwise.
+        recorded ones). Also checks every node of the log's stored tree and tells an altered
+        leaf record from an altered event. Exit 0 when everything holds, 1 on a problem, 3 when
+        nothing is wrong but events after the last checkpoint are not covered by a signature yet.
   keygen --origin NAME --out FILE
         Write a new Ed25519 signing key (skey, mode 0600) for evidence.signingKey and print its
         vkey (the public key auditors pin). Rotate by configuring the new key as signingKey and
@@ -35,13 +37,20 @@ Commands:
         Write a signed evidence pack (tar.gz): events, the leaf-set proof that they are in the
         log, consistency proofs, checkpoints, keys, OSCAL assessment results, HTML report, DSSE attestation. The export is
         recorded as an evidence-pack.exported event. TIME is RFC 3339 UTC, e.g. 2026-03-01T00:00:00Z.
-  verify FILE [--key VKEY]... [--key-file FILE]... [--witness VKEY]... [--custody-key PEMFILE]... [--json]
+        The pack is attested with evidence.attestationKey (default <dataDir>/evidence-attestation.skey,
+        created at the first export), not the log key; its vkey is printed for auditors to pin.
+  verify FILE [--key VKEY]... [--key-file FILE]... [--attestation-key VKEY]... [--witness VKEY]... [--custody-key PEMFILE]... [--trust-pack-keys] [--json]
         Check a pack offline (no network, no store): the DSSE signature, every digest, checkpoint
         signature, cosignature, consistency proof, the leaf-set proof of the events, every custody
-        statement (custody.attested: the gateway's DSSE signature, statement = event), and the
-        OSCAL document. Pin the log's keys with --key/--key-file and the gateway's custody key
-        (PEM) with --custody-key; without them the pack's own keys are used (and said so).
-        Exit 0 when all hold, 1 naming the first failure. Also: custodian verify FILE.
+        statement (custody.attested: the gateway's DSSE signature, statement = event), the
+        OSCAL document, and that evidence.json, the OSCAL findings and the report agree with the
+        events and the pack's control mapping (counts, findings, statuses). Pin the log's keys (they sign checkpoints) with --key/--key-file, the
+        pack attestation key (it signs the attestation; exporters hold it, never the log key)
+        with --attestation-key, and the gateway's custody key (PEM) with --custody-key. Without
+        --key and --attestation-key the pack's own keys are used, which proves only that the pack
+        is self-consistent (anyone can sign one): exit 3 unless --trust-pack-keys says that is all
+        you want. Exit 0 when all hold against pinned keys, 1 naming the first
+        failure, 3 self-consistent but unpinned. Also: custodian verify FILE.
 `;
 
 class EvidenceUsageError extends Error {
@@ -49,8 +58,8 @@ class EvidenceUsageError extends Error {
   readonly code = 'CLI_USAGE';
 }
 
-/** Exit codes: 0 verified / done, 1 verification failed, 2 bad usage or configuration. */
-export const EVIDENCE_EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+/** Exit codes: 0 verified / done, 1 verification failed, 2 bad usage or configuration, 3 checks hold but something is not verified (no key pinned; events not yet checkpointed). */
+export const EVIDENCE_EXIT = { ok: 0, failed: 1, usage: 2, unpinned: 3 } as const;
 
 function parse(argv: readonly string[], options: ParseArgsOptionsConfig): { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] } {
   try {
@@ -127,16 +136,23 @@ export async function runLogCommand(argv: readonly string[], io: CliIo): Promise
       }
       if (verifiers.length === 0) throw new EvidenceUsageError('no log key known: pass --key <vkey>');
       const tty = io.isTerminal?.() === true;
-      const report = await verifyLog({ origin: evidence.origin, verifiers, events: store.readAll(), state, ...(tty ? { onProgress: (n: number) => io.stderr(`\rcustodian: ${n} events read`) } : {}) });
+      const report = await verifyLog({ origin: evidence.origin, verifiers, events: store.readAll(), readAfter: (position) => store.readAll({ fromPosition: position }), state, ...(tty ? { onProgress: (n: number) => io.stderr(`\rcustodian: ${n} events read`) } : {}) });
       if (tty) io.stderr('\n');
       if (values.json === true) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
       else {
         const good = report.checkpoints.filter((c) => c.ok).length;
         io.stdout(`evidence log ${evidence.origin}: ${report.events} events, ${report.checkpoints.length} checkpoints checked (${good} match), ${report.uncheckpointed} events after the last checkpoint\n`);
         for (const p of report.problems) io.stdout(`  ✗ ${p.kind}${p.position ? ` at ${p.position}` : ''}${p.leafIndex !== undefined ? ` (leaf ${p.leafIndex})` : ''}: ${p.message}\n`);
-        io.stdout(report.ok ? 'OK: the event store matches every signed checkpoint\n' : `FAILED: ${report.problems.length} problem(s)\n`);
+        io.stdout(
+          !report.ok
+            ? `FAILED: ${report.problems.length} problem(s)\n`
+            : report.complete
+              ? 'OK: the event store matches every signed checkpoint\n'
+              : `NOT VERIFIED: ${report.uncheckpointed} event(s) after the last checkpoint are not covered by a signature yet (everything before holds); run again after the next checkpoint\n`,
+        );
       }
-      return report.ok ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.failed;
+      // Anything unverified is not OK: 3 when nothing is wrong but events are not covered yet.
+      return !report.ok ? EVIDENCE_EXIT.failed : report.complete ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.unpinned;
     } finally {
       await state?.close();
       await store.close();
@@ -169,7 +185,9 @@ export async function runEvidenceCommand(argv: readonly string[], io: CliIo): Pr
     if (!from || !to || !out) throw new EvidenceUsageError('export needs --from, --to and --out');
     const loaded = loadConfig({ file: str(values.config), env: io.env, cwd: io.cwd });
     const evidence = configuredEvidence(loaded, io.env);
-    const signer = evidence.loadSigner().signer;
+    // The attestation key, not the log key: only the projector holds that one.
+    const attestation = evidence.loadAttestationSigner({ create: true });
+    const signer = attestation.signer;
     const store = await openConfiguredEventStore(loaded);
     let state: EvidenceLogState | undefined;
     try {
@@ -205,6 +223,7 @@ export async function runEvidenceCommand(argv: readonly string[], io: CliIo): Pr
       io.stderr(
         `custodian: pack ${m.packId}: ${m.counts.events} events, ${m.counts.sessions} sessions, ${m.counts.findings} findings, ${m.counts.checkpoints} checkpoints (tree size ${m.latestCheckpoint.treeSize})${m.counts.notYetCheckpointed > 0 ? `; ${m.counts.notYetCheckpointed} event(s) of the period are not checkpointed yet and are left out` : ''}; sha256 ${pack.digest}\n`,
       );
+      io.stderr(`custodian: attested with ${signer.vkey} (${attestation.created ? `created just now: ${attestation.source}` : attestation.source}); auditors pin it with --attestation-key\n`);
       return EVIDENCE_EXIT.ok;
     } finally {
       await state?.close();
@@ -219,8 +238,10 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     const { values, positionals } = parse(argv, {
       key: { type: 'string', multiple: true },
       'key-file': { type: 'string', multiple: true },
+      'attestation-key': { type: 'string', multiple: true },
       witness: { type: 'string', multiple: true },
       'custody-key': { type: 'string', multiple: true },
+      'trust-pack-keys': { type: 'boolean' },
       json: { type: 'boolean' },
     });
     if (values.help === true) {
@@ -236,6 +257,8 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     }
     const keys = [...strs(values.key), ...strs(values['key-file']).flatMap((f) => readFileSync(resolve(io.cwd, f), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.length > 0))];
     for (const k of keys) verifierFromVkey(k);
+    const attestationKeys = strs(values['attestation-key']);
+    for (const k of attestationKeys) verifierFromVkey(k);
     const custodyKeys = strs(values['custody-key']).map((f) => {
       const path = resolve(io.cwd, f);
       let pem: string;
@@ -255,24 +278,36 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     // Streamed from the file: memory stays bounded for packs of millions of events.
     const report = await verifyEvidencePackFile(file, {
       trustedLogKeys: keys,
+      trustedAttestationKeys: attestationKeys,
       requiredWitnesses: strs(values.witness),
       trustedCustodyKeys: custodyKeys,
+      trustPackKeys: values['trust-pack-keys'] === true,
       ...(progress ? { onProgress: (done: number, total: number) => io.stderr(`\r${progressBar(done, total)}`) } : {}),
     });
     if (progress) io.stderr('\n');
+    const exit = report.ok ? EVIDENCE_EXIT.ok : report.verdict === 'self-consistent' ? EVIDENCE_EXIT.unpinned : EVIDENCE_EXIT.failed;
     if (values.json === true) {
       io.stdout(`${JSON.stringify(report, null, 2)}\n`);
-      return report.ok ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.failed;
+      return exit;
     }
     const width = Math.max(...report.checks.map((c) => c.name.length));
     io.stdout(`custodian: verifying ${file} (offline)\n`);
     for (const c of report.checks) io.stdout(`  ${c.ok ? '✓' : '✗'} ${c.name.padEnd(width)}  ${c.detail}\n`);
     const m = report.manifest;
     if (m) io.stdout(`pack ${m.packId}: ${m.counts.events} events from ${m.scope.from} to ${m.scope.to}, ${m.counts.findings} findings, ${m.counts.checkpoints} checkpoints, tree size ${m.latestCheckpoint.treeSize}\n`);
-    if (!report.keysPinned) io.stdout('note: the log keys were taken from the pack itself; pin them with --key to check who signed it\n');
+    if (report.signers && !report.signers.logKeysPinned) io.stdout('note: the log keys were taken from the pack itself; pin them with --key to check who signed the checkpoints\n');
+    if (report.signers && !report.signers.attestationPinned) io.stdout('note: the attestation key was taken from the pack itself; pin it with --attestation-key to check who attested the pack\n');
     if (report.custody && report.custody.statements > 0 && !report.custody.pinned) io.stdout('note: each custody statement was checked against the gateway key its event carries; pin the gateway key with --custody-key to check who signed them\n');
-    io.stdout(report.ok ? 'OK: every signature, digest and proof holds\n' : `FAILED: ${report.firstFailure!.name}: ${report.firstFailure!.detail}\n`);
-    return report.ok ? EVIDENCE_EXIT.ok : EVIDENCE_EXIT.failed;
+    io.stdout(
+      report.verdict === 'failed'
+        ? `FAILED: ${report.firstFailure!.name}: ${report.firstFailure!.detail}\n`
+        : report.verdict === 'verified'
+          ? 'OK: every signature, digest and proof holds\n'
+          : report.ok
+            ? 'SELF-CONSISTENT ONLY (--trust-pack-keys): every check holds against the keys the pack carries, which anyone can make; nothing says who signed it\n'
+            : 'NOT VERIFIED: every check holds, but only against keys the pack carries, which anyone can make; pin the log keys with --key/--key-file and the attestation key with --attestation-key (or pass --trust-pack-keys to accept self-consistency)\n',
+    );
+    return exit;
   });
 }
 

@@ -7,6 +7,7 @@ import type { HealthRegistry, Logger } from '@custodian/observability';
 import type { LoadedConfig } from '@custodian/runtime-config';
 import type { ApprovalGate } from '@custodian/session-pipeline';
 import { openGatewayCore, type GatewayCore, type GatewayEvidenceChannel } from './gateway-core.js';
+import { startMcpListener, type RunningMcpListener } from './mcp-listener.js';
 import { startHttpListener, type RunningHttpListener } from './http-listener.js';
 import { startPostgresListener, type RunningPostgresListener } from './postgres-listener.js';
 
@@ -17,6 +18,8 @@ export interface RunningGateway {
   readonly core: GatewayCore;
   /** The PostgreSQL listener, when `gateways.postgres.enabled`. */
   readonly postgres: RunningPostgresListener | undefined;
+  /** The MCP listener, when `gateways.mcp.enabled`. */
+  readonly mcp: RunningMcpListener | undefined;
   /** The HTTP / Anthropic listener, when `gateways.http.enabled`. */
   readonly http: RunningHttpListener | undefined;
   /** Closes the listeners, then the core. */
@@ -33,27 +36,32 @@ export interface GatewayListenerDependencies {
 
 /** True when at least one protocol listener is enabled (otherwise no core is built). */
 export function anyListenerEnabled(loaded: LoadedConfig): boolean {
-  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.http.enabled;
+  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.mcp.enabled || loaded.config.gateways.http.enabled;
 }
 
 /** Builds the core and starts every enabled listener over it. */
 export async function startGateway(deps: GatewayListenerDependencies, evidence: GatewayEvidenceChannel): Promise<RunningGateway> {
   const core = await openGatewayCore({ ...deps, evidence });
   let postgres: RunningPostgresListener | undefined;
+  let mcp: RunningMcpListener | undefined;
   let http: RunningHttpListener | undefined;
   try {
     if (deps.loaded.config.gateways.postgres.enabled) postgres = await startPostgresListener(core);
+    if (deps.loaded.config.gateways.mcp.enabled) mcp = await startMcpListener(core);
     if (deps.loaded.config.gateways.http.enabled) http = await startHttpListener(core);
   } catch (error) {
     await postgres?.close();
+    await mcp?.close();
     await core.close();
     throw error;
   }
   return {
     core,
     postgres,
+    mcp,
     http,
     close: async () => {
+      await mcp?.close();
       await postgres?.close();
       await http?.close();
       await core.close();
@@ -75,6 +83,15 @@ export function gatewayListenerProviders(deps: GatewayListenerDependencies & { r
       kind: 'ready',
       check: async () => {
         if (!running?.postgres) throw new Error('the PostgreSQL gateway is not listening yet');
+      },
+    });
+  }
+  if (deps.loaded.config.gateways.mcp.enabled) {
+    deps.health.register({
+      name: 'mcp-gateway',
+      kind: 'ready',
+      check: async () => {
+        if (!running?.mcp) throw new Error('the MCP gateway is not listening yet');
       },
     });
   }

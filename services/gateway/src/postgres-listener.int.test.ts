@@ -110,9 +110,15 @@ describe('gateway service: gateways.postgres', () => {
     const result = await psql(token, 'SELECT id, email FROM people;\nDROP TABLE people;\n');
     expect(result.stdout).toBe('1|[REDACTED:emails]\n');
     expect(result.stderr).toContain('(rule no-ddl)');
-    const types: string[] = [];
-    for await (const recorded of store.readAll()) types.push(recorded.event.type);
-    expect(types).toEqual(expect.arrayContaining(['policy.activated', 'session.opened', 'credential.injected', 'command.issued', 'policy.decided', 'data.masked', 'session.closed']));
+    // The store commits in its writer thread: session.closed may land just after psql has exited.
+    const types = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const recorded of store.readAll()) out.push(recorded.event.type);
+      return out;
+    };
+    await expect
+      .poll(types, { timeout: 10_000 })
+      .toEqual(expect.arrayContaining(['policy.activated', 'session.opened', 'credential.injected', 'command.issued', 'policy.decided', 'data.masked', 'session.closed']));
     const injected = [];
     for await (const recorded of store.readAll()) if (recorded.event.type === 'credential.injected') injected.push(recorded.event.payload);
     expect(injected[0]).toMatchObject({ credentialRef: 'env:PEOPLE_DB_PASSWORD', method: 'scram-sha-256' });

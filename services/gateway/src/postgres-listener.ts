@@ -2,8 +2,8 @@
 // (policy, approvals, evidence, masking key and identity are the core's, shared with every
 // listener). Upstream credentials are read by reference at each login.
 import { CredentialError, CredentialReference, gatewayLogger } from '@custodian/gateway-kit';
-import { PostgresGateway, type PostgresConnection } from '@custodian/postgres-gateway';
-import { ConfigError, type LoadedConfig, type PostgresConnectionConfig, type SecretRef } from '@custodian/runtime-config';
+import { PostgresGateway, type PostgresConnection, type PostgresSessionLimits } from '@custodian/postgres-gateway';
+import { ConfigError, type CustodianConfig, type LoadedConfig, type PostgresConnectionConfig, type SecretRef } from '@custodian/runtime-config';
 import type { GatewayCore } from './gateway-core.js';
 import { createSessionPipeline } from './session-pipelines.js';
 
@@ -44,6 +44,12 @@ async function connectionOf(connection: PostgresConnectionConfig, index: number,
   };
 }
 
+/** The configured limits without the startup timeout (a gateway option of its own); unset ones keep the gateway's defaults. */
+function limitsOf(limits: NonNullable<CustodianConfig['gateways']['postgres']['limits']>): Partial<PostgresSessionLimits> {
+  const { startupTimeoutMs: _startup, ...rest } = limits;
+  return Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined)) as Partial<PostgresSessionLimits>;
+}
+
 /** Starts the PostgreSQL listener as configured (throws ConfigError on an unusable section). */
 export async function startPostgresListener(core: GatewayCore): Promise<RunningPostgresListener> {
   const { loaded, logger } = core;
@@ -60,6 +66,8 @@ export async function startPostgresListener(core: GatewayCore): Promise<RunningP
     connections,
     pipeline: await createSessionPipeline(core, settings),
     maxMessageBytes: settings.maxMessageBytes,
+    ...(settings.limits ? { limits: limitsOf(settings.limits) } : {}),
+    ...(settings.limits?.startupTimeoutMs ? { startupTimeoutMs: settings.limits.startupTimeoutMs } : {}),
     logger: gatewayLogger(logger, { listener: 'postgres' }),
   });
   const port = await gateway.listen();

@@ -101,6 +101,8 @@ describe('ApprovalReadModel', () => {
     };
     const first = await run();
     expect(first.seen).toBeGreaterThan(0);
+    // Derived from the log, so no fsync per commit on the event loop (see the constructor).
+    expect(first.model.settings()).toEqual({ journalMode: 'wal', synchronous: 'NORMAL' });
     first.model.close();
     const next = request();
     await gateway.request.execute(new RequestApprovalCommand(next));

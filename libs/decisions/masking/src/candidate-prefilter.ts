@@ -28,6 +28,45 @@ const isUpper = (code: number): boolean => code >= 65 && code <= 90;
 const isDigitCode = (code: number): boolean => code >= 48 && code <= 57;
 const isAlnumCode = (code: number): boolean => isDigitCode(code) || isUpper(code) || (code >= 97 && code <= 122);
 
+/** The digits and dots a numeric trigger needs inside one cluster. */
+export interface NumericNeed {
+  readonly minDigits: number;
+  readonly minDots: number;
+}
+
+/**
+ * Whether a whole text could hold a start the prefilter would propose: one pass of table loads,
+ * no allocation. Over-approximates every lane (a numeric cluster lies inside a maximal run of
+ * cluster characters, whose digits and dots are counted; a token run is any run of token
+ * characters; a country code is any `AA00`), so `false` proves the prefilter proposes nothing.
+ */
+export function mayProposeCandidate(text: string, needs: PrefilterNeeds, numeric: readonly NumericNeed[]): boolean {
+  let clusterDigits = 0;
+  let clusterDots = 0;
+  let tokenRun = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    const k = CLASSES[code] as number;
+    if (k & CLUSTER) {
+      if (k & DIGIT) clusterDigits++;
+      else if (code === DOT) clusterDots++;
+      if (clusterDigits >= needs.clusterMinDigits) {
+        for (const need of numeric) if (clusterDigits >= need.minDigits && clusterDots >= need.minDots) return true;
+      }
+    } else {
+      clusterDigits = 0;
+      clusterDots = 0;
+    }
+    if (k & TOKEN) {
+      if (++tokenRun >= needs.tokenMinLength) return true;
+    } else tokenRun = 0;
+    if (needs.countryCodes && isUpper(code) && i + 3 < text.length && isUpper(text.charCodeAt(i + 1)) && isDigitCode(text.charCodeAt(i + 2)) && isDigitCode(text.charCodeAt(i + 3))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** What the detectors of one profile need from the scan. */
 export interface PrefilterNeeds {
   /** Smallest `minDigits` of the numeric triggers; clusters with fewer digits are not kept. Infinity: no numeric lane. */

@@ -1,5 +1,5 @@
 import { type KeyObject } from 'node:crypto';
-import { CandidatePrefilter, prefilterNeeds, type PrefilterNeeds } from './candidate-prefilter.js';
+import { CandidatePrefilter, mayProposeCandidate, prefilterNeeds, type NumericNeed, type PrefilterNeeds } from './candidate-prefilter.js';
 import { createDetectors, type DetectorSetOptions } from './detectors/index.js';
 import { MAX_LOOKAHEAD, MAX_LOOKBEHIND, type Detector } from './detectors/detector.js';
 import { MaskingError } from './errors.js';
@@ -41,6 +41,7 @@ export class DetectionProfile {
   /** The most input characters a stream masker using this profile may hold back. */
   readonly maxHoldBack: number;
   readonly prefilterNeeds: PrefilterNeeds;
+  readonly #numericNeeds: readonly NumericNeed[];
 
   constructor(options: DetectionOptions = {}) {
     const detectors = options.detectors ?? createDetectors(options);
@@ -60,6 +61,28 @@ export class DetectionProfile {
     // +1: a trailing high surrogate is held so a chunk never ends in half a character.
     this.maxHoldBack = Math.max(0, ...this.compiled.map((c) => c.window)) + 1;
     this.prefilterNeeds = prefilterNeeds(detectors.map((d) => d.trigger));
+    this.#numericNeeds = detectors.flatMap((d) => (d.trigger?.kind === 'numeric' ? [{ minDigits: d.trigger.minDigits, minDots: d.trigger.minDots }] : []));
+  }
+
+  /**
+   * False when no detector of this profile could find a candidate anywhere in `text` (checked
+   * without allocating a scanner): the text is then masked to itself with no findings. True
+   * when one might (the scanner decides). Every check is a necessary condition of a detector's
+   * candidate: the prefilter lanes over-approximated, `skipTo` from 0, else the candidate regex.
+   */
+  mayMatch(text: string): boolean {
+    if (text.length === 0) return false;
+    if (mayProposeCandidate(text, this.prefilterNeeds, this.#numericNeeds)) return true;
+    for (const { detector } of this.compiled) {
+      if (detector.trigger !== undefined) continue;
+      if (detector.skipTo !== undefined) {
+        if (detector.skipTo(text, 0) < text.length) return true;
+        continue;
+      }
+      detector.candidate.lastIndex = 0;
+      if (detector.candidate.test(text)) return true;
+    }
+    return false;
   }
 }
 
@@ -344,6 +367,8 @@ export interface MaskTextResult {
 
 /** Masks a whole string (the reference result every chunking of a stream reproduces). */
 export function maskText(text: string, options: StreamMaskerOptions = {}): MaskTextResult {
+  // Most cells (ids, dates, names) hold no candidate at all: no scanner, no buffers.
+  if (options.profile !== undefined && !options.profile.mayMatch(text)) return { text, findings: options.findings ?? new MaskingFindings() };
   const masker = new MaskingScanner(options);
   const out = masker.push(text) + masker.end();
   return { text: out, findings: masker.findings() };

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicyFile, type CompiledPolicy, type PolicyContext } from '@custodian/policy';
 import { identity, SAMPLE_POLICY_PATH } from '@custodian/policy/testing';
-import { type SqlFlag, type SqlKind, type SqlStatementClassification } from '@custodian/sql-classification';
+import { classifySqlSync, type SqlFlag, type SqlKind, type SqlStatementClassification } from '@custodian/sql-classification';
 import { BYPASS_CORPUS } from '@custodian/sql-classification/corpus';
 import { decideSqlSync, GUARDED_SQL_FLAGS, sqlLanguage } from './index.js';
 
@@ -108,5 +108,37 @@ describe('bypass corpus under the sample policy', () => {
         reason: code,
       });
     }
+  });
+
+  it('decides every corpus case the same through the caches (statement text, applicable rules) as without them', () => {
+    // Frozen identities are what the gateway hands over (the event factory freezes them): their
+    // applicable rules are cached per policy. Each case runs twice, so the second is a cache hit.
+    // One identity object per subject: agent-7 on orders-prod and on orders-staging share it, so
+    // the cache must tell the connections apart.
+    const frozen = new Map<string, PolicyContext['identity']>();
+    const frozenContexts = CONTEXTS.map((context) => {
+      const key = JSON.stringify(context.identity);
+      if (!frozen.has(key)) frozen.set(key, Object.freeze({ ...context.identity, groups: Object.freeze([...context.identity.groups]) }));
+      return { ...context, identity: frozen.get(key)! };
+    });
+    expect(frozenContexts[0]!.identity).toBe(frozenContexts[3]!.identity);
+    const mismatches: string[] = [];
+    let compared = 0;
+    for (const testCase of BYPASS_CORPUS) {
+      for (const [i, context] of frozenContexts.entries()) {
+        const uncached = policy.decideClassification(sqlLanguage, CONTEXTS[i]!, classifySqlSync(testCase.sql));
+        for (const round of [1, 2]) {
+          const cached = decideSqlSync(policy, context, testCase.sql);
+          compared++;
+          try {
+            expect(cached).toEqual(uncached);
+          } catch {
+            mismatches.push(`${testCase.name} (${context.identity.subject}@${context.connection}, round ${round}): ${cached.decision} vs ${uncached.decision}`);
+          }
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+    expect(compared).toBe(BYPASS_CORPUS.length * CONTEXTS.length * 2);
   });
 });

@@ -3,7 +3,7 @@
 // by name and protocol, and shorthands such as decideSql(policy, context, sql).
 export { ALL_POLICY_LANGUAGES, POLICY_LANGUAGES, languageFor, readyPolicyLanguages, type PolicyLanguages } from './registry.js';
 export { decideHttp, decideLlm, decideMcp, decideShell, decideShellSync, decideSql, decideSqlSync } from './decide.js';
-export { GUARDED_SQL_FLAGS, sqlClassificationSummary, sqlLanguage, type SqlPolicyInput, type SqlUnit } from './sql-language.js';
+export { GUARDED_SQL_FLAGS, sqlClassificationSummary, sqlLanguage, sqlWritesPermitted, type SqlPolicyInput, type SqlUnit } from './sql-language.js';
 export { GUARDED_SHELL_FLAGS, shellLanguage, type ShellPolicyInput, type ShellUnit } from './shell-language.js';
 export {
   GUARDED_HTTP_FLAGS,

@@ -5,13 +5,15 @@ import {
   NameCriterion,
   NamePatternList,
   protocolsOfLanguage,
+  type CompiledPolicy,
+  type PolicyContext,
   type PolicyLanguage,
   type PolicyUnit,
   type SqlMatch,
   type UnitMatcher,
 } from '@custodian/policy';
 import {
-  classifySqlSync,
+  classifySqlCachedSync,
   loadSqlClassifier,
   type SqlClassification,
   type SqlClassifyOptions,
@@ -35,7 +37,7 @@ export interface SqlUnit extends PolicyUnit {
  * SQL flags that only a rule naming them (in `sql.flags` any/all) can allow or hold for
  * approval. They mark statements whose effect the classifier cannot bound (unknown statements,
  * opaque code, server files and programs) or that change how later statements resolve
- * (search_path, role, transaction escapes, parser settings).
+ * (search_path, role, transaction escapes, parser settings), or that read other sessions' data (LISTEN, pg_stat_activity).
  */
 export const GUARDED_SQL_FLAGS: readonly SqlFlag[] = [
   'unknown-statement',
@@ -54,6 +56,10 @@ export const GUARDED_SQL_FLAGS: readonly SqlFlag[] = [
   'parser-divergence-setting',
   'set-role',
   'set-session-authorization',
+  // LISTEN reads every session's notifications on a channel (agents sharing an upstream role see each other's).
+  'listen',
+  // pg_stat_activity shows the statements of every session of the same upstream role, literals included.
+  'session-activity',
 ];
 
 const MAX_SUMMARY_STATEMENTS = 50;
@@ -66,7 +72,8 @@ export const sqlLanguage: PolicyLanguage<'sql', SqlPolicyInput, SqlClassificatio
   guardedFlags: GUARDED_SQL_FLAGS,
   whenEmpty: { decision: 'allow-if-unconditional', reason: 'empty query: nothing to execute' },
   ready: loadSqlClassifier,
-  classify: ({ sql, ...options }) => classifySqlSync(sql, options),
+  // Agents repeat statements: classifications are cached by exact text (see classifySqlCachedSync).
+  classify: ({ sql, ...options }) => classifySqlCachedSync(sql, options),
   units: (classification) =>
     classification.ok
       ? { ok: true, units: classification.statements.map((statement) => ({ command: statement.command, kind: statement.kind, flags: statement.flags, statement })) }
@@ -74,6 +81,25 @@ export const sqlLanguage: PolicyLanguage<'sql', SqlPolicyInput, SqlClassificatio
   compileMatch: (match, { defaults }) => new SqlMatcher(match, defaults.sqlSchema ?? 'public'),
   summary: sqlClassificationSummary,
 };
+
+/** Statement kinds that change nothing (PostgreSQL runs them in a read-only transaction). */
+const NON_WRITING_KINDS: ReadonlySet<string> = new Set(['read', 'transaction']);
+
+/**
+ * Whether any rule that covers this identity on this connection could let a statement write:
+ * a rule without an SQL block, without `kinds`, with a kind other than read/transaction, or one
+ * that names the `transaction-read-write` flag. When none can, the adapter opens the upstream
+ * session read-only, so a write hidden behind a read (a writing function in a view, an operator,
+ * an overload) fails in PostgreSQL itself, whatever the classifier saw.
+ */
+export function sqlWritesPermitted(policy: CompiledPolicy, context: PolicyContext): boolean {
+  return policy.permittingRules(context).some((rule) => {
+    const sql = rule.match.sql;
+    if (sql?.kinds === undefined) return true;
+    if (sql.kinds.some((kind) => !NON_WRITING_KINDS.has(kind))) return true;
+    return FlagCriterion.of(sql.flags)?.names('transaction-read-write') === true;
+  });
+}
 
 /** The classification's shape (kinds, commands, relations, flags) without any literal, clipped to stay small. */
 export function sqlClassificationSummary(classification: SqlClassification): Record<string, unknown> {

@@ -284,6 +284,8 @@ describe('matching semantics', () => {
       'set-search-path': 'SET search_path = evil',
       'set-role': 'SET ROLE postgres',
       'set-session-authorization': 'SET SESSION AUTHORIZATION postgres',
+      listen: 'LISTEN orders_changed',
+      'session-activity': 'SELECT query FROM pg_stat_activity',
     };
     for (const [flag, sql] of Object.entries(guarded)) {
       const decision = await decideSql(p, context, sql);

@@ -100,6 +100,13 @@ type RuleUnitMatcher = { readonly kind: 'unconditional' } | { readonly kind: 'ot
 /** The compiled blocks of every rule for one language, or the error that stopped compiling one. */
 type LanguageMatchers = { readonly ok: true; readonly rules: readonly RuleUnitMatcher[] } | { readonly ok: false; readonly ruleId: string; readonly error: unknown };
 
+interface ApplicableRule {
+  readonly rule: CompiledRule;
+  readonly unitMatcher: RuleUnitMatcher;
+}
+
+const MAX_CACHED_CONTEXTS_PER_IDENTITY = 64;
+
 /** A validated policy, ready to decide commands. Immutable (matchers are compiled once per language and cached). */
 export class CompiledPolicy {
   readonly name: string;
@@ -113,6 +120,8 @@ export class CompiledPolicy {
   private readonly compiledRules: readonly CompiledRule[];
   private readonly defaultMessage: string;
   private readonly matchers = new WeakMap<object, LanguageMatchers>();
+  /** identity → a language's compiled matchers → `connection NUL protocol` → applicable rules. */
+  private readonly applicableCache = new WeakMap<PolicyIdentity, WeakMap<object, Map<string, readonly ApplicableRule[]>>>();
 
   constructor(
     readonly document: PolicyDocument,
@@ -172,11 +181,7 @@ export class CompiledPolicy {
     if (!units.ok) return outcome.classificationFailure(units.code, units.position);
     const compiled = this.matchersFor(language as unknown as PolicyLanguage);
     if (!compiled.ok) return outcome.unusablePolicy(compiled.ruleId);
-    const applicable: { rule: CompiledRule; unitMatcher: RuleUnitMatcher }[] = [];
-    this.compiledRules.forEach((rule, index) => {
-      const unitMatcher = compiled.rules[index]!;
-      if (unitMatcher.kind !== 'other-language' && rule.matchesContext(context)) applicable.push({ rule, unitMatcher });
-    });
+    const applicable = this.applicableRules(compiled, context);
     if (units.units.length === 0) {
       if (language.whenEmpty.decision === 'deny') return outcome.defaultDeny(language.whenEmpty.reason);
       const rule = applicable.find(({ rule: candidate, unitMatcher }) => candidate.rule.decision === 'allow' && unitMatcher.kind === 'unconditional');
@@ -200,13 +205,22 @@ export class CompiledPolicy {
    * and the default deny cannot open a session, so an identity no rule mentions never reaches the target.
    */
   authorizeConnection(context: PolicyContext): ConnectionAuthorization {
-    const language = PROTOCOL_LANGUAGES[context.protocol];
-    for (const rule of this.compiledRules) {
-      if (rule.rule.decision === 'block') continue;
-      if (rule.language !== undefined && rule.language !== language) continue;
-      if (rule.matchesContext(context)) return { permitted: true, ruleId: rule.rule.id, reason: `rule ${rule.rule.id} covers this identity on ${context.connection}` };
-    }
+    const rule = this.permittingRules(context)[0];
+    if (rule !== undefined) return { permitted: true, ruleId: rule.id, reason: `rule ${rule.id} covers this identity on ${context.connection}` };
     return { permitted: false, reason: `no rule of policy "${this.name}" lets this identity use connection ${JSON.stringify(context.connection)} over ${context.protocol}` };
+  }
+
+  /**
+   * The allow and require-approval rules that cover this identity, connection and protocol (a rule
+   * with a language block only for that language's protocols), in policy order: everything the
+   * session could ever be let do comes from one of these (adapters use it to open an upstream
+   * session with no more rights than that, e.g. read-only).
+   */
+  permittingRules(context: PolicyContext): readonly PolicyRule[] {
+    const language = PROTOCOL_LANGUAGES[context.protocol];
+    return this.compiledRules
+      .filter((rule) => rule.rule.decision !== 'block' && (rule.language === undefined || rule.language === language) && rule.matchesContext(context))
+      .map((rule) => rule.rule);
   }
 
   /**
@@ -221,6 +235,38 @@ export class CompiledPolicy {
   /** @internal Used by DecisionBuilder. */
   get defaultClientMessage(): string {
     return this.defaultMessage;
+  }
+
+  /**
+   * The rules of this language that apply to the context, in file order. Cached per (identity,
+   * connection, protocol, language) when the identity is frozen (the gateway's session identity is:
+   * the event factory freezes it), so a session matches its context once, not per statement; a new
+   * policy object starts with an empty cache. An identity that could still change is matched afresh.
+   */
+  private applicableRules(compiled: Extract<LanguageMatchers, { ok: true }>, context: PolicyContext): readonly ApplicableRule[] {
+    const { identity } = context;
+    const cacheable = Object.isFrozen(identity) && Object.isFrozen(identity.groups);
+    const key = `${context.connection}\u0000${context.protocol}`;
+    let byContext: Map<string, readonly ApplicableRule[]> | undefined;
+    if (cacheable) {
+      const perIdentity = this.applicableCache.get(identity);
+      byContext = perIdentity?.get(compiled);
+      const hit = byContext?.get(key);
+      if (hit !== undefined) return hit;
+      if (byContext === undefined) {
+        byContext = new Map();
+        if (perIdentity === undefined) this.applicableCache.set(identity, new WeakMap([[compiled, byContext]]));
+        else perIdentity.set(compiled, byContext);
+      }
+    }
+    const applicable: ApplicableRule[] = [];
+    this.compiledRules.forEach((rule, index) => {
+      const unitMatcher = compiled.rules[index]!;
+      if (unitMatcher.kind !== 'other-language' && rule.matchesContext(context)) applicable.push({ rule, unitMatcher });
+    });
+    // Bounded: connections and protocols are configuration, and the map dies with the identity.
+    if (byContext !== undefined && byContext.size < MAX_CACHED_CONTEXTS_PER_IDENTITY) byContext.set(key, applicable);
+    return applicable;
   }
 
   private matchersFor(language: PolicyLanguage): LanguageMatchers {
@@ -252,7 +298,7 @@ export class CompiledPolicy {
    * built-in guard blocks with a reason naming the flag.
    */
   private decideUnit(
-    rules: readonly { rule: CompiledRule; unitMatcher: RuleUnitMatcher }[],
+    rules: readonly ApplicableRule[],
     guarded: readonly string[],
     unit: PolicyUnit,
     index: number,

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BYPASS_CORPUS } from './corpus/bypass-corpus.js';
-import { classifySqlSync, loadSqlClassifier } from './index.js';
+import { classifySqlCachedSync, classifySqlSync, loadSqlClassifier, SqlClassificationCache } from './index.js';
 
 beforeAll(async () => {
   await loadSqlClassifier();
@@ -42,5 +42,19 @@ describe('SQL bypass corpus', () => {
         if (statement.flags.some((flag) => risky.has(flag))) expect(statement.kind, testCase.name).not.toBe('read');
       }
     }
+  });
+});
+
+describe('SQL bypass corpus through the classification cache', () => {
+  it('classifies every case twice through the cache exactly as without it', () => {
+    const cache = new SqlClassificationCache();
+    for (const testCase of BYPASS_CORPUS) {
+      const uncached = classifySqlSync(testCase.sql);
+      const first = classifySqlCachedSync(testCase.sql, {}, cache);
+      const second = classifySqlCachedSync(testCase.sql, {}, cache);
+      expect(first, testCase.name).toEqual(uncached);
+      expect(second, testCase.name).toEqual(uncached);
+    }
+    expect(cache.size).toBeGreaterThan(BYPASS_CORPUS.length / 2);
   });
 });

@@ -1,5 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { classifySql, classifySqlSync, loadSqlClassifier, SqlClassificationError, type SqlStatementClassification } from './index.js';
+import {
+  classifySql,
+  classifySqlCachedSync,
+  classifySqlSync,
+  fingerprintSqlSync,
+  loadSqlClassifier,
+  SqlClassificationCache,
+  SqlClassificationError,
+  type SqlStatementClassification,
+} from './index.js';
 
 beforeAll(async () => {
   await loadSqlClassifier();
@@ -107,12 +116,61 @@ describe('classifySql', () => {
     expect(result.ok && result.statements.map((s) => s.kind)).toEqual(['read', 'transaction', 'write', 'dcl', 'transaction']);
   });
 
-  it('computes a fingerprint that ignores literal values', () => {
-    const a = classifySqlSync('SELECT * FROM users WHERE id = 1');
-    const b = classifySqlSync('SELECT * FROM users WHERE id = 99');
-    const c = classifySqlSync('SELECT * FROM orders WHERE id = 1');
-    expect(a.ok && a.fingerprint).toMatch(/^[0-9a-f]{16}$/);
-    expect(a.ok && b.ok && a.fingerprint === b.fingerprint).toBe(true);
-    expect(a.ok && c.ok && a.fingerprint === c.fingerprint).toBe(false);
+  it('computes a fingerprint that ignores literal values, outside the classification', () => {
+    const a = fingerprintSqlSync('SELECT * FROM users WHERE id = 1');
+    const b = fingerprintSqlSync('SELECT * FROM users WHERE id = 99');
+    const c = fingerprintSqlSync('SELECT * FROM orders WHERE id = 1');
+    expect(a).toMatch(/^[0-9a-f]{16}$/);
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+    expect(fingerprintSqlSync('SELEC nope')).toBeNull();
+    expect('fingerprint' in classifySqlSync('SELECT 1')).toBe(false);
+  });
+});
+
+describe('classifySqlCachedSync', () => {
+  it('keys by the exact text: literals that change the classification never share an entry', () => {
+    const cache = new SqlClassificationCache();
+    const tautology = classifySqlCachedSync('DELETE FROM orders WHERE 1=1', {}, cache);
+    const contradiction = classifySqlCachedSync('DELETE FROM orders WHERE 1=2', {}, cache);
+    expect(tautology.ok && tautology.flags).toContain('constant-true-where');
+    expect(contradiction.ok && contradiction.flags).not.toContain('constant-true-where');
+    expect(cache.size).toBe(2);
+    // Hits return the same (frozen) result; nobody can alter it for the next caller.
+    const again = classifySqlCachedSync('DELETE FROM orders WHERE 1=1', {}, cache);
+    expect(again).toBe(tautology);
+    expect(Object.isFrozen(again.ok && again.flags)).toBe(true);
+    expect(again).toEqual(classifySqlSync('DELETE FROM orders WHERE 1=1'));
+  });
+
+  it('does not cache what depends on the session prepared statements', () => {
+    const cache = new SqlClassificationCache();
+    const prepared = classifySqlSync('PREPARE q AS DELETE FROM orders');
+    const readQ = new Map<string, SqlStatementClassification>(prepared.ok ? [['q', prepared.statements[0]!]] : []);
+    const first = classifySqlCachedSync('EXECUTE q', { preparedStatements: readQ }, cache);
+    expect(first.ok && first.kind).toBe('write');
+    expect(cache.size).toBe(0);
+    const unknown = classifySqlCachedSync('EXECUTE q', { preparedStatements: new Map() }, cache);
+    expect(unknown.ok && unknown.flags).toContain('unknown-prepared-statement');
+    // Prepared and executed in the same text: independent of the session, so cacheable.
+    const inText = classifySqlCachedSync('PREPARE r AS SELECT 1; EXECUTE r', { preparedStatements: readQ }, cache);
+    expect(inText.ok && inText.kind).toBe('read');
+    expect(cache.size).toBe(1);
+  });
+
+  it('is bounded in entries and text length, evicting the least recently used', () => {
+    const cache = new SqlClassificationCache(3, 40);
+    for (const n of [1, 2, 3]) classifySqlCachedSync(`SELECT ${n}`, {}, cache);
+    classifySqlCachedSync('SELECT 1', {}, cache);
+    classifySqlCachedSync('SELECT 4', {}, cache);
+    expect(cache.size).toBe(3);
+    const hit = classifySqlCachedSync('SELECT 1', {}, cache);
+    expect(classifySqlCachedSync('SELECT 1', {}, cache)).toBe(hit);
+    const evicted = classifySqlCachedSync('SELECT 2', {}, cache);
+    expect(classifySqlCachedSync('SELECT 2', {}, cache)).toBe(evicted);
+    classifySqlCachedSync(`SELECT '${'x'.repeat(50)}'`, {}, cache);
+    expect(cache.size).toBe(3);
+    // Refusals before parsing are never cached either.
+    expect(classifySqlCachedSync('SELECT 1\u0000', {}, cache).ok).toBe(false);
   });
 });

@@ -1,5 +1,6 @@
 import { SqlClassificationError } from './errors.js';
 import { normalizeCheckedText } from './normalize-sql.js';
+import { derivedColumnReferences } from './column-lineage.js';
 import { checkedSqlText, DEFAULT_MAX_SQL_LENGTH, fingerprintPostgres, loadPostgresParser, parsePostgres } from './postgres-parser.js';
 import {
   mostPrivilegedKind,
@@ -25,13 +26,106 @@ export async function classifySql(input: string | Uint8Array, options: SqlClassi
 }
 
 export function classifySqlSync(input: string | Uint8Array, options: SqlClassifyOptions = {}): SqlClassification {
+  let text: string;
   try {
-    const text = checkedSqlText(input, options.maxLength ?? DEFAULT_MAX_SQL_LENGTH);
+    text = checkedSqlText(input, options.maxLength ?? DEFAULT_MAX_SQL_LENGTH);
+  } catch (error) {
+    if (error instanceof SqlClassificationError) return { ok: false, error };
+    throw error;
+  }
+  return classifyCheckedText(text, new PreparedInThisText(options.preparedStatements));
+}
+
+/**
+ * Like classifySqlSync, through a bounded cache keyed by the exact text (never a normalized form
+ * or a fingerprint: tautology detection reads literal values, so `WHERE 1=1` and `WHERE 1=2`
+ * must not share an entry). A result that read the session's prepared statements (`EXECUTE
+ * name`) depends on them and is never cached. Cached results are deeply frozen and shared.
+ */
+export function classifySqlCachedSync(input: string | Uint8Array, options: SqlClassifyOptions = {}, cache: SqlClassificationCache = defaultClassificationCache): SqlClassification {
+  let text: string;
+  try {
+    text = checkedSqlText(input, options.maxLength ?? DEFAULT_MAX_SQL_LENGTH);
+  } catch (error) {
+    if (error instanceof SqlClassificationError) return { ok: false, error };
+    throw error;
+  }
+  const hit = cache.get(text);
+  if (hit !== undefined) return hit;
+  const prepared = new PreparedInThisText(options.preparedStatements);
+  const result = classifyCheckedText(text, prepared);
+  // RangeError (stack exhaustion) depends on the stack at the time, not on the text alone.
+  const deterministic = result.ok || result.error.code !== 'SQL_TOO_COMPLEX';
+  if (!prepared.readSession && deterministic) cache.set(text, result);
+  return result;
+}
+
+/** A bounded LRU of classifications by exact statement text. */
+export class SqlClassificationCache {
+  private readonly entries = new Map<string, SqlClassification>();
+  private chars = 0;
+
+  /**
+   * @param maxEntries most texts kept (default 4096)
+   * @param maxTextLength longer texts are not cached (default 8192 UTF-16 units)
+   * @param maxTotalChars most text held in all keys together (default 4 Mi UTF-16 units)
+   */
+  constructor(
+    readonly maxEntries = 4096,
+    readonly maxTextLength = 8192,
+    readonly maxTotalChars = 4 * 1024 * 1024,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(text: string): SqlClassification | undefined {
+    const hit = this.entries.get(text);
+    if (hit === undefined) return undefined;
+    // Most recently used last: the first key is the one to evict.
+    this.entries.delete(text);
+    this.entries.set(text, hit);
+    return hit;
+  }
+
+  set(text: string, classification: SqlClassification): void {
+    if (text.length > this.maxTextLength || this.entries.has(text)) return;
+    deepFreeze(classification);
+    this.entries.set(text, classification);
+    this.chars += text.length;
+    for (const key of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries && this.chars <= this.maxTotalChars) break;
+      this.entries.delete(key);
+      this.chars -= key.length;
+    }
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.chars = 0;
+  }
+}
+
+const defaultClassificationCache = new SqlClassificationCache();
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  // SqlClassificationError is an Error: freezing it is fine, its cause chain is not ours to walk.
+  Object.freeze(value);
+  if (value instanceof Error) return;
+  for (const child of Object.values(value)) deepFreeze(child);
+}
+
+function classifyCheckedText(text: string, prepared: PreparedInThisText): SqlClassification {
+  try {
     const { statements: trees } = parsePostgres(text);
-    const prepared = new PreparedInThisText(options.preparedStatements);
     const statements: SqlStatementClassification[] = [];
     for (const tree of trees) {
       const statement = StatementAnalysis.classify(tree, prepared);
+      if (readsSessionActivity(statement)) statement.flags = [...statement.flags, 'session-activity' as const].sort();
+      const derived = derivedColumnReferences(tree);
+      if (derived.length > 0) statement.derivedColumns = derived;
       // PREPARE then EXECUTE in one text: the EXECUTE runs what was just prepared; DEALLOCATE forgets it.
       if (statement.preparedName !== undefined) prepared.set(statement.preparedName, statement);
       if (statement.deallocates !== undefined) prepared.drop(statement.deallocates);
@@ -53,7 +147,6 @@ export function classifySqlSync(input: string | Uint8Array, options: SqlClassify
       multiStatement,
       flags: [...flags].sort(),
       normalized: normalizeCheckedText(text),
-      fingerprint: fingerprintPostgres(text),
     };
   } catch (error) {
     if (error instanceof SqlClassificationError) return { ok: false, error };
@@ -61,6 +154,13 @@ export function classifySqlSync(input: string | Uint8Array, options: SqlClassify
     if (error instanceof RangeError) return { ok: false, error: new SqlClassificationError('SQL_TOO_COMPLEX', error.message, undefined, { cause: error }) };
     throw error;
   }
+}
+
+/** Views that show other sessions' statements, literals included (to every session of the same role). */
+const SESSION_ACTIVITY_RELATIONS = new Set(['pg_stat_activity']);
+
+function readsSessionActivity(statement: SqlStatementClassification): boolean {
+  return statement.objects.some((object) => (object.schema === undefined || object.schema === 'pg_catalog') && SESSION_ACTIVITY_RELATIONS.has(object.name));
 }
 
 /**
@@ -72,6 +172,8 @@ class PreparedInThisText implements Pick<ReadonlyMap<string, SqlStatementClassif
   private readonly added = new Map<string, SqlStatementClassification>();
   private readonly dropped = new Set<string>();
   private droppedAll = false;
+  /** Whether a lookup reached the session's map: the result then depends on it (not cacheable). */
+  readSession = false;
 
   constructor(private readonly session: ReadonlyMap<string, SqlStatementClassification> | undefined) {}
 
@@ -79,6 +181,7 @@ class PreparedInThisText implements Pick<ReadonlyMap<string, SqlStatementClassif
     const added = this.added.get(name);
     if (added !== undefined) return added;
     if (this.droppedAll || this.dropped.has(name)) return undefined;
+    this.readSession = true;
     return this.session?.get(name);
   }
 
@@ -95,5 +198,19 @@ class PreparedInThisText implements Pick<ReadonlyMap<string, SqlStatementClassif
     }
     this.added.delete(name);
     this.dropped.add(name);
+  }
+}
+
+/**
+ * libpg-query's fingerprint of the text (equal for statements that differ only in literals), or
+ * null for blank or unparseable text. Not part of a classification: nothing on the hot path reads
+ * it, and it costs a third WebAssembly call. Never use it as a cache key for decisions.
+ */
+export function fingerprintSqlSync(input: string | Uint8Array, options: Pick<SqlClassifyOptions, 'maxLength'> = {}): string | null {
+  try {
+    return fingerprintPostgres(checkedSqlText(input, options.maxLength ?? DEFAULT_MAX_SQL_LENGTH));
+  } catch (error) {
+    if (error instanceof SqlClassificationError) return null;
+    throw error;
   }
 }

@@ -67,6 +67,7 @@ export type SqlFlag =
   | 'row-lock'
   | 'row-security-change'
   | 'listen'
+  | 'session-activity'
   | 'notify'
   | 'select-into'
   | 'cursor'
@@ -86,6 +87,12 @@ export interface SqlStatementClassification {
   preparedName?: string;
   /** The SQL prepared statement `DEALLOCATE name` drops, or `*` for `DEALLOCATE ALL` / `DISCARD ALL`. */
   deallocates?: string;
+  /**
+   * Column names whose values the statement can return other than as a plain output column
+   * (through an expression, aggregate, set operation, subquery; `*` for a whole-row reference or a
+   * star in such a place): see derivedColumnReferences. Absent when there are none.
+   */
+  derivedColumns?: string[];
 }
 
 export interface SqlClassificationOk {
@@ -98,8 +105,6 @@ export interface SqlClassificationOk {
   flags: SqlFlag[];
   /** Literal-free text for events (see normalizeSql). */
   normalized: string;
-  /** libpg-query fingerprint: equal for statements that differ only in literals. */
-  fingerprint: string | null;
 }
 
 export interface SqlClassificationFailure {

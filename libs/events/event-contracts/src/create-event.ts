@@ -46,7 +46,39 @@ export class EventFactory {
       source: this.source,
       payload: spec.payload,
     };
+    // The JSON is made before validation and kept: what was validated is what gets stored and
+    // scanned, and a store need not validate (or serialize) this event again.
+    const json = JSON.stringify(event);
     assertValidEvent(event);
+    // Frozen, so that the object cannot drift from the JSON validated for it.
+    deepFreeze(event);
+    factoryJson.set(event, json);
     return event as unknown as EventEnvelope<T>;
   }
+}
+
+/**
+ * Events made (and validated) by an EventFactory in this process, with the JSON they were
+ * validated as. Module-private: nothing else can add to it, so a foreign object (parsed from
+ * Kafka, built by hand) is never taken for a validated one.
+ */
+const factoryJson = new WeakMap<object, string>();
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const child of Object.values(value)) deepFreeze(child);
+}
+
+/**
+ * The JSON of an event made by an EventFactory of this process (validated when made, frozen
+ * since), or undefined for any other object: those must be validated by whoever accepts them.
+ */
+export function factoryEventJson(event: unknown): string | undefined {
+  return typeof event === 'object' && event !== null ? factoryJson.get(event) : undefined;
+}
+
+/** `JSON.stringify(event)`, reusing the JSON made by the factory when there is one. */
+export function eventJson(event: object): string {
+  return factoryJson.get(event) ?? JSON.stringify(event);
 }

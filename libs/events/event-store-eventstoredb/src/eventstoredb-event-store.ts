@@ -318,15 +318,16 @@ export class EventStoreDbEventStore implements EventStore {
 
   private toRecorded(raw: RawEvent): RecordedEvent {
     if (!raw.position) throw new EventStoreUnavailableError('the server does not report event positions (EventStoreDB 22.6 or later is required)');
-    if (!raw.isJson) throw new CorruptEventError(`event ${raw.id} in ${raw.stream} is not JSON`);
+    const at = { position: raw.position };
+    if (!raw.isJson) throw new CorruptEventError(`event ${raw.id} in ${raw.stream} is not JSON`, at);
     let event: CustodianEvent;
     try {
       event = parseEvent(raw.data);
     } catch (error) {
-      throw new CorruptEventError(`event ${raw.stream}@${raw.revision} cannot be read: ${(error as Error).message}`, { cause: error });
+      throw new CorruptEventError(`event ${raw.stream}@${raw.revision} cannot be read: ${(error as Error).message}`, { cause: error, ...at });
     }
     if (event.stream !== raw.stream || event.sequence !== raw.revision || event.id !== raw.id) {
-      throw new CorruptEventError(`event ${event.id} says ${event.stream}@${event.sequence} but is stored as ${raw.id} at ${raw.stream}@${raw.revision}`);
+      throw new CorruptEventError(`event ${event.id} says ${event.stream}@${event.sequence} but is stored as ${raw.id} at ${raw.stream}@${raw.revision}`, at);
     }
     return {
       event,

@@ -197,4 +197,27 @@ describe('SqliteEventStore', () => {
     await expect(collect(store.readAll())).rejects.toMatchObject({ code: 'EVENT_STORE_CORRUPT' });
     await store.close();
   });
+
+  it('parses a row once for all its readers (frozen), and again when its text changed underneath', async () => {
+    const { store, path, stream } = await storeWithOneSession();
+    try {
+      const first = await collect(store.readAll());
+      const second = await collect(store.readStream(stream));
+      expect(second.map((r) => r.event)).toEqual(first.map((r) => r.event));
+      expect(second[0]!.event).toBe(first[0]!.event);
+      expect(Object.isFrozen(first[0]!.event)).toBe(true);
+      expect(Object.isFrozen(first[0]!.event.payload)).toBe(true);
+      // Tampered with (triggers dropped, as an attacker with the file could): the new text is read and validated, not the cached event.
+      const raw = new BetterSqlite3(path);
+      try {
+        raw.exec('DROP TRIGGER events_refuse_update');
+        raw.prepare('UPDATE events SET json = ? WHERE stream = ? AND revision = 0').run(JSON.stringify({ ...first[0]!.event, type: 'no.such.type' }), stream);
+      } finally {
+        raw.close();
+      }
+      await expect(collect(store.readAll())).rejects.toMatchObject({ code: 'EVENT_STORE_CORRUPT' });
+    } finally {
+      await store.close();
+    }
+  });
 });

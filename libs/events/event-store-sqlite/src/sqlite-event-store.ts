@@ -2,12 +2,13 @@ import { SystemClock, formatRfc3339Micros, parseEventJson, type Clock, type Cust
 import {
   CorruptEventError,
   EventStoreClosedError,
-  EventStoreError,
   EventStoreUnavailableError,
+  IdempotencyConflictError,
   InvalidRequestError,
+  SequenceMismatchError,
+  WrongExpectedRevisionError,
   assertValidStreamName,
   checkBatch,
-  decideAppend,
   formatPosition,
   parsePosition,
   startSubscription,
@@ -21,14 +22,18 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
-  type StoredEventRef,
   type StreamRevision,
   type SubscribeToAllOptions,
   type Subscription,
   type SubscriptionItem,
 } from '@custodian/event-store';
-import BetterSqlite3, { type Database, type Transaction } from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
+import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { migrate } from './schema.js';
+import { WRITER_ROLE, type WriterAppend, type WriterData, type WriterRefusal, type WriterReply, type WriterRequest } from './sqlite-writer.worker.js';
+
+/** Where the writer's entry point is: beside this file, as .ts when running from sources. */
+const WRITER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './sqlite-writer.worker.ts' : './sqlite-writer.worker.js', import.meta.url);
 
 export interface SqliteEventStoreOptions {
   /** Database file. Created with its schema when missing. */
@@ -45,6 +50,15 @@ export interface SqliteEventStoreOptions {
   readonly clock?: Clock;
 }
 
+/** Parsed rows kept for other readers (see parsedRows): a few pages behind the head. */
+const PARSED_ROWS_KEPT = 4096;
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const child of Object.values(value)) deepFreeze(child);
+}
+
 interface EventRow {
   readonly position: number;
   readonly stream: string;
@@ -59,8 +73,6 @@ interface PendingAppend {
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (error: unknown) => void;
 }
-
-type Outcome = { readonly ok: true; readonly result: AppendResult } | { readonly ok: false; readonly error: unknown };
 
 const sqlitePosition = (position: number | bigint): GlobalPosition => {
   const p = BigInt(position);
@@ -83,13 +95,7 @@ function checkCount(name: string, value: number | undefined): number {
 
 function prepareStatements(db: Database) {
   return {
-    byId: db.prepare<[string], { position: number; stream: string; revision: number; json: string }>(
-      'SELECT position, stream, revision, json FROM events WHERE id = ?',
-    ),
     lastRevision: db.prepare<[string], { revision: number | null }>('SELECT MAX(revision) AS revision FROM events WHERE stream = ?'),
-    insert: db.prepare<[string, string, number, string, number, string, string, string]>(
-      'INSERT INTO events (id, stream, revision, type, schema_version, occurred_at, recorded_at, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
     streamForwards: db.prepare<[string, number, number], EventRow>(
       'SELECT position, stream, revision, recorded_at, json FROM events WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?',
     ),
@@ -100,17 +106,17 @@ function prepareStatements(db: Database) {
       'SELECT position, stream, revision, recorded_at, json FROM events WHERE position > ? ORDER BY position ASC LIMIT ?',
     ),
     loadCheckpoint: db.prepare<[string], { position: string }>('SELECT position FROM checkpoints WHERE subscription_id = ?'),
-    saveCheckpoint: db.prepare<[string, string, string]>(
-      `INSERT INTO checkpoints (subscription_id, position, updated_at) VALUES (?, ?, ?)
-       ON CONFLICT (subscription_id) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
-    ),
   };
 }
 
 /**
  * The embedded event store: one SQLite file in WAL mode with synchronous=FULL (a committed
- * append survives power loss). Concurrent appends from the same tick are group-committed in one
- * transaction, each inside its own savepoint, so one refused append does not fail the others.
+ * append survives power loss). Writes run in a worker thread (sqlite-writer.worker.ts), the
+ * file's only writer in this process, so commits and their fsync never block the event loop:
+ * appends issued in the same turn are sent together, the writer commits everything that arrived
+ * during its previous commit in one transaction (each append in its own savepoint, so one
+ * refused append does not fail the others), and an append resolves only after its COMMIT.
+ * Reads run on this thread's own connection (WAL: readers never wait for the writer).
  *
  * Ordering: SQLite has a single writer, and positions come from AUTOINCREMENT inside the write
  * transaction, so position order is commit order: a reader never sees position N+1 committed
@@ -126,11 +132,18 @@ export class SqliteEventStore implements EventStore {
   private readonly clock: Clock;
   private readonly db: Database;
   private readonly statements: ReturnType<typeof prepareStatements>;
-  private readonly commitGroup: Transaction<(pending: readonly PendingAppend[], outcomes: Outcome[]) => void>;
-  private readonly applyOne: (pending: PendingAppend) => AppendResult;
+  private readonly writer: Worker;
 
+  /** Appends of this turn, sent to the writer together. */
   private queue: PendingAppend[] = [];
-  private flushScheduled = false;
+  private sendScheduled = false;
+  /** Sent to the writer, by request id, until it answers. */
+  private readonly inFlight = new Map<number, PendingAppend>();
+  private readonly checkpointsInFlight = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
+  private nextRequestId = 1;
+  /** Set when the writer died or failed to open: every later append is refused with it. */
+  private writerFailure: EventStoreUnavailableError | undefined;
+  private writerExited: Promise<void>;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Incremented after every commit that wrote events; wakes live subscriptions in this process. */
@@ -139,8 +152,17 @@ export class SqliteEventStore implements EventStore {
   private readonly subscriptions = new Set<Subscription>();
 
   static async open(options: SqliteEventStoreOptions): Promise<SqliteEventStore> {
-    return new SqliteEventStore(options);
+    const store = new SqliteEventStore(options);
+    try {
+      await store.writerReady;
+    } catch (error) {
+      await store.close().catch(() => undefined);
+      throw error;
+    }
+    return store;
   }
+
+  private readonly writerReady: Promise<void>;
 
   private constructor(private readonly options: SqliteEventStoreOptions) {
     this.path = options.path;
@@ -149,10 +171,12 @@ export class SqliteEventStore implements EventStore {
     this.maxGroupSize = options.maxGroupSize ?? 1000;
     this.clock = options.clock ?? new SystemClock();
     if (!Number.isSafeInteger(this.pageSize) || this.pageSize < 1) throw new InvalidRequestError('pageSize must be a positive integer');
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
 
+    // Schema first (once, at open), so that the writer and this reader find the tables.
     const db = new BetterSqlite3(options.path);
     try {
-      this.configure(db, options.busyTimeoutMs ?? 5_000);
+      this.configure(db, busyTimeoutMs);
       migrate(db, () => this.now());
     } catch (error) {
       db.close();
@@ -161,19 +185,30 @@ export class SqliteEventStore implements EventStore {
     this.db = db;
     this.statements = prepareStatements(db);
 
-    // Nested better-sqlite3 transactions are savepoints: a refused append rolls back only itself.
-    this.applyOne = db.transaction((pending: PendingAppend) => this.applyAppend(pending));
-    this.commitGroup = db.transaction((pending: readonly PendingAppend[], outcomes: Outcome[]) => {
-      for (const p of pending) {
-        try {
-          outcomes.push({ ok: true, result: this.applyOne(p) });
-        } catch (error) {
-          // An I/O error can make SQLite roll back the whole transaction; continuing would then
-          // autocommit the rest one by one, outside the group. Fail the group instead.
-          if (!db.inTransaction) throw error;
-          outcomes.push({ ok: false, error });
-        }
-      }
+    const workerData: WriterData = { role: WRITER_ROLE, path: options.path, busyTimeoutMs, maxGroupSize: this.maxGroupSize };
+    // execArgv []: the writer needs none of the parent's flags, and some (--input-type) break a worker.
+    this.writer = new Worker(WRITER_ENTRY, { workerData, execArgv: [] });
+    // The writer keeps the process alive only while it owes an answer (see track()).
+    this.writer.unref();
+    this.writerReady = new Promise<void>((resolve, reject) => {
+      const onReply = (reply: WriterReply): void => {
+        if (reply.type === 'ready') resolve();
+        else if (reply.type === 'open-failed') reject(new EventStoreUnavailableError(`${options.path}: the writer could not open the database: ${reply.message}`));
+        else this.onWriterReply(reply);
+      };
+      this.writer.on('message', onReply);
+      this.writer.on('error', (error) => {
+        const failure = new EventStoreUnavailableError(`${options.path}: the writer thread failed: ${error.message}`, { cause: error });
+        reject(failure);
+        this.failWriter(failure);
+      });
+    });
+    this.writerReady.catch(() => undefined);
+    this.writerExited = new Promise((resolve) => {
+      this.writer.once('exit', () => {
+        this.failWriter(new EventStoreUnavailableError(`${options.path}: the writer thread exited`));
+        resolve();
+      });
     });
 
     this.checkpoints = {
@@ -184,7 +219,12 @@ export class SqliteEventStore implements EventStore {
       },
       save: async (subscriptionId, position) => {
         this.assertOpen();
-        this.statements.saveCheckpoint.run(subscriptionId, formatPosition(position), this.now());
+        if (this.writerFailure) throw this.writerFailure;
+        const id = this.nextRequestId++;
+        const saved = new Promise<void>((resolve, reject) => this.checkpointsInFlight.set(id, { resolve, reject }));
+        this.track(1);
+        this.send({ type: 'checkpoint', id, subscriptionId, position: formatPosition(position), updatedAt: this.now() });
+        await saved;
       },
     };
   }
@@ -209,92 +249,181 @@ export class SqliteEventStore implements EventStore {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Append (group commit)
+  // Append (to the writer thread, group commit there)
   // ---------------------------------------------------------------------------------------------
 
   async append(stream: string, events: readonly CustodianEvent[], options: AppendOptions): Promise<AppendResult> {
     if (this.closed || this.closing) throw new EventStoreClosedError();
     const expected = options?.expectedRevision;
     const batch = checkBatch(stream, events, expected);
+    if (this.writerFailure) throw this.writerFailure;
     return new Promise<AppendResult>((resolve, reject) => {
       this.queue.push({ batch, expected, resolve, reject });
-      this.scheduleFlush();
+      this.track(1);
+      this.scheduleSend();
     });
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
+  private scheduleSend(): void {
+    if (this.sendScheduled) return;
+    this.sendScheduled = true;
     // setImmediate, not a microtask: appends issued across several promise hops of the same
-    // turn still join the group.
-    setImmediate(() => this.flush());
+    // turn still go in one message (and so most likely one transaction).
+    setImmediate(() => this.sendQueued());
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    const pending = this.queue.splice(0, this.maxGroupSize);
-    if (this.queue.length > 0) this.scheduleFlush();
+  private sendQueued(): void {
+    this.sendScheduled = false;
+    const pending = this.queue;
     if (pending.length === 0) return;
-    const outcomes: Outcome[] = [];
-    try {
-      // IMMEDIATE takes the write lock up front (waiting up to busy_timeout for other processes).
-      this.commitGroup.immediate(pending, outcomes);
-    } catch (error) {
-      const failure = error instanceof EventStoreError ? error : new EventStoreUnavailableError(`append to ${this.path} failed: ${(error as Error).message}`, { cause: error });
-      for (const p of pending) p.reject(failure);
+    this.queue = [];
+    if (this.writerFailure) {
+      for (const p of pending) this.settle(p, () => p.reject(this.writerFailure));
       return;
     }
-    let wrote = false;
-    pending.forEach((p, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) {
-        wrote ||= !outcome.result.deduplicated;
-        p.resolve(outcome.result);
-      } else {
-        p.reject(outcome.error);
-      }
+    // recordedAt: when the batch leaves for the writer (this thread owns the clock).
+    const recordedAt = this.now();
+    const appends: WriterAppend[] = pending.map((p) => {
+      const id = this.nextRequestId++;
+      this.inFlight.set(id, p);
+      const { batch } = p;
+      return {
+        id,
+        stream: batch.stream,
+        expected: p.expected,
+        recordedAt,
+        events: batch.events.map((event, i) => ({
+          id: event.id,
+          sequence: event.sequence,
+          type: event.type,
+          schemaVersion: event.schemaVersion,
+          occurredAt: event.occurredAt,
+          json: batch.jsons[i]!,
+        })),
+      };
     });
-    if (wrote) this.notifyCommit();
+    this.send({ type: 'append', appends });
   }
 
-  private applyAppend({ batch, expected }: PendingAppend): AppendResult {
-    const found: (StoredEventRef | undefined)[] = batch.events.map((event) => {
-      const row = this.statements.byId.get(event.id);
-      return row && { id: event.id, stream: row.stream, revision: row.revision, position: sqlitePosition(row.position), stored: row.json };
-    });
-    const last = this.statements.lastRevision.get(batch.stream)?.revision ?? null;
-    const current: StreamRevision = last === null ? 'no-stream' : last;
-    const decision = decideAppend(batch, expected, current, found);
-    if (decision !== 'write') return decision;
+  private send(request: WriterRequest): void {
+    this.writer.postMessage(request);
+  }
 
-    const recordedAt = this.now();
-    let position = 0n;
-    batch.events.forEach((event, i) => {
-      const info = this.statements.insert.run(event.id, batch.stream, event.sequence, event.type, event.schemaVersion, event.occurredAt, recordedAt, batch.jsons[i]!);
-      position = BigInt(info.lastInsertRowid);
-    });
-    return {
-      stream: batch.stream,
-      firstRevision: batch.firstSequence,
-      nextExpectedRevision: batch.lastSequence,
-      position: { commit: position, prepare: position },
-      deduplicated: false,
-    };
+  private onWriterReply(reply: WriterReply): void {
+    switch (reply.type) {
+      case 'appended': {
+        for (const outcome of reply.outcomes) {
+          const p = this.inFlight.get(outcome.id);
+          if (!p) continue;
+          this.inFlight.delete(outcome.id);
+          if (outcome.ok) {
+            const { result } = outcome;
+            this.settle(p, () =>
+              p.resolve({
+                stream: p.batch.stream,
+                firstRevision: result.firstRevision,
+                nextExpectedRevision: result.nextExpectedRevision,
+                position: { commit: result.position, prepare: result.position },
+                deduplicated: result.deduplicated,
+              }),
+            );
+          } else {
+            this.settle(p, () => p.reject(refusalError(outcome.refusal)));
+          }
+        }
+        if (reply.wrote) this.notifyCommit();
+        return;
+      }
+      case 'group-failed': {
+        const failure = new EventStoreUnavailableError(`append to ${this.path} failed: ${reply.message}`);
+        for (const id of reply.ids) {
+          const p = this.inFlight.get(id);
+          if (!p) continue;
+          this.inFlight.delete(id);
+          this.settle(p, () => p.reject(failure));
+        }
+        return;
+      }
+      case 'checkpoint-saved': {
+        const waiter = this.checkpointsInFlight.get(reply.id);
+        if (!waiter) return;
+        this.checkpointsInFlight.delete(reply.id);
+        this.track(-1);
+        if (reply.error === undefined) waiter.resolve();
+        else waiter.reject(new EventStoreUnavailableError(`saving a checkpoint in ${this.path} failed: ${reply.error}`));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private settle(_pending: PendingAppend, action: () => void): void {
+    this.track(-1);
+    action();
+  }
+
+  /** Appends and checkpoints not answered yet; the worker keeps the process alive only while there are some. */
+  private owed = 0;
+  private drainWaiters: (() => void)[] = [];
+  private track(delta: number): void {
+    const before = this.owed;
+    this.owed += delta;
+    if (before === 0 && this.owed > 0) this.writer.ref();
+    else if (before > 0 && this.owed === 0) {
+      this.writer.unref();
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  private failWriter(failure: EventStoreUnavailableError): void {
+    if (this.writerFailure) return;
+    this.writerFailure = failure;
+    const pending = [...this.inFlight.values(), ...this.queue];
+    this.inFlight.clear();
+    this.queue = [];
+    for (const p of pending) this.settle(p, () => p.reject(failure));
+    for (const waiter of this.checkpointsInFlight.values()) {
+      this.track(-1);
+      waiter.reject(failure);
+    }
+    this.checkpointsInFlight.clear();
   }
 
   // ---------------------------------------------------------------------------------------------
   // Reads
   // ---------------------------------------------------------------------------------------------
 
-  private toRecorded(row: EventRow): RecordedEvent {
+  /**
+   * Events parsed and validated recently, by position, with the exact JSON they were parsed from.
+   * Several subscriptions in one process (evidence log, SIEM, approvals read models) read the same
+   * rows near the head: each row is parsed and validated once, and a row whose text differs from
+   * what was parsed (changed underneath) is parsed and validated again. Frozen, since shared.
+   */
+  private readonly parsedRows = new Map<number, { readonly json: string; readonly event: CustodianEvent }>();
+
+  private parseRow(row: EventRow): CustodianEvent {
+    const cached = this.parsedRows.get(row.position);
+    if (cached && cached.json === row.json) return cached.event;
     let event: CustodianEvent;
     try {
       event = parseEventJson(row.json);
     } catch (error) {
-      throw new CorruptEventError(`event at position ${row.position} cannot be read: ${(error as Error).message}`, { cause: error });
+      throw new CorruptEventError(`event at position ${row.position} cannot be read: ${(error as Error).message}`, { cause: error, position: sqlitePosition(row.position) });
     }
+    deepFreeze(event);
+    this.parsedRows.delete(row.position);
+    this.parsedRows.set(row.position, { json: row.json, event });
+    if (this.parsedRows.size > PARSED_ROWS_KEPT) this.parsedRows.delete(this.parsedRows.keys().next().value!);
+    return event;
+  }
+
+  private toRecorded(row: EventRow): RecordedEvent {
+    const event = this.parseRow(row);
     if (event.stream !== row.stream || event.sequence !== row.revision) {
-      throw new CorruptEventError(`event at position ${row.position} says ${event.stream}@${event.sequence} but is stored at ${row.stream}@${row.revision}`);
+      throw new CorruptEventError(`event at position ${row.position} says ${event.stream}@${event.sequence} but is stored at ${row.stream}@${row.revision}`, { position: sqlitePosition(row.position) });
     }
     return { event, stream: row.stream, revision: row.revision, position: sqlitePosition(row.position), recordedAt: row.recorded_at };
   }
@@ -422,11 +551,43 @@ export class SqliteEventStore implements EventStore {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all([...this.subscriptions].map((s) => s.stop()));
-      // Appends already accepted are committed, not dropped.
-      while (this.queue.length > 0) this.flush();
+      // Appends already accepted are committed, not dropped: send what is queued, then wait.
+      this.sendQueued();
+      await this.drained();
       this.closed = true;
+      if (!this.writerFailure) {
+        this.writer.ref();
+        this.send({ type: 'close' });
+      }
+      await this.writerExited;
       this.db.close();
     })();
     return this.closing;
+  }
+
+  /** Resolves once the writer has answered every append and checkpoint sent so far. */
+  private drained(): Promise<void> {
+    if (this.owed === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+}
+
+/** The shared error class for a refusal the writer made. */
+function refusalError(refusal: WriterRefusal): Error {
+  switch (refusal.kind) {
+    case 'wrong-expected-revision':
+      return new WrongExpectedRevisionError(refusal.stream, refusal.expected, refusal.actual);
+    case 'sequence-mismatch':
+      return new SequenceMismatchError(refusal.stream, refusal.eventId, refusal.expectedSequence, refusal.actualSequence);
+    case 'idempotency-conflict':
+      return new IdempotencyConflictError(refusal.stream, refusal.eventId, refusal.detail);
+    case 'sqlite': {
+      // SQLite refused the write itself (an append-only trigger, a constraint): as before, the
+      // caller gets SQLite's error, under its name and code.
+      const error = new Error(refusal.message) as Error & { code?: string };
+      error.name = refusal.name;
+      if (refusal.code !== undefined) error.code = refusal.code;
+      return error;
+    }
   }
 }

@@ -1,5 +1,5 @@
 // Checks shared by every adapter, so that all of them refuse the same appends with the same errors.
-import { assertValidEvent, type CustodianEvent } from '@custodian/event-contracts';
+import { assertValidEvent, factoryEventJson, type CustodianEvent } from '@custodian/event-contracts';
 import {
   IdempotencyConflictError,
   InvalidRequestError,
@@ -34,7 +34,7 @@ export function assertValidExpectedRevision(expected: ExpectedRevision): void {
 }
 
 /**
- * Produce boundary of the store: contract validation, stream membership, ids unique and
+ * Produce boundary of the store: contract validation (skipped for events an EventFactory made and validated), stream membership, ids unique and
  * sequences consecutive within the batch. Throws `EventContractError` or an `EventStoreError`.
  */
 export function checkBatch(stream: string, events: readonly CustodianEvent[], expected: ExpectedRevision): CheckedBatch {
@@ -45,14 +45,19 @@ export function checkBatch(stream: string, events: readonly CustodianEvent[], ex
   const jsons: string[] = [];
   const first = events[0]!;
   events.forEach((event, i) => {
-    assertValidEvent(event);
+    // Events made by an EventFactory were validated (and frozen) when made; anything else is foreign.
+    let json = factoryEventJson(event);
+    if (json === undefined) {
+      assertValidEvent(event);
+      json = JSON.stringify(event);
+    }
     if (event.stream !== stream) throw new StreamMismatchError(stream, event.id, event.stream);
     if (ids.has(event.id)) throw new IdempotencyConflictError(stream, event.id, 'appears twice in the batch');
     ids.add(event.id);
     if (event.sequence !== first.sequence + i) {
       throw new SequenceMismatchError(stream, event.id, first.sequence + i, event.sequence);
     }
-    jsons.push(JSON.stringify(event));
+    jsons.push(json);
   });
   return { stream, events, jsons, firstSequence: first.sequence, lastSequence: first.sequence + events.length - 1 };
 }

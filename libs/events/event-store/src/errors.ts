@@ -96,8 +96,11 @@ export class InvalidRequestError extends EventStoreError {
 /** A stored record contradicts its own envelope (e.g. row stream ≠ envelope stream). */
 export class CorruptEventError extends EventStoreError {
   override name = 'CorruptEventError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** Where the unreadable record is, when known: a reader may resume after it (e.g. `log verify`). */
+  readonly position: GlobalPosition | undefined;
+  constructor(message: string, options?: { cause?: unknown; position?: GlobalPosition }) {
     super('EVENT_STORE_CORRUPT', message, options);
+    this.position = options?.position;
   }
 }
 

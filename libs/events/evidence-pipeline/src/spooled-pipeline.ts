@@ -3,7 +3,7 @@
 // after the bus acknowledged them (Kafka acks=-1). A crash or a broker outage loses nothing: the
 // spool is drained again on restart / reconnect; what was delivered twice is deduplicated by
 // event id downstream (ingest).
-import { SystemClock, type Clock, type CustodianEvent } from '@custodian/event-contracts';
+import { SystemClock, eventJson, type Clock, type CustodianEvent } from '@custodian/event-contracts';
 import { NO_PIPELINE_METRICS, eventMessage, type BusMessage, type BusPublisher, type PipelineMetrics } from '@custodian/event-bus';
 import { PipelineClosedError, PipelineRefusedError, SpoolError } from './errors.js';
 import type { Accepted, EvidencePipeline, PipelineStatus } from './evidence-pipeline.js';
@@ -34,7 +34,7 @@ export interface SpooledPipelineOptions {
 /** Spool payload: per event, a line `<id> <type> <schemaVersion> <stream>` and a line of envelope JSON. */
 export function encodeEvents(events: readonly CustodianEvent[]): Buffer {
   let text = '';
-  for (const e of events) text += `${e.id} ${e.type} ${e.schemaVersion} ${e.stream}\n${JSON.stringify(e)}\n`;
+  for (const e of events) text += `${e.id} ${e.type} ${e.schemaVersion} ${e.stream}\n${eventJson(e)}\n`;
   return Buffer.from(text, 'utf8');
 }
 

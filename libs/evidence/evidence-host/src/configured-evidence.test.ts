@@ -44,6 +44,23 @@ describe('configuredEvidence', () => {
     await state.close();
   });
 
+  it('keeps the pack attestation key apart from the log key (issue 20, item 2)', () => {
+    const evidence = configuredEvidence(config(''), {});
+    expect(() => evidence.loadAttestationSigner()).toThrow(expect.objectContaining({ code: 'EVIDENCE_KEY_INVALID' }));
+    const created = evidence.loadAttestationSigner({ create: true });
+    expect(created.created).toBe(true);
+    expect(created.signer.name).toBe('custodian.local/evidence/packs');
+    expect(created.source).toBe(`file ${join(dir, 'data', 'evidence-attestation.skey')}`);
+    expect(evidence.loadAttestationSigner().signer.keyId).toBe(created.signer.keyId);
+    const log = Ed25519NoteSigner.generate('host.test/evidence');
+    const packs = Ed25519NoteSigner.generate('host.test/evidence/packs');
+    const configured = configuredEvidence(config('evidence:\n  origin: host.test/evidence\n  attestationKey: { fromEnv: PACK_KEY }\n'), { PACK_KEY: packs.skey.reveal() }).loadAttestationSigner();
+    expect(configured).toMatchObject({ created: false, source: 'environment variable PACK_KEY' });
+    expect(configured.signer.vkey).toBe(packs.vkey);
+    // The log key configured as the attestation key: refused, so an exporter never holds a key that signs checkpoints.
+    expect(() => configuredEvidence(config('evidence:\n  origin: host.test/evidence\n  attestationKey: { fromEnv: PACK_KEY }\n'), { PACK_KEY: log.skey.reveal() }).loadAttestationSigner()).toThrow(/named host\.test\/evidence, the log's origin/);
+  });
+
   it('refuses a vkey-shaped previous key that is not one', () => {
     expect(() => config('evidence:\n  previousKeys: ["not a key"]\n')).toThrow(/evidence\.previousKeys\.0/);
   });

@@ -9,6 +9,10 @@ import type { Ed25519NoteSigner, NoteVerifier } from '@custodian/transparency-lo
 
 /** The default key file (in dataDir) when `evidence.signingKey` is not set. */
 export const DEFAULT_KEY_FILE = 'evidence-log.skey';
+/** The default pack attestation key file (in dataDir) when `evidence.attestationKey` is not set. */
+export const DEFAULT_ATTESTATION_KEY_FILE = 'evidence-attestation.skey';
+/** The name of a default attestation key: not the origin, so it can never pass for the log key. */
+export const attestationKeyName = (origin: string): string => `${origin}/packs`;
 
 export interface LoadedSigner {
   readonly signer: Ed25519NoteSigner;
@@ -32,6 +36,12 @@ export interface ConfiguredEvidence {
    * projector (the log's writer) passes `create`: then a missing default key file is created.
    */
   loadSigner(options?: { readonly create?: boolean }): LoadedSigner;
+  /**
+   * Loads the key that attests evidence packs (not the log key: exporters never hold that): its
+   * secret reference, or the default key file, created at the first export with `create`.
+   * Refuses a key that is the log's (same name as the origin).
+   */
+  loadAttestationSigner(options?: { readonly create?: boolean }): LoadedSigner;
   openState(): Promise<EvidenceLogState>;
   /** Verifiers for every key the log is known to have used: current, previous, and those the log recorded. */
   verifiers(state?: EvidenceLogState): Promise<NoteVerifier[]>;
@@ -50,7 +60,22 @@ export function configuredEvidence(loaded: LoadedConfig, env: Readonly<Record<st
     if (!options.create && !existsSync(path)) throw new EvidenceError('EVIDENCE_KEY_INVALID', `no evidence log signing key: ${path} does not exist yet (the projector creates it at first start) and evidence.signingKey is not set`);
     return { ...loadOrCreateKeyFile(path, settings.origin), source: `file ${path}` };
   };
+  const loadAttestationSigner = (options: { readonly create?: boolean } = {}): LoadedSigner => {
+    let loadedKey: LoadedSigner;
+    if (settings.attestationKey) {
+      const source = 'fromEnv' in settings.attestationKey ? `environment variable ${settings.attestationKey.fromEnv}` : `file ${settings.attestationKey.fromFile}`;
+      loadedKey = { signer: signerFromSkey(resolveSecret(settings.attestationKey, { env, baseDir: loaded.baseDir })), created: false, source };
+    } else {
+      const path = join(config.dataDir, DEFAULT_ATTESTATION_KEY_FILE);
+      if (!options.create && !existsSync(path)) throw new EvidenceError('EVIDENCE_KEY_INVALID', `no evidence pack attestation key: ${path} does not exist yet (the first export creates it) and evidence.attestationKey is not set`);
+      mkdirSync(dirname(path), { recursive: true });
+      loadedKey = { ...loadOrCreateKeyFile(path, attestationKeyName(settings.origin)), source: `file ${path}` };
+    }
+    if (loadedKey.signer.name === settings.origin) throw new EvidenceError('EVIDENCE_KEY_INVALID', `the pack attestation key is named ${settings.origin}, the log's origin: use a key of its own (e.g. ${attestationKeyName(settings.origin)}), so that exporters cannot sign checkpoints`);
+    return loadedKey;
+  };
   return {
+    loadAttestationSigner,
     origin: settings.origin,
     statePath,
     policy: { everyEvents: settings.checkpoint.everyEvents, everySeconds: settings.checkpoint.everySeconds },

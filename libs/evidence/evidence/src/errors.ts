@@ -8,7 +8,8 @@ export type EvidenceErrorCode =
   | 'EVIDENCE_SCOPE_INVALID'
   | 'EVIDENCE_NOT_CHECKPOINTED'
   | 'EVIDENCE_LEAF_MISMATCH'
-  | 'EVIDENCE_PACK_MALFORMED';
+  | 'EVIDENCE_PACK_MALFORMED'
+  | 'EVIDENCE_PACK_SELF_CHECK_FAILED';
 
 /** Base class of this library's errors; `code` is stable, the message is for people. */
 export class EvidenceError extends Error {

@@ -54,8 +54,10 @@ export interface LeafQuery {
   readonly belowIndex?: number;
   /** Only leaves at or above this index (paging, or what came after a checkpoint). */
   readonly fromIndex?: number;
-  /** At most this many leaves (the first ones by index). */
+  /** At most this many leaves (the first ones by index, or the last ones when `descending`). */
   readonly limit?: number;
+  /** Highest leaf index first. */
+  readonly descending?: boolean;
 }
 
 /**

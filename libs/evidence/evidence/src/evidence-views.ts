@@ -49,7 +49,8 @@ export interface ControlEvidence {
   readonly catalogue: string;
   readonly title: string;
   readonly asks: string;
-  readonly status: 'satisfied' | 'not-satisfied';
+  /** `not-assessed`: a filtered scope (identity, connection, control) holds no evidence and no finding for it. */
+  readonly status: 'satisfied' | 'not-satisfied' | 'not-assessed';
   readonly statusReason: string;
   /** Events in scope that evidence the control. */
   readonly count: number;
@@ -152,6 +153,7 @@ export class EvidenceAccumulator {
   readonly #counts = new Map<string, Map<string, number>>();
   readonly #samples = new Map<string, string[]>();
   readonly #sessionConnection = new Map<string, string>();
+  readonly #approvalConnection = new Map<string, string>();
   readonly #commands = new Map<string, CommandState>();
   readonly #approvals = new Map<string, string>();
   readonly #firedRules = new Set<string>();
@@ -172,6 +174,8 @@ export class EvidenceAccumulator {
     if (event.occurredAt < this.scope.from || event.occurredAt >= this.scope.to) return false;
     const attributes = eventAttributes(event);
     if (event.type === 'session.opened' && attributes.connection) this.#sessionConnection.set(event.payload.sessionId, attributes.connection);
+    // Decisions on an approval name only its id: they belong to the connection its request named.
+    if (event.type === 'approval.requested') this.#approvalConnection.set(event.payload.approvalId, event.payload.connection.name);
     if (!(event.type === 'checkpoint.signed' && event.payload.origin === this.#o.origin)) this.#allTimes.push({ leafIndex: item.leafIndex, occurredAt: event.occurredAt });
     this.#track(item);
     if (!this.#matchesScope(event)) return false;
@@ -192,13 +196,25 @@ export class EvidenceAccumulator {
     return true;
   }
 
+  /** Whether an event (not added) is one this scope would select: in the window, the identity, connection and control. */
+  selects(event: CustodianEvent): boolean {
+    if (event.occurredAt < this.scope.from || event.occurredAt >= this.scope.to) return false;
+    if (event.type === 'session.opened' && event.payload.connection) this.#sessionConnection.set(event.payload.sessionId, event.payload.connection.name);
+    if (event.type === 'approval.requested') this.#approvalConnection.set(event.payload.approvalId, event.payload.connection.name);
+    if (!this.#matchesScope(event)) return false;
+    return !this.scope.control || this.#o.catalogue.rules.some((r) => r.controls.includes(this.scope.control!) && ruleMatches(r, event));
+  }
+
   #connectionOf(event: CustodianEvent): string | null {
     const a = eventAttributes(event);
-    return a.connection ?? (a.sessionId ? (this.#sessionConnection.get(a.sessionId) ?? null) : null);
+    const approvalId = (event.payload as { approvalId?: unknown }).approvalId;
+    return a.connection ?? (a.sessionId ? (this.#sessionConnection.get(a.sessionId) ?? null) : typeof approvalId === 'string' ? (this.#approvalConnection.get(approvalId) ?? null) : null);
   }
 
   #matchesScope(event: CustodianEvent): boolean {
-    if (this.scope.identity !== undefined && event.identity?.subject !== this.scope.identity) return false;
+    // A refused attempt has no verified identity: it is selected by the subject it claimed.
+    const subject = event.identity?.subject ?? (event.type === 'authentication.failed' ? event.payload.claimedSubject : undefined);
+    if (this.scope.identity !== undefined && subject !== this.scope.identity) return false;
     if (this.scope.connection !== undefined && this.#connectionOf(event) !== this.scope.connection) return false;
     return true;
   }
@@ -313,6 +329,7 @@ export class EvidenceAccumulator {
     this.#checkpointGaps();
     const findingsByControl = new Map<string, string[]>();
     for (const f of this.#findings) for (const c of f.controls) findingsByControl.set(c, [...(findingsByControl.get(c) ?? []), f.id]);
+    const filtered = this.scope.identity !== undefined || this.scope.connection !== undefined || this.scope.control !== undefined;
     const controls = this.#controls.map((control): ControlEvidence => {
       const byRule = [...(this.#counts.get(control.id) ?? new Map<string, number>()).entries()].map(([ruleId, count]) => {
         const rule = this.#o.catalogue.rules.find((r) => r.id === ruleId)!;
@@ -320,9 +337,10 @@ export class EvidenceAccumulator {
       });
       const count = byRule.reduce((n, r) => n + r.count, 0);
       const findings = findingsByControl.get(control.id) ?? [];
-      const status = findings.length === 0 && count > 0 ? 'satisfied' : 'not-satisfied';
+      // A filtered scope sees only part of the period: no evidence there says nothing about the control.
+      const status = findings.length > 0 ? 'not-satisfied' : count > 0 ? 'satisfied' : filtered ? 'not-assessed' : 'not-satisfied';
       const statusReason =
-        findings.length > 0 ? `${findings.length} finding(s) in the period` : count > 0 ? `${count} evidencing event(s), no finding` : 'no evidencing event in the period';
+        findings.length > 0 ? `${findings.length} finding(s) in the period` : count > 0 ? `${count} evidencing event(s), no finding` : filtered ? 'not assessed: no evidencing event in this filtered scope' : 'no evidencing event in the period';
       return { id: control.id, oscalId: control.oscalId, catalogue: control.catalogue, title: control.title, asks: control.asks, status, statusReason, count, byRule, sampleSessions: this.#samples.get(control.id) ?? [], findings };
     });
     return { scope: this.scope, totals: { events: this.#events, sessions: this.#sessions.size, findings: this.#findings.length }, controls, findings: this.#findings };

@@ -10,7 +10,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLog, type LogVerificationReport } from './log-verification.js';
 import { CHECKPOINT_STREAM } from './merkle-log-projection.js';
-import type { SqliteEvidenceLogState } from './sqlite/index.js';
+import { SqliteEvidenceLogState } from './sqlite/index.js';
 import { appendSpecs, buildScenario, bulkSpecs } from './testing/evidence-scenario.js';
 import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from './testing/evidence-log-fixture.js';
 
@@ -38,23 +38,30 @@ afterAll(async () => {
   await f.cleanup();
 });
 
-/** Copies the store, applies `tamper` to the copy with the triggers dropped, and verifies the log against it. */
-async function verifyTampered(tamper?: (db: BetterSqlite3.Database) => void): Promise<LogVerificationReport> {
+/** Copies a SQLite file (with its WAL) and applies `tamper` to the copy with the append-only triggers dropped. */
+function tamperedCopy(source: string, tamper?: (db: BetterSqlite3.Database) => void): string {
   copies += 1;
   const path = join(f.dir, `tampered-${copies}.sqlite`);
-  copyFileSync(f.storePath, path);
-  if (existsSync(`${f.storePath}-wal`)) copyFileSync(`${f.storePath}-wal`, `${path}-wal`);
+  copyFileSync(source, path);
+  if (existsSync(`${source}-wal`)) copyFileSync(`${source}-wal`, `${path}-wal`);
   if (tamper) {
     const db = new BetterSqlite3(path);
-    for (const { name } of db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'").all()) db.exec(`DROP TRIGGER ${name}`);
+    for (const { name } of db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'trigger'").all()) db.exec(`DROP TRIGGER ${name}`);
     tamper(db);
     db.close();
   }
-  const store = await SqliteEventStore.open({ path });
+  return path;
+}
+
+/** Copies the store (and, with `tamperState`, the log's database), tampers with the copies and verifies the log against them. */
+async function verifyTampered(tamper?: (db: BetterSqlite3.Database) => void, tamperState?: (db: BetterSqlite3.Database) => void): Promise<LogVerificationReport> {
+  const store = await SqliteEventStore.open({ path: tamperedCopy(f.storePath, tamper) });
+  const logState = tamperState ? await SqliteEvidenceLogState.open({ path: tamperedCopy(f.statePath, tamperState), origin: TEST_ORIGIN }) : state;
   try {
-    return await verifyLog({ origin: TEST_ORIGIN, verifiers: [f.signer.verifier()], events: store.readAll(), state });
+    return await verifyLog({ origin: TEST_ORIGIN, verifiers: [f.signer.verifier()], events: store.readAll(), readAfter: (position) => store.readAll({ fromPosition: position }), state: logState });
   } finally {
     await store.close();
+    if (logState !== state) await logState.close();
   }
 }
 
@@ -69,6 +76,60 @@ describe('custodian log verify', () => {
     expect(report.checkpoints.filter((c) => c.source === 'event-store')).toHaveLength(2);
     expect(report.checkpoints.filter((c) => c.source === 'log-state')).toHaveLength(2);
     expect(report.checkpoints.every((c) => c.ok)).toBe(true);
+    // The trailing checkpoint events are verified as notes; nothing is left uncovered.
+    expect(report.uncheckpointed).toBe(0);
+    expect(report.complete).toBe(true);
+  });
+
+  it('does not call events after the last checkpoint verified (ok, but not complete)', async () => {
+    const late = f.factory.create(bulkSpecs(1, 'late')[0]!);
+    const report = await verifyTampered((db) => {
+      db.prepare('INSERT INTO events (position, id, stream, revision, type, schema_version, occurred_at, recorded_at, json) VALUES ((SELECT MAX(position) + 1 FROM events), ?, ?, 0, ?, 1, ?, ?, ?)').run(late.id, late.stream, late.type, late.occurredAt, late.occurredAt, JSON.stringify(late));
+    });
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.uncheckpointed).toBe(1);
+    expect(report.complete).toBe(false);
+  });
+
+  it('finds a corrupted interior node of the log\'s stored tree (nothing blamed on the events)', async () => {
+    const report = await verifyTampered(undefined, (db) => {
+      db.prepare('UPDATE tlog_nodes SET hash = ? WHERE level = 2 AND idx = 1').run(Buffer.alloc(32, 7));
+    });
+    expect(report.ok).toBe(false);
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'log-state-mismatch', message: expect.stringContaining('(level 2, index 1) is not the hash of its children') }));
+    expect(report.problems.filter((p) => p.kind.startsWith('event'))).toEqual([]);
+  });
+
+  it('finds a stored tree leaf rewritten together with its ancestors above the last checkpoint', async () => {
+    // Leaves above the last checkpoint are signed by nothing yet; the log's leaf records still tell.
+    const report = await verifyTampered(undefined, (db) => {
+      db.prepare('UPDATE tlog_nodes SET hash = ? WHERE level = 0 AND idx = (SELECT MAX(idx) FROM tlog_nodes WHERE level = 0)').run(Buffer.alloc(32, 8));
+    });
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'log-state-mismatch', message: expect.stringContaining('differs from its record of that leaf') }));
+  });
+
+  it('blames an altered leaf record on the log, not on the intact event', async () => {
+    const report = await verifyTampered(undefined, (db) => {
+      db.prepare('UPDATE evidence_leaves SET leaf_hash = ? WHERE leaf_index = 4').run(Buffer.alloc(32, 9));
+    });
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'log-record-modified', leafIndex: 4 })]);
+  });
+
+  it('reports an unreadable (schema-invalid) event and goes on to find a later modification', async () => {
+    let bad = 0;
+    let modified = 0;
+    const report = await verifyTampered((db) => {
+      bad = positionOf(db, 'policy.activated', 2);
+      modified = positionOf(db, 'policy.activated', 6);
+      db.prepare("UPDATE events SET json = json_set(json, '$.payload.version', 'not a number') WHERE position = ?").run(bad);
+      db.prepare("UPDATE events SET json = json_set(json, '$.payload.rules', 999) WHERE position = ?").run(modified);
+    });
+    expect(report.ok).toBe(false);
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'event-unreadable', position: `C${bad}/P${bad}`, leafIndex: bad - 1 }));
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'event-modified', position: `C${modified}/P${modified}` }));
+    expect(report.events).toBeGreaterThan(modified);
   });
 
   it('reports a modified event with its position', async () => {

@@ -1,8 +1,8 @@
 // `custodian log verify`: recompute the Merkle log from the event store and check every signed
 // checkpoint against it. The log's own records (which event was each leaf, where it was stored)
 // locate a difference at the event: modified, deleted, inserted or reordered, with its position.
-import { formatPosition, type RecordedEvent } from '@custodian/event-store';
-import { CompactRange, MerkleTree, hashesEqual, openCheckpoint, type Hash, type NoteVerifier } from '@custodian/transparency-log';
+import { CorruptEventError, formatPosition, type GlobalPosition, type RecordedEvent } from '@custodian/event-store';
+import { CompactRange, MerkleTree, hashChildren, hashLeaf, hashesEqual, openCheckpoint, type Hash, type NodePosition, type NoteVerifier, type TreeStorage } from '@custodian/transparency-log';
 import { eventLeafHash } from './canonical-leaf.js';
 import type { EvidenceLogState, LeafRecord } from './evidence-log-state.js';
 import { Lookahead } from './lookahead.js';
@@ -16,7 +16,9 @@ export type LogProblemKind =
   | 'checkpoint-signature-invalid'
   | 'checkpoint-root-mismatch'
   | 'checkpoint-beyond-store'
-  | 'log-state-mismatch';
+  | 'log-state-mismatch'
+  | 'log-record-modified'
+  | 'event-unreadable';
 
 export interface LogProblem {
   readonly kind: LogProblemKind;
@@ -39,8 +41,13 @@ export interface LogVerificationReport {
   readonly ok: boolean;
   readonly events: number;
   readonly checkpoints: readonly CheckedCheckpoint[];
-  /** Events in the store after the last checkpoint (not yet covered by a signature; not a failure). */
+  /**
+   * Events in the store after the last checkpoint: not covered by a signature, so not verified.
+   * `ok` may still be true (nothing is wrong); `complete` is false while any remain.
+   */
   readonly uncheckpointed: number;
+  /** `ok` and every event of the store is covered by a verified checkpoint. */
+  readonly complete: boolean;
   readonly problems: readonly LogProblem[];
 }
 
@@ -50,6 +57,11 @@ export interface LogVerificationOptions {
   readonly verifiers: readonly NoteVerifier[];
   /** The events, in store order (`eventStore.readAll()`). */
   readonly events: AsyncIterable<RecordedEvent>;
+  /**
+   * Reads on after an unreadable event (`(p) => eventStore.readAll({ fromPosition: p })`): the event
+   * is reported (`event-unreadable`) and verification continues. Without it the first one aborts.
+   */
+  readonly readAfter?: (position: GlobalPosition) => AsyncIterable<RecordedEvent>;
   /** The log's records: locate differences and check its checkpoints too. */
   readonly state?: EvidenceLogState;
   /** Stop collecting event problems after this many. Default 100. */
@@ -62,6 +74,26 @@ interface ActualLeaf {
   readonly hash: Hash;
   readonly eventId: string;
   readonly position: string;
+  /** The store could not read this event (its hash is a placeholder that matches nothing). */
+  readonly unreadable?: string;
+}
+
+// Stands for an unreadable event's leaf: the leaf hash of no event (events are JSON objects).
+const UNREADABLE_LEAF = hashLeaf(Buffer.from('custodian: unreadable event', 'utf8'));
+
+/** Every event of the store, in order; an unreadable one (with its position) becomes an `unreadable` item and reading resumes after it. */
+async function* readResiliently(first: AsyncIterable<RecordedEvent>, readAfter: LogVerificationOptions['readAfter']): AsyncGenerator<RecordedEvent | { readonly unreadable: string; readonly position: GlobalPosition }> {
+  let source = first;
+  for (;;) {
+    try {
+      for await (const recorded of source) yield recorded;
+      return;
+    } catch (error) {
+      if (!(error instanceof CorruptEventError) || !error.position || !readAfter) throw error;
+      yield { unreadable: error.message, position: error.position };
+      source = readAfter(error.position);
+    }
+  }
 }
 
 interface FoundCheckpoint {
@@ -90,12 +122,25 @@ export async function verifyLog(options: LogVerificationOptions): Promise<LogVer
 
   // Pass 1: every event's leaf hash, in store order (32 bytes each), compared with the log's records.
   const hashes: Hash[] = [];
+  // The log's own checkpoint events: each is covered only by the next checkpoint, which an idle log
+  // never signs; their notes are verified in pass 2, so trailing ones do not count as unverified.
+  const checkpointEvents = new Set<number>();
   let read = 0;
   const actual = new Lookahead<ActualLeaf>(
     (async function* () {
-      for await (const recorded of options.events) {
+      for await (const item of readResiliently(options.events, options.readAfter)) {
+        if ('unreadable' in item) {
+          hashes.push(UNREADABLE_LEAF);
+          read += 1;
+          yield { index: hashes.length - 1, hash: UNREADABLE_LEAF, eventId: '', position: formatPosition(item.position), unreadable: item.unreadable };
+          continue;
+        }
+        const recorded = item;
         const { event } = recorded;
-        if (event.type === 'checkpoint.signed' && event.payload.origin === options.origin) found.push({ note: event.payload.note, source: 'event-store', position: formatPosition(recorded.position) });
+        if (event.type === 'checkpoint.signed' && event.payload.origin === options.origin) {
+          found.push({ note: event.payload.note, source: 'event-store', position: formatPosition(recorded.position) });
+          checkpointEvents.add(hashes.length);
+        }
         const hash = eventLeafHash(event);
         hashes.push(hash);
         read += 1;
@@ -109,6 +154,14 @@ export async function verifyLog(options: LogVerificationOptions): Promise<LogVer
     const a0 = await actual.peek(0);
     const e0 = expected ? await expected.peek(0) : undefined;
     if (!a0 && !e0) break;
+    if (a0?.unreadable !== undefined) {
+      // Reported with the leaf the log recorded at that position, if any; the checkpoints covering it fail too.
+      const leaf = e0 && formatPosition(e0.position) === a0.position ? e0 : undefined;
+      eventProblem({ kind: 'event-unreadable', position: a0.position, ...(leaf ? { leafIndex: leaf.leafIndex, eventId: leaf.eventId } : {}), message: `the event at store position ${a0.position}${leaf ? ` (leaf ${leaf.leafIndex}, event ${leaf.eventId})` : ''} cannot be read: ${a0.unreadable}` });
+      await actual.next();
+      if (leaf) await expected!.next();
+      continue;
+    }
     if (!e0) {
       // Not (yet) in the log: the projection may be behind. Checkpoint roots still cover it.
       await actual.next();
@@ -127,7 +180,12 @@ export async function verifyLog(options: LogVerificationOptions): Promise<LogVer
     const a1 = await actual.peek(1);
     const e1 = await expected!.peek(1);
     const at = (a: ActualLeaf): string => `store position ${a.position}`;
-    if (a0.eventId === e0.eventId) {
+    if (a0.eventId === e0.eventId && options.state && (await storedLeafNode(options.state.treeStorage, e0.leafIndex)).some((h) => hashesEqual(h, a0.hash))) {
+      // The store's event is what the log's tree holds: the log's leaf record was changed, not the event.
+      problems.push({ kind: 'log-record-modified', leafIndex: e0.leafIndex, position: a0.position, eventId: a0.eventId, message: `the log's record of leaf ${e0.leafIndex} (event ${a0.eventId}) was altered: the event in the store at ${at(a0)} matches the log's tree` });
+      await actual.next();
+      await expected!.next();
+    } else if (a0.eventId === e0.eventId) {
       eventProblem({ kind: 'event-modified', leafIndex: e0.leafIndex, position: a0.position, eventId: a0.eventId, message: `event ${a0.eventId} at ${at(a0)} (leaf ${e0.leafIndex}) was modified` });
       await actual.next();
       await expected!.next();
@@ -212,6 +270,77 @@ export async function verifyLog(options: LogVerificationOptions): Promise<LogVer
       }
     }
   }
+  // Every node the log stores must be the hash of its children: a corrupted interior node would
+  // otherwise only show in proofs served later (packs exported from it).
+  if (options.state) for (const p of [...(await corruptStoredNodes(options.state.treeStorage)), ...(await leavesUnlikeRecords(options.state, new Set(problems.filter((p) => p.kind === 'log-record-modified').map((p) => p.leafIndex!))))]) problems.push(p);
   const largest = sizes.length > 0 ? sizes[sizes.length - 1]! : 0;
-  return { ok: problems.length === 0, events: hashes.length, checkpoints: checked, uncheckpointed: Math.max(0, hashes.length - largest), problems };
+  let uncheckpointed = 0;
+  for (let i = largest; i < hashes.length; i += 1) if (!checkpointEvents.has(i)) uncheckpointed += 1;
+  return { ok: problems.length === 0, complete: problems.length === 0 && uncheckpointed === 0, events: hashes.length, checkpoints: checked, uncheckpointed, problems };
+}
+
+/** The stored leaf node at `index`, or none when the tree does not hold it. */
+async function storedLeafNode(storage: TreeStorage, index: number): Promise<Hash[]> {
+  if (index >= (await storage.size())) return [];
+  try {
+    return await storage.readNodes([{ level: 0, index }]);
+  } catch {
+    return [];
+  }
+}
+
+/** Walks the stored tree level by level (a batch of nodes at a time) and names every node that is not the hash of its two children. */
+async function corruptStoredNodes(storage: TreeStorage, batch = 4096): Promise<LogProblem[]> {
+  const problems: LogProblem[] = [];
+  const size = await storage.size();
+  for (let level = 1; size >> level > 0; level += 1) {
+    const count = size >> level;
+    for (let from = 0; from < count; from += batch) {
+      const to = Math.min(count, from + batch);
+      const parents: NodePosition[] = [];
+      const children: NodePosition[] = [];
+      for (let i = from; i < to; i += 1) {
+        parents.push({ level, index: i });
+        children.push({ level: level - 1, index: 2 * i }, { level: level - 1, index: 2 * i + 1 });
+      }
+      let stored: Hash[];
+      let below: Hash[];
+      try {
+        [stored, below] = [await storage.readNodes(parents), await storage.readNodes(children)];
+      } catch (error) {
+        problems.push({ kind: 'log-state-mismatch', message: `the log's stored tree cannot be read at level ${level}: ${error instanceof Error ? error.message : String(error)}` });
+        return problems;
+      }
+      for (let k = 0; k < parents.length; k += 1) {
+        if (!hashesEqual(stored[k]!, hashChildren(below[2 * k]!, below[2 * k + 1]!))) {
+          if (problems.length < 100) problems.push({ kind: 'log-state-mismatch', message: `the log's stored tree node (level ${level}, index ${from + k}) is not the hash of its children: the log database was altered` });
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** The tree's leaf nodes against the log's leaf records (a batch at a time): the two must agree wherever both exist. */
+async function leavesUnlikeRecords(state: EvidenceLogState, reported: ReadonlySet<number>, batch = 4096): Promise<LogProblem[]> {
+  const problems: LogProblem[] = [];
+  const size = Math.min(await state.treeStorage.size(), await state.leafCount());
+  for (let from = 0; from < size; from += batch) {
+    const to = Math.min(size, from + batch);
+    const records = await state.leaves(from, to);
+    const positions: NodePosition[] = records.map((r) => ({ level: 0, index: r.leafIndex }));
+    let nodes: Hash[];
+    try {
+      nodes = await state.treeStorage.readNodes(positions);
+    } catch (error) {
+      problems.push({ kind: 'log-state-mismatch', message: `the log's stored tree leaves cannot be read: ${error instanceof Error ? error.message : String(error)}` });
+      return problems;
+    }
+    for (let k = 0; k < records.length; k += 1) {
+      if (!reported.has(records[k]!.leafIndex) && !hashesEqual(nodes[k]!, records[k]!.leafHash) && problems.length < 100) {
+        problems.push({ kind: 'log-state-mismatch', leafIndex: records[k]!.leafIndex, message: `the log's tree leaf ${records[k]!.leafIndex} differs from its record of that leaf (event ${records[k]!.eventId}): the log database was altered` });
+      }
+    }
+  }
+  return problems;
 }

@@ -38,7 +38,11 @@ export interface MerkleLogProjectionOptions {
   readonly logger?: EvidenceLogger;
   /** Leaves appended in one tree append at most. Default 1000. */
   readonly maxBatchLeaves?: number;
-  /** How long buffered leaves wait for more before they are appended. Default 20 ms. */
+  /**
+   * How long buffered leaves wait for more before they are appended. Default 250 ms: each append
+   * costs two fsyncs (leaf records, tree nodes), and in `custodian start` they share the disk with
+   * the event store's commits, which strict-mode commands wait for.
+   */
   readonly flushDelayMs?: number;
 }
 
@@ -75,7 +79,7 @@ export class MerkleLogProjection {
     this.#factory = new EventFactory({ service: 'projector', instance: options.instance }, options.clock);
     this.#logger = options.logger ?? SILENT_LOGGER;
     this.#maxBatch = options.maxBatchLeaves ?? 1000;
-    this.#flushDelayMs = options.flushDelayMs ?? 20;
+    this.#flushDelayMs = options.flushDelayMs ?? 250;
     this.#lastSeen = lastSeen;
     this.#unsigned = unsigned;
     this.#nextSequence = nextSequence;

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CustodianEvent } from '@custodian/event-contracts';
+import type { AuthenticationFailed, CustodianEvent } from '@custodian/event-contracts';
 import { verifyCustodyAttestation, type CustodySigningKey } from '@custodian/custody';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { PipelineRefusedError, StoreEvidencePipeline, type EvidencePipeline } from '@custodian/evidence-pipeline';
@@ -85,8 +85,12 @@ afterAll(async () => {
 const custodyKeyPair = generateKeyPairSync('ed25519');
 const CUSTODY_KEY: CustodySigningKey = { keyId: 'gateway-test', privateKey: custodyKeyPair.privateKey, publicKeyPem: custodyKeyPair.publicKey.export({ type: 'spki', format: 'pem' }).toString() };
 
+/** authentication.failed payloads the pipelines recorded (the sink a gateway wires to the event store). */
+const recordedFailures: AuthenticationFailed[] = [];
+
 function pipeline(approvals?: ApprovalGate, options: { strict?: boolean } = {}): SessionPipeline {
   return new SessionPipeline({
+    authenticationFailures: { failed: async (payload) => void recordedFailures.push(payload) },
     custodyKey: CUSTODY_KEY,
     verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience], claims: { defaultKind: 'agent' } }] }),
     policy: { policy: POLICY },
@@ -137,6 +141,11 @@ describe('session pipeline', () => {
     const refusal = await p.authenticate({ protocol: 'postgres', presentedAs: 'password', connection: 'orders-prod', connectionExists: true, token, clientAddress: '127.0.0.1:1' }).catch((e: unknown) => e);
     expect(refusal).toBeInstanceOf(SessionRefusal);
     expect((refusal as SessionRefusal).code).toBe('CONNECTION_NOT_PERMITTED');
+    // Both refusals name the connection asked for as a field (evidence filters select them by it), and the subject claimed.
+    expect(recordedFailures.slice(-2)).toEqual([
+      expect.objectContaining({ reasonCode: 'TOKEN_MALFORMED', connection: { name: 'orders-prod', protocol: 'postgres' } }),
+      expect.objectContaining({ reasonCode: 'CONNECTION_NOT_PERMITTED', connection: { name: 'orders-prod', protocol: 'postgres' }, claimedSubject: expect.any(String) }),
+    ]);
   });
 
   it('allow: durable command.issued and policy.decided before forwarding; block: a message naming the rule', async () => {
@@ -148,13 +157,23 @@ describe('session pipeline', () => {
     const events = await streamOf(session);
     expect(events.map((e) => e.type)).toEqual(['authentication.succeeded', 'session.opened', 'command.issued', 'policy.decided']);
     expect(events[2]).toMatchObject({ type: 'command.issued', payload: { text: "SELECT * FROM users WHERE email = '[REDACTED:email]'", classification: { language: 'sql', ok: true, kind: 'read' } } });
-    expect(events[0]).toMatchObject({ type: 'authentication.succeeded', payload: { presentedAs: 'password' } });
+    expect(events[0]).toMatchObject({ type: 'authentication.succeeded', payload: { presentedAs: 'password', connection: { name: 'orders-prod', protocol: 'postgres' } } });
     const blocked = await session.issue(await sqlCommand(session, 'DROP TABLE users'));
     expect(blocked).toMatchObject({ forward: false, code: 'POLICY_BLOCKED', message: 'No DDL here. (rule no-drops)', ruleId: 'no-drops' });
     await session.close('client-closed');
     const closed = await streamOf(session);
     expect(closed.map((e) => e.sequence)).toEqual(closed.map((_, i) => i));
     expect(closed.at(-1)?.type).toBe('session.closed');
+  });
+
+  it('whenRecorded: a block is answered at once; after whenRecorded() its events and the frames before it are durable', async () => {
+    const session = await open(pipeline());
+    session.recordFrame('client-to-upstream', 'Query', Buffer.from('DROP TABLE users'));
+    const blocked = await session.issue(await sqlCommand(session, 'DROP TABLE users'));
+    expect(blocked).toMatchObject({ forward: false, code: 'POLICY_BLOCKED' });
+    expect(await session.whenRecorded(5_000)).toBe(true);
+    expect((await streamOf(session)).map((e) => e.type)).toEqual(['authentication.succeeded', 'session.opened', 'frame.recorded', 'command.issued', 'policy.decided']);
+    await session.close('client-closed');
   });
 
   it('require-approval: waits on the gate; granted forwards, denied refuses with the approver, no gate refuses', async () => {

@@ -13,6 +13,7 @@ import {
   SystemClock,
   UuidV7Generator,
   streamName,
+  eventJson,
   type Clock,
   type ConnectionRef,
   type CustodianEvent,
@@ -191,11 +192,14 @@ export class SessionPipeline {
    * recorded (authentication.failed) and thrown as SessionRefusal; the token is never recorded.
    */
   async authenticate(request: AuthenticationRequest): Promise<AuthorizedClient> {
+    // The connection as asked for (clipped to the schema's 200 characters; it may not exist): a connection's evidence selects the attempt by it.
+    const asked: ConnectionRef | undefined = request.connection.length > 0 ? { name: request.connection.slice(0, 200), protocol: request.protocol } : undefined;
     const attempt = {
       method: 'oidc-access-token' as const,
       presentedAs: request.presentedAs,
       clientAddress: request.clientAddress,
       protocol: request.protocol,
+      ...(asked ? { connection: asked } : {}),
       ...(request.claimedSubject === undefined ? {} : { claimedSubject: request.claimedSubject }),
     };
     const { verifier } = this.options;
@@ -218,6 +222,7 @@ export class SessionPipeline {
         method: verified.method,
         presentedAs: request.presentedAs,
         protocol: request.protocol,
+        ...(asked ? { connection: asked } : {}),
         clientAddress: request.clientAddress,
         reasonCode: 'CONNECTION_NOT_PERMITTED',
         reason: clip(authorization.reason, 500),
@@ -375,6 +380,15 @@ export class PipelineSession {
     return this.parts.recorder.whenBelowLimit();
   }
 
+  /**
+   * Resolves true once every event the session recorded so far is durable (false after
+   * `timeoutMs`). For adapters whose client can ask for the evidence as soon as it has an answer
+   * (a request/response protocol answering a refusal): answer after this in strict mode.
+   */
+  whenRecorded(timeoutMs = 5_000): Promise<boolean> {
+    return this.parts.recorder.idle(timeoutMs);
+  }
+
   private draft<T extends EventType>(type: T, payload: EventPayloads[T], causationId?: string): CustodianEvent {
     const event = this.parts.factory.create({
       type,
@@ -420,7 +434,7 @@ export class PipelineSession {
     const { client } = this.parts;
     const succeeded = this.draft(
       'authentication.succeeded',
-      authenticationSucceededPayload(client.verified, { clientAddress: client.clientAddress, protocol: this.connection.protocol, sessionId: this.id, presentedAs: client.presentedAs }),
+      authenticationSucceededPayload(client.verified, { clientAddress: client.clientAddress, protocol: this.connection.protocol, connection: this.connection, sessionId: this.id, presentedAs: client.presentedAs }),
     );
     const opened = this.draft(
       'session.opened',
@@ -691,7 +705,7 @@ export class PipelineSession {
  */
 function scannedForm(event: CustodianEvent): string {
   if (event.type === 'frame.recorded' && event.payload.direction === 'upstream-to-client') return JSON.stringify({ ...event, payload: { ...event.payload, data: '' } });
-  return JSON.stringify(event);
+  return eventJson(event);
 }
 
 /** Bound values as events and approvers get them: at most 65,535 (the PostgreSQL maximum), each clipped. */

@@ -106,6 +106,7 @@ export async function startDemoEnvironment(options: { dataDir: string; gatewayPo
         'Then try:',
         '  SELECT name, email, notes FROM customers;                -- e-mail masked by column rule, card and e-mail in notes by detectors',
         '  DELETE FROM orders;                                      -- blocked: DELETE without WHERE (rule no-unbounded-deletes)',
+        '  TRUNCATE orders;                                         -- blocked as well (rule no-truncate)',
         "  UPDATE orders SET status = 'shipped' WHERE id = 102;     -- held until a demo approver approves it (rule agents-writes-need-approval)",
         '',
         'Approve the held statement as the demo approver, from another terminal:',

@@ -1,4 +1,4 @@
-// The demo's policy: demo agents read the shop, DELETE/UPDATE without WHERE and schema changes are
+// The demo's policy: demo agents read the shop, DELETE/UPDATE without WHERE, TRUNCATE and schema changes are
 // blocked, other writes wait for a demo approver; e-mail addresses and card numbers are masked.
 export const DEMO_POLICY_YAML = `# Custodian demo policy (written by \`custodian start --demo\`; edit it and it reloads).
 name: custodian-demo
@@ -20,6 +20,13 @@ rules:
         flags: [delete-without-where, update-without-where]
     decision: block
     message: DELETE and UPDATE without WHERE are blocked.
+  - id: no-truncate
+    description: TRUNCATE empties whole tables, like a DELETE without WHERE.
+    match:
+      sql:
+        commands: [TRUNCATE]
+    decision: block
+    message: TRUNCATE is blocked, like DELETE without WHERE.
   - id: no-schema-changes
     match:
       sql:

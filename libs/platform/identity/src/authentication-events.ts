@@ -1,4 +1,4 @@
-import type { AuthenticationFailed, AuthenticationSucceeded, Protocol } from '@custodian/event-contracts';
+import type { AuthenticationFailed, AuthenticationSucceeded, ConnectionRef, Protocol } from '@custodian/event-contracts';
 import type { AuthenticationMethod, VerifiedIdentity } from './access-token-verifier.js';
 import { IdentityError, isIdentityError } from './identity-error.js';
 
@@ -9,6 +9,8 @@ export interface AuthenticationAttempt {
   readonly method: AuthenticationMethod;
   readonly clientAddress: string;
   readonly protocol?: Protocol;
+  /** The connection asked for (gateways): evidence filters select the attempt by it. */
+  readonly connection?: ConnectionRef;
   readonly sessionId?: string;
   /** How the protocol adapter received the credential (token as password, bearer header, …). */
   readonly presentedAs?: CredentialPresentation;
@@ -39,6 +41,7 @@ export function authenticationFailedPayload(
     method: attempt.method,
     ...(attempt.presentedAs !== undefined ? { presentedAs: attempt.presentedAs } : {}),
     ...(attempt.protocol !== undefined ? { protocol: attempt.protocol } : {}),
+    ...(attempt.connection !== undefined ? { connection: attempt.connection } : {}),
     clientAddress: attempt.clientAddress,
     reasonCode: failure.code,
     reason: failure.message.slice(0, MAX_REASON_LENGTH),
@@ -53,6 +56,7 @@ export function authenticationSucceededPayload(verified: VerifiedIdentity, attem
     method: attempt.method ?? verified.method,
     ...(attempt.presentedAs !== undefined ? { presentedAs: attempt.presentedAs } : {}),
     ...(attempt.protocol !== undefined ? { protocol: attempt.protocol } : {}),
+    ...(attempt.connection !== undefined ? { connection: attempt.connection } : {}),
     clientAddress: attempt.clientAddress,
     ...(verified.tokenId !== undefined ? { tokenId: verified.tokenId } : {}),
     tokenExpiresAt: verified.expiresAt.toISOString(),

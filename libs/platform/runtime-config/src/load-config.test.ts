@@ -60,12 +60,13 @@ describe('loadConfig defaults (embedded deployment)', () => {
         auditorGroups: ['auditors'],
         maskingRules: [],
       },
-      // Shared gateway settings; the PostgreSQL listener is off until enabled; loopback, TLS required off loopback.
+      // Shared gateway settings; the PostgreSQL and MCP listeners are off until enabled; loopback, TLS required off loopback.
       gateways: {
         approvalWaitSeconds: 300,
         maxFrameBytes: 65536,
         postgres: { enabled: false, listen: { host: '127.0.0.1', port: 7432 }, requireTls: 'non-loopback', maxMessageBytes: 16777216, connections: [] },
-        http: { enabled: false, listen: { host: '127.0.0.1', port: 7480 }, http2: false, maxHeaderBytes: 16384, headersTimeoutMs: 10000, connections: [] },
+        mcp: { enabled: false, listen: { host: '127.0.0.1', port: 7480 }, maxMessageBytes: 4194304, keepAliveSeconds: 15, idleTimeoutSeconds: 1800, structuredMaskingConflict: 'placeholder', connections: [] },
+        http: { enabled: false, listen: { host: '127.0.0.1', port: 7490 }, http2: false, maxHeaderBytes: 16384, headersTimeoutMs: 10000, connections: [] },
       },
     });
   });
@@ -182,10 +183,10 @@ describe('validation errors name the file, the key and the line', () => {
   });
 
   it('an unknown kind names the allowed kinds', () => {
-    const file = writeConfig('kind.yaml', 'eventStore:\n  kind: postgres\n');
+    const file = writeConfig('kind.yaml', 'eventStore:\n  kind: mysql\n');
     const err = configError(() => loadConfig({ file, env: {}, cwd: dir }));
     expect(err.issues).toEqual([
-      expect.objectContaining({ path: 'eventStore.kind', message: 'must be one of: sqlite, eventstoredb', source: expect.objectContaining({ line: 2 }) }),
+      expect.objectContaining({ path: 'eventStore.kind', message: 'must be one of: sqlite, eventstoredb, postgres', source: expect.objectContaining({ line: 2 }) }),
     ]);
   });
 

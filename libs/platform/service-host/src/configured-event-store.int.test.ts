@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startPostgres } from '@custodian/test-harness';
 import { loadConfig } from '@custodian/runtime-config';
 import { openConfiguredEventStore } from './configured-event-store.js';
 
@@ -46,4 +47,28 @@ describe('openConfiguredEventStore', () => {
       delete process.env.TEST_ESDB_URL;
     }
   });
+
+  it('opens the PostgreSQL store from a secret reference, creating its schema, and refuses an inline password', async () => {
+    const server = await startPostgres();
+    try {
+      process.env.TEST_PG_STORE_URL = server.connectionString();
+      const loaded = loadConfig({
+        cwd: dir,
+        env: { CUSTODIAN_EVENT_STORE__KIND: 'postgres', CUSTODIAN_EVENT_STORE__CONNECTION_STRING__FROM_ENV: 'TEST_PG_STORE_URL', CUSTODIAN_EVENT_STORE__SCHEMA: 'evidence_store' },
+      });
+      const store = await openConfiguredEventStore(loaded);
+      try {
+        await expect(store.ping()).resolves.toBeUndefined();
+        expect(await server.psql(`SELECT count(*) FROM evidence_store.events`)).toBe('0');
+      } finally {
+        await store.close();
+      }
+      expect(() =>
+        loadConfig({ cwd: dir, env: { CUSTODIAN_EVENT_STORE__KIND: 'postgres', CUSTODIAN_EVENT_STORE__CONNECTION_STRING: 'postgres://u:secret@127.0.0.1/db' } }),
+      ).toThrow(/connectionString/);
+    } finally {
+      delete process.env.TEST_PG_STORE_URL;
+      await server.stop();
+    }
+  }, 60_000);
 });

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EventStore } from '@custodian/event-store';
 import { EventStoreDbEventStore } from '@custodian/event-store-eventstoredb';
+import { PostgresEventStore } from '@custodian/event-store-postgres';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { resolveSecret, type LoadedConfig } from '@custodian/runtime-config';
 
@@ -15,5 +16,13 @@ export async function openConfiguredEventStore(loaded: LoadedConfig): Promise<Ev
   }
   // Resolved here, at the point of use, so the secret never sits in the config object.
   const connectionString = resolveSecret(settings.connectionString, { baseDir: loaded.baseDir });
+  if (settings.kind === 'postgres') {
+    return PostgresEventStore.open({
+      connectionString,
+      schema: settings.schema,
+      migrate: settings.migrate,
+      ...(settings.writerRole === undefined ? {} : { writerRole: settings.writerRole }),
+    });
+  }
   return EventStoreDbEventStore.open({ connectionString });
 }

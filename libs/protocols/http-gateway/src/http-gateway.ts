@@ -282,6 +282,8 @@ export class HttpGateway {
       signal: link.abort.signal,
     });
     if (!outcome.forward) {
+      // The refusal's evidence is durable before the client hears of it (it may ask for it at once).
+      await session.whenRecorded();
       sendProblem(res, { status: REFUSAL_STATUS[outcome.code] ?? 403, code: outcome.code, title: 'Request refused', detail: outcome.message, rule: outcome.ruleId }, 'problem');
       req.resume();
       return;
@@ -305,6 +307,7 @@ export class HttpGateway {
     if (!body.complete) {
       const decision = session.gatewayBlock('llm', 'custodian:request-too-large', 'the request body exceeds the size the gateway inspects', 'the request body is larger than the gateway inspects');
       const outcome = await session.issue({ language: 'llm', kind: 'llm', text: `${method} ${path} (body too large to inspect)`, decision, signal: link.abort.signal });
+      await session.whenRecorded();
       sendProblem(res, { status: 413, code: 'REQUEST_TOO_LARGE', title: 'Request too large', detail: outcome.forward ? 'too large' : outcome.message, rule: 'custodian:request-too-large' }, 'anthropic', true);
       return;
     }
@@ -326,6 +329,7 @@ export class HttpGateway {
       signal: link.abort.signal,
     });
     if (!outcome.forward) {
+      await session.whenRecorded();
       sendProblem(res, { status: REFUSAL_STATUS[outcome.code] ?? 403, code: outcome.code, title: 'Request refused', detail: outcome.message, rule: outcome.ruleId }, 'anthropic');
       return;
     }

@@ -55,6 +55,56 @@ describe('require-approval: the client waits on the approval gate', () => {
     expect(decided.payload.decision).toBe('require-approval');
   });
 
+  it('the approver sees literal values of a held UPDATE … WHERE id > 0 (simple and extended), and a denial leaves the rows as they were', async () => {
+    const before = await fixture.postgres.psql('SELECT sum(amount) FROM orders');
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      client.send(encodeQuery('UPDATE orders SET amount = 7.25 WHERE id > 0'));
+      const simple = await approvals.nextRequest();
+      expect(simple.command).toBe('UPDATE orders SET amount = 7.25 WHERE id > 0');
+      approvals.deny(simple.approvalId, DBA, 'no');
+      expect((await client.untilReady()).errors.map((e) => e.get('C'))).toEqual(['42501']);
+      const extended = client.extended('UPDATE orders SET amount = $1 WHERE id > $2', ['8.5', '0']);
+      const held = await approvals.nextRequest();
+      expect(held.command).toBe('UPDATE orders SET amount = $1 WHERE id > $2');
+      expect(JSON.stringify(held)).toContain('8.5');
+      approvals.deny(held.approvalId, DBA, 'no');
+      expect((await extended).errors.map((e) => e.get('C'))).toEqual(['42501']);
+    } finally {
+      await client.close();
+    }
+    expect(await fixture.postgres.psql('SELECT sum(amount) FROM orders')).toBe(before);
+  });
+
+  it('an integrity error of a table with a masked column has its DETAIL (which quotes the row) withheld; other tables keep theirs', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      client.send(encodeQuery('UPDATE customers SET name = NULL WHERE id = 1'));
+      approvals.grant((await approvals.nextRequest()).approvalId, DBA);
+      const masked = await client.untilReady();
+      expect(masked.errors.map((e) => [e.get('C'), e.get('t'), e.get('D')])).toEqual([['23502', 'customers', expect.stringContaining('detail withheld by the Custodian gateway')]]);
+      // scratch has no masked column: PostgreSQL's detail goes through (writes to it need no approval).
+      await fixture.postgres.psql('CREATE UNIQUE INDEX IF NOT EXISTS scratch_id ON scratch (id)');
+      expect((await client.simple("INSERT INTO scratch VALUES (41, 'a')")).errors).toEqual([]);
+      const plain = await client.simple("INSERT INTO scratch VALUES (41, 'b')");
+      expect(plain.errors.map((e) => [e.get('C'), e.get('D')])).toEqual([['23505', 'Key (id)=(41) already exists.']]);
+    } finally {
+      await client.close();
+    }
+    expect(Buffer.concat(client.received).toString('utf8')).not.toContain('paid with');
+  });
+
+  it('COPY … FROM STDIN held for approval is refused (the rows would arrive after the approval); an allowed COPY FROM STDIN runs', async () => {
+    const result = await psql(fixture, await fixture.token('agent'), 'COPY orders (id, customer_id, amount) FROM STDIN;\n');
+    expect(result.stderr).toContain('an approval cannot cover rows sent after it');
+    const allowed = await psql(fixture, await fixture.token('agent'), 'COPY scratch (id, payload) FROM STDIN;\n77\tcopied\n\\.\n');
+    expect(allowed.stdout + allowed.stderr).toContain('COPY 1');
+    expect(await fixture.postgres.psql('SELECT count(*) FROM orders WHERE id = 900')).toBe('0');
+    expect(await fixture.postgres.psql('SELECT payload FROM scratch WHERE id = 77')).toBe('copied');
+    const decided = ofType(await fixture.events(), 'policy.decided').filter((e) => e.payload.ruleId === 'custodian:copy-in-approval');
+    expect(decided).toHaveLength(1);
+  });
+
   it('denied: a clear error naming the approver; the session goes on', async () => {
     const token = await fixture.token('agent');
     const running = psql(fixture, token, 'UPDATE orders SET amount = 0 WHERE id = 2;\nSELECT 5;\n');

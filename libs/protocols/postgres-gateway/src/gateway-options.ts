@@ -37,6 +37,46 @@ export interface GatewayLogger {
   error(fields: object, message: string): void;
 }
 
+/**
+ * What one agent may hold or cost, so it cannot stop everyone else (issue 19 §3). Every field has a
+ * default (DEFAULT_SESSION_LIMITS); `0` for a count or a timeout means no limit.
+ */
+export interface PostgresSessionLimits {
+  /** Longest statement text classified; a longer one is refused (classification runs on the event loop). Default 256 KiB. */
+  readonly maxStatementBytes: number;
+  /** Longest result value the detectors and JSON paths scan; a longer one is replaced (fail closed). Default 256 KiB. */
+  readonly maxScannedValueBytes: number;
+  /** Named prepared statements (protocol Parse) a session may hold. Default 10,000. */
+  readonly maxPreparedStatements: number;
+  /** Named portals (protocol Bind) a session may hold. Default 10,000. */
+  readonly maxPortals: number;
+  /** Messages sent upstream whose responses have not arrived yet (a pipeline without Sync); beyond it the session ends with 54000. Default 100,000. */
+  readonly maxPendingResponses: number;
+  /** Open sessions per identity (token subject), all connections together. Default 10. */
+  readonly maxSessionsPerIdentity: number;
+  /** Open sessions per configured connection, all identities together. Default 50. */
+  readonly maxSessionsPerConnection: number;
+  /** A session with no traffic either way for this long is ended (57P05). Default 30 min. */
+  readonly idleSessionTimeoutMs: number;
+  /** Connections not yet authenticated, in total. Default 256. */
+  readonly maxUnauthenticated: number;
+  /** Connections not yet authenticated, per client address. Default 16. */
+  readonly maxUnauthenticatedPerAddress: number;
+}
+
+export const DEFAULT_SESSION_LIMITS: PostgresSessionLimits = {
+  maxStatementBytes: 256 * 1024,
+  maxScannedValueBytes: 256 * 1024,
+  maxPreparedStatements: 10_000,
+  maxPortals: 10_000,
+  maxPendingResponses: 100_000,
+  maxSessionsPerIdentity: 10,
+  maxSessionsPerConnection: 50,
+  idleSessionTimeoutMs: 30 * 60_000,
+  maxUnauthenticated: 256,
+  maxUnauthenticatedPerAddress: 16,
+};
+
 export interface PostgresGatewayOptions {
   readonly host: string;
   readonly port: number;
@@ -47,10 +87,16 @@ export interface PostgresGatewayOptions {
   readonly pipeline: SessionPipeline;
   /** Largest message accepted from a client or an upstream (default 16 MiB). */
   readonly maxMessageBytes?: number;
-  /** Time a client has to finish TLS, startup and the password exchange (default 30 s). */
+  /** Time a client has to finish TLS, startup and the password exchange (default 10 s). */
   readonly startupTimeoutMs?: number;
+  /** A session ends this long after its access token's `exp` (the clock skew the issuers allow; default 30 s). */
+  readonly tokenExpirySkewMs?: number;
+  /** Per-session and per-identity limits (defaults: DEFAULT_SESSION_LIMITS). */
+  readonly limits?: Partial<PostgresSessionLimits>;
   /** How long catalog lookups (table OIDs → names, for column masking) stay cached (default 60 s). */
   readonly catalogTtlMs?: number;
+  /** The catalog connection is closed after this long unused (default 5 s), so it does not block `DROP DATABASE`. */
+  readonly catalogIdleMs?: number;
   readonly logger?: GatewayLogger;
 }
 

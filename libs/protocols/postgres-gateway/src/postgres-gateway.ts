@@ -26,19 +26,68 @@ import {
   type StartupPhaseMessage,
 } from '@custodian/postgres-wire';
 import { acceptTls } from '@custodian/gateway-kit';
-import { sqlLanguage } from '@custodian/policy-languages';
+import { sqlLanguage, sqlWritesPermitted } from '@custodian/policy-languages';
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { CatalogResolver } from './catalog.js';
 import { PostgresGatewayError } from './gateway-errors.js';
-import { NO_LOGGER, type GatewayLogger, type PostgresConnection, type PostgresGatewayOptions } from './gateway-options.js';
+import { DEFAULT_SESSION_LIMITS, NO_LOGGER, type GatewayLogger, type PostgresConnection, type PostgresGatewayOptions, type PostgresSessionLimits } from './gateway-options.js';
 import { ProxySession } from './proxy-session.js';
 import { SocketClosedError, SocketFrameReader } from './socket-frame-reader.js';
 import { cancelUpstream, connectUpstream } from './upstream-connection.js';
 
 const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-/** Startup parameters a client may pass through to the upstream session; everything else (options, replication, search_path tricks) stays out. */
-const PASSTHROUGH_PARAMETERS = new Set(['application_name', 'datestyle', 'intervalstyle', 'timezone', 'extra_float_digits', 'lc_monetary', 'lc_numeric', 'lc_time', 'bytea_output']);
+/**
+ * Startup parameters a client may set on its upstream session (lower-case names). Everything else
+ * is refused with a FATAL naming it, never silently dropped: `options` (it could carry `-c` of any
+ * setting), `search_path` (pinned by the gateway) and custom settings would change what the policy
+ * decided about. `client_encoding` is pinned to UTF8 and accepted only as UTF8.
+ */
+export const ALLOWED_STARTUP_PARAMETERS: ReadonlySet<string> = new Set([
+  'application_name',
+  'datestyle',
+  'intervalstyle',
+  'timezone',
+  'extra_float_digits',
+  'lc_monetary',
+  'lc_numeric',
+  'lc_time',
+  'bytea_output',
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'idle_session_timeout',
+]);
+/** Consumed by the gateway itself (or checked separately), never passed on. */
+const GATEWAY_STARTUP_PARAMETERS = new Set(['user', 'database', 'client_encoding', 'fallback_application_name', 'replication']);
+const UTF8_NAMES = new Set(['utf8', 'utf-8', 'unicode']);
+
+/** The first startup parameter the gateway refuses, with why; undefined when all are acceptable. */
+function refusedStartupParameter(parameters: ReadonlyMap<string, string>): { name: string; message: string } | undefined {
+  for (const [name, value] of parameters) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith('_pq_.')) continue;
+    if (lower === 'client_encoding') {
+      if (UTF8_NAMES.has(value.trim().toLowerCase())) continue;
+      return { name, message: `startup parameter "client_encoding" = "${value.slice(0, 40)}" is not supported: the Custodian gateway speaks UTF8 only` };
+    }
+    if (GATEWAY_STARTUP_PARAMETERS.has(lower) || ALLOWED_STARTUP_PARAMETERS.has(lower)) continue;
+    return {
+      name,
+      message: `startup parameter "${name.slice(0, 64)}" is not permitted through the Custodian gateway (allowed: ${[...ALLOWED_STARTUP_PARAMETERS].join(', ')}); set it with SET after connecting if the policy allows it`,
+    };
+  }
+  return undefined;
+}
+
+/** The search_path every session gets: the policy's schema for unqualified names, system catalog first, temporary schema last. */
+export function pinnedSearchPath(schema: string): string {
+  const quoted = /^[a-z_][a-z0-9_]*$/.test(schema) ? schema : `"${schema.replaceAll('"', '""')}"`;
+  return `pg_catalog, ${quoted}, pg_temp`;
+}
+
+/** Startup-phase errors PostgreSQL answers by closing without a word (bad length, truncated or malformed packet). */
+const SILENT_STARTUP_ERRORS = new Set(['WIRE_INVALID_LENGTH', 'WIRE_MESSAGE_TOO_LARGE', 'WIRE_MALFORMED']);
 
 interface LiveSession {
   readonly secretKey: Buffer;
@@ -71,23 +120,33 @@ export class PostgresGateway {
   private server: Server | undefined;
   private readonly connections: ReadonlyMap<string, PostgresConnection>;
   private readonly catalogs = new Map<string, CatalogResolver>();
-  private readonly live = new Map<number, LiveSession>();
+  /** Live sessions by the process id the client was given: the upstream backend's own (two upstreams can share one). */
+  private readonly live = new Map<number, LiveSession[]>();
   private readonly sockets = new Set<Socket>();
   private readonly secureContext: SecureContext | undefined;
   private readonly logger: GatewayLogger;
   private readonly maxMessageBytes: number;
-  private nextProcessId = 1 + Math.floor(Math.random() * 1_000_000);
+  private readonly limits: PostgresSessionLimits;
+  private readonly tokenExpirySkewMs: number;
+  /** Connections not yet authenticated: in total and per client address (without port). */
+  private unauthenticated = 0;
+  private readonly unauthenticatedByAddress = new Map<string, number>();
+  /** Sessions open (or logging in upstream) per identity subject and per connection name. */
+  private readonly sessionsByIdentity = new Map<string, number>();
+  private readonly sessionsByConnection = new Map<string, number>();
   private closing = false;
   private boundPort: number | undefined;
 
   constructor(private readonly options: PostgresGatewayOptions) {
     this.logger = options.logger ?? NO_LOGGER;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
+    this.tokenExpirySkewMs = options.tokenExpirySkewMs ?? 30_000;
     const byName = new Map<string, PostgresConnection>();
     for (const connection of options.connections) {
       if (byName.has(connection.name)) throw new PostgresGatewayError('GATEWAY_CONFIG_INVALID', `connection ${connection.name} is configured twice`);
       byName.set(connection.name, connection);
-      this.catalogs.set(connection.name, new CatalogResolver(connection.upstream, options.catalogTtlMs ?? 60_000, this.maxMessageBytes));
+      this.catalogs.set(connection.name, new CatalogResolver(connection.upstream, options.catalogTtlMs ?? 60_000, this.maxMessageBytes, options.catalogIdleMs));
     }
     this.connections = byName;
     this.secureContext = options.tls ? createSecureContext({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }) : undefined;
@@ -122,13 +181,19 @@ export class PostgresGateway {
   /** Bytes held by live sessions (socket queues, partial messages, unflushed output), summed. */
   get bufferedBytes(): number {
     let total = 0;
-    for (const live of this.live.values()) for (const value of Object.values(live.proxy.bufferedBytes)) total += value;
+    for (const live of this.liveSessions()) for (const value of Object.values(live.proxy.bufferedBytes)) total += value;
     return total;
   }
 
   /** Sessions currently proxied. */
   get sessionCount(): number {
-    return this.live.size;
+    let count = 0;
+    for (const list of this.live.values()) count += list.length;
+    return count;
+  }
+
+  private *liveSessions(): Iterable<LiveSession> {
+    for (const list of this.live.values()) yield* list;
   }
 
   /** Stops accepting, ends every session (clients get 57P01), closes catalog connections. */
@@ -137,7 +202,7 @@ export class PostgresGateway {
     this.closing = true;
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    await Promise.all([...this.live.values()].map((live) => live.proxy.shutdown()));
+    await Promise.all([...this.liveSessions()].map((live) => live.proxy.shutdown()));
     for (const socket of this.sockets) socket.destroy();
     for (const catalog of this.catalogs.values()) catalog.close();
     await closed;
@@ -148,18 +213,67 @@ export class PostgresGateway {
       socket.destroy();
       return;
     }
+    // Before authentication a connection costs a descriptor and a timer: bounded in total and per address.
+    const address = socket.remoteAddress ?? 'unknown';
+    const fromAddress = this.unauthenticatedByAddress.get(address) ?? 0;
+    const { maxUnauthenticated, maxUnauthenticatedPerAddress } = this.limits;
+    if ((maxUnauthenticated > 0 && this.unauthenticated >= maxUnauthenticated) || (maxUnauthenticatedPerAddress > 0 && fromAddress >= maxUnauthenticatedPerAddress)) {
+      this.logger.warn({ address, unauthenticated: this.unauthenticated }, 'postgres gateway: too many connections not yet authenticated; refused');
+      refuseConnection(socket, SqlState.TooManyConnections, 'too many connections are logging in to the Custodian gateway; try again');
+      return;
+    }
+    this.unauthenticated += 1;
+    this.unauthenticatedByAddress.set(address, fromAddress + 1);
+    let counted = true;
+    const authenticated = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.unauthenticated -= 1;
+      const left = (this.unauthenticatedByAddress.get(address) ?? 1) - 1;
+      if (left <= 0) this.unauthenticatedByAddress.delete(address);
+      else this.unauthenticatedByAddress.set(address, left);
+    };
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      authenticated();
+    });
     socket.on('error', () => undefined);
-    void this.login(socket).catch((error: unknown) => {
+    void this.login(socket, authenticated).catch((error: unknown) => {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'postgres gateway: unexpected login failure');
       socket.destroy();
     });
   }
 
-  private async login(raw: Socket): Promise<void> {
+  /** Takes a session slot for the identity and the connection; false (nothing taken) when either is full. */
+  private reserveSession(subject: string, connection: string): string | undefined {
+    const byIdentity = this.sessionsByIdentity.get(subject) ?? 0;
+    const byConnection = this.sessionsByConnection.get(connection) ?? 0;
+    if (this.limits.maxSessionsPerIdentity > 0 && byIdentity >= this.limits.maxSessionsPerIdentity) {
+      return `too many sessions for identity ${subject}: ${byIdentity} open, the limit is ${this.limits.maxSessionsPerIdentity}`;
+    }
+    if (this.limits.maxSessionsPerConnection > 0 && byConnection >= this.limits.maxSessionsPerConnection) {
+      return `too many sessions on connection ${connection}: ${byConnection} open, the limit is ${this.limits.maxSessionsPerConnection}`;
+    }
+    this.sessionsByIdentity.set(subject, byIdentity + 1);
+    this.sessionsByConnection.set(connection, byConnection + 1);
+    return undefined;
+  }
+
+  private releaseSession(subject: string, connection: string): void {
+    for (const [map, key] of [
+      [this.sessionsByIdentity, subject],
+      [this.sessionsByConnection, connection],
+    ] as const) {
+      const left = (map.get(key) ?? 1) - 1;
+      if (left <= 0) map.delete(key);
+      else map.set(key, left);
+    }
+  }
+
+  private async login(raw: Socket, authenticated: () => void): Promise<void> {
     const clientAddress = clientAddressOf(raw);
-    const deadline = AbortSignal.timeout(this.options.startupTimeoutMs ?? 30_000);
+    const deadline = AbortSignal.timeout(this.options.startupTimeoutMs ?? 10_000);
     const pipeline = this.options.pipeline;
     let socket: Socket = raw;
     let tls = false;
@@ -211,7 +325,11 @@ export class PostgresGateway {
         }
       }
     } catch (error) {
-      if (error instanceof WireProtocolError) await violation(error.code, error.message);
+      if (error instanceof WireProtocolError && SILENT_STARTUP_ERRORS.has(error.code)) {
+        // As PostgreSQL does for an invalid startup packet: recorded, then closed without a reply.
+        await pipeline.recordProtocolViolation('postgres', clientAddress, error.code, error.message, claimedSubject);
+        socket.destroy();
+      } else if (error instanceof WireProtocolError) await violation(error.code, error.message);
       else if (!(error instanceof SocketClosedError)) socket.destroy();
       return;
     }
@@ -228,6 +346,12 @@ export class PostgresGateway {
     }
     if (parameters.has('replication')) {
       refuseConnection(socket, SqlState.FeatureNotSupported, 'replication connections are not supported through the Custodian gateway');
+      return;
+    }
+    const refusedParameter = refusedStartupParameter(parameters);
+    if (refusedParameter) {
+      await pipeline.recordProtocolViolation('postgres', clientAddress, 'STARTUP_PARAMETER_REFUSED', refusedParameter.message, claimedSubject);
+      refuseConnection(socket, SqlState.InsufficientPrivilege, refusedParameter.message);
       return;
     }
     // Newer minor versions and protocol extensions (_pq_.*) are declined: the gateway speaks 3.0.
@@ -247,6 +371,7 @@ export class PostgresGateway {
     }
     const connection = this.connections.get(connectionName);
     let session: PipelineSession;
+    let tokenExpiresAt: Date;
     try {
       const authorized = await pipeline.authenticate({
         protocol: 'postgres',
@@ -259,6 +384,8 @@ export class PostgresGateway {
         signal: deadline,
       });
       token = '';
+      tokenExpiresAt = authorized.verified.expiresAt;
+      authenticated();
       session = await pipeline.openSession(authorized, { address: clientAddress, tls, ...(parameters.has('application_name') ? { application: parameters.get('application_name')! } : {}) });
     } catch (error) {
       token = '';
@@ -285,8 +412,29 @@ export class PostgresGateway {
       await session.close('error', 'CONNECTION_UNKNOWN');
       return;
     }
+    const subject = session.identity.subject;
+    const overLimit = this.reserveSession(subject, connection.name);
+    if (overLimit) {
+      this.logger.warn({ sessionId: session.id, connection: connection.name, subject }, `postgres session refused: ${overLimit}`);
+      refuseSession(SqlState.TooManyConnections, `${overLimit} (a Custodian gateway limit); close other sessions first`);
+      await session.close('error', 'SESSION_LIMIT_EXCEEDED');
+      return;
+    }
+    const release = (): void => this.releaseSession(subject, connection.name);
     const upstreamParameters = new Map<string, string>();
-    for (const [name, value] of parameters) if (PASSTHROUGH_PARAMETERS.has(name.toLowerCase())) upstreamParameters.set(name, value);
+    for (const [name, value] of parameters) if (ALLOWED_STARTUP_PARAMETERS.has(name.toLowerCase())) upstreamParameters.set(name, value);
+    // libpq resolves fallback_application_name itself; node-postgres sends it: PostgreSQL's rule, applied here.
+    const fallbackApplication = parameters.get('fallback_application_name');
+    if (fallbackApplication !== undefined && ![...upstreamParameters.keys()].some((name) => name.toLowerCase() === 'application_name')) upstreamParameters.set('application_name', fallbackApplication);
+    // Defence in depth (issue 19 §2), set at login where the client cannot change it (SET, RESET and
+    // set_config of these are refused by the classifier): unqualified names resolve where the policy
+    // matched them (pg_catalog first, so a public function cannot shadow a built-in of the same
+    // signature), and an identity no rule lets write gets a read-only session, so a write hidden
+    // behind a read (a writing function in a view, an operator, an overload) fails in PostgreSQL.
+    const policy = session.policy;
+    const readOnly = !sqlWritesPermitted(policy, session.policyContext);
+    upstreamParameters.set('search_path', pinnedSearchPath(policy.document.defaults?.sqlSchema ?? 'public'));
+    if (readOnly) upstreamParameters.set('default_transaction_read_only', 'on');
     let upstream;
     try {
       upstream = await connectUpstream(connection.upstream, upstreamParameters, this.maxMessageBytes);
@@ -295,6 +443,7 @@ export class PostgresGateway {
       const message = error instanceof Error ? error.message : String(error);
       this.logger.warn({ sessionId: session.id, connection: connection.name, code }, `upstream login failed: ${message}`);
       refuseSession(SqlState.SqlclientUnableToEstablishSqlconnection, `Custodian could not open connection ${connection.name}: ${message}`);
+      release();
       await session.close('error', code);
       return;
     }
@@ -302,10 +451,14 @@ export class PostgresGateway {
     if (upstream.method) session.credentialInjected(connection.upstream.credentialRef, upstream.method, upstream.credential);
     if (socket.destroyed) {
       upstream.socket.destroy();
+      release();
       await session.close('client-closed');
       return;
     }
-    const processId = this.allocateProcessId();
+    // The client is told the upstream backend's real process id (so pg_backend_pid() and
+    // pg_terminate_backend agree with it) and a secret key of the gateway's own: a CancelRequest
+    // must come through the gateway, which holds the upstream's key.
+    const processId = upstream.processId;
     const secretKey = randomBytes(4);
     const greeting = [encodeAuthenticationOk()];
     for (const [name, value] of upstream.parameters) greeting.push(encodeParameterStatus(name, value));
@@ -321,18 +474,26 @@ export class PostgresGateway {
       catalog: this.catalogs.get(connection.name)!,
       logger: this.logger,
       maxMessageBytes: this.maxMessageBytes,
-      onEnded: () => this.live.delete(processId),
+      limits: this.limits,
+      onEnded: () => {
+        clearTimeout(expiry);
+        this.forget(processId, secretKey);
+        release();
+      },
       cancelUpstream: () => cancelUpstream(connection.upstream, upstream.processId, upstream.secretKey),
     });
-    this.live.set(processId, { secretKey, connection, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session });
-    this.logger.info({ sessionId: session.id, connection: connection.name, subject: session.identity.subject, tls }, 'postgres session opened');
+    // The session lasts as long as its token (plus the allowed clock skew), not longer.
+    const expiry = setTimeout(() => void proxy.tokenExpired(tokenExpiresAt), Math.min(Math.max(0, tokenExpiresAt.getTime() + this.tokenExpirySkewMs - Date.now()), 0x7fffffff));
+    expiry.unref();
+    const entry: LiveSession = { secretKey, connection, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session };
+    this.live.set(processId, [...(this.live.get(processId) ?? []), entry]);
+    this.logger.info({ sessionId: session.id, connection: connection.name, subject: session.identity.subject, tls, readOnly }, 'postgres session opened');
   }
 
-  private allocateProcessId(): number {
-    for (;;) {
-      this.nextProcessId = this.nextProcessId >= 0x7fffffff ? 1 : this.nextProcessId + 1;
-      if (!this.live.has(this.nextProcessId)) return this.nextProcessId;
-    }
+  private forget(processId: number, secretKey: Buffer): void {
+    const rest = (this.live.get(processId) ?? []).filter((entry) => entry.secretKey !== secretKey);
+    if (rest.length === 0) this.live.delete(processId);
+    else this.live.set(processId, rest);
   }
 
   /** The TLS handshake after SSLRequest, within the startup deadline (which no longer applies once it is done). */
@@ -344,8 +505,8 @@ export class PostgresGateway {
 
   /** A CancelRequest carries the key the gateway gave the client; the upstream gets its own key. */
   private async cancel(processId: number, secretKey: Buffer): Promise<void> {
-    const live = this.live.get(processId);
-    if (!live || live.secretKey.length !== secretKey.length || !timingSafeEqual(live.secretKey, secretKey)) return;
+    const live = (this.live.get(processId) ?? []).find((entry) => entry.secretKey.length === secretKey.length && timingSafeEqual(entry.secretKey, secretKey));
+    if (!live) return;
     live.session.recordFrame('client-to-upstream', 'CancelRequest', Buffer.alloc(0));
     live.proxy.cancelPendingCommand();
     await cancelUpstream(live.connection.upstream, live.upstreamProcessId, live.upstreamSecretKey).catch((error: unknown) => {

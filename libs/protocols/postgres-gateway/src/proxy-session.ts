@@ -46,15 +46,20 @@ import {
 import type { PolicyDecision } from '@custodian/policy';
 import { decideSqlSync, sqlClassificationSummary } from '@custodian/policy-languages';
 import type { CommandOutcome, CommandRefusalCode, PipelineSession, SessionCloseReason } from '@custodian/session-pipeline';
-import { normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
+import { SqlClassificationError, normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
 import type { CatalogResolver } from './catalog.js';
-import type { GatewayLogger, PostgresConnection } from './gateway-options.js';
+import type { GatewayLogger, PostgresConnection, PostgresSessionLimits } from './gateway-options.js';
 import { ResponseTracker, type Expectation } from './response-tracker.js';
-import { maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
+import { columnRuleFor, maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
 import type { UpstreamConnection } from './upstream-connection.js';
 
-/** A statement name no client uses (statement names are C strings; \u0001 never occurs in practice): describing it fails upstream. */
+/**
+ * How a refusal makes upstream fail at the right place: a Parse of this name with text that is not
+ * SQL. It fails whatever the client did (a syntax error; or "already exists" if a client took the
+ * name, which it may), creates nothing and changes no statement of the client's.
+ */
 export const REFUSAL_STATEMENT = '\u0001custodian:refused';
+const REFUSAL_QUERY = '\u0001 custodian: refused';
 /** Bytes gathered before a write to the other side. */
 const FLUSH_BYTES = 64 * 1024;
 /** Client bytes read ahead while a command waits (decision, approval): beyond this the socket is paused. */
@@ -84,13 +89,17 @@ interface StatementState {
 interface PortalState {
   readonly statement: string;
   readonly parameters: readonly (string | null)[];
-  described: boolean;
   commandId: string | undefined;
+  /** Sync points (Sync, Query) the client had sent when it bound this portal: it lives until the transaction ends after them. */
+  readonly boundAfter: number;
 }
 
 function sqlStateFor(code: CommandRefusalCode): string {
   return code === 'EVIDENCE_UNAVAILABLE' ? '58000' : SqlState.InsufficientPrivilege;
 }
+
+/** Catalog relations that quote sampled column values (pg_statistic* need superuser; refused all the same). */
+const STATISTICS_RELATIONS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext', 'pg_statistic_ext_data']);
 
 /** Fields of ErrorResponse/NoticeResponse that can quote data (message, detail, hint, context, where). */
 const QUOTING_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p', 'P']);
@@ -101,6 +110,7 @@ export interface ProxyContext {
   readonly catalog: CatalogResolver;
   readonly logger: GatewayLogger;
   readonly maxMessageBytes: number;
+  readonly limits: PostgresSessionLimits;
   /** Called once when the session has ended (either side, error or shutdown). */
   readonly onEnded: () => void;
   /** Sends a cancel to the upstream backend of this session. */
@@ -116,8 +126,19 @@ export class ProxySession {
   private readonly statements = new Map<string, StatementState>();
   /** SQL-level prepared statements (`PREPARE name AS …`), so `EXECUTE name` is classified as what it runs; follows DEALLOCATE / DISCARD ALL. */
   private readonly sqlPrepared = new Map<string, SqlStatementClassification>();
+  /** Portals the client made with Bind, dropped when PostgreSQL drops them (Close, transaction end). */
   private readonly portals = new Map<string, PortalState>();
   private readonly portalPlans = new Map<string, RowPlan>();
+  /**
+   * Portal names described (by the client or the gateway) since the last message that could have
+   * changed what a name refers to (Query, Execute, Sync, Close, Bind of that name). An Execute of a
+   * portal not in here gets a fresh Describe first: its rows are masked under the description
+   * PostgreSQL gives right then, never under a plan kept from an earlier portal of that name
+   * (SQL cursors share the portal namespace: DECLARE, CLOSE, FETCH, COMMIT change it unseen).
+   */
+  private readonly describedNow = new Set<string>();
+  /** Sync points (Sync, simple Query) the client has sent. */
+  private syncPoints = 0;
   private currentPlan: RowPlan | undefined;
   private copyOut: { masker: StreamMasker; decoder: TextDecoder } | undefined;
   private copyInMasker: { masker: StreamMasker; decoder: TextDecoder } | undefined;
@@ -142,6 +163,7 @@ export class ProxySession {
   private readonly toClientLabels = new Map<string, number>();
   /** Aborted when the client goes away or cancels: a pending approval is cancelled. */
   private commandAbort = new AbortController();
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: Socket,
@@ -157,19 +179,50 @@ export class ProxySession {
     this.clientFramer.push(clientLeftover);
     this.upstreamFramer.push(upstream.leftover);
     client.on('data', (chunk: Buffer) => {
+      this.touch();
       this.clientFramer.push(chunk);
       this.pumpClient();
     });
     this.upstreamSocket.on('data', (chunk: Buffer) => {
+      this.touch();
       this.upstreamFramer.push(chunk);
       this.pumpUpstream();
     });
+    this.touch();
     client.on('close', () => void this.end('client-closed'));
     client.on('error', () => void this.end('client-closed'));
     this.upstreamSocket.on('close', () => void this.upstreamLost());
     this.upstreamSocket.on('error', () => void this.upstreamLost());
     this.pumpClient();
     this.pumpUpstream();
+  }
+
+  /** Traffic either way: the idle timeout starts again. */
+  private touch(): void {
+    const timeout = this.context.limits.idleSessionTimeoutMs;
+    if (timeout <= 0 || this.ended) return;
+    if (this.idleTimer) {
+      this.idleTimer.refresh();
+      return;
+    }
+    this.idleTimer = setTimeout(() => void this.idleTimeout(), timeout);
+    this.idleTimer.unref();
+  }
+
+  private async idleTimeout(): Promise<void> {
+    // A command waiting (decision, approval) or a result in flight is not idleness.
+    if (this.ended) return;
+    if (this.tracker.length > 0 || this.clientBusy) {
+      this.idleTimer?.refresh();
+      return;
+    }
+    this.context.logger.info({ sessionId: this.session.id }, 'postgres session idle: ended');
+    this.sendClient(
+      encodeErrorResponse({ severity: 'FATAL', code: SqlState.IdleSessionTimeout, message: `terminating connection due to idle-session timeout (${Math.round(this.context.limits.idleSessionTimeoutMs / 1000)} s without traffic, a Custodian gateway limit)` }),
+      'ErrorResponse',
+    );
+    this.flushClient();
+    await this.end('error', 'IDLE_SESSION_TIMEOUT');
   }
 
   private get session(): PipelineSession {
@@ -228,9 +281,16 @@ export class ProxySession {
     while (!this.ended) {
       const frame = this.clientFramer.next();
       if (!frame) break;
+      if (this.tracker.length >= this.context.limits.maxPendingResponses && this.context.limits.maxPendingResponses > 0) {
+        throw new SessionLimitError(
+          `more than ${this.context.limits.maxPendingResponses} messages await a response from the database (a pipeline without Sync); send Sync and read the results`,
+        );
+      }
       const pending = this.handleClientFrame(frame);
       if (pending) {
-        this.flushUpstream();
+        // What is buffered (a Parse, a Bind) waits with the command: PostgreSQL's statement_timeout
+        // runs from a pipeline's first message, so the gateway's decision and recording must not
+        // happen while the upstream already holds the first half of it.
         this.pause('client', 'busy');
         try {
           await pending;
@@ -284,15 +344,11 @@ export class ProxySession {
         return this.parse(frame);
       case FrontendType.Bind:
         if (this.skipUntilSync) return undefined;
-        this.bind(frame);
-        return undefined;
+        return this.bind(frame);
       case FrontendType.Describe: {
         if (this.skipUntilSync) return undefined;
         const describe = decodeDescribe(frame);
-        if (describe.target === 'P') {
-          const portal = this.portals.get(describe.name);
-          if (portal) portal.described = true;
-        }
+        if (describe.target === 'P') this.describedNow.add(describe.name);
         this.sendUpstream(frame.raw, frame.raw, 'Describe');
         this.tracker.push({ kind: 'describe', target: describe.target, name: describe.name, swallow: false });
         return undefined;
@@ -304,10 +360,8 @@ export class ProxySession {
         if (this.skipUntilSync) return undefined;
         const close = decodeClose(frame);
         if (close.target === 'S') this.statements.delete(close.name);
-        else {
-          this.portals.delete(close.name);
-          this.portalPlans.delete(close.name);
-        }
+        else this.portals.delete(close.name);
+        this.describedNow.clear();
         this.sendUpstream(frame.raw, frame.raw, 'Close');
         this.tracker.push({ kind: 'close' });
         return undefined;
@@ -315,8 +369,10 @@ export class ProxySession {
       case FrontendType.Sync:
         expectEmpty(frame);
         this.skipUntilSync = false;
+        this.describedNow.clear();
+        this.syncPoints += 1;
         this.sendUpstream(frame.raw, frame.raw, 'Sync');
-        this.tracker.push({ kind: 'sync' });
+        this.tracker.push({ kind: 'sync', point: this.syncPoints });
         return undefined;
       case FrontendType.Flush:
         expectEmpty(frame);
@@ -376,20 +432,76 @@ export class ProxySession {
 
   /**
    * Decides statement text with the policy's SQL language (the session's SQL-level prepared
-   * statements as context). Bytes that are not valid UTF-8 are refused outright: decoding would
-   * replace them, so the gateway would decide another text than the server is sent.
+   * statements as context). Text bytes that are not valid UTF-8 are refused outright: decoding would
+   * replace them, so the gateway would decide another text than the server is sent. `text` holds
+   * the message's text fields only (a Parse's binary parameter type OIDs are not text).
    */
-  private decide(sql: string, body: Buffer): SqlDecision {
+  private decide(sql: string, text: Buffer): SqlDecision {
+    if (text.length > this.context.limits.maxStatementBytes) return this.oversized(text.length);
     const decided = decideSqlSync(this.session.policy, this.session.policyContext, sql, { preparedStatements: this.sqlPrepared });
     const findings = new MaskingFindings();
     const classification = decided.classification;
     const base = { classification, text: this.commandText(sql, classification, findings), summary: sqlClassificationSummary(classification), findings };
-    if (!isUtf8(body)) {
+    if (!isUtf8(text)) {
       return { ...base, decision: this.session.gatewayBlock('sql', 'custodian:invalid-utf8', 'the statement is not valid UTF-8 (fail closed)', 'The statement is not valid UTF-8 and was not run.') };
     }
     if (decided.decision === 'block' || !classification.ok) return { ...base, decision: decided };
+    const statistics = this.hasColumnRules ? this.statisticsRead(classification.statements) : undefined;
+    if (statistics) return { ...base, decision: statistics };
+    if (decided.decision === 'require-approval' && classification.statements.some((statement) => statement.command === 'COPY FROM')) {
+      // The rows of COPY … FROM STDIN arrive after the statement: an approval would cover data nobody saw.
+      return {
+        ...base,
+        decision: this.session.gatewayBlock(
+          'sql',
+          'custodian:copy-in-approval',
+          `COPY FROM held for approval (rule ${decided.ruleId}) refused: an approval cannot cover rows that arrive after it`,
+          `COPY … FROM is held for approval by rule ${decided.ruleId}, but an approval cannot cover rows sent after it: use INSERT statements (each approved with its values) or ask for a rule that allows this COPY.`,
+        ),
+      };
+    }
     const limit = this.followSqlPrepared(classification.statements);
     return { ...base, decision: limit ?? decided };
+  }
+
+  /**
+   * The planner's statistics quote column values (most common values, histogram bounds) under the
+   * statistics views' own column names, where no column rule can follow them: with column rules in
+   * the policy, reading them is refused.
+   */
+  private statisticsRead(statements: readonly SqlStatementClassification[]): PolicyDecision | undefined {
+    for (const statement of statements) {
+      for (const object of statement.objects) {
+        const name = object.name.toLowerCase();
+        if ((object.schema === undefined || object.schema.toLowerCase() === 'pg_catalog') && STATISTICS_RELATIONS.has(name)) {
+          return this.session.gatewayBlock(
+            'sql',
+            'custodian:column-statistics',
+            `read of pg_catalog.${name} refused: the policy masks columns, and the planner's statistics quote column values`,
+            `Reading pg_catalog.${name} is not permitted through the Custodian gateway while the policy masks columns: the statistics quote column values.`,
+          );
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** A statement too long to classify without stalling every session on the event loop: refused unread. */
+  private oversized(bytes: number): SqlDecision {
+    const limit = this.context.limits.maxStatementBytes;
+    const classification: SqlClassification = { ok: false, error: new SqlClassificationError('SQL_INPUT_TOO_LARGE', `statement of ${bytes} bytes; the limit is ${limit}`) };
+    return {
+      classification,
+      text: `[statement of ${bytes} bytes, over the gateway's limit of ${limit}: not recorded]`,
+      summary: { error: 'SQL_INPUT_TOO_LARGE', bytes },
+      findings: new MaskingFindings(),
+      decision: this.session.gatewayBlock(
+        'sql',
+        'custodian:statement-limit',
+        `statement of ${bytes} bytes refused: the limit is ${limit} bytes`,
+        `The statement is ${bytes} bytes; the Custodian gateway classifies statements up to ${limit} bytes. Send smaller statements (e.g. batch the rows).`,
+      ),
+    };
   }
 
   /**
@@ -431,14 +543,19 @@ export class ProxySession {
   private async query(frame: Frame): Promise<void> {
     const sql = decodeQuery(frame);
     const decision = this.decide(sql, frame.body);
-    const effective = await this.copyCheck(decision);
+    const effective = await this.catalogChecks(decision);
     const outcome = await this.issue(decision, effective);
     if (this.ended) return;
+    // A simple Query runs in the unnamed portal and drops the unnamed statement, as in PostgreSQL.
+    this.describedNow.clear();
+    this.portals.delete('');
+    this.statements.delete('');
+    this.syncPoints += 1;
     if (outcome.forward) {
       this.sendUpstream(frame.raw, encodeQuery(decision.text), 'Query');
-      this.tracker.push({ kind: 'query', commandId: outcome.commandId });
+      this.tracker.push({ kind: 'query', commandId: outcome.commandId, point: this.syncPoints });
     } else {
-      this.refuse(outcome, true);
+      this.refuse(outcome, true, syntaxErrorOf(decision, sql, outcome));
     }
   }
 
@@ -449,7 +566,13 @@ export class ProxySession {
    */
   private parse(frame: Frame): Promise<void> | undefined {
     const parse = decodeParse(frame);
-    const decision = this.decide(parse.query, frame.body);
+    const limit = this.context.limits.maxPreparedStatements;
+    if (parse.statement !== '' && limit > 0 && !this.statements.has(parse.statement) && this.statements.size >= limit) {
+      return this.refuseForLimit('custodian:prepared-statement-limit', `Parse refused: the session already holds ${limit} prepared statements`, `This session already holds ${limit} prepared statements; Close some before preparing more.`);
+    }
+    // Statement name and query: the two C strings before the binary parameter types.
+    const textEnd = frame.body.indexOf(0, frame.body.indexOf(0) + 1);
+    const decision = this.decide(parse.query, frame.body.subarray(0, textEnd));
     const recorded = encodeParse({ ...parse, query: decision.text });
     const remember = (effective: PolicyDecision): void => {
       this.statements.set(parse.statement, { decision: effective, text: decision.text, summary: decision.summary });
@@ -458,12 +581,12 @@ export class ProxySession {
     };
     // Held statements wait at Execute; with no approvals workflow to wait on, they are refused here.
     const preparable = (effective: PolicyDecision): boolean => effective.decision === 'allow' || (effective.decision === 'require-approval' && this.session.canHoldForApproval);
-    if (preparable(decision.decision) && !this.copyCheckNeeded(decision)) {
+    if (preparable(decision.decision) && !this.catalogChecksNeeded(decision)) {
       remember(decision.decision);
       return undefined;
     }
     return (async () => {
-      const effective = await this.copyCheck(decision);
+      const effective = await this.catalogChecks(decision);
       if (preparable(effective)) {
         remember(effective);
         return;
@@ -471,39 +594,59 @@ export class ProxySession {
       const outcome = await this.issue(decision, effective);
       if (this.ended) return;
       if (outcome.forward) remember(effective);
-      else this.refuse(outcome, false);
+      else this.refuse(outcome, false, syntaxErrorOf(decision, parse.query, outcome));
     })();
   }
 
-  private bind(frame: Frame): void {
+  private bind(frame: Frame): Promise<void> | undefined {
     const bind = decodeBind(frame);
+    const limit = this.context.limits.maxPortals;
+    if (bind.portal !== '' && limit > 0 && !this.portals.has(bind.portal) && this.portals.size >= limit) {
+      return this.refuseForLimit('custodian:portal-limit', `Bind refused: the session already holds ${limit} portals`, `This session already holds ${limit} open portals; Close some (or end the transaction) before binding more.`);
+    }
     const scratch = new MaskingFindings();
     const masked = bind.parameters.map((value, index) => {
       if (value === null) return null;
       if (parameterFormat(bind, index) === 1) return `[binary: ${value.length} bytes]`;
       return this.maskText(value.toString('utf8'), `parameter $${index + 1}`, scratch);
     });
-    this.portals.set(bind.portal, { statement: bind.statement, parameters: masked, described: false, commandId: undefined });
-    this.portalPlans.delete(bind.portal);
+    this.portals.set(bind.portal, { statement: bind.statement, parameters: masked, commandId: undefined, boundAfter: this.syncPoints });
+    this.describedNow.delete(bind.portal);
     const recorded = encodeBind({ ...bind, parameterFormats: [], parameters: masked.map((text) => (text === null ? null : Buffer.from(text, 'utf8'))) });
     this.sendUpstream(frame.raw, recorded, 'Bind');
     this.tracker.push({ kind: 'bind' });
+    return undefined;
+  }
+
+  /** A per-session limit reached by an extended-protocol message: refused (and recorded) like a policy block; the batch ends at its Sync. */
+  private async refuseForLimit(ruleId: string, reason: string, clientMessage: string): Promise<void> {
+    const decision = this.session.gatewayBlock('sql', ruleId, reason, clientMessage);
+    const outcome = await this.session.issue({ language: 'sql', kind: 'sql', text: `[${reason}]`, decision });
+    if (this.ended || outcome.forward) return;
+    this.refuse(outcome, false);
   }
 
   private execute(frame: Frame): Promise<void> | undefined {
     const { portal: name } = decodeExecute(frame);
     const portal = this.portals.get(name);
     const forward = (): void => {
-      if (!portal?.described) {
-        // The rows of this Execute need their description for masking: ask for it, keep the answer from the client.
+      if (!this.describedNow.has(name)) {
+        // The rows of this Execute are masked under the description PostgreSQL gives now: ask for it, keep the answer from the client.
         this.sendUpstream(encodeDescribe('P', name), null, 'Describe');
         this.tracker.push({ kind: 'describe', target: 'P', name, swallow: true });
-        if (portal) portal.described = true;
       }
       this.sendUpstream(frame.raw, frame.raw, 'Execute');
       this.tracker.push({ kind: 'execute', portal: name, commandId: portal?.commandId });
+      // What this Execute runs can DECLARE, CLOSE or FETCH cursors, or end the transaction.
+      this.describedNow.clear();
     };
-    const statement = portal ? this.statements.get(portal.statement) : undefined;
+    let statement = portal ? this.statements.get(portal.statement) : undefined;
+    if (portal && !statement && portal.commandId === undefined) {
+      // A Bind to a statement made by SQL PREPARE: decided as `EXECUTE name` (what it runs), with its values.
+      const sql = `EXECUTE ${quoteIdentifier(portal.statement)}`;
+      const decided = this.decide(sql, Buffer.from(sql, 'utf8'));
+      statement = { decision: decided.decision, text: decided.text, summary: decided.summary };
+    }
     // A portal continued after PortalSuspended, or one made by DECLARE … CURSOR (decided when declared).
     if (!portal || !statement || portal.commandId !== undefined) {
       forward();
@@ -543,14 +686,20 @@ export class ProxySession {
   }
 
   /**
-   * Refuses a command so that the client and the upstream stay in step: an injected Describe of a
-   * statement that cannot exist makes upstream fail exactly where the command was, so an open
+   * Refuses a command so that the client and the upstream stay in step: an injected Parse that
+   * cannot succeed makes upstream fail exactly where the command was, so an open
    * transaction is aborted and an extended-protocol batch ends at its Sync, as PostgreSQL would for
    * a permission error. The client sees the gateway's error instead of upstream's.
    */
-  private refuse(outcome: Extract<CommandOutcome, { forward: false }>, simple: boolean): void {
-    const error = encodeErrorResponse({ severity: 'ERROR', code: sqlStateFor(outcome.code), message: outcome.message, ...(outcome.ruleId ? { detail: `policy rule: ${outcome.ruleId}` } : {}) });
-    this.sendUpstream(encodeDescribe('S', REFUSAL_STATEMENT), null, 'Describe');
+  private refuse(outcome: Extract<CommandOutcome, { forward: false }>, simple: boolean, syntax?: SyntaxErrorFields): void {
+    const error = encodeErrorResponse({
+      severity: 'ERROR',
+      code: syntax ? SqlState.SyntaxError : sqlStateFor(outcome.code),
+      message: outcome.message,
+      ...(outcome.ruleId ? { detail: `policy rule: ${outcome.ruleId}` } : {}),
+      ...(syntax ? { position: syntax.position } : {}),
+    });
+    this.sendUpstream(encodeParse({ statement: REFUSAL_STATEMENT, query: REFUSAL_QUERY, parameterTypes: [] }), null, 'Parse');
     this.tracker.push({ kind: 'refusal', error });
     if (simple) {
       this.sendUpstream(encodeSync(), null, 'Sync');
@@ -558,6 +707,67 @@ export class ProxySession {
     } else {
       this.skipUntilSync = true;
     }
+  }
+
+  /** Whether deciding needs the upstream catalog (COPY TO of a masked table, a derivation from a masked column). */
+  private catalogChecksNeeded(decision: SqlDecision): boolean {
+    return this.copyCheckNeeded(decision) || this.lineageCheckNeeded(decision);
+  }
+
+  private async catalogChecks(decision: SqlDecision): Promise<PolicyDecision> {
+    const copy = await this.copyCheck(decision);
+    if (copy !== decision.decision) return copy;
+    return this.lineageCheck(decision);
+  }
+
+  private lineageCheckNeeded(decision: SqlDecision): boolean {
+    return (
+      this.hasColumnRules &&
+      decision.decision.decision !== 'block' &&
+      decision.classification.ok &&
+      decision.classification.statements.some((statement) => statement.derivedColumns !== undefined && statement.objects.length > 0)
+    );
+  }
+
+  /**
+   * A value derived from a masked column (through a function, operator, cast, aggregate, set
+   * operation, subquery or whole-row reference) reaches the client as an anonymous column no
+   * column rule can recognise: such a statement is refused (issue 19 §1). The relations it reads
+   * are looked up in the catalog (views and inheritance included, as for result columns).
+   */
+  private async lineageCheck(decision: SqlDecision): Promise<PolicyDecision> {
+    if (!this.lineageCheckNeeded(decision) || !decision.classification.ok) return decision.decision;
+    for (const statement of decision.classification.statements) {
+      if (statement.derivedColumns === undefined) continue;
+      const derived = new Set(statement.derivedColumns);
+      for (const object of statement.objects) {
+        let columns;
+        try {
+          columns = await this.context.catalog.relationColumns(object.schema, object.name);
+        } catch {
+          return this.session.gatewayBlock(
+            'sql',
+            'custodian:masked-column-derivation',
+            'statement refused: whether it derives values from masked columns could not be checked (catalog unavailable)',
+            'The statement is refused: the gateway cannot check it for values derived from masked columns right now.',
+          );
+        }
+        if (!columns) continue;
+        for (const column of columns.columns.values()) {
+          if (!derived.has('*') && !derived.has(column)) continue;
+          const rule = columnRuleFor(this.masking, columns, column);
+          if (!rule) continue;
+          const where = `${columns.schema}.${columns.table}.${column}`;
+          return this.session.gatewayBlock(
+            'sql',
+            'custodian:masked-column-derivation',
+            `statement refused: it derives a value from ${where}, masked by rule ${rule.id}`,
+            `Column ${where} is masked (rule ${rule.id}): select it plainly (it is masked) or filter on it with =, IN or IS NULL; expressions, casts, aggregates, set operations, subqueries and whole-row references over it are refused.`,
+          );
+        }
+      }
+    }
+    return decision.decision;
   }
 
   private copyCheckNeeded(decision: SqlDecision): boolean {
@@ -581,7 +791,7 @@ export class ProxySession {
         }
         if (!columns) continue;
         for (const column of columns.columns.values()) {
-          const rule = this.masking.forColumn(`${columns.schema}.${columns.table}.${column}`);
+          const rule = columnRuleFor(this.masking, columns, column);
           if (rule) {
             const where = `${columns.schema}.${columns.table}.${column}`;
             return this.session.gatewayBlock(
@@ -684,7 +894,7 @@ export class ProxySession {
       case BackendType.DataRow: {
         const plan = head?.kind === 'execute' ? this.portalPlans.get(head.portal) : head?.kind === 'query' ? this.currentPlan : undefined;
         if (!plan) throw new WireProtocolError('WIRE_MALFORMED', 'DataRow without a row description: refusing to forward unmasked rows');
-        this.sendClient(maskDataRow(frame, plan, this.masking, this.findingsOf(head)!), 'DataRow');
+        this.sendClient(maskDataRow(frame, plan, this.masking, this.findingsOf(head)!, this.context.limits), 'DataRow');
         return undefined;
       }
       case BackendType.RowDescription:
@@ -698,7 +908,11 @@ export class ProxySession {
         this.status = decodeReadyForQuery(frame);
         for (let entry = this.tracker.shift(); entry; entry = this.tracker.shift()) {
           this.completed(entry);
-          if (entry.kind === 'sync' || entry.kind === 'query') break;
+          if (entry.kind === 'sync' || entry.kind === 'query') {
+            // Out of a transaction, PostgreSQL has dropped every portal bound before this sync point.
+            if (this.status === 'I' && entry.point !== undefined) this.dropPortalsBefore(entry.point);
+            break;
+          }
         }
         this.currentPlan = undefined;
         this.sendClient(frame.raw, 'ReadyForQuery');
@@ -712,11 +926,10 @@ export class ProxySession {
           this.dropUntilSync();
           return undefined;
         }
-        this.sendClient(this.maskNotice(frame, BackendType.ErrorResponse), 'ErrorResponse');
-        if (head && head.kind !== 'query' && head.kind !== 'sync') {
-          this.completed(this.tracker.shift());
-          this.dropUntilSync();
-        }
+        const fields = decodeNoticeFields(frame);
+        const checking = this.detailQuotesMaskedColumns(fields);
+        if (checking) return checking.then((withhold) => this.errorResponse(frame, fields, head, withhold));
+        this.errorResponse(frame, fields, head, false);
         return undefined;
       }
       case BackendType.ParseComplete:
@@ -790,6 +1003,41 @@ export class ProxySession {
     }
   }
 
+  private errorResponse(frame: Frame, fields: Map<string, string>, head: Expectation | undefined, withholdDetail: boolean): void {
+    this.sendClient(this.maskNotice(frame, BackendType.ErrorResponse, withholdDetail), 'ErrorResponse');
+    const severity = fields.get('V') ?? fields.get('S');
+    if (severity === 'FATAL' || severity === 'PANIC') {
+      // The upstream ends the session itself (pg_terminate_backend, shutdown): its error is the
+      // client's last message, with no second one from the gateway.
+      this.flushClient();
+      void this.end('upstream-closed');
+      return;
+    }
+    if (head && head.kind !== 'query' && head.kind !== 'sync') {
+      this.completed(this.tracker.shift());
+      this.dropUntilSync();
+    }
+  }
+
+  /**
+   * An integrity error's DETAIL quotes column values ("Key (email)=(…) already exists", "Failing
+   * row contains (…)"); when its table has a column the policy masks, the detail is withheld.
+   * Undefined when no catalog lookup is needed.
+   */
+  private detailQuotesMaskedColumns(fields: ReadonlyMap<string, string>): Promise<boolean> | undefined {
+    const table = fields.get('t');
+    if (!this.hasColumnRules || !fields.has('D') || table === undefined || !(fields.get('C') ?? '').startsWith('23')) return undefined;
+    return this.context.catalog.relationColumns(fields.get('s'), table).then(
+      (columns) => columns !== undefined && [...columns.columns.values()].some((column) => columnRuleFor(this.masking, columns, column) !== undefined),
+      // Fail closed: without the catalog the detail cannot be shown safely.
+      () => true,
+    );
+  }
+
+  private dropPortalsBefore(point: number): void {
+    for (const [name, portal] of this.portals) if (portal.boundAfter < point) this.portals.delete(name);
+  }
+
   private rowDescription(frame: Frame, head: Expectation | undefined): Promise<void> | undefined {
     const fields = decodeRowDescription(frame);
     const apply = (): void => {
@@ -812,13 +1060,18 @@ export class ProxySession {
     return this.context.catalog.load(missing).then(apply);
   }
 
-  private maskNotice(frame: Frame, type: number): Buffer {
-    if (this.masking.detection.compiled.length === 0) return frame.raw;
+  private maskNotice(frame: Frame, type: number, withholdDetail = false): Buffer {
+    const detecting = this.masking.detection.compiled.length > 0;
+    if (!detecting && !withholdDetail) return frame.raw;
     const fields = decodeNoticeFields(frame);
     let changed = false;
+    if (withholdDetail) {
+      fields.set('D', 'detail withheld by the Custodian gateway: it quotes values of a table whose columns the policy masks');
+      changed = true;
+    }
     const scratch = new MaskingFindings();
     for (const [code, value] of fields) {
-      if (!QUOTING_FIELDS.has(code)) continue;
+      if (!detecting || !QUOTING_FIELDS.has(code)) continue;
       const masked = this.masking.maskText(value, `error field ${code}`, scratch);
       if (masked !== value) {
         fields.set(code, masked);
@@ -838,8 +1091,9 @@ export class ProxySession {
     const code = protocol ? error.code : ((error as { code?: string }).code ?? 'GATEWAY_INTERNAL_ERROR');
     const message = error instanceof Error ? error.message : String(error);
     this.context.logger.warn({ sessionId: this.session.id, side, code }, `postgres session failed: ${message}`);
-    const sqlState = side === 'client' && protocol ? SqlState.ProtocolViolation : SqlState.ConnectionFailure;
-    const text = side === 'client' ? `protocol violation: ${message}` : `the gateway ended the session: ${message}`;
+    const limit = error instanceof SessionLimitError;
+    const sqlState = limit ? SqlState.ProgramLimitExceeded : side === 'client' && protocol ? SqlState.ProtocolViolation : SqlState.ConnectionFailure;
+    const text = limit ? `session limit: ${message}` : side === 'client' ? `protocol violation: ${message}` : `the gateway ended the session: ${message}`;
     this.toClient.length = 0;
     this.toClientBytes = 0;
     this.toClientLabels.clear();
@@ -856,6 +1110,18 @@ export class ProxySession {
     await this.end('upstream-closed');
   }
 
+  /** The session's access token expired (plus the allowed clock skew): tell the client why and end. */
+  async tokenExpired(expiredAt: Date): Promise<void> {
+    if (this.ended) return;
+    this.flushClient();
+    this.sendClient(
+      encodeErrorResponse({ severity: 'FATAL', code: SqlState.InvalidAuthorizationSpecification, message: `the access token of this session expired at ${expiredAt.toISOString()}: reconnect with a fresh token` }),
+      'ErrorResponse',
+    );
+    this.flushClient();
+    await this.end('error', 'TOKEN_EXPIRED');
+  }
+
   /** The gateway is shutting down: tell the client and end. */
   async shutdown(): Promise<void> {
     if (this.ended) return;
@@ -868,6 +1134,7 @@ export class ProxySession {
   private async end(reason: SessionCloseReason, errorCode?: string): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.idleTimer);
     this.flow.client.stop();
     this.flow.upstream.stop();
     this.commandAbort.abort();
@@ -901,6 +1168,35 @@ export class ProxySession {
   get transactionStatus(): TransactionStatus {
     return this.status;
   }
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A per-session limit that ends the session (54000): what was sent cannot be refused message by message. */
+class SessionLimitError extends Error {
+  override readonly name = 'SessionLimitError';
+  readonly code = 'SESSION_LIMIT_EXCEEDED';
+}
+
+interface SyntaxErrorFields {
+  /** 1-based character position, as PostgreSQL's ErrorResponse `P` field. */
+  readonly position: string;
+}
+
+/**
+ * A statement refused because the parser could not read it: PostgreSQL's SQLSTATE class (42601)
+ * and the parser's position, so drivers and tools report it as the syntax error it is. The policy's
+ * message stays (the parser's own could quote the input into the record).
+ */
+function syntaxErrorOf(decision: SqlDecision, sql: string, outcome: Extract<CommandOutcome, { forward: false }>): SyntaxErrorFields | undefined {
+  const classification = decision.classification;
+  if (classification.ok || classification.error.code !== 'SQL_PARSE_ERROR' || outcome.code !== 'POLICY_BLOCKED' || outcome.ruleId !== null) return undefined;
+  const offset = classification.error.position;
+  if (offset === undefined) return undefined;
+  // The classifier counts UTF-16 units; PostgreSQL counts characters from 1.
+  return { position: String([...sql.slice(0, offset)].length + 1) };
 }
 
 function summarizeLabels(labels: readonly string[]): string {

@@ -6,15 +6,16 @@ import type { MaskingFindings } from '@custodian/masking';
 
 export type Expectation =
   /** Simple Query: everything up to ReadyForQuery. */
-  | { readonly kind: 'query'; readonly commandId: string | undefined; findings?: MaskingFindings }
-  /** An injected Describe of a statement that cannot exist: its ErrorResponse is replaced by `error`. */
+  | { readonly kind: 'query'; readonly commandId: string | undefined; findings?: MaskingFindings; readonly point?: number }
+  /** An injected Parse that cannot succeed: its ErrorResponse is replaced by `error`. */
   | { readonly kind: 'refusal'; readonly error: Buffer }
   | { readonly kind: 'parse' }
   | { readonly kind: 'bind' }
   | { readonly kind: 'close' }
   | { readonly kind: 'describe'; readonly target: 'S' | 'P'; readonly name: string; readonly swallow: boolean }
   | { readonly kind: 'execute'; readonly portal: string; readonly commandId: string | undefined; findings?: MaskingFindings }
-  | { readonly kind: 'sync' };
+  /** `point`: the client's sync point number (Sync and Query count), absent for syncs the gateway injected. */
+  | { readonly kind: 'sync'; readonly point?: number };
 
 /** A FIFO with O(1) shift (a proxy can have thousands of pipelined messages in flight). */
 export class ResponseTracker {

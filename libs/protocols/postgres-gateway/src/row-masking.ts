@@ -3,14 +3,18 @@
 // detectors must look at it, or whether it passes untouched (types that cannot hold what the
 // detectors find: booleans, small integers, floats, dates, UUIDs…). Rows of a result whose
 // columns all pass are forwarded byte for byte; others are decoded, masked and re-encoded with
-// new lengths. Binary-format values: text-like types are masked as text; any other binary value
-// a rule covers, or in which a detector finds something, becomes NULL (never the original).
+// new lengths. Binary-format values: text-like types are masked as text; arrays are read element
+// by element (int8 and numeric elements as their digits); any other binary value (bytea, records,
+// composite and unknown types) is scanned as the text its bytes hold. A binary value a rule covers,
+// or in which a detector finds something, becomes NULL (never the original). A text-format bytea
+// is scanned as the bytes its hex form encodes. A value longer than the scan limit is not scanned:
+// it is replaced (fail closed), reported under rule `custodian:value-limit`.
 // json and jsonb values (text, or jsonb's binary form: a version byte and the text) go through the
 // policy's JSON-path rules when it has any (MaskingPolicy.maskJsonText): matched values masked,
 // other strings scanned by the detectors, the rest of the document unchanged.
 import { decodeDataRow, encodeDataRow, type FieldDescription, type Frame } from '@custodian/postgres-wire';
 import type { FieldRule, MaskingFindings, MaskingPolicy } from '@custodian/masking';
-import type { CatalogResolver } from './catalog.js';
+import type { CatalogResolver, TableColumns } from './catalog.js';
 
 /** Type OIDs whose text form no detector can match (no 13+ digit runs, no @, no separators that form SSNs/phones/IPs). */
 const UNMATCHABLE_TYPES = new Set([
@@ -35,6 +39,13 @@ const JSON_TYPE = 114;
 const JSONB = 3802;
 const INT8 = 20;
 const NUMERIC = 1700;
+const BYTEA = 17;
+
+/** Largest value the detectors scan by default; a longer one is replaced (its scan would stall every session on the event loop). */
+export const DEFAULT_MAX_SCANNED_VALUE_BYTES = 256 * 1024;
+/** What replaces a value too long to scan. */
+export const VALUE_LIMIT_RULE = 'custodian:value-limit';
+const VALUE_LIMIT_TEXT = `[REDACTED:${VALUE_LIMIT_RULE}]`;
 
 type Action =
   | { readonly kind: 'pass' }
@@ -62,13 +73,16 @@ export function planRows(fields: readonly FieldDescription[], masking: MaskingPo
   let passthrough = true;
   const actions: Action[] = fields.map((field) => {
     let qualified: string | undefined;
+    let rule: FieldRule | undefined;
     if (field.tableOid !== 0) {
       const table = catalog.cached(field.tableOid);
       const column = table?.columns.get(field.columnAttribute);
-      if (table && column !== undefined) qualified = `${table.schema}.${table.table}.${column}`;
+      if (table && column !== undefined) {
+        qualified = `${table.schema}.${table.table}.${column}`;
+        if (hasColumnRules) rule = columnRuleFor(masking, table, column);
+      }
     }
     const label = qualified ?? field.name;
-    const rule = qualified !== undefined && hasColumnRules ? masking.forColumn(qualified) : undefined;
     if (rule) {
       passthrough = false;
       return { kind: 'rule', rule, field: label, format: field.format, typeOid: field.typeOid };
@@ -78,11 +92,32 @@ export function planRows(fields: readonly FieldDescription[], masking: MaskingPo
       return { kind: 'json', field: label, format: field.format, typeOid: field.typeOid };
     }
     if (!detecting || UNMATCHABLE_TYPES.has(field.typeOid)) return { kind: 'pass' };
-    if (field.format === 1 && !TEXT_LIKE_BINARY.has(field.typeOid) && field.typeOid !== JSONB && field.typeOid !== INT8 && field.typeOid !== NUMERIC) return { kind: 'pass' };
     passthrough = false;
     return { kind: 'detect', field: label, format: field.format, typeOid: field.typeOid };
   });
   return { passthrough, actions };
+}
+
+/**
+ * The column rule covering a column of a relation: its own; else a parent's (a rule on a
+ * partitioned or inherited table covers every partition and child); else, for a view, the rule of
+ * a column the view reads — one of the same name first, then any (fail closed: which view column
+ * derives from which base column is not in the catalog, so every column of a view that reads a
+ * masked column is masked).
+ */
+export function columnRuleFor(masking: MaskingPolicy, table: TableColumns, column: string): FieldRule | undefined {
+  const own = masking.forColumn(`${table.schema}.${table.table}.${column}`);
+  if (own) return own;
+  for (const ancestor of table.ancestors) {
+    const inherited = masking.forColumn(`${ancestor}.${column}`);
+    if (inherited) return inherited;
+  }
+  const sameName = table.sources.filter((source) => source.endsWith(`.${column}`));
+  for (const source of [...sameName, ...table.sources]) {
+    const read = masking.forColumn(source);
+    if (read) return read;
+  }
+  return undefined;
 }
 
 /** A binary value as text, for the types the gateway can read; undefined for others. */
@@ -122,8 +157,70 @@ function maskJsonDocument(text: string, field: string, masking: MaskingPolicy, f
   return result.text;
 }
 
+/**
+ * Text a detector must see in a binary value the gateway cannot write back as text: an array's
+ * elements (int8/numeric as digits, one per line), or the bytes as UTF-8 (bytea, records and
+ * composite types hold their text fields as plain UTF-8 between length words). Undefined: the
+ * value cannot hold anything a detector finds (an array of unmatchable elements).
+ */
+function binaryScanText(value: Buffer): string | undefined {
+  const array = arrayElements(value);
+  if (array) {
+    if (UNMATCHABLE_TYPES.has(array.elementType)) return undefined;
+    if (array.elementType === INT8 || array.elementType === NUMERIC) return array.elements.map((element) => binaryAsText(array.elementType, element) ?? element.toString('latin1')).join('\n');
+  }
+  return value.toString('utf8');
+}
+
+/** A binary array's element type and (non-null) elements, when the value is laid out exactly as one. */
+function arrayElements(value: Buffer): { elementType: number; elements: Buffer[] } | undefined {
+  if (value.length < 12) return undefined;
+  const dimensions = value.readInt32BE(0);
+  const flags = value.readInt32BE(4);
+  if (dimensions < 0 || dimensions > 6 || (flags !== 0 && flags !== 1)) return undefined;
+  const elementType = value.readUInt32BE(8);
+  let offset = 12;
+  let count = dimensions === 0 ? 0 : 1;
+  for (let d = 0; d < dimensions; d++) {
+    if (offset + 8 > value.length) return undefined;
+    const size = value.readInt32BE(offset);
+    if (size < 0) return undefined;
+    count *= size;
+    offset += 8;
+  }
+  const elements: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    if (offset + 4 > value.length) return undefined;
+    const length = value.readInt32BE(offset);
+    offset += 4;
+    if (length === -1) continue;
+    if (length < 0 || offset + length > value.length) return undefined;
+    elements.push(value.subarray(offset, offset + length));
+    offset += length;
+  }
+  return offset === value.length ? { elementType, elements } : undefined;
+}
+
+/** A text-format bytea (`\x` hex) as the text its bytes hold; undefined for other values. */
+function byteaHexAsText(value: Buffer): string | undefined {
+  if (value.length < 2 || value[0] !== 0x5c || value[1] !== 0x78) return undefined;
+  return Buffer.from(value.toString('latin1', 2), 'hex').toString('utf8');
+}
+
+/** What a value too long to scan becomes: the marker where the type can carry text (a JSON string for json), NULL otherwise. */
+function valueLimitReplacement(format: 0 | 1, typeOid: number): Buffer | null {
+  const text = typeOid === JSON_TYPE || typeOid === JSONB ? JSON.stringify(VALUE_LIMIT_TEXT) : VALUE_LIMIT_TEXT;
+  if (format === 0) return Buffer.from(text, 'utf8');
+  return TEXT_LIKE_BINARY.has(typeOid) || typeOid === JSONB ? textBack(typeOid, text) : null;
+}
+
+export interface RowMaskingLimits {
+  /** Longest value the detectors and JSON paths scan; longer ones are replaced. */
+  readonly maxScannedValueBytes: number;
+}
+
 /** Masks one DataRow under a plan; returns the frame's own bytes when nothing changed. */
-export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy, findings: MaskingFindings): Buffer {
+export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy, findings: MaskingFindings, limits: RowMaskingLimits = { maxScannedValueBytes: DEFAULT_MAX_SCANNED_VALUE_BYTES }): Buffer {
   if (plan.passthrough) return frame.raw;
   const values = decodeDataRow(frame);
   let changed = false;
@@ -131,6 +228,13 @@ export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy,
     const value = values[i];
     const action = plan.actions[i];
     if (value === null || value === undefined || action === undefined || action.kind === 'pass') continue;
+    if (action.kind !== 'rule' && value.length > limits.maxScannedValueBytes) {
+      // Bounded work per value: too long to scan, so it is not sent (fail closed).
+      findings.add(action.field, VALUE_LIMIT_RULE);
+      values[i] = valueLimitReplacement(action.format, action.typeOid);
+      changed = true;
+      continue;
+    }
     if (action.kind === 'json') {
       const text = action.format === 0 ? value.toString('utf8') : binaryAsText(action.typeOid, value);
       if (text === undefined) {
@@ -147,6 +251,15 @@ export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy,
       continue;
     }
     if (action.format === 0) {
+      const hidden = action.kind === 'detect' && action.typeOid === BYTEA ? byteaHexAsText(value) : undefined;
+      if (hidden !== undefined) {
+        // The hex form hides text from the detectors: scan what it encodes; a find cannot be masked in place.
+        if (masking.maskText(hidden, action.field, findings) !== hidden) {
+          values[i] = null;
+          changed = true;
+        }
+        continue;
+      }
       const text = value.toString('utf8');
       const masked = action.kind === 'rule' ? action.rule.mask(text) : masking.maskText(text, action.field, findings);
       if (action.kind === 'rule') findings.add(action.field, action.rule.id);
@@ -164,8 +277,15 @@ export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy,
       changed = true;
       continue;
     }
-    if (text === undefined) continue;
-    const masked = masking.maskText(text, action.field, findings);
+    const scanned = text ?? binaryScanText(value);
+    if (scanned === undefined) continue;
+    const masked = masking.maskText(scanned, action.field, findings);
+    if (text === undefined) {
+      if (masked === scanned) continue;
+      values[i] = null;
+      changed = true;
+      continue;
+    }
     if (masked === text) continue;
     values[i] = writable ? textBack(action.typeOid, masked) : null;
     changed = true;

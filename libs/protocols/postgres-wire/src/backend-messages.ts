@@ -178,6 +178,8 @@ export interface ErrorSpec {
   readonly message: string;
   readonly detail?: string;
   readonly hint?: string;
+  /** 1-based character position in the statement (field `P`), as a decimal string. */
+  readonly position?: string;
 }
 
 function errorFields(spec: ErrorSpec): [string, string][] {
@@ -189,6 +191,7 @@ function errorFields(spec: ErrorSpec): [string, string][] {
   ];
   if (spec.detail !== undefined) fields.push(['D', spec.detail]);
   if (spec.hint !== undefined) fields.push(['H', spec.hint]);
+  if (spec.position !== undefined) fields.push(['P', spec.position]);
   return fields;
 }
 

@@ -172,6 +172,18 @@ describe('frontend framer', () => {
     expect(encodeBind(decodeBind(frame!)).equals(bind)).toBe(true);
   });
 
+  it('reads parameter counts as unsigned 16-bit, as PostgreSQL does (up to 65,535), and writes them so', () => {
+    const types = Array.from({ length: 65_535 }, (_, i) => (i % 2 === 0 ? 1184 : 3802));
+    const parse = encodeParse({ statement: 's', query: 'SELECT $65535::jsonb', parameterTypes: types });
+    const values = Array.from({ length: 40_000 }, (_, i) => (i % 3 === 0 ? null : Buffer.from([i & 0xff])));
+    const bind = encodeBind({ portal: '', statement: 's', parameterFormats: [1], parameters: values, resultFormats: [] });
+    const [parseFrame, bindFrame] = frames([parse, bind], 'frontend');
+    expect(decodeParse(parseFrame!).parameterTypes).toEqual(types);
+    const decoded = decodeBind(bindFrame!);
+    expect(decoded.parameters).toHaveLength(40_000);
+    expect(encodeBind(decoded).equals(bind)).toBe(true);
+  });
+
   it('decodes FunctionCall only far enough to name the function (it is refused anyway)', () => {
     const body = Buffer.alloc(4);
     body.writeInt32BE(1598);

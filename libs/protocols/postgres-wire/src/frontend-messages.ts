@@ -2,7 +2,7 @@
 import { WireProtocolError } from './errors.js';
 import type { Frame } from './framer.js';
 import { MessageReader } from './message-reader.js';
-import { byte, bytes, cstring, int16, int32, message, type Field } from './message-writer.js';
+import { byte, bytes, cstring, int16, int32, message, uint16, type Field } from './message-writer.js';
 import { CANCEL_REQUEST_CODE, FrontendType, GSSENC_REQUEST_CODE, PROTOCOL_VERSION_3_0, SSL_REQUEST_CODE, frontendMessageName } from './protocol-codes.js';
 
 export type StartupPhaseMessage =
@@ -228,17 +228,17 @@ export function encodeQuery(sql: string): Buffer {
 }
 
 export function encodeParse(parse: ParseMessage): Buffer {
-  return message(FrontendType.Parse, [cstring(parse.statement), cstring(parse.query), int16(parse.parameterTypes.length), ...parse.parameterTypes.map((t) => int32(t | 0))]);
+  return message(FrontendType.Parse, [cstring(parse.statement), cstring(parse.query), uint16(parse.parameterTypes.length), ...parse.parameterTypes.map((t) => int32(t | 0))]);
 }
 
 export function encodeBind(bind: BindMessage): Buffer {
-  const fields: Field[] = [cstring(bind.portal), cstring(bind.statement), int16(bind.parameterFormats.length), ...bind.parameterFormats.map((f) => int16(f))];
-  fields.push(int16(bind.parameters.length));
+  const fields: Field[] = [cstring(bind.portal), cstring(bind.statement), uint16(bind.parameterFormats.length), ...bind.parameterFormats.map((f) => int16(f))];
+  fields.push(uint16(bind.parameters.length));
   for (const value of bind.parameters) {
     if (value === null) fields.push(int32(-1));
     else fields.push(int32(value.length), bytes(value));
   }
-  fields.push(int16(bind.resultFormats.length), ...bind.resultFormats.map((f) => int16(f)));
+  fields.push(uint16(bind.resultFormats.length), ...bind.resultFormats.map((f) => int16(f)));
   return message(FrontendType.Bind, fields);
 }
 

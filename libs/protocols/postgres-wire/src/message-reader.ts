@@ -75,10 +75,9 @@ export class MessageReader {
     return value;
   }
 
-  /** A count that must be non-negative and fit in what is left (each item at least `minItemBytes`). */
+  /** An unsigned 16-bit count (PostgreSQL allows up to 65,535 parameters) that must fit in what is left (each item at least `minItemBytes`). */
   count(what: string, minItemBytes: number): number {
-    const n = this.int16(`${what} count`);
-    if (n < 0) throw this.malformed(`negative ${what} count`);
+    const n = this.uint16(`${what} count`);
     if (n * minItemBytes > this.remaining) throw this.malformed(`${what} count ${n} exceeds the message`);
     return n;
   }

@@ -4,12 +4,15 @@
 export type Field =
   | { readonly kind: 'byte'; readonly value: number }
   | { readonly kind: 'int16'; readonly value: number }
+  | { readonly kind: 'uint16'; readonly value: number }
   | { readonly kind: 'int32'; readonly value: number }
   | { readonly kind: 'cstring'; readonly value: string }
   | { readonly kind: 'bytes'; readonly value: Uint8Array };
 
 export const byte = (value: number): Field => ({ kind: 'byte', value });
 export const int16 = (value: number): Field => ({ kind: 'int16', value });
+/** A count word: PostgreSQL reads Parse/Bind counts as unsigned (up to 65,535). */
+export const uint16 = (value: number): Field => ({ kind: 'uint16', value });
 export const int32 = (value: number): Field => ({ kind: 'int32', value });
 /** NUL cannot occur inside a C string: it would end the field early and desynchronise the peer, so it is dropped. */
 export const cstring = (value: string): Field => ({ kind: 'cstring', value: value.includes('\0') ? value.replaceAll('\0', '') : value });
@@ -20,6 +23,7 @@ function fieldSize(field: Field): number {
     case 'byte':
       return 1;
     case 'int16':
+    case 'uint16':
       return 2;
     case 'int32':
       return 4;
@@ -47,6 +51,10 @@ export function message(type: number | null, fields: readonly Field[]): Buffer {
         break;
       case 'int16':
         out.writeInt16BE(field.value, offset);
+        offset += 2;
+        break;
+      case 'uint16':
+        out.writeUInt16BE(field.value, offset);
         offset += 2;
         break;
       case 'int32':

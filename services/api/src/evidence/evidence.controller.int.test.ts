@@ -153,8 +153,14 @@ describe('evidence pack export', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/gzip');
     const bytes = Buffer.from(await response.arrayBuffer());
-    const report = await verifyEvidencePack(bytes, { trustedLogKeys: [logVkey], requiredWitnesses: [witness.vkey] });
+    // The pack is attested with the attestation key, published beside the log keys (issue 20, item 2).
+    const published = (await (await get('/v1/evidence/log')).json()) as { keys: string[]; attestationKey: string | null };
+    expect(published.attestationKey).toMatch(/\/packs\+[0-9a-f]{8}\+/);
+    expect(published.keys).not.toContain(published.attestationKey);
+    const report = await verifyEvidencePack(bytes, { trustedLogKeys: [logVkey], trustedAttestationKeys: [published.attestationKey!], requiredWitnesses: [witness.vkey] });
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(report.verdict).toBe('verified');
+    expect(report.signers).toMatchObject({ attestationPinned: true, logKeysPinned: true, attestedByLogKey: false });
     expect(report.manifest?.counts.events).toBe(3);
     const exported: CustodianEvent[] = [];
     for await (const r of store.readAll()) if (r.event.type === 'evidence-pack.exported') exported.push(r.event);

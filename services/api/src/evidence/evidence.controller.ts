@@ -78,6 +78,8 @@ export class EvidenceController {
       origin: evidence.origin,
       treeSize: await state.leafCount(),
       keys: await state.keys(),
+      // The key that attests packs (pin it apart from the log keys); null until the first export creates the default one.
+      attestationKey: attestationVkey(evidence),
       witnesses: evidence.witnesses,
       latestCheckpoint: latest ? { treeSize: latest.treeSize, rootHash: latest.rootHash.toString('base64'), signedAt: latest.signedAt, note: cosignedNote(latest, await state.cosignatures(latest.treeSize)) } : null,
     };
@@ -118,7 +120,8 @@ export class EvidenceController {
       state,
       catalogue: this.access.catalogue,
       scope,
-      signer: evidence.loadSigner().signer,
+      // The pack attestation key, not the log key (only the projector holds that one).
+      signer: evidence.loadAttestationSigner({ create: true }).signer,
       exportedBy: principal.identity,
       witnessKeys: evidence.witnesses,
       maskingRules: evidence.maskingRules,
@@ -161,5 +164,13 @@ export class EvidenceController {
     });
     for await (const item of eventsOfLeaves(this.eventStore, state, { from: scope.from, to: scope.to })) accumulator.add(item);
     return accumulator.finish();
+  }
+}
+
+function attestationVkey(evidence: { loadAttestationSigner(): { signer: { vkey: string } } }): string | null {
+  try {
+    return evidence.loadAttestationSigner().signer.vkey;
+  } catch {
+    return null;
   }
 }

@@ -317,6 +317,7 @@ export interface AuthenticationFailed {
    */
   presentedAs?: "password" | "keyboard-interactive" | "bearer-header" | "api-key-header";
   protocol?: Protocol;
+  connection?: ConnectionRef1;
   clientAddress: string;
   /**
    * Typed error code, e.g. `TOKEN_EXPIRED`.
@@ -327,6 +328,16 @@ export interface AuthenticationFailed {
    * Unverified identity hint from the client (e.g. the startup `user`).
    */
   claimedSubject?: string;
+}
+/**
+ * The connection the client asked for (as requested; it may not exist or not be permitted), when the attempt named one: evidence filters select the attempt by it.
+ */
+export interface ConnectionRef1 {
+  /**
+   * Configured connection (target) name, e.g. `orders-prod`.
+   */
+  name: string;
+  protocol: Protocol;
 }
 /**
  * A client proved an identity (the envelope's `identity`).
@@ -345,12 +356,23 @@ export interface AuthenticationSucceeded {
    */
   presentedAs?: "password" | "keyboard-interactive" | "bearer-header" | "api-key-header";
   protocol?: Protocol;
+  connection?: ConnectionRef2;
   clientAddress: string;
   /**
    * The token's `jti`, when present.
    */
   tokenId?: string;
   tokenExpiresAt: string;
+}
+/**
+ * The connection the session is for, when the authentication opened one: evidence filters select it by it.
+ */
+export interface ConnectionRef2 {
+  /**
+   * Configured connection (target) name, e.g. `orders-prod`.
+   */
+  name: string;
+  protocol: Protocol;
 }
 /**
  * The evidence log signed a checkpoint (C2SP signed note) over its Merkle tree.

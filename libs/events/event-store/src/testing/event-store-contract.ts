@@ -3,7 +3,7 @@
 // Streams are unique per test and readAll/subscription assertions look only at the test's own
 // streams, so the suite also runs against a shared server (EventStoreDB) that other tests write to.
 import { randomUUID } from 'node:crypto';
-import { EventContractError, EventFactory, ManualClock, streamName, type CustodianEvent, type Identity } from '@custodian/event-contracts';
+import { EventContractError, EventFactory, ManualClock, factoryEventJson, streamName, type CustodianEvent, type Identity } from '@custodian/event-contracts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   IdempotencyConflictError,
@@ -352,6 +352,21 @@ export function describeEventStoreContract(
         expect(error).toMatchObject({ code: 'EVENT_STORE_STREAM_MISMATCH', stream: a.stream, eventStream: b.stream });
         expect(await store.streamRevision(a.stream)).toBe('no-stream');
         expect(await store.streamRevision(b.stream)).toBe('no-stream');
+      });
+
+      it('accepts foreign events (not made by an EventFactory here) only after validating them', async () => {
+        const { sessionId, stream } = events.newSession();
+        const made = events.opened(stream, sessionId);
+        expect(factoryEventJson(made)).toBe(JSON.stringify(made));
+        // Parsed from JSON, as Kafka ingest or a raw append hands it over: validated on append.
+        const foreign = JSON.parse(JSON.stringify(made)) as CustodianEvent;
+        expect(factoryEventJson(foreign)).toBeUndefined();
+        await store.append(stream, [foreign], { expectedRevision: 'no-stream' });
+        const [read] = await collect(store.readStream(stream));
+        expect(read!.event).toEqual(made);
+        const forgedCopy = { ...events.commands(stream, sessionId, 1, 1)[0]!, occurredAt: 'yesterday' } as unknown as CustodianEvent;
+        expect(await rejectionOf(store.append(stream, [forgedCopy], { expectedRevision: 0 }))).toMatchObject({ code: 'EVENT_INVALID_ENVELOPE' });
+        expect(await store.streamRevision(stream)).toBe(0);
       });
 
       it('refuses an event that violates its contract with the contract error, writing nothing', async () => {

@@ -29,7 +29,7 @@ export function openStatement(envelopeJson: string, keys: readonly KeyObject[]):
     return { statement, keyIndex };
   } catch (error) {
     if (!(error instanceof CustodyError)) throw error;
-    const message = error.code === 'CUSTODY_SIGNATURE_INVALID' ? 'the attestation signature does not verify with any trusted log key' : `the attestation: ${error.message}`;
+    const message = error.code === 'CUSTODY_SIGNATURE_INVALID' ? 'the attestation signature does not verify with any trusted attestation key (nor, for packs from before the keys were split, a trusted log key)' : `the attestation: ${error.message}`;
     throw new EvidenceError('EVIDENCE_PACK_MALFORMED', message, { cause: error });
   }
 }

@@ -11,6 +11,111 @@ export interface LineScope {
   readonly from: string;
   readonly to: string;
   readonly identity?: string;
+  /** A complete pack holds every leaf of its range: lines outside the window are counted, not refused. */
+  readonly outsideAllowed?: boolean;
+  /** Hand every line to the main thread (connection and control packs: their scope is checked there). */
+  readonly collectLines?: boolean;
+  /** The shipped mapping's rules (controls/mapping.json): each in-window line is counted per matching rule. */
+  readonly rules?: readonly LineRule[];
+  /** Complete packs: report each in-window line's command facts, with these flags making a command privileged. */
+  readonly privilegedFlags?: readonly string[];
+}
+
+/** What a command's events say, compactly (complete packs: the verifier recomputes the command findings from them). */
+export type CommandFact =
+  | { readonly k: 'issued'; readonly key: string; readonly id: string; readonly privileged: boolean; readonly occurredAt: string }
+  | { readonly k: 'decided'; readonly key: string; readonly decision: string }
+  | { readonly k: 'requested'; readonly approvalId: string; readonly key: string }
+  | { readonly k: 'granted'; readonly approvalId: string; readonly final: boolean }
+  | { readonly k: 'refused'; readonly key: string };
+
+/** The classification flags anywhere in a value (as the views collect them). */
+function collectFlags(value: unknown, out: Set<string>, depth = 0): void {
+  if (depth > 8 || value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const v of value) collectFlags(v, out, depth + 1);
+    return;
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (key === 'flags' && Array.isArray(v)) {
+      for (const f of v) if (typeof f === 'string') out.add(f);
+    } else collectFlags(v, out, depth + 1);
+  }
+}
+
+function commandFact(event: Record<string, unknown>, privilegedFlags: readonly string[]): CommandFact | undefined {
+  const p = (event.payload ?? {}) as Record<string, unknown>;
+  const key = typeof p.sessionId === 'string' && typeof p.commandId === 'string' ? `${p.sessionId}/${p.commandId}` : undefined;
+  switch (event.type) {
+    case 'command.issued': {
+      if (!key) return undefined;
+      const flags = new Set<string>();
+      collectFlags(p.classification, flags);
+      return { k: 'issued', key, id: String(event.id), privileged: privilegedFlags.some((f) => flags.has(f)), occurredAt: String(event.occurredAt) };
+    }
+    case 'policy.decided':
+      return key ? { k: 'decided', key, decision: String(p.decision) } : undefined;
+    case 'approval.requested':
+      return key && typeof p.approvalId === 'string' ? { k: 'requested', approvalId: p.approvalId, key } : undefined;
+    case 'approval.granted':
+      return typeof p.approvalId === 'string' ? { k: 'granted', approvalId: p.approvalId, final: p.final === true } : undefined;
+    case 'command.refused':
+      return key ? { k: 'refused', key } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** A mapping rule as controls/mapping.json ships it: the event type and, optionally, values per dotted path. */
+export interface LineRule {
+  readonly id: string;
+  readonly event: string;
+  readonly where?: Readonly<Record<string, readonly unknown[]>>;
+}
+
+/** An event that raises a finding by itself (no other event needed), as the views define it. */
+export interface LocalFinding {
+  readonly kind: 'credential-exposed' | 'session-without-identity' | 'session-without-tls';
+  readonly eventId: string;
+}
+
+/** Same semantics as ruleMatches in controls/control-catalogue.ts (a worker cannot import it). */
+function lineRuleMatches(rule: LineRule, event: Record<string, unknown>): boolean {
+  if (rule.event !== event.type) return false;
+  for (const [path, values] of Object.entries(rule.where ?? {})) {
+    let current: unknown = event;
+    for (const key of path.split('.')) current = current !== null && typeof current === 'object' ? (current as Record<string, unknown>)[key] : undefined;
+    if (!values.some((v) => v === (current ?? null))) return false;
+  }
+  return true;
+}
+
+/** The findings an event raises by itself (see EvidenceAccumulator: custody.attested, session.opened). */
+function localFindings(event: Record<string, unknown>, out: LocalFinding[]): void {
+  const payload = event.payload as Record<string, unknown> | undefined;
+  const eventId = String(event.id);
+  if (event.type === 'custody.attested' && payload?.exposed === true) out.push({ kind: 'credential-exposed', eventId });
+  if (event.type === 'session.opened') {
+    if (event.identity === null) out.push({ kind: 'session-without-identity', eventId });
+    if ((payload?.client as Record<string, unknown> | undefined)?.tls === false) out.push({ kind: 'session-without-tls', eventId });
+  }
+}
+
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * An RFC 3339 time as a key that compares as text in the order of the instants (UTC, nanoseconds):
+ * `…T00:00:00Z` and `…T01:00:00+01:00` give the same key, and a time without a fraction compares
+ * correctly with one that has it. Undefined when it is not an RFC 3339 time.
+ */
+export function instantKey(value: string): string | undefined {
+  const m = INSTANT.exec(value);
+  if (!m) return undefined;
+  const local = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  if (Number.isNaN(local) || new Date(local).toISOString().slice(0, 19) !== value.slice(0, 19)) return undefined;
+  const zone = m[8]!;
+  const offsetMinutes = zone === 'Z' ? 0 : (zone[0] === '+' ? 1 : -1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+  return `${new Date(local - offsetMinutes * 60_000).toISOString().slice(0, 19)}.${(m[7] ?? '').padEnd(9, '0')}Z`;
 }
 
 export type LineFailure =
@@ -33,6 +138,18 @@ export interface CheckedLines {
   readonly failure?: LineFailure;
   /** The chunk's custody.attested events (a few KiB each, one per session at most). */
   readonly custody?: readonly CustodyLine[];
+  /** Lines outside the window, when the scope allows them (complete packs). */
+  readonly outside?: number;
+  /** Every line checked, when the scope asks for them (`collectLines`). */
+  readonly lines?: readonly CustodyLine[];
+  /** In-window lines per matching rule id (when the scope has `rules`). */
+  readonly ruleCounts?: Readonly<Record<string, number>>;
+  /** In-window lines that raise a finding by themselves (when the scope has `rules`). */
+  readonly localFindings?: readonly LocalFinding[];
+  /** In-window lines (when the scope has `rules`). */
+  readonly inWindow?: number;
+  /** In-window command facts, in line order (when the scope has `privilegedFlags`). */
+  readonly commandFacts?: readonly CommandFact[];
 }
 
 export const WORKER_ROLE = 'custodian-pack-event-lines';
@@ -47,14 +164,33 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   let count = 0;
   const custody: CustodyLine[] = [];
   let leafInput = Buffer.allocUnsafe(4096);
+  let outside = 0;
+  const collected: CustodyLine[] = [];
+  const window = { from: instantKey(scope.from) ?? '\uffff', to: instantKey(scope.to) ?? '' };
+  const ruleCounts: Record<string, number> = {};
+  const findings: LocalFinding[] = [];
+  let inWindow = 0;
+  const facts: CommandFact[] = [];
+  const views = (): Partial<CheckedLines> => (scope.rules ? { ruleCounts, localFindings: findings, inWindow, ...(scope.privilegedFlags ? { commandFacts: facts } : {}) } : {});
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start);
     if (end < 0) end = data.length;
     const line = data.subarray(start, end);
     start = end + 1;
-    const { failure, type } = checkLine(line, scope, count);
-    if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure, ...(custody.length > 0 ? { custody } : {}) };
+    const { failure, type, event } = checkLine(line, scope, window, count);
+    if (failure?.kind === 'outside-period' && scope.outsideAllowed === true) outside += 1;
+    else if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}), ...views() };
+    else if (scope.rules && event) {
+      inWindow += 1;
+      for (const rule of scope.rules) if (lineRuleMatches(rule, event)) ruleCounts[rule.id] = (ruleCounts[rule.id] ?? 0) + 1;
+      localFindings(event, findings);
+      if (scope.privilegedFlags) {
+        const fact = commandFact(event, scope.privilegedFlags);
+        if (fact) facts.push(fact);
+      }
+    }
     if (type === 'custody.attested') custody.push({ line: count, text: line.toString('utf8') });
+    if (scope.collectLines === true) collected.push({ line: count, text: line.toString('utf8') });
     // RFC 6962 leaf hash: SHA-256(0x00 ‖ line), into a reused input buffer.
     if (leafInput.length < line.length + 1) leafInput = Buffer.allocUnsafe(2 * (line.length + 1));
     leafInput[0] = 0x00;
@@ -62,10 +198,10 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
     leafHashes.set(hash('sha256', leafInput.subarray(0, line.length + 1), 'buffer'), count * 32);
     count += 1;
   }
-  return { count, leafHashes, ...(custody.length > 0 ? { custody } : {}) };
+  return { count, leafHashes, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}), ...views() };
 }
 
-function checkLine(line: Buffer, scope: LineScope, index: number): { failure?: LineFailure; type?: unknown } {
+function checkLine(line: Buffer, scope: LineScope, window: { from: string; to: string }, index: number): { failure?: LineFailure; type?: unknown; event?: Record<string, unknown> } {
   let value: unknown;
   try {
     value = JSON.parse(line.toString('utf8'));
@@ -73,10 +209,14 @@ function checkLine(line: Buffer, scope: LineScope, index: number): { failure?: L
     return { failure: { line: index, kind: 'not-json' } };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { failure: { line: index, kind: 'not-json' } };
-  const envelope = value as { type?: unknown; occurredAt?: unknown; identity?: { subject?: unknown } | null };
-  if (typeof envelope.occurredAt !== 'string' || envelope.occurredAt < scope.from || envelope.occurredAt >= scope.to) return { failure: { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) } };
-  if (scope.identity !== undefined && envelope.identity?.subject !== scope.identity) return { failure: { line: index, kind: 'other-identity' } };
-  return { type: envelope.type };
+  const envelope = value as { type?: unknown; occurredAt?: unknown; identity?: { subject?: unknown } | null; payload?: { claimedSubject?: unknown } };
+  // Instants, not text: a `to` without a fraction, or with an offset, must not admit other times.
+  const at = typeof envelope.occurredAt === 'string' ? instantKey(envelope.occurredAt) : undefined;
+  if (at === undefined || at < window.from || at >= window.to) return { failure: { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) } };
+  // A refused attempt (authentication.failed, no verified identity) belongs to the subject it claimed.
+  const subject = envelope.identity?.subject ?? (envelope.type === 'authentication.failed' ? envelope.payload?.claimedSubject : undefined);
+  if (scope.identity !== undefined && subject !== scope.identity) return { failure: { line: index, kind: 'other-identity' } };
+  return { type: envelope.type, event: value as Record<string, unknown> };
 }
 
 interface LinesRequest {

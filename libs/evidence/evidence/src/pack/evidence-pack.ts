@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Identity } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
-import { MerkleTree, formatKeyId, parseVerifierKey, type NoteSigner } from '@custodian/transparency-log';
+import { Ed25519NoteVerifier, LeafSetProofVerifier, MerkleTree, formatKeyId, hashLeaf, hashesEqual, openCheckpoint, parseVerifierKey, verifyConsistency, type Hash, type LeafSetProof, type NoteSigner } from '@custodian/transparency-log';
 import { canonicalJson } from '../canonical-leaf.js';
 import type { ControlCatalogue } from '../controls/control-catalogue.js';
 import { EvidenceError } from '../errors.js';
@@ -20,14 +20,23 @@ import { renderHtmlReport } from './html-report.js';
 import { buildAssessmentResults, type PackFileRef } from './oscal-assessment-results.js';
 import { writeTarGz, type ArchiveInput } from './tar-archive.js';
 
-export const PACK_FORMAT = 'custodian-evidence-pack/v2';
+/**
+ * v3: an unfiltered pack states the leaf range it covers (`coverage`), holds every leaf in it (no
+ * interior gap) and proves the range's edges with the neighbouring leaves (proofs/edges.jsonl),
+ * whose times lie outside the window. v2 packs (no coverage) still verify, without completeness.
+ */
+export const PACK_FORMAT = 'custodian-evidence-pack/v3';
+export const PACK_FORMATS_READ = ['custodian-evidence-pack/v2', PACK_FORMAT] as const;
 export const PACK_PREDICATE_TYPE = 'https://custodian.dev/attestations/evidence-pack/v1';
 export const PACK_FILES = {
   manifest: 'manifest.json',
   events: 'events.jsonl',
   leafSet: 'proofs/leaf-set.json',
+  edges: 'proofs/edges.jsonl',
+  mapping: 'controls/mapping.json',
   consistency: 'proofs/consistency.jsonl',
   logKeys: 'keys/log.vkeys',
+  attestationKey: 'keys/attestation.vkey',
   witnessKeys: 'keys/witness.vkeys',
   signingKeyPem: 'keys/attestation-key.pem',
   evidence: 'evidence.json',
@@ -37,8 +46,20 @@ export const PACK_FILES = {
 } as const;
 export const checkpointPath = (treeSize: number): string => `checkpoints/${String(treeSize).padStart(12, '0')}.checkpoint`;
 
+/**
+ * What the pack's events cover. `complete`: every leaf in [firstLeaf, endLeaf) is in events.jsonl,
+ * in order; the leaf before (firstLeaf − 1, when firstLeaf > 0) occurred before the window and the
+ * leaf at endLeaf (when endLeaf < the latest checkpoint's size) at or after its end; both are in
+ * proofs/edges.jsonl, in that order, and in the leaf-set proof. Leaves in the range whose time is
+ * outside the window (clocks of different writers) are included too and not counted as evidence.
+ * `filtered`: only the events matching the scope's filter (completeness not provable in v3).
+ */
+export type PackCoverage = { readonly kind: 'complete'; readonly firstLeaf: number; readonly endLeaf: number } | { readonly kind: 'filtered' };
+
 export interface PackManifest {
-  readonly format: typeof PACK_FORMAT;
+  readonly format: (typeof PACK_FORMATS_READ)[number];
+  /** v3 and later. */
+  readonly coverage?: PackCoverage;
   readonly packId: string;
   readonly createdAt: string;
   readonly exportedBy: { readonly subject: string; readonly issuer: string };
@@ -56,7 +77,11 @@ export interface EvidencePackOptions {
   readonly state: EvidenceLogState;
   readonly catalogue: ControlCatalogue;
   readonly scope: EvidenceScope;
-  /** The log's current signing key: it signs the attestation. */
+  /**
+   * The key that attests the pack (DSSE). Not the log key: the log key stays with the projector,
+   * which alone signs checkpoints (`ConfiguredEvidence.loadAttestationSigner`). The pack ships
+   * its vkey (keys/attestation.vkey) and PEM; auditors pin it apart from the log keys.
+   */
   readonly signer: NoteSigner;
   readonly exportedBy: Identity;
   readonly witnessKeys?: readonly string[];
@@ -91,7 +116,6 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const all = await state.checkpoints();
   const latest = all[all.length - 1];
   if (!latest) throw new EvidenceError('EVIDENCE_NOT_CHECKPOINTED', 'the evidence log has no signed checkpoint yet: nothing can be proven');
-  if (options.signer.name !== state.origin) throw new EvidenceError('EVIDENCE_KEY_INVALID', 'the attestation key must be the log key');
 
   const accumulator = new EvidenceAccumulator({
     catalogue: options.catalogue,
@@ -103,26 +127,66 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
     ...(options.maxCheckpointDelaySeconds !== undefined ? { maxCheckpointDelaySeconds: options.maxCheckpointDelaySeconds } : {}),
   });
   const scope = accumulator.scope;
+  const complete = scope.identity === undefined && scope.connection === undefined && scope.control === undefined;
   // Events in scope as leaf bytes in ~8 MiB chunks and their leaf indices; views see every event.
   const events = new ChunkedLines();
   const indices: number[] = [];
-  for await (const { event, leafIndex, leaf } of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, belowIndex: latest.treeSize })) {
-    if (!accumulator.add({ event, leafIndex })) continue;
-    events.push(leaf);
-    indices.push(leafIndex);
+  let coverage: PackCoverage = { kind: 'filtered' };
+  const edges: Buffer[] = [];
+  const edgeIndices: number[] = [];
+  if (complete) {
+    // Every leaf of the range, edges proven by their neighbours.
+    const range = await completeRange(state, scope, latest.treeSize);
+    coverage = { kind: 'complete', firstLeaf: range.begin, endLeaf: range.end };
+    const query = { fromIndex: range.begin, belowIndex: range.end };
+    if (range.end > range.begin) {
+      for await (const { event, leafIndex, leaf } of eventsOfLeaves(options.store, state, query)) {
+        accumulator.add({ event, leafIndex });
+        events.push(leaf);
+        indices.push(leafIndex);
+      }
+    }
+    if (indices.length !== range.end - range.begin) throw new EvidenceError('EVIDENCE_LEAF_MISMATCH', `the log records ${range.end - range.begin} leaves in [${range.begin}, ${range.end}) but the store gave ${indices.length}: run \`custodian log verify\``);
+    for (const edge of [range.begin - 1, range.end]) {
+      if (edge < 0 || edge >= latest.treeSize) continue;
+      for await (const { leaf } of eventsOfLeaves(options.store, state, { fromIndex: edge, belowIndex: edge + 1 })) edges.push(leaf);
+      edgeIndices.push(edge);
+    }
+  } else {
+    for await (const { event, leafIndex, leaf } of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, belowIndex: latest.treeSize })) {
+      if (!accumulator.add({ event, leafIndex })) continue;
+      events.push(leaf);
+      indices.push(leafIndex);
+    }
   }
   const report = accumulator.finish();
-  const notYetCheckpointed = (await state.findLeaves({ from: scope.from, to: scope.to, fromIndex: latest.treeSize })).length;
+  // Events of the window after the latest checkpoint that this scope selects (not every event of the window).
+  let notYetCheckpointed = 0;
+  for await (const { event } of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, fromIndex: latest.treeSize })) if (accumulator.selects(event)) notYetCheckpointed += 1;
 
   // Checkpoints from the first that covers an event in scope up to the latest, chained by consistency proofs.
-  const firstIndex = indices[0] ?? latest.treeSize - 1;
+  const firstIndex = Math.min(indices[0] ?? latest.treeSize - 1, edgeIndices[0] ?? latest.treeSize - 1);
   const included = all.filter((c) => c.treeSize > firstIndex);
   const tree = await MerkleTree.open(state.treeStorage);
   const files: PackFile[] = [];
   const add = (path: string, data: Buffer | readonly Buffer[]): void => void files.push({ path, data, ...digestOf(data) });
 
+  // The control mapping (v3), before the events: a verifier checks a control pack's events against it as they stream.
+  add(
+    PACK_FILES.mapping,
+    json({
+      controls: options.catalogue.controls.map((c) => ({ id: c.id, oscalId: c.oscalId })),
+      rules: options.catalogue.rules.map((r) => ({ id: r.id, event: r.event, ...(r.where ? { where: r.where } : {}), controls: r.controls })),
+      // Finding kinds and the controls each counts against: a verifier ties evidence.json's statuses to them.
+      findings: Object.entries(options.catalogue.findings).map(([kind, d]) => ({ kind, severity: d.severity, controls: d.controls })),
+      // The classification flags that make a command privileged: the command findings are recomputed from them.
+      privilegedFlags: options.catalogue.privilegedFlags,
+    }),
+  );
   add(PACK_FILES.events, events.chunks());
-  const leafSet = await tree.leafSetProof(indices, latest.treeSize);
+  const proven = edgeIndices.length > 0 ? [...indices, ...edgeIndices].sort((a, b) => a - b) : indices;
+  const leafSet = await tree.leafSetProof(proven, latest.treeSize);
+  if (complete) add(PACK_FILES.edges, Buffer.from(edges.map((l) => `${l.toString('utf8')}\n`).join(''), 'utf8'));
   add(
     PACK_FILES.leafSet,
     Buffer.from(
@@ -133,13 +197,19 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const cosignatures = await state.cosignatures();
   for (const c of included) add(checkpointPath(c.treeSize), Buffer.from(cosignedNote(c, cosignatures), 'utf8'));
   const consistency: string[] = [];
+  const consistencyProofs: { size1: number; size2: number; hashes: Hash[] }[] = [];
   for (let i = 1; i < included.length; i += 1) {
     const proof = await tree.consistencyProof(included[i - 1]!.treeSize, included[i]!.treeSize);
+    consistencyProofs.push({ size1: proof.size1, size2: proof.size2, hashes: [...proof.hashes] });
     consistency.push(canonicalJson({ fromSize: proof.size1, toSize: proof.size2, hashes: proof.hashes.map(b64) }));
   }
   add(PACK_FILES.consistency, Buffer.from(consistency.map((l) => `${l}\n`).join(''), 'utf8'));
-  const logKeys = [options.signer.vkey, ...(await state.keys()).filter((k) => k !== options.signer.vkey)];
+  const logKeys = await state.keys();
+  // Nothing is attested that does not verify: the proofs served by the log's database are checked
+  // against the signed checkpoints before the attestation key signs (issue 20 item 8).
+  checkBeforeSigning({ origin: state.origin, logKeys, included, leafSet, leaves: provenLeafHashes(events.chunks(), indices, edges, edgeIndices), consistency: consistencyProofs });
   add(PACK_FILES.logKeys, Buffer.from(logKeys.map((k) => `${k}\n`).join(''), 'utf8'));
+  add(PACK_FILES.attestationKey, Buffer.from(`${options.signer.vkey}\n`, 'utf8'));
   if (options.witnessKeys && options.witnessKeys.length > 0) add(PACK_FILES.witnessKeys, Buffer.from(options.witnessKeys.map((k) => `${k.trim()}\n`).join(''), 'utf8'));
   add(PACK_FILES.signingKeyPem, Buffer.from(ed25519PublicKeyPem(parseVerifierKey(options.signer.vkey).publicKey), 'utf8'));
   add(PACK_FILES.evidence, json(report));
@@ -147,16 +217,20 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const describe = (path: string): string =>
     path === PACK_FILES.events
       ? 'Events in scope, RFC 8785 canonical JSON, one per line (each line is the Merkle leaf).'
-      : path === PACK_FILES.leafSet
+      : path === PACK_FILES.edges
+        ? 'The leaves just before and after the range of a complete pack (proving the window\'s edges), RFC 8785 canonical JSON, one per line.'
+        : path === PACK_FILES.leafSet
         ? 'Leaf-set proof: the subtree roots of every gap between the events, so that the events and the gaps recompute the latest checkpoint\'s root (RFC 6962 compact ranges).'
         : path === PACK_FILES.consistency
           ? 'RFC 9162 consistency proofs between consecutive checkpoints.'
           : path.startsWith('checkpoints/')
             ? 'C2SP signed checkpoint (signed note), with witness cosignatures when any.'
+            : path === PACK_FILES.mapping
+              ? 'The control mapping the views used: event rules (type and conditions) and the controls each evidences.'
             : path === PACK_FILES.evidence
               ? 'Evidence views: per control counts, sample sessions, findings.'
               : path.startsWith('keys/')
-                ? 'Public keys: log vkeys (C2SP signed-note format), witness vkeys, attestation key (PEM).'
+                ? 'Public keys: log vkeys (C2SP signed-note format; they sign checkpoints), witness vkeys, the pack attestation key (vkey and PEM; it signs attestation.dsse.json).'
                 : path;
   const refs: PackFileRef[] = files.map((f) => ({ path: f.path, sha256: f.sha256, mediaType: f.path.endsWith('.json') ? 'application/json' : f.path.endsWith('.pem') ? 'application/x-pem-file' : 'text/plain', description: describe(f.path) }));
   const oscal = buildAssessmentResults({ packId, createdAt, report, catalogue: options.catalogue, origin: state.origin, treeSize: latest.treeSize, rootHash: b64(latest.rootHash), files: refs, tool });
@@ -172,6 +246,7 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
 
   const manifest: PackManifest = {
     format: PACK_FORMAT,
+    coverage,
     packId,
     createdAt,
     exportedBy: { subject: options.exportedBy.subject, issuer: options.exportedBy.issuer },
@@ -196,6 +271,86 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const ordered: ArchiveInput[] = [files.find((f) => f.path === PACK_FILES.manifest)!, ...files.filter((f) => f.path !== PACK_FILES.manifest)];
   const bytes = await writeTarGz(ordered, Math.floor(Date.parse(createdAt) / 1000));
   return { packId, bytes, digest: sha256Hex(bytes), manifest, report };
+}
+
+/**
+ * The leaf range of a complete pack: from the first to the last leaf in the window (below the
+ * latest checkpoint), widened until the leaf before it occurred before the window and the leaf
+ * after it at or after its end (writers' clocks may put a leaf slightly out of order). An empty
+ * window is the empty range at the first leaf at or after its end.
+ */
+async function completeRange(state: EvidenceLogState, scope: EvidenceScope, treeSize: number): Promise<{ begin: number; end: number }> {
+  const inWindow = { from: scope.from, to: scope.to, belowIndex: treeSize, limit: 1 };
+  const first = (await state.findLeaves(inWindow))[0];
+  const last = (await state.findLeaves({ ...inWindow, descending: true }))[0];
+  let begin: number;
+  let end: number;
+  if (first && last) {
+    begin = first.leafIndex;
+    end = last.leafIndex + 1;
+  } else {
+    const after = (await state.findLeaves({ from: scope.to, belowIndex: treeSize, limit: 1 }))[0];
+    begin = end = after?.leafIndex ?? treeSize;
+  }
+  const at = async (index: number): Promise<string> => (await state.leaves(index, index + 1))[0]!.occurredAt;
+  while (begin > 0 && (await at(begin - 1)) >= scope.from) begin -= 1;
+  while (end < treeSize && (await at(end)) < scope.to) end += 1;
+  return { begin, end };
+}
+
+/** The leaf hashes of the proven leaves in index order: the events' lines merged with the edge leaves. */
+function* provenLeafHashes(eventChunks: readonly Buffer[], indices: readonly number[], edges: readonly Buffer[], edgeIndices: readonly number[]): Generator<Hash> {
+  let edge = 0;
+  let n = 0;
+  for (const chunk of eventChunks) {
+    for (let start = 0; start < chunk.length; ) {
+      const end = chunk.indexOf(0x0a, start);
+      while (edge < edgeIndices.length && edgeIndices[edge]! < indices[n]!) yield hashLeaf(edges[edge++]!);
+      yield hashLeaf(chunk.subarray(start, end));
+      n += 1;
+      start = end + 1;
+    }
+  }
+  while (edge < edgeIndices.length) yield hashLeaf(edges[edge++]!);
+}
+
+/**
+ * Checks what is about to be attested against the signatures that make it evidence: every
+ * included checkpoint opens with the log's keys and states the root the log recorded, the events
+ * and the gaps recompute the latest root, and each consistency proof holds. Throws
+ * EVIDENCE_PACK_SELF_CHECK_FAILED (with what failed) instead of signing.
+ */
+function checkBeforeSigning(input: { origin: string; logKeys: readonly string[]; included: readonly StoredCheckpoint[]; leafSet: LeafSetProof; leaves: Iterable<Hash>; consistency: readonly { size1: number; size2: number; hashes: Hash[] }[] }): void {
+  const fail = (what: string, error?: unknown): never => {
+    throw new EvidenceError('EVIDENCE_PACK_SELF_CHECK_FAILED', `the pack was not signed: ${what}${error ? `: ${error instanceof Error ? error.message : String(error)}` : ''}; run \`custodian log verify\``, error ? { cause: error } : undefined);
+  };
+  const verifiers = input.logKeys.map((k) => new Ed25519NoteVerifier(k));
+  const roots = new Map<number, Hash>();
+  for (const c of input.included) {
+    let root: Hash;
+    try {
+      root = openCheckpoint(c.note, input.origin, verifiers).checkpoint.rootHash;
+    } catch (error) {
+      return fail(`the checkpoint of size ${c.treeSize} does not verify with the log's keys`, error);
+    }
+    if (!hashesEqual(root, c.rootHash)) fail(`the checkpoint of size ${c.treeSize} signs another root than the log recorded`);
+    roots.set(c.treeSize, root);
+  }
+  const latestRoot = roots.get(input.leafSet.treeSize) ?? fail(`the latest checkpoint (size ${input.leafSet.treeSize}) is not in the pack`);
+  try {
+    const verifier = new LeafSetProofVerifier(input.leafSet);
+    for (const leaf of input.leaves) verifier.append(leaf);
+    verifier.finish(latestRoot);
+  } catch (error) {
+    fail(`the events and the leaf-set proof do not recompute the signed root of size ${input.leafSet.treeSize}`, error);
+  }
+  for (const p of input.consistency) {
+    try {
+      verifyConsistency(p.size1, p.size2, p.hashes, roots.get(p.size1)!, roots.get(p.size2)!);
+    } catch (error) {
+      fail(`the consistency proof from size ${p.size1} to ${p.size2} does not hold`, error);
+    }
+  }
 }
 
 interface PackFile extends ArchiveInput {

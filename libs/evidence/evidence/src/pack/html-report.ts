@@ -34,7 +34,7 @@ export function renderHtmlReport(input: HtmlReportInput): string {
           .join('\n')}</table>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Custodian evidence pack ${escape(input.packId)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:80rem}table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.3rem;vertical-align:top;text-align:left}tr.not-satisfied td:nth-child(3){color:#a00}tr.satisfied td:nth-child(3){color:#070}code{word-break:break-all}</style>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:80rem}table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.3rem;vertical-align:top;text-align:left}tr.not-satisfied td:nth-child(3){color:#a00}tr.satisfied td:nth-child(3){color:#070}tr.not-assessed td:nth-child(3){color:#666}code{word-break:break-all}</style>
 </head><body>
 <h1>Custodian evidence pack</h1>
 <dl>

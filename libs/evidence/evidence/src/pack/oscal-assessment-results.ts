@@ -96,7 +96,8 @@ export function buildAssessmentResults(input: OscalInput): Json {
   });
   const integrityControls = new Set(input.catalogue.rules.filter((r) => r.event === 'checkpoint.signed').flatMap((r) => r.controls));
 
-  const findings = report.controls.map((control) => {
+  // A control not assessed (a filtered pack without evidence for it) stays reviewed but gets no finding: OSCAL states only satisfied or not.
+  const findings = report.controls.filter((control) => control.status !== 'not-assessed').map((control) => {
     const related = [controlObservation.get(control.id)!, ...control.findings.map((f) => findingObservation.get(f)!), ...(integrityControls.has(control.id) ? [integrityId] : [])];
     return {
       uuid: uuid('finding', control.id),

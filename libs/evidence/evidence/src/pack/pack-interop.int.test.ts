@@ -3,7 +3,8 @@
 // consistency proofs and leaf-set proofs (compact ranges); sigstore cosign for the DSSE / in-toto attestation (run with
 // no network); compliance-trestle's OSCAL models for the assessment results.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CUSTODY_PREDICATE_TYPE } from '@custodian/custody';
@@ -30,6 +31,7 @@ let f: EvidenceLogFixture;
 let dir: string;
 let files: Map<string, Buffer>;
 let manifest: PackManifest;
+let midWindow: Map<string, Buffer>;
 let scattered: Map<string, Buffer>;
 const witness = Ed25519CosignatureSigner.generate('witness.example/w1', () => 1_772_400_000);
 
@@ -50,6 +52,10 @@ beforeAll(async () => {
   // One identity's events only: scattered through the log, so the proof has many gaps.
   const byAgent = await buildEvidencePack({ store: f.store, state, catalogue: loadControlCatalogue(), scope: { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z', identity: AGENT.subject }, signer: f.signer, exportedBy: ALICE });
   scattered = new Map(readTarGz(byAgent.bytes).map((x) => [x.path, x.data]));
+  // A window strictly inside the log (format v3): its edges are proven by the neighbouring leaves.
+  const times = readTarGz(pack.bytes).find((x) => x.path === PACK_FILES.events)!.data.toString('utf8').trim().split('\n').map((l) => (JSON.parse(l) as { occurredAt: string }).occurredAt);
+  const mid = await buildEvidencePack({ store: f.store, state, catalogue: loadControlCatalogue(), scope: { from: times[3]!, to: times[times.length - 3]! }, signer: f.signer, exportedBy: ALICE });
+  midWindow = new Map(readTarGz(mid.bytes).map((x) => [x.path, x.data]));
   await state.close();
   files = new Map(readTarGz(pack.bytes).map((x) => [x.path, x.data]));
   manifest = pack.manifest;
@@ -118,6 +124,53 @@ describe.skipIf(!go)('pack checkpoints and proofs, checked with Go reference cod
     expect(run.status).toBe(0);
     const forged = runGo({ ...request, leafSetProofs: [{ ...request.leafSetProofs[0]!, leaves: request.leafSetProofs[0]!.leaves.slice(0, -1) }] });
     expect(forged.status).toBe(1);
+  });
+
+  it('accepts the leaf-set proof of a complete pack: the leaf before the range, every event, the leaf after it (issue 20, item 1)', () => {
+    const text = (path: string): string[] => midWindow.get(path)!.toString('utf8').trim().split('\n').filter((l) => l.length > 0);
+    const edges = text(PACK_FILES.edges);
+    expect(edges).toHaveLength(2);
+    const leaves = [edges[0]!, ...text(PACK_FILES.events), edges[1]!];
+    const proof = JSON.parse(midWindow.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: unknown[] };
+    const checkpoints = manifest.checkpoints.map((p) => files.get(p)!.toString('utf8'));
+    const request = { origin: TEST_ORIGIN, logVkey: f.signer.vkey, witnessVkeys: [], checkpoints, inclusion: [], consistency: [], tlogProofs: [], leafSets: [], leafSetProofs: [{ checkpoint: checkpoints.length - 1, leaves: leaves.map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: proof.gaps }] };
+    const run = runGo(request);
+    expect(run.results.filter((r) => !r.ok)).toEqual([]);
+    expect(run.status).toBe(0);
+    // Without the edge leaves the walk does not add up.
+    expect(runGo({ ...request, leafSetProofs: [{ ...request.leafSetProofs[0]!, leaves: request.leafSetProofs[0]!.leaves.slice(1, -1) }] }).status).toBe(1);
+  });
+
+  it('accepts the proofs of every genuine test vector (schemas/evidence/test-vectors), edges included, and refuses the omission forgery', () => {
+    const vectors = join(dirname(createRequire(import.meta.url).resolve('@custodian/schemas/evidence/controls.json')), 'test-vectors');
+    const index = JSON.parse(readFileSync(join(vectors, 'index.json'), 'utf8')) as { keys: { log: string[] }; vectors: { file: string; item: string }[] };
+    const requestOf = (file: string): object => {
+      const pack = new Map(readTarGz(readFileSync(join(vectors, file))).map((x) => [x.path, x.data]));
+      const text = (path: string): string[] => (pack.get(path)?.toString('utf8') ?? '').split('\n').filter((l) => l.length > 0);
+      const m = JSON.parse(pack.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest;
+      const edges = text(PACK_FILES.edges);
+      const before = m.coverage?.kind === 'complete' && m.coverage.firstLeaf > 0 ? edges.slice(0, 1) : [];
+      const after = edges.slice(before.length);
+      const checkpoints = m.checkpoints.map((p) => pack.get(p)!.toString('utf8'));
+      const proof = JSON.parse(pack.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: unknown[] };
+      return {
+        origin: TEST_ORIGIN,
+        logVkey: index.keys.log[0],
+        witnessVkeys: [],
+        checkpoints,
+        inclusion: [],
+        consistency: text(PACK_FILES.consistency).map((l, i) => ({ from: i, to: i + 1, proof: (JSON.parse(l) as { hashes: string[] }).hashes })),
+        tlogProofs: [],
+        leafSets: [],
+        leafSetProofs: [{ checkpoint: checkpoints.length - 1, leaves: [...before, ...text(PACK_FILES.events), ...after].map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: proof.gaps }],
+      };
+    };
+    const genuine = index.vectors.filter((v) => v.item === 'genuine');
+    expect(genuine.length).toBeGreaterThanOrEqual(5);
+    for (const v of genuine) expect({ file: v.file, status: runGo(requestOf(v.file)).status }).toEqual({ file: v.file, status: 0 });
+    // The omission forgery recomputes the root (the missing leaf is a gap): the proofs alone accept it; the coverage rules (docs/evidence-pack-format.md §4) are what refuse it.
+    expect(runGo(requestOf('item1-omission-as-gap.tar.gz')).status).toBe(0);
+    expect(runGo(requestOf('event-byte-flipped.tar.gz')).status).toBe(1);
   });
 
   it('rejects a modified, a dropped and a reordered event', () => {

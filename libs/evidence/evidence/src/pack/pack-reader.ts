@@ -1,14 +1,15 @@
 // Reads an evidence pack as a stream for the verifier. Every file is hashed as it streams by; the
 // small ones are kept; events.jsonl, by far the largest, is never held whole: it is cut into chunks
 // of lines that worker threads hash (RFC 6962 leaf) and scope-check while decompression goes on,
-// and only 32 bytes per event are kept. Memory: the small files, 32 B per event, and at most two
-// chunks per worker in flight.
+// and only 32 bytes per event are kept, with per-chunk rule counts, event-local findings and (complete
+// packs) compact command facts for the views check. Memory: the small files, 32 B per event, those
+// facts, and at most two chunks per worker in flight.
 import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { EvidenceError } from '../errors.js';
-import { WORKER_ROLE, checkEventLines, type CheckedLines, type CustodyLine, type LineScope } from './event-line-check.js';
+import { WORKER_ROLE, checkEventLines, type CheckedLines, type CustodyLine, type LineRule, type LineScope } from './event-line-check.js';
 import { PACK_FILES, type PackManifest } from './evidence-pack.js';
 import { readTarGzStream, type ArchiveEntrySink } from './tar-archive.js';
 
@@ -25,6 +26,10 @@ export interface PackReadOptions {
    * order; `chunk` is its index in `events`). They are not kept in the result, so memory stays bounded.
    */
   readonly onCustodyLines?: (chunk: number, lines: readonly CustodyLine[]) => void;
+  /** Receives every line of a connection or control pack as its chunk is checked (same order rules as onCustodyLines). */
+  readonly onScopedLines?: (chunk: number, lines: readonly CustodyLine[]) => void;
+  /** Each file other than events.jsonl as soon as it is read (the verifier needs the control mapping while the events stream). */
+  readonly onFile?: (path: string, data: Buffer) => void;
 }
 
 export interface ReadPack {
@@ -53,41 +58,64 @@ export async function readPack(source: Readable | AsyncIterable<Buffer>, options
     // The scope and count come from the manifest, which our packs put first. Checked as claims
     // only: the manifest itself is verified later, in order, before any of this is reported.
     const hints = manifestHints(files.get(PACK_FILES.manifest));
-    return new EventsSink(hints?.scope ?? { from: '', to: '' }, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress, options.onCustodyLines);
+    const mapping = mappingRules(files.get(PACK_FILES.mapping));
+    // Command facts only for complete packs: they hold every event a command finding joins.
+    const facts = mapping?.privilegedFlags && hints?.scope.outsideAllowed === true ? { privilegedFlags: mapping.privilegedFlags } : {};
+    const scope: LineScope = { ...(hints?.scope ?? { from: '', to: '' }), ...(mapping ? { rules: mapping.rules, ...facts } : {}) };
+    return new EventsSink(scope, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress, options.onCustodyLines, options.onScopedLines);
   };
 
-  await readTarGzStream(source, (path, size) => {
-    paths.push(path);
-    if (path === PACK_FILES.events) {
-      if (manifestHints(files.get(PACK_FILES.manifest))) return (events = eventsSink(size));
-      // events.jsonl before the manifest (another tool re-archived the pack): keep it, check it after.
-      return collect(path, (data) => void (buffered = data));
+  // On any failure the worker threads are stopped (they would keep the process alive) and the
+  // stream is destroyed (readTarGzStream does that), before the error is reported.
+  try {
+    await readEntries();
+  } catch (error) {
+    await events?.abort();
+    throw error;
+  }
+  async function readEntries(): Promise<void> {
+    await readTarGzStream(source, (path, size) => {
+      paths.push(path);
+      if (path === PACK_FILES.events) {
+        if (manifestHints(files.get(PACK_FILES.manifest))) return (events = eventsSink(size));
+        // events.jsonl before the manifest (another tool re-archived the pack): keep it, check it after.
+        return collect(path, (data) => void (buffered = data));
+      }
+      if (size > maxFileBytes) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `${path} is ${size} bytes, more than the ${maxFileBytes} a pack file other than the events may hold`);
+      return collect(path, (data) => {
+        files.set(path, data);
+        options.onFile?.(path, data);
+      });
+    });
+
+    function collect(path: string, done: (data: Buffer) => void): ArchiveEntrySink {
+      const pieces: Buffer[] = [];
+      const hash = createHash('sha256');
+      return {
+        write(piece) {
+          hash.update(piece);
+          pieces.push(piece);
+        },
+        end() {
+          digests.set(path, hash.digest('hex'));
+          done(Buffer.concat(pieces));
+        },
+      };
     }
-    if (size > maxFileBytes) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `${path} is ${size} bytes, more than the ${maxFileBytes} a pack file other than the events may hold`);
-    return collect(path, (data) => void files.set(path, data));
-  });
 
-  function collect(path: string, done: (data: Buffer) => void): ArchiveEntrySink {
-    const pieces: Buffer[] = [];
-    const hash = createHash('sha256');
-    return {
-      write(piece) {
-        hash.update(piece);
-        pieces.push(piece);
-      },
-      end() {
-        digests.set(path, hash.digest('hex'));
-        done(Buffer.concat(pieces));
-      },
-    };
+    if (buffered !== undefined) {
+      events = eventsSink(buffered.length);
+      await events.write(buffered);
+      await events.end();
+    }
   }
-
-  if (buffered !== undefined) {
-    events = eventsSink(buffered.length);
-    await events.write(buffered);
-    await events.end();
+  let checked: readonly CheckedLines[] | undefined;
+  try {
+    checked = events ? await events.results() : undefined;
+  } catch (error) {
+    await events?.abort();
+    throw error;
   }
-  const checked = events ? await events.results() : undefined;
   if (events) digests.set(PACK_FILES.events, events.sha256());
   return {
     paths,
@@ -102,13 +130,39 @@ function workerCount(requested: number | undefined, bytes: number): number {
   return requested ?? (bytes >= WORKERS_FROM_BYTES ? Math.min(4, availableParallelism()) : 0);
 }
 
+/** The rules of the shipped control mapping (read before the events), or undefined when there is none to read. */
+function mappingRules(mapping: Buffer | undefined): { rules: LineRule[]; privilegedFlags?: string[] } | undefined {
+  if (!mapping) return undefined;
+  try {
+    const { rules, privilegedFlags } = JSON.parse(mapping.toString('utf8')) as { rules?: unknown; privilegedFlags?: unknown };
+    if (!Array.isArray(rules)) return undefined;
+    const flags = Array.isArray(privilegedFlags) ? privilegedFlags.filter((f): f is string => typeof f === 'string') : undefined;
+    return { rules: ruleList(rules), ...(flags ? { privilegedFlags: flags } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+function ruleList(rules: unknown[]): LineRule[] {
+  return rules.filter((r): r is LineRule => typeof r === 'object' && r !== null && typeof (r as LineRule).id === 'string' && typeof (r as LineRule).event === 'string').map((r) => ({ id: r.id, event: r.event, ...(r.where && typeof r.where === 'object' ? { where: r.where } : {}) }));
+}
+
 /** The scope and event count a manifest claims, or undefined when there is none to read. */
 function manifestHints(manifest: Buffer | undefined): { scope: LineScope; total: number } | undefined {
   if (!manifest) return undefined;
   try {
-    const { scope, counts } = JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>;
+    const { scope, counts, coverage } = JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>;
     if (typeof scope?.from !== 'string' || typeof scope.to !== 'string') return undefined;
-    return { scope: { from: scope.from, to: scope.to, ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}) }, total: typeof counts?.events === 'number' ? counts.events : 0 };
+    return {
+      scope: {
+        from: scope.from,
+        to: scope.to,
+        ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}),
+        ...(coverage?.kind === 'complete' ? { outsideAllowed: true } : {}),
+        ...(typeof scope.connection === 'string' || typeof scope.control === 'string' ? { collectLines: true } : {}),
+      },
+      total: typeof counts?.events === 'number' ? counts.events : 0,
+    };
   } catch {
     return undefined;
   }
@@ -124,8 +178,16 @@ class EventsSink implements ArchiveEntrySink {
   // The pending bytes hold no line end: nothing can be cut until a piece brings one.
   #openLine = false;
 
-  constructor(scope: LineScope, workers: number, chunkBytes: number, total: number, onProgress?: (done: number, total: number) => void, onCustody?: (chunk: number, lines: readonly CustodyLine[]) => void) {
-    this.#pool = new LinePool(scope, workers, total, onProgress, onCustody);
+  constructor(
+    scope: LineScope,
+    workers: number,
+    chunkBytes: number,
+    total: number,
+    onProgress?: (done: number, total: number) => void,
+    onCustody?: (chunk: number, lines: readonly CustodyLine[]) => void,
+    onScoped?: (chunk: number, lines: readonly CustodyLine[]) => void,
+  ) {
+    this.#pool = new LinePool(scope, workers, total, onProgress, onCustody, onScoped);
     this.#chunkBytes = Math.max(1, chunkBytes);
   }
 
@@ -170,6 +232,11 @@ class EventsSink implements ArchiveEntrySink {
     return this.#pool.finish();
   }
 
+  /** Stops the workers at once, whatever they are doing. */
+  abort(): Promise<void> {
+    return this.#pool.abort();
+  }
+
   #join(): Uint8Array {
     const joined = new Uint8Array(this.#pendingBytes);
     let offset = 0;
@@ -196,6 +263,7 @@ class LinePool {
     private readonly total: number,
     private readonly onProgress?: (done: number, total: number) => void,
     private readonly onCustody?: (chunk: number, lines: readonly CustodyLine[]) => void,
+    private readonly onScoped?: (chunk: number, lines: readonly CustodyLine[]) => void,
   ) {
     this.#workers = Array.from({ length: Math.max(0, workers) }, () => new LineWorker());
   }
@@ -223,10 +291,16 @@ class LinePool {
     }
   }
 
+  async abort(): Promise<void> {
+    this.#error ??= new EvidenceError('EVIDENCE_PACK_MALFORMED', 'reading the pack was stopped');
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+
   #record(id: number, result: CheckedLines): void {
-    const { custody, ...kept } = result;
+    const { custody, lines, ...kept } = result;
     if (custody && this.onCustody) this.onCustody(id, custody);
-    this.#results[id] = this.onCustody ? kept : result;
+    if (lines && this.onScoped) this.onScoped(id, lines);
+    this.#results[id] = { ...kept, ...(custody && !this.onCustody ? { custody } : {}) };
     this.#done += result.count;
     this.onProgress?.(this.#done, this.total);
   }
@@ -235,12 +309,20 @@ class LinePool {
 /** Where the worker entry point is: beside this file, as .ts when running from sources. */
 const LINE_WORKER = new URL(import.meta.url.endsWith('.ts') ? './event-line-check.ts' : './event-line-check.js', import.meta.url);
 
+let liveWorkers = 0;
+/** Event-check worker threads currently running (a failed read must leave none: they keep the process alive). */
+export function liveEventCheckWorkers(): number {
+  return liveWorkers;
+}
+
 /** One worker thread running event-line-check, answering chunks in the order they were sent. */
 class LineWorker {
   readonly #worker = new Worker(LINE_WORKER, { workerData: { role: WORKER_ROLE } });
   readonly #waiting = new Map<number, { resolve: (r: CheckedLines) => void; reject: (e: Error) => void }>();
 
   constructor() {
+    liveWorkers += 1;
+    this.#worker.once('exit', () => void (liveWorkers -= 1));
     this.#worker.on('message', (message: CheckedLines & { id: number }) => {
       this.#waiting.get(message.id)?.resolve(message);
       this.#waiting.delete(message.id);

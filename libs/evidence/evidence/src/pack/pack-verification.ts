@@ -9,6 +9,9 @@ import {
   Ed25519CosignatureVerifier,
   Ed25519NoteVerifier,
   ed25519PublicKeyObject,
+  formatKeyId,
+  hashLeaf,
+  openNote,
   LeafSetProofVerifier,
   openCheckpoint,
   parseVerifierKey,
@@ -19,9 +22,10 @@ import {
 } from '@custodian/transparency-log';
 import { CustodyError, ed25519PublicKeyFromPem, verifyCustodyAttestation } from '@custodian/custody';
 import { openStatement } from './dsse.js';
-import type { CustodyLine } from './event-line-check.js';
-import { PACK_FILES, PACK_FORMAT, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
+import { instantKey, type CheckedLines, type CustodyLine, type LocalFinding } from './event-line-check.js';
+import { PACK_FILES, PACK_FORMAT, PACK_FORMATS_READ, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
 import { readPack, type ReadPack } from './pack-reader.js';
+import { ruleMatches, type MappingRule } from '../controls/control-catalogue.js';
 
 export interface PackCheck {
   readonly name: string;
@@ -36,6 +40,18 @@ export interface PackVerificationOptions {
    * self-consistent, not who made it.
    */
   readonly trustedLogKeys?: readonly string[];
+  /**
+   * Without trusted log keys the report is never `ok` (anyone can make a pack that is consistent
+   * with keys of their own), unless this is set: then `ok` means self-consistent only.
+   */
+  readonly trustPackKeys?: boolean;
+  /**
+   * The pack attestation keys (vkeys) you trust, obtained independently of the pack. The log keys
+   * sign checkpoints; this key signs attestation.dsse.json (packs from before the split were
+   * attested by a log key: a pinned log key is accepted for that). Unpinned, the pack's own
+   * attestation key is used and the verdict is at best `self-consistent`.
+   */
+  readonly trustedAttestationKeys?: readonly string[];
   /** Witness keys (vkeys) whose cosignatures must be present on the latest checkpoint. */
   readonly requiredWitnesses?: readonly string[];
   readonly onProgress?: (done: number, total: number) => void;
@@ -54,6 +70,17 @@ export interface PackVerificationOptions {
   readonly trustedCustodyKeys?: readonly string[];
 }
 
+export interface PackSigners {
+  /** The log keys that signed the pack's checkpoints. */
+  readonly checkpoints: readonly string[];
+  readonly logKeysPinned: boolean;
+  /** The key that signed the attestation. */
+  readonly attestation: string;
+  readonly attestationPinned: boolean;
+  /** The attestation was signed by a log key (packs from before keys were split by duty). */
+  readonly attestedByLogKey: boolean;
+}
+
 export interface CustodySummary {
   /** custody.attested events in the pack, each verified. */
   readonly statements: number;
@@ -66,10 +93,24 @@ export interface CustodySummary {
 }
 
 export interface PackVerificationReport {
+  /**
+   * Every check held and the keys were pinned (or `trustPackKeys` was given). Never true for an
+   * unpinned verification without `trustPackKeys`: see `verdict`.
+   */
   readonly ok: boolean;
+  /**
+   * `verified`: every check held against pinned keys. `self-consistent`: every check held, but
+   * against the keys the pack carries (proves nothing about who made it). `failed`: a check failed.
+   */
+  readonly verdict: 'verified' | 'self-consistent' | 'failed';
+  /** The pack proved that it holds every event of its window (a complete, unfiltered v3 pack). */
+  readonly complete: boolean;
   readonly checks: readonly PackCheck[];
   readonly firstFailure?: PackCheck;
+  /** The log keys and the attestation key were both pinned (each signature checked against keys you gave). */
   readonly keysPinned: boolean;
+  /** Which keys signed what (`name+keyid`), and whether each was pinned. */
+  readonly signers?: PackSigners;
   readonly manifest?: PackManifest;
   readonly custody?: CustodySummary;
 }
@@ -92,7 +133,10 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
   const checks: PackCheck[] = [];
   let manifest: PackManifest | undefined;
   let custodySummary: CustodySummary | undefined;
-  const keysPinned = (options.trustedLogKeys?.length ?? 0) > 0;
+  let completenessProven = false;
+  const logKeysPinned = (options.trustedLogKeys?.length ?? 0) > 0;
+  let attestationPinned = false;
+  let signers: PackSigners | undefined;
   const pass = (name: string, detail: string): void => void checks.push({ name, ok: true, detail });
   const fail = (name: string, detail: string): never => {
     checks.push({ name, ok: false, detail });
@@ -110,12 +154,15 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
 
   try {
     const custody = await step('custody statements', () => new CustodyStatementCheck(options.trustedCustodyKeys ?? []));
+    const scopeCheck = new ScopeCheck();
     const files: ReadPack = await step('archive', () =>
       readPack(source, {
         ...(options.workers !== undefined ? { workers: options.workers } : {}),
         ...(options.chunkBytes !== undefined ? { chunkBytes: options.chunkBytes } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         onCustodyLines: (chunk, lines) => custody.check(chunk, lines),
+        onScopedLines: (chunk, lines) => scopeCheck.check(chunk, lines),
+        onFile: (path, data) => scopeCheck.file(path, data),
       }),
     );
     for (const required of [PACK_FILES.manifest, PACK_FILES.events, PACK_FILES.leafSet, PACK_FILES.consistency, PACK_FILES.logKeys, PACK_FILES.oscal, PACK_FILES.report, PACK_FILES.attestation]) {
@@ -126,15 +173,45 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     const text = (path: string): string => files.file(path)!.toString('utf8');
 
     // Keys: pinned by the auditor, or (self-consistency only) the pack's own.
-    const logVkeys = await step('keys', () => (keysPinned ? [...options.trustedLogKeys!] : text(PACK_FILES.logKeys).split('\n').filter((l) => l.trim().length > 0)).map((k) => k.trim()));
+    const lines = (path: string): string[] => (files.has(path) ? text(path).split('\n').map((l) => l.trim()).filter((l) => l.length > 0) : []);
+    const logVkeys = await step('keys', () => (logKeysPinned ? [...options.trustedLogKeys!] : lines(PACK_FILES.logKeys)).map((k) => k.trim()));
     const logVerifiers = await step('keys', () => logVkeys.map((k) => new Ed25519NoteVerifier(k)));
-    const logPublicKeys: KeyObject[] = logVkeys.map((k) => ed25519PublicKeyObject(parseVerifierKey(k).publicKey));
-    pass('keys', keysPinned ? `${logVkeys.length} pinned log key(s)` : `${logVkeys.length} log key(s) taken from the pack itself (not pinned: pass --key to check who signed it)`);
+    const pinnedAttestationVkeys = (options.trustedAttestationKeys ?? []).map((k) => k.trim());
+    await step('keys', () => pinnedAttestationVkeys.forEach((k) => new Ed25519NoteVerifier(k)));
+    pass(
+      'keys',
+      `${logKeysPinned ? `${logVkeys.length} pinned log key(s)` : `${logVkeys.length} log key(s) taken from the pack itself (not pinned: pass --key)`}; ${pinnedAttestationVkeys.length > 0 ? `${pinnedAttestationVkeys.length} pinned attestation key(s)` : 'attestation key not pinned (pass --attestation-key)'}`,
+    );
 
-    // 1. The attestation: DSSE signature by a log key, in-toto Statement v1 over every other file.
-    const { statement, keyIndex } = await step('attestation signature', () => openStatement(text(PACK_FILES.attestation), logPublicKeys));
+    // 1. The attestation: DSSE signature by the attestation key (or, in packs from before keys were
+    // split, a log key), in-toto Statement v1 over every other file. Pinned keys first; else the
+    // pack's own attestation key, which proves only self-consistency.
+    const pinnedForAttestation = [...pinnedAttestationVkeys, ...(logKeysPinned ? logVkeys : [])];
+    // Pinned attestation keys leave no fallback: an attestation by any other key fails.
+    const packForAttestation = pinnedAttestationVkeys.length > 0 ? [] : [...lines(PACK_FILES.attestationKey), ...(logKeysPinned ? [] : logVkeys)];
+    const publicKeys = (vkeys: readonly string[]): KeyObject[] => vkeys.map((k) => ed25519PublicKeyObject(parseVerifierKey(k).publicKey));
+    const opened = await step('attestation signature', () => {
+      try {
+        return { ...openStatement(text(PACK_FILES.attestation), publicKeys(pinnedForAttestation)), vkeys: pinnedForAttestation, pinned: true };
+      } catch (error) {
+        if (packForAttestation.length === 0) throw error;
+        try {
+          return { ...openStatement(text(PACK_FILES.attestation), publicKeys(packForAttestation)), vkeys: packForAttestation, pinned: false };
+        } catch {
+          throw error;
+        }
+      }
+    });
+    const { statement, keyIndex } = opened;
     if (statement.predicateType !== PACK_PREDICATE_TYPE) fail('attestation signature', `predicateType is ${JSON.stringify(statement.predicateType)}, expected ${PACK_PREDICATE_TYPE}`);
-    pass('attestation signature', `DSSE (in-toto Statement v1) signed by ${logVerifiers[keyIndex]!.name}+${logVkeys[keyIndex]!.split('+')[1]}`);
+    const attestationVkey = opened.vkeys[keyIndex]!;
+    const attestationName = `${attestationVkey.split('+')[0]!}+${attestationVkey.split('+')[1]!}`;
+    attestationPinned = opened.pinned;
+    const attestedByLogKey = logVkeys.includes(attestationVkey);
+    pass(
+      'attestation signature',
+      `DSSE (in-toto Statement v1) signed by ${attestedByLogKey ? 'log key ' : ''}${attestationName}${opened.pinned ? ' (pinned)' : ' (taken from the pack, not pinned: pass --attestation-key)'}${attestedByLogKey ? '; the log key attested the pack itself (no split of duties)' : ''}`,
+    );
 
     const subjects = new Map<string, string>();
     for (const s of statement.subject) {
@@ -152,9 +229,23 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
 
     // 2. The manifest agrees with the files.
     manifest = await step('manifest', () => JSON.parse(text(PACK_FILES.manifest)) as PackManifest);
-    if (manifest.format !== PACK_FORMAT) fail('manifest', `format ${JSON.stringify(manifest.format)} is not ${PACK_FORMAT}`);
+    if (!(PACK_FORMATS_READ as readonly string[]).includes(manifest.format)) fail('manifest', `format ${JSON.stringify(manifest.format)} is not one of ${PACK_FORMATS_READ.join(', ')}`);
     for (const f of manifest.files) if (!files.has(f.path) || digestOf(f.path) !== f.sha256) fail('manifest', `manifest entry ${f.path} does not match the file`);
-    pass('manifest', `pack ${manifest.packId}, scope ${manifest.scope.from} → ${manifest.scope.to}`);
+    const windowFrom = instantKey(String(manifest.scope?.from));
+    const windowTo = instantKey(String(manifest.scope?.to));
+    if (windowFrom === undefined || windowTo === undefined || windowFrom >= windowTo) fail('manifest', `the scope ${String(manifest.scope?.from)} → ${String(manifest.scope?.to)} is not a window of two RFC 3339 times, from before to`);
+    const unfiltered = manifest.scope.identity === undefined && manifest.scope.connection === undefined && manifest.scope.control === undefined;
+    const coverage = manifest.coverage;
+    scopeCheck.scope(manifest);
+    if (manifest.format === PACK_FORMAT) {
+      if (manifest.scope.control !== undefined && !files.has(PACK_FILES.mapping)) fail('manifest', `a control pack needs ${PACK_FILES.mapping}`);
+      // v3: an unfiltered pack must prove it holds every event of its window.
+      if (unfiltered && coverage?.kind !== 'complete') fail('manifest', 'an unfiltered pack must state the complete leaf range it covers (coverage)');
+      if (!unfiltered && coverage?.kind !== 'filtered') fail('manifest', 'a filtered pack states coverage "filtered"');
+      if (coverage?.kind === 'complete' && !(Number.isSafeInteger(coverage.firstLeaf) && Number.isSafeInteger(coverage.endLeaf) && coverage.firstLeaf >= 0 && coverage.endLeaf >= coverage.firstLeaf)) fail('manifest', 'coverage needs firstLeaf ≤ endLeaf, non-negative integers');
+      if (coverage?.kind === 'complete' && !files.has(PACK_FILES.edges)) fail('manifest', `a complete pack needs ${PACK_FILES.edges}`);
+    }
+    pass('manifest', `pack ${manifest.packId} (${manifest.format}), scope ${manifest.scope.from} → ${manifest.scope.to}`);
 
     // 3. Checkpoints: each signed by a log key, for the manifest's origin; witness cosignatures.
     const origin = manifest.origin;
@@ -164,10 +255,13 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
       checkpoints.push(await step('checkpoints', () => openCheckpoint(files.file(path)!, origin, logVerifiers)));
     }
     if (checkpoints.length === 0) fail('checkpoints', 'the pack has no checkpoint');
+    const checkpointSigners = new Set<string>();
+    for (const path of manifest.checkpoints) for (const sig of openNote(files.file(path)!, logVerifiers).verified) checkpointSigners.add(`${sig.name}+${formatKeyId(sig.keyId)}`);
+    signers = { checkpoints: [...checkpointSigners].sort(), logKeysPinned, attestation: attestationName, attestationPinned, attestedByLogKey };
     for (let i = 1; i < checkpoints.length; i += 1) if (checkpoints[i]!.checkpoint.size <= checkpoints[i - 1]!.checkpoint.size) fail('checkpoints', 'checkpoints are not in increasing size');
     const latest = checkpoints[checkpoints.length - 1]!;
     if (latest.checkpoint.size !== manifest.latestCheckpoint.treeSize || latest.checkpoint.rootHash.toString('base64') !== manifest.latestCheckpoint.rootHash) fail('checkpoints', 'the latest checkpoint is not the one the manifest names');
-    pass('checkpoints', `${checkpoints.length} checkpoint signature(s) verified; latest: size ${latest.checkpoint.size}, root ${latest.checkpoint.rootHash.toString('base64')}`);
+    pass('checkpoints', `${checkpoints.length} checkpoint(s) signed by ${[...checkpointSigners].sort().join(', ')}${logKeysPinned ? ' (pinned)' : ' (taken from the pack, not pinned)'}; latest: size ${latest.checkpoint.size}, root ${latest.checkpoint.rootHash.toString('base64')}`);
     const witnessKeys = [...(options.requiredWitnesses ?? []), ...(files.has(PACK_FILES.witnessKeys) ? text(PACK_FILES.witnessKeys).split('\n').filter((l) => l.trim()) : [])];
     if (witnessKeys.length > 0) {
       const witnesses = await step('cosignatures', () => witnessKeys.map((k) => new Ed25519CosignatureVerifier(k.trim())));
@@ -209,13 +303,43 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     const leafSet = await step('leaf-set proof', () => parseLeafSetProof(text(PACK_FILES.leafSet)));
     if (leafSet.treeSize !== latest.checkpoint.size) fail('leaf-set proof', `the proof is for tree size ${leafSet.treeSize}, not the latest checkpoint's ${latest.checkpoint.size}`);
     const proof = await step('leaf-set proof', () => new LeafSetProofVerifier(leafSet));
-    if (proof.leafCount !== manifest.counts.events) fail('leaf-set proof', `the proof leaves room for ${proof.leafCount} events but the manifest counts ${manifest.counts.events}`);
+    // A complete pack: the edge leaves around the range, proven like the events, outside the window.
+    const complete = coverage?.kind === 'complete' ? coverage : undefined;
+    const edgeLines = complete ? text(PACK_FILES.edges).split('\n').filter((l) => l.length > 0) : [];
+    const beforeEdge = complete && complete.firstLeaf > 0 ? complete.firstLeaf - 1 : undefined;
+    const afterEdge = complete && complete.endLeaf < latest.checkpoint.size ? complete.endLeaf : undefined;
+    if (complete) {
+      if (complete.endLeaf > latest.checkpoint.size) fail('leaf-set proof', `the coverage ends at leaf ${complete.endLeaf}, beyond the latest checkpoint's size ${latest.checkpoint.size}`);
+      if (manifest.counts.events !== complete.endLeaf - complete.firstLeaf) fail('leaf-set proof', `the coverage [${complete.firstLeaf}, ${complete.endLeaf}) holds ${complete.endLeaf - complete.firstLeaf} leaves but the manifest counts ${manifest.counts.events} events: a complete pack holds every leaf of its range`);
+      const expected = (beforeEdge !== undefined ? 1 : 0) + (afterEdge !== undefined ? 1 : 0);
+      if (edgeLines.length !== expected) fail('leaf-set proof', `${PACK_FILES.edges} holds ${edgeLines.length} leaves, not the ${expected} that bound the range [${complete.firstLeaf}, ${complete.endLeaf})`);
+    }
+    const edgeCount = edgeLines.length;
+    if (proof.leafCount !== manifest.counts.events + edgeCount) fail('leaf-set proof', `the proof leaves room for ${proof.leafCount} events but the manifest counts ${manifest.counts.events}${edgeCount > 0 ? ` (and ${edgeCount} edge leaves)` : ''}`);
+    const appendEdge = (line: string, index: number, side: 'before' | 'after'): void => {
+      if (proof.nextIndex() !== index) fail('leaf-set proof', `the leaf ${side} the range should be at ${index}, the proof puts the next leaf at ${String(proof.nextIndex())}`);
+      let occurredAt: unknown;
+      try {
+        occurredAt = (JSON.parse(line) as { occurredAt?: unknown }).occurredAt;
+      } catch {
+        fail('leaf-set proof', `the edge leaf ${index} is not JSON`);
+      }
+      const at = typeof occurredAt === 'string' ? instantKey(occurredAt) : undefined;
+      const outside = at !== undefined && (side === 'before' ? at < windowFrom! : at >= windowTo!);
+      if (!outside) fail('leaf-set proof', `the leaf ${side} the range (leaf ${index}) occurred at ${String(occurredAt)}, inside the window: the pack leaves out events of its window`);
+      proof.append(hashLeaf(Buffer.from(line, 'utf8')));
+    };
+    if (beforeEdge !== undefined) appendEdge(edgeLines[0]!, beforeEdge, 'before');
     const scope = manifest.scope;
     const total = manifest.counts.events;
     let count = 0;
-    for (const { count: lines, leafHashes, failure } of files.events ?? []) {
+    let outsideWindow = 0;
+    for (const { count: lines, leafHashes, failure, outside } of files.events ?? []) {
+      outsideWindow += outside ?? 0;
       for (let k = 0; k < lines; k += 1) {
-        if (proof.nextIndex() === undefined) fail('leaf-set proof', `event ${count + 1}: the pack holds more events than the proof and manifest (${total})`);
+        const index = proof.nextIndex();
+        if (index === undefined || (afterEdge !== undefined && index === afterEdge)) fail('leaf-set proof', `event ${count + 1}: the pack holds more events than the proof and manifest (${total})`);
+        if (complete && index !== complete.firstLeaf + count) fail('leaf-set proof', `event ${count + 1} sits at leaf ${String(index)}, not ${complete.firstLeaf + count}: a complete pack has no gap inside its range (an event was left out)`);
         proof.append(Buffer.from(leafHashes.buffer, leafHashes.byteOffset + 32 * k, 32));
         count += 1;
       }
@@ -228,6 +352,9 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
       }
     }
     if (count !== total) fail('leaf-set proof', `${count} events but the manifest counts ${total}`);
+    if (afterEdge !== undefined) appendEdge(edgeLines[edgeLines.length - 1]!, afterEdge, 'after');
+    const scopeFailure = scopeCheck.firstFailure(files.events ?? []);
+    if (scopeFailure) fail('leaf-set proof', scopeFailure);
     await step('leaf-set proof', () => {
       try {
         proof.finish(latest.checkpoint.rootHash);
@@ -237,7 +364,11 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
         );
       }
     });
-    pass('leaf-set proof', `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)`);
+    const completeness = complete
+      ? `; complete: every leaf ${complete.firstLeaf}..${complete.endLeaf - 1} is in the pack${outsideWindow > 0 ? ` (${outsideWindow} of them timed outside the window, not counted as evidence)` : ''}, ${beforeEdge !== undefined ? `leaf ${beforeEdge} before the window` : 'from the log\'s first leaf'} and ${afterEdge !== undefined ? `leaf ${afterEdge} after it` : `up to the latest checkpoint (events after leaf ${latest.checkpoint.size - 1} are not checkpointed yet)`}`
+      : `; completeness not proven (${manifest.format === PACK_FORMAT ? 'a filtered pack' : `format ${manifest.format}`})`;
+    completenessProven = complete !== undefined;
+    pass('leaf-set proof', `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)${completeness}`);
 
     // 6. Every custody statement: DSSE signature by the gateway key (pinned or carried), statement = event.
     custodySummary = custody.summary();
@@ -248,11 +379,19 @@ async function verifyEvidencePackStream(source: Readable, options: PackVerificat
     // 7. The OSCAL document's structure, and its evidence links into the pack by digest.
     await step('oscal', () => checkOscal(text(PACK_FILES.oscal), files, digestOf));
     pass('oscal', 'assessment-results structure and evidence digests verified');
+
+    // 8. The views tied to the events: counts recomputed with the shipped mapping, statuses from
+    // counts and findings, event-local findings from their events; OSCAL and the report agree.
+    if (files.has(PACK_FILES.mapping) && files.has(PACK_FILES.evidence)) {
+      pass('evidence views', await step('evidence views', () => checkViews({ manifest: manifest!, mapping: text(PACK_FILES.mapping), evidence: text(PACK_FILES.evidence), oscal: text(PACK_FILES.oscal), report: text(PACK_FILES.report), events: files.events ?? [] })));
+    } else pass('evidence views', `not checked: ${manifest.format} ships no ${PACK_FILES.mapping}`);
   } catch (error) {
     if (!(error instanceof CheckFailed)) throw error;
   }
   const firstFailure = checks.find((c) => !c.ok);
-  return { ok: firstFailure === undefined, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(manifest ? { manifest } : {}), ...(custodySummary ? { custody: custodySummary } : {}) };
+  const keysPinned = logKeysPinned && attestationPinned;
+  const verdict = firstFailure !== undefined ? 'failed' : keysPinned ? 'verified' : 'self-consistent';
+  return { ok: verdict === 'verified' || (verdict === 'self-consistent' && options.trustPackKeys === true), verdict, complete: verdict !== 'failed' && completenessProven, checks, ...(firstFailure ? { firstFailure } : {}), keysPinned, ...(signers ? { signers } : {}), ...(manifest ? { manifest } : {}), ...(custodySummary ? { custody: custodySummary } : {}) };
 }
 
 /**
@@ -312,6 +451,276 @@ class CustodyStatementCheck {
     const exposed = this.#exposed > 0 ? `; ${this.#exposed} state(s) the credential was EXPOSED (a finding)` : '; none states an exposure';
     return `${this.#statements} custody statement(s) verified, signed by ${pinned}${exposed}`;
   }
+}
+
+/**
+ * The scope of a connection or control pack, checked line by line as the chunks arrive (possibly
+ * out of order): a connection pack's events name the connection or belong to a session whose
+ * `session.opened` (in the pack) does; a control pack's events match a rule of the shipped mapping
+ * (controls/mapping.json) that evidences the control. Keeps only failures and per-session state.
+ */
+class ScopeCheck {
+  #mapping?: { rules: MappingRule[] };
+  #mappingError?: string;
+  #connection?: string;
+  #control?: string;
+  readonly #sessionConnection = new Map<string, string>();
+  readonly #approvalConnection = new Map<string, string>();
+  /** Sessions whose events rely on the session's connection: the first such event, for messages. */
+  readonly #pendingSessions = new Map<string, { chunk: number; line: number }>();
+  /** Approvals whose decisions rely on the request's connection: the first such event. */
+  readonly #pendingApprovals = new Map<string, { chunk: number; line: number }>();
+  readonly #lines: { chunk: number; line: number; text: string }[] = [];
+  readonly #failures: { chunk: number; line: number; detail: string }[] = [];
+
+  #scoped = false;
+
+  file(path: string, data: Buffer): void {
+    if (path === PACK_FILES.manifest) {
+      // The claims, as the events start streaming (our packs put the manifest first); a manifest
+      // that does not match its attested digest fails later, before anything is reported as held.
+      try {
+        this.scope(JSON.parse(data.toString('utf8')) as PackManifest);
+      } catch {
+        // not JSON: the manifest check says so
+      }
+      return;
+    }
+    if (path !== PACK_FILES.mapping) return;
+    try {
+      const doc = JSON.parse(data.toString('utf8')) as { rules?: unknown };
+      if (!Array.isArray(doc.rules)) throw new Error('no rules');
+      this.#mapping = { rules: doc.rules as MappingRule[] };
+    } catch (error) {
+      this.#mappingError = `${PACK_FILES.mapping} is not a control mapping (${error instanceof Error ? error.message : String(error)})`;
+    }
+  }
+
+  /** The claims to check, from the manifest (read after the events when another tool re-archived the pack). */
+  scope(manifest: PackManifest): void {
+    if (this.#scoped) return;
+    this.#scoped = true;
+    this.#connection = manifest.scope?.connection;
+    this.#control = manifest.format === PACK_FORMAT ? manifest.scope?.control : undefined;
+    // Lines handed over before the manifest was known were kept: check them now.
+    for (const l of this.#lines.splice(0)) this.#checkLine(l.chunk, l.line, l.text);
+  }
+
+  check(chunk: number, lines: readonly CustodyLine[]): void {
+    for (const { line, text } of lines) {
+      if (!this.#scoped) this.#lines.push({ chunk, line, text });
+      else this.#checkLine(chunk, line, text);
+    }
+  }
+
+  #checkLine(chunk: number, line: number, text: string): void {
+    let event: { type?: unknown; payload?: { sessionId?: unknown; approvalId?: unknown; connection?: { name?: unknown } } };
+    try {
+      event = JSON.parse(text) as typeof event;
+    } catch {
+      return; // the worker reports lines that are not JSON
+    }
+    const sessionId = typeof event.payload?.sessionId === 'string' ? event.payload.sessionId : undefined;
+    const approvalId = typeof event.payload?.approvalId === 'string' ? event.payload.approvalId : undefined;
+    const own = typeof event.payload?.connection?.name === 'string' ? event.payload.connection.name : undefined;
+    if (event.type === 'session.opened' && sessionId && own) this.#sessionConnection.set(sessionId, own);
+    if (event.type === 'approval.requested' && approvalId && own) this.#approvalConnection.set(approvalId, own);
+    if (this.#connection !== undefined && own !== this.#connection) {
+      if (own === undefined && sessionId !== undefined) {
+        if (!this.#pendingSessions.has(sessionId)) this.#pendingSessions.set(sessionId, { chunk, line });
+      } else if (own === undefined && approvalId !== undefined) {
+        // A decision on an approval: of the connection its approval.requested (in the pack) names.
+        if (!this.#pendingApprovals.has(approvalId)) this.#pendingApprovals.set(approvalId, { chunk, line });
+      } else this.#failures.push({ chunk, line, detail: `is a ${String(event.type)} event of ${own ? `connection ${own}` : 'no connection, session or approval'}, not of connection ${this.#connection}, the pack's scope` });
+    }
+    if (this.#control !== undefined) {
+      if (this.#mappingError !== undefined) this.#failures.push({ chunk, line, detail: this.#mappingError });
+      else if (!this.#mapping) this.#failures.push({ chunk, line, detail: `cannot be checked against control ${this.#control}: ${PACK_FILES.mapping} must come before events.jsonl` });
+      else if (!this.#mapping.rules.some((r) => r.controls.includes(this.#control!) && ruleMatches(r, event as { type: string }))) {
+        this.#failures.push({ chunk, line, detail: `is a ${String(event.type)} event that no rule of the shipped mapping counts for control ${this.#control}, the pack's scope` });
+      }
+    }
+  }
+
+  firstFailure(chunks: readonly { readonly count: number }[]): string | undefined {
+    const failures = [...this.#failures];
+    for (const [sessionId, at] of this.#pendingSessions) {
+      const connection = this.#sessionConnection.get(sessionId);
+      if (connection !== this.#connection) failures.push({ ...at, detail: `belongs to session ${sessionId}, ${connection ? `of connection ${connection}` : 'whose session.opened is not in the pack'}, not of connection ${this.#connection!}, the pack's scope` });
+    }
+    for (const [approvalId, at] of this.#pendingApprovals) {
+      const connection = this.#approvalConnection.get(approvalId);
+      if (connection !== this.#connection) failures.push({ ...at, detail: `decides approval ${approvalId}, ${connection ? `of connection ${connection}` : 'whose approval.requested is not in the pack'}, not of connection ${this.#connection!}, the pack's scope` });
+    }
+    if (failures.length === 0) return undefined;
+    const first = failures.reduce((a, b) => (b.chunk < a.chunk || (b.chunk === a.chunk && b.line < a.line) ? b : a));
+    const before = chunks.slice(0, first.chunk).reduce((n, c) => n + c.count, 0);
+    return `event ${before + first.line + 1} ${first.detail}${failures.length > 1 ? ` (and ${failures.length - 1} more)` : ''}`;
+  }
+}
+
+interface ShippedMapping {
+  readonly controls: readonly { readonly id: string; readonly oscalId: string }[];
+  readonly rules: readonly { readonly id: string; readonly event: string; readonly controls: readonly string[] }[];
+  readonly findings?: readonly { readonly kind: string; readonly severity: string; readonly controls: readonly string[] }[];
+}
+
+interface ViewsReport {
+  readonly totals: { readonly events: number; readonly findings: number };
+  readonly controls: readonly { readonly id: string; readonly oscalId: string; readonly status: string; readonly count: number; readonly byRule: readonly { readonly rule: string; readonly count: number }[]; readonly findings: readonly string[] }[];
+  readonly findings: readonly { readonly id: string; readonly kind: string; readonly severity: string; readonly controls: readonly string[]; readonly eventIds: readonly string[] }[];
+}
+
+const LOCAL_FINDING_KINDS: readonly string[] = ['credential-exposed', 'session-without-identity', 'session-without-tls'];
+const COMMAND_FINDING_KINDS: readonly string[] = ['privileged-command-without-approval', 'command-without-decision'];
+/** The views' default: a command this long before the window's end without a decision is a finding. */
+const DECISION_GRACE_SECONDS = 60;
+
+/**
+ * The command findings of a complete pack, recomputed from its command facts in pack order (as
+ * EvidenceAccumulator does): privileged (a flag of the mapping's privilegedFlags, or held for
+ * approval) and allowed/masked without a final grant; or issued more than the grace before the
+ * window's end without a decision or refusal. Undefined when the facts were not collected.
+ */
+function commandFindings(chunks: readonly CheckedLines[], to: string): { kind: string; eventId: string }[] | undefined {
+  if (chunks.length === 0 || chunks.some((c) => c.commandFacts === undefined)) return chunks.length === 0 ? [] : undefined;
+  interface State {
+    issued?: { id: string; occurredAt: string };
+    privileged: boolean;
+    executed: boolean;
+    decided: boolean;
+    approved: boolean;
+    refused: boolean;
+  }
+  const commands = new Map<string, State>();
+  const approvals = new Map<string, string>();
+  const command = (k: string): State => {
+    let state = commands.get(k);
+    if (!state) commands.set(k, (state = { privileged: false, executed: false, decided: false, approved: false, refused: false }));
+    return state;
+  };
+  for (const chunk of chunks) {
+    for (const fact of chunk.commandFacts!) {
+      if (fact.k === 'issued') {
+        const state = command(fact.key);
+        state.issued = { id: fact.id, occurredAt: fact.occurredAt };
+        state.privileged ||= fact.privileged;
+      } else if (fact.k === 'decided') {
+        const state = command(fact.key);
+        state.decided = true;
+        if (fact.decision === 'require-approval') state.privileged = true;
+        if (fact.decision === 'allow' || fact.decision === 'mask') state.executed = true;
+      } else if (fact.k === 'requested') approvals.set(fact.approvalId, fact.key);
+      else if (fact.k === 'granted') {
+        const k = approvals.get(fact.approvalId);
+        const state = k ? commands.get(k) : undefined;
+        if (state && fact.final) state.approved = true;
+      } else command(fact.key).refused = true;
+    }
+  }
+  // Compared as the views compare them (both are UTC; the end has milliseconds).
+  const graceEnd = new Date(Date.parse(to) - DECISION_GRACE_SECONDS * 1000).toISOString();
+  const out: { kind: string; eventId: string }[] = [];
+  for (const state of commands.values()) {
+    if (!state.issued) continue;
+    if (state.privileged && state.executed && !state.approved) out.push({ kind: 'privileged-command-without-approval', eventId: state.issued.id });
+    if (!state.decided && !state.refused && state.issued.occurredAt < graceEnd) out.push({ kind: 'command-without-decision', eventId: state.issued.id });
+  }
+  return out;
+}
+/** Same members, counted (each side sorted once: finding lists can be long). */
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const sortedB = [...b].sort();
+  return [...a].sort().every((x, i) => x === sortedB[i]);
+}
+
+/**
+ * evidence.json, the OSCAL findings and report.html against the events and the shipped mapping.
+ * Returns what held; throws naming the first contradiction.
+ */
+function checkViews(input: { manifest: PackManifest; mapping: string; evidence: string; oscal: string; report: string; events: readonly CheckedLines[] }): string {
+  const mapping = JSON.parse(input.mapping) as ShippedMapping;
+  const views = JSON.parse(input.evidence) as ViewsReport;
+  if (!Array.isArray(mapping.controls) || !Array.isArray(mapping.rules) || !Array.isArray(views.controls) || !Array.isArray(views.findings)) throw new Error(`${PACK_FILES.mapping} or ${PACK_FILES.evidence} is malformed`);
+  const scope = input.manifest.scope;
+  // What the events say, counted in the worker threads: in-window events per rule, event-local findings.
+  const ruleCounts = new Map<string, number>();
+  const local: LocalFinding[] = [];
+  let inWindow = 0;
+  for (const chunk of input.events) {
+    if (!chunk.ruleCounts) throw new Error(`the events were not counted: ${PACK_FILES.mapping} must come before ${PACK_FILES.events}`);
+    inWindow += chunk.inWindow ?? 0;
+    for (const [rule, n] of Object.entries(chunk.ruleCounts)) ruleCounts.set(rule, (ruleCounts.get(rule) ?? 0) + n);
+    local.push(...(chunk.localFindings ?? []));
+  }
+  if (views.totals?.events !== inWindow) throw new Error(`${PACK_FILES.evidence} counts ${String(views.totals?.events)} events in scope, the pack holds ${inWindow} in its window`);
+  if (views.totals.findings !== views.findings.length || input.manifest.counts.findings !== views.findings.length) throw new Error(`${PACK_FILES.evidence} lists ${views.findings.length} findings but counts ${String(views.totals.findings)} (manifest: ${input.manifest.counts.findings})`);
+
+  // Every finding is of a shipped kind, against that kind's controls; each event-local one matches an event.
+  const kinds = new Map((mapping.findings ?? []).map((k) => [k.kind, k]));
+  for (const f of views.findings) {
+    const kind = kinds.get(f.kind);
+    if (!kind) throw new Error(`finding ${f.id} is of kind ${JSON.stringify(f.kind)}, not one of the shipped mapping`);
+    if (!sameSet(f.controls, kind.controls) || f.severity !== kind.severity) throw new Error(`finding ${f.id} (${f.kind}) states controls ${f.controls.join(', ')} / ${f.severity}, the mapping ${kind.controls.join(', ')} / ${kind.severity}`);
+  }
+  const expectedLocal = local.filter((l) => kinds.has(l.kind) && (scope.control === undefined || kinds.get(l.kind)!.controls.includes(scope.control)));
+  const key = (kind: string, eventId: string): string => `${kind} ${eventId}`;
+  const stated = new Set(views.findings.filter((f) => LOCAL_FINDING_KINDS.includes(f.kind)).map((f) => key(f.kind, f.eventIds[0] ?? '')));
+  const raised = new Set(expectedLocal.map((l) => key(l.kind, l.eventId)));
+  for (const k of raised) if (!stated.has(k)) throw new Error(`event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
+  // A control pack holds only the events evidencing the control, not every event that raises one of its findings.
+  if (scope.control === undefined) for (const k of stated) if (!raised.has(k)) throw new Error(`${PACK_FILES.evidence} lists a ${k.split(' ')[0]!} finding for event ${k.split(' ')[1]!}, which is not such an event in the pack`);
+  // A complete pack holds every event a command finding joins: those findings are recomputed too.
+  const commands = commandFindings(input.events, scope.to);
+  if (commands) {
+    const statedCommands = new Set(views.findings.filter((f) => COMMAND_FINDING_KINDS.includes(f.kind)).map((f) => key(f.kind, f.eventIds[0] ?? '')));
+    const expected = new Set(commands.filter((c) => kinds.has(c.kind)).map((c) => key(c.kind, c.eventId)));
+    for (const k of expected) if (!statedCommands.has(k)) throw new Error(`the command.issued event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
+    for (const k of statedCommands) if (!expected.has(k)) throw new Error(`${PACK_FILES.evidence} lists a ${k.split(' ')[0]!} finding for command.issued ${k.split(' ')[1]!}, which the pack's events do not raise`);
+  }
+
+  // Each control: the controls reported are the mapping's (or the scope's one); counts per rule, findings, status.
+  const expectedControls = scope.control !== undefined ? mapping.controls.filter((c) => c.id === scope.control) : mapping.controls;
+  if (!sameSet(views.controls.map((c) => c.id), expectedControls.map((c) => c.id))) throw new Error(`${PACK_FILES.evidence} reports controls ${views.controls.map((c) => c.id).join(', ')}, not those of the mapping in scope`);
+  const statuses = new Map<string, string>();
+  for (const control of views.controls) {
+    const shipped = expectedControls.find((c) => c.id === control.id)!;
+    if (control.oscalId !== shipped.oscalId) throw new Error(`control ${control.id}: OSCAL id ${control.oscalId}, the mapping says ${shipped.oscalId}`);
+    const expectedByRule = mapping.rules.filter((r) => r.controls.includes(control.id) && (ruleCounts.get(r.id) ?? 0) > 0).map((r) => `${r.id}=${ruleCounts.get(r.id)!}`);
+    const byRule: readonly { readonly rule: string; readonly count: number }[] = control.byRule ?? [];
+    const statedByRule = byRule.map((r) => `${r.rule}=${r.count}`);
+    if (!sameSet(statedByRule, expectedByRule)) throw new Error(`control ${control.id}: ${PACK_FILES.evidence} counts ${statedByRule.join(', ') || 'nothing'}, the events give ${expectedByRule.join(', ') || 'nothing'}`);
+    const count = expectedByRule.reduce((n, r) => n + Number(r.split('=')[1]), 0);
+    if (control.count !== count) throw new Error(`control ${control.id}: ${PACK_FILES.evidence} counts ${control.count} evidencing events, the events give ${count}`);
+    const findings = views.findings.filter((f) => f.controls.includes(control.id)).map((f) => f.id);
+    if (!sameSet(control.findings ?? [], findings)) throw new Error(`control ${control.id}: its findings (${(control.findings ?? []).join(', ') || 'none'}) are not the findings against it (${findings.join(', ') || 'none'})`);
+    const filtered = scope.identity !== undefined || scope.connection !== undefined || scope.control !== undefined;
+    const status = findings.length > 0 ? 'not-satisfied' : count > 0 ? 'satisfied' : filtered ? 'not-assessed' : 'not-satisfied';
+    if (control.status !== status) throw new Error(`control ${control.id} is "${control.status}" in ${PACK_FILES.evidence}; with ${count} evidencing event(s) and ${findings.length} finding(s) it is "${status}"`);
+    if (status !== 'not-assessed') statuses.set(shipped.oscalId, status);
+  }
+
+  // The OSCAL document: one finding per control, in the same state; one finding observation per finding kind occurrence.
+  const oscal = JSON.parse(input.oscal) as { 'assessment-results': { results: { findings?: { target?: { 'target-id'?: string; status?: { state?: string } } }[]; observations?: { props?: { name?: string; value?: string }[] }[] }[] } };
+  const result = oscal['assessment-results'].results[0]!;
+  const oscalStates = new Map<string, string>();
+  for (const f of result.findings ?? []) oscalStates.set(String(f.target?.['target-id']).replace(/_obj$/, ''), String(f.target?.status?.state));
+  if (oscalStates.size !== statuses.size) throw new Error(`OSCAL has ${oscalStates.size} control findings, ${PACK_FILES.evidence} ${statuses.size} assessed controls`);
+  for (const [oscalId, status] of statuses) if (oscalStates.get(oscalId) !== status) throw new Error(`OSCAL states ${oscalId} "${String(oscalStates.get(oscalId))}", the events and mapping give "${status}"`);
+  const oscalKinds = (result.observations ?? []).flatMap((o) => (o.props ?? []).filter((p) => p.name === 'finding-kind').map((p) => String(p.value)));
+  if (!sameSet(oscalKinds, views.findings.map((f) => f.kind))) throw new Error(`OSCAL's finding observations (${oscalKinds.join(', ') || 'none'}) are not ${PACK_FILES.evidence}'s findings`);
+
+  // report.html: one row per control, in its status.
+  const rows = [...input.report.matchAll(/<tr class="(satisfied|not-satisfied|not-assessed)"><td><strong>([^<]*)<\/strong>/g)].map((m) => `${unescapeHtml(m[2]!)}=${m[1]!}`);
+  const expectedRows = views.controls.map((c) => `${c.id}=${c.status}`);
+  if (!sameSet(rows, expectedRows)) throw new Error(`${PACK_FILES.report} shows ${rows.join(', ') || 'no control'}, not the controls' statuses`);
+  const tally = (status: string): number => views.controls.filter((c) => c.status === status).length;
+  return `${views.controls.length} control(s) (${tally('satisfied')} satisfied, ${tally('not-satisfied')} not satisfied, ${tally('not-assessed')} not assessed) and ${views.findings.length} finding(s) agree with the events, the shipped mapping, OSCAL and the report`;
+}
+
+function unescapeHtml(value: string): string {
+  return value.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
 }
 
 /** The leaf-set proof file: tree size, root and events for people; gaps with base64 subtree roots. */

@@ -5,7 +5,7 @@
 // archive piece by piece, for packs too large to hold decompressed.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
+import { crc32, createGunzip, createGzip, gunzipSync, type Gunzip } from 'node:zlib';
 import { EvidenceError } from '../errors.js';
 
 export interface ArchiveFile {
@@ -116,11 +116,37 @@ function parseHeader(h: Buffer, offset: number): EntryHeader {
   return { path, size, directory: false };
 }
 
+/**
+ * One gzip member ending exactly at the end of the file. Node's gunzip silently reads a second
+ * member as a continuation and ignores zero bytes after the first, and common extractors unpack
+ * whatever such data holds over the attested files, so neither is accepted: every compressed byte
+ * must have been consumed, and the last member's trailer (CRC-32 and size of its data) must
+ * describe the whole decompressed stream, which only holds when there is one member.
+ */
+function assertSingleGzipMember(read: { compressedBytes: number; consumed: number; trailer: Buffer; crc: number; decompressedBytes: number }): void {
+  if (read.consumed !== read.compressedBytes) {
+    throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `${read.compressedBytes - read.consumed} byte(s) follow the gzip data: a pack is one gzip member ending at the end of the file`);
+  }
+  if (read.trailer.length !== 8 || read.trailer.readUInt32LE(0) !== read.crc >>> 0 || read.trailer.readUInt32LE(4) !== read.decompressedBytes % 2 ** 32) {
+    throw new EvidenceError('EVIDENCE_PACK_MALFORMED', 'the file holds more than one gzip member: a pack is one gzip member ending at the end of the file');
+  }
+}
+
+/** After the first end-of-archive block: a second one, then only zero padding (anything else would be unpacked by some extractors). */
+function assertEndBlocks(rest: Buffer, offset: number): void {
+  if (rest.length < BLOCK) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', 'the archive is truncated: it ends with one end-of-archive block, not two');
+  const at = rest.findIndex((b) => b !== 0);
+  if (at >= 0) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `data after the end-of-archive blocks (byte ${offset + at} of the tar stream): only zero padding may follow them`);
+}
+
 /** The regular files of a tar.gz, in archive order. */
 export function readTarGz(bytes: Buffer, maxBytes = 8 * 1024 ** 3): ArchiveFile[] {
   let tar: Buffer;
+  let consumed: number;
   try {
-    tar = gunzipSync(bytes, { maxOutputLength: Math.min(maxBytes, 2 ** 32) });
+    const { buffer, engine } = gunzipSync(bytes, { maxOutputLength: Math.min(maxBytes, 2 ** 32), info: true }) as unknown as { buffer: Buffer; engine: Gunzip };
+    tar = buffer;
+    consumed = engine.bytesWritten;
   } catch (error) {
     throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `not a gzip archive: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -132,6 +158,7 @@ export function readTarGz(bytes: Buffer, maxBytes = 8 * 1024 ** 3): ArchiveFile[
     const h = tar.subarray(offset, offset + BLOCK);
     if (h.every((b) => b === 0)) {
       ended = true;
+      offset += BLOCK;
       break;
     }
     const entry = parseHeader(h, offset);
@@ -145,6 +172,8 @@ export function readTarGz(bytes: Buffer, maxBytes = 8 * 1024 ** 3): ArchiveFile[
     offset += Math.ceil(entry.size / BLOCK) * BLOCK;
   }
   if (!ended) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', 'the archive is truncated: it ends without the end-of-archive blocks');
+  assertEndBlocks(tar.subarray(offset), offset);
+  assertSingleGzipMember({ compressedBytes: bytes.length, consumed, trailer: bytes.subarray(Math.max(0, bytes.length - 8)), crc: crc32(tar), decompressedBytes: tar.length });
   return files;
 }
 
@@ -168,9 +197,21 @@ export async function readTarGzStream(
   const maxBytes = options.maxBytes ?? 8 * 1024 ** 3;
   const gunzip = createGunzip(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {});
   let sourceError: unknown;
-  const feeding = pipeline(source instanceof Readable ? source : Readable.from(source), gunzip).catch((error: unknown) => {
+  // The compressed bytes are counted and their last 8 (the gzip trailer) kept, for the one-member check.
+  let compressedBytes = 0;
+  let trailer = Buffer.alloc(0);
+  const counted = async function* (input: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+    for await (const chunk of input) {
+      compressedBytes += chunk.length;
+      trailer = chunk.length >= 8 ? Buffer.from(chunk.subarray(chunk.length - 8)) : Buffer.concat([trailer, chunk]).subarray(-8);
+      yield chunk;
+    }
+  };
+  const feeding = pipeline(source instanceof Readable ? source : Readable.from(source), counted, gunzip).catch((error: unknown) => {
     sourceError = error;
   });
+  let crc = 0;
+  let endBlocks = 0;
   const seen = new Set<string>();
   let header = Buffer.alloc(0);
   let entry: { sink: ArchiveEntrySink; path: string; remaining: number; padding: number } | undefined;
@@ -181,7 +222,15 @@ export async function readTarGzStream(
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       total += chunk.length;
       if (total > maxBytes) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `the archive decompresses to more than ${maxBytes} bytes`);
+      crc = crc32(chunk, crc);
       let piece = chunk;
+      if (ended) {
+        // After the end-of-archive block: only zeros (the second end block, then padding).
+        const at = piece.findIndex((b) => b !== 0);
+        if (at >= 0) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `data after the end-of-archive blocks (byte ${total - piece.length + at} of the tar stream): only zero padding may follow them`);
+        endBlocks += piece.length;
+        continue;
+      }
       while (piece.length > 0 && !ended) {
         if (entry) {
           const take = Math.min(entry.remaining, piece.length);
@@ -209,6 +258,9 @@ export async function readTarGzStream(
         header = Buffer.alloc(0);
         if (block.every((b) => b === 0)) {
           ended = true;
+          const at = piece.findIndex((b) => b !== 0);
+          if (at >= 0) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `data after the end-of-archive blocks (byte ${total - piece.length + at} of the tar stream): only zero padding may follow them`);
+          endBlocks = piece.length;
           break;
         }
         const parsed = parseHeader(block, total - piece.length - BLOCK);
@@ -232,4 +284,6 @@ export async function readTarGzStream(
   if (sourceError !== undefined) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `cannot read the pack: ${sourceError instanceof Error ? sourceError.message : String(sourceError)}`, { cause: sourceError });
   if (entry) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', `archive entry ${entry.path} is truncated`);
   if (!ended) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', 'the archive is truncated: it ends without the end-of-archive blocks');
+  if (endBlocks < BLOCK) throw new EvidenceError('EVIDENCE_PACK_MALFORMED', 'the archive is truncated: it ends with one end-of-archive block, not two');
+  assertSingleGzipMember({ compressedBytes, consumed: gunzip.bytesWritten, trailer, crc, decompressedBytes: total });
 }

@@ -1,8 +1,10 @@
 import { formatPosition, parsePosition } from '@custodian/event-store';
-import { SqliteTreeStorage } from '@custodian/transparency-log/sqlite';
+import { TreeClosedError, TreeSizeConflictError, TreeStorageCorruptError, checkTreeAppend, type Hash, type NodePosition, type TreeAppend, type TreeStorage } from '@custodian/transparency-log';
+import { SqliteTreeStorage, type SqliteTreeStorageSettings } from '@custodian/transparency-log/sqlite';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { EvidenceError } from '../errors.js';
 import type { EvidenceLogState, LeafQuery, LeafRecord, StoredCheckpoint, StoredCosignature } from '../evidence-log-state.js';
+import { EvidenceLogWriter, EvidenceWriteCheckError } from './evidence-log-writer.js';
 
 export interface SqliteEvidenceLogStateOptions {
   /** Database file (the tree's tlog_* tables and the evidence_* tables share it); created when missing. */
@@ -106,19 +108,94 @@ const toCheckpoint = (row: CheckpointRow): StoredCheckpoint => ({
   published: row.published === 1,
 });
 
-/** EvidenceLogState in one SQLite file together with the tree (SqliteTreeStorage). */
+const INSERT_LEAF = 'INSERT INTO evidence_leaves (leaf_index, position, event_id, type, occurred_at, subject, connection, session_id, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const INSERT_NODE = 'INSERT INTO tlog_nodes (level, idx, hash) VALUES (?, ?, ?)';
+const TREE_SIZE = 'SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM tlog_nodes WHERE level = 0';
+
+/**
+ * The tree's storage as the projection uses it: reads and the size on this thread's connection
+ * (SqliteTreeStorage), appends in the evidence log's writer thread, in one transaction that
+ * checks the stored size again under the write lock.
+ */
+export class WriterTreeStorage implements TreeStorage {
+  readonly path: string;
+  readonly #reader: SqliteTreeStorage;
+  readonly #writer: EvidenceLogWriter;
+  #closed = false;
+
+  constructor(reader: SqliteTreeStorage, writer: EvidenceLogWriter) {
+    this.#reader = reader;
+    this.#writer = writer;
+    this.path = reader.path;
+  }
+
+  size(): Promise<number> {
+    return this.#reader.size();
+  }
+
+  async append(batch: TreeAppend): Promise<void> {
+    if (this.#closed) throw new TreeClosedError();
+    // The shape checks here (same order as SqliteTreeStorage: size first); the size again in the writer's transaction.
+    checkTreeAppend(batch, await this.#reader.size());
+    const rows: (readonly [number, number, Uint8Array])[] = [];
+    for (const [i, hash] of batch.leafHashes.entries()) rows.push([0, batch.fromSize + i, hash]);
+    for (const node of batch.nodes) rows.push([node.level, node.index, node.hash]);
+    try {
+      await this.#writer.write([
+        { kind: 'check', sql: TREE_SIZE, expect: batch.fromSize, label: 'tree size' },
+        { kind: 'run', sql: INSERT_NODE, rows },
+      ]);
+    } catch (error) {
+      if (error instanceof EvidenceWriteCheckError) throw new TreeSizeConflictError(batch.fromSize, error.actual);
+      throw new TreeStorageCorruptError(`append to ${this.path} refused: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+
+  readNodes(positions: readonly NodePosition[]): Promise<Hash[]> {
+    return this.#reader.readNodes(positions);
+  }
+
+  /** The durability settings of the reading connection (the writer's: SqliteEvidenceLogState.writerSettings()). */
+  settings(): SqliteTreeStorageSettings {
+    return this.#reader.settings();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#reader.close();
+  }
+}
+
+/**
+ * EvidenceLogState in one SQLite file together with the tree. Reads run on this thread's
+ * connections; every write (leaves, tree nodes, checkpoints, cosignatures, keys) runs in a writer
+ * thread (evidence-log-writer.worker.ts, synchronous=FULL) started at the first write, so that a
+ * projector's commits never block the event loop it shares with a gateway.
+ */
 export class SqliteEvidenceLogState implements EvidenceLogState {
   readonly origin: string;
   readonly path: string;
-  readonly treeStorage: SqliteTreeStorage;
+  readonly treeStorage: WriterTreeStorage;
   private readonly db: Database;
+  private readonly writer: EvidenceLogWriter;
   private closed = false;
 
   private constructor(db: Database, tree: SqliteTreeStorage, options: SqliteEvidenceLogStateOptions) {
     this.db = db;
-    this.treeStorage = tree;
+    this.writer = new EvidenceLogWriter(options.path);
+    this.treeStorage = new WriterTreeStorage(tree, this.writer);
     this.origin = options.origin;
     this.path = options.path;
+  }
+
+  /** Whether a write started the writer thread (reads alone never do). */
+  get writerStarted(): boolean {
+    return this.writer.started;
+  }
+
+  /** The writer thread's connection settings (starts the thread); synchronous 2 = FULL. */
+  writerSettings(): Promise<{ readonly journalMode: string; readonly synchronous: number }> {
+    return this.writer.settings();
   }
 
   static async open(options: SqliteEvidenceLogStateOptions): Promise<SqliteEvidenceLogState> {
@@ -144,12 +221,10 @@ export class SqliteEvidenceLogState implements EvidenceLogState {
 
   async recordLeaves(leaves: readonly LeafRecord[]): Promise<void> {
     this.assertOpen();
-    const insert = this.db.prepare(
-      'INSERT INTO evidence_leaves (leaf_index, position, event_id, type, occurred_at, subject, connection, session_id, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    this.db.transaction(() => {
-      for (const l of leaves) insert.run(l.leafIndex, formatPosition(l.position), l.eventId, l.type, l.occurredAt, l.subject, l.connection, l.sessionId, l.leafHash);
-    }).immediate();
+    if (leaves.length === 0) return;
+    await this.writer.write([
+      { kind: 'run', sql: INSERT_LEAF, rows: leaves.map((l) => [l.leafIndex, formatPosition(l.position), l.eventId, l.type, l.occurredAt, l.subject, l.connection, l.sessionId, l.leafHash]) },
+    ]);
   }
 
   async leafCount(): Promise<number> {
@@ -187,22 +262,29 @@ export class SqliteEvidenceLogState implements EvidenceLogState {
       if (query.types.length === 0) return [];
       add(`type IN (${query.types.map(() => '?').join(', ')})`, ...query.types);
     }
-    const sql = `SELECT * FROM evidence_leaves ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY leaf_index${query.limit !== undefined ? ' LIMIT ?' : ''}`;
+    const sql = `SELECT * FROM evidence_leaves ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY leaf_index${query.descending === true ? ' DESC' : ''}${query.limit !== undefined ? ' LIMIT ?' : ''}`;
     if (query.limit !== undefined) params.push(query.limit);
     return this.db.prepare<(string | number)[], LeafRow>(sql).all(...params).map(toLeaf);
   }
 
   async saveCheckpoint(c: StoredCheckpoint): Promise<void> {
     this.assertOpen();
-    this.db
-      .prepare('INSERT INTO evidence_checkpoints (tree_size, root_hash, note, key_ids, signed_at, event_json, appended, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(c.treeSize, c.rootHash, c.note, JSON.stringify(c.keyIds), c.signedAt, c.eventJson, c.appended ? 1 : 0, c.published ? 1 : 0);
+    await this.writer.write([
+      {
+        kind: 'run',
+        sql: 'INSERT INTO evidence_checkpoints (tree_size, root_hash, note, key_ids, signed_at, event_json, appended, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        rows: [[c.treeSize, c.rootHash, c.note, JSON.stringify(c.keyIds), c.signedAt, c.eventJson, c.appended ? 1 : 0, c.published ? 1 : 0]],
+      },
+    ]);
   }
 
   async markCheckpoint(treeSize: number, flags: { appended?: boolean; published?: boolean }): Promise<void> {
     this.assertOpen();
-    if (flags.appended) this.db.prepare('UPDATE evidence_checkpoints SET appended = 1 WHERE tree_size = ?').run(treeSize);
-    if (flags.published) this.db.prepare('UPDATE evidence_checkpoints SET published = 1 WHERE tree_size = ?').run(treeSize);
+    const steps = [
+      ...(flags.appended ? [{ kind: 'run' as const, sql: 'UPDATE evidence_checkpoints SET appended = 1 WHERE tree_size = ?', rows: [[treeSize]] }] : []),
+      ...(flags.published ? [{ kind: 'run' as const, sql: 'UPDATE evidence_checkpoints SET published = 1 WHERE tree_size = ?', rows: [[treeSize]] }] : []),
+    ];
+    if (steps.length > 0) await this.writer.write(steps);
   }
 
   async checkpoints(): Promise<StoredCheckpoint[]> {
@@ -224,9 +306,9 @@ export class SqliteEvidenceLogState implements EvidenceLogState {
 
   async addCosignature(c: StoredCosignature): Promise<void> {
     this.assertOpen();
-    this.db
-      .prepare('INSERT OR REPLACE INTO evidence_cosignatures (tree_size, witness, key_id, timestamp, line) VALUES (?, ?, ?, ?, ?)')
-      .run(c.treeSize, c.witness, c.keyId, c.timestamp, c.line);
+    await this.writer.write([
+      { kind: 'run', sql: 'INSERT OR REPLACE INTO evidence_cosignatures (tree_size, witness, key_id, timestamp, line) VALUES (?, ?, ?, ?, ?)', rows: [[c.treeSize, c.witness, c.keyId, c.timestamp, c.line]] },
+    ]);
   }
 
   async cosignatures(treeSize?: number): Promise<StoredCosignature[]> {
@@ -242,7 +324,7 @@ export class SqliteEvidenceLogState implements EvidenceLogState {
 
   async recordKey(vkey: string): Promise<void> {
     this.assertOpen();
-    this.db.prepare('INSERT OR IGNORE INTO evidence_keys (vkey, recorded_at) VALUES (?, ?)').run(vkey, new Date().toISOString());
+    await this.writer.write([{ kind: 'run', sql: 'INSERT OR IGNORE INTO evidence_keys (vkey, recorded_at) VALUES (?, ?)', rows: [[vkey, new Date().toISOString()]] }]);
   }
 
   async keys(): Promise<string[]> {
@@ -253,6 +335,8 @@ export class SqliteEvidenceLogState implements EvidenceLogState {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Writes in flight are answered first; then the readers close.
+    await this.writer.close();
     this.db.close();
     await this.treeStorage.close();
   }

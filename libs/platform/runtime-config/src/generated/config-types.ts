@@ -52,7 +52,7 @@ export interface CustodianConfig {
   /**
    * Where events are stored.
    */
-  eventStore: SqliteEventStoreConfig | EventStoreDbEventStoreConfig;
+  eventStore: SqliteEventStoreConfig | EventStoreDbEventStoreConfig | PostgresEventStoreConfig;
   /**
    * How events travel between services.
    */
@@ -98,6 +98,28 @@ export interface EnvSecretRef {
 }
 export interface FileSecretRef {
   fromFile: string;
+}
+/**
+ * The distributed event store: PostgreSQL shared by every Custodian process (append-only enforced by the database; positions in commit order).
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "PostgresEventStoreConfig".
+ */
+export interface PostgresEventStoreConfig {
+  kind: "postgres";
+  connectionString: CredentialFreeUrlOrSecret;
+  /**
+   * PostgreSQL schema holding the store's tables.
+   */
+  schema: string;
+  /**
+   * Create or upgrade the schema at start (needs DDL rights). Services connecting as a writer role set false.
+   */
+  migrate: boolean;
+  /**
+   * When migrating: the role the services connect as gets SELECT and INSERT on events only (never UPDATE or DELETE).
+   */
+  writerRole?: string;
 }
 /**
  * This interface was referenced by `CustodianConfig`'s JSON-Schema
@@ -442,6 +464,7 @@ export interface EvidenceConfig {
    */
   path: string;
   signingKey?: SecretRef;
+  attestationKey?: SecretRef;
   /**
    * vkeys of retired signing keys (after a rotation), so that older checkpoints still verify.
    */
@@ -497,6 +520,7 @@ export interface GatewaysConfig {
   maxFrameBytes: number;
   maskingKey?: SecretRef;
   postgres: PostgresGatewayConfig;
+  mcp: McpGatewayConfig;
   http: HttpGatewayConfig;
 }
 /**
@@ -533,6 +557,55 @@ export interface PostgresGatewayConfig {
    * Largest protocol message accepted from a client or an upstream.
    */
   maxMessageBytes: number;
+  /**
+   * Limits so that one agent cannot stop everyone else (defaults in the descriptions).
+   */
+  limits?: {
+    /**
+     * Longest statement text classified; a longer one is refused (classification runs on the event loop). Default 262144.
+     */
+    maxStatementBytes?: number;
+    /**
+     * Longest result value the detectors and JSON paths scan; a longer one is replaced (fail closed, rule custodian:value-limit). Default 262144.
+     */
+    maxScannedValueBytes?: number;
+    /**
+     * Named prepared statements (protocol Parse) a session may hold; 0: no limit. Default 10000.
+     */
+    maxPreparedStatements?: number;
+    /**
+     * Named portals (protocol Bind) a session may hold; 0: no limit. Default 10000.
+     */
+    maxPortals?: number;
+    /**
+     * Messages awaiting a response from the database (a pipeline without Sync); beyond it the session ends with 54000; 0: no limit. Default 100000.
+     */
+    maxPendingResponses?: number;
+    /**
+     * Open sessions per identity (token subject), all connections together; 0: no limit. Default 10.
+     */
+    maxSessionsPerIdentity?: number;
+    /**
+     * Open sessions per configured connection, all identities together; 0: no limit. Default 50.
+     */
+    maxSessionsPerConnection?: number;
+    /**
+     * A session without traffic for this long is ended (57P05); 0: never. Default 1800000 (30 min).
+     */
+    idleSessionTimeoutMs?: number;
+    /**
+     * Connections not yet authenticated, in total; 0: no limit. Default 256.
+     */
+    maxUnauthenticated?: number;
+    /**
+     * Connections not yet authenticated, per client address; 0: no limit. Default 16.
+     */
+    maxUnauthenticatedPerAddress?: number;
+    /**
+     * Time a client has for TLS, startup and the token exchange. Default 10000.
+     */
+    startupTimeoutMs?: number;
+  };
   connections: PostgresConnectionConfig[];
 }
 /**
@@ -559,6 +632,122 @@ export interface PostgresConnectionConfig {
     };
     connectTimeoutMs: number;
   };
+}
+/**
+ * The MCP listener (streamable HTTP, session era): agents connect to /mcp/<connection> with an OIDC access token as a bearer token; the gateway is the OAuth resource server (RFC 9728 metadata) and calls the upstream MCP server with the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*).
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "McpGatewayConfig".
+ */
+export interface McpGatewayConfig {
+  enabled: boolean;
+  /**
+   * Where MCP clients connect. Loopback by default.
+   */
+  listen: {
+    host: ListenHost;
+    port: ListenPort;
+  };
+  /**
+   * The gateway's certificate and key (PEM): HTTPS. Without them the listener speaks plain HTTP (keep it on loopback or behind a TLS proxy).
+   */
+  tls?: {
+    certificate: SecretRef;
+    key: SecretRef;
+  };
+  /**
+   * Base URL clients reach the listener at (the `resource` of its protected-resource metadata). Default: http(s)://<listen.host>:<port>.
+   */
+  publicUrl?: string;
+  /**
+   * Token audiences this listener accepts, instead of gateways.audiences.
+   */
+  audiences?: string[];
+  /**
+   * Largest JSON-RPC message accepted from a client or an upstream.
+   */
+  maxMessageBytes: number;
+  /**
+   * SSE keep-alive interval while a call waits for approval.
+   */
+  keepAliveSeconds: number;
+  /**
+   * A session with nothing open for this long is closed.
+   */
+  idleTimeoutSeconds: number;
+  /**
+   * When masking would make structuredContent invalid against the tool's outputSchema: a typed placeholder (0, false, null) or the call fails.
+   */
+  structuredMaskingConflict: "placeholder" | "fail";
+  connections: McpConnectionConfig[];
+}
+/**
+ * An upstream MCP server: over streamable HTTP (`url`) or a command the gateway runs, one child process per session, speaking stdio (`command`); exactly one of the two. Clients reach it at /mcp/<name>; `mcp` policy rules name it in `servers`.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "McpConnectionConfig".
+ */
+export interface McpConnectionConfig {
+  name: string;
+  /**
+   * `url` for an HTTP server, or `command` (+ `args`, `env`, `cwd`, `credential` in `credentialEnv`) for a stdio server; exactly one of `url` and `command`.
+   */
+  upstream: {
+    /**
+     * The upstream's MCP endpoint, e.g. https://tools.internal/mcp (HTTP servers).
+     */
+    url?: string;
+    /**
+     * Program the gateway runs for a stdio MCP server (no shell), e.g. /usr/bin/node. Nothing of the gateway's environment is inherited except PATH.
+     */
+    command?: string;
+    /**
+     * Arguments of `command`.
+     *
+     * @maxItems 100
+     */
+    args?: string[];
+    /**
+     * Plain (non-secret) environment variables of the stdio server; secrets go in `credential`.
+     */
+    env?: {
+      [k: string]: string | undefined;
+    };
+    /**
+     * Working directory of the stdio server.
+     */
+    cwd?: string;
+    credential?: SecretRef;
+    /**
+     * Header carrying the credential; `authorization` sends `Bearer <credential>`, any other header the value as is.
+     */
+    credentialHeader: string;
+    /**
+     * Stdio servers: the environment variable that carries `credential`.
+     */
+    credentialEnv?: string;
+    clientCredentials?: McpClientCredentialsConfig;
+    /**
+     * Deadline for the upstream's response to start.
+     */
+    timeoutMs: number;
+  };
+}
+/**
+ * HTTP servers: instead of a static `credential`, the gateway obtains its own access token (OAuth client_credentials at `issuer`, RFC 8707 `resource`), cached until shortly before it expires. The client's token never goes upstream.
+ */
+export interface McpClientCredentialsConfig {
+  /**
+   * The authorization server (discovery at /.well-known/openid-configuration); http only on loopback.
+   */
+  issuer: string;
+  clientId: string;
+  clientSecret: SecretRef;
+  /**
+   * RFC 8707 resource indicator: the upstream's audience.
+   */
+  resource?: string;
+  scope?: string;
 }
 /**
  * The HTTP listener: one port serving every connection under /c/<connection>/… (HTTP reverse proxies and Anthropic Messages API connections). Agents send their OIDC access token as `Authorization: Bearer` (or `x-api-key` on anthropic connections); the gateway sends the upstream the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*).

@@ -15,7 +15,7 @@ import { SessionPipeline, type ApprovalGate } from '@custodian/session-pipeline'
 import { runCommand, serviceIdentity, startOidcProvider, startPostgres, type StartedOidcProvider, type StartedPostgres } from '@custodian/test-harness';
 import type { CustodySigningKey } from '@custodian/custody';
 import { PostgresGateway } from '../postgres-gateway.js';
-import type { ClientTlsRequirement, PostgresConnection } from '../gateway-options.js';
+import type { ClientTlsRequirement, PostgresConnection, PostgresGatewayOptions } from '../gateway-options.js';
 
 const fixtureKeys = generateKeyPairSync('ed25519');
 /** The test gateway's custody key: every session that logs in upstream ends with a statement signed by it. */
@@ -122,6 +122,8 @@ export interface GatewayFixtureOptions {
   readonly approvals?: ApprovalGate | ((store: SqliteEventStore) => ApprovalGate);
   readonly approvalWaitSeconds?: number;
   readonly policy?: string;
+  /** Gateway settings beyond the fixture's (limits, timeouts). */
+  readonly gateway?: Partial<Omit<PostgresGatewayOptions, 'host' | 'port' | 'pipeline' | 'connections' | 'tls' | 'requireTls'>>;
   /** Wraps the evidence pipeline (to make it refuse in tests). */
   readonly evidence?: (inner: EvidencePipeline) => EvidencePipeline;
 }
@@ -228,6 +230,7 @@ export async function startGatewayFixture(options: GatewayFixtureOptions = {}): 
     requireTls: options.requireTls ?? 'non-loopback',
     pipeline,
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
+    ...options.gateway,
     connections: [
       { name: 'orders-prod', upstream: upstream('gateway_svc', scramPassword) },
       { name: 'orders-legacy', upstream: upstream('legacy_svc', md5Password) },
@@ -256,9 +259,25 @@ export async function startGatewayFixture(options: GatewayFixtureOptions = {}): 
       return issued.accessToken;
     },
     async events() {
-      const out: CustodianEvent[] = [];
-      for await (const recorded of store.readAll()) out.push(recorded.event);
-      return out;
+      // Recording is asynchronous (the store commits in its writer thread): a session's last
+      // events (session.closed, custody.attested) may be committed after its client has gone.
+      // Read until the sessions have ended and the log stopped growing (or, with a session still
+      // open on purpose, until it has not grown for half a second).
+      const readAll = async (): Promise<CustodianEvent[]> => {
+        const out: CustodianEvent[] = [];
+        for await (const recorded of store.readAll()) out.push(recorded.event);
+        return out;
+      };
+      const deadline = Date.now() + 10_000;
+      let events = await readAll();
+      let stableReads = 0;
+      while (Date.now() < deadline && stableReads < (gateway.sessionCount === 0 ? 2 : 10)) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const next = await readAll();
+        stableReads = next.length === events.length ? stableReads + 1 : 0;
+        events = next;
+      }
+      return events;
     },
     async stop() {
       await gateway.close();

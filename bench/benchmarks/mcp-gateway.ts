@@ -1,0 +1,62 @@
+// The MCP gateway: `tools/call` round trips per second and p50/p99 latency, the SDK's Client calling
+// an SDK McpServer (streamable HTTP, JSON responses) directly and through the gateway, same run,
+// sequential calls on one session each. Through the gateway: bearer session, policy decision
+// (mcp language), strict-mode evidence (command.issued + policy.decided durable in SQLite before
+// forwarding), detectors over the result, every message recorded as a frame.
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startMcpFixture } from '@custodian/mcp-gateway/testing';
+import { figure, type Benchmark, type Figure } from '../benchmark.ts';
+import { nowNs, percentile } from '../measurement.ts';
+
+const NAME = 'mcp-gateway';
+
+interface Run {
+  readonly perSecond: number;
+  readonly latenciesMs: number[];
+}
+
+async function drive(client: Client, calls: number): Promise<Run> {
+  for (let i = 0; i < Math.min(50, calls); i++) await client.callTool({ name: 'echo', arguments: { message: `warm ${i}` } });
+  const latenciesMs: number[] = [];
+  const begin = nowNs();
+  for (let i = 0; i < calls; i++) {
+    const t = nowNs();
+    await client.callTool({ name: 'echo', arguments: { message: `call ${i}` } });
+    latenciesMs.push(Number(nowNs() - t) / 1e6);
+  }
+  const seconds = Number(nowNs() - begin) / 1e9;
+  return { perSecond: calls / seconds, latenciesMs: latenciesMs.sort((a, b) => a - b) };
+}
+
+export const mcpGateway: Benchmark = {
+  name: NAME,
+  description: 'MCP tools/call round trips/s and p50/p99 latency: SDK client → SDK server directly vs through the gateway (policy, strict evidence, masking, frames)',
+  async run({ quick, log }): Promise<Figure[]> {
+    const calls = quick ? 300 : 3000;
+    const fx = await startMcpFixture();
+    try {
+      const direct = new Client({ name: 'bench-direct', version: '1.0.0' });
+      const directTransport = new StreamableHTTPClientTransport(new URL(fx.upstream.url), { requestInit: { headers: { authorization: `Bearer ${fx.upstreamCredential}` } } });
+      await direct.connect(directTransport);
+      log(`${NAME}: ${calls} calls direct`);
+      const bare = await drive(direct, calls);
+      await directTransport.terminateSession();
+      await direct.close();
+      const { client, transport } = await fx.connect(await fx.token('agent'));
+      log(`${NAME}: ${calls} calls through the gateway`);
+      const gated = await drive(client, calls);
+      await transport.terminateSession();
+      await client.close();
+      const p = (run: Run, q: number): number => percentile(run.latenciesMs, q);
+      const note = `${calls} sequential tools/call (echo) on one session; strict evidence in SQLite`;
+      return [
+        figure(NAME, { metric: 'tools/call round trips/s', unit: 'calls/s', better: 'higher', subject: 'through the gateway', value: gated.perSecond, baseline: { name: 'direct to the MCP server', value: bare.perSecond }, notes: note }),
+        figure(NAME, { metric: 'tools/call latency p50', unit: 'ms', better: 'lower', subject: 'through the gateway', value: p(gated, 50), baseline: { name: 'direct to the MCP server', value: p(bare, 50) }, notes: `added p50 ${(p(gated, 50) - p(bare, 50)).toFixed(2)} ms` }),
+        figure(NAME, { metric: 'tools/call latency p99', unit: 'ms', better: 'lower', subject: 'through the gateway', value: p(gated, 99), baseline: { name: 'direct to the MCP server', value: p(bare, 99) }, notes: `added p99 ${(p(gated, 99) - p(bare, 99)).toFixed(2)} ms` }),
+      ];
+    } finally {
+      await fx.stop();
+    }
+  },
+};

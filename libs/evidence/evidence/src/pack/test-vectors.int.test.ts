@@ -1,0 +1,269 @@
+// Test vectors for other implementations of the pack verifier (schemas/evidence/test-vectors/):
+// small genuine packs and one forged copy per rule of issue 20, each with the verdict and the first
+// failing check that `custodian verify` gives against the pinned keys of keys.json. The committed
+// vectors are verified on every run; CUSTODIAN_WRITE_VECTORS=1 regenerates them first.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { Ed25519NoteSigner, formatKeyId, hashLeaf, parseNote, signNote, type NoteSigner } from '@custodian/transparency-log';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadControlCatalogue } from '../controls/control-catalogue.js';
+import type { SqliteEvidenceLogState } from '../sqlite/index.js';
+import { AGENT, ALICE, appendSpecs, buildScenario, bulkSpecs } from '../testing/evidence-scenario.js';
+import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from '../testing/evidence-log-fixture.js';
+import { sha256Hex, signStatement, type DsseEnvelope, type InTotoStatement } from './dsse.js';
+import { PACK_FILES, buildEvidencePack, type PackManifest } from './evidence-pack.js';
+import { verifyEvidencePack } from './pack-verification.js';
+import { readTarGz, writeTarGz } from './tar-archive.js';
+
+const VECTORS = join(dirname(createRequire(import.meta.url).resolve('@custodian/schemas/evidence/controls.json')), 'test-vectors');
+const WRITE = process.env.CUSTODIAN_WRITE_VECTORS === '1';
+
+interface Vector {
+  readonly file: string;
+  readonly item: string;
+  readonly description: string;
+  /** With the pinned keys of keys.json. */
+  readonly expect: { readonly verdict: 'verified' | 'failed'; readonly firstFailure?: string; readonly complete?: boolean };
+  /** Without pinned keys, when it matters (self-consistent forgeries). */
+  readonly unpinned?: { readonly verdict: 'self-consistent' | 'failed' };
+}
+
+interface Index {
+  readonly description: string;
+  readonly keys: { readonly log: readonly string[]; readonly attestation: string };
+  readonly vectors: readonly Vector[];
+}
+
+const readIndex = (): Index => JSON.parse(readFileSync(join(VECTORS, 'index.json'), 'utf8')) as Index;
+
+// Regeneration: a fresh log and keys; the index is written from the expectations below and the
+// test above then checks them against the verifier.
+describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRITE_VECTORS=1: the committed vectors are the reference)', () => {
+  let f: EvidenceLogFixture;
+  let state: SqliteEvidenceLogState;
+  let attestation: NoteSigner;
+  const catalogue = loadControlCatalogue();
+  const PERIOD = { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' };
+
+  beforeAll(async () => {
+    f = await createEvidenceLogFixture();
+    const projection = await f.openProjection();
+    await appendSpecs(f.store, f.factory, bulkSpecs(3, 'before'));
+    await projection.caughtUp();
+    await projection.checkpointNow();
+    await appendSpecs(f.store, f.factory, [...buildScenario().specs, ...bulkSpecs(3, 'after')]);
+    await projection.caughtUp();
+    await projection.checkpointNow();
+    await projection.close();
+    state = await f.openState();
+    attestation = Ed25519NoteSigner.generate(`${TEST_ORIGIN}/packs`).signer;
+  });
+
+  afterAll(async () => {
+    await state?.close();
+    await f?.cleanup();
+  });
+
+  it('writes genuine packs and one forgery per rule, with the index', async () => {
+    rmSync(VECTORS, { recursive: true, force: true });
+    mkdirSync(VECTORS, { recursive: true });
+    const vectors: Vector[] = [];
+    const write = (file: string, bytes: Buffer, vector: Omit<Vector, 'file'>): void => {
+      writeFileSync(join(VECTORS, file), bytes);
+      vectors.push({ file, ...vector });
+    };
+    const pack = async (scope: Record<string, string>) => (await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, ...scope }, signer: attestation, exportedBy: ALICE, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
+    const complete = await pack({});
+    // A window that starts and ends between events: both edges are proven by neighbouring leaves.
+    const events = readTarGz(complete).find((x) => x.path === PACK_FILES.events)!.data.toString('utf8').trim().split('\n');
+    const at = (i: number): string => (JSON.parse(events[i]!) as { occurredAt: string }).occurredAt;
+    const windowed = (await buildEvidencePack({ store: f.store, state, catalogue, scope: { from: at(5), to: at(events.length - 5) }, signer: attestation, exportedBy: ALICE, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
+    const identity = await pack({ identity: AGENT.subject });
+    const connection = await pack({ connection: 'orders-prod' });
+    const control = await pack({ control: 'SC-8' });
+    write('genuine-complete.tar.gz', complete, { item: 'genuine', description: 'the whole period, unfiltered: complete (v3 coverage)', expect: { verdict: 'verified', complete: true } });
+    write('genuine-window.tar.gz', windowed, { item: 'genuine', description: 'an unfiltered window cut between events: both edge leaves in proofs/edges.jsonl', expect: { verdict: 'verified', complete: true } });
+    write('genuine-identity.tar.gz', identity, { item: 'genuine', description: `identity ${AGENT.subject}: filtered, completeness not proven`, expect: { verdict: 'verified', complete: false } });
+    write('genuine-connection.tar.gz', connection, { item: 'genuine', description: 'connection orders-prod', expect: { verdict: 'verified', complete: false } });
+    write('genuine-control.tar.gz', control, { item: 'genuine', description: 'control SC-8 (mapping shipped in controls/mapping.json)', expect: { verdict: 'verified', complete: false } });
+
+    const reseal = (source: Buffer, change: (files: Map<string, Buffer>) => void, signer: NoteSigner = attestation): Promise<Buffer> => {
+      const files = new Map(readTarGz(source).map((x) => [x.path, x.data]));
+      change(files);
+      // The OSCAL evidence links follow the files, as a careful forger would make them.
+      const oscal = JSON.parse(files.get(PACK_FILES.oscal)!.toString('utf8')) as { 'assessment-results': { 'back-matter': { resources: { rlinks?: { href: string; hashes?: { value: string }[] }[] }[] } } };
+      for (const r of oscal['assessment-results']['back-matter'].resources) for (const l of r.rlinks ?? []) for (const h of l.hashes ?? []) if (files.has(l.href.slice(2))) h.value = sha256Hex(files.get(l.href.slice(2))!);
+      files.set(PACK_FILES.oscal, Buffer.from(`${JSON.stringify(oscal, null, 2)}\n`));
+      // Then the manifest's digests (OSCAL included).
+      const manifest = JSON.parse(files.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest & { files: { path: string; sha256: string; bytes: number }[] };
+      manifest.files = manifest.files.filter((x) => files.has(x.path)).map((x) => ({ path: x.path, sha256: sha256Hex(files.get(x.path)!), bytes: files.get(x.path)!.length }));
+      files.set(PACK_FILES.manifest, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+      const envelope = JSON.parse(files.get(PACK_FILES.attestation)!.toString('utf8')) as DsseEnvelope;
+      const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as InTotoStatement;
+      const subject = [...files.keys()].filter((p) => p !== PACK_FILES.attestation).map((p) => ({ name: p, digest: { sha256: sha256Hex(files.get(p)!) } }));
+      files.set(PACK_FILES.attestation, Buffer.from(`${JSON.stringify(signStatement({ ...statement, subject }, signer, formatKeyId(signer.keyId)), null, 2)}\n`));
+      return writeTarGz([...files.entries()].map(([path, data]) => ({ path, data })), 1_772_400_000);
+    };
+    const json = <T>(files: Map<string, Buffer>, path: string): T => JSON.parse(files.get(path)!.toString('utf8')) as T;
+    const setJson = (files: Map<string, Buffer>, path: string, value: unknown): void => void files.set(path, Buffer.from(`${JSON.stringify(value, null, 2)}\n`));
+
+    // 1. Omission: an event removed and its position described as a one-leaf gap (the root still recomputes).
+    write(
+      'item1-omission-as-gap.tar.gz',
+      await reseal(complete, (fs) => {
+        const manifest = json<PackManifest & { coverage: { firstLeaf: number } }>(fs, PACK_FILES.manifest);
+        const lines = fs.get(PACK_FILES.events)!.toString('utf8').trim().split('\n');
+        const k = 10;
+        const proof = json<{ events: number; gaps: { begin: number; end: number; hashes: string[] }[] }>(fs, PACK_FILES.leafSet);
+        const index = manifest.coverage.firstLeaf + k;
+        proof.gaps.push({ begin: index, end: index + 1, hashes: [hashLeaf(Buffer.from(lines[k]!, 'utf8')).toString('base64')] });
+        proof.gaps.sort((a, b) => a.begin - b.begin);
+        proof.events -= 1;
+        fs.set(PACK_FILES.leafSet, Buffer.from(`${JSON.stringify(proof)}\n`));
+        fs.set(PACK_FILES.events, Buffer.from(`${lines.filter((_, i) => i !== k).join('\n')}\n`));
+        setJson(fs, PACK_FILES.manifest, { ...manifest, counts: { ...manifest.counts, events: manifest.counts.events - 1 } });
+      }),
+      { item: '1', description: 'an event removed, its position described as a one-leaf gap whose hash is its leaf hash; counts adjusted; re-sealed with the attestation key', expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } },
+    );
+    // 1. The window's edge cut short: the leaf after the range removed from edges.jsonl and the range shortened.
+    write(
+      'item1-edge-inside-window.tar.gz',
+      await reseal(windowed, (fs) => {
+        const manifest = json<PackManifest & { coverage: { kind: 'complete'; firstLeaf: number; endLeaf: number } }>(fs, PACK_FILES.manifest);
+        const lines = fs.get(PACK_FILES.events)!.toString('utf8').trim().split('\n');
+        const edges = fs.get(PACK_FILES.edges)!.toString('utf8').trim().split('\n');
+        // The last event becomes the "after" edge: it lies inside the window.
+        fs.set(PACK_FILES.events, Buffer.from(`${lines.slice(0, -1).join('\n')}\n`));
+        fs.set(PACK_FILES.edges, Buffer.from(`${[edges[0]!, lines[lines.length - 1]!].join('\n')}\n`));
+        // The true after-edge leaf becomes a one-leaf gap: the root still recomputes.
+        const proof = json<{ events: number; gaps: { begin: number; end: number; hashes: string[] }[] }>(fs, PACK_FILES.leafSet);
+        proof.gaps.push({ begin: manifest.coverage.endLeaf, end: manifest.coverage.endLeaf + 1, hashes: [hashLeaf(Buffer.from(edges[1]!, 'utf8')).toString('base64')] });
+        proof.gaps.sort((a, b) => a.begin - b.begin);
+        setJson(fs, PACK_FILES.manifest, { ...manifest, coverage: { ...manifest.coverage, endLeaf: manifest.coverage.endLeaf - 1 }, counts: { ...manifest.counts, events: manifest.counts.events - 1 } });
+        fs.set(PACK_FILES.leafSet, Buffer.from(`${JSON.stringify({ ...proof, events: proof.events - 1 })}\n`));
+      }),
+      { item: '1', description: 'the last event of the window presented as the edge leaf after it (range shortened by one); re-sealed', expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } },
+    );
+    // 2. Attested with a key that is not the pinned attestation key.
+    const other = Ed25519NoteSigner.generate(`${TEST_ORIGIN}/packs`).signer;
+    write(
+      'item2-attested-by-other-key.tar.gz',
+      await reseal(complete, (fs) => void fs.set(PACK_FILES.attestationKey, Buffer.from(`${other.vkey}\n`)), other),
+      { item: '2', description: 'genuine content attested by another key (whose vkey replaces keys/attestation.vkey)', expect: { verdict: 'failed', firstFailure: 'attestation signature' }, unpinned: { verdict: 'self-consistent' } },
+    );
+    // 3. Re-signed end to end with fresh keys, a finding flipped in OSCAL and evidence.json consistently is still caught by item 7; here: nothing flipped.
+    const log = Ed25519NoteSigner.generate(TEST_ORIGIN).signer;
+    write(
+      'item3-fresh-keys.tar.gz',
+      await reseal(
+        complete,
+        (fs) => {
+          const manifest = json<PackManifest>(fs, PACK_FILES.manifest);
+          for (const path of manifest.checkpoints) fs.set(path, Buffer.from(signNote(parseNote(fs.get(path)!.toString('utf8')).text, [log])));
+          fs.set(PACK_FILES.logKeys, Buffer.from(`${log.vkey}\n`));
+          fs.set(PACK_FILES.attestationKey, Buffer.from(`${other.vkey}\n`));
+        },
+        other,
+      ),
+      { item: '3', description: "checkpoints and attestation re-signed with an attacker's fresh keys (shipped in the pack)", expect: { verdict: 'failed', firstFailure: 'attestation signature' }, unpinned: { verdict: 'self-consistent' } },
+    );
+    // 4. Trailing data.
+    const tar = gunzipSync(complete);
+    const forgedReport = await writeTarGz([{ path: PACK_FILES.report, data: Buffer.from('<html>forged</html>\n') }], 1_772_400_000);
+    write('item4-second-gzip-member.tar.gz', Buffer.concat([complete, forgedReport]), { item: '4', description: 'a forged report.html appended as a second gzip member', expect: { verdict: 'failed', firstFailure: 'archive' } });
+    write('item4-data-after-end-blocks.tar.gz', gzipSync(Buffer.concat([tar, gunzipSync(forgedReport)])), { item: '4', description: 'a forged report.html entry after the two tar end blocks, one gzip member', expect: { verdict: 'failed', firstFailure: 'archive' } });
+    // 5. Truncated.
+    write('item5-truncated.tar.gz', complete.subarray(0, Math.floor(complete.length / 2)), { item: '5', description: 'the pack cut in half', expect: { verdict: 'failed', firstFailure: 'archive' } });
+    // 6. Scope claims.
+    const rescope = (source: Buffer, scope: Record<string, string>): Promise<Buffer> => reseal(source, (fs) => setJson(fs, PACK_FILES.manifest, { ...json<PackManifest>(fs, PACK_FILES.manifest), scope: { ...json<PackManifest>(fs, PACK_FILES.manifest).scope, ...scope } }));
+    write('item6-connection-rescoped.tar.gz', await rescope(connection, { connection: 'billing-prod' }), { item: '6', description: 'a connection pack re-sealed claiming another connection', expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } });
+    write('item6-control-rescoped.tar.gz', await rescope(control, { control: 'AU-9' }), { item: '6', description: 'a control pack (SC-8) re-sealed claiming AU-9', expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } });
+    write('item6-window-narrowed.tar.gz', await rescope(identity, { from: '2026-02-28T00:00:00Z', to: '2026-03-01T00:00:00Z' }), { item: '6', description: 'an identity pack re-sealed with the window of the day before, `to` without a fraction: its events (00:00:00.0xx) compare before it as text, after it as instants', expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } });
+    // 7. Findings contradicting the events.
+    write(
+      'item7-oscal-state-flipped.tar.gz',
+      await reseal(complete, (fs) => void fs.set(PACK_FILES.oscal, Buffer.from(fs.get(PACK_FILES.oscal)!.toString('utf8').replace('"state": "not-satisfied"', '"state": "satisfied"')))),
+      { item: '7', description: 'one OSCAL finding state flipped to satisfied; re-sealed', expect: { verdict: 'failed', firstFailure: 'evidence views' } },
+    );
+    write(
+      'item7-finding-removed.tar.gz',
+      await reseal(complete, (fs) => {
+        const views = json<{ totals: { findings: number }; controls: { findings: string[] }[]; findings: { id: string; kind: string }[] }>(fs, PACK_FILES.evidence);
+        const leak = views.findings.find((x) => x.kind === 'credential-exposed')!;
+        views.findings = views.findings.filter((x) => x !== leak);
+        views.totals.findings -= 1;
+        for (const c of views.controls) c.findings = c.findings.filter((id) => id !== leak.id);
+        setJson(fs, PACK_FILES.evidence, views);
+        const manifest = json<PackManifest>(fs, PACK_FILES.manifest);
+        setJson(fs, PACK_FILES.manifest, { ...manifest, counts: { ...manifest.counts, findings: manifest.counts.findings - 1 } });
+      }),
+      { item: '7', description: 'the credential-exposed finding removed from evidence.json (counts adjusted); its custody.attested event still states exposed: true', expect: { verdict: 'failed', firstFailure: 'evidence views' } },
+    );
+    write(
+      'item7-command-finding-removed.tar.gz',
+      await reseal(complete, (fs) => {
+        const views = json<{ totals: { findings: number }; controls: { oscalId: string; count: number; status: string; findings: string[] }[]; findings: { id: string; kind: string }[] }>(fs, PACK_FILES.evidence);
+        const removed = views.findings.find((x) => x.kind === 'privileged-command-without-approval')!;
+        views.findings = views.findings.filter((x) => x !== removed);
+        views.totals.findings -= 1;
+        const oscal = json<{ 'assessment-results': { results: { findings: { target: { 'target-id': string; status: { state: string } } }[] }[] } }>(fs, PACK_FILES.oscal);
+        let report = fs.get(PACK_FILES.report)!.toString('utf8');
+        for (const c of views.controls) {
+          c.findings = c.findings.filter((id) => id !== removed.id);
+          const status = c.findings.length === 0 && c.count > 0 ? 'satisfied' : 'not-satisfied';
+          if (status !== c.status) report = report.replace(`<tr class="${c.status}"><td><strong>${(c as unknown as { id: string }).id}<`, `<tr class="${status}"><td><strong>${(c as unknown as { id: string }).id}<`);
+          c.status = status;
+          for (const f of oscal['assessment-results'].results[0]!.findings) if (f.target['target-id'] === `${c.oscalId}_obj`) f.target.status.state = status;
+        }
+        setJson(fs, PACK_FILES.evidence, views);
+        setJson(fs, PACK_FILES.oscal, oscal);
+        fs.set(PACK_FILES.report, Buffer.from(report));
+        const manifest = json<PackManifest>(fs, PACK_FILES.manifest);
+        setJson(fs, PACK_FILES.manifest, { ...manifest, counts: { ...manifest.counts, findings: manifest.counts.findings - 1 } });
+      }),
+      { item: '7', description: 'the privileged-command-without-approval finding removed, every control status, OSCAL state and report row made consistent; the command events (issued with a privileged flag, allowed, no approval) still raise it', expect: { verdict: 'failed', firstFailure: 'evidence views' } },
+    );
+    write(
+      'item7-count-changed.tar.gz',
+      await reseal(complete, (fs) => {
+        const views = json<{ controls: { count: number; byRule: { count: number }[] }[] }>(fs, PACK_FILES.evidence);
+        const c = views.controls.find((x) => x.count > 0)!;
+        c.count += 1;
+        c.byRule[0]!.count += 1;
+        setJson(fs, PACK_FILES.evidence, views);
+      }),
+      { item: '7', description: "a control's count raised by one in evidence.json", expect: { verdict: 'failed', firstFailure: 'evidence views' } },
+    );
+    // 9. An identity pack claiming another identity.
+    write('item9-identity-rescoped.tar.gz', await rescope(identity, { identity: 'alice' }), { item: '9', description: `an identity pack (${AGENT.subject}) re-sealed claiming identity alice`, expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } });
+    // Classic: one byte of an event, re-sealed; a file changed without re-sealing.
+    write('event-byte-flipped.tar.gz', await reseal(complete, (fs) => void fs.set(PACK_FILES.events, Buffer.from(fs.get(PACK_FILES.events)!.toString('utf8').replace('"orders-prod"', '"orders-prox"')))), { item: 'base', description: 'one byte of an event changed; re-sealed', expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } });
+    const files = readTarGz(complete).map((x) => (x.path === PACK_FILES.report ? { path: x.path, data: Buffer.from('<html>forged</html>\n') } : x));
+    write('report-replaced-unsealed.tar.gz', await writeTarGz(files, 1_772_400_000), { item: 'base', description: 'report.html replaced, not re-sealed', expect: { verdict: 'failed', firstFailure: 'digests' } });
+
+    const index: Index = {
+      description:
+        'Evidence pack test vectors (docs/evidence-pack-format.md). Verify each file with keys.log pinned as the log keys and keys.attestation as the attestation key; expect.verdict and expect.firstFailure (the first failing check, named as docs/evidence.md numbers them) are what `custodian verify` reports. Forgeries named itemN correspond to the numbered rules of issue 20.',
+      keys: { log: await state.keys(), attestation: attestation.vkey },
+      vectors,
+    };
+    writeFileSync(join(VECTORS, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
+    expect(vectors.length).toBeGreaterThanOrEqual(15);
+  });
+});
+
+describe('evidence pack test vectors (schemas/evidence/test-vectors)', () => {
+  it('every committed vector gives the verdict and first failing check its index states', async () => {
+    const index = readIndex();
+    expect(index.vectors.length).toBeGreaterThanOrEqual(15);
+    for (const v of index.vectors) {
+      const bytes = readFileSync(join(VECTORS, v.file));
+      const report = await verifyEvidencePack(bytes, { trustedLogKeys: index.keys.log, trustedAttestationKeys: [index.keys.attestation] });
+      expect({ file: v.file, verdict: report.verdict, firstFailure: report.firstFailure?.name }).toEqual({ file: v.file, verdict: v.expect.verdict, firstFailure: v.expect.firstFailure });
+      if (v.expect.complete !== undefined) expect(report.complete, v.file).toBe(v.expect.complete);
+      if (v.unpinned) expect((await verifyEvidencePack(bytes)).verdict, v.file).toBe(v.unpinned.verdict);
+    }
+  });
+});

@@ -1,0 +1,10 @@
+export { McpGateway, TOOL_CHANGED_RULE, HEADER_MISMATCH_RULE } from './mcp-gateway.js';
+export { MODERN_PROTOCOL_VERSIONS, HANDSHAKE_PROTOCOL_VERSIONS } from './protocol-eras.js';
+export { McpGatewayError, type McpGatewayErrorCode } from './gateway-errors.js';
+export type { McpConnection, McpGatewayOptions, GatewayLogger } from './gateway-options.js';
+export type { McpUpstreamCredential, McpUpstreamTarget, UpstreamEra } from './upstream-client.js';
+export { ToolPins, toolFingerprint, type PinnedTool } from './tool-pins.js';
+export type { StructuredMaskingConflict } from './result-masking.js';
+export { JsonRpcErrorCode, canonicalJson } from './json-rpc.js';
+export type { McpStdioTarget } from './stdio-upstream.js';
+export { ClientCredentialsToken, type ClientCredentialsOptions } from './client-credentials.js';

@@ -1,0 +1,199 @@
+// The stateless protocol era (MCP 2026-07-28) through the gateway, with the official Python SDK
+// (mcp 2.x) on both sides: per-request `_meta` and routing headers, `server/discover`, per-call policy,
+// masking, a held call answered on a request-scoped SSE stream, an input-required result whose
+// retry works (the server's signed requestState passes unmasked), header/body mismatch refused before
+// the server sees it, and era detection: a stateless client toward a session-era upstream is told
+// (-32022) to use 2025-11-25, and the Python client then falls back to `initialize`.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
+import { ClientCredentialsToken } from './client-credentials.js';
+import { HEADER_MISMATCH_RULE } from './mcp-gateway.js';
+import { startMcpFixture, type McpFixture } from './testing/gateway-fixture.js';
+import { pythonSdkAvailable, runPythonClient, startPythonUpstream, type PythonUpstream } from './testing/python-sdk.js';
+import { TestOnlyApprovalGate } from './testing/test-only-approval-gate.js';
+
+const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'raw-fetch', version: '1' } };
+const approver = { kind: 'human' as const, subject: 'fin-1', issuer: 'https://idp.example', groups: ['finance'] };
+
+describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) with the Python SDK on both sides', () => {
+  let fx: McpFixture;
+  let py: PythonUpstream;
+  let modern: PythonUpstream;
+  const pyCredential = `py-upstream-${randomBytes(12).toString('base64url')}`;
+  const approvals = new TestOnlyApprovalGate();
+
+  let ccSecret: string;
+  beforeAll(async () => {
+    py = await startPythonUpstream();
+    modern = await startPythonUpstream({ modernOnly: true });
+    // The fixture's IdP issues the gateway's own token for the `py-cc` connection (client_credentials).
+    const cc: { token?: ClientCredentialsToken } = {};
+    fx = await startMcpFixture({
+      approvals,
+      extraConnections: [
+        { name: 'py', upstream: { url: py.url, credential: { ref: 'env:PY_MCP_TOKEN', read: () => pyCredential } } },
+        { name: 'py-modern', upstream: { url: modern.url, credential: { ref: 'env:PY_MCP_TOKEN', read: () => pyCredential } } },
+        { name: 'py-cc', upstream: { url: py.url, credential: { ref: 'env:CC_SECRET', read: () => cc.token!.read() } } },
+      ],
+      extraRules: `
+  - id: no-drops
+    match: { mcp: { servers: [py], tools: [drop_table] } }
+    decision: block
+    message: Dropping tables is blocked.
+  - id: py-cc-lookups
+    match: { identity: { groups: [analysts] }, mcp: { servers: [py-cc, py-modern], tools: [lookup, confirm_transfer] } }
+    decision: allow
+  - id: big-transfers-need-approval
+    match: { identity: { groups: [analysts] }, mcp: { servers: [py], tools: [confirm_transfer], arguments: { "$.amount": { equals: 5000 } } } }
+    decision: require-approval
+    approval: { approverGroups: [finance], required: 1, timeoutSeconds: 20, grant: once }
+  - id: small-transfers
+    match: { identity: { groups: [analysts] }, mcp: { servers: [py], tools: [confirm_transfer] } }
+    decision: allow
+`,
+    });
+    ccSecret = fx.oidc.registerClient({ clientId: 'custodian-gateway', kind: 'service' }).clientSecret;
+    cc.token = new ClientCredentialsToken({ issuer: fx.oidc.issuer, clientId: 'custodian-gateway', clientSecret: () => ccSecret, clientSecretRef: 'env:CC_SECRET', resource: 'https://py-upstream.test' });
+  }, 90_000);
+  afterAll(async () => {
+    await fx?.stop();
+    await py?.stop();
+    await modern?.stop();
+  });
+
+  const post = (token: string, body: Record<string, unknown>, headers: Record<string, string>): Promise<Response> =>
+    fetch(fx.gateway.endpoint('py'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', ...headers },
+      body: JSON.stringify({ jsonrpc: '2.0', ...body }),
+    });
+
+  it('Python client (auto) speaks 2026-07-28 through the gateway: denied tool hidden and refused, PII masked, input-required retried; the client token never reaches the server', async () => {
+    const token = await fx.token('agent');
+    const run = await runPythonClient(fx.gateway.endpoint('py'), token, [
+      ['lookup', { customer: 'c-1' }],
+      ['drop_table', { table: 'users' }],
+      ['confirm_transfer', { amount: 5 }],
+    ]);
+    expect(run.protocolVersion).toBe('2026-07-28');
+    expect(run.tools).toEqual(['confirm_transfer', 'lookup']);
+    const [lookup, drop, transfer] = run.calls;
+    expect(lookup!.result!.content![0]!.text).toBe('customer c-1: contact [REDACTED:pii-email]');
+    expect(JSON.stringify(lookup)).not.toContain('ann.smith@example.com');
+    expect(drop!.error!.code).toBe(-32001);
+    expect(drop!.error!.message).toContain('Dropping tables is blocked.');
+    // The retry carried the server's signed requestState back unchanged, with the client's answer.
+    expect(transfer!.result!.content![0]!.text).toBe('transfer 5 confirmed=True state=round-1');
+    expect(run.elicitations[0]!.message).toBe('Transfer 5? Reply to [REDACTED:pii-email]');
+    expect(py.authorizations.length).toBeGreaterThan(0);
+    expect(new Set(py.authorizations)).toEqual(new Set([`Bearer ${pyCredential}`]));
+    expect(py.authorizations.join('\n')).not.toContain(token);
+    // Every request reached the server in the stateless era, with its routing headers; drop_table never did.
+    expect(py.posts).toContain('server/discover 2026-07-28');
+    expect(py.posts).toContain('tools/call 2026-07-28');
+    expect(py.posts.filter((line) => line.startsWith('tools/call')).length).toBe(3);
+    const events = await fx.events();
+    const commands = events.filter((e) => e.type === 'command.issued').map((e) => (e.payload as { text: string }).text);
+    expect(commands.some((text) => text.startsWith('tools/call drop_table on py'))).toBe(true);
+  }, 90_000);
+
+  it('headers that disagree with the body are refused (400, -32020) before the server sees them, and recorded', async () => {
+    const token = await fx.token('agent');
+    const before = py.posts.length;
+    const mismatch = await post(token, { id: 7, method: 'tools/call', params: { name: 'drop_table', arguments: { table: 'users' }, _meta: META } }, { 'mcp-method': 'tools/call', 'mcp-name': 'lookup' });
+    expect(mismatch.status).toBe(400);
+    const body = (await mismatch.json()) as { id: number; error: { code: number; message: string } };
+    expect(body).toMatchObject({ id: 7, error: { code: -32020 } });
+    expect(body.error.message).toContain('Mcp-Name');
+    const wrongMethod = await post(token, { id: 8, method: 'tools/call', params: { name: 'lookup', arguments: {}, _meta: META } }, { 'mcp-method': 'tools/list' });
+    expect(((await wrongMethod.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    const noMeta = await post(token, { id: 9, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } }, { 'mcp-method': 'tools/list' });
+    expect(noMeta.status).toBe(400);
+    expect(((await noMeta.json()) as { error: { code: number } }).error.code).toBe(-32602);
+    const future = await post(token, { id: 10, method: 'tools/list', params: { _meta: { ...META, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } } }, { 'mcp-method': 'tools/list', 'mcp-protocol-version': '2099-01-01' });
+    expect(future.status).toBe(400);
+    expect(await future.json()).toMatchObject({ id: 10, error: { code: -32022, data: { supported: ['2026-07-28'], requested: '2099-01-01' } } });
+    expect(py.posts.length).toBe(before);
+    const get = await fetch(fx.gateway.endpoint('py'), { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', 'mcp-protocol-version': '2026-07-28' } });
+    expect(get.status).toBe(405);
+    const events = await fx.events();
+    const refused = events.filter((e) => e.type === 'command.issued' && (e.payload as { text: string }).text.includes('Mcp-Name header does not match'));
+    expect(refused.length).toBe(1);
+    expect(JSON.stringify(events)).toContain(HEADER_MISMATCH_RULE);
+  }, 60_000);
+
+  it('a held call answers on its own request-scoped SSE stream once granted', async () => {
+    const token = await fx.token('agent');
+    const pending = post(token, { id: 11, method: 'tools/call', params: { name: 'confirm_transfer', arguments: { amount: 5000 }, _meta: META } }, { 'mcp-method': 'tools/call', 'mcp-name': 'confirm_transfer' });
+    const request = await approvals.nextRequest();
+    expect(request.ruleId).toBe('big-transfers-need-approval');
+    approvals.grant(request.approvalId, approver);
+    const response = await pending;
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    expect(response.headers.get('mcp-session-id')).toBeNull();
+    const text = await response.text();
+    // The tool answered input-required (it asks the user to confirm): relayed with its requestState.
+    const events = text.split('\n').filter((line) => line.startsWith('data: ')).map((line) => JSON.parse(line.slice(6)) as { id: number; result: { resultType: string; requestState?: string } });
+    expect(events.at(-1)).toMatchObject({ id: 11, result: { resultType: 'input_required' } });
+    expect(events.at(-1)!.result.requestState).toMatch(/^v1\./);
+  }, 60_000);
+
+  it('era detection: a stateless client toward a session-era upstream gets -32022 naming 2025-11-25, and the Python client falls back to initialize', async () => {
+    const token = await fx.token('agent');
+    const probe = await fetch(fx.gateway.endpoint('tools'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'server/discover' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: META } }),
+    });
+    expect(probe.status).toBe(400);
+    const refusal = (await probe.json()) as { error: { code: number; message: string; data: { supported: string[] } } };
+    expect(refusal.error.code).toBe(-32022);
+    expect(refusal.error.data.supported).toContain('2025-11-25');
+    expect(refusal.error.message).toContain('session era only');
+    const run = await runPythonClient(fx.gateway.endpoint('tools'), token, [['echo', { message: 'hi' }]]);
+    expect(run.protocolVersion).toBe('2025-11-25');
+    expect(run.tools.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("the gateway's own client-credentials token goes upstream: issued by the IdP for the upstream's audience, never the client's token, reused while fresh", async () => {
+    const token = await fx.token('agent');
+    const before = py.authorizations.length;
+    const run = await runPythonClient(fx.gateway.endpoint('py-cc'), token, [['lookup', { customer: 'c-2' }]]);
+    expect(run.calls[0]!.result!.content![0]!.text).toBe('customer c-2: contact [REDACTED:pii-email]');
+    const sent = py.authorizations.slice(before);
+    expect(sent.length).toBeGreaterThan(2);
+    expect(new Set(sent).size).toBe(1);
+    expect(sent.join('\n')).not.toContain(token);
+    const upstreamToken = sent[0]!.replace(/^Bearer /, '');
+    const verified = await new OidcAccessTokenVerifier({ issuers: [{ issuer: fx.oidc.issuer, audiences: ['https://py-upstream.test'] }] }).verify(upstreamToken);
+    expect(verified.identity.subject).toBe('custodian-gateway');
+    const events = JSON.stringify(await fx.events());
+    expect(events).not.toContain(upstreamToken);
+    expect(events).not.toContain(ccSecret);
+    expect(events).toContain('env:CC_SECRET');
+  }, 60_000);
+
+  it('a session-era client (TypeScript SDK) works against a 2026-07-28-only upstream: the gateway bridges, and says clearly what cannot be bridged', async () => {
+    const token = await fx.token('agent');
+    const before = modern.posts.length;
+    const { client, transport } = await fx.connect(token, 'py-modern');
+    expect(client.getServerVersion()?.name).toBe('python-stateless-upstream');
+    expect(client.getInstructions()).toBe('A test upstream.');
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['confirm_transfer', 'drop_table', 'lookup']);
+    const lookup = await client.callTool({ name: 'lookup', arguments: { customer: 'c-3' } });
+    expect((lookup.content as { text: string }[])[0]!.text).toBe('customer c-3: contact [REDACTED:pii-email]');
+    const input = await client.callTool({ name: 'confirm_transfer', arguments: { amount: 7 } }).catch((error: unknown) => error as Error);
+    expect((input as Error).message).toContain('asks the client for input (2026-07-28 input_required)');
+    await client.ping();
+    await transport.terminateSession();
+    await client.close();
+    // Upstream, after the refused initialize, only stateless requests with their routing headers.
+    const seen = modern.posts.slice(before);
+    expect(seen[0]).toBe('- -');
+    expect(seen.slice(1).every((line) => line.endsWith(' 2026-07-28'))).toBe(true);
+    expect(seen).toContain('tools/call 2026-07-28');
+    expect(new Set(modern.authorizations)).toEqual(new Set([`Bearer ${pyCredential}`]));
+  }, 60_000);
+});
+

@@ -1,0 +1,251 @@
+// A stdio MCP server as a connection: the gateway runs the configured command, one child process
+// per gateway session, and speaks newline-delimited JSON-RPC on its stdin/stdout (MCP stdio
+// transport). A request's reply is the stream of messages the child writes until the response
+// with the request's id; messages that answer nothing (notifications, the server's own requests)
+// go to the session's GET stream when one is open, else to the oldest pending request.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { McpGatewayError } from './gateway-errors.js';
+import type { UpstreamEra, UpstreamReply, UpstreamState } from './upstream-client.js';
+
+export interface McpStdioTarget {
+  /** Program to run (no shell). */
+  readonly command: string;
+  readonly args?: readonly string[];
+  /** The child's whole environment (nothing of the gateway's is inherited except PATH). */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * A secret the server needs (e.g. its API token), put in the child's environment variable `env`;
+   * read at each spawn, named by `ref` in events, and scanned for in every client-bound byte.
+   */
+  readonly credential?: { readonly env: string; readonly ref: string; readonly read: () => Promise<string> | string };
+  readonly cwd?: string;
+  /** Deadline for each response to start (default 30 s). */
+  readonly timeoutMs?: number;
+}
+
+/** A queue of messages one consumer reads as an async iterable. */
+class MessageQueue implements AsyncIterable<string> {
+  private readonly items: string[] = [];
+  private waiting: ((result: IteratorResult<string>) => void) | undefined;
+  private failure: Error | undefined;
+  done = false;
+
+  push(item: string): void {
+    if (this.done) return;
+    if (this.waiting) {
+      const resolve = this.waiting;
+      this.waiting = undefined;
+      resolve({ value: item, done: false });
+    } else this.items.push(item);
+  }
+
+  end(error?: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.failure = error;
+    if (this.waiting && this.items.length === 0) {
+      const resolve = this.waiting;
+      this.waiting = undefined;
+      resolve({ value: undefined, done: true });
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<string> {
+    return {
+      next: () => {
+        const item = this.items.shift();
+        if (item !== undefined) return Promise.resolve({ value: item, done: false });
+        if (this.done) return this.failure ? Promise.reject(this.failure) : Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => (this.waiting = resolve));
+      },
+      return: () => {
+        this.end();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+class StdioChild {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private buffer = '';
+  private readonly pending = new Map<string, MessageQueue>();
+  stream: MessageQueue | undefined;
+  exited = false;
+
+  constructor(target: McpStdioTarget, private readonly maxMessageBytes: number, secret: string | undefined) {
+    this.child = spawn(target.command, [...(target.args ?? [])], {
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...(target.env ?? {}), ...(target.credential && secret !== undefined ? { [target.credential.env]: secret } : {}) },
+      ...(target.cwd ? { cwd: target.cwd } : {}),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.child.stdout.setEncoding('utf8');
+    this.child.stdout.on('data', (chunk: string) => this.data(chunk));
+    // stderr is the server's log: drained, not kept (it is not part of the protocol).
+    this.child.stderr.resume();
+    this.child.on('error', () => this.gone());
+    this.child.on('exit', () => this.gone());
+    this.child.stdin.on('error', () => undefined);
+  }
+
+  private gone(): void {
+    this.exited = true;
+    const error = new McpGatewayError('UPSTREAM_SESSION_EXPIRED', 'the stdio MCP server exited');
+    for (const queue of this.pending.values()) queue.end(error);
+    this.pending.clear();
+    this.stream?.end();
+  }
+
+  private data(chunk: string): void {
+    this.buffer += chunk;
+    for (;;) {
+      const newline = this.buffer.indexOf('\n');
+      if (newline === -1) break;
+      const line = this.buffer.slice(0, newline).replace(/\r$/, '');
+      this.buffer = this.buffer.slice(newline + 1);
+      if (line.trim() !== '') this.message(line);
+    }
+    if (this.buffer.length > this.maxMessageBytes) {
+      // A message beyond the limit: the server is unusable for this session (fail closed).
+      this.buffer = '';
+      this.kill();
+    }
+  }
+
+  private message(line: string): void {
+    let id: unknown;
+    let isResponse = false;
+    try {
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      isResponse = parsed['method'] === undefined && ('result' in parsed || 'error' in parsed);
+      id = parsed['id'];
+    } catch {
+      // Not JSON: passed on to be refused by the masking step (it withholds what is not JSON).
+    }
+    const key = JSON.stringify(id ?? null);
+    const queue = isResponse ? this.pending.get(key) : undefined;
+    if (queue) {
+      this.pending.delete(key);
+      queue.push(line);
+      queue.end();
+      return;
+    }
+    const target = this.stream ?? this.pending.values().next().value;
+    target?.push(line);
+  }
+
+  request(id: unknown, message: string): MessageQueue {
+    const queue = new MessageQueue();
+    this.pending.set(JSON.stringify(id), queue);
+    this.write(message);
+    return queue;
+  }
+
+  write(message: string): void {
+    if (this.exited) throw new McpGatewayError('UPSTREAM_SESSION_EXPIRED', 'the stdio MCP server exited');
+    // One message per line: JSON.stringify never leaves a raw newline inside.
+    this.child.stdin.write(`${JSON.stringify(JSON.parse(message))}\n`);
+  }
+
+  kill(): void {
+    if (this.exited) return;
+    this.child.stdin.end();
+    this.child.kill('SIGTERM');
+    setTimeout(() => {
+      if (!this.exited) this.child.kill('SIGKILL');
+    }, 2_000).unref();
+  }
+}
+
+export class McpStdioUpstream {
+  private readonly children = new WeakMap<UpstreamState, Promise<StdioChild>>();
+
+  constructor(
+    private readonly target: McpStdioTarget,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  get credentialRef(): string | undefined {
+    return this.target.credential?.ref;
+  }
+
+  async readCredential(): Promise<string | undefined> {
+    const credential = this.target.credential;
+    return credential ? await credential.read() : undefined;
+  }
+
+  discovery(): Record<string, unknown> | undefined {
+    return undefined;
+  }
+
+  /** A stdio server is spoken to in the session era (initialize first); stateless clients are told to use it. */
+  era(): Promise<UpstreamEra> {
+    return Promise.resolve('session');
+  }
+
+  /** The session's child process, started on first use (concurrent first calls share one). */
+  private child(state: UpstreamState): Promise<StdioChild> {
+    let child = this.children.get(state);
+    if (!child) {
+      child = this.readCredential().then((secret) => new StdioChild(this.target, this.maxMessageBytes, secret));
+      this.children.set(state, child);
+    }
+    return child;
+  }
+
+  async post(state: UpstreamState, message: string, signal?: AbortSignal): Promise<UpstreamReply> {
+    const child = await this.child(state);
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(message) as Record<string, unknown>;
+    } catch {
+      throw new McpGatewayError('MESSAGE_MALFORMED', 'not JSON');
+    }
+    if (parsed['method'] === undefined || parsed['id'] === undefined) {
+      child.write(message);
+      return { kind: 'accepted', status: 202 };
+    }
+    const queue = child.request(parsed['id'], message);
+    signal?.addEventListener('abort', () => queue.end(), { once: true });
+    const timer = setTimeout(() => queue.end(new McpGatewayError('UPSTREAM_UNAVAILABLE', 'the stdio MCP server did not answer in time')), this.target.timeoutMs ?? 30_000);
+    timer.unref();
+    return {
+      kind: 'messages',
+      status: 200,
+      stream: true,
+      sessionId: undefined,
+      messages: (async function* () {
+        try {
+          for await (const item of queue) {
+            clearTimeout(timer);
+            yield item;
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+      })(),
+    };
+  }
+
+  async openStream(state: UpstreamState, signal?: AbortSignal): Promise<UpstreamReply> {
+    const child = await this.child(state);
+    const queue = new MessageQueue();
+    child.stream?.end();
+    child.stream = queue;
+    signal?.addEventListener(
+      'abort',
+      () => {
+        if (child.stream === queue) child.stream = undefined;
+        queue.end();
+      },
+      { once: true },
+    );
+    return { kind: 'messages', status: 200, stream: true, sessionId: undefined, messages: queue };
+  }
+
+  async terminate(state: UpstreamState): Promise<void> {
+    const child = this.children.get(state);
+    this.children.delete(state);
+    (await child?.catch(() => undefined))?.kill();
+  }
+}

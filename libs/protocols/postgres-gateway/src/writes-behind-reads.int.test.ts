@@ -1,0 +1,139 @@
+// Issue 19 §2, writes behind reads: an identity whose rules allow only reads gets a read-only
+// upstream session (default_transaction_read_only=on, set by the gateway at login), so a write the
+// classifier cannot see — a view whose column calls a writing function, attribute notation, a
+// user-defined operator, an overload of a trusted name, EXPLAIN ANALYZE — fails in PostgreSQL
+// itself. The upstream role can write; effects are checked through a separate superuser connection.
+// Every session's search_path is pinned to the policy's schema (system catalog first).
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawClient } from './testing/raw-client.js';
+import { TEST_POLICY, psql, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
+
+/** The test policy plus a reader: group marketing (client `outsider`) may read public.* and use transactions, nothing else. */
+const POLICY = TEST_POLICY.replace(
+  '\nmasking:',
+  `
+  - id: marketing-read
+    match:
+      identity: { groups: [marketing] }
+      sql:
+        kinds: [read, transaction]
+        objects: ["public.*", "pg_catalog.*"]
+    decision: allow
+masking:`,
+);
+
+/** Writing code hidden behind reads, made by the owner (superuser) as an attacker with DDL elsewhere could. */
+const HIDDEN_WRITES = `
+CREATE TABLE touched (at timestamptz DEFAULT now(), what text);
+GRANT ALL ON touched TO gateway_svc;
+CREATE FUNCTION touch(what text) RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO public.touched (what) VALUES (what) RETURNING 1 $$;
+CREATE VIEW customer_touches AS SELECT id, touch('view') AS t FROM customers;
+CREATE FUNCTION touch_row(c customers) RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT public.touch('attribute') $$;
+CREATE FUNCTION touch_op(a int, b int) RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT public.touch('operator') + a + b $$;
+CREATE OPERATOR ## (LEFTARG = int, RIGHTARG = int, FUNCTION = touch_op);
+CREATE FUNCTION public.lower(i integer) RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT public.touch('overload') $$;
+GRANT SELECT ON customer_touches TO gateway_svc;
+`;
+
+let fixture: GatewayFixture;
+beforeAll(async () => {
+  fixture = await startGatewayFixture({ policy: POLICY });
+  await fixture.postgres.psql(HIDDEN_WRITES);
+});
+afterAll(async () => {
+  await fixture?.stop();
+});
+
+async function touched(): Promise<string> {
+  return fixture.postgres.psql('SELECT count(*) FROM touched');
+}
+
+const HIDDEN: readonly [string, string][] = [
+  ['a view whose column calls a writing function', 'SELECT * FROM customer_touches'],
+  ['attribute notation', 'SELECT c.touch_row FROM customers c'],
+  ['a user-defined operator', 'SELECT id ## 1 FROM customers'],
+  ['an overload of a trusted name', 'SELECT lower(id) FROM customers'],
+  ['EXPLAIN ANALYZE of such a view', 'EXPLAIN (ANALYZE) SELECT * FROM customer_touches'],
+  ['a cursor over such a view (WITH HOLD: run at once)', 'DECLARE w CURSOR WITH HOLD FOR SELECT * FROM customer_touches'],
+];
+
+describe('a read-only identity gets a read-only upstream session', () => {
+  it('the session reports default_transaction_read_only=on and the pinned search_path', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('outsider'), 'orders-prod', 'outsider');
+    try {
+      expect((await client.simple('SHOW default_transaction_read_only')).rows).toEqual([['on']]);
+      expect((await client.simple('SHOW search_path')).rows).toEqual([['pg_catalog, public, pg_temp']]);
+      expect((await client.simple('SELECT count(*) FROM customers')).rows).toEqual([['3']]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  for (const [what, sql] of HIDDEN) {
+    it(`a write hidden behind a read fails upstream (25006), simple protocol: ${what}`, async () => {
+      const client = await RawClient.login(fixture.gateway.port, await fixture.token('outsider'), 'orders-prod', 'outsider');
+      try {
+        const reply = await client.simple(sql);
+        expect(reply.errors.map((e) => e.get('C'))).toContain('25006');
+      } finally {
+        await client.close();
+      }
+      expect(await touched()).toBe('0');
+    });
+  }
+
+  it('the same through node-postgres (extended protocol) and psql', async () => {
+    const client = new pg.Client({ host: '127.0.0.1', port: fixture.gateway.port, user: 'outsider', database: 'orders-prod', password: await fixture.token('outsider'), ssl: false });
+    await client.connect();
+    try {
+      for (const [, sql] of HIDDEN.slice(0, 4)) {
+        await expect(client.query({ text: `${sql} WHERE $1::int = 1`, values: [1] })).rejects.toMatchObject({ code: '25006' });
+      }
+    } finally {
+      await client.end();
+    }
+    const viaPsql = await psql(fixture, await fixture.token('outsider'), 'SELECT * FROM customer_touches;\n', { user: 'outsider' });
+    expect(viaPsql.stderr).toContain('read-only transaction');
+    expect(await touched()).toBe('0');
+  });
+
+  it('the client cannot make its session read-write: BEGIN READ WRITE, SET TRANSACTION, SET/RESET/set_config, SET SESSION CHARACTERISTICS are refused', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('outsider'), 'orders-prod', 'outsider');
+    try {
+      for (const sql of [
+        'BEGIN READ WRITE',
+        'START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE',
+        'SET default_transaction_read_only = off',
+        'RESET default_transaction_read_only',
+        "SELECT set_config('default_transaction_read_only', 'off', false)",
+        'SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE',
+        'RESET ALL',
+      ]) {
+        const reply = await client.simple(sql);
+        expect(reply.errors.map((e) => e.get('C')), sql).toEqual(['42501']);
+      }
+      expect((await client.simple('BEGIN')).status).toBe('T');
+      expect((await client.simple('SET TRANSACTION READ WRITE')).errors.map((e) => e.get('C'))).toEqual(['42501']);
+      expect((await client.simple('ROLLBACK')).status).toBe('I');
+      expect((await client.simple('SELECT * FROM customer_touches')).errors.map((e) => e.get('C'))).toEqual(['25006']);
+    } finally {
+      await client.close();
+    }
+    expect(await touched()).toBe('0');
+  });
+});
+
+describe('an identity that may write keeps a read-write session', () => {
+  it('agent-7 (allowed writes to public.scratch) is not read-only, and its search_path is pinned too', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      expect((await client.simple('SHOW default_transaction_read_only')).rows).toEqual([['off']]);
+      expect((await client.simple('SHOW search_path')).rows).toEqual([['pg_catalog, public, pg_temp']]);
+      expect((await client.simple("INSERT INTO scratch VALUES (1, 'allowed')")).errors).toEqual([]);
+    } finally {
+      await client.close();
+    }
+    expect(await fixture.postgres.psql('SELECT count(*) FROM scratch')).toBe('1');
+  });
+});
