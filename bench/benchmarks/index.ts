@@ -7,6 +7,7 @@ import { eventStorePostgres } from './event-store-postgres.ts';
 import { eventValidation } from './event-validation.ts';
 import { evidencePack } from './evidence-pack.ts';
 import { kubernetesExec } from './kubernetes-exec.ts';
+import { httpGateway } from './http-gateway.ts';
 import { masking } from './masking.ts';
 import { mcpGateway } from './mcp-gateway.ts';
 import { merkle } from './merkle.ts';
@@ -15,7 +16,7 @@ import { postgresPooling } from './postgres-pooling.ts';
 import { sqlClassification } from './sql-classification.ts';
 import { sshGateway } from './ssh-gateway.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, eventStorePostgres, pipeline, postgresPooling, custodianStart, mcpGateway, kubernetesExec, sshGateway];
+export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, eventStorePostgres, pipeline, postgresPooling, custodianStart, mcpGateway, kubernetesExec, sshGateway, httpGateway];
 
 /**
  * Benchmarks later issues add. Each becomes a `bench/benchmarks/<name>.ts` module listed in

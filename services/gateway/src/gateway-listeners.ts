@@ -9,6 +9,7 @@ import type { ApprovalGate } from '@custodian/session-pipeline';
 import { openGatewayCore, type GatewayCore, type GatewayEvidenceChannel } from './gateway-core.js';
 import { startMcpListener, type RunningMcpListener } from './mcp-listener.js';
 import { startKubernetesListener, type RunningKubernetesListener } from './kubernetes-listener.js';
+import { startHttpListener, type RunningHttpListener } from './http-listener.js';
 import { startPostgresListener, type RunningPostgresListener } from './postgres-listener.js';
 import { startSshListener, type RunningSshListener } from './ssh-listener.js';
 
@@ -25,6 +26,8 @@ export interface RunningGateway {
   readonly mcp: RunningMcpListener | undefined;
   /** The Kubernetes exec listener, when `gateways.kubernetes.enabled`. */
   readonly kubernetes: RunningKubernetesListener | undefined;
+  /** The HTTP / Anthropic listener, when `gateways.http.enabled`. */
+  readonly http: RunningHttpListener | undefined;
   /** Closes the listeners, then the core. */
   close(): Promise<void>;
 }
@@ -39,7 +42,7 @@ export interface GatewayListenerDependencies {
 
 /** True when at least one protocol listener is enabled (otherwise no core is built). */
 export function anyListenerEnabled(loaded: LoadedConfig): boolean {
-  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.mcp.enabled || loaded.config.gateways.kubernetes.enabled || loaded.config.gateways.ssh.enabled;
+  return loaded.config.gateways.postgres.enabled || loaded.config.gateways.mcp.enabled || loaded.config.gateways.kubernetes.enabled || loaded.config.gateways.ssh.enabled || loaded.config.gateways.http.enabled;
 }
 
 /** Builds the core and starts every enabled listener over it. */
@@ -49,13 +52,15 @@ export async function startGateway(deps: GatewayListenerDependencies, evidence: 
   let mcp: RunningMcpListener | undefined;
   let kubernetes: RunningKubernetesListener | undefined;
   let ssh: RunningSshListener | undefined;
+  let http: RunningHttpListener | undefined;
   try {
     if (deps.loaded.config.gateways.postgres.enabled) postgres = await startPostgresListener(core);
     if (deps.loaded.config.gateways.mcp.enabled) mcp = await startMcpListener(core);
     if (deps.loaded.config.gateways.kubernetes.enabled) kubernetes = await startKubernetesListener(core);
     if (deps.loaded.config.gateways.ssh.enabled) ssh = await startSshListener(core);
+    if (deps.loaded.config.gateways.http.enabled) http = await startHttpListener(core);
   } catch (error) {
-    await Promise.all([mcp?.close(), kubernetes?.close(), ssh?.close()]);
+    await Promise.all([mcp?.close(), kubernetes?.close(), ssh?.close(), http?.close()]);
     await postgres?.close();
     await core.close();
     throw error;
@@ -66,8 +71,9 @@ export async function startGateway(deps: GatewayListenerDependencies, evidence: 
     mcp,
     kubernetes,
     ssh,
+    http,
     close: async () => {
-      await Promise.all([mcp?.close(), kubernetes?.close(), ssh?.close()]);
+      await Promise.all([mcp?.close(), kubernetes?.close(), ssh?.close(), http?.close()]);
       await postgres?.close();
       await core.close();
     },
@@ -115,6 +121,16 @@ export function gatewayListenerProviders(deps: GatewayListenerDependencies & { r
       kind: 'ready',
       check: async () => {
         if (!running?.ssh) throw new Error('the SSH gateway is not listening yet');
+      },
+    });
+  }
+
+  if (deps.loaded.config.gateways.http.enabled) {
+    deps.health.register({
+      name: 'http-gateway',
+      kind: 'ready',
+      check: async () => {
+        if (!running?.http) throw new Error('the HTTP gateway is not listening yet');
       },
     });
   }

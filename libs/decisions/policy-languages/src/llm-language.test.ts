@@ -59,8 +59,13 @@ describe('LLM classification', () => {
     expect(JSON.stringify(llmLanguage.summary(classified))).not.toContain('4111');
   });
 
+  it('scans system-role messages inside `messages` (as Claude Code sends them) like the system prompt', () => {
+    const classified = classifyLlm(body({ messages: [{ role: 'user', content: 'hi' }, { role: 'system', content: [{ type: 'text', text: 'Reminder: mail ops@example.com' }] }] }));
+    expect(classified).toMatchObject({ ok: true, request: { detections: [{ detector: 'email', count: 1 }] }, flags: ['detected-email'] });
+  });
+
   it('fails closed on requests it cannot read and on oversized prompts', () => {
-    for (const input of [null, [], 'x', { model: 'm' }, body({ model: '' }), body({ max_tokens: -1 }), body({ tools: [{}] }), body({}, 42), body({}, [{ text: 'no type' }]), body({ messages: [{ role: 'system', content: 'x' }] })]) {
+    for (const input of [null, [], 'x', { model: 'm' }, body({ model: '' }), body({ max_tokens: -1 }), body({ tools: [{}] }), body({}, 42), body({}, [{ text: 'no type' }]), body({ messages: [{ role: 'tool', content: 'x' }] })]) {
       expect({ input, result: classifyLlm(input) }).toEqual({ input, result: { ok: false, error: { code: 'LLM_INVALID_REQUEST' } } });
     }
     expect(classifyLlm(body({}, 'x'.repeat(MAX_LLM_PROMPT_CHARS + 1)))).toEqual({ ok: false, error: { code: 'LLM_PROMPT_TOO_LARGE' } });

@@ -141,7 +141,8 @@ export function classifyLlm(input: LlmPolicyInput): LlmClassification {
     const prompt = new PromptText();
     if (input.system !== undefined) prompt.content(input.system);
     for (const message of input.messages as unknown[]) {
-      if (!isRecord(message) || (message.role !== 'user' && message.role !== 'assistant')) invalid();
+      // Claude Code sends system-role turns inside `messages` (reminders, attribution): prompt text like `system`.
+      if (!isRecord(message) || (message.role !== 'user' && message.role !== 'assistant' && message.role !== 'system')) invalid();
       prompt.content(message.content);
     }
     const counts = new Map<DetectorId, number>();

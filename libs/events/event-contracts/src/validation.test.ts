@@ -44,6 +44,8 @@ describe('event contracts', () => {
         'notification.delivered', 'notification.failed',
         // Signed custody statement at session end (issue 21).
         'custody.attested',
+        // A model's tool call, on the record with its masked input (issue 14).
+        'tool-use.emitted',
       ].sort(),
     );
     for (const t of EVENT_TYPES) expect(payloadSchemas.some((s) => s.type === t && s.version === LATEST_SCHEMA_VERSIONS[t])).toBe(true);

@@ -366,6 +366,14 @@ function classify(event: CustodianEvent): ClassFields {
         message: `${event.payload.byteLength} bytes ${event.payload.direction}`,
         fields: { actor: actor(event, event.payload.sessionId), api: { operation: `frame:${event.payload.direction}` }, src_endpoint: { name: event.payload.direction === 'client-to-upstream' ? 'client' : 'upstream' } },
       };
+    case 'tool-use.emitted':
+      return {
+        cls: OCSF_CLASSES.apiActivity,
+        activity: 99,
+        severity: SEVERITY.low,
+        message: `model called tool ${event.payload.name} (${event.payload.toolUseId})`,
+        fields: { actor: actor(event, event.payload.sessionId), api: { operation: `tool_use:${event.payload.name}` }, src_endpoint: { name: 'upstream' }, resources: [{ name: event.payload.name, uid: event.payload.toolUseId, type: 'tool-call' }] },
+      };
     case 'policy.activated':
       return {
         cls: OCSF_CLASSES.apiActivity,
@@ -467,6 +475,7 @@ export const CLASS_BY_EVENT_TYPE: Readonly<Partial<Record<EventType, readonly nu
   'data.masked': [2003],
   'custody.attested': [2003],
   'frame.recorded': [6003],
+  'tool-use.emitted': [6003],
   'policy.activated': [6003],
   'checkpoint.signed': [6003],
   'evidence-pack.exported': [6003],

@@ -203,6 +203,20 @@ describe('session pipeline', () => {
     expect(await elsewhere.issue(write)).toMatchObject({ forward: false, code: 'APPROVAL_DENIED' });
   });
 
+  it('recordToolUse: a tool-use.emitted event tied to its command, the input cut at 65,536 characters', async () => {
+    const session = await open(pipeline());
+    const issued = await session.issue(await sqlCommand(session, 'SELECT 1'));
+    const commandId = issued.forward ? issued.commandId : undefined;
+    session.recordToolUse(commandId, { id: 'toolu_01', name: 'send_mail', maskedInput: '{"to":"[REDACTED:pii]"}' });
+    session.recordToolUse(commandId, { id: 'toolu_02', name: 'Write', maskedInput: `"${'x'.repeat(70_000)}"` });
+    await session.close('client-closed');
+    const uses = (await streamOf(session)).filter((e) => e.type === 'tool-use.emitted').map((e) => e.payload as { commandId?: string; toolUseId: string; name: string; input: string; truncated?: boolean });
+    expect(uses).toHaveLength(2);
+    expect(uses[0]).toEqual({ sessionId: session.id, commandId, toolUseId: 'toolu_01', name: 'send_mail', input: '{"to":"[REDACTED:pii]"}' });
+    expect(uses[1]).toMatchObject({ toolUseId: 'toolu_02', name: 'Write', truncated: true });
+    expect(uses[1]!.input).toHaveLength(65_536);
+  });
+
   it('strict mode fails closed when the pipeline refuses, and the stream keeps its sequence after recovery', async () => {
     const session = await open(pipeline());
     const read = await sqlCommand(session, 'SELECT 1');

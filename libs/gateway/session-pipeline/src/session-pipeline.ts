@@ -45,6 +45,9 @@ import { SessionRefusal, type CommandRefusalCode } from './session-errors.js';
 import { SessionRecorder } from './session-recorder.js';
 
 /** Where the active policy comes from (a PolicyWatcher, a PolicyStore, or a fixed policy). */
+/** Longest tool input kept in a `tool-use.emitted` event (the schema's limit). */
+const MAX_TOOL_USE_INPUT_CHARS = 65_536;
+
 export interface PolicySource {
   readonly policy: CompiledPolicy;
 }
@@ -599,6 +602,24 @@ export class PipelineSession {
       data: Buffer.from(kept.buffer, kept.byteOffset, kept.length).toString('base64'),
       byteLength,
       ...(data.length > limit ? { truncated: true } : {}),
+    }).catch(() => undefined);
+  }
+
+  /**
+   * Records a tool call a model made in its answer to `commandId` (an action the agent runs
+   * elsewhere): the tool's name and its input as the client received it, after masking (cut at
+   * 65,536 characters). Adapters of model APIs call it once per call, after the call's bytes went out.
+   */
+  recordToolUse(commandId: string | undefined, call: { readonly id: string; readonly name: string; readonly maskedInput: string }): void {
+    if (this.closed) return;
+    const cut = call.maskedInput.length > MAX_TOOL_USE_INPUT_CHARS;
+    void this.record('tool-use.emitted', {
+      sessionId: this.id,
+      ...(commandId ? { commandId } : {}),
+      toolUseId: (call.id || 'unknown').slice(0, 200),
+      name: (call.name || 'unknown').slice(0, 200),
+      input: cut ? call.maskedInput.slice(0, MAX_TOOL_USE_INPUT_CHARS) : call.maskedInput,
+      ...(cut ? { truncated: true } : {}),
     }).catch(() => undefined);
   }
 

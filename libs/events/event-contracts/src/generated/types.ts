@@ -847,6 +847,38 @@ export interface SessionOpened {
     tls?: boolean;
   };
 }
+/**
+ * A model answered a command with a tool call (Anthropic `tool_use`), which the agent runs elsewhere: on the record with the tool's name and its input after masking, as the client received it.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "ToolUseEmitted".
+ */
+export interface ToolUseEmitted {
+  /**
+   * Session id; the stream is `session-<sessionId>`.
+   */
+  sessionId: string;
+  /**
+   * The command (model request) whose response carried the tool call.
+   */
+  commandId?: string;
+  /**
+   * The model's id of the call (e.g. `toolu_…`).
+   */
+  toolUseId: string;
+  /**
+   * Tool name as the model gave it.
+   */
+  name: string;
+  /**
+   * The tool input as JSON text after masking (what the client received); cut at 65,536 characters, see `truncated`.
+   */
+  input: string;
+  /**
+   * True when `input` was cut.
+   */
+  truncated?: boolean;
+}
 
 /** Latest payload type for each event type. */
 export interface EventPayloads {
@@ -871,6 +903,7 @@ export interface EventPayloads {
   "policy.decided": PolicyDecided;
   "session.closed": SessionClosed;
   "session.opened": SessionOpened;
+  "tool-use.emitted": ToolUseEmitted;
 }
 
 /** Every stored payload version for each event type (older ones are upcast on read). */
@@ -896,6 +929,7 @@ export interface EventPayloadVersions {
   "policy.decided": { 1: PolicyDecided };
   "session.closed": { 1: SessionClosed };
   "session.opened": { 1: SessionOpenedV1; 2: SessionOpened };
+  "tool-use.emitted": { 1: ToolUseEmitted };
 }
 
 export const EVENT_TYPES = [
@@ -920,6 +954,7 @@ export const EVENT_TYPES = [
   "policy.decided",
   "session.closed",
   "session.opened",
+  "tool-use.emitted",
 ] as const;
 
 export const LATEST_SCHEMA_VERSIONS: { readonly [T in keyof EventPayloads]: number } = {
@@ -944,4 +979,5 @@ export const LATEST_SCHEMA_VERSIONS: { readonly [T in keyof EventPayloads]: numb
   "policy.decided": 1,
   "session.closed": 1,
   "session.opened": 2,
+  "tool-use.emitted": 1,
 };

@@ -527,6 +527,7 @@ export interface GatewaysConfig {
   mcp: McpGatewayConfig;
   kubernetes: KubernetesGatewayConfig;
   ssh: SshGatewayConfig;
+  http: HttpGatewayConfig;
 }
 /**
  * The PostgreSQL wire-protocol listener: agents log in with an OIDC access token as the password; the gateway logs in upstream with the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*), shared with every listener.
@@ -887,4 +888,100 @@ export interface SshConnectionConfig {
         };
     connectTimeoutMs: number;
   };
+}
+/**
+ * The HTTP listener: one port serving every connection under /c/<connection>/… (HTTP reverse proxies and Anthropic Messages API connections). Agents send their OIDC access token as `Authorization: Bearer` (or `x-api-key` on anthropic connections); the gateway sends the upstream the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*).
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "HttpGatewayConfig".
+ */
+export interface HttpGatewayConfig {
+  enabled: boolean;
+  /**
+   * Where HTTP clients connect. Loopback by default.
+   */
+  listen: {
+    host: ListenHost;
+    port: ListenPort;
+  };
+  /**
+   * Serve HTTPS with this certificate and key (PEM); without them plain HTTP (loopback, or behind a TLS terminator).
+   */
+  tls?: {
+    certificate: SecretRef;
+    key: SecretRef;
+  };
+  /**
+   * Offer HTTP/2 through ALPN as well (requires tls); clients that do not ask for h2 get HTTP/1.1 on the same port.
+   */
+  http2: boolean;
+  /**
+   * Token audiences this listener accepts, instead of gateways.audiences.
+   */
+  audiences?: string[];
+  /**
+   * Largest request head; larger ones get 431.
+   */
+  maxHeaderBytes: number;
+  /**
+   * A client must send its whole request head within this (slowloris).
+   */
+  headersTimeoutMs: number;
+  connections: HttpConnectionConfig[];
+}
+/**
+ * An upstream HTTP API (kind http) or the Anthropic Messages API (kind anthropic). Clients call /c/<name>/<path>.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "HttpConnectionConfig".
+ */
+export interface HttpConnectionConfig {
+  name: string;
+  /**
+   * http: reverse proxy decided by the http policy language; anthropic: /v1/messages, /v1/messages/count_tokens and /v1/models decided by the llm language, responses masked per content block.
+   */
+  kind: "http" | "anthropic";
+  upstream: {
+    /**
+     * Origin and optional base path, without credentials or query.
+     */
+    url: string;
+    /**
+     * How the gateway presents the credential it holds. Never sent to clients; events name the reference only.
+     */
+    credential: {
+      kind: "bearer" | "basic" | "header" | "query";
+      secret: SecretRef;
+      /**
+       * For basic.
+       */
+      username?: string;
+      /**
+       * Header name (header) or query parameter (query), e.g. x-api-key.
+       */
+      name?: string;
+    };
+    ca?: SecretRef;
+    responseTimeoutMs: number;
+  };
+  /**
+   * Request bodies parsed for policy up to this size (default 1 MiB; 32 MiB on anthropic connections).
+   */
+  maxRequestBodyBytes?: number;
+  /**
+   * JSON responses masked by path up to this size; larger ones are refused (502).
+   */
+  maxJsonResponseBytes: number;
+  /**
+   * anthropic connections: thinking and redacted_thinking blocks are signed and never rewritten: passed unchanged, or refused (a stream ends with an error event, a whole response gets 502).
+   */
+  thinking: "pass" | "refuse";
+  /**
+   * anthropic connections: after the decision, mask what the detectors find in the prompt (system, user and system turns, tool results) before it leaves. Assistant turns and tool inputs are left as sent.
+   */
+  maskPrompt: boolean;
+  /**
+   * Responses of a content type the gateway cannot mask (images, octet streams): passed unchanged or refused with 502.
+   */
+  unmaskableResponses: "pass" | "refuse";
 }
