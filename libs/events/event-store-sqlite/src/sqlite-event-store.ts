@@ -52,6 +52,11 @@ export interface SqliteEventStoreOptions {
 
 /** Parsed rows kept for other readers (see parsedRows): a few pages behind the head. */
 const PARSED_ROWS_KEPT = 4096;
+/**
+ * …and at most this much JSON text (UTF-16 code units) with them: frame events carry up to 64 KiB
+ * of data each, and 4096 of them, parsed, would hold hundreds of MiB.
+ */
+const PARSED_CHARS_KEPT = 16 * 1024 * 1024;
 
 function deepFreeze(value: unknown): void {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
@@ -403,6 +408,7 @@ export class SqliteEventStore implements EventStore {
    * what was parsed (changed underneath) is parsed and validated again. Frozen, since shared.
    */
   private readonly parsedRows = new Map<number, { readonly json: string; readonly event: CustodianEvent }>();
+  private parsedChars = 0;
 
   private parseRow(row: EventRow): CustodianEvent {
     const cached = this.parsedRows.get(row.position);
@@ -414,9 +420,18 @@ export class SqliteEventStore implements EventStore {
       throw new CorruptEventError(`event at position ${row.position} cannot be read: ${(error as Error).message}`, { cause: error, position: sqlitePosition(row.position) });
     }
     deepFreeze(event);
-    this.parsedRows.delete(row.position);
+    if (cached) {
+      this.parsedRows.delete(row.position);
+      this.parsedChars -= cached.json.length;
+    }
     this.parsedRows.set(row.position, { json: row.json, event });
-    if (this.parsedRows.size > PARSED_ROWS_KEPT) this.parsedRows.delete(this.parsedRows.keys().next().value!);
+    this.parsedChars += row.json.length;
+    // Oldest first; the row just parsed stays even when it alone is over the budget.
+    for (const [position, entry] of this.parsedRows) {
+      if (this.parsedRows.size <= 1 || (this.parsedRows.size <= PARSED_ROWS_KEPT && this.parsedChars <= PARSED_CHARS_KEPT)) break;
+      this.parsedRows.delete(position);
+      this.parsedChars -= entry.json.length;
+    }
     return event;
   }
 
