@@ -1,6 +1,7 @@
 // Shell command lines through the policy-language interface: every program a line would run,
 // found by tree-sitter-bash (@custodian/shell-classification), matched by program and flags.
 import { HttpPathPattern } from './http-language.js';
+import { withoutDotSegments } from './value-conditions.js';
 import { FlagCriterion, NamePattern, protocolsOfLanguage, type PolicyLanguage, type PolicyUnit, type ShellMatch, type UnitMatcher } from '@custodian/policy';
 import {
   classifyShellSync,
@@ -61,7 +62,7 @@ class ShellMatcher implements UnitMatcher<ShellUnit> {
 
   matches({ program, flags }: ShellUnit): boolean {
     if (this.programs !== undefined && !this.programs.some(({ pattern, byPath }) => pattern.matches(byPath ? program.path : program.name))) return false;
-    if (this.arguments !== undefined && !program.args.some((arg) => this.arguments!.some((pattern) => pattern.matches(arg)))) return false;
+    if (this.arguments !== undefined && !program.args.some((arg) => this.arguments!.some((pattern) => pattern.matches(withoutDotSegments(arg))))) return false;
     return this.flags === undefined || this.flags.matches(flags);
   }
 

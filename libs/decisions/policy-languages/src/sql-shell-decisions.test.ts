@@ -363,6 +363,11 @@ rules:
     ["rm -- '/srv/releases/old/v1.tar'", 'allow', 'files'],
     ["rm -- '/etcetera/x'", 'allow', 'files'],
     ["cat -- '/etc/hosts'", 'allow', 'files'],
+    // Arguments are matched as the paths they resolve to.
+    ["tee -- '/tmp/../etc/passwd'", 'block', 'no-writes-to-etc'],
+    ["rm -- '/srv//etc/../../etc/x'", 'block', 'no-writes-to-etc'],
+    ["rm -- '/srv/releases/./v1.tar'", 'require-approval', 'releases-need-approval'],
+    ["rm -- '/srv/releases/old/../v1.tar'", 'require-approval', 'releases-need-approval'],
   ] as const)('%s → %s (%s)', async (command, decision, ruleId) => {
     const result = await decideShell(policy, OPS_SSH, command);
     expect(result.decision).toBe(decision);
