@@ -78,7 +78,7 @@ describe('compose.yaml (distributed deployment)', () => {
     expect(custodianVariables.filter((k) => !isAcceptedEnvVariable(k))).toEqual([]);
     const { config } = configOf(service);
     expect(config.deployment).toBe('distributed');
-    expect(config.eventStore.kind).toBe('eventstoredb');
+    expect(config.eventStore.kind).toBe('postgres');
     expect(config.bus.kind).toBe('kafka');
     expect(config.services[name as ServiceName].http.host).toBe('0.0.0.0');
   });
