@@ -1,5 +1,6 @@
 import { EventContractError, SystemClock, formatRfc3339Micros, parseEventJson, type Clock, type CustodianEvent } from '@custodian/event-contracts';
 import {
+  CommitSignal,
   CorruptEventError,
   EventStoreClosedError,
   EventStoreError,
@@ -132,9 +133,8 @@ export class PostgresEventStore implements EventStore {
   private closing: Promise<void> | undefined;
   private listener: pg.Client | undefined;
   private listenerRetry: NodeJS.Timeout | undefined;
-  /** Incremented at every commit seen (ours, or NOTIFY from anyone); wakes live subscriptions. */
-  private commitCount = 0;
-  private readonly commitWaiters = new Set<() => void>();
+  /** Notified at every commit seen (ours, or NOTIFY from anyone); wakes live subscriptions. */
+  private readonly commits = new CommitSignal();
   private readonly subscriptions = new Set<Subscription>();
 
   static async open(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
@@ -280,7 +280,7 @@ export class PostgresEventStore implements EventStore {
           p.reject(outcome.error);
         }
       });
-      if (wrote) this.notifyCommit();
+      if (wrote) this.commits.notify();
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
         broken = rollbackError as Error;
@@ -474,7 +474,7 @@ export class PostgresEventStore implements EventStore {
   private async *subscriptionItems(after: GlobalPosition | undefined, signal: AbortSignal): AsyncIterable<SubscriptionItem> {
     let cursor = after ? toRowPosition(after) : '0';
     while (!signal.aborted) {
-      const seen = this.commitCount;
+      const seen = this.commits.seen();
       const { rows } = await this.page(cursor, this.pageSize);
       for (const row of rows) {
         yield { kind: 'event', recorded: this.toRecorded(row) };
@@ -484,31 +484,11 @@ export class PostgresEventStore implements EventStore {
       if (rows.length < this.pageSize) {
         yield { kind: 'caught-up' };
         if (signal.aborted) return;
-        await this.waitForCommit(seen, signal);
+        await this.commits.wait(seen, this.listener ? this.pollIntervalMs * 5 : this.pollIntervalMs, signal);
       }
     }
   }
 
-  private waitForCommit(seen: number, signal: AbortSignal): Promise<void> {
-    if (this.commitCount !== seen || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.commitWaiters.delete(done);
-        resolve();
-      };
-      // With the listener up, the poll is only a safety net; while it is down, it is the way.
-      const timer = setTimeout(done, this.listener ? this.pollIntervalMs * 5 : this.pollIntervalMs);
-      signal.addEventListener('abort', done, { once: true });
-      this.commitWaiters.add(done);
-    });
-  }
-
-  private notifyCommit(): void {
-    this.commitCount += 1;
-    for (const wake of [...this.commitWaiters]) wake();
-  }
 
   /** LISTEN on a dedicated connection; reconnects after a failure, polling meanwhile. */
   private async startListener(): Promise<void> {
@@ -520,7 +500,7 @@ export class PostgresEventStore implements EventStore {
       client.removeAllListeners('notification');
       void client.end().catch(() => undefined);
       // Something may have committed while nobody listened.
-      this.notifyCommit();
+      this.commits.notify();
       if (!this.closed && !this.closing) this.listenerRetry = setTimeout(() => void this.startListener(), this.pollIntervalMs);
     };
     client.on('error', lost);
@@ -538,10 +518,10 @@ export class PostgresEventStore implements EventStore {
       await client.end().catch(() => undefined);
       return;
     }
-    client.on('notification', () => this.notifyCommit());
+    client.on('notification', () => this.commits.notify());
     this.listener = client;
     // Commits between the first read and LISTEN would otherwise wait for the poll.
-    this.notifyCommit();
+    this.commits.notify();
   }
 
   /** Whether live subscriptions are woken by NOTIFY right now (false: they poll). */

@@ -1,5 +1,6 @@
 import { SystemClock, formatRfc3339Micros, parseEventJson, type Clock, type CustodianEvent } from '@custodian/event-contracts';
 import {
+  CommitSignal,
   CorruptEventError,
   EventStoreClosedError,
   EventStoreUnavailableError,
@@ -151,9 +152,8 @@ export class SqliteEventStore implements EventStore {
   private writerExited: Promise<void>;
   private closed = false;
   private closing: Promise<void> | undefined;
-  /** Incremented after every commit that wrote events; wakes live subscriptions in this process. */
-  private commitCount = 0;
-  private readonly commitWaiters = new Set<() => void>();
+  /** Notified after every commit that wrote events; wakes live subscriptions in this process. */
+  private readonly commits = new CommitSignal();
   private readonly subscriptions = new Set<Subscription>();
 
   static async open(options: SqliteEventStoreOptions): Promise<SqliteEventStore> {
@@ -336,7 +336,7 @@ export class SqliteEventStore implements EventStore {
             this.settle(p, () => p.reject(refusalError(outcome.refusal)));
           }
         }
-        if (reply.wrote) this.notifyCommit();
+        if (reply.wrote) this.commits.notify();
         return;
       }
       case 'group-failed': {
@@ -502,7 +502,7 @@ export class SqliteEventStore implements EventStore {
   private async *subscriptionItems(after: GlobalPosition | undefined, signal: AbortSignal): AsyncIterable<SubscriptionItem> {
     let cursor = after ? toRowPosition(after) : 0;
     while (!signal.aborted) {
-      const seen = this.commitCount;
+      const seen = this.commits.seen();
       const rows = this.statements.allForwards.all(cursor, this.pageSize);
       for (const row of rows) {
         yield { kind: 'event', recorded: this.toRecorded(row) };
@@ -513,30 +513,11 @@ export class SqliteEventStore implements EventStore {
         yield { kind: 'caught-up' };
         if (signal.aborted) return;
         // Woken by a commit in this process, else by the poll timer (commits by other processes).
-        await this.waitForCommit(seen, signal);
+        await this.commits.wait(seen, this.pollIntervalMs, signal);
       }
     }
   }
 
-  private waitForCommit(seen: number, signal: AbortSignal): Promise<void> {
-    if (this.commitCount !== seen || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.commitWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.pollIntervalMs);
-      signal.addEventListener('abort', done, { once: true });
-      this.commitWaiters.add(done);
-    });
-  }
-
-  private notifyCommit(): void {
-    this.commitCount += 1;
-    for (const wake of [...this.commitWaiters]) wake();
-  }
 
   // ---------------------------------------------------------------------------------------------
   // Lifecycle
