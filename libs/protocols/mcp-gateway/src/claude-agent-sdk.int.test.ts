@@ -10,7 +10,7 @@ import { query } from '@anthropic-ai/claude-agent-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAnthropicModelStandIn, type AnthropicModelStandIn } from './testing/anthropic-model-stand-in.js';
 import { startMcpFixture, type McpFixture } from './testing/gateway-fixture.js';
-import { TestOnlyApprovalGate } from './testing/test-only-approval-gate.js';
+import { TestOnlyApprovalGate } from '@custodian/session-pipeline/testing';
 
 const approver = { kind: 'human' as const, subject: 'fin-1', issuer: 'https://idp.example', groups: ['finance'] };
 

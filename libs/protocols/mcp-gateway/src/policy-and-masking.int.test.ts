@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustodianEvent } from '@custodian/event-contracts';
 import { TOOL_CHANGED_RULE } from './mcp-gateway.js';
 import { startMcpFixture, type McpFixture } from './testing/gateway-fixture.js';
-import { TestOnlyApprovalGate } from './testing/test-only-approval-gate.js';
+import { TestOnlyApprovalGate } from '@custodian/session-pipeline/testing';
 
 const approver = { kind: 'human' as const, subject: 'fin-1', issuer: 'https://idp.example', groups: ['finance'] };
 

@@ -11,7 +11,7 @@ import { ClientCredentialsToken } from './client-credentials.js';
 import { HEADER_MISMATCH_RULE } from './mcp-gateway.js';
 import { startMcpFixture, type McpFixture } from './testing/gateway-fixture.js';
 import { pythonSdkAvailable, runPythonClient, startPythonUpstream, type PythonUpstream } from './testing/python-sdk.js';
-import { TestOnlyApprovalGate } from './testing/test-only-approval-gate.js';
+import { TestOnlyApprovalGate } from '@custodian/session-pipeline/testing';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'raw-fetch', version: '1' } };
 const approver = { kind: 'human' as const, subject: 'fin-1', issuer: 'https://idp.example', groups: ['finance'] };

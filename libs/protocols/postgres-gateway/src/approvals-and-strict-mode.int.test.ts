@@ -7,7 +7,7 @@ import type { CustodianEvent } from '@custodian/event-contracts';
 import { PipelineRefusedError, type EvidencePipeline } from '@custodian/evidence-pipeline';
 import { encodeQuery } from '@custodian/postgres-wire';
 import { RawClient } from './testing/raw-client.js';
-import { TestOnlyApprovalGate } from './testing/test-only-approval-gate.js';
+import { TestOnlyApprovalGate } from '@custodian/session-pipeline/testing';
 import { psql, sessionEvents, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
 
 const approvals = new TestOnlyApprovalGate();

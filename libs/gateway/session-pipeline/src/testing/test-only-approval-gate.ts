@@ -1,7 +1,7 @@
 // Test-only stand-in for the approvals workflow behind the ApprovalGate port (the real one lives
 // in libs/decisions/approvals). Tests decide each request by hand: grant, deny, or let it expire.
 import type { Actor } from '@custodian/event-contracts';
-import type { ActiveGrant, ApprovalGate, ApprovalOutcome, ApprovalRequest } from '@custodian/session-pipeline';
+import type { ActiveGrant, ApprovalGate, ApprovalOutcome, ApprovalRequest } from '../index.js';
 
 export class TestOnlyApprovalGate implements ApprovalGate {
   readonly requests: ApprovalRequest[] = [];
