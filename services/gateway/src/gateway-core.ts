@@ -38,6 +38,8 @@ export interface GatewayCore {
   readonly instance: string;
   /** `source` of every event the gateway writes. */
   readonly source: EventSource;
+  /** The service's event store (listeners that keep state in the log, e.g. MCP tool pins). */
+  readonly eventStore: EventStore;
   /** Undefined when no issuer is configured: every login is refused (fail closed). */
   readonly verifier: AccessTokenVerifier | undefined;
   /** The active policy (the one watcher's current version, or the built-in deny-all). */
@@ -136,6 +138,7 @@ export async function openGatewayCore(deps: GatewayCoreDependencies): Promise<Ga
       logger,
       instance,
       source,
+      eventStore: deps.eventStore,
       verifier: identity.verifier,
       policy,
       evidence: deps.evidence,

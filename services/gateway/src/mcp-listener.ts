@@ -90,6 +90,8 @@ export async function startMcpListener(core: GatewayCore): Promise<RunningMcpLis
     authenticator: new BearerAuthenticator({ verifier: core.verifier, ...(audiences ? { audiences } : {}), realm: 'custodian-mcp' }),
     pipeline: createSessionPipeline(core, settings),
     connections: settings.connections.map((connection, index) => mcpConnectionOf(connection, index, loaded)),
+    // Tool-definition pins are events (stream mcp-tools-<connection>): they survive restarts and are shared by replicas.
+    toolPins: { eventStore: core.eventStore, source: core.source },
     maxMessageBytes: settings.maxMessageBytes,
     keepAliveMs: settings.keepAliveSeconds * 1000,
     idleTimeoutMs: settings.idleTimeoutSeconds * 1000,

@@ -411,6 +411,32 @@ function classify(event: CustodianEvent): ClassFields {
         message: `${event.payload.count} command(s) refused (fail closed): ${event.payload.reason}`,
         fields: { actor: actor(event, event.payload.sessionId), api: { operation: 'command.refuse' }, src_endpoint: {}, count: event.payload.count, start_time: millis(event.payload.firstRefusedAt), end_time: millis(event.payload.lastRefusedAt) },
       };
+    case 'tool-definition.pinned':
+    case 'tool-definition.changed':
+    case 'tool-definition.accepted': {
+      // Tool-definition pinning (MCP "rug pull" defence): one finding per definition, opened when a
+      // change blocks the tool (Fail, high) and closed when a human accepts it; first pins pass.
+      const { connection, tool, fingerprint } = event.payload;
+      const sessionId = 'sessionId' in event.payload ? event.payload.sessionId : undefined;
+      const changed = event.type === 'tool-definition.changed';
+      const accepted = event.type === 'tool-definition.accepted';
+      return {
+        cls: OCSF_CLASSES.complianceFinding,
+        activity: accepted ? 3 : 1,
+        severity: changed ? SEVERITY.high : SEVERITY.informational,
+        message: changed
+          ? `MCP tool ${tool} on ${connection.name} changed its definition (${event.payload.previousFingerprint.slice(0, 12)} -> ${fingerprint.slice(0, 12)}); blocked until a human accepts it`
+          : accepted
+            ? `MCP tool ${tool} on ${connection.name}: new definition ${fingerprint.slice(0, 12)} accepted by ${event.identity?.subject ?? 'unknown'}: ${event.payload.justification}`
+            : `MCP tool ${tool} on ${connection.name} pinned at ${fingerprint.slice(0, 12)}`,
+        fields: {
+          finding_info: { uid: `${connection.name}/${tool}/${fingerprint}`, title: changed ? 'MCP tool definition changed' : accepted ? 'MCP tool definition accepted' : 'MCP tool definition pinned', types: ['mcp-tool-pinning'] },
+          compliance: { control: 'mcp-tool-pinning', status_id: changed ? 3 : 1, status_detail: changed ? 'changed' : accepted ? 'accepted' : 'pinned' },
+          resources: [{ name: tool, uid: fingerprint, type: 'mcp-tool' }],
+          evidences: [{ actor: actor(event, sessionId), dst_endpoint: connectionEndpoint(connection) }],
+        },
+      };
+    }
     default:
       // A type added after this mapping was written: still published (every event reaches the
       // SIEM), as a generic API activity named after the event type, until it gets its own row.
@@ -480,4 +506,7 @@ export const CLASS_BY_EVENT_TYPE: Readonly<Partial<Record<EventType, readonly nu
   'checkpoint.signed': [6003],
   'evidence-pack.exported': [6003],
   'command.refused': [6003],
+  'tool-definition.pinned': [2003],
+  'tool-definition.changed': [2003],
+  'tool-definition.accepted': [2003],
 };

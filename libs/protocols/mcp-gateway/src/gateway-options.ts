@@ -1,3 +1,5 @@
+import type { EventSource } from '@custodian/event-contracts';
+import type { EventStore } from '@custodian/event-store';
 import type { BearerAuthenticator } from '@custodian/identity';
 import type { SessionPipeline } from '@custodian/session-pipeline';
 import type { McpStdioTarget } from './stdio-upstream.js';
@@ -29,6 +31,8 @@ export interface McpGatewayOptions {
   readonly authenticator: BearerAuthenticator;
   readonly pipeline: SessionPipeline;
   readonly connections: readonly McpConnection[];
+  /** Where tool-definition pins live (stream `mcp-tools-<connection>`) and the `source` of the pin events the gateway writes. */
+  readonly toolPins: { readonly eventStore: EventStore; readonly source: EventSource };
   /** Largest JSON-RPC message accepted from a client or an upstream (default 4 MiB). */
   readonly maxMessageBytes?: number;
   /** SSE comment interval while a call waits for approval (default 15 s). */

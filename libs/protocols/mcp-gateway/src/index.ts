@@ -3,7 +3,7 @@ export { MODERN_PROTOCOL_VERSIONS, HANDSHAKE_PROTOCOL_VERSIONS } from './protoco
 export { McpGatewayError, type McpGatewayErrorCode } from './gateway-errors.js';
 export type { McpConnection, McpGatewayOptions, GatewayLogger } from './gateway-options.js';
 export type { McpUpstreamCredential, McpUpstreamTarget, UpstreamEra } from './upstream-client.js';
-export { ToolPins, toolFingerprint, type PinnedTool } from './tool-pins.js';
+export { toolFingerprint } from './tool-pins.js';
 export type { StructuredMaskingConflict } from './result-masking.js';
 export { JsonRpcErrorCode, canonicalJson } from './json-rpc.js';
 export type { McpStdioTarget } from './stdio-upstream.js';

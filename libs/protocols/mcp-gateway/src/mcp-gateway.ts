@@ -32,7 +32,8 @@ import {
 } from './protocol-eras.js';
 import { maskMessage, type StructuredMaskingConflict } from './result-masking.js';
 import { SSE_KEEP_ALIVE, encodeSseEvent } from './sse-reader.js';
-import { ToolPins } from './tool-pins.js';
+import { toolFingerprint } from './tool-pins.js';
+import { ToolPinLedger, type ToolPin } from '@custodian/tool-pins';
 import { McpStdioUpstream } from './stdio-upstream.js';
 import { McpUpstream, type UpstreamReply, type UpstreamState } from './upstream-client.js';
 
@@ -149,7 +150,7 @@ export class McpGateway {
   private server: Server | undefined;
   private readonly connections: ReadonlyMap<string, McpConnection>;
   private readonly upstreams = new Map<string, Upstream>();
-  private readonly pins = new Map<string, ToolPins>();
+  private readonly pins = new Map<string, ToolPinLedger>();
   private readonly sessions = new Map<string, GatewaySession>();
   private readonly statelessSessions = new Map<string, GatewaySession>();
   private readonly logger: GatewayLogger;
@@ -174,7 +175,7 @@ export class McpGateway {
       if (byName.has(connection.name)) throw new McpGatewayError('GATEWAY_CONFIG_INVALID', `connection ${connection.name} is configured twice`);
       byName.set(connection.name, connection);
       this.upstreams.set(connection.name, 'command' in connection.upstream ? new McpStdioUpstream(connection.upstream, this.maxMessageBytes) : new McpUpstream(connection.upstream, this.maxMessageBytes));
-      this.pins.set(connection.name, new ToolPins());
+      this.pins.set(connection.name, new ToolPinLedger({ eventStore: options.toolPins.eventStore, source: options.toolPins.source, connection: connection.name }));
     }
     this.connections = byName;
   }
@@ -227,16 +228,12 @@ export class McpGateway {
     return this.sessions.size;
   }
 
-  /** Tool definitions pinned for a connection, with any changed definition waiting for acceptance. */
-  toolPins(connection: string): ToolPins | undefined {
+  /**
+   * The tool-definition pins of a connection as this gateway last read them from the event log
+   * (a human accepts a changed definition through the API: `POST /v1/mcp/connections/{connection}/tools/{tool}/accept`).
+   */
+  toolPins(connection: string): ToolPinLedger | undefined {
     return this.pins.get(connection);
-  }
-
-  /** A human accepts a changed tool definition (by its fingerprint): calls to the tool are decided by policy again. */
-  acceptToolDefinition(connection: string, tool: string, fingerprint: string): boolean {
-    const accepted = this.pins.get(connection)?.accept(tool, fingerprint) ?? false;
-    if (accepted) this.logger.info({ connection, tool, fingerprint }, 'mcp tool definition accepted');
-    return accepted;
   }
 
   async close(): Promise<void> {
@@ -802,7 +799,7 @@ export class McpGateway {
     // Not client-bound: observed for annotations and pins only (the client never receives it).
     for await (const text of answer.messages) {
       const parsed = safeParse(text);
-      if (isObject(parsed) && isObject(parsed['result'])) this.observeTools(session, parsed['result']);
+      if (isObject(parsed) && isObject(parsed['result'])) await this.observeTools(session, parsed['result']);
     }
   }
 
@@ -831,13 +828,17 @@ export class McpGateway {
       ...(args === undefined ? {} : { arguments: args }),
       ...(annotations ? { annotations } : {}),
     });
-    const changed = tool === undefined ? undefined : this.pins.get(session.connection.name)?.changed(tool);
-    if (changed) {
+    const pinned = tool === undefined ? undefined : await this.pinCheck(session, tool);
+    if (pinned) {
       decision = pipeline.gatewayBlock(
         'mcp',
         TOOL_CHANGED_RULE,
-        `the definition of tool ${tool} changed since it was pinned (now ${changed.fingerprint.slice(0, 16)}); blocked until a human accepts it`,
-        `Tool ${tool} is blocked: its definition changed since it was first seen, and a human must accept the new definition.`,
+        pinned.kind === 'changed'
+          ? `the definition of tool ${tool} changed since it was pinned (now ${pinned.fingerprint.slice(0, 16)}); blocked until a human accepts it`
+          : `the definition of tool ${tool} could not be pinned (the event store did not answer); blocked`,
+        pinned.kind === 'changed'
+          ? `Tool ${tool} is blocked: its definition changed since it was first seen, and a human must accept the new definition.`
+          : `Tool ${tool} is blocked: Custodian could not record its definition; try again later.`,
       );
     }
     if (decision.decision === 'require-approval') reply.startStream(this.keepAliveMs);
@@ -858,7 +859,38 @@ export class McpGateway {
     return masked.outcome === 'masked' ? masked.text : masked.outcome === 'refused' ? masked.text : canonical;
   }
 
-  private observeTools(session: GatewaySession, result: Record<string, unknown>): Record<string, unknown> {
+  /**
+   * Whether a call to `tool` must be refused for its definition: the definition this session saw
+   * differs from the pin (a change no human accepted yet), or it could not be pinned. An
+   * acceptance recorded meanwhile (by the API) is read from the log before refusing.
+   */
+  private async pinCheck(session: GatewaySession, tool: string): Promise<{ readonly kind: 'changed' | 'unrecorded'; readonly fingerprint: string } | undefined> {
+    const ledger = this.pins.get(session.connection.name)!;
+    const definition = session.tools.get(tool);
+    const current = definition === undefined ? undefined : toolFingerprint(definition);
+    const blocking = (pin: ToolPin | undefined): string | undefined => {
+      if (pin === undefined) return undefined;
+      if (current !== undefined) return pin.fingerprint === current ? undefined : current;
+      return pin.changed?.fingerprint;
+    };
+    if (blocking(ledger.get(tool)) === undefined && (current === undefined || ledger.get(tool) !== undefined)) return undefined;
+    try {
+      if (current !== undefined && ledger.get(tool) === undefined) await ledger.observe(tool, current, this.observation(session, definition!));
+      else await ledger.refresh();
+    } catch (error) {
+      this.logger.error({ sessionId: session.pipeline.id, connection: session.connection.name, tool, err: error instanceof Error ? error.message : String(error) }, 'mcp tool pins could not be read or recorded: the call is refused');
+      return { kind: 'unrecorded', fingerprint: current ?? '' };
+    }
+    const fingerprint = blocking(ledger.get(tool));
+    return fingerprint === undefined ? undefined : { kind: 'changed', fingerprint };
+  }
+
+  private observation(session: GatewaySession, tool: Record<string, unknown>): { identity: PipelineSession['identity']; sessionId: string; description?: string } {
+    const description = typeof tool['description'] === 'string' ? session.pipeline.masking.maskText(tool['description'].slice(0, 4096), 'tool-description') : undefined;
+    return { identity: session.pipeline.identity, sessionId: session.pipeline.id, ...(description === undefined ? {} : { description }) };
+  }
+
+  private async observeTools(session: GatewaySession, result: Record<string, unknown>): Promise<Record<string, unknown>> {
     const tools = Array.isArray(result['tools']) ? result['tools'] : [];
     const pins = this.pins.get(session.connection.name)!;
     const policy = session.pipeline.policy;
@@ -867,15 +899,22 @@ export class McpGateway {
       if (!isObject(tool) || typeof tool['name'] !== 'string') continue;
       const name = tool['name'];
       session.tools.set(name, tool);
-      const check = pins.observe(tool);
+      let check;
+      try {
+        check = await pins.observe(name, toolFingerprint(tool), this.observation(session, tool));
+      } catch (error) {
+        // A definition the gateway cannot pin is not shown (fail closed); calls to it are refused.
+        this.logger.error({ sessionId: session.pipeline.id, connection: session.connection.name, tool: name, err: error instanceof Error ? error.message : String(error) }, 'mcp tool definition could not be pinned: hidden');
+        continue;
+      }
       if (check.status === 'changed') {
         if (check.newlyDetected) {
-          const decision = session.pipeline.gatewayBlock('mcp', TOOL_CHANGED_RULE, `tool ${name} changed definition: ${check.previous} -> ${check.current}`, `Tool ${name} changed its definition; it is blocked until a human accepts it.`);
-          // The change is evidence: a command of its own, refused by the gateway.
+          const decision = session.pipeline.gatewayBlock('mcp', TOOL_CHANGED_RULE, `tool ${name} changed definition: ${check.previous} -> ${check.fingerprint}`, `Tool ${name} changed its definition; it is blocked until a human accepts it.`);
+          // Also a refused command in the session, next to the tool-definition.changed event of the pins stream.
           void session.pipeline
-            .issue({ language: 'mcp', kind: 'mcp-tool', text: `tool-definition-changed ${name} on ${session.connection.name} ${check.previous} -> ${check.current}`, summary: { server: session.connection.name, method: 'tools/list', tool: name }, decision })
+            .issue({ language: 'mcp', kind: 'mcp-tool', text: `tool-definition-changed ${name} on ${session.connection.name} ${check.previous} -> ${check.fingerprint}`, summary: { server: session.connection.name, method: 'tools/list', tool: name }, decision })
             .catch(() => undefined);
-          this.logger.warn({ sessionId: session.pipeline.id, connection: session.connection.name, tool: name, previous: check.previous, current: check.current }, 'mcp tool definition changed: blocked until accepted');
+          this.logger.warn({ sessionId: session.pipeline.id, connection: session.connection.name, tool: name, previous: check.previous, current: check.fingerprint }, 'mcp tool definition changed: blocked until accepted');
         }
         continue;
       }
@@ -913,10 +952,10 @@ export class McpGateway {
     await this.relay(session, reply, answer, commandId, transform, tool?.['outputSchema'], message.id);
   }
 
-  private filterToolList(session: GatewaySession, text: string): string {
+  private async filterToolList(session: GatewaySession, text: string): Promise<string> {
     const parsed = safeParse(text);
     if (!isObject(parsed) || !isObject(parsed['result'])) return text;
-    return JSON.stringify({ ...parsed, result: this.observeTools(session, parsed['result']) });
+    return JSON.stringify({ ...parsed, result: await this.observeTools(session, parsed['result']) });
   }
 
   /** Relays the upstream's messages for one request: masked, recorded, as JSON or as a stream like the upstream's. */
@@ -925,7 +964,7 @@ export class McpGateway {
     reply: ClientReply,
     answer: Extract<UpstreamReply, { kind: 'messages' }>,
     commandId: string | undefined,
-    transform?: (text: string) => string,
+    transform?: (text: string) => string | Promise<string>,
     outputSchema?: unknown,
     requestId?: JsonRpcId,
   ): Promise<void> {
@@ -946,7 +985,9 @@ export class McpGateway {
           );
           continue;
         }
-        const out = transform ? transform(masked.text) : masked.text;
+        const out = transform ? await transform(masked.text) : masked.text;
+        // The server says its tools changed: the next call lists them again (and meets the pins).
+        if (out.includes('notifications/tools/list_changed') && labelOf(out) === 'notifications/tools/list_changed') session.toolsListed = false;
         // A JSON answer keeps the upstream's status (the stateless era's errors carry 400/404), except
         // toward a bridged session-era client, for which a JSON-RPC error is a 200 body.
         reply.send(out, labelOf(out), answer.stream || session.bridge ? 200 : answer.status);

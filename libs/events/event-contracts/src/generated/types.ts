@@ -848,6 +848,81 @@ export interface SessionOpened {
   };
 }
 /**
+ * A human accepted an MCP tool's changed definition: it becomes the pin and calls are decided by policy again. The identity is the human who accepted. Stream `mcp-tools-<connection>`.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "ToolDefinitionAccepted".
+ */
+export interface ToolDefinitionAccepted {
+  connection: ConnectionRef;
+  /**
+   * The tool's name as the MCP server lists it.
+   */
+  tool: string;
+  /**
+   * The definition pinned until now.
+   */
+  previousFingerprint: string;
+  /**
+   * The accepted (new) definition.
+   */
+  fingerprint: string;
+  /**
+   * Why the human accepted it.
+   */
+  justification: string;
+}
+/**
+ * A "rug pull": an MCP server lists a tool whose definition differs from the pinned one. The tool is blocked on this connection until a human accepts the new definition (`tool-definition.accepted`). Stream `mcp-tools-<connection>`.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "ToolDefinitionChanged".
+ */
+export interface ToolDefinitionChanged {
+  /**
+   * The session whose tools/list showed the new definition.
+   */
+  sessionId?: string;
+  connection: ConnectionRef;
+  /**
+   * The tool's name as the MCP server lists it.
+   */
+  tool: string;
+  /**
+   * The pinned (accepted) definition's fingerprint.
+   */
+  previousFingerprint: string;
+  /**
+   * The new definition's fingerprint.
+   */
+  fingerprint: string;
+  /**
+   * The new definition's description (what the model would read), masked by the detectors and cut at 4096 characters, for the human who decides.
+   */
+  description?: string;
+}
+/**
+ * An MCP tool's definition (name, description, input/output schema, annotations) seen for the first time on a connection: its fingerprint is pinned. The stream is `mcp-tools-<connection>`; the identity is the client whose session first listed it.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "ToolDefinitionPinned".
+ */
+export interface ToolDefinitionPinned {
+  /**
+   * The session whose tools/list showed the definition.
+   */
+  sessionId?: string;
+  connection: ConnectionRef;
+  /**
+   * The tool's name as the MCP server lists it.
+   */
+  tool: string;
+  /**
+   * SHA-256 (hex) of the canonical JSON of name, description, inputSchema, outputSchema and annotations.
+   */
+  fingerprint: string;
+}
+/**
  * A model answered a command with a tool call (Anthropic `tool_use`), which the agent runs elsewhere: on the record with the tool's name and its input after masking, as the client received it.
  *
  * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
@@ -903,6 +978,9 @@ export interface EventPayloads {
   "policy.decided": PolicyDecided;
   "session.closed": SessionClosed;
   "session.opened": SessionOpened;
+  "tool-definition.accepted": ToolDefinitionAccepted;
+  "tool-definition.changed": ToolDefinitionChanged;
+  "tool-definition.pinned": ToolDefinitionPinned;
   "tool-use.emitted": ToolUseEmitted;
 }
 
@@ -929,6 +1007,9 @@ export interface EventPayloadVersions {
   "policy.decided": { 1: PolicyDecided };
   "session.closed": { 1: SessionClosed };
   "session.opened": { 1: SessionOpenedV1; 2: SessionOpened };
+  "tool-definition.accepted": { 1: ToolDefinitionAccepted };
+  "tool-definition.changed": { 1: ToolDefinitionChanged };
+  "tool-definition.pinned": { 1: ToolDefinitionPinned };
   "tool-use.emitted": { 1: ToolUseEmitted };
 }
 
@@ -954,6 +1035,9 @@ export const EVENT_TYPES = [
   "policy.decided",
   "session.closed",
   "session.opened",
+  "tool-definition.accepted",
+  "tool-definition.changed",
+  "tool-definition.pinned",
   "tool-use.emitted",
 ] as const;
 
@@ -979,5 +1063,8 @@ export const LATEST_SCHEMA_VERSIONS: { readonly [T in keyof EventPayloads]: numb
   "policy.decided": 1,
   "session.closed": 1,
   "session.opened": 2,
+  "tool-definition.accepted": 1,
+  "tool-definition.changed": 1,
+  "tool-definition.pinned": 1,
   "tool-use.emitted": 1,
 };

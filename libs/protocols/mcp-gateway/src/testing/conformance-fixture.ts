@@ -11,6 +11,10 @@ import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
 import { parsePolicy } from '@custodian/policy';
 import { SessionPipeline } from '@custodian/session-pipeline';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { McpGateway } from '../mcp-gateway.js';
 import { teeingFetch } from './gateway-fixture.js';
 import { startTestUpstream, type TestUpstream } from './upstream-server.js';
@@ -56,6 +60,12 @@ async function connectClient(gateway: McpGateway, token: string): Promise<Confor
 export function mcpConformanceFixture(): GatewayConformanceFixture {
   let upstream: TestUpstream | undefined;
   let credential: string | undefined;
+  // Tool pins live in an event store of their own here (the suite's store is behind its evidence pipeline).
+  let pins: { store: SqliteEventStore; dir: string } | undefined;
+  const pinStore = (): SqliteEventStore => {
+    if (!pins) throw new Error('the pin store is not open');
+    return pins.store;
+  };
   const started = (): TestUpstream => {
     if (!upstream) throw new Error('the upstream MCP server is not started');
     return upstream;
@@ -78,6 +88,8 @@ export function mcpConformanceFixture(): GatewayConformanceFixture {
     async startUpstream(setup) {
       credential = setup.credential;
       upstream = await startTestUpstream({ credential: setup.credential, piiValue: setup.piiValue });
+      const dir = mkdtempSync(join(tmpdir(), 'custodian-mcp-pins-'));
+      pins = { dir, store: await SqliteEventStore.open({ path: join(dir, 'events.sqlite') }) };
     },
 
     async startGateway(environment: ConformanceEnvironment): Promise<ConformanceGateway> {
@@ -105,6 +117,7 @@ export function mcpConformanceFixture(): GatewayConformanceFixture {
         // A client that vanishes (no DELETE) ends its session once nothing of it is open any more.
         idleTimeoutMs: 2_000,
         connections: [{ name: CONNECTION, upstream: { url: target.url, credential: { ref: environment.credentialRef, read: () => credential ?? '' } } }],
+        toolPins: { eventStore: pinStore(), source: environment.source },
       });
       await gateway.listen();
       return { connect: (token) => connectClient(gateway, token), stop: () => gateway.close() };
@@ -119,6 +132,8 @@ export function mcpConformanceFixture(): GatewayConformanceFixture {
 
     async stop() {
       await upstream?.stop();
+      await pins?.store.close();
+      if (pins) rmSync(pins.dir, { recursive: true, force: true });
     },
   };
 }

@@ -71,10 +71,14 @@ masking:
 export interface McpFixture {
   readonly oidc: StartedOidcProvider;
   readonly upstream: TestUpstream;
+  /** The running gateway (a new one after `restartGateway()`). */
   readonly gateway: McpGateway;
   readonly store: SqliteEventStore;
+  /** Closes the gateway and starts a new one on the same store (nothing kept in memory): what a restart does. */
+  restartGateway(): Promise<void>;
   readonly upstreamCredential: string;
   readonly piiValue: string;
+  /** The `tools` connection's endpoint on the running gateway. */
   readonly url: string;
   token(client: 'agent' | 'outsider', options?: { audience?: string }): Promise<string>;
   /** An SDK client connected through the gateway; `clientBound()` is every body byte it received. */
@@ -142,7 +146,7 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
       },
     },
   });
-  const gateway = new McpGateway({
+  const makeGateway = (): McpGateway => new McpGateway({
     host: '127.0.0.1',
     port: 0,
     pipeline,
@@ -154,17 +158,27 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
       { name: 'tools', upstream: { url: upstream.url, ...(options.upstreamTimeoutMs ? { timeoutMs: options.upstreamTimeoutMs } : {}), credential: { ref: 'env:TOOLS_MCP_TOKEN', read: () => upstreamCredential } } },
       ...(options.extraConnections ?? []),
     ],
+    toolPins: { eventStore: store, source: { service: 'gateway', instance: 'test-mcp-gateway' } },
   });
+  let gateway = makeGateway();
   await gateway.listen();
-  const url = gateway.endpoint('tools');
   return {
     oidc,
     upstream,
-    gateway,
+    get gateway() {
+      return gateway;
+    },
     store,
     upstreamCredential,
     piiValue,
-    url,
+    get url() {
+      return gateway.endpoint('tools');
+    },
+    async restartGateway() {
+      await gateway.close();
+      gateway = makeGateway();
+      await gateway.listen();
+    },
     async token(client, tokenOptions = {}) {
       const issued = await oidc.issueToken({ clientId: client === 'agent' ? 'agent-7' : 'outsider', ...(tokenOptions.audience ? { audience: tokenOptions.audience } : {}) });
       return issued.accessToken;

@@ -1,0 +1,1 @@
+export { ToolPinLedger, ToolPinError, TOOL_PIN_STREAM_PREFIX, toolPinStream, type ToolPin, type ToolPinChange, type ToolPinErrorCode, type PinObservation, type ObservationContext, type ToolPinLedgerOptions } from './tool-pin-ledger.js';
