@@ -20,6 +20,7 @@ import { RequestAuthenticator } from './authentication/request-authenticator.js'
 import { cookiesNeedSecure } from './authentication/session-cookie.js';
 import { dashboardAssets } from './dashboard/dashboard-assets.js';
 import { ApprovalsController } from './approvals/approvals.controller.js';
+import { MCP_TOOL_PINS, McpToolsController } from './mcp-tools/mcp-tools.controller.js';
 import { API_VERSION_INFO, type VersionInfo } from './tokens.js';
 import { EVIDENCE_ACCESS, EvidenceAccess } from './evidence/evidence-access.js';
 import { EVIDENCE_INSTANCE, EvidenceController } from './evidence/evidence.controller.js';
@@ -51,7 +52,10 @@ export interface ApiDependencies extends ServiceDependencies {
   readonly dashboardAssets?: string | false;
 }
 
-export type ApiApprovalsOptions = Pick<ApprovalsModuleOptions, 'readModelPath' | 'notifications' | 'sweep' | 'clock'>;
+export type ApiApprovalsOptions = Pick<ApprovalsModuleOptions, 'readModelPath' | 'notifications' | 'sweep' | 'clock'> & {
+  /** Humans in these groups accept changed MCP tool definitions (`approvals.toolDefinitionApproverGroups`; default none). */
+  readonly toolDefinitionApproverGroups?: readonly string[];
+};
 
 const API_LOGGER = Symbol.for('@custodian/api-service/logger');
 const API_NOTICES = Symbol.for('@custodian/api-service/notices');
@@ -107,14 +111,15 @@ export class ApiModule {
     const login = new BrowserLogin({ login: identity.login, sessions: identity.sessions, recorder, cookies });
     const trustedOrigins = identity.login ? [new URL(identity.login.redirectUri).origin] : [];
     const instance = deps.instance ?? `${hostname()}:${process.pid}`;
-    const approvals = ApprovalsModule.register({ ...deps.approvals, eventStore: deps.eventStore, source: { service: 'api', instance }, logger: deps.logger });
+    const { toolDefinitionApproverGroups = [], ...approvalOptions } = deps.approvals ?? {};
+    const approvals = ApprovalsModule.register({ ...approvalOptions, eventStore: deps.eventStore, source: { service: 'api', instance }, logger: deps.logger });
     const dashboard = dashboardAssets(deps.dashboardAssets);
     const notices = [...identity.notices.map((text) => ({ topic: 'identity', text })), ...(dashboard.notice ? [{ topic: 'dashboard', text: dashboard.notice }] : [])];
     return {
       module: ApiModule,
       ...core,
       imports: [...core.imports, approvals, ...(dashboard.module ? [dashboard.module] : [])],
-      controllers: [StreamsController, ReplayController, VersionController, AuthController, ApprovalsController, EvidenceController, SessionsController],
+      controllers: [StreamsController, ReplayController, VersionController, AuthController, ApprovalsController, EvidenceController, SessionsController, McpToolsController],
       providers: [
         ...core.providers,
         { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() },
@@ -129,6 +134,7 @@ export class ApiModule {
         AuthenticationLifecycle,
         { provide: EVIDENCE_ACCESS, useValue: new EvidenceAccess(deps.evidence) },
         { provide: EVIDENCE_INSTANCE, useValue: deps.instance },
+        { provide: MCP_TOOL_PINS, useValue: { approverGroups: toolDefinitionApproverGroups, source: { service: 'api', instance } } },
         EvidenceLifecycle,
         { provide: SESSION_READ_MODEL, useFactory: () => new SessionReadModel(deps.sessionsReadModelPath ?? ':memory:') },
         { provide: SESSIONS_LOGGER, useValue: deps.logger },

@@ -7,6 +7,7 @@ export { API_VERSION_INFO, type VersionInfo } from './tokens.js';
 export { MAX_EVENTS_PER_PAGE, type StreamEventResponse, type StreamEventsResponse } from './streams.controller.js';
 export type { VersionResponse } from './version.controller.js';
 export type { ApiErrorBody } from './authentication/api-error.js';
+export type { ToolPinAcceptResponse, ToolPinListResponse, ToolPinView } from './mcp-tools/mcp-tools.controller.js';
 export type { MeResponse } from './authentication/auth.controller.js';
 export { LOGIN_COOKIE, SESSION_COOKIE } from './authentication/session-cookie.js';
 export const SERVICE_NAME = 'api';

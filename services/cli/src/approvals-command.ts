@@ -103,7 +103,8 @@ function parse(argv: readonly string[]): ParsedApprovals | 'help' {
   };
 }
 
-function apiBase(parsed: ParsedApprovals, io: CliIo): string {
+/** The API base URL: --api, else $CUSTODIAN_API_URL, else services.api.http of the configuration. */
+export function apiBase(parsed: { readonly api?: string; readonly config?: string }, io: CliIo): string {
   const explicit = parsed.api ?? io.env.CUSTODIAN_API_URL;
   if (explicit) {
     try {
@@ -119,12 +120,12 @@ function apiBase(parsed: ParsedApprovals, io: CliIo): string {
   return `http://${host}:${http.port}`;
 }
 
-interface ApiAnswer {
+export interface ApiAnswer {
   readonly status: number;
   readonly body: unknown;
 }
 
-async function callApi(base: string, token: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer> {
+export async function callApi(base: string, token: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer> {
   const response = await fetch(`${base}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -142,7 +143,7 @@ async function callApi(base: string, token: string, method: 'GET' | 'POST', path
   return { status: response.status, body: parsed };
 }
 
-function refusal(answer: ApiAnswer): { code: string; message: string } {
+export function refusal(answer: ApiAnswer): { code: string; message: string } {
   const error = (answer.body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   if (error && typeof error.code === 'string') return { code: error.code, message: typeof error.message === 'string' ? error.message : '' };
   const message = (answer.body as { message?: unknown } | undefined)?.message;
@@ -154,7 +155,7 @@ function oneLine(text: string, width: number): string {
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
 }
 
-function table(rows: readonly (readonly string[])[]): string {
+export function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0))) ?? [];
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
 }

@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { startDemoEnvironment, type DemoEnvironment } from '@custodian/demo-environment';
 import { ConfigError, loadConfig, redactConfig, type LoadedConfig } from '@custodian/runtime-config';
 import { runApprovalsCommand } from './approvals-command.js';
+import { runMcpToolsCommand } from './mcp-tools-command.js';
 import { startEmbedded } from './embedded-host.js';
 import { runEvidenceCommand, runLogCommand, verifyPack } from './evidence-command.js';
 import { runPolicyCommand } from './policy-command.js';
@@ -45,6 +46,9 @@ Commands:
                                  Held commands waiting for approval, through the API with
                                  your access token ($CUSTODIAN_TOKEN).
                                  \`custodian approvals --help\` for all options.
+  mcp-tools list CONNECTION | accept CONNECTION TOOL -f FINGERPRINT -j TEXT
+                                 MCP tool-definition pins; accept a changed (blocked)
+                                 definition. \`custodian mcp-tools --help\`.
   version                        Print the version.
 
 Options:
@@ -167,6 +171,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     // `policy` has options of its own; it parses them itself.
     if (argv[0] === 'policy') return await runPolicyCommand(argv.slice(1), io);
     if (argv[0] === 'approvals') return await runApprovalsCommand(argv.slice(1), io);
+    if (argv[0] === 'mcp-tools') return await runMcpToolsCommand(argv.slice(1), io);
     if (argv[0] === 'log') return await runLogCommand(argv.slice(1), io);
     if (argv[0] === 'evidence') return await runEvidenceCommand(argv.slice(1), io);
     if (argv[0] === 'verify') return await verifyPack(argv.slice(1), io);

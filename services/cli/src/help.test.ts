@@ -19,6 +19,9 @@ const SUBCOMMANDS = [
   ['approvals', 'show'],
   ['approvals', 'approve'],
   ['approvals', 'deny'],
+  ['mcp-tools'],
+  ['mcp-tools', 'list'],
+  ['mcp-tools', 'accept'],
   ['version'],
 ];
 

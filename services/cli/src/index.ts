@@ -4,3 +4,4 @@ export { startEmbedded, type EmbeddedHost, type EmbeddedService, type StartEmbed
 export { cliVersion } from './version.js';
 export { POLICY_EXIT, POLICY_USAGE, runPolicyCommand } from './policy-command.js';
 export { APPROVALS_EXIT, APPROVALS_USAGE, runApprovalsCommand } from './approvals-command.js';
+export { MCP_TOOLS_EXIT, MCP_TOOLS_USAGE, runMcpToolsCommand } from './mcp-tools-command.js';

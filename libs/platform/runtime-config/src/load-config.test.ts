@@ -47,6 +47,7 @@ describe('loadConfig defaults (embedded deployment)', () => {
       // Approvals: read models in dataDir, no webhooks until configured.
       approvals: {
         readModel: 'file',
+        toolDefinitionApproverGroups: [],
         expirySweep: { enabled: true, intervalSeconds: 30, graceSeconds: 5 },
         notifications: { timeoutSeconds: 10, retry: { maxAttempts: 5, initialDelaySeconds: 1, maxDelaySeconds: 60 }, webhooks: [] },
       },

@@ -41,6 +41,7 @@ export function configuredApprovals(loaded: LoadedConfig, options: ConfiguredApp
       },
       ...(approvals.publicUrl ? { publicUrl: approvals.publicUrl } : {}),
     },
+    toolDefinitionApproverGroups: approvals.toolDefinitionApproverGroups,
     sweep: expirySweep.enabled ? { intervalMs: expirySweep.intervalSeconds * 1000, graceMs: expirySweep.graceSeconds * 1000 } : false,
   };
 }

@@ -308,6 +308,10 @@ export interface ApprovalsConfig {
    * Public base URL of the API; notifications link to <publicUrl>/v1/approvals/<id>.
    */
   publicUrl?: string;
+  /**
+   * Identity groups whose humans may accept a changed MCP tool definition (POST /v1/mcp/connections/{connection}/tools/{tool}/accept, `custodian mcp-tools accept`); they and the auditors (evidence.auditorGroups) read the pins. Empty: nobody can accept, and a changed tool stays blocked.
+   */
+  toolDefinitionApproverGroups: string[];
   expirySweep: ApprovalExpirySweepConfig;
   notifications: ApprovalNotificationsConfig;
 }

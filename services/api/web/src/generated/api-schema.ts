@@ -1285,6 +1285,118 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/mcp/connections/{connection}/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tool-definition pins of an MCP connection
+         * @description Folded from the stream `mcp-tools-<connection>` (`tool-definition.pinned`, `.changed`, `.accepted`):
+         *     each tool's accepted fingerprint (SHA-256 of its name, description, input/output schema and
+         *     annotations) and, when the server now lists another definition, the change waiting for a human
+         *     (the tool is blocked at the gateway meanwhile; `description` is the new description, masked).
+         *     For auditors (`evidence.auditorGroups`) and tool-definition approvers
+         *     (`approvals.toolDefinitionApproverGroups`); 403 `TOOL_PIN_NOT_AN_APPROVER` for anyone else.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    connection: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The pins */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ToolPinList"];
+                    };
+                };
+                400: components["responses"]["ToolPinRefused"];
+                401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["ToolPinRefused"];
+                503: components["responses"]["ToolPinRefused"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/mcp/connections/{connection}/tools/{tool}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept a changed MCP tool definition
+         * @description The caller must be human and hold one of `approvals.toolDefinitionApproverGroups` in the identity
+         *     presented with this request. `fingerprint` must be the changed definition waiting (the one the
+         *     human reviewed; 409 `TOOL_PIN_FINGERPRINT_MISMATCH` when the server changed it again meanwhile).
+         *     Recorded as `tool-definition.accepted` (identity: the caller; old and new fingerprints; the
+         *     justification) with optimistic concurrency on the pins stream; the gateway lets the tool be
+         *     called again (decided by policy) from the next call on. Cookie-authenticated calls must be same-origin (CSRF).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    connection: string;
+                    tool: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description The changed definition's fingerprint */
+                        fingerprint: string;
+                        /** @description Why (recorded in the event; blank is refused) */
+                        justification: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Accepted: the pin of the tool as it is now */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ToolPinAccepted"];
+                    };
+                };
+                400: components["responses"]["ToolPinRefused"];
+                401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["ToolPinRefused"];
+                404: components["responses"]["ToolPinRefused"];
+                409: components["responses"]["ToolPinRefused"];
+                503: components["responses"]["ToolPinRefused"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions": {
         parameters: {
             query?: never;
@@ -1501,6 +1613,31 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        ToolPin: {
+            tool: string;
+            /** @description The accepted definition */
+            fingerprint: string;
+            /** Format: date-time */
+            pinnedAt: string;
+            /** @description A changed definition waiting for a human; the tool is blocked meanwhile */
+            changed?: {
+                fingerprint: string;
+                /** Format: date-time */
+                detectedAt: string;
+                /** @description The new description (masked */
+                description?: string;
+            };
+        };
+        ToolPinList: {
+            connection: string;
+            tools: components["schemas"]["ToolPin"][];
+            /** @description Whether the caller may accept changed definitions */
+            canAccept: boolean;
+        };
+        ToolPinAccepted: {
+            connection: string;
+            tool: components["schemas"]["ToolPin"];
+        };
         SessionSummary: {
             /** Format: uuid */
             sessionId: string;
@@ -1811,6 +1948,20 @@ export interface components {
         };
     };
     responses: {
+        /**
+         * @description Refused (`{ error: { code, message } }`): 400 `TOOL_PIN_INVALID`; 403 `TOOL_PIN_NOT_AN_APPROVER`,
+         *     `TOOL_PIN_APPROVER_NOT_HUMAN`, `CSRF_CHECK_FAILED`; 404 `TOOL_PIN_NOT_FOUND` (the tool was never seen on
+         *     the connection); 409 `TOOL_PIN_NOT_CHANGED`, `TOOL_PIN_FINGERPRINT_MISMATCH`, `TOOL_PIN_CONFLICT`;
+         *     503 `EVENT_STORE_UNAVAILABLE`.
+         */
+        ToolPinRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /**
          * @description Refused (`{ error: { code, message } }`): 400 `APPROVAL_ID_INVALID`, `APPROVAL_JUSTIFICATION_REQUIRED`,
          *     `APPROVAL_STATUS_INVALID`, `APPROVAL_LIMIT_INVALID`; 403 `APPROVAL_SELF_DECISION_FORBIDDEN`,
