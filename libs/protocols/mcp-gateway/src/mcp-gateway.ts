@@ -32,6 +32,7 @@ import {
 } from './protocol-eras.js';
 import { maskMessage, type StructuredMaskingConflict } from './result-masking.js';
 import { SSE_KEEP_ALIVE, encodeSseEvent } from './sse-reader.js';
+import { ApprovedContinuations, type ContinuationBinding } from './approved-continuations.js';
 import { toolFingerprint } from './tool-pins.js';
 import { ToolPinLedger, type ToolPin } from '@custodian/tool-pins';
 import { McpStdioUpstream } from './stdio-upstream.js';
@@ -153,6 +154,7 @@ export class McpGateway {
   private readonly pins = new Map<string, ToolPinLedger>();
   private readonly sessions = new Map<string, GatewaySession>();
   private readonly statelessSessions = new Map<string, GatewaySession>();
+  private readonly continuations = new ApprovedContinuations();
   private readonly logger: GatewayLogger;
   private readonly maxMessageBytes: number;
   private readonly keepAliveMs: number;
@@ -766,7 +768,7 @@ export class McpGateway {
         await this.forwardRequest(session, reply, body, message, undefined, controller.signal, extraHeaders);
         return;
       }
-      const outcome = await this.decide(session, reply, message, controller.signal);
+      const { outcome, continuation } = await this.decide(session, reply, message, controller.signal);
       if (!outcome.forward) {
         // Strict mode: the refusal is on record before the client hears of it.
         if (this.options.pipeline.strict && outcome.code !== 'EVIDENCE_UNAVAILABLE') await session.pipeline.whenRecorded(2_000);
@@ -774,7 +776,7 @@ export class McpGateway {
         return;
       }
       if (controller.signal.aborted) return;
-      await this.forwardRequest(session, reply, body, message, outcome.commandId, controller.signal, extraHeaders);
+      await this.forwardRequest(session, reply, body, message, outcome.commandId, controller.signal, extraHeaders, continuation);
     } catch (error) {
       if (controller.signal.aborted) return;
       if (res.headersSent) {
@@ -841,15 +843,31 @@ export class McpGateway {
           : `Tool ${tool} is blocked: Custodian could not record its definition; try again later.`,
       );
     }
+    // A 2026-07-28 retry of an approved call that answered input_required: the same identity, tool,
+    // arguments, rule and policy version, carrying the requestState the gateway relayed, continues
+    // the approved call instead of asking the approvers again. Anything else is decided afresh.
+    const argsDigest = createHash('sha256').update(canonicalJson(args ?? {})).digest('hex');
+    const requestState = params['requestState'];
+    const continued =
+      decision.decision === 'require-approval' && tool !== undefined && typeof requestState === 'string' ? this.continuations.take(session, requestState, { tool, argsDigest, ruleId: decision.ruleId, policyDigest: decision.policy.digest }) : undefined;
+    if (continued) {
+      const { approval: _approval, ...rest } = decision;
+      decision = { ...rest, decision: 'allow', reason: `continues the call approved as command ${continued.approvedCommandId} (rule ${decision.ruleId ?? 'default'}): an input_required retry with the requestState relayed to this identity for the same tool and arguments` };
+    }
     if (decision.decision === 'require-approval') reply.startStream(this.keepAliveMs);
-    return pipeline.issue({
+    const outcome = await pipeline.issue({
       language: 'mcp',
       kind: 'mcp-tool',
       text,
-      summary: { server: session.connection.name, method: message.method, ...(tool === undefined ? {} : { tool }), ...(annotations ? { annotations } : {}) },
+      summary: { server: session.connection.name, method: message.method, ...(tool === undefined ? {} : { tool }), ...(annotations ? { annotations } : {}), ...(continued ? { continues: continued.approvedCommandId } : {}) },
       decision,
       signal,
     });
+    const approved = outcome.forward && tool !== undefined && (outcome.via === 'approval' || continued !== undefined);
+    const continuation: ContinuationBinding | undefined = approved
+      ? { tool: tool!, argsDigest, ruleId: decision.ruleId, policyDigest: decision.policy.digest, approvedCommandId: continued?.approvedCommandId ?? outcome.commandId }
+      : undefined;
+    return { outcome, continuation };
   }
 
   /** The arguments as approvers see them and the approval digest binds them: canonical JSON, masked where detectors or path rules say. */
@@ -937,6 +955,7 @@ export class McpGateway {
     commandId: string | undefined,
     signal: AbortSignal,
     extraHeaders?: Readonly<Record<string, string>>,
+    continuation?: ContinuationBinding,
   ): Promise<void> {
     const answer = await session.upstream.post(session.state, body, signal, extraHeaders);
     if (answer.kind === 'accepted') {
@@ -949,7 +968,7 @@ export class McpGateway {
     }
     const tool = message.method === 'tools/call' && typeof message.params?.['name'] === 'string' ? session.tools.get(message.params['name']) : undefined;
     const transform = message.method === 'tools/list' ? (text: string) => this.filterToolList(session, text) : undefined;
-    await this.relay(session, reply, answer, commandId, transform, tool?.['outputSchema'], message.id);
+    await this.relay(session, reply, answer, commandId, transform, tool?.['outputSchema'], message.id, continuation);
   }
 
   private async filterToolList(session: GatewaySession, text: string): Promise<string> {
@@ -967,6 +986,7 @@ export class McpGateway {
     transform?: (text: string) => string | Promise<string>,
     outputSchema?: unknown,
     requestId?: JsonRpcId,
+    continuation?: ContinuationBinding,
   ): Promise<void> {
     if (answer.stream) reply.startStream();
     const findings = new MaskingFindings();
@@ -986,6 +1006,11 @@ export class McpGateway {
           continue;
         }
         const out = transform ? await transform(masked.text) : masked.text;
+        // An approved call that needs the client's input: its retry (with this requestState) continues the approval.
+        if (continuation) {
+          const state = inputRequiredState(out);
+          if (state !== undefined) this.continuations.bind(session, state, continuation);
+        }
         // The server says its tools changed: the next call lists them again (and meets the pins).
         if (out.includes('notifications/tools/list_changed') && labelOf(out) === 'notifications/tools/list_changed') session.toolsListed = false;
         // A JSON answer keeps the upstream's status (the stateless era's errors carry 400/404), except
@@ -1061,6 +1086,14 @@ function safeParse(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** The `requestState` of an input_required result (2026-07-28), if the message is one. */
+function inputRequiredState(text: string): string | undefined {
+  const parsed = safeParse(text);
+  if (!isObject(parsed) || !isObject(parsed['result']) || parsed['result']['resultType'] !== 'input_required') return undefined;
+  const state = parsed['result']['requestState'];
+  return typeof state === 'string' ? state : undefined;
 }
 
 function isInputRequired(text: string): boolean {

@@ -139,6 +139,53 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     expect(events.at(-1)!.result.requestState).toMatch(/^v1\./);
   }, 60_000);
 
+  it('the input_required retry of an approved call continues the approval (not held again); other arguments or a replayed requestState are decided afresh', async () => {
+    const token = await fx.token('agent');
+    const call = (id: number, args: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      post(token, { id, method: 'tools/call', params: { name: 'confirm_transfer', arguments: args, ...extra, _meta: META } }, { 'mcp-method': 'tools/call', 'mcp-name': 'confirm_transfer' });
+    const lastEvent = async (response: Response) => {
+      const text = await response.text();
+      const data = text.split('\n').filter((line) => line.startsWith('data: ')).map((line) => JSON.parse(line.slice(6)) as { id: number; result?: { resultType?: string; requestState?: string; content?: { text: string }[] }; error?: { message: string } });
+      return data.length > 0 ? data.at(-1)! : (JSON.parse(text) as (typeof data)[number]);
+    };
+    const pending = call(21, { amount: 5000 });
+    const held = await approvals.nextRequest();
+    approvals.grant(held.approvalId, approver);
+    const first = await lastEvent(await pending);
+    expect(first.result?.resultType).toBe('input_required');
+    const requestState = first.result!.requestState!;
+    const answers = { confirm: { action: 'accept', content: { ok: true } } };
+
+    // The retry: same tool and arguments, the relayed requestState. No second approval request.
+    const requestsBefore = approvals.requests.length;
+    const retry = await lastEvent(await call(22, { amount: 5000 }, { requestState, inputResponses: answers }));
+    expect(retry.result?.content?.[0]?.text).toBe('transfer 5000 confirmed=True state=round-1');
+    expect(approvals.requests.length).toBe(requestsBefore);
+    const events = await fx.events();
+    const decided = events.filter((e) => e.type === 'policy.decided' && (e.payload as { ruleId?: string }).ruleId === 'big-transfers-need-approval');
+    expect(decided.at(-1)!.payload).toMatchObject({ decision: 'allow', reason: expect.stringContaining(`continues the call approved as command ${held.commandId}`) });
+
+    // The same requestState again (a replay), or with other arguments: held again like a new call.
+    const replay = call(23, { amount: 5000 }, { requestState, inputResponses: answers });
+    const again = await approvals.nextRequest();
+    expect(again.ruleId).toBe('big-transfers-need-approval');
+    approvals.deny(again.approvalId, approver, 'replayed');
+    expect((await lastEvent(await replay)).error?.message).toContain('Approval denied');
+    const other = call(24, { amount: 5000, memo: 'to someone else' }, { requestState, inputResponses: answers });
+    const third = await approvals.nextRequest();
+    approvals.deny(third.approvalId, approver, 'other arguments');
+    expect((await lastEvent(await other)).error?.message).toContain('Approval denied');
+
+    // The Python SDK client drives the same exchange by itself: one approval, then its automatic retry continues it.
+    const before = approvals.requests.length;
+    const run = runPythonClient(fx.gateway.endpoint('py'), token, [['confirm_transfer', { amount: 5000 }]]);
+    const sdkHeld = await approvals.nextRequest();
+    approvals.grant(sdkHeld.approvalId, approver);
+    const sdk = await run;
+    expect(sdk.calls[0]!.result!.content![0]!.text).toBe('transfer 5000 confirmed=True state=round-1');
+    expect(approvals.requests.length).toBe(before + 1);
+  }, 90_000);
+
   it('era detection: a stateless client toward a session-era upstream gets -32022 naming 2025-11-25, and the Python client falls back to initialize', async () => {
     const token = await fx.token('agent');
     const probe = await fetch(fx.gateway.endpoint('tools'), {
