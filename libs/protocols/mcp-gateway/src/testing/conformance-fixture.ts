@@ -1,8 +1,11 @@
-// Test-only: the MCP side of the gateway conformance suite (@custodian/gateway-conformance). The
-// upstream is an SDK-built McpServer (streamable HTTP) that logs every tool call it runs (the
-// observation point for "did it reach the upstream"); the client is the SDK's Client over its
-// streamable HTTP transport, with a fetch that keeps every response byte it received. A command is
-// `<tool> <JSON arguments>`.
+// Test-only: the MCP side of the gateway conformance suite (@custodian/gateway-conformance), in
+// both protocol eras. Session era: the upstream is an SDK-built McpServer (TypeScript SDK 1.x,
+// streamable HTTP) and the client the same SDK's Client. Stateless era (2026-07-28): the upstream is
+// a Python SDK (mcp 2.x) server that refuses `initialize`, and the client the TypeScript SDK 2.x
+// Client pinned to 2026-07-28 (server/discover, per-request _meta and routing headers). Both
+// upstreams log every tool call they run (the observation point for "did it reach the upstream");
+// the clients' fetch keeps every response byte they received. A command is `<tool> <JSON arguments>`.
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { ConformanceClient, ConformanceEnvironment, ConformanceGateway, ConformanceReply, GatewayConformanceFixture } from '@custodian/gateway-conformance';
@@ -17,16 +20,17 @@ import { join } from 'node:path';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { McpGateway } from '../mcp-gateway.js';
 import { teeingFetch } from './gateway-fixture.js';
+import { startPythonConformanceUpstream, type PythonConformanceUpstream } from './python-sdk.js';
 import { startTestUpstream, type TestUpstream } from './upstream-server.js';
 
 const CONNECTION = 'conformance';
 
-async function runCommand(client: Client, command: string): Promise<ConformanceReply> {
+async function runCommand(call: (name: string, args: Record<string, unknown>) => Promise<{ isError?: boolean; content?: unknown; structuredContent?: unknown }>, command: string): Promise<ConformanceReply> {
   const space = command.indexOf(' ');
   const name = space === -1 ? command : command.slice(0, space);
   const args = space === -1 ? {} : (JSON.parse(command.slice(space + 1)) as Record<string, unknown>);
   try {
-    const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 120_000 });
+    const result = await call(name, args);
     return { ok: result.isError !== true, output: JSON.stringify({ content: result.content, structuredContent: result.structuredContent }) };
   } catch (error) {
     const e = error as Error & { code?: number; data?: unknown };
@@ -41,7 +45,7 @@ async function connectClient(gateway: McpGateway, token: string): Promise<Confor
   await client.connect(transport);
   let gone = false;
   return {
-    run: (command) => runCommand(client, command),
+    run: (command) => runCommand((name, args) => client.callTool({ name, arguments: args }, undefined, { timeout: 120_000 }), command),
     clientBound: () => Buffer.concat(received),
     async close() {
       if (gone) return;
@@ -57,8 +61,34 @@ async function connectClient(gateway: McpGateway, token: string): Promise<Confor
   };
 }
 
-export function mcpConformanceFixture(): GatewayConformanceFixture {
-  let upstream: TestUpstream | undefined;
+/** A 2026-07-28 client (TypeScript SDK 2.x): no session, each request on its own; closing ends nothing on the server. */
+async function connectModernClient(gateway: McpGateway, token: string): Promise<ConformanceClient> {
+  const received: Buffer[] = [];
+  const transport = new ModernTransport(new URL(gateway.endpoint(CONNECTION)), { requestInit: { headers: { authorization: `Bearer ${token}` } }, fetch: teeingFetch(received) });
+  const client = new ModernClient({ name: 'gateway-conformance-modern', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  await client.connect(transport);
+  if (client.getProtocolEra() !== 'modern') throw new Error(`the client negotiated the ${client.getProtocolEra() ?? 'unknown'} era, not 2026-07-28`);
+  let gone = false;
+  return {
+    run: (command) => runCommand((name, args) => client.callTool({ name, arguments: args }, { timeout: 120_000 }), command),
+    clientBound: () => Buffer.concat(received),
+    async close() {
+      if (gone) return;
+      gone = true;
+      await client.close().catch(() => undefined);
+    },
+    disconnect() {
+      gone = true;
+      // Aborts every open request: the gateway sees the client vanish.
+      void transport.close().catch(() => undefined);
+    },
+  };
+}
+
+export type McpConformanceEra = 'session' | 'stateless';
+
+export function mcpConformanceFixture(era: McpConformanceEra = 'session'): GatewayConformanceFixture {
+  let upstream: TestUpstream | PythonConformanceUpstream | undefined;
   let credential: string | undefined;
   // Tool pins live in an event store of their own here (the suite's store is behind its evidence pipeline).
   let pins: { store: SqliteEventStore; dir: string } | undefined;
@@ -66,7 +96,7 @@ export function mcpConformanceFixture(): GatewayConformanceFixture {
     if (!pins) throw new Error('the pin store is not open');
     return pins.store;
   };
-  const started = (): TestUpstream => {
+  const started = (): TestUpstream | PythonConformanceUpstream => {
     if (!upstream) throw new Error('the upstream MCP server is not started');
     return upstream;
   };
@@ -87,7 +117,7 @@ export function mcpConformanceFixture(): GatewayConformanceFixture {
 
     async startUpstream(setup) {
       credential = setup.credential;
-      upstream = await startTestUpstream({ credential: setup.credential, piiValue: setup.piiValue });
+      upstream = era === 'stateless' ? await startPythonConformanceUpstream(setup) : await startTestUpstream({ credential: setup.credential, piiValue: setup.piiValue });
       const dir = mkdtempSync(join(tmpdir(), 'custodian-mcp-pins-'));
       pins = { dir, store: await SqliteEventStore.open({ path: join(dir, 'events.sqlite') }) };
     },
@@ -120,14 +150,15 @@ export function mcpConformanceFixture(): GatewayConformanceFixture {
         toolPins: { eventStore: pinStore(), source: environment.source },
       });
       await gateway.listen();
-      return { connect: (token) => connectClient(gateway, token), stop: () => gateway.close() };
+      return { connect: (token) => (era === 'stateless' ? connectModernClient(gateway, token) : connectClient(gateway, token)), stop: () => gateway.close() };
     },
 
     async reachedUpstream(marker) {
       // The upstream logs a call as it runs it; a short settle lets a request already on its way
       // through the gateway arrive (PostgreSQL's fixture uses a barrier statement for the same).
       await new Promise((resolve) => setTimeout(resolve, 50));
-      return started().calls.some((call) => call.arguments.includes(marker));
+      const calls: readonly (string | { readonly arguments: string })[] = started().calls;
+      return calls.some((call) => (typeof call === 'string' ? call : call.arguments).includes(marker));
     },
 
     async stop() {

@@ -36,12 +36,10 @@ export interface PythonUpstream {
   stop(): Promise<void>;
 }
 
-/** `modernOnly`: the server refuses `initialize` (-32022), as a server of the 2026-07-28 era only does. */
-export async function startPythonUpstream(options: { readonly modernOnly?: boolean } = {}): Promise<PythonUpstream> {
+/** Runs a Python server script on a free port until it prints `READY <port>`; `onLine` sees every other stdout line. */
+async function spawnPythonServer(script: string, args: readonly string[], env: Readonly<Record<string, string>>, onLine: (line: string) => void): Promise<{ port: number; stop(): Promise<void> }> {
   const port = await freePort();
-  const child: ChildProcess = spawn(PYTHON_SDK_PYTHON, [join(SCRIPTS, 'stateless_server.py'), String(port), ...(options.modernOnly ? ['modern-only'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const authorizations: string[] = [];
-  const posts: string[] = [];
+  const child: ChildProcess = spawn(PYTHON_SDK_PYTHON, [join(SCRIPTS, script), String(port), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let log = '';
   let pending = '';
   await new Promise<void>((ready, fail) => {
@@ -51,21 +49,17 @@ export async function startPythonUpstream(options: { readonly modernOnly?: boole
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
       for (const line of lines) {
-        if (line.startsWith('AUTH ')) authorizations.push(line.slice(5));
-        else if (line.startsWith('ERA ')) posts.push(line.slice(4));
-        else if (line === `READY ${port}`) {
+        if (line === `READY ${port}`) {
           clearTimeout(timer);
           ready();
-        }
+        } else onLine(line);
       }
     });
     child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
     child.once('exit', (code) => fail(new Error(`the Python MCP server exited (${code}): ${log}`)));
   });
   return {
-    url: `http://127.0.0.1:${port}/mcp`,
-    authorizations,
-    posts,
+    port,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise<void>((done) => child.once('exit', () => done()));
@@ -73,6 +67,33 @@ export async function startPythonUpstream(options: { readonly modernOnly?: boole
       await exited;
     },
   };
+}
+
+/** `modernOnly`: the server refuses `initialize` (-32022), as a server of the 2026-07-28 era only does. */
+export async function startPythonUpstream(options: { readonly modernOnly?: boolean } = {}): Promise<PythonUpstream> {
+  const authorizations: string[] = [];
+  const posts: string[] = [];
+  const server = await spawnPythonServer('stateless_server.py', options.modernOnly ? ['modern-only'] : [], {}, (line) => {
+    if (line.startsWith('AUTH ')) authorizations.push(line.slice(5));
+    else if (line.startsWith('ERA ')) posts.push(line.slice(4));
+  });
+  return { url: `http://127.0.0.1:${server.port}/mcp`, authorizations, posts, stop: () => server.stop() };
+}
+
+export interface PythonConformanceUpstream {
+  readonly url: string;
+  /** `<tool> <JSON arguments>` of every tool call the server ran. */
+  readonly calls: string[];
+  stop(): Promise<void>;
+}
+
+/** The conformance suite's upstream in the stateless era (2026-07-28 only): accepts `credential` only, returns `piiValue` from lookup_customer. */
+export async function startPythonConformanceUpstream(setup: { readonly credential: string; readonly piiValue: string }): Promise<PythonConformanceUpstream> {
+  const calls: string[] = [];
+  const server = await spawnPythonServer('conformance_server.py', [], { CONFORMANCE_CREDENTIAL: setup.credential, CONFORMANCE_PII: setup.piiValue }, (line) => {
+    if (line.startsWith('CALL ')) calls.push(line.slice(5));
+  });
+  return { url: `http://127.0.0.1:${server.port}/mcp`, calls, stop: () => server.stop() };
 }
 
 export interface PythonClientCall {
