@@ -25,13 +25,13 @@ import { startTestUpstream, type TestUpstream } from './upstream-server.js';
 
 const CONNECTION = 'conformance';
 
-async function runCommand(call: (name: string, args: Record<string, unknown>) => Promise<{ isError?: boolean; content?: unknown; structuredContent?: unknown }>, command: string): Promise<ConformanceReply> {
+async function runCommand(call: (name: string, args: Record<string, unknown>) => Promise<Record<string, unknown>>, command: string): Promise<ConformanceReply> {
   const space = command.indexOf(' ');
   const name = space === -1 ? command : command.slice(0, space);
   const args = space === -1 ? {} : (JSON.parse(command.slice(space + 1)) as Record<string, unknown>);
   try {
     const result = await call(name, args);
-    return { ok: result.isError !== true, output: JSON.stringify({ content: result.content, structuredContent: result.structuredContent }) };
+    return { ok: result['isError'] !== true, output: JSON.stringify({ content: result['content'], structuredContent: result['structuredContent'] }) };
   } catch (error) {
     const e = error as Error & { code?: number; data?: unknown };
     return { ok: false, output: `${e.message}${e.code === undefined ? '' : ` (JSON-RPC ${e.code})`}${e.data === undefined ? '' : ` ${JSON.stringify(e.data)}`}` };
