@@ -30,6 +30,7 @@ let service: RunningNestService;
 let upstream: Server;
 let port = 0;
 const authorizations: string[] = [];
+const grants: { clientId: string | undefined; method: string }[] = [];
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -107,6 +108,10 @@ gateways:
         upstream:
           url: http://127.0.0.1:${upstreamPort}/mcp
           clientCredentials: { issuer: ${oidc.issuer}, clientId: custodian-gateway, clientSecret: { fromEnv: GATEWAY_CLIENT_SECRET }, resource: "https://helpdesk.test" }
+      - name: helpdesk-cc-post
+        upstream:
+          url: http://127.0.0.1:${upstreamPort}/mcp
+          clientCredentials: { issuer: ${oidc.issuer}, clientId: custodian-gateway-post, authMethod: client_secret_post, clientSecret: { fromEnv: GATEWAY_POST_CLIENT_SECRET }, resource: "https://helpdesk.test" }
       - name: files
         upstream:
           command: ${process.execPath}
@@ -120,6 +125,11 @@ gateways:
   process.env['HELPDESK_MCP_TOKEN'] = HELD;
   process.env['FILES_MCP_TOKEN'] = `files-${randomUUID()}`;
   process.env['GATEWAY_CLIENT_SECRET'] = oidc.registerClient({ clientId: 'custodian-gateway', kind: 'service' }).clientSecret;
+  process.env['GATEWAY_POST_CLIENT_SECRET'] = oidc.registerClient({ clientId: 'custodian-gateway-post', kind: 'service' }).clientSecret;
+  // oidc-provider accepts either secret method: how each grant authenticated is observed here.
+  oidc.provider.on('grant.success', (ctx) => {
+    grants.push({ clientId: ctx.oidc.client?.clientId, method: /^Basic /i.test(ctx.headers.authorization ?? '') ? 'client_secret_basic' : typeof ctx.oidc.params?.['client_secret'] === 'string' ? 'client_secret_post' : 'other' });
+  });
   store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
   const logger = createLogger({ service: 'gateway', level: 'silent' });
   service = await startNestService({ module: GatewayModule.register({ eventStore: store, logger, loaded }), logger, listen: { host: '127.0.0.1', port: 0 }, shutdownHooks: false });
@@ -134,6 +144,7 @@ afterAll(async () => {
   delete process.env['HELPDESK_MCP_TOKEN'];
   delete process.env['FILES_MCP_TOKEN'];
   delete process.env['GATEWAY_CLIENT_SECRET'];
+  delete process.env['GATEWAY_POST_CLIENT_SECRET'];
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -191,6 +202,23 @@ describe('gateway service: gateways.mcp', () => {
     expect(header).not.toBe(`Bearer ${token}`);
     const claims = JSON.parse(Buffer.from(header!.split('.')[1]!, 'base64url').toString()) as { sub: string; aud: string };
     expect(claims).toMatchObject({ sub: 'custodian-gateway', aud: 'https://helpdesk.test' });
+  });
+
+  it('client_secret_post when configured (authMethod): the secret goes in the token request body, and the token upstream is the IdP\'s for that client', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-1' })).accessToken;
+    const before = authorizations.length;
+    const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp/helpdesk-cc-post`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+    const client = new Client({ name: 'service-test', version: '1.0.0' });
+    await client.connect(transport);
+    expect((await client.callTool({ name: 'whoami', arguments: {} })).content).toEqual([{ type: 'text', text: 'hello from upstream, mail [REDACTED:emails]' }]);
+    await transport.terminateSession();
+    await client.close();
+    const sent = [...new Set(authorizations.slice(before))];
+    expect(sent.length).toBe(1);
+    const claims = JSON.parse(Buffer.from(sent[0]!.split('.')[1]!, 'base64url').toString()) as { sub: string; aud: string };
+    expect(claims).toMatchObject({ sub: 'custodian-gateway-post', aud: 'https://helpdesk.test' });
+    expect(grants.filter((g) => g.clientId === 'custodian-gateway-post')).toEqual([{ clientId: 'custodian-gateway-post', method: 'client_secret_post' }]);
+    expect(grants.filter((g) => g.clientId === 'custodian-gateway').every((g) => g.method === 'client_secret_basic')).toBe(true);
   });
 
   it('refuses a connection with both url and command, or a stdio credential without its variable, naming the key', () => {

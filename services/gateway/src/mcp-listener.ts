@@ -54,11 +54,11 @@ export function mcpConnectionOf(connection: McpConnectionConfig, index: number, 
   }
   let held: McpUpstreamCredential | undefined;
   if (upstream.clientCredentials) {
-    const { issuer, clientId, resource, scope } = upstream.clientCredentials;
+    const { issuer, clientId, resource, scope, authMethod } = upstream.clientCredentials;
     const secret = CredentialReference.from(upstream.clientCredentials.clientSecret, { baseDir: loaded.baseDir });
     let token: ClientCredentialsToken;
     try {
-      token = new ClientCredentialsToken({ issuer, clientId, clientSecret: () => secret.read(), clientSecretRef: secret.ref, ...(resource ? { resource } : {}), ...(scope ? { scope } : {}) });
+      token = new ClientCredentialsToken({ issuer, clientId, authMethod, clientSecret: () => secret.read(), clientSecretRef: secret.ref, ...(resource ? { resource } : {}), ...(scope ? { scope } : {}) });
     } catch (error) {
       throw new ConfigError('CONFIG_INVALID', `${key}.clientCredentials.issuer: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -18,10 +18,14 @@ export interface ClientCredentialsOptions {
   /** RFC 8707 resource indicator: the upstream's audience. */
   readonly resource?: string;
   readonly scope?: string;
+  /** How the secret goes to the token endpoint: HTTP Basic (default) or in the form body (RFC 6749 §2.3.1), as the client is registered. */
+  readonly authMethod?: ClientSecretMethod;
   /** A token is renewed this long before it expires (default 60 s). */
   readonly renewBeforeSeconds?: number;
   readonly httpTimeoutMs?: number;
 }
+
+export type ClientSecretMethod = 'client_secret_basic' | 'client_secret_post';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
@@ -60,7 +64,8 @@ export class ClientCredentialsToken {
     const { issuer, clientId } = this.options;
     try {
       // Discovered again at each grant (minutes apart): a rotated secret or moved endpoint applies.
-      const configuration = await oidc.discovery(new URL(issuer), clientId, secret, oidc.ClientSecretBasic(secret), {
+      const authentication = this.options.authMethod === 'client_secret_post' ? oidc.ClientSecretPost(secret) : oidc.ClientSecretBasic(secret);
+      const configuration = await oidc.discovery(new URL(issuer), clientId, secret, authentication, {
         execute: new URL(issuer).protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
         timeout: Math.max(1, Math.ceil((this.options.httpTimeoutMs ?? 10_000) / 1000)),
       });

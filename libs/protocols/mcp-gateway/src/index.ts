@@ -7,4 +7,4 @@ export { toolFingerprint } from './tool-pins.js';
 export type { StructuredMaskingConflict } from './result-masking.js';
 export { JsonRpcErrorCode, canonicalJson } from './json-rpc.js';
 export type { McpStdioTarget } from './stdio-upstream.js';
-export { ClientCredentialsToken, type ClientCredentialsOptions } from './client-credentials.js';
+export { ClientCredentialsToken, type ClientCredentialsOptions, type ClientSecretMethod } from './client-credentials.js';

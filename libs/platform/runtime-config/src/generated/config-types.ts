@@ -758,6 +758,10 @@ export interface McpClientCredentialsConfig {
    */
   resource?: string;
   scope?: string;
+  /**
+   * How the gateway authenticates at the token endpoint, as the client is registered there: client_secret_basic (HTTP Basic) or client_secret_post (the secret in the form body).
+   */
+  authMethod: "client_secret_basic" | "client_secret_post";
 }
 /**
  * The Kubernetes exec listener: a Kubernetes API front for pods/exec over WebSocket (v5/v4.channel.k8s.io). Agents use a kubeconfig whose server is https://<listen>/clusters/<cluster name> and whose token is their OIDC access token; the gateway execs upstream with the cluster credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*), shared with every listener.
