@@ -10,7 +10,7 @@ import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
 import { ClientCredentialsToken } from './client-credentials.js';
 import { HEADER_MISMATCH_RULE } from './mcp-gateway.js';
 import { startMcpFixture, type McpFixture } from './testing/gateway-fixture.js';
-import { pythonSdkAvailable, runPythonClient, startPythonUpstream, type PythonUpstream } from './testing/python-sdk.js';
+import { PYTHON_SDK_PYTHON, PYTHON_STDIO_SERVER, pythonSdkAvailable, runPythonClient, startPythonUpstream, type PythonUpstream } from './testing/python-sdk.js';
 import { TestOnlyApprovalGate } from '@custodian/session-pipeline/testing';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'raw-fetch', version: '1' } };
@@ -35,6 +35,8 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
         { name: 'py', upstream: { url: py.url, credential: { ref: 'env:PY_MCP_TOKEN', read: () => pyCredential } } },
         { name: 'py-modern', upstream: { url: modern.url, credential: { ref: 'env:PY_MCP_TOKEN', read: () => pyCredential } } },
         { name: 'py-cc', upstream: { url: py.url, credential: { ref: 'env:CC_SECRET', read: () => cc.token!.read() } } },
+        // The same SDK's server over stdio, run by the gateway (one child per session).
+        { name: 'py-stdio', upstream: { command: PYTHON_SDK_PYTHON, args: [PYTHON_STDIO_SERVER], timeoutMs: 30_000 } },
       ],
       extraRules: `
   - id: no-drops
@@ -42,7 +44,7 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     decision: block
     message: Dropping tables is blocked.
   - id: py-cc-lookups
-    match: { identity: { groups: [analysts] }, mcp: { servers: [py-cc, py-modern], tools: [lookup, confirm_transfer] } }
+    match: { identity: { groups: [analysts] }, mcp: { servers: [py-cc, py-modern, py-stdio], tools: [lookup, confirm_transfer] } }
     decision: allow
   - id: big-transfers-need-approval
     match: { identity: { groups: [analysts] }, mcp: { servers: [py], tools: [confirm_transfer], arguments: { "$.amount": { equals: 5000 } } } }
@@ -184,6 +186,31 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     const sdk = await run;
     expect(sdk.calls[0]!.result!.content![0]!.text).toBe('transfer 5000 confirmed=True state=round-1');
     expect(approvals.requests.length).toBe(before + 1);
+  }, 90_000);
+
+  it('a stdio server in the stateless era: the Python SDK client speaks 2026-07-28 through the gateway to a stdio child (no initialize), policy and masking apply; a session-era client still gets initialize', async () => {
+    const token = await fx.token('agent');
+    const run = await runPythonClient(fx.gateway.endpoint('py-stdio'), token, [
+      ['lookup', { customer: 'c-9' }],
+      ['drop_table', { table: 'users' }],
+    ]);
+    expect(run.protocolVersion).toBe('2026-07-28');
+    expect(run.calls[0]!.result!.content![0]!.text).toBe('customer c-9: contact [REDACTED:pii-email]');
+    expect(run.calls[1]!.error!.code).toBe(-32001);
+    const events = await fx.events();
+    const issued = events.filter((e) => e.type === 'command.issued').map((e) => (e.payload as { text: string }).text);
+    expect(issued).toContain('tools/call lookup on py-stdio {"customer":"c-9"}');
+    // No initialize went to a child of this client's session: its frames toward the server are stateless requests.
+    const sessionIds = new Set(events.filter((e) => e.type === 'session.opened' && (e.payload as { connection: { name: string } }).connection.name === 'py-stdio').map((e) => (e.payload as { sessionId: string }).sessionId));
+    const labels = events.filter((e) => e.type === 'frame.recorded' && sessionIds.has((e.payload as { sessionId: string }).sessionId) && (e.payload as { direction: string }).direction === 'client-to-upstream').map((e) => (e.payload as { messageType: string }).messageType);
+    expect(labels).toContain('tools/call');
+    expect(labels).not.toContain('initialize');
+
+    const { client, transport } = await fx.connect(token, 'py-stdio');
+    expect(client.getServerVersion()?.name).toBe('python-stdio-upstream');
+    expect(((await client.callTool({ name: 'lookup', arguments: { customer: 'c-10' } })).content as { text: string }[])[0]!.text).toBe('customer c-10: contact [REDACTED:pii-email]');
+    await transport.terminateSession();
+    await client.close();
   }, 90_000);
 
   it('era detection: a stateless client toward a session-era upstream gets -32022 naming 2025-11-25, and the Python client falls back to initialize', async () => {

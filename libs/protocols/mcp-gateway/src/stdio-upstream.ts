@@ -1,10 +1,14 @@
 // A stdio MCP server as a connection: the gateway runs the configured command, one child process
 // per gateway session, and speaks newline-delimited JSON-RPC on its stdin/stdout (MCP stdio
-// transport). A request's reply is the stream of messages the child writes until the response
+// transport). Both eras: a session-era client's child gets `initialize` first (the client's own);
+// a stateless-era (2026-07-28) client's child gets its requests as they are (each carries its
+// `_meta`), when the server answers `server/discover` with 2026-07-28 (probed once, in a child of
+// its own, and remembered). A request's reply is the stream of messages the child writes until the response
 // with the request's id; messages that answer nothing (notifications, the server's own requests)
 // go to the session's GET stream when one is open, else to the oldest pending request.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { McpGatewayError } from './gateway-errors.js';
+import { CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, LATEST_MODERN_VERSION, MODERN_PROTOCOL_VERSIONS, PROTOCOL_VERSION_META_KEY } from './protocol-eras.js';
 import type { UpstreamEra, UpstreamReply, UpstreamState } from './upstream-client.js';
 
 export interface McpStdioTarget {
@@ -157,8 +161,13 @@ class StdioChild {
   }
 }
 
+const ERA_RETRY_MS = 60_000;
+
 export class McpStdioUpstream {
   private readonly children = new WeakMap<UpstreamState, Promise<StdioChild>>();
+  /** The probe's verdict (kept: the command does not change); a failed probe is retried after a minute. */
+  private eraProbe: { readonly at: number; readonly era: Promise<UpstreamEra> } | undefined;
+  private discovered: Record<string, unknown> | undefined;
 
   constructor(
     private readonly target: McpStdioTarget,
@@ -175,12 +184,61 @@ export class McpStdioUpstream {
   }
 
   discovery(): Record<string, unknown> | undefined {
-    return undefined;
+    return this.discovered;
   }
 
-  /** A stdio server is spoken to in the session era (initialize first); stateless clients are told to use it. */
+  /**
+   * Whether the server speaks 2026-07-28: asked with `server/discover` in a child of its own, which
+   * is then stopped. A server of the session era answers an error (or nothing) instead.
+   */
   era(): Promise<UpstreamEra> {
-    return Promise.resolve('session');
+    const cached = this.eraProbe;
+    if (cached) return cached.era;
+    const era = this.probeEra();
+    const probe = { at: Date.now(), era };
+    this.eraProbe = probe;
+    era.catch(() => {
+      // A server that could not be started: asked again after a while, not at every request.
+      setTimeout(() => {
+        if (this.eraProbe === probe) this.eraProbe = undefined;
+      }, ERA_RETRY_MS).unref();
+    });
+    return era;
+  }
+
+  private async probeEra(): Promise<UpstreamEra> {
+    const state: UpstreamState = { sessionId: undefined, protocolVersion: LATEST_MODERN_VERSION };
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'custodian-era-probe',
+      method: 'server/discover',
+      params: { _meta: { [PROTOCOL_VERSION_META_KEY]: LATEST_MODERN_VERSION, [CLIENT_CAPABILITIES_META_KEY]: {}, [CLIENT_INFO_META_KEY]: { name: 'custodian-mcp-gateway', version: '1' } } },
+    });
+    try {
+      const reply = await this.post(state, body, AbortSignal.timeout(Math.min(this.target.timeoutMs ?? 30_000, 10_000)));
+      if (reply.kind !== 'messages') return 'session';
+      for await (const text of reply.messages) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          continue;
+        }
+        const result = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>)['result'] : undefined;
+        const versions = typeof result === 'object' && result !== null ? (result as Record<string, unknown>)['supportedVersions'] : undefined;
+        if (Array.isArray(versions) && versions.some((v) => typeof v === 'string' && MODERN_PROTOCOL_VERSIONS.includes(v))) {
+          this.discovered = result as Record<string, unknown>;
+          return 'stateless';
+        }
+      }
+      return 'session';
+    } catch (error) {
+      // The child exited on the unknown request, or did not answer it: a server of the session era.
+      if (error instanceof McpGatewayError && (error.code === 'UPSTREAM_SESSION_EXPIRED' || error.code === 'UPSTREAM_UNAVAILABLE')) return 'session';
+      throw error;
+    } finally {
+      await this.terminate(state);
+    }
   }
 
   /** The session's child process, started on first use (concurrent first calls share one). */

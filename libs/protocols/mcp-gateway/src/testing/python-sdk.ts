@@ -13,6 +13,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../../../../..');
 export const PYTHON_SDK_PYTHON = join(ROOT, '.tools/python/bin/python');
 const SCRIPTS = join(here, 'python');
+/** A stdio MCP server of both eras (Python SDK), for stdio connections: run with PYTHON_SDK_PYTHON. */
+export const PYTHON_STDIO_SERVER = join(SCRIPTS, 'stdio_server.py');
 
 /** Whether the Python SDK is installed (scripts/setup-python.sh). */
 export function pythonSdkAvailable(): boolean {
