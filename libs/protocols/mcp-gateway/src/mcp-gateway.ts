@@ -70,6 +70,8 @@ interface GatewaySession {
   tokenDigest: Buffer;
   tokenExpiresAt: number;
   readonly tools: Map<string, Record<string, unknown>>;
+  /** Fingerprints of `tools`' definitions (computed once per tools/list, not per call). */
+  readonly fingerprints: Map<string, string>;
   toolsListed: boolean;
   bridge: EraBridge | undefined;
   readonly inFlight: Set<AbortController>;
@@ -480,6 +482,7 @@ export class McpGateway {
       tokenDigest,
       tokenExpiresAt: expiresAt,
       tools: new Map(),
+      fingerprints: new Map(),
       toolsListed: false,
       bridge: undefined,
       inFlight: new Set(),
@@ -654,6 +657,7 @@ export class McpGateway {
       tokenDigest,
       tokenExpiresAt: expiresAt,
       tools: new Map(),
+      fingerprints: new Map(),
       toolsListed: false,
       bridge: undefined,
       inFlight: new Set(),
@@ -846,10 +850,10 @@ export class McpGateway {
     // A 2026-07-28 retry of an approved call that answered input_required: the same identity, tool,
     // arguments, rule and policy version, carrying the requestState the gateway relayed, continues
     // the approved call instead of asking the approvers again. Anything else is decided afresh.
-    const argsDigest = createHash('sha256').update(canonicalJson(args ?? {})).digest('hex');
+    const argsDigest = (): string => createHash('sha256').update(canonicalJson(args ?? {})).digest('hex');
     const requestState = params['requestState'];
     const continued =
-      decision.decision === 'require-approval' && tool !== undefined && typeof requestState === 'string' ? this.continuations.take(session, requestState, { tool, argsDigest, ruleId: decision.ruleId, policyDigest: decision.policy.digest }) : undefined;
+      decision.decision === 'require-approval' && tool !== undefined && typeof requestState === 'string' ? this.continuations.take(session, requestState, { tool, argsDigest: argsDigest(), ruleId: decision.ruleId, policyDigest: decision.policy.digest }) : undefined;
     if (continued) {
       const { approval: _approval, ...rest } = decision;
       decision = { ...rest, decision: 'allow', reason: `continues the call approved as command ${continued.approvedCommandId} (rule ${decision.ruleId ?? 'default'}): an input_required retry with the requestState relayed to this identity for the same tool and arguments` };
@@ -865,7 +869,7 @@ export class McpGateway {
     });
     const approved = outcome.forward && tool !== undefined && (outcome.via === 'approval' || continued !== undefined);
     const continuation: ContinuationBinding | undefined = approved
-      ? { tool: tool!, argsDigest, ruleId: decision.ruleId, policyDigest: decision.policy.digest, approvedCommandId: continued?.approvedCommandId ?? outcome.commandId }
+      ? { tool: tool!, argsDigest: continued?.argsDigest ?? argsDigest(), ruleId: decision.ruleId, policyDigest: decision.policy.digest, approvedCommandId: continued?.approvedCommandId ?? outcome.commandId }
       : undefined;
     return { outcome, continuation };
   }
@@ -885,7 +889,7 @@ export class McpGateway {
   private async pinCheck(session: GatewaySession, tool: string): Promise<{ readonly kind: 'changed' | 'unrecorded'; readonly fingerprint: string } | undefined> {
     const ledger = this.pins.get(session.connection.name)!;
     const definition = session.tools.get(tool);
-    const current = definition === undefined ? undefined : toolFingerprint(definition);
+    const current = definition === undefined ? undefined : (session.fingerprints.get(tool) ?? toolFingerprint(definition));
     const blocking = (pin: ToolPin | undefined): string | undefined => {
       if (pin === undefined) return undefined;
       if (current !== undefined) return pin.fingerprint === current ? undefined : current;
@@ -917,9 +921,13 @@ export class McpGateway {
       if (!isObject(tool) || typeof tool['name'] !== 'string') continue;
       const name = tool['name'];
       session.tools.set(name, tool);
+      const fingerprint = toolFingerprint(tool);
+      session.fingerprints.set(name, fingerprint);
       let check;
       try {
-        check = await pins.observe(name, toolFingerprint(tool), this.observation(session, tool));
+        // The cached verdict needs no event, so the (masked) description is only made when one is written.
+        const pin = pins.get(name);
+        check = pin && (pin.fingerprint === fingerprint || pin.changed?.fingerprint === fingerprint) ? await pins.observe(name, fingerprint, { identity: session.pipeline.identity }) : await pins.observe(name, fingerprint, this.observation(session, tool));
       } catch (error) {
         // A definition the gateway cannot pin is not shown (fail closed); calls to it are refused.
         this.logger.error({ sessionId: session.pipeline.id, connection: session.connection.name, tool: name, err: error instanceof Error ? error.message : String(error) }, 'mcp tool definition could not be pinned: hidden');

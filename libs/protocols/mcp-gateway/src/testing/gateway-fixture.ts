@@ -97,6 +97,8 @@ export interface McpFixtureOptions {
   readonly upstreamTimeoutMs?: number;
   /** More rules (YAML list items, indented by two), placed before the test policy's own. */
   readonly extraRules?: string;
+  /** Strict mode (a command is forwarded once its events are durable); default true. */
+  readonly strict?: boolean;
 }
 
 /** A fetch that keeps a copy of every response body byte (what the client received). */
@@ -134,7 +136,7 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
     audiences,
     policy: { policy: loadPolicyFile(join(dir, 'policy.yaml')) },
     evidence,
-    strict: true,
+    strict: options.strict ?? true,
     source: { service: 'gateway', instance: 'test-mcp-gateway' },
     maskingKey: randomBytes(32),
     custodyKey: FIXTURE_CUSTODY_KEY,
