@@ -46,6 +46,8 @@ describe('event contracts', () => {
         'custody.attested',
         // A model's tool call, on the record with its masked input (issue 14).
         'tool-use.emitted',
+        // MCP tool-definition pins: first seen, changed (a rug pull), accepted by a human (issue 15).
+        'tool-definition.pinned', 'tool-definition.changed', 'tool-definition.accepted',
       ].sort(),
     );
     for (const t of EVENT_TYPES) expect(payloadSchemas.some((s) => s.type === t && s.version === LATEST_SCHEMA_VERSIONS[t])).toBe(true);
