@@ -803,8 +803,11 @@ export class McpGateway {
     const answer = await session.upstream.post(session.state, body, signal);
     if (answer.kind !== 'messages') return;
     // Not client-bound: observed for annotations and pins only (the client never receives it).
+    // Masked like the lists clients get, so that a definition has one fingerprint whichever path saw it.
     for await (const text of answer.messages) {
-      const parsed = safeParse(text);
+      const masked = maskMessage(text, { policy: session.pipeline.masking, findings: new MaskingFindings(), conflict: this.conflict });
+      if (!masked.ok) continue;
+      const parsed = safeParse(masked.text);
       if (isObject(parsed) && isObject(parsed['result'])) await this.observeTools(session, parsed['result']);
     }
   }
@@ -882,9 +885,10 @@ export class McpGateway {
   }
 
   /**
-   * Whether a call to `tool` must be refused for its definition: the definition this session saw
-   * differs from the pin (a change no human accepted yet), or it could not be pinned. An
-   * acceptance recorded meanwhile (by the API) is read from the log before refusing.
+   * Whether a call to `tool` must be refused for its definition: a changed definition waits for a
+   * human (for every session of the connection, whatever definition it saw), the definition this
+   * session saw is not the pinned one, or it could not be pinned. An acceptance recorded meanwhile
+   * (by the API) is read from the log before refusing.
    */
   private async pinCheck(session: GatewaySession, tool: string): Promise<{ readonly kind: 'changed' | 'unrecorded'; readonly fingerprint: string } | undefined> {
     const ledger = this.pins.get(session.connection.name)!;
@@ -892,8 +896,8 @@ export class McpGateway {
     const current = definition === undefined ? undefined : (session.fingerprints.get(tool) ?? toolFingerprint(definition));
     const blocking = (pin: ToolPin | undefined): string | undefined => {
       if (pin === undefined) return undefined;
-      if (current !== undefined) return pin.fingerprint === current ? undefined : current;
-      return pin.changed?.fingerprint;
+      if (pin.changed) return pin.changed.fingerprint;
+      return current !== undefined && pin.fingerprint !== current ? current : undefined;
     };
     if (blocking(ledger.get(tool)) === undefined && (current === undefined || ledger.get(tool) !== undefined)) return undefined;
     try {
@@ -904,7 +908,10 @@ export class McpGateway {
       return { kind: 'unrecorded', fingerprint: current ?? '' };
     }
     const fingerprint = blocking(ledger.get(tool));
-    return fingerprint === undefined ? undefined : { kind: 'changed', fingerprint };
+    if (fingerprint === undefined) return undefined;
+    // This session's view may be the stale one (accepted meanwhile): its next call lists tools again.
+    if (!ledger.get(tool)?.changed) session.toolsListed = false;
+    return { kind: 'changed', fingerprint };
   }
 
   private observation(session: GatewaySession, tool: Record<string, unknown>): { identity: PipelineSession['identity']; sessionId: string; description?: string } {
@@ -944,6 +951,8 @@ export class McpGateway {
         }
         continue;
       }
+      // A change waiting for a human hides the tool from every session, whichever definition it got.
+      if (pins.get(name)?.changed) continue;
       // A tool a rule blocks whatever its arguments is not shown to this identity.
       const annotations = isObject(tool['annotations']) ? (tool['annotations'] as McpToolAnnotations) : undefined;
       const decision = decideMcp(policy, session.pipeline.policyContext, { server: session.connection.name, method: 'tools/call', tool: name, ...(annotations ? { annotations } : {}) });
