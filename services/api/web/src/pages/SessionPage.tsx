@@ -1,11 +1,15 @@
+import { Suspense } from 'react';
 import { Link, useParams } from 'react-router';
-import { $api, LIVE_REFRESH_MS, apiErrorOf } from '../api';
+import { $api, apiErrorOf } from '../api';
+import { useFallbackRefresh } from '../live';
 import { replayViewFor } from '../replay';
 import { formatTime } from '../time';
+import { SessionState } from './SessionsPage';
 
 export function SessionPage() {
   const { sessionId = '' } = useParams();
-  const session = $api.useQuery('get', '/v1/sessions/{sessionId}', { params: { path: { sessionId } } }, { refetchInterval: (query) => (query.state.data?.session.live ? LIVE_REFRESH_MS : false) });
+  const poll = useFallbackRefresh();
+  const session = $api.useQuery('get', '/v1/sessions/{sessionId}', { params: { path: { sessionId } } }, { refetchInterval: (query) => (query.state.data && query.state.data.session.state !== 'ended' ? poll : false) });
   if (session.error) return <p role="alert">{apiErrorOf(session.error)?.message ?? 'Could not load the session.'} <Link to="/sessions">All sessions</Link></p>;
   if (!session.data) return <p role="status">Loading…</p>;
   const s = session.data.session;
@@ -15,7 +19,7 @@ export function SessionPage() {
     <section aria-labelledby="session-heading">
       <div className="page-head">
         <h1 id="session-heading">
-          Session on {s.connection.name} {s.live && <span className="live">● live</span>}
+          Session on {s.connection.name} <SessionState session={s} />
         </h1>
         <Link to="/sessions">All sessions</Link>
       </div>
@@ -33,7 +37,7 @@ export function SessionPage() {
         <dt>Opened</dt>
         <dd>{formatTime(s.openedAt)}</dd>
         <dt>Ended</dt>
-        <dd>{s.closedAt ? `${formatTime(s.closedAt)} (${s.closeReason ?? '?'}${s.errorCode ? `, ${s.errorCode}` : ''}; ${s.durationMs ?? '?'} ms)` : 'not yet'}</dd>
+        <dd>{s.closedAt ? `${formatTime(s.closedAt)} (${s.closeReason ?? '?'}${s.errorCode ? `, ${s.errorCode}` : ''}; ${s.durationMs ?? '?'} ms)` : `not yet; latest event ${formatTime(s.lastEventAt)}`}</dd>
         <dt>Commands</dt>
         <dd>
           {s.counts.commands} ({s.counts.allowed} allowed, {s.counts.blocked} blocked, {s.counts.held} held for approval, {s.counts.masked} masked)
@@ -45,7 +49,9 @@ export function SessionPage() {
         </dd>
       </dl>
       <h2>{replay.title}</h2>
-      <Replay session={s} />
+      <Suspense fallback={<p role="status">Loading the replay…</p>}>
+        <Replay session={s} />
+      </Suspense>
     </section>
   );
 }

@@ -1,10 +1,11 @@
 // Replay views by protocol: each protocol's replay projection plugs in here. SQL has the query
-// timeline; a terminal replay (SSH, Kubernetes exec: asciicast from GET /v1/sessions/{id}/replay,
-// shown with asciinema-player) and the LLM/MCP transcripts register the same way once their
-// endpoints are in openapi.yaml.
-import type { ComponentType } from 'react';
+// timeline; SSH and Kubernetes exec the terminal replay (asciicast from GET /v1/sessions/{id}/replay
+// and its live SSE, shown with asciinema-player); MCP and the LLM APIs the transcript
+// (GET /v1/streams/{session}/transcript).
+import { lazy, type ComponentType } from 'react';
 import type { Schemas } from '../api';
 import { QueryTimeline } from './QueryTimeline';
+import { TranscriptView } from './TranscriptView';
 
 export interface ReplayViewProps {
   readonly session: Schemas['SessionSummary'];
@@ -15,8 +16,16 @@ export interface ReplayView {
   readonly component: ComponentType<ReplayViewProps>;
 }
 
+// asciinema-player is most of the bundle: loaded only when a terminal session is opened.
+const TerminalReplay = lazy(async () => ({ default: (await import('./TerminalReplay')).TerminalReplay }));
+
 const REPLAY_VIEWS: Readonly<Record<string, ReplayView>> = {
   postgres: { title: 'Query timeline', component: QueryTimeline },
+  ssh: { title: 'Terminal replay', component: TerminalReplay },
+  kubernetes: { title: 'Terminal replay', component: TerminalReplay },
+  mcp: { title: 'Transcript', component: TranscriptView },
+  anthropic: { title: 'Transcript', component: TranscriptView },
+  http: { title: 'Transcript', component: TranscriptView },
 };
 
 /** The replay view for a protocol; the query timeline (commands and decisions) when it has none of its own yet. */
