@@ -686,9 +686,9 @@ export interface paths {
         get: {
             parameters: {
                 query: {
-                    /** @description Start (inclusive) */
+                    /** @description Start (inclusive), RFC 3339 UTC */
                     from: string;
-                    /** @description End (exclusive) */
+                    /** @description End (exclusive), RFC 3339 UTC */
                     to: string;
                     /** @description Only events of this identity subject */
                     identity?: string;
@@ -736,9 +736,9 @@ export interface paths {
         get: {
             parameters: {
                 query: {
-                    /** @description Start (inclusive) */
+                    /** @description Start (inclusive), RFC 3339 UTC */
                     from: string;
-                    /** @description End (exclusive) */
+                    /** @description End (exclusive), RFC 3339 UTC */
                     to: string;
                     /** @description Only events of this identity subject */
                     identity?: string;
@@ -1038,7 +1038,7 @@ export interface paths {
                                 detail: string;
                             };
                             keysPinned: boolean;
-                            /** @description The pack's manifest (packId */
+                            /** @description The pack's manifest (packId, scope, counts, latestCheckpoint) when it could be read */
                             manifest?: Record<string, never>;
                             custody?: {
                                 statements?: number;
@@ -1676,7 +1676,7 @@ export interface components {
             /** Format: date-time */
             signedAt: string;
             keyIds?: string[];
-            /** @description C2SP signed checkpoint note */
+            /** @description C2SP signed checkpoint note, with witness cosignature lines */
             note: string;
         };
         EvidenceFinding: {
