@@ -165,6 +165,10 @@ describe.skipIf(!available)('replays in Chromium', () => {
     await player.getByRole('button', { name: 'Play' }).click({ timeout: 30_000 });
     await expect.poll(() => player.locator('.ap-term').textContent(), { timeout: 30_000 }).toContain('replayed-through-custodian');
     await expect(replay.getByRole('link', { name: /Download the recording/ }).getAttribute('href')).resolves.toMatch(/^\/v1\/sessions\/[0-9a-f-]{36}\/replay$/);
+    // The command timeline every session shows: the command and its decision.
+    const command = page.getByRole('table', { name: 'Commands' }).getByRole('row').filter({ hasText: 'echo replayed-through-custodian' });
+    await command.waitFor({ timeout: 30_000 });
+    await expect(command.textContent()).resolves.toContain('allow (plain-tools)');
     await screenshot(page, 'session-terminal');
     await context.close();
   });

@@ -2,7 +2,7 @@ import { Suspense } from 'react';
 import { Link, useParams } from 'react-router';
 import { $api, apiErrorOf } from '../api';
 import { useFallbackRefresh } from '../live';
-import { replayViewFor } from '../replay';
+import { replayViewFor, timelineViewFor } from '../replay';
 import { formatTime } from '../time';
 import { SessionState } from './SessionsPage';
 
@@ -13,8 +13,10 @@ export function SessionPage() {
   if (session.error) return <p role="alert">{apiErrorOf(session.error)?.message ?? 'Could not load the session.'} <Link to="/sessions">All sessions</Link></p>;
   if (!session.data) return <p role="status">Loading…</p>;
   const s = session.data.session;
+  const timeline = timelineViewFor(s.connection.protocol);
+  const Timeline = timeline.component;
   const replay = replayViewFor(s.connection.protocol);
-  const Replay = replay.component;
+  const Replay = replay?.component;
   return (
     <section aria-labelledby="session-heading">
       <div className="page-head">
@@ -48,10 +50,16 @@ export function SessionPage() {
           {s.custodyExposed === null ? '' : s.custodyExposed ? ' — EXPOSED (see the custody statement)' : ' — signed statement: never exposed to the client'}
         </dd>
       </dl>
-      <h2>{replay.title}</h2>
-      <Suspense fallback={<p role="status">Loading the replay…</p>}>
-        <Replay session={s} />
-      </Suspense>
+      {replay && Replay && (
+        <>
+          <h2>{replay.title}</h2>
+          <Suspense fallback={<p role="status">Loading the replay…</p>}>
+            <Replay session={s} />
+          </Suspense>
+        </>
+      )}
+      <h2>{timeline.title}</h2>
+      <Timeline session={s} />
     </section>
   );
 }

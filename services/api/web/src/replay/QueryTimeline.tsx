@@ -16,7 +16,7 @@ export function QueryTimeline({ session }: ReplayViewProps) {
   if (!timeline.data) return <p role="status">Loading the timeline…</p>;
   return (
     <>
-      <table aria-label="Query timeline">
+      <table aria-label={session.connection.protocol === 'postgres' ? 'Query timeline' : 'Commands'}>
         <thead>
           <tr>
             <th scope="col">Time</th>
