@@ -121,7 +121,7 @@ export function SessionsPage() {
           <select id={ids.state} name="state" defaultValue={value('state')}>
             <option value="">any</option>
             <option value="live">live</option>
-            <option value="quiet">quiet (open, no event for 15 min)</option>
+            <option value="quiet">quiet</option>
             <option value="ended">ended</option>
           </select>
         </label>
