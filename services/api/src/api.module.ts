@@ -27,6 +27,8 @@ import { EVIDENCE_INSTANCE, EvidenceController } from './evidence/evidence.contr
 import { SESSION_READ_MODEL, SESSIONS_LOGGER, SessionsController, SessionsProjection } from './sessions/sessions.controller.js';
 import { SessionReadModel } from './sessions/session-read-model.js';
 import { ReplayController } from './replay.controller.js';
+import { CHANGE_FEED, ChangeFeed } from './live/change-feed.js';
+import { LiveUpdatesController } from './live/live-updates.controller.js';
 import { StreamsController } from './streams.controller.js';
 import { VersionController } from './version.controller.js';
 import { readServiceVersion } from './version-info.js';
@@ -111,15 +113,16 @@ export class ApiModule {
     const login = new BrowserLogin({ login: identity.login, sessions: identity.sessions, recorder, cookies });
     const trustedOrigins = identity.login ? [new URL(identity.login.redirectUri).origin] : [];
     const instance = deps.instance ?? `${hostname()}:${process.pid}`;
+    const changes = new ChangeFeed();
     const { toolDefinitionApproverGroups = [], ...approvalOptions } = deps.approvals ?? {};
-    const approvals = ApprovalsModule.register({ ...approvalOptions, eventStore: deps.eventStore, source: { service: 'api', instance }, logger: deps.logger });
+    const approvals = ApprovalsModule.register({ ...approvalOptions, afterReadModel: [changes.approvalHandler()], eventStore: deps.eventStore, source: { service: 'api', instance }, logger: deps.logger });
     const dashboard = dashboardAssets(deps.dashboardAssets);
     const notices = [...identity.notices.map((text) => ({ topic: 'identity', text })), ...(dashboard.notice ? [{ topic: 'dashboard', text: dashboard.notice }] : [])];
     return {
       module: ApiModule,
       ...core,
       imports: [...core.imports, approvals, ...(dashboard.module ? [dashboard.module] : [])],
-      controllers: [StreamsController, ReplayController, VersionController, AuthController, ApprovalsController, EvidenceController, SessionsController, McpToolsController],
+      controllers: [StreamsController, ReplayController, VersionController, AuthController, ApprovalsController, EvidenceController, SessionsController, LiveUpdatesController, McpToolsController],
       providers: [
         ...core.providers,
         { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() },
@@ -139,6 +142,7 @@ export class ApiModule {
         { provide: SESSION_READ_MODEL, useFactory: () => new SessionReadModel(deps.sessionsReadModelPath ?? ':memory:') },
         { provide: SESSIONS_LOGGER, useValue: deps.logger },
         SessionsProjection,
+        { provide: CHANGE_FEED, useValue: changes },
       ],
     };
   }

@@ -6,6 +6,7 @@ import { startDemoEnvironment, type DemoEnvironment } from '@custodian/demo-envi
 import { ConfigError, loadConfig, redactConfig, type LoadedConfig } from '@custodian/runtime-config';
 import { runApprovalsCommand } from './approvals-command.js';
 import { runMcpToolsCommand } from './mcp-tools-command.js';
+import { runCompletionCommand } from './completion-command.js';
 import { startEmbedded } from './embedded-host.js';
 import { runEvidenceCommand, runLogCommand, verifyPack } from './evidence-command.js';
 import { runPolicyCommand } from './policy-command.js';
@@ -49,6 +50,8 @@ Commands:
   mcp-tools list CONNECTION | accept CONNECTION TOOL -f FINGERPRINT -j TEXT
                                  MCP tool-definition pins; accept a changed (blocked)
                                  definition. \`custodian mcp-tools --help\`.
+  completion bash                Print a bash completion script:
+                                 source <(custodian completion bash)
   version                        Print the version.
 
 Options:
@@ -176,6 +179,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (argv[0] === 'evidence') return await runEvidenceCommand(argv.slice(1), io);
     if (argv[0] === 'verify') return await verifyPack(argv.slice(1), io);
     if (argv[0] === 'store') return await runStoreCommand(argv.slice(1), io);
+    if (argv[0] === 'completion') return runCompletionCommand(argv.slice(1), io, USAGE);
     const parsed = parseCommand(argv);
     const [command, sub, ...extra] = parsed.command;
     if (parsed.help || command === 'help') {

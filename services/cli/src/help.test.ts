@@ -23,6 +23,8 @@ const SUBCOMMANDS = [
   ['mcp-tools', 'list'],
   ['mcp-tools', 'accept'],
   ['version'],
+  ['completion'],
+  ['completion', 'bash'],
 ];
 
 async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
