@@ -39,7 +39,7 @@ import { McpStdioUpstream } from './stdio-upstream.js';
 import { McpUpstream, type UpstreamReply, type UpstreamState } from './upstream-client.js';
 
 /** What the gateway needs of an upstream: an HTTP server or a child process speaking stdio. */
-type Upstream = Pick<McpUpstream, 'credentialRef' | 'readCredential' | 'post' | 'openStream' | 'terminate' | 'era' | 'discovery'>;
+type Upstream = Pick<McpUpstream, 'credentialRef' | 'readCredential' | 'post' | 'openStream' | 'terminate' | 'era' | 'discovery' | 'close'>;
 
 /** A session-era client bridged to an upstream that speaks 2026-07-28 only: what each forwarded request's `_meta` carries. */
 interface EraBridge {
@@ -246,6 +246,7 @@ export class McpGateway {
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     await Promise.all([...this.sessions.values(), ...this.statelessSessions.values()].map((session) => this.endSession(session, 'gateway-shutdown')));
+    await Promise.all([...this.upstreams.values()].map((upstream) => upstream.close().catch(() => undefined)));
     server?.closeAllConnections();
     await closed;
   }

@@ -190,6 +190,15 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
 
   it('a stdio server in the stateless era: the Python SDK client speaks 2026-07-28 through the gateway to a stdio child (no initialize), policy and masking apply; a session-era client still gets initialize', async () => {
     const token = await fx.token('agent');
+    // The first stateless request starts the Python server (era probe, then this token's session):
+    // on a loaded machine that can outlast the Python client's own discover timeout, after which it
+    // falls back to initialize. So one raw request first; the client's session is then warm.
+    const warm = await fetch(fx.gateway.endpoint('py-stdio'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'server/discover' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: META } }),
+    });
+    expect(await warm.text()).toContain('2026-07-28');
     const run = await runPythonClient(fx.gateway.endpoint('py-stdio'), token, [
       ['lookup', { customer: 'c-9' }],
       ['drop_table', { table: 'users' }],

@@ -161,13 +161,13 @@ class StdioChild {
   }
 }
 
-const ERA_RETRY_MS = 60_000;
-
 export class McpStdioUpstream {
   private readonly children = new WeakMap<UpstreamState, Promise<StdioChild>>();
-  /** The probe's verdict (kept: the command does not change); a failed probe is retried after a minute. */
+  /** The probe's verdict (kept: the command does not change); a probe without an answer is no verdict. */
   private eraProbe: { readonly at: number; readonly era: Promise<UpstreamEra> } | undefined;
   private discovered: Record<string, unknown> | undefined;
+  /** The probe's child when the server speaks 2026-07-28: handed to the first stateless session (one cold start, not two). */
+  private spare: { readonly child: Promise<StdioChild>; readonly timer: NodeJS.Timeout } | undefined;
 
   constructor(
     private readonly target: McpStdioTarget,
@@ -198,16 +198,15 @@ export class McpStdioUpstream {
     const probe = { at: Date.now(), era };
     this.eraProbe = probe;
     era.catch(() => {
-      // A server that could not be started: asked again after a while, not at every request.
-      setTimeout(() => {
-        if (this.eraProbe === probe) this.eraProbe = undefined;
-      }, ERA_RETRY_MS).unref();
+      // No verdict (the server did not answer in time): asked again by the next request.
+      if (this.eraProbe === probe) this.eraProbe = undefined;
     });
     return era;
   }
 
   private async probeEra(): Promise<UpstreamEra> {
     const state: UpstreamState = { sessionId: undefined, protocolVersion: LATEST_MODERN_VERSION };
+    let keep = false;
     const body = JSON.stringify({
       jsonrpc: '2.0',
       id: 'custodian-era-probe',
@@ -215,9 +214,11 @@ export class McpStdioUpstream {
       params: { _meta: { [PROTOCOL_VERSION_META_KEY]: LATEST_MODERN_VERSION, [CLIENT_CAPABILITIES_META_KEY]: {}, [CLIENT_INFO_META_KEY]: { name: 'custodian-mcp-gateway', version: '1' } } },
     });
     try {
-      const reply = await this.post(state, body, AbortSignal.timeout(Math.min(this.target.timeoutMs ?? 30_000, 10_000)));
+      const reply = await this.post(state, body, AbortSignal.timeout(this.target.timeoutMs ?? 30_000));
       if (reply.kind !== 'messages') return 'session';
+      let answered = false;
       for await (const text of reply.messages) {
+        answered = true;
         let parsed: unknown;
         try {
           parsed = JSON.parse(text);
@@ -228,22 +229,43 @@ export class McpStdioUpstream {
         const versions = typeof result === 'object' && result !== null ? (result as Record<string, unknown>)['supportedVersions'] : undefined;
         if (Array.isArray(versions) && versions.some((v) => typeof v === 'string' && MODERN_PROTOCOL_VERSIONS.includes(v))) {
           this.discovered = result as Record<string, unknown>;
+          keep = true;
           return 'stateless';
         }
       }
+      // An answer without 2026-07-28 (an error: a session-era server) is a verdict; silence is not (a slow start).
+      if (!answered) throw new McpGatewayError('UPSTREAM_UNAVAILABLE', 'the stdio MCP server did not answer server/discover in time');
       return 'session';
     } catch (error) {
-      // The child exited on the unknown request, or did not answer it: a server of the session era.
-      if (error instanceof McpGatewayError && (error.code === 'UPSTREAM_SESSION_EXPIRED' || error.code === 'UPSTREAM_UNAVAILABLE')) return 'session';
+      // The child exited on the unknown request: a server of the session era.
+      if (error instanceof McpGatewayError && error.code === 'UPSTREAM_SESSION_EXPIRED') return 'session';
       throw error;
     } finally {
-      await this.terminate(state);
+      const child = this.children.get(state);
+      if (keep && child && !this.spare) {
+        this.children.delete(state);
+        // Unused for a minute: stopped.
+        const timer = setTimeout(() => {
+          if (this.spare?.child !== child) return;
+          this.spare = undefined;
+          void child.then((c) => c.kill(), () => undefined);
+        }, 60_000);
+        timer.unref();
+        this.spare = { child, timer };
+      } else await this.terminate(state);
     }
   }
 
   /** The session's child process, started on first use (concurrent first calls share one). */
   private child(state: UpstreamState): Promise<StdioChild> {
     let child = this.children.get(state);
+    // Only a stateless session takes the probe's child: a session-era `initialize` after server/discover could be refused.
+    if (!child && this.spare && state.protocolVersion !== undefined && MODERN_PROTOCOL_VERSIONS.includes(state.protocolVersion)) {
+      child = this.spare.child;
+      clearTimeout(this.spare.timer);
+      this.spare = undefined;
+      this.children.set(state, child);
+    }
     if (!child) {
       child = this.readCredential().then((secret) => new StdioChild(this.target, this.maxMessageBytes, secret));
       this.children.set(state, child);
@@ -305,5 +327,14 @@ export class McpStdioUpstream {
     const child = this.children.get(state);
     this.children.delete(state);
     (await child?.catch(() => undefined))?.kill();
+  }
+
+  /** Stops the probe's child if no session took it (sessions' children end with their sessions). */
+  async close(): Promise<void> {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (!spare) return;
+    clearTimeout(spare.timer);
+    (await spare.child.catch(() => undefined))?.kill();
   }
 }

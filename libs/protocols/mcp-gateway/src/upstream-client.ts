@@ -196,6 +196,9 @@ export class McpUpstream {
     return this.reply(response);
   }
 
+  /** Nothing is kept beyond sessions over HTTP (undici's pool is shared). */
+  async close(): Promise<void> {}
+
   /** Ends the upstream session (best effort). */
   async terminate(state: UpstreamState): Promise<void> {
     if (state.sessionId === undefined) return;
