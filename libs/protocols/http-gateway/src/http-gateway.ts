@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { MaskingFindings } from '@custodian/masking';
+import { JSON_LIMIT_RULE, JsonStreamError, MaskingFindings } from '@custodian/masking';
 import type { PolicyDecision } from '@custodian/policy';
 import { decideHttp, decideLlm, httpBody, httpLanguage, llmLanguage, type HttpClassification, type LlmClassification } from '@custodian/policy-languages';
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
@@ -25,6 +25,8 @@ const ROUTE = /^\/c\/([A-Za-z0-9._-]{1,100})(\/[^?]*)?(\?.*)?$/;
 const BEARER = /^Bearer +(\S+) *$/i;
 const SILENT: HttpGatewayLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const MESSAGES_PATHS = new Set(['/v1/messages', '/v1/messages/count_tokens']);
+/** JSON responses up to this are masked whole (byte for byte, Content-Length); larger ones stream. */
+const DEFAULT_WHOLE_JSON_BYTES = 1024 * 1024;
 
 type Style = 'problem' | 'anthropic';
 
@@ -476,17 +478,23 @@ export class HttpGateway {
         res.end();
         upstream.resume();
       } else if (cls === 'json') {
-        const limit = connection.config.maxJsonResponseBytes ?? 4 * 1024 * 1024;
+        const anthropic = connection.kind === 'anthropic' && status < 300;
+        const limit = connection.config.maxJsonResponseBytes ?? (anthropic ? 4 * 1024 * 1024 : DEFAULT_WHOLE_JSON_BYTES);
         const collected = await collect(decoded, limit);
-        if (collected === undefined) {
-          // Too large to mask by path: refused (the stream is not read on; it is not passed unmasked).
-          decoded.destroy();
-          sendProblem(res, { status: 502, code: 'RESPONSE_TOO_LARGE', title: 'Response refused', detail: `the JSON response exceeds ${limit} bytes, the most the gateway masks by path`, rule: 'custodian:json-limit' }, style);
+        if (!collected.complete) {
+          if (anthropic) {
+            // A Messages response is masked per content block, whole: too large is refused, never passed unmasked.
+            decoded.destroy();
+            sendProblem(res, { status: 502, code: 'RESPONSE_TOO_LARGE', title: 'Response refused', detail: `the Messages response exceeds ${limit} bytes, the most the gateway masks`, rule: 'custodian:json-limit' }, style);
+            return;
+          }
+          // Larger than is masked whole: streamed through the JSON stream masker (bounded memory, chunked).
+          await this.streamJson(session, connection, status, headers, collected.chunks, decoded, res, findings, style);
           return;
         }
-        const text = collected.toString('utf8');
+        const text = Buffer.concat(collected.chunks).toString('utf8');
         let out: string;
-        if (connection.kind === 'anthropic' && status < 300) {
+        if (anthropic) {
           if (connection.config.thinking === 'refuse' && hasThinkingBlock(text)) {
             findings.add('response.content', THINKING_REFUSED_RULE);
             sendProblem(res, { status: 502, code: 'THINKING_REFUSED', title: 'Response refused', detail: THINKING_REFUSED_MESSAGE, rule: THINKING_REFUSED_RULE }, style);
@@ -530,6 +538,41 @@ export class HttpGateway {
       res.destroy();
     } finally {
       if (commandId !== undefined) session.recordMasked(commandId, findings);
+    }
+  }
+
+  /**
+   * A JSON response larger than is masked whole: tokenized as it arrives, path rules and detectors
+   * applied per value, re-serialised and sent chunked. Memory is bounded by the largest single
+   * value, not the document. Input that turns out not to be JSON (or a value beyond the limit)
+   * cuts the response off: what was sent is masked, the rest is never sent.
+   */
+  private async streamJson(session: PipelineSession, connection: ResolvedConnection, status: number, headers: OutgoingHttpHeaders, head: readonly Buffer[], body: Readable, res: ServerResponse, findings: MaskingFindings, style: Style): Promise<void> {
+    const masker = session.masking.createJsonStreamMasker({ location: 'response.body', findings, ...(connection.config.maxJsonValueChars ? { maxValueChars: connection.config.maxJsonValueChars } : {}) });
+    // The head goes out with the first masked bytes: input refused before then gets a clear 502 instead.
+    const send = async (out: string): Promise<void> => {
+      if (out === '') return;
+      if (!res.headersSent) res.writeHead(status, headers);
+      if (!res.write(out)) await drained(res);
+    };
+    try {
+      for (const chunk of head) await send(masker.push(chunk));
+      for await (const chunk of body) {
+        await send(masker.push(chunk as Buffer));
+        await recorderReady(session);
+      }
+      const last = masker.end();
+      if (!res.headersSent) res.writeHead(status, headers);
+      res.end(last);
+    } catch (error) {
+      if (!(error instanceof JsonStreamError)) throw error;
+      body.destroy();
+      findings.add('response.body', JSON_LIMIT_RULE);
+      this.logger.warn({ connection: connection.config.name, code: error.code }, 'http gateway: streamed JSON response cut off');
+      if (!res.headersSent) {
+        const tooLarge = error.reason === 'value-too-large';
+        sendProblem(res, { status: 502, code: tooLarge ? 'RESPONSE_VALUE_TOO_LARGE' : 'RESPONSE_NOT_JSON', title: 'Response refused', detail: tooLarge ? 'a value in the JSON response is longer than the gateway masks' : 'the response is labelled JSON but is not', rule: JSON_LIMIT_RULE }, style);
+      } else res.destroy();
     }
   }
 
@@ -609,14 +652,34 @@ async function recorderReady(session: PipelineSession): Promise<void> {
   if (session.recorderSaturated) await session.whenRecorderReady();
 }
 
-/** The whole stream, or undefined once it passes `limit` bytes. */
-async function collect(stream: Readable, limit: number): Promise<Buffer | undefined> {
+/**
+ * Reads up to `limit` bytes: the whole stream (`complete`), or the chunks read so far once it
+ * passes the limit (the rest stays in the stream, paused: `for await` is left without destroying it).
+ */
+async function collect(stream: Readable, limit: number): Promise<{ readonly chunks: Buffer[]; readonly complete: boolean }> {
   const chunks: Buffer[] = [];
   let bytes = 0;
-  for await (const chunk of stream) {
-    bytes += (chunk as Buffer).length;
-    if (bytes > limit) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, bytes);
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      bytes += chunk.length;
+      if (bytes > limit) {
+        stream.pause();
+        cleanup();
+        resolve({ chunks, complete: false });
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve({ chunks, complete: true });
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = (): void => {
+      stream.off('data', onData).off('end', onEnd).off('error', onError);
+    };
+    stream.on('data', onData).on('end', onEnd).on('error', onError);
+  });
 }

@@ -72,6 +72,9 @@ masking:
     jsonPaths: ["$.customers[*].ssn"]
     strategy: partial
     keepLast: 4
+  - id: nested-token
+    jsonPaths: ["$.customers[*].nested.token"]
+    strategy: redact
   - id: pii
     detectors: [email]
     strategy: redact
