@@ -10,8 +10,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { JSON_LIMIT_RULE, JsonStreamError, MaskingFindings } from '@custodian/masking';
-import type { PolicyDecision } from '@custodian/policy';
+import { DETECTOR_IDS, JSON_LIMIT_RULE, JsonStreamError, MaskingFindings, MaskingPolicy, type DetectorId } from '@custodian/masking';
+import type { PolicyDecision, PolicyRule } from '@custodian/policy';
 import { decideHttp, decideLlm, httpBody, httpLanguage, llmLanguage, type HttpClassification, type LlmClassification } from '@custodian/policy-languages';
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { ClientLink } from './client-link.js';
@@ -336,10 +336,15 @@ export class HttpGateway {
       return;
     }
     let forwarded = body;
-    if (connection.config.maskPrompt && typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-      // Decided on the prompt as sent; what leaves has the detectors' findings masked.
+    // Decided on the prompt as sent; what leaves has the findings masked: by the deciding rule
+    // (`maskPrompt`, a policy decision) and/or by the connection's setting.
+    const rule = decision.ruleId === null ? undefined : session.policy.rules.find((candidate) => candidate.id === decision.ruleId);
+    const maskings = [...(rule?.maskPrompt === true ? [promptMaskingOf(rule)] : []), ...(connection.config.maskPrompt ? [masking] : [])];
+    if (maskings.length > 0 && typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
       const promptFindings = new MaskingFindings();
-      if (maskMessagesPrompt(masking, parsed as Record<string, unknown>, promptFindings)) {
+      let changed = false;
+      for (const promptMasking of maskings) changed = maskMessagesPrompt(promptMasking, parsed as Record<string, unknown>, promptFindings) || changed;
+      if (changed) {
         const bytes = Buffer.from(JSON.stringify(parsed), 'utf8');
         forwarded = { chunks: [bytes], bytes: bytes.length, complete: true };
         session.recordMasked(outcome.commandId, promptFindings);
@@ -613,6 +618,21 @@ export class HttpGateway {
     }
     return out;
   }
+}
+
+/** Per rule object (one per policy version): the detectors its `maskPrompt` masks, built once (detector sets are costly). */
+const PROMPT_MASKINGS = new WeakMap<PolicyRule, MaskingPolicy>();
+
+/** The masking a `maskPrompt` rule applies: the detectors its `llm.detectors` names (else all), redacted as `[REDACTED:<rule id>]`. */
+function promptMaskingOf(rule: PolicyRule): MaskingPolicy {
+  let policy = PROMPT_MASKINGS.get(rule);
+  if (!policy) {
+    const named = (rule.match.llm?.detectors ?? []).filter((id): id is DetectorId => (DETECTOR_IDS as readonly string[]).includes(id));
+    const enabled = named.length > 0 ? named : [...DETECTOR_IDS];
+    policy = MaskingPolicy.create({ detection: { enabled, strategy: { kind: 'redact', label: rule.id }, ruleIds: Object.fromEntries(enabled.map((id) => [id, rule.id])) } });
+    PROMPT_MASKINGS.set(rule, policy);
+  }
+  return policy;
 }
 
 /** True when a whole Messages response carries a `thinking` or `redacted_thinking` block. */
