@@ -64,6 +64,12 @@ function refusalProblem(error: SessionRefusal): Problem {
 
 const REFUSAL_STATUS: Readonly<Record<string, number>> = { POLICY_BLOCKED: 403, APPROVAL_DENIED: 403, APPROVAL_EXPIRED: 408, APPROVAL_CANCELLED: 403, APPROVAL_UNAVAILABLE: 403, EVIDENCE_UNAVAILABLE: 503 };
 
+/** HTTP/2: a request's frames are on its stream's channel (streams of one connection run concurrently). */
+function frameOptions(req: IncomingMessage): { channel?: number } {
+  const id = req.httpVersionMajor === 2 ? (req as unknown as Http2ServerRequest).stream.id : undefined;
+  return id === undefined ? {} : { channel: id };
+}
+
 /** The request head as recorded: the client's token replaced, everything else as the client sent it. */
 function recordedHead(req: IncomingMessage): Buffer {
   const lines = [`${req.method ?? ''} ${req.url ?? ''} HTTP/${req.httpVersion}`];
@@ -173,12 +179,14 @@ export class HttpGateway {
     }
     if (link.version === 'http/2') link.tapStream((req as unknown as Http2ServerRequest).stream);
     req.pause();
-    const run = link.queue.then(() => this.handle(link, req, res));
-    link.queue = run.catch((error: unknown) => {
+    // HTTP/2 streams are served concurrently; HTTP/1.1 requests on one socket in order (pipelining).
+    const run = link.version === 'http/2' ? this.handle(link, req, res) : link.queue.then(() => this.handle(link, req, res));
+    const settled = run.catch((error: unknown) => {
       this.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'http gateway: request failed');
       if (!res.headersSent) sendProblem(res, { status: 502, code: 'GATEWAY_ERROR', title: 'Gateway error', detail: 'the gateway could not complete the request' }, 'problem', true);
       else res.destroy();
     });
+    if (link.version !== 'http/2') link.queue = settled;
   }
 
   private async handle(link: ClientLink, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -217,8 +225,16 @@ export class HttpGateway {
       }
       throw error;
     }
+    try {
+      await this.handleInSession(link, session, resolved, req, res, route[2], path, query);
+    } finally {
+      link.release();
+    }
+  }
+
+  private async handleInSession(link: ClientLink, session: PipelineSession, resolved: ResolvedConnection | undefined, req: IncomingMessage, res: ServerResponse, routedPath: string | undefined, path: string, query: string): Promise<void> {
     if (!resolved) throw new Error('unreachable: a session for an unknown connection');
-    if (route[2] === undefined && (req.method === 'HEAD' || req.method === 'GET')) {
+    if (routedPath === undefined && (req.method === 'HEAD' || req.method === 'GET')) {
       // `HEAD` or `GET /c/<connection>` (no path): checks the token and the connection (opening the session) without touching the upstream.
       res.writeHead(204, { 'x-custodian-session': session.id });
       res.end();
@@ -226,7 +242,7 @@ export class HttpGateway {
       return;
     }
     link.flushClientBound();
-    session.recordFrame('client-to-upstream', 'http-request-head', recordedHead(req));
+    session.recordFrame('client-to-upstream', 'http-request-head', recordedHead(req), frameOptions(req));
     const body = await this.readBody(req, resolved.config.maxRequestBodyBytes ?? (resolved.kind === 'anthropic' ? 32 * 1024 * 1024 : 1024 * 1024), session);
     if (resolved.kind === 'anthropic') await this.handleMessages(link, session, resolved, req, res, path, query, body);
     else await this.handleHttp(link, session, resolved, req, res, path, query, body);
@@ -240,7 +256,7 @@ export class HttpGateway {
       const onData = (chunk: Buffer): void => {
         chunks.push(chunk);
         bytes += chunk.length;
-        session.recordFrame('client-to-upstream', 'http-request-body', chunk);
+        session.recordFrame('client-to-upstream', 'http-request-body', chunk, frameOptions(req));
         if (bytes > limit) {
           cleanup();
           req.pause();
@@ -429,7 +445,7 @@ export class HttpGateway {
         if (body.complete) outgoing.end();
         else {
           // The rest of a large body streams on with backpressure, recorded as it goes.
-          req.on('data', (chunk: Buffer) => session.recordFrame('client-to-upstream', 'http-request-body', chunk));
+          req.on('data', (chunk: Buffer) => session.recordFrame('client-to-upstream', 'http-request-body', chunk, frameOptions(req)));
           req.pipe(outgoing);
           req.resume();
         }

@@ -10,6 +10,8 @@ export interface JsonApiUpstream {
   readonly log: string[];
   /** Authorization headers received (to prove the client's token never arrives). */
   readonly authorizations: string[];
+  /** Lets every pending `/slow` response finish. */
+  releaseSlow(): void;
   stop(): Promise<void>;
 }
 
@@ -23,6 +25,7 @@ export async function startJsonApiUpstream(options: { readonly credential: strin
   const log: string[] = [];
   const authorizations: string[] = [];
   const documents = new Map<number, string>();
+  const slowWaiters: (() => void)[] = [];
   const server: Server = createServer((req, res) => {
     void (async () => {
       const body = await readAll(req);
@@ -111,6 +114,21 @@ export async function startJsonApiUpstream(options: { readonly credential: strin
         } else res.end(`{"customers":[${'{"id":1},'.repeat(20)} this is not JSON, ${options.piiValue}`);
         return;
       }
+      if (url.pathname === '/slow') {
+        // Answers only once released (`release()`) or after `ms`: a stream the client waits on.
+        const ms = Math.min(Number(url.searchParams.get('ms') ?? '1000') || 1000, 120_000);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"slow":');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          slowWaiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        res.end('true}');
+        return;
+      }
       if (url.pathname === '/deep') {
         // Nested 100 levels (deeper than JSON-path masking follows), an address at the bottom.
         res.writeHead(200, { 'content-type': 'application/json' }).end(`${'{"a":'.repeat(100)}"${options.piiValue}"${'}'.repeat(100)}`);
@@ -130,6 +148,9 @@ export async function startJsonApiUpstream(options: { readonly credential: strin
     url: `http://127.0.0.1:${address.port}`,
     log,
     authorizations,
+    releaseSlow: () => {
+      for (const release of slowWaiters.splice(0)) release();
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
