@@ -3,7 +3,7 @@
 // locate a difference at the event: modified, deleted, inserted or reordered, with its position.
 import { CorruptEventError, formatPosition, type GlobalPosition, type RecordedEvent } from '@custodian/event-store';
 import { CompactRange, MerkleTree, hashChildren, hashLeaf, hashesEqual, openCheckpoint, type Hash, type NodePosition, type NoteVerifier, type TreeStorage } from '@custodian/transparency-log';
-import { eventLeafHash } from './canonical-leaf.js';
+import { eventLeafHash, leafFormatAt } from './canonical-leaf.js';
 import type { EvidenceLogState, LeafRecord } from './evidence-log-state.js';
 import { Lookahead } from './lookahead.js';
 
@@ -64,6 +64,11 @@ export interface LogVerificationOptions {
   readonly readAfter?: (position: GlobalPosition) => AsyncIterable<RecordedEvent>;
   /** The log's records: locate differences and check its checkpoints too. */
   readonly state?: EvidenceLogState;
+  /**
+   * The leaf index from which the log's leaves are in format 2 (headers). Default: what `state`
+   * recorded; without state, every leaf is format 1.
+   */
+  readonly leafFormatSwitch?: number;
   /** Stop collecting event problems after this many. Default 100. */
   readonly maxProblems?: number;
   readonly onProgress?: (eventsRead: number) => void;
@@ -121,6 +126,8 @@ export async function verifyLog(options: LogVerificationOptions): Promise<LogVer
   if (options.state) for (const c of await options.state.checkpoints()) found.push({ note: c.note, source: 'log-state' });
 
   // Pass 1: every event's leaf hash, in store order (32 bytes each), compared with the log's records.
+  // The n-th event of the store is leaf n: in format 2 from the log's switch on.
+  const headerFrom = options.leafFormatSwitch ?? (await options.state?.leafFormatSwitch());
   const hashes: Hash[] = [];
   // The log's own checkpoint events: each is covered only by the next checkpoint, which an idle log
   // never signs; their notes are verified in pass 2, so trailing ones do not count as unverified.
@@ -141,7 +148,7 @@ export async function verifyLog(options: LogVerificationOptions): Promise<LogVer
           found.push({ note: event.payload.note, source: 'event-store', position: formatPosition(recorded.position) });
           checkpointEvents.add(hashes.length);
         }
-        const hash = eventLeafHash(event);
+        const hash = eventLeafHash(event, leafFormatAt(hashes.length, headerFrom));
         hashes.push(hash);
         read += 1;
         if (read % 10_000 === 0) options.onProgress?.(read);

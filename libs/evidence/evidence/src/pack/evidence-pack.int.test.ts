@@ -33,11 +33,16 @@ const witness = Ed25519CosignatureSigner.generate('witness.example/w1', () => 1_
 beforeAll(async () => {
   f = await createEvidenceLogFixture();
   oldKey = f.signer;
-  const projection = await f.openProjection();
+  // A log from before leaf format 2 (whole envelopes), switched to headers in the middle: packs
+  // of a log that holds both formats, and filtered ones whose range starts in format 1 (no headers).
+  const before = await f.openProjection({ leafFormat: 1 });
   scenario = buildScenario();
   await appendSpecs(f.store, f.factory, scenario.specs.slice(0, 10));
-  await projection.caughtUp();
-  await projection.checkpointNow();
+  await before.caughtUp();
+  await before.checkpointNow();
+  await before.close();
+  const projection = await f.openProjection();
+  expect(projection.leafFormatSwitch).toBeGreaterThan(9);
   // Rotation in the middle: the pack holds checkpoints by both keys.
   newKey = Ed25519NoteSigner.generate(TEST_ORIGIN).signer;
   await projection.rotate(newKey);
@@ -527,8 +532,12 @@ describe('omission (issue 20, item 1): an unfiltered pack proves it holds every 
     expect(m.coverage.firstLeaf).toBeGreaterThan(0);
     expect(m.coverage.endLeaf).toBeLessThan(m.latestCheckpoint.treeSize);
     expect(lines(readTarGz(midPack.bytes).find((x) => x.path === PACK_FILES.edges)!.data)).toHaveLength(2);
-    expect(m.format).toBe('custodian-evidence-pack/v3');
+    expect(m.format).toBe('custodian-evidence-pack/v4');
     expect(m.coverage.kind).toBe('complete');
+    // The whole-period pack straddles the log's switch from leaf format 1 to 2: each leaf is hashed in its format.
+    const switchedAt = (pack.manifest as Manifest & { leafFormat2From: number }).leafFormat2From;
+    expect(switchedAt).toBeGreaterThan(0);
+    expect(switchedAt).toBeLessThan(pack.manifest.counts.events);
     expect(m.coverage.endLeaf - m.coverage.firstLeaf).toBe(m.counts.events);
     const report = await verifyEvidencePack(midPack.bytes, { trustedLogKeys: trusted() });
     expect(report.ok).toBe(true);
@@ -541,6 +550,8 @@ describe('omission (issue 20, item 1): an unfiltered pack proves it holds every 
     const filtered = await verifyEvidencePack(agentPack.bytes, { trustedLogKeys: trusted() });
     expect(filtered.ok).toBe(true);
     expect(filtered.complete).toBe(false);
+    // Its range starts among format-1 leaves (before the log's switch): no headers to prove completeness with.
+    expect(agentPack.manifest.coverage?.kind).toBe('filtered');
     expect(filtered.checks.find((c) => c.name === 'leaf-set proof')!.detail).toContain('completeness not proven (a filtered pack)');
   });
 
