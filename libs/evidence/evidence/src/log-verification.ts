@@ -1,6 +1,7 @@
 // `custodian log verify`: recompute the Merkle log from the event store and check every signed
 // checkpoint against it. The log's own records (which event was each leaf, where it was stored)
 // locate a difference at the event: modified, deleted, inserted or reordered, with its position.
+import type { CustodianEvent } from '@custodian/event-contracts';
 import { CorruptEventError, formatPosition, type GlobalPosition, type RecordedEvent } from '@custodian/event-store';
 import { CompactRange, MerkleTree, hashChildren, hashLeaf, hashesEqual, openCheckpoint, type Hash, type NodePosition, type NoteVerifier, type TreeStorage } from '@custodian/transparency-log';
 import { eventLeafHash, leafFormatAt } from './canonical-leaf.js';
@@ -81,6 +82,7 @@ interface ActualLeaf {
   readonly position: string;
   /** The store could not read this event (its hash is a placeholder that matches nothing). */
   readonly unreadable?: string;
+  readonly event?: CustodianEvent;
 }
 
 // Stands for an unreadable event's leaf: the leaf hash of no event (events are JSON objects).
@@ -152,15 +154,20 @@ export async function verifyLog(options: LogVerificationOptions): Promise<LogVer
         hashes.push(hash);
         read += 1;
         if (read % 10_000 === 0) options.onProgress?.(read);
-        yield { index: hashes.length - 1, hash, eventId: event.id, position: formatPosition(recorded.position) };
+        yield { index: hashes.length - 1, hash, eventId: event.id, position: formatPosition(recorded.position), event };
       }
     })(),
   );
   const expected = options.state ? new Lookahead<LeafRecord>(recordedLeaves(options.state)) : undefined;
   for (;;) {
-    const a0 = await actual.peek(0);
+    let a0 = await actual.peek(0);
     const e0 = expected ? await expected.peek(0) : undefined;
     if (!a0 && !e0) break;
+    if (a0?.event && e0 && a0.eventId === e0.eventId && leafFormatAt(a0.index, headerFrom) !== leafFormatAt(e0.leafIndex, headerFrom)) {
+      // Events deleted or inserted before it moved it across the log's switch of leaf format: it is
+      // compared in the format of the leaf the log recorded for it (the roots fail all the same).
+      a0 = { ...a0, hash: eventLeafHash(a0.event, leafFormatAt(e0.leafIndex, headerFrom)) };
+    }
     if (a0?.unreadable !== undefined) {
       // Reported with the leaf the log recorded at that position, if any; the checkpoints covering it fail too.
       const leaf = e0 && formatPosition(e0.position) === a0.position ? e0 : undefined;
