@@ -5,7 +5,7 @@ import { EventFactory } from '@custodian/event-contracts';
 import { hashLeaf } from '@custodian/transparency-log';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, eventLeaf, eventLeafHash, headerOf } from './canonical-leaf.js';
-import { HeaderSelection, headerValueAt, instantKey, isHeaderLeaf, leafFormatAt, rulesDecidableOnHeaders, type EventHeader } from './leaf-format.js';
+import { HeaderSelection, headerLeafOfLine, headerValueAt, instantKey, isHeaderLeaf, leafBytes, leafFormatAt, rulesDecidableOnHeaders, type EventHeader } from './leaf-format.js';
 
 const float = (hex: string): number => Buffer.from(hex, 'hex').readDoubleBE(0);
 
@@ -87,6 +87,18 @@ describe('event leaves', () => {
     expect(headerValueAt(header, 'type')).toBe('session.opened');
     expect(rulesDecidableOnHeaders([{ id: 'r', event: 'session.opened', where: { 'payload.client.tls': [true] } }])).toBe(true);
     expect(rulesDecidableOnHeaders([{ id: 'r', event: 'session.opened', where: { 'payload.client.address': ['x'] } }])).toBe(false);
+  });
+
+  it('derives the same header from an events.jsonl line, taking a canonical payload as written and canonicalizing any other', () => {
+    const line = canonicalJson(event);
+    expect(headerLeafOfLine(line, JSON.parse(line) as Record<string, unknown>).equals(eventLeaf(event, 2))).toBe(true);
+    // Keys out of order: not the bytes the log hashed; the payload is canonicalized instead.
+    const shuffled = JSON.stringify({ ...event, payload: Object.fromEntries(Object.entries(event.payload).reverse()) });
+    expect(headerLeafOfLine(shuffled, JSON.parse(shuffled) as Record<string, unknown>).equals(eventLeaf(event, 2))).toBe(true);
+    // Two payload members: the parsed (last) one is what is hashed.
+    const doubled = line.replace(',"payload":{', ',"payload":{"rules":99},"payload":{');
+    const parsed = JSON.parse(doubled) as Record<string, unknown>;
+    expect(headerLeafOfLine(doubled, parsed).equals(leafBytes(parsed, 2))).toBe(true);
   });
 
   it('switches from format 1 to 2 at the recorded leaf', () => {

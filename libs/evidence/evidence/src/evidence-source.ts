@@ -2,7 +2,8 @@
 // against the leaf hash the log recorded: views and packs never show an event the log disagrees with.
 import type { EventStore } from '@custodian/event-store';
 import { hashLeaf, hashesEqual } from '@custodian/transparency-log';
-import { canonicalEvent, eventLeaf, leafFormatAt } from './canonical-leaf.js';
+import { canonicalEvent, leafFormatAt } from './canonical-leaf.js';
+import { headerLeafOfLine } from './leaf-format.js';
 import { EvidenceError } from './errors.js';
 import type { EvidenceLogState, LeafQuery, LeafRecord } from './evidence-log-state.js';
 import type { EvidenceEvent } from './evidence-views.js';
@@ -32,7 +33,8 @@ export async function* eventsOfLeaves(store: EventStore, state: EvidenceLogState
     if (recorded.event.id !== leaf.eventId) continue;
     const leafFormat = leafFormatAt(leaf.leafIndex, headerFrom);
     const line = canonicalEvent(recorded.event);
-    const bytes = leafFormat === 1 ? line : eventLeaf(recorded.event, leafFormat);
+    // The header reuses the line's canonical payload (the bytes of eventLeaf(event, 2), without canonicalizing twice).
+    const bytes = leafFormat === 1 ? line : headerLeafOfLine(line.toString('utf8'), recorded.event as unknown as Record<string, unknown>);
     if (!hashesEqual(hashLeaf(bytes), leaf.leafHash)) {
       throw new EvidenceError('EVIDENCE_LEAF_MISMATCH', `event ${leaf.eventId} (leaf ${leaf.leafIndex}) in the store differs from what the log recorded: run \`custodian log verify\``);
     }

@@ -82,8 +82,22 @@ function valueAt(object: unknown, path: string): unknown {
   return current;
 }
 
-/** The header of an event (any JSON object shaped like an envelope). */
-export function eventHeader(event: Readonly<Record<string, unknown>>): EventHeader {
+/**
+ * The format-2 leaf of an events.jsonl line and its parsed value: the same bytes as
+ * `leafBytes(event, 2)`, faster. A conforming line is canonical, so the payload's canonical form is
+ * the line's own `"payload"` member, taken as it is when it is exactly the serialization of the
+ * parsed payload (else the payload is canonicalized).
+ */
+export function headerLeafOfLine(line: string, event: Readonly<Record<string, unknown>>): Buffer {
+  const start = line.indexOf(',"payload":{');
+  const end = line.lastIndexOf('},"schemaVersion":');
+  const text = start >= 0 && end > start ? line.slice(start + 11, end + 1) : undefined;
+  const payloadJcs = text !== undefined && JSON.stringify(event.payload) === text ? text : undefined;
+  return Buffer.from(jcs(eventHeader(event, payloadJcs)), 'utf8');
+}
+
+/** The header of an event (any JSON object shaped like an envelope); `payloadJcs`: the payload's canonical form, when known. */
+export function eventHeader(event: Readonly<Record<string, unknown>>, payloadJcs?: string): EventHeader {
   const { payload, ...envelope } = event;
   if ('leafFormat' in envelope) throw new LeafFormatError('an event cannot have a member named leafFormat');
   const selectors: Record<string, SelectorValue> = {};
@@ -92,7 +106,7 @@ export function eventHeader(event: Readonly<Record<string, unknown>>): EventHead
     if (value === undefined || value === null) continue;
     selectors[path] = typeof value === 'object' ? {} : (value as string | number | boolean);
   }
-  const payloadSha256 = createHash('sha256').update(jcs(payload ?? null), 'utf8').digest('hex');
+  const payloadSha256 = createHash('sha256').update(payloadJcs ?? jcs(payload ?? null), 'utf8').digest('hex');
   return { ...(envelope as Omit<EventHeader, 'leafFormat' | 'payloadSha256' | 'selectors'>), leafFormat: 2, payloadSha256, selectors };
 }
 

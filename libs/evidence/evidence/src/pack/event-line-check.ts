@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type * as LeafFormatModule from '../leaf-format.js';
 
 const leafFormatModule = new URL(import.meta.url.endsWith('.ts') ? '../leaf-format.ts' : '../leaf-format.js', import.meta.url).href;
-const { instantKey, leafBytes } = (await import(leafFormatModule)) as typeof LeafFormatModule;
+const { instantKey, headerLeafOfLine } = (await import(leafFormatModule)) as typeof LeafFormatModule;
 export { instantKey };
 
 export interface LineScope {
@@ -101,6 +101,13 @@ function lineRuleMatches(rule: LineRule, event: Record<string, unknown>): boolea
   return true;
 }
 
+/** The rules a data.masked event says fired (payload.maskings[].rule), as the views collect them. */
+function maskingRules(event: Record<string, unknown>, out: Set<string>): void {
+  const maskings = (event.payload as { maskings?: unknown } | undefined)?.maskings;
+  if (!Array.isArray(maskings)) return;
+  for (const m of maskings) if (m !== null && typeof m === 'object' && typeof (m as { rule?: unknown }).rule === 'string') out.add((m as { rule: string }).rule);
+}
+
 /** The findings an event raises by itself (see EvidenceAccumulator: custody.attested, session.opened). */
 function localFindings(event: Record<string, unknown>, out: LocalFinding[]): void {
   const payload = event.payload as Record<string, unknown> | undefined;
@@ -146,6 +153,8 @@ export interface CheckedLines {
   readonly inWindow?: number;
   /** In-window command facts, in line order (when the scope has `privilegedFlags`). */
   readonly commandFacts?: readonly CommandFact[];
+  /** The masking rules that in-window data.masked lines say fired (when the scope has `privilegedFlags`: complete packs). */
+  readonly maskingRulesFired?: readonly string[];
 }
 
 export const WORKER_ROLE = 'custodian-pack-event-lines';
@@ -169,7 +178,8 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   const findings: LocalFinding[] = [];
   let inWindow = 0;
   const facts: CommandFact[] = [];
-  const views = (): Partial<CheckedLines> => (scope.rules ? { ruleCounts, localFindings: findings, inWindow, ...(scope.privilegedFlags ? { commandFacts: facts } : {}) } : {});
+  const fired = new Set<string>();
+  const views = (): Partial<CheckedLines> => (scope.rules ? { ruleCounts, localFindings: findings, inWindow, ...(scope.privilegedFlags ? { commandFacts: facts, maskingRulesFired: [...fired] } : {}) } : {});
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start);
     if (end < 0) end = data.length;
@@ -185,6 +195,7 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
       if (scope.privilegedFlags) {
         const fact = commandFact(event, scope.privilegedFlags);
         if (fact) facts.push(fact);
+        if (event.type === 'data.masked') maskingRules(event, fired);
       }
     }
     if (type === 'custody.attested') custody.push({ line: count, text: line.toString('utf8') });
@@ -197,7 +208,7 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
       leaf.copy(leafInput, 1);
       return hash('sha256', leafInput.subarray(0, leaf.length + 1), 'buffer');
     };
-    const header = format !== 1 ? headerLeaf(value) : undefined;
+    const header = format !== 1 ? headerLeaf(line, value) : undefined;
     leafHashes.set(format === 2 ? leafHash(header!) : leafHash(line), count * 32);
     headerHashes?.set(leafHash(header!), count * 32);
     count += 1;
@@ -206,10 +217,10 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
 }
 
 /** The format-2 leaf of a parsed line (a line that is no event gets a leaf no header has: it cannot match). */
-function headerLeaf(value: Record<string, unknown> | undefined): Buffer {
+function headerLeaf(line: Buffer, value: Record<string, unknown> | undefined): Buffer {
   if (!value) return Buffer.from('custodian: not an event', 'utf8');
   try {
-    return leafBytes(value, 2);
+    return headerLeafOfLine(line.toString('utf8'), value);
   } catch {
     return Buffer.from('custodian: not an event', 'utf8');
   }

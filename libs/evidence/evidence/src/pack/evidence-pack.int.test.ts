@@ -866,6 +866,39 @@ describe('findings tied to events (issue 20, item 7): evidence.json, OSCAL and t
     for (const p of [agentPack]) expect((await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted() })).checks.find((c) => c.name === 'evidence views')?.ok).toBe(true);
   });
 
+  it('masking-rule-never-fired is recomputed from the data.masked events and the masking rules the pack ships (v4)', async () => {
+    const mapping = JSON.parse(readTarGz(pack.bytes).find((x) => x.path === PACK_FILES.mapping)!.data.toString('utf8')) as { maskingRules: string[] };
+    expect(mapping.maskingRules).toEqual(['pii-email', 'pii-card']);
+    const never = pack.report.findings.filter((x) => x.kind === 'masking-rule-never-fired');
+    expect(never.length).toBeGreaterThan(0);
+    // The finding removed, the totals kept consistent.
+    const removed = await repack(
+      pack.bytes,
+      (fs) => {
+        editViews((v) => {
+          v.findings = v.findings.filter((x) => x.id !== never[0]!.id);
+          v.totals.findings -= 1;
+          for (const c of v.controls) c.findings = c.findings.filter((id) => id !== never[0]!.id);
+        })(fs);
+        const m = JSON.parse(fs.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest;
+        fs.set(PACK_FILES.manifest, Buffer.from(JSON.stringify({ ...m, counts: { ...m.counts, findings: m.counts.findings - 1 } })));
+      },
+      newKey,
+    );
+    await failsWith(removed, /masking rule pii-\w+ masked nothing in the window .* has no masking-rule-never-fired finding for it/);
+    // A rule that fired claimed as never fired: its rule added to the shipped list does not make a finding stick, another id is refused.
+    const fabricated = await repack(
+      pack.bytes,
+      editViews((v) => {
+        const f = v.findings.find((x) => x.id === never[0]!.id)!;
+        f.id = '00000000-0000-5000-8000-000000000000';
+        for (const c of v.controls) c.findings = c.findings.map((id) => (id === never[0]!.id ? f.id : id));
+      }),
+      newKey,
+    );
+    await failsWith(fabricated, /masking rule pii-\w+ masked nothing|lists masking-rule-never-fired finding 00000000/);
+  });
+
   it('a filtered pack calls a control without evidence "not assessed" (no OSCAL finding), the whole period "not-satisfied"', async () => {
     const au6 = agentPack.report.controls.find((c) => c.id === 'AU-6')!;
     expect(au6).toMatchObject({ status: 'not-assessed', count: 0, findings: [] });

@@ -219,6 +219,8 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
       findings: Object.entries(options.catalogue.findings).map(([kind, d]) => ({ kind, severity: d.severity, controls: d.controls })),
       // The classification flags that make a command privileged: the command findings are recomputed from them.
       privilegedFlags: options.catalogue.privilegedFlags,
+      // v4: the masking rules the views expected to fire: masking-rule-never-fired is recomputed from them.
+      maskingRules: options.maskingRules ?? [],
     }),
   );
   add(PACK_FILES.events, events.chunks());

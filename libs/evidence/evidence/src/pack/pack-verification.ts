@@ -27,6 +27,7 @@ import { PACK_FILES, PACK_FORMAT, PACK_FORMATS_READ, PACK_PREDICATE_TYPE, type P
 import { HeaderSelection, isHeaderLeaf, leafFormatAt, type HeaderFilter } from '../leaf-format.js';
 import { readPack, type ReadPack } from './pack-reader.js';
 import { ruleMatches, type MappingRule } from '../controls/control-catalogue.js';
+import { deterministicUuid } from '../deterministic-uuid.js';
 
 export interface PackCheck {
   readonly name: string;
@@ -616,6 +617,8 @@ interface ShippedMapping {
   readonly controls: readonly { readonly id: string; readonly oscalId: string }[];
   readonly rules: readonly { readonly id: string; readonly event: string; readonly controls: readonly string[] }[];
   readonly findings?: readonly { readonly kind: string; readonly severity: string; readonly controls: readonly string[] }[];
+  /** v4: the masking rules expected to fire in the window. */
+  readonly maskingRules?: readonly string[];
 }
 
 interface ViewsReport {
@@ -724,6 +727,15 @@ function checkViews(input: { manifest: PackManifest; mapping: string; evidence: 
   for (const k of raised) if (!stated.has(k)) throw new Error(`event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
   // A control pack holds only the events evidencing the control, not every event that raises one of its findings.
   if (scope.control === undefined) for (const k of stated) if (!raised.has(k)) throw new Error(`${PACK_FILES.evidence} lists a ${k.split(' ')[0]!} finding for event ${k.split(' ')[1]!}, which is not such an event in the pack`);
+  // A complete pack holds every data.masked event of its window: masking-rule-never-fired is
+  // recomputed for the rules the mapping (v4) says were expected to fire.
+  if (Array.isArray(mapping.maskingRules) && input.events.every((c) => c.maskingRulesFired !== undefined) && kinds.has('masking-rule-never-fired')) {
+    const fired = new Set(input.events.flatMap((c) => c.maskingRulesFired!));
+    const expected = new Map(mapping.maskingRules.filter((rule) => !fired.has(rule)).map((rule) => [deterministicUuid('finding', 'masking-rule-never-fired', rule, scope.from, scope.to), rule]));
+    const stated = views.findings.filter((f) => f.kind === 'masking-rule-never-fired');
+    for (const [id, rule] of expected) if (!stated.some((f) => f.id === id)) throw new Error(`masking rule ${rule} masked nothing in the window (no data.masked event names it) but ${PACK_FILES.evidence} has no masking-rule-never-fired finding for it`);
+    for (const f of stated) if (!expected.has(f.id)) throw new Error(`${PACK_FILES.evidence} lists masking-rule-never-fired finding ${f.id}, which is not that of an expected rule that masked nothing (${[...expected.values()].join(', ') || 'every expected rule fired'})`);
+  }
   // A complete pack holds every event a command finding joins: those findings are recomputed too.
   const commands = commandFindings(input.events, scope.to);
   if (commands) {
