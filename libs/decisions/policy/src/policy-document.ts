@@ -29,6 +29,8 @@ export interface PolicyRule {
   readonly decision: RuleDecision;
   readonly message?: string;
   readonly approval?: ApprovalRequirement;
+  /** llm rules: mask what the rule's detectors find in the prompt before it leaves (see the schema). */
+  readonly maskPrompt?: boolean;
 }
 
 export interface RuleMatch {
