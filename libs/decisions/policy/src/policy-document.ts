@@ -29,6 +29,13 @@ export interface PolicyRule {
   readonly decision: RuleDecision;
   readonly message?: string;
   readonly approval?: ApprovalRequirement;
+  readonly limits?: RuleLimits;
+}
+
+/** Bounds on what a rule lets through once it allows a command. */
+export interface RuleLimits {
+  /** File transfers (SFTP, scp): the most bytes one file may move in each direction. */
+  readonly transferBytes?: number;
 }
 
 export interface RuleMatch {

@@ -13,6 +13,7 @@ import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import ssh2 from 'ssh2';
 import { refusalText } from './gateway-errors.js';
+import { lengthPreservingProfile, MaskedFileReader, MaskedReadRefused } from './masked-file-reader.js';
 
 const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
 
@@ -32,7 +33,31 @@ interface FileHandle {
   readonly commandId: string;
   readonly read: Transfer;
   readonly written: Transfer;
+  /** Present when the policy's detectors apply: READs are answered from the masked stream. */
+  readonly masked: MaskedFileReader | undefined;
+  /** Opened with WRITE/APPEND/CREAT/TRUNC. */
+  readonly writes: boolean;
+  /** The deciding rule's `limits.transferBytes`, per direction. */
+  readonly limit: TransferLimit | undefined;
+  /** Set once a transfer went past the limit: every later READ/WRITE on the handle is refused. */
+  limitRefusal?: SftpRequestError;
 }
+
+/** A rule's transfer limit as the bridge enforces it. */
+export interface TransferLimit {
+  readonly bytes: number;
+  readonly ruleId: string;
+}
+
+/** The deciding rule's `limits.transferBytes` (the rule that allowed, or whose approval granted, the operation). */
+export function transferLimitOf(session: PipelineSession, ruleId: string | null | undefined): TransferLimit | undefined {
+  if (!ruleId) return undefined;
+  const bytes = session.policy.rules.find((rule) => rule.id === ruleId)?.limits?.transferBytes;
+  return bytes === undefined ? undefined : { bytes, ruleId };
+}
+
+/** Rule id of the gateway's own refusal when a file transfer exceeds its rule's limit. */
+export const TRANSFER_LIMIT_RULE_ID = 'custodian:transfer-limit';
 
 interface DirHandle {
   readonly kind: 'dir';
@@ -71,9 +96,13 @@ export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+function opensForWriting(flags: number): boolean {
+  return (flags & (OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC)) !== 0;
+}
+
 /** The shell command an SFTP OPEN is decided as: reading is `cat`, writing `tee` (`tee -a` to append). */
 export function openCommand(path: string, flags: number): string {
-  const writes = (flags & (OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC)) !== 0;
+  const writes = opensForWriting(flags);
   if (!writes) return `cat -- ${shellQuote(path)}`;
   return `tee ${flags & OPEN_MODE.APPEND ? '-a ' : ''}-- ${shellQuote(path)}`;
 }
@@ -227,8 +256,8 @@ export class SftpBridge {
     internal._protocol.channelExtData(channel, bytes, 1); // SSH_EXTENDED_DATA_STDERR
   }
 
-  /** Decides `command` with the shell language; issues it; returns its command id, or throws a refusal. */
-  private async decide(op: string, command: string): Promise<string> {
+  /** Decides `command` with the shell language; issues it; returns its command id and deciding rule, or throws a refusal. */
+  private async decide(op: string, command: string): Promise<{ commandId: string; ruleId: string | null | undefined }> {
     const session = this.session;
     const decision = decideShellSync(session.policy, session.policyContext, command);
     const summary = { ...shellLanguage.summary(decision.classification), sftp: op };
@@ -239,7 +268,7 @@ export class SftpBridge {
       this.notice(`${message}: ${command}\n`);
       throw new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, message);
     }
-    return outcome.commandId;
+    return { commandId: outcome.commandId, ruleId: decision.ruleId };
   }
 
   /** A decided operation answered by a status. */
@@ -305,7 +334,7 @@ export class SftpBridge {
 
   private async open(id: number, filename: string, flags: number, attrs: Attributes): Promise<void> {
     const path = this.resolve(filename);
-    const commandId = await this.decide('open', openCommand(path, flags));
+    const { commandId, ruleId } = await this.decide('open', openCommand(path, flags));
     const upstreamHandle = await new Promise<Buffer>((resolve, reject) => this.upstream.open(path, flags, attrs, (error, handle) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(handle))));
     if (this.closed) {
       this.upstream.close(upstreamHandle, () => undefined);
@@ -313,12 +342,24 @@ export class SftpBridge {
     }
     let handle: Buffer;
     try {
-      handle = this.newHandle({ kind: 'file', upstream: upstreamHandle, path, commandId, read: new Transfer(), written: new Transfer() });
+      handle = this.newHandle({ kind: 'file', upstream: upstreamHandle, path, commandId, read: new Transfer(), written: new Transfer(), masked: this.maskedReader(upstreamHandle, flags), writes: opensForWriting(flags), limit: transferLimitOf(this.session, ruleId) });
     } catch (error) {
       this.upstream.close(upstreamHandle, () => undefined);
       throw error;
     }
     this.client.handle(id, handle);
+  }
+
+  /** A masked reader for a handle opened for reading while the policy's detectors apply. */
+  private maskedReader(upstreamHandle: Buffer, flags: number): MaskedFileReader | undefined {
+    const detection = this.session.masking.detection;
+    if (detection.compiled.length === 0 || (flags & OPEN_MODE.READ) === 0) return undefined;
+    const readUpstream = (offset: number, length: number): Promise<Buffer | undefined> =>
+      new Promise((resolve, reject) => {
+        const buffer = Buffer.allocUnsafe(length);
+        this.upstream.read(upstreamHandle, buffer, 0, length, offset, (error, bytesRead) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(bytesRead > 0 ? buffer.subarray(0, bytesRead) : undefined)));
+      });
+    return new MaskedFileReader(lengthPreservingProfile(detection), readUpstream, 'sftp.read');
   }
 
   private async opendir(id: number, requested: string): Promise<void> {
@@ -355,24 +396,66 @@ export class SftpBridge {
   private async read(id: number, handle: Buffer, offset: number, length: number): Promise<void> {
     const file = this.lookup(handle);
     if (file.kind !== 'file') throw new SftpRequestError(STATUS_CODE.FAILURE, 'not a file handle');
-    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(length, MAX_SFTP_READ)));
-    const data = await new Promise<Buffer | undefined>((resolve, reject) =>
-      this.upstream.read(file.upstream, buffer, 0, buffer.length, offset, (error, bytesRead) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(bytesRead > 0 ? buffer.subarray(0, bytesRead) : undefined))),
-    );
+    if (file.limitRefusal) throw file.limitRefusal;
+    const size = Math.max(1, Math.min(length, MAX_SFTP_READ));
+    let data: Buffer | undefined;
+    if (file.masked) {
+      if (file.writes) throw this.refusedRead(file, 'a file opened for writing cannot be read while masking rules apply; open it read-only');
+      try {
+        data = await file.masked.read(offset, size);
+      } catch (error) {
+        if (error instanceof MaskedReadRefused) throw this.refusedRead(file, error.message);
+        throw error;
+      }
+    } else {
+      const buffer = Buffer.allocUnsafe(size);
+      data = await new Promise<Buffer | undefined>((resolve, reject) =>
+        this.upstream.read(file.upstream, buffer, 0, buffer.length, offset, (error, bytesRead) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(bytesRead > 0 ? buffer.subarray(0, bytesRead) : undefined))),
+      );
+    }
     if (this.closed) return;
     if (!data) {
       this.client.status(id, STATUS_CODE.EOF);
       return;
     }
+    if (file.limit && file.read.bytes + data.length > file.limit.bytes) throw await this.overLimit(file, 'read', file.read.bytes + data.length);
     file.read.add(offset, data);
     this.session.recordFrame('upstream-to-client', 'sftp-data', data, { channel: this.context.channel });
     this.client.data(id, data);
     if (this.session.recorderSaturated) await this.session.whenRecorderReady();
   }
 
+  /**
+   * The transfer went past its rule's `limits.transferBytes`: recorded as a gateway refusal (a
+   * `command.issued` + `policy.decided` block with rule `custodian:transfer-limit`), said on stderr,
+   * and this and every later READ/WRITE on the handle fail with PERMISSION_DENIED.
+   */
+  private async overLimit(file: FileHandle, direction: 'read' | 'write', wouldBe: number): Promise<SftpRequestError> {
+    const limit = file.limit!;
+    const message = `custodian: the transfer of ${file.path} is over the ${limit.bytes}-byte limit of rule ${limit.ruleId} (rule ${TRANSFER_LIMIT_RULE_ID})`;
+    const refusal = new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, message);
+    if (file.limitRefusal) return file.limitRefusal;
+    file.limitRefusal = refusal;
+    this.notice(`${message}\n`);
+    const text = `${direction === 'read' ? 'cat' : 'tee'} -- ${shellQuote(file.path)}`;
+    const decision = this.session.gatewayBlock('shell', TRANSFER_LIMIT_RULE_ID, `${direction} of ${wouldBe} bytes is over the ${limit.bytes}-byte transfer limit of rule ${limit.ruleId}`, message);
+    await this.session.issue({ language: 'shell', kind: 'shell', text, summary: { sftp: direction, limitBytes: limit.bytes, limitRule: limit.ruleId }, decision }).catch(() => undefined);
+    return refusal;
+  }
+
+  /** A READ the masked stream cannot answer: FAILURE naming why, a stderr line and a recorded `sftp-op`. */
+  private refusedRead(file: FileHandle, why: string): SftpRequestError {
+    const message = `custodian: ${why} (${file.path})`;
+    this.op('read-refused', { path: file.path, commandId: file.commandId, reason: why });
+    this.notice(`${message}\n`);
+    return new SftpRequestError(STATUS_CODE.FAILURE, message);
+  }
+
   private async write(id: number, handle: Buffer, offset: number, data: Buffer): Promise<void> {
     const file = this.lookup(handle);
     if (file.kind !== 'file') throw new SftpRequestError(STATUS_CODE.FAILURE, 'not a file handle');
+    if (file.limitRefusal) throw file.limitRefusal;
+    if (file.limit && file.written.bytes + data.length > file.limit.bytes) throw await this.overLimit(file, 'write', file.written.bytes + data.length);
     file.written.add(offset, data);
     this.session.recordFrame('client-to-upstream', 'sftp-data', data, { channel: this.context.channel });
     await new Promise<void>((resolve, reject) => this.upstream.write(file.upstream, data, 0, data.length, offset, (error) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve())));
@@ -397,7 +480,9 @@ export class SftpBridge {
 
   /** The handle's transfer summary (SHA-256 and size each way) as a control frame naming its command. */
   private transferred(file: FileHandle, how: 'closed' | 'channel-closed'): void {
-    this.op('transfer', { path: file.path, commandId: file.commandId, how, read: file.read.summary(), written: file.written.summary() });
+    const masked = file.masked ? { masked: { restarts: file.masked.restartCount, findings: file.masked.findings.total } } : {};
+    this.op('transfer', { path: file.path, commandId: file.commandId, how, read: file.read.summary(), written: file.written.summary(), ...masked });
+    if (file.masked && file.masked.findings.total > 0) this.session.recordMasked(file.commandId, file.masked.findings);
   }
 }
 
