@@ -9,6 +9,7 @@ import type { PipelineSession } from '@custodian/session-pipeline';
 import type ssh2 from 'ssh2';
 import { refusalText, SshGatewayError } from './gateway-errors.js';
 import type { SshConnection, UnverifiableLinePolicy } from './gateway-options.js';
+import { LegacyScpBridge, parseLegacyScp, type LegacyScpCommand } from './legacy-scp.js';
 import { SftpBridge } from './sftp-bridge.js';
 import { ShellLineGate } from './shell-line-gate.js';
 import { StdinLineGate } from './stdin-line-gate.js';
@@ -28,6 +29,33 @@ export interface SessionChannelContext {
   /** The upstream could not be reached: end the whole client connection with this code. */
   failSession(code: string): void;
   onClosed(): void;
+}
+
+/** A legacy scp exec: the command and where its paths resolve upstream. */
+interface LegacyScpRun {
+  readonly command: LegacyScpCommand;
+  readonly home: string;
+  readonly targetIsDirectory: boolean;
+}
+
+/**
+ * The upstream's starting directory and whether a sink's target is a directory there (the sink
+ * names a file `target/name` when it is, else `target`), through a short upstream SFTP session;
+ * undefined when the upstream has no SFTP (the paths cannot be known: the copy is refused).
+ */
+async function upstreamPaths(upstream: UpstreamSsh, command: LegacyScpCommand): Promise<{ home: string; targetIsDirectory: boolean } | undefined> {
+  const sftp = await new Promise<ssh2.SFTPWrapper | undefined>((resolve) => upstream.client.sftp((error, s) => resolve(error ? undefined : s)));
+  if (!sftp) return undefined;
+  try {
+    const home = await new Promise<string>((resolve) => sftp.realpath('.', (e, path) => resolve(e ? '/' : path)));
+    if (command.mode === 'source') return { home, targetIsDirectory: false };
+    const target = command.paths[0]!;
+    const absolute = target.startsWith('/') ? target : `${home}/${target}`;
+    const isDirectory = await new Promise<boolean>((resolve) => sftp.stat(absolute, (e, stats) => resolve(!e && stats.isDirectory())));
+    return { home, targetIsDirectory: isDirectory };
+  } finally {
+    sftp.end();
+  }
 }
 
 interface Bridge {
@@ -172,6 +200,16 @@ export class SessionChannel {
       client.end();
       return;
     }
+    // Legacy scp (`scp -t` / `scp -f`): each file inside the stream is decided too (LegacyScpBridge).
+    const scp = this.pty ? undefined : parseLegacyScp(command);
+    const scpWhere = scp ? await upstreamPaths(upstream, scp) : undefined;
+    if (this.closed) return;
+    if (scp && !scpWhere) {
+      this.notice(client, 'custodian: the files of this scp copy cannot be named (the upstream has no SFTP to resolve its paths); use sftp or scp without -O\n');
+      client.exit(REFUSED_EXIT_STATUS);
+      client.end();
+      return;
+    }
     const options: ssh2.ExecOptions = { env: { ...this.env }, ...(this.pty ? { pty: { rows: this.pty.rows, cols: this.pty.cols, height: this.pty.height, width: this.pty.width, term: this.pty.term, modes: this.pty.modes } } : {}) };
     upstream.client.exec(command, options, (error, stream) => {
       if (error) {
@@ -180,7 +218,7 @@ export class SessionChannel {
         client.end();
         return;
       }
-      this.connect(client, stream, outcome.commandId, 'exec');
+      this.connect(client, stream, outcome.commandId, 'exec', scp && scpWhere ? { command: scp, ...scpWhere } : undefined);
     });
   }
 
@@ -221,8 +259,43 @@ export class SessionChannel {
     });
   }
 
+  /** The record stream of a legacy scp exec: files decided one by one, written and recorded both ways. */
+  private scpBridge(client: ssh2.ServerChannel, upstream: ssh2.ClientChannel, run: LegacyScpRun): LegacyScpBridge {
+    const session = this.session;
+    const channel = this.channel;
+    const toClient = (bytes: Buffer): void => {
+      session.recordFrame('upstream-to-client', 'stdout', bytes, { channel });
+      client.write(bytes);
+    };
+    const toUpstream = (bytes: Buffer): void => {
+      session.recordFrame('client-to-upstream', 'stdin', bytes, { channel });
+      upstream.write(bytes);
+    };
+    const sink = run.command.mode === 'sink';
+    const records = sink ? client : upstream;
+    return new LegacyScpBridge(run.command, {
+      session,
+      channel,
+      abort: this.abort.signal,
+      home: run.home,
+      targetIsDirectory: run.targetIsDirectory,
+      toRecordSender: sink ? toClient : toUpstream,
+      toRecordReceiver: sink ? toUpstream : toClient,
+      notice: (text) => this.notice(client, text),
+      pauseRecords: () => records.pause(),
+      resumeRecords: () => records.resume(),
+      fatal: (message) => {
+        const status = Buffer.from(`\x02${message}\n`, 'utf8');
+        toClient(status);
+        toUpstream(status);
+        this.notice(client, `${message}\n`);
+        upstream.close();
+      },
+    });
+  }
+
   /** Bridges the two channels: data both ways (client input through the line gate for a shell), stderr, EOF, exit. */
-  private connect(client: ssh2.ServerChannel, upstream: ssh2.ClientChannel, commandId: string | undefined, mode: 'exec' | 'shell' | 'shell-no-pty'): void {
+  private connect(client: ssh2.ServerChannel, upstream: ssh2.ClientChannel, commandId: string | undefined, mode: 'exec' | 'shell' | 'shell-no-pty', scpRun?: LegacyScpRun): void {
     if (this.closed) {
       upstream.close();
       return;
@@ -235,7 +308,8 @@ export class SessionChannel {
     const findings = new MaskingFindings();
     // A pty's output is a terminal stream (escape sequences): masking it could break them, so it is
     // recorded as sent; exec output (and a shell without a pty) is masked.
-    const stdoutMasker = mode === 'shell' ? undefined : this.masker(`ssh.${mode}.stdout`, findings);
+    // Legacy scp: stdout is either the record stream (masked per file by the bridge) or status bytes the protocol waits for (never held back).
+    const stdoutMasker = mode === 'shell' || scpRun ? undefined : this.masker(`ssh.${mode}.stdout`, findings);
     const stderrMasker = mode === 'shell' ? undefined : this.masker(`ssh.${mode}.stderr`, findings);
     const forward = (source: NodeJS.ReadableStream & { pause(): unknown; resume(): unknown }, target: NodeJS.WritableStream, label: string, masker: ByteStreamMasker | undefined, chunk: Buffer): void => {
       const masked = masker ? Buffer.from(masker.push(chunk)) : chunk;
@@ -253,7 +327,12 @@ export class SessionChannel {
     };
     const gate = mode === 'shell' ? new ShellLineGate(client, upstream, { session, channel, unverifiableLines: this.context.unverifiableLines, abort: this.abort.signal, logger: this.context.logger }) : undefined;
     const stdinGate = mode === 'shell-no-pty' ? new StdinLineGate(client, upstream, { session, channel, abort: this.abort.signal, notice: (text) => this.notice(client, text) }) : undefined;
+    const scp = scpRun ? this.scpBridge(client, upstream, scpRun) : undefined;
     upstream.on('data', (chunk: Buffer) => {
+      if (scp && scpRun?.command.mode === 'source') {
+        scp.records(chunk);
+        return;
+      }
       gate?.observeOutput(chunk);
       forward(upstream, client, 'stdout', stdoutMasker, chunk);
     });
@@ -265,6 +344,10 @@ export class SessionChannel {
       }
       if (stdinGate) {
         stdinGate.input(chunk);
+        return;
+      }
+      if (scp && scpRun?.command.mode === 'sink') {
+        scp.records(chunk);
         return;
       }
       session.recordFrame('client-to-upstream', 'stdin', chunk, { channel });
@@ -293,6 +376,7 @@ export class SessionChannel {
         }
       }
       if (findings.total > 0) session.recordMasked(commandId, findings);
+      scp?.end();
       gate?.close();
       if (exit) this.control('upstream-to-client', 'code' in exit ? 'exit-status' : 'exit-signal', 'code' in exit ? { code: exit.code } : { signal: exit.signal });
       if (exit && 'code' in exit) client.exit(exit.code);

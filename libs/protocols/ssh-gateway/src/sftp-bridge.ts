@@ -9,10 +9,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { GatewayLogger } from '@custodian/gateway-kit';
-import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import ssh2 from 'ssh2';
-import { refusalText } from './gateway-errors.js';
+import { decideFileOperation, overLimitMessage, recordOverLimit, shellQuote, transferLimitOf, type TransferLimit } from './file-operation.js';
 import { lengthPreservingProfile, MaskedFileReader, MaskedReadRefused } from './masked-file-reader.js';
 
 const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
@@ -43,21 +42,6 @@ interface FileHandle {
   limitRefusal?: SftpRequestError;
 }
 
-/** A rule's transfer limit as the bridge enforces it. */
-export interface TransferLimit {
-  readonly bytes: number;
-  readonly ruleId: string;
-}
-
-/** The deciding rule's `limits.transferBytes` (the rule that allowed, or whose approval granted, the operation). */
-export function transferLimitOf(session: PipelineSession, ruleId: string | null | undefined): TransferLimit | undefined {
-  if (!ruleId) return undefined;
-  const bytes = session.policy.rules.find((rule) => rule.id === ruleId)?.limits?.transferBytes;
-  return bytes === undefined ? undefined : { bytes, ruleId };
-}
-
-/** Rule id of the gateway's own refusal when a file transfer exceeds its rule's limit. */
-export const TRANSFER_LIMIT_RULE_ID = 'custodian:transfer-limit';
 
 interface DirHandle {
   readonly kind: 'dir';
@@ -89,11 +73,6 @@ export interface SftpBridgeContext {
   readonly channel: number;
   readonly logger: GatewayLogger;
   readonly abort: AbortSignal;
-}
-
-/** POSIX single quotes: the text the shell language parses names the path exactly. */
-export function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 function opensForWriting(flags: number): boolean {
@@ -257,18 +236,10 @@ export class SftpBridge {
   }
 
   /** Decides `command` with the shell language; issues it; returns its command id and deciding rule, or throws a refusal. */
-  private async decide(op: string, command: string): Promise<{ commandId: string; ruleId: string | null | undefined }> {
-    const session = this.session;
-    const decision = decideShellSync(session.policy, session.policyContext, command);
-    const summary = { ...shellLanguage.summary(decision.classification), sftp: op };
-    if (decision.decision === 'require-approval') this.notice(`custodian: ${command} needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver in Custodian (session ${session.id})…\n`);
-    const outcome = await session.issue({ language: 'shell', kind: 'shell', text: command, summary, decision, signal: this.context.abort });
-    if (!outcome.forward) {
-      const message = refusalText(outcome.message, outcome.ruleId);
-      this.notice(`${message}: ${command}\n`);
-      throw new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, message);
-    }
-    return { commandId: outcome.commandId, ruleId: decision.ruleId };
+  private async decide(op: string, command: string): Promise<{ commandId: string; ruleId: string | null }> {
+    const outcome = await decideFileOperation(this.session, { sftp: op }, command, (text) => this.notice(text), this.context.abort);
+    if (!outcome.forward) throw new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, outcome.message);
+    return { commandId: outcome.commandId, ruleId: outcome.ruleId };
   }
 
   /** A decided operation answered by a status. */
@@ -432,14 +403,12 @@ export class SftpBridge {
    */
   private async overLimit(file: FileHandle, direction: 'read' | 'write', wouldBe: number): Promise<SftpRequestError> {
     const limit = file.limit!;
-    const message = `custodian: the transfer of ${file.path} is over the ${limit.bytes}-byte limit of rule ${limit.ruleId} (rule ${TRANSFER_LIMIT_RULE_ID})`;
-    const refusal = new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, message);
     if (file.limitRefusal) return file.limitRefusal;
+    const message = overLimitMessage(file.path, limit);
+    const refusal = new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, message);
     file.limitRefusal = refusal;
     this.notice(`${message}\n`);
-    const text = `${direction === 'read' ? 'cat' : 'tee'} -- ${shellQuote(file.path)}`;
-    const decision = this.session.gatewayBlock('shell', TRANSFER_LIMIT_RULE_ID, `${direction} of ${wouldBe} bytes is over the ${limit.bytes}-byte transfer limit of rule ${limit.ruleId}`, message);
-    await this.session.issue({ language: 'shell', kind: 'shell', text, summary: { sftp: direction, limitBytes: limit.bytes, limitRule: limit.ruleId }, decision }).catch(() => undefined);
+    await recordOverLimit(this.session, `${direction === 'read' ? 'cat' : 'tee'} -- ${shellQuote(file.path)}`, direction, wouldBe, limit, { sftp: direction });
     return refusal;
   }
 

@@ -1,6 +1,6 @@
-// SFTP reads masked by the policy's detectors and SFTP transfers bounded by a rule's
-// `limits.transferBytes`, with real clients (OpenSSH `sftp -b` through sshpass, ssh2's SFTP client)
-// in front of the harness's real sshd. The masked file keeps its size and offsets (length-preserving
+// SFTP reads masked by the policy's detectors, transfers bounded by a rule's
+// `limits.transferBytes`, and legacy `scp -O` decided file by file, with real clients (OpenSSH
+// `sftp -b` and `scp -O` through sshpass, ssh2's SFTP client) in front of the harness's real sshd. The masked file keeps its size and offsets (length-preserving
 // masking), values split across READ boundaries are masked, random access restarts the masked
 // stream (bounded), and a transfer over its limit is refused naming the rule with an event.
 import { execFile } from 'node:child_process';
@@ -38,6 +38,10 @@ const LIMIT = 100_000;
 function policyFor(root: string): string {
   return `name: sftp-masking-test
 rules:
+  - id: no-blocked
+    match: { shell: { programs: [cat, tee, mkdir, ls], arguments: [${JSON.stringify(`${root}/**/blocked*`)}] } }
+    decision: block
+    message: blocked files stay where they are
   - id: small-files-only
     match: { shell: { programs: [cat, tee], arguments: [${JSON.stringify(`${root}/limited/**`)}] } }
     decision: allow
@@ -104,6 +108,30 @@ async function sftpBatch(token: string, commands: string[]): Promise<{ code: num
     const e = error as { code?: number; stdout?: string; stderr?: string };
     return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
+}
+
+async function scpLegacy(token: string, args: string[]): Promise<{ code: number; stderr: string }> {
+  const knownHosts = join(dir, 'gateway_known_hosts');
+  await writeFile(knownHosts, `[127.0.0.1]:${gateway.port} ${hostKey.publicKey}\n`);
+  const all = ['-e', '/usr/bin/scp', '-O', '-P', String(gateway.port), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', ...args];
+  return promisify(execFile)('sshpass', all, { env: { ...process.env, SSHPASS: token }, timeout: 60_000 }).then(
+    ({ stderr }) => ({ code: 0, stderr }),
+    (e: { code?: number; stderr?: string }) => ({ code: e.code ?? -1, stderr: e.stderr ?? '' }),
+  );
+}
+
+/** The decided texts (command.issued) with their decisions and rules, in order. */
+async function decisions(): Promise<{ text: string; decision: string; ruleId: string | undefined }[]> {
+  const all = await events();
+  const texts = new Map<string, string>();
+  for (const e of all) if (e.type === 'command.issued') texts.set(e.payload.commandId, e.payload.text);
+  return all.filter((e) => e.type === 'policy.decided').map((e) => ({ text: texts.get(e.payload.commandId!) ?? '', decision: e.payload.decision, ruleId: e.payload.ruleId ?? undefined }));
+}
+
+function scpOps(all: CustodianEvent[]): { op: string; path: string; direction: string; bytes: number; sha256: string; how: string }[] {
+  return all
+    .filter((e): e is Extract<CustodianEvent, { type: 'frame.recorded' }> => e.type === 'frame.recorded' && e.payload.messageType === 'scp-op')
+    .map((e) => JSON.parse(Buffer.from((e.payload as FrameRecorded).data, 'base64').toString('utf8')) as { op: string; path: string; direction: string; bytes: number; sha256: string; how: string });
 }
 
 async function events(): Promise<CustodianEvent[]> {
@@ -268,5 +296,70 @@ describe('SFTP transfer limits from the policy (limits.transferBytes)', () => {
     for (const e of all) if (e.type === 'command.issued') texts.set(e.payload.commandId, e.payload.text);
     const refusals = all.filter((e) => e.type === 'policy.decided' && e.payload.ruleId === 'custodian:transfer-limit').map((e) => texts.get((e.payload as { commandId: string }).commandId));
     expect(refusals).toEqual([`tee -- '${limited}/big.bin'`, `cat -- '${limited}/big-remote.bin'`]);
+  });
+});
+
+describe('legacy scp (scp -O): every file and directory decided like the SFTP operation', () => {
+  it('a recursive upload: allowed files arrive hashed per file, blocked ones (file and directory) are skipped naming the rule, scp exits 1', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const tree = join(dir, 'tree');
+    await mkdir(join(tree, 'sub'), { recursive: true });
+    await mkdir(join(tree, 'blockeddir'), { recursive: true });
+    const ok = Buffer.from(`uploaded as is: ${EMAIL}\n`);
+    const deep = randomBytes(70_000);
+    await writeFile(join(tree, 'ok.txt'), ok);
+    await writeFile(join(tree, 'blocked.txt'), 'must not arrive');
+    await writeFile(join(tree, 'sub', 'deep.bin'), deep);
+    await writeFile(join(tree, 'blockeddir', 'x.txt'), 'must not arrive');
+    const work = join(files, 'work');
+    const result = await scpLegacy(token, ['-r', tree, `bastion@127.0.0.1:${work}`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('custodian: blocked files stay where they are (rule no-blocked)');
+    await expect(readFile(join(work, 'tree', 'ok.txt'))).resolves.toEqual(ok);
+    await expect(readFile(join(work, 'tree', 'sub', 'deep.bin'))).resolves.toEqual(deep);
+    await expect(readFile(join(work, 'tree', 'blocked.txt'))).rejects.toThrow(/ENOENT/);
+    await expect(readFile(join(work, 'tree', 'blockeddir', 'x.txt'))).rejects.toThrow(/ENOENT/);
+
+    const decided = await decisions();
+    const q = (p: string): string => `'${join(work, 'tree', p)}'`;
+    expect(decided).toContainEqual({ text: `mkdir -- '${join(work, 'tree')}'`, decision: 'allow', ruleId: 'file-transfer' });
+    expect(decided).toContainEqual({ text: `tee -- ${q('ok.txt')}`, decision: 'allow', ruleId: 'file-transfer' });
+    expect(decided).toContainEqual({ text: `tee -- ${q('sub/deep.bin')}`, decision: 'allow', ruleId: 'file-transfer' });
+    expect(decided).toContainEqual({ text: `tee -- ${q('blocked.txt')}`, decision: 'block', ruleId: 'no-blocked' });
+    expect(decided).toContainEqual({ text: `mkdir -- ${q('blockeddir')}`, decision: 'block', ruleId: 'no-blocked' });
+    const ops = scpOps(await events());
+    expect(ops).toContainEqual(expect.objectContaining({ op: 'transfer', path: join(work, 'tree', 'ok.txt'), direction: 'upload', bytes: ok.length, sha256: sha256(ok), how: 'complete' }));
+    expect(ops).toContainEqual(expect.objectContaining({ op: 'transfer', path: join(work, 'tree', 'sub', 'deep.bin'), direction: 'upload', bytes: deep.length, sha256: sha256(deep) }));
+  });
+
+  it('downloads: a file is masked length-preserving and hashed; a blocked file never reaches the client; a file over the rule limit is refused', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const { original, masked } = fixture();
+    const work = join(files, 'work');
+    await writeFile(join(work, 'download.txt'), original);
+    await writeFile(join(work, 'blocked-remote.txt'), 'secret');
+    await writeFile(join(files, 'limited', 'large.bin'), randomBytes(LIMIT + 1));
+    const local = join(dir, 'downloads');
+    await mkdir(local, { recursive: true });
+    const allowed = await scpLegacy(token, [`bastion@127.0.0.1:${work}/download.txt`, join(local, 'download.txt')]);
+    expect(allowed, allowed.stderr).toMatchObject({ code: 0 });
+    await expect(readFile(join(local, 'download.txt'))).resolves.toEqual(masked);
+
+    const blocked = await scpLegacy(token, [`bastion@127.0.0.1:${work}/blocked-remote.txt`, join(local, 'blocked.txt')]);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toContain('custodian: blocked files stay where they are (rule no-blocked)');
+    await expect(readFile(join(local, 'blocked.txt'))).rejects.toThrow(/ENOENT/);
+
+    const large = await scpLegacy(token, [`bastion@127.0.0.1:${files}/limited/large.bin`, join(local, 'large.bin')]);
+    expect(large.code).toBe(1);
+    expect(large.stderr).toContain(`is over the ${LIMIT}-byte limit of rule small-files-only`);
+    await expect(readFile(join(local, 'large.bin'))).rejects.toThrow(/ENOENT/);
+
+    const decided = await decisions();
+    expect(decided).toContainEqual({ text: `cat -- '${work}/download.txt'`, decision: 'allow', ruleId: 'file-transfer' });
+    expect(decided).toContainEqual({ text: `cat -- '${work}/blocked-remote.txt'`, decision: 'block', ruleId: 'no-blocked' });
+    expect(decided).toContainEqual({ text: `cat -- '${files}/limited/large.bin'`, decision: 'block', ruleId: 'custodian:transfer-limit' });
+    const ops = scpOps(await events());
+    expect(ops).toContainEqual(expect.objectContaining({ path: `${work}/download.txt`, direction: 'download', bytes: original.length, sha256: sha256(masked) }));
   });
 });
