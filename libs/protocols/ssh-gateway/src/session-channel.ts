@@ -4,6 +4,7 @@
 // both ways is recorded with the channel number; exit status and exit signal are bridged.
 import { createByteStreamMasker, MaskingFindings, type ByteStreamMasker } from '@custodian/masking';
 import type { GatewayLogger } from '@custodian/gateway-kit';
+import { GUARDED_FLAG_RULE_ID, type PolicyDecision } from '@custodian/policy';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import type ssh2 from 'ssh2';
@@ -14,6 +15,17 @@ import { SftpBridge } from './sftp-bridge.js';
 import { ShellLineGate } from './shell-line-gate.js';
 import { StdinLineGate } from './stdin-line-gate.js';
 import type { UpstreamSsh } from './upstream-connection.js';
+
+/** The rule id of the gateway's own decision to open a shell whose stdin lines it decides one by one. */
+export const STDIN_LINES_RULE = 'custodian:stdin-lines';
+const STDIN_SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh']);
+
+/** A lone shell whose only flag is that it reads its commands from stdin (`bash`, `bash -i`, `sh -s`). */
+export function readsCommandsFromStdin(classification: ReturnType<typeof decideShellSync>['classification']): boolean {
+  if (!classification.ok) return false;
+  const [program, ...others] = classification.programs;
+  return program !== undefined && others.length === 0 && STDIN_SHELLS.has(program.name) && classification.flags.length === 1 && classification.flags[0] === 'shell-from-stdin';
+}
 
 /** Exit status for a command the gateway refused (POSIX "found but not executable"). */
 export const REFUSED_EXIT_STATUS = 126;
@@ -185,13 +197,30 @@ export class SessionChannel {
     const upstream = await this.upstreamOrRefuse(client);
     if (!upstream || this.closed) return;
     const session = this.session;
-    const decision = decideShellSync(session.policy, session.policyContext, command);
+    const shellDecision = decideShellSync(session.policy, session.policyContext, command);
+    let decision: PolicyDecision = shellDecision;
+    let summary: Record<string, unknown> = shellLanguage.summary(shellDecision.classification);
+    // A lone shell reading its commands from stdin (`ssh host bash -i`, `ssh -t host sh`): its
+    // lines are decided one by one, as for a login shell (line gate with a pty, stdin line gate
+    // without). Opened when a rule allows or holds it, or when only the default deny or the
+    // guarded flag shell-from-stdin would block it (then under the gateway's rule
+    // custodian:stdin-lines); a rule that blocks it blocks it.
+    const blockedByRule = shellDecision.decision === 'block' && shellDecision.ruleId !== null && shellDecision.ruleId !== GUARDED_FLAG_RULE_ID;
+    const stdinLines = !blockedByRule && readsCommandsFromStdin(shellDecision.classification);
+    if (stdinLines) {
+      summary = { ...summary, stdinLines: true };
+      if (shellDecision.decision === 'block') {
+        const { clientMessage, ...opened } = shellDecision;
+        void clientMessage;
+        decision = { ...opened, decision: 'allow', ruleId: STDIN_LINES_RULE, reason: 'a shell reading stdin: every line is decided as its own command' };
+      }
+    }
     const textFindings = new MaskingFindings();
     const text = session.masking.maskText(command, 'command', textFindings);
     if (decision.decision === 'require-approval') {
       this.notice(client, `custodian: this command needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver in Custodian (session ${session.id})…\n`);
     }
-    const outcome = await session.issue({ language: 'shell', kind: 'shell', text, summary: shellLanguage.summary(decision.classification), decision, signal: this.abort.signal });
+    const outcome = await session.issue({ language: 'shell', kind: 'shell', text, summary, decision, signal: this.abort.signal });
     if (textFindings.total > 0) session.recordMasked(outcome.commandId, textFindings);
     if (this.closed) return;
     if (!outcome.forward) {
@@ -218,7 +247,8 @@ export class SessionChannel {
         client.end();
         return;
       }
-      this.connect(client, stream, outcome.commandId, 'exec', scp && scpWhere ? { command: scp, ...scpWhere } : undefined);
+      const mode = stdinLines ? (this.pty ? 'shell' : 'shell-no-pty') : 'exec';
+      this.connect(client, stream, outcome.commandId, mode, scp && scpWhere ? { command: scp, ...scpWhere } : undefined);
     });
   }
 
