@@ -247,7 +247,17 @@ describe('SSH gateway with OpenSSH and ssh2 clients', () => {
       opened[0]!.write('echo still-here\n');
     });
     expect(echoed).toContain('still-here');
+    // A flood of 200 more opens: each refused, one event for the connection.
+    const flood = await Promise.all(Array.from({ length: 200 }, () => new Promise<string>((resolve) => client.client.exec('true', (error) => resolve(error ? 'refused' : 'open')))));
+    expect(flood.every((r) => r === 'refused')).toBe(true);
     await client.close();
+    let refusals = 0;
+    for (let i = 0; i < 100 && refusals === 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      refusals = 0;
+      for await (const r of store.readAll()) if (r.event.type === 'policy.decided' && (r.event.payload as { ruleId?: string }).ruleId === 'custodian:channel-limit') refusals++;
+    }
+    expect(refusals).toBe(1);
   });
 
   it('an upstream whose host key does not match the pinned key is refused with a clear message', async () => {

@@ -22,6 +22,15 @@ export const MAX_SFTP_HANDLES = 256;
 export const MAX_SFTP_IN_FLIGHT = 256;
 /** Largest READ forwarded (a server may return fewer bytes than asked). */
 export const MAX_SFTP_READ = 256 * 1024;
+/** WRITE data held by requests in flight per channel: beyond it a WRITE gets FAILURE (the client's data is already in memory). */
+export const MAX_SFTP_WRITE_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+/** READ bytes asked of the upstream at once per channel: further READs wait (only their request is held). */
+export const MAX_SFTP_READ_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+/**
+ * Replies waiting for the client's SSH window: while more than this is queued (a client that
+ * does not adjust its window), READs wait before reading upstream.
+ */
+export const MAX_SFTP_CLIENT_BACKLOG = 4 * 1024 * 1024;
 
 type Attributes = Partial<ssh2.Attributes>;
 
@@ -107,6 +116,10 @@ export class SftpBridge {
   private readonly handles = new Map<number, FileHandle | DirHandle>();
   private nextHandle = 1;
   private inFlight = 0;
+  private writeBytesInFlight = 0;
+  private readBytesInFlight = 0;
+  private readonly readWaiters: (() => void)[] = [];
+  private windowExhaustedRecorded = false;
   private closed = false;
   private upstream!: ssh2.SFTPWrapper;
   /** The upstream's directory for relative paths (its realpath of `.`). */
@@ -139,7 +152,15 @@ export class SftpBridge {
     this.ready.catch(() => undefined);
     client.on('OPEN', (id: number, filename: string, flags: number, attrs: Attributes) => this.run(id, () => this.open(id, filename, flags, attrs)));
     client.on('READ', (id: number, handle: Buffer, offset: number, length: number) => this.run(id, () => this.read(id, handle, offset, length)));
-    client.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => this.run(id, () => this.write(id, handle, offset, data)));
+    client.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => {
+      if (this.closed) return;
+      if (this.writeBytesInFlight + data.length > MAX_SFTP_WRITE_BYTES_IN_FLIGHT) {
+        this.client.status(id, STATUS_CODE.FAILURE, `too many bytes in outstanding writes (at most ${MAX_SFTP_WRITE_BYTES_IN_FLIGHT})`);
+        return;
+      }
+      this.writeBytesInFlight += data.length;
+      this.run(id, () => this.write(id, handle, offset, data).finally(() => (this.writeBytesInFlight -= data.length)));
+    });
     client.on('CLOSE', (id: number, handle: Buffer) => this.run(id, () => this.close(id, handle)));
     client.on('FSTAT', (id: number, handle: Buffer) => this.run(id, () => this.withHandle(id, handle, (h) => this.attrsReply(id, 'fstat', h.path, (cb) => this.upstream.fstat(h.upstream, cb)))));
     client.on('FSETSTAT', (id: number, handle: Buffer, attrs: Attributes) =>
@@ -169,7 +190,11 @@ export class SftpBridge {
     // The client's EOF ends the subsystem: both sides are closed (ssh waits for the channel close).
     client.on('end', () => this.end());
     client.on('close', () => this.end());
-    client.on('error', () => this.end());
+    // ssh2 reports a malformed or oversized SFTP packet (over 256 KiB) as an error: recorded, then both sides close.
+    client.on('error', (error: Error) => {
+      if (!this.closed) this.op('protocol-error', { message: error.message.slice(0, 200) });
+      this.end();
+    });
   }
 
   private get session(): PipelineSession {
@@ -182,6 +207,7 @@ export class SftpBridge {
     this.closed = true;
     for (const [, handle] of this.handles) if (handle.kind === 'file') this.transferred(handle, 'channel-closed');
     this.handles.clear();
+    for (const wake of this.readWaiters.splice(0)) wake();
     sendExitStatus(this.client, 0);
     this.client.end();
     this.upstream?.end();
@@ -369,6 +395,41 @@ export class SftpBridge {
     if (file.kind !== 'file') throw new SftpRequestError(STATUS_CODE.FAILURE, 'not a file handle');
     if (file.limitRefusal) throw file.limitRefusal;
     const size = Math.max(1, Math.min(length, MAX_SFTP_READ));
+    await this.readCredit(size);
+    try {
+      await this.readWithin(id, file, offset, size);
+    } finally {
+      this.readBytesInFlight -= size;
+      this.readWaiters.shift()?.();
+    }
+  }
+
+  /** Bytes queued in ssh2 for the client (its SSH window is closed), read from ssh2's SFTP object; 0 if that internal shape changes. */
+  private clientBacklog(): number {
+    const queued = (this.client as unknown as { _buffer?: unknown })._buffer;
+    return Array.isArray(queued) ? queued.reduce((n: number, b: unknown) => n + (Buffer.isBuffer(b) ? b.length : 0), 0) : 0;
+  }
+
+  /**
+   * Waits until this READ may go upstream: the bytes asked of the upstream stay under
+   * MAX_SFTP_READ_BYTES_IN_FLIGHT and replies queued for a client that does not open its window
+   * stay under MAX_SFTP_CLIENT_BACKLOG (recorded once per channel as `client-window-exhausted`).
+   */
+  private async readCredit(size: number): Promise<void> {
+    while (!this.closed && this.readBytesInFlight > 0 && this.readBytesInFlight + size > MAX_SFTP_READ_BYTES_IN_FLIGHT) {
+      await new Promise<void>((resolve) => this.readWaiters.push(resolve));
+    }
+    while (!this.closed && this.clientBacklog() > MAX_SFTP_CLIENT_BACKLOG) {
+      if (!this.windowExhaustedRecorded) {
+        this.windowExhaustedRecorded = true;
+        this.op('client-window-exhausted', { queuedBytes: this.clientBacklog() });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.readBytesInFlight += size;
+  }
+
+  private async readWithin(id: number, file: FileHandle, offset: number, size: number): Promise<void> {
     let data: Buffer | undefined;
     if (file.masked) {
       if (file.writes) throw this.refusedRead(file, 'a file opened for writing cannot be read while masking rules apply; open it read-only');
