@@ -102,17 +102,17 @@ describe.skipIf(!haveKubectl)('kubectl exec through the gateway (stand-in API se
   });
 
   it('kubectl get pod shows names, containers and phase, never env values or annotations from the spec', async () => {
-    const result = await kubectl(['get', 'pod', 'web-0', '-o', 'json']);
+    const result = await kubectl(['get', 'pod', 'multi-web-0', '-o', 'json']);
     expect(result, result.stderr).toMatchObject({ code: 0 });
     const pod = JSON.parse(result.stdout) as { metadata: { name: string }; spec: { containers: { name: string }[] }; status: { phase: string } };
-    expect(pod.metadata.name).toBe('web-0');
+    expect(pod.metadata.name).toBe('multi-web-0');
     expect(pod.spec.containers.map((c) => c.name)).toEqual(['app', 'sidecar']);
     expect(pod.status.phase).toBe('Running');
     expect(result.stdout).not.toContain(STAND_IN_POD_SECRET);
     expect(result.stdout).not.toContain('volumes');
     // The read is a recorded session: its frames are what kubectl got, the credential held by reference.
     const events = await fixture.events();
-    const sessions = events.flatMap((e) => (e.type === 'frame.recorded' && e.payload.messageType === 'pod-get' && Buffer.from(e.payload.data, 'base64').toString('utf8') === 'GET /api/v1/namespaces/default/pods/web-0' ? [e.payload.sessionId] : []));
+    const sessions = events.flatMap((e) => (e.type === 'frame.recorded' && e.payload.messageType === 'pod-get' && Buffer.from(e.payload.data, 'base64').toString('utf8') === 'GET /api/v1/namespaces/default/pods/multi-web-0' ? [e.payload.sessionId] : []));
     expect(sessions.length).toBeGreaterThan(0);
     const stream = `session-${sessions.at(-1)!}`;
     let types: string[] = [];

@@ -329,6 +329,7 @@ export class KubernetesGateway {
       maxBufferedBytes: this.options.maxBufferedBytes ?? 1024 * 1024,
       maxHeldInputBytes: this.options.maxHeldInputBytes ?? 1024 * 1024,
       maskingIdleFlushMs: this.options.maskingIdleFlushMs ?? 100,
+      unverifiableLines: this.options.unverifiableLines ?? 'agent-refuses',
     });
     this.live.add(exec);
     this.logger.info({ sessionId: session.id, cluster: cluster.name, namespace: request.namespace, pod: request.pod, container: request.container, protocol, subject: session.identity.subject }, 'kubernetes exec opened');

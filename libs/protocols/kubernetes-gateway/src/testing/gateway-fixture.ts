@@ -38,6 +38,11 @@ rules:
       kubernetes: { namespaces: ["team-*"], pods: ["vault-*"] }
     decision: block
     message: No exec into vault pods.
+  - id: no-debug-containers
+    match:
+      kubernetes: { containers: ["debug-*"] }
+    decision: block
+    message: No exec into debug containers.
   - id: block-destructive
     match:
       shell:

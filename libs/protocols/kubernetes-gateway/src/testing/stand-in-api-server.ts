@@ -60,27 +60,34 @@ export interface StandInApiServer {
   close(): Promise<void>;
 }
 
+/** Output bytes the stand-in lets wait in a WebSocket before it stops reading the command. */
+const STAND_IN_MAX_QUEUED = 1024 * 1024;
 const EXEC_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/;
 const POD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/;
 
 /** An environment value in every stand-in pod's spec: what a pod GET through the gateway must never show. */
 export const STAND_IN_POD_SECRET = 'stand-in-pod-env-secret-value';
 
+/** Pods named `multi-…` have two containers (app, sidecar); the others only `app`. */
+function containersOf(name: string): string[] {
+  return name.startsWith('multi-') ? ['app', 'sidecar'] : ['app'];
+}
+
 /** A pod as a real API server returns it (trimmed), with an env value and a volume the gateway must not pass on. */
 function standInPod(namespace: string, name: string): unknown {
+  const names = containersOf(name);
   return {
     kind: 'Pod',
     apiVersion: 'v1',
     metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: '1', labels: { app: name }, annotations: { 'kubectl.kubernetes.io/default-container': 'app', 'example.com/secret-annotation': STAND_IN_POD_SECRET } },
     spec: {
-      containers: [
-        { name: 'app', image: 'busybox:1.36', env: [{ name: 'DB_PASSWORD', value: STAND_IN_POD_SECRET }], volumeMounts: [{ name: 'secrets', mountPath: '/secrets' }] },
-        { name: 'sidecar', image: 'busybox:1.36' },
-      ],
+      containers: names.map((container) =>
+        container === 'app' ? { name: 'app', image: 'busybox:1.36', env: [{ name: 'DB_PASSWORD', value: STAND_IN_POD_SECRET }], volumeMounts: [{ name: 'secrets', mountPath: '/secrets' }] } : { name: container, image: 'busybox:1.36' },
+      ),
       volumes: [{ name: 'secrets', secret: { secretName: 'db' } }],
       nodeName: 'stand-in-node',
     },
-    status: { phase: 'Running', podIP: '10.0.0.7', containerStatuses: [{ name: 'app', ready: true, started: true, restartCount: 0, image: 'busybox:1.36' }, { name: 'sidecar', ready: true, started: true, restartCount: 0, image: 'busybox:1.36' }] },
+    status: { phase: 'Running', podIP: '10.0.0.7', containerStatuses: names.map((container) => ({ name: container, ready: true, started: true, restartCount: 0, image: 'busybox:1.36' })) },
   };
 }
 
@@ -133,6 +140,8 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
     }
     const command = url.searchParams.getAll('command');
     if (command.length === 0) return deny(400, 'Bad Request');
+    // As the API server: without a container, only a pod with one container can run the exec.
+    if (!url.searchParams.get('container') && containersOf(decodeURIComponent(match[2]!)).length > 1) return deny(400, 'Bad Request');
     wss.handleUpgrade(request, socket, head, (ws) => {
       const exec: StandInExec = {
         namespace: decodeURIComponent(match[1]!),
@@ -155,16 +164,37 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
     const child = spawn(exec.command[0]!, exec.command.slice(1), { cwd: workdir, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', POD: exec.pod, NAMESPACE: exec.namespace, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(child);
     const stdinDecoder = new TextDecoder();
+    // A tty exec: a real container runtime gives the command a pty; the stand-in models the
+    // pty's canonical-mode line editing (no echo) so that what the command reads is what a shell
+    // on a terminal would run.
+    const cooked = exec.tty ? new CookedLines() : undefined;
     if (!withStdin) child.stdin.end();
     child.stdin.on('error', () => undefined);
-    child.stdout.on('data', (chunk: Buffer) => ws.send(encodeChannelMessage(Channel.stdout, chunk)));
-    child.stderr.on('data', (chunk: Buffer) => ws.send(encodeChannelMessage(Channel.stderr, chunk)));
+    // Backpressure as an API server has it: the command's output is read only as fast as the
+    // WebSocket drains (so that a test of the gateway's memory measures the gateway, not this).
+    let queued = 0;
+    const relay = (channel: number) => (chunk: Buffer) => {
+      queued += chunk.length;
+      if (queued > STAND_IN_MAX_QUEUED) {
+        child.stdout.pause();
+        child.stderr.pause();
+      }
+      ws.send(encodeChannelMessage(channel, chunk), () => {
+        queued -= chunk.length;
+        if (queued <= STAND_IN_MAX_QUEUED / 2) {
+          child.stdout.resume();
+          child.stderr.resume();
+        }
+      });
+    };
+    child.stdout.on('data', relay(Channel.stdout));
+    child.stderr.on('data', relay(Channel.stderr));
     ws.on('message', (data: Buffer) => {
       const channel = data[0];
       const payload = data.subarray(1);
       if (channel === Channel.stdin && withStdin) {
         exec.stdin += stdinDecoder.decode(payload, { stream: true });
-        child.stdin.write(payload);
+        child.stdin.write(cooked ? cooked.push(payload) : payload);
       } else if (channel === Channel.resize) exec.resizes.push(payload.toString('utf8'));
       else if (channel === Channel.close && ws.protocol === V5_PROTOCOL && payload[0] === Channel.stdin) child.stdin.end();
     });
@@ -213,4 +243,26 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
       await rm(workdir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The line discipline of a pty in canonical mode, as far as a shell's input goes: a line is
+ * delivered at CR or NL (CR becomes NL, ICRNL), ^U (VKILL) discards the line typed so far, DEL and
+ * ^H (VERASE) erase one character; everything else (^E included) is part of the line. No echo.
+ */
+export class CookedLines {
+  private line: number[] = [];
+
+  push(bytes: Uint8Array): Buffer {
+    const out: number[] = [];
+    for (const byte of bytes) {
+      if (byte === 0x0d || byte === 0x0a) {
+        out.push(...this.line, 0x0a);
+        this.line = [];
+      } else if (byte === 0x15) this.line = [];
+      else if (byte === 0x7f || byte === 0x08) this.line.pop();
+      else this.line.push(byte);
+    }
+    return Buffer.from(out);
+  }
 }
