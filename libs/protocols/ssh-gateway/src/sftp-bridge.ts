@@ -120,6 +120,7 @@ export class SftpBridge {
   private readBytesInFlight = 0;
   private readonly readWaiters: (() => void)[] = [];
   private windowExhaustedRecorded = false;
+  private writes: { chunks: Buffer[]; bytes: number; timer: NodeJS.Timeout | undefined } = { chunks: [], bytes: 0, timer: undefined };
   private closed = false;
   private upstream!: ssh2.SFTPWrapper;
   /** The upstream's directory for relative paths (its realpath of `.`). */
@@ -205,6 +206,7 @@ export class SftpBridge {
   end(): void {
     if (this.closed) return;
     this.closed = true;
+    this.flushWrites();
     for (const [, handle] of this.handles) if (handle.kind === 'file') this.transferred(handle, 'channel-closed');
     this.handles.clear();
     for (const wake of this.readWaiters.splice(0)) wake();
@@ -243,8 +245,39 @@ export class SftpBridge {
     }
   }
 
+  /** Every frame the bridge records goes through here, after the WRITE data gathered so far (order kept). */
+  private frame(direction: 'client-to-upstream' | 'upstream-to-client', label: string, bytes: Buffer, control = false): void {
+    this.flushWrites();
+    this.session.recordFrame(direction, label, bytes, { channel: this.context.channel, ...(control ? { control: true } : {}) });
+  }
+
+  /**
+   * WRITE data is recorded in frames of up to the pipeline's frame size (64 KiB by default) rather
+   * than one per request (OpenSSH and ssh2 write 32 KiB at a time): half the events for an upload,
+   * the same bytes in the same order. Gathered data is recorded before any other frame, when the
+   * next chunk would not fit, within 20 ms, and when the channel ends.
+   */
+  private recordWrite(data: Buffer): void {
+    const limit = this.session.maxFrameBytes;
+    if (this.writes.bytes + data.length > limit) this.flushWrites();
+    if (data.length >= limit) {
+      this.session.recordFrame('client-to-upstream', 'sftp-data', data, { channel: this.context.channel });
+      return;
+    }
+    this.writes.chunks.push(data);
+    this.writes.bytes += data.length;
+    this.writes.timer ??= setTimeout(() => this.flushWrites(), 20);
+  }
+
+  private flushWrites(): void {
+    const { chunks, bytes, timer } = this.writes;
+    if (timer) clearTimeout(timer);
+    this.writes = { chunks: [], bytes: 0, timer: undefined };
+    if (bytes > 0) this.session.recordFrame('client-to-upstream', 'sftp-data', chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes), { channel: this.context.channel });
+  }
+
   private op(label: string, value: object): void {
-    this.session.recordFrame('client-to-upstream', 'sftp-op', Buffer.from(JSON.stringify({ op: label, ...value }), 'utf8'), { channel: this.context.channel, control: true });
+    this.frame('client-to-upstream', 'sftp-op', Buffer.from(JSON.stringify({ op: label, ...value }), 'utf8'), true);
   }
 
   /**
@@ -257,7 +290,7 @@ export class SftpBridge {
     const internal = this.client as unknown as { _protocol?: { channelExtData?: (channel: number, data: Buffer, type: number) => void }; outgoing?: { id?: number; state?: string } };
     const channel = internal.outgoing?.id;
     if (typeof channel !== 'number' || internal.outgoing?.state !== 'open' || typeof internal._protocol?.channelExtData !== 'function') return;
-    this.session.recordFrame('upstream-to-client', 'stderr', bytes, { channel: this.context.channel });
+    this.frame('upstream-to-client', 'stderr', bytes);
     internal._protocol.channelExtData(channel, bytes, 1); // SSH_EXTENDED_DATA_STDERR
   }
 
@@ -381,7 +414,7 @@ export class SftpBridge {
             const names = list.map((entry) => ({ filename: entry.filename, longname: entry.longname, attrs: { mode: entry.attrs.mode, uid: entry.attrs.uid, gid: entry.attrs.gid, size: entry.attrs.size, atime: entry.attrs.atime, mtime: entry.attrs.mtime } }));
             // Listings reach the client: recorded (and scanned) like any client-bound bytes.
             const listing = Buffer.from(names.map((n) => n.longname).join('\n'), 'utf8');
-            this.session.recordFrame('upstream-to-client', 'sftp-names', listing, { channel: this.context.channel });
+            this.frame('upstream-to-client', 'sftp-names', listing);
             this.client.name(id, names);
           }
         }
@@ -452,7 +485,7 @@ export class SftpBridge {
     }
     if (file.limit && file.read.bytes + data.length > file.limit.bytes) throw await this.overLimit(file, 'read', file.read.bytes + data.length);
     file.read.add(offset, data);
-    this.session.recordFrame('upstream-to-client', 'sftp-data', data, { channel: this.context.channel });
+    this.frame('upstream-to-client', 'sftp-data', data);
     this.client.data(id, data);
     if (this.session.recorderSaturated) await this.session.whenRecorderReady();
   }
@@ -487,7 +520,7 @@ export class SftpBridge {
     if (file.limitRefusal) throw file.limitRefusal;
     if (file.limit && file.written.bytes + data.length > file.limit.bytes) throw await this.overLimit(file, 'write', file.written.bytes + data.length);
     file.written.add(offset, data);
-    this.session.recordFrame('client-to-upstream', 'sftp-data', data, { channel: this.context.channel });
+    this.recordWrite(data);
     await new Promise<void>((resolve, reject) => this.upstream.write(file.upstream, data, 0, data.length, offset, (error) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve())));
     if (this.session.recorderSaturated) await this.session.whenRecorderReady();
     if (!this.closed) this.client.status(id, STATUS_CODE.OK);
