@@ -62,7 +62,8 @@ export class MaskedFileReader {
   private servedEnd = 0;
   private restarts = 0;
   private serial: Promise<unknown> = Promise.resolve();
-  readonly findings = new MaskingFindings();
+  /** What the masked stream found (from its last start: a restart counts the file once). */
+  private found = new MaskingFindings();
 
   constructor(
     private readonly profile: DetectionProfile,
@@ -70,6 +71,10 @@ export class MaskedFileReader {
     private readonly location: string,
   ) {
     this.reset();
+  }
+
+  get findings(): MaskingFindings {
+    return this.found;
   }
 
   get restartCount(): number {
@@ -84,7 +89,8 @@ export class MaskedFileReader {
   }
 
   private reset(): void {
-    this.masker = createStreamMasker({ profile: this.profile, location: this.location, findings: this.findings });
+    this.found = new MaskingFindings();
+    this.masker = createStreamMasker({ profile: this.profile, location: this.location, findings: this.found });
     this.chunks = [];
     this.base = 0;
     this.emitted = 0;
