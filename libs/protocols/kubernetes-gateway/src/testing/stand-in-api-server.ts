@@ -53,6 +53,8 @@ export interface StandInApiServer {
   readonly execs: readonly StandInExec[];
   /** Every authenticated pod GET (`namespace/pod`), in order. */
   readonly podGets: readonly string[];
+  /** Log reads that reached the stand-in (`ns/pod?query`). */
+  readonly logGets: readonly string[];
   /** Requests refused for authentication (count). */
   readonly refused: number;
   /** The working directory commands run in. */
@@ -64,6 +66,10 @@ export interface StandInApiServer {
 const STAND_IN_MAX_QUEUED = 1024 * 1024;
 const EXEC_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/;
 const POD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/;
+const LOG_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/;
+
+/** An email address in every stand-in pod's log: what masking must redact on the way to the client. */
+export const STAND_IN_LOG_EMAIL = 'log-user@example.com';
 
 /** An environment value in every stand-in pod's spec: what a pod GET through the gateway must never show. */
 export const STAND_IN_POD_SECRET = 'stand-in-pod-env-secret-value';
@@ -98,17 +104,30 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
   const children = new Set<ReturnType<typeof spawn>>();
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => chooseProtocol(offered) ?? false });
   const podGets: string[] = [];
+  const logGets: string[] = [];
   const server: Server = createServer({ cert: options.cert, key: options.key, ...(options.clientCa ? { ca: options.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, (request, response) => {
     const send = (status: number, body: unknown): void => {
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(body));
     };
-    const match = POD_PATH.exec(new URL(request.url ?? '/', 'https://stand-in').pathname);
-    if (!match || request.method !== 'GET') return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
+    const url = new URL(request.url ?? '/', 'https://stand-in');
+    const log = LOG_PATH.exec(url.pathname);
+    const match = POD_PATH.exec(url.pathname);
+    if ((!match && !log) || request.method !== 'GET') return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
     if (!authenticate(request)) {
       refused++;
       return send(401, { kind: 'Status', status: 'Failure', reason: 'Unauthorized', code: 401 });
     }
+    if (log) {
+      // A pod's log: a few lines naming the pod and container, one with an email address (for masking tests).
+      const [namespace, pod] = [decodeURIComponent(log[1]!), decodeURIComponent(log[2]!)];
+      logGets.push(`${namespace}/${pod}?${url.searchParams.toString()}`);
+      if (pod.startsWith('missing-')) return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', message: `pods "${pod}" not found`, code: 404 });
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.end(`started ${namespace}/${pod} container ${url.searchParams.get('container') ?? 'app'}\nuser signed up: ${STAND_IN_LOG_EMAIL}\nready\n`);
+      return;
+    }
+    if (!match) return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
     const [namespace, pod] = [decodeURIComponent(match[1]!), decodeURIComponent(match[2]!)];
     podGets.push(`${namespace}/${pod}`);
     if (pod.startsWith('missing-')) return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', message: `pods "${pod}" not found`, code: 404 });
@@ -228,6 +247,7 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
     port,
     execs,
     podGets,
+    logGets,
     get refused() {
       return refused;
     },
