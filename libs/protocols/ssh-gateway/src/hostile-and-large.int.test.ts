@@ -193,7 +193,10 @@ describe('SSH gateway: large and hostile traffic with bounded memory', () => {
       await new Promise((r) => setTimeout(r, 4_000));
     });
     console.info(`SFTP window never opened: peak retained heap growth ${(measured.heap / 1e6).toFixed(1)} MB, buffers ${(measured.buffers / 1e6).toFixed(1)} MB`);
-    expect(measured.buffers).toBeLessThan(32 * 1024 * 1024);
+    // Unbounded, the gateway would hold all 62.5 MiB asked for (80 MB measured with the bounds
+    // lifted); bounded it holds 8 + 4 MiB plus what is in transit (8.7–17.6 MB measured, once 45.7 MB
+    // on the loaded machine, everything in this process counted).
+    expect(measured.buffers).toBeLessThan(56 * 1024 * 1024);
     client.client.destroy();
     let ops: { op: string }[] = [];
     for (let i = 0; i < 50 && !ops.some((op) => op.op === 'client-window-exhausted'); i++) {
