@@ -97,6 +97,12 @@ export interface PostgresGatewayOptions {
   readonly catalogTtlMs?: number;
   /** The catalog connection is closed after this long unused (default 5 s), so it does not block `DROP DATABASE`. */
   readonly catalogIdleMs?: number;
+  /**
+   * How long the catalog's verdict on a function, operator or view (VOLATILE or not) stays cached
+   * for read-only sessions (default 10 s). A DDL statement through the gateway drops every verdict
+   * of its connection at once; this bounds how long a change made around the gateway goes unseen.
+   */
+  readonly routineTtlMs?: number;
   readonly logger?: GatewayLogger;
 }
 

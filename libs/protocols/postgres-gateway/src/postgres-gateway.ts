@@ -146,7 +146,7 @@ export class PostgresGateway {
     for (const connection of options.connections) {
       if (byName.has(connection.name)) throw new PostgresGatewayError('GATEWAY_CONFIG_INVALID', `connection ${connection.name} is configured twice`);
       byName.set(connection.name, connection);
-      this.catalogs.set(connection.name, new CatalogResolver(connection.upstream, options.catalogTtlMs ?? 60_000, this.maxMessageBytes, options.catalogIdleMs));
+      this.catalogs.set(connection.name, new CatalogResolver(connection.upstream, options.catalogTtlMs ?? 60_000, this.maxMessageBytes, options.catalogIdleMs, options.routineTtlMs));
     }
     this.connections = byName;
     this.secureContext = options.tls ? createSecureContext({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }) : undefined;
@@ -433,7 +433,8 @@ export class PostgresGateway {
     // behind a read (a writing function in a view, an operator, an overload) fails in PostgreSQL.
     const policy = session.policy;
     const readOnly = !sqlWritesPermitted(policy, session.policyContext);
-    upstreamParameters.set('search_path', pinnedSearchPath(policy.document.defaults?.sqlSchema ?? 'public'));
+    const sqlSchema = policy.document.defaults?.sqlSchema ?? 'public';
+    upstreamParameters.set('search_path', pinnedSearchPath(sqlSchema));
     if (readOnly) upstreamParameters.set('default_transaction_read_only', 'on');
     let upstream;
     try {
@@ -475,6 +476,8 @@ export class PostgresGateway {
       logger: this.logger,
       maxMessageBytes: this.maxMessageBytes,
       limits: this.limits,
+      readOnly,
+      searchSchemas: ['pg_catalog', sqlSchema],
       onEnded: () => {
         clearTimeout(expiry);
         this.forget(processId, secretKey);

@@ -47,7 +47,7 @@ import type { PolicyDecision } from '@custodian/policy';
 import { decideSqlSync, sqlClassificationSummary } from '@custodian/policy-languages';
 import type { CommandOutcome, CommandRefusalCode, PipelineSession, SessionCloseReason } from '@custodian/session-pipeline';
 import { SqlClassificationError, normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
-import type { CatalogResolver } from './catalog.js';
+import type { CatalogResolver, RoutineReferences } from './catalog.js';
 import type { GatewayLogger, PostgresConnection, PostgresSessionLimits } from './gateway-options.js';
 import { ResponseTracker, type Expectation } from './response-tracker.js';
 import { columnRuleFor, maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
@@ -111,6 +111,14 @@ export interface ProxyContext {
   readonly logger: GatewayLogger;
   readonly maxMessageBytes: number;
   readonly limits: PostgresSessionLimits;
+  /**
+   * The identity's rules allow no writes (the upstream session is read-only too): every function,
+   * operator, attribute-notation name and relation a statement reads is resolved through the
+   * catalog, and a statement that could run a VOLATILE or unknown routine is refused (issue 19 §2).
+   */
+  readonly readOnly?: boolean;
+  /** The schemas the session's pinned search_path searches for unqualified names (pg_catalog first). */
+  readonly searchSchemas?: readonly string[];
   /** Called once when the session has ended (either side, error or shutdown). */
   readonly onEnded: () => void;
   /** Sends a cancel to the upstream backend of this session. */
@@ -164,6 +172,8 @@ export class ProxySession {
   /** Aborted when the client goes away or cancels: a pending approval is cancelled. */
   private commandAbort = new AbortController();
   private idleTimer: NodeJS.Timeout | undefined;
+  /** A DDL or utility statement was let through: the connection's routine verdicts are dropped again when its transaction ends. */
+  private routinesChanged = false;
 
   constructor(
     private readonly client: Socket,
@@ -446,6 +456,11 @@ export class ProxySession {
       return { ...base, decision: this.session.gatewayBlock('sql', 'custodian:invalid-utf8', 'the statement is not valid UTF-8 (fail closed)', 'The statement is not valid UTF-8 and was not run.') };
     }
     if (decided.decision === 'block' || !classification.ok) return { ...base, decision: decided };
+    if (classification.kind === 'ddl' || classification.kind === 'utility') {
+      // Functions, operators or views may change: routine verdicts are dropped now and again when the transaction has ended.
+      this.context.catalog.invalidateRoutines();
+      this.routinesChanged = true;
+    }
     const statistics = this.hasColumnRules ? this.statisticsRead(classification.statements) : undefined;
     if (statistics) return { ...base, decision: statistics };
     if (decided.decision === 'require-approval' && classification.statements.some((statement) => statement.command === 'COPY FROM')) {
@@ -709,15 +724,76 @@ export class ProxySession {
     }
   }
 
-  /** Whether deciding needs the upstream catalog (COPY TO of a masked table, a derivation from a masked column). */
+  /** Whether deciding needs the upstream catalog (COPY TO of a masked table, a derivation from a masked column, a routine of a read-only session not cached as harmless). */
   private catalogChecksNeeded(decision: SqlDecision): boolean {
-    return this.copyCheckNeeded(decision) || this.lineageCheckNeeded(decision);
+    return this.copyCheckNeeded(decision) || this.lineageCheckNeeded(decision) || this.routineCheckNeeded(decision);
   }
 
   private async catalogChecks(decision: SqlDecision): Promise<PolicyDecision> {
+    const routines = await this.routineCheck(decision);
+    if (routines !== decision.decision) return routines;
     const copy = await this.copyCheck(decision);
     if (copy !== decision.decision) return copy;
     return this.lineageCheck(decision);
+  }
+
+  /** What a read-only session's statement may call, for the catalog; undefined when there is nothing to check. */
+  private routineReferences(decision: SqlDecision): RoutineReferences | undefined {
+    if (!this.context.readOnly || decision.decision.decision === 'block' || !decision.classification.ok) return undefined;
+    const statements = decision.classification.statements;
+    return {
+      functions: statements.flatMap((statement) => statement.functions),
+      operators: statements.flatMap((statement) => statement.operators ?? []),
+      attributeNames: statements.flatMap((statement) => statement.attributeNames ?? []),
+      relations: statements.flatMap((statement) => statement.objects),
+    };
+  }
+
+  private routineCheckNeeded(decision: SqlDecision): boolean {
+    const references = this.routineReferences(decision);
+    if (references === undefined) return false;
+    const risks = this.context.catalog.routineRisks(references, this.searchSchemas);
+    return risks === undefined || risks.length > 0;
+  }
+
+  /**
+   * A write hidden behind a read (issue 19 §2): for an identity whose rules allow no writes, the
+   * functions, operators, attribute-notation names and relations of the statement are resolved
+   * through the catalog (every candidate on the pinned search_path, never trusted by name); a
+   * VOLATILE or unknown one is refused here, before the read-only upstream session would fail it.
+   */
+  private async routineCheck(decision: SqlDecision): Promise<PolicyDecision> {
+    const references = this.routineReferences(decision);
+    if (references === undefined) return decision.decision;
+    let risks = this.context.catalog.routineRisks(references, this.searchSchemas);
+    if (risks === undefined) {
+      try {
+        await this.context.catalog.loadRoutines(references, this.searchSchemas);
+        risks = this.context.catalog.routineRisks(references, this.searchSchemas);
+      } catch {
+        risks = undefined;
+      }
+      if (risks === undefined) {
+        return this.session.gatewayBlock(
+          'sql',
+          'custodian:volatile-routine',
+          'statement refused: the functions and operators it calls could not be checked (catalog unavailable)',
+          'The statement is refused: the gateway cannot check the functions and operators it calls right now.',
+        );
+      }
+    }
+    const risk = risks[0];
+    if (risk === undefined) return decision.decision;
+    return this.session.gatewayBlock(
+      'sql',
+      'custodian:volatile-routine',
+      `statement refused: ${risk.reference}: ${risk.reason}, and the identity may only read`,
+      `The statement is refused: ${risk.reference} resolves to a routine that can write (${risk.reason}); this identity may only read. Functions and operators are resolved through the catalog on the session's search_path.`,
+    );
+  }
+
+  private get searchSchemas(): readonly string[] {
+    return this.context.searchSchemas ?? ['pg_catalog', 'public'];
   }
 
   private lineageCheckNeeded(decision: SqlDecision): boolean {
@@ -906,6 +982,10 @@ export class ProxySession {
         return undefined;
       case BackendType.ReadyForQuery: {
         this.status = decodeReadyForQuery(frame);
+        if (this.routinesChanged && this.status === 'I') {
+          this.routinesChanged = false;
+          this.context.catalog.invalidateRoutines();
+        }
         for (let entry = this.tracker.shift(); entry; entry = this.tracker.shift()) {
           this.completed(entry);
           if (entry.kind === 'sync' || entry.kind === 'query') {
