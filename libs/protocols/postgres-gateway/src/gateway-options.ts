@@ -58,6 +58,12 @@ export interface PostgresSessionLimits {
   readonly maxSessionsPerConnection: number;
   /** A session with no traffic either way for this long is ended (57P05). Default 30 min. */
   readonly idleSessionTimeoutMs: number;
+  /**
+   * A `COPY … FROM STDIN` held for approval: the gateway buffers the rows up to this many bytes, and
+   * the approver decides after they have arrived (row count and a masked sample) and before they
+   * are sent; a larger payload is refused. 0: held COPY FROM is refused outright. Default 1 MiB.
+   */
+  readonly maxCopyInApprovalBytes: number;
   /** Connections not yet authenticated, in total. Default 256. */
   readonly maxUnauthenticated: number;
   /** Connections not yet authenticated, per client address. Default 16. */
@@ -73,6 +79,7 @@ export const DEFAULT_SESSION_LIMITS: PostgresSessionLimits = {
   maxSessionsPerIdentity: 10,
   maxSessionsPerConnection: 50,
   idleSessionTimeoutMs: 30 * 60_000,
+  maxCopyInApprovalBytes: 1024 * 1024,
   maxUnauthenticated: 256,
   maxUnauthenticatedPerAddress: 16,
 };

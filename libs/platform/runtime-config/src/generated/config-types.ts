@@ -604,6 +604,10 @@ export interface PostgresGatewayConfig {
      */
     maxUnauthenticated?: number;
     /**
+     * COPY ... FROM STDIN held for approval: the rows are buffered up to this many bytes and the approver decides after they arrived (row count, masked sample), before they are sent; a larger payload is refused. 0: a held COPY FROM is refused outright. Default 1048576.
+     */
+    maxCopyInApprovalBytes?: number;
+    /**
      * Connections not yet authenticated, per client address; 0: no limit. Default 16.
      */
     maxUnauthenticatedPerAddress?: number;
