@@ -49,6 +49,7 @@ export type SqlFlag =
   | 'set-role'
   | 'set-session-authorization'
   | 'set-search-path'
+  | 'set-application-name'
   | 'parser-divergence-setting'
   | 'transaction-end'
   | 'transaction-escape'

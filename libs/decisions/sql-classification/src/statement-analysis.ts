@@ -364,6 +364,8 @@ export class StatementAnalysis {
       return this.set('dcl', `${verb} SESSION AUTHORIZATION`);
     }
     if (name === 'search_path') this.flags.add('set-search-path');
+    // The PostgreSQL gateway names each session's upstream connection (custodian/<session id>) so that pg_stat_activity attributes it.
+    if (name === 'application_name') this.flags.add('set-application-name');
     if (PARSER_DIVERGENCE_SETTINGS.has(name) || kind === 'VAR_RESET_ALL') this.flags.add('parser-divergence-setting');
     if ((name === 'transaction_read_only' || name === 'default_transaction_read_only') && !argsAreTrue(arrayField(f, 'args'))) {
       this.flags.add('transaction-read-write');

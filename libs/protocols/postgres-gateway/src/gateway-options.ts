@@ -22,10 +22,30 @@ export interface UpstreamTarget {
   readonly connectTimeoutMs?: number;
 }
 
+/**
+ * An upstream role for some identities: the gateway logs in as `user` with this role's credential
+ * when the session's identity has one of `subjects` or is in one of `groups` (first match wins).
+ */
+export interface UpstreamRoleMapping {
+  readonly subjects?: readonly string[];
+  readonly groups?: readonly string[];
+  readonly user: string;
+  /** Reads the role's held secret at each login (undefined: the upstream asks for none). */
+  readonly password: () => Promise<string | undefined> | string | undefined;
+  /** Where the secret comes from (`env:NAME`, `file:/path`), the only thing events say about it. */
+  readonly credentialRef: string;
+}
+
 export interface PostgresConnection {
   /** What clients put in `database`, e.g. `orders-prod`. */
   readonly name: string;
   readonly upstream: UpstreamTarget;
+  /**
+   * Per-identity upstream roles: the first mapping matching the session's identity replaces
+   * `upstream.user` and its credential for that session (sessions of different agents then cannot
+   * see each other's statements in pg_stat_activity). Catalog lookups keep `upstream.user`.
+   */
+  readonly roles?: readonly UpstreamRoleMapping[];
 }
 
 /** `always`: every client must use TLS; `non-loopback`: clients on 127.0.0.0/8 and ::1 may skip it; `never`: TLS is optional. */
