@@ -127,7 +127,7 @@ export const postgresUnderAttack: Benchmark = {
       await client.connect();
       return client;
     };
-    const seconds = quick ? 3 : 10;
+    const seconds = quick ? 2 : 10;
     const bystanderClient = await connectAs('bystander');
     const attackerClient = await connectAs('attacker');
     const bigStatement = (bytes: number): string => `SELECT 1 WHERE 'x' IN (${Array.from({ length: Math.floor(bytes / 12) }, (_, i) => `'v${String(i).padStart(7, '0')}'`).join(',')})`;
