@@ -196,6 +196,10 @@ describe('operators and attribute notation (resolved through the catalog by the 
     expect(first('SELECT c.* FROM customers c').attributeNames).toBeUndefined();
   });
 
+  it('records the types a statement casts to', () => {
+    expect(first("SELECT 1::int, '5'::public.positive_int, CAST('x' AS text) FROM t").typeNames).toEqual(['pg_catalog.int4', 'public.positive_int', 'text']);
+  });
+
   it('carries them through EXPLAIN, CTEs and PREPARE', () => {
     expect(first('EXPLAIN SELECT a ## b FROM t').operators).toEqual(['##']);
     expect(first('WITH x AS (SELECT c.touch_row FROM customers c) SELECT * FROM x').attributeNames).toEqual(['touch_row']);

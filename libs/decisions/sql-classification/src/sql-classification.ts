@@ -94,6 +94,8 @@ export interface SqlStatementClassification {
    * Absent when there are none.
    */
   attributeNames?: string[];
+  /** Types the statement casts to (`x::public.positive_int`, `CAST(… AS int)` → `pg_catalog.int4`). Absent when there are none. */
+  typeNames?: string[];
   /** The libpg-query node type, for audit and debugging (`DeleteStmt`, …). */
   nodeType: string;
   /** Name given by `PREPARE name AS …`; the classification is that of the prepared statement. */

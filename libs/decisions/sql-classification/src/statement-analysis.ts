@@ -46,6 +46,7 @@ export class StatementAnalysis {
   private readonly functions = new Set<string>();
   private readonly operators = new Set<string>();
   private readonly attributeNames = new Set<string>();
+  private readonly typeNames = new Set<string>();
   private readonly flags = new Set<SqlFlag>();
   private readonly kinds: SqlKind[] = [];
   private command = 'UNKNOWN';
@@ -81,6 +82,7 @@ export class StatementAnalysis {
     };
     if (this.operators.size > 0) classification.operators = [...this.operators].sort();
     if (this.attributeNames.size > 0) classification.attributeNames = [...this.attributeNames].sort();
+    if (this.typeNames.size > 0) classification.typeNames = [...this.typeNames].sort();
     if (this.preparedName !== undefined) classification.preparedName = this.preparedName;
     if (this.deallocates !== undefined) classification.deallocates = this.deallocates;
     return classification;
@@ -451,6 +453,12 @@ export class StatementAnalysis {
       case 'A_Indirection':
         this.addAttributeName(arrayField(f, 'indirection'), 1);
         return this.visitGeneric(f, ctx);
+      case 'TypeCast': {
+        // A cast can run a cast function, a domain's CHECK constraints and the type's input function.
+        const name = stringList(arrayField(recordField(f, 'typeName'), 'names'));
+        if (name.length > 0) this.typeNames.add(name.join('.'));
+        return this.visitGeneric(f, ctx);
+      }
       case 'SelectStmt':
         return this.visitSelect(f, ctx);
       case 'InsertStmt':
@@ -676,6 +684,7 @@ export class StatementAnalysis {
     for (const name of inner.functions) this.functions.add(name);
     for (const name of inner.operators ?? []) this.operators.add(name);
     for (const name of inner.attributeNames ?? []) this.attributeNames.add(name);
+    for (const name of inner.typeNames ?? []) this.typeNames.add(name);
     for (const flag of inner.flags) this.flags.add(flag);
     this.kinds.push(inner.kind);
   }

@@ -42,6 +42,8 @@ export interface RoutineReferences {
   readonly functions: readonly string[];
   readonly operators: readonly string[];
   readonly attributeNames: readonly string[];
+  /** Types cast to: a cast function, a domain's CHECK constraints and the type's input function run. */
+  readonly typeNames?: readonly string[];
   readonly relations: readonly { readonly schema?: string | undefined; readonly name: string }[];
 }
 
@@ -141,11 +143,13 @@ export class CatalogResolver {
     const functions: [string, readonly string[], string, boolean][] = [];
     const operators: [string, readonly string[], string][] = [];
     const relations: [string, string][] = [];
+    const types: [string, readonly string[], string][] = [];
     for (const key of missing.keys()) {
       const [tag, schemas, name] = key.split('\u0000') as [string, string, string];
       const list = schemas.split('\u0001');
       if (tag === 'f' || tag === 'a') functions.push([key, list, name, tag === 'a']);
       else if (tag === 'o') operators.push([key, list, name]);
+      else if (tag === 't') types.push([key, list, name]);
       else relations.push([key, schemas === '' ? `pg_catalog.quote_ident(${literal(name)})` : `pg_catalog.quote_ident(${literal(schemas)}) || '.' || pg_catalog.quote_ident(${literal(name)})`]);
     }
     const risks = new Map<string, string[]>();
@@ -187,6 +191,22 @@ export class CatalogResolver {
         if (key === undefined || operator === null) continue;
         found.add(key);
         if (routineMayWrite(functionSchema, volatility)) note(key, `operator ${schema}.${operator} calls VOLATILE ${functionSchema}.${name}`);
+      }
+    }
+    if (types.length > 0) {
+      // Casts to the type (whatever their source type), the CHECK constraints of a domain, the type's input function.
+      const values = types.map(([, schemas, name], index) => `(${index}, ${textArray(schemas)}, ${literal(name)})`).join(',');
+      const rows = await this.query(
+        `WITH q(key, schemas, name) AS (VALUES ${values}), t(key, oid) AS (SELECT q.key, ty.oid FROM q JOIN pg_catalog.pg_type ty ON ty.typname = q.name JOIN pg_catalog.pg_namespace n ON n.oid = ty.typnamespace AND n.nspname = ANY (q.schemas)), ` +
+          `f(key, proc, via) AS (SELECT t.key, c.castfunc, 'a cast' FROM t JOIN pg_catalog.pg_cast c ON c.casttarget = t.oid WHERE c.castfunc <> 0 ` +
+          `UNION ALL SELECT t.key, d.refobjid, 'a domain constraint' FROM t JOIN pg_catalog.pg_constraint k ON k.contypid = t.oid JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass ` +
+          `UNION ALL SELECT t.key, ty.typinput::oid, 'its input function' FROM t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid) ` +
+          `SELECT f.key::text, n.nspname::text, p.proname::text, p.provolatile::text, f.via FROM f JOIN pg_catalog.pg_proc p ON p.oid = f.proc JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace`,
+      );
+      for (const [index = null, schema = null, name = null, volatility = null, via = null] of rows) {
+        const key = types[Number(index)]?.[0];
+        if (key === undefined) continue;
+        if (routineMayWrite(schema, volatility)) note(key, `${via} calls VOLATILE ${schema}.${name}`);
       }
     }
     if (relations.length > 0) {
@@ -234,6 +254,10 @@ export class CatalogResolver {
       yield [key('o', schemas, name), `operator ${qualified}`];
     }
     for (const name of references.attributeNames) yield [key('a', searchSchemas, name), `attribute notation .${name}`];
+    for (const qualified of references.typeNames ?? []) {
+      const { schemas, name } = splitRoutineName(qualified, searchSchemas);
+      yield [key('t', schemas, name), `cast to ${qualified}`];
+    }
     for (const relation of references.relations) {
       yield [`r\u0000${relation.schema ?? ''}\u0000${relation.name}`, `relation ${relation.schema === undefined ? '' : `${relation.schema}.`}${relation.name}`];
     }

@@ -911,6 +911,7 @@ export class ProxySession {
       functions: statements.flatMap((statement) => statement.functions),
       operators: statements.flatMap((statement) => statement.operators ?? []),
       attributeNames: statements.flatMap((statement) => statement.attributeNames ?? []),
+      typeNames: statements.flatMap((statement) => statement.typeNames ?? []),
       relations: statements.flatMap((statement) => statement.objects),
     };
   }

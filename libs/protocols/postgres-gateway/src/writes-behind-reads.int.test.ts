@@ -59,6 +59,10 @@ CREATE FUNCTION touch_op(a int, b int) RETURNS int LANGUAGE sql VOLATILE AS $$ S
 CREATE OPERATOR ## (LEFTARG = int, RIGHTARG = int, FUNCTION = touch_op);
 CREATE FUNCTION public.lower(i integer) RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT public.touch('overload') $$;
 GRANT SELECT ON customer_touches TO gateway_svc;
+CREATE DOMAIN touchy_int AS int CHECK (public.touch('domain') = 1);
+CREATE TYPE wrapped AS (v int);
+CREATE FUNCTION wrap_it(i int) RETURNS wrapped LANGUAGE sql VOLATILE AS $$ SELECT ROW(public.touch('cast') + i)::wrapped $$;
+CREATE CAST (int AS wrapped) WITH FUNCTION wrap_it(int);
 `;
 
 let fixture: GatewayFixture;
@@ -82,6 +86,8 @@ const HIDDEN: readonly [string, string][] = [
   ['an overload of a trusted name', 'SELECT lower(id) FROM customers'],
   ['EXPLAIN ANALYZE of such a view', 'EXPLAIN (ANALYZE) SELECT * FROM customer_touches'],
   ['a cursor over such a view (WITH HOLD: run at once)', 'DECLARE w CURSOR WITH HOLD FOR SELECT * FROM customer_touches'],
+  ['a cast to a domain whose CHECK calls a writing function', 'SELECT id::touchy_int FROM customers'],
+  ['a user-defined cast with a writing function', 'SELECT id::wrapped FROM customers'],
 ];
 
 describe('a read-only identity: routines resolved through the catalog, a read-only upstream session behind', () => {
@@ -103,7 +109,7 @@ describe('a read-only identity: routines resolved through the catalog, a read-on
         const reply = await client.simple(sql);
         expect(reply.errors.map((e) => e.get('C'))).toEqual(['42501']);
         expect(reply.errors[0]?.get('D')).toBe('policy rule: custodian:volatile-routine');
-        expect(reply.errors[0]?.get('M')).toMatch(/public\.(touch|touch_row|touch_op|lower)\b.*VOLATILE|VOLATILE public\.touch/);
+        expect(reply.errors[0]?.get('M')).toMatch(/public\.(touch|touch_row|touch_op|lower)\b.*VOLATILE|VOLATILE public\.(touch|touch_op|wrap_it)\b/);
       } finally {
         await client.close();
       }
