@@ -193,7 +193,11 @@ async function psqlSession(port: number, clientId: string): Promise<PsqlSession>
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
   let sent = 0;
+  // psql may be gone (a failed test kills it): stop feeding it rather than fail on EPIPE.
+  child.stdin.on('error', () => clearInterval(timer));
+  child.once('exit', () => clearInterval(timer));
   const timer = setInterval(() => {
+    if (!child.stdin.writable) return;
     sent += 1;
     child.stdin.write(`SELECT id, total FROM orders WHERE id = ${(sent % 50) + 1};\n`);
   }, 100);
@@ -269,10 +273,15 @@ describe.skipIf(!available)('distributed deployment as separate processes (2 gat
     await ingestProcess.url;
     await until('commands stored after the ingest restart', async () => (await commandsStored()) > atIngestKill + 10);
     // Mid-way for the projector too: it has put part of the store in the log.
-    const beforeProjectorKill = await until('the projector logging events', async () => {
-      const size = (await log()).treeSize;
-      return size > 0 ? size : undefined;
-    });
+    const beforeProjectorKill = await until(
+      'the projector logging events',
+      async () => {
+        const size = (await log()).treeSize;
+        return size > 0 ? size : undefined;
+      },
+      120_000,
+      projectorProcess,
+    );
     await kill(projectorProcess);
     projectorProcess = projector(2);
     await projectorProcess.url;
