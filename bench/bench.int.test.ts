@@ -13,7 +13,7 @@ import type { BenchmarkReport } from './report.ts';
 
 const run = promisify(execFile);
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-const EXPECTED_BENCHMARKS = ['event-validation', 'sql-classification', 'masking', 'merkle-log', 'evidence-pack', 'event-store-append', 'event-store-postgres', 'pipeline', 'postgres-pooling', 'custodian-start', 'mcp-gateway', 'kubernetes-exec', 'ssh-gateway', 'http-gateway'];
+const EXPECTED_BENCHMARKS = ['event-validation', 'sql-classification', 'masking', 'merkle-log', 'evidence-pack', 'event-store-append', 'event-store-postgres', 'pipeline', 'pipeline-kafka', 'postgres-pooling', 'postgres-under-attack', 'custodian-start', 'mcp-gateway', 'kubernetes-exec', 'ssh-gateway', 'http-gateway'];
 
 describe('benchmark runner (--quick)', () => {
   const outDir = mkdtempSync(join(tmpdir(), 'custodian-bench-test-'));

@@ -12,11 +12,13 @@ import { masking } from './masking.ts';
 import { mcpGateway } from './mcp-gateway.ts';
 import { merkle } from './merkle.ts';
 import { pipeline } from './pipeline.ts';
+import { pipelineKafka } from './pipeline-kafka.ts';
 import { postgresPooling } from './postgres-pooling.ts';
+import { postgresUnderAttack } from './postgres-under-attack.ts';
 import { sqlClassification } from './sql-classification.ts';
 import { sshGateway } from './ssh-gateway.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, eventStorePostgres, pipeline, postgresPooling, custodianStart, mcpGateway, kubernetesExec, sshGateway, httpGateway];
+export const BENCHMARKS: readonly Benchmark[] = [eventValidation, sqlClassification, masking, merkle, evidencePack, eventStoreAppend, eventStorePostgres, pipeline, pipelineKafka, postgresPooling, postgresUnderAttack, custodianStart, mcpGateway, kubernetesExec, sshGateway, httpGateway];
 
 /**
  * Benchmarks later issues add. Each becomes a `bench/benchmarks/<name>.ts` module listed in

@@ -31,7 +31,7 @@ const runFile = promisify(execFile);
 const agent: Identity = { subject: 'agent-bench', issuer: 'https://idp.example.com', groups: ['agents'], kind: 'agent' };
 
 /** Per session: its commands, each the two events strict mode waits for. */
-function buildWorkload(sessions: number, commandsPerSession: number): CustodianEvent[][][] {
+export function buildWorkload(sessions: number, commandsPerSession: number): CustodianEvent[][][] {
   const factory = new EventFactory({ service: 'gateway', instance: 'bench' });
   return Array.from({ length: sessions }, () => {
     const sessionId = randomUUID();
@@ -52,7 +52,7 @@ function buildWorkload(sessions: number, commandsPerSession: number): CustodianE
   });
 }
 
-interface RunResult {
+export interface RunResult {
   readonly events: number;
   readonly seconds: number;
   /** Publish call → stored, ms, ascending. */
@@ -61,9 +61,11 @@ interface RunResult {
 
 /**
  * Runs the workload through `publish` and waits until a store subscription saw every event.
- * Throughput = events / (first publish → last event stored).
+ * Throughput = events / (first publish → last event stored). With `eventsPerSecond`, each session
+ * starts its commands on a fixed schedule so that all sessions together offer that rate (a command
+ * still waits for the previous one of its session: strict mode).
  */
-async function drive(store: EventStore, workload: CustodianEvent[][][], publish: (events: CustodianEvent[]) => Promise<unknown>): Promise<RunResult> {
+export async function drive(store: EventStore, workload: CustodianEvent[][][], publish: (events: CustodianEvent[]) => Promise<unknown>, pace?: { readonly eventsPerSecond: number }): Promise<RunResult> {
   const total = workload.reduce((n, s) => n + s.length * 2, 0);
   const publishedAt = new Map<string, bigint>();
   const latenciesMs: number[] = [];
@@ -85,8 +87,16 @@ async function drive(store: EventStore, workload: CustodianEvent[][][], publish:
   await subscription.caughtUp;
   const begin = nowNs();
   await Promise.all(
-    workload.map(async (commands) => {
+    workload.map(async (commands, session) => {
+      // Per session: one command (two events) every `intervalNs`, sessions spread over the interval.
+      const intervalNs = pace ? BigInt(Math.round((2 * workload.length * 1e9) / pace.eventsPerSecond)) : 0n;
+      let due = begin + (intervalNs * BigInt(session)) / BigInt(workload.length);
       for (const events of commands) {
+        if (pace) {
+          const wait = Number(due - nowNs()) / 1e6;
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          due += intervalNs;
+        }
         const t = nowNs();
         for (const e of events) publishedAt.set(e.id, t);
         await publish(events);

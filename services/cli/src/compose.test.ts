@@ -144,6 +144,23 @@ describe('compose.yaml (distributed deployment)', () => {
     });
   });
 
+  it('the projector and the api share one data directory on one volume (the evidence log is an SQLite file there, with its keys)', () => {
+    const projector = compose.services['projector']!;
+    const api = compose.services['api']!;
+    const dataDir = configOf(projector).config.dataDir;
+    expect(configOf(api).config.dataDir).toBe(dataDir);
+    const volumeAt = (service: ComposeService) => (service.volumes ?? []).find((v) => v.split(':')[1] === dataDir)?.split(':')[0];
+    expect(volumeAt(projector)).toBeDefined();
+    expect(volumeAt(api)).toBe(volumeAt(projector));
+  });
+
+  it('creates topics that a single broker can hold (one replica, one in sync)', () => {
+    for (const [, service] of custodianServices) {
+      const { bus } = configOf(service).config;
+      expect(bus.kind === 'kafka' ? [bus.topics.replicationFactor, bus.topics.minInSyncReplicas] : []).toEqual([1, 1]);
+    }
+  });
+
   it('depends_on names only services that exist', () => {
     const names = new Set(Object.keys(compose.services));
     for (const [, service] of services) {

@@ -1,7 +1,8 @@
 // The gateway service with `gateways.postgres` enabled over the shared `gateways.*` settings, built
 // from a YAML config exactly as the embedded host and the standalone process build it: psql logs in
 // with a token, reads masked rows, gets a block; readiness includes the listener; the held
-// credential comes from an env reference; the policy activation is recorded.
+// credential comes from an env reference; the policy activation is recorded; a connection with
+// per-identity roles logs the identity in as its mapped role, with that role's credential reference.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -35,6 +36,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'custodian-gateway-pg-'));
   [postgres, oidc] = await Promise.all([startPostgres(), startOidcProvider({ clients: [{ clientId: 'agent-1', groups: ['analysts'], kind: 'agent' }] })]);
   await postgres.psql("CREATE TABLE people (id int, email text); INSERT INTO people VALUES (1, 'ann@example.com')");
+  await postgres.psql("CREATE ROLE people_reader LOGIN PASSWORD 'reader-secret-9'; GRANT SELECT ON people TO people_reader");
   port = await freePort();
   writeFileSync(
     join(dir, 'policy.yaml'),
@@ -71,10 +73,23 @@ gateways:
           user: ${postgres.user}
           credential: { fromEnv: PEOPLE_DB_PASSWORD }
           tls: { mode: disable }
+      - name: people-db-roles
+        upstream:
+          host: ${postgres.host}
+          port: ${postgres.port}
+          database: ${postgres.database}
+          user: ${postgres.user}
+          credential: { fromEnv: PEOPLE_DB_PASSWORD }
+          tls: { mode: disable }
+        roles:
+          - { groups: [analysts], user: people_reader, credential: { fromEnv: PEOPLE_READER_PASSWORD } }
+    limits:
+      maxCopyInApprovalBytes: 65536
 `,
     { file: join(dir, 'custodian.yaml'), env: {}, cwd: dir },
   );
   process.env['PEOPLE_DB_PASSWORD'] = postgres.password;
+  process.env['PEOPLE_READER_PASSWORD'] = 'reader-secret-9';
   store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
   const logger = createLogger({ service: 'gateway', level: 'silent' });
   service = await startNestService({ module: GatewayModule.register({ eventStore: store, logger, loaded }), logger, listen: { host: '127.0.0.1', port: 0 }, shutdownHooks: false });
@@ -85,14 +100,15 @@ afterAll(async () => {
   await store?.close();
   await Promise.all([postgres?.stop(), oidc?.stop()]);
   delete process.env['PEOPLE_DB_PASSWORD'];
+  delete process.env['PEOPLE_READER_PASSWORD'];
   rmSync(dir, { recursive: true, force: true });
 });
 
-function psql(token: string, script: string): Promise<{ stdout: string; stderr: string }> {
+function psql(token: string, script: string, database = 'people-db'): Promise<{ stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('PG')) env[key] = value;
   return new Promise((resolve) => {
-    const child = spawn(PSQL, ['-X', '-A', '-t', '-h', '127.0.0.1', '-p', String(port), '-U', 'agent-1', '-d', 'people-db', '-f', '-'], { env: { ...env, PGPASSWORD: token, PGSSLMODE: 'disable' } });
+    const child = spawn(PSQL, ['-X', '-A', '-t', '-h', '127.0.0.1', '-p', String(port), '-U', 'agent-1', '-d', database, '-f', '-'], { env: { ...env, PGPASSWORD: token, PGSSLMODE: 'disable' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -122,5 +138,18 @@ describe('gateway service: gateways.postgres', () => {
     const injected = [];
     for await (const recorded of store.readAll()) if (recorded.event.type === 'credential.injected') injected.push(recorded.event.payload);
     expect(injected[0]).toMatchObject({ credentialRef: 'env:PEOPLE_DB_PASSWORD', method: 'scram-sha-256' });
+  });
+
+  it('connections[].roles: the identity logs in as its mapped role (credential by reference), named custodian/<session id>', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-1' })).accessToken;
+    const result = await psql(token, "SELECT current_user, current_setting('application_name') LIKE 'custodian/%/psql';\n", 'people-db-roles');
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('people_reader|t\n');
+    const refs = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const recorded of store.readAll()) if (recorded.event.type === 'credential.injected') out.push(recorded.event.payload.credentialRef);
+      return out;
+    };
+    await expect.poll(refs, { timeout: 10_000 }).toContain('env:PEOPLE_READER_PASSWORD');
   });
 });

@@ -41,6 +41,16 @@ async function connectionOf(connection: PostgresConnectionConfig, index: number,
       tls: { mode: upstream.tls.mode, ...(ca ? { ca } : {}), ...(upstream.tls.serverName ? { serverName: upstream.tls.serverName } : {}) },
       connectTimeoutMs: upstream.connectTimeoutMs,
     },
+    roles: (connection.roles ?? []).map((role) => {
+      const roleCredential = role.credential ? CredentialReference.from(role.credential, { baseDir: loaded.baseDir }) : undefined;
+      return {
+        ...(role.subjects ? { subjects: role.subjects } : {}),
+        ...(role.groups ? { groups: role.groups } : {}),
+        user: role.user,
+        password: () => (roleCredential ? roleCredential.read() : undefined),
+        credentialRef: roleCredential?.ref ?? 'none',
+      };
+    }),
   };
 }
 

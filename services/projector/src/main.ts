@@ -3,7 +3,7 @@ import { configuredEvidence } from '@custodian/evidence-host';
 import { MetricsRegistry } from '@custodian/observability';
 import { runStandaloneService } from '@custodian/service-host';
 import { ProjectorModule } from './projector.module.js';
-import { openSiemWork } from './siem-work.js';
+import { openCheckpointPublishing, openSiemWork } from './siem-work.js';
 
 await runStandaloneService({
   service: 'projector',
@@ -13,6 +13,8 @@ await runStandaloneService({
       ...deps,
       ...(metrics ? { metrics } : {}),
       evidence: configuredEvidence(deps.loaded),
+      // With Kafka, signed checkpoints also go to custodian.checkpoints.v1 (as in the embedded host).
+      ...(deps.loaded.config.bus.kind === 'kafka' ? { checkpoints: () => openCheckpointPublishing(deps.loaded, { logger: deps.logger }) } : {}),
       siem: () => openSiemWork(deps.loaded, { store: deps.eventStore, logger: deps.logger }),
     });
   },

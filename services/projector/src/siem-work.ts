@@ -4,6 +4,7 @@ import type { Logger } from '@custodian/observability';
 import type { LoadedConfig } from '@custodian/runtime-config';
 import { openConfiguredBus, type ServiceWork } from '@custodian/service-host';
 import { runSiemProjection } from '@custodian/siem-ocsf';
+import type { CheckpointPublishing } from './projector.module.js';
 
 /** The SIEM projection on the configured bus; closes the bus it opened. */
 export async function openSiemWork(
@@ -24,6 +25,19 @@ export async function openSiemWork(
       await running.stop();
       await publisher.close();
       if (owned) await bus.close();
+    },
+  };
+}
+
+/** A publisher of signed checkpoints (custodian.checkpoints.v1) on the configured bus; closes the bus it opened. */
+export async function openCheckpointPublishing(loaded: LoadedConfig, options: { readonly logger: Logger }): Promise<CheckpointPublishing> {
+  const bus = await openConfiguredBus(loaded, { logger: options.logger });
+  const publisher = bus.publisher();
+  return {
+    publisher,
+    close: async () => {
+      await publisher.close();
+      await bus.close();
     },
   };
 }

@@ -53,6 +53,8 @@ export const GUARDED_SQL_FLAGS: readonly SqlFlag[] = [
   'transaction-escape',
   'transaction-read-write',
   'set-search-path',
+  // The gateway sets application_name to custodian/<session id>: a client must not rename its session (or take another's name).
+  'set-application-name',
   'parser-divergence-setting',
   'set-role',
   'set-session-authorization',

@@ -174,3 +174,35 @@ describe('classifySqlCachedSync', () => {
     expect(classifySqlCachedSync('SELECT 1\u0000', {}, cache).ok).toBe(false);
   });
 });
+
+describe('operators and attribute notation (resolved through the catalog by the PostgreSQL gateway)', () => {
+  function first(sql: string): SqlStatementClassification {
+    const result = classifySqlSync(sql);
+    if (!result.ok) throw result.error;
+    return result.statements[0]!;
+  }
+
+  it('records every operator an expression names, qualified ones with their schema', () => {
+    expect(first('SELECT id ## 1 FROM customers WHERE id OPERATOR(public.#>#) 2').operators).toEqual(['##', 'public.#>#']);
+    expect(first("SELECT 1 WHERE 'a' LIKE 'b' AND 1 IN (1, 2) AND 2 = ANY ('{1}')").operators).toEqual(['=', '~~']);
+  });
+
+  it('BETWEEN runs the comparison operators', () => {
+    expect(first('SELECT 1 FROM t WHERE a BETWEEN 1 AND 2').operators).toEqual(['<=', '>=']);
+  });
+
+  it('records the last name of qualified column references and indirections (c.touch_row, (c).touch_row)', () => {
+    expect(first('SELECT c.touch_row, (c).other, plain FROM customers c').attributeNames).toEqual(['other', 'touch_row']);
+    expect(first('SELECT c.* FROM customers c').attributeNames).toBeUndefined();
+  });
+
+  it('records the types a statement casts to', () => {
+    expect(first("SELECT 1::int, '5'::public.positive_int, CAST('x' AS text) FROM t").typeNames).toEqual(['pg_catalog.int4', 'public.positive_int', 'text']);
+  });
+
+  it('carries them through EXPLAIN, CTEs and PREPARE', () => {
+    expect(first('EXPLAIN SELECT a ## b FROM t').operators).toEqual(['##']);
+    expect(first('WITH x AS (SELECT c.touch_row FROM customers c) SELECT * FROM x').attributeNames).toEqual(['touch_row']);
+    expect(first('PREPARE p AS SELECT a ## $1 FROM t').operators).toEqual(['##']);
+  });
+});

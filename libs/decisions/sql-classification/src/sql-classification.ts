@@ -49,6 +49,7 @@ export type SqlFlag =
   | 'set-role'
   | 'set-session-authorization'
   | 'set-search-path'
+  | 'set-application-name'
   | 'parser-divergence-setting'
   | 'transaction-end'
   | 'transaction-escape'
@@ -81,6 +82,20 @@ export interface SqlStatementClassification {
   /** Qualified names of every function called anywhere in the statement (CTEs, subqueries, defaults…). */
   functions: string[];
   flags: SqlFlag[];
+  /**
+   * Operators named anywhere in the statement (`=`, `##`, `public.##`), BETWEEN as `<=` and `>=`.
+   * Absent when there are none. The classifier cannot tell which function an operator runs: the
+   * PostgreSQL gateway resolves them through the catalog for identities that may only read.
+   */
+  operators?: string[];
+  /**
+   * The last name of every qualified column reference (`c.touch_row` → `touch_row`): a column, or
+   * a call of a one-argument function of that name when no such column exists (attribute notation).
+   * Absent when there are none.
+   */
+  attributeNames?: string[];
+  /** Types the statement casts to (`x::public.positive_int`, `CAST(… AS int)` → `pg_catalog.int4`). Absent when there are none. */
+  typeNames?: string[];
   /** The libpg-query node type, for audit and debugging (`DeleteStmt`, …). */
   nodeType: string;
   /** Name given by `PREPARE name AS …`; the classification is that of the prepared statement. */

@@ -44,6 +44,9 @@ export type PreparedStatements = Pick<ReadonlyMap<string, SqlStatementClassifica
 export class StatementAnalysis {
   private readonly objects = new Map<string, SqlObject>();
   private readonly functions = new Set<string>();
+  private readonly operators = new Set<string>();
+  private readonly attributeNames = new Set<string>();
+  private readonly typeNames = new Set<string>();
   private readonly flags = new Set<SqlFlag>();
   private readonly kinds: SqlKind[] = [];
   private command = 'UNKNOWN';
@@ -77,6 +80,9 @@ export class StatementAnalysis {
       flags: [...this.flags].sort(),
       nodeType: this.nodeType,
     };
+    if (this.operators.size > 0) classification.operators = [...this.operators].sort();
+    if (this.attributeNames.size > 0) classification.attributeNames = [...this.attributeNames].sort();
+    if (this.typeNames.size > 0) classification.typeNames = [...this.typeNames].sort();
     if (this.preparedName !== undefined) classification.preparedName = this.preparedName;
     if (this.deallocates !== undefined) classification.deallocates = this.deallocates;
     return classification;
@@ -360,6 +366,8 @@ export class StatementAnalysis {
       return this.set('dcl', `${verb} SESSION AUTHORIZATION`);
     }
     if (name === 'search_path') this.flags.add('set-search-path');
+    // The PostgreSQL gateway names each session's upstream connection (custodian/<session id>) so that pg_stat_activity attributes it.
+    if (name === 'application_name') this.flags.add('set-application-name');
     if (PARSER_DIVERGENCE_SETTINGS.has(name) || kind === 'VAR_RESET_ALL') this.flags.add('parser-divergence-setting');
     if ((name === 'transaction_read_only' || name === 'default_transaction_read_only') && !argsAreTrue(arrayField(f, 'args'))) {
       this.flags.add('transaction-read-write');
@@ -436,6 +444,21 @@ export class StatementAnalysis {
         return this.addRangeVar(f, ctx.access, ctx);
       case 'FuncCall':
         return this.visitFuncCall(f, ctx);
+      case 'A_Expr':
+        this.addOperator(f);
+        return this.visitGeneric(f, ctx);
+      case 'ColumnRef':
+        this.addAttributeName(arrayField(f, 'fields'), 2);
+        return;
+      case 'A_Indirection':
+        this.addAttributeName(arrayField(f, 'indirection'), 1);
+        return this.visitGeneric(f, ctx);
+      case 'TypeCast': {
+        // A cast can run a cast function, a domain's CHECK constraints and the type's input function.
+        const name = stringList(arrayField(recordField(f, 'typeName'), 'names'));
+        if (name.length > 0) this.typeNames.add(name.join('.'));
+        return this.visitGeneric(f, ctx);
+      }
       case 'SelectStmt':
         return this.visitSelect(f, ctx);
       case 'InsertStmt':
@@ -537,6 +560,35 @@ export class StatementAnalysis {
     this.visit(f['params'], ctx);
   }
 
+  /**
+   * The operator an expression names (`##`, `OPERATOR(public.##)`); BETWEEN runs the comparison
+   * operators. Which function an operator runs is known only to the catalog: the gateway resolves it.
+   */
+  private addOperator(f: JsonRecord): void {
+    const name = stringList(arrayField(f, 'name'));
+    if (name.length === 0) return;
+    const kind = stringField(f, 'kind') ?? '';
+    if (kind.startsWith('AEXPR_BETWEEN') || kind.startsWith('AEXPR_NOT_BETWEEN')) {
+      this.operators.add('<=');
+      this.operators.add('>=');
+      return;
+    }
+    this.operators.add(name.join('.'));
+  }
+
+  /**
+   * `c.touch_row` (and `(c).touch_row`) is a column, or, when no such column exists, a call of the
+   * function `touch_row(c)`: attribute notation. The last name of a qualified column reference is
+   * recorded so the gateway can look for one-argument functions of that name.
+   */
+  private addAttributeName(fields: readonly unknown[], minimum: number): void {
+    if (fields.length < minimum) return;
+    const last = unwrapNode(fields[fields.length - 1]);
+    if (last?.[0] !== 'String') return;
+    const name = stringField(last[1], 'sval');
+    if (name !== undefined && name !== '') this.attributeNames.add(name);
+  }
+
   private visitFuncCall(f: JsonRecord | undefined, ctx: WalkContext): void {
     if (f === undefined) return;
     const name = stringList(arrayField(f, 'funcname'));
@@ -630,6 +682,9 @@ export class StatementAnalysis {
       this.addObject(qualified, object.access, object.columns ?? []);
     }
     for (const name of inner.functions) this.functions.add(name);
+    for (const name of inner.operators ?? []) this.operators.add(name);
+    for (const name of inner.attributeNames ?? []) this.attributeNames.add(name);
+    for (const name of inner.typeNames ?? []) this.typeNames.add(name);
     for (const flag of inner.flags) this.flags.add(flag);
     this.kinds.push(inner.kind);
   }

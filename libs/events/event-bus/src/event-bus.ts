@@ -1,6 +1,6 @@
 // The event bus port: how services hand messages to a log (Kafka, or an in-process stand-in)
 // and consume them with at-least-once delivery and committed offsets. No module outside the
-// adapters knows which technology is behind it (docs/adr/0006-kafkajs-behind-a-port.md).
+// adapters knows which technology is behind it (docs/adr/0006-kafkajs-behind-a-port.md, docs/adr/0011-kafka-client.md).
 
 /** One message to publish. `value` is bytes or UTF-8 text; header values are UTF-8 strings. */
 export interface BusMessage {

@@ -2,6 +2,9 @@
 // implements the port in libs/decisions/approvals): granted, denied, expired, client gone; at Parse for
 // prepared statements. Strict mode: when the evidence pipeline refuses, the command is refused
 // with a clear error and the session stays usable.
+import { finished } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustodianEvent } from '@custodian/event-contracts';
 import { PipelineRefusedError, type EvidencePipeline } from '@custodian/evidence-pipeline';
@@ -19,6 +22,7 @@ beforeAll(async () => {
   fixture = await startGatewayFixture({
     approvals,
     approvalWaitSeconds: 2,
+    gateway: { limits: { maxCopyInApprovalBytes: 4096 } },
     evidence: (inner): EvidencePipeline => ({
       accept: (events) => (refusing ? Promise.reject(new PipelineRefusedError('PIPELINE_STORE_UNWRITABLE', 'command refused: the event store cannot record events (test outage)')) : inner.accept(events)),
       status: () => (refusing ? { accepting: false, refusing: { code: 'PIPELINE_STORE_UNWRITABLE', message: 'test outage' }, undelivered: 0 } : inner.status()),
@@ -94,15 +98,71 @@ describe('require-approval: the client waits on the approval gate', () => {
     expect(Buffer.concat(client.received).toString('utf8')).not.toContain('paid with');
   });
 
-  it('COPY … FROM STDIN held for approval is refused (the rows would arrive after the approval); an allowed COPY FROM STDIN runs', async () => {
-    const result = await psql(fixture, await fixture.token('agent'), 'COPY orders (id, customer_id, amount) FROM STDIN;\n');
-    expect(result.stderr).toContain('an approval cannot cover rows sent after it');
-    const allowed = await psql(fixture, await fixture.token('agent'), 'COPY scratch (id, payload) FROM STDIN;\n77\tcopied\n\\.\n');
-    expect(allowed.stdout + allowed.stderr).toContain('COPY 1');
-    expect(await fixture.postgres.psql('SELECT count(*) FROM orders WHERE id = 900')).toBe('0');
-    expect(await fixture.postgres.psql('SELECT payload FROM scratch WHERE id = 77')).toBe('copied');
-    const decided = ofType(await fixture.events(), 'policy.decided').filter((e) => e.payload.ruleId === 'custodian:copy-in-approval');
-    expect(decided).toHaveLength(1);
+  it('COPY … FROM STDIN held for approval (psql \\copy): the approver sees the row count and a masked sample after the rows arrived, before anything is written; granted → written', async () => {
+    const rows = ['901\tAda Copy\tada@example.test\tcard 4111 1111 1111 1111', '902\tBo Copy\tbo@example.test\tplain', '903\tCy Copy\t\\N\tplain'];
+    const running = psql(fixture, await fixture.token('agent'), `\\copy customers (id, name, email, notes) FROM STDIN\n${rows.join('\n')}\n\\.\nSELECT 'after';\n`);
+    const request = await approvals.nextRequest();
+    // psql's \\copy sends its own spelling of the statement.
+    expect(request.command).toMatch(/^COPY\s+customers\s*\(\s*id, name, email, notes\s*\)\s+FROM STDIN/);
+    expect(request.command).toContain('COPY payload held for approval: 3 lines');
+    expect(request.command).toContain('Ada Copy');
+    expect(request.command).not.toMatch(/4111.?1111.?1111.?1111/);
+    // The rows have arrived at the gateway, nothing is written yet.
+    expect(await fixture.postgres.psql('SELECT count(*) FROM customers WHERE id > 900')).toBe('0');
+    approvals.grant(request.approvalId, DBA);
+    const result = await running;
+    expect(result.stdout).toContain('after');
+    expect(await fixture.postgres.psql('SELECT count(*) FROM customers WHERE id > 900')).toBe('3');
+    const issued = ofType(await fixture.events(), 'command.issued').find((e) => e.payload.commandId === request.commandId)!;
+    expect(issued.payload.text).toContain('3 lines');
+    expect(JSON.stringify(await fixture.events())).not.toMatch(/4111.?1111.?1111.?1111/);
+    await fixture.postgres.psql('DELETE FROM customers WHERE id > 900');
+  });
+
+  it('held COPY FROM denied, or over the buffer limit: nothing written, a clear error, the session goes on; node-postgres with pg-copy-streams', async () => {
+    const client = new pg.Client({ host: '127.0.0.1', port: fixture.gateway.port, user: 'agent-7', database: 'orders-prod', password: await fixture.token('agent'), ssl: false });
+    await client.connect();
+    try {
+      const denied = client.query(copyFrom('COPY customers (id, name) FROM STDIN'));
+      const deniedDone = finished(denied).then(
+        () => 'finished',
+        (error: unknown) => error,
+      );
+      denied.end('911\tDenied Row\n');
+      const request = await approvals.nextRequest();
+      expect(request.command).toContain('1 lines');
+      expect(request.command).toContain('911\tDenied Row');
+      approvals.deny(request.approvalId, DBA, 'not today');
+      expect(await deniedDone).toMatchObject({ code: '42501', message: expect.stringContaining('Approval denied by dba-1') });
+      // Over the limit (4 KiB in this fixture): refused while the rows arrive, no approval asked.
+      const asked = approvals.requests.length;
+      const big = client.query(copyFrom('COPY customers (id, name) FROM STDIN'));
+      const bigDone = finished(big).then(
+        () => 'finished',
+        (error: unknown) => error,
+      );
+      for (let id = 920; id < 1020; id += 1) big.write(`${id}\t${'x'.repeat(60)}\n`);
+      big.end();
+      expect(await bigDone).toMatchObject({ code: '42501', message: expect.stringContaining('exceed 4096 bytes') });
+      expect(approvals.requests.length).toBe(asked);
+      expect((await client.query('SELECT 42 AS answer')).rows).toEqual([{ answer: 42 }]);
+    } finally {
+      await client.end();
+    }
+    expect(await fixture.postgres.psql('SELECT count(*) FROM customers WHERE id > 900')).toBe('0');
+    const limited = ofType(await fixture.events(), 'policy.decided').filter((e) => e.payload.ruleId === 'custodian:copy-in-limit');
+    expect(limited).toHaveLength(1);
+  });
+
+  it('a held COPY FROM through the extended protocol (its rows cannot be held) is still refused', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    try {
+      const reply = await client.extended('COPY customers (id, name) FROM STDIN');
+      expect(reply.errors.map((e) => e.get('C'))).toEqual(['42501']);
+      expect(reply.errors[0]?.get('M')).toContain('an approval cannot cover rows sent after it');
+    } finally {
+      await client.close();
+    }
   });
 
   it('denied: a clear error naming the approver; the session goes on', async () => {

@@ -31,6 +31,56 @@ interface CacheEntry {
 }
 
 const MAX_CACHED_TABLES = 10_000;
+const MAX_CACHED_ROUTINES = 10_000;
+
+/**
+ * What a statement may call, as the classifier saw it: function names, operator names, the last
+ * names of qualified column references (possible attribute notation) and the relations it reads
+ * (a view's rules and a table's row-security policies call functions too).
+ */
+export interface RoutineReferences {
+  readonly functions: readonly string[];
+  readonly operators: readonly string[];
+  readonly attributeNames: readonly string[];
+  /** Types cast to: a cast function, a domain's CHECK constraints and the type's input function run. */
+  readonly typeNames?: readonly string[];
+  readonly relations: readonly { readonly schema?: string | undefined; readonly name: string }[];
+}
+
+/** A routine that could change the database although the statement only reads. */
+export interface RoutineRisk {
+  /** What the statement names: `function lower`, `operator ##`, `relation public.customer_touches`. */
+  readonly reference: string;
+  /** Why: `public.lower is VOLATILE`, `no function lower on the search path`. */
+  readonly reason: string;
+}
+
+interface RoutineEntry {
+  readonly expires: number;
+  /** null: nothing that can write; otherwise why not. */
+  readonly risk: string | null;
+}
+
+/** Splits `schema.name` (or `catalog.schema.name`) into the schemas to search and the name. */
+function splitRoutineName(qualified: string, searchSchemas: readonly string[]): { schemas: readonly string[]; name: string } {
+  // Operator names contain dots never; function and schema names only when quoted (then as written).
+  const parts = qualified.split('.');
+  const name = parts[parts.length - 1] ?? '';
+  return parts.length > 1 ? { schemas: [parts[parts.length - 2] ?? ''], name } : { schemas: searchSchemas, name };
+}
+
+function textArray(values: readonly string[]): string {
+  return `ARRAY[${values.map(literal).join(',')}]::text[]`;
+}
+
+/**
+ * Whether a routine found in the catalog may write: VOLATILE outside pg_catalog. Functions in
+ * pg_catalog are the server's own (only a superuser can add to it); the classifier's lists decide
+ * about those by name (dangerous, side-effect), so a volatile built-in like random() stays allowed.
+ */
+function routineMayWrite(schema: string | null, volatility: string | null): boolean {
+  return schema !== 'pg_catalog' && volatility === 'v';
+}
 
 /** A SQL string literal (standard_conforming_strings is on in every supported PostgreSQL). */
 function literal(text: string): string {
@@ -41,6 +91,8 @@ export class CatalogResolver {
   private readonly cache = new Map<number, CacheEntry>();
   /** Relation names (as a statement spells them) → OID (0: no such relation), cached like the columns. */
   private readonly relations = new Map<string, { readonly expires: number; readonly oid: number }>();
+  /** Verdicts on routines by reference (`f:`, `o:`, `a:`, `r:` + search schemas + name), see routineRisks. */
+  private readonly routines = new Map<string, RoutineEntry>();
   private connection: { upstream: UpstreamConnection; reader: SocketFrameReader } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -53,7 +105,163 @@ export class CatalogResolver {
     private readonly ttlMs: number,
     private readonly maxMessageBytes: number,
     private readonly idleMs = 5_000,
+    private readonly routineTtlMs = 10_000,
   ) {}
+
+  /** Forgets every routine verdict: a DDL statement went through the gateway (functions, operators or views may have changed). */
+  invalidateRoutines(): void {
+    this.routines.clear();
+  }
+
+  /**
+   * The routines a statement's references resolve to that could write (issue 19 §2), from the cache;
+   * undefined when a verdict is missing (call loadRoutines first). Names are resolved through the
+   * catalog in the given schemas (the session's pinned search_path), never trusted by name: every
+   * candidate of an unqualified name counts, whatever argument types the call has, so an overload
+   * (`public.lower(integer)`) is found although the call looks like the built-in.
+   */
+  routineRisks(references: RoutineReferences, searchSchemas: readonly string[]): RoutineRisk[] | undefined {
+    const now = Date.now();
+    const risks: RoutineRisk[] = [];
+    for (const [key, reference] of this.routineKeys(references, searchSchemas)) {
+      const entry = this.routines.get(key);
+      if (!entry || entry.expires < now) return undefined;
+      if (entry.risk !== null) risks.push({ reference, reason: entry.risk });
+    }
+    return risks;
+  }
+
+  /** Loads the verdicts routineRisks lacks (at most one catalog query per kind of reference). */
+  async loadRoutines(references: RoutineReferences, searchSchemas: readonly string[]): Promise<void> {
+    const now = Date.now();
+    const missing = new Map<string, string>();
+    for (const [key, reference] of this.routineKeys(references, searchSchemas)) {
+      const entry = this.routines.get(key);
+      if (!entry || entry.expires < now) missing.set(key, reference);
+    }
+    if (missing.size === 0) return;
+    const functions: [string, readonly string[], string, boolean][] = [];
+    const operators: [string, readonly string[], string][] = [];
+    const relations: [string, string][] = [];
+    const types: [string, readonly string[], string][] = [];
+    for (const key of missing.keys()) {
+      const [tag, schemas, name] = key.split('\u0000') as [string, string, string];
+      const list = schemas.split('\u0001');
+      if (tag === 'f' || tag === 'a') functions.push([key, list, name, tag === 'a']);
+      else if (tag === 'o') operators.push([key, list, name]);
+      else if (tag === 't') types.push([key, list, name]);
+      else relations.push([key, schemas === '' ? `pg_catalog.quote_ident(${literal(name)})` : `pg_catalog.quote_ident(${literal(schemas)}) || '.' || pg_catalog.quote_ident(${literal(name)})`]);
+    }
+    const risks = new Map<string, string[]>();
+    const found = new Set<string>();
+    const note = (key: string, risk: string): void => {
+      const list = risks.get(key) ?? [];
+      if (list.length < 3) list.push(risk);
+      risks.set(key, list);
+    };
+    if (functions.length > 0) {
+      // Every candidate of the name in the schemas searched; an aggregate's own volatility says
+      // nothing (CREATE AGGREGATE does not set it), its support functions' does.
+      const values = functions.map(([, schemas, name, attribute], index) => `(${index}, ${textArray(schemas)}, ${literal(name)}, ${attribute})`).join(',');
+      const rows = await this.query(
+        `SELECT q.key::text, n.nspname::text, p.proname::text, p.provolatile::text, (SELECT pg_catalog.string_agg(sn.nspname || '.' || s.proname, ',') FROM pg_catalog.pg_aggregate g ` +
+          `JOIN pg_catalog.pg_proc s ON s.oid = ANY (ARRAY[g.aggtransfn, g.aggfinalfn, g.aggcombinefn, g.aggmtransfn, g.aggminvtransfn, g.aggmfinalfn]::oid[]) JOIN pg_catalog.pg_namespace sn ON sn.oid = s.pronamespace ` +
+          `WHERE g.aggfnoid = p.oid AND s.provolatile = 'v' AND sn.nspname <> 'pg_catalog') ` +
+          `FROM (VALUES ${values}) q(key, schemas, name, attribute) LEFT JOIN (pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace) ` +
+          `ON p.proname = q.name AND n.nspname = ANY (q.schemas) AND (NOT q.attribute OR p.pronargs = 1)`,
+      );
+      for (const [index = null, schema = null, name = null, volatility = null, aggregateSupport = null] of rows) {
+        const key = functions[Number(index)]?.[0];
+        if (key === undefined || name === null) continue;
+        found.add(key);
+        if (routineMayWrite(schema, volatility)) note(key, `${schema}.${name} is VOLATILE`);
+        if (aggregateSupport) note(key, `aggregate ${schema}.${name} calls VOLATILE ${aggregateSupport}`);
+      }
+    }
+    if (operators.length > 0) {
+      // The operator's function and its selectivity estimators (run while planning).
+      const values = operators.map(([, schemas, name], index) => `(${index}, ${textArray(schemas)}, ${literal(name)})`).join(',');
+      const rows = await this.query(
+        `SELECT q.key::text, n.nspname::text, o.oprname::text, fn.nspname::text, f.proname::text, f.provolatile::text ` +
+          `FROM (VALUES ${values}) q(key, schemas, name) LEFT JOIN (pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace) ON o.oprname = q.name AND n.nspname = ANY (q.schemas) ` +
+          `LEFT JOIN (pg_catalog.pg_proc f JOIN pg_catalog.pg_namespace fn ON fn.oid = f.pronamespace) ON f.oid = ANY (ARRAY[o.oprcode::oid, o.oprrest::oid, o.oprjoin::oid])`,
+      );
+      for (const [index = null, schema = null, operator = null, functionSchema = null, name = null, volatility = null] of rows) {
+        const key = operators[Number(index)]?.[0];
+        if (key === undefined || operator === null) continue;
+        found.add(key);
+        if (routineMayWrite(functionSchema, volatility)) note(key, `operator ${schema}.${operator} calls VOLATILE ${functionSchema}.${name}`);
+      }
+    }
+    if (types.length > 0) {
+      // Casts to the type (whatever their source type), the CHECK constraints of a domain, the type's input function.
+      const values = types.map(([, schemas, name], index) => `(${index}, ${textArray(schemas)}, ${literal(name)})`).join(',');
+      const rows = await this.query(
+        `WITH q(key, schemas, name) AS (VALUES ${values}), t(key, oid) AS (SELECT q.key, ty.oid FROM q JOIN pg_catalog.pg_type ty ON ty.typname = q.name JOIN pg_catalog.pg_namespace n ON n.oid = ty.typnamespace AND n.nspname = ANY (q.schemas)), ` +
+          `f(key, proc, via) AS (SELECT t.key, c.castfunc, 'a cast' FROM t JOIN pg_catalog.pg_cast c ON c.casttarget = t.oid WHERE c.castfunc <> 0 ` +
+          `UNION ALL SELECT t.key, d.refobjid, 'a domain constraint' FROM t JOIN pg_catalog.pg_constraint k ON k.contypid = t.oid JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass ` +
+          `UNION ALL SELECT t.key, ty.typinput::oid, 'its input function' FROM t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid) ` +
+          `SELECT f.key::text, n.nspname::text, p.proname::text, p.provolatile::text, f.via FROM f JOIN pg_catalog.pg_proc p ON p.oid = f.proc JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace`,
+      );
+      for (const [index = null, schema = null, name = null, volatility = null, via = null] of rows) {
+        const key = types[Number(index)]?.[0];
+        if (key === undefined) continue;
+        if (routineMayWrite(schema, volatility)) note(key, `${via} calls VOLATILE ${schema}.${name}`);
+      }
+    }
+    if (relations.length > 0) {
+      // Functions and operators a view's rules (through views of views) or a row-security policy call.
+      const values = relations.map(([, qualified], index) => `(${index}, pg_catalog.to_regclass(${qualified})::oid)`).join(',');
+      const rows = await this.query(
+        `WITH RECURSIVE q(key, rel) AS (VALUES ${values}), ` +
+          `rels(key, rel) AS (SELECT key, rel FROM q WHERE rel IS NOT NULL UNION SELECT rels.key, d.refobjid FROM rels JOIN pg_catalog.pg_rewrite r ON r.ev_class = rels.rel ` +
+          `JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class), ` +
+          `deps(key, classid, objid) AS (SELECT rels.key, 'pg_catalog.pg_rewrite'::pg_catalog.regclass::oid, r.oid FROM rels JOIN pg_catalog.pg_rewrite r ON r.ev_class = rels.rel ` +
+          `UNION ALL SELECT rels.key, 'pg_catalog.pg_policy'::pg_catalog.regclass::oid, p.oid FROM rels JOIN pg_catalog.pg_policy p ON p.polrelid = rels.rel), ` +
+          `procs(key, proc) AS (SELECT deps.key, d.refobjid FROM deps JOIN pg_catalog.pg_depend d ON d.classid = deps.classid AND d.objid = deps.objid AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass ` +
+          `UNION SELECT deps.key, f.proc FROM deps JOIN pg_catalog.pg_depend d ON d.classid = deps.classid AND d.objid = deps.objid AND d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass ` +
+          `JOIN pg_catalog.pg_operator o ON o.oid = d.refobjid CROSS JOIN LATERAL pg_catalog.unnest(ARRAY[o.oprcode::oid, o.oprrest::oid, o.oprjoin::oid]) f(proc)) ` +
+          `SELECT procs.key::text, n.nspname::text, p.proname::text, p.provolatile::text FROM procs JOIN pg_catalog.pg_proc p ON p.oid = procs.proc JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace`,
+      );
+      for (const [index = null, schema = null, name = null, volatility = null] of rows) {
+        const key = relations[Number(index)]?.[0];
+        if (key === undefined) continue;
+        if (routineMayWrite(schema, volatility)) note(key, `it calls VOLATILE ${schema}.${name}`);
+      }
+    }
+    const expires = Date.now() + this.routineTtlMs;
+    if (this.routines.size + missing.size > MAX_CACHED_ROUTINES) this.routines.clear();
+    for (const key of missing.keys()) {
+      const tag = key.slice(0, 1);
+      let risk: string | null = risks.get(key)?.join('; ') ?? null;
+      // A function call nothing resolves is unknown: it cannot be judged (PostgreSQL would fail it too).
+      if (risk === null && (tag === 'f' || tag === 'o') && !found.has(key)) risk = `no ${tag === 'f' ? 'function' : 'operator'} of that name in ${key.split('\u0000')[1]!.split('\u0001').join(', ')}`;
+      this.routines.set(key, { expires, risk });
+    }
+  }
+
+  private *routineKeys(references: RoutineReferences, searchSchemas: readonly string[]): Iterable<[string, string]> {
+    const key = (tag: string, schemas: readonly string[], name: string): string => `${tag}\u0000${schemas.join('\u0001')}\u0000${name}`;
+    for (const qualified of references.functions) {
+      const { schemas, name } = splitRoutineName(qualified, searchSchemas);
+      yield [key('f', schemas, name), `function ${qualified}`];
+    }
+    for (const qualified of references.operators) {
+      // Operator names never contain a dot; OPERATOR(schema.op) arrives as `schema.op`.
+      const dot = qualified.lastIndexOf('.');
+      const schemas = dot > 0 && /[a-z_]/i.test(qualified.slice(0, dot)) ? [qualified.slice(0, dot)] : searchSchemas;
+      const name = schemas === searchSchemas ? qualified : qualified.slice(dot + 1);
+      yield [key('o', schemas, name), `operator ${qualified}`];
+    }
+    for (const name of references.attributeNames) yield [key('a', searchSchemas, name), `attribute notation .${name}`];
+    for (const qualified of references.typeNames ?? []) {
+      const { schemas, name } = splitRoutineName(qualified, searchSchemas);
+      yield [key('t', schemas, name), `cast to ${qualified}`];
+    }
+    for (const relation of references.relations) {
+      yield [`r\u0000${relation.schema ?? ''}\u0000${relation.name}`, `relation ${relation.schema === undefined ? '' : `${relation.schema}.`}${relation.name}`];
+    }
+  }
 
   /** Cached columns of a table, if known and fresh. */
   cached(tableOid: number): TableColumns | null | undefined {

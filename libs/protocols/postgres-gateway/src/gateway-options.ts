@@ -22,10 +22,30 @@ export interface UpstreamTarget {
   readonly connectTimeoutMs?: number;
 }
 
+/**
+ * An upstream role for some identities: the gateway logs in as `user` with this role's credential
+ * when the session's identity has one of `subjects` or is in one of `groups` (first match wins).
+ */
+export interface UpstreamRoleMapping {
+  readonly subjects?: readonly string[];
+  readonly groups?: readonly string[];
+  readonly user: string;
+  /** Reads the role's held secret at each login (undefined: the upstream asks for none). */
+  readonly password: () => Promise<string | undefined> | string | undefined;
+  /** Where the secret comes from (`env:NAME`, `file:/path`), the only thing events say about it. */
+  readonly credentialRef: string;
+}
+
 export interface PostgresConnection {
   /** What clients put in `database`, e.g. `orders-prod`. */
   readonly name: string;
   readonly upstream: UpstreamTarget;
+  /**
+   * Per-identity upstream roles: the first mapping matching the session's identity replaces
+   * `upstream.user` and its credential for that session (sessions of different agents then cannot
+   * see each other's statements in pg_stat_activity). Catalog lookups keep `upstream.user`.
+   */
+  readonly roles?: readonly UpstreamRoleMapping[];
 }
 
 /** `always`: every client must use TLS; `non-loopback`: clients on 127.0.0.0/8 and ::1 may skip it; `never`: TLS is optional. */
@@ -58,6 +78,12 @@ export interface PostgresSessionLimits {
   readonly maxSessionsPerConnection: number;
   /** A session with no traffic either way for this long is ended (57P05). Default 30 min. */
   readonly idleSessionTimeoutMs: number;
+  /**
+   * A `COPY … FROM STDIN` held for approval: the gateway buffers the rows up to this many bytes, and
+   * the approver decides after they have arrived (row count and a masked sample) and before they
+   * are sent; a larger payload is refused. 0: held COPY FROM is refused outright. Default 1 MiB.
+   */
+  readonly maxCopyInApprovalBytes: number;
   /** Connections not yet authenticated, in total. Default 256. */
   readonly maxUnauthenticated: number;
   /** Connections not yet authenticated, per client address. Default 16. */
@@ -73,6 +99,7 @@ export const DEFAULT_SESSION_LIMITS: PostgresSessionLimits = {
   maxSessionsPerIdentity: 10,
   maxSessionsPerConnection: 50,
   idleSessionTimeoutMs: 30 * 60_000,
+  maxCopyInApprovalBytes: 1024 * 1024,
   maxUnauthenticated: 256,
   maxUnauthenticatedPerAddress: 16,
 };
@@ -97,6 +124,12 @@ export interface PostgresGatewayOptions {
   readonly catalogTtlMs?: number;
   /** The catalog connection is closed after this long unused (default 5 s), so it does not block `DROP DATABASE`. */
   readonly catalogIdleMs?: number;
+  /**
+   * How long the catalog's verdict on a function, operator or view (VOLATILE or not) stays cached
+   * for read-only sessions (default 10 s). A DDL statement through the gateway drops every verdict
+   * of its connection at once; this bounds how long a change made around the gateway goes unseen.
+   */
+  readonly routineTtlMs?: number;
   readonly logger?: GatewayLogger;
 }
 

@@ -207,7 +207,7 @@ describe('streaming', () => {
     const closed = await closedSession('gone-mid-result');
     expect(closed.payload.reason).toBe('client-closed');
     for (let attempt = 0; ; attempt++) {
-      const left = await fixture.postgres.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gone-mid-result'");
+      const left = await fixture.postgres.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'custodian/%/gone-mid-result%'");
       if (left === '0') break;
       if (attempt > 100) throw new Error('the upstream query is still running');
       await new Promise((r) => setTimeout(r, 100));
@@ -219,12 +219,12 @@ describe('streaming', () => {
     const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'), 'orders-prod', 'agent-7', { application_name: 'killed-upstream' });
     client.send(encodeQuery('SELECT pg_sleep(30)'));
     for (let attempt = 0; ; attempt++) {
-      const running = await fixture.postgres.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'killed-upstream' AND state = 'active'");
+      const running = await fixture.postgres.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'custodian/%/killed-upstream%' AND state = 'active'");
       if (running === '1') break;
       if (attempt > 100) throw new Error('the query never started');
       await new Promise((r) => setTimeout(r, 100));
     }
-    await fixture.postgres.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'killed-upstream'");
+    await fixture.postgres.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'custodian/%/killed-upstream%'");
     const reply = await client.untilReady();
     expect(reply.errors.some((e) => e.get('S') === 'FATAL')).toBe(true);
     expect(client.closed).toBe(true);

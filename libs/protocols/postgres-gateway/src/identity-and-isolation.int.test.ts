@@ -1,6 +1,8 @@
 // Issue 19 §5, identity and isolation: a session ends when its token expires (the client told
-// why); a client cannot take a name that silences the gateway's refusals. Upstream effects are
-// checked through a separate superuser connection.
+// why); a client cannot take a name that silences the gateway's refusals; the upstream session is
+// named by the gateway (custodian/<session id>/<client's name>) and cannot be renamed; an identity
+// mapped to an upstream role of its own logs in as that role. Upstream effects are checked through a
+// separate superuser connection (pg_stat_activity).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustodianEvent } from '@custodian/event-contracts';
 import { encodeBind, encodeExecute, encodeParse, encodeQuery, encodeSync } from '@custodian/postgres-wire';
@@ -26,6 +28,44 @@ async function sessionOf(application: string): Promise<CustodianEvent[]> {
   const opened = ofType(events, 'session.opened').filter((e) => e.payload.client.application === application).at(-1)!;
   return sessionEvents(events, opened.payload.sessionId);
 }
+
+describe('upstream session naming and per-identity upstream roles', () => {
+  it('pg_stat_activity shows application_name custodian/<session id>/<client name> for the session, as the role of the connection', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'), 'orders-prod', 'agent-7', { application_name: 'iso-naming' });
+    try {
+      const pid = (await client.simple('SELECT pg_backend_pid()')).rows[0]![0]!;
+      const seen = await fixture.postgres.psql(`SELECT application_name || ' ' || usename FROM pg_stat_activity WHERE pid = ${Number(pid)}`);
+      const opened = ofType(await fixture.events(), 'session.opened').filter((e) => e.payload.client.application === 'iso-naming').at(-1)!;
+      expect(seen).toBe(`custodian/${opened.payload.sessionId}/iso-naming gateway_svc`);
+      // The client cannot rename its session (or take another session's name): refused here by the
+      // test policy's utility rule; a policy allowing SET must also name the guarded flag set-application-name.
+      for (const sql of ["SET application_name = 'custodian/00000000-0000-7000-8000-000000000000'", 'RESET application_name', "SET LOCAL application_name TO 'x'"]) {
+        const reply = await client.simple(sql);
+        expect(reply.errors.map((e) => e.get('C')), sql).toEqual(['42501']);
+      }
+      expect(await fixture.postgres.psql(`SELECT application_name FROM pg_stat_activity WHERE pid = ${Number(pid)}`)).toBe(`custodian/${opened.payload.sessionId}/iso-naming`);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('an identity mapped to a role of its own (connection orders-per-identity: agent-7 → reader_svc) logs in as that role, with that role’s credential reference recorded', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'), 'orders-per-identity', 'agent-7', { application_name: 'iso-role' });
+    try {
+      expect((await client.simple('SELECT current_user, count(*) FROM customers')).rows).toEqual([['reader_svc', '3']]);
+      const pid = (await client.simple('SELECT pg_backend_pid()')).rows[0]![0]!;
+      expect(await fixture.postgres.psql(`SELECT usename FROM pg_stat_activity WHERE pid = ${Number(pid)}`)).toBe('reader_svc');
+      // The role's own privileges apply: reader_svc may not write, whatever the policy says.
+      expect((await client.simple("INSERT INTO scratch VALUES (5, 'as reader')")).errors.map((e) => e.get('C'))).toEqual(['42501']);
+    } finally {
+      await client.close();
+    }
+    const opened = ofType(await fixture.events(), 'session.opened').filter((e) => e.payload.client.application === 'iso-role').at(-1)!;
+    const injected = ofType(sessionEvents(await fixture.events(), opened.payload.sessionId), 'credential.injected');
+    expect(injected.map((e) => e.payload.credentialRef)).toEqual(['env:READER_SVC_PASSWORD']);
+    expect(await fixture.postgres.psql("SELECT count(*) FROM scratch WHERE id = 5")).toBe('0');
+  });
+});
 
 describe('token expiry', () => {
   it('a session ends at its token’s exp with a FATAL 28000 naming the expiry, and the close is recorded', async () => {

@@ -1,6 +1,6 @@
 // The PostgreSQL protocol adapter onto the session pipeline: see README.md.
-export { PostgresGateway } from './postgres-gateway.js';
-export type { PostgresGatewayOptions, PostgresConnection, PostgresSessionLimits, UpstreamTarget, UpstreamTlsMode, ClientTlsRequirement, GatewayLogger } from './gateway-options.js';
+export { PostgresGateway, sessionApplicationName, upstreamTargetFor } from './postgres-gateway.js';
+export type { PostgresGatewayOptions, PostgresConnection, PostgresSessionLimits, UpstreamRoleMapping, UpstreamTarget, UpstreamTlsMode, ClientTlsRequirement, GatewayLogger } from './gateway-options.js';
 export { DEFAULT_SESSION_LIMITS } from './gateway-options.js';
 export { PostgresGatewayError, type PostgresGatewayErrorCode } from './gateway-errors.js';
 export { ScramSha256Client, md5PasswordResponse, ScramError } from './scram-client.js';

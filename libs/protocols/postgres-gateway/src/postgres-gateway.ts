@@ -30,7 +30,15 @@ import { sqlLanguage, sqlWritesPermitted } from '@custodian/policy-languages';
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { CatalogResolver } from './catalog.js';
 import { PostgresGatewayError } from './gateway-errors.js';
-import { DEFAULT_SESSION_LIMITS, NO_LOGGER, type GatewayLogger, type PostgresConnection, type PostgresGatewayOptions, type PostgresSessionLimits } from './gateway-options.js';
+import {
+  DEFAULT_SESSION_LIMITS,
+  NO_LOGGER,
+  type GatewayLogger,
+  type PostgresConnection,
+  type PostgresGatewayOptions,
+  type PostgresSessionLimits,
+  type UpstreamTarget,
+} from './gateway-options.js';
 import { ProxySession } from './proxy-session.js';
 import { SocketClosedError, SocketFrameReader } from './socket-frame-reader.js';
 import { cancelUpstream, connectUpstream } from './upstream-connection.js';
@@ -86,12 +94,34 @@ export function pinnedSearchPath(schema: string): string {
   return `pg_catalog, ${quoted}, pg_temp`;
 }
 
+/**
+ * The application_name of a session's upstream connection: `custodian/<session id>`, then `/` and the
+ * client's own application_name cut to PostgreSQL's 63 bytes (whole characters; the prefix is never cut).
+ */
+export function sessionApplicationName(sessionId: string, clientApplication?: string): string {
+  const prefix = `custodian/${sessionId}`;
+  if (!clientApplication) return prefix;
+  let name = `${prefix}/`;
+  for (const character of clientApplication) {
+    if (Buffer.byteLength(name + character) > 63) break;
+    name += character;
+  }
+  return name;
+}
+
+/** The upstream login for an identity: the first role mapping that names its subject or one of its groups, else the connection's own. */
+export function upstreamTargetFor(connection: PostgresConnection, subject: string, groups: readonly string[]): UpstreamTarget {
+  const role = connection.roles?.find((mapping) => (mapping.subjects?.includes(subject) ?? false) || (mapping.groups?.some((group) => groups.includes(group)) ?? false));
+  return role ? { ...connection.upstream, user: role.user, password: role.password, credentialRef: role.credentialRef } : connection.upstream;
+}
+
 /** Startup-phase errors PostgreSQL answers by closing without a word (bad length, truncated or malformed packet). */
 const SILENT_STARTUP_ERRORS = new Set(['WIRE_INVALID_LENGTH', 'WIRE_MESSAGE_TOO_LARGE', 'WIRE_MALFORMED']);
 
 interface LiveSession {
   readonly secretKey: Buffer;
-  readonly connection: PostgresConnection;
+  /** The upstream this session logged in to (its role's user, for a CancelRequest). */
+  readonly target: UpstreamTarget;
   readonly upstreamProcessId: number;
   readonly upstreamSecretKey: Buffer;
   readonly proxy: ProxySession;
@@ -146,7 +176,7 @@ export class PostgresGateway {
     for (const connection of options.connections) {
       if (byName.has(connection.name)) throw new PostgresGatewayError('GATEWAY_CONFIG_INVALID', `connection ${connection.name} is configured twice`);
       byName.set(connection.name, connection);
-      this.catalogs.set(connection.name, new CatalogResolver(connection.upstream, options.catalogTtlMs ?? 60_000, this.maxMessageBytes, options.catalogIdleMs));
+      this.catalogs.set(connection.name, new CatalogResolver(connection.upstream, options.catalogTtlMs ?? 60_000, this.maxMessageBytes, options.catalogIdleMs, options.routineTtlMs));
     }
     this.connections = byName;
     this.secureContext = options.tls ? createSecureContext({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }) : undefined;
@@ -422,10 +452,13 @@ export class PostgresGateway {
     }
     const release = (): void => this.releaseSession(subject, connection.name);
     const upstreamParameters = new Map<string, string>();
-    for (const [name, value] of parameters) if (ALLOWED_STARTUP_PARAMETERS.has(name.toLowerCase())) upstreamParameters.set(name, value);
-    // libpq resolves fallback_application_name itself; node-postgres sends it: PostgreSQL's rule, applied here.
-    const fallbackApplication = parameters.get('fallback_application_name');
-    if (fallbackApplication !== undefined && ![...upstreamParameters.keys()].some((name) => name.toLowerCase() === 'application_name')) upstreamParameters.set('application_name', fallbackApplication);
+    for (const [name, value] of parameters) if (ALLOWED_STARTUP_PARAMETERS.has(name.toLowerCase()) && name.toLowerCase() !== 'application_name') upstreamParameters.set(name, value);
+    // The upstream session is named by the gateway, so pg_stat_activity and the server's logs tie it
+    // to the recorded session: custodian/<session id>, then the client's own name as far as it fits
+    // (it is recorded whole with the session, in session.opened). SET/RESET of it are refused
+    // (guarded flag set-application-name), so the name cannot be changed or taken later.
+    const clientApplication = parameters.get('application_name') ?? parameters.get('fallback_application_name');
+    upstreamParameters.set('application_name', sessionApplicationName(session.id, clientApplication));
     // Defence in depth (issue 19 §2), set at login where the client cannot change it (SET, RESET and
     // set_config of these are refused by the classifier): unqualified names resolve where the policy
     // matched them (pg_catalog first, so a public function cannot shadow a built-in of the same
@@ -433,11 +466,13 @@ export class PostgresGateway {
     // behind a read (a writing function in a view, an operator, an overload) fails in PostgreSQL.
     const policy = session.policy;
     const readOnly = !sqlWritesPermitted(policy, session.policyContext);
-    upstreamParameters.set('search_path', pinnedSearchPath(policy.document.defaults?.sqlSchema ?? 'public'));
+    const sqlSchema = policy.document.defaults?.sqlSchema ?? 'public';
+    upstreamParameters.set('search_path', pinnedSearchPath(sqlSchema));
     if (readOnly) upstreamParameters.set('default_transaction_read_only', 'on');
+    const target = upstreamTargetFor(connection, session.identity.subject, session.identity.groups);
     let upstream;
     try {
-      upstream = await connectUpstream(connection.upstream, upstreamParameters, this.maxMessageBytes);
+      upstream = await connectUpstream(target, upstreamParameters, this.maxMessageBytes);
     } catch (error) {
       const code = error instanceof PostgresGatewayError ? error.code : 'UPSTREAM_UNAVAILABLE';
       const message = error instanceof Error ? error.message : String(error);
@@ -448,7 +483,7 @@ export class PostgresGateway {
       return;
     }
     // The value goes to the custody scan only (every client-bound byte and event is checked for it).
-    if (upstream.method) session.credentialInjected(connection.upstream.credentialRef, upstream.method, upstream.credential);
+    if (upstream.method) session.credentialInjected(target.credentialRef, upstream.method, upstream.credential);
     if (socket.destroyed) {
       upstream.socket.destroy();
       release();
@@ -475,17 +510,19 @@ export class PostgresGateway {
       logger: this.logger,
       maxMessageBytes: this.maxMessageBytes,
       limits: this.limits,
+      readOnly,
+      searchSchemas: ['pg_catalog', sqlSchema],
       onEnded: () => {
         clearTimeout(expiry);
         this.forget(processId, secretKey);
         release();
       },
-      cancelUpstream: () => cancelUpstream(connection.upstream, upstream.processId, upstream.secretKey),
+      cancelUpstream: () => cancelUpstream(target, upstream.processId, upstream.secretKey),
     });
     // The session lasts as long as its token (plus the allowed clock skew), not longer.
     const expiry = setTimeout(() => void proxy.tokenExpired(tokenExpiresAt), Math.min(Math.max(0, tokenExpiresAt.getTime() + this.tokenExpirySkewMs - Date.now()), 0x7fffffff));
     expiry.unref();
-    const entry: LiveSession = { secretKey, connection, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session };
+    const entry: LiveSession = { secretKey, target, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session };
     this.live.set(processId, [...(this.live.get(processId) ?? []), entry]);
     this.logger.info({ sessionId: session.id, connection: connection.name, subject: session.identity.subject, tls, readOnly }, 'postgres session opened');
   }
@@ -509,7 +546,7 @@ export class PostgresGateway {
     if (!live) return;
     live.session.recordFrame('client-to-upstream', 'CancelRequest', Buffer.alloc(0));
     live.proxy.cancelPendingCommand();
-    await cancelUpstream(live.connection.upstream, live.upstreamProcessId, live.upstreamSecretKey).catch((error: unknown) => {
+    await cancelUpstream(live.target, live.upstreamProcessId, live.upstreamSecretKey).catch((error: unknown) => {
       this.logger.warn({ sessionId: live.session.id, err: error instanceof Error ? error.message : String(error) }, 'cancel could not be forwarded upstream');
     });
   }

@@ -100,7 +100,9 @@ describe('startup parameters', () => {
       const { rows } = await client.query(
         "SELECT current_setting('statement_timeout') AS st, current_setting('idle_in_transaction_session_timeout') AS iit, current_setting('application_name') AS app",
       );
-      expect(rows[0]).toEqual({ st: '4321ms', iit: '65s', app: 'fidelity-settings' });
+      expect(rows[0]).toMatchObject({ st: '4321ms', iit: '65s' });
+      // The gateway names the upstream session (custodian/<session id>), the client's name after it as far as 63 bytes allow.
+      expect(rows[0].app).toMatch(/^custodian\/[0-9a-f-]{36}\/fidelity-setting$/);
     } finally {
       await client.end();
     }
@@ -152,7 +154,7 @@ describe('startup parameters', () => {
 describe('errors as PostgreSQL gives them', () => {
   it("after the upstream's own FATAL (pg_terminate_backend) the client gets that one error and the connection closes", async () => {
     const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'), 'orders-prod', 'agent-7', { application_name: 'fidelity-terminate' });
-    const terminated = await fixture.postgres.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'fidelity-terminate'");
+    const terminated = await fixture.postgres.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'custodian/%/fidelity-termina%'");
     expect(terminated).toBe('1');
     const reply = await client.untilReady();
     expect(client.closed).toBe(true);
@@ -183,7 +185,7 @@ describe('process ids and the catalog connection', () => {
       const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const told = (client as unknown as { processID: number }).processID;
       expect(rows[0]!.pid).toBe(told);
-      const upstream = await fixture.postgres.psql("SELECT pid FROM pg_stat_activity WHERE application_name = 'fidelity-pid'");
+      const upstream = await fixture.postgres.psql("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'custodian/%/fidelity-pid%'");
       expect(Number(upstream)).toBe(told);
     } finally {
       await client.end();

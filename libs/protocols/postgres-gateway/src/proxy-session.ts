@@ -29,6 +29,7 @@ import {
   decodeRowDescription,
   encodeBind,
   encodeCopyData,
+  encodeCopyFail,
   encodeDescribe,
   encodeErrorResponse,
   encodeNoticeResponse,
@@ -47,7 +48,7 @@ import type { PolicyDecision } from '@custodian/policy';
 import { decideSqlSync, sqlClassificationSummary } from '@custodian/policy-languages';
 import type { CommandOutcome, CommandRefusalCode, PipelineSession, SessionCloseReason } from '@custodian/session-pipeline';
 import { SqlClassificationError, normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
-import type { CatalogResolver } from './catalog.js';
+import type { CatalogResolver, RoutineReferences } from './catalog.js';
 import type { GatewayLogger, PostgresConnection, PostgresSessionLimits } from './gateway-options.js';
 import { ResponseTracker, type Expectation } from './response-tracker.js';
 import { columnRuleFor, maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
@@ -78,6 +79,35 @@ interface SqlDecision {
   readonly summary: Record<string, unknown>;
   /** What masking the text found (reported with the command). */
   readonly findings: MaskingFindings;
+}
+
+/** A `COPY … FROM STDIN` held for approval: its rows are buffered (bounded) until the client ends them, then approved or refused. */
+interface CopyInHold {
+  readonly decision: SqlDecision;
+  readonly effective: PolicyDecision;
+  readonly expectation: Extract<Expectation, { kind: 'query' }>;
+  /** The client's CopyData messages as received, sent upstream only once approved. */
+  chunks: Buffer[];
+  bytes: number;
+  lines: number;
+  /** The payload's last bytes (to leave the end-of-data line `\\.` out of the count). */
+  tail: Buffer;
+  /** The payload's beginning, for the approver (masked when shown). */
+  sample: string;
+  /** Refused (over the limit): the COPY was cancelled upstream; the client's remaining rows are dropped until its CopyDone. */
+  refused: boolean;
+}
+
+/** Lines of a held COPY payload the approver sees, and at most this many characters of them. */
+const COPY_SAMPLE_LINES = 5;
+const COPY_SAMPLE_CHARS = 2048;
+/** The binary COPY format's signature: such a payload is counted but not shown. */
+const BINARY_COPY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+
+/** Lines of a held COPY payload; the end-of-data line `\.` some clients send is not a row. */
+function copyLines(hold: CopyInHold): number {
+  const tail = hold.tail.toString('latin1');
+  return tail.endsWith('\n\\.\n') || (hold.bytes === 3 && tail === '\\.\n') ? hold.lines - 1 : hold.lines;
 }
 
 interface StatementState {
@@ -111,6 +141,14 @@ export interface ProxyContext {
   readonly logger: GatewayLogger;
   readonly maxMessageBytes: number;
   readonly limits: PostgresSessionLimits;
+  /**
+   * The identity's rules allow no writes (the upstream session is read-only too): every function,
+   * operator, attribute-notation name and relation a statement reads is resolved through the
+   * catalog, and a statement that could run a VOLATILE or unknown routine is refused (issue 19 §2).
+   */
+  readonly readOnly?: boolean;
+  /** The schemas the session's pinned search_path searches for unqualified names (pg_catalog first). */
+  readonly searchSchemas?: readonly string[];
   /** Called once when the session has ended (either side, error or shutdown). */
   readonly onEnded: () => void;
   /** Sends a cancel to the upstream backend of this session. */
@@ -142,6 +180,7 @@ export class ProxySession {
   private currentPlan: RowPlan | undefined;
   private copyOut: { masker: StreamMasker; decoder: TextDecoder } | undefined;
   private copyInMasker: { masker: StreamMasker; decoder: TextDecoder } | undefined;
+  private copyInHold: CopyInHold | undefined;
   private skipUntilSync = false;
   private status: TransactionStatus;
   private ended = false;
@@ -164,6 +203,8 @@ export class ProxySession {
   /** Aborted when the client goes away or cancels: a pending approval is cancelled. */
   private commandAbort = new AbortController();
   private idleTimer: NodeJS.Timeout | undefined;
+  /** A DDL or utility statement was let through: the connection's routine verdicts are dropped again when its transaction ends. */
+  private routinesChanged = false;
 
   constructor(
     private readonly client: Socket,
@@ -379,6 +420,7 @@ export class ProxySession {
         this.sendUpstream(frame.raw, frame.raw, 'Flush');
         return undefined;
       case FrontendType.CopyData: {
+        if (this.copyInHold) return this.holdCopyData(this.copyInHold, frame);
         this.copyInMasker ??= { masker: this.masking.createStreamMasker('copy-in'), decoder: new TextDecoder('utf-8', { fatal: false }) };
         const masked = this.copyInMasker.masker.push(this.copyInMasker.decoder.decode(frame.body, { stream: true }));
         this.sendUpstream(frame.raw, encodeCopyData(Buffer.from(masked, 'utf8')), 'CopyData');
@@ -386,6 +428,7 @@ export class ProxySession {
       }
       case FrontendType.CopyDone:
       case FrontendType.CopyFail: {
+        if (this.copyInHold) return this.endHeldCopy(this.copyInHold, frame);
         const tail = this.copyInMasker ? this.copyInMasker.masker.push(this.copyInMasker.decoder.decode()) + this.copyInMasker.masker.end() : '';
         this.copyInMasker = undefined;
         if (tail !== '') this.session.recordFrame('client-to-upstream', 'CopyData', encodeCopyData(Buffer.from(tail, 'utf8')));
@@ -436,7 +479,7 @@ export class ProxySession {
    * replace them, so the gateway would decide another text than the server is sent. `text` holds
    * the message's text fields only (a Parse's binary parameter type OIDs are not text).
    */
-  private decide(sql: string, text: Buffer): SqlDecision {
+  private decide(sql: string, text: Buffer, simpleQuery = false): SqlDecision {
     if (text.length > this.context.limits.maxStatementBytes) return this.oversized(text.length);
     const decided = decideSqlSync(this.session.policy, this.session.policyContext, sql, { preparedStatements: this.sqlPrepared });
     const findings = new MaskingFindings();
@@ -446,10 +489,16 @@ export class ProxySession {
       return { ...base, decision: this.session.gatewayBlock('sql', 'custodian:invalid-utf8', 'the statement is not valid UTF-8 (fail closed)', 'The statement is not valid UTF-8 and was not run.') };
     }
     if (decided.decision === 'block' || !classification.ok) return { ...base, decision: decided };
+    if (classification.kind === 'ddl' || classification.kind === 'utility') {
+      // Functions, operators or views may change: routine verdicts are dropped now and again when the transaction has ended.
+      this.context.catalog.invalidateRoutines();
+      this.routinesChanged = true;
+    }
     const statistics = this.hasColumnRules ? this.statisticsRead(classification.statements) : undefined;
     if (statistics) return { ...base, decision: statistics };
-    if (decided.decision === 'require-approval' && classification.statements.some((statement) => statement.command === 'COPY FROM')) {
-      // The rows of COPY … FROM STDIN arrive after the statement: an approval would cover data nobody saw.
+    if (decided.decision === 'require-approval' && classification.statements.some((statement) => statement.command === 'COPY FROM') && !this.copyInHoldable(classification, simpleQuery)) {
+      // The rows of COPY … FROM STDIN arrive after the statement: an approval would cover data nobody
+      // saw, unless the gateway holds the rows (a lone COPY in a simple Query, within the limit).
       return {
         ...base,
         decision: this.session.gatewayBlock(
@@ -542,8 +591,12 @@ export class ProxySession {
 
   private async query(frame: Frame): Promise<void> {
     const sql = decodeQuery(frame);
-    const decision = this.decide(sql, frame.body);
+    const decision = this.decide(sql, frame.body, true);
     const effective = await this.catalogChecks(decision);
+    if (effective.decision === 'require-approval' && decision.classification.ok && this.copyInHoldable(decision.classification, true)) {
+      this.holdCopyIn(frame, decision, effective);
+      return;
+    }
     const outcome = await this.issue(decision, effective);
     if (this.ended) return;
     // A simple Query runs in the unnamed portal and drops the unnamed statement, as in PostgreSQL.
@@ -557,6 +610,134 @@ export class ProxySession {
     } else {
       this.refuse(outcome, true, syntaxErrorOf(decision, sql, outcome));
     }
+  }
+
+  /** A held COPY FROM whose rows the gateway can buffer and show: alone in a simple Query, with a limit configured and an approvals workflow to ask. */
+  private copyInHoldable(classification: SqlClassification, simpleQuery: boolean): boolean {
+    return (
+      simpleQuery &&
+      classification.ok &&
+      classification.statements.length === 1 &&
+      classification.statements[0]?.command === 'COPY FROM' &&
+      this.context.limits.maxCopyInApprovalBytes > 0 &&
+      this.session.canHoldForApproval
+    );
+  }
+
+  /**
+   * A COPY … FROM STDIN held for approval (issue 19 §4): the statement goes upstream (COPY writes
+   * nothing before its data ends), the client's rows are buffered here up to the limit, and the
+   * approval is asked for when they have all arrived, showing the row count and a masked sample.
+   * Approved: the rows and CopyDone are sent. Refused or over the limit: CopyFail, nothing written.
+   */
+  private holdCopyIn(frame: Frame, decision: SqlDecision, effective: PolicyDecision): void {
+    this.describedNow.clear();
+    this.portals.delete('');
+    this.statements.delete('');
+    this.syncPoints += 1;
+    const expectation: Extract<Expectation, { kind: 'query' }> = { kind: 'query', commandId: undefined, point: this.syncPoints };
+    this.sendUpstream(frame.raw, encodeQuery(decision.text), 'Query');
+    this.tracker.push(expectation);
+    this.copyInHold = { decision, effective, expectation, chunks: [], bytes: 0, lines: 0, tail: Buffer.alloc(0), sample: '', refused: false };
+  }
+
+  private holdCopyData(hold: CopyInHold, frame: Frame): Promise<void> | undefined {
+    if (hold.refused) return undefined;
+    hold.bytes += frame.body.length;
+    const limit = this.context.limits.maxCopyInApprovalBytes;
+    if (hold.bytes > limit) {
+      hold.refused = true;
+      hold.chunks = [];
+      const reason = `COPY FROM payload over ${limit} bytes refused: a held COPY is approved with its rows, which the gateway buffers up to ${limit} bytes`;
+      const decision = this.session.gatewayBlock(
+        'sql',
+        'custodian:copy-in-limit',
+        reason,
+        `The COPY rows exceed ${limit} bytes, the most the Custodian gateway holds for an approver to see: send them in smaller COPY statements. Nothing was written.`,
+      );
+      return this.cancelHeldCopy(hold, decision, `${hold.decision.text}\n-- payload over ${limit} bytes: refused, not shown`);
+    }
+    hold.chunks.push(frame.raw);
+    for (const byte of frame.body) if (byte === 0x0a) hold.lines += 1;
+    hold.tail = Buffer.concat([hold.tail, frame.body.subarray(-4)]).subarray(-4);
+    if (hold.sample.length < COPY_SAMPLE_CHARS) hold.sample += frame.body.subarray(0, COPY_SAMPLE_CHARS - hold.sample.length).toString('utf8');
+    // Recorded as it arrives (masked by the detectors), sent upstream only when approved.
+    this.copyInMasker ??= { masker: this.masking.createStreamMasker('copy-in'), decoder: new TextDecoder('utf-8', { fatal: false }) };
+    const masked = this.copyInMasker.masker.push(this.copyInMasker.decoder.decode(frame.body, { stream: true }));
+    this.flushUpstream();
+    this.session.recordFrame('client-to-upstream', 'CopyData (held for approval)', encodeCopyData(Buffer.from(masked, 'utf8')), { byteLength: frame.raw.length });
+    return undefined;
+  }
+
+  private endHeldCopy(hold: CopyInHold, frame: Frame): Promise<void> | undefined {
+    const tail = this.copyInMasker ? this.copyInMasker.masker.push(this.copyInMasker.decoder.decode()) + this.copyInMasker.masker.end() : '';
+    this.copyInMasker = undefined;
+    if (tail !== '') this.session.recordFrame('client-to-upstream', 'CopyData (held for approval)', encodeCopyData(Buffer.from(tail, 'utf8')));
+    if (hold.refused) {
+      // The COPY was cancelled upstream already; the client's end of it goes nowhere.
+      this.copyInHold = undefined;
+      this.session.recordFrame('client-to-upstream', `${frontendMessageName(frame.type)} (dropped: COPY refused)`, frame.raw);
+      return undefined;
+    }
+    if (frame.type === FrontendType.CopyFail) {
+      // The client gave up: nothing to approve, nothing was written.
+      this.copyInHold = undefined;
+      this.sendUpstream(frame.raw, frame.raw, 'CopyFail');
+      return undefined;
+    }
+    return (async () => {
+      const findings = new MaskingFindings();
+      const text = `${hold.decision.text}\n${this.copyPayloadSummary(hold, findings)}`;
+      const outcome = await this.session.issue({
+        language: 'sql',
+        kind: 'sql',
+        text,
+        summary: { ...hold.decision.summary, copyIn: { bytes: hold.bytes, lines: copyLines(hold) } },
+        decision: hold.effective,
+        signal: this.newCommandSignal(),
+      });
+      findings.merge(hold.decision.findings);
+      this.session.recordMasked(outcome.commandId, findings);
+      if (this.ended) return;
+      this.copyInHold = undefined;
+      if (!outcome.forward) {
+        hold.expectation.replaceError = this.refusalError(outcome);
+        this.sendUpstream(encodeCopyFail('refused by the Custodian gateway'), null, 'CopyFail');
+        return;
+      }
+      hold.expectation.commandId = outcome.commandId;
+      for (const chunk of hold.chunks) this.sendUpstream(chunk, null, 'CopyData');
+      hold.chunks = [];
+      this.sendUpstream(frame.raw, frame.raw, 'CopyDone');
+    })();
+  }
+
+  /** Refuses a held COPY before its rows end: recorded, CopyFail upstream, the gateway's error instead of the upstream's. */
+  private async cancelHeldCopy(hold: CopyInHold, decision: PolicyDecision, text: string): Promise<void> {
+    const outcome = await this.session.issue({ language: 'sql', kind: 'sql', text, summary: hold.decision.summary, decision });
+    if (this.ended || outcome.forward) return;
+    hold.expectation.replaceError = this.refusalError(outcome);
+    this.sendUpstream(encodeCopyFail('refused by the Custodian gateway'), null, 'CopyFail');
+  }
+
+  /** What the approver sees of a held COPY payload: size, line count and the first lines, masked by the policy's detectors. */
+  private copyPayloadSummary(hold: CopyInHold, findings: MaskingFindings): string {
+    const size = `-- COPY payload held for approval: ${copyLines(hold)} lines (rows in text/CSV format), ${hold.bytes} bytes`;
+    const first = hold.chunks[0];
+    if (first && first.subarray(5).subarray(0, BINARY_COPY_SIGNATURE.length).equals(BINARY_COPY_SIGNATURE)) return `${size}; binary format, not shown`;
+    const shown = hold.sample.split('\n').slice(0, COPY_SAMPLE_LINES).filter((line) => line !== '' && line !== '\\.');
+    if (shown.length === 0) return size;
+    const sample = this.maskText(shown.join('\n'), 'COPY payload', findings);
+    return `${size}; first ${shown.length} (masked by the policy's detectors):\n${sample}`;
+  }
+
+  private refusalError(outcome: Extract<CommandOutcome, { forward: false }>): Buffer {
+    return encodeErrorResponse({
+      severity: 'ERROR',
+      code: sqlStateFor(outcome.code),
+      message: outcome.message,
+      ...(outcome.ruleId ? { detail: `policy rule: ${outcome.ruleId}` } : {}),
+    });
   }
 
   /**
@@ -709,15 +890,77 @@ export class ProxySession {
     }
   }
 
-  /** Whether deciding needs the upstream catalog (COPY TO of a masked table, a derivation from a masked column). */
+  /** Whether deciding needs the upstream catalog (COPY TO of a masked table, a derivation from a masked column, a routine of a read-only session not cached as harmless). */
   private catalogChecksNeeded(decision: SqlDecision): boolean {
-    return this.copyCheckNeeded(decision) || this.lineageCheckNeeded(decision);
+    return this.copyCheckNeeded(decision) || this.lineageCheckNeeded(decision) || this.routineCheckNeeded(decision);
   }
 
   private async catalogChecks(decision: SqlDecision): Promise<PolicyDecision> {
+    const routines = await this.routineCheck(decision);
+    if (routines !== decision.decision) return routines;
     const copy = await this.copyCheck(decision);
     if (copy !== decision.decision) return copy;
     return this.lineageCheck(decision);
+  }
+
+  /** What a read-only session's statement may call, for the catalog; undefined when there is nothing to check. */
+  private routineReferences(decision: SqlDecision): RoutineReferences | undefined {
+    if (!this.context.readOnly || decision.decision.decision === 'block' || !decision.classification.ok) return undefined;
+    const statements = decision.classification.statements;
+    return {
+      functions: statements.flatMap((statement) => statement.functions),
+      operators: statements.flatMap((statement) => statement.operators ?? []),
+      attributeNames: statements.flatMap((statement) => statement.attributeNames ?? []),
+      typeNames: statements.flatMap((statement) => statement.typeNames ?? []),
+      relations: statements.flatMap((statement) => statement.objects),
+    };
+  }
+
+  private routineCheckNeeded(decision: SqlDecision): boolean {
+    const references = this.routineReferences(decision);
+    if (references === undefined) return false;
+    const risks = this.context.catalog.routineRisks(references, this.searchSchemas);
+    return risks === undefined || risks.length > 0;
+  }
+
+  /**
+   * A write hidden behind a read (issue 19 §2): for an identity whose rules allow no writes, the
+   * functions, operators, attribute-notation names and relations of the statement are resolved
+   * through the catalog (every candidate on the pinned search_path, never trusted by name); a
+   * VOLATILE or unknown one is refused here, before the read-only upstream session would fail it.
+   */
+  private async routineCheck(decision: SqlDecision): Promise<PolicyDecision> {
+    const references = this.routineReferences(decision);
+    if (references === undefined) return decision.decision;
+    let risks = this.context.catalog.routineRisks(references, this.searchSchemas);
+    if (risks === undefined) {
+      try {
+        await this.context.catalog.loadRoutines(references, this.searchSchemas);
+        risks = this.context.catalog.routineRisks(references, this.searchSchemas);
+      } catch {
+        risks = undefined;
+      }
+      if (risks === undefined) {
+        return this.session.gatewayBlock(
+          'sql',
+          'custodian:volatile-routine',
+          'statement refused: the functions and operators it calls could not be checked (catalog unavailable)',
+          'The statement is refused: the gateway cannot check the functions and operators it calls right now.',
+        );
+      }
+    }
+    const risk = risks[0];
+    if (risk === undefined) return decision.decision;
+    return this.session.gatewayBlock(
+      'sql',
+      'custodian:volatile-routine',
+      `statement refused: ${risk.reference}: ${risk.reason}, and the identity may only read`,
+      `The statement is refused: ${risk.reference} resolves to a routine that can write (${risk.reason}); this identity may only read. Functions and operators are resolved through the catalog on the session's search_path.`,
+    );
+  }
+
+  private get searchSchemas(): readonly string[] {
+    return this.context.searchSchemas ?? ['pg_catalog', 'public'];
   }
 
   private lineageCheckNeeded(decision: SqlDecision): boolean {
@@ -906,6 +1149,12 @@ export class ProxySession {
         return undefined;
       case BackendType.ReadyForQuery: {
         this.status = decodeReadyForQuery(frame);
+        // A held COPY that ended upstream before its rows did (the statement failed): nothing left to hold.
+        if (this.copyInHold && !this.copyInHold.refused && head === this.copyInHold.expectation) this.copyInHold = undefined;
+        if (this.routinesChanged && this.status === 'I') {
+          this.routinesChanged = false;
+          this.context.catalog.invalidateRoutines();
+        }
         for (let entry = this.tracker.shift(); entry; entry = this.tracker.shift()) {
           this.completed(entry);
           if (entry.kind === 'sync' || entry.kind === 'query') {
@@ -924,6 +1173,12 @@ export class ProxySession {
           this.tracker.shift();
           this.sendClient(head.error, 'ErrorResponse');
           this.dropUntilSync();
+          return undefined;
+        }
+        if (head?.kind === 'query' && head.replaceError) {
+          // The upstream's answer to the gateway's CopyFail: the client sees why the gateway refused.
+          this.sendClient(head.replaceError, 'ErrorResponse');
+          head.replaceError = undefined;
           return undefined;
         }
         const fields = decodeNoticeFields(frame);

@@ -138,7 +138,7 @@ describe('psql through the gateway', () => {
     const started = Date.now();
     // Wait until the sleep runs upstream, then interrupt psql, which sends the cancel.
     for (let attempt = 0; ; attempt++) {
-      const running = await fixture.postgres.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cancel-test' AND state = 'active' AND query LIKE '%pg_sleep%'");
+      const running = await fixture.postgres.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'custodian/%/cancel-test' AND state = 'active' AND query LIKE '%pg_sleep%'");
       if (running === '1') break;
       if (attempt > 100) throw new Error(`the sleep never started upstream: ${stderr}`);
       await new Promise((r) => setTimeout(r, 100));

@@ -6,7 +6,15 @@ import type { MaskingFindings } from '@custodian/masking';
 
 export type Expectation =
   /** Simple Query: everything up to ReadyForQuery. */
-  | { readonly kind: 'query'; readonly commandId: string | undefined; findings?: MaskingFindings; readonly point?: number }
+  | {
+      readonly kind: 'query';
+      /** Set late for a COPY FROM STDIN held until its payload is approved. */
+      commandId: string | undefined;
+      findings?: MaskingFindings;
+      readonly point?: number;
+      /** The upstream's next ErrorResponse is replaced by this one (a COPY payload the gateway refused and cancelled with CopyFail). */
+      replaceError?: Buffer;
+    }
   /** An injected Parse that cannot succeed: its ErrorResponse is replaced by `error`. */
   | { readonly kind: 'refusal'; readonly error: Buffer }
   | { readonly kind: 'parse' }

@@ -1,18 +1,43 @@
-// Issue 19 §2, writes behind reads: an identity whose rules allow only reads gets a read-only
-// upstream session (default_transaction_read_only=on, set by the gateway at login), so a write the
-// classifier cannot see — a view whose column calls a writing function, attribute notation, a
-// user-defined operator, an overload of a trusted name, EXPLAIN ANALYZE — fails in PostgreSQL
-// itself. The upstream role can write; effects are checked through a separate superuser connection.
-// Every session's search_path is pinned to the policy's schema (system catalog first).
+// Issue 19 §2, writes behind reads. For an identity whose rules allow only reads, the gateway
+// resolves every function, operator, attribute-notation name and relation of a statement through
+// the upstream catalog (all candidates on the pinned search_path, never trusted by name) and refuses
+// a statement that could run a VOLATILE or unknown routine: a view whose column calls a writing
+// function, attribute notation, a user-defined operator, an overload of a trusted name, EXPLAIN
+// ANALYZE and cursors over such a view. Behind that, the upstream session is read-only
+// (default_transaction_read_only=on, set by the gateway at login), so what a stale verdict lets
+// through still fails in PostgreSQL. The upstream role can write; effects are checked through a
+// separate superuser connection. Every session's search_path is pinned (system catalog first).
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient } from './testing/raw-client.js';
 import { TEST_POLICY, psql, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
 
-/** The test policy plus a reader: group marketing (client `outsider`) may read public.* and use transactions, nothing else. */
+/**
+ * The test policy plus a reader: group marketing (client `outsider`) may read public.* and use
+ * transactions, nothing else; it may call user-defined functions in reads (flag
+ * unrecognised-function), which is where resolving them through the catalog matters.
+ */
 const POLICY = TEST_POLICY.replace(
+  '  - id: block-ddl\n',
+  `  - id: dba-ddl
+    match:
+      identity: { groups: [dba] }
+      sql:
+        kinds: [ddl]
+    decision: allow
+  - id: block-ddl
+`,
+).replace(
   '\nmasking:',
   `
+  - id: marketing-user-functions
+    match:
+      identity: { groups: [marketing] }
+      sql:
+        kinds: [read]
+        flags: [unrecognised-function]
+        objects: ["public.*", "pg_catalog.*"]
+    decision: allow
   - id: marketing-read
     match:
       identity: { groups: [marketing] }
@@ -34,11 +59,16 @@ CREATE FUNCTION touch_op(a int, b int) RETURNS int LANGUAGE sql VOLATILE AS $$ S
 CREATE OPERATOR ## (LEFTARG = int, RIGHTARG = int, FUNCTION = touch_op);
 CREATE FUNCTION public.lower(i integer) RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT public.touch('overload') $$;
 GRANT SELECT ON customer_touches TO gateway_svc;
+CREATE DOMAIN touchy_int AS int CHECK (public.touch('domain') = 1);
+CREATE TYPE wrapped AS (v int);
+CREATE FUNCTION wrap_it(i int) RETURNS wrapped LANGUAGE sql VOLATILE AS $$ SELECT ROW(public.touch('cast') + i)::wrapped $$;
+CREATE CAST (int AS wrapped) WITH FUNCTION wrap_it(int);
 `;
 
 let fixture: GatewayFixture;
 beforeAll(async () => {
-  fixture = await startGatewayFixture({ policy: POLICY });
+  // Routine verdicts stay cached for the whole file unless DDL through the gateway drops them.
+  fixture = await startGatewayFixture({ policy: POLICY, gateway: { routineTtlMs: 600_000 } });
   await fixture.postgres.psql(HIDDEN_WRITES);
 });
 afterAll(async () => {
@@ -56,9 +86,11 @@ const HIDDEN: readonly [string, string][] = [
   ['an overload of a trusted name', 'SELECT lower(id) FROM customers'],
   ['EXPLAIN ANALYZE of such a view', 'EXPLAIN (ANALYZE) SELECT * FROM customer_touches'],
   ['a cursor over such a view (WITH HOLD: run at once)', 'DECLARE w CURSOR WITH HOLD FOR SELECT * FROM customer_touches'],
+  ['a cast to a domain whose CHECK calls a writing function', 'SELECT id::touchy_int FROM customers'],
+  ['a user-defined cast with a writing function', 'SELECT id::wrapped FROM customers'],
 ];
 
-describe('a read-only identity gets a read-only upstream session', () => {
+describe('a read-only identity: routines resolved through the catalog, a read-only upstream session behind', () => {
   it('the session reports default_transaction_read_only=on and the pinned search_path', async () => {
     const client = await RawClient.login(fixture.gateway.port, await fixture.token('outsider'), 'orders-prod', 'outsider');
     try {
@@ -71,11 +103,13 @@ describe('a read-only identity gets a read-only upstream session', () => {
   });
 
   for (const [what, sql] of HIDDEN) {
-    it(`a write hidden behind a read fails upstream (25006), simple protocol: ${what}`, async () => {
+    it(`a write hidden behind a read is refused by classification (42501, custodian:volatile-routine), simple protocol: ${what}`, async () => {
       const client = await RawClient.login(fixture.gateway.port, await fixture.token('outsider'), 'orders-prod', 'outsider');
       try {
         const reply = await client.simple(sql);
-        expect(reply.errors.map((e) => e.get('C'))).toContain('25006');
+        expect(reply.errors.map((e) => e.get('C'))).toEqual(['42501']);
+        expect(reply.errors[0]?.get('D')).toBe('policy rule: custodian:volatile-routine');
+        expect(reply.errors[0]?.get('M')).toMatch(/public\.(touch|touch_row|touch_op|lower)\b.*VOLATILE|VOLATILE public\.(touch|touch_op|wrap_it)\b/);
       } finally {
         await client.close();
       }
@@ -88,13 +122,13 @@ describe('a read-only identity gets a read-only upstream session', () => {
     await client.connect();
     try {
       for (const [, sql] of HIDDEN.slice(0, 4)) {
-        await expect(client.query({ text: `${sql} WHERE $1::int = 1`, values: [1] })).rejects.toMatchObject({ code: '25006' });
+        await expect(client.query({ text: `${sql} WHERE $1::int = 1`, values: [1] })).rejects.toMatchObject({ code: '42501', detail: 'policy rule: custodian:volatile-routine' });
       }
     } finally {
       await client.end();
     }
     const viaPsql = await psql(fixture, await fixture.token('outsider'), 'SELECT * FROM customer_touches;\n', { user: 'outsider' });
-    expect(viaPsql.stderr).toContain('read-only transaction');
+    expect(viaPsql.stderr).toContain('VOLATILE public.touch');
     expect(await touched()).toBe('0');
   });
 
@@ -116,9 +150,61 @@ describe('a read-only identity gets a read-only upstream session', () => {
       expect((await client.simple('BEGIN')).status).toBe('T');
       expect((await client.simple('SET TRANSACTION READ WRITE')).errors.map((e) => e.get('C'))).toEqual(['42501']);
       expect((await client.simple('ROLLBACK')).status).toBe('I');
-      expect((await client.simple('SELECT * FROM customer_touches')).errors.map((e) => e.get('C'))).toEqual(['25006']);
+      expect((await client.simple('SELECT * FROM customer_touches')).errors.map((e) => e.get('C'))).toEqual(['42501']);
     } finally {
       await client.close();
+    }
+    expect(await touched()).toBe('0');
+  });
+});
+
+describe('catalog resolution: what stays allowed, unknown routines, and the cache', () => {
+  it('built-in functions, operators, stable user functions and plain qualified columns stay allowed', async () => {
+    await fixture.postgres.psql(`CREATE FUNCTION public.double_it(i int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT i * 2';`);
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('outsider'), 'orders-prod', 'outsider');
+    try {
+      const reply = await client.simple("SELECT c.id, upper(c.name), double_it(c.id), random() < 2 FROM customers c WHERE c.name LIKE '%' AND c.id BETWEEN 1 AND 1");
+      expect(reply.errors).toEqual([]);
+      expect(reply.rows).toEqual([['1', expect.any(String), '2', 't']]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a function no schema on the search path has is refused as unknown; a schema-qualified volatile one as volatile', async () => {
+    await fixture.postgres.psql(`CREATE SCHEMA elsewhere; GRANT USAGE ON SCHEMA elsewhere TO gateway_svc; CREATE FUNCTION elsewhere.bump() RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT public.touch('elsewhere') $$;`);
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('outsider'), 'orders-prod', 'outsider');
+    try {
+      const unknown = await client.simple('SELECT bump() FROM customers');
+      expect(unknown.errors.map((e) => e.get('C'))).toEqual(['42501']);
+      expect(unknown.errors[0]?.get('M')).toContain('no function of that name in pg_catalog, public');
+      const qualified = await client.simple('SELECT elsewhere.bump() FROM customers');
+      expect(qualified.errors[0]?.get('M')).toContain('elsewhere.bump is VOLATILE');
+    } finally {
+      await client.close();
+    }
+    expect(await touched()).toBe('0');
+  });
+
+  it('a verdict cached before a change made around the gateway is caught by the read-only upstream session (25006); DDL through the gateway drops the cache', async () => {
+    await fixture.postgres.psql(`CREATE FUNCTION public.later_fn(i int) RETURNS int LANGUAGE sql STABLE AS 'SELECT i';`);
+    const reader = await RawClient.login(fixture.gateway.port, await fixture.token('outsider'), 'orders-prod', 'outsider');
+    try {
+      expect((await reader.simple('SELECT later_fn(1) FROM customers WHERE id = 1')).rows).toEqual([['1']]);
+      await fixture.postgres.psql(`CREATE OR REPLACE FUNCTION public.later_fn(i int) RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT public.touch('later') + i $$;`);
+      // The verdict "STABLE" is still cached: the classification lets it pass, PostgreSQL refuses the write.
+      expect((await reader.simple('SELECT later_fn(1) FROM customers WHERE id = 1')).errors.map((e) => e.get('C'))).toEqual(['25006']);
+      const dba = await RawClient.login(fixture.gateway.port, await fixture.token('approver'), 'orders-prod', 'dba-1');
+      try {
+        expect((await dba.simple('CREATE TABLE public.dba_made (i int)')).errors).toEqual([]);
+      } finally {
+        await dba.close();
+      }
+      const after = await reader.simple('SELECT later_fn(1) FROM customers WHERE id = 1');
+      expect(after.errors.map((e) => e.get('C'))).toEqual(['42501']);
+      expect(after.errors[0]?.get('M')).toContain('public.later_fn is VOLATILE');
+    } finally {
+      await reader.close();
     }
     expect(await touched()).toBe('0');
   });

@@ -266,6 +266,8 @@ export const BYPASS_CORPUS: readonly CorpusCase[] = [
   { name: 'reset role', sql: 'RESET ROLE', expect: { ok: true, kind: 'dcl', flags: ['set-role'] } },
   { name: 'set session authorization', sql: 'SET SESSION AUTHORIZATION postgres', expect: { ok: true, kind: 'dcl', flags: ['set-session-authorization'] } },
   { name: 'set search_path', sql: 'SET search_path = evil, public', expect: { ok: true, kind: 'utility', commands: ['SET'], flags: ['set-search-path'] } },
+  { name: 'set application_name', sql: "SET application_name = 'custodian/another-session'", expect: { ok: true, kind: 'utility', commands: ['SET'], flags: ['set-application-name'] } },
+  { name: 'reset application_name', sql: 'RESET application_name', expect: { ok: true, kind: 'utility', commands: ['RESET'], flags: ['set-application-name'] } },
   { name: 'set standard_conforming_strings off', sql: 'SET standard_conforming_strings = off', expect: { ok: true, kind: 'utility', flags: ['parser-divergence-setting'] } },
   { name: 'set client_encoding', sql: "SET client_encoding = 'SJIS'", expect: { ok: true, kind: 'utility', flags: ['parser-divergence-setting'] } },
   { name: 'plain set', sql: 'SET statement_timeout = 0', expect: { ok: true, kind: 'utility', commands: ['SET'] } },

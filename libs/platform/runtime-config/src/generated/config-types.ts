@@ -608,6 +608,10 @@ export interface PostgresGatewayConfig {
      */
     maxUnauthenticated?: number;
     /**
+     * COPY ... FROM STDIN held for approval: the rows are buffered up to this many bytes and the approver decides after they arrived (row count, masked sample), before they are sent; a larger payload is refused. 0: a held COPY FROM is refused outright. Default 1048576.
+     */
+    maxCopyInApprovalBytes?: number;
+    /**
      * Connections not yet authenticated, per client address; 0: no limit. Default 16.
      */
     maxUnauthenticatedPerAddress?: number;
@@ -642,6 +646,15 @@ export interface PostgresConnectionConfig {
     };
     connectTimeoutMs: number;
   };
+  /**
+   * Per-identity upstream roles: the first entry naming the session's identity (subject) or one of its groups gives the role the gateway logs in as, with that role's credential; otherwise upstream.user. Agents on different roles cannot read each other's statements in pg_stat_activity. Catalog lookups keep upstream.user.
+   */
+  roles?: {
+    subjects?: string[];
+    groups?: string[];
+    user: string;
+    credential?: SecretRef;
+  }[];
 }
 /**
  * The MCP listener (streamable HTTP, session era): agents connect to /mcp/<connection> with an OIDC access token as a bearer token; the gateway is the OAuth resource server (RFC 9728 metadata) and calls the upstream MCP server with the credential it holds. Policy, approvals, masking key and evidence are the gateway's (gateways.*).

@@ -11,7 +11,7 @@ import { HarnessError, runCommand, sleep, type CommandResult } from '../service.
 /**
  * Newest Kafka on Maven Central whose artifacts are all published (4.4.0's kafka_2.13 pom
  * references kafka-tools-api 4.4.0, which Central does not have) and that runs on JDK 17
- * and works with kafkajs 2.2.4 (see kafka.int.test.ts and libs/platform/test-harness/kafka/README.md).
+ * and works with @platformatic/kafka (see kafka.int.test.ts and libs/platform/test-harness/kafka/README.md).
  */
 export const KAFKA_DEFAULT_VERSION = '4.3.1';
 

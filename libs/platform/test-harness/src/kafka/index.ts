@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { Admin } from '@platformatic/kafka';
 import { startProcessService } from '../process-service.js';
 import { HarnessError, freePorts, readTail, runCommand, type CommandResult, type HarnessErrorCode, type ProcessExit } from '../service.js';
 import { KAFKA_DEFAULT_VERSION, resolveKafkaClasspath } from './classpath.js';
@@ -178,23 +178,14 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Start
 
 /** Ready = the PLAINTEXT listener answers a metadata request that lists this broker. */
 async function brokerAnswersMetadata(broker: string): Promise<boolean> {
-  const kafka = new Kafka({
-    clientId: 'custodian-harness-probe',
-    brokers: [broker],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1_000,
-    requestTimeout: 3_000,
-    retry: { retries: 0 },
-  });
-  const admin = kafka.admin({ retry: { retries: 0 } });
+  const admin = new Admin({ clientId: 'custodian-harness-probe', bootstrapBrokers: [broker], connectTimeout: 1_000, requestTimeout: 3_000, retries: 0 });
   try {
-    await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 && cluster.controller !== null;
+    const cluster = await admin.metadata({ topics: [], forceUpdate: true });
+    return cluster.brokers.size > 0 && cluster.controllerId >= 0;
   } catch {
     return false;
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    await admin.close().catch(() => undefined);
   }
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
-import { Kafka, logLevel, type Consumer, type IHeaders, type KafkaMessage } from 'kafkajs';
+import { Admin, Consumer, MessagesStreamModes, ProduceAcks, Producer, compatibilityPartitioner, stringDeserializers, stringSerializers } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../service.js';
 import { KAFKA_DEFAULT_VERSION, KAFKA_POM_PATH, KafkaHarnessError, resolveKafkaClasspath, startKafka, type StartedKafka } from './index.js';
@@ -18,15 +18,10 @@ afterAll(async () => {
   await kafka?.stop();
 });
 
-function client(): Kafka {
-  // kafkajs logs retriable broker answers ("coordinator is loading") as errors; the
-  // assertions below are what tells whether something went wrong.
-  return new Kafka({ clientId: 'test-harness-kafka-test', brokers: [...kafka.brokers], logLevel: logLevel.NOTHING });
-}
+const base = () => ({ clientId: 'test-harness-kafka-test', bootstrapBrokers: [...kafka.brokers] });
 
-function headerText(headers: IHeaders | undefined, name: string): string | undefined {
-  const value = headers?.[name];
-  return value === undefined ? undefined : String(value);
+function producer(retries = 5): Producer<string, string, string, string> {
+  return new Producer({ ...base(), idempotent: true, acks: ProduceAcks.ALL, maxInflights: 1, retries, retryDelay: 100, partitioner: compatibilityPartitioner, serializers: stringSerializers });
 }
 
 interface Received {
@@ -36,29 +31,23 @@ interface Received {
   readonly trace: string | undefined;
 }
 
-/** Runs a consumer group from the beginning of `topic` until `count` messages arrived. */
-async function consumeFromBeginning(consumer: Consumer, topic: string, count: number): Promise<Received[]> {
+/** Consumes `topic` as group `groupId` from the earliest offset until `count` messages arrived, committing each. */
+async function consumeFromBeginning(groupId: string, topic: string, count: number): Promise<Received[]> {
+  const consumer = new Consumer({ ...base(), groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, deserializers: stringDeserializers });
   const received: Received[] = [];
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`only ${received.length}/${count} messages arrived`)), 45_000);
-    consumer
-      .run({
-        eachMessage: async ({ partition, message }: { partition: number; message: KafkaMessage }) => {
-          received.push({
-            partition,
-            key: message.key?.toString() ?? '',
-            value: message.value?.toString() ?? '',
-            trace: headerText(message.headers, 'trace-id'),
-          });
-          if (received.length >= count) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      })
-      .catch(reject);
-  });
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false, maxWaitTime: 250 });
+    const timer = setTimeout(() => void stream.close(), 45_000);
+    for await (const message of stream) {
+      received.push({ partition: message.partition, key: message.key ?? '', value: message.value ?? '', trace: message.headers.get('trace-id') });
+      await message.commit();
+      if (received.length >= count) break;
+    }
+    clearTimeout(timer);
+    if (received.length < count) throw new Error(`only ${received.length}/${count} messages arrived`);
+  } finally {
+    await consumer.close(true);
+  }
   return received;
 }
 
@@ -66,41 +55,31 @@ describe('startKafka (real KRaft broker from Maven Central)', () => {
   it('runs the requested Kafka version with a bootstrap address on loopback', async () => {
     expect(kafka.brokers).toEqual([expect.stringMatching(/^127\.0\.0\.1:\d+$/)]);
     expect(kafka.running).toBe(true);
-    const admin = client().admin();
-    await admin.connect();
+    const admin = new Admin(base());
     try {
-      const cluster = await admin.describeCluster();
-      expect(cluster.brokers.map((b) => `${b.host}:${b.port}`)).toEqual(kafka.brokers);
-      expect(cluster.controller).toBe(1);
+      const cluster = await admin.metadata({ topics: [], forceUpdate: true });
+      expect([...cluster.brokers.values()].map((b) => `${b.host}:${b.port}`)).toEqual(kafka.brokers);
+      expect(cluster.controllerId).toBe(1);
     } finally {
-      await admin.disconnect();
+      await admin.close();
     }
   });
 
   it('round-trips keyed messages with headers through an idempotent producer and a consumer group', async () => {
     const topic = 'round-trip';
     const partitions = 3;
-    const c = client();
-    const admin = c.admin();
-    await admin.connect();
-    const producer = c.producer({ idempotent: true, maxInFlightRequests: 1 });
-    const consumer = c.consumer({ groupId: 'round-trip-group' });
+    const admin = new Admin(base());
+    const sender = producer();
     try {
-      expect(await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })).toBe(true);
-      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-      expect(metadata.topics[0]?.partitions).toHaveLength(partitions);
+      await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
+      const metadata = await admin.metadata({ topics: [topic], forceUpdate: true });
+      expect(metadata.topics.get(topic)?.partitionsCount).toBe(partitions);
 
-      await producer.connect();
       const sent = Array.from({ length: 30 }, (_, i) => ({ key: `key-${i % 6}`, value: `value-${i}`, trace: `trace-${i}` }));
-      const acks = await producer.send({
-        topic,
-        acks: -1,
-        messages: sent.map((m) => ({ key: m.key, value: m.value, headers: { 'trace-id': m.trace } })),
-      });
-      expect(acks.every((ack) => ack.errorCode === 0)).toBe(true);
+      const result = await sender.send({ messages: sent.map((m) => ({ topic, key: m.key, value: m.value, headers: { 'trace-id': m.trace } })) });
+      expect(result.offsets?.length).toBeGreaterThan(0);
 
-      await consumer.connect();
-      const received = await consumeFromBeginning(consumer, topic, sent.length);
+      const received = await consumeFromBeginning('round-trip-group', topic, sent.length);
       expect(received.map(({ key, value, trace }) => ({ key, value, trace })).sort((a, b) => a.value.localeCompare(b.value))).toEqual(
         [...sent].sort((a, b) => a.value.localeCompare(b.value)),
       );
@@ -113,29 +92,24 @@ describe('startKafka (real KRaft broker from Maven Central)', () => {
       // Six keys over three partitions: the data really is spread, not all on partition 0.
       expect(new Set(received.map((m) => m.partition)).size).toBeGreaterThan(1);
 
-      await consumer.stop();
-      const offsets = await admin.fetchOffsets({ groupId: 'round-trip-group', topics: [topic] });
-      const committed = offsets.flatMap((t) => t.partitions).reduce((sum, p) => sum + Number(p.offset), 0);
+      const [group] = await admin.listConsumerGroupOffsets({ groups: ['round-trip-group'] });
+      const committed = (group?.topics ?? []).filter((t) => t.name === topic).flatMap((t) => t.partitions).reduce((sum, p) => sum + Number(p.committedOffset > 0n ? p.committedOffset : 0n), 0);
       expect(committed).toBe(sent.length);
     } finally {
-      await consumer.disconnect();
-      await producer.disconnect();
-      await admin.disconnect();
+      await sender.close();
+      await admin.close();
     }
   });
 
   it('keeps acknowledged messages when the broker is SIGKILLed under load and restarted on the same data dir', async () => {
     const topic = 'survives-sigkill';
     const brokersBefore = [...kafka.brokers];
-    const c = client();
-    const admin = c.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
-    await admin.disconnect();
+    const admin = new Admin(base());
+    await admin.createTopics({ topics: [topic], partitions: 2, replicas: 1 });
+    await admin.close();
 
     // Keep producing batches; only batches the broker acknowledged (acks=-1) must survive.
-    const producer = c.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 2, initialRetryTime: 100 } });
-    await producer.connect();
+    const sender = producer(2);
     const acknowledged: string[] = [];
     let producing = true;
     let batch = 0;
@@ -144,7 +118,7 @@ describe('startKafka (real KRaft broker from Maven Central)', () => {
         const values = Array.from({ length: 20 }, (_, i) => `b${batch}-m${i}`);
         batch += 1;
         try {
-          await producer.send({ topic, acks: -1, messages: values.map((value) => ({ key: value, value })) });
+          await sender.send({ messages: values.map((value) => ({ topic, key: value, value })) });
           acknowledged.push(...values);
         } catch {
           // The broker died under this batch: it was never acknowledged.
@@ -167,20 +141,14 @@ describe('startKafka (real KRaft broker from Maven Central)', () => {
 
     // The in-flight batch settles (fails, or is retried into the restarted broker) meanwhile.
     await Promise.all([kafka.restart(), load]);
-    await producer.disconnect().catch(() => undefined);
+    await sender.close(true).catch(() => undefined);
     expect(kafka.running).toBe(true);
     expect(kafka.pid).not.toBe(pidBefore);
     expect(kafka.brokers).toEqual(brokersBefore);
 
-    const consumer = client().consumer({ groupId: 'after-restart' });
-    await consumer.connect();
-    try {
-      const received = await consumeFromBeginning(consumer, topic, acknowledged.length);
-      const values = new Set(received.map((m) => m.value));
-      expect(acknowledged.filter((value) => !values.has(value))).toEqual([]);
-    } finally {
-      await consumer.disconnect();
-    }
+    const received = await consumeFromBeginning('after-restart', topic, acknowledged.length);
+    const values = new Set(received.map((m) => m.value));
+    expect(acknowledged.filter((value) => !values.has(value))).toEqual([]);
   });
 
   it('stop() ends the broker, frees its port and removes the temp dir', async () => {

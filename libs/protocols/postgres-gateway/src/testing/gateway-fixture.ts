@@ -177,10 +177,13 @@ export async function startGatewayFixture(options: GatewayFixtureOptions = {}): 
     settings: { ssl: 'on', ssl_cert_file: join(pgDir, 'server.crt'), ssl_key_file: join(pgDir, 'server.key') },
   });
   const scramPassword = randomBytes(12).toString('base64url');
+  const readerPassword = randomBytes(12).toString('base64url');
   await postgres.psql(SEED_SQL);
   await postgres.psql(
     `CREATE ROLE gateway_svc LOGIN PASSWORD '${scramPassword}'; GRANT ALL ON ALL TABLES IN SCHEMA public TO gateway_svc, legacy_svc; GRANT ALL ON SCHEMA public TO gateway_svc, legacy_svc;`,
   );
+  // A per-identity upstream role (connection orders-per-identity maps identity agent-7 to it).
+  await postgres.psql(`CREATE ROLE reader_svc LOGIN PASSWORD '${readerPassword}'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader_svc; GRANT USAGE ON SCHEMA public TO reader_svc;`);
 
   const oidc = await startOidcProvider({
     clients: [
@@ -234,6 +237,11 @@ export async function startGatewayFixture(options: GatewayFixtureOptions = {}): 
     connections: [
       { name: 'orders-prod', upstream: upstream('gateway_svc', scramPassword) },
       { name: 'orders-legacy', upstream: upstream('legacy_svc', md5Password) },
+      {
+        name: 'orders-per-identity',
+        upstream: upstream('gateway_svc', scramPassword),
+        roles: [{ subjects: ['agent-7'], user: 'reader_svc', password: () => readerPassword, credentialRef: 'env:READER_SVC_PASSWORD' }],
+      },
       { name: 'orders-tls', upstream: upstream('gateway_svc', scramPassword, { mode: 'verify-full', ca: readFileSync(certs.caCert) }) },
       { name: 'orders-untrusted-tls', upstream: upstream('gateway_svc', scramPassword, { mode: 'verify-full' }) },
       // A short connect deadline: sessions must outlive it (it covers connecting only).
@@ -250,7 +258,7 @@ export async function startGatewayFixture(options: GatewayFixtureOptions = {}): 
     pipeline,
     dir,
     certPath: certs.cert,
-    upstreamSecrets: [scramPassword, md5Password],
+    upstreamSecrets: [scramPassword, md5Password, readerPassword],
     async token(client, tokenOptions = {}) {
       const key = `${client}|${tokenOptions.audience ?? ''}|${tokenOptions.ttlSeconds ?? ''}`;
       if (!tokenOptions.ttlSeconds && tokens.has(key)) return tokens.get(key)!;
