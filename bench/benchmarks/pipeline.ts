@@ -31,7 +31,7 @@ const runFile = promisify(execFile);
 const agent: Identity = { subject: 'agent-bench', issuer: 'https://idp.example.com', groups: ['agents'], kind: 'agent' };
 
 /** Per session: its commands, each the two events strict mode waits for. */
-function buildWorkload(sessions: number, commandsPerSession: number): CustodianEvent[][][] {
+export function buildWorkload(sessions: number, commandsPerSession: number): CustodianEvent[][][] {
   const factory = new EventFactory({ service: 'gateway', instance: 'bench' });
   return Array.from({ length: sessions }, () => {
     const sessionId = randomUUID();
@@ -52,7 +52,7 @@ function buildWorkload(sessions: number, commandsPerSession: number): CustodianE
   });
 }
 
-interface RunResult {
+export interface RunResult {
   readonly events: number;
   readonly seconds: number;
   /** Publish call → stored, ms, ascending. */
@@ -63,7 +63,7 @@ interface RunResult {
  * Runs the workload through `publish` and waits until a store subscription saw every event.
  * Throughput = events / (first publish → last event stored).
  */
-async function drive(store: EventStore, workload: CustodianEvent[][][], publish: (events: CustodianEvent[]) => Promise<unknown>): Promise<RunResult> {
+export async function drive(store: EventStore, workload: CustodianEvent[][][], publish: (events: CustodianEvent[]) => Promise<unknown>): Promise<RunResult> {
   const total = workload.reduce((n, s) => n + s.length * 2, 0);
   const publishedAt = new Map<string, bigint>();
   const latenciesMs: number[] = [];
