@@ -114,7 +114,8 @@ function deepFreeze(value: unknown): void {
   // SqlClassificationError is an Error: freezing it is fine, its cause chain is not ours to walk.
   Object.freeze(value);
   if (value instanceof Error) return;
-  for (const child of Object.values(value)) deepFreeze(child);
+  // Data properties only: reading an accessor (the lazy `normalized`) would compute it.
+  for (const descriptor of Object.values(Object.getOwnPropertyDescriptors(value))) if ('value' in descriptor) deepFreeze(descriptor.value);
 }
 
 function classifyCheckedText(text: string, prepared: PreparedInThisText): SqlClassification {
