@@ -91,7 +91,7 @@ export class SqlClassificationCache {
 
   set(text: string, classification: SqlClassification): void {
     if (text.length > this.maxTextLength || this.entries.has(text)) return;
-    deepFreeze(classification);
+    freezeClassification(classification);
     this.entries.set(text, classification);
     this.chars += text.length;
     for (const key of this.entries.keys()) {
@@ -114,8 +114,18 @@ function deepFreeze(value: unknown): void {
   // SqlClassificationError is an Error: freezing it is fine, its cause chain is not ours to walk.
   Object.freeze(value);
   if (value instanceof Error) return;
-  // Data properties only: reading an accessor (the lazy `normalized`) would compute it.
-  for (const descriptor of Object.values(Object.getOwnPropertyDescriptors(value))) if ('value' in descriptor) deepFreeze(descriptor.value);
+  for (const child of Object.values(value)) deepFreeze(child);
+}
+
+/** Freezes a classification for sharing without reading its lazy `normalized` (which would compute it). */
+function freezeClassification(classification: SqlClassification): void {
+  Object.freeze(classification);
+  if (classification.ok) {
+    deepFreeze(classification.statements);
+    deepFreeze(classification.flags);
+  } else {
+    deepFreeze(classification.error);
+  }
 }
 
 function classifyCheckedText(text: string, prepared: PreparedInThisText): SqlClassification {

@@ -433,6 +433,7 @@ export class SqliteEventStore implements EventStore {
     }
     this.parsedRows.set(position, { json, event });
     this.parsedChars += json.length;
+    if (this.parsedRows.size <= PARSED_ROWS_KEPT && this.parsedChars <= PARSED_CHARS_KEPT) return;
     // Oldest first; the row just kept stays even when it alone is over the budget.
     for (const [kept, entry] of this.parsedRows) {
       if (this.parsedRows.size <= 1 || (this.parsedRows.size <= PARSED_ROWS_KEPT && this.parsedChars <= PARSED_CHARS_KEPT)) break;
