@@ -26,6 +26,8 @@ import { EVIDENCE_INSTANCE, EvidenceController } from './evidence/evidence.contr
 import { SESSION_READ_MODEL, SESSIONS_LOGGER, SessionsController, SessionsProjection } from './sessions/sessions.controller.js';
 import { SessionReadModel } from './sessions/session-read-model.js';
 import { ReplayController } from './replay.controller.js';
+import { CHANGE_FEED, ChangeFeed } from './live/change-feed.js';
+import { LiveUpdatesController } from './live/live-updates.controller.js';
 import { StreamsController } from './streams.controller.js';
 import { VersionController } from './version.controller.js';
 import { readServiceVersion } from './version-info.js';
@@ -107,14 +109,15 @@ export class ApiModule {
     const login = new BrowserLogin({ login: identity.login, sessions: identity.sessions, recorder, cookies });
     const trustedOrigins = identity.login ? [new URL(identity.login.redirectUri).origin] : [];
     const instance = deps.instance ?? `${hostname()}:${process.pid}`;
-    const approvals = ApprovalsModule.register({ ...deps.approvals, eventStore: deps.eventStore, source: { service: 'api', instance }, logger: deps.logger });
+    const changes = new ChangeFeed();
+    const approvals = ApprovalsModule.register({ ...deps.approvals, afterReadModel: [changes.approvalHandler()], eventStore: deps.eventStore, source: { service: 'api', instance }, logger: deps.logger });
     const dashboard = dashboardAssets(deps.dashboardAssets);
     const notices = [...identity.notices.map((text) => ({ topic: 'identity', text })), ...(dashboard.notice ? [{ topic: 'dashboard', text: dashboard.notice }] : [])];
     return {
       module: ApiModule,
       ...core,
       imports: [...core.imports, approvals, ...(dashboard.module ? [dashboard.module] : [])],
-      controllers: [StreamsController, ReplayController, VersionController, AuthController, ApprovalsController, EvidenceController, SessionsController],
+      controllers: [StreamsController, ReplayController, VersionController, AuthController, ApprovalsController, EvidenceController, SessionsController, LiveUpdatesController],
       providers: [
         ...core.providers,
         { provide: API_VERSION_INFO, useValue: deps.version ?? readServiceVersion() },
@@ -133,6 +136,7 @@ export class ApiModule {
         { provide: SESSION_READ_MODEL, useFactory: () => new SessionReadModel(deps.sessionsReadModelPath ?? ':memory:') },
         { provide: SESSIONS_LOGGER, useValue: deps.logger },
         SessionsProjection,
+        { provide: CHANGE_FEED, useValue: changes },
       ],
     };
   }

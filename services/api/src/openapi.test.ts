@@ -3,7 +3,9 @@ import 'reflect-metadata';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConfig, lint } from '@redocly/openapi-core';
 import { parse } from 'yaml';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { createLogger } from '@custodian/observability';
@@ -74,5 +76,11 @@ describe('openapi.yaml', () => {
       .flatMap(([path, item]) => Object.entries(item).filter(([, op]) => Array.isArray(op.security) && op.security.length === 0).map(([method]) => `${method.toUpperCase()} ${path}`))
       .sort();
     expect(anonymous).toEqual(['GET /auth/callback', 'GET /auth/login', 'GET /health/live', 'GET /health/ready', 'POST /auth/logout']);
+  });
+
+  it('is a valid OpenAPI 3.1 document (no error under Redocly structural rules)', async () => {
+    const problems = await lint({ ref: fileURLToPath(new URL('../openapi.yaml', import.meta.url)), config: await createConfig({ extends: ['minimal'] }) });
+    const errors = problems.filter((p) => p.severity === 'error').map((p) => `${p.ruleId}: ${p.message} at ${p.location[0]?.pointer ?? '?'}`);
+    expect(errors).toEqual([]);
   });
 });

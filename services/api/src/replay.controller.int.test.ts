@@ -22,6 +22,8 @@ const SESSION_A = randomUUID();
 const SESSION_B = randomUUID();
 /** A PostgreSQL session: frames, but no terminal channel. */
 const SESSION_SQL = randomUUID();
+/** A Kubernetes tty exec: WebSocket messages recorded channel byte first. */
+const SESSION_K8S = randomUUID();
 let idp: StartedOidcProvider;
 let store: SqliteEventStore;
 let service: RunningNestService;
@@ -51,6 +53,12 @@ function sshSession(sessionId: string, who: Identity): NewEvent<EventType>[] {
     { type: 'session.opened', stream, sequence: 1, identity: who, payload: { sessionId, connection: { name: 'bastion', protocol: 'ssh' }, client: { address: '127.0.0.1:5000' } } },
     ...frames.map((payload, i) => ({ type: 'frame.recorded' as const, stream, sequence: 2 + i, identity: who, payload })),
   ];
+}
+
+/** A Kubernetes exec message as the gateway records it (channel.k8s.io: the channel byte, then the payload). */
+function k8sFrame(sessionId: string, offsetMicros: number, direction: FrameRecorded['direction'], label: string, channel: number, payload: string): FrameRecorded {
+  const bytes = Buffer.concat([Buffer.from([channel]), Buffer.from(payload, 'utf8')]);
+  return { sessionId, direction, offsetMicros, messageType: label, channel, data: bytes.toString('base64'), byteLength: bytes.length };
 }
 
 beforeAll(async () => {
@@ -86,6 +94,18 @@ beforeAll(async () => {
   await write([
     { type: 'session.opened', stream: sql, sequence: 0, identity: identityOf('agent-a'), payload: { sessionId: SESSION_SQL, connection: { name: 'orders', protocol: 'postgres' }, client: { address: '127.0.0.1:5000' } } },
     { type: 'frame.recorded', stream: sql, sequence: 1, identity: identityOf('agent-a'), payload: frame(SESSION_SQL, 10, 'client-to-upstream', 'Q', 'SELECT 1', 0) },
+  ]);
+  const k8s = `session-${SESSION_K8S}`;
+  const k8sFrames: FrameRecorded[] = [
+    frame(SESSION_K8S, 1_000, 'client-to-upstream', 'shell', JSON.stringify({ tty: true }), 0),
+    k8sFrame(SESSION_K8S, 2_000, 'client-to-upstream', 'resize', 4, JSON.stringify({ Width: 132, Height: 43 })),
+    k8sFrame(SESSION_K8S, 500_000, 'upstream-to-client', 'stdout', 1, 'pod-shell$ '),
+    k8sFrame(SESSION_K8S, 700_000, 'client-to-upstream', 'stdin', 0, 'ls\r'),
+    k8sFrame(SESSION_K8S, 900_000, 'upstream-to-client', 'error', 3, JSON.stringify({ metadata: {}, status: 'Success' })),
+  ];
+  await write([
+    { type: 'session.opened', stream: k8s, sequence: 0, identity: identityOf('agent-a'), payload: { sessionId: SESSION_K8S, connection: { name: 'prod-cluster', protocol: 'kubernetes' }, client: { address: '127.0.0.1:5000' } } },
+    ...k8sFrames.map((payload, i) => ({ type: 'frame.recorded' as const, stream: k8s, sequence: 1 + i, identity: identityOf('agent-a'), payload })),
   ]);
   const logger = createLogger({ service: 'api', level: 'warn', destination: { write: () => undefined } });
   service = await startNestService({
@@ -140,6 +160,16 @@ describe('GET /v1/sessions/{id}/replay', () => {
       [0.1, 'o', 'uid=1000(agent-a)\r\n$ '],
       [0.4, 'r', '100x30'],
       [1, 'x', '0'],
+    ]);
+  });
+
+  it('serves a Kubernetes exec (frames recorded channel byte first) as the same asciicast: the first resize sizes the terminal, the Status is the exit', async () => {
+    const [header, ...events] = await expectCast(await replay('agent-a', SESSION_K8S));
+    expect(header).toMatchObject({ version: 3, term: { cols: 132, rows: 43 } });
+    expect(events).toEqual([
+      [0.499, 'o', 'pod-shell$ '],
+      [0.2, 'i', 'ls\r'],
+      [0.2, 'x', '0'],
     ]);
   });
 

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CustodianEvent, FrameRecorded } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
-import { isReplayFrame, LiveAsciicastProjector, ReplayError, toAsciicast } from '@custodian/replay';
+import { isReplayFrame, LiveAsciicastProjector, ReplayError, terminalFramesFor, toAsciicast } from '@custodian/replay';
 import { EVENT_STORE } from '@custodian/service-host';
 import { ApiError } from './authentication/api-error.js';
 import { principalOf } from './authentication/principal.js';
@@ -57,6 +57,8 @@ export class ReplayController {
     };
     const projector = new LiveAsciicastProjector(channelRaw === undefined ? undefined : Number(channelRaw));
     let next = 0;
+    // Kubernetes exec frames carry their channel byte: brought to the terminal convention first.
+    let toTerminal = terminalFramesFor(undefined);
     let quietSince = Date.now();
     try {
       while (!gone) {
@@ -65,7 +67,9 @@ export class ReplayController {
           next = recorded.revision + 1;
           progressed = true;
           const event = recorded.event;
-          if (event.type === 'frame.recorded') for (const message of projector.push(event.payload)) await write(`data: ${JSON.stringify(message)}\n\n`);
+          if (event.type === 'session.opened') toTerminal = terminalFramesFor(event.payload.connection.protocol);
+          const frame = event.type === 'frame.recorded' ? toTerminal(event.payload) : undefined;
+          if (frame) for (const message of projector.push(frame)) await write(`data: ${JSON.stringify(message)}\n\n`);
           if (event.type === 'session.closed') {
             await write('event: done\ndata: {}\n\n');
             res.end();
@@ -103,6 +107,7 @@ export class ReplayController {
     try {
       let first: CustodianEvent | undefined;
       let openedAt: string | undefined;
+      let toTerminal = terminalFramesFor(undefined);
       const frames: FrameRecorded[] = [];
       let bytes = 0;
       for await (const recorded of this.eventStore.readStream(stream, { fromRevision: 0, direction: 'forwards' })) {
@@ -112,12 +117,16 @@ export class ReplayController {
           // The same rule as the stream endpoint, decided on the first event before anything else is read.
           if (!auditor && !mayReadStream(caller, stream, first)) throw notFound;
         }
-        if (event.type === 'session.opened') openedAt = event.occurredAt;
+        if (event.type === 'session.opened') {
+          openedAt = event.occurredAt;
+          toTerminal = terminalFramesFor(event.payload.connection.protocol);
+        }
         // Only frames a replay can show are kept (an SFTP transfer's data is not held in memory).
-        if (event.type !== 'frame.recorded' || !isReplayFrame(event.payload)) continue;
-        bytes += event.payload.data.length;
+        const frame = event.type === 'frame.recorded' ? toTerminal(event.payload) : undefined;
+        if (!frame || !isReplayFrame(frame)) continue;
+        bytes += frame.data.length;
         if (bytes > MAX_REPLAY_FRAME_BYTES) throw new ApiError(413, 'REPLAY_TOO_LARGE', `the session's recording is larger than ${MAX_REPLAY_FRAME_BYTES} bytes; read its frames through /v1/streams/${stream}/events`);
-        frames.push(event.payload);
+        frames.push(frame);
       }
       if (!first) throw notFound;
       return toAsciicast(frames, { ...(channelRaw !== undefined ? { channel: Number(channelRaw) } : {}), format: formatRaw ?? 'v3', ...(openedAt ? { sessionOpenedAt: openedAt } : {}), title: `Custodian session ${sessionId}` });

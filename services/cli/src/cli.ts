@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { startDemoEnvironment, type DemoEnvironment } from '@custodian/demo-environment';
 import { ConfigError, loadConfig, redactConfig, type LoadedConfig } from '@custodian/runtime-config';
 import { runApprovalsCommand } from './approvals-command.js';
+import { runCompletionCommand } from './completion-command.js';
 import { startEmbedded } from './embedded-host.js';
 import { runEvidenceCommand, runLogCommand, verifyPack } from './evidence-command.js';
 import { runPolicyCommand } from './policy-command.js';
@@ -45,6 +46,8 @@ Commands:
                                  Held commands waiting for approval, through the API with
                                  your access token ($CUSTODIAN_TOKEN).
                                  \`custodian approvals --help\` for all options.
+  completion bash                Print a bash completion script:
+                                 source <(custodian completion bash)
   version                        Print the version.
 
 Options:
@@ -171,6 +174,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (argv[0] === 'evidence') return await runEvidenceCommand(argv.slice(1), io);
     if (argv[0] === 'verify') return await verifyPack(argv.slice(1), io);
     if (argv[0] === 'store') return await runStoreCommand(argv.slice(1), io);
+    if (argv[0] === 'completion') return runCompletionCommand(argv.slice(1), io, USAGE);
     const parsed = parseCommand(argv);
     const [command, sub, ...extra] = parsed.command;
     if (parsed.help || command === 'help') {

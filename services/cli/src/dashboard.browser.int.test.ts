@@ -214,6 +214,23 @@ describe.skipIf(!available)('the dashboard in Chromium', () => {
     const blockedRow = sessions.getByRole('row').filter({ hasText: 'agent-7' });
     await expect.poll(() => blockedRow.count(), { timeout: 30_000 }).toBe(1);
     await screenshot(page, 'sessions');
+    // Has findings: every psql session here is unencrypted (sslmode=disable), a session-without-tls
+    // finding of the evidence views once its events are checkpointed (every second here).
+    await page.goto(`${dashboard}/sessions`);
+    await page.getByLabel('Has findings').check();
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/findings=true/);
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          await sessions.waitFor();
+          return sessions.getByRole('row').filter({ hasText: 'agent-7' }).count();
+        },
+        { timeout: 60_000 },
+      )
+      .toBeGreaterThan(0);
+    await page.goto(`${dashboard}/sessions?decision=blocked`);
     await blockedRow.getByRole('link').click();
     const timeline = page.getByRole('table', { name: 'Query timeline' });
     const drop = timeline.getByRole('row').filter({ hasText: 'DROP TABLE orders' });
@@ -237,6 +254,26 @@ describe.skipIf(!available)('the dashboard in Chromium', () => {
     const result = await run.done;
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/denied/i);
+    await context.close();
+  });
+
+  it('a newly held statement is pushed to the open queue by server-sent events: no polling, no reload', async () => {
+    const { context, page } = await signIn(browser, dashboard, '/approvals', 'bob');
+    await page.locator('[data-live="connected"]').waitFor({ timeout: 30_000 });
+    let queueRequests = 0;
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/v1/approvals') queueRequests++;
+    });
+    // Polling would ask for the queue every 2 s; with live updates connected nothing is asked until something changes.
+    await page.waitForTimeout(5_000);
+    expect(queueRequests).toBe(0);
+    const run = psqlAs('agent-7', "UPDATE orders SET status = 'pushed' WHERE id = 105");
+    const held = card(page, "status = 'pushed'");
+    await held.waitFor({ timeout: 30_000 });
+    expect(queueRequests).toBeGreaterThan(0);
+    await held.getByLabel(/Justification/).fill('only here to show live updates');
+    await held.getByRole('button', { name: 'Deny' }).click();
+    expect((await run.done).code).not.toBe(0);
     await context.close();
   });
 

@@ -99,6 +99,8 @@ describe('custodian evidence export / verify', () => {
     expect(await runCli(['evidence', 'verify', 'pack.tar.gz', '--key', vkey, '--attestation-key', packKey()], verified.io)).toBe(EXIT.ok);
     expect(verified.stdout()).toContain('✓ leaf-set proof');
     expect(verified.stdout()).toContain('OK: every signature, digest and proof holds');
+    // An identity's pack of a log of header leaves (issue 20, item 1): nothing it selects was left out.
+    expect(verified.stdout()).toContain('completeness: proven for its filter');
     expect(verified.stdout()).toMatch(/✓ attestation signature +DSSE \(in-toto Statement v1\) signed by cli\.test\/evidence\/packs\+[0-9a-f]{8} \(pinned\)/);
     expect(verified.stdout()).toMatch(/✓ checkpoints +1 checkpoint\(s\) signed by cli\.test\/evidence\+[0-9a-f]{8} \(pinned\)/);
     // The log key pinned but not the attestation key: not verified (whoever exports could attest anything).

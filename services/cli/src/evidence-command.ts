@@ -306,6 +306,15 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     for (const c of report.checks) io.stdout(`  ${c.ok ? '✓' : '✗'} ${c.name.padEnd(width)}  ${c.detail}\n`);
     const m = report.manifest;
     if (m) io.stdout(`pack ${m.packId}: ${m.counts.events} events from ${m.scope.from} to ${m.scope.to}, ${m.counts.findings} findings, ${m.counts.checkpoints} checkpoints, tree size ${m.latestCheckpoint.treeSize}\n`);
+    if (m && report.verdict !== 'failed') {
+      io.stdout(
+        !report.complete
+          ? 'completeness: NOT proven (a filtered pack without event headers, or format v2): it shows what it holds, not that nothing was left out\n'
+          : m.coverage?.kind === 'headers'
+            ? 'completeness: proven for its filter (the header of every event of the window is in the pack, and every event they select)\n'
+            : 'completeness: proven (every event of the window is in the pack)\n',
+      );
+    }
     if (report.signers && !report.signers.logKeysPinned) io.stdout('note: the log keys were taken from the pack itself; pin them with --key to check who signed the checkpoints\n');
     if (report.signers && !report.signers.attestationPinned) io.stdout('note: the attestation key was taken from the pack itself; pin it with --attestation-key to check who attested the pack\n');
     if (report.custody && report.custody.statements > 0 && !report.custody.pinned) io.stdout('note: each custody statement was checked against the gateway key its event carries; pin the gateway key with --custody-key to check who signed them\n');

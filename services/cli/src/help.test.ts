@@ -20,6 +20,8 @@ const SUBCOMMANDS = [
   ['approvals', 'approve'],
   ['approvals', 'deny'],
   ['version'],
+  ['completion'],
+  ['completion', 'bash'],
 ];
 
 async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { AppendResult, EventStore, RecordedEvent } from '@custodian/event-store';
-import { eventLeafHash } from '@custodian/evidence';
+import { LEAF_FORMAT_ENVELOPE, eventLeafHash } from '@custodian/evidence';
 import { loadConfig } from '@custodian/runtime-config';
 import { openConfiguredEventStore } from '@custodian/service-host';
 import type { CliIo } from './cli.js';
@@ -44,7 +44,7 @@ function leafDigest(): Digest {
 
 function addLeaf(digest: Digest, recorded: RecordedEvent): void {
   digest.count += 1;
-  digest.hash.update(eventLeafHash(recorded.event));
+  digest.hash.update(eventLeafHash(recorded.event, LEAF_FORMAT_ENVELOPE));
 }
 
 export async function runStoreCommand(argv: readonly string[], io: CliIo): Promise<number> {

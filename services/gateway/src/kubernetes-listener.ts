@@ -69,6 +69,7 @@ export async function startKubernetesListener(core: GatewayCore): Promise<Runnin
       pipeline: createSessionPipeline(core, settings),
       maxMessageBytes: settings.maxMessageBytes,
       maskingIdleFlushMs: settings.maskingIdleFlushMs,
+      unverifiableLines: settings.unverifiableLines,
       logger: gatewayLogger(logger, { listener: 'kubernetes' }),
     });
   } catch (error) {

@@ -8,7 +8,7 @@ import type { Clock, EventSource } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
 import { runProjection, type RunningProjection } from '@custodian/evidence-pipeline';
 import { APPROVAL_COMMAND_HANDLERS, APPROVAL_REPOSITORY, ApprovalCommandHandlers, ExpireApprovalCommand } from './approval-commands.js';
-import { ApprovalEventDispatcher, ApprovalReadModelProjector } from './approval-events.js';
+import { ApprovalEventDispatcher, ApprovalReadModelProjector, type ApprovalEventHandler } from './approval-events.js';
 import { ApprovalReadModel } from './approval-read-model.js';
 import { ApprovalRepository } from './approval-repository.js';
 import { SILENT_LOGGER, type ApprovalsLogger } from './approvals-logger.js';
@@ -29,6 +29,8 @@ export interface ApprovalsModuleOptions {
   readonly sweep?: { readonly intervalMs?: number; readonly graceMs?: number } | false;
   readonly clock?: Clock;
   readonly logger?: ApprovalsLogger;
+  /** Handlers called for each approval event after the read model applied it (e.g. live updates to dashboards); awaited, in order. */
+  readonly afterReadModel?: readonly ApprovalEventHandler[];
 }
 
 const APPROVALS_RUNTIME = Symbol.for('@custodian/approvals/runtime');
@@ -60,7 +62,7 @@ export class ApprovalsRuntime {
     const onError = (what: string) => (error: unknown) => this.logger.error({ err: error }, `${what} failed; restarting it from its checkpoint`);
     const readModel = runProjection(
       this.options.eventStore,
-      new ApprovalEventDispatcher(`approvals-read-model-${this.options.source.service}`, [new ApprovalReadModelProjector(this.readModel)]),
+      new ApprovalEventDispatcher(`approvals-read-model-${this.options.source.service}`, [new ApprovalReadModelProjector(this.readModel), ...(this.options.afterReadModel ?? [])]),
       { checkpoints: this.readModel, onError: onError('the approvals read model') },
     );
     this.projections.push(readModel);

@@ -1,29 +1,53 @@
-// The Merkle log's leaf for an event: the RFC 8785 (JCS) canonical JSON of its full envelope, as
-// UTF-8. Canonical form makes the leaf independent of key order and number spelling, so anyone can
-// recompute it from the event alone (e.g. an auditor from a pack's events.jsonl).
-import canonicalize from 'canonicalize';
+// The Merkle log's leaf for an event, in one of the log's leaf formats (leaf-format.ts): format 1,
+// the RFC 8785 (JCS) canonical JSON of the full envelope; format 2, the JCS of its header (the
+// envelope without the payload, the payload's digest, the selector values). Canonical form makes
+// the leaf independent of key order and number spelling, so anyone can recompute it from the event
+// alone (e.g. an auditor from a pack's events.jsonl).
 import type { CustodianEvent } from '@custodian/event-contracts';
 import { hashLeaf, type Hash } from '@custodian/transparency-log';
 import { EvidenceError } from './errors.js';
+import { LeafFormatError, eventHeader, jcs, leafBytes, type EventHeader, type LeafFormat } from './leaf-format.js';
+
+export { HEADER_SELECTOR_PATHS, LEAF_FORMAT_ENVELOPE, LEAF_FORMAT_HEADER, leafFormatAt, type EventHeader, type LeafFormat } from './leaf-format.js';
+
+function rethrow(error: unknown): never {
+  if (error instanceof LeafFormatError) throw new EvidenceError('EVIDENCE_CANONICALIZATION_FAILED', error.message, { cause: error });
+  throw error;
+}
 
 /** RFC 8785 canonical JSON text of a JSON value. */
 export function canonicalJson(value: unknown): string {
-  let text: string | undefined;
   try {
-    text = canonicalize(value);
+    return jcs(value);
   } catch (error) {
-    throw new EvidenceError('EVIDENCE_CANONICALIZATION_FAILED', `value cannot be canonicalized: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    return rethrow(error);
   }
-  if (text === undefined) throw new EvidenceError('EVIDENCE_CANONICALIZATION_FAILED', 'value has no JSON representation');
-  return text;
 }
 
-/** The leaf bytes of an event: UTF-8 of the JCS canonical envelope. */
-export function eventLeaf(event: CustodianEvent): Buffer {
+/** The canonical envelope of an event (an events.jsonl line; the leaf bytes in format 1). */
+export function canonicalEvent(event: CustodianEvent): Buffer {
   return Buffer.from(canonicalJson(event), 'utf8');
 }
 
-/** RFC 6962 leaf hash of an event's canonical envelope. */
-export function eventLeafHash(event: CustodianEvent): Hash {
-  return hashLeaf(eventLeaf(event));
+/** The format-2 header of an event. */
+export function headerOf(event: CustodianEvent): EventHeader {
+  try {
+    return eventHeader(event as unknown as Record<string, unknown>);
+  } catch (error) {
+    return rethrow(error);
+  }
+}
+
+/** The leaf bytes of an event in a leaf format. */
+export function eventLeaf(event: CustodianEvent, format: LeafFormat): Buffer {
+  try {
+    return leafBytes(event as unknown as Record<string, unknown>, format);
+  } catch (error) {
+    return rethrow(error);
+  }
+}
+
+/** RFC 6962 leaf hash of an event's leaf in a leaf format. */
+export function eventLeafHash(event: CustodianEvent, format: LeafFormat): Hash {
+  return hashLeaf(eventLeaf(event, format));
 }

@@ -76,6 +76,14 @@ export interface EvidenceLogState {
    * records the leaves, then appends them to the tree (two writes).
    */
   appendLeaves?(leaves: readonly LeafRecord[], tree: MerkleTree): Promise<void>;
+  /**
+   * The leaf index from which this log's leaves are in leaf format 2 (event headers; leaf-format.ts);
+   * leaves below it are format 1 (whole envelopes). Undefined: not recorded yet (a log opened before
+   * leaf format 2 existed, or a new one).
+   */
+  leafFormatSwitch(): Promise<number | undefined>;
+  /** Records the switch to leaf format 2 at `leafIndex`, once (a later call with another index fails). */
+  recordLeafFormatSwitch(leafIndex: number): Promise<void>;
   leafCount(): Promise<number>;
   lastLeaf(): Promise<LeafRecord | undefined>;
   /** Leaves with index in [from, to), ascending. */

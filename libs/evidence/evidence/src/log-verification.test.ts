@@ -20,10 +20,15 @@ let copies = 0;
 
 beforeAll(async () => {
   f = await createEvidenceLogFixture();
-  const projection = await f.openProjection();
+  // A log from before leaf format 2, switched to header leaves after its first checkpoint: every
+  // check below runs over both formats.
+  const before = await f.openProjection({ leafFormat: 1 });
   await appendSpecs(f.store, f.factory, [...buildScenario().specs, ...bulkSpecs(10)]);
-  await projection.caughtUp();
-  await projection.checkpointNow();
+  await before.caughtUp();
+  await before.checkpointNow();
+  await before.close();
+  const projection = await f.openProjection();
+  expect(projection.leafFormatSwitch).toBeGreaterThan(10);
   await appendSpecs(f.store, f.factory, bulkSpecs(10, 'second'));
   await projection.caughtUp();
   await projection.checkpointNow();
@@ -79,6 +84,14 @@ describe('custodian log verify', () => {
     // The trailing checkpoint events are verified as notes; nothing is left uncovered.
     expect(report.uncheckpointed).toBe(0);
     expect(report.complete).toBe(true);
+  });
+
+  it('finds the recorded switch to header leaves moved: the leaves on the wrong side no longer recompute', async () => {
+    const switchedAt = (await state.leafFormatSwitch())!;
+    const report = await verifyTampered(undefined, (db) => void db.prepare("UPDATE evidence_meta SET value = ? WHERE key = 'leafFormat2From'").run(String(switchedAt - 3)));
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => p.leafIndex)).toEqual(expect.arrayContaining([switchedAt - 3, switchedAt - 2, switchedAt - 1]));
+    expect(report.checkpoints.some((c) => !c.ok)).toBe(true);
   });
 
   it('does not call events after the last checkpoint verified (ok, but not complete)', async () => {

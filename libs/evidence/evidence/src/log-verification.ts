@@ -1,9 +1,10 @@
 // `custodian log verify`: recompute the Merkle log from the event store and check every signed
 // checkpoint against it. The log's own records (which event was each leaf, where it was stored)
 // locate a difference at the event: modified, deleted, inserted or reordered, with its position.
+import type { CustodianEvent } from '@custodian/event-contracts';
 import { CorruptEventError, formatPosition, type GlobalPosition, type RecordedEvent } from '@custodian/event-store';
 import { CompactRange, MerkleTree, hashChildren, hashLeaf, hashesEqual, openCheckpoint, type Hash, type NodePosition, type NoteVerifier, type TreeStorage } from '@custodian/transparency-log';
-import { eventLeafHash } from './canonical-leaf.js';
+import { eventLeafHash, leafFormatAt } from './canonical-leaf.js';
 import type { EvidenceLogState, LeafRecord } from './evidence-log-state.js';
 import { Lookahead } from './lookahead.js';
 
@@ -64,6 +65,11 @@ export interface LogVerificationOptions {
   readonly readAfter?: (position: GlobalPosition) => AsyncIterable<RecordedEvent>;
   /** The log's records: locate differences and check its checkpoints too. */
   readonly state?: EvidenceLogState;
+  /**
+   * The leaf index from which the log's leaves are in format 2 (headers). Default: what `state`
+   * recorded; without state, every leaf is format 1.
+   */
+  readonly leafFormatSwitch?: number;
   /** Stop collecting event problems after this many. Default 100. */
   readonly maxProblems?: number;
   readonly onProgress?: (eventsRead: number) => void;
@@ -76,6 +82,7 @@ interface ActualLeaf {
   readonly position: string;
   /** The store could not read this event (its hash is a placeholder that matches nothing). */
   readonly unreadable?: string;
+  readonly event?: CustodianEvent;
 }
 
 // Stands for an unreadable event's leaf: the leaf hash of no event (events are JSON objects).
@@ -121,6 +128,8 @@ export async function verifyLog(options: LogVerificationOptions): Promise<LogVer
   if (options.state) for (const c of await options.state.checkpoints()) found.push({ note: c.note, source: 'log-state' });
 
   // Pass 1: every event's leaf hash, in store order (32 bytes each), compared with the log's records.
+  // The n-th event of the store is leaf n: in format 2 from the log's switch on.
+  const headerFrom = options.leafFormatSwitch ?? (await options.state?.leafFormatSwitch());
   const hashes: Hash[] = [];
   // The log's own checkpoint events: each is covered only by the next checkpoint, which an idle log
   // never signs; their notes are verified in pass 2, so trailing ones do not count as unverified.
@@ -141,19 +150,24 @@ export async function verifyLog(options: LogVerificationOptions): Promise<LogVer
           found.push({ note: event.payload.note, source: 'event-store', position: formatPosition(recorded.position) });
           checkpointEvents.add(hashes.length);
         }
-        const hash = eventLeafHash(event);
+        const hash = eventLeafHash(event, leafFormatAt(hashes.length, headerFrom));
         hashes.push(hash);
         read += 1;
         if (read % 10_000 === 0) options.onProgress?.(read);
-        yield { index: hashes.length - 1, hash, eventId: event.id, position: formatPosition(recorded.position) };
+        yield { index: hashes.length - 1, hash, eventId: event.id, position: formatPosition(recorded.position), event };
       }
     })(),
   );
   const expected = options.state ? new Lookahead<LeafRecord>(recordedLeaves(options.state)) : undefined;
   for (;;) {
-    const a0 = await actual.peek(0);
+    let a0 = await actual.peek(0);
     const e0 = expected ? await expected.peek(0) : undefined;
     if (!a0 && !e0) break;
+    if (a0?.event && e0 && a0.eventId === e0.eventId && leafFormatAt(a0.index, headerFrom) !== leafFormatAt(e0.leafIndex, headerFrom)) {
+      // Events deleted or inserted before it moved it across the log's switch of leaf format: it is
+      // compared in the format of the leaf the log recorded for it (the roots fail all the same).
+      a0 = { ...a0, hash: eventLeafHash(a0.event, leafFormatAt(e0.leafIndex, headerFrom)) };
+    }
     if (a0?.unreadable !== undefined) {
       // Reported with the leaf the log recorded at that position, if any; the checkpoints covering it fail too.
       const leaf = e0 && formatPosition(e0.position) === a0.position ? e0 : undefined;

@@ -5,7 +5,7 @@ import type { CustodianEvent } from '@custodian/event-contracts';
 import type { EventStore, RecordedEvent, SubscribeToAllOptions } from '@custodian/event-store';
 import { CompactRange, Ed25519CosignatureSigner, Ed25519NoteSigner, formatKeyId, openCheckpoint, parseNote, signNote, type SecretKeyText } from '@custodian/transparency-log';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventLeafHash } from './canonical-leaf.js';
+import { LEAF_FORMAT_HEADER, eventLeafHash } from './canonical-leaf.js';
 import { CHECKPOINT_STREAM } from './merkle-log-projection.js';
 import { signerFromSkey, verifierFromVkey } from './signing-keys.js';
 import { appendSpecs, buildScenario, bulkSpecs } from './testing/evidence-scenario.js';
@@ -51,9 +51,9 @@ describe('Merkle log projection', () => {
     // The checkpoint.signed event is itself the leaf right after the tree it signed.
     expect(events[first!.treeSize]!.event.type).toBe('checkpoint.signed');
     const range = new CompactRange();
-    for (const r of events) range.append(eventLeafHash(r.event));
+    for (const r of events) range.append(eventLeafHash(r.event, LEAF_FORMAT_HEADER));
     expect(range.root().equals(projection.tree.root)).toBe(true);
-    for (const [i, r] of events.entries()) expect((await projection.tree.leafHash(i)).equals(eventLeafHash(r.event))).toBe(true);
+    for (const [i, r] of events.entries()) expect((await projection.tree.leafHash(i)).equals(eventLeafHash(r.event, LEAF_FORMAT_HEADER))).toBe(true);
 
     const signed = openCheckpoint(first!.note, TEST_ORIGIN, [f.signer.verifier()]);
     expect(signed.checkpoint.rootHash.equals(await projection.tree.rootAt(first!.treeSize))).toBe(true);
@@ -134,14 +134,14 @@ describe('Merkle log projection', () => {
     expect(await state.leafCount()).toBe(25);
     await appendSpecs(f.store, f.factory, bulkSpecs(1, 'crash'));
     const [crashEvent] = (await allEvents(f.store)).slice(25);
-    await state.recordLeaves([{ leafIndex: 25, position: crashEvent!.position, eventId: crashEvent!.event.id, type: crashEvent!.event.type, occurredAt: crashEvent!.event.occurredAt, subject: 'alice', connection: null, sessionId: null, leafHash: eventLeafHash(crashEvent!.event) }]);
+    await state.recordLeaves([{ leafIndex: 25, position: crashEvent!.position, eventId: crashEvent!.event.id, type: crashEvent!.event.type, occurredAt: crashEvent!.event.occurredAt, subject: 'alice', connection: null, sessionId: null, leafHash: eventLeafHash(crashEvent!.event, LEAF_FORMAT_HEADER) }]);
     await state.close();
     projection = await f.openProjection();
     expect(projection.size).toBe(26);
     await projection.caughtUp();
     expect(projection.size).toBe(26);
     const range = new CompactRange();
-    for (const r of [...events, crashEvent!]) range.append(eventLeafHash(r.event));
+    for (const r of [...events, crashEvent!]) range.append(eventLeafHash(r.event, LEAF_FORMAT_HEADER));
     expect(projection.tree.root.equals(range.root())).toBe(true);
   });
 

@@ -1,12 +1,13 @@
 // The evidence Merkle log: a projection of the event store that appends every event, in global
-// order, as an RFC 6962 leaf (its RFC 8785 canonical envelope) and signs C2SP checkpoints of the
+// order, as an RFC 6962 leaf (leaf-format.ts: its canonical header, or for leaves before the log's
+// switch to format 2, its canonical envelope) and signs C2SP checkpoints of the
 // tree every N events or T seconds. Each checkpoint is recorded as a `checkpoint.signed` event —
 // which is itself a later leaf of the log — and published on the checkpoints topic.
 import { EventFactory, type Clock, type CustodianEvent, type EventEnvelope, type Identity } from '@custodian/event-contracts';
 import { CHECKPOINTS_TOPIC, EVENT_HEADERS, type BusPublisher } from '@custodian/event-bus';
 import { comparePositions, type CheckpointStore, type EventStore, type GlobalPosition, type RecordedEvent, type Subscription } from '@custodian/event-store';
 import { CheckpointSigner, Ed25519NoteVerifier, MerkleTree, formatKeyId, parseNote, type NoteSigner, type SignedCheckpoint } from '@custodian/transparency-log';
-import { eventLeafHash } from './canonical-leaf.js';
+import { LEAF_FORMAT_HEADER, eventLeafHash, leafFormatAt, type LeafFormat } from './canonical-leaf.js';
 import { EvidenceError } from './errors.js';
 import { eventAttributes } from './event-attributes.js';
 import type { EvidenceLogState, LeafRecord, StoredCheckpoint } from './evidence-log-state.js';
@@ -44,6 +45,12 @@ export interface MerkleLogProjectionOptions {
    * disk with the event store's commits, which strict-mode commands wait for.
    */
   readonly flushDelayMs?: number;
+  /**
+   * The leaf format of new leaves (leaf-format.ts). Default 2 (event headers: filtered packs can
+   * prove completeness). A log with format-1 leaves switches at its next leaf, recorded in the
+   * state; a switch is never undone (1 here only keeps a log that never switched in format 1).
+   */
+  readonly leafFormat?: LeafFormat;
 }
 
 export function projectorIdentity(instance: string): Identity {
@@ -64,6 +71,8 @@ export class MerkleLogProjection {
   #unsigned: number;
   #firstUnsignedAt: number | undefined;
   #nextSequence: number;
+  /** Leaves from this index on are format 2 (undefined: all format 1). */
+  readonly #headerFrom: number | undefined;
   #work: Promise<unknown> = Promise.resolve();
   #flushTimer: NodeJS.Timeout | undefined;
   #checkpointTimer: NodeJS.Timeout | undefined;
@@ -71,8 +80,9 @@ export class MerkleLogProjection {
   #failure: unknown;
   #closed = false;
 
-  private constructor(options: MerkleLogProjectionOptions, tree: MerkleTree, signer: CheckpointSigner, lastSeen: GlobalPosition | undefined, unsigned: number, nextSequence: number) {
+  private constructor(options: MerkleLogProjectionOptions, tree: MerkleTree, signer: CheckpointSigner, lastSeen: GlobalPosition | undefined, unsigned: number, nextSequence: number, headerFrom: number | undefined) {
     this.#o = options;
+    this.#headerFrom = headerFrom;
     this.origin = options.state.origin;
     this.#tree = tree;
     this.#signer = signer;
@@ -103,6 +113,12 @@ export class MerkleLogProjection {
       const missing = await state.leaves(tree.size, recorded);
       await tree.appendLeafHashes(missing.map((l) => l.leafHash));
     }
+    // The switch to leaf format 2 (headers), recorded once: at the first leaf appended from now on.
+    let headerFrom = await state.leafFormatSwitch();
+    if (headerFrom === undefined && (options.leafFormat ?? LEAF_FORMAT_HEADER) === LEAF_FORMAT_HEADER) {
+      await state.recordLeafFormatSwitch(tree.size);
+      headerFrom = tree.size;
+    }
     const last = await state.lastCheckpoint();
     let previousKeys: Ed25519NoteVerifier[];
     try {
@@ -126,7 +142,7 @@ export class MerkleLogProjection {
     const signedSize = last?.treeSize ?? 0;
     const pendingLeaves = await state.leaves(signedSize, tree.size);
     const unsigned = pendingLeaves.filter((l) => l.type !== 'checkpoint.signed').length;
-    const projection = new MerkleLogProjection(options, tree, signer, lastLeaf?.position, unsigned, 0);
+    const projection = new MerkleLogProjection(options, tree, signer, lastLeaf?.position, unsigned, 0, headerFrom);
     // Checkpoint events signed before a crash but not yet appended carry their sequence already:
     // append them first, then continue the stream after them.
     await projection.#deliverPending();
@@ -138,6 +154,11 @@ export class MerkleLogProjection {
   /** Leaves in the tree. */
   get size(): number {
     return this.#tree.size;
+  }
+
+  /** The leaf index from which leaves are format 2 (undefined: the log never switched). */
+  get leafFormatSwitch(): number | undefined {
+    return this.#headerFrom;
   }
 
   get tree(): MerkleTree {
@@ -251,7 +272,7 @@ export class MerkleLogProjection {
         type: r.event.type,
         occurredAt: r.event.occurredAt,
         ...eventAttributes(r.event),
-        leafHash: eventLeafHash(r.event),
+        leafHash: eventLeafHash(r.event, leafFormatAt(first + i, this.#headerFrom)),
       }));
       if (this.#o.state.appendLeaves) {
         // Records and tree nodes in one write (one fsync).

@@ -1,7 +1,8 @@
 // A session's recorded terminal channel (its frame.recorded events) → an asciicast recording:
 // v3 (header with the terminal size, interval-timed `o` output / `i` input / `r` resize events and
 // an `x` exit status) or v2 for older players (absolute times, no `x`). A pure projection: frames
-// in, text out. Frame labels it understands (written by the SSH gateway): control frames `exec` /
+// in, text out. Frame labels it understands (written by the SSH gateway; Kubernetes exec frames are
+// brought to the same convention by kubernetes-frames.ts): control frames `exec` /
 // `shell` (channel start, with `term`, `cols`, `rows` when a pty was requested), `window-change`
 // (`cols`, `rows`), `exit-status` (`code`); data frames `stdout`, `stderr`, `custodian-notice`
 // (output) and `stdin`, `stdin-unverified` (input). Frames arrive in recording order.
@@ -97,7 +98,12 @@ export function toAsciicast(frames: readonly FrameRecorded[], options: Asciicast
   const mine = frames.filter((f) => channelOf(f) === chosen.channel);
   const start = mine.find((f) => START_LABELS.has(f.messageType ?? ''));
   const startValue = start ? controlValue(start) : {};
-  const size = { cols: positiveInteger(startValue['cols']) ?? DEFAULT_SIZE.cols, rows: positiveInteger(startValue['rows']) ?? DEFAULT_SIZE.rows };
+  // Without a size at the start (a Kubernetes exec learns it from the client's first resize), a
+  // resize before any output is the terminal's size: the header carries it instead of an `r` event.
+  const firstOutput = mine.findIndex((f) => OUTPUT_LABELS.has(f.messageType ?? ''));
+  const earlyResize = positiveInteger(startValue['cols']) ? undefined : mine.find((f, i) => f.messageType === 'window-change' && (firstOutput < 0 || i < firstOutput));
+  const earlySize = earlyResize ? controlValue(earlyResize) : {};
+  const size = { cols: positiveInteger(startValue['cols']) ?? positiveInteger(earlySize['cols']) ?? DEFAULT_SIZE.cols, rows: positiveInteger(startValue['rows']) ?? positiveInteger(earlySize['rows']) ?? DEFAULT_SIZE.rows };
   const termType = typeof startValue['term'] === 'string' ? startValue['term'].slice(0, 64) : undefined;
   const origin = (start ?? mine[0])?.offsetMicros ?? 0;
   const opened = options.sessionOpenedAt ? Date.parse(options.sessionOpenedAt) : Number.NaN;
@@ -120,6 +126,7 @@ export function toAsciicast(frames: readonly FrameRecorded[], options: Asciicast
     previous = time;
   };
   for (const frame of mine) {
+    if (frame === earlyResize) continue;
     const label = frame.messageType ?? '';
     const at = frame.offsetMicros;
     if (OUTPUT_LABELS.has(label)) emit(at, 'o', decoders.o.write(Buffer.from(frame.data, 'base64')));

@@ -66,7 +66,7 @@ describe('loadConfig defaults (embedded deployment)', () => {
         maxFrameBytes: 65536,
         postgres: { enabled: false, listen: { host: '127.0.0.1', port: 7432 }, requireTls: 'non-loopback', maxMessageBytes: 16777216, connections: [] },
         mcp: { enabled: false, listen: { host: '127.0.0.1', port: 7480 }, maxMessageBytes: 4194304, keepAliveSeconds: 15, idleTimeoutSeconds: 1800, structuredMaskingConflict: 'placeholder', connections: [] },
-        kubernetes: { enabled: false, listen: { host: '127.0.0.1', port: 7443 }, maxMessageBytes: 1048576, maskingIdleFlushMs: 100, clusters: [] },
+        kubernetes: { enabled: false, listen: { host: '127.0.0.1', port: 7443 }, maxMessageBytes: 1048576, maskingIdleFlushMs: 100, unverifiableLines: 'agent-refuses', clusters: [] },
         ssh: { enabled: false, listen: { host: '127.0.0.1', port: 2222 }, unverifiableLines: 'agent-refuses', loginTimeoutMs: 30000, maxChannels: 10, connections: [] },
         http: { enabled: false, listen: { host: '127.0.0.1', port: 7490 }, http2: false, maxHeaderBytes: 16384, headersTimeoutMs: 10000, connections: [] },
       },

@@ -17,7 +17,7 @@ export class ApiRequestError extends Error {
 export interface ExecRequest {
   readonly namespace: string;
   readonly pod: string;
-  /** Absent: the pod's only (or default) container, chosen by the API server. */
+  /** Absent: the pod's only container; the gateway names it (reading the pod) before deciding. */
   readonly container?: string;
   readonly command: readonly string[];
   readonly stdin: boolean;

@@ -10,6 +10,7 @@ import type { ShellClassification } from '@custodian/shell-classification';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { GatewayLogger } from '@custodian/gateway-kit';
 import type { PipelineSession, SessionCloseReason } from '@custodian/session-pipeline';
+import { StdinLineGate, TerminalLineGate, type TerminalPorts, type UnverifiableLinePolicy } from '@custodian/terminal-line-policy';
 import type WebSocket from 'ws';
 import {
   CHANNEL_NAMES,
@@ -27,6 +28,7 @@ import {
 import { argvToShellText, type ExecRequest } from './exec-request.js';
 import { KubernetesGatewayError } from './gateway-errors.js';
 import type { KubernetesCluster } from './gateway-options.js';
+import { readUpstreamPod } from './pod-read.js';
 import { openUpstreamExec, type UpstreamExec } from './upstream-cluster.js';
 
 export interface ExecSessionOptions {
@@ -42,6 +44,8 @@ export interface ExecSessionOptions {
   readonly maxHeldInputBytes: number;
   /** How long output masking may hold back a channel's tail while the API server is quiet (ms). */
   readonly maskingIdleFlushMs: number;
+  /** A tty shell line the gateway cannot follow (full-screen program, keys it does not model). */
+  readonly unverifiableLines: UnverifiableLinePolicy;
 }
 
 /** The rule id of the gateway's own refusal of a namespace outside the cluster's allow-list. */
@@ -51,16 +55,18 @@ export const PROTOCOL_RULE = 'custodian:protocol-violation';
 
 /** The rule id of the gateway's own decision to open a shell whose stdin lines it decides one by one. */
 export const LINE_MODE_RULE = 'custodian:stdin-lines';
+/** The rule id of the gateway's refusal of an exec without a container on a pod with several. */
+export const CONTAINER_RULE = 'custodian:container-not-named';
 
-const MAX_LINE_BYTES = 64 * 1024;
 const STDIN_SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh']);
 
 /**
- * `exec -i … -- sh` (no tty): a lone shell whose only flag is that it reads its commands from
- * stdin. The gateway sees that stdin, so it decides each line (even when a rule allows the shell).
+ * `exec -i … -- sh` or `exec -it … -- bash`: a lone shell whose only flag is that it reads its
+ * commands from stdin. The gateway sees that stdin, so it decides each line (even when a rule
+ * allows the shell): whole lines without a tty, lines as typed at Enter with one.
  */
 export function readsCommandsFromStdin(request: ExecRequest, classification: ShellClassification): boolean {
-  if (!request.stdin || request.tty || !classification.ok) return false;
+  if (!request.stdin || !classification.ok) return false;
   const [program, ...others] = classification.programs;
   return program !== undefined && others.length === 0 && STDIN_SHELLS.has(program.name) && classification.flags.length === 1 && classification.flags[0] === 'shell-from-stdin';
 }
@@ -92,12 +98,12 @@ export class ExecSession {
   /** The command's issue() while it runs: the session is closed only after it settles. */
   private deciding: Promise<unknown> | undefined;
   private readonly findings = new MaskingFindings();
-  /** An interactive shell's stdin is decided line by line (see readsCommandsFromStdin). */
-  private lineMode = false;
-  private lineBuffer = '';
-  private readonly lineDecoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
-  private lineQueue: Promise<void> = Promise.resolve();
-  private queuedLineBytes = 0;
+  /** An interactive shell's stdin is decided line by line (see readsCommandsFromStdin): whole lines without a tty, at Enter with one. */
+  private stdinGate: StdinLineGate | undefined;
+  private terminalGate: TerminalLineGate | undefined;
+  /** The exec as run: the container is filled in when the client named none. */
+  private request: ExecRequest;
+  private credentialUsed = false;
   private readonly maskers = new Map<number, ChannelMasker>();
   private readonly resize = new JsonObjectStream(1024);
   private readonly status = new JsonObjectStream(64 * 1024);
@@ -115,6 +121,7 @@ export class ExecSession {
     private readonly options: ExecSessionOptions,
   ) {
     this.session = options.session;
+    this.request = options.request;
     client.on('message', (data: Buffer, isBinary: boolean) => this.fromClient(isBinary ? data : Buffer.from(data)));
     client.on('close', () => {
       this.clientGone = true;
@@ -132,7 +139,7 @@ export class ExecSession {
 
   /** The session's policy context plus where this exec runs (rules may match namespace, pod, container). */
   private get policyContext(): PolicyContext {
-    const { request } = this.options;
+    const { request } = this;
     return { ...this.session.policyContext, kubernetes: { namespace: request.namespace, pod: request.pod, ...(request.container ? { container: request.container } : {}) } };
   }
 
@@ -143,7 +150,13 @@ export class ExecSession {
 
   /** Decides, waits for approval if needed, runs the command upstream and relays until either side ends. */
   async run(): Promise<void> {
-    const { request, session } = this.options;
+    const { session } = this.options;
+    // Only a rule on containers needs the container named (reading the pod uses the held credential).
+    if (!this.request.container && this.options.namespaceAllowed && session.policy.rules.some((rule) => rule.match.kubernetes?.containers !== undefined)) {
+      const refused = await this.resolveContainer();
+      if (refused) return;
+    }
+    const { request } = this;
     const findings = new MaskingFindings();
     const rawText = execCommandText(request);
     const text = session.masking.detection.compiled.length === 0 ? rawText : session.masking.maskText(rawText, 'command', findings);
@@ -165,7 +178,7 @@ export class ExecSession {
       // blocking it: blocked.
       const blockedByRule = shellDecision.decision === 'block' && shellDecision.ruleId !== null && shellDecision.ruleId !== GUARDED_FLAG_RULE_ID;
       if (!blockedByRule && readsCommandsFromStdin(request, shellDecision.classification)) {
-        this.lineMode = true;
+        this.openLineGate();
         summary = { ...summary, stdinLines: true };
         if (shellDecision.decision === 'block') {
           // The block's client message does not belong on the gateway's allow.
@@ -200,7 +213,9 @@ export class ExecSession {
     }
     const upstream = this.upstream;
     // From here the held credential is in play: every client-bound byte and event is scanned for it.
-    session.credentialInjected(this.options.cluster.credentialRef, upstream.method, upstream.secret);
+    this.credentialInjected(upstream.method, upstream.secret);
+    // The exec's start, for replays (a control frame: not part of the custody digest).
+    session.recordFrame('client-to-upstream', request.tty ? 'shell' : 'exec', Buffer.from(JSON.stringify({ tty: request.tty }), 'utf8'), { channel: 0, control: true });
     if (this.clientGone) {
       upstream.socket.terminate();
       return this.finish('client-closed');
@@ -241,8 +256,16 @@ export class ExecSession {
       }
       throw error;
     }
-    if (this.lineMode && (decoded.channel === Channel.stdin || decoded.channel === Channel.close)) {
-      this.stdinLines(decoded.channel === Channel.stdin ? decoded.payload : undefined, message);
+    if (this.terminalGate && decoded.channel === Channel.stdin) {
+      this.terminalGate.input(decoded.payload);
+      return;
+    }
+    if (this.stdinGate && (decoded.channel === Channel.stdin || decoded.channel === Channel.close)) {
+      if (decoded.channel === Channel.stdin) this.stdinGate.input(decoded.payload);
+      else {
+        this.closeAfterLines = message;
+        this.stdinGate.end();
+      }
       return;
     }
     const label = decoded.channel === Channel.close ? `close:${CHANNEL_NAMES[decoded.payload[0]!] ?? decoded.payload[0]}` : CHANNEL_NAMES[decoded.channel]!;
@@ -263,78 +286,86 @@ export class ExecSession {
 
   // ---- stdin lines of an interactive shell ----
 
-  /**
-   * Splits stdin into lines and decides each in order (`undefined` data: the client closed stdin;
-   * a last line without a newline is decided then). Lines wait in a bounded queue while an
-   * earlier one is decided or held.
-   */
-  private stdinLines(data: Buffer | undefined, closeMessage: Buffer): void {
-    const text = data ? this.lineDecoder.decode(data, { stream: true }) : this.lineDecoder.decode();
-    this.lineBuffer += text;
-    const lines: string[] = [];
-    let newline: number;
-    while ((newline = this.lineBuffer.indexOf('\n')) >= 0) {
-      lines.push(this.lineBuffer.slice(0, newline + 1));
-      this.lineBuffer = this.lineBuffer.slice(newline + 1);
-    }
-    if (!data && this.lineBuffer !== '') {
-      lines.push(this.lineBuffer);
-      this.lineBuffer = '';
-    }
-    const pending = Buffer.byteLength(this.lineBuffer, 'utf8');
-    if (pending > MAX_LINE_BYTES) {
-      this.violation('STDIN_LINE_TOO_LONG', `a stdin line is longer than ${MAX_LINE_BYTES} bytes`);
-      return;
-    }
-    for (const line of lines) {
-      const bytes = Buffer.byteLength(line, 'utf8');
-      this.queuedLineBytes += bytes;
-      if (this.queuedLineBytes > this.options.maxHeldInputBytes) {
-        this.violation('CLIENT_INPUT_OVERFLOW', `more than ${this.options.maxHeldInputBytes} bytes of stdin wait for decisions`);
-        return;
-      }
-      this.lineQueue = this.lineQueue.then(() => this.decideLine(line)).finally(() => (this.queuedLineBytes -= bytes));
-    }
-    if (!data) {
-      this.lineQueue = this.lineQueue.then(() => {
-        if (this.finished) return;
-        this.session.recordFrame('client-to-upstream', 'close:stdin', closeMessage, { channel: Channel.close });
-        this.sendToUpstream(closeMessage);
-      });
-    }
-    this.lineQueue = this.lineQueue.catch((error: unknown) => {
-      this.options.logger.error({ sessionId: this.session.id, err: error instanceof Error ? error.message : String(error) }, 'kubernetes exec: a stdin line could not be decided');
-      void this.finish('error', 'LINE_DECISION_FAILED');
-    });
+  /** The client's close of stdin (v5), passed on once every line before it is decided. */
+  private closeAfterLines: Buffer | undefined;
+
+  /** The line gate for this exec: at Enter with a tty (the keys are echoed by the shell), whole lines without. */
+  private openLineGate(): void {
+    const { request } = this;
+    const ports: TerminalPorts = {
+      toUpstream: (bytes, label) => {
+        const message = encodeChannelMessage(Channel.stdin, bytes);
+        this.session.recordFrame('client-to-upstream', label, message, { channel: Channel.stdin });
+        this.sendToUpstream(message);
+      },
+      // With a tty the terminal is stdout; without one, the gateway's words go to stderr.
+      toClient: (text) => this.sendToClient(request.tty ? Channel.stdout : Channel.stderr, text),
+      pauseInput: () => this.pause('client', 'line-gate'),
+      resumeInput: () => this.resume('client', 'line-gate'),
+    };
+    const context = {
+      session: this.session,
+      policyContext: this.policyContext,
+      kind: 'kubernetes-exec' as const,
+      summary: { kubernetes: { namespace: request.namespace, pod: request.pod, ...(request.container ? { container: request.container } : {}), stdinLine: true } },
+      abort: this.abort.signal,
+    };
+    if (request.tty) this.terminalGate = new TerminalLineGate(ports, { ...context, unverifiableLines: this.options.unverifiableLines });
+    else
+      this.stdinGate = new StdinLineGate(
+        {
+          ...ports,
+          endUpstream: () => {
+            const close = this.closeAfterLines;
+            if (!close || this.finished) return;
+            this.session.recordFrame('client-to-upstream', 'close:stdin', close, { channel: Channel.close });
+            this.sendToUpstream(close);
+          },
+        },
+        context,
+      );
   }
 
-  /** One stdin line: decided by the shell language, issued (held if need be), then forwarded or refused on stderr. */
-  private async decideLine(line: string): Promise<void> {
-    if (this.finished) return;
-    const command = line.replace(/\r?\n$/, '');
-    const forward = (): void => {
-      const message = encodeChannelMessage(Channel.stdin, line);
-      this.session.recordFrame('client-to-upstream', 'stdin-line', message, { channel: Channel.stdin });
-      this.sendToUpstream(message);
-    };
-    // Blank and comment-only lines run nothing.
-    if (/^\s*(#.*)?$/.test(command)) return forward();
-    const { session, request } = this.options;
-    const findings = new MaskingFindings();
-    const text = session.masking.detection.compiled.length === 0 ? command : session.masking.maskText(command, 'stdin', findings);
-    const decision = decideShellSync(session.policy, this.policyContext, command);
-    const summary = { ...shellLanguage.summary(decision.classification), kubernetes: { namespace: request.namespace, pod: request.pod, ...(request.container ? { container: request.container } : {}), stdinLine: true } };
-    if (decision.decision === 'require-approval' && session.canHoldForApproval) {
-      this.sendToClient(Channel.stderr, `Custodian: this command needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver…\n`);
+  /** The held credential's first use in this session (the pod read or the exec): recorded once, and the custody scan starts. */
+  private credentialInjected(method: UpstreamExec['method'], secret: string): void {
+    if (this.credentialUsed) return;
+    this.credentialUsed = true;
+    this.session.credentialInjected(this.options.cluster.credentialRef, method, secret);
+  }
+
+  /**
+   * An exec without a container runs in the pod's only container (the API server refuses it on a
+   * pod with several). When rules match containers, the gateway names it before deciding, so that
+   * they see the container the command will run in and the upstream runs exactly what was
+   * decided. Returns whether the exec was refused.
+   */
+  private async resolveContainer(): Promise<boolean> {
+    const { cluster } = this.options;
+    const { namespace, pod } = this.request;
+    let containers: string[] = [];
+    let failure: string | undefined;
+    try {
+      const read = await readUpstreamPod(cluster, namespace, pod, this.abort.signal);
+      this.credentialInjected(read.method, read.secret);
+      if (!read.found) failure = read.status === 404 ? `pod ${namespace}/${pod} was not found on cluster ${cluster.name}` : `the API server of cluster ${cluster.name} refused to read pod ${namespace}/${pod} (${read.status})`;
+      else {
+        const spec = read.pod['spec'] as { containers?: { name?: unknown }[] } | undefined;
+        containers = (Array.isArray(spec?.containers) ? spec.containers : []).map((c) => c?.name).filter((n): n is string => typeof n === 'string');
+      }
+    } catch (error) {
+      failure = error instanceof KubernetesGatewayError ? error.message : `the API server of cluster ${cluster.name} could not be reached`;
     }
-    const issuing = session.issue({ language: 'shell', kind: 'kubernetes-exec', text, summary, decision, signal: this.abort.signal });
-    this.deciding = issuing;
-    const outcome = await issuing;
-    this.deciding = undefined;
-    if (!findings.isEmpty) session.recordMasked(outcome.commandId, findings);
-    if (this.finished) return;
-    if (outcome.forward) forward();
-    else this.sendToClient(Channel.stderr, `Custodian refused: ${outcome.message}\n`);
+    if (failure === undefined && containers.length === 1) {
+      this.request = { ...this.request, container: containers[0]! };
+      return false;
+    }
+    const message = failure ?? `a container name must be specified for pod ${namespace}/${pod}, choose one of: [${containers.slice(0, 32).join(' ')}]`;
+    const decision = this.session.gatewayBlock('shell', CONTAINER_RULE, message, `Custodian did not run the command: ${message}`);
+    const outcome = await this.session.issue({ language: 'shell', kind: 'kubernetes-exec', text: execCommandText(this.request), summary: { kubernetes: { namespace, pod, stdin: this.request.stdin, tty: this.request.tty } }, decision, signal: this.abort.signal });
+    this.commandId = outcome.commandId;
+    this.refuse(refusalStatus(outcome.forward ? `Custodian did not run the command: ${message}` : outcome.message, failure === undefined ? 'BadRequest' : 'NotFound', failure === undefined ? 400 : 404));
+    await this.finish(failure === undefined ? 'policy' : 'error', failure === undefined ? undefined : 'UPSTREAM_POD_UNREADABLE');
+    return true;
   }
 
   // ---- upstream → client ----
@@ -389,6 +420,7 @@ export class ExecSession {
 
   /** stdout/stderr through the channel's stream masker (bounded hold-back), then to the client. */
   private sendMasked(channel: number, payload: Buffer): void {
+    if (channel === Channel.stdout) this.terminalGate?.observeOutput(payload);
     const entry = this.maskerFor(channel);
     if (!entry) {
       this.sendToClient(channel, payload);
@@ -488,6 +520,8 @@ export class ExecSession {
     if (this.finished) return;
     this.finished = true;
     this.abort.abort();
+    this.terminalGate?.close();
+    this.stdinGate?.close();
     for (const entry of this.maskers.values()) if (entry.idleFlush) clearTimeout(entry.idleFlush);
     if (this.upstream && this.upstream.socket.readyState !== this.upstream.socket.CLOSED) this.upstream.socket.close(1000);
     if (this.commandId && !this.findings.isEmpty) this.session.recordMasked(this.commandId, this.findings);

@@ -1,3 +1,4 @@
+import type { UnverifiableLinePolicy } from '@custodian/terminal-line-policy';
 import type { GatewayLogger } from '@custodian/gateway-kit';
 import type { SessionPipeline } from '@custodian/session-pipeline';
 
@@ -43,5 +44,7 @@ export interface KubernetesGatewayOptions {
    * sent. A value split across such a pause is masked only if each part matches on its own.
    */
   readonly maskingIdleFlushMs?: number;
+  /** A tty shell's line the gateway cannot follow (full-screen program, keys it does not model): default `agent-refuses`. */
+  readonly unverifiableLines?: UnverifiableLinePolicy;
   readonly logger?: GatewayLogger;
 }

@@ -5,4 +5,3 @@ export { KubernetesGatewayError, type KubernetesGatewayErrorCode } from './gatew
 export { LINE_MODE_RULE, NAMESPACE_RULE, PROTOCOL_RULE, execCommandText, readsCommandsFromStdin } from './exec-session.js';
 export { ApiRequestError, argvToShellText, execQuery, parseExecRequest, routeOf, type ApiRoute, type ExecRequest } from './exec-request.js';
 export * from './channel-protocol.js';
-export { asciicastFromFrames, type AsciicastOptions } from './tty-recording.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLUSTER, startKubernetesFixture, type KubernetesFixture } from './testing/gateway-fixture.js';
-import { STAND_IN_POD_SECRET } from './testing/stand-in-api-server.js';
+import { STAND_IN_LOG_EMAIL, STAND_IN_POD_SECRET } from './testing/stand-in-api-server.js';
 
 const KUBECTL = '/usr/bin/kubectl';
 const haveKubectl = existsSync(KUBECTL);
@@ -102,17 +102,17 @@ describe.skipIf(!haveKubectl)('kubectl exec through the gateway (stand-in API se
   });
 
   it('kubectl get pod shows names, containers and phase, never env values or annotations from the spec', async () => {
-    const result = await kubectl(['get', 'pod', 'web-0', '-o', 'json']);
+    const result = await kubectl(['get', 'pod', 'multi-web-0', '-o', 'json']);
     expect(result, result.stderr).toMatchObject({ code: 0 });
     const pod = JSON.parse(result.stdout) as { metadata: { name: string }; spec: { containers: { name: string }[] }; status: { phase: string } };
-    expect(pod.metadata.name).toBe('web-0');
+    expect(pod.metadata.name).toBe('multi-web-0');
     expect(pod.spec.containers.map((c) => c.name)).toEqual(['app', 'sidecar']);
     expect(pod.status.phase).toBe('Running');
     expect(result.stdout).not.toContain(STAND_IN_POD_SECRET);
     expect(result.stdout).not.toContain('volumes');
     // The read is a recorded session: its frames are what kubectl got, the credential held by reference.
     const events = await fixture.events();
-    const sessions = events.flatMap((e) => (e.type === 'frame.recorded' && e.payload.messageType === 'pod-get' && Buffer.from(e.payload.data, 'base64').toString('utf8') === 'GET /api/v1/namespaces/default/pods/web-0' ? [e.payload.sessionId] : []));
+    const sessions = events.flatMap((e) => (e.type === 'frame.recorded' && e.payload.messageType === 'pod-get' && Buffer.from(e.payload.data, 'base64').toString('utf8') === 'GET /api/v1/namespaces/default/pods/multi-web-0' ? [e.payload.sessionId] : []));
     expect(sessions.length).toBeGreaterThan(0);
     const stream = `session-${sessions.at(-1)!}`;
     let types: string[] = [];
@@ -128,14 +128,31 @@ describe.skipIf(!haveKubectl)('kubectl exec through the gateway (stand-in API se
     expect((attested?.payload as { exposed?: boolean } | undefined)?.exposed).toBe(false);
   });
 
-  it('a missing pod is NotFound; other API calls (list pods, logs) are refused by name', async () => {
+  it('a missing pod is NotFound; pod lists are refused by name', async () => {
     expect((await kubectl(['exec', 'missing-0', '--', 'echo', 'x'])).stderr).toContain('pods "missing-0" not found');
     const listed = await kubectl(['get', 'pods']);
     expect(listed.code).not.toBe(0);
     expect(listed.stderr).toContain('not served by the Custodian gateway');
-    const logs = await kubectl(['logs', 'web-0', '-c', 'app']);
-    expect(logs.code).not.toBe(0);
-    expect(logs.stderr).toContain('pods/log is not served by the Custodian gateway');
+  });
+
+  it('kubectl logs: allowed by a rule (http GET on the log path, web-* pods), streamed masked and recorded; refused by default elsewhere', async () => {
+    const logs = await kubectl(['logs', 'web-0', '-c', 'app', '--tail=10']);
+    expect(logs, logs.stderr).toMatchObject({ code: 0 });
+    expect(logs.stdout).toContain('started default/web-0 container app');
+    expect(logs.stdout).not.toContain(STAND_IN_LOG_EMAIL);
+    expect(logs.stdout).toContain('ready');
+    expect(fixture.apiServer.logGets).toContain('default/web-0?container=app&tailLines=10');
+    const issued = (await fixture.events()).find((e) => e.type === 'command.issued' && e.payload.text === 'GET /api/v1/namespaces/default/pods/web-0/log?container=app&tailLines=10');
+    expect(issued).toBeDefined();
+    const frames = (await fixture.events()).filter((e) => e.type === 'frame.recorded' && 'sessionId' in e.payload && e.payload.sessionId === (issued?.payload as { sessionId: string }).sessionId);
+    const recorded = frames.map((e) => (e.type === 'frame.recorded' && e.payload.messageType === 'log' ? Buffer.from(e.payload.data, 'base64').toString('utf8') : '')).join('');
+    expect(recorded).toContain('started default/web-0 container app');
+    expect(recorded).not.toContain(STAND_IN_LOG_EMAIL);
+    // No rule allows logs of other pods: the default deny, and the API server never asked.
+    const refused = await kubectl(['logs', 'job-1', '-n', 'team-a', '-c', 'app']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('Not permitted through the gateway.');
+    expect(fixture.apiServer.logGets.some((get) => get.startsWith('team-a/job-1'))).toBe(false);
   });
 
   it('the held cluster token appears in no kubectl output and no event', async () => {

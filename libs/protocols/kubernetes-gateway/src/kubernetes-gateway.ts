@@ -16,6 +16,7 @@ import { SUPPORTED_PROTOCOLS, chooseProtocol, httpStatusBody, type ChannelProtoc
 import { ApiRequestError, parseExecRequest, routeOf, type ExecRequest } from './exec-request.js';
 import { ExecSession } from './exec-session.js';
 import { podForExecClients, readUpstreamPod } from './pod-read.js';
+import { servePodLog } from './pod-log.js';
 import { KubernetesGatewayError } from './gateway-errors.js';
 import type { KubernetesCluster, KubernetesGatewayOptions } from './gateway-options.js';
 
@@ -158,6 +159,16 @@ export class KubernetesGateway {
         const session = await auth.session({ address: clientAddressOf(request.socket), tls: this.options.tls !== undefined });
         return await this.servePod(session, target.cluster, route.namespace, route.pod, response);
       }
+      if (route.kind === 'pod-subresource' && route.subresource === 'log' && request.method === 'GET' && target.cluster && target.namespaces) {
+        if (!target.namespaces.matches(route.namespace)) {
+          return refuse({ status: 403, reason: 'Forbidden', message: `namespace ${route.namespace} is not allowed on cluster ${target.cluster.name} (allowed: ${target.cluster.namespaces.join(', ')})` });
+        }
+        // Logs are decided by policy (refused unless a rule allows them), read with the held credential, masked and recorded.
+        const session = await auth.session({ address: clientAddressOf(request.socket), tls: this.options.tls !== undefined });
+        const abort = new AbortController();
+        response.on('close', () => abort.abort());
+        return await servePodLog(session, target.cluster, { namespace: route.namespace, pod: route.pod, query: target.query }, response, abort.signal);
+      }
       return refuse(this.notServed(route.kind === 'pod-subresource' ? `pods/${route.subresource}` : route.kind === 'pod' ? `pods (${request.method ?? ''})` : route.kind === 'discovery' ? `${request.method ?? ''} ${route.path}` : 'this API path'));
     } catch (error) {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'kubernetes gateway: request failed');
@@ -167,7 +178,7 @@ export class KubernetesGateway {
   }
 
   private notServed(what: string): Refusal {
-    return { status: 403, reason: 'Forbidden', message: `${what} is not served by the Custodian gateway: only pods/exec (WebSocket, ${SUPPORTED_PROTOCOLS.join(' or ')}) and pod reads for it are` };
+    return { status: 403, reason: 'Forbidden', message: `${what} is not served by the Custodian gateway: only pods/exec (WebSocket, ${SUPPORTED_PROTOCOLS.join(' or ')}), pod reads for it and pod logs (when policy allows them) are` };
   }
 
   /**
@@ -329,6 +340,7 @@ export class KubernetesGateway {
       maxBufferedBytes: this.options.maxBufferedBytes ?? 1024 * 1024,
       maxHeldInputBytes: this.options.maxHeldInputBytes ?? 1024 * 1024,
       maskingIdleFlushMs: this.options.maskingIdleFlushMs ?? 100,
+      unverifiableLines: this.options.unverifiableLines ?? 'agent-refuses',
     });
     this.live.add(exec);
     this.logger.info({ sessionId: session.id, cluster: cluster.name, namespace: request.namespace, pod: request.pod, container: request.container, protocol, subject: session.identity.subject }, 'kubernetes exec opened');

@@ -21,7 +21,4 @@ export class SshGatewayError extends Error {
   }
 }
 
-/** `custodian: <message> (rule <id>)` for the client; the rule is not repeated when the message already names it. */
-export function refusalText(message: string, ruleId: string | null | undefined): string {
-  return `custodian: ${message}${ruleId && !message.includes(`(rule ${ruleId})`) ? ` (rule ${ruleId})` : ''}`;
-}
+export { refusalText } from '@custodian/terminal-line-policy';

@@ -41,7 +41,8 @@ export interface SshConnection {
  * message printed), `pass` forwards it with an `unverified` command event. `agent-refuses`:
  * refuse for identities of kind agent, pass for people.
  */
-export type UnverifiableLinePolicy = 'refuse' | 'pass' | 'agent-refuses';
+export type { UnverifiableLinePolicy } from '@custodian/terminal-line-policy';
+import type { UnverifiableLinePolicy } from '@custodian/terminal-line-policy';
 
 export interface SshGatewayOptions {
   readonly host: string;

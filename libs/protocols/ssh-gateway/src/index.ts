@@ -5,5 +5,4 @@ export { SshGatewayError, type SshGatewayErrorCode } from './gateway-errors.js';
 export { readOrCreateSshHostKey, sshHostKeyFrom, SSH_HOST_KEY_FILE, type SshHostKey } from './host-key.js';
 export { trustedHostKeys, knownHostsName, sshFingerprint, type TrustedHostKey, type TrustedHostKeys } from './known-hosts.js';
 export { connectUpstream, type UpstreamSsh } from './upstream-connection.js';
-export { LineEditor, AlternateScreenTracker, type EditorEvent } from './line-editor.js';
 export { REFUSED_EXIT_STATUS } from './session-channel.js';

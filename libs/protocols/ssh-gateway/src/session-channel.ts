@@ -1,17 +1,16 @@
 // One SSH session channel: pty/env/window-change/signal requests, then exec (the command decided
 // with the shell language before it reaches the upstream) or shell (each line decided at Enter,
-// ShellLineGate). Output is masked with the policy's detectors (bounded hold-back); every byte
+// TerminalLineGate from @custodian/terminal-line-policy). Output is masked with the policy's detectors (bounded hold-back); every byte
 // both ways is recorded with the channel number; exit status and exit signal are bridged.
 import { createByteStreamMasker, MaskingFindings, type ByteStreamMasker } from '@custodian/masking';
 import type { GatewayLogger } from '@custodian/gateway-kit';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { PipelineSession } from '@custodian/session-pipeline';
+import { StdinLineGate, TerminalLineGate, type TerminalPorts } from '@custodian/terminal-line-policy';
 import type ssh2 from 'ssh2';
 import { refusalText, SshGatewayError } from './gateway-errors.js';
 import type { SshConnection, UnverifiableLinePolicy } from './gateway-options.js';
 import { SftpBridge } from './sftp-bridge.js';
-import { ShellLineGate } from './shell-line-gate.js';
-import { StdinLineGate } from './stdin-line-gate.js';
 import type { UpstreamSsh } from './upstream-connection.js';
 
 /** Exit status for a command the gateway refused (POSIX "found but not executable"). */
@@ -251,8 +250,22 @@ export class SessionChannel {
         void session.whenRecorderReady().then(() => source.resume());
       }
     };
-    const gate = mode === 'shell' ? new ShellLineGate(client, upstream, { session, channel, unverifiableLines: this.context.unverifiableLines, abort: this.abort.signal, logger: this.context.logger }) : undefined;
-    const stdinGate = mode === 'shell-no-pty' ? new StdinLineGate(client, upstream, { session, channel, abort: this.abort.signal, notice: (text) => this.notice(client, text) }) : undefined;
+    const ports: TerminalPorts = {
+      toUpstream: (bytes, label) => {
+        session.recordFrame('client-to-upstream', label, bytes, { channel });
+        upstream.write(bytes);
+      },
+      // A pty shows the notice in the terminal (stdout); a shell without one gets it on stderr.
+      toClient: (text, label) => {
+        const bytes = Buffer.from(text, 'utf8');
+        session.recordFrame('upstream-to-client', label, bytes, { channel });
+        (mode === 'shell' ? client : client.stderr).write(bytes);
+      },
+      pauseInput: () => client.pause(),
+      resumeInput: () => client.resume(),
+    };
+    const gate = mode === 'shell' ? new TerminalLineGate(ports, { session, kind: 'shell', unverifiableLines: this.context.unverifiableLines, abort: this.abort.signal }) : undefined;
+    const stdinGate = mode === 'shell-no-pty' ? new StdinLineGate({ ...ports, endUpstream: () => upstream.end() }, { session, kind: 'shell', abort: this.abort.signal }) : undefined;
     upstream.on('data', (chunk: Buffer) => {
       gate?.observeOutput(chunk);
       forward(upstream, client, 'stdout', stdoutMasker, chunk);
@@ -294,6 +307,7 @@ export class SessionChannel {
       }
       if (findings.total > 0) session.recordMasked(commandId, findings);
       gate?.close();
+      stdinGate?.close();
       if (exit) this.control('upstream-to-client', 'code' in exit ? 'exit-status' : 'exit-signal', 'code' in exit ? { code: exit.code } : { signal: exit.signal });
       if (exit && 'code' in exit) client.exit(exit.code);
       else if (exit) client.exit(exit.signal, exit.coreDumped, exit.description);

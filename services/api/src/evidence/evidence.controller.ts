@@ -11,6 +11,24 @@ import { ApiError } from '../authentication/api-error.js';
 import { principalOf } from '../authentication/principal.js';
 import { EVIDENCE_ACCESS, asApiError, type EvidenceAccess } from './evidence-access.js';
 
+/** The evidence views' report (coverage and findings) for a scope: one pass over the scope's checkpointed events. */
+export async function evidenceReport(access: EvidenceAccess, eventStore: EventStore, requested: EvidenceScope): Promise<EvidenceReport> {
+  const evidence = access.configured();
+  const scope = checkScope(requested, access.catalogue);
+  const state = await access.state();
+  const accumulator = new EvidenceAccumulator({
+    catalogue: access.catalogue,
+    scope,
+    checkpoints: (await state.checkpoints()).map((c) => ({ treeSize: c.treeSize, signedAt: c.signedAt })),
+    origin: evidence.origin,
+    maskingRules: evidence.maskingRules,
+    maxCheckpointDelaySeconds: evidence.maxCheckpointDelaySeconds,
+    now: new Date().toISOString() < scope.to ? `${new Date().toISOString().slice(0, 23)}000Z` : scope.to,
+  });
+  for await (const item of eventsOfLeaves(eventStore, state, { from: scope.from, to: scope.to })) accumulator.add(item);
+  return accumulator.finish();
+}
+
 /** Largest pack verified by upload (the CLI verifies any size offline). */
 export const MAX_VERIFY_UPLOAD_BYTES = 512 * 1024 * 1024;
 
@@ -185,22 +203,10 @@ export class EvidenceController {
     response.end(pack.bytes);
   }
 
-  async #report(requested: EvidenceScope): Promise<EvidenceReport> {
-    const evidence = this.access.configured();
-    const scope = checkScope(requested, this.access.catalogue);
-    const state = await this.access.state();
-    const accumulator = new EvidenceAccumulator({
-      catalogue: this.access.catalogue,
-      scope,
-      checkpoints: (await state.checkpoints()).map((c) => ({ treeSize: c.treeSize, signedAt: c.signedAt })),
-      origin: evidence.origin,
-      maskingRules: evidence.maskingRules,
-      maxCheckpointDelaySeconds: evidence.maxCheckpointDelaySeconds,
-      now: new Date().toISOString() < scope.to ? `${new Date().toISOString().slice(0, 23)}000Z` : scope.to,
-    });
-    for await (const item of eventsOfLeaves(this.eventStore, state, { from: scope.from, to: scope.to })) accumulator.add(item);
-    return accumulator.finish();
+  #report(requested: EvidenceScope): Promise<EvidenceReport> {
+    return evidenceReport(this.access, this.eventStore, requested);
   }
+
 }
 
 function attestationVkey(evidence: { loadAttestationSigner(): { signer: { vkey: string } } }): string | null {

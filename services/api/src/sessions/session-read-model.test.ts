@@ -35,6 +35,33 @@ describe('SessionReadModel', () => {
     model.close();
   });
 
+  it('a session without session.closed is live while events arrive, quiet after QUIET_AFTER_MS without one, ended once closed', () => {
+    let now = Date.now();
+    const model = new SessionReadModel(':memory:', { quietAfterMs: 60_000, now: () => now });
+    const open = randomUUID();
+    const closed = randomUUID();
+    for (const sessionId of [open, closed]) {
+      const stream = `session-${sessionId}`;
+      const specs = [
+        { type: 'session.opened', payload: { sessionId, connection: { name: 'bastion', protocol: 'ssh' }, client: { address: '127.0.0.1:1' } } },
+        ...(sessionId === closed ? [{ type: 'session.closed', payload: { sessionId, reason: 'client-closed', durationMs: 5, frames: { clientToUpstream: 0, upstreamToClient: 0 }, bytes: { clientToUpstream: 0, upstreamToClient: 0 } } }] : []),
+      ];
+      for (const event of recorded(specs.map((spec, sequence) => factory.create({ ...spec, stream, sequence, identity } as Parameters<EventFactory['create']>[0]) as CustodianEvent))) model.apply(event);
+    }
+    expect(model.get(open)).toMatchObject({ state: 'live', live: true, closedAt: null });
+    expect(model.get(closed)).toMatchObject({ state: 'ended', live: false });
+    expect(model.list({ limit: 10, state: 'live' }).map((s) => s.sessionId)).toEqual([open]);
+    // The gateway died without closing it: no event for longer than the window.
+    now += 61_000;
+    expect(model.get(open)).toMatchObject({ state: 'quiet', live: false, closedAt: null });
+    expect(model.list({ limit: 10, state: 'live' })).toEqual([]);
+    expect(model.list({ limit: 10, state: 'quiet' }).map((s) => s.sessionId)).toEqual([open]);
+    expect(model.list({ limit: 10, state: 'ended' }).map((s) => s.sessionId)).toEqual([closed]);
+    expect(model.list({ limit: 10, sessionIds: [closed] }).map((s) => s.sessionId)).toEqual([closed]);
+    expect(model.list({ limit: 10, sessionIds: [] })).toEqual([]);
+    model.close();
+  });
+
   it('reads DataRow counts from frame labels', () => {
     expect(dataRowsInLabel('RowDescription,DataRow*3,CommandComplete,ReadyForQuery')).toBe(3);
     expect(dataRowsInLabel('DataRow,DataRow*2')).toBe(3);

@@ -8,7 +8,15 @@ import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { parseRfc3339Micros, type Identity } from '@custodian/event-contracts';
 import { formatPosition, parsePosition, type CheckpointStore, type GlobalPosition, type RecordedEvent } from '@custodian/event-store';
 
-const READ_MODEL_VERSION = 1;
+const READ_MODEL_VERSION = 2;
+
+/**
+ * A session with no session.closed and no event for this long is shown as `quiet`, not `live`: its
+ * gateway may have stopped without closing it (no gateway writes a heartbeat to the log), or it is
+ * an idle shell. Either way the page does not claim it is running. Every frame, command and
+ * decision is an event, so a session in use stays live.
+ */
+export const QUIET_AFTER_MS = 15 * 60_000;
 
 const SCHEMA = `
 CREATE TABLE sessions (
@@ -20,6 +28,7 @@ CREATE TABLE sessions (
   commands INTEGER NOT NULL DEFAULT 0, allowed INTEGER NOT NULL DEFAULT 0, blocked INTEGER NOT NULL DEFAULT 0,
   held INTEGER NOT NULL DEFAULT 0, masked INTEGER NOT NULL DEFAULT 0,
   credential_ref TEXT, custody_exposed INTEGER,
+  last_event_at TEXT NOT NULL, last_event_at_ms INTEGER NOT NULL,
   last_revision INTEGER NOT NULL
 );
 CREATE INDEX sessions_by_time ON sessions (opened_at_ms DESC, session_id DESC);
@@ -28,6 +37,8 @@ CREATE TABLE session_approver_groups (session_id TEXT NOT NULL, approval_id TEXT
 CREATE INDEX session_approver_groups_by_group ON session_approver_groups (grp, session_id);
 CREATE TABLE checkpoints (subscription_id TEXT PRIMARY KEY, position TEXT NOT NULL);
 `;
+
+export type SessionState = 'live' | 'quiet' | 'ended';
 
 export type SessionDecisionFilter = 'blocked' | 'held' | 'masked' | 'allowed-only';
 
@@ -38,8 +49,12 @@ export interface SessionSummary {
   readonly clientAddress: string | null;
   readonly openedAt: string;
   readonly closedAt: string | null;
-  /** No session.closed yet: the session is running (or its gateway stopped without closing it). */
+  /** `live`: not closed, an event within QUIET_AFTER_MS; `quiet`: not closed, no event since (idle, or its gateway stopped without closing it); `ended`: closed. */
+  readonly state: SessionState;
+  /** state === 'live'. */
   readonly live: boolean;
+  /** When the session's latest event happened. */
+  readonly lastEventAt: string;
   readonly closeReason: string | null;
   readonly durationMs: number | null;
   readonly errorCode: string | null;
@@ -60,6 +75,9 @@ export interface ListSessionsQuery {
   readonly toMs?: number;
   readonly decision?: SessionDecisionFilter;
   readonly live?: boolean;
+  readonly state?: SessionState;
+  /** Only these sessions (e.g. those with findings). */
+  readonly sessionIds?: readonly string[];
   /** Keyset cursor: the last row of the previous page. */
   readonly after?: { readonly openedAtMs: number; readonly sessionId: string };
   readonly limit: number;
@@ -89,9 +107,12 @@ interface SessionRow {
   masked: number;
   credential_ref: string | null;
   custody_exposed: number | null;
+  last_event_at: string;
+  last_event_at_ms: number;
 }
 
-function toSummary(row: SessionRow): SessionSummary {
+function toSummary(row: SessionRow, quietBeforeMs: number): SessionSummary {
+  const state: SessionState = row.closed_at !== null ? 'ended' : row.last_event_at_ms < quietBeforeMs ? 'quiet' : 'live';
   const identity: Identity | null =
     row.subject === null || row.issuer === null
       ? null
@@ -103,7 +124,9 @@ function toSummary(row: SessionRow): SessionSummary {
     clientAddress: row.client_address,
     openedAt: row.opened_at,
     closedAt: row.closed_at,
-    live: row.closed_at === null,
+    state,
+    live: state === 'live',
+    lastEventAt: row.last_event_at,
     closeReason: row.close_reason,
     durationMs: row.duration_ms,
     errorCode: row.error_code,
@@ -136,8 +159,16 @@ export class SessionReadModel implements CheckpointStore {
     return statement as unknown as BetterSqlite3.Statement<P, R>;
   }
 
+  private readonly quietAfterMs: number;
+  private readonly now: () => number;
+
   /** `path` is a file (created when missing), or `:memory:` for a model rebuilt from the start of the log at every start. */
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    options: { readonly quietAfterMs?: number; readonly now?: () => number } = {},
+  ) {
+    this.quietAfterMs = options.quietAfterMs ?? QUIET_AFTER_MS;
+    this.now = options.now ?? Date.now;
     this.db = new BetterSqlite3(path);
     if (path !== ':memory:') this.db.pragma('journal_mode = WAL');
     if (this.db.pragma('user_version', { simple: true }) !== READ_MODEL_VERSION) {
@@ -176,8 +207,8 @@ export class SessionReadModel implements CheckpointStore {
       const identity = event.identity;
       this
         .prepared(
-          `INSERT OR IGNORE INTO sessions (session_id, subject, issuer, identity_kind, identity_groups, connection_name, protocol, client_address, opened_at, opened_at_ms, last_revision)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT OR IGNORE INTO sessions (session_id, subject, issuer, identity_kind, identity_groups, connection_name, protocol, client_address, opened_at, opened_at_ms, last_event_at, last_event_at_ms, last_revision)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           sessionId,
@@ -190,13 +221,17 @@ export class SessionReadModel implements CheckpointStore {
           event.payload.client.address ?? null,
           event.occurredAt,
           microsToMs(event.occurredAt),
+          event.occurredAt,
+          microsToMs(event.occurredAt),
           recorded.revision,
         );
       return;
     }
     // Only events after the last applied revision of this session change it (redelivery is a no-op).
     const update = (assignments: string, ...values: (string | number | null)[]): void => {
-      this.prepared(`UPDATE sessions SET ${assignments}, last_revision = ? WHERE session_id = ? AND last_revision < ?`).run(...values, recorded.revision, sessionId, recorded.revision);
+      this
+        .prepared(`UPDATE sessions SET ${assignments}, last_event_at = ?, last_event_at_ms = ?, last_revision = ? WHERE session_id = ? AND last_revision < ?`)
+        .run(...values, event.occurredAt, microsToMs(event.occurredAt), recorded.revision, sessionId, recorded.revision);
     };
     switch (event.type) {
       case 'command.issued':
@@ -221,7 +256,7 @@ export class SessionReadModel implements CheckpointStore {
 
   get(sessionId: string): SessionSummary | undefined {
     const row = this.prepared<[string], SessionRow>('SELECT * FROM sessions WHERE session_id = ?').get(sessionId);
-    return row ? toSummary(row) : undefined;
+    return row ? toSummary(row, this.now() - this.quietAfterMs) : undefined;
   }
 
   /** Ids of the approval requests raised in a session. */
@@ -250,7 +285,12 @@ export class SessionReadModel implements CheckpointStore {
     if (query.protocol !== undefined) add('protocol = ?', query.protocol);
     if (query.fromMs !== undefined) add('opened_at_ms >= ?', query.fromMs);
     if (query.toMs !== undefined) add('opened_at_ms < ?', query.toMs);
+    const quietBeforeMs = this.now() - this.quietAfterMs;
     if (query.live !== undefined) add(query.live ? 'closed_at IS NULL' : 'closed_at IS NOT NULL');
+    if (query.state === 'ended') add('closed_at IS NOT NULL');
+    if (query.state === 'live') add('closed_at IS NULL AND last_event_at_ms >= ?', quietBeforeMs);
+    if (query.state === 'quiet') add('closed_at IS NULL AND last_event_at_ms < ?', quietBeforeMs);
+    if (query.sessionIds !== undefined) add('session_id IN (SELECT value FROM json_each(?))', JSON.stringify(query.sessionIds));
     if (query.decision === 'blocked') add('blocked > 0');
     if (query.decision === 'held') add('held > 0');
     if (query.decision === 'masked') add('masked > 0');
@@ -262,7 +302,10 @@ export class SessionReadModel implements CheckpointStore {
       add(`((subject = ? AND issuer = ?) OR session_id IN (SELECT session_id FROM session_approver_groups WHERE grp IN (${groups.map(() => '?').join(', ')})))`, caller.subject, caller.issuer, ...groups);
     }
     const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at_ms DESC, session_id DESC LIMIT ?`;
-    return this.prepared<(string | number)[], SessionRow>(sql).all(...values, query.limit).map(toSummary);
+    return this
+      .prepared<(string | number)[], SessionRow>(sql)
+      .all(...values, query.limit)
+      .map((row) => toSummary(row, quietBeforeMs));
   }
 
   close(): void {

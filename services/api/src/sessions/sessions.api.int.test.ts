@@ -191,13 +191,23 @@ describe('GET /v1/sessions', () => {
     expect(second.nextCursor).toBeUndefined();
   });
 
+  it('filters by state (live, quiet, ended) and by findings of the evidence views', async () => {
+    const live = await okBody<SessionListResponse>(await get('/v1/sessions?state=live', 'amy'), '/v1/sessions');
+    expect(live.sessions.map((s) => s.sessionId).sort()).toEqual([otherSession, heldSession].sort());
+    expect(live.sessions.every((s) => s.state === 'live' && s.live)).toBe(true);
+    expect((await okBody<SessionListResponse>(await get('/v1/sessions?state=ended', 'amy'), '/v1/sessions')).sessions.map((s) => s.sessionId)).toEqual([agentSession]);
+    expect((await okBody<SessionListResponse>(await get('/v1/sessions?state=quiet', 'amy'), '/v1/sessions')).sessions).toEqual([]);
+    // No event of this test is in the evidence log's checkpointed leaves (no ingest runs here): no session has a finding.
+    expect((await okBody<SessionListResponse>(await get('/v1/sessions?findings=true', 'amy'), '/v1/sessions')).sessions).toEqual([]);
+  });
+
   it('anyone else sees their own sessions and those of approvals their groups may decide', async () => {
     expect((await okBody<SessionListResponse>(await get('/v1/sessions', 'agent-7'), '/v1/sessions')).sessions.map((s) => s.sessionId)).toEqual([agentSession]);
     expect((await okBody<SessionListResponse>(await get('/v1/sessions', 'bob'), '/v1/sessions')).sessions.map((s) => s.sessionId)).toEqual([heldSession]);
   });
 
   it('refuses bad parameters and unauthenticated callers', async () => {
-    for (const query of ['decision=maybe', 'live=yes', 'limit=-1', 'from=yesterday', 'cursor=not-a-cursor']) {
+    for (const query of ['decision=maybe', 'live=yes', 'state=dead', 'findings=yes', 'limit=-1', 'from=yesterday', 'cursor=not-a-cursor']) {
       const response = await get(`/v1/sessions?${query}`, 'amy');
       expect(response.status, query).toBe(400);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe('SESSION_QUERY_INVALID');
@@ -246,5 +256,85 @@ describe('GET /v1/sessions/{id} and /timeline', () => {
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe('SESSION_NOT_FOUND');
     }
     expect((await get('/v1/sessions/not-a-uuid', 'amy')).status).toBe(400);
+  });
+});
+
+/** An open server-sent event stream: its text so far, and a wait for text matching a test. */
+async function openEvents(path: string, who: string): Promise<{ text: () => string; until: (test: (text: string) => boolean) => Promise<string>; close: () => void }> {
+  const controller = new AbortController();
+  const response = await fetch(`${api}${path}`, { headers: { authorization: `Bearer ${tokens.get(who) ?? ''}` }, signal: controller.signal });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  let text = '';
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  const reading = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+      if (done) return;
+      text += decoder.decode(value, { stream: true });
+    }
+  })();
+  return {
+    text: () => text,
+    until: async (test) => {
+      for (let i = 0; i < 400 && !test(text); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(test(text), text).toBe(true);
+      return text;
+    },
+    close: () => {
+      controller.abort();
+      void reading;
+    },
+  };
+}
+
+describe('GET /v1/live', () => {
+  it('tells each caller what changed among what they may see: ids only, after the read models applied it', async () => {
+    const bob = await openEvents('/v1/live', 'bob');
+    const agent7 = await openEvents('/v1/live', 'agent-7');
+    const amy = await openEvents('/v1/live', 'amy');
+    try {
+      for (const stream of [bob, agent7, amy]) await stream.until((t) => t.includes('event: ready'));
+      // A new held command in agent-9's session: bob (dba) may decide it, amy audits; agent-7 sees neither.
+      const factory = new EventFactory({ service: 'gateway', instance: 'gw-test' });
+      const approvalId = randomUUID();
+      const approvalStream = `approval-${approvalId}`;
+      await store.append(
+        approvalStream,
+        [
+          factory.create({
+            type: 'approval.requested',
+            stream: approvalStream,
+            sequence: 0,
+            identity: { subject: 'agent-9', issuer: idp.issuer, groups: ['analysts'], kind: 'agent' },
+            payload: { approvalId, sessionId: heldSession, commandId: randomUUID(), command: 'DELETE FROM orders WHERE id = 1', language: 'sql', connection: { name: 'shop', protocol: 'postgres' }, ruleId: 'writes-need-approval', approverGroups: ['dba'], required: 1, expiresAt: micros(new Date(Date.now() + 60_000)), grantScope: { kind: 'once' } },
+          } as Parameters<EventFactory['create']>[0]) as CustodianEvent,
+        ],
+        { expectedRevision: 'no-stream' },
+      );
+      const bobText = await bob.until((t) => t.includes(approvalId) && t.includes(`{"sessionId":"${heldSession}"}`));
+      expect(bobText).toContain(`event: approval\ndata: {"approvalId":"${approvalId}","sessionId":"${heldSession}"}`);
+      await amy.until((t) => t.includes(`event: session\ndata: {"sessionId":"${heldSession}"}`));
+      // agent-7's own session changes: it hears of that, and never of the approval or agent-9's session.
+      const revisions: number[] = [];
+      for await (const recorded of store.readStream(`session-${agentSession}`, { direction: 'backwards', maxCount: 1 })) revisions.push(recorded.revision);
+      const next = (revisions[0] ?? 0) + 1;
+      await store.append(
+        `session-${agentSession}`,
+        [factory.create({ type: 'command.issued', stream: `session-${agentSession}`, sequence: next, identity: { subject: 'agent-7', issuer: idp.issuer, groups: ['analysts'], kind: 'agent' }, payload: { sessionId: agentSession, commandId: randomUUID(), kind: 'sql', text: 'SELECT 1' } } as Parameters<EventFactory['create']>[0]) as CustodianEvent],
+        { expectedRevision: next - 1 },
+      );
+      const agentText = await agent7.until((t) => t.includes(`event: session\ndata: {"sessionId":"${agentSession}"}`));
+      expect(agentText).not.toContain(approvalId);
+      expect(agentText).not.toContain(heldSession);
+      expect(bob.text()).not.toContain(agentSession);
+    } finally {
+      for (const stream of [bob, agent7, amy]) stream.close();
+    }
+  });
+
+  it('refuses unauthenticated callers', async () => {
+    expect((await fetch(`${api}/v1/live`)).status).toBe(401);
   });
 });

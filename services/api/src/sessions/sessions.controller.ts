@@ -7,9 +7,11 @@ import type { Logger } from '@custodian/observability';
 import { EVENT_STORE } from '@custodian/service-host';
 import { ApiError } from '../authentication/api-error.js';
 import { principalOf } from '../authentication/principal.js';
-import { EVIDENCE_ACCESS, type EvidenceAccess } from '../evidence/evidence-access.js';
+import { EVIDENCE_ACCESS, asApiError as asEvidenceApiError, type EvidenceAccess } from '../evidence/evidence-access.js';
+import { evidenceReport } from '../evidence/evidence.controller.js';
+import { CHANGE_FEED, type ChangeFeed } from '../live/change-feed.js';
 import { buildQueryTimeline, type TimelineCommand } from './query-timeline.js';
-import type { SessionDecisionFilter, SessionReadModel, SessionSummary } from './session-read-model.js';
+import type { SessionDecisionFilter, SessionReadModel, SessionState, SessionSummary } from './session-read-model.js';
 
 export const SESSION_READ_MODEL = Symbol.for('@custodian/api-service/session-read-model');
 export const SESSIONS_LOGGER = Symbol.for('@custodian/api-service/sessions-logger');
@@ -20,6 +22,11 @@ const MAX_PAGE = 500;
 export const TIMELINE_EVENTS_PER_PAGE = 2_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DECISIONS: readonly SessionDecisionFilter[] = ['blocked', 'held', 'masked', 'allowed-only'];
+const STATES: readonly SessionState[] = ['live', 'quiet', 'ended'];
+/** `findings=true` without `from` looks this far back from `to`. */
+export const FINDINGS_DEFAULT_PERIOD_MS = 30 * 24 * 3_600_000;
+/** How long the sessions with findings of one period are reused (paging through them reads the log once). */
+const FINDINGS_CACHE_MS = 10_000;
 
 export interface SessionListResponse {
   readonly sessions: readonly SessionSummary[];
@@ -71,6 +78,7 @@ export class SessionsProjection implements OnApplicationBootstrap, BeforeApplica
     @Inject(EVENT_STORE) private readonly eventStore: EventStore,
     @Inject(SESSION_READ_MODEL) private readonly readModel: SessionReadModel,
     @Inject(SESSIONS_LOGGER) private readonly logger: Logger,
+    @Inject(CHANGE_FEED) private readonly changes: ChangeFeed,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -79,7 +87,12 @@ export class SessionsProjection implements OnApplicationBootstrap, BeforeApplica
       subscriptionId: 'api-sessions-read-model',
       from: 'checkpoint',
       checkpoints: this.readModel,
-      handler: (recorded) => this.readModel.apply(recorded),
+      handler: (recorded) => {
+        this.readModel.apply(recorded);
+        // After the model changed, so a dashboard refetching on the notice reads the new state.
+        if (recorded.stream.startsWith('session-')) this.changes.publish({ kind: 'session', sessionId: recorded.stream.slice('session-'.length) });
+        else if (recorded.event.type === 'approval.requested') this.changes.publish({ kind: 'session', sessionId: recorded.event.payload.sessionId });
+      },
     });
     this.subscription.done.catch((error: unknown) => this.logger.error({ err: error }, 'the sessions read model stopped following the event log'));
   }
@@ -103,7 +116,7 @@ export class SessionsController {
   ) {}
 
   @Get()
-  list(
+  async list(
     @Req() req: IncomingMessage,
     @Query('identity') subject?: string,
     @Query('connection') connection?: string,
@@ -114,15 +127,20 @@ export class SessionsController {
     @Query('live') live?: string,
     @Query('limit') limitRaw?: string,
     @Query('cursor') cursor?: string,
-  ): SessionListResponse {
+    @Query('state') state?: string,
+    @Query('findings') findings?: string,
+  ): Promise<SessionListResponse> {
     const caller = this.#caller(req);
     if (decision !== undefined && !DECISIONS.includes(decision as SessionDecisionFilter)) throw invalid(`decision must be one of ${DECISIONS.join(', ')}`);
     if (live !== undefined && live !== 'true' && live !== 'false') throw invalid('live must be true or false');
+    if (state !== undefined && !STATES.includes(state as SessionState)) throw invalid(`state must be one of ${STATES.join(', ')}`);
+    if (findings !== undefined && findings !== 'true') throw invalid('findings must be true');
     if (limitRaw !== undefined && !/^\d{1,4}$/.test(limitRaw)) throw invalid('limit must be an integer');
     const limit = Math.min(Math.max(limitRaw === undefined ? DEFAULT_PAGE : Number(limitRaw), 1), MAX_PAGE);
     const fromMs = timeParam('from', from);
     const toMs = timeParam('to', to);
     const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
+    const withFindings = findings === 'true' ? await this.#sessionsWithFindings(fromMs, toMs) : undefined;
     const sessions = this.readModel.list({
       ...(nonEmpty(subject) !== undefined ? { subject: subject as string } : {}),
       ...(nonEmpty(connection) !== undefined ? { connection: connection as string } : {}),
@@ -131,6 +149,8 @@ export class SessionsController {
       ...(toMs !== undefined ? { toMs } : {}),
       ...(decision !== undefined ? { decision: decision as SessionDecisionFilter } : {}),
       ...(live !== undefined ? { live: live === 'true' } : {}),
+      ...(state !== undefined ? { state: state as SessionState } : {}),
+      ...(withFindings !== undefined ? { sessionIds: withFindings } : {}),
       ...(cursor ? { after: decodeCursor(cursor) } : {}),
       limit: limit + 1,
       ...(this.#isAuditor(caller) ? {} : { visibleTo: caller }),
@@ -170,6 +190,26 @@ export class SessionsController {
       }
       throw error;
     }
+  }
+
+  #findingsCache: { key: string; at: number; sessionIds: string[] } | undefined;
+
+  /**
+   * Sessions named by a finding of the evidence views (the Controls page's findings) in
+   * [from, to): the same definition, computed by the same pass over the checkpointed log.
+   */
+  async #sessionsWithFindings(fromMs: number | undefined, toMs: number | undefined): Promise<string[]> {
+    const to = new Date(toMs ?? Date.now());
+    const from = new Date(fromMs ?? to.getTime() - FINDINGS_DEFAULT_PERIOD_MS);
+    // Cached by period rounded to the second: paging through the list reads the log once.
+    const key = `${Math.floor(from.getTime() / 1000)}|${Math.floor(to.getTime() / 1000)}`;
+    const cached = this.#findingsCache;
+    if (cached && cached.key === key && Date.now() - cached.at < FINDINGS_CACHE_MS) return cached.sessionIds;
+    if (from >= to) throw invalid('from must be before to');
+    const report = await evidenceReport(this.access, this.eventStore, { from: from.toISOString(), to: to.toISOString() }).catch(asEvidenceApiError);
+    const sessionIds = [...new Set(report.findings.flatMap((f) => (f.sessionId ? [f.sessionId] : [])))];
+    this.#findingsCache = { key, at: Date.now(), sessionIds };
+    return sessionIds;
   }
 
   #caller(req: IncomingMessage): Identity {

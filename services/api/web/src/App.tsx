@@ -1,5 +1,6 @@
 import { NavLink, Navigate, Route, Routes, useLocation } from 'react-router';
 import { $api, fetchClient, type Schemas } from './api';
+import { LiveUpdates, useLiveConnected } from './live';
 import { ApprovalsPage } from './pages/ApprovalsPage';
 import { ControlsPage } from './pages/ControlsPage';
 import { EvidencePage } from './pages/EvidencePage';
@@ -15,6 +16,16 @@ function loginHref(path: string): string {
 async function logout(): Promise<void> {
   await fetchClient.POST('/auth/logout');
   window.location.assign('/');
+}
+
+/** Whether the page follows changes as they happen (GET /v1/live) or polls; announced politely to screen readers. */
+function LiveStatus() {
+  const connected = useLiveConnected();
+  return (
+    <span className="live-status" role="status" data-live={connected ? 'connected' : 'polling'}>
+      {connected ? 'Live updates on' : 'Live updates reconnecting (refreshing every 2 s)'}
+    </span>
+  );
 }
 
 function SignIn() {
@@ -49,33 +60,36 @@ export function App() {
     );
   }
   return (
-    <div className="layout">
-      <header>
-        <span className="brand">Custodian</span>
-        <nav aria-label="Main">
-          <NavLink to="/approvals">Approvals</NavLink>
-          <NavLink to="/sessions">Sessions</NavLink>
-          {auditor && <NavLink to="/controls">Controls</NavLink>}
-          {auditor && <NavLink to="/evidence">Evidence</NavLink>}
-        </nav>
-        <span className="who">
-          {identity.subject} <span className="groups">({identity.groups.join(', ') || 'no groups'})</span>
-          <button type="button" onClick={() => void logout()}>
-            Sign out
-          </button>
-        </span>
-      </header>
-      <main>
-        <Routes>
-          <Route path="/" element={<Navigate to={auditor ? '/sessions' : '/approvals'} replace />} />
-          <Route path="/approvals" element={<ApprovalsPage identity={identity} />} />
-          <Route path="/sessions" element={<SessionsPage />} />
-          <Route path="/sessions/:sessionId" element={<SessionPage />} />
-          {auditor && <Route path="/controls" element={<ControlsPage />} />}
-          {auditor && <Route path="/evidence" element={<EvidencePage />} />}
-          <Route path="*" element={<p>Nothing here. <NavLink to="/approvals">Approvals</NavLink></p>} />
-        </Routes>
-      </main>
-    </div>
+    <LiveUpdates>
+      <div className="layout">
+        <header>
+          <span className="brand">Custodian</span>
+          <nav aria-label="Main">
+            <NavLink to="/approvals">Approvals</NavLink>
+            <NavLink to="/sessions">Sessions</NavLink>
+            {auditor && <NavLink to="/controls">Controls</NavLink>}
+            {auditor && <NavLink to="/evidence">Evidence</NavLink>}
+          </nav>
+          <LiveStatus />
+          <span className="who">
+            {identity.subject} <span className="groups">({identity.groups.join(', ') || 'no groups'})</span>
+            <button type="button" onClick={() => void logout()}>
+              Sign out
+            </button>
+          </span>
+        </header>
+        <main>
+          <Routes>
+            <Route path="/" element={<Navigate to={auditor ? '/sessions' : '/approvals'} replace />} />
+            <Route path="/approvals" element={<ApprovalsPage identity={identity} />} />
+            <Route path="/sessions" element={<SessionsPage />} />
+            <Route path="/sessions/:sessionId" element={<SessionPage />} />
+            {auditor && <Route path="/controls" element={<ControlsPage />} />}
+            {auditor && <Route path="/evidence" element={<EvidencePage />} />}
+            <Route path="*" element={<p>Nothing here. <NavLink to="/approvals">Approvals</NavLink></p>} />
+          </Routes>
+        </main>
+      </div>
+    </LiveUpdates>
   );
 }

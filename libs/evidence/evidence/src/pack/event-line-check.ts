@@ -2,10 +2,15 @@
 // the scope check of its envelope. It is most of a large pack's verification time and needs
 // nothing but the bytes, so it runs in worker threads, a chunk of lines each (see
 // pack-verification.ts). This file is also the worker's entry point: it imports only node:
-// built-ins, because a worker loads it directly (dist/*.js, or src/*.ts with Node's type
-// stripping), without the workspace's module resolution.
+// built-ins and ../leaf-format (by URL: a worker loads these files directly, dist/*.js or src/*.ts
+// with Node's type stripping, without the workspace's module resolution).
 import { hash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
+import type * as LeafFormatModule from '../leaf-format.js';
+
+const leafFormatModule = new URL(import.meta.url.endsWith('.ts') ? '../leaf-format.ts' : '../leaf-format.js', import.meta.url).href;
+const { instantKey, headerLeafOfLine } = (await import(leafFormatModule)) as typeof LeafFormatModule;
+export { instantKey };
 
 export interface LineScope {
   readonly from: string;
@@ -19,6 +24,12 @@ export interface LineScope {
   readonly rules?: readonly LineRule[];
   /** Complete packs: report each in-window line's command facts, with these flags making a command privileged. */
   readonly privilegedFlags?: readonly string[];
+  /**
+   * Which leaf hashes to compute (docs/evidence-pack-format.md §5): 1, the hash of the line (the
+   * envelope), the default; 2, of the event's header; `both` when the lines straddle the log's
+   * switch from format 1 to 2 (the main thread picks by leaf index).
+   */
+  readonly leafFormat?: 1 | 2 | 'both';
 }
 
 /** What a command's events say, compactly (complete packs: the verifier recomputes the command findings from them). */
@@ -90,6 +101,13 @@ function lineRuleMatches(rule: LineRule, event: Record<string, unknown>): boolea
   return true;
 }
 
+/** The rules a data.masked event says fired (payload.maskings[].rule), as the views collect them. */
+function maskingRules(event: Record<string, unknown>, out: Set<string>): void {
+  const maskings = (event.payload as { maskings?: unknown } | undefined)?.maskings;
+  if (!Array.isArray(maskings)) return;
+  for (const m of maskings) if (m !== null && typeof m === 'object' && typeof (m as { rule?: unknown }).rule === 'string') out.add((m as { rule: string }).rule);
+}
+
 /** The findings an event raises by itself (see EvidenceAccumulator: custody.attested, session.opened). */
 function localFindings(event: Record<string, unknown>, out: LocalFinding[]): void {
   const payload = event.payload as Record<string, unknown> | undefined;
@@ -99,23 +117,6 @@ function localFindings(event: Record<string, unknown>, out: LocalFinding[]): voi
     if (event.identity === null) out.push({ kind: 'session-without-identity', eventId });
     if ((payload?.client as Record<string, unknown> | undefined)?.tls === false) out.push({ kind: 'session-without-tls', eventId });
   }
-}
-
-const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
-
-/**
- * An RFC 3339 time as a key that compares as text in the order of the instants (UTC, nanoseconds):
- * `…T00:00:00Z` and `…T01:00:00+01:00` give the same key, and a time without a fraction compares
- * correctly with one that has it. Undefined when it is not an RFC 3339 time.
- */
-export function instantKey(value: string): string | undefined {
-  const m = INSTANT.exec(value);
-  if (!m) return undefined;
-  const local = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-  if (Number.isNaN(local) || new Date(local).toISOString().slice(0, 19) !== value.slice(0, 19)) return undefined;
-  const zone = m[8]!;
-  const offsetMinutes = zone === 'Z' ? 0 : (zone[0] === '+' ? 1 : -1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
-  return `${new Date(local - offsetMinutes * 60_000).toISOString().slice(0, 19)}.${(m[7] ?? '').padEnd(9, '0')}Z`;
 }
 
 export type LineFailure =
@@ -133,8 +134,10 @@ export interface CustodyLine {
 export interface CheckedLines {
   /** Lines checked and hashed (all of them, or up to and excluding the failed one). */
   readonly count: number;
-  /** count × 32 bytes: the leaf hash of each line, in order. */
+  /** count × 32 bytes: the leaf hash of each line, in order, in the scope's leaf format (format 1 for `both`). */
   readonly leafHashes: Uint8Array;
+  /** count × 32 bytes: the format-2 (header) leaf hash of each line, for leaf format `both`. */
+  readonly headerHashes?: Uint8Array;
   readonly failure?: LineFailure;
   /** The chunk's custody.attested events (a few KiB each, one per session at most). */
   readonly custody?: readonly CustodyLine[];
@@ -150,6 +153,8 @@ export interface CheckedLines {
   readonly inWindow?: number;
   /** In-window command facts, in line order (when the scope has `privilegedFlags`). */
   readonly commandFacts?: readonly CommandFact[];
+  /** The masking rules that in-window data.masked lines say fired (when the scope has `privilegedFlags`: complete packs). */
+  readonly maskingRulesFired?: readonly string[];
 }
 
 export const WORKER_ROLE = 'custodian-pack-event-lines';
@@ -161,6 +166,8 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   for (let i = data.indexOf(0x0a); i >= 0; i = data.indexOf(0x0a, i + 1)) lines += 1;
   if (data.length > 0 && data[data.length - 1] !== 0x0a) lines += 1;
   const leafHashes = new Uint8Array(lines * 32);
+  const format = scope.leafFormat ?? 1;
+  const headerHashes = format === 'both' ? new Uint8Array(lines * 32) : undefined;
   let count = 0;
   const custody: CustodyLine[] = [];
   let leafInput = Buffer.allocUnsafe(4096);
@@ -171,15 +178,16 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   const findings: LocalFinding[] = [];
   let inWindow = 0;
   const facts: CommandFact[] = [];
-  const views = (): Partial<CheckedLines> => (scope.rules ? { ruleCounts, localFindings: findings, inWindow, ...(scope.privilegedFlags ? { commandFacts: facts } : {}) } : {});
+  const fired = new Set<string>();
+  const views = (): Partial<CheckedLines> => (scope.rules ? { ruleCounts, localFindings: findings, inWindow, ...(scope.privilegedFlags ? { commandFacts: facts, maskingRulesFired: [...fired] } : {}) } : {});
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start);
     if (end < 0) end = data.length;
     const line = data.subarray(start, end);
     start = end + 1;
-    const { failure, type, event } = checkLine(line, scope, window, count);
+    const { failure, type, event, value } = checkLine(line, scope, window, count);
     if (failure?.kind === 'outside-period' && scope.outsideAllowed === true) outside += 1;
-    else if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), failure, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}), ...views() };
+    else if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), ...(headerHashes ? { headerHashes: headerHashes.subarray(0, count * 32) } : {}), failure, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}), ...views() };
     else if (scope.rules && event) {
       inWindow += 1;
       for (const rule of scope.rules) if (lineRuleMatches(rule, event)) ruleCounts[rule.id] = (ruleCounts[rule.id] ?? 0) + 1;
@@ -187,21 +195,38 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
       if (scope.privilegedFlags) {
         const fact = commandFact(event, scope.privilegedFlags);
         if (fact) facts.push(fact);
+        if (event.type === 'data.masked') maskingRules(event, fired);
       }
     }
     if (type === 'custody.attested') custody.push({ line: count, text: line.toString('utf8') });
     if (scope.collectLines === true) collected.push({ line: count, text: line.toString('utf8') });
-    // RFC 6962 leaf hash: SHA-256(0x00 ‖ line), into a reused input buffer.
-    if (leafInput.length < line.length + 1) leafInput = Buffer.allocUnsafe(2 * (line.length + 1));
-    leafInput[0] = 0x00;
-    line.copy(leafInput, 1);
-    leafHashes.set(hash('sha256', leafInput.subarray(0, line.length + 1), 'buffer'), count * 32);
+    // RFC 6962 leaf hash: SHA-256(0x00 ‖ leaf), into a reused input buffer. The leaf is the line
+    // (format 1) or the JCS of the event's header (format 2).
+    const leafHash = (leaf: Buffer): Buffer => {
+      if (leafInput.length < leaf.length + 1) leafInput = Buffer.allocUnsafe(2 * (leaf.length + 1));
+      leafInput[0] = 0x00;
+      leaf.copy(leafInput, 1);
+      return hash('sha256', leafInput.subarray(0, leaf.length + 1), 'buffer');
+    };
+    const header = format !== 1 ? headerLeaf(line, value) : undefined;
+    leafHashes.set(format === 2 ? leafHash(header!) : leafHash(line), count * 32);
+    headerHashes?.set(leafHash(header!), count * 32);
     count += 1;
   }
-  return { count, leafHashes, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}), ...views() };
+  return { count, leafHashes, ...(headerHashes ? { headerHashes } : {}), ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}), ...views() };
 }
 
-function checkLine(line: Buffer, scope: LineScope, window: { from: string; to: string }, index: number): { failure?: LineFailure; type?: unknown; event?: Record<string, unknown> } {
+/** The format-2 leaf of a parsed line (a line that is no event gets a leaf no header has: it cannot match). */
+function headerLeaf(line: Buffer, value: Record<string, unknown> | undefined): Buffer {
+  if (!value) return Buffer.from('custodian: not an event', 'utf8');
+  try {
+    return headerLeafOfLine(line.toString('utf8'), value);
+  } catch {
+    return Buffer.from('custodian: not an event', 'utf8');
+  }
+}
+
+function checkLine(line: Buffer, scope: LineScope, window: { from: string; to: string }, index: number): { failure?: LineFailure; type?: unknown; event?: Record<string, unknown>; value?: Record<string, unknown> } {
   let value: unknown;
   try {
     value = JSON.parse(line.toString('utf8'));
@@ -212,11 +237,11 @@ function checkLine(line: Buffer, scope: LineScope, window: { from: string; to: s
   const envelope = value as { type?: unknown; occurredAt?: unknown; identity?: { subject?: unknown } | null; payload?: { claimedSubject?: unknown } };
   // Instants, not text: a `to` without a fraction, or with an offset, must not admit other times.
   const at = typeof envelope.occurredAt === 'string' ? instantKey(envelope.occurredAt) : undefined;
-  if (at === undefined || at < window.from || at >= window.to) return { failure: { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) } };
+  if (at === undefined || at < window.from || at >= window.to) return { failure: { line: index, kind: 'outside-period', occurredAt: String(envelope.occurredAt) }, value: value as Record<string, unknown> };
   // A refused attempt (authentication.failed, no verified identity) belongs to the subject it claimed.
   const subject = envelope.identity?.subject ?? (envelope.type === 'authentication.failed' ? envelope.payload?.claimedSubject : undefined);
-  if (scope.identity !== undefined && subject !== scope.identity) return { failure: { line: index, kind: 'other-identity' } };
-  return { type: envelope.type, event: value as Record<string, unknown> };
+  if (scope.identity !== undefined && subject !== scope.identity) return { failure: { line: index, kind: 'other-identity' }, value: value as Record<string, unknown> };
+  return { type: envelope.type, event: value as Record<string, unknown>, value: value as Record<string, unknown> };
 }
 
 interface LinesRequest {
@@ -231,6 +256,7 @@ if (parentPort && (workerData as { role?: unknown } | null)?.role === WORKER_ROL
   port.on('message', (request: LinesRequest) => {
     const result = checkEventLines(request.bytes, request.scope);
     const leafHashes = result.leafHashes.slice();
-    port.postMessage({ id: request.id, ...result, leafHashes }, [leafHashes.buffer]);
+    const headerHashes = result.headerHashes?.slice();
+    port.postMessage({ id: request.id, ...result, leafHashes, ...(headerHashes ? { headerHashes } : {}) }, headerHashes ? [leafHashes.buffer, headerHashes.buffer] : [leafHashes.buffer]);
   });
 }

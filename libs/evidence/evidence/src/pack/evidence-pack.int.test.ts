@@ -33,11 +33,16 @@ const witness = Ed25519CosignatureSigner.generate('witness.example/w1', () => 1_
 beforeAll(async () => {
   f = await createEvidenceLogFixture();
   oldKey = f.signer;
-  const projection = await f.openProjection();
+  // A log from before leaf format 2 (whole envelopes), switched to headers in the middle: packs
+  // of a log that holds both formats, and filtered ones whose range starts in format 1 (no headers).
+  const before = await f.openProjection({ leafFormat: 1 });
   scenario = buildScenario();
   await appendSpecs(f.store, f.factory, scenario.specs.slice(0, 10));
-  await projection.caughtUp();
-  await projection.checkpointNow();
+  await before.caughtUp();
+  await before.checkpointNow();
+  await before.close();
+  const projection = await f.openProjection();
+  expect(projection.leafFormatSwitch).toBeGreaterThan(9);
   // Rotation in the middle: the pack holds checkpoints by both keys.
   newKey = Ed25519NoteSigner.generate(TEST_ORIGIN).signer;
   await projection.rotate(newKey);
@@ -527,8 +532,12 @@ describe('omission (issue 20, item 1): an unfiltered pack proves it holds every 
     expect(m.coverage.firstLeaf).toBeGreaterThan(0);
     expect(m.coverage.endLeaf).toBeLessThan(m.latestCheckpoint.treeSize);
     expect(lines(readTarGz(midPack.bytes).find((x) => x.path === PACK_FILES.edges)!.data)).toHaveLength(2);
-    expect(m.format).toBe('custodian-evidence-pack/v3');
+    expect(m.format).toBe('custodian-evidence-pack/v4');
     expect(m.coverage.kind).toBe('complete');
+    // The whole-period pack straddles the log's switch from leaf format 1 to 2: each leaf is hashed in its format.
+    const switchedAt = (pack.manifest as Manifest & { leafFormat2From: number }).leafFormat2From;
+    expect(switchedAt).toBeGreaterThan(0);
+    expect(switchedAt).toBeLessThan(pack.manifest.counts.events);
     expect(m.coverage.endLeaf - m.coverage.firstLeaf).toBe(m.counts.events);
     const report = await verifyEvidencePack(midPack.bytes, { trustedLogKeys: trusted() });
     expect(report.ok).toBe(true);
@@ -541,6 +550,8 @@ describe('omission (issue 20, item 1): an unfiltered pack proves it holds every 
     const filtered = await verifyEvidencePack(agentPack.bytes, { trustedLogKeys: trusted() });
     expect(filtered.ok).toBe(true);
     expect(filtered.complete).toBe(false);
+    // Its range starts among format-1 leaves (before the log's switch): no headers to prove completeness with.
+    expect(agentPack.manifest.coverage?.kind).toBe('filtered');
     expect(filtered.checks.find((c) => c.name === 'leaf-set proof')!.detail).toContain('completeness not proven (a filtered pack)');
   });
 
@@ -853,6 +864,39 @@ describe('findings tied to events (issue 20, item 7): evidence.json, OSCAL and t
     const report = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted(), trustedAttestationKeys: [newKey.vkey] });
     expect(report.checks.find((c) => c.name === 'evidence views')).toMatchObject({ ok: true, detail: expect.stringMatching(/control\(s\) .* agree with the events, the shipped mapping, OSCAL and the report/) });
     for (const p of [agentPack]) expect((await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted() })).checks.find((c) => c.name === 'evidence views')?.ok).toBe(true);
+  });
+
+  it('masking-rule-never-fired is recomputed from the data.masked events and the masking rules the pack ships (v4)', async () => {
+    const mapping = JSON.parse(readTarGz(pack.bytes).find((x) => x.path === PACK_FILES.mapping)!.data.toString('utf8')) as { maskingRules: string[] };
+    expect(mapping.maskingRules).toEqual(['pii-email', 'pii-card']);
+    const never = pack.report.findings.filter((x) => x.kind === 'masking-rule-never-fired');
+    expect(never.length).toBeGreaterThan(0);
+    // The finding removed, the totals kept consistent.
+    const removed = await repack(
+      pack.bytes,
+      (fs) => {
+        editViews((v) => {
+          v.findings = v.findings.filter((x) => x.id !== never[0]!.id);
+          v.totals.findings -= 1;
+          for (const c of v.controls) c.findings = c.findings.filter((id) => id !== never[0]!.id);
+        })(fs);
+        const m = JSON.parse(fs.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest;
+        fs.set(PACK_FILES.manifest, Buffer.from(JSON.stringify({ ...m, counts: { ...m.counts, findings: m.counts.findings - 1 } })));
+      },
+      newKey,
+    );
+    await failsWith(removed, /masking rule pii-\w+ masked nothing in the window .* has no masking-rule-never-fired finding for it/);
+    // A rule that fired claimed as never fired: its rule added to the shipped list does not make a finding stick, another id is refused.
+    const fabricated = await repack(
+      pack.bytes,
+      editViews((v) => {
+        const f = v.findings.find((x) => x.id === never[0]!.id)!;
+        f.id = '00000000-0000-5000-8000-000000000000';
+        for (const c of v.controls) c.findings = c.findings.map((id) => (id === never[0]!.id ? f.id : id));
+      }),
+      newKey,
+    );
+    await failsWith(fabricated, /masking rule pii-\w+ masked nothing|lists masking-rule-never-fired finding 00000000/);
   });
 
   it('a filtered pack calls a control without evidence "not assessed" (no OSCAL finding), the whole period "not-satisfied"', async () => {

@@ -9,6 +9,7 @@ import type { Identity } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
 import { Ed25519NoteVerifier, LeafSetProofVerifier, MerkleTree, formatKeyId, hashLeaf, hashesEqual, openCheckpoint, parseVerifierKey, verifyConsistency, type Hash, type LeafSetProof, type NoteSigner } from '@custodian/transparency-log';
 import { canonicalJson } from '../canonical-leaf.js';
+import { HeaderSelection, instantKey, rulesDecidableOnHeaders, type EventHeader } from '../leaf-format.js';
 import type { ControlCatalogue } from '../controls/control-catalogue.js';
 import { EvidenceError } from '../errors.js';
 import type { EvidenceLogState, StoredCheckpoint } from '../evidence-log-state.js';
@@ -21,18 +22,24 @@ import { buildAssessmentResults, type PackFileRef } from './oscal-assessment-res
 import { writeTarGz, type ArchiveInput } from './tar-archive.js';
 
 /**
- * v3: an unfiltered pack states the leaf range it covers (`coverage`), holds every leaf in it (no
- * interior gap) and proves the range's edges with the neighbouring leaves (proofs/edges.jsonl),
- * whose times lie outside the window. v2 packs (no coverage) still verify, without completeness.
+ * v4: the manifest names the log's switch to leaf format 2 (`leafFormat2From`); a filtered pack over
+ * format-2 leaves carries the header of every leaf of its window's range (proofs/headers.jsonl) and
+ * the full event only of those its filter selects (`coverage.kind = "headers"`), so a verifier sees
+ * that nothing matching was withheld. v3: an unfiltered pack states the leaf range it covers
+ * (`coverage`), holds every leaf in it (no interior gap) and proves the range's edges with the
+ * neighbouring leaves (proofs/edges.jsonl), whose times lie outside the window. v2 packs (no
+ * coverage) still verify, without completeness. v2 and v3 packs hold format-1 leaves only.
  */
-export const PACK_FORMAT = 'custodian-evidence-pack/v3';
-export const PACK_FORMATS_READ = ['custodian-evidence-pack/v2', PACK_FORMAT] as const;
+export const PACK_FORMAT = 'custodian-evidence-pack/v4';
+export const PACK_FORMAT_V3 = 'custodian-evidence-pack/v3';
+export const PACK_FORMATS_READ = ['custodian-evidence-pack/v2', PACK_FORMAT_V3, PACK_FORMAT] as const;
 export const PACK_PREDICATE_TYPE = 'https://custodian.dev/attestations/evidence-pack/v1';
 export const PACK_FILES = {
   manifest: 'manifest.json',
   events: 'events.jsonl',
   leafSet: 'proofs/leaf-set.json',
   edges: 'proofs/edges.jsonl',
+  headers: 'proofs/headers.jsonl',
   mapping: 'controls/mapping.json',
   consistency: 'proofs/consistency.jsonl',
   logKeys: 'keys/log.vkeys',
@@ -54,12 +61,19 @@ export const checkpointPath = (treeSize: number): string => `checkpoints/${Strin
  * outside the window (clocks of different writers) are included too and not counted as evidence.
  * `filtered`: only the events matching the scope's filter (completeness not provable in v3).
  */
-export type PackCoverage = { readonly kind: 'complete'; readonly firstLeaf: number; readonly endLeaf: number } | { readonly kind: 'filtered' };
+export type PackCoverage =
+  | { readonly kind: 'complete'; readonly firstLeaf: number; readonly endLeaf: number }
+  /** v4, filtered: proofs/headers.jsonl holds the format-2 leaf of every index in [firstLeaf, endLeaf); events.jsonl the events those headers say the filter selects. */
+  | { readonly kind: 'headers'; readonly firstLeaf: number; readonly endLeaf: number }
+  /** Filtered, completeness not provable (the range holds format-1 leaves, or the control's rules look at payload paths headers do not carry). */
+  | { readonly kind: 'filtered' };
 
 export interface PackManifest {
   readonly format: (typeof PACK_FORMATS_READ)[number];
   /** v3 and later. */
   readonly coverage?: PackCoverage;
+  /** v4: leaves from this index on are format 2 (headers), those below format 1; null: all format 1. */
+  readonly leafFormat2From?: number | null;
   readonly packId: string;
   readonly createdAt: string;
   readonly exportedBy: { readonly subject: string; readonly issuer: string };
@@ -128,35 +142,59 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   });
   const scope = accumulator.scope;
   const complete = scope.identity === undefined && scope.connection === undefined && scope.control === undefined;
-  // Events in scope as leaf bytes in ~8 MiB chunks and their leaf indices; views see every event.
+  const headerFrom = await state.leafFormatSwitch();
+  // Events in scope as canonical envelopes in ~8 MiB chunks, their leaf indices, and the proven
+  // leaves (events or headers, and edges) with their hashes in index order; views see every event.
   const events = new ChunkedLines();
+  const headers = new ChunkedLines();
   const indices: number[] = [];
+  const proven: { index: number; hash: Hash }[] = [];
   let coverage: PackCoverage = { kind: 'filtered' };
   const edges: Buffer[] = [];
-  const edgeIndices: number[] = [];
-  if (complete) {
+  const range = complete || headerFrom !== undefined ? await completeRange(state, scope, latest.treeSize) : undefined;
+  const controlRules = scope.control !== undefined ? options.catalogue.rules.filter((r) => r.controls.includes(scope.control!)) : undefined;
+  // A filtered pack proves completeness with headers when every leaf it proves is a header (format 2)
+  // and the filter can be decided on headers.
+  const withHeaders = !complete && range !== undefined && headerFrom !== undefined && Math.max(range.begin - 1, 0) >= headerFrom && (controlRules === undefined || rulesDecidableOnHeaders(controlRules));
+  if (complete || withHeaders) {
     // Every leaf of the range, edges proven by their neighbours.
-    const range = await completeRange(state, scope, latest.treeSize);
-    coverage = { kind: 'complete', firstLeaf: range.begin, endLeaf: range.end };
-    const query = { fromIndex: range.begin, belowIndex: range.end };
-    if (range.end > range.begin) {
-      for await (const { event, leafIndex, leaf } of eventsOfLeaves(options.store, state, query)) {
-        accumulator.add({ event, leafIndex });
-        events.push(leaf);
+    coverage = { kind: complete ? 'complete' : 'headers', firstLeaf: range!.begin, endLeaf: range!.end };
+    const selection = withHeaders
+      ? new HeaderSelection({ ...(scope.identity !== undefined ? { identity: scope.identity } : {}), ...(scope.connection !== undefined ? { connection: scope.connection } : {}), ...(controlRules ? { controlRules } : {}) }, instantKey(scope.from)!, instantKey(scope.to)!)
+      : undefined;
+    const edgeBefore = range!.begin - 1;
+    if (edgeBefore >= 0) await addEdge(edgeBefore);
+    let seen = 0;
+    if (range!.end > range!.begin) {
+      for await (const { event, leafIndex, leaf, line } of eventsOfLeaves(options.store, state, { fromIndex: range!.begin, belowIndex: range!.end })) {
+        seen += 1;
+        const added = accumulator.add({ event, leafIndex });
+        proven.push({ index: leafIndex, hash: hashLeaf(leaf) });
+        if (selection) {
+          headers.push(leaf);
+          const selected = selection.selects(JSON.parse(leaf.toString('utf8')) as EventHeader);
+          // The views and the headers must select alike, or the verifier would find the pack incomplete.
+          if (selected !== added) throw new EvidenceError('EVIDENCE_PACK_SELF_CHECK_FAILED', `the pack was not signed: event ${event.id} (leaf ${leafIndex}) is ${added ? '' : 'not '}in scope for the views but ${selected ? '' : 'not '}by its header`);
+          if (!selected) continue;
+        }
+        events.push(line);
         indices.push(leafIndex);
       }
     }
-    if (indices.length !== range.end - range.begin) throw new EvidenceError('EVIDENCE_LEAF_MISMATCH', `the log records ${range.end - range.begin} leaves in [${range.begin}, ${range.end}) but the store gave ${indices.length}: run \`custodian log verify\``);
-    for (const edge of [range.begin - 1, range.end]) {
-      if (edge < 0 || edge >= latest.treeSize) continue;
-      for await (const { leaf } of eventsOfLeaves(options.store, state, { fromIndex: edge, belowIndex: edge + 1 })) edges.push(leaf);
-      edgeIndices.push(edge);
-    }
+    if (seen !== range!.end - range!.begin) throw new EvidenceError('EVIDENCE_LEAF_MISMATCH', `the log records ${range!.end - range!.begin} leaves in [${range!.begin}, ${range!.end}) but the store gave ${seen}: run \`custodian log verify\``);
+    if (range!.end < latest.treeSize) await addEdge(range!.end);
   } else {
-    for await (const { event, leafIndex, leaf } of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, belowIndex: latest.treeSize })) {
+    for await (const { event, leafIndex, leaf, line } of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, belowIndex: latest.treeSize })) {
       if (!accumulator.add({ event, leafIndex })) continue;
-      events.push(leaf);
+      events.push(line);
       indices.push(leafIndex);
+      proven.push({ index: leafIndex, hash: hashLeaf(leaf) });
+    }
+  }
+  async function addEdge(index: number): Promise<void> {
+    for await (const { leaf } of eventsOfLeaves(options.store, state, { fromIndex: index, belowIndex: index + 1 })) {
+      edges.push(leaf);
+      proven.push({ index, hash: hashLeaf(leaf) });
     }
   }
   const report = accumulator.finish();
@@ -165,7 +203,7 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   for await (const { event } of eventsOfLeaves(options.store, state, { from: scope.from, to: scope.to, fromIndex: latest.treeSize })) if (accumulator.selects(event)) notYetCheckpointed += 1;
 
   // Checkpoints from the first that covers an event in scope up to the latest, chained by consistency proofs.
-  const firstIndex = Math.min(indices[0] ?? latest.treeSize - 1, edgeIndices[0] ?? latest.treeSize - 1);
+  const firstIndex = proven[0]?.index ?? latest.treeSize - 1;
   const included = all.filter((c) => c.treeSize > firstIndex);
   const tree = await MerkleTree.open(state.treeStorage);
   const files: PackFile[] = [];
@@ -181,12 +219,14 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
       findings: Object.entries(options.catalogue.findings).map(([kind, d]) => ({ kind, severity: d.severity, controls: d.controls })),
       // The classification flags that make a command privileged: the command findings are recomputed from them.
       privilegedFlags: options.catalogue.privilegedFlags,
+      // v4: the masking rules the views expected to fire: masking-rule-never-fired is recomputed from them.
+      maskingRules: options.maskingRules ?? [],
     }),
   );
   add(PACK_FILES.events, events.chunks());
-  const proven = edgeIndices.length > 0 ? [...indices, ...edgeIndices].sort((a, b) => a - b) : indices;
-  const leafSet = await tree.leafSetProof(proven, latest.treeSize);
-  if (complete) add(PACK_FILES.edges, Buffer.from(edges.map((l) => `${l.toString('utf8')}\n`).join(''), 'utf8'));
+  const leafSet = await tree.leafSetProof(proven.map((p) => p.index), latest.treeSize);
+  if (coverage.kind !== 'filtered') add(PACK_FILES.edges, Buffer.from(edges.map((l) => `${l.toString('utf8')}\n`).join(''), 'utf8'));
+  if (coverage.kind === 'headers') add(PACK_FILES.headers, headers.chunks());
   add(
     PACK_FILES.leafSet,
     Buffer.from(
@@ -207,7 +247,7 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const logKeys = await state.keys();
   // Nothing is attested that does not verify: the proofs served by the log's database are checked
   // against the signed checkpoints before the attestation key signs (issue 20 item 8).
-  checkBeforeSigning({ origin: state.origin, logKeys, included, leafSet, leaves: provenLeafHashes(events.chunks(), indices, edges, edgeIndices), consistency: consistencyProofs });
+  checkBeforeSigning({ origin: state.origin, logKeys, included, leafSet, leaves: proven.map((p) => p.hash), consistency: consistencyProofs });
   add(PACK_FILES.logKeys, Buffer.from(logKeys.map((k) => `${k}\n`).join(''), 'utf8'));
   add(PACK_FILES.attestationKey, Buffer.from(`${options.signer.vkey}\n`, 'utf8'));
   if (options.witnessKeys && options.witnessKeys.length > 0) add(PACK_FILES.witnessKeys, Buffer.from(options.witnessKeys.map((k) => `${k.trim()}\n`).join(''), 'utf8'));
@@ -217,6 +257,8 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const describe = (path: string): string =>
     path === PACK_FILES.events
       ? 'Events in scope, RFC 8785 canonical JSON, one per line (each line is the Merkle leaf).'
+      : path === PACK_FILES.headers
+        ? 'The header (leaf format 2: envelope without payload, payload SHA-256, selector values) of every leaf of the window\'s range, RFC 8785 canonical JSON, one per line (each line is the Merkle leaf): proves no event matching the filter was left out.'
       : path === PACK_FILES.edges
         ? 'The leaves just before and after the range of a complete pack (proving the window\'s edges), RFC 8785 canonical JSON, one per line.'
         : path === PACK_FILES.leafSet
@@ -247,6 +289,7 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const manifest: PackManifest = {
     format: PACK_FORMAT,
     coverage,
+    leafFormat2From: headerFrom ?? null,
     packId,
     createdAt,
     exportedBy: { subject: options.exportedBy.subject, issuer: options.exportedBy.issuer },
@@ -296,22 +339,6 @@ async function completeRange(state: EvidenceLogState, scope: EvidenceScope, tree
   while (begin > 0 && (await at(begin - 1)) >= scope.from) begin -= 1;
   while (end < treeSize && (await at(end)) < scope.to) end += 1;
   return { begin, end };
-}
-
-/** The leaf hashes of the proven leaves in index order: the events' lines merged with the edge leaves. */
-function* provenLeafHashes(eventChunks: readonly Buffer[], indices: readonly number[], edges: readonly Buffer[], edgeIndices: readonly number[]): Generator<Hash> {
-  let edge = 0;
-  let n = 0;
-  for (const chunk of eventChunks) {
-    for (let start = 0; start < chunk.length; ) {
-      const end = chunk.indexOf(0x0a, start);
-      while (edge < edgeIndices.length && edgeIndices[edge]! < indices[n]!) yield hashLeaf(edges[edge++]!);
-      yield hashLeaf(chunk.subarray(start, end));
-      n += 1;
-      start = end + 1;
-    }
-  }
-  while (edge < edgeIndices.length) yield hashLeaf(edges[edge++]!);
 }
 
 /**

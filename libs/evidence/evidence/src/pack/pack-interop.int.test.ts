@@ -73,9 +73,35 @@ afterAll(async () => {
 
 const lines = (path: string): string[] => files.get(path)!.toString('utf8').trim().split('\n');
 
+/**
+ * The leaves a pack proves, in index order, as docs/evidence-pack-format.md §4–5 lists them: the
+ * edge before the range, the events (a complete pack) or the headers (a headers pack), the edge
+ * after; only the events otherwise. In a headers pack each selected header is replaced by its whole
+ * event, which Go turns into its header (tools/tlog-verify-go/header.go): the root then recomputes
+ * only if both sides derive the same header. `format2From` is the log's switch to header leaves.
+ */
+function provenLeaves(pack: Map<string, Buffer>, events?: readonly string[]): { leaves: string[]; format2From?: number } {
+  const text = (path: string): string[] => (pack.get(path)?.toString('utf8') ?? '').split('\n').filter((l) => l.length > 0);
+  const m = JSON.parse(pack.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest;
+  const lines = events ?? text(PACK_FILES.events);
+  const format2From = typeof m.leafFormat2From === 'number' ? { format2From: m.leafFormat2From } : {};
+  const coverage = m.coverage;
+  if (coverage?.kind !== 'complete' && coverage?.kind !== 'headers') return { leaves: [...lines], ...format2From };
+  const edges = text(PACK_FILES.edges);
+  const before = coverage.firstLeaf > 0 ? edges.slice(0, 1) : [];
+  const after = edges.slice(before.length);
+  let middle = lines;
+  if (coverage.kind === 'headers') {
+    const byId = new Map(lines.map((l) => [(JSON.parse(l) as { id: string }).id, l]));
+    middle = text(PACK_FILES.headers).map((h) => byId.get((JSON.parse(h) as { id: string }).id) ?? h);
+  }
+  return { leaves: [...before, ...middle, ...after], ...format2From };
+}
+
 function goRequest(eventLines: readonly string[]): object {
   const checkpoints = manifest.checkpoints.map((p) => files.get(p)!.toString('utf8'));
   const latest = checkpoints.length - 1;
+  const { leaves, format2From } = provenLeaves(files, eventLines);
   return {
     origin: TEST_ORIGIN,
     logVkey: f.signer.vkey,
@@ -86,7 +112,7 @@ function goRequest(eventLines: readonly string[]): object {
     consistency: lines(PACK_FILES.consistency).map((l, i) => ({ from: i, to: i + 1, proof: (JSON.parse(l) as { hashes: string[] }).hashes })),
     tlogProofs: [],
     leafSets: [],
-    leafSetProofs: [{ checkpoint: latest, leaves: eventLines.map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: (JSON.parse(files.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: unknown[] }).gaps }],
+    leafSetProofs: [{ checkpoint: latest, leaves: leaves.map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: (JSON.parse(files.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: unknown[] }).gaps, ...(format2From !== undefined ? { format2From } : {}) }],
   };
 }
 
@@ -113,27 +139,33 @@ describe.skipIf(!go)('pack checkpoints and proofs, checked with Go reference cod
     expect(cosigned.status).toBe(0);
   });
 
-  it('accepts the leaf-set proof of one identity\'s events, scattered between many gaps', () => {
-    const events = scattered.get(PACK_FILES.events)!.toString('utf8').trim().split('\n');
+  it("accepts the leaf-set proof of an identity's headers pack: every header of the range, each selected event turned into its header by Go (issue 20, item 1)", () => {
+    const m = JSON.parse(scattered.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest;
+    expect(m.coverage?.kind).toBe('headers');
+    const { leaves, format2From } = provenLeaves(scattered);
+    expect(format2From).toBe(0);
     const proof = JSON.parse(scattered.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: unknown[] };
-    expect(proof.gaps.length).toBeGreaterThan(3);
     const checkpoints = manifest.checkpoints.map((p) => files.get(p)!.toString('utf8'));
-    const request = { origin: TEST_ORIGIN, logVkey: f.signer.vkey, witnessVkeys: [], checkpoints, inclusion: [], consistency: [], tlogProofs: [], leafSets: [], leafSetProofs: [{ checkpoint: checkpoints.length - 1, leaves: events.map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: proof.gaps }] };
+    const request = { origin: TEST_ORIGIN, logVkey: f.signer.vkey, witnessVkeys: [], checkpoints, inclusion: [], consistency: [], tlogProofs: [], leafSets: [], leafSetProofs: [{ checkpoint: checkpoints.length - 1, leaves: leaves.map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: proof.gaps, format2From }] };
     const run = runGo(request);
     expect(run.results.filter((r) => !r.ok)).toEqual([]);
     expect(run.status).toBe(0);
-    const forged = runGo({ ...request, leafSetProofs: [{ ...request.leafSetProofs[0]!, leaves: request.leafSetProofs[0]!.leaves.slice(0, -1) }] });
+    // An event whose payload differs from its header: Go derives another header, the root fails.
+    const events = scattered.get(PACK_FILES.events)!.toString('utf8').trim().split('\n');
+    const altered = events.map((l, i) => (i === 0 ? l.replace('"payload":{', '"payload":{"x":1,') : l));
+    const forged = runGo({ ...request, leafSetProofs: [{ ...request.leafSetProofs[0]!, leaves: provenLeaves(scattered, altered).leaves.map((l) => Buffer.from(l, 'utf8').toString('base64')) }] });
     expect(forged.status).toBe(1);
+    // Without the switch Go hashes the events as whole envelopes (format 1): the root fails too.
+    expect(runGo({ ...request, leafSetProofs: [{ ...request.leafSetProofs[0]!, format2From: undefined }] }).status).toBe(1);
   });
 
   it('accepts the leaf-set proof of a complete pack: the leaf before the range, every event, the leaf after it (issue 20, item 1)', () => {
     const text = (path: string): string[] => midWindow.get(path)!.toString('utf8').trim().split('\n').filter((l) => l.length > 0);
-    const edges = text(PACK_FILES.edges);
-    expect(edges).toHaveLength(2);
-    const leaves = [edges[0]!, ...text(PACK_FILES.events), edges[1]!];
+    expect(text(PACK_FILES.edges)).toHaveLength(2);
+    const { leaves, format2From } = provenLeaves(midWindow);
     const proof = JSON.parse(midWindow.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: unknown[] };
     const checkpoints = manifest.checkpoints.map((p) => files.get(p)!.toString('utf8'));
-    const request = { origin: TEST_ORIGIN, logVkey: f.signer.vkey, witnessVkeys: [], checkpoints, inclusion: [], consistency: [], tlogProofs: [], leafSets: [], leafSetProofs: [{ checkpoint: checkpoints.length - 1, leaves: leaves.map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: proof.gaps }] };
+    const request = { origin: TEST_ORIGIN, logVkey: f.signer.vkey, witnessVkeys: [], checkpoints, inclusion: [], consistency: [], tlogProofs: [], leafSets: [], leafSetProofs: [{ checkpoint: checkpoints.length - 1, leaves: leaves.map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: proof.gaps, format2From }] };
     const run = runGo(request);
     expect(run.results.filter((r) => !r.ok)).toEqual([]);
     expect(run.status).toBe(0);
@@ -141,18 +173,16 @@ describe.skipIf(!go)('pack checkpoints and proofs, checked with Go reference cod
     expect(runGo({ ...request, leafSetProofs: [{ ...request.leafSetProofs[0]!, leaves: request.leafSetProofs[0]!.leaves.slice(1, -1) }] }).status).toBe(1);
   });
 
-  it('accepts the proofs of every genuine test vector (schemas/evidence/test-vectors), edges included, and refuses the omission forgery', () => {
-    const vectors = join(dirname(createRequire(import.meta.url).resolve('@custodian/schemas/evidence/controls.json')), 'test-vectors');
+  const VECTORS = join(dirname(createRequire(import.meta.url).resolve('@custodian/schemas/evidence/controls.json')), 'test-vectors');
+  it.each([VECTORS, join(VECTORS, 'v3')])('accepts the proofs of every genuine test vector in %s, edges and headers included, and refuses the omission forgery', (vectors) => {
     const index = JSON.parse(readFileSync(join(vectors, 'index.json'), 'utf8')) as { keys: { log: string[] }; vectors: { file: string; item: string }[] };
     const requestOf = (file: string): object => {
       const pack = new Map(readTarGz(readFileSync(join(vectors, file))).map((x) => [x.path, x.data]));
       const text = (path: string): string[] => (pack.get(path)?.toString('utf8') ?? '').split('\n').filter((l) => l.length > 0);
       const m = JSON.parse(pack.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest;
-      const edges = text(PACK_FILES.edges);
-      const before = m.coverage?.kind === 'complete' && m.coverage.firstLeaf > 0 ? edges.slice(0, 1) : [];
-      const after = edges.slice(before.length);
       const checkpoints = m.checkpoints.map((p) => pack.get(p)!.toString('utf8'));
       const proof = JSON.parse(pack.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: unknown[] };
+      const { leaves, format2From } = provenLeaves(pack);
       return {
         origin: TEST_ORIGIN,
         logVkey: index.keys.log[0],
@@ -162,7 +192,7 @@ describe.skipIf(!go)('pack checkpoints and proofs, checked with Go reference cod
         consistency: text(PACK_FILES.consistency).map((l, i) => ({ from: i, to: i + 1, proof: (JSON.parse(l) as { hashes: string[] }).hashes })),
         tlogProofs: [],
         leafSets: [],
-        leafSetProofs: [{ checkpoint: checkpoints.length - 1, leaves: [...before, ...text(PACK_FILES.events), ...after].map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: proof.gaps }],
+        leafSetProofs: [{ checkpoint: checkpoints.length - 1, leaves: leaves.map((l) => Buffer.from(l, 'utf8').toString('base64')), gaps: proof.gaps, ...(format2From !== undefined ? { format2From } : {}) }],
       };
     };
     const genuine = index.vectors.filter((v) => v.item === 'genuine');

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { EvidenceError } from '../errors.js';
 import { WORKER_ROLE, checkEventLines, type CheckedLines, type CustodyLine, type LineRule, type LineScope } from './event-line-check.js';
-import { PACK_FILES, type PackManifest } from './evidence-pack.js';
+import { PACK_FILES, type PackCoverage, type PackManifest } from './evidence-pack.js';
 import { readTarGzStream, type ArchiveEntrySink } from './tar-archive.js';
 
 export interface PackReadOptions {
@@ -147,16 +147,29 @@ function ruleList(rules: unknown[]): LineRule[] {
   return rules.filter((r): r is LineRule => typeof r === 'object' && r !== null && typeof (r as LineRule).id === 'string' && typeof (r as LineRule).event === 'string').map((r) => ({ id: r.id, event: r.event, ...(r.where && typeof r.where === 'object' ? { where: r.where } : {}) }));
 }
 
+/**
+ * Which leaf hashes the events need (the leaves' indices are known only to the main thread): format
+ * 1 below the log's switch, 2 from it; both when the events may lie on either side.
+ */
+function eventLeafFormat(coverage: PackCoverage | undefined, headerFrom: number | undefined, treeSize: number): 1 | 2 | 'both' {
+  if (headerFrom === undefined) return 1;
+  // A headers pack proves header leaves; each event is checked against its header (format 2).
+  if (coverage?.kind === 'headers') return 2;
+  const [first, end] = coverage?.kind === 'complete' ? [coverage.firstLeaf, coverage.endLeaf] : [0, treeSize];
+  return headerFrom <= first ? 2 : headerFrom >= end ? 1 : 'both';
+}
+
 /** The scope and event count a manifest claims, or undefined when there is none to read. */
 function manifestHints(manifest: Buffer | undefined): { scope: LineScope; total: number } | undefined {
   if (!manifest) return undefined;
   try {
-    const { scope, counts, coverage } = JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>;
+    const { scope, counts, coverage, leafFormat2From, latestCheckpoint } = JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>;
     if (typeof scope?.from !== 'string' || typeof scope.to !== 'string') return undefined;
     return {
       scope: {
         from: scope.from,
         to: scope.to,
+        leafFormat: eventLeafFormat(coverage, typeof leafFormat2From === 'number' ? leafFormat2From : undefined, latestCheckpoint?.treeSize ?? 0),
         ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}),
         ...(coverage?.kind === 'complete' ? { outsideAllowed: true } : {}),
         ...(typeof scope.connection === 'string' || typeof scope.control === 'string' ? { collectLines: true } : {}),

@@ -24,8 +24,10 @@ import { CustodyError, ed25519PublicKeyFromPem, verifyCustodyAttestation } from 
 import { openStatement } from './dsse.js';
 import { instantKey, type CheckedLines, type CustodyLine, type LocalFinding } from './event-line-check.js';
 import { PACK_FILES, PACK_FORMAT, PACK_FORMATS_READ, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
+import { HeaderSelection, isHeaderLeaf, leafFormatAt, type HeaderFilter } from '../leaf-format.js';
 import { readPack, type ReadPack } from './pack-reader.js';
 import { ruleMatches, type MappingRule } from '../controls/control-catalogue.js';
+import { deterministicUuid } from '../deterministic-uuid.js';
 
 export interface PackCheck {
   readonly name: string;
@@ -103,7 +105,7 @@ export interface PackVerificationReport {
    * against the keys the pack carries (proves nothing about who made it). `failed`: a check failed.
    */
   readonly verdict: 'verified' | 'self-consistent' | 'failed';
-  /** The pack proved that it holds every event of its window (a complete, unfiltered v3 pack). */
+  /** The pack proved that it holds every event of its window (a complete pack), or every event of its window its filter selects (a v4 headers pack). */
   readonly complete: boolean;
   readonly checks: readonly PackCheck[];
   readonly firstFailure?: PackCheck;
@@ -238,13 +240,18 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     const unfiltered = manifest.scope.identity === undefined && manifest.scope.connection === undefined && manifest.scope.control === undefined;
     const coverage = manifest.coverage;
     scopeCheck.scope(manifest);
-    if (manifest.format === PACK_FORMAT) {
+    // v2 and v3 packs hold format-1 leaves only; v4 names the log's switch to format 2 (null: none).
+    const headerFrom = manifest.format === PACK_FORMAT ? manifest.leafFormat2From : null;
+    if (manifest.format === PACK_FORMAT && !(headerFrom === null || (Number.isSafeInteger(headerFrom) && headerFrom! >= 0))) fail('manifest', 'leafFormat2From must be null or a leaf index');
+    if (manifest.format !== 'custodian-evidence-pack/v2') {
       if (manifest.scope.control !== undefined && !files.has(PACK_FILES.mapping)) fail('manifest', `a control pack needs ${PACK_FILES.mapping}`);
       // v3: an unfiltered pack must prove it holds every event of its window.
       if (unfiltered && coverage?.kind !== 'complete') fail('manifest', 'an unfiltered pack must state the complete leaf range it covers (coverage)');
-      if (!unfiltered && coverage?.kind !== 'filtered') fail('manifest', 'a filtered pack states coverage "filtered"');
-      if (coverage?.kind === 'complete' && !(Number.isSafeInteger(coverage.firstLeaf) && Number.isSafeInteger(coverage.endLeaf) && coverage.firstLeaf >= 0 && coverage.endLeaf >= coverage.firstLeaf)) fail('manifest', 'coverage needs firstLeaf ≤ endLeaf, non-negative integers');
-      if (coverage?.kind === 'complete' && !files.has(PACK_FILES.edges)) fail('manifest', `a complete pack needs ${PACK_FILES.edges}`);
+      if (!unfiltered && coverage?.kind !== 'filtered' && !(coverage?.kind === 'headers' && manifest.format === PACK_FORMAT)) fail('manifest', `a filtered pack states coverage "filtered"${manifest.format === PACK_FORMAT ? ' or "headers"' : ''}`);
+      if ((coverage?.kind === 'complete' || coverage?.kind === 'headers') && !(Number.isSafeInteger(coverage.firstLeaf) && Number.isSafeInteger(coverage.endLeaf) && coverage.firstLeaf >= 0 && coverage.endLeaf >= coverage.firstLeaf)) fail('manifest', 'coverage needs firstLeaf ≤ endLeaf, non-negative integers');
+      if ((coverage?.kind === 'complete' || coverage?.kind === 'headers') && !files.has(PACK_FILES.edges)) fail('manifest', `a ${coverage.kind === 'complete' ? 'complete' : 'headers'} pack needs ${PACK_FILES.edges}`);
+      if (coverage?.kind === 'headers' && !files.has(PACK_FILES.headers)) fail('manifest', `a headers pack needs ${PACK_FILES.headers}`);
+      if (coverage?.kind === 'headers' && (headerFrom === null || Math.max(coverage.firstLeaf - 1, 0) < headerFrom!)) fail('manifest', `a headers pack proves format-2 leaves only, but its range starts at leaf ${coverage.firstLeaf} and the log switched to format 2 at ${String(headerFrom)}`);
     }
     pass('manifest', `pack ${manifest.packId} (${manifest.format}), scope ${manifest.scope.from} → ${manifest.scope.to}`);
 
@@ -304,19 +311,23 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     const leafSet = await step('leaf-set proof', () => parseLeafSetProof(text(PACK_FILES.leafSet)));
     if (leafSet.treeSize !== latest.checkpoint.size) fail('leaf-set proof', `the proof is for tree size ${leafSet.treeSize}, not the latest checkpoint's ${latest.checkpoint.size}`);
     const proof = await step('leaf-set proof', () => new LeafSetProofVerifier(leafSet));
-    // A complete pack: the edge leaves around the range, proven like the events, outside the window.
+    // A complete or headers pack: the edge leaves around the range, proven like the events, outside the window.
+    const ranged = coverage?.kind === 'complete' || coverage?.kind === 'headers' ? coverage : undefined;
     const complete = coverage?.kind === 'complete' ? coverage : undefined;
-    const edgeLines = complete ? text(PACK_FILES.edges).split('\n').filter((l) => l.length > 0) : [];
-    const beforeEdge = complete && complete.firstLeaf > 0 ? complete.firstLeaf - 1 : undefined;
-    const afterEdge = complete && complete.endLeaf < latest.checkpoint.size ? complete.endLeaf : undefined;
-    if (complete) {
-      if (complete.endLeaf > latest.checkpoint.size) fail('leaf-set proof', `the coverage ends at leaf ${complete.endLeaf}, beyond the latest checkpoint's size ${latest.checkpoint.size}`);
-      if (manifest.counts.events !== complete.endLeaf - complete.firstLeaf) fail('leaf-set proof', `the coverage [${complete.firstLeaf}, ${complete.endLeaf}) holds ${complete.endLeaf - complete.firstLeaf} leaves but the manifest counts ${manifest.counts.events} events: a complete pack holds every leaf of its range`);
+    const edgeLines = ranged ? text(PACK_FILES.edges).split('\n').filter((l) => l.length > 0) : [];
+    const headerLines = coverage?.kind === 'headers' ? text(PACK_FILES.headers).split('\n').filter((l) => l.length > 0) : [];
+    const beforeEdge = ranged && ranged.firstLeaf > 0 ? ranged.firstLeaf - 1 : undefined;
+    const afterEdge = ranged && ranged.endLeaf < latest.checkpoint.size ? ranged.endLeaf : undefined;
+    if (ranged) {
+      if (ranged.endLeaf > latest.checkpoint.size) fail('leaf-set proof', `the coverage ends at leaf ${ranged.endLeaf}, beyond the latest checkpoint's size ${latest.checkpoint.size}`);
+      if (complete && manifest.counts.events !== complete.endLeaf - complete.firstLeaf) fail('leaf-set proof', `the coverage [${complete.firstLeaf}, ${complete.endLeaf}) holds ${complete.endLeaf - complete.firstLeaf} leaves but the manifest counts ${manifest.counts.events} events: a complete pack holds every leaf of its range`);
+      if (!complete && headerLines.length !== ranged.endLeaf - ranged.firstLeaf) fail('leaf-set proof', `the coverage [${ranged.firstLeaf}, ${ranged.endLeaf}) holds ${ranged.endLeaf - ranged.firstLeaf} leaves but ${PACK_FILES.headers} has ${headerLines.length} headers: a headers pack holds the header of every leaf of its range`);
       const expected = (beforeEdge !== undefined ? 1 : 0) + (afterEdge !== undefined ? 1 : 0);
-      if (edgeLines.length !== expected) fail('leaf-set proof', `${PACK_FILES.edges} holds ${edgeLines.length} leaves, not the ${expected} that bound the range [${complete.firstLeaf}, ${complete.endLeaf})`);
+      if (edgeLines.length !== expected) fail('leaf-set proof', `${PACK_FILES.edges} holds ${edgeLines.length} leaves, not the ${expected} that bound the range [${ranged.firstLeaf}, ${ranged.endLeaf})`);
     }
     const edgeCount = edgeLines.length;
-    if (proof.leafCount !== manifest.counts.events + edgeCount) fail('leaf-set proof', `the proof leaves room for ${proof.leafCount} events but the manifest counts ${manifest.counts.events}${edgeCount > 0 ? ` (and ${edgeCount} edge leaves)` : ''}`);
+    const provenLeaves = (coverage?.kind === 'headers' ? headerLines.length : manifest.counts.events) + edgeCount;
+    if (proof.leafCount !== provenLeaves) fail('leaf-set proof', `the proof leaves room for ${proof.leafCount} leaves but the pack proves ${provenLeaves} (${coverage?.kind === 'headers' ? `${headerLines.length} headers` : `${manifest.counts.events} events`}${edgeCount > 0 ? ` and ${edgeCount} edge leaves` : ''})`);
     const appendEdge = (line: string, index: number, side: 'before' | 'after'): void => {
       if (proof.nextIndex() !== index) fail('leaf-set proof', `the leaf ${side} the range should be at ${index}, the proof puts the next leaf at ${String(proof.nextIndex())}`);
       let occurredAt: unknown;
@@ -333,19 +344,60 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     if (beforeEdge !== undefined) appendEdge(edgeLines[0]!, beforeEdge, 'before');
     const scope = manifest.scope;
     const total = manifest.counts.events;
+    // A headers pack: every header of the range is a proven leaf; the filter, applied to them, says
+    // which events the pack must hold (in leaf order, with the leaf hash of each one's header).
+    const selected: { index: number; id: string; hash: Buffer }[] = [];
+    if (coverage?.kind === 'headers') {
+      const mapping = files.has(PACK_FILES.mapping) ? (JSON.parse(text(PACK_FILES.mapping)) as { rules?: MappingRule[] }) : {};
+      const filter: HeaderFilter = scope.identity !== undefined ? { identity: scope.identity } : scope.connection !== undefined ? { connection: scope.connection } : { controlRules: (mapping.rules ?? []).filter((r) => Array.isArray(r.controls) && r.controls.includes(scope.control!)) };
+      const selection = new HeaderSelection(filter, windowFrom!, windowTo!);
+      for (const [i, line] of headerLines.entries()) {
+        const index = proof.nextIndex();
+        if (index !== coverage.firstLeaf + i) fail('leaf-set proof', `header ${i + 1} sits at leaf ${String(index)}, not ${coverage.firstLeaf + i}: a headers pack has no gap inside its range (a leaf was left out)`);
+        let header: unknown;
+        try {
+          header = JSON.parse(line);
+        } catch {
+          fail('leaf-set proof', `header ${i + 1} (leaf ${index}) is not JSON`);
+        }
+        if (!isHeaderLeaf(header)) fail('leaf-set proof', `header ${i + 1} (leaf ${index}) is not a format-2 header (leafFormat 2)`);
+        const hash = hashLeaf(Buffer.from(line, 'utf8'));
+        proof.append(hash);
+        if (selection.selects(header as Parameters<HeaderSelection['selects']>[0])) selected.push({ index: index!, id: String((header as { id?: unknown }).id), hash });
+      }
+    }
+    // Events outside the claimed scope first: that names the event, whatever the headers say.
+    const scopeFailure = scopeCheck.firstFailure(files.events ?? []);
+    if (scopeFailure) fail('leaf-set proof', scopeFailure);
     let count = 0;
     let outsideWindow = 0;
-    for (const { count: lines, leafHashes, failure, outside } of files.events ?? []) {
+    for (const { count: lines, leafHashes, headerHashes, failure, outside } of files.events ?? []) {
       outsideWindow += outside ?? 0;
       for (let k = 0; k < lines; k += 1) {
+        const at = leafHashes.byteOffset + 32 * k;
+        if (coverage?.kind === 'headers') {
+          // Each event is the next selected header's event: its own header hashes to that leaf.
+          if (count >= selected.length) fail('leaf-set proof', `event ${count + 1}: the pack holds more events than the ${selected.length} its headers select`);
+          const hash = Buffer.from(leafHashes.buffer, at, 32);
+          if (!hash.equals(selected[count]!.hash)) {
+            const later = selected.findIndex((h, j) => j > count && h.hash.equals(hash));
+            if (later > count) fail('leaf-set proof', `the header of leaf ${selected[count]!.index} (event ${selected[count]!.id}) matches the pack's filter but its event is not in the pack: an event of the scope was withheld`);
+            fail('leaf-set proof', `event ${count + 1} does not match the header of leaf ${selected[count]!.index} (event ${selected[count]!.id}), header number ${count + 1} the filter selects: its payload digest or envelope differs from the header the log holds`);
+          }
+          count += 1;
+          continue;
+        }
         const index = proof.nextIndex();
         if (index === undefined || (afterEdge !== undefined && index === afterEdge)) fail('leaf-set proof', `event ${count + 1}: the pack holds more events than the proof and manifest (${total})`);
         if (complete && index !== complete.firstLeaf + count) fail('leaf-set proof', `event ${count + 1} sits at leaf ${String(index)}, not ${complete.firstLeaf + count}: a complete pack has no gap inside its range (an event was left out)`);
-        proof.append(Buffer.from(leafHashes.buffer, leafHashes.byteOffset + 32 * k, 32));
+        // The leaf is the line (format 1) or the event's header (format 2), by the log's switch.
+        const format = leafFormatAt(index!, headerFrom ?? undefined);
+        const hashes = format === 2 && headerHashes ? headerHashes : leafHashes;
+        proof.append(Buffer.from(hashes.buffer, hashes.byteOffset + 32 * k, 32));
         count += 1;
       }
       if (failure) {
-        const index = proof.nextIndex();
+        const index = coverage?.kind === 'headers' ? selected[count]?.index : proof.nextIndex();
         const where = `event ${count + 1}${index === undefined ? '' : ` (leaf ${index})`}`;
         if (failure.kind === 'not-json') fail('leaf-set proof', `${where} is not a JSON object`);
         if (failure.kind === 'outside-period') fail('leaf-set proof', `${where} occurred at ${failure.occurredAt}, outside the pack's scope`);
@@ -353,9 +405,8 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
       }
     }
     if (count !== total) fail('leaf-set proof', `${count} events but the manifest counts ${total}`);
+    if (coverage?.kind === 'headers' && count < selected.length) fail('leaf-set proof', `the header of leaf ${selected[count]!.index} (event ${selected[count]!.id}) matches the pack's filter but its event is not in the pack: an event of the scope was withheld (${selected.length} headers match, ${count} events)`);
     if (afterEdge !== undefined) appendEdge(edgeLines[edgeLines.length - 1]!, afterEdge, 'after');
-    const scopeFailure = scopeCheck.firstFailure(files.events ?? []);
-    if (scopeFailure) fail('leaf-set proof', scopeFailure);
     await step('leaf-set proof', () => {
       try {
         proof.finish(latest.checkpoint.rootHash);
@@ -367,8 +418,10 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     });
     const completeness = complete
       ? `; complete: every leaf ${complete.firstLeaf}..${complete.endLeaf - 1} is in the pack${outsideWindow > 0 ? ` (${outsideWindow} of them timed outside the window, not counted as evidence)` : ''}, ${beforeEdge !== undefined ? `leaf ${beforeEdge} before the window` : 'from the log\'s first leaf'} and ${afterEdge !== undefined ? `leaf ${afterEdge} after it` : `up to the latest checkpoint (events after leaf ${latest.checkpoint.size - 1} are not checkpointed yet)`}`
-      : `; completeness not proven (${manifest.format === PACK_FORMAT ? 'a filtered pack' : `format ${manifest.format}`})`;
-    completenessProven = complete !== undefined;
+      : ranged
+        ? `; complete for its filter: the headers of every leaf ${ranged.firstLeaf}..${ranged.endLeaf - 1} are in the pack and the ${selected.length} that match the filter are its events, ${beforeEdge !== undefined ? `leaf ${beforeEdge} before the window` : 'from the log\'s first leaf'} and ${afterEdge !== undefined ? `leaf ${afterEdge} after it` : `up to the latest checkpoint (events after leaf ${latest.checkpoint.size - 1} are not checkpointed yet)`}`
+        : `; completeness not proven (${manifest.format === 'custodian-evidence-pack/v2' ? `format ${manifest.format}` : headerFrom === null ? 'a filtered pack of a log without header leaves' : 'a filtered pack'})`;
+    completenessProven = ranged !== undefined;
     pass('leaf-set proof', `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)${completeness}`);
 
     // 6. Every custody statement: DSSE signature by the gateway key (pinned or carried), statement = event.
@@ -502,7 +555,7 @@ class ScopeCheck {
     if (this.#scoped) return;
     this.#scoped = true;
     this.#connection = manifest.scope?.connection;
-    this.#control = manifest.format === PACK_FORMAT ? manifest.scope?.control : undefined;
+    this.#control = manifest.format !== 'custodian-evidence-pack/v2' ? manifest.scope?.control : undefined;
     // Lines handed over before the manifest was known were kept: check them now.
     for (const l of this.#lines.splice(0)) this.#checkLine(l.chunk, l.line, l.text);
   }
@@ -564,6 +617,8 @@ interface ShippedMapping {
   readonly controls: readonly { readonly id: string; readonly oscalId: string }[];
   readonly rules: readonly { readonly id: string; readonly event: string; readonly controls: readonly string[] }[];
   readonly findings?: readonly { readonly kind: string; readonly severity: string; readonly controls: readonly string[] }[];
+  /** v4: the masking rules expected to fire in the window. */
+  readonly maskingRules?: readonly string[];
 }
 
 interface ViewsReport {
@@ -672,6 +727,15 @@ function checkViews(input: { manifest: PackManifest; mapping: string; evidence: 
   for (const k of raised) if (!stated.has(k)) throw new Error(`event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
   // A control pack holds only the events evidencing the control, not every event that raises one of its findings.
   if (scope.control === undefined) for (const k of stated) if (!raised.has(k)) throw new Error(`${PACK_FILES.evidence} lists a ${k.split(' ')[0]!} finding for event ${k.split(' ')[1]!}, which is not such an event in the pack`);
+  // A complete pack holds every data.masked event of its window: masking-rule-never-fired is
+  // recomputed for the rules the mapping (v4) says were expected to fire.
+  if (Array.isArray(mapping.maskingRules) && input.events.every((c) => c.maskingRulesFired !== undefined) && kinds.has('masking-rule-never-fired')) {
+    const fired = new Set(input.events.flatMap((c) => c.maskingRulesFired!));
+    const expected = new Map(mapping.maskingRules.filter((rule) => !fired.has(rule)).map((rule) => [deterministicUuid('finding', 'masking-rule-never-fired', rule, scope.from, scope.to), rule]));
+    const stated = views.findings.filter((f) => f.kind === 'masking-rule-never-fired');
+    for (const [id, rule] of expected) if (!stated.some((f) => f.id === id)) throw new Error(`masking rule ${rule} masked nothing in the window (no data.masked event names it) but ${PACK_FILES.evidence} has no masking-rule-never-fired finding for it`);
+    for (const f of stated) if (!expected.has(f.id)) throw new Error(`${PACK_FILES.evidence} lists masking-rule-never-fired finding ${f.id}, which is not that of an expected rule that masked nothing (${[...expected.values()].join(', ') || 'every expected rule fired'})`);
+  }
   // A complete pack holds every event a command finding joins: those findings are recomputed too.
   const commands = commandFindings(input.events, scope.to);
   if (commands) {

@@ -1,23 +1,28 @@
 // Test vectors for other implementations of the pack verifier (schemas/evidence/test-vectors/):
 // small genuine packs and one forged copy per rule of issue 20, each with the verdict and the first
 // failing check that `custodian verify` gives against the pinned keys of keys.json. The committed
-// vectors are verified on every run; CUSTODIAN_WRITE_VECTORS=1 regenerates them first.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// vectors are verified on every run; CUSTODIAN_WRITE_VECTORS=1 regenerates them first (format v4,
+// header leaves). test-vectors/v3/ holds the vectors of format v3 (a log of format-1 leaves),
+// frozen: packs exported before header leaves must keep verifying.
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { Ed25519NoteSigner, formatKeyId, hashLeaf, parseNote, signNote, type NoteSigner } from '@custodian/transparency-log';
+import { Ed25519NoteSigner, hashLeaf, parseNote, signNote, type NoteSigner } from '@custodian/transparency-log';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlCatalogue } from '../controls/control-catalogue.js';
+import { leafBytes } from '../leaf-format.js';
 import type { SqliteEvidenceLogState } from '../sqlite/index.js';
 import { AGENT, ALICE, appendSpecs, buildScenario, bulkSpecs } from '../testing/evidence-scenario.js';
 import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from '../testing/evidence-log-fixture.js';
-import { sha256Hex, signStatement, type DsseEnvelope, type InTotoStatement } from './dsse.js';
+import { packLines, resealPack, setPackLines, type PackFiles } from '../testing/pack-forgery.js';
 import { PACK_FILES, buildEvidencePack, type PackManifest } from './evidence-pack.js';
 import { verifyEvidencePack } from './pack-verification.js';
 import { readTarGz, writeTarGz } from './tar-archive.js';
 
 const VECTORS = join(dirname(createRequire(import.meta.url).resolve('@custodian/schemas/evidence/controls.json')), 'test-vectors');
+/** Vectors of earlier pack formats, never regenerated. */
+const FROZEN = [join(VECTORS, 'v3')];
 const WRITE = process.env.CUSTODIAN_WRITE_VECTORS === '1';
 
 interface Vector {
@@ -36,7 +41,7 @@ interface Index {
   readonly vectors: readonly Vector[];
 }
 
-const readIndex = (): Index => JSON.parse(readFileSync(join(VECTORS, 'index.json'), 'utf8')) as Index;
+const readIndex = (dir: string): Index => JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as Index;
 
 // Regeneration: a fresh log and keys; the index is written from the expectations below and the
 // test above then checks them against the verifier.
@@ -67,8 +72,9 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
   });
 
   it('writes genuine packs and one forgery per rule, with the index', async () => {
-    rmSync(VECTORS, { recursive: true, force: true });
+    // The current format's vectors only: the frozen ones of earlier formats stay.
     mkdirSync(VECTORS, { recursive: true });
+    for (const file of readdirSync(VECTORS)) if (file.endsWith('.tar.gz') || file === 'index.json') rmSync(join(VECTORS, file));
     const vectors: Vector[] = [];
     const write = (file: string, bytes: Buffer, vector: Omit<Vector, 'file'>): void => {
       writeFileSync(join(VECTORS, file), bytes);
@@ -85,27 +91,13 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
     const control = await pack({ control: 'SC-8' });
     write('genuine-complete.tar.gz', complete, { item: 'genuine', description: 'the whole period, unfiltered: complete (v3 coverage)', expect: { verdict: 'verified', complete: true } });
     write('genuine-window.tar.gz', windowed, { item: 'genuine', description: 'an unfiltered window cut between events: both edge leaves in proofs/edges.jsonl', expect: { verdict: 'verified', complete: true } });
-    write('genuine-identity.tar.gz', identity, { item: 'genuine', description: `identity ${AGENT.subject}: filtered, completeness not proven`, expect: { verdict: 'verified', complete: false } });
-    write('genuine-connection.tar.gz', connection, { item: 'genuine', description: 'connection orders-prod', expect: { verdict: 'verified', complete: false } });
-    write('genuine-control.tar.gz', control, { item: 'genuine', description: 'control SC-8 (mapping shipped in controls/mapping.json)', expect: { verdict: 'verified', complete: false } });
+    write('genuine-identity.tar.gz', identity, { item: 'genuine', description: `identity ${AGENT.subject}: the header of every leaf of the range (proofs/headers.jsonl), the events its filter selects; complete for its filter`, expect: { verdict: 'verified', complete: true } });
+    write('genuine-connection.tar.gz', connection, { item: 'genuine', description: 'connection orders-prod, with headers: complete for its filter', expect: { verdict: 'verified', complete: true } });
+    write('genuine-control.tar.gz', control, { item: 'genuine', description: 'control SC-8 (mapping shipped in controls/mapping.json), with headers: complete for its filter', expect: { verdict: 'verified', complete: true } });
 
-    const reseal = (source: Buffer, change: (files: Map<string, Buffer>) => void, signer: NoteSigner = attestation): Promise<Buffer> => {
-      const files = new Map(readTarGz(source).map((x) => [x.path, x.data]));
-      change(files);
-      // The OSCAL evidence links follow the files, as a careful forger would make them.
-      const oscal = JSON.parse(files.get(PACK_FILES.oscal)!.toString('utf8')) as { 'assessment-results': { 'back-matter': { resources: { rlinks?: { href: string; hashes?: { value: string }[] }[] }[] } } };
-      for (const r of oscal['assessment-results']['back-matter'].resources) for (const l of r.rlinks ?? []) for (const h of l.hashes ?? []) if (files.has(l.href.slice(2))) h.value = sha256Hex(files.get(l.href.slice(2))!);
-      files.set(PACK_FILES.oscal, Buffer.from(`${JSON.stringify(oscal, null, 2)}\n`));
-      // Then the manifest's digests (OSCAL included).
-      const manifest = JSON.parse(files.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest & { files: { path: string; sha256: string; bytes: number }[] };
-      manifest.files = manifest.files.filter((x) => files.has(x.path)).map((x) => ({ path: x.path, sha256: sha256Hex(files.get(x.path)!), bytes: files.get(x.path)!.length }));
-      files.set(PACK_FILES.manifest, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
-      const envelope = JSON.parse(files.get(PACK_FILES.attestation)!.toString('utf8')) as DsseEnvelope;
-      const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as InTotoStatement;
-      const subject = [...files.keys()].filter((p) => p !== PACK_FILES.attestation).map((p) => ({ name: p, digest: { sha256: sha256Hex(files.get(p)!) } }));
-      files.set(PACK_FILES.attestation, Buffer.from(`${JSON.stringify(signStatement({ ...statement, subject }, signer, formatKeyId(signer.keyId)), null, 2)}\n`));
-      return writeTarGz([...files.entries()].map(([path, data]) => ({ path, data })), 1_772_400_000);
-    };
+    const reseal = (source: Buffer, change: (files: PackFiles) => void, signer: NoteSigner = attestation): Promise<Buffer> => resealPack(source, change, signer);
+    // The leaf of an event line in this log (it switched to header leaves at leaf 0).
+    const leafOf = (line: string): Buffer => leafBytes(JSON.parse(line) as Record<string, unknown>, 2);
     const json = <T>(files: Map<string, Buffer>, path: string): T => JSON.parse(files.get(path)!.toString('utf8')) as T;
     const setJson = (files: Map<string, Buffer>, path: string, value: unknown): void => void files.set(path, Buffer.from(`${JSON.stringify(value, null, 2)}\n`));
 
@@ -118,7 +110,7 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
         const k = 10;
         const proof = json<{ events: number; gaps: { begin: number; end: number; hashes: string[] }[] }>(fs, PACK_FILES.leafSet);
         const index = manifest.coverage.firstLeaf + k;
-        proof.gaps.push({ begin: index, end: index + 1, hashes: [hashLeaf(Buffer.from(lines[k]!, 'utf8')).toString('base64')] });
+        proof.gaps.push({ begin: index, end: index + 1, hashes: [hashLeaf(leafOf(lines[k]!)).toString('base64')] });
         proof.gaps.sort((a, b) => a.begin - b.begin);
         proof.events -= 1;
         fs.set(PACK_FILES.leafSet, Buffer.from(`${JSON.stringify(proof)}\n`));
@@ -136,7 +128,7 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
         const edges = fs.get(PACK_FILES.edges)!.toString('utf8').trim().split('\n');
         // The last event becomes the "after" edge: it lies inside the window.
         fs.set(PACK_FILES.events, Buffer.from(`${lines.slice(0, -1).join('\n')}\n`));
-        fs.set(PACK_FILES.edges, Buffer.from(`${[edges[0]!, lines[lines.length - 1]!].join('\n')}\n`));
+        fs.set(PACK_FILES.edges, Buffer.from(`${[edges[0]!, leafOf(lines[lines.length - 1]!).toString('utf8')].join('\n')}\n`));
         // The true after-edge leaf becomes a one-leaf gap: the root still recomputes.
         const proof = json<{ events: number; gaps: { begin: number; end: number; hashes: string[] }[] }>(fs, PACK_FILES.leafSet);
         proof.gaps.push({ begin: manifest.coverage.endLeaf, end: manifest.coverage.endLeaf + 1, hashes: [hashLeaf(Buffer.from(edges[1]!, 'utf8')).toString('base64')] });
@@ -145,6 +137,43 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
         fs.set(PACK_FILES.leafSet, Buffer.from(`${JSON.stringify({ ...proof, events: proof.events - 1 })}\n`));
       }),
       { item: '1', description: 'the last event of the window presented as the edge leaf after it (range shortened by one); re-sealed', expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } },
+    );
+    // 1. Filtered packs (headers): an event of the scope withheld; an event that is not its header's; a header changed to dodge the filter.
+    const withhold = (fs: PackFiles, k: number): string => {
+      const lines = packLines(fs, PACK_FILES.events);
+      const [removed] = lines.splice(k, 1);
+      setPackLines(fs, PACK_FILES.events, lines);
+      const manifest = json<PackManifest>(fs, PACK_FILES.manifest);
+      setJson(fs, PACK_FILES.manifest, { ...manifest, counts: { ...manifest.counts, events: manifest.counts.events - 1 } });
+      const proof = json<{ events: number }>(fs, PACK_FILES.leafSet);
+      fs.set(PACK_FILES.leafSet, Buffer.from(`${JSON.stringify({ ...proof, events: proof.events - 1 })}\n`));
+      return removed!;
+    };
+    write('item1-filtered-withheld.tar.gz', await reseal(identity, (fs) => void withhold(fs, 2)), {
+      item: '1',
+      description: `an identity pack with its third event removed (counts adjusted; its header, which names ${AGENT.subject}, left in proofs/headers.jsonl); re-sealed`,
+      expect: { verdict: 'failed', firstFailure: 'leaf-set proof' },
+    });
+    write(
+      'item1-filtered-payload-mismatch.tar.gz',
+      await reseal(identity, (fs) => {
+        const lines = packLines(fs, PACK_FILES.events);
+        const k = lines.findIndex((l) => l.includes('"application":"psql"'));
+        lines[k] = lines[k]!.replace('"application":"psql"', '"application":"psqX"');
+        setPackLines(fs, PACK_FILES.events, lines);
+      }),
+      { item: '1', description: "an identity pack whose event's payload was changed: its SHA-256 is no longer the payloadSha256 of its header; re-sealed", expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } },
+    );
+    write(
+      'item1-filtered-header-dodged.tar.gz',
+      await reseal(identity, (fs) => {
+        const removed = JSON.parse(withhold(fs, 2)) as { id: string };
+        const headers = packLines(fs, PACK_FILES.headers);
+        const k = headers.findIndex((l) => l.includes(`"id":"${removed.id}"`));
+        headers[k] = headers[k]!.replace(`"subject":"${AGENT.subject}"`, '"subject":"someone-else"');
+        setPackLines(fs, PACK_FILES.headers, headers);
+      }),
+      { item: '1', description: 'an identity pack with an event removed and its header changed to name another subject, so that the filter no longer selects it; re-sealed', expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } },
     );
     // 2. Attested with a key that is not the pinned attestation key.
     const other = Ed25519NoteSigner.generate(`${TEST_ORIGIN}/packs`).signer;
@@ -255,11 +284,11 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
 });
 
 describe('evidence pack test vectors (schemas/evidence/test-vectors)', () => {
-  it('every committed vector gives the verdict and first failing check its index states', async () => {
-    const index = readIndex();
+  it.each([VECTORS, ...FROZEN])('every committed vector in %s gives the verdict and first failing check its index states', async (dir) => {
+    const index = readIndex(dir);
     expect(index.vectors.length).toBeGreaterThanOrEqual(15);
     for (const v of index.vectors) {
-      const bytes = readFileSync(join(VECTORS, v.file));
+      const bytes = readFileSync(join(dir, v.file));
       const report = await verifyEvidencePack(bytes, { trustedLogKeys: index.keys.log, trustedAttestationKeys: [index.keys.attestation] });
       expect({ file: v.file, verdict: report.verdict, firstFailure: report.firstFailure?.name }).toEqual({ file: v.file, verdict: v.expect.verdict, firstFailure: v.expect.firstFailure });
       if (v.expect.complete !== undefined) expect(report.complete, v.file).toBe(v.expect.complete);

@@ -197,6 +197,9 @@ export class WriterTreeStorage implements TreeStorage {
  * thread (evidence-log-writer.worker.ts, synchronous=FULL) started at the first write, so that a
  * projector's commits never block the event loop it shares with a gateway.
  */
+/** evidence_meta key: the leaf index from which leaves are in leaf format 2. */
+const LEAF_FORMAT_SWITCH = 'leafFormat2From';
+
 export class SqliteEvidenceLogState implements EvidenceLogState {
   readonly origin: string;
   readonly path: string;
@@ -255,6 +258,19 @@ export class SqliteEvidenceLogState implements EvidenceLogState {
     this.assertOpen();
     if (leaves.length === 0) return;
     await this.treeStorage.withSteps([leafStep(leaves)], () => tree.appendLeafHashes(leaves.map((l) => l.leafHash)));
+  }
+
+  async leafFormatSwitch(): Promise<number | undefined> {
+    this.assertOpen();
+    const value = this.db.prepare<[], { value: string }>(`SELECT value FROM evidence_meta WHERE key = '${LEAF_FORMAT_SWITCH}'`).get()?.value;
+    return value === undefined ? undefined : Number(value);
+  }
+
+  async recordLeafFormatSwitch(leafIndex: number): Promise<void> {
+    this.assertOpen();
+    await this.writer.write([{ kind: 'run', sql: 'INSERT OR IGNORE INTO evidence_meta (key, value) VALUES (?, ?)', rows: [[LEAF_FORMAT_SWITCH, String(leafIndex)]] }]);
+    const recorded = await this.leafFormatSwitch();
+    if (recorded !== leafIndex) throw new EvidenceError('EVIDENCE_LOG_STATE_CORRUPT', `the log switched to leaf format 2 at leaf ${String(recorded)}, not ${leafIndex}`);
   }
 
   async leafCount(): Promise<number> {

@@ -9,6 +9,7 @@ import type { BusPublisher } from '@custodian/event-bus';
 import { MerkleLogProjection, type CheckpointPolicy } from '../merkle-log-projection.js';
 import { SqliteEvidenceLogState } from '../sqlite/index.js';
 import type { EvidenceLogger } from '../evidence-logger.js';
+import type { LeafFormat } from '../leaf-format.js';
 import { scenarioClock } from './evidence-scenario.js';
 
 export const TEST_ORIGIN = 'custodian.test/evidence';
@@ -22,7 +23,7 @@ export interface EvidenceLogFixture {
   readonly clock: Clock;
   signer: NoteSigner;
   /** Opens (or re-opens) the projection over the fixture's state file and starts it. */
-  openProjection(options?: { policy?: CheckpointPolicy; signer?: NoteSigner; previousKeys?: readonly string[]; publisher?: BusPublisher; logger?: EvidenceLogger }): Promise<MerkleLogProjection>;
+  openProjection(options?: { policy?: CheckpointPolicy; signer?: NoteSigner; previousKeys?: readonly string[]; publisher?: BusPublisher; logger?: EvidenceLogger; leafFormat?: LeafFormat }): Promise<MerkleLogProjection>;
   openState(): Promise<SqliteEvidenceLogState>;
   cleanup(): Promise<void>;
 }
@@ -53,6 +54,7 @@ export async function createEvidenceLogFixture(): Promise<EvidenceLogFixture> {
         policy: options.policy ?? { everyEvents: 1_000_000, everySeconds: 3600 },
         ...(options.publisher ? { publisher: options.publisher } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
+        ...(options.leafFormat ? { leafFormat: options.leafFormat } : {}),
         instance: 'test',
         clock,
         flushDelayMs: 5,

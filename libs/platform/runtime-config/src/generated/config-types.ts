@@ -789,6 +789,10 @@ export interface KubernetesGatewayConfig {
    * How long output masking may hold back text that could still be part of a match while the API server is quiet.
    */
   maskingIdleFlushMs: number;
+  /**
+   * Lines of a tty shell (`kubectl exec -it … -- bash`) the gateway cannot know for sure (tab completion, history keys, an alternate-screen program): refuse, pass with an `unverified` marker, or refuse for agents and pass for people (default).
+   */
+  unverifiableLines: "refuse" | "pass" | "agent-refuses";
   clusters: KubernetesClusterConfig[];
 }
 /**

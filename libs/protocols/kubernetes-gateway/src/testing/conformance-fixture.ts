@@ -4,7 +4,8 @@
 // one `exec -i … -- sh` through the gateway with @kubernetes/client-node: the gateway decides
 // each stdin line as its own command (stdin-line mode). Each command is sent as one line
 // `<command>; echo <sentinel>` so the client knows where its output ends; a refused line is
-// answered by the gateway on stderr (`Custodian refused: …`).
+// answered by the gateway on stderr (`custodian: <why> (rule <id>)`; a hold is announced with
+// `custodian: this line needs approval …`, which is not a refusal).
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ import { makeTestPki, type TestPki } from './test-pki.js';
 
 const CLUSTER = 'conformance';
 const PII_FILE = 'conformance-pii.txt';
-const REFUSED = 'Custodian refused: ';
+const REFUSED = /^custodian: (?!this line needs approval)/;
 
 async function connectClient(gateway: KubernetesGateway, pki: TestPki, token: string): Promise<ConformanceClient> {
   const config = kubeConfigFor(`https://127.0.0.1:${gateway.port}/clusters/${CLUSTER}`, token, pki.ca);
@@ -56,7 +57,7 @@ async function connectClient(gateway: KubernetesGateway, pki: TestPki, token: st
         const check = (): void => {
           const newOut = stdout.slice(stdoutFrom);
           const newErr = stderr.slice(stderrFrom);
-          const refusal = newErr.split('\n').find((line) => line.startsWith(REFUSED));
+          const refusal = newErr.split('\n').find((line) => REFUSED.test(line));
           if (newOut.includes(`${sentinel}\n`)) resolve({ ok: true, output: `${newOut.replace(`${sentinel}\n`, '')}${newErr}` });
           else if (refusal) resolve({ ok: false, output: newErr });
           else if (closed) resolve({ ok: false, output: `the exec stream closed: ${newErr}` });

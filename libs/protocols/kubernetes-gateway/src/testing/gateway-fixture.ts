@@ -38,6 +38,17 @@ rules:
       kubernetes: { namespaces: ["team-*"], pods: ["vault-*"] }
     decision: block
     message: No exec into vault pods.
+  - id: no-debug-containers
+    match:
+      kubernetes: { containers: ["debug-*"] }
+    decision: block
+    message: No exec into debug containers.
+  - id: operators-read-web-logs
+    match:
+      identity: { groups: [operators] }
+      kubernetes: { pods: ["web-*"] }
+      http: { methods: [GET], paths: ["/api/v1/namespaces/*/pods/*/log"] }
+    decision: allow
   - id: block-destructive
     match:
       shell:

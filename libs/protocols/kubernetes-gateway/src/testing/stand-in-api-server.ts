@@ -53,6 +53,8 @@ export interface StandInApiServer {
   readonly execs: readonly StandInExec[];
   /** Every authenticated pod GET (`namespace/pod`), in order. */
   readonly podGets: readonly string[];
+  /** Log reads that reached the stand-in (`ns/pod?query`). */
+  readonly logGets: readonly string[];
   /** Requests refused for authentication (count). */
   readonly refused: number;
   /** The working directory commands run in. */
@@ -60,27 +62,38 @@ export interface StandInApiServer {
   close(): Promise<void>;
 }
 
+/** Output bytes the stand-in lets wait in a WebSocket before it stops reading the command. */
+const STAND_IN_MAX_QUEUED = 1024 * 1024;
 const EXEC_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/;
 const POD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/;
+const LOG_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/;
+
+/** An email address in every stand-in pod's log: what masking must redact on the way to the client. */
+export const STAND_IN_LOG_EMAIL = 'log-user@example.com';
 
 /** An environment value in every stand-in pod's spec: what a pod GET through the gateway must never show. */
 export const STAND_IN_POD_SECRET = 'stand-in-pod-env-secret-value';
 
+/** Pods named `multi-…` have two containers (app, sidecar); the others only `app`. */
+function containersOf(name: string): string[] {
+  return name.startsWith('multi-') ? ['app', 'sidecar'] : ['app'];
+}
+
 /** A pod as a real API server returns it (trimmed), with an env value and a volume the gateway must not pass on. */
 function standInPod(namespace: string, name: string): unknown {
+  const names = containersOf(name);
   return {
     kind: 'Pod',
     apiVersion: 'v1',
     metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: '1', labels: { app: name }, annotations: { 'kubectl.kubernetes.io/default-container': 'app', 'example.com/secret-annotation': STAND_IN_POD_SECRET } },
     spec: {
-      containers: [
-        { name: 'app', image: 'busybox:1.36', env: [{ name: 'DB_PASSWORD', value: STAND_IN_POD_SECRET }], volumeMounts: [{ name: 'secrets', mountPath: '/secrets' }] },
-        { name: 'sidecar', image: 'busybox:1.36' },
-      ],
+      containers: names.map((container) =>
+        container === 'app' ? { name: 'app', image: 'busybox:1.36', env: [{ name: 'DB_PASSWORD', value: STAND_IN_POD_SECRET }], volumeMounts: [{ name: 'secrets', mountPath: '/secrets' }] } : { name: container, image: 'busybox:1.36' },
+      ),
       volumes: [{ name: 'secrets', secret: { secretName: 'db' } }],
       nodeName: 'stand-in-node',
     },
-    status: { phase: 'Running', podIP: '10.0.0.7', containerStatuses: [{ name: 'app', ready: true, started: true, restartCount: 0, image: 'busybox:1.36' }, { name: 'sidecar', ready: true, started: true, restartCount: 0, image: 'busybox:1.36' }] },
+    status: { phase: 'Running', podIP: '10.0.0.7', containerStatuses: names.map((container) => ({ name: container, ready: true, started: true, restartCount: 0, image: 'busybox:1.36' })) },
   };
 }
 
@@ -91,17 +104,30 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
   const children = new Set<ReturnType<typeof spawn>>();
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => chooseProtocol(offered) ?? false });
   const podGets: string[] = [];
+  const logGets: string[] = [];
   const server: Server = createServer({ cert: options.cert, key: options.key, ...(options.clientCa ? { ca: options.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, (request, response) => {
     const send = (status: number, body: unknown): void => {
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(body));
     };
-    const match = POD_PATH.exec(new URL(request.url ?? '/', 'https://stand-in').pathname);
-    if (!match || request.method !== 'GET') return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
+    const url = new URL(request.url ?? '/', 'https://stand-in');
+    const log = LOG_PATH.exec(url.pathname);
+    const match = POD_PATH.exec(url.pathname);
+    if ((!match && !log) || request.method !== 'GET') return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
     if (!authenticate(request)) {
       refused++;
       return send(401, { kind: 'Status', status: 'Failure', reason: 'Unauthorized', code: 401 });
     }
+    if (log) {
+      // A pod's log: a few lines naming the pod and container, one with an email address (for masking tests).
+      const [namespace, pod] = [decodeURIComponent(log[1]!), decodeURIComponent(log[2]!)];
+      logGets.push(`${namespace}/${pod}?${url.searchParams.toString()}`);
+      if (pod.startsWith('missing-')) return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', message: `pods "${pod}" not found`, code: 404 });
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.end(`started ${namespace}/${pod} container ${url.searchParams.get('container') ?? 'app'}\nuser signed up: ${STAND_IN_LOG_EMAIL}\nready\n`);
+      return;
+    }
+    if (!match) return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 });
     const [namespace, pod] = [decodeURIComponent(match[1]!), decodeURIComponent(match[2]!)];
     podGets.push(`${namespace}/${pod}`);
     if (pod.startsWith('missing-')) return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', message: `pods "${pod}" not found`, code: 404 });
@@ -133,6 +159,8 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
     }
     const command = url.searchParams.getAll('command');
     if (command.length === 0) return deny(400, 'Bad Request');
+    // As the API server: without a container, only a pod with one container can run the exec.
+    if (!url.searchParams.get('container') && containersOf(decodeURIComponent(match[2]!)).length > 1) return deny(400, 'Bad Request');
     wss.handleUpgrade(request, socket, head, (ws) => {
       const exec: StandInExec = {
         namespace: decodeURIComponent(match[1]!),
@@ -155,16 +183,37 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
     const child = spawn(exec.command[0]!, exec.command.slice(1), { cwd: workdir, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', POD: exec.pod, NAMESPACE: exec.namespace, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(child);
     const stdinDecoder = new TextDecoder();
+    // A tty exec: a real container runtime gives the command a pty; the stand-in models the
+    // pty's canonical-mode line editing (no echo) so that what the command reads is what a shell
+    // on a terminal would run.
+    const cooked = exec.tty ? new CookedLines() : undefined;
     if (!withStdin) child.stdin.end();
     child.stdin.on('error', () => undefined);
-    child.stdout.on('data', (chunk: Buffer) => ws.send(encodeChannelMessage(Channel.stdout, chunk)));
-    child.stderr.on('data', (chunk: Buffer) => ws.send(encodeChannelMessage(Channel.stderr, chunk)));
+    // Backpressure as an API server has it: the command's output is read only as fast as the
+    // WebSocket drains (so that a test of the gateway's memory measures the gateway, not this).
+    let queued = 0;
+    const relay = (channel: number) => (chunk: Buffer) => {
+      queued += chunk.length;
+      if (queued > STAND_IN_MAX_QUEUED) {
+        child.stdout.pause();
+        child.stderr.pause();
+      }
+      ws.send(encodeChannelMessage(channel, chunk), () => {
+        queued -= chunk.length;
+        if (queued <= STAND_IN_MAX_QUEUED / 2) {
+          child.stdout.resume();
+          child.stderr.resume();
+        }
+      });
+    };
+    child.stdout.on('data', relay(Channel.stdout));
+    child.stderr.on('data', relay(Channel.stderr));
     ws.on('message', (data: Buffer) => {
       const channel = data[0];
       const payload = data.subarray(1);
       if (channel === Channel.stdin && withStdin) {
         exec.stdin += stdinDecoder.decode(payload, { stream: true });
-        child.stdin.write(payload);
+        child.stdin.write(cooked ? cooked.push(payload) : payload);
       } else if (channel === Channel.resize) exec.resizes.push(payload.toString('utf8'));
       else if (channel === Channel.close && ws.protocol === V5_PROTOCOL && payload[0] === Channel.stdin) child.stdin.end();
     });
@@ -198,6 +247,7 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
     port,
     execs,
     podGets,
+    logGets,
     get refused() {
       return refused;
     },
@@ -213,4 +263,26 @@ export async function startStandInApiServer(options: StandInApiServerOptions): P
       await rm(workdir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The line discipline of a pty in canonical mode, as far as a shell's input goes: a line is
+ * delivered at CR or NL (CR becomes NL, ICRNL), ^U (VKILL) discards the line typed so far, DEL and
+ * ^H (VERASE) erase one character; everything else (^E included) is part of the line. No echo.
+ */
+export class CookedLines {
+  private line: number[] = [];
+
+  push(bytes: Uint8Array): Buffer {
+    const out: number[] = [];
+    for (const byte of bytes) {
+      if (byte === 0x0d || byte === 0x0a) {
+        out.push(...this.line, 0x0a);
+        this.line = [];
+      } else if (byte === 0x15) this.line = [];
+      else if (byte === 0x7f || byte === 0x08) this.line.pop();
+      else this.line.push(byte);
+    }
+    return Buffer.from(out);
+  }
 }

@@ -686,9 +686,9 @@ export interface paths {
         get: {
             parameters: {
                 query: {
-                    /** @description Start (inclusive) */
+                    /** @description Start (inclusive), RFC 3339 UTC */
                     from: string;
-                    /** @description End (exclusive) */
+                    /** @description End (exclusive), RFC 3339 UTC */
                     to: string;
                     /** @description Only events of this identity subject */
                     identity?: string;
@@ -736,9 +736,9 @@ export interface paths {
         get: {
             parameters: {
                 query: {
-                    /** @description Start (inclusive) */
+                    /** @description Start (inclusive), RFC 3339 UTC */
                     from: string;
-                    /** @description End (exclusive) */
+                    /** @description End (exclusive), RFC 3339 UTC */
                     to: string;
                     /** @description Only events of this identity subject */
                     identity?: string;
@@ -1038,7 +1038,7 @@ export interface paths {
                                 detail: string;
                             };
                             keysPinned: boolean;
-                            /** @description The pack's manifest (packId */
+                            /** @description The pack's manifest (packId, scope, counts, latestCheckpoint) when it could be read */
                             manifest?: Record<string, never>;
                             custody?: {
                                 statements?: number;
@@ -1312,8 +1312,12 @@ export interface paths {
                     to?: string;
                     /** @description Sessions with at least one such decision (allowed-only: none blocked or held) */
                     decision?: "blocked" | "held" | "masked" | "allowed-only";
-                    /** @description true: not closed yet */
+                    /** @description true: not closed yet (live or quiet); false: closed */
                     live?: "true" | "false";
+                    /** @description live: not closed and an event in the last 15 minutes; quiet: not closed, no event for 15 minutes (idle, or its gateway stopped without closing it); ended: closed */
+                    state?: "live" | "quiet" | "ended";
+                    /** @description Only sessions named by a finding of the evidence views (as on GET /v1/evidence/findings) in [from, to); from defaults to 30 days before to, to to now. Covers checkpointed events. 503 EVIDENCE_NOT_CONFIGURED without an evidence log. */
+                    findings?: "true";
                     limit?: number;
                     cursor?: string;
                 };
@@ -1346,7 +1350,61 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["Unauthenticated"];
-                503: components["responses"]["AuditUnavailable"];
+                /** @description `EVENT_STORE_UNAVAILABLE`, or `EVIDENCE_NOT_CONFIGURED` for `findings=true` without an evidence log */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changed, as server-sent events (dashboards refetch instead of polling)
+         * @description `event: ready` first, then `event: approval` with `data: {"approvalId","sessionId"}` when an
+         *     approval the caller may see (as `GET /v1/approvals/{approvalId}`) was requested or changed,
+         *     and `event: session` with `data: {"sessionId"}` when a session the caller may see (as
+         *     `GET /v1/sessions/{sessionId}`) changed: ids only, after the read models applied the change.
+         *     Notices for one id are coalesced over 250 ms; `: keep-alive` comments every 15 s. The
+         *     connection ends after 5 minutes and `retry: 1000` makes EventSource reconnect, so the
+         *     caller's session cookie or token is checked again.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The event stream */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                401: components["responses"]["Unauthenticated"];
             };
         };
         put?: never;
@@ -1514,8 +1572,18 @@ export interface components {
             openedAt: string;
             /** Format: date-time */
             closedAt: string | null;
-            /** @description No session.closed yet: running (or its gateway stopped without closing it) */
+            /**
+             * @description live: not closed, an event in the last 15 minutes; quiet: not closed and no event for 15 minutes (idle, or its gateway stopped without closing it: no gateway heartbeat is in the log, so the page does not claim either); ended: closed
+             * @enum {string}
+             */
+            state: "live" | "quiet" | "ended";
+            /** @description state is live */
             live: boolean;
+            /**
+             * Format: date-time
+             * @description When the session's latest event happened
+             */
+            lastEventAt: string;
             closeReason: string | null;
             durationMs: number | null;
             errorCode: string | null;
@@ -1608,7 +1676,7 @@ export interface components {
             /** Format: date-time */
             signedAt: string;
             keyIds?: string[];
-            /** @description C2SP signed checkpoint note */
+            /** @description C2SP signed checkpoint note, with witness cosignature lines */
             note: string;
         };
         EvidenceFinding: {

@@ -1,7 +1,8 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useId, useState } from 'react';
 import { Link } from 'react-router';
-import { $api, LIVE_REFRESH_MS, apiErrorOf, type Approval, type Schemas } from '../api';
+import { $api, apiErrorOf, type Approval, type Schemas } from '../api';
+import { useFallbackRefresh } from '../live';
 import { formatTime, timeLeft } from '../time';
 
 type Status = 'pending' | 'granted' | 'denied' | 'expired' | 'cancelled' | 'all';
@@ -129,7 +130,8 @@ export function ApprovalsPage({ identity }: { identity: Schemas['Identity'] }) {
   const [status, setStatus] = useState<Status>('pending');
   const now = useNow();
   const statusId = useId();
-  const approvals = $api.useQuery('get', '/v1/approvals', { params: { query: { status, limit: 100 } } }, { refetchInterval: LIVE_REFRESH_MS });
+  const poll = useFallbackRefresh();
+  const approvals = $api.useQuery('get', '/v1/approvals', { params: { query: { status, limit: 100 } } }, { refetchInterval: poll });
   return (
     <section aria-labelledby="approvals-heading">
       <div className="page-head">

@@ -1,21 +1,27 @@
+import { Suspense } from 'react';
 import { Link, useParams } from 'react-router';
-import { $api, LIVE_REFRESH_MS, apiErrorOf } from '../api';
-import { replayViewFor } from '../replay';
+import { $api, apiErrorOf } from '../api';
+import { useFallbackRefresh } from '../live';
+import { replayViewFor, timelineViewFor } from '../replay';
 import { formatTime } from '../time';
+import { SessionState } from './SessionsPage';
 
 export function SessionPage() {
   const { sessionId = '' } = useParams();
-  const session = $api.useQuery('get', '/v1/sessions/{sessionId}', { params: { path: { sessionId } } }, { refetchInterval: (query) => (query.state.data?.session.live ? LIVE_REFRESH_MS : false) });
+  const poll = useFallbackRefresh();
+  const session = $api.useQuery('get', '/v1/sessions/{sessionId}', { params: { path: { sessionId } } }, { refetchInterval: (query) => (query.state.data && query.state.data.session.state !== 'ended' ? poll : false) });
   if (session.error) return <p role="alert">{apiErrorOf(session.error)?.message ?? 'Could not load the session.'} <Link to="/sessions">All sessions</Link></p>;
   if (!session.data) return <p role="status">Loading…</p>;
   const s = session.data.session;
+  const timeline = timelineViewFor(s.connection.protocol);
+  const Timeline = timeline.component;
   const replay = replayViewFor(s.connection.protocol);
-  const Replay = replay.component;
+  const Replay = replay?.component;
   return (
     <section aria-labelledby="session-heading">
       <div className="page-head">
         <h1 id="session-heading">
-          Session on {s.connection.name} {s.live && <span className="live">● live</span>}
+          Session on {s.connection.name} <SessionState session={s} />
         </h1>
         <Link to="/sessions">All sessions</Link>
       </div>
@@ -33,7 +39,7 @@ export function SessionPage() {
         <dt>Opened</dt>
         <dd>{formatTime(s.openedAt)}</dd>
         <dt>Ended</dt>
-        <dd>{s.closedAt ? `${formatTime(s.closedAt)} (${s.closeReason ?? '?'}${s.errorCode ? `, ${s.errorCode}` : ''}; ${s.durationMs ?? '?'} ms)` : 'not yet'}</dd>
+        <dd>{s.closedAt ? `${formatTime(s.closedAt)} (${s.closeReason ?? '?'}${s.errorCode ? `, ${s.errorCode}` : ''}; ${s.durationMs ?? '?'} ms)` : `not yet; latest event ${formatTime(s.lastEventAt)}`}</dd>
         <dt>Commands</dt>
         <dd>
           {s.counts.commands} ({s.counts.allowed} allowed, {s.counts.blocked} blocked, {s.counts.held} held for approval, {s.counts.masked} masked)
@@ -44,8 +50,16 @@ export function SessionPage() {
           {s.custodyExposed === null ? '' : s.custodyExposed ? ' — EXPOSED (see the custody statement)' : ' — signed statement: never exposed to the client'}
         </dd>
       </dl>
-      <h2>{replay.title}</h2>
-      <Replay session={s} />
+      {replay && Replay && (
+        <>
+          <h2>{replay.title}</h2>
+          <Suspense fallback={<p role="status">Loading the replay…</p>}>
+            <Replay session={s} />
+          </Suspense>
+        </>
+      )}
+      <h2>{timeline.title}</h2>
+      <Timeline session={s} />
     </section>
   );
 }

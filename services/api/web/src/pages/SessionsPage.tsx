@@ -1,11 +1,13 @@
 import { useId, useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
-import { $api, LIVE_REFRESH_MS, apiErrorOf } from '../api';
+import { $api, apiErrorOf, type Schemas } from '../api';
+import { useFallbackRefresh } from '../live';
 import { formatTime } from '../time';
 
-const FILTERS = ['identity', 'connection', 'protocol', 'from', 'to', 'decision', 'live'] as const;
+const FILTERS = ['identity', 'connection', 'protocol', 'from', 'to', 'decision', 'state', 'findings'] as const;
 type Filter = (typeof FILTERS)[number];
 type DecisionFilter = 'blocked' | 'held' | 'masked' | 'allowed-only';
+type StateFilter = 'live' | 'quiet' | 'ended';
 const PAGE_SIZE = 50;
 
 /** `datetime-local` value (local time) → RFC 3339 (UTC), or undefined. */
@@ -15,17 +17,32 @@ function toRfc3339(local: string | null): string | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
 }
 
+/** Live, quiet (open but no event for a while: idle, or its gateway stopped without closing it) or ended. */
+export function SessionState({ session }: { session: Schemas['SessionSummary'] }) {
+  if (session.state === 'live') return <span className="live">● live</span>;
+  if (session.state === 'quiet') {
+    return (
+      <span className="quiet" title="No event for 15 minutes: idle, or its gateway stopped without closing it">
+        ○ quiet since {formatTime(session.lastEventAt)}
+      </span>
+    );
+  }
+  return <>ended ({session.closeReason ?? '?'})</>;
+}
+
 export function SessionsPage() {
   const [params, setParams] = useSearchParams();
   // Cursors of the pages before this one (keyset paging has no page numbers).
   const [cursors, setCursors] = useState<string[]>([]);
-  const ids = { identity: useId(), connection: useId(), protocol: useId(), from: useId(), to: useId(), decision: useId(), live: useId() };
+  const ids = { identity: useId(), connection: useId(), protocol: useId(), from: useId(), to: useId(), decision: useId(), state: useId(), findings: useId() };
   const value = (name: Filter): string => params.get(name) ?? '';
   const cursor = cursors[cursors.length - 1];
   const from = toRfc3339(params.get('from'));
   const to = toRfc3339(params.get('to'));
   const decision = value('decision') as DecisionFilter | '';
-  const live = value('live') as 'true' | 'false' | '';
+  const state = value('state') as StateFilter | '';
+  const findings = value('findings') === 'true';
+  const poll = useFallbackRefresh();
   const sessions = $api.useQuery(
     'get',
     '/v1/sessions',
@@ -39,12 +56,13 @@ export function SessionsPage() {
           ...(from ? { from } : {}),
           ...(to ? { to } : {}),
           ...(decision ? { decision } : {}),
-          ...(live ? { live } : {}),
+          ...(state ? { state } : {}),
+          ...(findings ? { findings: 'true' as const } : {}),
           ...(cursor ? { cursor } : {}),
         },
       },
     },
-    { refetchInterval: LIVE_REFRESH_MS },
+    { refetchInterval: poll },
   );
   const onSubmit = (event: FormEvent<HTMLFormElement>): void => {
     event.preventDefault();
@@ -98,13 +116,19 @@ export function SessionsPage() {
             <option value="allowed-only">nothing blocked or held</option>
           </select>
         </label>
-        <label htmlFor={ids.live}>
+        <label htmlFor={ids.state}>
           State
-          <select id={ids.live} name="live" defaultValue={value('live')}>
+          <select id={ids.state} name="state" defaultValue={value('state')}>
             <option value="">any</option>
-            <option value="true">live</option>
-            <option value="false">ended</option>
+            <option value="live">live</option>
+            <option value="quiet">quiet</option>
+            <option value="ended">ended</option>
           </select>
+        </label>
+        <label htmlFor={ids.findings} className="checkbox">
+          <span>
+            <input id={ids.findings} name="findings" type="checkbox" value="true" defaultChecked={findings} /> Has findings
+          </span>
         </label>
         <button type="submit">Apply</button>
       </form>
@@ -139,7 +163,9 @@ export function SessionsPage() {
                 <td>
                   {s.connection.name} <span className="muted">({s.connection.protocol})</span>
                 </td>
-                <td>{s.live ? <span className="live">● live</span> : `ended (${s.closeReason ?? '?'})`}</td>
+                <td>
+                  <SessionState session={s} />
+                </td>
                 <td>{s.counts.commands}</td>
                 <td>
                   {s.counts.blocked} / {s.counts.held}

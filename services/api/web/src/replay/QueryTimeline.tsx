@@ -1,20 +1,22 @@
-import { $api, LIVE_REFRESH_MS, apiErrorOf } from '../api';
+import { $api, apiErrorOf } from '../api';
+import { useFallbackRefresh } from '../live';
 import { formatDuration, formatTime } from '../time';
 import type { ReplayViewProps } from './index';
 
 /** The SQL query timeline: GET /v1/sessions/{id}/timeline, paged by revision, live while the session runs. */
 export function QueryTimeline({ session }: ReplayViewProps) {
+  const poll = useFallbackRefresh(session.state !== 'ended');
   const timeline = $api.useQuery(
     'get',
     '/v1/sessions/{sessionId}/timeline',
     { params: { path: { sessionId: session.sessionId } } },
-    { refetchInterval: session.live ? LIVE_REFRESH_MS : false },
+    { refetchInterval: poll },
   );
   if (timeline.error) return <p role="alert">Could not load the timeline: {apiErrorOf(timeline.error)?.message ?? 'error'}</p>;
   if (!timeline.data) return <p role="status">Loading the timeline…</p>;
   return (
     <>
-      <table aria-label="Query timeline">
+      <table aria-label={session.connection.protocol === 'postgres' ? 'Query timeline' : 'Commands'}>
         <thead>
           <tr>
             <th scope="col">Time</th>

@@ -5,27 +5,27 @@
 // line), a message is printed and the refusal recorded; approval → input is held until decided.
 // A line the gateway cannot know (alternate screen, keys it does not model) follows the
 // unverifiable-line policy: refuse, or pass with `unverified: true` in the command's summary.
-import type { GatewayLogger } from '@custodian/gateway-kit';
+import { MaskingFindings } from '@custodian/masking';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
-import type { PipelineSession } from '@custodian/session-pipeline';
-import type ssh2 from 'ssh2';
-import type { UnverifiableLinePolicy } from './gateway-options.js';
 import { AlternateScreenTracker, LineEditor, type EditorEvent } from './line-editor.js';
-import { refusalText } from './gateway-errors.js';
+import { refusalText } from './refusal-text.js';
+import type { LineGateContext, TerminalPorts } from './terminal-ports.js';
+
+/** What happens to a line the gateway cannot know: refused, passed (marked unverified), or refused for agents only. */
+export type UnverifiableLinePolicy = 'refuse' | 'pass' | 'agent-refuses';
+
+/** The rule id of the gateway's refusal of a line it cannot verify. */
+export const UNVERIFIABLE_LINE_RULE = 'custodian:unverifiable-line';
 
 const ERASE_LINE = Buffer.from([0x05, 0x15]);
-/** Client input held while a line waits for its decision; beyond this the client channel is paused. */
+/** Client input held while a line waits for its decision; beyond this the client's input is paused. */
 const MAX_HELD_INPUT = 256 * 1024;
 
-export interface ShellLineGateContext {
-  readonly session: PipelineSession;
-  readonly channel: number;
+export interface TerminalLineGateContext extends LineGateContext {
   readonly unverifiableLines: UnverifiableLinePolicy;
-  readonly abort: AbortSignal;
-  readonly logger: GatewayLogger;
 }
 
-export class ShellLineGate {
+export class TerminalLineGate {
   private readonly editor = new LineEditor();
   private readonly screen = new AlternateScreenTracker();
   private readonly held: EditorEvent[] = [];
@@ -34,21 +34,22 @@ export class ShellLineGate {
   private closed = false;
 
   constructor(
-    private readonly client: ssh2.ServerChannel,
-    private readonly upstream: ssh2.ClientChannel,
-    private readonly context: ShellLineGateContext,
+    private readonly ports: TerminalPorts,
+    private readonly context: TerminalLineGateContext,
   ) {}
 
+  /** The terminal's output, watched for full-screen programs (alternate screen). */
   observeOutput(chunk: Uint8Array): void {
     this.screen.observe(chunk);
   }
 
-  input(chunk: Buffer): void {
+  /** Keys from the client. */
+  input(chunk: Uint8Array): void {
     for (const event of this.editor.push(chunk)) {
       this.held.push(event);
       this.heldBytes += event.bytes.length;
     }
-    if (this.heldBytes > MAX_HELD_INPUT) this.client.pause();
+    if (this.heldBytes > MAX_HELD_INPUT) this.ports.pauseInput();
     void this.drain();
   }
 
@@ -58,14 +59,11 @@ export class ShellLineGate {
 
   private send(bytes: Buffer, label: string): void {
     if (bytes.length === 0) return;
-    this.context.session.recordFrame('client-to-upstream', label, bytes, { channel: this.context.channel });
-    this.upstream.write(bytes);
+    this.ports.toUpstream(bytes, label);
   }
 
   private print(text: string): void {
-    const bytes = Buffer.from(`\r\n${text.replace(/\r?\n/g, '\r\n')}\r\n`, 'utf8');
-    this.context.session.recordFrame('upstream-to-client', 'custodian-notice', bytes, { channel: this.context.channel });
-    this.client.write(bytes);
+    this.ports.toClient(`\r\n${text.replace(/\r?\n/g, '\r\n')}\r\n`, 'custodian-notice');
   }
 
   private refusesUnverifiable(): boolean {
@@ -85,22 +83,25 @@ export class ShellLineGate {
       }
     } finally {
       this.deciding = false;
-      if (this.heldBytes <= MAX_HELD_INPUT) this.client.resume();
+      if (this.heldBytes <= MAX_HELD_INPUT) this.ports.resumeInput();
     }
   }
 
   private async enter(event: Extract<EditorEvent, { kind: 'enter' }>): Promise<void> {
-    const session = this.context.session;
+    const { session, kind, abort } = this.context;
     const alternate = this.screen.alternateScreen;
     const unverified = alternate || event.uncertain;
     if (!unverified && event.line.trim() === '') {
       this.send(event.bytes, 'stdin');
       return;
     }
+    const findings = new MaskingFindings();
+    const text = session.masking.maskText(event.line, 'command', findings);
     if (unverified && this.refusesUnverifiable()) {
       const why = alternate ? 'a full-screen program is running (alternate screen)' : 'the line was edited with keys the gateway cannot follow (completion, history, …)';
-      const decision = session.gatewayBlock('shell', 'custodian:unverifiable-line', `line not verifiable: ${why}`, `Custodian cannot verify this line: ${why}; retype it in full`);
-      const outcome = await session.issue({ language: 'shell', kind: 'shell', text: session.masking.maskText(event.line, 'command'), summary: { unverified: true, alternateScreen: alternate }, decision, signal: this.context.abort });
+      const decision = session.gatewayBlock('shell', UNVERIFIABLE_LINE_RULE, `line not verifiable: ${why}`, `Custodian cannot verify this line: ${why}; retype it in full`);
+      const outcome = await session.issue({ language: 'shell', kind, text, summary: { ...this.context.summary, unverified: true, alternateScreen: alternate }, decision, signal: abort });
+      if (findings.total > 0) session.recordMasked(outcome.commandId, findings);
       this.refuse(outcome.forward ? '' : outcome.message, null);
       return;
     }
@@ -109,10 +110,11 @@ export class ShellLineGate {
       this.send(event.bytes, 'stdin-unverified');
       return;
     }
-    const decision = decideShellSync(session.policy, session.policyContext, event.line);
-    if (decision.decision === 'require-approval') this.print(`custodian: this line needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver in Custodian (session ${session.id})…`);
-    const summary = { ...shellLanguage.summary(decision.classification), ...(unverified ? { unverified: true } : {}) };
-    const outcome = await session.issue({ language: 'shell', kind: 'shell', text: session.masking.maskText(event.line, 'command'), summary, decision, signal: this.context.abort });
+    const decision = decideShellSync(session.policy, this.context.policyContext ?? session.policyContext, event.line);
+    if (decision.decision === 'require-approval' && session.canHoldForApproval) this.print(`custodian: this line needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver in Custodian (session ${session.id})…`);
+    const summary = { ...shellLanguage.summary(decision.classification), ...this.context.summary, ...(unverified ? { unverified: true } : {}) };
+    const outcome = await session.issue({ language: 'shell', kind, text, summary, decision, signal: abort });
+    if (findings.total > 0) session.recordMasked(outcome.commandId, findings);
     if (this.closed) return;
     if (outcome.forward) this.send(event.bytes, 'stdin');
     else this.refuse(outcome.message, outcome.ruleId);

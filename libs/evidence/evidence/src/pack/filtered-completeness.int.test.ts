@@ -1,0 +1,172 @@
+// Completeness of filtered packs (issue 20, item 1): over a log whose leaves are event headers (leaf
+// format 2), a pack filtered by identity, connection or control carries the header of every leaf
+// of its window's range and the full events only of those its filter selects. The verifier applies
+// the filter to the headers: an event withheld, an event that differs from its header, or a header
+// changed to dodge the filter, is refused even when the pack is re-sealed with the attestation key.
+// Over a format-1 log the same withholding cannot be seen (the last test shows it).
+import { Ed25519NoteSigner, MerkleTree, type NoteSigner } from '@custodian/transparency-log';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadControlCatalogue } from '../controls/control-catalogue.js';
+import type { SqliteEvidenceLogState } from '../sqlite/index.js';
+import { AGENT, ALICE, appendSpecs, buildScenario, bulkSpecs } from '../testing/evidence-scenario.js';
+import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from '../testing/evidence-log-fixture.js';
+import { packJson, packLines, resealPack, setPackJson, setPackLines, type PackFiles } from '../testing/pack-forgery.js';
+import { PACK_FILES, buildEvidencePack, type PackManifest } from './evidence-pack.js';
+import { readTarGz } from './tar-archive.js';
+import { verifyEvidencePack } from './pack-verification.js';
+
+const catalogue = loadControlCatalogue();
+const PERIOD = { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' };
+const attestation: NoteSigner = Ed25519NoteSigner.generate(`${TEST_ORIGIN}/packs`).signer;
+
+async function scenarioLog(leafFormat: 1 | 2): Promise<{ f: EvidenceLogFixture; state: SqliteEvidenceLogState }> {
+  const f = await createEvidenceLogFixture();
+  const projection = await f.openProjection({ leafFormat });
+  await appendSpecs(f.store, f.factory, bulkSpecs(3, 'before'));
+  await projection.caughtUp();
+  await projection.checkpointNow();
+  await appendSpecs(f.store, f.factory, [...buildScenario().specs, ...bulkSpecs(3, 'after')]);
+  await projection.caughtUp();
+  await projection.checkpointNow();
+  await projection.close();
+  return { f, state: await f.openState() };
+}
+
+let log: { f: EvidenceLogFixture; state: SqliteEvidenceLogState };
+const pinned = (): { trustedLogKeys: string[]; trustedAttestationKeys: string[] } => ({ trustedLogKeys: [log.f.signer.vkey], trustedAttestationKeys: [attestation.vkey] });
+const packOf = async (scope: Record<string, string>, of = log): Promise<Buffer> =>
+  (await buildEvidencePack({ store: of.f.store, state: of.state, catalogue, scope: { ...PERIOD, ...scope }, signer: attestation, exportedBy: ALICE, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
+
+beforeAll(async () => {
+  log = await scenarioLog(2);
+});
+
+afterAll(async () => {
+  await log?.state.close();
+  await log?.f.cleanup();
+});
+
+/** Removes the k-th event line, as a withholding exporter would, with the counts that follow. */
+function withhold(fs: PackFiles, k: number): string {
+  const events = packLines(fs, PACK_FILES.events);
+  const [removed] = events.splice(k, 1);
+  setPackLines(fs, PACK_FILES.events, events);
+  const manifest = packJson<PackManifest & { counts: { events: number } }>(fs, PACK_FILES.manifest);
+  manifest.counts.events -= 1;
+  setPackJson(fs, PACK_FILES.manifest, manifest);
+  const proof = packJson<{ events: number }>(fs, PACK_FILES.leafSet);
+  proof.events -= 1;
+  fs.set(PACK_FILES.leafSet, Buffer.from(`${JSON.stringify(proof)}\n`));
+  return removed!;
+}
+
+describe('filtered packs over header leaves prove what they hold is all their filter selects (issue 20, item 1)', () => {
+  it.each([
+    ['identity', { identity: AGENT.subject }],
+    ['connection', { connection: 'orders-prod' }],
+    ['control', { control: 'SC-8' }],
+  ])('a genuine %s pack carries every header of its range and verifies as complete', async (_name, scope) => {
+    const bytes = await packOf(scope);
+    const report = await verifyEvidencePack(bytes, pinned());
+    expect(report.firstFailure).toBeUndefined();
+    expect(report.verdict).toBe('verified');
+    expect(report.complete).toBe(true);
+    const manifest = report.manifest!;
+    expect(manifest.format).toBe('custodian-evidence-pack/v4');
+    expect(manifest.leafFormat2From).toBe(0);
+    expect(manifest.coverage).toMatchObject({ kind: 'headers', firstLeaf: 0 });
+    expect(report.checks.find((c) => c.name === 'leaf-set proof')!.detail).toMatch(/complete for its filter: the headers of every leaf 0\.\.\d+ are in the pack and the \d+ that match the filter are its events/);
+  });
+
+  it('carries headers, not payloads, of the events it does not select', async () => {
+    const fs: PackFiles = new Map(readTarGz(await packOf({ identity: AGENT.subject })).map((x) => [x.path, x.data]));
+    const headers = packLines(fs, PACK_FILES.headers).map((l) => JSON.parse(l) as { id: string; leafFormat: number; payload?: unknown; payloadSha256: string });
+    const events = packLines(fs, PACK_FILES.events).map((l) => JSON.parse(l) as { id: string });
+    const manifest = packJson<PackManifest & { coverage: { endLeaf: number; firstLeaf: number } }>(fs, PACK_FILES.manifest);
+    expect(headers).toHaveLength(manifest.coverage.endLeaf - manifest.coverage.firstLeaf);
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.length).toBeLessThan(headers.length);
+    expect(headers.every((h) => h.leafFormat === 2 && h.payload === undefined && /^[0-9a-f]{64}$/.test(h.payloadSha256))).toBe(true);
+    const ids = new Set(headers.map((h) => h.id));
+    expect(events.every((e) => ids.has(e.id))).toBe(true);
+  });
+
+  const forgeries: [string, (fs: PackFiles) => void, RegExp][] = [
+    ['an event of the scope withheld (its header left in place)', (fs) => void withhold(fs, 2), /matches the pack's filter but its event is not in the pack: an event of the scope was withheld/],
+    ['the last event of the scope withheld', (fs) => void withhold(fs, packLines(fs, PACK_FILES.events).length - 1), /an event of the scope was withheld \(\d+ headers match, \d+ events\)/],
+    [
+      'an event whose payload no longer matches its header\'s digest',
+      (fs) => {
+        const events = packLines(fs, PACK_FILES.events);
+        const k = events.findIndex((l) => l.includes('"application":"psql"'));
+        events[k] = events[k]!.replace('"application":"psql"', '"application":"psqX"');
+        setPackLines(fs, PACK_FILES.events, events);
+      },
+      /does not match the header of leaf \d+ .*its payload digest or envelope differs from the header the log holds/,
+    ],
+    [
+      'a header altered to dodge the filter, its event withheld',
+      (fs) => {
+        const removed = JSON.parse(withhold(fs, 2)) as { id: string };
+        const headers = packLines(fs, PACK_FILES.headers);
+        const k = headers.findIndex((l) => l.includes(`"id":"${removed.id}"`));
+        headers[k] = headers[k]!.replace(`"subject":"${AGENT.subject}"`, '"subject":"someone-else"');
+        setPackLines(fs, PACK_FILES.headers, headers);
+      },
+      /do not recompute the root/,
+    ],
+    [
+      'an event and its header removed, the leaf described as a one-leaf gap',
+      (fs) => {
+        const removed = JSON.parse(withhold(fs, 2)) as { id: string };
+        const headers = packLines(fs, PACK_FILES.headers);
+        const k = headers.findIndex((l) => l.includes(`"id":"${removed.id}"`));
+        headers.splice(k, 1);
+        setPackLines(fs, PACK_FILES.headers, headers);
+      },
+      /holds the header of every leaf of its range|no gap inside its range|leaves room for/,
+    ],
+  ];
+
+  it.each(forgeries)('refuses a re-sealed identity pack with %s', async (_name, change, detail) => {
+    const forged = await resealPack(await packOf({ identity: AGENT.subject }), change, attestation);
+    const report = await verifyEvidencePack(forged, pinned());
+    expect(report.verdict).toBe('failed');
+    expect(report.firstFailure).toMatchObject({ name: 'leaf-set proof', detail: expect.stringMatching(detail) });
+  });
+
+  it('refuses a connection pack with a session event withheld, and a control pack with an evidencing event withheld', async () => {
+    for (const scope of [{ connection: 'orders-prod' }, { control: 'SC-8' }] as Record<string, string>[]) {
+      const forged = await resealPack(await packOf(scope), (fs) => void withhold(fs, 1), attestation);
+      const report = await verifyEvidencePack(forged, pinned());
+      expect(report.firstFailure).toMatchObject({ name: 'leaf-set proof', detail: expect.stringMatching(/an event of the scope was withheld/) });
+    }
+  });
+
+  it('over a format-1 log (before the switch) the same withholding passes the proof: that pack says completeness is not proven', async () => {
+    const legacy = await scenarioLog(1);
+    try {
+      const genuine = await packOf({ identity: AGENT.subject }, legacy);
+      const manifest = (await verifyEvidencePack(genuine, pinned())).manifest!;
+      expect(manifest.coverage).toEqual({ kind: 'filtered' });
+      expect(manifest.leafFormat2From).toBeNull();
+      // An insider holding the log computes an honest proof for the events left.
+      const leafOf = new Map((await legacy.state.leaves(0, manifest.latestCheckpoint.treeSize)).map((l) => [l.eventId, l.leafIndex]));
+      const kept = packLines(new Map(readTarGz(genuine).map((x) => [x.path, x.data])), PACK_FILES.events).filter((_, k) => k !== 2);
+      const proof = await (await MerkleTree.open(legacy.state.treeStorage)).leafSetProof(kept.map((l) => leafOf.get((JSON.parse(l) as { id: string }).id)!), manifest.latestCheckpoint.treeSize);
+      const forged = await resealPack(
+        genuine,
+        (fs) => {
+          withhold(fs, 2);
+          fs.set(PACK_FILES.leafSet, Buffer.from(`${JSON.stringify({ treeSize: proof.treeSize, rootHash: manifest.latestCheckpoint.rootHash, events: kept.length, gaps: proof.gaps.map((g) => ({ begin: g.begin, end: g.end, hashes: g.hashes.map((h) => Buffer.from(h).toString('base64')) })) })}\n`));
+        },
+        attestation,
+      );
+      const report = await verifyEvidencePack(forged, { trustedLogKeys: [legacy.f.signer.vkey], trustedAttestationKeys: [attestation.vkey] });
+      expect(report.checks.find((c) => c.name === 'leaf-set proof')).toMatchObject({ ok: true, detail: expect.stringContaining('completeness not proven (a filtered pack of a log without header leaves)') });
+    } finally {
+      await legacy.state.close();
+      await legacy.f.cleanup();
+    }
+  });
+});
