@@ -222,6 +222,8 @@ describe('SqliteEventStore', () => {
   });
   it('hands readers in this process the factory events it appended, and parses anything else', async () => {
     const store = await SqliteEventStore.open({ path: tempDbPath() });
+    // Appends are kept for readers only while a live subscription may read them.
+    const live = store.subscribeToAll({ subscriptionId: 'test-live', from: 'start', checkpointEvery: 1_000_000, handler: () => undefined });
     try {
       const made = events.newSession();
       const factoryEvent = events.opened(made.stream, made.sessionId);
@@ -235,6 +237,7 @@ describe('SqliteEventStore', () => {
       expect(all[1]!.event).toEqual(copied);
       expect(Object.isFrozen(all[1]!.event)).toBe(true);
     } finally {
+      await live.stop();
       await store.close();
     }
   });

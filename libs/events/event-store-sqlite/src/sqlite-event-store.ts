@@ -449,6 +449,8 @@ export class SqliteEventStore implements EventStore {
    * were just written as. A row whose text is not that JSON is still parsed and validated.
    */
   private rememberAppended(batch: CheckedBatch, firstPosition: bigint): void {
+    // Only for live subscriptions (which read the head soon): with none, the cache would only hold memory.
+    if (this.subscriptions.size === 0) return;
     if (firstPosition <= 0n || firstPosition > BigInt(Number.MAX_SAFE_INTEGER)) return;
     const first = Number(firstPosition);
     batch.events.forEach((event, i) => {
