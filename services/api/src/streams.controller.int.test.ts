@@ -5,6 +5,8 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type RequestListener } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +26,7 @@ const SESSION_A = randomUUID();
 const SESSION_B = randomUUID();
 const APPROVAL_A = randomUUID();
 const SESSION_MCP = randomUUID();
+const SESSION_LLM = randomUUID();
 /** Events in A's session: more than one page, so that paging is checked on a long stream. */
 const SESSION_A_COMMANDS = 150;
 let idp: StartedOidcProvider;
@@ -47,6 +50,30 @@ function sessionEvents(sessionId: string, who: Identity, commands: number): NewE
   }
   return specs;
 }
+
+
+/** The exact bytes a real node:http server sends for one response (status line, headers, chunk framing). */
+async function wireBytes(handler: RequestListener): Promise<Buffer> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  const bytes = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(port, '127.0.0.1', () => socket.write('POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+    socket.on('data', (chunk) => chunks.push(chunk)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+  });
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return bytes;
+}
+
+/** Splits bytes into pieces of `size` (frames as the gateway coalesces them cut anywhere). */
+function pieces(bytes: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) out.push(bytes.subarray(i, i + size));
+  return out;
+}
+
+const sse = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
 beforeAll(async () => {
   idp = await startOidcProvider({
@@ -95,6 +122,60 @@ beforeAll(async () => {
     frame(3, 'upstream-to-client', 'result', Buffer.from('event: message\ndata: {"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"mail [REDACTED:pii-email]"}]}}\n\n')),
     frame(4, 'upstream-to-client', 'DataRow', Buffer.from([0x44, 0x00, 0x00, 0x00, 0x0b, 0xff])),
   ]);
+  // An LLM session (Messages API) as the HTTP gateway records it: the prompt in command.issued, the
+  // answers as the client received them (a real node:http server's HTTP/1.1 bytes: a chunked SSE
+  // stream with a tool call, then a JSON message), frames cut at odd places, and an HTTP/2 stream's
+  // answer (the gateway's `HTTP/2 <status>` form on its channel) with an overloaded error event.
+  const llmStream = `session-${SESSION_LLM}`;
+  const streamed = await wireBytes((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(sse('message_start', { type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-standin-1', content: [], usage: { input_tokens: 25, output_tokens: 1 } } }));
+    res.write(sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }));
+    res.write(sse('ping', { type: 'ping' }));
+    res.write(sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Let me ' } }));
+    res.write(sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'check, [REDACTED:pii].' } }));
+    res.write(sse('content_block_stop', { type: 'content_block_stop', index: 0 }));
+    res.write(sse('content_block_start', { type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} } }));
+    res.write(sse('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"city":' } }));
+    res.write(sse('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '"Paris"}' } }));
+    res.write(sse('content_block_stop', { type: 'content_block_stop', index: 1 }));
+    res.write(sse('message_delta', { type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 12 } }));
+    res.end(sse('message_stop', { type: 'message_stop' }));
+  });
+  const whole = await wireBytes((_req, res) => {
+    const body = JSON.stringify({ id: 'msg_2', type: 'message', role: 'assistant', model: 'claude-standin-1', content: [{ type: 'text', text: 'It is 18°C.' }], stop_reason: 'end_turn', usage: { input_tokens: 30, output_tokens: 6 } });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+  });
+  const prompt = (messages: unknown[]): string => `POST /v1/messages\n${JSON.stringify({ model: 'claude-standin-1', max_tokens: 100, stream: true, system: 'You are terse.', tools: [{ name: 'get_weather', input_schema: { type: 'object' } }], messages })}`;
+  const firstTurn = { role: 'user', content: 'Weather in Paris? Mail me at [REDACTED:pii]' };
+  const llm: NewEvent<EventType>[] = [
+    { type: 'session.opened', stream: llmStream, sequence: 0, identity: agentA, payload: { sessionId: SESSION_LLM, connection: { name: 'claude', protocol: 'anthropic' }, client: { address: '127.0.0.1:5002' } } },
+    { type: 'command.issued', stream: llmStream, sequence: 1, identity: agentA, payload: { sessionId: SESSION_LLM, commandId: randomUUID(), kind: 'llm', text: prompt([firstTurn]) } },
+  ];
+  const llmFrame = (direction: 'client-to-upstream' | 'upstream-to-client', bytes: Buffer, channel?: number): NewEvent<EventType> => ({
+    type: 'frame.recorded',
+    stream: llmStream,
+    sequence: llm.length,
+    identity: agentA,
+    payload: { sessionId: SESSION_LLM, direction, offsetMicros: llm.length * 1000, messageType: direction === 'upstream-to-client' ? 'http-response' : 'http-request-body', data: bytes.toString('base64'), byteLength: bytes.length, ...(channel !== undefined ? { channel } : {}) },
+  });
+  llm.push(llmFrame('client-to-upstream', Buffer.from('{"not":"decoded"}')));
+  for (const piece of pieces(streamed, 37)) llm.push(llmFrame('upstream-to-client', piece));
+  llm.push({
+    type: 'command.issued',
+    stream: llmStream,
+    sequence: llm.length,
+    identity: agentA,
+    payload: {
+      sessionId: SESSION_LLM,
+      commandId: randomUUID(),
+      kind: 'llm',
+      text: prompt([firstTurn, { role: 'assistant', content: [{ type: 'text', text: 'Let me check, [REDACTED:pii].' }, { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: '18°C' }] }] }]),
+    },
+  });
+  for (const piece of pieces(whole, 101)) llm.push(llmFrame('upstream-to-client', piece));
+  llm.push(llmFrame('upstream-to-client', Buffer.from(`HTTP/2 200\r\ncontent-type: text/event-stream\r\n\r\n${sse('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })}`), 3));
+  await write(llm);
   await write([
     {
       type: 'approval.requested',
@@ -244,5 +325,44 @@ describe('GET /v1/streams/{stream}/transcript: the replay projection', () => {
     expect((await transcript('auditor-bot', `session-${SESSION_MCP}`)).status).toBe(200);
     expect((await transcript('auditor-bot', 'policy-orders')).status).toBe(400);
   });
-});
 
+  it("an LLM session's conversation: prompt, model output, tool calls, tool results and usage decoded from the recorded bytes", async () => {
+    const response = await transcript('agent-a', `session-${SESSION_LLM}`, '?view=conversation');
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as SessionTranscriptResponse;
+    expect(body.protocol).toBe('anthropic');
+    expect(body.frames).toEqual([]);
+    expect(body.conversationTruncated).toBeUndefined();
+    const entries = body.conversation!.map(({ revision: _revision, time, ...rest }) => {
+      expect(Date.parse(time)).not.toBeNaN();
+      return rest;
+    });
+    expect(entries).toEqual([
+      { kind: 'system', role: 'system', model: 'claude-standin-1', text: 'You are terse.' },
+      { kind: 'prompt', role: 'user', model: 'claude-standin-1', text: 'Weather in Paris? Mail me at [REDACTED:pii]' },
+      { kind: 'output', role: 'assistant', model: 'claude-standin-1', text: 'Let me check, [REDACTED:pii].' },
+      { kind: 'tool-call', role: 'assistant', model: 'claude-standin-1', toolName: 'get_weather', toolUseId: 'toolu_1', input: { city: 'Paris' } },
+      { kind: 'usage', role: 'assistant', model: 'claude-standin-1', usage: { inputTokens: 25, outputTokens: 12 }, stopReason: 'tool_use' },
+      // The second request repeats the conversation: only the turn after the model's answer is new.
+      { kind: 'tool-result', role: 'user', toolUseId: 'toolu_1', result: '18°C' },
+      { kind: 'output', role: 'assistant', model: 'claude-standin-1', text: 'It is 18°C.' },
+      { kind: 'usage', role: 'assistant', model: 'claude-standin-1', usage: { inputTokens: 30, outputTokens: 6 }, stopReason: 'end_turn' },
+      { kind: 'error', text: 'overloaded_error: Overloaded' },
+    ]);
+    // Entries point at the events they came from, in stream order.
+    const revisions = body.conversation!.map((e) => e.revision);
+    expect([...revisions].sort((a, b) => a - b)).toEqual(revisions);
+  });
+
+  it("an MCP session's conversation: its tools/call requests and results; same access rule; a bad view is 400", async () => {
+    const body = (await (await transcript('agent-a', `session-${SESSION_MCP}`, '?view=conversation')).json()) as SessionTranscriptResponse;
+    expect(body.protocol).toBe('mcp');
+    expect(body.conversation!.map(({ revision: _r, time: _t, ...rest }) => rest)).toEqual([
+      { kind: 'tool-call', role: 'assistant', toolName: 'lookup', toolUseId: '4', input: {} },
+      { kind: 'tool-result', role: 'user', toolName: 'lookup', toolUseId: '4', result: 'mail [REDACTED:pii-email]' },
+    ]);
+    expect((await transcript('agent-b', `session-${SESSION_LLM}`, '?view=conversation')).status).toBe(404);
+    expect((await transcript('auditor-bot', `session-${SESSION_LLM}`, '?view=conversation')).status).toBe(200);
+    expect((await transcript('agent-a', `session-${SESSION_LLM}`, '?view=replay')).status).toBe(400);
+  });
+});

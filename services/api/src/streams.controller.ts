@@ -7,6 +7,7 @@ import { ApiError } from './authentication/api-error.js';
 import { principalOf } from './authentication/principal.js';
 import { mayViewApproval } from './approvals/approvals.controller.js';
 import { EVIDENCE_ACCESS, type EvidenceAccess } from './evidence/evidence-access.js';
+import { ConversationBuilder, type ConversationEntry } from './conversation-transcript.js';
 import { transcriptEntry, type TranscriptEntry } from './session-transcript.js';
 
 /** Largest page one request may ask for (bounded memory per request). */
@@ -26,11 +27,20 @@ export interface StreamEventsResponse {
   readonly events: readonly StreamEventResponse[];
 }
 
+/** Most events one conversation view reads (the whole session, decoded in one pass; bounded memory per request). */
+export const MAX_CONVERSATION_EVENTS = 50_000;
+
 export interface SessionTranscriptResponse {
   readonly stream: string;
-  /** The next page starts here (`fromRevision`); absent at the end of the stream. */
+  /** The next page starts here (`fromRevision`); absent at the end of the stream (`view=frames`). */
   readonly nextRevision?: number;
+  /** `view=frames` (default): the recorded frames of this page; empty with `view=conversation`. */
   readonly frames: readonly TranscriptEntry[];
+  /** `view=conversation`: the session's protocol and its conversation, read from the whole stream. */
+  readonly protocol?: string;
+  readonly conversation?: readonly ConversationEntry[];
+  /** The stream is longer than one conversation view reads: later entries are missing. */
+  readonly conversationTruncated?: boolean;
 }
 
 function nonNegativeInteger(name: string, raw: string | undefined): number | undefined {
@@ -120,18 +130,36 @@ export class StreamsController {
    * covers `maxCount` events of the stream (frames and the others around them).
    */
   @Get(':stream/transcript')
-  async transcript(@Req() req: IncomingMessage, @Param('stream') stream: string, @Query('fromRevision') fromRevisionRaw?: string, @Query('maxCount') maxCountRaw?: string): Promise<SessionTranscriptResponse> {
+  async transcript(
+    @Req() req: IncomingMessage,
+    @Param('stream') stream: string,
+    @Query('fromRevision') fromRevisionRaw?: string,
+    @Query('maxCount') maxCountRaw?: string,
+    @Query('view') viewRaw?: string,
+  ): Promise<SessionTranscriptResponse> {
     const principal = principalOf(req);
     if (!principal) throw new ApiError(401, 'AUTHENTICATION_REQUIRED', 'not authenticated');
     const caller = principal.identity;
     const fromRevision = nonNegativeInteger('fromRevision', fromRevisionRaw) ?? 0;
     const maxCount = Math.min(nonNegativeInteger('maxCount', maxCountRaw) ?? DEFAULT_EVENTS_PER_PAGE, MAX_EVENTS_PER_PAGE);
+    if (viewRaw !== undefined && viewRaw !== 'frames' && viewRaw !== 'conversation') throw new ApiError(400, 'STREAM_QUERY_INVALID', 'view must be frames or conversation');
     if (!stream.startsWith('session-')) throw new ApiError(400, 'STREAM_REQUEST_INVALID', 'a transcript is of a session stream (session-<id>)');
     try {
       assertValidStreamName(stream);
       const auditorGroups = this.access.evidence?.auditorGroups ?? [];
       if (!caller.groups.some((g) => auditorGroups.includes(g)) && !(await this.#mayRead(caller, stream))) {
         throw new ApiError(404, 'STREAM_NOT_FOUND', `no stream ${stream} that you may read`);
+      }
+      if (viewRaw === 'conversation') {
+        // Decoded in one pass from the start: a response's bytes may span any number of frames.
+        const builder = new ConversationBuilder();
+        let read = 0;
+        for await (const recorded of this.eventStore.readStream(stream, { fromRevision: 0, maxCount: MAX_CONVERSATION_EVENTS, direction: 'forwards' })) {
+          read++;
+          builder.push(recorded.revision, recorded.event);
+        }
+        builder.end();
+        return { stream, ...(builder.protocol ? { protocol: builder.protocol } : {}), frames: [], conversation: builder.entries, ...(read === MAX_CONVERSATION_EVENTS ? { conversationTruncated: true } : {}) };
       }
       const frames: TranscriptEntry[] = [];
       let read = 0;

@@ -4,7 +4,9 @@ export type MaskingErrorCode =
   | 'MASKING_INVALID_PATTERN'
   | 'MASKING_UNKNOWN_DETECTOR'
   | 'MASKING_STREAM_ENDED'
-  | 'MASKING_INVALID_OPTION';
+  | 'MASKING_INVALID_OPTION'
+  | 'MASKING_JSON_INVALID'
+  | 'MASKING_JSON_VALUE_TOO_LARGE';
 
 export class MaskingError extends Error {
   readonly code: MaskingErrorCode;

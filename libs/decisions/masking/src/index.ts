@@ -10,3 +10,4 @@ export * from './json-path.js';
 export * from './json-text-masker.js';
 export * from './column-pattern.js';
 export * from './policy.js';
+export * from './json-stream-masker.js';

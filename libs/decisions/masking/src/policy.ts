@@ -11,7 +11,8 @@ import {
   type JsonPathPatternStep,
   type JsonPathSegment,
 } from './json-path.js';
-import { maskJsonTextWith, type JsonTextMaskOptions, type JsonTextMaskResult } from './json-text-masker.js';
+import { createJsonStreamMasker, type JsonStreamMaskOptions, type JsonStreamMasker } from './json-stream-masker.js';
+import { maskJsonTextWith, type JsonTextMaskOptions, type JsonTextMaskResult, type JsonTextMaskTarget } from './json-text-masker.js';
 import { compileStrategy, HmacTokenizer, type StrategySpec } from './strategies.js';
 import { createStreamMasker, DetectionProfile, maskText, type DetectionOptions, type StreamMasker } from './text-masker.js';
 
@@ -146,9 +147,22 @@ export class MaskingPolicy {
    */
   maskJsonText(text: string, options: JsonTextMaskOptions & { readonly findings?: MaskingFindings } = {}): JsonTextMaskResult & { readonly findings: MaskingFindings } {
     const findings = options.findings ?? new MaskingFindings();
-    const target = { ruleFor: (path: readonly JsonPathSegment[]) => (this.#paths.length === 0 ? undefined : this.forJsonPath(path)), scan: (value: string, field: string, into: MaskingFindings) => this.maskText(value, field, into) };
-    return { ...maskJsonTextWith(target, text, findings, options), findings };
+    return { ...maskJsonTextWith(this.#jsonTarget, text, findings, options), findings };
   }
+
+  /**
+   * A streaming JSON masker with the same rules as maskJsonText (path rules, detectors on other
+   * strings and long numbers) for documents of any size: memory bounded by the largest value, the
+   * output re-serialised compact. Throws JsonStreamError on input that is not one JSON document.
+   */
+  createJsonStreamMasker(options: JsonStreamMaskOptions = {}): JsonStreamMasker {
+    return createJsonStreamMasker(this.#jsonTarget, options);
+  }
+
+  readonly #jsonTarget: JsonTextMaskTarget = {
+    ruleFor: (path) => (this.#paths.length === 0 ? undefined : this.forJsonPath(path)),
+    scan: (value, field, into) => this.maskText(value, field, into),
+  };
 
   /** Masks free text with the detectors; findings are reported under `field`. */
   maskText(text: string, field: string, findings: MaskingFindings = new MaskingFindings()): string {

@@ -29,6 +29,15 @@ export interface PolicyRule {
   readonly decision: RuleDecision;
   readonly message?: string;
   readonly approval?: ApprovalRequirement;
+  /** llm rules: mask what the rule's detectors find in the prompt before it leaves (see the schema). */
+  readonly maskPrompt?: boolean;
+  readonly limits?: RuleLimits;
+}
+
+/** Bounds on what a rule lets through once it allows a command. */
+export interface RuleLimits {
+  /** File transfers (SFTP, scp): the most bytes one file may move in each direction. */
+  readonly transferBytes?: number;
 }
 
 export interface RuleMatch {

@@ -3,6 +3,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CustodianEvent } from '@custodian/event-contracts';
+import { parsePolicy } from '@custodian/policy';
 import { startFixture, type Fixture } from './testing/gateway-fixture.js';
 
 let f: Fixture;
@@ -89,6 +90,61 @@ describe('Anthropic Messages API through the gateway (stand-in upstream)', () =>
       },
       { timeout: 10_000, interval: 100 },
     );
+  });
+
+  it('prompt masking as a policy decision: the deciding rule (maskPrompt) masks what its detectors find (PII and a secret) before it leaves; another rule on the same connection does not', async () => {
+    const sdk = await client();
+    const secret = `ghp_${'Zx9Qw3Er7Ty1'.repeat(3)}`;
+    const before = f.standIn.requests.length;
+    const message = await sdk.messages.create({
+      model: 'claude-standin-masked-1',
+      max_tokens: 64,
+      system: `Escalations go to ${f.piiValue}.`,
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: `deploy with ${secret}` }] },
+        { role: 'assistant', content: 'Which address?' },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: `mail ${f.piiValue}` }] },
+      ],
+    });
+    expect(message.role).toBe('assistant');
+    const seen = f.standIn.requests.slice(before);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.body).not.toContain(f.piiValue);
+    expect(seen[0]!.body).not.toContain(secret);
+    expect(JSON.parse(seen[0]!.body)).toMatchObject({
+      system: 'Escalations go to [REDACTED:claude-mask-prompt].',
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'deploy with [REDACTED:claude-mask-prompt]' }] },
+        { role: 'assistant', content: 'Which address?' },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'mail [REDACTED:claude-mask-prompt]' }] },
+      ],
+    });
+    // The same connection, a model the masking rule does not match: claude-allowed decides, nothing is masked.
+    const plainBefore = f.standIn.requests.length;
+    await sdk.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: `write to ${f.piiValue}` }] });
+    expect(f.standIn.requests.slice(plainBefore)[0]!.body).toContain(f.piiValue);
+    // Without the masking rule a secret is blocked (the guarded-flag rule), never sent.
+    const blockedBefore = f.standIn.requests.length;
+    const blocked = await sdk.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: `deploy with ${secret}` }] }).catch((error: unknown) => error);
+    expect(blocked).toBeInstanceOf(Anthropic.PermissionDeniedError);
+    expect(f.standIn.requests.length).toBe(blockedBefore);
+    await vi.waitFor(
+      async () => {
+        const events = await f.events();
+        const decided = events.find((e) => e.type === 'policy.decided' && (e.payload as { ruleId: string | null }).ruleId === 'claude-mask-prompt');
+        expect(decided).toBeDefined();
+        const masked = events.filter((e) => e.type === 'data.masked').flatMap((e) => (e.payload as { maskings: { field: string; rule: string }[] }).maskings);
+        expect(masked).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'request.system', rule: 'claude-mask-prompt' }), expect.objectContaining({ field: 'request.messages[0].content[0].text', rule: 'claude-mask-prompt' })]));
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+  });
+
+  it('a policy with maskPrompt on a block rule, or on a rule without an llm block, is refused at load', () => {
+    const rule = (extra: string): string => `name: t\nrules:\n  - id: r\n${extra}\n    maskPrompt: true\n`;
+    expect(() => parsePolicy(rule('    match: { llm: { detectors: [email] } }\n    decision: block'), 'p.yaml')).toThrow(/maskPrompt|decision/);
+    expect(() => parsePolicy(rule('    match: { http: { methods: [GET] } }\n    decision: allow'), 'p.yaml')).toThrow(/maskPrompt|llm/);
+    expect(parsePolicy(rule('    match: { llm: { detectors: [email] } }\n    decision: allow'), 'p.yaml').rules[0]!.maskPrompt).toBe(true);
   });
 
   it('passes thinking blocks (signed) byte for byte by default; a thinking: refuse connection ends the stream with an error event, and refuses a whole response', async () => {

@@ -29,11 +29,17 @@ export class ClientLink {
   private preSession: Buffer[] = [];
   private preSessionBytes = 0;
   private opening: Promise<PipelineSession> | undefined;
-  private pending: Buffer[] = [];
+  /** Client-bound bytes not yet recorded, per channel (0: HTTP/1.1; an HTTP/2 stream's id). */
+  private readonly pending = new Map<number, Buffer[]>();
   private pendingBytes = 0;
   private flushTimer: NodeJS.Timeout | undefined;
-  /** Serialises requests on this socket (pipelined requests run one after another). */
+  /** Serialises HTTP/1.1 requests on this socket (pipelined requests run one after another). */
   queue: Promise<void> = Promise.resolve();
+  /** Serialises session changes (HTTP/2 streams arrive concurrently). */
+  private sessionLock: Promise<unknown> = Promise.resolve();
+  /** Requests holding the current session (sessionFor → release): it is not ended under them. */
+  private users = 0;
+  private readonly idleWaiters: (() => void)[] = [];
   readonly abort = new AbortController();
   closed = false;
 
@@ -64,39 +70,43 @@ export class ClientLink {
    * frame bytes never pass through JavaScript.
    */
   tapStream(stream: ServerHttp2Stream): void {
+    // Streams run concurrently: each one's bytes are recorded on its own channel (the stream id).
+    const channel = stream.id ?? 0;
     const respond = stream.respond.bind(stream);
     stream.respond = ((headers?: OutgoingHttpHeaders, options?: ServerStreamResponseOptions): void => {
       const lines = [`HTTP/2 ${String(headers?.[':status'] ?? 200)}`];
       for (const [name, value] of Object.entries(headers ?? {})) if (!name.startsWith(':') && value !== undefined) lines.push(`${name}: ${Array.isArray(value) ? value.join(', ') : String(value)}`);
-      this.clientBound(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'));
+      this.clientBound(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), channel);
       respond(headers, options);
     }) as ServerHttp2Stream['respond'];
     const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
     stream.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
-      this.clientBoundChunk(chunk, rest[0]);
+      this.clientBoundChunk(chunk, rest[0], channel);
       return write(chunk, ...rest);
     }) as ServerHttp2Stream['write'];
     const end = stream.end.bind(stream) as (...args: unknown[]) => ServerHttp2Stream;
     stream.end = ((chunk?: unknown, ...rest: unknown[]): ServerHttp2Stream => {
-      if (typeof chunk !== 'function') this.clientBoundChunk(chunk, rest[0]);
+      if (typeof chunk !== 'function') this.clientBoundChunk(chunk, rest[0], channel);
       return end(chunk, ...rest);
     }) as ServerHttp2Stream['end'];
   }
 
-  private clientBoundChunk(chunk: unknown, encoding: unknown): void {
-    if (typeof chunk === 'string') this.clientBound(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
-    else if (chunk instanceof Uint8Array) this.clientBound(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  private clientBoundChunk(chunk: unknown, encoding: unknown, channel = 0): void {
+    if (typeof chunk === 'string') this.clientBound(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'), channel);
+    else if (chunk instanceof Uint8Array) this.clientBound(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), channel);
   }
 
   get clientAddress(): string {
     return `${this.socket.remoteAddress ?? 'unknown'}:${this.socket.remotePort ?? 0}`;
   }
 
-  private clientBound(bytes: Buffer): void {
+  private clientBound(bytes: Buffer, channel = 0): void {
     if (bytes.length === 0) return;
     if (this.session) {
       // Copied: Node may reuse a written buffer once the write completes.
-      this.pending.push(Buffer.from(bytes));
+      const pending = this.pending.get(channel);
+      if (pending) pending.push(Buffer.from(bytes));
+      else this.pending.set(channel, [Buffer.from(bytes)]);
       this.pendingBytes += bytes.length;
       if (this.pendingBytes >= COALESCE_BYTES) this.flushClientBound();
       else this.flushTimer ??= setTimeout(() => this.flushClientBound(), COALESCE_MS);
@@ -116,6 +126,25 @@ export class ClientLink {
   async sessionFor(protocol: Protocol, connection: string, connectionExists: boolean, token: string, presentedAs: CredentialPresentation): Promise<PipelineSession> {
     const digest = createHash('sha256').update(token).digest('base64url');
     const key = `${protocol}|${connection}`;
+    if (this.session && this.sessionKey === key && this.tokenDigest === digest && Date.now() < this.tokenExpiresAt) {
+      this.users++;
+      return this.session;
+    }
+    // Concurrent HTTP/2 streams: one opens (or changes) the session at a time; the rest then find it.
+    const turn = this.sessionLock.then(() => this.changeSession(protocol, key, connection, connectionExists, token, digest, presentedAs));
+    this.sessionLock = turn.catch(() => undefined);
+    const session = await turn;
+    this.users++;
+    return session;
+  }
+
+  /** The request that got a session from sessionFor is done with it. */
+  release(): void {
+    this.users = Math.max(0, this.users - 1);
+    if (this.users === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private async changeSession(protocol: Protocol, key: string, connection: string, connectionExists: boolean, token: string, digest: string, presentedAs: CredentialPresentation): Promise<PipelineSession> {
     if (this.session && this.sessionKey === key && this.tokenDigest === digest && Date.now() < this.tokenExpiresAt) return this.session;
     const client = await this.pipeline.authenticate({ protocol, presentedAs, connection, connectionExists, token, clientAddress: this.clientAddress, signal: this.abort.signal });
     if (this.session && this.sessionKey === key && this.session.identity.subject === client.identity.subject && this.session.identity.issuer === client.identity.issuer) {
@@ -124,6 +153,8 @@ export class ClientLink {
       this.tokenExpiresAt = client.verified.expiresAt.getTime();
       return this.session;
     }
+    // Another connection or identity: the current session ends once no request holds it (HTTP/2 streams in flight finish first).
+    if (this.session && this.users > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.endSession('client-closed');
     this.opening = this.pipeline.openSession(client, { address: this.clientAddress, application: 'http', tls: 'encrypted' in this.socket });
     const session = await this.opening;
@@ -145,10 +176,13 @@ export class ClientLink {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.pendingBytes === 0 || !this.session) return;
-    const bytes = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
+    for (const [channel, chunks] of this.pending) {
+      const bytes = Buffer.concat(chunks);
+      if (this.version === 'http/2') this.session.recordFrame('upstream-to-client', 'http-response', bytes, { channel });
+      else this.session.recordFrame('upstream-to-client', 'http-response', bytes);
+    }
+    this.pending.clear();
     this.pendingBytes = 0;
-    this.session.recordFrame('upstream-to-client', 'http-response', bytes);
   }
 
   async endSession(reason: 'client-closed' | 'error' | 'shutdown'): Promise<void> {

@@ -37,8 +37,15 @@ export interface HttpConnection {
   readonly upstream: HttpUpstream;
   /** Request bodies parsed as JSON for policy up to this size (default 1 MiB); larger ones are `too-large` for the policy. */
   readonly maxRequestBodyBytes?: number;
-  /** JSON responses masked by path up to this size (default 4 MiB); larger ones are masked as text by detectors, or refused when the policy has JSON-path rules. */
+  /**
+   * JSON responses up to this size (default 1 MiB; 4 MiB on `anthropic` connections) are masked
+   * whole: every byte outside masked values kept, `Content-Length` set. Larger ones stream through
+   * the JSON stream masker (re-serialised compact, chunked, bounded memory); on `anthropic`
+   * connections larger Messages responses are refused.
+   */
   readonly maxJsonResponseBytes?: number;
+  /** Streamed JSON: the longest single string or number (characters, default 4 Mi); a longer one cuts the response off. */
+  readonly maxJsonValueChars?: number;
   /** `anthropic` connections: mask the detectors' findings in the prompt (system, user turns, tool results) before it leaves. Default false. */
   readonly maskPrompt?: boolean;
   /** `anthropic` connections: `thinking` / `redacted_thinking` blocks (signed, never rewritten) are passed (default) or refused: a stream ends with an `error` event, a whole response gets 502. */

@@ -10,8 +10,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { MaskingFindings } from '@custodian/masking';
-import type { PolicyDecision } from '@custodian/policy';
+import { DETECTOR_IDS, JSON_LIMIT_RULE, JsonStreamError, MaskingFindings, MaskingPolicy, type DetectorId } from '@custodian/masking';
+import type { PolicyDecision, PolicyRule } from '@custodian/policy';
 import { decideHttp, decideLlm, httpBody, httpLanguage, llmLanguage, type HttpClassification, type LlmClassification } from '@custodian/policy-languages';
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { ClientLink } from './client-link.js';
@@ -25,6 +25,8 @@ const ROUTE = /^\/c\/([A-Za-z0-9._-]{1,100})(\/[^?]*)?(\?.*)?$/;
 const BEARER = /^Bearer +(\S+) *$/i;
 const SILENT: HttpGatewayLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const MESSAGES_PATHS = new Set(['/v1/messages', '/v1/messages/count_tokens']);
+/** JSON responses up to this are masked whole (byte for byte, Content-Length); larger ones stream. */
+const DEFAULT_WHOLE_JSON_BYTES = 1024 * 1024;
 
 type Style = 'problem' | 'anthropic';
 
@@ -61,6 +63,12 @@ function refusalProblem(error: SessionRefusal): Problem {
 }
 
 const REFUSAL_STATUS: Readonly<Record<string, number>> = { POLICY_BLOCKED: 403, APPROVAL_DENIED: 403, APPROVAL_EXPIRED: 408, APPROVAL_CANCELLED: 403, APPROVAL_UNAVAILABLE: 403, EVIDENCE_UNAVAILABLE: 503 };
+
+/** HTTP/2: a request's frames are on its stream's channel (streams of one connection run concurrently). */
+function frameOptions(req: IncomingMessage): { channel?: number } {
+  const id = req.httpVersionMajor === 2 ? (req as unknown as Http2ServerRequest).stream.id : undefined;
+  return id === undefined ? {} : { channel: id };
+}
 
 /** The request head as recorded: the client's token replaced, everything else as the client sent it. */
 function recordedHead(req: IncomingMessage): Buffer {
@@ -171,12 +179,14 @@ export class HttpGateway {
     }
     if (link.version === 'http/2') link.tapStream((req as unknown as Http2ServerRequest).stream);
     req.pause();
-    const run = link.queue.then(() => this.handle(link, req, res));
-    link.queue = run.catch((error: unknown) => {
+    // HTTP/2 streams are served concurrently; HTTP/1.1 requests on one socket in order (pipelining).
+    const run = link.version === 'http/2' ? this.handle(link, req, res) : link.queue.then(() => this.handle(link, req, res));
+    const settled = run.catch((error: unknown) => {
       this.logger.error({ error: error instanceof Error ? error.message : String(error) }, 'http gateway: request failed');
       if (!res.headersSent) sendProblem(res, { status: 502, code: 'GATEWAY_ERROR', title: 'Gateway error', detail: 'the gateway could not complete the request' }, 'problem', true);
       else res.destroy();
     });
+    if (link.version !== 'http/2') link.queue = settled;
   }
 
   private async handle(link: ClientLink, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -215,8 +225,16 @@ export class HttpGateway {
       }
       throw error;
     }
+    try {
+      await this.handleInSession(link, session, resolved, req, res, route[2], path, query);
+    } finally {
+      link.release();
+    }
+  }
+
+  private async handleInSession(link: ClientLink, session: PipelineSession, resolved: ResolvedConnection | undefined, req: IncomingMessage, res: ServerResponse, routedPath: string | undefined, path: string, query: string): Promise<void> {
     if (!resolved) throw new Error('unreachable: a session for an unknown connection');
-    if (route[2] === undefined && (req.method === 'HEAD' || req.method === 'GET')) {
+    if (routedPath === undefined && (req.method === 'HEAD' || req.method === 'GET')) {
       // `HEAD` or `GET /c/<connection>` (no path): checks the token and the connection (opening the session) without touching the upstream.
       res.writeHead(204, { 'x-custodian-session': session.id });
       res.end();
@@ -224,7 +242,7 @@ export class HttpGateway {
       return;
     }
     link.flushClientBound();
-    session.recordFrame('client-to-upstream', 'http-request-head', recordedHead(req));
+    session.recordFrame('client-to-upstream', 'http-request-head', recordedHead(req), frameOptions(req));
     const body = await this.readBody(req, resolved.config.maxRequestBodyBytes ?? (resolved.kind === 'anthropic' ? 32 * 1024 * 1024 : 1024 * 1024), session);
     if (resolved.kind === 'anthropic') await this.handleMessages(link, session, resolved, req, res, path, query, body);
     else await this.handleHttp(link, session, resolved, req, res, path, query, body);
@@ -238,7 +256,7 @@ export class HttpGateway {
       const onData = (chunk: Buffer): void => {
         chunks.push(chunk);
         bytes += chunk.length;
-        session.recordFrame('client-to-upstream', 'http-request-body', chunk);
+        session.recordFrame('client-to-upstream', 'http-request-body', chunk, frameOptions(req));
         if (bytes > limit) {
           cleanup();
           req.pause();
@@ -334,10 +352,15 @@ export class HttpGateway {
       return;
     }
     let forwarded = body;
-    if (connection.config.maskPrompt && typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-      // Decided on the prompt as sent; what leaves has the detectors' findings masked.
+    // Decided on the prompt as sent; what leaves has the findings masked: by the deciding rule
+    // (`maskPrompt`, a policy decision) and/or by the connection's setting.
+    const rule = decision.ruleId === null ? undefined : session.policy.rules.find((candidate) => candidate.id === decision.ruleId);
+    const maskings = [...(rule?.maskPrompt === true ? [promptMaskingOf(rule)] : []), ...(connection.config.maskPrompt ? [masking] : [])];
+    if (maskings.length > 0 && typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
       const promptFindings = new MaskingFindings();
-      if (maskMessagesPrompt(masking, parsed as Record<string, unknown>, promptFindings)) {
+      let changed = false;
+      for (const promptMasking of maskings) changed = maskMessagesPrompt(promptMasking, parsed as Record<string, unknown>, promptFindings) || changed;
+      if (changed) {
         const bytes = Buffer.from(JSON.stringify(parsed), 'utf8');
         forwarded = { chunks: [bytes], bytes: bytes.length, complete: true };
         session.recordMasked(outcome.commandId, promptFindings);
@@ -422,7 +445,7 @@ export class HttpGateway {
         if (body.complete) outgoing.end();
         else {
           // The rest of a large body streams on with backpressure, recorded as it goes.
-          req.on('data', (chunk: Buffer) => session.recordFrame('client-to-upstream', 'http-request-body', chunk));
+          req.on('data', (chunk: Buffer) => session.recordFrame('client-to-upstream', 'http-request-body', chunk, frameOptions(req)));
           req.pipe(outgoing);
           req.resume();
         }
@@ -476,17 +499,23 @@ export class HttpGateway {
         res.end();
         upstream.resume();
       } else if (cls === 'json') {
-        const limit = connection.config.maxJsonResponseBytes ?? 4 * 1024 * 1024;
+        const anthropic = connection.kind === 'anthropic' && status < 300;
+        const limit = connection.config.maxJsonResponseBytes ?? (anthropic ? 4 * 1024 * 1024 : DEFAULT_WHOLE_JSON_BYTES);
         const collected = await collect(decoded, limit);
-        if (collected === undefined) {
-          // Too large to mask by path: refused (the stream is not read on; it is not passed unmasked).
-          decoded.destroy();
-          sendProblem(res, { status: 502, code: 'RESPONSE_TOO_LARGE', title: 'Response refused', detail: `the JSON response exceeds ${limit} bytes, the most the gateway masks by path`, rule: 'custodian:json-limit' }, style);
+        if (!collected.complete) {
+          if (anthropic) {
+            // A Messages response is masked per content block, whole: too large is refused, never passed unmasked.
+            decoded.destroy();
+            sendProblem(res, { status: 502, code: 'RESPONSE_TOO_LARGE', title: 'Response refused', detail: `the Messages response exceeds ${limit} bytes, the most the gateway masks`, rule: 'custodian:json-limit' }, style);
+            return;
+          }
+          // Larger than is masked whole: streamed through the JSON stream masker (bounded memory, chunked).
+          await this.streamJson(session, connection, status, headers, collected.chunks, decoded, res, findings, style);
           return;
         }
-        const text = collected.toString('utf8');
+        const text = Buffer.concat(collected.chunks).toString('utf8');
         let out: string;
-        if (connection.kind === 'anthropic' && status < 300) {
+        if (anthropic) {
           if (connection.config.thinking === 'refuse' && hasThinkingBlock(text)) {
             findings.add('response.content', THINKING_REFUSED_RULE);
             sendProblem(res, { status: 502, code: 'THINKING_REFUSED', title: 'Response refused', detail: THINKING_REFUSED_MESSAGE, rule: THINKING_REFUSED_RULE }, style);
@@ -533,6 +562,41 @@ export class HttpGateway {
     }
   }
 
+  /**
+   * A JSON response larger than is masked whole: tokenized as it arrives, path rules and detectors
+   * applied per value, re-serialised and sent chunked. Memory is bounded by the largest single
+   * value, not the document. Input that turns out not to be JSON (or a value beyond the limit)
+   * cuts the response off: what was sent is masked, the rest is never sent.
+   */
+  private async streamJson(session: PipelineSession, connection: ResolvedConnection, status: number, headers: OutgoingHttpHeaders, head: readonly Buffer[], body: Readable, res: ServerResponse, findings: MaskingFindings, style: Style): Promise<void> {
+    const masker = session.masking.createJsonStreamMasker({ location: 'response.body', findings, ...(connection.config.maxJsonValueChars ? { maxValueChars: connection.config.maxJsonValueChars } : {}) });
+    // The head goes out with the first masked bytes: input refused before then gets a clear 502 instead.
+    const send = async (out: string): Promise<void> => {
+      if (out === '') return;
+      if (!res.headersSent) res.writeHead(status, headers);
+      if (!res.write(out)) await drained(res);
+    };
+    try {
+      for (const chunk of head) await send(masker.push(chunk));
+      for await (const chunk of body) {
+        await send(masker.push(chunk as Buffer));
+        await recorderReady(session);
+      }
+      const last = masker.end();
+      if (!res.headersSent) res.writeHead(status, headers);
+      res.end(last);
+    } catch (error) {
+      if (!(error instanceof JsonStreamError)) throw error;
+      body.destroy();
+      findings.add('response.body', JSON_LIMIT_RULE);
+      this.logger.warn({ connection: connection.config.name, code: error.code }, 'http gateway: streamed JSON response cut off');
+      if (!res.headersSent) {
+        const tooLarge = error.reason === 'value-too-large';
+        sendProblem(res, { status: 502, code: tooLarge ? 'RESPONSE_VALUE_TOO_LARGE' : 'RESPONSE_NOT_JSON', title: 'Response refused', detail: tooLarge ? 'a value in the JSON response is longer than the gateway masks' : 'the response is labelled JSON but is not', rule: JSON_LIMIT_RULE }, style);
+      } else res.destroy();
+    }
+  }
+
   /** Anthropic Messages SSE: every event through the stream masker; order and framing kept. */
   private async streamMessages(link: ClientLink, session: PipelineSession, body: Readable, res: ServerResponse, findings: MaskingFindings, commandId: string | undefined, thinking: 'pass' | 'refuse'): Promise<void> {
     const decoder = new SseDecoder();
@@ -572,6 +636,21 @@ export class HttpGateway {
   }
 }
 
+/** Per rule object (one per policy version): the detectors its `maskPrompt` masks, built once (detector sets are costly). */
+const PROMPT_MASKINGS = new WeakMap<PolicyRule, MaskingPolicy>();
+
+/** The masking a `maskPrompt` rule applies: the detectors its `llm.detectors` names (else all), redacted as `[REDACTED:<rule id>]`. */
+function promptMaskingOf(rule: PolicyRule): MaskingPolicy {
+  let policy = PROMPT_MASKINGS.get(rule);
+  if (!policy) {
+    const named = (rule.match.llm?.detectors ?? []).filter((id): id is DetectorId => (DETECTOR_IDS as readonly string[]).includes(id));
+    const enabled = named.length > 0 ? named : [...DETECTOR_IDS];
+    policy = MaskingPolicy.create({ detection: { enabled, strategy: { kind: 'redact', label: rule.id }, ruleIds: Object.fromEntries(enabled.map((id) => [id, rule.id])) } });
+    PROMPT_MASKINGS.set(rule, policy);
+  }
+  return policy;
+}
+
 /** True when a whole Messages response carries a `thinking` or `redacted_thinking` block. */
 function hasThinkingBlock(text: string): boolean {
   try {
@@ -609,14 +688,34 @@ async function recorderReady(session: PipelineSession): Promise<void> {
   if (session.recorderSaturated) await session.whenRecorderReady();
 }
 
-/** The whole stream, or undefined once it passes `limit` bytes. */
-async function collect(stream: Readable, limit: number): Promise<Buffer | undefined> {
+/**
+ * Reads up to `limit` bytes: the whole stream (`complete`), or the chunks read so far once it
+ * passes the limit (the rest stays in the stream, paused: `for await` is left without destroying it).
+ */
+async function collect(stream: Readable, limit: number): Promise<{ readonly chunks: Buffer[]; readonly complete: boolean }> {
   const chunks: Buffer[] = [];
   let bytes = 0;
-  for await (const chunk of stream) {
-    bytes += (chunk as Buffer).length;
-    if (bytes > limit) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, bytes);
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      bytes += chunk.length;
+      if (bytes > limit) {
+        stream.pause();
+        cleanup();
+        resolve({ chunks, complete: false });
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve({ chunks, complete: true });
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = (): void => {
+      stream.off('data', onData).off('end', onEnd).off('error', onError);
+    };
+    stream.on('data', onData).on('end', onEnd).on('error', onError);
+  });
 }

@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApproveApprovalCommand, DenyApprovalCommand } from '@custodian/approvals';
 import type { CustodianEvent } from '@custodian/event-contracts';
+import { MaskingPolicy } from '@custodian/masking';
 import { HttpGateway } from './http-gateway.js';
 import { startFixture, type Fixture } from './testing/gateway-fixture.js';
 
@@ -19,6 +20,38 @@ let f: Fixture;
  * issue's 500 MB run.
  */
 const BIG_MIB = Number(process.env['CUSTODIAN_HTTP_BIG_MIB'] ?? '64');
+/** Size of the streamed JSON response (MiB): 32 in the test lane, `CUSTODIAN_HTTP_BIG_JSON_MIB=500` for the issue's run. */
+const BIG_JSON_MIB = Number(process.env['CUSTODIAN_HTTP_BIG_JSON_MIB'] ?? '32');
+
+/** Peak retained heap and buffers (read after a GC every 10th sample) and peak RSS (logged only) while a test streams. */
+function sampleMemory(): { stop(): void; summary(): string; readonly peakHeap: number; readonly peakBuffers: number; readonly samples: number } {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  const baseline = process.memoryUsage();
+  const state = { peakRss: baseline.rss, peakHeap: 0, peakBuffers: 0, samples: 0 };
+  const sampler = setInterval(() => {
+    state.peakRss = Math.max(state.peakRss, process.memoryUsage().rss);
+    if (state.samples++ % 10 !== 0) return;
+    gc();
+    const now = process.memoryUsage();
+    state.peakHeap = Math.max(state.peakHeap, now.heapUsed - baseline.heapUsed);
+    state.peakBuffers = Math.max(state.peakBuffers, now.arrayBuffers - baseline.arrayBuffers);
+  }, 50);
+  return {
+    stop: () => clearInterval(sampler),
+    summary: () => `peak retained heap growth ${(state.peakHeap / 1e6).toFixed(1)} MB, buffers ${(state.peakBuffers / 1e6).toFixed(1)} MB, RSS ${((state.peakRss - baseline.rss) / 1e6).toFixed(0)} MB (logged only)`,
+    get peakHeap() {
+      return state.peakHeap;
+    },
+    get peakBuffers() {
+      return state.peakBuffers;
+    },
+    get samples() {
+      return state.samples;
+    },
+  };
+}
 
 beforeAll(async () => {
   f = await startFixture();
@@ -184,22 +217,7 @@ describe('HTTP gateway: response masking', () => {
   // stayed near 50 MB), so RSS no longer says whether anything holds the body.
   it(`streams a ${BIG_MIB} MiB text response masked, with bounded memory (the gateway never holds the body)`, async () => {
     const token = await f.token();
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    gc();
-    const baseline = process.memoryUsage();
-    let peakRss = baseline.rss;
-    let peakHeap = 0;
-    let peakBuffers = 0;
-    let samples = 0;
-    const sampler = setInterval(() => {
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      if (samples++ % 10 !== 0) return;
-      gc();
-      const now = process.memoryUsage();
-      peakHeap = Math.max(peakHeap, now.heapUsed - baseline.heapUsed);
-      peakBuffers = Math.max(peakBuffers, now.arrayBuffers - baseline.arrayBuffers);
-    }, 50);
+    const memory = sampleMemory();
     let bytes = 0;
     let tail = '';
     let leaked = false;
@@ -217,22 +235,73 @@ describe('HTTP gateway: response masking', () => {
         tail = text.slice(-100);
       }
     } finally {
-      clearInterval(sampler);
+      memory.stop();
     }
     expect(leaked).toBe(false);
     expect(bytes).toBeGreaterThan(BIG_MIB * 1024 * 1024 * 0.9);
     expect(redactions).toBeGreaterThan(0);
-    console.info(`${BIG_MIB} MiB streamed: peak retained heap growth ${(peakHeap / 1e6).toFixed(1)} MB, buffers ${(peakBuffers / 1e6).toFixed(1)} MB, RSS ${((peakRss - baseline.rss) / 1e6).toFixed(0)} MB`);
+    console.info(`${BIG_MIB} MiB text streamed: ${memory.summary()}`);
     // Upstream, gateway, recorder and client share this process: a buffered body would show here.
-    expect(samples).toBeGreaterThan(20);
-    expect(peakHeap).toBeLessThan(96 * 1024 * 1024);
-    expect(peakBuffers).toBeLessThan(32 * 1024 * 1024);
+    expect(memory.samples).toBeGreaterThan(20);
+    expect(memory.peakHeap).toBeLessThan(96 * 1024 * 1024);
+    expect(memory.peakBuffers).toBeLessThan(32 * 1024 * 1024);
   }, 600_000);
 
-  it('refuses a JSON response larger than the connection masks by path', async () => {
+  it(`streams a ${BIG_JSON_MIB} MiB JSON array masked by path and detectors, with bounded memory (no whole-body buffering)`, async () => {
+    const token = await f.token();
+    const memory = sampleMemory();
+    // The client checks the output is one valid JSON document with the same tokenizer, no rules.
+    const validator = MaskingPolicy.create({ detection: { enabled: [] } }).createJsonStreamMasker();
+    let bytes = 0;
+    let tail = '';
+    let leaked = false;
+    let contentLength: string | null = 'unset';
+    try {
+      const res = await fetch(`${f.base}/c/orders/big-json?mib=${BIG_JSON_MIB}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      contentLength = res.headers.get('content-length');
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body!) {
+        bytes += chunk.length;
+        validator.push(chunk);
+        const text = tail + decoder.decode(chunk, { stream: true });
+        if (text.includes(f.piiValue) || /"tok-\d+"/.test(text)) leaked = true;
+        tail = text.slice(-400);
+      }
+      validator.end();
+    } finally {
+      memory.stop();
+    }
+    expect(contentLength).toBeNull();
+    expect(leaked).toBe(false);
+    expect(bytes).toBeGreaterThan(BIG_JSON_MIB * 1024 * 1024 * 0.7);
+    // The last element: the nested path rules and the detector applied, other values kept.
+    expect(tail).toMatch(/"name":"Customer \d+","contact":"\[REDACTED:pii\]","ssn":"\*\*\*-\*\*-\d{4}","nested":\{"notes":\["write to \[REDACTED:pii\]"\],"token":"\[REDACTED:nested-token\]"\}\}\]\}$/);
+    console.info(`${BIG_JSON_MIB} MiB JSON streamed (${(bytes / 1e6).toFixed(0)} MB out): ${memory.summary()}`);
+    expect(memory.samples).toBeGreaterThan(20);
+    expect(memory.peakHeap).toBeLessThan(96 * 1024 * 1024);
+    expect(memory.peakBuffers).toBeLessThan(32 * 1024 * 1024);
+    const masked = await waitFor('data.masked of the streamed JSON', (events) => events.find((e) => e.type === 'data.masked' && JSON.stringify(e.payload).includes('nested-token')));
+    expect(JSON.stringify(masked.payload)).toContain('$.customers[*].ssn');
+  }, 1_800_000);
+
+  it('streams a JSON response larger than the connection masks whole: chunked, re-serialised, masked the same', async () => {
     const res = await call('/c/orders-small/pii');
-    expect(res.status).toBe(502);
-    expect(JSON.parse(res.text)).toMatchObject({ rule: 'custodian:json-limit' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBeNull();
+    expect(res.text).not.toContain(f.piiValue);
+    expect(JSON.parse(res.text)).toEqual({ customers: [{ id: 1, contact: '[REDACTED:pii]', nested: { notes: ['write to [REDACTED:pii]'] } }] });
+  });
+
+  it('a streamed response that turns out not to be JSON: 502 before any byte went out, else cut off (the rest never sent)', async () => {
+    const refused = await call('/c/orders-small/not-json');
+    expect(refused.status).toBe(502);
+    expect(JSON.parse(refused.text)).toMatchObject({ type: 'urn:custodian:problem:response-not-json', rule: 'custodian:json-limit' });
+    expect(refused.text).not.toContain(f.piiValue);
+    const res = await fetch(`${f.base}/c/orders-small/not-json?after=4096`, { headers: { authorization: `Bearer ${await f.token()}` } });
+    expect(res.status).toBe(200);
+    await expect(res.text()).rejects.toThrow();
+    await waitFor('the cut-off logged', () => (f.logLines.some((l) => l.includes('streamed JSON response cut off') && l.includes('MASKING_JSON_INVALID')) ? true : undefined));
   });
 
   it('masks a JSON document up to the connection limit even above the masker default (6.8 MiB, 60,000 records)', async () => {

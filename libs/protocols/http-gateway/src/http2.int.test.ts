@@ -6,7 +6,8 @@
 import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { CustodianEvent } from '@custodian/event-contracts';
 import { HttpGateway } from './http-gateway.js';
 import { startFixture, type Fixture } from './testing/gateway-fixture.js';
 
@@ -142,6 +143,63 @@ describe('HTTP gateway over HTTP/2 (TLS, ALPN)', () => {
     } finally {
       session.destroy();
     }
+  });
+
+  it('serves the streams of one connection concurrently: a held stream (the upstream has not answered) does not block 24 others', async () => {
+    const token = await f.token();
+    const session = await h2Session();
+    try {
+      const order: string[] = [];
+      const held = h2Request(session, { ':method': 'GET', ':path': '/c/orders/slow?ms=60000', authorization: `Bearer ${token}` }).then((r) => {
+        order.push('held');
+        return r;
+      });
+      await vi.waitFor(() => expect(f.api.log.some((l) => l.startsWith('GET /slow'))).toBe(true), { timeout: 20_000, interval: 50 });
+      // While that stream waits, the same connection serves many more of the same session (JSON and streamed text).
+      const others = await Promise.all([
+        ...Array.from({ length: 22 }, (_, i) => h2Request(session, { ':method': 'GET', ':path': `/c/orders/pii?n=${i}`, authorization: `Bearer ${token}` })),
+        h2Request(session, { ':method': 'GET', ':path': '/c/orders/pii-chunked-text', authorization: `Bearer ${token}` }),
+        h2Request(session, { ':method': 'GET', ':path': '/c/orders/big-json?mib=2', authorization: `Bearer ${token}` }),
+      ]);
+      order.push('others');
+      for (const response of others) {
+        expect(response.headers[':status']).toBe(200);
+        expect(response.body).not.toContain(f.piiValue);
+      }
+      expect(others.at(-2)!.body).toContain('[REDACTED:pii]');
+      expect(JSON.parse(others.at(-1)!.body)).toMatchObject({ customers: expect.any(Array) });
+      f.api.releaseSlow();
+      const slow = await held;
+      expect(slow.headers[':status']).toBe(200);
+      expect(JSON.parse(slow.body)).toEqual({ slow: true });
+      expect(order).toEqual(['others', 'held']);
+    } finally {
+      session.close();
+    }
+  }, 120_000);
+
+  it("records each h2 stream's bytes on its own channel (the stream id), so concurrent answers stay apart", async () => {
+    const frames = await vi.waitFor(
+      async () => {
+        const found = (await f.events()).filter((e): e is Extract<CustodianEvent, { type: 'frame.recorded' }> => e.type === 'frame.recorded' && e.payload.direction === 'upstream-to-client' && e.payload.channel !== undefined);
+        expect(found.some((e) => Buffer.from(e.payload.data, 'base64').toString('utf8').includes('{"slow":true}'))).toBe(true);
+        return found;
+      },
+      { timeout: 20_000, interval: 200 },
+    );
+    expect(frames.length).toBeGreaterThan(0);
+    // Stream ids restart on every connection: a channel is one within its session.
+    const byChannel = new Map<string, string>();
+    for (const frame of frames) {
+      const key = `${frame.stream}/${frame.payload.channel!}`;
+      byChannel.set(key, (byChannel.get(key) ?? '') + Buffer.from(frame.payload.data, 'base64').toString('utf8'));
+    }
+    // Every channel holds exactly one answer: one status line at its start, its body after.
+    for (const bytes of byChannel.values()) {
+      expect(bytes.slice(0, 12)).toMatch(/^HTTP\/2 \d{3}/);
+      expect(bytes.match(/HTTP\/2 \d{3}/g)).toHaveLength(1);
+    }
+    expect([...byChannel.values()].some((bytes) => bytes.includes('{"slow":true}'))).toBe(true);
   });
 
   it('records what the h2 client was sent (status, headers, masked body) and never the token or the held credentials', async () => {

@@ -32,6 +32,7 @@ export class SshClientConnection {
   private upstreamClient: ssh2.Client | undefined;
   private readonly channels = new Set<SessionChannel>();
   private attempts = 0;
+  private refusedChannels = 0;
   private nextChannel = 0;
   private ended = false;
   private readonly address: string;
@@ -48,7 +49,11 @@ export class SshClientConnection {
     }, context.loginTimeoutMs);
     client.on('authentication', (ctx) => void this.authenticate(ctx).catch((error: unknown) => this.unexpected(error, () => ctx.reject())));
     client.on('ready', () => this.ready());
-    client.on('error', () => undefined);
+    // ssh2 ends the connection on a transport violation (a packet over its 35,000-byte limit, bad
+    // MACs, garbage before the key exchange); before login no session exists for an event, so it is logged.
+    client.on('error', (error: Error) => {
+      if (!this.ended) context.logger.info({ client: this.address, sessionId: this.session?.id, err: error.message.slice(0, 200) }, 'ssh connection error');
+    });
     client.on('close', () => void this.end('client-closed'));
   }
 
@@ -142,6 +147,8 @@ export class SshClientConnection {
     this.client.on('session', (accept, reject) => {
       if (this.channels.size >= this.context.maxChannels || this.ended) {
         reject();
+        // One event per connection (a flood of opens must not become a flood of events); later ones are counted in the log.
+        if (!this.ended && this.refusedChannels++ === 0) void this.refuse('session channel', 'custodian:channel-limit', `at most ${this.context.maxChannels} channels are open at once per connection through the Custodian gateway`);
         return;
       }
       const channel = new SessionChannel(accept(), this.nextChannel++, {
@@ -182,6 +189,7 @@ export class SshClientConnection {
   private async end(reason: 'client-closed' | 'shutdown' | 'error', code?: string): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    if (this.refusedChannels > 0) this.context.logger.warn({ sessionId: this.session?.id, client: this.address, refused: this.refusedChannels }, 'ssh channels refused over the per-connection limit');
     clearTimeout(this.loginTimer);
     for (const channel of this.channels) channel.clientGone();
     this.upstreamClient?.end();

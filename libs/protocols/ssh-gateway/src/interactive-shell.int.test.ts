@@ -75,8 +75,9 @@ class PtySsh {
     child.stdout.on('data', (d: Buffer) => (this.output += d.toString('utf8')));
   }
 
-  static async open(token: string): Promise<PtySsh> {
-    const ssh = ['/usr/bin/ssh', '-tt', '-p', String(gateway.port), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', 'bastion@127.0.0.1'];
+  /** `command`: run through exec (`ssh -tt host bash -i`) instead of a login shell. */
+  static async open(token: string, command: string[] = []): Promise<PtySsh> {
+    const ssh = ['/usr/bin/ssh', '-tt', '-p', String(gateway.port), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', 'bastion@127.0.0.1', ...command];
     const child = spawn('script', ['-qfec', ssh.join(' '), '/dev/null'], { env: { ...process.env, TERM: 'xterm' } });
     const pty = new PtySsh(child);
     await pty.waitFor(/password:/i);
@@ -182,4 +183,22 @@ describe('SSH gateway: interactive shell through a pty (OpenSSH ssh -tt)', () =>
     for (const rm of rms) expect(rm).toMatchObject({ decision: 'block', ruleId: 'no-rm' });
     for (const c of commands.filter((c) => c.text.startsWith('echo '))) expect(c.decision).toBe('allow');
   }, 90_000);
+  it('a shell started through exec with a pty (ssh -tt host bash -i) is line-gated the same way, opened under custodian:stdin-lines', async () => {
+    const marker = join(dir, `exec-must-survive-${randomBytes(4).toString('hex')}`);
+    await writeFile(marker, 'x');
+    const token = (await oidc.issueToken({ clientId: 'agent-pty' })).accessToken;
+    const pty = await PtySsh.open(token, ['bash', '-i']);
+    try {
+      expect(await pty.typeAndWait('echo one""two\r', /onetwo\r\n[\s\S]*[#$] $/)).toContain('onetwo');
+      const blocked = await pty.typeAndWait(`rm -f ${marker}\r`, /\(rule no-rm\)/);
+      expect(blocked).toContain('custodian:');
+      expect(await pty.typeAndWait('echo three""four\r', /threefour\r\n[\s\S]*[#$] $/)).toContain('threefour');
+    } finally {
+      await pty.close();
+    }
+    expect(await exists(marker)).toBe(true);
+    const decided = await shellCommands();
+    expect(decided).toContainEqual({ text: 'bash -i', decision: 'allow', ruleId: 'custodian:stdin-lines' });
+    expect(decided).toContainEqual({ text: `rm -f ${marker}`, decision: 'block', ruleId: 'no-rm' });
+  });
 });

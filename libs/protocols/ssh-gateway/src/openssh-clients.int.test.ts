@@ -26,6 +26,9 @@ rules:
   - id: plain-tools
     match: { shell: { programs: [echo, cat, 'true', hostname] } }
     decision: allow
+  - id: no-zsh
+    match: { shell: { programs: [zsh] } }
+    decision: block
 `;
 
 let sshd: StartedSshd;
@@ -133,6 +136,51 @@ describe('SSH gateway with OpenSSH and ssh2 clients', () => {
     expect(code).toBe(0);
   });
 
+  it('a shell started through exec (ssh host bash -i, no pty) reading commands from stdin: each line decided under custodian:stdin-lines; a shell a rule blocks stays blocked', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const knownHosts = join(dir, 'gateway_known_hosts');
+    await writeFile(knownHosts, `[127.0.0.1]:${gateway.port} ${hostKey.publicKey}\n`);
+    const marker = join(dir, 'exec-shell-must-survive');
+    await writeFile(marker, 'x');
+    const { spawn } = await import('node:child_process');
+    const run = async (command: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+      const child = spawn('sshpass', ['-e', '/usr/bin/ssh', '-T', '-p', String(gateway.port), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', 'bastion@127.0.0.1', ...command], { env: { ...process.env, SSHPASS: token } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+      child.stdin.end(input);
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      return { code, stdout, stderr };
+    };
+    for (const shell of [['bash', '-i'], ['bash'], ['sh', '-s']]) {
+      const result = await run(shell, `echo first-line\nrm -f ${marker}\necho after-the-refusal\n`);
+      expect(result.stdout, shell.join(' ')).toContain('first-line');
+      expect(result.stdout).toContain('after-the-refusal');
+      expect(result.stderr).toContain('(rule no-rm)');
+      await expect(readFile(marker, 'utf8')).resolves.toBe('x');
+    }
+    const blocked = await run(['zsh'], `rm -f ${marker}\n`);
+    expect(blocked.code).toBe(126);
+    expect(blocked.stderr).toContain('(rule no-zsh)');
+    await expect(readFile(marker, 'utf8')).resolves.toBe('x');
+    let decided: { text: string; ruleId: string | null }[] = [];
+    // The store commits in its writer thread: the last decision can land after the client exited.
+    for (let i = 0; i < 100 && !decided.some((d) => d.text === 'zsh'); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      decided = [];
+      const texts = new Map<string, string>();
+      for await (const r of store.readAll()) {
+        if (r.event.type === 'command.issued') texts.set(r.event.payload.commandId, r.event.payload.text);
+        if (r.event.type === 'policy.decided') decided.push({ text: texts.get(r.event.payload.commandId!) ?? '', ruleId: r.event.payload.ruleId ?? null });
+      }
+    }
+    expect(decided).toContainEqual({ text: 'bash -i', ruleId: 'custodian:stdin-lines' });
+    expect(decided).toContainEqual({ text: 'sh -s', ruleId: 'custodian:stdin-lines' });
+    expect(decided).toContainEqual({ text: 'zsh', ruleId: 'no-zsh' });
+    expect(decided.filter((d) => d.text === `rm -f ${marker}`).map((d) => d.ruleId)).toEqual(['no-rm', 'no-rm', 'no-rm']);
+  });
+
   it('token expiry: an expired token is refused at login (TOKEN_EXPIRED); a session opened before expiry goes on (as for PostgreSQL)', async () => {
     const { accessToken } = await oidc.issueToken({ clientId: 'agent-7', ttlSeconds: 2 });
     const open = await GatewaySshClient.connect({ host: '127.0.0.1', port: gateway.port, connection: 'bastion', token: accessToken, gatewayHostKey: hostKey.publicKey });
@@ -199,7 +247,17 @@ describe('SSH gateway with OpenSSH and ssh2 clients', () => {
       opened[0]!.write('echo still-here\n');
     });
     expect(echoed).toContain('still-here');
+    // A flood of 200 more opens: each refused, one event for the connection.
+    const flood = await Promise.all(Array.from({ length: 200 }, () => new Promise<string>((resolve) => client.client.exec('true', (error) => resolve(error ? 'refused' : 'open')))));
+    expect(flood.every((r) => r === 'refused')).toBe(true);
     await client.close();
+    let refusals = 0;
+    for (let i = 0; i < 100 && refusals === 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      refusals = 0;
+      for await (const r of store.readAll()) if (r.event.type === 'policy.decided' && (r.event.payload as { ruleId?: string }).ruleId === 'custodian:channel-limit') refusals++;
+    }
+    expect(refusals).toBe(1);
   });
 
   it('an upstream whose host key does not match the pinned key is refused with a clear message', async () => {

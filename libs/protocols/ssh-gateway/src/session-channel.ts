@@ -4,14 +4,27 @@
 // both ways is recorded with the channel number; exit status and exit signal are bridged.
 import { createByteStreamMasker, MaskingFindings, type ByteStreamMasker } from '@custodian/masking';
 import type { GatewayLogger } from '@custodian/gateway-kit';
+import { GUARDED_FLAG_RULE_ID, type PolicyDecision } from '@custodian/policy';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import { StdinLineGate, TerminalLineGate, type TerminalPorts } from '@custodian/terminal-line-policy';
 import type ssh2 from 'ssh2';
 import { refusalText, SshGatewayError } from './gateway-errors.js';
 import type { SshConnection, UnverifiableLinePolicy } from './gateway-options.js';
+import { LegacyScpBridge, parseLegacyScp, type LegacyScpCommand } from './legacy-scp.js';
 import { SftpBridge } from './sftp-bridge.js';
 import type { UpstreamSsh } from './upstream-connection.js';
+
+/** The rule id of the gateway's own decision to open a shell whose stdin lines it decides one by one. */
+export const STDIN_LINES_RULE = 'custodian:stdin-lines';
+const STDIN_SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh']);
+
+/** A lone shell whose only flag is that it reads its commands from stdin (`bash`, `bash -i`, `sh -s`). */
+export function readsCommandsFromStdin(classification: ReturnType<typeof decideShellSync>['classification']): boolean {
+  if (!classification.ok) return false;
+  const [program, ...others] = classification.programs;
+  return program !== undefined && others.length === 0 && STDIN_SHELLS.has(program.name) && classification.flags.length === 1 && classification.flags[0] === 'shell-from-stdin';
+}
 
 /** Exit status for a command the gateway refused (POSIX "found but not executable"). */
 export const REFUSED_EXIT_STATUS = 126;
@@ -27,6 +40,33 @@ export interface SessionChannelContext {
   /** The upstream could not be reached: end the whole client connection with this code. */
   failSession(code: string): void;
   onClosed(): void;
+}
+
+/** A legacy scp exec: the command and where its paths resolve upstream. */
+interface LegacyScpRun {
+  readonly command: LegacyScpCommand;
+  readonly home: string;
+  readonly targetIsDirectory: boolean;
+}
+
+/**
+ * The upstream's starting directory and whether a sink's target is a directory there (the sink
+ * names a file `target/name` when it is, else `target`), through a short upstream SFTP session;
+ * undefined when the upstream has no SFTP (the paths cannot be known: the copy is refused).
+ */
+async function upstreamPaths(upstream: UpstreamSsh, command: LegacyScpCommand): Promise<{ home: string; targetIsDirectory: boolean } | undefined> {
+  const sftp = await new Promise<ssh2.SFTPWrapper | undefined>((resolve) => upstream.client.sftp((error, s) => resolve(error ? undefined : s)));
+  if (!sftp) return undefined;
+  try {
+    const home = await new Promise<string>((resolve) => sftp.realpath('.', (e, path) => resolve(e ? '/' : path)));
+    if (command.mode === 'source') return { home, targetIsDirectory: false };
+    const target = command.paths[0]!;
+    const absolute = target.startsWith('/') ? target : `${home}/${target}`;
+    const isDirectory = await new Promise<boolean>((resolve) => sftp.stat(absolute, (e, stats) => resolve(!e && stats.isDirectory())));
+    return { home, targetIsDirectory: isDirectory };
+  } finally {
+    sftp.end();
+  }
 }
 
 interface Bridge {
@@ -156,17 +196,44 @@ export class SessionChannel {
     const upstream = await this.upstreamOrRefuse(client);
     if (!upstream || this.closed) return;
     const session = this.session;
-    const decision = decideShellSync(session.policy, session.policyContext, command);
+    const shellDecision = decideShellSync(session.policy, session.policyContext, command);
+    let decision: PolicyDecision = shellDecision;
+    let summary: Record<string, unknown> = shellLanguage.summary(shellDecision.classification);
+    // A lone shell reading its commands from stdin (`ssh host bash -i`, `ssh -t host sh`): its
+    // lines are decided one by one, as for a login shell (line gate with a pty, stdin line gate
+    // without). Opened when a rule allows or holds it, or when only the default deny or the
+    // guarded flag shell-from-stdin would block it (then under the gateway's rule
+    // custodian:stdin-lines); a rule that blocks it blocks it.
+    const blockedByRule = shellDecision.decision === 'block' && shellDecision.ruleId !== null && shellDecision.ruleId !== GUARDED_FLAG_RULE_ID;
+    const stdinLines = !blockedByRule && readsCommandsFromStdin(shellDecision.classification);
+    if (stdinLines) {
+      summary = { ...summary, stdinLines: true };
+      if (shellDecision.decision === 'block') {
+        const { clientMessage, ...opened } = shellDecision;
+        void clientMessage;
+        decision = { ...opened, decision: 'allow', ruleId: STDIN_LINES_RULE, reason: 'a shell reading stdin: every line is decided as its own command' };
+      }
+    }
     const textFindings = new MaskingFindings();
     const text = session.masking.maskText(command, 'command', textFindings);
     if (decision.decision === 'require-approval') {
       this.notice(client, `custodian: this command needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver in Custodian (session ${session.id})…\n`);
     }
-    const outcome = await session.issue({ language: 'shell', kind: 'shell', text, summary: shellLanguage.summary(decision.classification), decision, signal: this.abort.signal });
+    const outcome = await session.issue({ language: 'shell', kind: 'shell', text, summary, decision, signal: this.abort.signal });
     if (textFindings.total > 0) session.recordMasked(outcome.commandId, textFindings);
     if (this.closed) return;
     if (!outcome.forward) {
       this.notice(client, `${refusalText(outcome.message, outcome.ruleId)}\n`);
+      client.exit(REFUSED_EXIT_STATUS);
+      client.end();
+      return;
+    }
+    // Legacy scp (`scp -t` / `scp -f`): each file inside the stream is decided too (LegacyScpBridge).
+    const scp = this.pty ? undefined : parseLegacyScp(command);
+    const scpWhere = scp ? await upstreamPaths(upstream, scp) : undefined;
+    if (this.closed) return;
+    if (scp && !scpWhere) {
+      this.notice(client, 'custodian: the files of this scp copy cannot be named (the upstream has no SFTP to resolve its paths); use sftp or scp without -O\n');
       client.exit(REFUSED_EXIT_STATUS);
       client.end();
       return;
@@ -179,7 +246,8 @@ export class SessionChannel {
         client.end();
         return;
       }
-      this.connect(client, stream, outcome.commandId, 'exec');
+      const mode = stdinLines ? (this.pty ? 'shell' : 'shell-no-pty') : 'exec';
+      this.connect(client, stream, outcome.commandId, mode, scp && scpWhere ? { command: scp, ...scpWhere } : undefined);
     });
   }
 
@@ -220,8 +288,43 @@ export class SessionChannel {
     });
   }
 
+  /** The record stream of a legacy scp exec: files decided one by one, written and recorded both ways. */
+  private scpBridge(client: ssh2.ServerChannel, upstream: ssh2.ClientChannel, run: LegacyScpRun): LegacyScpBridge {
+    const session = this.session;
+    const channel = this.channel;
+    const toClient = (bytes: Buffer): void => {
+      session.recordFrame('upstream-to-client', 'stdout', bytes, { channel });
+      client.write(bytes);
+    };
+    const toUpstream = (bytes: Buffer): void => {
+      session.recordFrame('client-to-upstream', 'stdin', bytes, { channel });
+      upstream.write(bytes);
+    };
+    const sink = run.command.mode === 'sink';
+    const records = sink ? client : upstream;
+    return new LegacyScpBridge(run.command, {
+      session,
+      channel,
+      abort: this.abort.signal,
+      home: run.home,
+      targetIsDirectory: run.targetIsDirectory,
+      toRecordSender: sink ? toClient : toUpstream,
+      toRecordReceiver: sink ? toUpstream : toClient,
+      notice: (text) => this.notice(client, text),
+      pauseRecords: () => records.pause(),
+      resumeRecords: () => records.resume(),
+      fatal: (message) => {
+        const status = Buffer.from(`\x02${message}\n`, 'utf8');
+        toClient(status);
+        toUpstream(status);
+        this.notice(client, `${message}\n`);
+        upstream.close();
+      },
+    });
+  }
+
   /** Bridges the two channels: data both ways (client input through the line gate for a shell), stderr, EOF, exit. */
-  private connect(client: ssh2.ServerChannel, upstream: ssh2.ClientChannel, commandId: string | undefined, mode: 'exec' | 'shell' | 'shell-no-pty'): void {
+  private connect(client: ssh2.ServerChannel, upstream: ssh2.ClientChannel, commandId: string | undefined, mode: 'exec' | 'shell' | 'shell-no-pty', scpRun?: LegacyScpRun): void {
     if (this.closed) {
       upstream.close();
       return;
@@ -234,7 +337,8 @@ export class SessionChannel {
     const findings = new MaskingFindings();
     // A pty's output is a terminal stream (escape sequences): masking it could break them, so it is
     // recorded as sent; exec output (and a shell without a pty) is masked.
-    const stdoutMasker = mode === 'shell' ? undefined : this.masker(`ssh.${mode}.stdout`, findings);
+    // Legacy scp: stdout is either the record stream (masked per file by the bridge) or status bytes the protocol waits for (never held back).
+    const stdoutMasker = mode === 'shell' || scpRun ? undefined : this.masker(`ssh.${mode}.stdout`, findings);
     const stderrMasker = mode === 'shell' ? undefined : this.masker(`ssh.${mode}.stderr`, findings);
     const forward = (source: NodeJS.ReadableStream & { pause(): unknown; resume(): unknown }, target: NodeJS.WritableStream, label: string, masker: ByteStreamMasker | undefined, chunk: Buffer): void => {
       const masked = masker ? Buffer.from(masker.push(chunk)) : chunk;
@@ -266,7 +370,12 @@ export class SessionChannel {
     };
     const gate = mode === 'shell' ? new TerminalLineGate(ports, { session, kind: 'shell', unverifiableLines: this.context.unverifiableLines, abort: this.abort.signal }) : undefined;
     const stdinGate = mode === 'shell-no-pty' ? new StdinLineGate({ ...ports, endUpstream: () => upstream.end() }, { session, kind: 'shell', abort: this.abort.signal }) : undefined;
+    const scp = scpRun ? this.scpBridge(client, upstream, scpRun) : undefined;
     upstream.on('data', (chunk: Buffer) => {
+      if (scp && scpRun?.command.mode === 'source') {
+        scp.records(chunk);
+        return;
+      }
       gate?.observeOutput(chunk);
       forward(upstream, client, 'stdout', stdoutMasker, chunk);
     });
@@ -278,6 +387,10 @@ export class SessionChannel {
       }
       if (stdinGate) {
         stdinGate.input(chunk);
+        return;
+      }
+      if (scp && scpRun?.command.mode === 'sink') {
+        scp.records(chunk);
         return;
       }
       session.recordFrame('client-to-upstream', 'stdin', chunk, { channel });
@@ -306,6 +419,7 @@ export class SessionChannel {
         }
       }
       if (findings.total > 0) session.recordMasked(commandId, findings);
+      scp?.end();
       gate?.close();
       stdinGate?.close();
       if (exit) this.control('upstream-to-client', 'code' in exit ? 'exit-status' : 'exit-signal', 'code' in exit ? { code: exit.code } : { signal: exit.signal });

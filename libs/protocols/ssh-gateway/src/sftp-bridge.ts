@@ -9,10 +9,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { GatewayLogger } from '@custodian/gateway-kit';
-import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import ssh2 from 'ssh2';
-import { refusalText } from './gateway-errors.js';
+import { decideFileOperation, overLimitMessage, recordOverLimit, shellQuote, transferLimitOf, type TransferLimit } from './file-operation.js';
+import { lengthPreservingProfile, MaskedFileReader, MaskedReadRefused } from './masked-file-reader.js';
 
 const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
 
@@ -22,6 +22,15 @@ export const MAX_SFTP_HANDLES = 256;
 export const MAX_SFTP_IN_FLIGHT = 256;
 /** Largest READ forwarded (a server may return fewer bytes than asked). */
 export const MAX_SFTP_READ = 256 * 1024;
+/** WRITE data held by requests in flight per channel: beyond it a WRITE gets FAILURE (the client's data is already in memory). */
+export const MAX_SFTP_WRITE_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+/** READ bytes asked of the upstream at once per channel: further READs wait (only their request is held). */
+export const MAX_SFTP_READ_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+/**
+ * Replies waiting for the client's SSH window: while more than this is queued (a client that
+ * does not adjust its window), READs wait before reading upstream.
+ */
+export const MAX_SFTP_CLIENT_BACKLOG = 4 * 1024 * 1024;
 
 type Attributes = Partial<ssh2.Attributes>;
 
@@ -32,7 +41,16 @@ interface FileHandle {
   readonly commandId: string;
   readonly read: Transfer;
   readonly written: Transfer;
+  /** Present when the policy's detectors apply: READs are answered from the masked stream. */
+  readonly masked: MaskedFileReader | undefined;
+  /** Opened with WRITE/APPEND/CREAT/TRUNC. */
+  readonly writes: boolean;
+  /** The deciding rule's `limits.transferBytes`, per direction. */
+  readonly limit: TransferLimit | undefined;
+  /** Set once a transfer went past the limit: every later READ/WRITE on the handle is refused. */
+  limitRefusal?: SftpRequestError;
 }
+
 
 interface DirHandle {
   readonly kind: 'dir';
@@ -66,14 +84,13 @@ export interface SftpBridgeContext {
   readonly abort: AbortSignal;
 }
 
-/** POSIX single quotes: the text the shell language parses names the path exactly. */
-export function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
+function opensForWriting(flags: number): boolean {
+  return (flags & (OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC)) !== 0;
 }
 
 /** The shell command an SFTP OPEN is decided as: reading is `cat`, writing `tee` (`tee -a` to append). */
 export function openCommand(path: string, flags: number): string {
-  const writes = (flags & (OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC)) !== 0;
+  const writes = opensForWriting(flags);
   if (!writes) return `cat -- ${shellQuote(path)}`;
   return `tee ${flags & OPEN_MODE.APPEND ? '-a ' : ''}-- ${shellQuote(path)}`;
 }
@@ -99,6 +116,11 @@ export class SftpBridge {
   private readonly handles = new Map<number, FileHandle | DirHandle>();
   private nextHandle = 1;
   private inFlight = 0;
+  private writeBytesInFlight = 0;
+  private readBytesInFlight = 0;
+  private readonly readWaiters: (() => void)[] = [];
+  private windowExhaustedRecorded = false;
+  private writes: { chunks: Buffer[]; bytes: number; timer: NodeJS.Timeout | undefined } = { chunks: [], bytes: 0, timer: undefined };
   private closed = false;
   private upstream!: ssh2.SFTPWrapper;
   /** The upstream's directory for relative paths (its realpath of `.`). */
@@ -131,7 +153,15 @@ export class SftpBridge {
     this.ready.catch(() => undefined);
     client.on('OPEN', (id: number, filename: string, flags: number, attrs: Attributes) => this.run(id, () => this.open(id, filename, flags, attrs)));
     client.on('READ', (id: number, handle: Buffer, offset: number, length: number) => this.run(id, () => this.read(id, handle, offset, length)));
-    client.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => this.run(id, () => this.write(id, handle, offset, data)));
+    client.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => {
+      if (this.closed) return;
+      if (this.writeBytesInFlight + data.length > MAX_SFTP_WRITE_BYTES_IN_FLIGHT) {
+        this.client.status(id, STATUS_CODE.FAILURE, `too many bytes in outstanding writes (at most ${MAX_SFTP_WRITE_BYTES_IN_FLIGHT})`);
+        return;
+      }
+      this.writeBytesInFlight += data.length;
+      this.run(id, () => this.write(id, handle, offset, data).finally(() => (this.writeBytesInFlight -= data.length)));
+    });
     client.on('CLOSE', (id: number, handle: Buffer) => this.run(id, () => this.close(id, handle)));
     client.on('FSTAT', (id: number, handle: Buffer) => this.run(id, () => this.withHandle(id, handle, (h) => this.attrsReply(id, 'fstat', h.path, (cb) => this.upstream.fstat(h.upstream, cb)))));
     client.on('FSETSTAT', (id: number, handle: Buffer, attrs: Attributes) =>
@@ -161,7 +191,11 @@ export class SftpBridge {
     // The client's EOF ends the subsystem: both sides are closed (ssh waits for the channel close).
     client.on('end', () => this.end());
     client.on('close', () => this.end());
-    client.on('error', () => this.end());
+    // ssh2 reports a malformed or oversized SFTP packet (over 256 KiB) as an error: recorded, then both sides close.
+    client.on('error', (error: Error) => {
+      if (!this.closed) this.op('protocol-error', { message: error.message.slice(0, 200) });
+      this.end();
+    });
   }
 
   private get session(): PipelineSession {
@@ -172,8 +206,10 @@ export class SftpBridge {
   end(): void {
     if (this.closed) return;
     this.closed = true;
+    this.flushWrites();
     for (const [, handle] of this.handles) if (handle.kind === 'file') this.transferred(handle, 'channel-closed');
     this.handles.clear();
+    for (const wake of this.readWaiters.splice(0)) wake();
     sendExitStatus(this.client, 0);
     this.client.end();
     this.upstream?.end();
@@ -209,8 +245,39 @@ export class SftpBridge {
     }
   }
 
+  /** Every frame the bridge records goes through here, after the WRITE data gathered so far (order kept). */
+  private frame(direction: 'client-to-upstream' | 'upstream-to-client', label: string, bytes: Buffer, control = false): void {
+    this.flushWrites();
+    this.session.recordFrame(direction, label, bytes, { channel: this.context.channel, ...(control ? { control: true } : {}) });
+  }
+
+  /**
+   * WRITE data is recorded in frames of up to the pipeline's frame size (64 KiB by default) rather
+   * than one per request (OpenSSH and ssh2 write 32 KiB at a time): half the events for an upload,
+   * the same bytes in the same order. Gathered data is recorded before any other frame, when the
+   * next chunk would not fit, within 20 ms, and when the channel ends.
+   */
+  private recordWrite(data: Buffer): void {
+    const limit = this.session.maxFrameBytes;
+    if (this.writes.bytes + data.length > limit) this.flushWrites();
+    if (data.length >= limit) {
+      this.session.recordFrame('client-to-upstream', 'sftp-data', data, { channel: this.context.channel });
+      return;
+    }
+    this.writes.chunks.push(data);
+    this.writes.bytes += data.length;
+    this.writes.timer ??= setTimeout(() => this.flushWrites(), 20);
+  }
+
+  private flushWrites(): void {
+    const { chunks, bytes, timer } = this.writes;
+    if (timer) clearTimeout(timer);
+    this.writes = { chunks: [], bytes: 0, timer: undefined };
+    if (bytes > 0) this.session.recordFrame('client-to-upstream', 'sftp-data', chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes), { channel: this.context.channel });
+  }
+
   private op(label: string, value: object): void {
-    this.session.recordFrame('client-to-upstream', 'sftp-op', Buffer.from(JSON.stringify({ op: label, ...value }), 'utf8'), { channel: this.context.channel, control: true });
+    this.frame('client-to-upstream', 'sftp-op', Buffer.from(JSON.stringify({ op: label, ...value }), 'utf8'), true);
   }
 
   /**
@@ -223,23 +290,15 @@ export class SftpBridge {
     const internal = this.client as unknown as { _protocol?: { channelExtData?: (channel: number, data: Buffer, type: number) => void }; outgoing?: { id?: number; state?: string } };
     const channel = internal.outgoing?.id;
     if (typeof channel !== 'number' || internal.outgoing?.state !== 'open' || typeof internal._protocol?.channelExtData !== 'function') return;
-    this.session.recordFrame('upstream-to-client', 'stderr', bytes, { channel: this.context.channel });
+    this.frame('upstream-to-client', 'stderr', bytes);
     internal._protocol.channelExtData(channel, bytes, 1); // SSH_EXTENDED_DATA_STDERR
   }
 
-  /** Decides `command` with the shell language; issues it; returns its command id, or throws a refusal. */
-  private async decide(op: string, command: string): Promise<string> {
-    const session = this.session;
-    const decision = decideShellSync(session.policy, session.policyContext, command);
-    const summary = { ...shellLanguage.summary(decision.classification), sftp: op };
-    if (decision.decision === 'require-approval') this.notice(`custodian: ${command} needs approval (rule ${decision.ruleId ?? 'unknown'}); waiting for an approver in Custodian (session ${session.id})…\n`);
-    const outcome = await session.issue({ language: 'shell', kind: 'shell', text: command, summary, decision, signal: this.context.abort });
-    if (!outcome.forward) {
-      const message = refusalText(outcome.message, outcome.ruleId);
-      this.notice(`${message}: ${command}\n`);
-      throw new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, message);
-    }
-    return outcome.commandId;
+  /** Decides `command` with the shell language; issues it; returns its command id and deciding rule, or throws a refusal. */
+  private async decide(op: string, command: string): Promise<{ commandId: string; ruleId: string | null }> {
+    const outcome = await decideFileOperation(this.session, { sftp: op }, command, (text) => this.notice(text), this.context.abort);
+    if (!outcome.forward) throw new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, outcome.message);
+    return { commandId: outcome.commandId, ruleId: outcome.ruleId };
   }
 
   /** A decided operation answered by a status. */
@@ -305,7 +364,7 @@ export class SftpBridge {
 
   private async open(id: number, filename: string, flags: number, attrs: Attributes): Promise<void> {
     const path = this.resolve(filename);
-    const commandId = await this.decide('open', openCommand(path, flags));
+    const { commandId, ruleId } = await this.decide('open', openCommand(path, flags));
     const upstreamHandle = await new Promise<Buffer>((resolve, reject) => this.upstream.open(path, flags, attrs, (error, handle) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(handle))));
     if (this.closed) {
       this.upstream.close(upstreamHandle, () => undefined);
@@ -313,12 +372,24 @@ export class SftpBridge {
     }
     let handle: Buffer;
     try {
-      handle = this.newHandle({ kind: 'file', upstream: upstreamHandle, path, commandId, read: new Transfer(), written: new Transfer() });
+      handle = this.newHandle({ kind: 'file', upstream: upstreamHandle, path, commandId, read: new Transfer(), written: new Transfer(), masked: this.maskedReader(upstreamHandle, flags), writes: opensForWriting(flags), limit: transferLimitOf(this.session, ruleId) });
     } catch (error) {
       this.upstream.close(upstreamHandle, () => undefined);
       throw error;
     }
     this.client.handle(id, handle);
+  }
+
+  /** A masked reader for a handle opened for reading while the policy's detectors apply. */
+  private maskedReader(upstreamHandle: Buffer, flags: number): MaskedFileReader | undefined {
+    const detection = this.session.masking.detection;
+    if (detection.compiled.length === 0 || (flags & OPEN_MODE.READ) === 0) return undefined;
+    const readUpstream = (offset: number, length: number): Promise<Buffer | undefined> =>
+      new Promise((resolve, reject) => {
+        const buffer = Buffer.allocUnsafe(length);
+        this.upstream.read(upstreamHandle, buffer, 0, length, offset, (error, bytesRead) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(bytesRead > 0 ? buffer.subarray(0, bytesRead) : undefined)));
+      });
+    return new MaskedFileReader(lengthPreservingProfile(detection), readUpstream, 'sftp.read');
   }
 
   private async opendir(id: number, requested: string): Promise<void> {
@@ -343,7 +414,7 @@ export class SftpBridge {
             const names = list.map((entry) => ({ filename: entry.filename, longname: entry.longname, attrs: { mode: entry.attrs.mode, uid: entry.attrs.uid, gid: entry.attrs.gid, size: entry.attrs.size, atime: entry.attrs.atime, mtime: entry.attrs.mtime } }));
             // Listings reach the client: recorded (and scanned) like any client-bound bytes.
             const listing = Buffer.from(names.map((n) => n.longname).join('\n'), 'utf8');
-            this.session.recordFrame('upstream-to-client', 'sftp-names', listing, { channel: this.context.channel });
+            this.frame('upstream-to-client', 'sftp-names', listing);
             this.client.name(id, names);
           }
         }
@@ -355,26 +426,101 @@ export class SftpBridge {
   private async read(id: number, handle: Buffer, offset: number, length: number): Promise<void> {
     const file = this.lookup(handle);
     if (file.kind !== 'file') throw new SftpRequestError(STATUS_CODE.FAILURE, 'not a file handle');
-    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(length, MAX_SFTP_READ)));
-    const data = await new Promise<Buffer | undefined>((resolve, reject) =>
-      this.upstream.read(file.upstream, buffer, 0, buffer.length, offset, (error, bytesRead) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(bytesRead > 0 ? buffer.subarray(0, bytesRead) : undefined))),
-    );
+    if (file.limitRefusal) throw file.limitRefusal;
+    const size = Math.max(1, Math.min(length, MAX_SFTP_READ));
+    await this.readCredit(size);
+    try {
+      await this.readWithin(id, file, offset, size);
+    } finally {
+      this.readBytesInFlight -= size;
+      this.readWaiters.shift()?.();
+    }
+  }
+
+  /** Bytes queued in ssh2 for the client (its SSH window is closed), read from ssh2's SFTP object; 0 if that internal shape changes. */
+  private clientBacklog(): number {
+    const queued = (this.client as unknown as { _buffer?: unknown })._buffer;
+    return Array.isArray(queued) ? queued.reduce((n: number, b: unknown) => n + (Buffer.isBuffer(b) ? b.length : 0), 0) : 0;
+  }
+
+  /**
+   * Waits until this READ may go upstream: the bytes asked of the upstream stay under
+   * MAX_SFTP_READ_BYTES_IN_FLIGHT and replies queued for a client that does not open its window
+   * stay under MAX_SFTP_CLIENT_BACKLOG (recorded once per channel as `client-window-exhausted`).
+   */
+  private async readCredit(size: number): Promise<void> {
+    while (!this.closed && this.readBytesInFlight > 0 && this.readBytesInFlight + size > MAX_SFTP_READ_BYTES_IN_FLIGHT) {
+      await new Promise<void>((resolve) => this.readWaiters.push(resolve));
+    }
+    while (!this.closed && this.clientBacklog() > MAX_SFTP_CLIENT_BACKLOG) {
+      if (!this.windowExhaustedRecorded) {
+        this.windowExhaustedRecorded = true;
+        this.op('client-window-exhausted', { queuedBytes: this.clientBacklog() });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.readBytesInFlight += size;
+  }
+
+  private async readWithin(id: number, file: FileHandle, offset: number, size: number): Promise<void> {
+    let data: Buffer | undefined;
+    if (file.masked) {
+      if (file.writes) throw this.refusedRead(file, 'a file opened for writing cannot be read while masking rules apply; open it read-only');
+      try {
+        data = await file.masked.read(offset, size);
+      } catch (error) {
+        if (error instanceof MaskedReadRefused) throw this.refusedRead(file, error.message);
+        throw error;
+      }
+    } else {
+      const buffer = Buffer.allocUnsafe(size);
+      data = await new Promise<Buffer | undefined>((resolve, reject) =>
+        this.upstream.read(file.upstream, buffer, 0, buffer.length, offset, (error, bytesRead) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve(bytesRead > 0 ? buffer.subarray(0, bytesRead) : undefined))),
+      );
+    }
     if (this.closed) return;
     if (!data) {
       this.client.status(id, STATUS_CODE.EOF);
       return;
     }
+    if (file.limit && file.read.bytes + data.length > file.limit.bytes) throw await this.overLimit(file, 'read', file.read.bytes + data.length);
     file.read.add(offset, data);
-    this.session.recordFrame('upstream-to-client', 'sftp-data', data, { channel: this.context.channel });
+    this.frame('upstream-to-client', 'sftp-data', data);
     this.client.data(id, data);
     if (this.session.recorderSaturated) await this.session.whenRecorderReady();
+  }
+
+  /**
+   * The transfer went past its rule's `limits.transferBytes`: recorded as a gateway refusal (a
+   * `command.issued` + `policy.decided` block with rule `custodian:transfer-limit`), said on stderr,
+   * and this and every later READ/WRITE on the handle fail with PERMISSION_DENIED.
+   */
+  private async overLimit(file: FileHandle, direction: 'read' | 'write', wouldBe: number): Promise<SftpRequestError> {
+    const limit = file.limit!;
+    if (file.limitRefusal) return file.limitRefusal;
+    const message = overLimitMessage(file.path, limit);
+    const refusal = new SftpRequestError(STATUS_CODE.PERMISSION_DENIED, message);
+    file.limitRefusal = refusal;
+    this.notice(`${message}\n`);
+    await recordOverLimit(this.session, `${direction === 'read' ? 'cat' : 'tee'} -- ${shellQuote(file.path)}`, direction, wouldBe, limit, { sftp: direction });
+    return refusal;
+  }
+
+  /** A READ the masked stream cannot answer: FAILURE naming why, a stderr line and a recorded `sftp-op`. */
+  private refusedRead(file: FileHandle, why: string): SftpRequestError {
+    const message = `custodian: ${why} (${file.path})`;
+    this.op('read-refused', { path: file.path, commandId: file.commandId, reason: why });
+    this.notice(`${message}\n`);
+    return new SftpRequestError(STATUS_CODE.FAILURE, message);
   }
 
   private async write(id: number, handle: Buffer, offset: number, data: Buffer): Promise<void> {
     const file = this.lookup(handle);
     if (file.kind !== 'file') throw new SftpRequestError(STATUS_CODE.FAILURE, 'not a file handle');
+    if (file.limitRefusal) throw file.limitRefusal;
+    if (file.limit && file.written.bytes + data.length > file.limit.bytes) throw await this.overLimit(file, 'write', file.written.bytes + data.length);
     file.written.add(offset, data);
-    this.session.recordFrame('client-to-upstream', 'sftp-data', data, { channel: this.context.channel });
+    this.recordWrite(data);
     await new Promise<void>((resolve, reject) => this.upstream.write(file.upstream, data, 0, data.length, offset, (error) => (error ? reject(new SftpRequestError(statusOf(error).code, statusOf(error).message)) : resolve())));
     if (this.session.recorderSaturated) await this.session.whenRecorderReady();
     if (!this.closed) this.client.status(id, STATUS_CODE.OK);
@@ -397,7 +543,9 @@ export class SftpBridge {
 
   /** The handle's transfer summary (SHA-256 and size each way) as a control frame naming its command. */
   private transferred(file: FileHandle, how: 'closed' | 'channel-closed'): void {
-    this.op('transfer', { path: file.path, commandId: file.commandId, how, read: file.read.summary(), written: file.written.summary() });
+    const masked = file.masked ? { masked: { restarts: file.masked.restartCount, findings: file.masked.findings.total } } : {};
+    this.op('transfer', { path: file.path, commandId: file.commandId, how, read: file.read.summary(), written: file.written.summary(), ...masked });
+    if (file.masked && file.masked.findings.total > 0) this.session.recordMasked(file.commandId, file.masked.findings);
   }
 }
 

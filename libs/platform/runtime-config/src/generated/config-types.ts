@@ -973,9 +973,13 @@ export interface HttpConnectionConfig {
    */
   maxRequestBodyBytes?: number;
   /**
-   * JSON responses masked by path up to this size; larger ones are refused (502).
+   * JSON responses up to this size are masked whole (bytes outside masked values kept, Content-Length set); larger ones stream through the JSON stream masker (re-serialised, chunked, bounded memory). Default 1 MiB; 4 MiB on anthropic connections, where larger Messages responses are refused (502).
    */
-  maxJsonResponseBytes: number;
+  maxJsonResponseBytes?: number;
+  /**
+   * Streamed JSON responses: the longest single string or number (characters, default 4 Mi); a longer one cuts the response off (never passed unmasked).
+   */
+  maxJsonValueChars?: number;
   /**
    * anthropic connections: thinking and redacted_thinking blocks are signed and never rewritten: passed unchanged, or refused (a stream ends with an error event, a whole response gets 502).
    */

@@ -56,6 +56,12 @@ rules:
       llm: { models: ["claude-blocked-*"] }
     decision: block
     message: This model is not allowed.
+  - id: claude-mask-prompt
+    match:
+      identity: { groups: [agents] }
+      llm: { models: ["claude-standin-masked-*"], detectors: [email, secret] }
+    decision: allow
+    maskPrompt: true
   - id: claude-secrets-held
     match:
       identity: { groups: [agents] }
@@ -72,6 +78,9 @@ masking:
     jsonPaths: ["$.customers[*].ssn"]
     strategy: partial
     keepLast: 4
+  - id: nested-token
+    jsonPaths: ["$.customers[*].nested.token"]
+    strategy: redact
   - id: pii
     detectors: [email]
     strategy: redact

@@ -10,6 +10,8 @@ export interface JsonApiUpstream {
   readonly log: string[];
   /** Authorization headers received (to prove the client's token never arrives). */
   readonly authorizations: string[];
+  /** Lets every pending `/slow` response finish. */
+  releaseSlow(): void;
   stop(): Promise<void>;
 }
 
@@ -23,6 +25,7 @@ export async function startJsonApiUpstream(options: { readonly credential: strin
   const log: string[] = [];
   const authorizations: string[] = [];
   const documents = new Map<number, string>();
+  const slowWaiters: (() => void)[] = [];
   const server: Server = createServer((req, res) => {
     void (async () => {
       const body = await readAll(req);
@@ -75,6 +78,57 @@ export async function startJsonApiUpstream(options: { readonly credential: strin
         res.end();
         return;
       }
+      if (url.pathname === '/big-json') {
+        // `mib` MiB of one JSON document, `{"customers":[…]}`, chunked (no length), written in
+        // 65,537-byte slices so that values (addresses included) split across chunk boundaries.
+        const total = Math.min(Number(url.searchParams.get('mib') ?? '1') || 1, 1024) * 1024 * 1024;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        let pending = '{"customers":[';
+        let sent = 0;
+        const flush = async (final: boolean): Promise<void> => {
+          while (pending.length >= 65_537 || (final && pending.length > 0)) {
+            const slice = pending.slice(0, 65_537);
+            pending = pending.slice(slice.length);
+            sent += slice.length;
+            if (!res.write(slice)) await new Promise((resolve) => res.once('drain', resolve));
+          }
+        };
+        for (let i = 0; sent + pending.length < total; i++) {
+          pending += `${i === 0 ? '' : ','}{"id":${i},"name":"Customer ${i}","contact":"${options.piiValue}","ssn":"123-45-${String(i % 10_000).padStart(4, '0')}","nested":{"notes":["write to ${options.piiValue}"],"token":"tok-${i}"}}`;
+          if (pending.length >= 65_537) await flush(false);
+        }
+        pending += ']}';
+        await flush(true);
+        res.end();
+        return;
+      }
+      if (url.pathname === '/not-json') {
+        // Starts like JSON, larger than a small connection masks whole, then breaks off into text
+        // (after `after` elements written apart from the rest, so that masked JSON went out first).
+        const after = Number(url.searchParams.get('after') ?? '0');
+        res.writeHead(200, { 'content-type': 'application/json' });
+        if (after > 0) {
+          res.write(`{"customers":[${'{"id":1},'.repeat(after)}`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          res.end(` this is not JSON, ${options.piiValue}`);
+        } else res.end(`{"customers":[${'{"id":1},'.repeat(20)} this is not JSON, ${options.piiValue}`);
+        return;
+      }
+      if (url.pathname === '/slow') {
+        // Answers only once released (`release()`) or after `ms`: a stream the client waits on.
+        const ms = Math.min(Number(url.searchParams.get('ms') ?? '1000') || 1000, 120_000);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"slow":');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          slowWaiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        res.end('true}');
+        return;
+      }
       if (url.pathname === '/deep') {
         // Nested 100 levels (deeper than JSON-path masking follows), an address at the bottom.
         res.writeHead(200, { 'content-type': 'application/json' }).end(`${'{"a":'.repeat(100)}"${options.piiValue}"${'}'.repeat(100)}`);
@@ -94,6 +148,9 @@ export async function startJsonApiUpstream(options: { readonly credential: strin
     url: `http://127.0.0.1:${address.port}`,
     log,
     authorizations,
+    releaseSlow: () => {
+      for (const release of slowWaiters.splice(0)) release();
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -370,14 +370,28 @@ export interface paths {
         };
         /**
          * The replay transcript of a session stream
-         * @description The session's recorded frames in order (the bytes as forwarded, i.e. after masking), with
-         *     the JSON messages decoded for JSON-text protocols: an MCP session's JSON-RPC messages (a
-         *     JSON body or the `data` of each SSE event; keep-alive comments decode to none). Other frames
-         *     keep their bytes (`data`, base64). Access as for `/v1/streams/{stream}/events`.
+         * @description `view=frames` (default): the session's recorded frames in order (the bytes as forwarded,
+         *     i.e. after masking), with the JSON messages decoded for JSON-text protocols: an MCP
+         *     session's JSON-RPC messages (a JSON body or the `data` of each SSE event; keep-alive
+         *     comments decode to none). Other frames keep their bytes (`data`, base64). Paged by
+         *     `fromRevision` / `maxCount`.
+         *
+         *     `view=conversation`: the session as one uniform list of entries (`conversation`), decoded
+         *     in one pass from the start of the stream (at most 50,000 events; `conversationTruncated`
+         *     beyond): for LLM sessions (protocol `anthropic`) the prompt of each Messages API request
+         *     (from `command.issued`: the request as approvers saw it, detector findings masked; after
+         *     the first request only the turns after the model's last answer, since each request
+         *     repeats the conversation), the model's output, thinking, tool calls, usage and errors as
+         *     the client received them (decoded from the recorded response bytes: SSE or JSON, HTTP/1.1
+         *     or HTTP/2); for MCP sessions each `tools/call` and its result. `fromRevision`/`maxCount`
+         *     do not apply; `frames` is empty.
+         *
+         *     Access as for `/v1/streams/{stream}/events`.
          */
         get: {
             parameters: {
                 query?: {
+                    view?: "frames" | "conversation";
                     fromRevision?: number;
                     /** @description events of the stream read for this page */
                     maxCount?: number;
@@ -391,7 +405,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description One page of the transcript */
+                /** @description One page of the transcript (`view=frames`) or the session's conversation (`view=conversation`) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -415,10 +429,50 @@ export interface paths {
                                 /** @description The bytes (base64) when not JSON text */
                                 data?: string;
                             }[];
+                            /** @description `view=conversation`: the session's protocol (from session.opened) */
+                            protocol?: string;
+                            /** @description the stream is longer than one conversation view reads */
+                            conversationTruncated?: boolean;
+                            /** @description `view=conversation`: the entries in stream order (all text as recorded, i.e. masked) */
+                            conversation?: {
+                                /** @description The stream revision of the event the entry was read from */
+                                revision: number;
+                                /**
+                                 * Format: date-time
+                                 * @description When that event occurred
+                                 */
+                                time: string;
+                                /** @enum {string} */
+                                kind: "system" | "prompt" | "tool-result" | "output" | "thinking" | "tool-call" | "usage" | "error";
+                                /** @enum {string} */
+                                role?: "system" | "user" | "assistant";
+                                model?: string;
+                                /** @description system, prompt, output, thinking and error text */
+                                text?: string;
+                                /** @description tool-call, tool-result (MCP) */
+                                toolName?: string;
+                                /** @description tool-call, tool-result: the call's id */
+                                toolUseId?: string;
+                                /** @description tool-call: the input (JSON when it parses, else its text) */
+                                input?: unknown;
+                                /** @description tool-result: the content as text */
+                                result?: string;
+                                /** @description tool-result: the tool reported an error */
+                                isError?: boolean;
+                                /** @description usage: token counts of one model answer */
+                                usage?: {
+                                    inputTokens?: number;
+                                    outputTokens?: number;
+                                    cacheCreationInputTokens?: number;
+                                    cacheReadInputTokens?: number;
+                                };
+                                /** @description usage: why the model stopped */
+                                stopReason?: string;
+                            }[];
                         };
                     };
                 };
-                /** @description `STREAM_QUERY_INVALID` or `STREAM_REQUEST_INVALID` (not a session stream) */
+                /** @description `STREAM_QUERY_INVALID` (including an unknown `view`) or `STREAM_REQUEST_INVALID` (not a session stream) */
                 400: {
                     headers: {
                         [name: string]: unknown;
