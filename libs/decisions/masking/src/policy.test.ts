@@ -56,6 +56,23 @@ describe('JSON paths', () => {
     expect(policy.forJsonPath("$.meta['raw body']")?.id).toBe('raw');
   });
 
+  it('answers a path lookup by its shape, the same every time, and keeps indices when a rule names one', () => {
+    const byShape = MaskingPolicy.create({ jsonPaths: [{ id: 'card', path: '$.items[*].card', strategy: { kind: 'redact' } }, { id: 'deep', path: '$..secret', strategy: { kind: 'redact' } }] });
+    for (let i = 0; i < 3; i++) {
+      expect(byShape.forJsonPath(['items', i, 'card'])?.id).toBe('card');
+      expect(byShape.forJsonPath(['items', i, 'qty'])).toBeUndefined();
+      expect(byShape.forJsonPath(['items', i, 'x', 'secret'])?.id).toBe('deep');
+    }
+    // A key that looks like two keys is not the same shape.
+    expect(byShape.forJsonPath(['items.0', 'card'])).toBeUndefined();
+    expect(byShape.forJsonPath(['items', 'x.card'])).toBeUndefined();
+    const byIndex = MaskingPolicy.create({ jsonPaths: [{ id: 'first', path: '$.items[0].card', strategy: { kind: 'redact' } }] });
+    for (let round = 0; round < 2; round++) {
+      expect(byIndex.forJsonPath(['items', 0, 'card'])?.id).toBe('first');
+      expect(byIndex.forJsonPath(['items', 1, 'card'])).toBeUndefined();
+    }
+  });
+
   it('masks by path and by detectors, reporting paths with [*] indices', () => {
     const doc = {
       user: { ssn: '219-45-6789', name: 'Maria', contact: 'maria@example.com' },

@@ -63,6 +63,11 @@ export interface JsonMaskOptions {
   readonly findings?: MaskingFindings;
 }
 
+/** A path shape no rule matches (cached as such). */
+const NO_RULE = Symbol('no JSON-path rule');
+/** Path shapes whose rule is kept per policy. */
+const PATH_RULES_KEPT = 4096;
+
 /**
  * Field rules by name (SQL columns, JSON paths) plus detectors for everything else. The caller
  * resolves the rule per column/field; values without a rule are scanned by the detectors.
@@ -71,6 +76,10 @@ export class MaskingPolicy {
   readonly detection: DetectionProfile;
   readonly #columns: readonly CompiledColumnRule[];
   readonly #paths: readonly CompiledPathRule[];
+  /** Whether a path rule names an array index: then indices are part of a path's shape. */
+  readonly #indexSensitive: boolean;
+  /** forJsonPath's answer by path shape (bounded: cleared when full). */
+  readonly #pathRules = new Map<string, FieldRule | typeof NO_RULE>();
 
   private constructor(spec: MaskingPolicySpec) {
     const tokenizer = spec.hmacKey ? new HmacTokenizer(spec.hmacKey) : undefined;
@@ -84,6 +93,7 @@ export class MaskingPolicy {
       const steps = parseJsonPath(p.path);
       return { steps, specificity: jsonPathSpecificity(steps), rule: fieldRule(p) };
     });
+    this.#indexSensitive = this.#paths.some((p) => p.steps.some((step) => step.kind === 'index'));
     this.detection = new DetectionProfile(tokenizer ? { ...spec.detection, tokenizer } : { ...spec.detection });
   }
 
@@ -101,9 +111,27 @@ export class MaskingPolicy {
   /** The most specific JSON-path rule for a concrete path (`$.items[2].card` or its segments). */
   forJsonPath(path: string | readonly JsonPathSegment[]): FieldRule | undefined {
     const segments = typeof path === 'string' ? concreteJsonPath(path) : path;
+    if (this.#paths.length === 0) return undefined;
+    // Matched once per path shape: every row of a JSON array asks for the same paths but its own index.
+    const key = this.#shapeKey(segments);
+    const cached = this.#pathRules.get(key);
+    if (cached !== undefined) return cached === NO_RULE ? undefined : cached;
     let best: CompiledPathRule | undefined;
     for (const p of this.#paths) if (jsonPathMatches(p.steps, segments) && (!best || p.specificity > best.specificity)) best = p;
+    if (this.#pathRules.size >= PATH_RULES_KEPT) this.#pathRules.clear();
+    this.#pathRules.set(key, best?.rule ?? NO_RULE);
     return best?.rule;
+  }
+
+  /**
+   * What a rule lookup depends on in a path: each key, and of each array index only that it is
+   * one, unless a rule names a specific index (`$.items[0]`). Keys are length-prefixed, so no two
+   * paths share a shape by accident.
+   */
+  #shapeKey(segments: readonly JsonPathSegment[]): string {
+    let key = '';
+    for (const segment of segments) key += typeof segment === 'number' ? (this.#indexSensitive ? `[${segment}]` : '[]') : `.${segment.length}:${segment}`;
+    return key;
   }
 
   /** Whether any JSON-path rule is configured (adapters then mask JSON values by path, not only by detectors). */

@@ -143,6 +143,17 @@ describe('classifySqlCachedSync', () => {
     expect(again).toEqual(classifySqlSync('DELETE FROM orders WHERE 1=1'));
   });
 
+  it('makes the literal-free text only when read, also for a cached (frozen) result', () => {
+    const cache = new SqlClassificationCache();
+    const result = classifySqlCachedSync("ALTER ROLE app PASSWORD 'hunter2'", {}, cache);
+    expect(Object.isFrozen(result)).toBe(true);
+    // An accessor until read: freezing the cached result did not compute it.
+    expect(typeof Object.getOwnPropertyDescriptor(result, 'normalized')?.get).toBe('function');
+    expect(result.ok && result.normalized).toBe('ALTER ROLE app PASSWORD $1');
+    expect(result.ok && result.normalized).toBe('ALTER ROLE app PASSWORD $1');
+    expect(JSON.stringify(result)).not.toContain('hunter2');
+  });
+
   it('does not cache what depends on the session prepared statements', () => {
     const cache = new SqlClassificationCache();
     const prepared = classifySqlSync('PREPARE q AS DELETE FROM orders');

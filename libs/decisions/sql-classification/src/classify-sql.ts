@@ -91,7 +91,7 @@ export class SqlClassificationCache {
 
   set(text: string, classification: SqlClassification): void {
     if (text.length > this.maxTextLength || this.entries.has(text)) return;
-    deepFreeze(classification);
+    freezeClassification(classification);
     this.entries.set(text, classification);
     this.chars += text.length;
     for (const key of this.entries.keys()) {
@@ -117,6 +117,17 @@ function deepFreeze(value: unknown): void {
   for (const child of Object.values(value)) deepFreeze(child);
 }
 
+/** Freezes a classification for sharing without reading its lazy `normalized` (which would compute it). */
+function freezeClassification(classification: SqlClassification): void {
+  Object.freeze(classification);
+  if (classification.ok) {
+    deepFreeze(classification.statements);
+    deepFreeze(classification.flags);
+  } else {
+    deepFreeze(classification.error);
+  }
+}
+
 function classifyCheckedText(text: string, prepared: PreparedInThisText): SqlClassification {
   try {
     const { statements: trees } = parsePostgres(text);
@@ -140,19 +151,34 @@ function classifyCheckedText(text: string, prepared: PreparedInThisText): SqlCla
       }
     }
     const flags = new Set<SqlFlag>(statements.flatMap((statement) => statement.flags));
-    return {
-      ok: true,
+    const result = {
+      ok: true as const,
       kind: mostPrivilegedKind(statements.map((statement) => statement.kind)),
       statements,
       multiStatement,
       flags: [...flags].sort(),
-      normalized: normalizeCheckedText(text),
     };
+    // The literal-free text costs a second WebAssembly call (the scanner) and is read rarely (a
+    // statement that sets a password): made on first read, once, then kept.
+    let normalized: string | undefined;
+    return Object.defineProperty(result, 'normalized', {
+      enumerable: true,
+      get: () => (normalized ??= normalizedOrPlaceholder(text)),
+    }) as typeof result & { readonly normalized: string };
   } catch (error) {
     if (error instanceof SqlClassificationError) return { ok: false, error };
     // JavaScript stack exhaustion on pathological trees: refuse, do not crash the gateway.
     if (error instanceof RangeError) return { ok: false, error: new SqlClassificationError('SQL_TOO_COMPLEX', error.message, undefined, { cause: error }) };
     throw error;
+  }
+}
+
+/** normalizeCheckedText of text that parsed; should the scanner still refuse it, a literal-free placeholder (a getter must not throw). */
+function normalizedOrPlaceholder(text: string): string {
+  try {
+    return normalizeCheckedText(text);
+  } catch (error) {
+    return `[statement not normalized: ${error instanceof SqlClassificationError ? error.code : 'error'}]`;
   }
 }
 

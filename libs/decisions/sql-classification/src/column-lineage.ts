@@ -6,6 +6,8 @@
 // policy masks; this lists the candidates by name.
 import { arrayField, isRecord, recordField, stringField, unwrapNode, type JsonRecord } from './json-node.js';
 
+const FILTER_KEYS = ['whereClause', 'quals', 'havingClause'] as const;
+
 /** Comparison operators whose operands' values never reach the client (a filter only). */
 const FILTER_OPERATORS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
 
@@ -55,7 +57,9 @@ class LineageWalk {
       return;
     }
     if (!isRecord(value)) return;
-    for (const [key, child] of Object.entries(value)) {
+    // for…in, not Object.entries: no array per record (parse trees come from JSON.parse: own keys only).
+    for (const key in value) {
+      const child = value[key];
       if ((key === 'RangeVar' || key === 'RangeSubselect' || key === 'RangeFunction') && isRecord(child)) {
         const relname = stringField(child, 'relname');
         if (relname !== undefined) this.relations.add(relname);
@@ -86,7 +90,8 @@ class LineageWalk {
     }
     if (!isRecord(value)) return;
     this.markFilters(value);
-    for (const [key, child] of Object.entries(value)) {
+    for (const key in value) {
+      const child = value[key];
       if (key === 'ColumnRef' && isRecord(child)) {
         if (!this.safe.has(child)) this.record(child);
         continue;
@@ -108,7 +113,8 @@ class LineageWalk {
 
   /** Marks the plain column operands of filters, sorts and groupings under this record as safe. */
   private markFilters(record: JsonRecord): void {
-    for (const key of ['whereClause', 'quals', 'havingClause']) this.markFilter(record[key]);
+    if (record['whereClause'] === undefined && record['quals'] === undefined && record['havingClause'] === undefined && record['sortClause'] === undefined && record['groupClause'] === undefined) return;
+    for (const key of FILTER_KEYS) this.markFilter(record[key]);
     for (const item of arrayField(record, 'sortClause')) this.markPlain(recordField(unwrapNode(item)?.[1], 'node'));
     for (const item of arrayField(record, 'groupClause')) this.markPlain(item);
   }

@@ -220,4 +220,62 @@ describe('SqliteEventStore', () => {
       await store.close();
     }
   });
+  it('hands readers in this process the factory events it appended, and parses anything else', async () => {
+    const store = await SqliteEventStore.open({ path: tempDbPath() });
+    // Appends are kept for readers only while a live subscription may read them.
+    const live = store.subscribeToAll({ subscriptionId: 'test-live', from: 'start', checkpointEvery: 1_000_000, handler: () => undefined });
+    try {
+      const made = events.newSession();
+      const factoryEvent = events.opened(made.stream, made.sessionId);
+      const other = events.newSession();
+      // A plain copy: valid, but not made (and frozen) by an EventFactory of this process.
+      const copied = JSON.parse(JSON.stringify(events.opened(other.stream, other.sessionId))) as CustodianEvent;
+      await Promise.all([store.append(made.stream, [factoryEvent], { expectedRevision: 'no-stream' }), store.append(other.stream, [copied], { expectedRevision: 'no-stream' })]);
+      const all = await collect(store.readAll());
+      expect(all[0]!.event).toBe(factoryEvent);
+      expect(all[1]!.event).not.toBe(copied);
+      expect(all[1]!.event).toEqual(copied);
+      expect(Object.isFrozen(all[1]!.event)).toBe(true);
+    } finally {
+      await live.stop();
+      await store.close();
+    }
+  });
+
+  it('decides a group with retries, refusals and a failing insert as append-by-append would', async () => {
+    const path = tempDbPath();
+    const store = await SqliteEventStore.open({ path });
+    const raw = new BetterSqlite3(path);
+    try {
+      const a = events.newSession();
+      const b = events.newSession();
+      const c = events.newSession();
+      const poisoned = events.newSession();
+      // A trigger only this test has: the insert itself fails (the checks before it pass).
+      raw.exec(`CREATE TRIGGER test_poison BEFORE INSERT ON events WHEN NEW.stream = '${poisoned.stream}' BEGIN SELECT RAISE(ABORT, 'poisoned stream'); END`);
+      const aOpened = events.opened(a.stream, a.sessionId);
+      const aMore = events.commands(a.stream, a.sessionId, 1, 2);
+      const outcomes = await Promise.allSettled([
+        store.append(a.stream, [aOpened], { expectedRevision: 'no-stream' }),
+        // The same event again in the same group: an idempotent retry of what the group just wrote.
+        store.append(a.stream, [aOpened], { expectedRevision: 'no-stream' }),
+        // Continues the stream written earlier in the same group.
+        store.append(a.stream, aMore, { expectedRevision: 0 }),
+        store.append(b.stream, [events.opened(b.stream, b.sessionId)], { expectedRevision: 'stream-exists' }),
+        store.append(poisoned.stream, [events.opened(poisoned.stream, poisoned.sessionId)], { expectedRevision: 'no-stream' }),
+        store.append(c.stream, [events.opened(c.stream, c.sessionId)], { expectedRevision: 'no-stream' }),
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
+      expect(outcomes[1]).toMatchObject({ value: { deduplicated: true, position: { commit: 1n } } });
+      expect(outcomes[2]).toMatchObject({ value: { firstRevision: 1, nextExpectedRevision: 2, position: { commit: 3n } } });
+      expect(outcomes[3]).toMatchObject({ reason: { code: 'EVENT_STORE_WRONG_EXPECTED_REVISION' } });
+      expect(outcomes[4]).toMatchObject({ reason: { message: 'poisoned stream' } });
+      expect(outcomes[5]).toMatchObject({ value: { position: { commit: 4n } } });
+      const all = await collect(store.readAll());
+      expect(all.map((r) => `${r.stream}@${r.revision}`)).toEqual([`${a.stream}@0`, `${a.stream}@1`, `${a.stream}@2`, `${c.stream}@0`]);
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
 });

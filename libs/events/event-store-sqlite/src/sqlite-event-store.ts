@@ -1,4 +1,4 @@
-import { SystemClock, formatRfc3339Micros, parseEventJson, type Clock, type CustodianEvent } from '@custodian/event-contracts';
+import { SystemClock, factoryEventJson, formatRfc3339Micros, parseEventJson, type Clock, type CustodianEvent } from '@custodian/event-contracts';
 import {
   CommitSignal,
   CorruptEventError,
@@ -323,6 +323,7 @@ export class SqliteEventStore implements EventStore {
           this.inFlight.delete(outcome.id);
           if (outcome.ok) {
             const { result } = outcome;
+            if (!result.deduplicated) this.rememberAppended(p.batch, result.firstPosition);
             this.settle(p, () =>
               p.resolve({
                 stream: p.batch.stream,
@@ -420,19 +421,42 @@ export class SqliteEventStore implements EventStore {
       throw new CorruptEventError(`event at position ${row.position} cannot be read: ${(error as Error).message}`, { cause: error, position: sqlitePosition(row.position) });
     }
     deepFreeze(event);
+    this.keepParsed(row.position, row.json, event);
+    return event;
+  }
+
+  private keepParsed(position: number, json: string, event: CustodianEvent): void {
+    const cached = this.parsedRows.get(position);
     if (cached) {
-      this.parsedRows.delete(row.position);
+      this.parsedRows.delete(position);
       this.parsedChars -= cached.json.length;
     }
-    this.parsedRows.set(row.position, { json: row.json, event });
-    this.parsedChars += row.json.length;
-    // Oldest first; the row just parsed stays even when it alone is over the budget.
-    for (const [position, entry] of this.parsedRows) {
+    this.parsedRows.set(position, { json, event });
+    this.parsedChars += json.length;
+    if (this.parsedRows.size <= PARSED_ROWS_KEPT && this.parsedChars <= PARSED_CHARS_KEPT) return;
+    // Oldest first; the row just kept stays even when it alone is over the budget.
+    for (const [kept, entry] of this.parsedRows) {
       if (this.parsedRows.size <= 1 || (this.parsedRows.size <= PARSED_ROWS_KEPT && this.parsedChars <= PARSED_CHARS_KEPT)) break;
-      this.parsedRows.delete(position);
+      this.parsedRows.delete(kept);
       this.parsedChars -= entry.json.length;
     }
-    return event;
+  }
+
+  /**
+   * A committed append of events made by an EventFactory of this process (validated when made,
+   * deeply frozen, their JSON exactly what was stored): readers in this process (subscriptions
+   * near the head) take them from the parsed rows instead of parsing and validating the JSON they
+   * were just written as. A row whose text is not that JSON is still parsed and validated.
+   */
+  private rememberAppended(batch: CheckedBatch, firstPosition: bigint): void {
+    // Only for live subscriptions (which read the head soon): with none, the cache would only hold memory.
+    if (this.subscriptions.size === 0) return;
+    if (firstPosition <= 0n || firstPosition > BigInt(Number.MAX_SAFE_INTEGER)) return;
+    const first = Number(firstPosition);
+    batch.events.forEach((event, i) => {
+      const json = batch.jsons[i]!;
+      if (factoryEventJson(event) === json) this.keepParsed(first + i, json, event);
+    });
   }
 
   private toRecorded(row: EventRow): RecordedEvent {
@@ -513,7 +537,13 @@ export class SqliteEventStore implements EventStore {
         yield { kind: 'caught-up' };
         if (signal.aborted) return;
         // Woken by a commit in this process, else by the poll timer (commits by other processes).
-        await this.commits.wait(seen, this.pollIntervalMs, signal);
+        // While this process's appends are with the writer, a poll would read their rows between
+        // COMMIT and the writer's answer, and parse and validate them again (rememberAppended):
+        // their answer wakes the subscription instead, polls resume within a second at most.
+        for (let polls = 0; ; polls++) {
+          await this.commits.wait(seen, this.pollIntervalMs, signal);
+          if (signal.aborted || this.commits.seen() !== seen || this.inFlight.size === 0 || polls * this.pollIntervalMs >= 1_000) break;
+        }
       }
     }
   }

@@ -1,5 +1,5 @@
 import type { GlobalPosition } from '@custodian/event-store';
-import type { Hash, TreeStorage } from '@custodian/transparency-log';
+import type { Hash, MerkleTree, TreeStorage } from '@custodian/transparency-log';
 
 /** What the log knows about one leaf: which event it is, where it was in the store, and a few fields views select on. */
 export interface LeafRecord {
@@ -70,6 +70,12 @@ export interface EvidenceLogState {
   readonly origin: string;
   readonly treeStorage: TreeStorage;
   recordLeaves(leaves: readonly LeafRecord[]): Promise<void>;
+  /**
+   * Records leaves and appends their hashes to `tree` (opened on this state's treeStorage) in one
+   * durable write: one commit, one fsync, both or neither. Optional; without it the projection
+   * records the leaves, then appends them to the tree (two writes).
+   */
+  appendLeaves?(leaves: readonly LeafRecord[], tree: MerkleTree): Promise<void>;
   /**
    * The leaf index from which this log's leaves are in leaf format 2 (event headers; leaf-format.ts);
    * leaves below it are format 1 (whole envelopes). Undefined: not recorded yet (a log opened before

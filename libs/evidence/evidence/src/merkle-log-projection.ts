@@ -41,8 +41,8 @@ export interface MerkleLogProjectionOptions {
   readonly maxBatchLeaves?: number;
   /**
    * How long buffered leaves wait for more before they are appended. Default 250 ms: each append
-   * costs two fsyncs (leaf records, tree nodes), and in `custodian start` they share the disk with
-   * the event store's commits, which strict-mode commands wait for.
+   * costs an fsync (leaf records and tree nodes together), and in `custodian start` it shares the
+   * disk with the event store's commits, which strict-mode commands wait for.
    */
   readonly flushDelayMs?: number;
   /**
@@ -274,9 +274,14 @@ export class MerkleLogProjection {
         ...eventAttributes(r.event),
         leafHash: eventLeafHash(r.event, leafFormatAt(first + i, this.#headerFrom)),
       }));
-      // Recorded first: after a crash between the two, open() completes the tree from the records.
-      await this.#o.state.recordLeaves(records);
-      await this.#tree.appendLeafHashes(records.map((r) => r.leafHash));
+      if (this.#o.state.appendLeaves) {
+        // Records and tree nodes in one write (one fsync).
+        await this.#o.state.appendLeaves(records, this.#tree);
+      } else {
+        // Recorded first: after a crash between the two, open() completes the tree from the records.
+        await this.#o.state.recordLeaves(records);
+        await this.#tree.appendLeafHashes(records.map((r) => r.leafHash));
+      }
       const meaningful = batch.filter((r) => !this.#isOwnCheckpoint(r.event)).length;
       if (meaningful > 0) {
         this.#unsigned += meaningful;

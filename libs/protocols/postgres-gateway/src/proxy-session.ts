@@ -41,6 +41,7 @@ import {
   expectEmpty,
   frontendMessageName,
   parameterFormat,
+  type FieldDescription,
   type Frame,
   type TransactionStatus,
 } from '@custodian/postgres-wire';
@@ -48,7 +49,7 @@ import type { PolicyDecision } from '@custodian/policy';
 import { decideSqlSync, sqlClassificationSummary } from '@custodian/policy-languages';
 import type { CommandOutcome, CommandRefusalCode, PipelineSession, SessionCloseReason } from '@custodian/session-pipeline';
 import { SqlClassificationError, normalizeSqlSync, type SqlClassification, type SqlStatementClassification } from '@custodian/sql-classification';
-import type { CatalogResolver, RoutineReferences } from './catalog.js';
+import type { CatalogResolver, RoutineReferences, TableColumns } from './catalog.js';
 import type { GatewayLogger, PostgresConnection, PostgresSessionLimits } from './gateway-options.js';
 import { ResponseTracker, type Expectation } from './response-tracker.js';
 import { columnRuleFor, maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
@@ -134,6 +135,10 @@ const STATISTICS_RELATIONS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats
 /** Fields of ErrorResponse/NoticeResponse that can quote data (message, detail, hint, context, where). */
 const QUOTING_FIELDS = new Set(['M', 'D', 'H', 'W', 'q', 'p', 'P']);
 
+/** Row plans a session keeps by description (cleared when full), and the longest description kept. */
+const PLANS_KEPT = 64;
+const MAX_PLAN_KEY_BYTES = 8 * 1024;
+
 export interface ProxyContext {
   readonly session: PipelineSession;
   readonly connection: PostgresConnection;
@@ -167,6 +172,8 @@ export class ProxySession {
   /** Portals the client made with Bind, dropped when PostgreSQL drops them (Close, transaction end). */
   private readonly portals = new Map<string, PortalState>();
   private readonly portalPlans = new Map<string, RowPlan>();
+  /** Row plans by the RowDescription bytes they were made from (see keptPlan). */
+  private readonly plansByDescription = new Map<string, { readonly masking: MaskingPolicy; readonly hasColumnRules: boolean; readonly tables: readonly (readonly [number, TableColumns | null | undefined])[]; readonly plan: RowPlan }>();
   /**
    * Portal names described (by the client or the gateway) since the last message that could have
    * changed what a name refers to (Query, Execute, Sync, Close, Bind of that name). An Execute of a
@@ -1293,18 +1300,37 @@ export class ProxySession {
     for (const [name, portal] of this.portals) if (portal.boundAfter < point) this.portals.delete(name);
   }
 
+  /**
+   * The plan kept for these exact RowDescription bytes, if it still holds: same masking policy and
+   * the same catalog entries for every table it names (a plan is a function of these alone).
+   */
+  private keptPlan(key: string | undefined): RowPlan | undefined {
+    const kept = key === undefined ? undefined : this.plansByDescription.get(key);
+    if (!kept || kept.masking !== this.masking || kept.hasColumnRules !== this.hasColumnRules) return undefined;
+    for (const [oid, entry] of kept.tables) if (this.context.catalog.cached(oid) !== entry) return undefined;
+    return kept.plan;
+  }
+
+  private keepPlan(key: string | undefined, fields: readonly FieldDescription[], plan: RowPlan): void {
+    if (key === undefined) return;
+    if (this.plansByDescription.size >= PLANS_KEPT) this.plansByDescription.clear();
+    const tables = [...new Set(tablesOf(fields))].map((oid) => [oid, this.context.catalog.cached(oid)] as const);
+    this.plansByDescription.set(key, { masking: this.masking, hasColumnRules: this.hasColumnRules, tables, plan });
+  }
+
   private rowDescription(frame: Frame, head: Expectation | undefined): Promise<void> | undefined {
+    // The same statement is described again and again (each Execute of it): its plan is kept by the description's bytes.
+    const key = frame.body.length <= MAX_PLAN_KEY_BYTES ? frame.body.toString('latin1') : undefined;
+    const kept = this.keptPlan(key);
+    if (kept) {
+      this.applyRowDescription(frame, head, kept);
+      return undefined;
+    }
     const fields = decodeRowDescription(frame);
     const apply = (): void => {
       const plan = planRows(fields, this.masking, this.context.catalog, this.hasColumnRules);
-      if (head?.kind === 'describe') {
-        this.tracker.shift();
-        if (head.target === 'P') this.portalPlans.set(head.name, plan);
-        if (head.swallow) return;
-      } else {
-        this.currentPlan = plan;
-      }
-      this.sendClient(frame.raw, 'RowDescription');
+      this.keepPlan(key, fields, plan);
+      this.applyRowDescription(frame, head, plan);
     };
     const missing = this.hasColumnRules ? tablesOf(fields).filter((oid) => this.context.catalog.cached(oid) === undefined) : [];
     if (missing.length === 0) {
@@ -1313,6 +1339,17 @@ export class ProxySession {
     }
     // Column names come from the catalog; without them a masked column could not be recognised (fail closed).
     return this.context.catalog.load(missing).then(apply);
+  }
+
+  private applyRowDescription(frame: Frame, head: Expectation | undefined, plan: RowPlan): void {
+    if (head?.kind === 'describe') {
+      this.tracker.shift();
+      if (head.target === 'P') this.portalPlans.set(head.name, plan);
+      if (head.swallow) return;
+    } else {
+      this.currentPlan = plan;
+    }
+    this.sendClient(frame.raw, 'RowDescription');
   }
 
   private maskNotice(frame: Frame, type: number, withholdDetail = false): Buffer {

@@ -145,6 +145,19 @@ const DECISION_COLUMN = { allow: 'allowed', block: 'blocked', 'require-approval'
 export class SessionReadModel implements CheckpointStore {
   private readonly db: Database;
   private closed = false;
+  /** Prepared statements by SQL: the projection applies every event of the log, and preparing is most of an update's cost. */
+  private readonly statements = new Map<string, BetterSqlite3.Statement>();
+
+  private prepared<P extends unknown[] = unknown[], R = unknown>(sql: string): BetterSqlite3.Statement<P, R> {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      // Bounded: UPDATE texts vary with the columns an event sets (a few dozen), list filters with the caller.
+      if (this.statements.size >= 256) this.statements.clear();
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement as unknown as BetterSqlite3.Statement<P, R>;
+  }
 
   private readonly quietAfterMs: number;
   private readonly now: () => number;
@@ -168,14 +181,14 @@ export class SessionReadModel implements CheckpointStore {
   }
 
   async load(subscriptionId: string): Promise<GlobalPosition | undefined> {
-    const row = this.db.prepare<[string], { position: string }>('SELECT position FROM checkpoints WHERE subscription_id = ?').get(subscriptionId);
+    const row = this.prepared<[string], { position: string }>('SELECT position FROM checkpoints WHERE subscription_id = ?').get(subscriptionId);
     return row ? parsePosition(row.position) : undefined;
   }
 
   async save(subscriptionId: string, position: GlobalPosition): Promise<void> {
     if (this.closed) return;
-    this.db
-      .prepare('INSERT INTO checkpoints (subscription_id, position) VALUES (?, ?) ON CONFLICT (subscription_id) DO UPDATE SET position = excluded.position')
+    this
+      .prepared('INSERT INTO checkpoints (subscription_id, position) VALUES (?, ?) ON CONFLICT (subscription_id) DO UPDATE SET position = excluded.position')
       .run(subscriptionId, formatPosition(position));
   }
 
@@ -184,7 +197,7 @@ export class SessionReadModel implements CheckpointStore {
     if (this.closed) return;
     const event = recorded.event;
     if (event.type === 'approval.requested') {
-      const insert = this.db.prepare('INSERT OR IGNORE INTO session_approver_groups (session_id, approval_id, grp) VALUES (?, ?, ?)');
+      const insert = this.prepared('INSERT OR IGNORE INTO session_approver_groups (session_id, approval_id, grp) VALUES (?, ?, ?)');
       for (const group of event.payload.approverGroups) insert.run(event.payload.sessionId, event.payload.approvalId, group);
       return;
     }
@@ -192,8 +205,8 @@ export class SessionReadModel implements CheckpointStore {
     const sessionId = recorded.stream.slice('session-'.length);
     if (event.type === 'session.opened') {
       const identity = event.identity;
-      this.db
-        .prepare(
+      this
+        .prepared(
           `INSERT OR IGNORE INTO sessions (session_id, subject, issuer, identity_kind, identity_groups, connection_name, protocol, client_address, opened_at, opened_at_ms, last_event_at, last_event_at_ms, last_revision)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
@@ -216,8 +229,8 @@ export class SessionReadModel implements CheckpointStore {
     }
     // Only events after the last applied revision of this session change it (redelivery is a no-op).
     const update = (assignments: string, ...values: (string | number | null)[]): void => {
-      this.db
-        .prepare(`UPDATE sessions SET ${assignments}, last_event_at = ?, last_event_at_ms = ?, last_revision = ? WHERE session_id = ? AND last_revision < ?`)
+      this
+        .prepared(`UPDATE sessions SET ${assignments}, last_event_at = ?, last_event_at_ms = ?, last_revision = ? WHERE session_id = ? AND last_revision < ?`)
         .run(...values, event.occurredAt, microsToMs(event.occurredAt), recorded.revision, sessionId, recorded.revision);
     };
     switch (event.type) {
@@ -242,13 +255,13 @@ export class SessionReadModel implements CheckpointStore {
   }
 
   get(sessionId: string): SessionSummary | undefined {
-    const row = this.db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE session_id = ?').get(sessionId);
+    const row = this.prepared<[string], SessionRow>('SELECT * FROM sessions WHERE session_id = ?').get(sessionId);
     return row ? toSummary(row, this.now() - this.quietAfterMs) : undefined;
   }
 
   /** Ids of the approval requests raised in a session. */
   approvalIds(sessionId: string): string[] {
-    return this.db.prepare<[string], { approval_id: string }>('SELECT DISTINCT approval_id FROM session_approver_groups WHERE session_id = ?').all(sessionId).map((r) => r.approval_id);
+    return this.prepared<[string], { approval_id: string }>('SELECT DISTINCT approval_id FROM session_approver_groups WHERE session_id = ?').all(sessionId).map((r) => r.approval_id);
   }
 
   /** Whether `caller` may see the session: its own, or one with an approval the caller's groups may decide. */
@@ -256,7 +269,7 @@ export class SessionReadModel implements CheckpointStore {
     if (session.identity && session.identity.subject === caller.subject && session.identity.issuer === caller.issuer) return true;
     if (caller.groups.length === 0) return false;
     const placeholders = caller.groups.map(() => '?').join(', ');
-    return this.db.prepare(`SELECT 1 FROM session_approver_groups WHERE session_id = ? AND grp IN (${placeholders}) LIMIT 1`).get(session.sessionId, ...caller.groups) !== undefined;
+    return this.prepared(`SELECT 1 FROM session_approver_groups WHERE session_id = ? AND grp IN (${placeholders}) LIMIT 1`).get(session.sessionId, ...caller.groups) !== undefined;
   }
 
   /** Newest first, keyset-paged (`after`): each page is one indexed range scan, whatever the log's size. */
@@ -289,8 +302,8 @@ export class SessionReadModel implements CheckpointStore {
       add(`((subject = ? AND issuer = ?) OR session_id IN (SELECT session_id FROM session_approver_groups WHERE grp IN (${groups.map(() => '?').join(', ')})))`, caller.subject, caller.issuer, ...groups);
     }
     const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at_ms DESC, session_id DESC LIMIT ?`;
-    return this.db
-      .prepare<(string | number)[], SessionRow>(sql)
+    return this
+      .prepared<(string | number)[], SessionRow>(sql)
       .all(...values, query.limit)
       .map((row) => toSummary(row, quietBeforeMs));
   }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashLeaf, TreeSizeConflictError } from '@custodian/transparency-log';
+import { hashLeaf, MerkleTree, TreeSizeConflictError } from '@custodian/transparency-log';
 import { describeTreeStorageContract } from '@custodian/transparency-log/testing';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -93,6 +93,29 @@ describe('SqliteEvidenceLogState writes (writer thread)', () => {
     await state.treeStorage.append({ fromSize: 0, leafHashes: [hashLeaf(Buffer.from('a'))], nodes: [] });
     await expect(state.treeStorage.append({ fromSize: 0, leafHashes: [hashLeaf(Buffer.from('b'))], nodes: [] })).rejects.toBeInstanceOf(TreeSizeConflictError);
     expect(await state.treeStorage.size()).toBe(1);
+    await state.close();
+  });
+
+  it('records leaves and appends them to the tree in one write: both or neither', async () => {
+    const state = await SqliteEvidenceLogState.open({ path, origin: ORIGIN });
+    const tree = await MerkleTree.open(state.treeStorage);
+    const stale = await MerkleTree.open(state.treeStorage);
+    await state.appendLeaves(leaves(0, 3), tree);
+    expect(await state.leafCount()).toBe(3);
+    expect(await state.treeStorage.size()).toBe(3);
+    expect(tree.size).toBe(3);
+    expect(await tree.leafHash(2)).toEqual(leaves(2, 1)[0]!.leafHash);
+    // The stale tree believes the size is 0: the tree part fails, so the leaf records (3 and 4,
+    // which alone would be accepted) are not kept either.
+    await expect(state.appendLeaves(leaves(3, 2), stale)).rejects.toBeInstanceOf(TreeSizeConflictError);
+    expect(await state.leafCount()).toBe(3);
+    expect(await state.treeStorage.size()).toBe(3);
+    // A refused leaf record fails the tree nodes of the same write.
+    await expect(state.appendLeaves(leaves(4, 1), tree)).rejects.toThrow(/must be the next one/);
+    expect(await state.treeStorage.size()).toBe(3);
+    expect(await state.leafCount()).toBe(3);
+    await tree.close();
+    await stale.close();
     await state.close();
   });
 

@@ -1,10 +1,11 @@
 import { formatPosition, parsePosition } from '@custodian/event-store';
-import { TreeClosedError, TreeSizeConflictError, TreeStorageCorruptError, checkTreeAppend, type Hash, type NodePosition, type TreeAppend, type TreeStorage } from '@custodian/transparency-log';
+import { TreeClosedError, TreeSizeConflictError, TreeStorageCorruptError, checkTreeAppend, type Hash, type MerkleTree, type NodePosition, type TreeAppend, type TreeStorage } from '@custodian/transparency-log';
 import { SqliteTreeStorage, type SqliteTreeStorageSettings } from '@custodian/transparency-log/sqlite';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { EvidenceError } from '../errors.js';
 import type { EvidenceLogState, LeafQuery, LeafRecord, StoredCheckpoint, StoredCosignature } from '../evidence-log-state.js';
 import { EvidenceLogWriter, EvidenceWriteCheckError } from './evidence-log-writer.js';
+import type { WriteStep } from './evidence-log-writer.worker.js';
 
 export interface SqliteEvidenceLogStateOptions {
   /** Database file (the tree's tlog_* tables and the evidence_* tables share it); created when missing. */
@@ -112,6 +113,10 @@ const INSERT_LEAF = 'INSERT INTO evidence_leaves (leaf_index, position, event_id
 const INSERT_NODE = 'INSERT INTO tlog_nodes (level, idx, hash) VALUES (?, ?, ?)';
 const TREE_SIZE = 'SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM tlog_nodes WHERE level = 0';
 
+function leafStep(leaves: readonly LeafRecord[]): WriteStep {
+  return { kind: 'run', sql: INSERT_LEAF, rows: leaves.map((l) => [l.leafIndex, formatPosition(l.position), l.eventId, l.type, l.occurredAt, l.subject, l.connection, l.sessionId, l.leafHash]) };
+}
+
 /**
  * The tree's storage as the projection uses it: reads and the size on this thread's connection
  * (SqliteTreeStorage), appends in the evidence log's writer thread, in one transaction that
@@ -122,6 +127,8 @@ export class WriterTreeStorage implements TreeStorage {
   readonly #reader: SqliteTreeStorage;
   readonly #writer: EvidenceLogWriter;
   #closed = false;
+  /** Steps the next append commits in its own transaction, before the tree's (see withSteps). */
+  #staged: WriteStep[] | undefined;
 
   constructor(reader: SqliteTreeStorage, writer: EvidenceLogWriter) {
     this.#reader = reader;
@@ -140,8 +147,11 @@ export class WriterTreeStorage implements TreeStorage {
     const rows: (readonly [number, number, Uint8Array])[] = [];
     for (const [i, hash] of batch.leafHashes.entries()) rows.push([0, batch.fromSize + i, hash]);
     for (const node of batch.nodes) rows.push([node.level, node.index, node.hash]);
+    const staged = this.#staged ?? [];
+    this.#staged = undefined;
     try {
       await this.#writer.write([
+        ...staged,
         { kind: 'check', sql: TREE_SIZE, expect: batch.fromSize, label: 'tree size' },
         { kind: 'run', sql: INSERT_NODE, rows },
       ]);
@@ -153,6 +163,21 @@ export class WriterTreeStorage implements TreeStorage {
 
   readNodes(positions: readonly NodePosition[]): Promise<Hash[]> {
     return this.#reader.readNodes(positions);
+  }
+
+  /**
+   * Runs `append` (a tree append on this storage) with `steps` committed in the same transaction
+   * as the tree's nodes: both or neither, one fsync. The caller serializes its appends.
+   */
+  async withSteps<T>(steps: readonly WriteStep[], append: () => Promise<T>): Promise<T> {
+    if (this.#staged !== undefined) throw new TreeStorageCorruptError(`${this.path}: an append with staged records is already in flight`);
+    this.#staged = [...steps];
+    try {
+      return await append();
+    } finally {
+      // Not consumed when the tree refused the append before storing it.
+      this.#staged = undefined;
+    }
   }
 
   /** The durability settings of the reading connection (the writer's: SqliteEvidenceLogState.writerSettings()). */
@@ -225,9 +250,14 @@ export class SqliteEvidenceLogState implements EvidenceLogState {
   async recordLeaves(leaves: readonly LeafRecord[]): Promise<void> {
     this.assertOpen();
     if (leaves.length === 0) return;
-    await this.writer.write([
-      { kind: 'run', sql: INSERT_LEAF, rows: leaves.map((l) => [l.leafIndex, formatPosition(l.position), l.eventId, l.type, l.occurredAt, l.subject, l.connection, l.sessionId, l.leafHash]) },
-    ]);
+    await this.writer.write([leafStep(leaves)]);
+  }
+
+  /** The leaf records and the tree's nodes in one transaction of the writer thread (one fsync). */
+  async appendLeaves(leaves: readonly LeafRecord[], tree: MerkleTree): Promise<void> {
+    this.assertOpen();
+    if (leaves.length === 0) return;
+    await this.treeStorage.withSteps([leafStep(leaves)], () => tree.appendLeafHashes(leaves.map((l) => l.leafHash)));
   }
 
   async leafFormatSwitch(): Promise<number | undefined> {
