@@ -4,3 +4,4 @@ export { TerminalLineGate, UNVERIFIABLE_LINE_RULE, type TerminalLineGateContext,
 export { StdinLineGate, MAX_STDIN_LINE, LINE_TOO_LONG_RULE, type StdinLineGatePorts } from './stdin-line-gate.js';
 export type { TerminalPorts, LineGateContext } from './terminal-ports.js';
 export { refusalText } from './refusal-text.js';
+export { STDIN_LINES_RULE, isShellReadingStdin, lineDecidedShellDecision } from './line-decided-shell.js';

@@ -5,12 +5,12 @@
 // masked by the policy's detectors (bounded hold-back per channel), every message recorded after
 // masking with its channel byte, the API server's exit Status passed through.
 import { MaskingFindings, type StreamMasker } from '@custodian/masking';
-import { GUARDED_FLAG_RULE_ID, type PolicyContext, type PolicyDecision } from '@custodian/policy';
+import type { PolicyContext, PolicyDecision } from '@custodian/policy';
 import type { ShellClassification } from '@custodian/shell-classification';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { GatewayLogger } from '@custodian/gateway-kit';
 import type { PipelineSession, SessionCloseReason } from '@custodian/session-pipeline';
-import { StdinLineGate, TerminalLineGate, type TerminalPorts, type UnverifiableLinePolicy } from '@custodian/terminal-line-policy';
+import { isShellReadingStdin, lineDecidedShellDecision, STDIN_LINES_RULE, StdinLineGate, TerminalLineGate, type TerminalPorts, type UnverifiableLinePolicy } from '@custodian/terminal-line-policy';
 import type WebSocket from 'ws';
 import {
   CHANNEL_NAMES,
@@ -54,11 +54,9 @@ export const NAMESPACE_RULE = 'custodian:namespace-not-allowed';
 export const PROTOCOL_RULE = 'custodian:protocol-violation';
 
 /** The rule id of the gateway's own decision to open a shell whose stdin lines it decides one by one. */
-export const LINE_MODE_RULE = 'custodian:stdin-lines';
+export const LINE_MODE_RULE = STDIN_LINES_RULE;
 /** The rule id of the gateway's refusal of an exec without a container on a pod with several. */
 export const CONTAINER_RULE = 'custodian:container-not-named';
-
-const STDIN_SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh']);
 
 /**
  * `exec -i … -- sh` or `exec -it … -- bash`: a lone shell whose only flag is that it reads its
@@ -66,9 +64,7 @@ const STDIN_SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh']
  * allows the shell): whole lines without a tty, lines as typed at Enter with one.
  */
 export function readsCommandsFromStdin(request: ExecRequest, classification: ShellClassification): boolean {
-  if (!request.stdin || !classification.ok) return false;
-  const [program, ...others] = classification.programs;
-  return program !== undefined && others.length === 0 && STDIN_SHELLS.has(program.name) && classification.flags.length === 1 && classification.flags[0] === 'shell-from-stdin';
+  return request.stdin && isShellReadingStdin(classification);
 }
 
 /** The command as events record it and approvers see it: where it runs, then the argv as a shell line. */
@@ -176,16 +172,11 @@ export class ExecSession {
       // (shell-from-stdin, which no rule permits): the gateway opens it (its own rule). A rule
       // allowing or holding it: it opens (once granted), and its lines are still decided. A rule
       // blocking it: blocked.
-      const blockedByRule = shellDecision.decision === 'block' && shellDecision.ruleId !== null && shellDecision.ruleId !== GUARDED_FLAG_RULE_ID;
-      if (!blockedByRule && readsCommandsFromStdin(request, shellDecision.classification)) {
+      const lineDecided = request.stdin ? lineDecidedShellDecision(shellDecision) : undefined;
+      if (lineDecided) {
         this.openLineGate();
         summary = { ...summary, stdinLines: true };
-        if (shellDecision.decision === 'block') {
-          // The block's client message does not belong on the gateway's allow.
-          const { clientMessage, ...opened } = shellDecision;
-          void clientMessage;
-          decision = { ...opened, decision: 'allow', ruleId: LINE_MODE_RULE, reason: 'a shell reading stdin: every line is decided as its own command' };
-        }
+        decision = lineDecided;
       }
     }
     if (decision.decision === 'require-approval' && session.canHoldForApproval) {

@@ -88,10 +88,16 @@ function refusedStartupParameter(parameters: ReadonlyMap<string, string>): { nam
   return undefined;
 }
 
-/** The search_path every session gets: the policy's schema for unqualified names, system catalog first, temporary schema last. */
+/**
+ * The search_path every session gets: the policy's schema for unqualified names, the temporary
+ * schema last. pg_catalog is not named: PostgreSQL then searches it implicitly *before* the path
+ * (so a function in the schema cannot shadow a built-in of the same signature), while unqualified
+ * `CREATE` still targets the policy's schema (naming pg_catalog first would make it the creation
+ * schema, and DDL would fail).
+ */
 export function pinnedSearchPath(schema: string): string {
   const quoted = /^[a-z_][a-z0-9_]*$/.test(schema) ? schema : `"${schema.replaceAll('"', '""')}"`;
-  return `pg_catalog, ${quoted}, pg_temp`;
+  return `${quoted}, pg_temp`;
 }
 
 /**

@@ -4,10 +4,10 @@
 // both ways is recorded with the channel number; exit status and exit signal are bridged.
 import { createByteStreamMasker, MaskingFindings, type ByteStreamMasker } from '@custodian/masking';
 import type { GatewayLogger } from '@custodian/gateway-kit';
-import { GUARDED_FLAG_RULE_ID, type PolicyDecision } from '@custodian/policy';
+import type { PolicyDecision } from '@custodian/policy';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { PipelineSession } from '@custodian/session-pipeline';
-import { StdinLineGate, TerminalLineGate, type TerminalPorts } from '@custodian/terminal-line-policy';
+import { lineDecidedShellDecision, StdinLineGate, TerminalLineGate, type TerminalPorts } from '@custodian/terminal-line-policy';
 import type ssh2 from 'ssh2';
 import { refusalText, SshGatewayError } from './gateway-errors.js';
 import type { SshConnection, UnverifiableLinePolicy } from './gateway-options.js';
@@ -15,17 +15,7 @@ import { LegacyScpBridge, parseLegacyScp, type LegacyScpCommand } from './legacy
 import { SftpBridge } from './sftp-bridge.js';
 import type { UpstreamSsh } from './upstream-connection.js';
 
-/** The rule id of the gateway's own decision to open a shell whose stdin lines it decides one by one. */
-export const STDIN_LINES_RULE = 'custodian:stdin-lines';
-const STDIN_SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh']);
-
-/** A lone shell whose only flag is that it reads its commands from stdin (`bash`, `bash -i`, `sh -s`). */
-export function readsCommandsFromStdin(classification: ReturnType<typeof decideShellSync>['classification']): boolean {
-  if (!classification.ok) return false;
-  const [program, ...others] = classification.programs;
-  return program !== undefined && others.length === 0 && STDIN_SHELLS.has(program.name) && classification.flags.length === 1 && classification.flags[0] === 'shell-from-stdin';
-}
-
+export { STDIN_LINES_RULE } from '@custodian/terminal-line-policy';
 /** Exit status for a command the gateway refused (POSIX "found but not executable"). */
 export const REFUSED_EXIT_STATUS = 126;
 const MAX_ENV = 64;
@@ -204,15 +194,11 @@ export class SessionChannel {
     // without). Opened when a rule allows or holds it, or when only the default deny or the
     // guarded flag shell-from-stdin would block it (then under the gateway's rule
     // custodian:stdin-lines); a rule that blocks it blocks it.
-    const blockedByRule = shellDecision.decision === 'block' && shellDecision.ruleId !== null && shellDecision.ruleId !== GUARDED_FLAG_RULE_ID;
-    const stdinLines = !blockedByRule && readsCommandsFromStdin(shellDecision.classification);
-    if (stdinLines) {
+    const lineDecided = lineDecidedShellDecision(shellDecision);
+    const stdinLines = lineDecided !== undefined;
+    if (lineDecided) {
       summary = { ...summary, stdinLines: true };
-      if (shellDecision.decision === 'block') {
-        const { clientMessage, ...opened } = shellDecision;
-        void clientMessage;
-        decision = { ...opened, decision: 'allow', ruleId: STDIN_LINES_RULE, reason: 'a shell reading stdin: every line is decided as its own command' };
-      }
+      decision = lineDecided;
     }
     const textFindings = new MaskingFindings();
     const text = session.masking.maskText(command, 'command', textFindings);
