@@ -15,11 +15,11 @@ import { startFixture, type Fixture } from './testing/gateway-fixture.js';
 
 let f: Fixture;
 /**
- * Size of the streamed text response (MiB). 64 in the test lane (text masking runs at a few MiB/s
+ * Size of the streamed text response (MiB). 128 in the test lane (text masking runs at a few MiB/s
  * on this shared two-core machine, so 500 MB takes minutes); `CUSTODIAN_HTTP_BIG_MIB=512` for the
  * issue's 500 MB run.
  */
-const BIG_MIB = Number(process.env['CUSTODIAN_HTTP_BIG_MIB'] ?? '64');
+const BIG_MIB = Number(process.env['CUSTODIAN_HTTP_BIG_MIB'] ?? '128');
 /** Size of the streamed JSON response (MiB): 32 in the test lane, `CUSTODIAN_HTTP_BIG_JSON_MIB=500` for the issue's run. */
 const BIG_JSON_MIB = Number(process.env['CUSTODIAN_HTTP_BIG_JSON_MIB'] ?? '32');
 
@@ -244,7 +244,9 @@ describe('HTTP gateway: response masking', () => {
     // Upstream, gateway, recorder and client share this process: a buffered body would show here.
     expect(memory.samples).toBeGreaterThan(20);
     expect(memory.peakHeap).toBeLessThan(96 * 1024 * 1024);
-    expect(memory.peakBuffers).toBeLessThan(32 * 1024 * 1024);
+    // Buffers in flight (sockets both ways, the recorder's backlog, the store's writer) measured
+    // 43 MB at 64 MiB and 38 MB at 192 MiB: bounded, not growing with the body, which is larger.
+    expect(memory.peakBuffers).toBeLessThan(64 * 1024 * 1024);
   }, 600_000);
 
   it(`streams a ${BIG_JSON_MIB} MiB JSON array masked by path and detectors, with bounded memory (no whole-body buffering)`, async () => {
