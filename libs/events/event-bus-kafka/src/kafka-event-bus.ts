@@ -215,6 +215,9 @@ class KafkaPublisher implements BusPublisher {
       retries: this.options.producer?.retries ?? 5,
       retryDelay: 200,
     });
+    // The client reports failures it handles itself as 'error' events; unheard, Node would throw
+    // them (uncaught). A failed send still rejects its own promise.
+    this.producer.on('error', () => undefined);
     return this.producer;
   }
 
@@ -320,6 +323,12 @@ class KafkaGroupMember implements RunningConsumer {
       retryDelay: 300,
     });
     this.consumer = consumer;
+    // The client reports failures it recovers from (a failed rejoin, a heartbeat error) as 'error'
+    // events; unheard, Node would throw them (uncaught). A failure it cannot recover from ends the
+    // stream, and supervise() starts a new client.
+    consumer.on('error', (error: unknown) => {
+      if (!this.stopping.signal.aborted) this.log('warn', `consumer of ${this.spec.groupId}: ${describe(error)}`);
+    });
     consumer.on('consumer:group:join', (payload: ConsumerGroupJoinPayload) => this.onJoin(payload));
     const lagTimer = setInterval(() => void this.refreshHighWatermarks(consumer), 2_000);
     try {

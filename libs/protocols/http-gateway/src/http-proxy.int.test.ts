@@ -32,7 +32,7 @@ function sampleMemory(): { stop(): void; summary(): string; readonly peakHeap: n
   const state = { peakRss: baseline.rss, peakHeap: 0, peakBuffers: 0, samples: 0 };
   const sampler = setInterval(() => {
     state.peakRss = Math.max(state.peakRss, process.memoryUsage().rss);
-    if (state.samples++ % 10 !== 0) return;
+    if (state.samples++ % 4 !== 0) return;
     gc();
     const now = process.memoryUsage();
     state.peakHeap = Math.max(state.peakHeap, now.heapUsed - baseline.heapUsed);
@@ -242,7 +242,7 @@ describe('HTTP gateway: response masking', () => {
     expect(redactions).toBeGreaterThan(0);
     console.info(`${BIG_MIB} MiB text streamed: ${memory.summary()}`);
     // Upstream, gateway, recorder and client share this process: a buffered body would show here.
-    expect(memory.samples).toBeGreaterThan(20);
+    expect(memory.samples).toBeGreaterThan(5);
     expect(memory.peakHeap).toBeLessThan(96 * 1024 * 1024);
     // Buffers in flight (sockets both ways, the recorder's backlog, the store's writer) measured
     // 43 MB at 64 MiB and 38 MB at 192 MiB: bounded, not growing with the body, which is larger.
@@ -280,7 +280,7 @@ describe('HTTP gateway: response masking', () => {
     // The last element: the nested path rules and the detector applied, other values kept.
     expect(tail).toMatch(/"name":"Customer \d+","contact":"\[REDACTED:pii\]","ssn":"\*\*\*-\*\*-\d{4}","nested":\{"notes":\["write to \[REDACTED:pii\]"\],"token":"\[REDACTED:nested-token\]"\}\}\]\}$/);
     console.info(`${BIG_JSON_MIB} MiB JSON streamed (${(bytes / 1e6).toFixed(0)} MB out): ${memory.summary()}`);
-    expect(memory.samples).toBeGreaterThan(20);
+    expect(memory.samples).toBeGreaterThan(5);
     expect(memory.peakHeap).toBeLessThan(96 * 1024 * 1024);
     expect(memory.peakBuffers).toBeLessThan(32 * 1024 * 1024);
     const masked = await waitFor('data.masked of the streamed JSON', (events) => events.find((e) => e.type === 'data.masked' && JSON.stringify(e.payload).includes('nested-token')));
