@@ -142,7 +142,15 @@ describe.skipIf(!haveKubectl)('kubectl exec through the gateway (stand-in API se
     expect(logs.stdout).not.toContain(STAND_IN_LOG_EMAIL);
     expect(logs.stdout).toContain('ready');
     expect(fixture.apiServer.logGets).toContain('default/web-0?container=app&tailLines=10');
-    const issued = (await fixture.events()).find((e) => e.type === 'command.issued' && e.payload.text === 'GET /api/v1/namespaces/default/pods/web-0/log?container=app&tailLines=10');
+    // The log session's events are durable shortly after kubectl has its answer: wait for its close.
+    let issued: Awaited<ReturnType<typeof fixture.events>>[number] | undefined;
+    for (let i = 0; i < 200; i++) {
+      const events = await fixture.events();
+      issued = events.find((e) => e.type === 'command.issued' && e.payload.text === 'GET /api/v1/namespaces/default/pods/web-0/log?container=app&tailLines=10');
+      const sessionId = (issued?.payload as { sessionId?: string } | undefined)?.sessionId;
+      if (sessionId && events.some((e) => e.type === 'session.closed' && e.payload.sessionId === sessionId)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     expect(issued).toBeDefined();
     const frames = (await fixture.events()).filter((e) => e.type === 'frame.recorded' && 'sessionId' in e.payload && e.payload.sessionId === (issued?.payload as { sessionId: string }).sessionId);
     const recorded = frames.map((e) => (e.type === 'frame.recorded' && e.payload.messageType === 'log' ? Buffer.from(e.payload.data, 'base64').toString('utf8') : '')).join('');
