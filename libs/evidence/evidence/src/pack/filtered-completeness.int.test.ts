@@ -72,7 +72,7 @@ describe('filtered packs over header leaves prove what they hold is all their fi
     expect(report.verdict).toBe('verified');
     expect(report.complete).toBe(true);
     const manifest = report.manifest!;
-    expect(manifest.format).toBe('custodian-evidence-pack/v4');
+    expect(manifest.format).toBe('custodian-evidence-pack/v5');
     expect(manifest.leafFormat2From).toBe(0);
     expect(manifest.coverage).toMatchObject({ kind: 'headers', firstLeaf: 0 });
     expect(report.checks.find((c) => c.name === 'leaf-set proof')!.detail).toMatch(/complete for its filter: the headers of every leaf 0\.\.\d+ are in the pack and the \d+ that match the filter are its events/);
@@ -162,8 +162,21 @@ describe('filtered packs over header leaves prove what they hold is all their fi
         },
         attestation,
       );
-      const report = await verifyEvidencePack(forged, { trustedLogKeys: [legacy.f.signer.vkey], trustedAttestationKeys: [attestation.vkey] });
+      // Every integrity check holds: by default the verifier refuses it for what it cannot prove
+      // (issue 20: an exporter holding the attestation key can issue such a pack instead of a headers pack).
+      const keys = { trustedLogKeys: [legacy.f.signer.vkey], trustedAttestationKeys: [attestation.vkey] };
+      const report = await verifyEvidencePack(forged, keys);
       expect(report.checks.find((c) => c.name === 'leaf-set proof')).toMatchObject({ ok: true, detail: expect.stringContaining('completeness not proven (a filtered pack of a log without header leaves)') });
+      // (This forger left evidence.json's counts as they were: the views check names that.)
+      expect(report).toMatchObject({ ok: false, verdict: 'failed', complete: false });
+      // The genuine pack, every integrity check holding, is refused for what it cannot prove...
+      const refused = await verifyEvidencePack(genuine, keys);
+      expect(refused).toMatchObject({ ok: false, verdict: 'failed', complete: false, firstFailure: { name: 'completeness', detail: expect.stringContaining('NOT proven') } });
+      expect(refused.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['completeness']);
+      // ...and accepted only when the auditor asks, said plainly.
+      const accepted = await verifyEvidencePack(genuine, { ...keys, allowIncomplete: true });
+      expect(accepted).toMatchObject({ ok: true, verdict: 'verified', complete: false });
+      expect(accepted.checks.find((c) => c.name === 'completeness')!.detail).toMatch(/^NOT proven, accepted as asked/);
     } finally {
       await legacy.state.close();
       await legacy.f.cleanup();

@@ -171,7 +171,7 @@ function manifestHints(manifest: Buffer | undefined): { scope: LineScope; total:
         to: scope.to,
         leafFormat: eventLeafFormat(coverage, typeof leafFormat2From === 'number' ? leafFormat2From : undefined, latestCheckpoint?.treeSize ?? 0),
         ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}),
-        ...(coverage?.kind === 'complete' ? { outsideAllowed: true } : {}),
+        ...(coverage?.kind === 'complete' ? { outsideAllowed: true, gapTimes: true } : {}),
         ...(typeof scope.connection === 'string' || typeof scope.control === 'string' ? { collectLines: true } : {}),
       },
       total: typeof counts?.events === 'number' ? counts.events : 0,
