@@ -366,6 +366,9 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     // headers pack (it holds them all, or their headers), when the mapping ships the allowed delay (v5).
     const gapLimit = files.has(PACK_FILES.mapping) ? shippedGapLimit(text(PACK_FILES.mapping)) : undefined;
     const gapScan = ranged && gapLimit !== undefined ? new CheckpointGapScan(signedTimes) : undefined;
+    // data.masked headers of the window, and how many of them the filter selects (their events, with
+    // the rules they name, are in the pack): all of them selected, masking findings recompute exactly.
+    const masked = { inWindow: 0, selected: 0 };
     if (coverage?.kind === 'headers') {
       const mapping = files.has(PACK_FILES.mapping) ? (JSON.parse(text(PACK_FILES.mapping)) as { rules?: MappingRule[] }) : {};
       const filter: HeaderFilter = scope.identity !== undefined ? { identity: scope.identity } : scope.connection !== undefined ? { connection: scope.connection } : { controlRules: (mapping.rules ?? []).filter((r) => Array.isArray(r.controls) && r.controls.includes(scope.control!)) };
@@ -384,8 +387,14 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
         proof.append(hash);
         const h = header as { type?: unknown; occurredAt?: unknown };
         const at = typeof h.occurredAt === 'string' ? instantKey(h.occurredAt) : undefined;
-        if (gapScan && at !== undefined && at >= windowFrom! && at < windowTo! && countsForCheckpointGap(h.type)) gapScan.add(index!, String(h.occurredAt), instantMicros(String(h.occurredAt))!);
-        if (selection.selects(header as Parameters<HeaderSelection['selects']>[0])) selected.push({ index: index!, id: String((header as { id?: unknown }).id), hash });
+        const inWindow = at !== undefined && at >= windowFrom! && at < windowTo!;
+        if (gapScan && inWindow && countsForCheckpointGap(h.type)) gapScan.add(index!, String(h.occurredAt), instantMicros(String(h.occurredAt))!);
+        const chosen = selection.selects(header as Parameters<HeaderSelection['selects']>[0]);
+        if (chosen) selected.push({ index: index!, id: String((header as { id?: unknown }).id), hash });
+        if (inWindow && h.type === 'data.masked') {
+          masked.inWindow += 1;
+          if (chosen) masked.selected += 1;
+        }
       }
     }
     // Events outside the claimed scope first: that names the event, whatever the headers say.
@@ -463,7 +472,15 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     // counts and findings, event-local findings from their events; OSCAL and the report agree.
     if (files.has(PACK_FILES.mapping) && files.has(PACK_FILES.evidence)) {
       const gaps = gapScan ? { ...gapScan.finish(), limit: gapLimit!, untimed: signedTimes.length - timed } : undefined;
-      pass('evidence views', await step('evidence views', () => checkViews({ manifest: manifest!, mapping: text(PACK_FILES.mapping), evidence: text(PACK_FILES.evidence), oscal: text(PACK_FILES.oscal), report: text(PACK_FILES.report), events: files.events ?? [], ...(gaps ? { gaps } : {}) })));
+      // What the pack's events can prove (docs/evidence-pack-format.md §6): a complete pack holds
+      // every event of the window; a connection headers pack every event of its sessions and
+      // approvals (the command findings' joins); a headers pack whose every data.masked header is
+      // selected, every rule that fired; other headers packs, some of the rules that fired.
+      const recompute: Recompute = {
+        commands: complete !== undefined || (coverage?.kind === 'headers' && scope.connection !== undefined),
+        masking: complete !== undefined || (coverage?.kind === 'headers' && masked.selected === masked.inWindow) ? 'exact' : coverage?.kind === 'headers' ? 'possible' : 'none',
+      };
+      pass('evidence views', await step('evidence views', () => checkViews({ manifest: manifest!, mapping: text(PACK_FILES.mapping), evidence: text(PACK_FILES.evidence), oscal: text(PACK_FILES.oscal), report: text(PACK_FILES.report), events: files.events ?? [], recompute, ...(gaps ? { gaps } : {}) })));
     } else pass('evidence views', `not checked: ${manifest.format} ships no ${PACK_FILES.mapping}`);
 
     // The completeness policy: a pack that does not prove it holds every event its scope selects is
@@ -717,6 +734,14 @@ function commandFindings(chunks: readonly CheckedLines[], to: string): { kind: s
   }
   return out;
 }
+/** Which findings that join several events a pack's events let the verifier recompute. */
+interface Recompute {
+  /** The command findings, exactly (complete packs, connection headers packs). */
+  readonly commands: boolean;
+  /** masking-rule-never-fired: exactly, only as "a listed rule did not fire in the pack", or not at all. */
+  readonly masking: 'exact' | 'possible' | 'none';
+}
+
 /** The checkpoint-gap candidates of a pack (CheckpointGapScan over its in-window events) and the shipped limit. */
 interface RecomputedGaps extends ReturnType<CheckpointGapScan['finish']> {
   readonly limit: number;
@@ -745,7 +770,7 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
  * evidence.json, the OSCAL findings and report.html against the events and the shipped mapping.
  * Returns what held; throws naming the first contradiction.
  */
-function checkViews(input: { manifest: PackManifest; mapping: string; evidence: string; oscal: string; report: string; events: readonly CheckedLines[]; gaps?: RecomputedGaps }): string {
+function checkViews(input: { manifest: PackManifest; mapping: string; evidence: string; oscal: string; report: string; events: readonly CheckedLines[]; recompute: Recompute; gaps?: RecomputedGaps }): string {
   const mapping = JSON.parse(input.mapping) as ShippedMapping;
   const views = JSON.parse(input.evidence) as ViewsReport;
   if (!Array.isArray(mapping.controls) || !Array.isArray(mapping.rules) || !Array.isArray(views.controls) || !Array.isArray(views.findings)) throw new Error(`${PACK_FILES.mapping} or ${PACK_FILES.evidence} is malformed`);
@@ -777,14 +802,19 @@ function checkViews(input: { manifest: PackManifest; mapping: string; evidence: 
   for (const k of raised) if (!stated.has(k)) throw new Error(`event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
   // A control pack holds only the events evidencing the control, not every event that raises one of its findings.
   if (scope.control === undefined) for (const k of stated) if (!raised.has(k)) throw new Error(`${PACK_FILES.evidence} lists a ${k.split(' ')[0]!} finding for event ${k.split(' ')[1]!}, which is not such an event in the pack`);
-  // A complete pack holds every data.masked event of its window: masking-rule-never-fired is
-  // recomputed for the rules the mapping (v4) says were expected to fire.
-  if (Array.isArray(mapping.maskingRules) && input.events.every((c) => c.maskingRulesFired !== undefined) && kinds.has('masking-rule-never-fired')) {
+  // masking-rule-never-fired, for the rules the mapping (v4) says were expected to fire: exactly
+  // when the pack holds every data.masked event of its window (complete packs, headers packs whose
+  // filter selects every data.masked header); else (other headers packs) a listed rule must not
+  // have fired in an event of the pack.
+  const applies = (kind: string): boolean => kinds.has(kind) && (scope.control === undefined || kinds.get(kind)!.controls.includes(scope.control));
+  let recomputed = '';
+  if (input.recompute.masking !== 'none' && Array.isArray(mapping.maskingRules) && input.events.every((c) => c.maskingRulesFired !== undefined) && applies('masking-rule-never-fired')) {
     const fired = new Set(input.events.flatMap((c) => c.maskingRulesFired!));
     const expected = new Map(mapping.maskingRules.filter((rule) => !fired.has(rule)).map((rule) => [deterministicUuid('finding', 'masking-rule-never-fired', rule, scope.from, scope.to), rule]));
     const stated = views.findings.filter((f) => f.kind === 'masking-rule-never-fired');
-    for (const [id, rule] of expected) if (!stated.some((f) => f.id === id)) throw new Error(`masking rule ${rule} masked nothing in the window (no data.masked event names it) but ${PACK_FILES.evidence} has no masking-rule-never-fired finding for it`);
-    for (const f of stated) if (!expected.has(f.id)) throw new Error(`${PACK_FILES.evidence} lists masking-rule-never-fired finding ${f.id}, which is not that of an expected rule that masked nothing (${[...expected.values()].join(', ') || 'every expected rule fired'})`);
+    if (input.recompute.masking === 'exact') for (const [id, rule] of expected) if (!stated.some((f) => f.id === id)) throw new Error(`masking rule ${rule} masked nothing in the window (no data.masked event names it) but ${PACK_FILES.evidence} has no masking-rule-never-fired finding for it`);
+    for (const f of stated) if (!expected.has(f.id)) throw new Error(`${PACK_FILES.evidence} lists masking-rule-never-fired finding ${f.id}, which is not that of an expected rule that masked nothing in ${input.recompute.masking === 'exact' ? 'the window' : "the pack's data.masked events"} (${[...expected.values()].join(', ') || 'every expected rule fired'})`);
+    recomputed += input.recompute.masking === 'exact' ? '; masking findings recomputed' : "; masking findings checked against the pack's data.masked events";
   }
   // checkpoint-gap, from the checkpoints' signed times (v5 complete and headers packs): a late
   // checkpoint must be listed, and every listed one must be such a candidate. A checkpoint that
@@ -801,9 +831,10 @@ function checkViews(input: { manifest: PackManifest; mapping: string; evidence: 
     for (const f of stated) if (!required.has(f.id) && !allowed.has(f.id)) throw new Error(`${PACK_FILES.evidence} lists checkpoint-gap finding ${f.id}, which the checkpoints' signed times and the events do not raise`);
     gapDetail = `; checkpoint-gap recomputed from the signed times: ${required.size} finding(s)${untimed > 0 ? `, ${allowed.size} possible under ${untimed} checkpoint(s) whose time is not proven (${stated.filter((f) => allowed.has(f.id)).length} listed)` : ''}`;
   } else if (views.findings.some((f) => f.kind === CHECKPOINT_GAP)) gapDetail = '; checkpoint-gap findings checked for kind only (not recomputable from this pack)';
-  // A complete pack holds every event a command finding joins: those findings are recomputed too.
-  const commands = commandFindings(input.events, scope.to);
+  // A complete pack, and a connection headers pack, hold every event a command finding joins: those findings are recomputed too.
+  const commands = input.recompute.commands ? commandFindings(input.events, scope.to) : undefined;
   if (commands) {
+    recomputed += '; command findings recomputed';
     const statedCommands = new Set(views.findings.filter((f) => COMMAND_FINDING_KINDS.includes(f.kind)).map((f) => key(f.kind, f.eventIds[0] ?? '')));
     const expected = new Set(commands.filter((c) => kinds.has(c.kind)).map((c) => key(c.kind, c.eventId)));
     for (const k of expected) if (!statedCommands.has(k)) throw new Error(`the command.issued event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
@@ -846,7 +877,7 @@ function checkViews(input: { manifest: PackManifest; mapping: string; evidence: 
   const expectedRows = views.controls.map((c) => `${c.id}=${c.status}`);
   if (!sameSet(rows, expectedRows)) throw new Error(`${PACK_FILES.report} shows ${rows.join(', ') || 'no control'}, not the controls' statuses`);
   const tally = (status: string): number => views.controls.filter((c) => c.status === status).length;
-  return `${views.controls.length} control(s) (${tally('satisfied')} satisfied, ${tally('not-satisfied')} not satisfied, ${tally('not-assessed')} not assessed) and ${views.findings.length} finding(s) agree with the events, the shipped mapping, OSCAL and the report${gapDetail}`;
+  return `${views.controls.length} control(s) (${tally('satisfied')} satisfied, ${tally('not-satisfied')} not satisfied, ${tally('not-assessed')} not assessed) and ${views.findings.length} finding(s) agree with the events, the shipped mapping, OSCAL and the report${gapDetail}${recomputed}`;
 }
 
 function unescapeHtml(value: string): string {

@@ -90,12 +90,14 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
       writeFileSync(join(VECTORS, file), bytes);
       vectors.push({ file, ...vector });
     };
-    const pack = async (scope: Record<string, string>) => (await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, ...scope }, signer: attestation, exportedBy: ALICE, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
+    // Two masking rules expected to fire: pii-email does (orders-prod), pii-ssn never does.
+    const maskingRules = ['pii-email', 'pii-ssn'];
+    const pack = async (scope: Record<string, string>) => (await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, ...scope }, signer: attestation, exportedBy: ALICE, maskingRules, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
     const complete = await pack({});
     // A window that starts and ends between events: both edges are proven by neighbouring leaves.
     const events = readTarGz(complete).find((x) => x.path === PACK_FILES.events)!.data.toString('utf8').trim().split('\n');
     const at = (i: number): string => (JSON.parse(events[i]!) as { occurredAt: string }).occurredAt;
-    const windowed = (await buildEvidencePack({ store: f.store, state, catalogue, scope: { from: at(5), to: at(events.length - 5) }, signer: attestation, exportedBy: ALICE, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
+    const windowed = (await buildEvidencePack({ store: f.store, state, catalogue, scope: { from: at(5), to: at(events.length - 5) }, signer: attestation, exportedBy: ALICE, maskingRules, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
     const identity = await pack({ identity: AGENT.subject });
     const connection = await pack({ connection: 'orders-prod' });
     const control = await pack({ control: 'SC-8' });
@@ -318,6 +320,20 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
       }),
       { item: '7', description: "the latest checkpoint's signed-at line moved 10 minutes earlier (so that no gap is left) and the checkpoint-gap finding removed; re-sealed (the log's signature is not the forger's to make)", expect: { verdict: 'failed', firstFailure: 'checkpoints' } },
     );
+    // 7. Findings that join several events, in headers packs: the command findings of a connection
+    // pack (it holds every event of its sessions and approvals), masking-rule-never-fired where the
+    // filter selects every data.masked header of the window.
+    const billing = await pack({ connection: 'billing-prod' });
+    write('item7-command-finding-removed-connection.tar.gz', await reseal(billing, (fs) => void removeFindings(fs, (x) => x.kind === 'privileged-command-without-approval')), {
+      item: '7',
+      description: 'a headers pack of connection billing-prod with its privileged-command-without-approval finding removed and made consistent: the command events of its session are all in the pack; re-sealed',
+      expect: { verdict: 'failed', firstFailure: 'evidence views' },
+    });
+    write('item7-masking-finding-removed-connection.tar.gz', await reseal(connection, (fs) => void removeFindings(fs, (x) => x.kind === 'masking-rule-never-fired')), {
+      item: '7',
+      description: "a headers pack of connection orders-prod (its filter selects the window's only data.masked header) with the masking-rule-never-fired finding of pii-ssn removed and made consistent; re-sealed",
+      expect: { verdict: 'failed', firstFailure: 'evidence views' },
+    });
     // 2. A plain filtered pack issued instead of the headers pack the log allows: every integrity
     // check holds, but nothing shows that no event of the scope was left out.
     const leafIndexOf = new Map((await state.leaves(0, (await state.checkpoints()).at(-1)!.treeSize)).map((l) => [l.eventId, l.leafIndex]));
