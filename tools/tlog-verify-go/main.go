@@ -2,7 +2,9 @@
 // at Custodian wrote: golang.org/x/mod/sumdb/note (signed notes), github.com/transparency-dev/merkle
 // (RFC 6962 hashing, inclusion and consistency proofs, compact ranges for Custodian's leaf-set
 // proofs) and github.com/transparency-dev/formats
-// (checkpoints, cosignature/v1, tlog-proof). It is used by the TypeScript interop tests.
+// (checkpoints, cosignature/v1, tlog-proof). With a leaf-set proof's `pack` rules (pack.go) it also
+// decides an evidence pack's completeness and recomputes its checkpoint-gap findings from the
+// signing times the checkpoints state under the log key. It is used by the TypeScript interop tests.
 //
 // Usage: tlog-verify-go <request.json>   (or "-" for stdin)
 //

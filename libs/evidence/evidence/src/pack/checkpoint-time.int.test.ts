@@ -127,3 +127,23 @@ describe('checkpoint-gap, recomputed from the signing times the checkpoints stat
     }
   });
 });
+
+describe('a v5 pack cannot skip the views check', () => {
+  it('refuses a v5 pack re-sealed without controls/mapping.json or evidence.json', async () => {
+    const complete = await packOf({});
+    for (const path of [PACK_FILES.mapping, PACK_FILES.evidence]) {
+      const forged = await resealPack(
+        complete,
+        (fs) => {
+          fs.delete(path);
+          // The OSCAL document's links to the file removed too, as a careful forger would.
+          const oscal = packJson<{ 'assessment-results': { 'back-matter': { resources: { rlinks?: { href: string }[] }[] } } }>(fs, PACK_FILES.oscal);
+          for (const r of oscal['assessment-results']['back-matter'].resources) if (r.rlinks) r.rlinks = r.rlinks.filter((l) => l.href !== `./${path}`);
+          fs.set(PACK_FILES.oscal, Buffer.from(`${JSON.stringify(oscal, null, 2)}\n`));
+        },
+        attestation,
+      );
+      expect((await verifyEvidencePack(forged, keys())).firstFailure, path).toMatchObject({ name: 'manifest', detail: `a custodian-evidence-pack/v5 pack needs ${path}` });
+    }
+  });
+});

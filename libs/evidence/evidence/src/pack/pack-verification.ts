@@ -254,6 +254,8 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     if (withHeaders && !(headerFrom === null || (Number.isSafeInteger(headerFrom) && headerFrom! >= 0))) fail('manifest', 'leafFormat2From must be null or a leaf index');
     if (manifest.format !== 'custodian-evidence-pack/v2') {
       if (manifest.scope.control !== undefined && !files.has(PACK_FILES.mapping)) fail('manifest', `a control pack needs ${PACK_FILES.mapping}`);
+      // v5: the views are always checked (and checkpoint-gap recomputed): a pack cannot skip that by leaving the mapping or the views out.
+      if (manifest.format === PACK_FORMATS_READ[PACK_FORMATS_READ.length - 1]) for (const path of [PACK_FILES.mapping, PACK_FILES.evidence]) if (!files.has(path)) fail('manifest', `a ${manifest.format} pack needs ${path}`);
       // v3: an unfiltered pack must prove it holds every event of its window.
       if (unfiltered && coverage?.kind !== 'complete') fail('manifest', 'an unfiltered pack must state the complete leaf range it covers (coverage)');
       if (!unfiltered && coverage?.kind !== 'filtered' && !(coverage?.kind === 'headers' && withHeaders)) fail('manifest', `a filtered pack states coverage "filtered"${withHeaders ? ' or "headers"' : ''}`);
