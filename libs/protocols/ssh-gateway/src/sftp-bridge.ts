@@ -11,6 +11,7 @@ import { posix } from 'node:path';
 import type { GatewayLogger } from '@custodian/gateway-kit';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import ssh2 from 'ssh2';
+import { recordWhole } from './frame-recording.js';
 import { decideFileOperation, overLimitMessage, recordOverLimit, shellQuote, transferLimitOf, type TransferLimit } from './file-operation.js';
 import { lengthPreservingProfile, MaskedFileReader, MaskedReadRefused } from './masked-file-reader.js';
 
@@ -245,10 +246,15 @@ export class SftpBridge {
     }
   }
 
-  /** Every frame the bridge records goes through here, after the WRITE data gathered so far (order kept). */
+  /**
+   * Every frame the bridge records goes through here, after the WRITE data gathered so far (order
+   * kept). Data over the pipeline's frame size (a READ reply of up to 256 KiB) is recorded whole,
+   * in several frames; control frames are small JSON, one frame each.
+   */
   private frame(direction: 'client-to-upstream' | 'upstream-to-client', label: string, bytes: Buffer, control = false): void {
     this.flushWrites();
-    this.session.recordFrame(direction, label, bytes, { channel: this.context.channel, ...(control ? { control: true } : {}) });
+    if (control) this.session.recordFrame(direction, label, bytes, { channel: this.context.channel, control: true });
+    else recordWhole(this.session, direction, label, bytes, this.context.channel);
   }
 
   /**
@@ -261,7 +267,7 @@ export class SftpBridge {
     const limit = this.session.maxFrameBytes;
     if (this.writes.bytes + data.length > limit) this.flushWrites();
     if (data.length >= limit) {
-      this.session.recordFrame('client-to-upstream', 'sftp-data', data, { channel: this.context.channel });
+      recordWhole(this.session, 'client-to-upstream', 'sftp-data', data, this.context.channel);
       return;
     }
     this.writes.chunks.push(data);

@@ -52,13 +52,13 @@ rules:
 `;
 }
 
-async function sftpBatch(token: string, commands: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function sftpBatch(token: string, commands: string[], sftpOptions: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   const knownHosts = join(dir, 'gateway_known_hosts');
   await writeFile(knownHosts, `[127.0.0.1]:${gateway.port} ${hostKey.publicKey}\n`);
   const batch = join(dir, `batch-${randomBytes(4).toString('hex')}`);
   await writeFile(batch, `${commands.join('\n')}\n`);
   // BatchMode=no before -b: sftp's own "-oBatchMode yes" comes later and ssh keeps the first value.
-  const args = ['-e', '/usr/bin/sftp', '-P', String(gateway.port), '-o', 'BatchMode=no', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', '-b', batch, 'bastion@127.0.0.1'];
+  const args = ['-e', '/usr/bin/sftp', '-P', String(gateway.port), '-o', 'BatchMode=no', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', ...sftpOptions, '-b', batch, 'bastion@127.0.0.1'];
   try {
     const { stdout, stderr } = await promisify(execFile)('sshpass', args, { env: { ...process.env, SSHPASS: token }, timeout: 20_000 });
     return { code: 0, stdout, stderr };
@@ -174,6 +174,34 @@ describe('SFTP through the SSH gateway, operation by operation', () => {
     const data = (await events()).filter((e) => e.type === 'frame.recorded' && e.payload.messageType === 'sftp-data') as Extract<CustodianEvent, { type: 'frame.recorded' }>[];
     const uploaded = Buffer.concat(data.filter((e) => e.payload.direction === 'client-to-upstream').map((e) => Buffer.from(e.payload.data, 'base64')));
     expect(sha256(uploaded)).toBe(sha256(payload));
+  });
+
+  it('READ replies and WRITE data over the frame size (sftp -B 200000) are recorded whole: several frames, in order, every byte', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const local = join(dir, 'large.bin');
+    const payload = randomBytes(1_000_000);
+    await writeFile(local, payload);
+    const back = join(dir, 'large.back');
+    const remote = join(files, 'work', 'large.bin');
+    // -B: sftp asks for 200,000 bytes per READ and sends 200,000 per WRITE (the default is 32,768).
+    const result = await sftpBatch(token, [`put ${local} ${remote}`, `get ${remote} ${back}`], ['-B', '200000']);
+    expect(result, result.stderr).toMatchObject({ code: 0 });
+    expect(sha256(await readFile(back))).toBe(sha256(payload));
+
+    const all = await events();
+    const sessionOf = all.find((e) => e.type === 'frame.recorded' && e.payload.messageType === 'sftp-op' && Buffer.from(e.payload.data, 'base64').toString('utf8').includes(`"path":${JSON.stringify(remote)}`));
+    expect(sessionOf).toBeDefined();
+    const sessionId = (sessionOf!.payload as FrameRecorded).sessionId;
+    const data = all.filter((e) => e.type === 'frame.recorded' && e.payload.sessionId === sessionId && e.payload.messageType === 'sftp-data') as Extract<CustodianEvent, { type: 'frame.recorded' }>[];
+    for (const direction of ['client-to-upstream', 'upstream-to-client'] as const) {
+      const frames = data.filter((e) => e.payload.direction === direction);
+      expect(frames.filter((e) => e.payload.truncated === true), direction).toEqual([]);
+      // A 200,000-byte message cut at the frame size (64 KiB): whole 65,536-byte pieces exist.
+      expect(frames.some((e) => e.payload.byteLength === 65_536), direction).toBe(true);
+      const recorded = Buffer.concat(frames.map((e) => Buffer.from(e.payload.data, 'base64')));
+      expect(recorded.length, direction).toBe(payload.length);
+      expect(sha256(recorded), direction).toBe(sha256(payload));
+    }
   });
 
   it('a blocked path: the write, the removal and the rename are refused naming the rule, and nothing changes upstream', async () => {
