@@ -12,6 +12,7 @@ import type { GatewayLogger } from '@custodian/gateway-kit';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import ssh2 from 'ssh2';
 import { recordWhole } from './frame-recording.js';
+import { announceSftpLimits, LIMITS_EXTENSION, replySftpLimits } from './sftp-limits.js';
 import { decideFileOperation, overLimitMessage, recordOverLimit, shellQuote, transferLimitOf, type TransferLimit } from './file-operation.js';
 import { lengthPreservingProfile, MaskedFileReader, MaskedReadRefused } from './masked-file-reader.js';
 
@@ -152,6 +153,7 @@ export class SftpBridge {
       },
     );
     this.ready.catch(() => undefined);
+    const limitsAnnounced = announceSftpLimits(client);
     client.on('OPEN', (id: number, filename: string, flags: number, attrs: Attributes) => this.run(id, () => this.open(id, filename, flags, attrs)));
     client.on('READ', (id: number, handle: Buffer, offset: number, length: number) => this.run(id, () => this.read(id, handle, offset, length)));
     client.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => {
@@ -188,7 +190,11 @@ export class SftpBridge {
     client.on('SYMLINK', (id: number, target: string, link: string) =>
       this.run(id, () => this.decided(id, 'symlink', `ln -s -- ${shellQuote(target)} ${shellQuote(this.resolve(link))}`, (cb) => this.upstream.symlink(target, this.resolve(link), cb))),
     );
-    client.on('EXTENDED', (id: number) => client.status(id, STATUS_CODE.OP_UNSUPPORTED, 'extensions are not supported through the Custodian gateway'));
+    // limits@openssh.com (announced in the VERSION reply) is answered; other extensions are not offered.
+    client.on('EXTENDED', (id: number, name: string) => {
+      if (name === LIMITS_EXTENSION && limitsAnnounced && replySftpLimits(client, id, MAX_SFTP_HANDLES)) return;
+      client.status(id, STATUS_CODE.OP_UNSUPPORTED, 'extensions are not supported through the Custodian gateway');
+    });
     // The client's EOF ends the subsystem: both sides are closed (ssh waits for the channel close).
     client.on('end', () => this.end());
     client.on('close', () => this.end());

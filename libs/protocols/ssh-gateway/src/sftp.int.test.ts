@@ -21,6 +21,7 @@ import { startOidcProvider, startSshd, type StartedOidcProvider, type StartedSsh
 import type ssh2 from 'ssh2';
 import { readOrCreateSshHostKey, type SshHostKey } from './host-key.js';
 import { MAX_SFTP_HANDLES } from './sftp-bridge.js';
+import { SFTP_LIMITS } from './sftp-limits.js';
 import { SshGateway } from './ssh-gateway.js';
 import { GatewaySshClient } from './testing/ssh-client.js';
 
@@ -202,6 +203,29 @@ describe('SFTP through the SSH gateway, operation by operation', () => {
       expect(recorded.length, direction).toBe(payload.length);
       expect(sha256(recorded), direction).toBe(sha256(payload));
     }
+  });
+
+  it('limits@openssh.com is announced and answered: ssh2 and OpenSSH clients size their requests from it', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const client = await GatewaySshClient.connect({ host: '127.0.0.1', port: gateway.port, connection: 'bastion', token, gatewayHostKey: hostKey.publicKey });
+    const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.client.sftp((error, s) => (error ? reject(error) : resolve(s))));
+    // ssh2 sets maxOpenHandles only from a limits reply (undefined otherwise); its write size then
+    // comes from the reply too, instead of 31,952 bytes for a server it does not know as OpenSSH.
+    expect((sftp as unknown as { maxOpenHandles?: number }).maxOpenHandles).toBe(MAX_SFTP_HANDLES);
+    expect((sftp as unknown as { _maxWriteLen?: number })._maxWriteLen).toBe(SFTP_LIMITS.maxWriteLength);
+    const local = join(dir, 'limits.bin');
+    const payload = randomBytes(300_000);
+    await writeFile(local, payload);
+    const remote = join(files, 'work', 'limits.bin');
+    await new Promise<void>((resolve, reject) => sftp.fastPut(local, remote, (error) => (error ? reject(error) : resolve())));
+    expect(sha256(await readFile(remote))).toBe(sha256(payload));
+    sftp.end();
+    await client.close();
+
+    const result = await sftpBatch(token, [`get ${remote} ${join(dir, 'limits.back')}`], ['-vv']);
+    expect(result, result.stderr).toMatchObject({ code: 0 });
+    expect(result.stderr).toMatch(/Server supports extension "limits@openssh.com" revision 1/);
+    expect(sha256(await readFile(join(dir, 'limits.back')))).toBe(sha256(payload));
   });
 
   it('a blocked path: the write, the removal and the rename are refused naming the rule, and nothing changes upstream', async () => {
