@@ -185,7 +185,7 @@ export async function sftpTransfer(direction: 'put' | 'get', config: object, loc
 
 export const sshGateway: Benchmark = {
   name: NAME,
-  description: 'SSH gateway vs direct sshd: exec round trips, SFTP upload, pty keystroke echo (recording on)',
+  description: 'SSH gateway vs direct sshd: exec round trips, SFTP upload and download, pty keystroke echo (recording on)',
   async run(context): Promise<Figure[]> {
     const target = await startSshBenchTarget(context.workDir);
     const { sshd } = target;

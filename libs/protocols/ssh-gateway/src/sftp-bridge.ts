@@ -456,11 +456,15 @@ export class SftpBridge {
   }
 
   /**
-   * Waits until this READ may go upstream: the bytes asked of the upstream stay under
+   * Waits until this READ may go upstream: the recorder is not saturated, the bytes asked of the upstream stay under
    * MAX_SFTP_READ_BYTES_IN_FLIGHT and replies queued for a client that does not open its window
    * stay under MAX_SFTP_CLIENT_BACKLOG (recorded once per channel as `client-window-exhausted`).
    */
   private async readCredit(size: number): Promise<void> {
+    // The recorder's backpressure holds the READ before it goes upstream, unanswered: a client
+    // gets no more replies than its requests, so the requests in flight stay bounded (waiting
+    // after the reply let a client with 64 requests out push the count past MAX_SFTP_IN_FLIGHT).
+    while (!this.closed && this.session.recorderSaturated) await this.session.whenRecorderReady();
     while (!this.closed && this.readBytesInFlight > 0 && this.readBytesInFlight + size > MAX_SFTP_READ_BYTES_IN_FLIGHT) {
       await new Promise<void>((resolve) => this.readWaiters.push(resolve));
     }
@@ -499,7 +503,6 @@ export class SftpBridge {
     file.read.add(offset, data);
     this.frame('upstream-to-client', 'sftp-data', data);
     this.client.data(id, data);
-    if (this.session.recorderSaturated) await this.session.whenRecorderReady();
   }
 
   /**

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApproveApprovalCommand, DenyApprovalCommand, EventSourcedApprovalGate } from '@custodian/approvals';
 import type { CustodianEvent, FrameRecorded, Identity } from '@custodian/event-contracts';
-import { StoreEvidencePipeline } from '@custodian/evidence-pipeline';
+import { StoreEvidencePipeline, type EvidencePipeline } from '@custodian/evidence-pipeline';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
 import { parsePolicy } from '@custodian/policy';
@@ -226,6 +226,58 @@ describe('SFTP through the SSH gateway, operation by operation', () => {
     expect(result, result.stderr).toMatchObject({ code: 0 });
     expect(result.stderr).toMatch(/Server supports extension "limits@openssh.com" revision 1/);
     expect(sha256(await readFile(join(dir, 'limits.back')))).toBe(sha256(payload));
+  });
+
+  it('a download while the recorder is saturated (slow store, 256 KiB backlog limit): READs wait unanswered, the requests in flight stay bounded, the file arrives whole', async () => {
+    // The store takes 100 ms per append, so the recorder's backlog passes its limit again and again.
+    // Before READs waited ahead of the upstream read, a reply went out and then its request stayed
+    // counted while the recorder drained: ssh2's fastGet (64 requests out) pushed the count past 256
+    // and got FAILURE "too many outstanding requests".
+    const slowStore = await SqliteEventStore.open({ path: join(dir, 'slow-events.sqlite') });
+    const inner = new StoreEvidencePipeline({ store: slowStore, instance: 'sftp-slow' });
+    const slow: EvidencePipeline = {
+      accept: async (batch) => {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return inner.accept(batch);
+      },
+      status: () => inner.status(),
+      close: () => inner.close(),
+    };
+    const slowGateway = new SshGateway({
+      host: '127.0.0.1',
+      port: 0,
+      hostKey,
+      pipeline: new SessionPipeline({
+        verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience] }] }),
+        policy: { policy: parsePolicy(policyFor(files), 'policy.yaml') },
+        evidence: slow,
+        strict: true,
+        maxBacklogBytes: 256 * 1024,
+        source: { service: 'gateway', instance: 'sftp-slow' },
+        maskingKey: randomBytes(32),
+      }),
+      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      connections: [{ name: 'bastion', upstream: { host: sshd.host, port: sshd.port, username: sshd.user, knownHosts: () => readFile(sshd.knownHostsPath, 'utf8'), credential: { kind: 'private-key', read: () => readFile(sshd.clientPrivateKeyPath) }, credentialRef: `file:${sshd.clientPrivateKeyPath}` } }],
+    });
+    await slowGateway.listen();
+    try {
+      const payload = randomBytes(8 * 1024 * 1024);
+      const remote = join(files, 'work', 'slow.bin');
+      await writeFile(remote, payload);
+      const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+      const client = await GatewaySshClient.connect({ host: '127.0.0.1', port: slowGateway.port, connection: 'bastion', token, gatewayHostKey: hostKey.publicKey });
+      const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.client.sftp((error, s) => (error ? reject(error) : resolve(s))));
+      const local = join(dir, 'slow.back');
+      // 16 KiB READs: the 8 MiB of READ credit alone would let 512 wait.
+      await new Promise<void>((resolve, reject) => sftp.fastGet(remote, local, { concurrency: 64, chunkSize: 16 * 1024 }, (error) => (error ? reject(error) : resolve())));
+      expect(sha256(await readFile(local))).toBe(sha256(payload));
+      sftp.end();
+      await client.close();
+    } finally {
+      await slowGateway.close();
+      await slow.close();
+      await slowStore.close();
+    }
   });
 
   it('a blocked path: the write, the removal and the rename are refused naming the rule, and nothing changes upstream', async () => {
