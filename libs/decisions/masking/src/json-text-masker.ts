@@ -33,6 +33,11 @@ export type JsonTextMaskResult =
 export interface JsonTextMaskTarget {
   ruleFor(path: readonly JsonPathSegment[]): FieldRule | undefined;
   scan(text: string, field: string, findings: MaskingFindings): string;
+  /**
+   * False when no rule names an array index, so a path's rule depends only on its shape (keys,
+   * and that a step is an index): streams then look a shape's rule up once. Absent: per value.
+   */
+  readonly indexSensitive?: boolean;
 }
 
 class NotJson extends Error {
