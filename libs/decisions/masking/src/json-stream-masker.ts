@@ -9,7 +9,8 @@
 // per-character buffer or per-token object; keys and values are only decoded where escaped.
 import { MaskingError } from './errors.js';
 import { MaskingFindings } from './findings.js';
-import { formatJsonPath, type JsonPathSegment } from './json-path.js';
+import type { JsonPathSegment } from './json-path.js';
+import { JsonShapes, type JsonShape as Shape } from './json-shapes.js';
 import { DEFAULT_JSON_MAX_DEPTH, JSON_LIMIT_RULE, type JsonTextMaskTarget } from './json-text-masker.js';
 import type { FieldRule } from './policy.js';
 
@@ -18,9 +19,6 @@ export const DEFAULT_JSON_STREAM_MAX_VALUE_CHARS = 4 * 1024 * 1024;
 /** Numbers shorter than this cannot hold what a detector finds (as in maskJsonText). */
 const MIN_SCANNED_NUMBER = 9;
 const REDACTED_LIMIT = JSON.stringify(`[REDACTED:${JSON_LIMIT_RULE}]`);
-/** Path shapes (and their reported paths) kept per stream: bounded in count and in characters. */
-const MAX_SHAPES = 4096;
-const MAX_SHAPE_CHARS = 1024 * 1024;
 
 export interface JsonStreamMaskOptions {
   /** Where the document sits (`response.body`), prefixed to reported paths. */
@@ -60,19 +58,6 @@ interface Covering {
 }
 
 /**
- * A path shape (keys, and `[*]` for any index): its reported path and, when the policy's rules do
- * not name indices, the rule at it. Every element of an array shares its children's shapes, so
- * a 500 MB array asks the policy once per distinct key path, not once per value.
- */
-interface Shape {
-  readonly field: string;
-  /** The rule here, looked up once; `undefined` when none (or when lookups depend on indices). */
-  readonly rule: FieldRule | undefined;
-  children: Map<string, Shape> | undefined;
-  element: Shape | undefined;
-}
-
-/**
  * What a container expects next. Object: `key|}` after `{`, `:` after a key, a value after `:`,
  * `,|}` after a value, a key after `,`. Array: `value|]` after `[`, `,|]` after a value, a value after `,`.
  */
@@ -100,7 +85,6 @@ const UNICODE = 3;
 const NUMBER = 4;
 const LITERAL = 5;
 
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
 const NUMBER_TEXT = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 const ESCAPED: Readonly<Record<number, string>> = { 0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t' };
 
@@ -118,16 +102,13 @@ function isHex(c: number): boolean {
 
 class StreamingJsonMasker implements JsonStreamMasker {
   readonly findings: MaskingFindings;
-  readonly stats = { maxDepth: 0, maxValueChars: 0, shapesKept: 0 };
+  readonly stats: { maxDepth: number; maxValueChars: number; readonly shapesKept: number };
   readonly #decoder = new TextDecoder('utf-8', { fatal: true });
   readonly #frames: Frame[] = [];
   readonly #path: JsonPathSegment[] = [];
   readonly #maxDepth: number;
   readonly #maxValueChars: number;
-  /** When rules name array indices, a value's rule is looked up per value, not per shape. */
-  readonly #perValueRules: boolean;
-  readonly #root: Shape;
-  #shapeChars = 0;
+  readonly #shapes: JsonShapes;
   #out = '';
   #lex = BETWEEN;
   /** The string, number or literal being read, and facts about it. */
@@ -147,8 +128,14 @@ class StreamingJsonMasker implements JsonStreamMasker {
     this.findings = options.findings ?? new MaskingFindings();
     this.#maxDepth = options.maxDepth ?? DEFAULT_JSON_MAX_DEPTH;
     this.#maxValueChars = options.maxValueChars ?? DEFAULT_JSON_STREAM_MAX_VALUE_CHARS;
-    this.#perValueRules = target.indexSensitive !== false;
-    this.#root = { field: (options.location ?? '') + formatJsonPath([]), rule: this.#perValueRules ? undefined : target.ruleFor([]), children: undefined, element: undefined };
+    const shapes = (this.#shapes = new JsonShapes(target, options.location ?? ''));
+    this.stats = {
+      maxDepth: 0,
+      maxValueChars: 0,
+      get shapesKept(): number {
+        return shapes.kept;
+      },
+    };
   }
 
   push(chunk: Uint8Array | string): string {
@@ -321,7 +308,7 @@ class StreamingJsonMasker implements JsonStreamMasker {
     const frame = this.#frames.at(-1)!;
     frame.expect = COLON;
     this.#path[this.#path.length - 1] = value;
-    frame.child = this.#childShape(frame.shape, value);
+    frame.child = this.#shapes.child(frame.shape, value, this.#path);
     this.#out += JSON.stringify(value);
   }
 
@@ -349,7 +336,7 @@ class StreamingJsonMasker implements JsonStreamMasker {
     }
     this.#valueStart();
     const frame = this.#frames.at(-1);
-    const shape = frame ? frame.child : this.#root;
+    const shape = frame ? frame.child : this.#shapes.root;
     const covering = this.#covering(frame, shape);
     const depth = this.#frames.length + 1;
     if (depth > this.#maxDepth) {
@@ -361,7 +348,7 @@ class StreamingJsonMasker implements JsonStreamMasker {
     }
     if (depth > this.stats.maxDepth) this.stats.maxDepth = depth;
     this.#path.push(0);
-    const child = array ? (shape.element ??= this.#shape(`${shape.field}[*]`)) : shape;
+    const child = array ? this.#shapes.element(shape, this.#path) : shape;
     this.#frames.push({ array, covering, expect: array ? VALUE_OR_END : KEY_OR_END, shape, child });
     this.#out += array ? '[' : '{';
   }
@@ -399,42 +386,19 @@ class StreamingJsonMasker implements JsonStreamMasker {
     this.#out += ',';
   }
 
-  /** A shape (kept while the stream's budget lasts, else made for this value only). */
-  #shape(field: string, key?: string, parent?: Shape): Shape {
-    const shape: Shape = { field, rule: this.#perValueRules ? undefined : this.target.ruleFor(this.#path), children: undefined, element: undefined };
-    const chars = field.length + (key?.length ?? 0);
-    if (this.stats.shapesKept < MAX_SHAPES && this.#shapeChars + chars <= MAX_SHAPE_CHARS) {
-      this.stats.shapesKept++;
-      this.#shapeChars += chars;
-      if (key !== undefined && parent) (parent.children ??= new Map()).set(key, shape);
-    }
-    return shape;
-  }
-
-  #childShape(parent: Shape, key: string): Shape {
-    const known = parent.children?.get(key);
-    if (known) return known;
-    return this.#shape(parent.field + (IDENTIFIER.test(key) ? `.${key}` : formatJsonPath([key]).slice(1)), key, parent);
-  }
-
-  /** The rule at a shape: cached on it, or looked up at the concrete path when rules name indices. */
-  #ruleAt(shape: Shape): FieldRule | undefined {
-    return this.#perValueRules ? this.target.ruleFor(this.#path) : shape.rule;
-  }
-
   /** The rule covering the value about to start: the container's, else a rule at its own path. */
   #covering(frame: Frame | undefined, shape: Shape): Covering | undefined {
     if (frame?.covering) return frame.covering;
-    const rule = this.#ruleAt(shape);
+    const rule = this.#shapes.ruleAt(shape, this.#path);
     return rule ? { rule, field: shape.field } : undefined;
   }
 
   #scalar(text: string, isString: boolean): void {
     if (text.length > this.stats.maxValueChars) this.stats.maxValueChars = text.length;
     const frame = this.#frames.at(-1);
-    const shape = frame ? frame.child : this.#root;
+    const shape = frame ? frame.child : this.#shapes.root;
     const covering = frame?.covering;
-    const rule = covering ? covering.rule : this.#ruleAt(shape);
+    const rule = covering ? covering.rule : this.#shapes.ruleAt(shape, this.#path);
     if (rule) {
       this.findings.add(covering ? covering.field : shape.field, rule.id);
       this.#out += JSON.stringify(rule.mask(text));

@@ -18,7 +18,7 @@ import { ClientLink } from './client-link.js';
 import type { HttpConnection, HttpGatewayLogger, HttpGatewayOptions } from './gateway-options.js';
 import { MessagesStreamMasker, THINKING_REFUSED_MESSAGE, THINKING_REFUSED_RULE, maskMessagesPrompt, maskMessagesResponse } from './messages-masking.js';
 import { sendProblem, type Problem } from './problem.js';
-import { SseDecoder } from './sse-codec.js';
+import { SseDecoder, type SseEvent } from './sse-codec.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 const ROUTE = /^\/c\/([A-Za-z0-9._-]{1,100})(\/[^?]*)?(\?.*)?$/;
@@ -217,7 +217,7 @@ export class HttpGateway {
     }
     let session: PipelineSession;
     try {
-      session = await link.sessionFor(protocol, connectionName, resolved !== undefined, token, bearer !== undefined ? 'bearer-header' : 'api-key-header');
+      session = await link.sessionFor(protocol, connectionName, resolved !== undefined, token, bearer !== undefined ? 'bearer-header' : 'api-key-header', frameOptions(req).channel);
     } catch (error) {
       if (error instanceof SessionRefusal) {
         sendProblem(res, refusalProblem(error), style);
@@ -228,7 +228,7 @@ export class HttpGateway {
     try {
       await this.handleInSession(link, session, resolved, req, res, route[2], path, query);
     } finally {
-      link.release();
+      link.release(session);
     }
   }
 
@@ -414,7 +414,7 @@ export class HttpGateway {
     }
     if (body.complete) headers['content-length'] = String(body.bytes);
     else headers['transfer-encoding'] = 'chunked';
-    session.credentialInjected(credential.credentialRef, method_, secret);
+    link.credentialInjected(session, credential.credentialRef, method_, secret);
     const requestOf = origin.protocol === 'https:' ? httpsRequest : httpRequest;
     const upstreamAbort = new AbortController();
     const onClientGone = (): void => upstreamAbort.abort();
@@ -546,12 +546,7 @@ export class HttpGateway {
         res.writeHead(status, headers);
         const decoder = new StringDecoder('utf8');
         const masker = masking.createStreamMasker('response.body', findings);
-        for await (const chunk of decoded) {
-          const out = masker.push(decoder.write(chunk as Buffer));
-          if (out !== '' && !res.write(out)) await drained(res);
-          await recorderReady(session);
-        }
-        res.end(masker.push(decoder.end()) + masker.end());
+        await relay(decoded, res, session, (chunk) => masker.push(decoder.write(chunk)), () => masker.push(decoder.end()) + masker.end());
       }
     } catch (error) {
       this.logger.warn({ connection: connection.config.name, error: error instanceof Error ? error.message : String(error) }, 'http gateway: upstream response broke off');
@@ -571,20 +566,18 @@ export class HttpGateway {
   private async streamJson(session: PipelineSession, connection: ResolvedConnection, status: number, headers: OutgoingHttpHeaders, head: readonly Buffer[], body: Readable, res: ServerResponse, findings: MaskingFindings, style: Style): Promise<void> {
     const masker = session.masking.createJsonStreamMasker({ location: 'response.body', findings, ...(connection.config.maxJsonValueChars ? { maxValueChars: connection.config.maxJsonValueChars } : {}) });
     // The head goes out with the first masked bytes: input refused before then gets a clear 502 instead.
-    const send = async (out: string): Promise<void> => {
-      if (out === '') return;
-      if (!res.headersSent) res.writeHead(status, headers);
-      if (!res.write(out)) await drained(res);
+    const headed = (out: string): string => {
+      if (out !== '' && !res.headersSent) res.writeHead(status, headers);
+      return out;
     };
     try {
-      for (const chunk of head) await send(masker.push(chunk));
-      for await (const chunk of body) {
-        await send(masker.push(chunk as Buffer));
-        await recorderReady(session);
-      }
-      const last = masker.end();
-      if (!res.headersSent) res.writeHead(status, headers);
-      res.end(last);
+      const first = utf8(headed(head.map((chunk) => masker.push(chunk)).join('')));
+      if (first.length > 0 && !res.write(first)) await drained(res);
+      await relay(body, res, session, (chunk) => headed(masker.push(chunk)), () => {
+        const last = masker.end();
+        if (!res.headersSent) res.writeHead(status, headers);
+        return last;
+      });
     } catch (error) {
       if (!(error instanceof JsonStreamError)) throw error;
       body.destroy();
@@ -601,22 +594,22 @@ export class HttpGateway {
   private async streamMessages(link: ClientLink, session: PipelineSession, body: Readable, res: ServerResponse, findings: MaskingFindings, commandId: string | undefined, thinking: 'pass' | 'refuse'): Promise<void> {
     const decoder = new SseDecoder();
     const masker = new MessagesStreamMasker(session.masking, thinking);
+    // All the bytes one upstream chunk yields go out in one write (one HTTP chunk, not one per event).
+    const masked = (events: readonly SseEvent[]): Buffer => {
+      const out: Buffer[] = [];
+      for (const event of events) for (const bytes of masker.transform(event)) out.push(bytes);
+      return out.length === 1 ? out[0]! : Buffer.concat(out);
+    };
     try {
-      for await (const chunk of body) {
-        const out: Buffer[] = [];
-        for (const event of decoder.push(chunk as Buffer)) out.push(...masker.transform(event));
-        for (const bytes of out) if (!res.write(bytes)) await drained(res);
-        if (masker.ended) {
-          // The gateway ended the stream (error event sent): the upstream is not read on.
-          body.destroy();
-          res.end();
-          return;
-        }
-        await recorderReady(session);
-      }
-      const last: Buffer[] = [];
-      for (const event of decoder.end()) last.push(...masker.transform(event));
-      res.end(Buffer.concat(last));
+      await relay(
+        body,
+        res,
+        session,
+        (chunk) => masked(decoder.push(chunk)),
+        () => masked(decoder.end()),
+        // The gateway ended the stream (error event sent): the upstream is not read on.
+        () => masker.ended,
+      );
     } finally {
       masker.abandon();
       findings.merge(masker.findings);
@@ -671,21 +664,83 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-async function pump(from: Readable, to: ServerResponse, session: PipelineSession): Promise<void> {
-  for await (const chunk of from) {
-    if (!to.write(chunk as Buffer)) await drained(to);
-    await recorderReady(session);
-  }
-  to.end();
+/**
+ * Output as bytes. Strings built by concatenation (the maskers' output) written to an HTTP/2
+ * response arrived corrupted under load (other heap memory in the body, seen with Node 24's
+ * http2 compat layer); bytes never did, so every relayed piece is encoded here.
+ */
+function utf8(out: string | Buffer): Buffer {
+  return typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
+}
+
+function pump(from: Readable, to: ServerResponse, session: PipelineSession): Promise<void> {
+  return relay(from, to, session, (chunk) => chunk, () => '');
 }
 
 /**
- * Backpressure from the evidence side: while the session's recorder holds more than its limit
- * of events not yet durable, the upstream is not read on (the client-bound bytes are recorded,
- * so a fast upstream would otherwise pile frames up in memory).
+ * Relays `body` to the client through `transform`, then `finish`'s output, and ends the response.
+ * Read with 'data' events, not an async iterator: a Messages stream is thousands of small chunks,
+ * and a promise per chunk was a large part of its cost. Backpressure: the body is paused while
+ * the client has not drained, and while the session's recorder holds more than its limit of
+ * events not yet durable (client-bound bytes are recorded, so a fast upstream would otherwise
+ * pile frames up in memory). `stop()` true after a chunk: the body is dropped and the response
+ * ended there. Rejects with what `transform` or `finish` threw, or when the body fails or
+ * closes before its end.
  */
-async function recorderReady(session: PipelineSession): Promise<void> {
-  if (session.recorderSaturated) await session.whenRecorderReady();
+function relay(body: Readable, res: ServerResponse, session: PipelineSession, transform: (chunk: Buffer) => string | Buffer, finish: () => string | Buffer, stop?: () => boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    /** Reasons the body is paused (the client not drained, the recorder saturated). */
+    let holds = 0;
+    const hold = (until: Promise<void>): void => {
+      if (holds++ === 0) body.pause();
+      void until.then(() => {
+        if (--holds === 0 && !settled) body.resume();
+      });
+    };
+    const done = (error?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData).off('end', onEnd).off('error', done).off('close', onClose);
+      if (error === undefined) resolve();
+      else reject(error instanceof Error ? error : new Error(String(error)));
+    };
+    const onData = (chunk: Buffer): void => {
+      if (settled) return;
+      try {
+        const out = utf8(transform(chunk));
+        if (stop?.()) {
+          body.destroy();
+          res.end(out);
+          done();
+          return;
+        }
+        if (out.length > 0 && !res.write(out)) hold(drained(res));
+        if (session.recorderSaturated) hold(session.whenRecorderReady());
+      } catch (error) {
+        done(error);
+      }
+    };
+    const onEnd = (): void => {
+      if (settled) return;
+      try {
+        res.end(utf8(finish()));
+        done();
+      } catch (error) {
+        done(error);
+      }
+    };
+    const onClose = (): void => {
+      if (!body.readableEnded) done(new Error('the upstream response broke off'));
+    };
+    if (body.readableEnded) {
+      // Its end was read before the relay started (a short body `collect` stopped at).
+      onEnd();
+      return;
+    }
+    body.on('data', onData).once('end', onEnd).once('error', done).once('close', onClose);
+    body.resume();
+  });
 }
 
 /**
