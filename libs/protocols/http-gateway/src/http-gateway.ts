@@ -546,7 +546,12 @@ export class HttpGateway {
         res.writeHead(status, headers);
         const decoder = new StringDecoder('utf8');
         const masker = masking.createStreamMasker('response.body', findings);
-        await relay(decoded, res, session, (chunk) => masker.push(decoder.write(chunk)), () => masker.push(decoder.end()) + masker.end());
+        for await (const chunk of decoded) {
+          const out = masker.push(decoder.write(chunk as Buffer));
+          if (out !== '' && !res.write(utf8(out))) await drained(res);
+          await recorderReady(session);
+        }
+        res.end(utf8(masker.push(decoder.end()) + masker.end()));
       }
     } catch (error) {
       this.logger.warn({ connection: connection.config.name, error: error instanceof Error ? error.message : String(error) }, 'http gateway: upstream response broke off');
@@ -571,13 +576,17 @@ export class HttpGateway {
       return out;
     };
     try {
-      const first = utf8(headed(head.map((chunk) => masker.push(chunk)).join('')));
-      if (first.length > 0 && !res.write(first)) await drained(res);
-      await relay(body, res, session, (chunk) => headed(masker.push(chunk)), () => {
-        const last = masker.end();
-        if (!res.headersSent) res.writeHead(status, headers);
-        return last;
-      });
+      const send = async (out: string): Promise<void> => {
+        if (headed(out) !== '' && !res.write(utf8(out))) await drained(res);
+      };
+      for (const chunk of head) await send(masker.push(chunk));
+      for await (const chunk of body) {
+        await send(masker.push(chunk as Buffer));
+        await recorderReady(session);
+      }
+      const last = masker.end();
+      if (!res.headersSent) res.writeHead(status, headers);
+      res.end(utf8(last));
     } catch (error) {
       if (!(error instanceof JsonStreamError)) throw error;
       body.destroy();
@@ -598,18 +607,21 @@ export class HttpGateway {
     const masked = (events: readonly SseEvent[]): Buffer => {
       const out: Buffer[] = [];
       for (const event of events) for (const bytes of masker.transform(event)) out.push(bytes);
-      return out.length === 1 ? out[0]! : Buffer.concat(out);
+      return out.length === 1 ? out[0]! : out.length === 0 ? EMPTY : Buffer.concat(out);
     };
     try {
-      await relay(
-        body,
-        res,
-        session,
-        (chunk) => masked(decoder.push(chunk)),
-        () => masked(decoder.end()),
-        // The gateway ended the stream (error event sent): the upstream is not read on.
-        () => masker.ended,
-      );
+      for await (const chunk of body) {
+        const out = masked(decoder.push(chunk as Buffer));
+        if (masker.ended) {
+          // The gateway ended the stream (error event sent): the upstream is not read on.
+          body.destroy();
+          res.end(out);
+          return;
+        }
+        if (out.length > 0 && !res.write(out)) await drained(res);
+        await recorderReady(session);
+      }
+      res.end(masked(decoder.end()));
     } finally {
       masker.abandon();
       findings.merge(masker.findings);
@@ -667,80 +679,29 @@ function drained(res: ServerResponse): Promise<void> {
 /**
  * Output as bytes. Strings built by concatenation (the maskers' output) written to an HTTP/2
  * response arrived corrupted under load (other heap memory in the body, seen with Node 24's
- * http2 compat layer); bytes never did, so every relayed piece is encoded here.
+ * http2 compat layer); bytes never did, so masked text is encoded before it is written.
  */
-function utf8(out: string | Buffer): Buffer {
-  return typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
+function utf8(out: string): Buffer {
+  return Buffer.from(out, 'utf8');
 }
 
-function pump(from: Readable, to: ServerResponse, session: PipelineSession): Promise<void> {
-  return relay(from, to, session, (chunk) => chunk, () => '');
+const EMPTY = Buffer.alloc(0);
+
+async function pump(from: Readable, to: ServerResponse, session: PipelineSession): Promise<void> {
+  for await (const chunk of from) {
+    if (!to.write(chunk as Buffer)) await drained(to);
+    await recorderReady(session);
+  }
+  to.end();
 }
 
 /**
- * Relays `body` to the client through `transform`, then `finish`'s output, and ends the response.
- * Read with 'data' events, not an async iterator: a Messages stream is thousands of small chunks,
- * and a promise per chunk was a large part of its cost. Backpressure: the body is paused while
- * the client has not drained, and while the session's recorder holds more than its limit of
- * events not yet durable (client-bound bytes are recorded, so a fast upstream would otherwise
- * pile frames up in memory). `stop()` true after a chunk: the body is dropped and the response
- * ended there. Rejects with what `transform` or `finish` threw, or when the body fails or
- * closes before its end.
+ * Backpressure from the evidence side: while the session's recorder holds more than its limit
+ * of events not yet durable, the upstream is not read on (the client-bound bytes are recorded,
+ * so a fast upstream would otherwise pile frames up in memory).
  */
-function relay(body: Readable, res: ServerResponse, session: PipelineSession, transform: (chunk: Buffer) => string | Buffer, finish: () => string | Buffer, stop?: () => boolean): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    /** Reasons the body is paused (the client not drained, the recorder saturated). */
-    let holds = 0;
-    const hold = (until: Promise<void>): void => {
-      if (holds++ === 0) body.pause();
-      void until.then(() => {
-        if (--holds === 0 && !settled) body.resume();
-      });
-    };
-    const done = (error?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      body.off('data', onData).off('end', onEnd).off('error', done).off('close', onClose);
-      if (error === undefined) resolve();
-      else reject(error instanceof Error ? error : new Error(String(error)));
-    };
-    const onData = (chunk: Buffer): void => {
-      if (settled) return;
-      try {
-        const out = utf8(transform(chunk));
-        if (stop?.()) {
-          body.destroy();
-          res.end(out);
-          done();
-          return;
-        }
-        if (out.length > 0 && !res.write(out)) hold(drained(res));
-        if (session.recorderSaturated) hold(session.whenRecorderReady());
-      } catch (error) {
-        done(error);
-      }
-    };
-    const onEnd = (): void => {
-      if (settled) return;
-      try {
-        res.end(utf8(finish()));
-        done();
-      } catch (error) {
-        done(error);
-      }
-    };
-    const onClose = (): void => {
-      if (!body.readableEnded) done(new Error('the upstream response broke off'));
-    };
-    if (body.readableEnded) {
-      // Its end was read before the relay started (a short body `collect` stopped at).
-      onEnd();
-      return;
-    }
-    body.on('data', onData).once('end', onEnd).once('error', done).once('close', onClose);
-    body.resume();
-  });
+async function recorderReady(session: PipelineSession): Promise<void> {
+  if (session.recorderSaturated) await session.whenRecorderReady();
 }
 
 /**
