@@ -499,8 +499,16 @@ export class McpGateway {
       const secret = await upstream.readCredential();
       // The value goes to the custody scan only: every client-bound byte and event is checked for it.
       if (upstream.credentialRef !== undefined) pipelineSession.credentialInjected(upstream.credentialRef, 'command' in connection.upstream ? 'api-key' : 'bearer', secret);
-      const answer = await upstream.post(session.state, body);
-      if (answer.kind === 'error' && answer.status >= 400 && answer.status < 500 && (await upstream.era().catch(() => 'session' as const)) === 'stateless') {
+      let answer = await upstream.post(session.state, body);
+      // A stdio server answers a refused initialize with a JSON-RPC error on stdout, not an HTTP status.
+      let refusedOverStdio = false;
+      if ('command' in connection.upstream && answer.kind === 'messages') {
+        const peeked = await peekFirst(answer.messages);
+        refusedOverStdio = peeked.first !== undefined && isJsonRpcError(peeked.first);
+        answer = { ...answer, messages: peeked.messages };
+      }
+      const refused = (answer.kind === 'error' && answer.status >= 400 && answer.status < 500) || refusedOverStdio;
+      if (refused && (await upstream.era().catch(() => 'session' as const)) === 'stateless') {
         // The server speaks 2026-07-28 only: the gateway answers initialize from server/discover and
         // sends the session's requests to it statelessly.
         this.bridgeInitialize(session, reply, message);
@@ -1137,6 +1145,23 @@ function inputRequiredState(text: string): string | undefined {
   if (!isObject(parsed) || !isObject(parsed['result']) || parsed['result']['resultType'] !== 'input_required') return undefined;
   const state = parsed['result']['requestState'];
   return typeof state === 'string' ? state : undefined;
+}
+
+function isJsonRpcError(text: string): boolean {
+  const parsed = safeParse(text);
+  return isObject(parsed) && 'error' in parsed && !('result' in parsed);
+}
+
+/** The first message of a stream, and the stream again from its start. */
+async function peekFirst(messages: AsyncIterable<string>): Promise<{ readonly first: string | undefined; readonly messages: AsyncIterable<string> }> {
+  const iterator = messages[Symbol.asyncIterator]();
+  const head = await iterator.next();
+  const rest = (async function* () {
+    if (head.done) return;
+    yield head.value;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+  })();
+  return { first: head.done ? undefined : head.value, messages: rest };
 }
 
 function isInputRequired(text: string): boolean {

@@ -11,7 +11,7 @@ import { ClientCredentialsToken } from './client-credentials.js';
 import { HEADER_MISMATCH_RULE } from './mcp-gateway.js';
 import { CONTINUATION_MISMATCH_RULE, CONTINUATION_REPLAYED_RULE } from './approved-continuations.js';
 import { startMcpFixture, type McpFixture } from './testing/gateway-fixture.js';
-import { PYTHON_SDK_PYTHON, PYTHON_STDIO_SERVER, pythonSdkAvailable, runPythonClient, startPythonUpstream, type PythonUpstream } from './testing/python-sdk.js';
+import { PYTHON_SDK_PYTHON, PYTHON_STDIO_MODERN_ONLY_SERVER, PYTHON_STDIO_SERVER, pythonSdkAvailable, runPythonClient, startPythonUpstream, type PythonUpstream } from './testing/python-sdk.js';
 import { TestOnlyApprovalGate } from '@custodian/session-pipeline/testing';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'raw-fetch', version: '1' } };
@@ -38,6 +38,8 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
         { name: 'py-cc', upstream: { url: py.url, credential: { ref: 'env:CC_SECRET', read: () => cc.token!.read() } } },
         // The same SDK's server over stdio, run by the gateway (one child per session).
         { name: 'py-stdio', upstream: { command: PYTHON_SDK_PYTHON, args: [PYTHON_STDIO_SERVER], timeoutMs: 30_000 } },
+        // The same server behind a stand-in that refuses initialize: a stdio server of the 2026-07-28 era only.
+        { name: 'py-stdio-modern', upstream: { command: PYTHON_SDK_PYTHON, args: [PYTHON_STDIO_MODERN_ONLY_SERVER], timeoutMs: 30_000 } },
       ],
       extraRules: `
   - id: no-drops
@@ -45,7 +47,7 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     decision: block
     message: Dropping tables is blocked.
   - id: py-cc-lookups
-    match: { identity: { groups: [analysts] }, mcp: { servers: [py-cc, py-modern, py-stdio], tools: [lookup, confirm_transfer] } }
+    match: { identity: { groups: [analysts] }, mcp: { servers: [py-cc, py-modern, py-stdio, py-stdio-modern], tools: [lookup, confirm_transfer] } }
     decision: allow
   - id: big-transfers-need-approval
     match: { identity: { groups: [analysts] }, mcp: { servers: [py], tools: [confirm_transfer], arguments: { "$.amount": { equals: 5000 } } } }
@@ -290,5 +292,20 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     expect(seen).toContain('tools/call 2026-07-28');
     expect(new Set(modern.authorizations)).toEqual(new Set([`Bearer ${pyCredential}`]));
   }, 60_000);
+
+  it('a session-era client (TypeScript SDK) works against a stdio server that speaks only 2026-07-28: the gateway bridges it like an HTTP one', async () => {
+    const token = await fx.token('agent');
+    const { client, transport } = await fx.connect(token, 'py-stdio-modern');
+    expect(client.getServerVersion()?.name).toBe('python-stdio-upstream');
+    expect(client.getInstructions()).toBe('A stdio test upstream.');
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['drop_table', 'lookup']);
+    const lookup = await client.callTool({ name: 'lookup', arguments: { customer: 'c-4' } });
+    expect((lookup.content as { text: string }[])[0]!.text).toBe('customer c-4: contact [REDACTED:pii-email]');
+    const dropped = await client.callTool({ name: 'drop_table', arguments: { table: 'users' } }).catch((error: unknown) => error as Error);
+    expect((dropped as Error).message).toContain('Not permitted through the gateway');
+    await client.ping();
+    await transport.terminateSession();
+    await client.close();
+  }, 90_000);
 });
 
