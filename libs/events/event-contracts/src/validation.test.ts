@@ -48,6 +48,8 @@ describe('event contracts', () => {
         'tool-use.emitted',
         // MCP tool-definition pins: first seen, changed (a rug pull), accepted by a human (issue 15).
         'tool-definition.pinned', 'tool-definition.changed', 'tool-definition.accepted',
+        // MCP input_required continuations of an approved call, shared by every gateway replica (issue 15).
+        'mcp-continuation.offered', 'mcp-continuation.used',
       ].sort(),
     );
     for (const t of EVENT_TYPES) expect(payloadSchemas.some((s) => s.type === t && s.version === LATEST_SCHEMA_VERSIONS[t])).toBe(true);

@@ -180,7 +180,10 @@ describe('session pipeline', () => {
     const granted = new TestOnlyApprovalGate({ outcome: 'granted', approvers: [{ subject: 'dba-1', issuer: 'https://idp', groups: ['dba'] }] });
     const session = await open(pipeline(granted));
     const write = { ...(await sqlCommand(session, 'UPDATE users SET name = $1 WHERE id = 102')), parameters: ['Ada'] };
-    expect(await session.issue(write)).toMatchObject({ forward: true, via: 'approval' });
+    const outcome = await session.issue(write);
+    expect(outcome).toMatchObject({ forward: true, via: 'approval' });
+    // The outcome names the approval that granted it (adapters link what follows to it).
+    expect(outcome.forward && outcome.approvalId).toBe(granted.requests[0]!.approvalId);
     // Approvers see the literal values and the bound parameters, and the request is bound to them.
     expect(granted.requests[0]).toMatchObject({
       ruleId: 'writers-wait',

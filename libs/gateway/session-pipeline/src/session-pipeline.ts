@@ -152,7 +152,7 @@ export interface FrameOptions {
 }
 
 export type CommandOutcome =
-  | { readonly forward: true; readonly commandId: string; readonly via: 'policy' | 'approval' | 'grant' }
+  | { readonly forward: true; readonly commandId: string; readonly via: 'policy' | 'approval' | 'grant'; /** The approval that granted it (via 'approval'). */ readonly approvalId?: string }
   | { readonly forward: false; readonly commandId: string; readonly code: CommandRefusalCode; readonly message: string; readonly ruleId: string | null };
 
 export type FrameDirection = FrameRecorded['direction'];
@@ -538,10 +538,11 @@ export class PipelineSession {
       ...(command.parameters ? { parameters: command.parameters } : {}),
       policy: decision.policy,
     });
+    const approvalId = this.parts.ids.next();
     try {
       outcome = await approvals.request(
         {
-          approvalId: this.parts.ids.next(),
+          approvalId,
           sessionId: this.id,
           commandId,
           requester: this.identity,
@@ -569,7 +570,7 @@ export class PipelineSession {
       case 'granted':
         // The approvers approved exactly this identity, connection, text, parameters and policy version.
         if (outcome.commandDigest !== commandDigest) return refuse('APPROVAL_DENIED', `The approval granted (rule ${ruleId}) is for a different command than this one; it was not run.`);
-        return { forward: true, commandId, via: 'approval' };
+        return { forward: true, commandId, via: 'approval', approvalId };
       case 'denied':
         return refuse('APPROVAL_DENIED', `Approval denied by ${outcome.approver.subject} (rule ${ruleId}): ${clip(outcome.justification, 500)}`);
       case 'expired':

@@ -31,7 +31,10 @@ export interface McpGatewayOptions {
   readonly authenticator: BearerAuthenticator;
   readonly pipeline: SessionPipeline;
   readonly connections: readonly McpConnection[];
-  /** Where tool-definition pins live (stream `mcp-tools-<connection>`) and the `source` of the pin events the gateway writes. */
+  /**
+   * The event store the gateway shares with its replicas and the API, and the `source` of the events it writes there:
+   * tool-definition pins (stream `mcp-tools-<connection>`) and continuations of approved calls (`mcp-continuation-<digest>`).
+   */
   readonly toolPins: { readonly eventStore: EventStore; readonly source: EventSource };
   /** Largest JSON-RPC message accepted from a client or an upstream (default 4 MiB). */
   readonly maxMessageBytes?: number;

@@ -8,3 +8,15 @@ export type { StructuredMaskingConflict } from './result-masking.js';
 export { JsonRpcErrorCode, canonicalJson } from './json-rpc.js';
 export type { McpStdioTarget } from './stdio-upstream.js';
 export { ClientCredentialsToken, type ClientCredentialsOptions, type ClientSecretMethod } from './client-credentials.js';
+export {
+  ApprovedContinuations,
+  continuationStream,
+  CONTINUATION_STREAM_PREFIX,
+  CONTINUATION_REPLAYED_RULE,
+  CONTINUATION_MISMATCH_RULE,
+  CONTINUATION_UNAVAILABLE_RULE,
+  type ApprovedCall,
+  type ContinuationClaim,
+  type ContinuationCaller,
+  type ContinuationRetry,
+} from './approved-continuations.js';

@@ -32,7 +32,7 @@ import {
 } from './protocol-eras.js';
 import { maskMessage, type StructuredMaskingConflict } from './result-masking.js';
 import { SSE_KEEP_ALIVE, encodeSseEvent } from './sse-reader.js';
-import { ApprovedContinuations, type ContinuationBinding } from './approved-continuations.js';
+import { ApprovedContinuations, type ApprovedCall } from './approved-continuations.js';
 import { toolFingerprint } from './tool-pins.js';
 import { ToolPinLedger, type ToolPin } from '@custodian/tool-pins';
 import { McpStdioUpstream } from './stdio-upstream.js';
@@ -57,6 +57,8 @@ export const TOOL_CHANGED_RULE = 'custodian:mcp-tool-definition-changed';
 /** Rule id of stateless-era requests whose routing headers disagree with their body. */
 export const HEADER_MISMATCH_RULE = 'custodian:mcp-header-mismatch';
 const BEARER = /^Bearer +(\S+) *$/i;
+/** The rule id approvals name when the default decision (no rule) required approval, as the pipeline does. */
+const APPROVAL_RULE_FALLBACK = 'custodian:approval';
 
 interface GatewaySession {
   readonly id: string;
@@ -156,7 +158,7 @@ export class McpGateway {
   private readonly pins = new Map<string, ToolPinLedger>();
   private readonly sessions = new Map<string, GatewaySession>();
   private readonly statelessSessions = new Map<string, GatewaySession>();
-  private readonly continuations = new ApprovedContinuations();
+  private readonly continuations: ApprovedContinuations;
   private readonly logger: GatewayLogger;
   private readonly maxMessageBytes: number;
   private readonly keepAliveMs: number;
@@ -173,6 +175,7 @@ export class McpGateway {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 30 * 60_000;
     this.conflict = options.structuredMaskingConflict ?? 'placeholder';
     this.authenticator = options.authenticator;
+    this.continuations = new ApprovedContinuations({ eventStore: options.toolPins.eventStore, source: options.toolPins.source });
     const byName = new Map<string, McpConnection>();
     for (const connection of options.connections) {
       if (!/^[A-Za-z0-9._-]{1,128}$/.test(connection.name)) throw new McpGatewayError('GATEWAY_CONFIG_INVALID', `connection name ${JSON.stringify(connection.name)} must be 1-128 letters, digits, '.', '_' or '-'`);
@@ -496,8 +499,16 @@ export class McpGateway {
       const secret = await upstream.readCredential();
       // The value goes to the custody scan only: every client-bound byte and event is checked for it.
       if (upstream.credentialRef !== undefined) pipelineSession.credentialInjected(upstream.credentialRef, 'command' in connection.upstream ? 'api-key' : 'bearer', secret);
-      const answer = await upstream.post(session.state, body);
-      if (answer.kind === 'error' && answer.status >= 400 && answer.status < 500 && (await upstream.era().catch(() => 'session' as const)) === 'stateless') {
+      let answer = await upstream.post(session.state, body);
+      // A stdio server answers a refused initialize with a JSON-RPC error on stdout, not an HTTP status.
+      let refusedOverStdio = false;
+      if ('command' in connection.upstream && answer.kind === 'messages') {
+        const peeked = await peekFirst(answer.messages);
+        refusedOverStdio = peeked.first !== undefined && isJsonRpcError(peeked.first);
+        answer = { ...answer, messages: peeked.messages };
+      }
+      const refused = (answer.kind === 'error' && answer.status >= 400 && answer.status < 500) || refusedOverStdio;
+      if (refused && (await upstream.era().catch(() => 'session' as const)) === 'stateless') {
         // The server speaks 2026-07-28 only: the gateway answers initialize from server/discover and
         // sends the session's requests to it statelessly.
         this.bridgeInitialize(session, reply, message);
@@ -853,14 +864,22 @@ export class McpGateway {
     }
     // A 2026-07-28 retry of an approved call that answered input_required: the same identity, tool,
     // arguments, rule and policy version, carrying the requestState the gateway relayed, continues
-    // the approved call instead of asking the approvers again. Anything else is decided afresh.
+    // the approved call (once, on any replica: the offer is in the event store) instead of asking
+    // the approvers again. A replayed or forged requestState is refused; anything else is decided afresh.
     const argsDigest = (): string => createHash('sha256').update(canonicalJson(args ?? {})).digest('hex');
     const requestState = params['requestState'];
-    const continued =
-      decision.decision === 'require-approval' && tool !== undefined && typeof requestState === 'string' ? this.continuations.take(session, requestState, { tool, argsDigest: argsDigest(), ruleId: decision.ruleId, policyDigest: decision.policy.digest }) : undefined;
-    if (continued) {
-      const { approval: _approval, ...rest } = decision;
-      decision = { ...rest, decision: 'allow', reason: `continues the call approved as command ${continued.approvedCommandId} (rule ${decision.ruleId ?? 'default'}): an input_required retry with the requestState relayed to this identity for the same tool and arguments` };
+    const caller = { identity: pipeline.identity, sessionId: pipeline.id, connection: session.connection.name };
+    let continued: ApprovedCall | undefined;
+    if (decision.decision === 'require-approval' && tool !== undefined && typeof requestState === 'string') {
+      const claim = await this.continuations.claim(caller, requestState, { tool, argumentsDigest: argsDigest(), ruleId: decision.ruleId ?? APPROVAL_RULE_FALLBACK, policy: decision.policy });
+      if (claim.kind === 'continued') {
+        continued = claim.call;
+        const { approval: _approval, ...rest } = decision;
+        decision = { ...rest, decision: 'allow', reason: `continues the call approved as command ${continued.approvedCommandId} (rule ${decision.ruleId ?? 'default'}): an input_required retry with the requestState relayed to this identity for the same tool and arguments` };
+      } else if (claim.kind === 'refused') {
+        decision = pipeline.gatewayBlock('mcp', claim.ruleId, claim.reason, claim.message);
+        this.logger.warn({ sessionId: pipeline.id, connection: session.connection.name, tool, ruleId: claim.ruleId }, `mcp continuation refused: ${claim.reason}`);
+      }
     }
     if (decision.decision === 'require-approval') reply.startStream(this.keepAliveMs);
     const outcome = await pipeline.issue({
@@ -871,10 +890,12 @@ export class McpGateway {
       decision,
       signal,
     });
-    const approved = outcome.forward && tool !== undefined && (outcome.via === 'approval' || continued !== undefined);
-    const continuation: ContinuationBinding | undefined = approved
-      ? { tool: tool!, argsDigest: continued?.argsDigest ?? argsDigest(), ruleId: decision.ruleId, policyDigest: decision.policy.digest, approvedCommandId: continued?.approvedCommandId ?? outcome.commandId }
-      : undefined;
+    let continuation: ApprovedCall | undefined;
+    if (outcome.forward && tool !== undefined) {
+      if (continued) continuation = continued;
+      else if (outcome.via === 'approval' && outcome.approvalId !== undefined)
+        continuation = { tool, argumentsDigest: argsDigest(), ruleId: decision.ruleId ?? APPROVAL_RULE_FALLBACK, policy: decision.policy, approvalId: outcome.approvalId, approvedCommandId: outcome.commandId };
+    }
     return { outcome, continuation };
   }
 
@@ -973,7 +994,7 @@ export class McpGateway {
     commandId: string | undefined,
     signal: AbortSignal,
     extraHeaders?: Readonly<Record<string, string>>,
-    continuation?: ContinuationBinding,
+    continuation?: ApprovedCall,
   ): Promise<void> {
     const answer = await session.upstream.post(session.state, body, signal, extraHeaders);
     if (answer.kind === 'accepted') {
@@ -1004,7 +1025,7 @@ export class McpGateway {
     transform?: (text: string) => string | Promise<string>,
     outputSchema?: unknown,
     requestId?: JsonRpcId,
-    continuation?: ContinuationBinding,
+    continuation?: ApprovedCall,
   ): Promise<void> {
     if (answer.stream) reply.startStream();
     const findings = new MaskingFindings();
@@ -1025,9 +1046,9 @@ export class McpGateway {
         }
         const out = transform ? await transform(masked.text) : masked.text;
         // An approved call that needs the client's input: its retry (with this requestState) continues the approval.
-        if (continuation) {
+        if (continuation && commandId !== undefined) {
           const state = inputRequiredState(out);
-          if (state !== undefined) this.continuations.bind(session, state, continuation);
+          if (state !== undefined) await this.offerContinuation(session, state, commandId, continuation);
         }
         // The server says its tools changed: the next call lists them again (and meets the pins).
         if (out.includes('notifications/tools/list_changed') && labelOf(out) === 'notifications/tools/list_changed') session.toolsListed = false;
@@ -1037,6 +1058,18 @@ export class McpGateway {
       }
     } finally {
       session.pipeline.recordMasked(commandId, findings);
+    }
+  }
+
+  /**
+   * Records, before the client sees the requestState, that its retry continues the approved call
+   * (on any replica). Not recorded: the retry is held again like a new call (fail closed).
+   */
+  private async offerContinuation(session: GatewaySession, requestState: string, commandId: string, call: ApprovedCall): Promise<void> {
+    try {
+      await this.continuations.offer({ identity: session.pipeline.identity, sessionId: session.pipeline.id, connection: session.connection.name }, requestState, commandId, call);
+    } catch (error) {
+      this.logger.error({ sessionId: session.pipeline.id, connection: session.connection.name, tool: call.tool, err: error instanceof Error ? error.message : String(error) }, 'mcp continuation could not be recorded: the retry will be held for approval again');
     }
   }
 
@@ -1112,6 +1145,23 @@ function inputRequiredState(text: string): string | undefined {
   if (!isObject(parsed) || !isObject(parsed['result']) || parsed['result']['resultType'] !== 'input_required') return undefined;
   const state = parsed['result']['requestState'];
   return typeof state === 'string' ? state : undefined;
+}
+
+function isJsonRpcError(text: string): boolean {
+  const parsed = safeParse(text);
+  return isObject(parsed) && 'error' in parsed && !('result' in parsed);
+}
+
+/** The first message of a stream, and the stream again from its start. */
+async function peekFirst(messages: AsyncIterable<string>): Promise<{ readonly first: string | undefined; readonly messages: AsyncIterable<string> }> {
+  const iterator = messages[Symbol.asyncIterator]();
+  const head = await iterator.next();
+  const rest = (async function* () {
+    if (head.done) return;
+    yield head.value;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+  })();
+  return { first: head.done ? undefined : head.value, messages: rest };
 }
 
 function isInputRequired(text: string): boolean {

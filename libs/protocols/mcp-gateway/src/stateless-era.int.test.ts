@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
 import { ClientCredentialsToken } from './client-credentials.js';
 import { HEADER_MISMATCH_RULE } from './mcp-gateway.js';
+import { CONTINUATION_MISMATCH_RULE, CONTINUATION_REPLAYED_RULE } from './approved-continuations.js';
 import { startMcpFixture, type McpFixture } from './testing/gateway-fixture.js';
-import { PYTHON_SDK_PYTHON, PYTHON_STDIO_SERVER, pythonSdkAvailable, runPythonClient, startPythonUpstream, type PythonUpstream } from './testing/python-sdk.js';
+import { PYTHON_SDK_PYTHON, PYTHON_STDIO_MODERN_ONLY_SERVER, PYTHON_STDIO_SERVER, pythonSdkAvailable, runPythonClient, startPythonUpstream, type PythonUpstream } from './testing/python-sdk.js';
 import { TestOnlyApprovalGate } from '@custodian/session-pipeline/testing';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'raw-fetch', version: '1' } };
@@ -37,6 +38,8 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
         { name: 'py-cc', upstream: { url: py.url, credential: { ref: 'env:CC_SECRET', read: () => cc.token!.read() } } },
         // The same SDK's server over stdio, run by the gateway (one child per session).
         { name: 'py-stdio', upstream: { command: PYTHON_SDK_PYTHON, args: [PYTHON_STDIO_SERVER], timeoutMs: 30_000 } },
+        // The same server behind a stand-in that refuses initialize: a stdio server of the 2026-07-28 era only.
+        { name: 'py-stdio-modern', upstream: { command: PYTHON_SDK_PYTHON, args: [PYTHON_STDIO_MODERN_ONLY_SERVER], timeoutMs: 30_000 } },
       ],
       extraRules: `
   - id: no-drops
@@ -44,7 +47,7 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     decision: block
     message: Dropping tables is blocked.
   - id: py-cc-lookups
-    match: { identity: { groups: [analysts] }, mcp: { servers: [py-cc, py-modern, py-stdio], tools: [lookup, confirm_transfer] } }
+    match: { identity: { groups: [analysts] }, mcp: { servers: [py-cc, py-modern, py-stdio, py-stdio-modern], tools: [lookup, confirm_transfer] } }
     decision: allow
   - id: big-transfers-need-approval
     match: { identity: { groups: [analysts] }, mcp: { servers: [py], tools: [confirm_transfer], arguments: { "$.amount": { equals: 5000 } } } }
@@ -141,7 +144,7 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     expect(events.at(-1)!.result.requestState).toMatch(/^v1\./);
   }, 60_000);
 
-  it('the input_required retry of an approved call continues the approval (not held again); other arguments or a replayed requestState are decided afresh', async () => {
+  it('the input_required retry of an approved call continues the approval (not held again); a replayed requestState or other arguments are refused', async () => {
     const token = await fx.token('agent');
     const call = (id: number, args: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
       post(token, { id, method: 'tools/call', params: { name: 'confirm_transfer', arguments: args, ...extra, _meta: META } }, { 'mcp-method': 'tools/call', 'mcp-name': 'confirm_transfer' });
@@ -158,25 +161,36 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     const requestState = first.result!.requestState!;
     const answers = { confirm: { action: 'accept', content: { ok: true } } };
 
-    // The retry: same tool and arguments, the relayed requestState. No second approval request.
+    // The requestState with other arguments (forged): refused, and the offer stays unused.
     const requestsBefore = approvals.requests.length;
-    const retry = await lastEvent(await call(22, { amount: 5000 }, { requestState, inputResponses: answers }));
+    const other = await lastEvent(await call(22, { amount: 5000, memo: 'to someone else' }, { requestState, inputResponses: answers }));
+    expect(other.error?.message).toContain('belongs to another approved call');
+
+    // The retry: same tool and arguments, the relayed requestState. No second approval request.
+    const retry = await lastEvent(await call(23, { amount: 5000 }, { requestState, inputResponses: answers }));
     expect(retry.result?.content?.[0]?.text).toBe('transfer 5000 confirmed=True state=round-1');
     expect(approvals.requests.length).toBe(requestsBefore);
-    const events = await fx.events();
-    const decided = events.filter((e) => e.type === 'policy.decided' && (e.payload as { ruleId?: string }).ruleId === 'big-transfers-need-approval');
-    expect(decided.at(-1)!.payload).toMatchObject({ decision: 'allow', reason: expect.stringContaining(`continues the call approved as command ${held.commandId}`) });
 
-    // The same requestState again (a replay), or with other arguments: held again like a new call.
-    const replay = call(23, { amount: 5000 }, { requestState, inputResponses: answers });
-    const again = await approvals.nextRequest();
-    expect(again.ruleId).toBe('big-transfers-need-approval');
-    approvals.deny(again.approvalId, approver, 'replayed');
-    expect((await lastEvent(await replay)).error?.message).toContain('Approval denied');
-    const other = call(24, { amount: 5000, memo: 'to someone else' }, { requestState, inputResponses: answers });
-    const third = await approvals.nextRequest();
-    approvals.deny(third.approvalId, approver, 'other arguments');
-    expect((await lastEvent(await other)).error?.message).toContain('Approval denied');
+    // The same requestState again (a replay): refused, never held nor forwarded.
+    const replay = await lastEvent(await call(24, { amount: 5000 }, { requestState, inputResponses: answers }));
+    expect(replay.error?.message).toContain('already used');
+    expect(approvals.requests.length).toBe(requestsBefore);
+    // All three decisions on record (waited for: strict mode waits for them only so long before answering).
+    const decisions = async () => {
+      const all = (await fx.events()).filter((e) => e.type === 'policy.decided');
+      // From the held call's decision on (an earlier test held another call under the same rule).
+      return all.slice(all.findIndex((e) => (e.payload as { commandId?: string }).commandId === held.commandId)).filter((e) => ['big-transfers-need-approval', CONTINUATION_REPLAYED_RULE, CONTINUATION_MISMATCH_RULE].includes((e.payload as { ruleId?: string }).ruleId ?? ''));
+    };
+    const deadline = Date.now() + 30_000;
+    while ((await decisions()).length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    const decided = (await decisions()).map((e) => e.payload as { decision: string; ruleId: string; reason: string });
+    expect(decided.map((d) => [d.ruleId, d.decision])).toEqual([
+      ['big-transfers-need-approval', 'require-approval'],
+      [CONTINUATION_MISMATCH_RULE, 'block'],
+      ['big-transfers-need-approval', 'allow'],
+      [CONTINUATION_REPLAYED_RULE, 'block'],
+    ]);
+    expect(decided[2]!.reason).toContain(`continues the call approved as command ${held.commandId}`);
 
     // The Python SDK client drives the same exchange by itself: one approval, then its automatic retry continues it.
     const before = approvals.requests.length;
@@ -278,5 +292,20 @@ describe.skipIf(!pythonSdkAvailable())('MCP gateway, stateless era (2026-07-28) 
     expect(seen).toContain('tools/call 2026-07-28');
     expect(new Set(modern.authorizations)).toEqual(new Set([`Bearer ${pyCredential}`]));
   }, 60_000);
+
+  it('a session-era client (TypeScript SDK) works against a stdio server that speaks only 2026-07-28: the gateway bridges it like an HTTP one', async () => {
+    const token = await fx.token('agent');
+    const { client, transport } = await fx.connect(token, 'py-stdio-modern');
+    expect(client.getServerVersion()?.name).toBe('python-stdio-upstream');
+    expect(client.getInstructions()).toBe('A stdio test upstream.');
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['drop_table', 'lookup']);
+    const lookup = await client.callTool({ name: 'lookup', arguments: { customer: 'c-4' } });
+    expect((lookup.content as { text: string }[])[0]!.text).toBe('customer c-4: contact [REDACTED:pii-email]');
+    const dropped = await client.callTool({ name: 'drop_table', arguments: { table: 'users' } }).catch((error: unknown) => error as Error);
+    expect((dropped as Error).message).toContain('Not permitted through the gateway');
+    await client.ping();
+    await transport.terminateSession();
+    await client.close();
+  }, 90_000);
 });
 

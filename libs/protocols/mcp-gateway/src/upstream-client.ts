@@ -1,6 +1,11 @@
 // The gateway's side toward an upstream MCP server over streamable HTTP: it posts one message at a
 // time with the credential the gateway holds (never the client's token) and hands back the
 // response as JSON-RPC messages, one by one as they stream, so each is decided and masked alone.
+// node:http(s) with a keep-alive agent per upstream rather than fetch: a profile of the MCP
+// benchmark showed fetch's WHATWG streams, Request/Response objects and combined abort signals as
+// the largest share of the gateway's own CPU per call.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { McpGatewayError } from './gateway-errors.js';
 import { CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, LATEST_MODERN_VERSION, MODERN_PROTOCOL_VERSIONS, PROTOCOL_VERSION_META_KEY, routingHeaders } from './protocol-eras.js';
 import { SseReader } from './sse-reader.js';
@@ -42,36 +47,64 @@ export type UpstreamReply =
 
 const MAX_ERROR_BODY = 4096;
 
-async function* jsonBody(response: Response, maxBytes: number): AsyncIterable<string> {
-  const declared = Number(response.headers.get('content-length') ?? '0');
+async function* jsonBody(response: IncomingMessage, maxBytes: number): AsyncIterable<string> {
+  const declared = Number(response.headers['content-length'] ?? '0');
   if (declared > maxBytes) {
-    await response.body?.cancel();
+    response.destroy();
     throw new McpGatewayError('MESSAGE_TOO_LARGE', `the upstream's response exceeds ${maxBytes} bytes`);
   }
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of response.body ?? []) {
-    total += chunk.length;
-    if (total > maxBytes) {
-      await response.body?.cancel().catch(() => undefined);
-      throw new McpGatewayError('MESSAGE_TOO_LARGE', `the upstream's response exceeds ${maxBytes} bytes`);
+  try {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > maxBytes) throw new McpGatewayError('MESSAGE_TOO_LARGE', `the upstream's response exceeds ${maxBytes} bytes`);
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } finally {
+    // Whether read to the end, abandoned by the consumer or over the limit: the socket goes back or away.
+    if (!response.complete) response.destroy();
   }
   yield Buffer.concat(chunks).toString('utf8');
 }
 
-async function* sseBody(response: Response, maxBytes: number): AsyncIterable<string> {
+async function* sseBody(response: IncomingMessage, maxBytes: number): AsyncIterable<string> {
   const reader = new SseReader(maxBytes);
   try {
-    for await (const chunk of response.body ?? []) {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
       for (const event of reader.push(chunk)) if (event.event === 'message' && event.data !== '') yield event.data;
     }
     for (const event of reader.finish()) if (event.event === 'message' && event.data !== '') yield event.data;
   } finally {
-    await response.body?.cancel().catch(() => undefined);
+    if (!response.complete) response.destroy();
   }
 }
+
+/** Reads a (bounded) error body as text. */
+async function errorText(response: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total >= MAX_ERROR_BODY) break;
+    }
+  } catch {
+    // What arrived is enough to say what went wrong.
+  } finally {
+    if (!response.complete) response.destroy();
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, MAX_ERROR_BODY);
+}
+
+/** Drops a body nobody reads (keeps the socket for the next request when it is short). */
+function discard(response: IncomingMessage): void {
+  if (response.complete) return;
+  response.resume();
+}
+
+class DeadlineExceeded extends Error {}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -80,11 +113,20 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export class McpUpstream {
   private eraProbe: { readonly at: number; readonly era: Promise<UpstreamEra> } | undefined;
   private discovered: Record<string, unknown> | undefined;
+  private readonly url: URL;
+  private readonly https: boolean;
+  /** Keeps connections to the upstream open between requests. */
+  private readonly agent: HttpAgent;
 
   constructor(
     private readonly target: McpUpstreamTarget,
     private readonly maxMessageBytes: number,
-  ) {}
+  ) {
+    this.url = new URL(target.url);
+    if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') throw new McpGatewayError('GATEWAY_CONFIG_INVALID', `the MCP server URL must be http or https, not ${this.url.protocol}`);
+    this.https = this.url.protocol === 'https:';
+    this.agent = this.https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+  }
 
   get credentialRef(): string | undefined {
     return this.target.credential?.ref;
@@ -109,19 +151,49 @@ export class McpUpstream {
     return headers;
   }
 
-  private async send(method: 'POST' | 'GET' | 'DELETE', state: UpstreamState, body: string | undefined, accept: string, signal: AbortSignal | undefined, extra: Readonly<Record<string, string>> = {}): Promise<Response> {
-    try {
-      return await fetch(this.target.url, {
-        method,
-        headers: await this.headers(state, { ...extra, accept, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }),
-        ...(body === undefined ? {} : { body }),
-        ...(signal ? { signal } : {}),
-        redirect: 'error',
+  /**
+   * Sends one request; resolves when the response has started. Past the deadline (`timeoutMs`) for
+   * that the request is aborted (no socket is left hanging on a stalled upstream). `signal` (the
+   * client going away) aborts the request and, once started, the response.
+   */
+  private async send(method: 'POST' | 'GET' | 'DELETE', state: UpstreamState, body: string | undefined, accept: string, signal: AbortSignal | undefined, extra: Readonly<Record<string, string>> = {}): Promise<IncomingMessage> {
+    const headers: OutgoingHttpHeaders = await this.headers(state, { ...extra, accept, ...(body === undefined ? {} : { 'content-type': 'application/json' }) });
+    if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
+    if (signal?.aborted) throw new McpGatewayError('UPSTREAM_UNAVAILABLE', 'the request was cancelled');
+    const request = this.https ? httpsRequest : httpRequest;
+    const attempt = (retried: boolean): Promise<IncomingMessage> =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const req = request(this.url, { method, headers, agent: this.agent });
+        const onAbort = (): void => {
+          req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        };
+        const timer = setTimeout(() => req.destroy(new DeadlineExceeded()), this.target.timeoutMs ?? 30_000);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        req.once('response', (response) => {
+          clearTimeout(timer);
+          if (signal) response.once('close', () => signal.removeEventListener('abort', onAbort));
+          const status = response.statusCode ?? 0;
+          if (status >= 300 && status < 400) {
+            response.destroy();
+            reject(new McpGatewayError('UPSTREAM_UNAVAILABLE', `the MCP server answered with a redirect (HTTP ${status}), which the gateway does not follow`));
+            return;
+          }
+          resolve(response);
+        });
+        req.once('error', (error: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          // A kept-alive connection the server closed meanwhile: the request never reached it; once more on a new one.
+          if (!retried && req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !signal?.aborted) {
+            resolve(attempt(true));
+            return;
+          }
+          if (error instanceof DeadlineExceeded) reject(new McpGatewayError('UPSTREAM_UNAVAILABLE', 'the MCP server did not answer in time'));
+          else reject(new McpGatewayError('UPSTREAM_UNAVAILABLE', `the MCP server did not answer (${signal?.aborted ? 'AbortError' : (error.code ?? error.name)})`, { cause: error }));
+        });
+        req.end(body);
       });
-    } catch (error) {
-      if (error instanceof McpGatewayError) throw error;
-      throw new McpGatewayError('UPSTREAM_UNAVAILABLE', `the MCP server did not answer (${error instanceof Error ? error.name : 'error'})`, { cause: error });
-    }
+    return await attempt(false);
   }
 
   /**
@@ -136,7 +208,7 @@ export class McpUpstream {
       const parsed = JSON.parse(message) as Record<string, unknown>;
       if (typeof parsed['method'] === 'string') routing = routingHeaders(parsed['method'], isObject(parsed['params']) ? parsed['params'] : undefined, state.protocolVersion!);
     }
-    const response = await this.withDeadline((deadline) => this.send('POST', state, message, 'application/json, text/event-stream', deadline, { ...(extraHeaders ?? {}), ...routing }), signal);
+    const response = await this.send('POST', state, message, 'application/json, text/event-stream', signal, { ...(extraHeaders ?? {}), ...routing });
     return this.reply(response, modern);
   }
 
@@ -192,62 +264,48 @@ export class McpUpstream {
 
   /** Opens the upstream's GET stream (server-initiated messages), when it offers one. */
   async openStream(state: UpstreamState, signal?: AbortSignal): Promise<UpstreamReply> {
-    const response = await this.withDeadline((deadline) => this.send('GET', state, undefined, 'text/event-stream', deadline), signal);
+    const response = await this.send('GET', state, undefined, 'text/event-stream', signal);
     return this.reply(response);
   }
 
-  /** Nothing is kept beyond sessions over HTTP (undici's pool is shared). */
-  async close(): Promise<void> {}
+  /** Closes the kept-alive connections. */
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
 
   /** Ends the upstream session (best effort). */
   async terminate(state: UpstreamState): Promise<void> {
     if (state.sessionId === undefined) return;
     try {
-      const response = await this.withDeadline((deadline) => this.send('DELETE', state, undefined, 'application/json, text/event-stream', deadline), AbortSignal.timeout(5_000));
-      await response.body?.cancel();
+      const response = await this.send('DELETE', state, undefined, 'application/json, text/event-stream', AbortSignal.timeout(5_000));
+      discard(response);
     } catch {
       // The upstream may already have forgotten the session.
     }
   }
 
-  /**
-   * Sends with a deadline for the response to start: past it the request is aborted (no socket is
-   * left hanging on a stalled upstream) and the caller gets UPSTREAM_UNAVAILABLE. Once the response
-   * has started, only `signal` (the client going away) ends it.
-   */
-  private async withDeadline(send: (signal: AbortSignal) => Promise<Response>, signal: AbortSignal | undefined): Promise<Response> {
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.target.timeoutMs ?? 30_000);
-    try {
-      return await send(signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal);
-    } catch (error) {
-      if (deadline.signal.aborted && !signal?.aborted) throw new McpGatewayError('UPSTREAM_UNAVAILABLE', 'the MCP server did not answer in time');
-      throw error;
-    } finally {
-      clearTimeout(timer);
+  private async reply(response: IncomingMessage, modern = false): Promise<UpstreamReply> {
+    const header = response.headers['mcp-session-id'];
+    const sessionId = typeof header === 'string' ? header : undefined;
+    const status = response.statusCode ?? 0;
+    if (status === 202 || status === 204) {
+      discard(response);
+      return { kind: 'accepted', status };
     }
-  }
-
-  private async reply(response: Response, modern = false): Promise<UpstreamReply> {
-    const sessionId = response.headers.get('mcp-session-id') ?? undefined;
-    if (response.status === 202 || response.status === 204) {
-      await response.body?.cancel();
-      return { kind: 'accepted', status: response.status };
-    }
-    const type = (response.headers.get('content-type') ?? '').toLowerCase();
+    const type = (response.headers['content-type'] ?? '').toLowerCase();
     // Stateless era: a JSON-RPC error travels with an HTTP status of its own (400 for -32020/-32022,
     // 404 for an unknown method); it is the answer to relay, not a lost session.
-    if (modern && response.status >= 400 && response.status < 500 && type.startsWith('application/json')) {
-      return { kind: 'messages', status: response.status, stream: false, sessionId, messages: jsonBody(response, this.maxMessageBytes) };
+    if (modern && status >= 400 && status < 500 && type.startsWith('application/json')) {
+      return { kind: 'messages', status, stream: false, sessionId, messages: jsonBody(response, this.maxMessageBytes) };
     }
-    if (!response.ok) {
-      const text = (await response.text().catch(() => '')).slice(0, MAX_ERROR_BODY);
-      if (response.status === 404) throw new McpGatewayError('UPSTREAM_SESSION_EXPIRED', 'the MCP server no longer knows this session');
-      return { kind: 'error', status: response.status, body: text };
+    if (status < 200 || status >= 300) {
+      const text = await errorText(response);
+      if (status === 404) throw new McpGatewayError('UPSTREAM_SESSION_EXPIRED', 'the MCP server no longer knows this session');
+      return { kind: 'error', status, body: text };
     }
-    if (type.startsWith('text/event-stream')) return { kind: 'messages', status: response.status, stream: true, sessionId, messages: sseBody(response, this.maxMessageBytes) };
-    if (type.startsWith('application/json')) return { kind: 'messages', status: response.status, stream: false, sessionId, messages: jsonBody(response, this.maxMessageBytes) };
-    await response.body?.cancel();
+    if (type.startsWith('text/event-stream')) return { kind: 'messages', status, stream: true, sessionId, messages: sseBody(response, this.maxMessageBytes) };
+    if (type.startsWith('application/json')) return { kind: 'messages', status, stream: false, sessionId, messages: jsonBody(response, this.maxMessageBytes) };
+    response.destroy();
     throw new McpGatewayError('UPSTREAM_PROTOCOL_ERROR', `the MCP server answered with content type ${JSON.stringify(type.slice(0, 100))}`);
   }
 }

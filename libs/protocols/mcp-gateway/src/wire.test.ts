@@ -4,7 +4,6 @@ import { MaskingFindings, MaskingPolicy } from '@custodian/masking';
 import { canonicalJson, parseJsonRpc } from './json-rpc.js';
 import { maskMessage } from './result-masking.js';
 import { SseReader, encodeSseEvent } from './sse-reader.js';
-import { ApprovedContinuations } from './approved-continuations.js';
 import { toolFingerprint } from './tool-pins.js';
 
 describe('SseReader', () => {
@@ -100,30 +99,5 @@ describe('result masking', () => {
     const parsed = JSON.parse((masked as { text: string }).text) as { result: { requestState: string; inputRequests: { confirm: { params: { message: string } } } } };
     expect(parsed.result.requestState).toBe(requestState);
     expect(parsed.result.inputRequests.confirm.params.message).toBe('Reply to [REDACTED:email]');
-  });
-});
-
-describe('approved continuations (input_required retries)', () => {
-  const alice = { pipeline: { identity: { subject: 'agent-7', issuer: 'https://idp.example', groups: [], kind: 'agent' as const } }, connection: { name: 'py' } };
-  const bob = { pipeline: { identity: { ...alice.pipeline.identity, subject: 'agent-8' } }, connection: { name: 'py' } };
-  const binding = { tool: 'confirm_transfer', argsDigest: 'a'.repeat(64), ruleId: 'big', policyDigest: 'p'.repeat(64), approvedCommandId: 'cmd-1' };
-  const retry = { tool: 'confirm_transfer', argsDigest: 'a'.repeat(64), ruleId: 'big', policyDigest: 'p'.repeat(64) };
-
-  it('continue an approval once, only for the same identity, connection, tool, arguments, rule and policy, before they expire', () => {
-    let now = 0;
-    const continuations = new ApprovedContinuations(1_000, 3, () => now);
-    continuations.bind(alice, 'state-1', binding);
-    expect(continuations.take(bob, 'state-1', retry)).toBeUndefined();
-    expect(continuations.take({ ...alice, connection: { name: 'other' } }, 'state-1', retry)).toBeUndefined();
-    for (const changed of [{ tool: 'other' }, { argsDigest: 'b'.repeat(64) }, { ruleId: 'x' }, { policyDigest: 'q'.repeat(64) }]) expect(continuations.take(alice, 'state-1', { ...retry, ...changed })).toBeUndefined();
-    expect(continuations.take(alice, 'state-2', retry)).toBeUndefined();
-    expect(continuations.take(alice, 'state-1', retry)).toEqual(binding);
-    expect(continuations.take(alice, 'state-1', retry)).toBeUndefined();
-    continuations.bind(alice, 'state-3', binding);
-    now = 1_001;
-    expect(continuations.take(alice, 'state-3', retry)).toBeUndefined();
-    for (let i = 0; i < 10; i++) continuations.bind(alice, `s-${i}`, binding);
-    expect(continuations.size).toBeLessThanOrEqual(3);
-    expect(continuations.take(alice, 's-9', retry)).toEqual(binding);
   });
 });

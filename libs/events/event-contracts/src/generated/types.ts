@@ -661,6 +661,58 @@ export interface FrameRecorded {
   truncated?: boolean;
 }
 /**
+ * An approved MCP tool call answered `input_required` (MCP 2026-07-28) and the gateway relayed its `requestState` to the caller: the retry carrying that requestState, from the same identity for the same tool and arguments under the same rule and policy version, continues the approval once, on any gateway replica, before `expiresAt`. The stream is `mcp-continuation-<hex SHA-256 of the connection name, a newline and the requestState>` (the requestState itself is not recorded; a server that hands out the same requestState again offers it again, and the last offer is the live one); the identity is the caller's.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "McpContinuationOffered".
+ */
+export interface McpContinuationOffered {
+  /**
+   * The session whose call answered input_required.
+   */
+  sessionId: string;
+  /**
+   * The command whose result carried the requestState (the approved call, or an earlier continuation of it).
+   */
+  commandId: string;
+  connection: ConnectionRef;
+  tool: string;
+  /**
+   * SHA-256 of the call's arguments as canonical JSON (sorted keys).
+   */
+  argumentsDigest: string;
+  /**
+   * The rule that required the approval.
+   */
+  ruleId: string;
+  policy: PolicyVersionRef;
+  /**
+   * The approval that granted the call; its stream is `approval-<approvalId>`.
+   */
+  approvalId: string;
+  /**
+   * The command the approvers approved.
+   */
+  approvedCommandId: string;
+  expiresAt: string;
+}
+/**
+ * A retry carrying an offered requestState continued the approved MCP tool call (appended right after the offer in its stream with optimistic concurrency, so one retry at most, on any replica, continues it: a later one is refused as a replay). The retry's `command.issued` names the approved command in `classification.continues`. The identity is the caller's.
+ *
+ * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
+ * via the `definition` "McpContinuationUsed".
+ */
+export interface McpContinuationUsed {
+  /**
+   * The session the retry came in (possibly on another gateway replica than the offer).
+   */
+  sessionId: string;
+  connection: ConnectionRef;
+  tool: string;
+  approvalId: string;
+  approvedCommandId: string;
+}
+/**
  * A notification (e.g. an approval request sent to a webhook) was accepted by its receiver (HTTP 2xx). One event per successful attempt; the stream is `notification-<notificationId>`, one stream per (notified event, channel).
  *
  * This interface was referenced by `CustodianEventContracts`'s JSON-Schema
@@ -972,6 +1024,8 @@ export interface EventPayloads {
   "data.masked": DataMasked;
   "evidence-pack.exported": EvidencePackExported;
   "frame.recorded": FrameRecorded;
+  "mcp-continuation.offered": McpContinuationOffered;
+  "mcp-continuation.used": McpContinuationUsed;
   "notification.delivered": NotificationDelivered;
   "notification.failed": NotificationFailed;
   "policy.activated": PolicyActivated;
@@ -1001,6 +1055,8 @@ export interface EventPayloadVersions {
   "data.masked": { 1: DataMasked };
   "evidence-pack.exported": { 1: EvidencePackExported };
   "frame.recorded": { 1: FrameRecorded };
+  "mcp-continuation.offered": { 1: McpContinuationOffered };
+  "mcp-continuation.used": { 1: McpContinuationUsed };
   "notification.delivered": { 1: NotificationDelivered };
   "notification.failed": { 1: NotificationFailed };
   "policy.activated": { 1: PolicyActivated };
@@ -1029,6 +1085,8 @@ export const EVENT_TYPES = [
   "data.masked",
   "evidence-pack.exported",
   "frame.recorded",
+  "mcp-continuation.offered",
+  "mcp-continuation.used",
   "notification.delivered",
   "notification.failed",
   "policy.activated",
@@ -1057,6 +1115,8 @@ export const LATEST_SCHEMA_VERSIONS: { readonly [T in keyof EventPayloads]: numb
   "data.masked": 1,
   "evidence-pack.exported": 1,
   "frame.recorded": 1,
+  "mcp-continuation.offered": 1,
+  "mcp-continuation.used": 1,
   "notification.delivered": 1,
   "notification.failed": 1,
   "policy.activated": 1,

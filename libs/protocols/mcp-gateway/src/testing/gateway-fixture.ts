@@ -76,6 +76,12 @@ export interface McpFixture {
   readonly store: SqliteEventStore;
   /** Closes the gateway and starts a new one on the same store (nothing kept in memory): what a restart does. */
   restartGateway(): Promise<void>;
+  /**
+   * Another gateway replica on the same store and IdP: its own session pipeline, evidence
+   * pipeline and approval gate (`approvals` as a factory), event source `test-mcp-gateway-<n>`.
+   * Closed by `stop()`.
+   */
+  startReplica(): Promise<McpGateway>;
   readonly upstreamCredential: string;
   readonly piiValue: string;
   /** The `tools` connection's endpoint on the running gateway. */
@@ -88,7 +94,8 @@ export interface McpFixture {
 }
 
 export interface McpFixtureOptions {
-  readonly approvals?: ApprovalGate;
+  /** The approval gate; a factory makes one per gateway instance (`instance` names it), e.g. an EventSourcedApprovalGate on the store. */
+  readonly approvals?: ApprovalGate | ((store: SqliteEventStore, instance: string) => ApprovalGate);
   readonly maxMessageBytes?: number;
   readonly keepAliveMs?: number;
   /** More upstreams (e.g. @modelcontextprotocol/server-everything), next to `tools`. */
@@ -126,32 +133,35 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
     ],
   });
   const store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
-  const evidence = new StoreEvidencePipeline({ store, instance: 'test-mcp-gateway' });
   writeFileSync(join(dir, 'policy.yaml'), options.extraRules ? TEST_POLICY.replace('rules:\n', `rules:\n${options.extraRules.replace(/^\n/, '')}`) : TEST_POLICY);
-  const failures = new EventFactory({ service: 'gateway', instance: 'test-mcp-gateway' });
   const verifier = new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience, 'https://other.example/api'] }] });
   const audiences = [oidc.defaultAudience];
-  const pipeline = new SessionPipeline({
-    verifier,
-    audiences,
-    policy: { policy: loadPolicyFile(join(dir, 'policy.yaml')) },
-    evidence,
-    strict: options.strict ?? true,
-    source: { service: 'gateway', instance: 'test-mcp-gateway' },
-    maskingKey: randomBytes(32),
-    custodyKey: FIXTURE_CUSTODY_KEY,
-    ...(options.approvals ? { approvals: options.approvals } : {}),
-    authenticationFailures: {
-      failed: async (payload) => {
-        const stream = `auth-${randomUUID()}`;
-        await store.append(stream, [failures.create({ type: 'authentication.failed', stream, sequence: 0, identity: null, payload })], { expectedRevision: 'no-stream' });
+  const makePipeline = (instance: string): SessionPipeline => {
+    const failures = new EventFactory({ service: 'gateway', instance });
+    const approvals = typeof options.approvals === 'function' ? options.approvals(store, instance) : options.approvals;
+    return new SessionPipeline({
+      verifier,
+      audiences,
+      policy: { policy: loadPolicyFile(join(dir, 'policy.yaml')) },
+      evidence: new StoreEvidencePipeline({ store, instance }),
+      strict: options.strict ?? true,
+      source: { service: 'gateway', instance },
+      maskingKey: randomBytes(32),
+      custodyKey: FIXTURE_CUSTODY_KEY,
+      ...(approvals ? { approvals } : {}),
+      authenticationFailures: {
+        failed: async (payload) => {
+          const stream = `auth-${randomUUID()}`;
+          await store.append(stream, [failures.create({ type: 'authentication.failed', stream, sequence: 0, identity: null, payload })], { expectedRevision: 'no-stream' });
+        },
       },
-    },
-  });
-  const makeGateway = (): McpGateway => new McpGateway({
+    });
+  };
+  const pipeline = makePipeline('test-mcp-gateway');
+  const makeGateway = (gatewayPipeline: SessionPipeline = pipeline, instance = 'test-mcp-gateway'): McpGateway => new McpGateway({
     host: '127.0.0.1',
     port: 0,
-    pipeline,
+    pipeline: gatewayPipeline,
     authenticator: new BearerAuthenticator({ verifier, audiences }),
     authorizationServers: [oidc.issuer],
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
@@ -160,8 +170,9 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
       { name: 'tools', upstream: { url: upstream.url, ...(options.upstreamTimeoutMs ? { timeoutMs: options.upstreamTimeoutMs } : {}), credential: { ref: 'env:TOOLS_MCP_TOKEN', read: () => upstreamCredential } } },
       ...(options.extraConnections ?? []),
     ],
-    toolPins: { eventStore: store, source: { service: 'gateway', instance: 'test-mcp-gateway' } },
+    toolPins: { eventStore: store, source: { service: 'gateway', instance } },
   });
+  const replicas: McpGateway[] = [];
   let gateway = makeGateway();
   await gateway.listen();
   return {
@@ -181,6 +192,13 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
       gateway = makeGateway();
       await gateway.listen();
     },
+    async startReplica() {
+      const instance = `test-mcp-gateway-${replicas.length + 2}`;
+      const replica = makeGateway(makePipeline(instance), instance);
+      replicas.push(replica);
+      await replica.listen();
+      return replica;
+    },
     async token(client, tokenOptions = {}) {
       const issued = await oidc.issueToken({ clientId: client === 'agent' ? 'agent-7' : 'outsider', ...(tokenOptions.audience ? { audience: tokenOptions.audience } : {}) });
       return issued.accessToken;
@@ -198,6 +216,7 @@ export async function startMcpFixture(options: McpFixtureOptions = {}): Promise<
       return all;
     },
     async stop() {
+      await Promise.all(replicas.map((replica) => replica.close()));
       await gateway.close();
       await upstream.stop();
       await oidc.stop();

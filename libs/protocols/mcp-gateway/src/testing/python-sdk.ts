@@ -15,6 +15,8 @@ export const PYTHON_SDK_PYTHON = join(ROOT, '.tools/python/bin/python');
 const SCRIPTS = join(here, 'python');
 /** A stdio MCP server of both eras (Python SDK), for stdio connections: run with PYTHON_SDK_PYTHON. */
 export const PYTHON_STDIO_SERVER = join(SCRIPTS, 'stdio_server.py');
+/** The same server behind a stand-in that refuses `initialize` (-32022): a stdio server of the 2026-07-28 era only. */
+export const PYTHON_STDIO_MODERN_ONLY_SERVER = join(SCRIPTS, 'stdio_modern_only.py');
 
 /** Whether the Python SDK is installed (scripts/setup-python.sh). */
 export function pythonSdkAvailable(): boolean {
