@@ -1,9 +1,10 @@
 // The distributed deployment end to end, as separate OS processes: two gateways, ingest, the
 // projector and the api started from their built standalone mains (services/*/dist/main.js) with
 // compose.yaml's environment (only addresses, ports, directories and secrets differ), a real KRaft
-// Kafka broker and the PostgreSQL event store. psql sessions through both gateways → spool → Kafka →
-// ingest → store → projector (evidence log, checkpoints on custodian.checkpoints.v1, OCSF on
-// custodian.siem.ocsf.v1) → an evidence pack from the api, verified offline with pinned keys.
+// Kafka broker and PostgreSQL for the event store and the evidence log. psql sessions through both
+// gateways → spool → Kafka → ingest → store → projector (evidence log in PostgreSQL, checkpoints on
+// custodian.checkpoints.v1, OCSF on custodian.siem.ocsf.v1) → the api, on a data directory of its
+// own, serving that log and an evidence pack that verifies offline with pinned keys.
 // Ingest and the projector are SIGKILLed mid-way and restarted: nothing lost, nothing duplicated.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -165,13 +166,29 @@ function gateway(index: number): Running {
   }));
 }
 
-// The projector and the api share a data directory: the evidence log's SQLite file and its keys
-// (docs/deployment.md: what a distributed deployment needs today).
-const sharedDataDir = () => join(dir, 'evidence');
+// The projector and the api share no data directory: the evidence log is in PostgreSQL (compose's
+// evidence.store), the projector keeps its signing key and the api its attestation key and read models.
+const projectorDataDir = () => join(dir, 'projector');
+const apiDataDir = () => join(dir, 'api');
 const ingest = (n: number) => start(`ingest-${n}`, 'ingest', serviceEnv('ingest', { CUSTODIAN_DATA_DIR: join(dir, 'ingest') }));
 const projector = (n: number) =>
-  start(`projector-${n}`, 'projector', serviceEnv('projector', { CUSTODIAN_DATA_DIR: sharedDataDir(), CUSTODIAN_EVIDENCE__CHECKPOINT__EVERY_SECONDS: '1', CUSTODIAN_EVIDENCE__CHECKPOINT__EVERY_EVENTS: '100' }));
-const api = () => start('api', 'api', serviceEnv('api', { CUSTODIAN_CONFIG: apiConfig, CUSTODIAN_DATA_DIR: sharedDataDir() }));
+  start(`projector-${n}`, 'projector', serviceEnv('projector', { CUSTODIAN_DATA_DIR: projectorDataDir(), CUSTODIAN_EVIDENCE__CHECKPOINT__EVERY_SECONDS: '1', CUSTODIAN_EVIDENCE__CHECKPOINT__EVERY_EVENTS: '100' }));
+const api = () => start('api', 'api', serviceEnv('api', { CUSTODIAN_CONFIG: apiConfig, CUSTODIAN_DATA_DIR: apiDataDir() }));
+
+/** The CLI as its own process, with compose's environment (event store and evidence log in PostgreSQL) and a data directory of its own. */
+async function custodian(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const base: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CUSTODIAN_') && !key.startsWith('PG')) base[key] = value;
+  const dataDir = join(dir, 'cli');
+  mkdirSync(dataDir, { recursive: true });
+  const child = spawn(custodianBin, args, { cwd: dir, env: { ...base, ...serviceEnv('api', { CUSTODIAN_DATA_DIR: dataDir }) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}
 
 interface PsqlSession {
   /** Ends the session after the statements sent so far. */
@@ -345,11 +362,33 @@ describe.skipIf(!available)('distributed deployment as separate processes (2 gat
     expect(response.status).toBe(200);
     const packFile = join(dir, 'pack.tar.gz');
     writeFileSync(packFile, Buffer.from(await response.arrayBuffer()));
-    const packVkey = configuredEvidence(loadConfig({ file: apiConfig, env: { CUSTODIAN_DATA_DIR: sharedDataDir() }, cwd: dir }), {}).loadAttestationSigner().signer.vkey;
+    const packVkey = configuredEvidence(loadConfig({ file: apiConfig, env: { CUSTODIAN_DATA_DIR: apiDataDir() }, cwd: dir }), {}).loadAttestationSigner().signer.vkey;
     expect(packVkey).not.toBe(logVkey);
     const verify = spawnSync(custodianBin, ['evidence', 'verify', packFile, '--key', logVkey, '--attestation-key', packVkey], { encoding: 'utf8', cwd: dir });
     expect(verify.stderr).not.toMatch(/✗/);
     expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+
+    // What the api served is the projector's log in PostgreSQL: no SQLite log in either data
+    // directory, and the api's tree size is the leaves recorded in the database.
+    expect(existsSync(join(projectorDataDir(), 'evidence.sqlite'))).toBe(false);
+    expect(existsSync(join(apiDataDir(), 'evidence.sqlite'))).toBe(false);
+    const servedSize = (await log()).treeSize;
+    const recordedLeaves = Number(await postgres.psql('SELECT count(*) FROM custodian_evidence.leaves', { database: 'custodian_events' }));
+    expect(recordedLeaves).toBeGreaterThanOrEqual(servedSize);
+    expect(servedSize).toBeGreaterThanOrEqual(commandEvents);
+    // `custodian log verify` (its own process, on neither data directory) recomputes the log from the
+    // store and checks every signed checkpoint; the projector signs every second, so the export
+    // event recorded just now is soon covered (exit 3 until then).
+    const verified = await until(
+      'log verify covering every event',
+      async () => {
+        const run = await custodian(['log', 'verify', '--key', logVkey]);
+        expect([0, 3], run.stdout + run.stderr).toContain(run.code);
+        return run.code === 0 ? run : undefined;
+      },
+      90_000,
+    );
+    expect(verified.stdout).toContain('OK: the event store matches every signed checkpoint');
 
     // Every process is still up; a graceful stop of each exits 0.
     for (const running of [...gateways, ingestProcess, projectorProcess, apiProcess]) {
