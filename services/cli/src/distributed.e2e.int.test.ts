@@ -395,5 +395,5 @@ describe.skipIf(!available)('distributed deployment as separate processes (2 gat
       running.child.kill('SIGTERM');
       expect(await running.exited, `${running.name}:\n${running.stderr().slice(-2000)}`).toEqual({ code: 0, signal: null });
     }
-  }, 240_000);
+  }, 420_000);
 });
