@@ -134,7 +134,9 @@ beforeAll(async () => {
 
   // The gateway's file is compose/gateway/custodian.yaml with this machine's upstream and listener
   // port, plus an issuer (compose leaves identity to the operator: every login is refused until then).
-  const identity = { issuers: [{ issuer: idp.issuer, audiences: [idp.defaultAudience] }] };
+  // The key set is fetched at the first login: under a load average of 30 on two cores that took
+  // longer than the default 5 s once (IDP_UNAVAILABLE), so the processes here wait up to 30 s.
+  const identity = { issuers: [{ issuer: idp.issuer, audiences: [idp.defaultAudience] }], httpTimeoutMs: 30_000 };
   const composeGateway = parse(readFileSync(join(repoRoot, 'compose/gateway/custodian.yaml'), 'utf8')) as { gateways: { postgres: { listen: { host: string; port: number }; connections: { upstream: Record<string, unknown> }[] } } };
   writeFileSync(join(dir, 'policy.yaml'), readFileSync(join(repoRoot, 'compose/gateway/policy.yaml')));
   gatewayConfig = join(dir, 'gateway.yaml');
@@ -217,7 +219,7 @@ async function psqlSession(port: number, clientId: string): Promise<PsqlSession>
   const { accessToken } = await idp.issueToken({ clientId });
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('PG')) env[key] = value;
-  Object.assign(env, { PGPASSWORD: accessToken, PGCONNECT_TIMEOUT: '20', PGSSLMODE: 'disable' });
+  Object.assign(env, { PGPASSWORD: accessToken, PGCONNECT_TIMEOUT: '60', PGSSLMODE: 'disable' });
   const child = spawn(PSQL, ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', clientId, '-d', 'orders', '-f', '-'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(child);
   let stdout = '';
