@@ -142,6 +142,8 @@ beforeAll(async () => {
   gatewayConfig = join(dir, 'gateway.yaml');
   const gatewayFile = structuredClone(composeGateway);
   for (const connection of gatewayFile.gateways.postgres.connections) Object.assign(connection.upstream, { host: postgres.host, port: postgres.port, database: 'orders', user: 'orders_owner' });
+  // A login may wait that long for the key set: the listener's startup deadline (default 10 s) is raised to match.
+  Object.assign(gatewayFile.gateways.postgres, { limits: { ...(gatewayFile.gateways.postgres as { limits?: object }).limits, startupTimeoutMs: 45_000 } });
   writeFileSync(gatewayConfig, JSON.stringify({ ...gatewayFile, identity }));
   apiConfig = join(dir, 'api.yaml');
   writeFileSync(apiConfig, JSON.stringify({ identity }));
