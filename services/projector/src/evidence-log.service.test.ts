@@ -111,3 +111,26 @@ describe('projector evidence log: a failed projection', () => {
     }
   });
 });
+
+describe('projector evidence log: its database unreachable at start', () => {
+  it('starts not ready and keeps trying, instead of exiting; a shutdown stops the attempts', async () => {
+    const unreachableDir = mkdtempSync(join(tmpdir(), 'custodian-projector-unreachable-'));
+    const unreachableStore = await SqliteEventStore.open({ path: join(unreachableDir, 'events.sqlite'), pollIntervalMs: 20 });
+    const lines: string[] = [];
+    const logger = createLogger({ service: 'projector', level: 'info', destination: { write: (s: string) => void lines.push(s) } });
+    // Port 1 on loopback: nothing listens there.
+    const loadedConfig = parseConfig(`dataDir: ${unreachableDir}\nevidence:\n  store: { kind: postgres, connectionString: { fromEnv: EVIDENCE_DB_URL } }\n`, { env: {}, cwd: unreachableDir });
+    const status: EvidenceLogStatus = {};
+    const service = new EvidenceLogService({ evidence: configuredEvidence(loadedConfig, { EVIDENCE_DB_URL: 'postgres://custodian@127.0.0.1:1/custodian' }), eventStore: unreachableStore, logger, status });
+    try {
+      await service.onApplicationBootstrap();
+      expect(service.projection).toBeUndefined();
+      expect(status.failure).toMatchObject({ code: 'EVIDENCE_LOG_UNAVAILABLE' });
+      expect(lines.join('')).toContain('evidence log database unavailable at start; trying again');
+    } finally {
+      await service.beforeApplicationShutdown();
+      await unreachableStore.close();
+      rmSync(unreachableDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -34,6 +34,14 @@ export function checkEvidenceLog(status: EvidenceLogStatus): void {
   if (!status.projection) throw new Error('evidence log projection not started');
 }
 
+const describeError = (e: unknown) => (e instanceof Error ? { name: e.name, message: e.message } : String(e));
+
+/** The log's database or the event store could not be reached (as opposed to a log or key that is wrong). */
+const isUnavailable = (e: unknown): boolean => {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return code === 'EVIDENCE_LOG_UNAVAILABLE' || code === 'EVENT_STORE_UNAVAILABLE';
+};
+
 /** Delay before the n-th attempt to restart a failed projection (1 s, doubling, at most 30 s). */
 export const restartDelayMs = (attempt: number): number => Math.min(1_000 * 2 ** Math.max(0, attempt - 1), 30_000);
 
@@ -59,8 +67,17 @@ export class EvidenceLogService implements OnApplicationBootstrap, BeforeApplica
     this.#signer = loaded;
     // Only public facts: the key's name, ID and vkey, and where it was read from.
     if (created) logger.warn({ keyId: formatKeyId(signer.keyId), vkey: signer.vkey }, `created a new evidence log signing key in ${source}: keep it safe and publish the vkey to auditors`);
-    // At start a failure fails the process (bad key, unreadable log): nothing to retry.
-    await this.#open();
+    try {
+      await this.#open();
+    } catch (error) {
+      // A database that cannot be reached yet is waited for (not ready meanwhile); anything else
+      // (a bad key, a log of another origin, a corrupt log) fails the process at start.
+      if (!isUnavailable(error)) throw error;
+      this.options.status.failure = error;
+      logger.warn({ err: describeError(error), store: evidence.store }, 'evidence log database unavailable at start; trying again');
+      this.#restarting = this.#reopen();
+      return;
+    }
     logger.info({ origin: this.#projection!.origin, keyId: formatKeyId(signer.keyId), treeSize: this.#projection!.size, keySource: source, store: evidence.store }, 'evidence log projection started');
   }
 
@@ -110,25 +127,30 @@ export class EvidenceLogService implements OnApplicationBootstrap, BeforeApplica
     const { logger, status } = this.options;
     status.failure = error;
     this.#projection = undefined;
-    const message = (e: unknown) => (e instanceof Error ? { name: e.name, message: e.message } : String(e));
-    logger.error({ err: message(error) }, 'evidence log projection stopped; restarting it');
+    logger.error({ err: describeError(error) }, 'evidence log projection stopped; restarting it');
     this.#restarting = (async () => {
       await projection.close().catch(() => undefined);
-      for (let attempt = 1; !this.#stopping; attempt += 1) {
-        await new Promise<void>((resolve) => {
-          this.#wakeRestart = resolve;
-          this.#restartTimer = setTimeout(resolve, restartDelayMs(attempt));
-        });
-        if (this.#stopping) return;
-        try {
-          await this.#open();
-          logger.info({ attempt, treeSize: this.#projection?.size }, 'evidence log projection restarted');
-          return;
-        } catch (retryError) {
-          status.failure = retryError;
-          logger.warn({ err: message(retryError), attempt }, 'evidence log projection could not restart yet');
-        }
-      }
+      await this.#reopen();
     })();
+  }
+
+  /** Opens the log after a delay, again and again (1 s, doubling to 30 s), until it runs or the process stops. */
+  async #reopen(): Promise<void> {
+    const { logger, status } = this.options;
+    for (let attempt = 1; !this.#stopping; attempt += 1) {
+      await new Promise<void>((resolve) => {
+        this.#wakeRestart = resolve;
+        this.#restartTimer = setTimeout(resolve, restartDelayMs(attempt));
+      });
+      if (this.#stopping) return;
+      try {
+        await this.#open();
+        logger.info({ attempt, treeSize: this.#projection?.size }, 'evidence log projection restarted');
+        return;
+      } catch (retryError) {
+        status.failure = retryError;
+        logger.warn({ err: describeError(retryError), attempt }, 'evidence log projection could not restart yet');
+      }
+    }
   }
 }
