@@ -32,6 +32,8 @@ const DOCUMENTS = [
   '"just a string with bob@example.org in it"',
   '12345',
   '[]',
+  // Escapes the stream decodes itself (an e-mail written with \u0040 is still found), surrogate pairs, odd spacing.
+  '{"esc\\"aped":"tab\\there \\u00e9 \\ud834\\udd1e \\/ \\\\ \\b\\f\\r","mail":"x\\u0040example.com", "n" :[ 12 , 0.5,-12.25 ,true,false , null ]}',
 ];
 
 describe('JsonStreamMasker: the same masking as maskJsonText, streamed', () => {
@@ -84,6 +86,19 @@ describe('JsonStreamMasker: the same masking as maskJsonText, streamed', () => {
     ['{} 5', 'invalid'],
     ['{"a":', 'invalid'],
     ['[tru]', 'invalid'],
+    ['[nul]', 'invalid'],
+    ['[01]', 'invalid'],
+    ['[1.]', 'invalid'],
+    ['[-]', 'invalid'],
+    ['[1e]', 'invalid'],
+    ['["a\\x"]', 'invalid'],
+    ['["\\u12G4"]', 'invalid'],
+    ['["a\nb"]', 'invalid'],
+    ['{"a":1 "b":2}', 'invalid'],
+    ['[1,]', 'invalid'],
+    ['[,1]', 'invalid'],
+    ['{"a"}', 'invalid'],
+    ['"open', 'invalid'],
     ['', 'invalid'],
   ])('%s is refused (%s), never passed', (text, reason) => {
     const masker = policy.createJsonStreamMasker();
@@ -96,6 +111,35 @@ describe('JsonStreamMasker: the same masking as maskJsonText, streamed', () => {
     expect(error).toBeInstanceOf(JsonStreamError);
     expect((error as JsonStreamError).reason).toBe(reason);
     expect((error as JsonStreamError).code).toBe('MASKING_JSON_INVALID');
+  });
+
+  it('bytes that are not UTF-8 are refused, wherever the chunk boundary falls', () => {
+    const bytes = Buffer.concat([Buffer.from('["ok","'), Buffer.from([0xc3, 0x28]), Buffer.from('"]')]);
+    for (let at = 0; at <= bytes.length; at++) {
+      const masker = policy.createJsonStreamMasker();
+      expect(() => run(masker, splitAt(bytes, at))).toThrow(JsonStreamError);
+    }
+  });
+
+  it('a rule naming one array index masks that element only, split at every byte', () => {
+    const indexed = MaskingPolicy.create({ jsonPaths: [{ path: '$.items[1].card', id: 'second-card', strategy: { kind: 'redact' } }], detection: { enabled: ['email'] } });
+    const doc = '{"items":[{"card":"1111"},{"card":"2222"},{"card":"3333"}]}';
+    const whole = indexed.maskJsonText(doc);
+    if (whole.outcome !== 'masked') throw new Error(whole.outcome);
+    expect(whole.text).toContain('"card":"[REDACTED:second-card]"');
+    const bytes = Buffer.from(doc);
+    for (let at = 0; at <= bytes.length; at++) expect(run(indexed.createJsonStreamMasker(), splitAt(bytes, at))).toBe(whole.text);
+  });
+
+  it('distinct keys beyond the shape budget are still masked by path and detectors; the shapes kept stay bounded', () => {
+    const members = Array.from({ length: 10_000 }, (_, i) => `"k${i}":{"password":"p${i}","note":"mail u${i}@example.com"}`);
+    const doc = `{${members.join(',')}}`;
+    const whole = policy.maskJsonText(doc);
+    if (whole.outcome !== 'masked') throw new Error(whole.outcome);
+    const masker = policy.createJsonStreamMasker();
+    expect(run(masker, [doc.slice(0, 100_000), doc.slice(100_000)])).toBe(whole.text);
+    expect(masker.stats.shapesKept).toBeLessThanOrEqual(4096);
+    expect(masker.findings.toArray()).toEqual(policy.maskJsonText(doc).findings.toArray());
   });
 
   it('a single value longer than maxValueChars fails the stream while it grows (bounded memory), not at its end', () => {

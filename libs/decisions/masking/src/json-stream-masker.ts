@@ -1,12 +1,16 @@
 // JSON-path masking over a JSON *stream* (an HTTP response of any size): the bytes are tokenized
-// as they arrive (@streamparser/json's Tokenizer, behind this interface), path rules and detectors
-// are applied per value, and the document is re-serialised (compact) as it goes. Memory is bounded
-// by the largest single value (`maxValueChars`) and the nesting depth, never by the document: a
-// 500 MB array streams through in constant space. Unlike maskJsonText, formatting is not kept.
-import { Tokenizer, TokenType, type ParsedTokenInfo } from '@streamparser/json';
+// as they arrive, path rules and detectors are applied per value, and the document is
+// re-serialised (compact) as it goes. Memory is bounded by the largest single value
+// (`maxValueChars`) and the nesting depth, never by the document: a 500 MB array streams through
+// in constant space. Unlike maskJsonText, formatting is not kept.
+//
+// The tokenizer is our own (it replaced @streamparser/json's, which the profile showed as the
+// largest cost): runs of plain string characters are taken with one scan and one slice, no
+// per-character buffer or per-token object; keys and values are only decoded where escaped.
 import { MaskingError } from './errors.js';
 import { MaskingFindings } from './findings.js';
-import { formatJsonPath, type JsonPathSegment } from './json-path.js';
+import type { JsonPathSegment } from './json-path.js';
+import { JsonShapes, type JsonShape as Shape } from './json-shapes.js';
 import { DEFAULT_JSON_MAX_DEPTH, JSON_LIMIT_RULE, type JsonTextMaskTarget } from './json-text-masker.js';
 import type { FieldRule } from './policy.js';
 
@@ -44,8 +48,8 @@ export interface JsonStreamMasker {
   /** The document must be complete; returns the last output. Throws JsonStreamError. */
   end(): string;
   readonly findings: MaskingFindings;
-  /** Deepest nesting seen and longest single value (for tests of the bound). */
-  readonly stats: { readonly maxDepth: number; readonly maxValueChars: number };
+  /** Deepest nesting seen, longest single value and path shapes kept (for tests of the bounds). */
+  readonly stats: { readonly maxDepth: number; readonly maxValueChars: number; readonly shapesKept: number };
 }
 
 interface Covering {
@@ -57,43 +61,61 @@ interface Covering {
  * What a container expects next. Object: `key|}` after `{`, `:` after a key, a value after `:`,
  * `,|}` after a value, a key after `,`. Array: `value|]` after `[`, `,|]` after a value, a value after `,`.
  */
-type Expect = 'key-or-end' | 'key' | 'colon' | 'value' | 'value-or-end' | 'comma-or-end';
+const KEY_OR_END = 0;
+const KEY = 1;
+const COLON = 2;
+const VALUE = 3;
+const VALUE_OR_END = 4;
+const COMMA_OR_END = 5;
 
 interface Frame {
   readonly array: boolean;
   readonly covering: Covering | undefined;
-  expect: Expect;
-  /** This container's reported path (`response.body$.items[*]`); a child's is one step longer. */
-  readonly field: string;
-  /** The current child's reported path, computed once per key (every element of an array shares one). */
-  childField: string;
+  expect: number;
+  readonly shape: Shape;
+  /** The current child's shape (every element of an array shares one). */
+  child: Shape;
 }
 
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
+// Lexer states.
+const BETWEEN = 0;
+const STRING = 1;
+const ESCAPE = 2;
+const UNICODE = 3;
+const NUMBER = 4;
+const LITERAL = 5;
 
-/** Keeps a number's text as it appeared (precision, exponent form), which `Number()` would not. */
-class RawNumberTokenizer extends Tokenizer {
-  lastNumberText = '';
-  protected override parseNumber(numberStr: string): number {
-    this.lastNumberText = numberStr;
-    return 0;
-  }
-}
+const NUMBER_TEXT = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
+const ESCAPED: Readonly<Record<number, string>> = { 0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t' };
 
 function invalid(why: string): JsonStreamError {
   return new JsonStreamError('invalid', `not JSON: ${why}`);
 }
 
+function isNumberChar(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
 class StreamingJsonMasker implements JsonStreamMasker {
   readonly findings: MaskingFindings;
-  readonly stats = { maxDepth: 0, maxValueChars: 0 };
-  readonly #tokenizer = new RawNumberTokenizer({ emitPartialTokens: true });
+  readonly stats: { maxDepth: number; maxValueChars: number; readonly shapesKept: number };
+  readonly #decoder = new TextDecoder('utf-8', { fatal: true });
   readonly #frames: Frame[] = [];
   readonly #path: JsonPathSegment[] = [];
-  readonly #location: string;
   readonly #maxDepth: number;
   readonly #maxValueChars: number;
-  #out: string[] = [];
+  readonly #shapes: JsonShapes;
+  #out = '';
+  #lex = BETWEEN;
+  /** The string, number or literal being read, and facts about it. */
+  #text = '';
+  #isKey = false;
+  #hex = '';
+  #literal = '';
   /** Nesting inside a container replaced for depth: its tokens are dropped until it closes. */
   #skipDepth = 0;
   #rootDone = false;
@@ -104,167 +126,295 @@ class StreamingJsonMasker implements JsonStreamMasker {
     options: JsonStreamMaskOptions,
   ) {
     this.findings = options.findings ?? new MaskingFindings();
-    this.#location = options.location ?? '';
     this.#maxDepth = options.maxDepth ?? DEFAULT_JSON_MAX_DEPTH;
     this.#maxValueChars = options.maxValueChars ?? DEFAULT_JSON_STREAM_MAX_VALUE_CHARS;
-    this.#tokenizer.onToken = (token) => this.#token(token);
-    this.#tokenizer.onError = (error) => {
-      this.#error ??= error instanceof JsonStreamError ? error : invalid(error.message);
+    const shapes = (this.#shapes = new JsonShapes(target, options.location ?? ''));
+    this.stats = {
+      maxDepth: 0,
+      maxValueChars: 0,
+      get shapesKept(): number {
+        return shapes.kept;
+      },
     };
   }
 
   push(chunk: Uint8Array | string): string {
     if (this.#error) throw this.#error;
-    this.#tokenizer.write(chunk);
+    try {
+      this.#feed(typeof chunk === 'string' ? chunk : this.#decoder.decode(chunk, { stream: true }));
+    } catch (error) {
+      throw this.#fail(error);
+    }
     return this.#drain();
   }
 
   end(): string {
     if (this.#error) throw this.#error;
     try {
-      this.#tokenizer.end();
+      this.#feed(this.#decoder.decode());
+      if (this.#lex === NUMBER) {
+        this.#lex = BETWEEN;
+        this.#numberDone();
+      }
+      if (this.#lex !== BETWEEN || !this.#rootDone) throw invalid('the document ended early');
     } catch (error) {
-      // A number flushed at the end can still break the grammar (`{} 5`).
-      this.#error ??= error instanceof JsonStreamError ? error : invalid(error instanceof Error ? error.message : String(error));
+      throw this.#fail(error);
     }
-    const out = this.#drain();
-    if (!this.#rootDone) throw (this.#error = invalid('the document ended early'));
-    return out;
+    return this.#drain();
+  }
+
+  #fail(error: unknown): JsonStreamError {
+    // TextDecoder (fatal) throws a TypeError on bytes that are not UTF-8.
+    this.#error = error instanceof JsonStreamError ? error : invalid(error instanceof TypeError ? 'the bytes are not UTF-8' : String(error));
+    this.#out = '';
+    return this.#error;
   }
 
   #drain(): string {
-    if (this.#error) throw this.#error;
-    if (this.#out.length === 0) return '';
-    const out = this.#out.join('');
-    this.#out = [];
+    const out = this.#out;
+    this.#out = '';
     return out;
   }
 
-  /** The reported path of the value at the current position (indices as `[*]`, as maskJsonText reports). */
-  #field(): string {
-    const frame = this.#frames.at(-1);
-    return frame ? frame.childField : this.#location + formatJsonPath([]);
+  #feed(text: string): void {
+    const n = text.length;
+    let i = 0;
+    while (i < n) {
+      switch (this.#lex) {
+        case STRING: {
+          // The bulk of a document: a run of plain characters, taken whole.
+          const start = i;
+          let c = 0;
+          while (i < n) {
+            c = text.charCodeAt(i);
+            if (c === 0x22 || c === 0x5c || c < 0x20) break;
+            i++;
+          }
+          if (i > start) this.#append(start === 0 && i === n ? text : text.slice(start, i));
+          if (i === n) break;
+          i++;
+          if (c === 0x22) {
+            this.#lex = BETWEEN;
+            this.#stringDone();
+          } else if (c === 0x5c) this.#lex = ESCAPE;
+          else throw invalid('a control character in a string');
+          break;
+        }
+        case ESCAPE: {
+          const c = text.charCodeAt(i++);
+          if (c === 0x75 /* u */) {
+            this.#lex = UNICODE;
+            this.#hex = '';
+            break;
+          }
+          const decoded = ESCAPED[c];
+          if (decoded === undefined) throw invalid('a bad escape in a string');
+          this.#append(decoded);
+          this.#lex = STRING;
+          break;
+        }
+        case UNICODE: {
+          const c = text.charCodeAt(i++);
+          if (!isHex(c)) throw invalid('a bad \\u escape in a string');
+          this.#hex += String.fromCharCode(c);
+          if (this.#hex.length === 4) {
+            this.#append(String.fromCharCode(Number.parseInt(this.#hex, 16)));
+            this.#lex = STRING;
+          }
+          break;
+        }
+        case NUMBER: {
+          const start = i;
+          while (i < n && isNumberChar(text.charCodeAt(i))) i++;
+          if (i > start) {
+            this.#text += text.slice(start, i);
+            if (this.#text.length > this.#maxValueChars) throw this.#tooLarge('value');
+          }
+          if (i < n) {
+            this.#lex = BETWEEN;
+            this.#numberDone();
+          }
+          break;
+        }
+        case LITERAL: {
+          const c = text.charCodeAt(i++);
+          if (c !== this.#literal.charCodeAt(this.#text.length)) throw invalid(`a bad literal (expected ${this.#literal})`);
+          this.#text += String.fromCharCode(c);
+          if (this.#text.length === this.#literal.length) {
+            this.#lex = BETWEEN;
+            this.#literalDone();
+          }
+          break;
+        }
+        default: {
+          const c = text.charCodeAt(i++);
+          if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) break;
+          if (c === 0x22) this.#stringStart();
+          else if (c === 0x2c) this.#comma();
+          else if (c === 0x3a) this.#colon();
+          else if (c === 0x7b || c === 0x5b) this.#open(c === 0x5b);
+          else if (c === 0x7d || c === 0x5d) this.#close(c === 0x5d);
+          else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+            this.#valueStart();
+            this.#lex = NUMBER;
+            this.#text = String.fromCharCode(c);
+          } else if (c === 0x74 || c === 0x66 || c === 0x6e) {
+            this.#valueStart();
+            this.#lex = LITERAL;
+            this.#literal = c === 0x74 ? 'true' : c === 0x66 ? 'false' : 'null';
+            this.#text = this.#literal[0]!;
+          } else throw invalid(`unexpected ${JSON.stringify(String.fromCharCode(c))}`);
+        }
+      }
+    }
   }
 
-  /** Thrown errors are caught by the tokenizer and handed to onError. */
-  #token({ token, value, partial }: ParsedTokenInfo): void {
-    if (partial) {
-      // A string or number still growing at a chunk's end: only its size is checked.
-      const length = token === TokenType.STRING ? (value as string).length : token === TokenType.NUMBER ? this.#tokenizer.lastNumberText.length : 0;
-      if (length > this.#maxValueChars) throw new JsonStreamError('value-too-large', `a JSON value is longer than ${this.#maxValueChars} characters, the most that is masked`);
-      return;
-    }
-    if (this.#skipDepth > 0) {
-      if (token === TokenType.LEFT_BRACE || token === TokenType.LEFT_BRACKET) this.#skipDepth++;
-      else if (token === TokenType.RIGHT_BRACE || token === TokenType.RIGHT_BRACKET) this.#skipDepth--;
-      if (this.#skipDepth === 0) this.#valueDone();
-      return;
-    }
+  #tooLarge(what: 'key' | 'value'): JsonStreamError {
+    return new JsonStreamError('value-too-large', `a JSON ${what} is longer than ${this.#maxValueChars} characters, the most that is masked`);
+  }
+
+  /** Grows the string being read (inside a skipped container only its end matters: nothing is kept). */
+  #append(piece: string): void {
+    if (this.#skipDepth > 0) return;
+    this.#text += piece;
+    if (this.#text.length > this.#maxValueChars) throw this.#tooLarge(this.#isKey ? 'key' : 'value');
+  }
+
+  /** A value (not a container) starts: it must be allowed here. */
+  #valueStart(): void {
+    if (this.#skipDepth > 0) return;
     if (this.#rootDone) throw invalid('data after the end of the document');
     const frame = this.#frames.at(-1);
-    switch (token) {
-      case TokenType.LEFT_BRACE:
-      case TokenType.LEFT_BRACKET: {
-        this.#expectValue(frame);
-        const covering = this.#covering(frame);
-        const depth = this.#frames.length + 1;
-        if (depth > this.#maxDepth) {
-          // Fail closed without stopping the stream: the too-deep container becomes one redacted string.
-          this.findings.add(this.#field(), JSON_LIMIT_RULE);
-          this.#out.push(REDACTED_LIMIT);
-          this.#skipDepth = 1;
-          return;
-        }
-        this.stats.maxDepth = Math.max(this.stats.maxDepth, depth);
-        const array = token === TokenType.LEFT_BRACKET;
-        const field = this.#field();
-        this.#frames.push({ array, covering, expect: array ? 'value-or-end' : 'key-or-end', field, childField: array ? `${field}[*]` : field });
-        this.#path.push(0);
-        this.#out.push(array ? '[' : '{');
-        return;
-      }
-      case TokenType.RIGHT_BRACE:
-      case TokenType.RIGHT_BRACKET: {
-        const array = token === TokenType.RIGHT_BRACKET;
-        if (!frame || frame.array !== array || !(frame.expect === 'comma-or-end' || frame.expect === (array ? 'value-or-end' : 'key-or-end'))) throw invalid(`unexpected ${array ? ']' : '}'}`);
-        this.#frames.pop();
-        this.#path.pop();
-        this.#out.push(array ? ']' : '}');
-        this.#valueDone();
-        return;
-      }
-      case TokenType.COLON:
-        if (frame?.expect !== 'colon') throw invalid('unexpected :');
-        frame.expect = 'value';
-        this.#out.push(':');
-        return;
-      case TokenType.COMMA:
-        if (frame?.expect !== 'comma-or-end') throw invalid('unexpected ,');
-        if (frame.array) {
-          frame.expect = 'value';
-          this.#path[this.#path.length - 1] = (this.#path.at(-1) as number) + 1;
-        } else frame.expect = 'key';
-        this.#out.push(',');
-        return;
-      case TokenType.STRING:
-        if (frame && !frame.array && (frame.expect === 'key-or-end' || frame.expect === 'key')) {
-          if ((value as string).length > this.#maxValueChars) throw new JsonStreamError('value-too-large', `a JSON key is longer than ${this.#maxValueChars} characters`);
-          frame.expect = 'colon';
-          this.#path[this.#path.length - 1] = value as string;
-          frame.childField = frame.field + (IDENTIFIER.test(value as string) ? `.${value as string}` : formatJsonPath([value as string]).slice(1));
-          this.#out.push(JSON.stringify(value));
-          return;
-        }
-        this.#scalar(frame, value as string, true);
-        return;
-      case TokenType.NUMBER:
-        this.#scalar(frame, this.#tokenizer.lastNumberText, false);
-        return;
-      case TokenType.TRUE:
-      case TokenType.FALSE:
-      case TokenType.NULL:
-        this.#expectValue(frame);
-        // Nothing to mask (as in maskJsonText).
-        this.#out.push(String(value));
-        this.#valueDone();
-        return;
-      default:
-        throw invalid('unexpected token');
-    }
+    if (frame ? frame.expect !== VALUE && frame.expect !== VALUE_OR_END : false) throw invalid('a value where none may stand');
   }
 
-  #expectValue(frame: Frame | undefined): void {
-    if (frame ? frame.expect !== 'value' && frame.expect !== 'value-or-end' : this.#rootDone) throw invalid('a value where none may stand');
+  #stringStart(): void {
+    this.#lex = STRING;
+    this.#text = '';
+    if (this.#skipDepth > 0) return;
+    const frame = this.#frames.at(-1);
+    this.#isKey = frame !== undefined && !frame.array && (frame.expect === KEY_OR_END || frame.expect === KEY);
+    if (!this.#isKey) this.#valueStart();
+  }
+
+  #stringDone(): void {
+    if (this.#skipDepth > 0) return;
+    const value = this.#text;
+    this.#text = '';
+    if (!this.#isKey) {
+      this.#scalar(value, true);
+      return;
+    }
+    const frame = this.#frames.at(-1)!;
+    frame.expect = COLON;
+    this.#path[this.#path.length - 1] = value;
+    frame.child = this.#shapes.child(frame.shape, value, this.#path);
+    this.#out += JSON.stringify(value);
+  }
+
+  #numberDone(): void {
+    const text = this.#text;
+    this.#text = '';
+    if (this.#skipDepth > 0) return;
+    if (!NUMBER_TEXT.test(text)) throw invalid('a malformed number');
+    this.#scalar(text, false);
+  }
+
+  #literalDone(): void {
+    const text = this.#text;
+    this.#text = '';
+    if (this.#skipDepth > 0) return;
+    // Nothing to mask (as in maskJsonText).
+    this.#out += text;
+    this.#valueDone();
+  }
+
+  #open(array: boolean): void {
+    if (this.#skipDepth > 0) {
+      this.#skipDepth++;
+      return;
+    }
+    this.#valueStart();
+    const frame = this.#frames.at(-1);
+    const shape = frame ? frame.child : this.#shapes.root;
+    const covering = this.#covering(frame, shape);
+    const depth = this.#frames.length + 1;
+    if (depth > this.#maxDepth) {
+      // Fail closed without stopping the stream: the too-deep container becomes one redacted string.
+      this.findings.add(shape.field, JSON_LIMIT_RULE);
+      this.#out += REDACTED_LIMIT;
+      this.#skipDepth = 1;
+      return;
+    }
+    if (depth > this.stats.maxDepth) this.stats.maxDepth = depth;
+    this.#path.push(0);
+    const child = array ? this.#shapes.element(shape, this.#path) : shape;
+    this.#frames.push({ array, covering, expect: array ? VALUE_OR_END : KEY_OR_END, shape, child });
+    this.#out += array ? '[' : '{';
+  }
+
+  #close(array: boolean): void {
+    if (this.#skipDepth > 0) {
+      if (--this.#skipDepth === 0) this.#valueDone();
+      return;
+    }
+    const frame = this.#frames.at(-1);
+    if (!frame || frame.array !== array || !(frame.expect === COMMA_OR_END || frame.expect === (array ? VALUE_OR_END : KEY_OR_END))) throw invalid(`unexpected ${array ? ']' : '}'}`);
+    this.#frames.pop();
+    this.#path.pop();
+    this.#out += array ? ']' : '}';
+    this.#valueDone();
+  }
+
+  #colon(): void {
+    if (this.#skipDepth > 0) return;
+    const frame = this.#frames.at(-1);
+    if (frame?.expect !== COLON) throw invalid('unexpected :');
+    frame.expect = VALUE;
+    this.#out += ':';
+  }
+
+  #comma(): void {
+    if (this.#skipDepth > 0) return;
+    const frame = this.#frames.at(-1);
+    if (frame?.expect !== COMMA_OR_END) throw invalid('unexpected ,');
+    if (frame.array) {
+      frame.expect = VALUE;
+      const last = this.#path.length - 1;
+      this.#path[last] = (this.#path[last] as number) + 1;
+    } else frame.expect = KEY;
+    this.#out += ',';
   }
 
   /** The rule covering the value about to start: the container's, else a rule at its own path. */
-  #covering(frame: Frame | undefined): Covering | undefined {
+  #covering(frame: Frame | undefined, shape: Shape): Covering | undefined {
     if (frame?.covering) return frame.covering;
-    const rule = this.target.ruleFor(this.#path);
-    return rule ? { rule, field: this.#field() } : undefined;
+    const rule = this.#shapes.ruleAt(shape, this.#path);
+    return rule ? { rule, field: shape.field } : undefined;
   }
 
-  #scalar(frame: Frame | undefined, text: string, isString: boolean): void {
-    this.#expectValue(frame);
-    if (text.length > this.#maxValueChars) throw new JsonStreamError('value-too-large', `a JSON value is longer than ${this.#maxValueChars} characters, the most that is masked`);
-    this.stats.maxValueChars = Math.max(this.stats.maxValueChars, text.length);
-    const covering = this.#covering(frame);
-    if (covering) {
-      this.findings.add(covering.field, covering.rule.id);
-      this.#out.push(JSON.stringify(covering.rule.mask(text)));
+  #scalar(text: string, isString: boolean): void {
+    if (text.length > this.stats.maxValueChars) this.stats.maxValueChars = text.length;
+    const frame = this.#frames.at(-1);
+    const shape = frame ? frame.child : this.#shapes.root;
+    const covering = frame?.covering;
+    const rule = covering ? covering.rule : this.#shapes.ruleAt(shape, this.#path);
+    if (rule) {
+      this.findings.add(covering ? covering.field : shape.field, rule.id);
+      this.#out += JSON.stringify(rule.mask(text));
     } else if (isString) {
-      this.#out.push(JSON.stringify(this.target.scan(text, this.#field(), this.findings)));
+      this.#out += JSON.stringify(this.target.scan(text, shape.field, this.findings));
     } else if (text.length >= MIN_SCANNED_NUMBER) {
-      const scanned = this.target.scan(text, this.#field(), this.findings);
-      this.#out.push(scanned === text ? text : JSON.stringify(scanned));
-    } else this.#out.push(text);
+      const scanned = this.target.scan(text, shape.field, this.findings);
+      this.#out += scanned === text ? text : JSON.stringify(scanned);
+    } else this.#out += text;
     this.#valueDone();
   }
 
   /** A value ended: its container now expects `,` or its end; at the root the document is complete. */
   #valueDone(): void {
     const frame = this.#frames.at(-1);
-    if (frame) frame.expect = 'comma-or-end';
+    if (frame) frame.expect = COMMA_OR_END;
     else this.#rootDone = true;
   }
 }

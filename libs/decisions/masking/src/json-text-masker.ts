@@ -5,7 +5,8 @@
 // `maxDepth`, and a document beyond them is replaced whole (fail closed).
 import type { FieldRule } from './policy.js';
 import { MaskingFindings } from './findings.js';
-import { formatJsonPath, type JsonPathSegment } from './json-path.js';
+import type { JsonPathSegment } from './json-path.js';
+import { JsonShapes, type JsonShape } from './json-shapes.js';
 
 /** Largest JSON text (UTF-16 code units) masked by path; longer documents are replaced whole. */
 export const DEFAULT_JSON_MAX_CHARS = 4 * 1024 * 1024;
@@ -33,6 +34,11 @@ export type JsonTextMaskResult =
 export interface JsonTextMaskTarget {
   ruleFor(path: readonly JsonPathSegment[]): FieldRule | undefined;
   scan(text: string, field: string, findings: MaskingFindings): string;
+  /**
+   * False when no rule names an array index, so a path's rule depends only on its shape (keys,
+   * and that a step is an index): streams then look a shape's rule up once. Absent: per value.
+   */
+  readonly indexSensitive?: boolean;
 }
 
 class NotJson extends Error {
@@ -53,26 +59,25 @@ class JsonTextScanner {
   #copied = 0;
   readonly #pieces: string[] = [];
   readonly #path: JsonPathSegment[] = [];
+  readonly #shapes: JsonShapes;
 
   constructor(
     private readonly text: string,
     private readonly target: JsonTextMaskTarget,
     private readonly findings: MaskingFindings,
-    private readonly location: string,
+    location: string,
     private readonly maxDepth: number,
-  ) {}
+  ) {
+    this.#shapes = new JsonShapes(target, location);
+  }
 
   run(): { text: string; changed: boolean } {
-    this.#value(0, undefined);
+    this.#value(0, undefined, this.#shapes.root);
     this.#ws();
     if (this.#i !== this.text.length) throw new NotJson(this.#i);
     if (this.#pieces.length === 0) return { text: this.text, changed: false };
     this.#pieces.push(this.text.slice(this.#copied));
     return { text: this.#pieces.join(''), changed: true };
-  }
-
-  #field(): string {
-    return this.location + formatJsonPath(this.#path, { wildcardIndices: true });
   }
 
   #replace(start: number, end: number, replacement: string): void {
@@ -93,18 +98,18 @@ class JsonTextScanner {
    * One value at the current path. `covering` is the rule matched at an ancestor: every scalar
    * under it is masked with it (reported at the ancestor's path), as MaskingPolicy.maskJson does.
    */
-  #value(depth: number, covering: { readonly rule: FieldRule; readonly field: string } | undefined): void {
+  #value(depth: number, covering: { readonly rule: FieldRule; readonly field: string } | undefined, shape: JsonShape): void {
     this.#ws();
     let masking = covering;
     if (!masking) {
-      const rule = this.target.ruleFor(this.#path);
-      if (rule) masking = { rule, field: this.#field() };
+      const rule = this.#shapes.ruleAt(shape, this.#path);
+      if (rule) masking = { rule, field: shape.field };
     }
     const c = this.text.charCodeAt(this.#i);
     if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
       if (depth + 1 > this.maxDepth) throw new TooDeep();
-      if (c === 0x7b) this.#object(depth + 1, masking);
-      else this.#array(depth + 1, masking);
+      if (c === 0x7b) this.#object(depth + 1, masking, shape);
+      else this.#array(depth + 1, masking, shape);
       return;
     }
     const start = this.#i;
@@ -115,7 +120,7 @@ class JsonTextScanner {
         this.#replace(start, this.#i, JSON.stringify(masking.rule.mask(value)));
         return;
       }
-      const scanned = this.target.scan(value, this.#field(), this.findings);
+      const scanned = this.target.scan(value, shape.field, this.findings);
       if (scanned !== value) this.#replace(start, this.#i, JSON.stringify(scanned));
       return;
     }
@@ -128,7 +133,7 @@ class JsonTextScanner {
         this.findings.add(masking.field, masking.rule.id);
         this.#replace(start, this.#i, JSON.stringify(masking.rule.mask(m[0])));
       } else if (m[0].length >= MIN_SCANNED_NUMBER) {
-        const scanned = this.target.scan(m[0], this.#field(), this.findings);
+        const scanned = this.target.scan(m[0], shape.field, this.findings);
         if (scanned !== m[0]) this.#replace(start, this.#i, JSON.stringify(scanned));
       }
       return;
@@ -143,7 +148,7 @@ class JsonTextScanner {
     throw new NotJson(start);
   }
 
-  #object(depth: number, covering: { readonly rule: FieldRule; readonly field: string } | undefined): void {
+  #object(depth: number, covering: { readonly rule: FieldRule; readonly field: string } | undefined, shape: JsonShape): void {
     this.#i++; // {
     this.#ws();
     if (this.text.charCodeAt(this.#i) === 0x7d /* } */) {
@@ -158,7 +163,7 @@ class JsonTextScanner {
       if (this.text.charCodeAt(this.#i) !== 0x3a /* : */) throw new NotJson(this.#i);
       this.#i++;
       this.#path.push(key);
-      this.#value(depth, covering);
+      this.#value(depth, covering, this.#shapes.child(shape, key, this.#path));
       this.#path.pop();
       this.#ws();
       const c = this.text.charCodeAt(this.#i++);
@@ -167,16 +172,18 @@ class JsonTextScanner {
     }
   }
 
-  #array(depth: number, covering: { readonly rule: FieldRule; readonly field: string } | undefined): void {
+  #array(depth: number, covering: { readonly rule: FieldRule; readonly field: string } | undefined, shape: JsonShape): void {
     this.#i++; // [
     this.#ws();
     if (this.text.charCodeAt(this.#i) === 0x5d /* ] */) {
       this.#i++;
       return;
     }
+    let element: JsonShape | undefined;
     for (let index = 0; ; index++) {
       this.#path.push(index);
-      this.#value(depth, covering);
+      element ??= this.#shapes.element(shape, this.#path);
+      this.#value(depth, covering, element);
       this.#path.pop();
       this.#ws();
       const c = this.text.charCodeAt(this.#i++);

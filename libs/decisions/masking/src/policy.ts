@@ -159,10 +159,14 @@ export class MaskingPolicy {
     return createJsonStreamMasker(this.#jsonTarget, options);
   }
 
-  readonly #jsonTarget: JsonTextMaskTarget = {
-    ruleFor: (path) => (this.#paths.length === 0 ? undefined : this.forJsonPath(path)),
-    scan: (value, field, into) => this.maskText(value, field, into),
-  };
+  get #jsonTarget(): JsonTextMaskTarget {
+    const indexSensitive = this.#indexSensitive;
+    return {
+      ruleFor: (path) => (this.#paths.length === 0 ? undefined : this.forJsonPath(path)),
+      scan: (value, field, into) => this.maskText(value, field, into),
+      indexSensitive,
+    };
+  }
 
   /** Masks free text with the detectors; findings are reported under `field`. */
   maskText(text: string, field: string, findings: MaskingFindings = new MaskingFindings()): string {

@@ -18,7 +18,7 @@ import { ClientLink } from './client-link.js';
 import type { HttpConnection, HttpGatewayLogger, HttpGatewayOptions } from './gateway-options.js';
 import { MessagesStreamMasker, THINKING_REFUSED_MESSAGE, THINKING_REFUSED_RULE, maskMessagesPrompt, maskMessagesResponse } from './messages-masking.js';
 import { sendProblem, type Problem } from './problem.js';
-import { SseDecoder } from './sse-codec.js';
+import { SseDecoder, type SseEvent } from './sse-codec.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 const ROUTE = /^\/c\/([A-Za-z0-9._-]{1,100})(\/[^?]*)?(\?.*)?$/;
@@ -217,7 +217,7 @@ export class HttpGateway {
     }
     let session: PipelineSession;
     try {
-      session = await link.sessionFor(protocol, connectionName, resolved !== undefined, token, bearer !== undefined ? 'bearer-header' : 'api-key-header');
+      session = await link.sessionFor(protocol, connectionName, resolved !== undefined, token, bearer !== undefined ? 'bearer-header' : 'api-key-header', frameOptions(req).channel);
     } catch (error) {
       if (error instanceof SessionRefusal) {
         sendProblem(res, refusalProblem(error), style);
@@ -228,7 +228,7 @@ export class HttpGateway {
     try {
       await this.handleInSession(link, session, resolved, req, res, route[2], path, query);
     } finally {
-      link.release();
+      link.release(session);
     }
   }
 
@@ -414,7 +414,7 @@ export class HttpGateway {
     }
     if (body.complete) headers['content-length'] = String(body.bytes);
     else headers['transfer-encoding'] = 'chunked';
-    session.credentialInjected(credential.credentialRef, method_, secret);
+    link.credentialInjected(session, credential.credentialRef, method_, secret);
     const requestOf = origin.protocol === 'https:' ? httpsRequest : httpRequest;
     const upstreamAbort = new AbortController();
     const onClientGone = (): void => upstreamAbort.abort();
@@ -548,10 +548,10 @@ export class HttpGateway {
         const masker = masking.createStreamMasker('response.body', findings);
         for await (const chunk of decoded) {
           const out = masker.push(decoder.write(chunk as Buffer));
-          if (out !== '' && !res.write(out)) await drained(res);
+          if (out !== '' && !res.write(utf8(out))) await drained(res);
           await recorderReady(session);
         }
-        res.end(masker.push(decoder.end()) + masker.end());
+        res.end(utf8(masker.push(decoder.end()) + masker.end()));
       }
     } catch (error) {
       this.logger.warn({ connection: connection.config.name, error: error instanceof Error ? error.message : String(error) }, 'http gateway: upstream response broke off');
@@ -571,12 +571,14 @@ export class HttpGateway {
   private async streamJson(session: PipelineSession, connection: ResolvedConnection, status: number, headers: OutgoingHttpHeaders, head: readonly Buffer[], body: Readable, res: ServerResponse, findings: MaskingFindings, style: Style): Promise<void> {
     const masker = session.masking.createJsonStreamMasker({ location: 'response.body', findings, ...(connection.config.maxJsonValueChars ? { maxValueChars: connection.config.maxJsonValueChars } : {}) });
     // The head goes out with the first masked bytes: input refused before then gets a clear 502 instead.
-    const send = async (out: string): Promise<void> => {
-      if (out === '') return;
-      if (!res.headersSent) res.writeHead(status, headers);
-      if (!res.write(out)) await drained(res);
+    const headed = (out: string): string => {
+      if (out !== '' && !res.headersSent) res.writeHead(status, headers);
+      return out;
     };
     try {
+      const send = async (out: string): Promise<void> => {
+        if (headed(out) !== '' && !res.write(utf8(out))) await drained(res);
+      };
       for (const chunk of head) await send(masker.push(chunk));
       for await (const chunk of body) {
         await send(masker.push(chunk as Buffer));
@@ -584,7 +586,7 @@ export class HttpGateway {
       }
       const last = masker.end();
       if (!res.headersSent) res.writeHead(status, headers);
-      res.end(last);
+      res.end(utf8(last));
     } catch (error) {
       if (!(error instanceof JsonStreamError)) throw error;
       body.destroy();
@@ -601,22 +603,25 @@ export class HttpGateway {
   private async streamMessages(link: ClientLink, session: PipelineSession, body: Readable, res: ServerResponse, findings: MaskingFindings, commandId: string | undefined, thinking: 'pass' | 'refuse'): Promise<void> {
     const decoder = new SseDecoder();
     const masker = new MessagesStreamMasker(session.masking, thinking);
+    // All the bytes one upstream chunk yields go out in one write (one HTTP chunk, not one per event).
+    const masked = (events: readonly SseEvent[]): Buffer => {
+      const out: Buffer[] = [];
+      for (const event of events) for (const bytes of masker.transform(event)) out.push(bytes);
+      return out.length === 1 ? out[0]! : out.length === 0 ? EMPTY : Buffer.concat(out);
+    };
     try {
       for await (const chunk of body) {
-        const out: Buffer[] = [];
-        for (const event of decoder.push(chunk as Buffer)) out.push(...masker.transform(event));
-        for (const bytes of out) if (!res.write(bytes)) await drained(res);
+        const out = masked(decoder.push(chunk as Buffer));
         if (masker.ended) {
           // The gateway ended the stream (error event sent): the upstream is not read on.
           body.destroy();
-          res.end();
+          res.end(out);
           return;
         }
+        if (out.length > 0 && !res.write(out)) await drained(res);
         await recorderReady(session);
       }
-      const last: Buffer[] = [];
-      for (const event of decoder.end()) last.push(...masker.transform(event));
-      res.end(Buffer.concat(last));
+      res.end(masked(decoder.end()));
     } finally {
       masker.abandon();
       findings.merge(masker.findings);
@@ -670,6 +675,17 @@ function drained(res: ServerResponse): Promise<void> {
     res.on('drain', done).on('close', done);
   });
 }
+
+/**
+ * Output as bytes. Strings built by concatenation (the maskers' output) written to an HTTP/2
+ * response arrived corrupted under load (other heap memory in the body, seen with Node 24's
+ * http2 compat layer); bytes never did, so masked text is encoded before it is written.
+ */
+function utf8(out: string): Buffer {
+  return Buffer.from(out, 'utf8');
+}
+
+const EMPTY = Buffer.alloc(0);
 
 async function pump(from: Readable, to: ServerResponse, session: PipelineSession): Promise<void> {
   for await (const chunk of from) {

@@ -84,7 +84,8 @@ function raw(bytes: string | Buffer): Promise<string> {
 }
 
 async function waitFor<T>(what: string, find: (events: CustodianEvent[]) => T | undefined): Promise<T> {
-  const deadline = Date.now() + 10_000;
+  // Generous: after a 32 MiB stream its frames are recorded before `data.masked`, which under load took longer than 10 s.
+  const deadline = Date.now() + 90_000;
   for (;;) {
     const found = find(await f.events());
     if (found !== undefined) return found;

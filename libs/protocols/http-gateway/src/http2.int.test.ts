@@ -178,6 +178,80 @@ describe('HTTP gateway over HTTP/2 (TLS, ALPN)', () => {
     }
   }, 120_000);
 
+  it('keeps a session per (connection, identity) on one h2 connection: another identity and another connection are served while a stream of the first is held', async () => {
+    const agentToken = await f.token('agent');
+    const otherAgentToken = await f.token('agent-2');
+    const nonce = `s${Date.now().toString(36)}`;
+    const session = await h2Session();
+    const order: string[] = [];
+    try {
+      const held = h2Request(session, { ':method': 'GET', ':path': `/c/orders/slow?ms=60000&n=${nonce}`, authorization: `Bearer ${agentToken}` }).then((r) => {
+        order.push('held');
+        return r;
+      });
+      await vi.waitFor(() => expect(f.api.log.some((l) => l.startsWith(`GET /slow?ms=60000&n=${nonce}`))).toBe(true), { timeout: 20_000, interval: 50 });
+      // While the agent's orders session has a stream in flight: a second identity on the same
+      // connection name, and the same agent on a second connection (a Messages stream).
+      const [other, claude, agentAgain] = await Promise.all([
+        h2Request(session, { ':method': 'GET', ':path': `/c/orders/pii?n=${nonce}`, authorization: `Bearer ${otherAgentToken}` }),
+        h2Request(
+          session,
+          { ':method': 'POST', ':path': '/c/claude/v1/messages', 'x-api-key': agentToken, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+          JSON.stringify({ model: 'claude-standin-1', max_tokens: 64, stream: true, messages: [{ role: 'user', content: `pii please ${nonce}` }] }),
+        ),
+        h2Request(session, { ':method': 'GET', ':path': `/c/orders/pii?n=${nonce}-again`, authorization: `Bearer ${agentToken}` }),
+      ]);
+      order.push('others');
+      expect(other.headers[':status']).toBe(200);
+      expect(other.body).not.toContain(f.piiValue);
+      expect(claude.headers[':status']).toBe(200);
+      expect(claude.body).toContain('event: message_stop');
+      expect(claude.body).not.toContain(f.piiValue);
+      expect(agentAgain.headers[':status']).toBe(200);
+      expect(agentAgain.body).not.toContain(f.piiValue);
+      f.api.releaseSlow();
+      expect((await held).headers[':status']).toBe(200);
+      expect(order).toEqual(['others', 'held']);
+    } finally {
+      session.close();
+    }
+    // Three sessions: (orders, agent-7) with both of its requests, (orders, agent-8) and (claude, agent-7); each closed with the connection.
+    const sessions = await vi.waitFor(
+      async () => {
+        const events = await f.events();
+        const issued = events.filter((e) => e.type === 'command.issued' && JSON.stringify(e.payload).includes(nonce));
+        expect(issued).toHaveLength(4);
+        const streams = [...new Set(issued.map((e) => e.stream))];
+        expect(streams).toHaveLength(3);
+        for (const stream of streams) expect(events.some((e) => e.stream === stream && e.type === 'session.closed')).toBe(true);
+        return streams.map((stream) => ({
+          commands: issued.filter((e) => e.stream === stream).map((e) => JSON.stringify(e.payload)),
+          opened: events.find((e) => e.stream === stream && e.type === 'authentication.succeeded')!,
+          frames: events
+            .filter((e): e is Extract<CustodianEvent, { type: 'frame.recorded' }> => e.stream === stream && e.type === 'frame.recorded' && e.payload.direction === 'upstream-to-client')
+            .map((e) => Buffer.from(e.payload.data, 'base64').toString('utf8'))
+            .join(''),
+        }));
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+    const agentOrders = sessions.find((s) => s.commands.length === 2)!;
+    expect(agentOrders.commands.some((c) => c.includes('/slow?'))).toBe(true);
+    // Each session recorded the answers of its own streams only.
+    expect(JSON.stringify(agentOrders.opened)).toContain('agent-7');
+    expect(agentOrders.frames).toContain('{"slow":true}');
+    expect(agentOrders.frames).not.toContain('event: message_stop');
+    const otherOrders = sessions.find((s) => s !== agentOrders && JSON.stringify(s.opened).includes('agent-8'))!;
+    expect(otherOrders.commands).toHaveLength(1);
+    expect(otherOrders.frames).toContain('HTTP/2 200');
+    expect(otherOrders.frames).not.toContain('{"slow":true}');
+    expect(otherOrders.frames).not.toContain('event: message_stop');
+    const claudeSession = sessions.find((s) => s !== agentOrders && s !== otherOrders)!;
+    expect(JSON.stringify(claudeSession.opened)).toContain('agent-7');
+    expect(claudeSession.frames).toContain('event: message_stop');
+    expect(claudeSession.frames).not.toContain('{"slow":true}');
+  }, 120_000);
+
   it("records each h2 stream's bytes on its own channel (the stream id), so concurrent answers stay apart", async () => {
     const frames = await vi.waitFor(
       async () => {

@@ -99,6 +99,8 @@ export class MessagesStreamMasker {
       const out = block.masker.push(delta['text']);
       this.measure(block.masker);
       if (out === '') return [];
+      // Nothing held back or masked: the event goes on as received (no re-encoding).
+      if (out === delta['text']) return [event.raw];
       return [encodeSseEvent(event.event, JSON.stringify({ ...payload, delta: { ...delta, text: out } }))];
     }
     if (delta['type'] === 'input_json_delta' && block?.type === 'tool_use' && typeof delta['partial_json'] === 'string') {

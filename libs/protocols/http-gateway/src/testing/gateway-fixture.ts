@@ -103,7 +103,8 @@ export interface Fixture {
   readonly pipeline: SessionPipeline;
   /** The test CA and a server certificate from it for 127.0.0.1 / localhost (PEM). */
   readonly tlsMaterial: { readonly ca: string; readonly cert: string; readonly key: string };
-  token(client?: 'agent' | 'approver'): Promise<string>;
+  /** An access token of agent-7 (`agent`), a second agent (`agent-2`: agent-8) or the approver ops-1. */
+  token(client?: 'agent' | 'agent-2' | 'approver'): Promise<string>;
   events(): Promise<CustodianEvent[]>;
   stop(): Promise<void>;
 }
@@ -131,7 +132,7 @@ export async function startFixture(options: { strict?: boolean; extraConnections
   });
   await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', () => resolve()));
   const tlsPort = (tlsServer.address() as { port: number }).port;
-  const oidc = await startOidcProvider({ clients: [{ clientId: 'agent-7', kind: 'agent', groups: ['agents'] }, { clientId: 'ops-1', kind: 'human', groups: ['ops'] }] });
+  const oidc = await startOidcProvider({ clients: [{ clientId: 'agent-7', kind: 'agent', groups: ['agents'] }, { clientId: 'agent-8', kind: 'agent', groups: ['agents'] }, { clientId: 'ops-1', kind: 'human', groups: ['ops'] }] });
   const store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite'), pollIntervalMs: 20 });
   const evidence = new StoreEvidencePipeline({ store, instance: 'http-test-gateway' });
   const approvals = new EventSourcedApprovalGate({ eventStore: store, instance: 'http-test-gateway', pollIntervalMs: 50 });
@@ -188,7 +189,7 @@ export async function startFixture(options: { strict?: boolean; extraConnections
     async token(client = 'agent') {
       const cached = tokens.get(client);
       if (cached) return cached;
-      const issued = await oidc.issueToken({ clientId: client === 'agent' ? 'agent-7' : 'ops-1' });
+      const issued = await oidc.issueToken({ clientId: client === 'agent' ? 'agent-7' : client === 'agent-2' ? 'agent-8' : 'ops-1' });
       tokens.set(client, issued.accessToken);
       return issued.accessToken;
     },
