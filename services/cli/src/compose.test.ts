@@ -144,14 +144,18 @@ describe('compose.yaml (distributed deployment)', () => {
     });
   });
 
-  it('the projector and the api share one data directory on one volume (the evidence log is an SQLite file there, with its keys)', () => {
+  it('the projector and the api share no data directory: the evidence log is in PostgreSQL, each keeps its keys on its own volume', () => {
     const projector = compose.services['projector']!;
     const api = compose.services['api']!;
-    const dataDir = configOf(projector).config.dataDir;
-    expect(configOf(api).config.dataDir).toBe(dataDir);
-    const volumeAt = (service: ComposeService) => (service.volumes ?? []).find((v) => v.split(':')[1] === dataDir)?.split(':')[0];
+    const volumeAt = (service: ComposeService) => (service.volumes ?? []).find((v) => v.split(':')[1] === configOf(service).config.dataDir)?.split(':')[0];
     expect(volumeAt(projector)).toBeDefined();
-    expect(volumeAt(api)).toBe(volumeAt(projector));
+    expect(volumeAt(api)).toBeDefined();
+    expect(volumeAt(api)).not.toBe(volumeAt(projector));
+    for (const service of [projector, api]) {
+      const { evidence, eventStore } = configOf(service).config;
+      expect(evidence.store).toMatchObject({ kind: 'postgres', schema: 'custodian_evidence', connectionString: { fromEnv: 'EVENT_STORE_URL' } });
+      expect(eventStore).toMatchObject({ kind: 'postgres', connectionString: { fromEnv: 'EVENT_STORE_URL' } });
+    }
   });
 
   it('creates topics that a single broker can hold (one replica, one in sync)', () => {

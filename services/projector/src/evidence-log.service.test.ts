@@ -11,7 +11,8 @@ import { configuredEvidence } from '@custodian/evidence-host';
 import { createLogger } from '@custodian/observability';
 import { startNestService, type RunningNestService } from '@custodian/observability/nest';
 import { parseConfig } from '@custodian/runtime-config';
-import { ProjectorModule } from './index.js';
+import { EvidenceLogService, ProjectorModule, type EvidenceLogStatus } from './index.js';
+import type { EventStore, SubscribeToAllOptions } from '@custodian/event-store';
 
 const dir = mkdtempSync(join(tmpdir(), 'custodian-projector-evidence-'));
 const logLines: string[] = [];
@@ -62,5 +63,74 @@ describe('projector evidence log', () => {
     expect(found?.note).toMatch(/^projector\.test\/evidence\n3\n/);
     const logs = logLines.join('');
     expect(logs).not.toContain('PRIVATE+KEY');
+  });
+});
+
+describe('projector evidence log: a failed projection', () => {
+  it('opens the log again after a delay and goes on from what it recorded', async () => {
+    const restartDir = mkdtempSync(join(tmpdir(), 'custodian-projector-restart-'));
+    const restartStore = await SqliteEventStore.open({ path: join(restartDir, 'events.sqlite'), pollIntervalMs: 20 });
+    const lines: string[] = [];
+    const logger = createLogger({ service: 'projector', level: 'info', destination: { write: (s: string) => void lines.push(s) } });
+    // The first subscription fails at its first event (as a read from an unreachable database would).
+    let failures = 0;
+    const flaky: EventStore = Object.assign(Object.create(restartStore) as EventStore, {
+      subscribeToAll: (options: SubscribeToAllOptions) =>
+        restartStore.subscribeToAll({
+          ...options,
+          handler: async (recorded) => {
+            if (failures === 0) {
+              failures += 1;
+              throw new Error('read all: timeout exceeded when trying to connect');
+            }
+            return options.handler(recorded);
+          },
+        }),
+    });
+    const status: EvidenceLogStatus = {};
+    const evidence = configuredEvidence(parseConfig(`dataDir: ${restartDir}\nevidence:\n  origin: projector.test/restart\n`, { env: {}, cwd: restartDir }), {});
+    const service = new EvidenceLogService({ evidence, eventStore: flaky, logger, status });
+    try {
+      await service.onApplicationBootstrap();
+      const factory = new EventFactory({ service: 'gateway', instance: 'test' });
+      for (let i = 0; i < 3; i++) {
+        await restartStore.append(`policy-r${i}`, [factory.create({ type: 'policy.activated', stream: `policy-r${i}`, sequence: 0, identity: null, payload: { policyName: `r${i}`, version: 1, digest: 'a'.repeat(64), source: 'x', rules: 1 } })], { expectedRevision: 'no-stream' });
+      }
+      const deadline = Date.now() + 30_000;
+      while (!lines.join('').includes('evidence log projection stopped; restarting it') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(failures).toBe(1);
+      while ((service.projection?.size ?? 0) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await service.projection?.caughtUp();
+      expect(service.projection?.size).toBe(3);
+      expect(status.failure).toBeUndefined();
+      expect(lines.join('')).toContain('evidence log projection restarted');
+    } finally {
+      await service.beforeApplicationShutdown();
+      await restartStore.close();
+      rmSync(restartDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('projector evidence log: its database unreachable at start', () => {
+  it('starts not ready and keeps trying, instead of exiting; a shutdown stops the attempts', async () => {
+    const unreachableDir = mkdtempSync(join(tmpdir(), 'custodian-projector-unreachable-'));
+    const unreachableStore = await SqliteEventStore.open({ path: join(unreachableDir, 'events.sqlite'), pollIntervalMs: 20 });
+    const lines: string[] = [];
+    const logger = createLogger({ service: 'projector', level: 'info', destination: { write: (s: string) => void lines.push(s) } });
+    // Port 1 on loopback: nothing listens there.
+    const loadedConfig = parseConfig(`dataDir: ${unreachableDir}\nevidence:\n  store: { kind: postgres, connectionString: { fromEnv: EVIDENCE_DB_URL } }\n`, { env: {}, cwd: unreachableDir });
+    const status: EvidenceLogStatus = {};
+    const service = new EvidenceLogService({ evidence: configuredEvidence(loadedConfig, { EVIDENCE_DB_URL: 'postgres://custodian@127.0.0.1:1/custodian' }), eventStore: unreachableStore, logger, status });
+    try {
+      await service.onApplicationBootstrap();
+      expect(service.projection).toBeUndefined();
+      expect(status.failure).toMatchObject({ code: 'EVIDENCE_LOG_UNAVAILABLE' });
+      expect(lines.join('')).toContain('evidence log database unavailable at start; trying again');
+    } finally {
+      await service.beforeApplicationShutdown();
+      await unreachableStore.close();
+      rmSync(unreachableDir, { recursive: true, force: true });
+    }
   });
 });

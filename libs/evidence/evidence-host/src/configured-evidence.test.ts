@@ -61,6 +61,21 @@ describe('configuredEvidence', () => {
     expect(() => configuredEvidence(config('evidence:\n  origin: host.test/evidence\n  attestationKey: { fromEnv: PACK_KEY }\n'), { PACK_KEY: log.skey.reveal() }).loadAttestationSigner()).toThrow(/named host\.test\/evidence, the log's origin/);
   });
 
+  it('puts the log in PostgreSQL with evidence.store (file or environment), its URL only by reference when it carries a password', async () => {
+    const env = { CUSTODIAN_EVIDENCE__STORE__KIND: 'postgres', CUSTODIAN_EVIDENCE__STORE__CONNECTION_STRING__FROM_ENV: 'EVIDENCE_DB_URL' };
+    const loaded = parseConfig(`dataDir: ${join(dir, 'data')}\n`, { env, cwd: dir });
+    expect(loaded.config.evidence.store).toEqual({ kind: 'postgres', connectionString: { fromEnv: 'EVIDENCE_DB_URL' }, schema: 'custodian_evidence', migrate: true });
+    const password = 'evidence-host-test-secret';
+    // Port 1 on loopback: nothing listens, so the open fails fast, naming the schema and not the URL.
+    const evidence = configuredEvidence(loaded, { EVIDENCE_DB_URL: `postgres://custodian:${password}@127.0.0.1:1/custodian` });
+    expect(evidence.store).toBe('postgres (schema custodian_evidence)');
+    const opening = evidence.openState();
+    await expect(opening).rejects.toMatchObject({ code: 'EVIDENCE_LOG_UNAVAILABLE', message: expect.stringContaining('schema "custodian_evidence"') });
+    await expect(opening).rejects.not.toThrow(password);
+    expect(() => config(`evidence:\n  store: { kind: postgres, connectionString: "postgres://u:${password}@db/custodian" }\n`)).toThrow(/evidence\.store/);
+    expect(configuredEvidence(config(''), {}).store).toBe(`sqlite ${join(dir, 'data', 'evidence.sqlite')}`);
+  });
+
   it('refuses a vkey-shaped previous key that is not one', () => {
     expect(() => config('evidence:\n  previousKeys: ["not a key"]\n')).toThrow(/evidence\.previousKeys\.0/);
   });

@@ -1,9 +1,11 @@
-// The `evidence` config section turned into what the projector, the API and the CLI need. The
-// signing key is read at the point of use (resolveSecret), never stored in the config object.
+// The `evidence` config section turned into what the projector, the API and the CLI need: the
+// log's state in SQLite (embedded) or PostgreSQL (evidence.store, distributed). The signing key
+// is read at the point of use (resolveSecret), never stored in the config object.
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { EvidenceError, loadOrCreateKeyFile, signerFromSkey, verifierFromVkey, type CheckpointPolicy, type EvidenceLogState } from '@custodian/evidence';
 import { SqliteEvidenceLogState } from '@custodian/evidence/sqlite';
+import { PostgresEvidenceLogState } from '@custodian/evidence-log-postgres';
 import { resolveSecret, type LoadedConfig } from '@custodian/runtime-config';
 import type { Ed25519NoteSigner, NoteVerifier } from '@custodian/transparency-log';
 
@@ -24,7 +26,10 @@ export interface LoadedSigner {
 
 export interface ConfiguredEvidence {
   readonly origin: string;
+  /** The SQLite file of the log (used when `store` is `sqlite`). */
   readonly statePath: string;
+  /** Where the log's state lives, for messages: `sqlite <path>` or `postgres (schema <name>)`; never a connection string. */
+  readonly store: string;
   readonly policy: CheckpointPolicy;
   readonly maxCheckpointDelaySeconds: number;
   readonly previousKeys: readonly string[];
@@ -78,6 +83,7 @@ export function configuredEvidence(loaded: LoadedConfig, env: Readonly<Record<st
     loadAttestationSigner,
     origin: settings.origin,
     statePath,
+    store: settings.store.kind === 'postgres' ? `postgres (schema ${settings.store.schema})` : `sqlite ${statePath}`,
     policy: { everyEvents: settings.checkpoint.everyEvents, everySeconds: settings.checkpoint.everySeconds },
     maxCheckpointDelaySeconds: settings.checkpoint.maxDelaySeconds,
     previousKeys: settings.previousKeys,
@@ -86,6 +92,17 @@ export function configuredEvidence(loaded: LoadedConfig, env: Readonly<Record<st
     maskingRules: settings.maskingRules,
     loadSigner,
     openState: async () => {
+      const store = settings.store;
+      if (store.kind === 'postgres') {
+        // Resolved here, at the point of use, so the secret never sits in the config object.
+        return PostgresEvidenceLogState.open({
+          connectionString: resolveSecret(store.connectionString, { env, baseDir: loaded.baseDir }),
+          origin: settings.origin,
+          schema: store.schema,
+          migrate: store.migrate,
+          ...(store.writerRole === undefined ? {} : { writerRole: store.writerRole }),
+        });
+      }
       mkdirSync(dirname(statePath), { recursive: true });
       return SqliteEvidenceLogState.open({ path: statePath, origin: settings.origin });
     },

@@ -2,6 +2,8 @@ export type EvidenceErrorCode =
   | 'EVIDENCE_CANONICALIZATION_FAILED'
   | 'EVIDENCE_LOG_STATE_CORRUPT'
   | 'EVIDENCE_LOG_CLOSED'
+  /** The log's database cannot be reached (PostgreSQL state); nothing is known to be wrong with the log. */
+  | 'EVIDENCE_LOG_UNAVAILABLE'
   | 'EVIDENCE_KEY_INVALID'
   | 'EVIDENCE_COSIGNATURE_REJECTED'
   | 'EVIDENCE_CATALOGUE_INVALID'

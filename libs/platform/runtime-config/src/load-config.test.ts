@@ -55,6 +55,7 @@ describe('loadConfig defaults (embedded deployment)', () => {
       evidence: {
         origin: 'custodian.local/evidence',
         path: 'evidence.sqlite',
+        store: { kind: 'sqlite' },
         previousKeys: [],
         checkpoint: { everyEvents: 1000, everySeconds: 60, maxDelaySeconds: 300 },
         witnesses: [],

@@ -5,7 +5,8 @@ import { hashLeaf, MerkleTree, TreeSizeConflictError } from '@custodian/transpar
 import { describeTreeStorageContract } from '@custodian/transparency-log/testing';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { LeafRecord } from '../evidence-log-state.js';
+import type { EvidenceLogState, LeafRecord } from '../evidence-log-state.js';
+import { CONTRACT_ORIGIN, describeEvidenceLogStateContract } from '../testing/evidence-log-state-contract.js';
 import { SqliteEvidenceLogState } from './sqlite-evidence-log-state.js';
 
 const ORIGIN = 'test.example/state';
@@ -17,6 +18,26 @@ describeTreeStorageContract('SqliteEvidenceLogState.treeStorage (writer thread)'
   return {
     storage: state.treeStorage,
     cleanup: async () => {
+      await state.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describeEvidenceLogStateContract('SqliteEvidenceLogState', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'evidence-state-contract-'));
+  const path = join(dir, 'evidence.sqlite');
+  const state = await SqliteEvidenceLogState.open({ path, origin: CONTRACT_ORIGIN });
+  const others: EvidenceLogState[] = [];
+  return {
+    state,
+    reopen: async (origin) => {
+      const other = await SqliteEvidenceLogState.open({ path, origin });
+      others.push(other);
+      return other;
+    },
+    cleanup: async () => {
+      for (const other of others) await other.close();
       await state.close();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -468,9 +468,13 @@ export interface EvidenceConfig {
    */
   origin: string;
   /**
-   * SQLite file of the log (tree nodes, leaf records, checkpoints, cosignatures). Relative paths resolve against dataDir.
+   * SQLite file of the log (tree nodes, leaf records, checkpoints, cosignatures) when evidence.store.kind is sqlite. Relative paths resolve against dataDir.
    */
   path: string;
+  /**
+   * Where the log's state lives: SQLite at evidence.path (embedded; the default), or PostgreSQL, which the projector writes and the api and the CLI read from any host (distributed deployment: no shared data directory).
+   */
+  store: SqliteEvidenceStoreConfig | PostgresEvidenceStoreConfig;
   signingKey?: SecretRef;
   attestationKey?: SecretRef;
   /**
@@ -490,6 +494,37 @@ export interface EvidenceConfig {
    * Masking rule ids in force: each that never fired in a period is a finding.
    */
   maskingRules: string[];
+}
+/**
+ * The evidence log in the SQLite file evidence.path (the projector and the api then share a data directory).
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "SqliteEvidenceStoreConfig".
+ */
+export interface SqliteEvidenceStoreConfig {
+  kind: "sqlite";
+}
+/**
+ * The evidence log in PostgreSQL (libs/evidence/evidence-log-postgres): append-only enforced by the database; shared by the projector (writer), the api and the CLI.
+ *
+ * This interface was referenced by `CustodianConfig`'s JSON-Schema
+ * via the `definition` "PostgresEvidenceStoreConfig".
+ */
+export interface PostgresEvidenceStoreConfig {
+  kind: "postgres";
+  connectionString: CredentialFreeUrlOrSecret;
+  /**
+   * PostgreSQL schema holding the log's tables (one log per schema, claimed for evidence.origin).
+   */
+  schema: string;
+  /**
+   * Create or upgrade the schema at start (needs DDL rights). Services connecting as a writer role set false.
+   */
+  migrate: boolean;
+  /**
+   * When migrating: the role the projector and the api connect as gets what they need (insert, read, delivery flags, cosignatures) and never UPDATE or DELETE of the log.
+   */
+  writerRole?: string;
 }
 /**
  * Sign a checkpoint every N events or T seconds after the first unsigned event, whichever comes first.
