@@ -39,6 +39,7 @@ import {
   type PostgresSessionLimits,
   type UpstreamTarget,
 } from './gateway-options.js';
+import { OffloadPool, type OffloadPoolStats } from './offload/offload-pool.js';
 import { ProxySession } from './proxy-session.js';
 import { SocketClosedError, SocketFrameReader } from './socket-frame-reader.js';
 import { cancelUpstream, connectUpstream } from './upstream-connection.js';
@@ -164,6 +165,8 @@ export class PostgresGateway {
   private readonly maxMessageBytes: number;
   private readonly limits: PostgresSessionLimits;
   private readonly tokenExpirySkewMs: number;
+  /** Worker threads for large statements and values, shared by every session (started on first use). */
+  private readonly offload: OffloadPool;
   /** Connections not yet authenticated: in total and per client address (without port). */
   private unauthenticated = 0;
   private readonly unauthenticatedByAddress = new Map<string, number>();
@@ -178,6 +181,7 @@ export class PostgresGateway {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     this.tokenExpirySkewMs = options.tokenExpirySkewMs ?? 30_000;
+    this.offload = new OffloadPool(options.offload);
     const byName = new Map<string, PostgresConnection>();
     for (const connection of options.connections) {
       if (byName.has(connection.name)) throw new PostgresGatewayError('GATEWAY_CONFIG_INVALID', `connection ${connection.name} is configured twice`);
@@ -241,7 +245,13 @@ export class PostgresGateway {
     await Promise.all([...this.liveSessions()].map((live) => live.proxy.shutdown()));
     for (const socket of this.sockets) socket.destroy();
     for (const catalog of this.catalogs.values()) catalog.close();
+    await this.offload.close();
     await closed;
+  }
+
+  /** What the worker threads for large statements and values did (completed, refused by reason). */
+  get offloadStats(): OffloadPoolStats {
+    return this.offload.stats;
   }
 
   private accept(socket: Socket): void {
@@ -516,6 +526,7 @@ export class PostgresGateway {
       logger: this.logger,
       maxMessageBytes: this.maxMessageBytes,
       limits: this.limits,
+      offload: this.offload,
       readOnly,
       searchSchemas: ['pg_catalog', sqlSchema],
       onEnded: () => {
