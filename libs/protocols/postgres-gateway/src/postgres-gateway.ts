@@ -27,7 +27,7 @@ import {
 } from '@custodian/postgres-wire';
 import { acceptTls } from '@custodian/gateway-kit';
 import { sqlLanguage, sqlWritesPermitted } from '@custodian/policy-languages';
-import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
+import { SessionRefusal, watchTokenActivity, type AuthorizedClient, type PipelineSession } from '@custodian/session-pipeline';
 import { CatalogResolver } from './catalog.js';
 import { PostgresGatewayError } from './gateway-errors.js';
 import {
@@ -418,6 +418,7 @@ export class PostgresGateway {
     const connection = this.connections.get(connectionName);
     let session: PipelineSession;
     let tokenExpiresAt: Date;
+    let authorizedClient: AuthorizedClient;
     try {
       const authorized = await pipeline.authenticate({
         protocol: 'postgres',
@@ -430,6 +431,7 @@ export class PostgresGateway {
         signal: deadline,
       });
       token = '';
+      authorizedClient = authorized;
       tokenExpiresAt = authorized.verified.expiresAt;
       authenticated();
       session = await pipeline.openSession(authorized, { address: clientAddress, tls, ...(parameters.has('application_name') ? { application: parameters.get('application_name')! } : {}) });
@@ -531,6 +533,7 @@ export class PostgresGateway {
       searchSchemas: ['pg_catalog', sqlSchema],
       onEnded: () => {
         clearTimeout(expiry);
+        activity.stop();
         this.forget(processId, secretKey);
         release();
       },
@@ -539,6 +542,8 @@ export class PostgresGateway {
     // The session lasts as long as its token (plus the allowed clock skew), not longer.
     const expiry = setTimeout(() => void proxy.tokenExpired(tokenExpiresAt), Math.min(Math.max(0, tokenExpiresAt.getTime() + this.tokenExpirySkewMs - Date.now()), 0x7fffffff));
     expiry.unref();
+    // An opaque token is asked about again periodically: revoked at the issuer (or the issuer unreachable), the session ends.
+    const activity = watchTokenActivity(authorizedClient, (error) => void proxy.tokenInactive(error));
     const entry: LiveSession = { secretKey, target, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session };
     this.live.set(processId, [...(this.live.get(processId) ?? []), entry]);
     this.logger.info({ sessionId: session.id, connection: connection.name, subject: session.identity.subject, tls, readOnly }, 'postgres session opened');

@@ -1548,6 +1548,23 @@ export class ProxySession {
     await this.end('error', 'TOKEN_EXPIRED');
   }
 
+  /**
+   * Token introspection says the session's token is no longer active (revoked at the issuer), or
+   * the issuer could not be asked (fail closed): the session ends as it does at the token's expiry.
+   */
+  async tokenInactive(error: { readonly code: string }): Promise<void> {
+    if (this.ended) return;
+    const unavailable = error.code === 'IDP_UNAVAILABLE';
+    const message = unavailable
+      ? 'the issuer could not confirm that the access token of this session is still active (introspection failed): reconnect with a fresh token'
+      : `the access token of this session is no longer active (${error.code === 'TOKEN_INACTIVE' ? 'revoked at the issuer' : error.code}): reconnect with a fresh token`;
+    this.context.logger.info({ sessionId: this.session.id, code: error.code }, 'postgres session ended: token no longer active');
+    this.flushClient();
+    this.sendClient(encodeErrorResponse({ severity: 'FATAL', code: SqlState.InvalidAuthorizationSpecification, message }), 'ErrorResponse');
+    this.flushClient();
+    await this.end('error', unavailable ? 'TOKEN_INTROSPECTION_UNAVAILABLE' : error.code === 'TOKEN_INACTIVE' ? 'TOKEN_INACTIVE' : error.code);
+  }
+
   /** The gateway is shutting down: tell the client and end. */
   async shutdown(): Promise<void> {
     if (this.ended) return;
