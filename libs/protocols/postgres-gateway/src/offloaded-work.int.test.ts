@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustodianEvent } from '@custodian/event-contracts';
 import { PostgresGateway } from './postgres-gateway.js';
 import { RawClient } from './testing/raw-client.js';
-import { sessionEvents, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
+import { psql, sessionEvents, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
 
 let fixture: GatewayFixture;
 /** A second gateway on the same pipeline and database whose workers get 1 ms per task: every offloaded task is refused. */
@@ -116,6 +116,23 @@ describe('large statements and values are worked on in worker threads', () => {
     const masked = ofType(events, 'data.masked').flatMap((e) => e.payload.maskings);
     expect(masked.some((m) => m.detector === 'email')).toBe(true);
     expect(masked.some((m) => m.detector === 'card')).toBe(true);
+  });
+
+  it('COPY data longer than inlineWorkBytes is masked in slices, both ways, as a short message is', async () => {
+    const token = await fixture.token('agent');
+    const out = await psql(fixture, token, "COPY (SELECT repeat('lorem ipsum ', 2000) || ' mail frank@example.com') TO STDOUT;\n", { env: { PGAPPNAME: 'offload-copy-out' }, extraArgs: ['-q'] });
+    expect(out.stderr).toBe('');
+    expect(out.stdout.trimEnd()).toBe(`${'lorem ipsum '.repeat(2000)} mail [REDACTED:pii-detectors]`);
+    // A tag of this run: the count reads only this run's rows.
+    const tag = `run${Date.now().toString(36)}`;
+    const rows = `${Array.from({ length: 300 }, (_, i) => `${i}\t${tag} padding padding card 4111-1111-1111-1111`).join('\n')}\n`;
+    const into = await psql(fixture, token, `COPY scratch FROM STDIN;\n${rows}\\.\nSELECT count(*) FROM scratch WHERE payload LIKE '${tag} %4111-1111-1111-1111';\n`, { env: { PGAPPNAME: 'offload-copy-in' }, extraArgs: ['-q'] });
+    expect(into.stderr).toBe('');
+    // Forwarded as sent; recorded masked.
+    expect(into.stdout.trim()).toBe('300');
+    const events = await sessionOf('offload-copy-in');
+    expect(JSON.stringify(events)).not.toContain('4111-1111-1111-1111');
+    expect(JSON.stringify(await sessionOf('offload-copy-out'))).not.toContain('frank@example.com');
   });
 
   it('when the workers cannot do the work in time: the statement is refused with a clear error and recorded, a value is replaced, short work goes on', async () => {

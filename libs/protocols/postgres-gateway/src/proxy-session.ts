@@ -433,9 +433,7 @@ export class ProxySession {
       case FrontendType.CopyData: {
         if (this.copyInHold) return this.holdCopyData(this.copyInHold, frame);
         this.copyInMasker ??= { masker: this.masking.createStreamMasker('copy-in'), decoder: new TextDecoder('utf-8', { fatal: false }) };
-        const masked = this.copyInMasker.masker.push(this.copyInMasker.decoder.decode(frame.body, { stream: true }));
-        this.sendUpstream(frame.raw, encodeCopyData(Buffer.from(masked, 'utf8')), 'CopyData');
-        return undefined;
+        return this.maskStream(this.copyInMasker, frame.body, (masked) => this.sendUpstream(frame.raw, encodeCopyData(Buffer.from(masked, 'utf8')), 'CopyData'));
       }
       case FrontendType.CopyDone:
       case FrontendType.CopyFail: {
@@ -728,10 +726,33 @@ export class ProxySession {
     if (hold.sample.length < COPY_SAMPLE_CHARS) hold.sample += frame.body.subarray(0, COPY_SAMPLE_CHARS - hold.sample.length).toString('utf8');
     // Recorded as it arrives (masked by the detectors), sent upstream only when approved.
     this.copyInMasker ??= { masker: this.masking.createStreamMasker('copy-in'), decoder: new TextDecoder('utf-8', { fatal: false }) };
-    const masked = this.copyInMasker.masker.push(this.copyInMasker.decoder.decode(frame.body, { stream: true }));
-    this.flushUpstream();
-    this.session.recordFrame('client-to-upstream', 'CopyData (held for approval)', encodeCopyData(Buffer.from(masked, 'utf8')), { byteLength: frame.raw.length });
-    return undefined;
+    return this.maskStream(this.copyInMasker, frame.body, (masked) => {
+      this.flushUpstream();
+      this.session.recordFrame('client-to-upstream', 'CopyData (held for approval)', encodeCopyData(Buffer.from(masked, 'utf8')), { byteLength: frame.raw.length });
+    });
+  }
+
+  /**
+   * Pushes COPY data through a stream masker. A message longer than `inlineWorkBytes` is pushed in
+   * slices of that size with a turn of the event loop between them (issue 19 §3): the detectors'
+   * time on one large message is spread out, so other sessions are served in between. The stream
+   * masker's output is the same whatever the slicing.
+   */
+  private maskStream(stream: { readonly masker: StreamMasker; readonly decoder: TextDecoder }, body: Buffer, done: (masked: string) => void): Promise<void> | undefined {
+    const slice = Math.max(1024, this.context.limits.inlineWorkBytes);
+    if (body.length <= slice || this.masking.detection.compiled.length === 0) {
+      done(stream.masker.push(stream.decoder.decode(body, { stream: true })));
+      return undefined;
+    }
+    return (async () => {
+      const parts: string[] = [];
+      for (let offset = 0; offset < body.length; offset += slice) {
+        if (offset > 0) await new Promise((resolve) => setImmediate(resolve));
+        if (this.ended) return;
+        parts.push(stream.masker.push(stream.decoder.decode(body.subarray(offset, offset + slice), { stream: true })));
+      }
+      done(parts.join(''));
+    })();
   }
 
   private endHeldCopy(hold: CopyInHold, frame: Frame): Promise<void> | undefined {
@@ -1341,9 +1362,9 @@ export class ProxySession {
           this.sendClient(frame.raw, 'CopyData');
           return undefined;
         }
-        const out = copy.masker.push(copy.decoder.decode(frame.body, { stream: true }));
-        if (out !== '') this.sendClient(encodeCopyData(Buffer.from(out, 'utf8')), 'CopyData');
-        return undefined;
+        return this.maskStream(copy, frame.body, (out) => {
+          if (out !== '') this.sendClient(encodeCopyData(Buffer.from(out, 'utf8')), 'CopyData');
+        });
       }
       case BackendType.CopyDone: {
         const copy = this.copyOut;
