@@ -1259,7 +1259,7 @@ export class ProxySession {
       case BackendType.DataRow: {
         const plan = head?.kind === 'execute' ? this.portalPlans.get(head.portal) : head?.kind === 'query' ? this.currentPlan : undefined;
         if (!plan) throw new WireProtocolError('WIRE_MALFORMED', 'DataRow without a row description: refusing to forward unmasked rows');
-        if (frame.body.length > this.context.limits.inlineWorkBytes && !plan.passthrough) return this.maskRowOffThread(frame, plan, this.findingsOf(head)!);
+        if (frame.body.length > this.context.limits.inlineWorkBytes && !plan.passthrough) return this.maskLongRow(frame, plan, this.findingsOf(head)!);
         this.sendClient(maskDataRow(frame, plan, this.masking, this.findingsOf(head)!, this.context.limits), 'DataRow');
         return undefined;
       }
@@ -1382,42 +1382,53 @@ export class ProxySession {
   }
 
   /**
-   * A row with a value longer than `inlineWorkBytes`: the long values are scanned in worker threads
-   * (issue 19 §3), the short ones here. The row is masked twice with the same code: first to collect
-   * the long texts in the order the masking reads them, then with their results in that order. A
-   * value the workers could not scan (saturated, over budget) is replaced, as an oversized one is.
+   * A row longer than `inlineWorkBytes`: masked here, except its values longer than that, which are
+   * scanned in worker threads (issue 19 §3). A first pass masks the short values and collects the
+   * long texts in the order the masking reads them; without any, its result is the row (no second
+   * pass, no promise). Otherwise the long texts go to the workers and the row is masked again with
+   * their results in that order. A value the workers could not scan (saturated, over budget) is
+   * replaced, as an oversized one is.
    */
-  private async maskRowOffThread(frame: Frame, plan: RowPlan, findings: MaskingFindings): Promise<void> {
+  private maskLongRow(frame: Frame, plan: RowPlan, findings: MaskingFindings): Promise<void> | undefined {
     const inline = this.context.limits.inlineWorkBytes;
     const masking = this.masking;
+    const inlineScanner = inlineValueScanner(masking);
     const long: { readonly as: 'text' | 'json'; readonly text: string; readonly field: string }[] = [];
-    const collect = (as: 'text' | 'json') => (text: string, field: string): string => {
-      if (text.length > inline) long.push({ as, text, field });
+    const collect = (as: 'text' | 'json') => (text: string, field: string, into: MaskingFindings): string => {
+      if (text.length <= inline) return inlineScanner[as](text, field, into);
+      long.push({ as, text, field });
       return text;
     };
-    maskDataRow(frame, plan, masking, new MaskingFindings(), this.context.limits, { text: collect('text'), json: collect('json') });
-    const results = await Promise.all(
-      long.map(({ as, text, field }) =>
-        this.context.offload.mask(this.session.id, masking, as, text, field).catch((error: unknown) => {
-          if (error instanceof OffloadRefusal) return error;
-          throw error;
-        }),
-      ),
-    );
-    if (this.ended) return;
-    const inlineScanner = inlineValueScanner(masking);
-    let next = 0;
-    const take = (as: 'text' | 'json') => (text: string, field: string, into: MaskingFindings): string => {
-      if (text.length <= inline) return inlineScanner[as](text, field, into);
-      const result = results[next++];
-      if (result === undefined || result instanceof OffloadRefusal) {
-        into.add(field, VALUE_LIMIT_RULE);
-        return as === 'json' ? JSON.stringify(VALUE_LIMIT_TEXT) : VALUE_LIMIT_TEXT;
-      }
-      for (const finding of result.findings) into.add(finding.field, finding.rule, finding.detector, finding.count);
-      return result.text;
-    };
-    this.sendClient(maskDataRow(frame, plan, masking, findings, this.context.limits, { text: take('text'), json: take('json') }), 'DataRow');
+    const firstFindings = new MaskingFindings();
+    const first = maskDataRow(frame, plan, masking, firstFindings, this.context.limits, { text: collect('text'), json: collect('json') });
+    if (long.length === 0) {
+      findings.merge(firstFindings);
+      this.sendClient(first, 'DataRow');
+      return undefined;
+    }
+    return (async () => {
+      const results = await Promise.all(
+        long.map(({ as, text, field }) =>
+          this.context.offload.mask(this.session.id, masking, as, text, field).catch((error: unknown) => {
+            if (error instanceof OffloadRefusal) return error;
+            throw error;
+          }),
+        ),
+      );
+      if (this.ended) return;
+      let next = 0;
+      const take = (as: 'text' | 'json') => (text: string, field: string, into: MaskingFindings): string => {
+        if (text.length <= inline) return inlineScanner[as](text, field, into);
+        const result = results[next++];
+        if (result === undefined || result instanceof OffloadRefusal) {
+          into.add(field, VALUE_LIMIT_RULE);
+          return as === 'json' ? JSON.stringify(VALUE_LIMIT_TEXT) : VALUE_LIMIT_TEXT;
+        }
+        for (const finding of result.findings) into.add(finding.field, finding.rule, finding.detector, finding.count);
+        return result.text;
+      };
+      this.sendClient(maskDataRow(frame, plan, masking, findings, this.context.limits, { text: take('text'), json: take('json') }), 'DataRow');
+    })();
   }
 
   private errorResponse(frame: Frame, fields: Map<string, string>, head: Expectation | undefined, withholdDetail: boolean): void {
