@@ -11,7 +11,7 @@ import { RawClient } from './testing/raw-client.js';
 import { psql, sessionEvents, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
 
 let fixture: GatewayFixture;
-/** A second gateway on the same pipeline and database whose workers get 1 ms per task: every offloaded task is refused. */
+/** A second gateway on the same pipeline and database whose workers get 1 ms per task: the offloaded work below is refused. */
 let starved: PostgresGateway;
 
 beforeAll(async () => {
@@ -138,10 +138,11 @@ describe('large statements and values are worked on in worker threads', () => {
   it('when the workers cannot do the work in time: the statement is refused with a clear error and recorded, a value is replaced, short work goes on', async () => {
     const client = await RawClient.login(starved.port, await fixture.token('agent'), 'orders-prod', 'agent-7', { application_name: 'offload-starved' });
     try {
-      const refused = await client.simple(longRead(8_000));
+      // Work that takes well over 1 ms even on a quiet machine (the budget starts once the worker has loaded).
+      const refused = await client.simple(longRead(16_000));
       expect(refused.errors.map((e) => e.get('C'))).toEqual(['42501']);
       expect(refused.errors[0]!.get('M')).toContain('could not classify it within its limits');
-      const value = await client.simple("SELECT repeat('x', 3000) || ' erin@example.com' AS v, 'short bob@example.net' AS s");
+      const value = await client.simple("SELECT repeat('hello world 1234 5678 foo@bar x ', 200) || ' erin@example.com' AS v, 'short bob@example.net' AS s");
       expect(value.errors).toEqual([]);
       expect(value.rows).toEqual([['[REDACTED:custodian:value-limit]', 'short [REDACTED:pii-detectors]']]);
       expect((await client.simple('SELECT 3')).rows).toEqual([['3']]);

@@ -46,8 +46,10 @@ export interface OffloadPoolOptions {
   readonly maxQueued?: number;
   /** Tasks waiting or running for one session (default 4). */
   readonly maxPerOwner?: number;
-  /** Longest one task may run in a worker (default 10 s). */
+  /** Longest one task may run in a worker (default 10 s), counted from when the worker is ready. */
   readonly taskTimeoutMs?: number;
+  /** Longest a new worker may take to load (default 60 s; a loaded machine compiles slowly). */
+  readonly startupTimeoutMs?: number;
   /** Heap limit of each worker in MiB (default 512). */
   readonly workerHeapMb?: number;
 }
@@ -69,6 +71,8 @@ interface Job {
 
 interface Slot {
   worker: Worker | undefined;
+  /** The worker has loaded (its first message): a job's time budget starts from then. */
+  ready: boolean;
   job: Job | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Masking policy ids sent to this worker, oldest first. */
@@ -80,6 +84,7 @@ export class OffloadPool {
   private readonly maxQueued: number;
   private readonly maxPerOwner: number;
   private readonly taskTimeoutMs: number;
+  private readonly startupTimeoutMs: number;
   private readonly workerHeapMb: number;
   private readonly slots: Slot[];
   /** Waiting jobs per session; the first key with jobs is served next, then moved last (taking turns). */
@@ -98,8 +103,9 @@ export class OffloadPool {
     this.maxQueued = Math.max(1, options.maxQueued ?? 64);
     this.maxPerOwner = Math.max(1, options.maxPerOwner ?? 4);
     this.taskTimeoutMs = Math.max(1, options.taskTimeoutMs ?? 10_000);
+    this.startupTimeoutMs = Math.max(1, options.startupTimeoutMs ?? 60_000);
     this.workerHeapMb = options.workerHeapMb ?? 512;
-    this.slots = Array.from({ length: this.threads }, () => ({ worker: undefined, job: undefined, timer: undefined, sent: [] }));
+    this.slots = Array.from({ length: this.threads }, () => ({ worker: undefined, ready: false, job: undefined, timer: undefined, sent: [] }));
   }
 
   get stats(): OffloadPoolStats {
@@ -200,15 +206,30 @@ export class OffloadPool {
       this.finish(slot, job, new OffloadRefusal('OFFLOAD_FAILED', `the work could not be handed to a worker (${error instanceof Error ? error.name : 'error'})`));
       return;
     }
-    slot.timer = setTimeout(() => {
-      if (slot.job !== job) return;
-      // The parser cannot be interrupted: the worker is replaced (the next job starts a fresh one).
-      const worker = slot.worker;
-      slot.worker = undefined;
-      slot.sent = [];
-      void worker?.terminate();
-      this.finish(slot, job, new OffloadRefusal('OFFLOAD_TIMEOUT', `the work took longer than ${this.taskTimeoutMs} ms`));
-    }, this.taskTimeoutMs);
+    this.startBudget(slot, job);
+  }
+
+  /** The job's time budget, once its worker is ready (until then, the worker's startup budget). */
+  private startBudget(slot: Slot, job: Job): void {
+    clearTimeout(slot.timer);
+    const starting = !slot.ready;
+    slot.timer = setTimeout(
+      () => {
+        if (slot.job !== job) return;
+        // The parser cannot be interrupted: the worker is replaced (the next job starts a fresh one).
+        const worker = slot.worker;
+        slot.worker = undefined;
+        slot.ready = false;
+        slot.sent = [];
+        void worker?.terminate();
+        this.finish(
+          slot,
+          job,
+          starting ? new OffloadRefusal('OFFLOAD_FAILED', `the worker did not start within ${this.startupTimeoutMs} ms`) : new OffloadRefusal('OFFLOAD_TIMEOUT', `the work took longer than ${this.taskTimeoutMs} ms`),
+        );
+      },
+      starting ? this.startupTimeoutMs : this.taskTimeoutMs,
+    );
     slot.timer.unref();
   }
 
@@ -222,15 +243,23 @@ export class OffloadPool {
     // Idle workers never keep the process alive.
     worker.unref();
     slot.worker = worker;
+    slot.ready = false;
     slot.sent = [];
     worker.on('message', (reply: OffloadReply) => {
+      if (slot.worker !== worker) return;
+      if ('ready' in reply) {
+        slot.ready = true;
+        if (slot.job) this.startBudget(slot, slot.job);
+        return;
+      }
       const job = slot.job;
-      if (slot.worker !== worker || !job || reply.id !== job.id) return;
+      if (!job || reply.id !== job.id) return;
       this.finish(slot, job, reply.ok ? reply.value : new OffloadRefusal('OFFLOAD_FAILED', `the worker failed: ${reply.message}`));
     });
     const lost = (why: string): void => {
       if (slot.worker !== worker) return;
       slot.worker = undefined;
+      slot.ready = false;
       slot.sent = [];
       if (slot.job) this.finish(slot, slot.job, new OffloadRefusal('OFFLOAD_FAILED', `the worker ${why}`));
     };

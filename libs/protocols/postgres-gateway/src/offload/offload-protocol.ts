@@ -49,4 +49,8 @@ export interface MaskingPolicyMessage {
   readonly spec: MaskingPolicySpec;
 }
 
-export type OffloadReply = { readonly id: number; readonly ok: true; readonly value: ClassifyResult | OffloadedText } | { readonly id: number; readonly ok: false; readonly message: string };
+export type OffloadReply =
+  | { readonly id: number; readonly ok: true; readonly value: ClassifyResult | OffloadedText }
+  | { readonly id: number; readonly ok: false; readonly message: string }
+  /** Sent once, when the worker has loaded the parser and listens: tasks' time budgets start then. */
+  | { readonly ready: true };

@@ -84,4 +84,6 @@ if (parentPort && (workerData as { role?: unknown } | null)?.role === OFFLOAD_WO
     }
     port.postMessage(reply);
   });
+  const ready: OffloadReply = { ready: true };
+  port.postMessage(ready);
 }
