@@ -521,6 +521,10 @@ export class PostgresGateway {
     session.recordFrame('upstream-to-client', `AuthenticationOk,ParameterStatus*${upstream.parameters.size},BackendKeyData,ReadyForQuery`, greetingBytes);
     socket.write(greetingBytes);
     const leftover = reader.detach();
+    // An opaque token is asked about again periodically: revoked at the issuer (or the issuer
+    // unreachable), the session ends. Started before the proxy so that its end always stops it;
+    // the first check is an interval away, when `proxy` exists.
+    const activity = watchTokenActivity(authorizedClient, (error) => void proxy.tokenInactive(error));
     const proxy = new ProxySession(socket, upstream, leftover, {
       session,
       connection,
@@ -542,8 +546,6 @@ export class PostgresGateway {
     // The session lasts as long as its token (plus the allowed clock skew), not longer.
     const expiry = setTimeout(() => void proxy.tokenExpired(tokenExpiresAt), Math.min(Math.max(0, tokenExpiresAt.getTime() + this.tokenExpirySkewMs - Date.now()), 0x7fffffff));
     expiry.unref();
-    // An opaque token is asked about again periodically: revoked at the issuer (or the issuer unreachable), the session ends.
-    const activity = watchTokenActivity(authorizedClient, (error) => void proxy.tokenInactive(error));
     const entry: LiveSession = { secretKey, target, upstreamProcessId: upstream.processId, upstreamSecretKey: upstream.secretKey, proxy, session };
     this.live.set(processId, [...(this.live.get(processId) ?? []), entry]);
     this.logger.info({ sessionId: session.id, connection: connection.name, subject: session.identity.subject, tls, readOnly }, 'postgres session opened');
