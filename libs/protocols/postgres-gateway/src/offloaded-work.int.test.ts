@@ -118,6 +118,20 @@ describe('large statements and values are worked on in worker threads', () => {
     expect(masked.some((m) => m.detector === 'card')).toBe(true);
   });
 
+  it('an upstream error quoting a long value has the value scanned off the event loop before the client sees it', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'), 'orders-prod', 'agent-7', { application_name: 'offload-error' });
+    try {
+      const reply = await client.simple(`SELECT '${'lorem ipsum '.repeat(300)} grace@example.com'::int`);
+      expect(reply.errors.map((e) => e.get('C'))).toEqual(['22P02']);
+      expect(reply.errors[0]!.get('M')).toContain('[REDACTED:pii-detectors]');
+      expect(reply.errors[0]!.get('M')).not.toContain('grace@example.com');
+      expect((await client.simple('SELECT 4')).rows).toEqual([['4']]);
+    } finally {
+      await client.close();
+    }
+    expect(JSON.stringify(await sessionOf('offload-error'))).not.toContain('grace@example.com');
+  });
+
   it('COPY data longer than inlineWorkBytes is masked in slices, both ways, as a short message is', async () => {
     const token = await fixture.token('agent');
     const out = await psql(fixture, token, "COPY (SELECT repeat('lorem ipsum ', 2000) || ' mail frank@example.com') TO STDOUT;\n", { env: { PGAPPNAME: 'offload-copy-out' }, extraArgs: ['-q'] });

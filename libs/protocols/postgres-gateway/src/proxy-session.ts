@@ -1307,8 +1307,7 @@ export class ProxySession {
         const fields = decodeNoticeFields(frame);
         const checking = this.detailQuotesMaskedColumns(fields);
         if (checking) return checking.then((withhold) => this.errorResponse(frame, fields, head, withhold));
-        this.errorResponse(frame, fields, head, false);
-        return undefined;
+        return this.errorResponse(frame, fields, head, false);
       }
       case BackendType.ParseComplete:
       case BackendType.BindComplete:
@@ -1332,9 +1331,12 @@ export class ProxySession {
         if (head?.kind === 'execute') this.completed(this.tracker.shift());
         this.sendClient(frame.raw, backendMessageName(frame.type));
         return undefined;
-      case BackendType.NoticeResponse:
-        this.sendClient(this.maskNotice(frame, BackendType.NoticeResponse), 'NoticeResponse');
+      case BackendType.NoticeResponse: {
+        const masked = this.maskNotice(frame, BackendType.NoticeResponse);
+        if (masked instanceof Promise) return masked.then((raw) => this.sendClient(raw, 'NoticeResponse'));
+        this.sendClient(masked, 'NoticeResponse');
         return undefined;
+      }
       case BackendType.NotificationResponse: {
         const note = decodeNotification(frame);
         const payload = this.maskText(note.payload, `notification ${note.channel}`, this.findingsOf(head) ?? new MaskingFindings());
@@ -1431,8 +1433,15 @@ export class ProxySession {
     })();
   }
 
-  private errorResponse(frame: Frame, fields: Map<string, string>, head: Expectation | undefined, withholdDetail: boolean): void {
-    this.sendClient(this.maskNotice(frame, BackendType.ErrorResponse, withholdDetail), 'ErrorResponse');
+  private errorResponse(frame: Frame, fields: Map<string, string>, head: Expectation | undefined, withholdDetail: boolean): Promise<void> | undefined {
+    const masked = this.maskNotice(frame, BackendType.ErrorResponse, withholdDetail);
+    if (masked instanceof Promise) return masked.then((raw) => this.errorResponseMasked(raw, fields, head));
+    this.errorResponseMasked(masked, fields, head);
+    return undefined;
+  }
+
+  private errorResponseMasked(masked: Buffer, fields: Map<string, string>, head: Expectation | undefined): void {
+    this.sendClient(masked, 'ErrorResponse');
     const severity = fields.get('V') ?? fields.get('S');
     if (severity === 'FATAL' || severity === 'PANIC') {
       // The upstream ends the session itself (pg_terminate_backend, shutdown): its error is the
@@ -1518,7 +1527,12 @@ export class ProxySession {
     this.sendClient(frame.raw, 'RowDescription');
   }
 
-  private maskNotice(frame: Frame, type: number, withholdDetail = false): Buffer {
+  /**
+   * An upstream error or notice with the fields that can quote values masked by the detectors. A
+   * field longer than `inlineWorkBytes` (an error can quote a whole value: `'…'::int`) is scanned in a
+   * worker thread; one the workers could not scan is withheld.
+   */
+  private maskNotice(frame: Frame, type: number, withholdDetail = false): Buffer | Promise<Buffer> {
     const detecting = this.masking.detection.compiled.length > 0;
     if (!detecting && !withholdDetail) return frame.raw;
     const fields = decodeNoticeFields(frame);
@@ -1528,16 +1542,41 @@ export class ProxySession {
       changed = true;
     }
     const scratch = new MaskingFindings();
+    const long: (readonly [string, string])[] = [];
     for (const [code, value] of fields) {
       if (!detecting || !QUOTING_FIELDS.has(code)) continue;
+      if (value.length > this.context.limits.inlineWorkBytes) {
+        long.push([code, value]);
+        continue;
+      }
       const masked = this.masking.maskText(value, `error field ${code}`, scratch);
       if (masked !== value) {
         fields.set(code, masked);
         changed = true;
       }
     }
-    if (!changed) return frame.raw;
-    return type === BackendType.ErrorResponse ? encodeErrorResponse(fields) : encodeNoticeResponse(fields);
+    const encoded = (): Buffer => {
+      if (!changed) return frame.raw;
+      return type === BackendType.ErrorResponse ? encodeErrorResponse(fields) : encodeNoticeResponse(fields);
+    };
+    if (long.length === 0) return encoded();
+    const masking = this.masking;
+    return (async () => {
+      for (const [code, value] of long) {
+        let masked: string;
+        try {
+          masked = (await this.context.offload.mask(this.session.id, masking, 'text', value, `error field ${code}`)).text;
+        } catch (error) {
+          if (!(error instanceof OffloadRefusal)) throw error;
+          masked = `[withheld by the Custodian gateway: ${value.length} characters not scanned (${error.code})]`;
+        }
+        if (masked !== value) {
+          fields.set(code, masked);
+          changed = true;
+        }
+      }
+      return encoded();
+    })();
   }
 
   // ---------------------------------------------------------------------------------------------
