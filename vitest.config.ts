@@ -21,7 +21,9 @@ export default defineConfig({
     // sshd, the OIDC provider, psql, cosign, Go). `vitest run` runs both; `--project` picks one.
     projects: [
       { extends: true, test: { name: 'unit', include: TEST_FILES, exclude: [...EXCLUDED, '**/*.int.test.ts'] } },
-      { extends: true, test: { name: 'integration', include: TEST_FILES.map((glob) => glob.replace(/\.test\.ts$/, '.int.test.ts')), exclude: EXCLUDED } },
+      // Real servers on a shared 2-core machine: a failed integration test runs once more, and
+      // scripts/test-summary.ts names every test that passed only on its retry, so none is hidden.
+      { extends: true, test: { name: 'integration', include: TEST_FILES.map((glob) => glob.replace(/\.test\.ts$/, '.int.test.ts')), exclude: EXCLUDED, retry: 1 } },
     ],
     testTimeout: 60_000,
     hookTimeout: 180_000,

@@ -98,7 +98,7 @@ export async function startBenchGateway(postgres: StartedPostgres, workDir: stri
 }
 
 /** Runs psql streaming a query's result to /dev/null; resolves with seconds taken. */
-function streamThroughPsql(binDir: string, endpoint: Endpoint, password: string, sql: string): Promise<number> {
+export function streamThroughPsql(binDir: string, endpoint: Endpoint, password: string, sql: string): Promise<number> {
   const start = nowNs();
   return new Promise((resolve, reject) => {
     const child = spawn(join(binDir, 'psql'), ['-X', '-q', '-A', '-t', '-o', '/dev/null', '-v', 'ON_ERROR_STOP=1', '-h', endpoint.host, '-p', String(endpoint.port), '-U', endpoint.user, '-d', endpoint.database, '-c', sql], {
@@ -110,6 +110,11 @@ function streamThroughPsql(binDir: string, endpoint: Endpoint, password: string,
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(secondsSince(start)) : reject(new BenchmarkError('BENCH_COMMAND_FAILED', `psql exited ${code}: ${stderr.slice(-2000)}`))));
   });
+}
+
+/** The masked SELECT: one e-mail per row for the detectors, ~110 bytes per row. */
+export function maskedStreamSql(rows: number): string {
+  return `SELECT g, 'user' || g || '@example.com' AS email, repeat('x', 80) AS filler FROM generate_series(1, ${rows}) g`;
 }
 
 export interface Endpoint {
@@ -281,7 +286,7 @@ export const postgresPooling: Benchmark = {
       // 1,000,000 rows through the gateway, masked (an e-mail column the detectors rewrite), to psql
       // discarding them; peak RSS of this process (which hosts the gateway) sampled meanwhile.
       const rows = quick ? STREAM_ROWS / 4 : STREAM_ROWS;
-      const streamSql = `SELECT g, 'user' || g || '@example.com' AS email, repeat('x', 80) AS filler FROM generate_series(1, ${rows}) g`;
+      const streamSql = maskedStreamSql(rows);
       log(`streaming ${rows} rows direct and through the gateway`);
       const directSeconds = await streamThroughPsql(postgres.binDir, direct, direct.password, streamSql);
       const idleRss = process.memoryUsage().rss;

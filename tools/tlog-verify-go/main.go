@@ -2,7 +2,9 @@
 // at Custodian wrote: golang.org/x/mod/sumdb/note (signed notes), github.com/transparency-dev/merkle
 // (RFC 6962 hashing, inclusion and consistency proofs, compact ranges for Custodian's leaf-set
 // proofs) and github.com/transparency-dev/formats
-// (checkpoints, cosignature/v1, tlog-proof). It is used by the TypeScript interop tests.
+// (checkpoints, cosignature/v1, tlog-proof). With a leaf-set proof's `pack` rules (pack.go) it also
+// decides an evidence pack's completeness and recomputes its checkpoint-gap findings from the
+// signing times the checkpoints state under the log key. It is used by the TypeScript interop tests.
 //
 // Usage: tlog-verify-go <request.json>   (or "-" for stdin)
 //
@@ -62,7 +64,9 @@ type request struct {
 		// The log's switch to leaf format 2: a leaf given at or after this index as a whole event
 		// (an events.jsonl line) is hashed as its header (header.go). Absent: every leaf as given.
 		Format2From *uint64 `json:"format2From"`
-		Gaps       []struct {
+		// Pack rules checked on the leaves given (pack.go): completeness and checkpoint-gap.
+		Pack *packRules `json:"pack"`
+		Gaps []struct {
 			Begin  uint64   `json:"begin"`
 			End    uint64   `json:"end"`
 			Hashes []string `json:"hashes"`
@@ -71,9 +75,10 @@ type request struct {
 }
 
 type result struct {
-	Check string `json:"check"`
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
+	Check  string `json:"check"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
 func main() {
@@ -127,8 +132,17 @@ func run(req request) []result {
 
 	// Checkpoints: the log's signature (note.Open), then the body (formats/log).
 	checkpoints := make([]*log.Checkpoint, len(req.Checkpoints))
+	// The signing time each verified checkpoint states ("" when none), read from the signed text.
+	signedTimes := make([]string, len(req.Checkpoints))
 	for i, text := range req.Checkpoints {
 		cp, err := openCheckpoint([]byte(text), req.Origin, logVerifier)
+		if err == nil {
+			n, _ := note.Open([]byte(text), note.VerifierList(logVerifier))
+			signedTimes[i], err = signedAt(n.Text)
+			if err != nil {
+				cp = nil
+			}
+		}
 		checkpoints[i] = cp
 		add(fmt.Sprintf("checkpoint[%d]", i), err)
 		for j, vkey := range req.WitnessVkeys {
@@ -234,6 +248,7 @@ func run(req request) []result {
 		}())
 	}
 	for i, p := range req.LeafSetProofs {
+		var given []givenLeaf
 		add(fmt.Sprintf("leafSetProof[%d]", i), func() error {
 			cp, err := checkpoint(p.Checkpoint)
 			if err != nil {
@@ -266,6 +281,7 @@ func run(req request) []result {
 				if err != nil {
 					return err
 				}
+				given = append(given, givenLeaf{index: r.End(), data: data})
 				if p.Format2From != nil && r.End() >= *p.Format2From {
 					if data, err = headerLeaf(data); err != nil {
 						return fmt.Errorf("leaf %d: %w", r.End(), err)
@@ -288,6 +304,35 @@ func run(req request) []result {
 			}
 			return nil
 		}())
+		if p.Pack == nil {
+			continue
+		}
+		withDetail := func(check string, detail string, err error) {
+			add(check, err)
+			results[len(results)-1].Detail = detail
+		}
+		cp, err := checkpoint(p.Checkpoint)
+		if err != nil {
+			add(fmt.Sprintf("completeness[%d]", i), err)
+			continue
+		}
+		detail, err := checkCompleteness(p.Pack, given, cp.Size)
+		withDetail(fmt.Sprintf("completeness[%d]", i), detail, err)
+		times := make([]checkpointTime, 0, len(p.Pack.Checkpoints))
+		for _, c := range p.Pack.Checkpoints {
+			v, err := checkpoint(c)
+			if err != nil {
+				times = nil
+				break
+			}
+			times = append(times, checkpointTime{size: v.Size, signedAt: signedTimes[c]})
+		}
+		if times == nil {
+			add(fmt.Sprintf("checkpointGaps[%d]", i), errors.New("a checkpoint of the pack is not verified"))
+			continue
+		}
+		detail, err = checkGaps(p.Pack, given, times)
+		withDetail(fmt.Sprintf("checkpointGaps[%d]", i), detail, err)
 	}
 	return results
 }

@@ -161,6 +161,26 @@ describe('custodian evidence export / verify', () => {
     expect(await runCli(['verify', 'carol.tar.gz', '--custody-key', 'missing.pem'], io().io)).toBe(EXIT.usage);
   });
 
+  it('refuses a pack that does not prove its completeness unless --allow-incomplete accepts it, and says so (issue 20)', async () => {
+    // The test vector of a plain filtered pack issued instead of the headers pack its log allows.
+    const vectors = join(import.meta.dirname, '../../../schemas/evidence/test-vectors');
+    const index = JSON.parse(readFileSync(join(vectors, 'index.json'), 'utf8')) as { keys: { log: string[]; attestation: string } };
+    const pack = join(vectors, 'item2-filtered-instead-of-headers.tar.gz');
+    const pinned = ['--key', index.keys.log[0]!, '--attestation-key', index.keys.attestation];
+    const refused = io();
+    expect(await runCli(['verify', pack, ...pinned], refused.io)).toBe(EVIDENCE_EXIT.failed);
+    expect(refused.stdout()).toContain('✗ completeness');
+    expect(refused.stdout()).toContain('FAILED: completeness: NOT proven');
+    const accepted = io();
+    expect(await runCli(['verify', pack, ...pinned, '--allow-incomplete'], accepted.io)).toBe(EXIT.ok);
+    expect(accepted.stdout()).toContain('completeness: NOT proven');
+    expect(accepted.stdout()).toContain('OK, COMPLETENESS NOT PROVEN (--allow-incomplete)');
+    // A genuine pack that proves completeness is unaffected by the flag.
+    const genuine = io();
+    expect(await runCli(['verify', join(vectors, 'genuine-identity.tar.gz'), ...pinned, '--allow-incomplete'], genuine.io)).toBe(EXIT.ok);
+    expect(genuine.stdout()).toContain('OK: every signature, digest and proof holds');
+  });
+
   it('refuses bad usage with exit 2', async () => {
     const missing = io();
     expect(await runCli(['evidence', 'export', '--config', configFile, '--from', '2026-03-01T00:00:00Z'], missing.io)).toBe(EXIT.usage);

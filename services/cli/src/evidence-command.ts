@@ -39,7 +39,7 @@ Commands:
         recorded as an evidence-pack.exported event. TIME is RFC 3339 UTC, e.g. 2026-03-01T00:00:00Z.
         The pack is attested with evidence.attestationKey (default <dataDir>/evidence-attestation.skey,
         created at the first export), not the log key; its vkey is printed for auditors to pin.
-  verify FILE [--key VKEY]... [--key-file FILE]... [--attestation-key VKEY]... [--witness VKEY]... [--custody-key PEMFILE]... [--trust-pack-keys] [--json]
+  verify FILE [--key VKEY]... [--key-file FILE]... [--attestation-key VKEY]... [--witness VKEY]... [--custody-key PEMFILE]... [--trust-pack-keys] [--allow-incomplete] [--json]
         Check a pack offline (no network, no store): the DSSE signature, every digest, checkpoint
         signature, cosignature, consistency proof, the leaf-set proof of the events, every custody
         statement (custody.attested: the gateway's DSSE signature, statement = event), the
@@ -49,7 +49,13 @@ Commands:
         with --attestation-key, and the gateway's custody key (PEM) with --custody-key. Without
         --key and --attestation-key the pack's own keys are used, which proves only that the pack
         is self-consistent (anyone can sign one): exit 3 unless --trust-pack-keys says that is all
-        you want. Exit 0 when all hold against pinned keys, 1 naming the first
+        you want. A pack that does not prove it holds every event its scope selects (a filtered
+        pack without the headers of its window, or format v2) fails the completeness check:
+        whoever holds the attestation key could issue one that leaves events out. Pass
+        --allow-incomplete to accept such a pack; the verdict then says completeness is NOT
+        proven. Checkpoint-gap findings are recomputed from the signing times the checkpoints
+        state under the log key (checkpoints signed before that line: time not proven).
+        Exit 0 when all hold against pinned keys, 1 naming the first
         failure, 3 self-consistent but unpinned. Also: custodian verify FILE.
 `;
 
@@ -253,6 +259,7 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
       witness: { type: 'string', multiple: true },
       'custody-key': { type: 'string', multiple: true },
       'trust-pack-keys': { type: 'boolean' },
+      'allow-incomplete': { type: 'boolean' },
       json: { type: 'boolean' },
     });
     if (values.help === true) {
@@ -293,6 +300,7 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
       requiredWitnesses: strs(values.witness),
       trustedCustodyKeys: custodyKeys,
       trustPackKeys: values['trust-pack-keys'] === true,
+      allowIncomplete: values['allow-incomplete'] === true,
       ...(progress ? { onProgress: (done: number, total: number) => io.stderr(`\r${progressBar(done, total)}`) } : {}),
     });
     if (progress) io.stderr('\n');
@@ -309,7 +317,7 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
     if (m && report.verdict !== 'failed') {
       io.stdout(
         !report.complete
-          ? 'completeness: NOT proven (a filtered pack without event headers, or format v2): it shows what it holds, not that nothing was left out\n'
+          ? 'completeness: NOT proven (a filtered pack without event headers, or format v2; accepted because --allow-incomplete was given): it shows what it holds, not that nothing was left out\n'
           : m.coverage?.kind === 'headers'
             ? 'completeness: proven for its filter (the header of every event of the window is in the pack, and every event they select)\n'
             : 'completeness: proven (every event of the window is in the pack)\n',
@@ -322,7 +330,9 @@ export async function verifyPack(argv: readonly string[], io: CliIo): Promise<nu
       report.verdict === 'failed'
         ? `FAILED: ${report.firstFailure!.name}: ${report.firstFailure!.detail}\n`
         : report.verdict === 'verified'
-          ? 'OK: every signature, digest and proof holds\n'
+          ? report.complete
+            ? 'OK: every signature, digest and proof holds\n'
+            : 'OK, COMPLETENESS NOT PROVEN (--allow-incomplete): every signature, digest and proof holds, but nothing shows that no event of its scope was left out\n'
           : report.ok
             ? 'SELF-CONSISTENT ONLY (--trust-pack-keys): every check holds against the keys the pack carries, which anyone can make; nothing says who signed it\n'
             : 'NOT VERIFIED: every check holds, but only against keys the pack carries, which anyone can make; pin the log keys with --key/--key-file and the attestation key with --attestation-key (or pass --trust-pack-keys to accept self-consistency)\n',

@@ -38,10 +38,17 @@ export class ManualClock implements Clock {
 
 /** RFC 3339 UTC with exactly six fractional digits: `2026-11-21T18:38:29.123456Z`. */
 export function formatRfc3339Micros(micros: bigint): string {
-  const ms = Number(micros / 1000n);
   const frac = (micros % 1_000_000n).toString().padStart(6, '0');
-  return `${new Date(ms).toISOString().slice(0, 19)}.${frac}Z`;
+  // Every event is stamped: the date and time up to the second are formatted once per second.
+  const seconds = micros / 1_000_000n;
+  if (seconds !== lastSeconds || micros < 0n) {
+    lastPrefix = new Date(Number(micros / 1000n)).toISOString().slice(0, 19);
+    lastSeconds = micros < 0n ? -1n : seconds;
+  }
+  return `${lastPrefix}.${frac}Z`;
 }
+let lastSeconds = -1n;
+let lastPrefix = '';
 
 /** Parses an envelope timestamp back to microseconds since the epoch. */
 export function parseRfc3339Micros(value: string): bigint {

@@ -57,3 +57,44 @@ describe('EventFactory: validated once, when made', () => {
     expect(() => assertValidEvent(forged)).toThrow(EventContractError);
   });
 });
+
+describe('EventFactory: a base64 field from bytes', () => {
+  const factory = new EventFactory({ service: 'gateway', instance: 'gw-1' }, new ManualClock(new Date('2026-11-21T18:00:00Z')));
+  const frame = (bytes: Uint8Array, messageType = 'DataRow', data = '') =>
+    factory.create({
+      type: 'frame.recorded',
+      stream: `session-${sessionId}`,
+      sequence: 0,
+      identity: { ...agent, groups: [...agent.groups] },
+      payload: { sessionId, direction: 'upstream-to-client', offsetMicros: 7, messageType, data, byteLength: bytes.length, truncated: false },
+      base64: { field: 'data', bytes },
+    });
+
+  it('makes the same event and JSON as with the text in the payload, for any bytes and any view of them', () => {
+    const backing = Buffer.alloc(70_000);
+    for (let i = 0; i < backing.length; i++) backing[i] = (i * 7919) % 256;
+    for (const bytes of [new Uint8Array(0), Buffer.from('"\\\u0000</script>'), backing, backing.subarray(3, 65_539), new Uint8Array(backing.buffer, backing.byteOffset + 1, 5)]) {
+      const event = frame(bytes, 'Data"Row\\');
+      expect(event.payload.data).toBe(Buffer.from(bytes).toString('base64'));
+      // Where the caller put the field, the factory kept it.
+      expect(Object.keys(event.payload)).toEqual(['sessionId', 'direction', 'offsetMicros', 'messageType', 'data', 'byteLength', 'truncated']);
+      expect(factoryEventJson(event)).toBe(JSON.stringify(event));
+      expect(JSON.parse(factoryEventJson(event)!)).toEqual(event);
+      expect(Object.isFrozen(event.payload)).toBe(true);
+    }
+  });
+
+  it('replaces whatever the payload held in the field, and validates the result', () => {
+    const event = frame(Buffer.from('abc'), 'Query', 'not base64 and ignored');
+    expect(event.payload.data).toBe('YWJj');
+    expect(factoryEventJson(event)).toBe(JSON.stringify(event));
+    // The bytes are still bounded by the contract (1 MiB of data, as base64).
+    expect(() => frame(Buffer.alloc(1_048_579))).toThrow(EventContractError);
+  });
+
+  it('a payload value that looks like the placeholder cannot move the bytes elsewhere', () => {
+    const event = frame(Buffer.from('xyz'), '\u0000custodian-base64-');
+    expect(event.payload.messageType).toBe('\u0000custodian-base64-');
+    expect(factoryEventJson(event)).toBe(JSON.stringify(event));
+  });
+});

@@ -4,6 +4,7 @@ import type { CustodianEvent, EventType } from './envelope.js';
 import { EventContractError, type ValidationIssue } from './errors.js';
 import { EVENT_TYPES, LATEST_SCHEMA_VERSIONS } from './generated/types.js';
 import { commonSchema, envelopeSchema, payloadSchemas } from './generated/schemas.js';
+import { stringLengthKeywords } from './string-length-keywords.js';
 import { UPCASTERS } from './upcasters.js';
 
 // ajv-formats is CommonJS: `module.exports` is the plugin and also carries it as `.default`,
@@ -21,6 +22,11 @@ class ContractValidators {
     const ajv = new Ajv2020({ allErrors: true, strict: true, strictTuples: false });
     addFormats(ajv);
     ajv.addKeyword('x-custodian');
+    // Same semantics as ajv's, without a per-character count when the length decides (frames).
+    for (const definition of stringLengthKeywords) {
+      ajv.removeKeyword(definition.keyword as string);
+      ajv.addKeyword(definition);
+    }
     ajv.addSchema(commonSchema);
     this.envelope = ajv.compile(envelopeSchema);
     for (const p of payloadSchemas) this.payloads.set(`${p.type}@${p.version}`, ajv.compile(p.schema));

@@ -31,7 +31,17 @@ import {
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { migrate } from './schema.js';
-import { WRITER_ROLE, type WriterAppend, type WriterData, type WriterRefusal, type WriterReply, type WriterRequest } from './sqlite-writer.worker.js';
+import {
+  WRITER_ROLE,
+  decodeOutcomes,
+  encodeAppends,
+  type AppendToEncode,
+  type WriterData,
+  type WriterOutcome,
+  type WriterRefusal,
+  type WriterReply,
+  type WriterRequest,
+} from './sqlite-writer.worker.js';
 
 /** Where the writer's entry point is: beside this file, as .ts when running from sources. */
 const WRITER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './sqlite-writer.worker.ts' : './sqlite-writer.worker.js', import.meta.url);
@@ -288,36 +298,25 @@ export class SqliteEventStore implements EventStore {
     }
     // recordedAt: when the batch leaves for the writer (this thread owns the clock).
     const recordedAt = this.now();
-    const appends: WriterAppend[] = pending.map((p) => {
+    const appends: AppendToEncode[] = pending.map((p) => {
       const id = this.nextRequestId++;
       this.inFlight.set(id, p);
-      const { batch } = p;
-      return {
-        id,
-        stream: batch.stream,
-        expected: p.expected,
-        recordedAt,
-        events: batch.events.map((event, i) => ({
-          id: event.id,
-          sequence: event.sequence,
-          type: event.type,
-          schemaVersion: event.schemaVersion,
-          occurredAt: event.occurredAt,
-          json: batch.jsons[i]!,
-        })),
-      };
+      return { id, stream: p.batch.stream, expected: p.expected, events: p.batch.events, jsons: p.batch.jsons };
     });
-    this.send({ type: 'append', appends });
+    const flat = encodeAppends(recordedAt, appends);
+    this.send({ type: 'append', appends: flat }, [flat.numbers.buffer as ArrayBuffer]);
   }
 
-  private send(request: WriterRequest): void {
-    this.writer.postMessage(request);
+  private send(request: WriterRequest, transfer?: ArrayBuffer[]): void {
+    this.writer.postMessage(request, transfer);
   }
 
   private onWriterReply(reply: WriterReply): void {
     switch (reply.type) {
-      case 'appended': {
-        for (const outcome of reply.outcomes) {
+      case 'appended':
+      case 'appended-flat': {
+        const outcomes: readonly WriterOutcome[] = reply.type === 'appended' ? reply.outcomes : decodeOutcomes(reply.outcomes);
+        for (const outcome of outcomes) {
           const p = this.inFlight.get(outcome.id);
           if (!p) continue;
           this.inFlight.delete(outcome.id);

@@ -2,6 +2,7 @@
 // period, sample sessions, and findings — computed in one pass over the period's events.
 import type { CustodianEvent } from '@custodian/event-contracts';
 import { findControl, ruleMatches, type Control, type ControlCatalogue } from './controls/control-catalogue.js';
+import { CHECKPOINT_GAP, CheckpointGapScan, countsForCheckpointGap, instantMicros, maxDelayMicros } from './checkpoint-gaps.js';
 import { deterministicUuid } from './deterministic-uuid.js';
 import { EvidenceError } from './errors.js';
 import { eventAttributes } from './event-attributes.js';
@@ -76,7 +77,7 @@ export interface EvidenceViewOptions {
   readonly maxCheckpointDelaySeconds?: number;
   /** Masking rules in force: each that never fired in the period is a finding. */
   readonly maskingRules?: readonly string[];
-  /** Log origin: its own checkpoint events do not need a checkpoint within the delay. */
+  /** Log origin (informative: no checkpoint.signed event needs a checkpoint within the delay, whatever its origin). */
   readonly origin?: string;
   /** "Now" for events not yet covered by any checkpoint (default: the scope's end). */
   readonly now?: string;
@@ -140,7 +141,6 @@ function collectFlags(value: unknown, out: Set<string>, depth = 0): void {
   }
 }
 
-const seconds = (rfc3339: string): number => Date.parse(rfc3339) / 1000;
 
 /**
  * Accumulates a period's events (all of them, in leaf order: findings join events across
@@ -159,7 +159,7 @@ export class EvidenceAccumulator {
   readonly #firedRules = new Set<string>();
   readonly #findings: Finding[] = [];
   readonly #sessions = new Set<string>();
-  readonly #allTimes: { leafIndex: number; occurredAt: string }[] = [];
+  readonly #allTimes: { leafIndex: number; occurredAt: string; micros: number }[] = [];
   #events = 0;
 
   constructor(options: EvidenceViewOptions) {
@@ -176,7 +176,8 @@ export class EvidenceAccumulator {
     if (event.type === 'session.opened' && attributes.connection) this.#sessionConnection.set(event.payload.sessionId, attributes.connection);
     // Decisions on an approval name only its id: they belong to the connection its request named.
     if (event.type === 'approval.requested') this.#approvalConnection.set(event.payload.approvalId, event.payload.connection.name);
-    if (!(event.type === 'checkpoint.signed' && event.payload.origin === this.#o.origin)) this.#allTimes.push({ leafIndex: item.leafIndex, occurredAt: event.occurredAt });
+    // A checkpoint.signed event does not wait for a checkpoint (it would call for the next one, forever).
+    if (countsForCheckpointGap(event.type)) this.#allTimes.push({ leafIndex: item.leafIndex, occurredAt: event.occurredAt, micros: instantMicros(event.occurredAt) ?? Number.NaN });
     this.#track(item);
     if (!this.#matchesScope(event)) return false;
     const rules = this.#o.catalogue.rules.filter((r) => ruleMatches(r, event));
@@ -346,32 +347,22 @@ export class EvidenceAccumulator {
     return { scope: this.scope, totals: { events: this.#events, sessions: this.#sessions.size, findings: this.#findings.length }, controls, findings: this.#findings };
   }
 
-  /** Each checkpoint must be signed within the allowed delay after the earliest event it newly covers. */
+  /**
+   * Each checkpoint must be signed within the allowed delay after the earliest event it newly covers
+   * (docs/evidence-pack-format.md §6; the pack verifier recomputes this from the signed times).
+   */
   #checkpointGaps(): void {
-    const checkpoints = [...(this.#o.checkpoints ?? [])].sort((a, b) => a.treeSize - b.treeSize);
-    const maxDelay = this.#o.maxCheckpointDelaySeconds ?? 300;
-    const times = [...this.#allTimes].sort((a, b) => a.leafIndex - b.leafIndex);
-    let i = 0;
-    let previousSize = 0;
-    const report = (first: { leafIndex: number; occurredAt: string }, until: string, upTo: number, what: string): void => {
-      const delay = seconds(until) - seconds(first.occurredAt);
-      if (delay <= maxDelay) return;
-      this.#findingWithoutEvents('checkpoint-gap', first.occurredAt, `leaves ${first.leafIndex}..${upTo - 1}: the event at leaf ${first.leafIndex} (${first.occurredAt}) ${what} ${Math.round(delay)} s later (allowed: ${maxDelay} s)`, [String(first.leafIndex), String(upTo)]);
+    const limit = maxDelayMicros(this.#o.maxCheckpointDelaySeconds ?? 300);
+    const scan = new CheckpointGapScan((this.#o.checkpoints ?? []).map((c) => ({ treeSize: c.treeSize, signedAt: c.signedAt })));
+    for (const t of [...this.#allTimes].sort((a, b) => a.leafIndex - b.leafIndex)) scan.add(t.leafIndex, t.occurredAt, t.micros);
+    const { candidates, uncovered } = scan.finish();
+    const report = (leafIndex: number, occurredAt: string, delay: number, upTo: number, what: string): void => {
+      if (delay <= limit) return;
+      this.#findingWithoutEvents(CHECKPOINT_GAP, occurredAt, `leaves ${leafIndex}..${upTo - 1}: the event at leaf ${leafIndex} (${occurredAt}) ${what} ${Math.round(delay / 1_000_000)} s later (allowed: ${limit / 1_000_000} s)`, [String(leafIndex), String(upTo)]);
     };
-    for (const checkpoint of checkpoints) {
-      let earliest: { leafIndex: number; occurredAt: string } | undefined;
-      while (i < times.length && times[i]!.leafIndex < checkpoint.treeSize) {
-        if (times[i]!.leafIndex >= previousSize && (!earliest || times[i]!.occurredAt < earliest.occurredAt)) earliest = times[i];
-        i += 1;
-      }
-      if (earliest) report(earliest, checkpoint.signedAt, checkpoint.treeSize, 'was first covered by a checkpoint signed');
-      previousSize = checkpoint.treeSize;
-    }
-    const rest = times.slice(i);
-    if (rest.length > 0) {
-      const earliest = rest.reduce((a, b) => (b.occurredAt < a.occurredAt ? b : a));
-      report(earliest, this.#o.now ?? this.scope.to, rest[rest.length - 1]!.leafIndex + 1, 'was still not covered by any checkpoint');
-    }
+    for (const c of candidates) if (c.delayMicros !== undefined) report(c.leafIndex, c.occurredAt, c.delayMicros, c.upTo, 'was first covered by a checkpoint signed');
+    const now = instantMicros(this.#o.now ?? this.scope.to);
+    if (uncovered && now !== undefined) report(uncovered.leafIndex, uncovered.occurredAt, now - uncovered.micros, uncovered.lastIndex + 1, 'was still not covered by any checkpoint');
   }
 
   #findingWithoutEvents(kind: string, occurredAt: string, description: string, extra: string[]): void {

@@ -13,6 +13,7 @@ export * from './witness-cosignatures.js';
 export * from './log-verification.js';
 export * from './controls/control-catalogue.js';
 export * from './deterministic-uuid.js';
+export * from './checkpoint-gaps.js';
 export * from './evidence-views.js';
 export * from './evidence-source.js';
 export * from './pack/tar-archive.js';

@@ -3,10 +3,10 @@
 // switch to format 2, its canonical envelope) and signs C2SP checkpoints of the
 // tree every N events or T seconds. Each checkpoint is recorded as a `checkpoint.signed` event —
 // which is itself a later leaf of the log — and published on the checkpoints topic.
-import { EventFactory, type Clock, type CustodianEvent, type EventEnvelope, type Identity } from '@custodian/event-contracts';
+import { EventFactory, SystemClock, formatRfc3339Micros, type Clock, type CustodianEvent, type EventEnvelope, type Identity } from '@custodian/event-contracts';
 import { CHECKPOINTS_TOPIC, EVENT_HEADERS, type BusPublisher } from '@custodian/event-bus';
 import { comparePositions, type CheckpointStore, type EventStore, type GlobalPosition, type RecordedEvent, type Subscription } from '@custodian/event-store';
-import { CheckpointSigner, Ed25519NoteVerifier, MerkleTree, formatKeyId, parseNote, type NoteSigner, type SignedCheckpoint } from '@custodian/transparency-log';
+import { CheckpointSigner, Ed25519NoteVerifier, MerkleTree, formatKeyId, parseNote, signedAtExtension, type NoteSigner, type SignedCheckpoint } from '@custodian/transparency-log';
 import { LEAF_FORMAT_HEADER, eventLeafHash, leafFormatAt, type LeafFormat } from './canonical-leaf.js';
 import { EvidenceError } from './errors.js';
 import { eventAttributes } from './event-attributes.js';
@@ -63,6 +63,7 @@ export class MerkleLogProjection {
   readonly #tree: MerkleTree;
   readonly #signer: CheckpointSigner;
   readonly #factory: EventFactory;
+  readonly #clock: Clock;
   readonly #logger: EvidenceLogger;
   readonly #maxBatch: number;
   readonly #flushDelayMs: number;
@@ -86,7 +87,8 @@ export class MerkleLogProjection {
     this.origin = options.state.origin;
     this.#tree = tree;
     this.#signer = signer;
-    this.#factory = new EventFactory({ service: 'projector', instance: options.instance }, options.clock);
+    this.#clock = options.clock ?? new SystemClock();
+    this.#factory = new EventFactory({ service: 'projector', instance: options.instance }, this.#clock);
     this.#logger = options.logger ?? SILENT_LOGGER;
     this.#maxBatch = options.maxBatchLeaves ?? 1000;
     this.#flushDelayMs = options.flushDelayMs ?? 250;
@@ -316,15 +318,18 @@ export class MerkleLogProjection {
     this.#checkpointTimer = undefined;
     const lastSize = this.#signer.lastSigned?.checkpoint.size ?? 0;
     if (this.#tree.size <= lastSize || (this.#unsigned === 0 && !force)) return undefined;
-    const signed = await this.#signer.signTree(this.#tree);
+    // The signing time goes into the signed checkpoint (an extension line), so that auditors can
+    // recompute checkpoint-gap findings offline from what the log key vouches for.
+    const signedAt = formatRfc3339Micros(this.#clock.nowMicros());
+    const signed = await this.#signer.signTree(this.#tree, [signedAtExtension(signedAt)]);
     this.#unsigned = 0;
     this.#firstUnsignedAt = undefined;
-    const stored = await this.#record(signed);
+    const stored = await this.#record(signed, signedAt);
     await this.#deliverPending();
     return stored;
   }
 
-  async #record(signed: SignedCheckpoint): Promise<StoredCheckpoint> {
+  async #record(signed: SignedCheckpoint, signedAt: string): Promise<StoredCheckpoint> {
     const keyIds = parseNote(signed.note).signatures.map((s) => formatKeyId(s.keyId));
     const event: EventEnvelope<'checkpoint.signed'> = this.#factory.create({
       type: 'checkpoint.signed',
@@ -339,7 +344,7 @@ export class MerkleLogProjection {
       rootHash: signed.checkpoint.rootHash,
       note: signed.note,
       keyIds,
-      signedAt: event.occurredAt,
+      signedAt,
       eventJson: JSON.stringify(event),
       appended: false,
       published: false,

@@ -40,5 +40,41 @@ export function parseCheckpoint(text: string): Checkpoint {
   const rootHash = decodeBase64Strict(rootText);
   if (!rootHash || rootHash.length !== HASH_SIZE) throw new CheckpointMalformedError(`root hash is not base64 of ${HASH_SIZE} bytes`);
   for (const line of extensions) checkLine('an extension line', line);
+  // A signing time, when stated, must be one well-formed line (what a verifier recomputes from).
+  checkpointSignedAt({ extensions });
   return { origin, size: Number(sizeText), rootHash, extensions };
+}
+
+/**
+ * The signing time as a checkpoint extension line: `signed-at <RFC 3339 UTC, six fraction digits>`,
+ * e.g. `signed-at 2026-03-01T00:05:00.123456Z`. It is covered by the log's signature (a changed
+ * time fails the signature), so an auditor can recompute how long an event waited for its first
+ * checkpoint offline. Checkpoints signed before this line existed carry none: their time is not proven.
+ */
+export const SIGNED_AT_PREFIX = 'signed-at ';
+const SIGNED_AT_VALUE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.\d{6}Z$/;
+
+function checkSignedAt(value: string): void {
+  const m = SIGNED_AT_VALUE.exec(value);
+  const ms = m ? Date.parse(`${m[1]}Z`) : Number.NaN;
+  if (!m || Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 19) !== m[1]) throw new CheckpointMalformedError(`signed-at ${JSON.stringify(value)} is not an RFC 3339 UTC time with six fraction digits (2026-03-01T00:05:00.123456Z)`);
+}
+
+/** The extension line stating a checkpoint's signing time. */
+export function signedAtExtension(signedAt: string): string {
+  checkSignedAt(signedAt);
+  return `${SIGNED_AT_PREFIX}${signedAt}`;
+}
+
+/**
+ * The signing time a checkpoint states (its one `signed-at` extension line), or undefined when it
+ * has none (signed before the line existed). Two such lines, or a malformed one, are refused.
+ */
+export function checkpointSignedAt(checkpoint: Pick<Checkpoint, 'extensions'>): string | undefined {
+  const lines = checkpoint.extensions.filter((line) => line.startsWith(SIGNED_AT_PREFIX));
+  if (lines.length > 1) throw new CheckpointMalformedError('a checkpoint states its signing time (signed-at) at most once');
+  if (lines.length === 0) return undefined;
+  const value = lines[0]!.slice(SIGNED_AT_PREFIX.length);
+  checkSignedAt(value);
+  return value;
 }

@@ -37,7 +37,7 @@ if (!go) console.warn('go-interop: skipped — no Go toolchain on PATH or in /us
 function buildVerifier(goBinary: string): string {
   const version = spawnSync(goBinary, ['version'], { encoding: 'utf8' }).stdout.trim();
   const hash = createHash('sha256').update(version);
-  for (const file of ['main.go', 'header.go', 'go.mod', 'go.sum']) hash.update(file).update(readFileSync(join(TOOL_DIR, file)));
+  for (const file of ['main.go', 'header.go', 'pack.go', 'go.mod', 'go.sum']) hash.update(file).update(readFileSync(join(TOOL_DIR, file)));
   const dir = join(homedir(), '.cache', 'custodian', 'tlog-verify-go', hash.digest('hex').slice(0, 32));
   const binary = join(dir, 'tlog-verify-go');
   if (existsSync(binary)) return binary;

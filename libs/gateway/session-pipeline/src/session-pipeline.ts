@@ -451,7 +451,7 @@ export class PipelineSession {
     return this.parts.recorder.idle(timeoutMs);
   }
 
-  private draft<T extends EventType>(type: T, payload: EventPayloads[T], causationId?: string): CustodianEvent {
+  private draft<T extends EventType>(type: T, payload: EventPayloads[T], causationId?: string, base64?: { readonly field: string; readonly bytes: Uint8Array }): CustodianEvent {
     const event = this.parts.factory.create({
       type,
       stream: this.stream,
@@ -460,6 +460,7 @@ export class PipelineSession {
       payload,
       correlationId: this.id,
       ...(causationId === undefined ? {} : { causationId }),
+      ...(base64 === undefined ? {} : { base64 }),
     }) as CustodianEvent;
     if (type !== 'custody.attested') this.watchEvent(event);
     return event;
@@ -487,8 +488,8 @@ export class PipelineSession {
   }
 
   /** Events nobody waits for (frames, maskings) linger briefly to share an append; `urgent` sends at once. */
-  private record<T extends EventType>(type: T, payload: EventPayloads[T], options: { causationId?: string; urgent?: boolean } = {}): Promise<void> {
-    return this.parts.recorder.enqueue([this.draft(type, payload, options.causationId)], { urgent: options.urgent ?? false });
+  private record<T extends EventType>(type: T, payload: EventPayloads[T], options: { causationId?: string; urgent?: boolean; base64?: { readonly field: string; readonly bytes: Uint8Array } } = {}): Promise<void> {
+    return this.parts.recorder.enqueue([this.draft(type, payload, options.causationId, options.base64)], { urgent: options.urgent ?? false });
   }
 
   /** @internal Called by SessionPipeline.openSession. */
@@ -649,16 +650,21 @@ export class PipelineSession {
     this.counters.bytes[key] += byteLength;
     const limit = this.maxFrameBytes;
     const kept = data.length > limit ? data.subarray(0, limit) : data;
-    void this.record('frame.recorded', {
-      sessionId: this.id,
-      direction,
-      offsetMicros: Number(this.parts.clock.nowMicros() - this.openedAtMicros),
-      messageType: messageType.slice(0, 64),
-      ...(options.channel === undefined ? {} : { channel: options.channel }),
-      data: Buffer.from(kept.buffer, kept.byteOffset, kept.length).toString('base64'),
-      byteLength,
-      ...(data.length > limit ? { truncated: true } : {}),
-    }).catch(() => undefined);
+    void this.record(
+      'frame.recorded',
+      {
+        sessionId: this.id,
+        direction,
+        offsetMicros: Number(this.parts.clock.nowMicros() - this.openedAtMicros),
+        messageType: messageType.slice(0, 64),
+        ...(options.channel === undefined ? {} : { channel: options.channel }),
+        // The factory encodes `kept` here (and writes it into the event's JSON without an escape scan).
+        data: '',
+        byteLength,
+        ...(data.length > limit ? { truncated: true } : {}),
+      },
+      { base64: { field: 'data', bytes: kept } },
+    ).catch(() => undefined);
   }
 
   /**

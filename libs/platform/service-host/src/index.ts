@@ -6,3 +6,4 @@ export * from './configured-identity.js';
 export * from './authentication-event-recorder.js';
 export * from './configured-pipeline.js';
 export * from './service-work.js';
+export * from './module-worker.js';

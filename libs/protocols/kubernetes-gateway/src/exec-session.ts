@@ -6,11 +6,10 @@
 // masking with its channel byte, the API server's exit Status passed through.
 import { MaskingFindings, type StreamMasker } from '@custodian/masking';
 import type { PolicyContext, PolicyDecision } from '@custodian/policy';
-import type { ShellClassification } from '@custodian/shell-classification';
 import { decideShellSync, shellLanguage } from '@custodian/policy-languages';
 import type { GatewayLogger } from '@custodian/gateway-kit';
 import type { PipelineSession, SessionCloseReason } from '@custodian/session-pipeline';
-import { isShellReadingStdin, lineDecidedShellDecision, STDIN_LINES_RULE, StdinLineGate, TerminalLineGate, type TerminalPorts, type UnverifiableLinePolicy } from '@custodian/terminal-line-policy';
+import { lineDecidedShellDecision, STDIN_LINES_RULE, StdinLineGate, TerminalLineGate, type TerminalPorts, type UnverifiableLinePolicy } from '@custodian/terminal-line-policy';
 import type WebSocket from 'ws';
 import {
   CHANNEL_NAMES,
@@ -58,15 +57,6 @@ export const LINE_MODE_RULE = STDIN_LINES_RULE;
 /** The rule id of the gateway's refusal of an exec without a container on a pod with several. */
 export const CONTAINER_RULE = 'custodian:container-not-named';
 
-/**
- * `exec -i … -- sh` or `exec -it … -- bash`: a lone shell whose only flag is that it reads its
- * commands from stdin. The gateway sees that stdin, so it decides each line (even when a rule
- * allows the shell): whole lines without a tty, lines as typed at Enter with one.
- */
-export function readsCommandsFromStdin(request: ExecRequest, classification: ShellClassification): boolean {
-  return request.stdin && isShellReadingStdin(classification);
-}
-
 /** The command as events record it and approvers see it: where it runs, then the argv as a shell line. */
 export function execCommandText(request: ExecRequest): string {
   const where = `-n ${request.namespace} ${request.pod}${request.container ? ` -c ${request.container}` : ''}`;
@@ -94,7 +84,7 @@ export class ExecSession {
   /** The command's issue() while it runs: the session is closed only after it settles. */
   private deciding: Promise<unknown> | undefined;
   private readonly findings = new MaskingFindings();
-  /** An interactive shell's stdin is decided line by line (see readsCommandsFromStdin): whole lines without a tty, at Enter with one. */
+  /** An interactive shell's stdin is decided line by line (`exec -i … -- sh`: see lineDecidedShellDecision): whole lines without a tty, at Enter with one. */
   private stdinGate: StdinLineGate | undefined;
   private terminalGate: TerminalLineGate | undefined;
   /** The exec as run: the container is filled in when the client named none. */

@@ -59,7 +59,8 @@ async function rawExecAt(pod: string, query: string): Promise<RawExec> {
 }
 
 async function waitFor<T>(what: string, find: (events: CustodianEvent[]) => T | undefined): Promise<T> {
-  const deadline = Date.now() + 10_000;
+  // Generous: on a loaded machine the session's events can take seconds to become durable.
+  const deadline = Date.now() + 30_000;
   for (;;) {
     const found = find(await fixture.events());
     if (found !== undefined) return found;
@@ -231,13 +232,15 @@ describe('Kubernetes gateway exec streams (raw v5 client, stand-in API server)',
   });
 
   it('a client that goes away mid-command ends the upstream exec and the session (client-closed)', async () => {
+    const before = fixture.apiServer.execs.length;
     const exec = await rawExec('command=sleep&command=30&stdout=true&container=app');
-    const issued = await waitFor('the sleep command', (events) => ofType(events, 'command.issued').find((e) => e.payload.text === 'exec -n default web-0 -c app -- sleep 30'));
-    await waitFor('the upstream exec', () => (fixture.apiServer.execs.some((e) => e.command.join(' ') === 'sleep 30') ? true : undefined));
+    // findLast: this test's command, not one of an earlier attempt.
+    const issued = await waitFor('the sleep command', (events) => ofType(events, 'command.issued').findLast((e) => e.payload.text === 'exec -n default web-0 -c app -- sleep 30'));
+    await waitFor('the upstream exec', () => (fixture.apiServer.execs.slice(before).some((e) => e.command.join(' ') === 'sleep 30') ? true : undefined));
     exec.socket.terminate();
     const closed = await waitFor('session.closed', (events) => ofType(events, 'session.closed').find((e) => e.payload.sessionId === issued.payload.sessionId));
     expect(closed.payload.reason).toBe('client-closed');
     // The stand-in kills the command when its WebSocket closes: it ends long before 30 s.
-    await waitFor('the upstream command to end', () => (fixture.apiServer.execs.find((e) => e.command.join(' ') === 'sleep 30')?.exitCode !== undefined ? true : undefined));
+    await waitFor('the upstream command to end', () => (fixture.apiServer.execs.slice(before).find((e) => e.command.join(' ') === 'sleep 30')?.exitCode !== undefined ? true : undefined));
   });
 });

@@ -66,6 +66,8 @@ export const ALLOWED_STARTUP_PARAMETERS: ReadonlySet<string> = new Set([
   'lock_timeout',
   'idle_in_transaction_session_timeout',
   'idle_session_timeout',
+  // Which notices the client is sent (pgx and others set it at startup); it changes no result.
+  'client_min_messages',
 ]);
 /** Consumed by the gateway itself (or checked separately), never passed on. */
 const GATEWAY_STARTUP_PARAMETERS = new Set(['user', 'database', 'client_encoding', 'fallback_application_name', 'replication']);

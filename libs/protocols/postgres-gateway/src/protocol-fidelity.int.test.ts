@@ -83,7 +83,7 @@ describe('Parse and Bind as drivers send them', () => {
 });
 
 describe('startup parameters', () => {
-  it('allowed settings (timeouts, DateStyle, TimeZone, application_name, extra_float_digits) reach the upstream session', async () => {
+  it('allowed settings (timeouts, DateStyle, TimeZone, application_name, extra_float_digits, client_min_messages) reach the upstream session', async () => {
     const client = new pg.Client({
       host: '127.0.0.1',
       port: fixture.gateway.port,
@@ -106,10 +106,10 @@ describe('startup parameters', () => {
     } finally {
       await client.end();
     }
-    const raw = await RawClient.login(fixture.gateway.port, await fixture.token('agent'), 'orders-prod', 'agent-7', { DateStyle: 'SQL, DMY', TimeZone: 'Asia/Tokyo', extra_float_digits: '0' });
+    const raw = await RawClient.login(fixture.gateway.port, await fixture.token('agent'), 'orders-prod', 'agent-7', { DateStyle: 'SQL, DMY', TimeZone: 'Asia/Tokyo', extra_float_digits: '0', client_min_messages: 'warning' });
     try {
-      const reply = await raw.simple("SELECT current_setting('DateStyle'), current_setting('TimeZone'), current_setting('extra_float_digits')");
-      expect(reply.rows).toEqual([['SQL, DMY', 'Asia/Tokyo', '0']]);
+      const reply = await raw.simple("SELECT current_setting('DateStyle'), current_setting('TimeZone'), current_setting('extra_float_digits'), current_setting('client_min_messages')");
+      expect(reply.rows).toEqual([['SQL, DMY', 'Asia/Tokyo', '0', 'warning']]);
     } finally {
       await raw.close();
     }

@@ -30,6 +30,8 @@ export interface LineScope {
    * switch from format 1 to 2 (the main thread picks by leaf index).
    */
   readonly leafFormat?: 1 | 2 | 'both';
+  /** Complete packs: report each line's time for checkpoint-gap (see `CheckedLines.gapTimes`). */
+  readonly gapTimes?: boolean;
 }
 
 /** What a command's events say, compactly (complete packs: the verifier recomputes the command findings from them). */
@@ -155,6 +157,11 @@ export interface CheckedLines {
   readonly commandFacts?: readonly CommandFact[];
   /** The masking rules that in-window data.masked lines say fired (when the scope has `privilegedFlags`: complete packs). */
   readonly maskingRulesFired?: readonly string[];
+  /**
+   * count entries (when the scope asks, `gapTimes`): the line's occurredAt in microseconds since the
+   * epoch when it counts for checkpoint-gap (in the window, not a checkpoint.signed), else NaN.
+   */
+  readonly gapTimes?: Float64Array;
 }
 
 export const WORKER_ROLE = 'custodian-pack-event-lines';
@@ -168,6 +175,7 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   const leafHashes = new Uint8Array(lines * 32);
   const format = scope.leafFormat ?? 1;
   const headerHashes = format === 'both' ? new Uint8Array(lines * 32) : undefined;
+  const gapTimes = scope.gapTimes === true ? new Float64Array(lines).fill(Number.NaN) : undefined;
   let count = 0;
   const custody: CustodyLine[] = [];
   let leafInput = Buffer.allocUnsafe(4096);
@@ -179,7 +187,10 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
   let inWindow = 0;
   const facts: CommandFact[] = [];
   const fired = new Set<string>();
-  const views = (): Partial<CheckedLines> => (scope.rules ? { ruleCounts, localFindings: findings, inWindow, ...(scope.privilegedFlags ? { commandFacts: facts, maskingRulesFired: [...fired] } : {}) } : {});
+  const views = (): Partial<CheckedLines> => ({
+    ...(scope.rules ? { ruleCounts, localFindings: findings, inWindow, ...(scope.privilegedFlags ? { commandFacts: facts, maskingRulesFired: [...fired] } : {}) } : {}),
+    ...(gapTimes ? { gapTimes: gapTimes.subarray(0, count) } : {}),
+  });
   for (let start = 0; start < data.length; ) {
     let end = data.indexOf(0x0a, start);
     if (end < 0) end = data.length;
@@ -188,7 +199,8 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
     const { failure, type, event, value } = checkLine(line, scope, window, count);
     if (failure?.kind === 'outside-period' && scope.outsideAllowed === true) outside += 1;
     else if (failure) return { count, leafHashes: leafHashes.subarray(0, count * 32), ...(headerHashes ? { headerHashes: headerHashes.subarray(0, count * 32) } : {}), failure, ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}), ...views() };
-    else if (scope.rules && event) {
+    else if (gapTimes && event && event.type !== 'checkpoint.signed') gapTimes[count] = micros(String(event.occurredAt));
+    if (!failure && scope.rules && event) {
       inWindow += 1;
       for (const rule of scope.rules) if (lineRuleMatches(rule, event)) ruleCounts[rule.id] = (ruleCounts[rule.id] ?? 0) + 1;
       localFindings(event, findings);
@@ -214,6 +226,12 @@ export function checkEventLines(bytes: Uint8Array, scope: LineScope): CheckedLin
     count += 1;
   }
   return { count, leafHashes, ...(headerHashes ? { headerHashes } : {}), ...(custody.length > 0 ? { custody } : {}), ...(outside > 0 ? { outside } : {}), ...(collected.length > 0 ? { lines: collected } : {}), ...views() };
+}
+
+/** Microseconds since the epoch (as checkpoint-gaps.ts instantMicros; a worker cannot import it). */
+function micros(value: string): number {
+  const key = instantKey(value);
+  return key === undefined ? Number.NaN : (Date.parse(`${key.slice(0, 19)}Z`) / 1000) * 1_000_000 + Number(key.slice(20, 26));
 }
 
 /** The format-2 leaf of a parsed line (a line that is no event gets a leaf no header has: it cannot match). */
@@ -257,6 +275,7 @@ if (parentPort && (workerData as { role?: unknown } | null)?.role === WORKER_ROL
     const result = checkEventLines(request.bytes, request.scope);
     const leafHashes = result.leafHashes.slice();
     const headerHashes = result.headerHashes?.slice();
-    port.postMessage({ id: request.id, ...result, leafHashes, ...(headerHashes ? { headerHashes } : {}) }, headerHashes ? [leafHashes.buffer, headerHashes.buffer] : [leafHashes.buffer]);
+    const gapTimes = result.gapTimes?.slice();
+    port.postMessage({ id: request.id, ...result, leafHashes, ...(headerHashes ? { headerHashes } : {}), ...(gapTimes ? { gapTimes } : {}) }, [leafHashes.buffer, ...(headerHashes ? [headerHashes.buffer] : []), ...(gapTimes ? [gapTimes.buffer] : [])]);
   });
 }

@@ -190,7 +190,7 @@ describe('evidence packs', () => {
     const report = await verifyEvidencePack(pack.bytes, { trustedLogKeys: trusted(), requiredWitnesses: [witness.vkey] });
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.checks.map((c) => c.name)).toEqual(['archive', 'keys', 'attestation signature', 'digests', 'manifest', 'checkpoints', 'cosignatures', 'consistency proofs', 'leaf-set proof', 'custody statements', 'oscal', 'evidence views']);
+    expect(report.checks.map((c) => c.name)).toEqual(['archive', 'keys', 'attestation signature', 'digests', 'manifest', 'checkpoints', 'cosignatures', 'consistency proofs', 'leaf-set proof', 'custody statements', 'oscal', 'evidence views', 'completeness']);
     // After a rotation the auditor needs every key the log used: pinning only the new one fails on the old checkpoint.
     const newOnly = await verifyEvidencePack(pack.bytes, { trustedLogKeys: [newKey.vkey] });
     expect(newOnly.firstFailure?.name).toBe('checkpoints');
@@ -229,7 +229,7 @@ describe('evidence packs', () => {
     const byControl = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, control: 'sc-8' }, signer: newKey, exportedBy: ALICE });
     expect(byControl.report.controls.map((c) => c.id)).toEqual(['SC-8']);
     expect(byControl.manifest.counts.events).toBe(5);
-    for (const p of [byIdentity, byConnection, byControl]) expect((await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted() })).ok).toBe(true);
+    for (const p of [byIdentity, byConnection, byControl]) expect((await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted(), allowIncomplete: true })).ok).toBe(true);
     await expect(buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, control: 'XX-1' }, signer: newKey, exportedBy: ALICE })).rejects.toMatchObject({ code: 'EVIDENCE_SCOPE_INVALID' });
   });
 });
@@ -390,8 +390,8 @@ describe('pack tamper matrix: each change is detected and named', () => {
 describe('pack verification in worker threads (a chunk of event lines each)', () => {
   it('gives the same result with 2 workers and tiny chunks as in one thread', async () => {
     for (const p of [pack, agentPack]) {
-      const inThread = await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted(), workers: 0 });
-      const parallel = await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted(), workers: 2, chunkBytes: 512 });
+      const inThread = await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted(), allowIncomplete: true, workers: 0 });
+      const parallel = await verifyEvidencePack(p.bytes, { trustedLogKeys: trusted(), allowIncomplete: true, workers: 2, chunkBytes: 512 });
       expect(inThread.ok).toBe(true);
       expect(parallel.checks).toEqual(inThread.checks);
     }
@@ -427,8 +427,8 @@ describe('pack verification as a stream', () => {
   it('verifies a pack file streamed from disk exactly as from memory', async () => {
     const path = join(f.dir, 'agent-pack.tar.gz');
     writeFileSync(path, agentPack.bytes);
-    const fromFile = await verifyEvidencePackFile(path, { trustedLogKeys: trusted() });
-    const fromMemory = await verifyEvidencePack(agentPack.bytes, { trustedLogKeys: trusted() });
+    const fromFile = await verifyEvidencePackFile(path, { trustedLogKeys: trusted(), allowIncomplete: true });
+    const fromMemory = await verifyEvidencePack(agentPack.bytes, { trustedLogKeys: trusted(), allowIncomplete: true });
     expect(fromFile.ok).toBe(true);
     expect(fromFile.checks).toEqual(fromMemory.checks);
     const missing = await verifyEvidencePackFile(join(f.dir, 'no-such-pack.tar.gz'));
@@ -532,7 +532,7 @@ describe('omission (issue 20, item 1): an unfiltered pack proves it holds every 
     expect(m.coverage.firstLeaf).toBeGreaterThan(0);
     expect(m.coverage.endLeaf).toBeLessThan(m.latestCheckpoint.treeSize);
     expect(lines(readTarGz(midPack.bytes).find((x) => x.path === PACK_FILES.edges)!.data)).toHaveLength(2);
-    expect(m.format).toBe('custodian-evidence-pack/v4');
+    expect(m.format).toBe('custodian-evidence-pack/v5');
     expect(m.coverage.kind).toBe('complete');
     // The whole-period pack straddles the log's switch from leaf format 1 to 2: each leaf is hashed in its format.
     const switchedAt = (pack.manifest as Manifest & { leafFormat2From: number }).leafFormat2From;
@@ -547,8 +547,13 @@ describe('omission (issue 20, item 1): an unfiltered pack proves it holds every 
     expect(whole.complete).toBe(true);
     expect(whole.checks.find((c) => c.name === 'leaf-set proof')!.detail).toMatch(/from the log's first leaf and up to the latest checkpoint/);
     expect(report.checks.find((c) => c.name === 'leaf-set proof')!.detail).toMatch(/complete: every leaf \d+\.\.\d+ is in the pack/);
-    const filtered = await verifyEvidencePack(agentPack.bytes, { trustedLogKeys: trusted() });
+    // A plain filtered pack is refused by default (it cannot show nothing was left out); accepted only when asked.
+    const refused = await verifyEvidencePack(agentPack.bytes, { trustedLogKeys: trusted() });
+    expect(refused).toMatchObject({ ok: false, verdict: 'failed', complete: false, firstFailure: { name: 'completeness', detail: expect.stringContaining('NOT proven') } });
+    expect(refused.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['completeness']);
+    const filtered = await verifyEvidencePack(agentPack.bytes, { trustedLogKeys: trusted(), allowIncomplete: true });
     expect(filtered.ok).toBe(true);
+    expect(filtered.checks.find((c) => c.name === 'completeness')!.detail).toContain('NOT proven, accepted as asked');
     expect(filtered.complete).toBe(false);
     // Its range starts among format-1 leaves (before the log's switch): no headers to prove completeness with.
     expect(agentPack.manifest.coverage?.kind).toBe('filtered');
@@ -698,7 +703,7 @@ describe('scope (issue 20, item 6): connection through the sessions, control thr
 
   it('a connection pack re-sealed to claim another connection fails, naming the event and its session', async () => {
     const byConnection = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, connection: 'billing-prod' }, signer: newKey, exportedBy: ALICE });
-    expect((await verifyEvidencePack(byConnection.bytes, { trustedLogKeys: trusted() })).ok).toBe(true);
+    expect((await verifyEvidencePack(byConnection.bytes, { trustedLogKeys: trusted(), allowIncomplete: true })).ok).toBe(true);
     const forged = await reScope(byConnection.bytes, (m) => ({ ...m, scope: { ...m.scope, connection: 'orders-prod' } }));
     const report = await verifyEvidencePack(forged, { trustedLogKeys: trusted(), workers: 2, chunkBytes: 600 });
     expect(report.firstFailure?.name).toBe('leaf-set proof');
@@ -709,7 +714,7 @@ describe('scope (issue 20, item 6): connection through the sessions, control thr
     const byControl = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, control: 'sc-8' }, signer: newKey, exportedBy: ALICE });
     const mapping = JSON.parse(readTarGz(byControl.bytes).find((x) => x.path === PACK_FILES.mapping)!.data.toString('utf8')) as { rules: { controls: string[] }[] };
     expect(mapping.rules.some((r) => r.controls.includes('SC-8'))).toBe(true);
-    expect((await verifyEvidencePack(byControl.bytes, { trustedLogKeys: trusted() })).ok).toBe(true);
+    expect((await verifyEvidencePack(byControl.bytes, { trustedLogKeys: trusted(), allowIncomplete: true })).ok).toBe(true);
     const forged = await reScope(byControl.bytes, (m) => ({ ...m, scope: { ...m.scope, control: 'AC-6(10)' } }));
     const report = await verifyEvidencePack(forged, { trustedLogKeys: trusted() });
     expect(report.firstFailure?.name).toBe('leaf-set proof');
@@ -722,7 +727,7 @@ describe('scope (issue 20, item 6): connection through the sessions, control thr
   it('compares times as instants: the same window written with an offset verifies, a `to` without a fraction does not admit later events', async () => {
     const times = lines(readTarGz(agentPack.bytes).find((x) => x.path === PACK_FILES.events)!.data).map((l) => (JSON.parse(l) as { occurredAt: string }).occurredAt);
     const offset = await reScope(agentPack.bytes, (m) => ({ ...m, scope: { ...m.scope, from: '2026-03-01T01:00:00+01:00', to: '2026-03-02T01:00:00.000+01:00' } }));
-    expect((await verifyEvidencePack(offset, { trustedLogKeys: trusted() })).ok).toBe(true);
+    expect((await verifyEvidencePack(offset, { trustedLogKeys: trusted(), allowIncomplete: true })).ok).toBe(true);
     // The scenario's events lie in the first second of the day; as text every one of them sorts before "…T00:00:00Z".
     expect(times.every((t) => t.startsWith('2026-03-01T00:00:00.') && t < '2026-03-01T00:00:00Z')).toBe(true);
     const cut = await reScope(agentPack.bytes, (m) => ({ ...m, scope: { ...m.scope, from: '2026-02-28T23:59:59Z', to: '2026-03-01T00:00:00Z' } }));
@@ -836,7 +841,7 @@ describe('the exporter checks a pack before signing it (issue 20, item 8)', () =
     }
     // The intact database still exports a pack that verifies.
     const good = await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, identity: AGENT.subject }, signer: newKey, exportedBy: ALICE });
-    expect((await verifyEvidencePack(good.bytes, { trustedLogKeys: trusted() })).verdict).toBe('verified');
+    expect((await verifyEvidencePack(good.bytes, { trustedLogKeys: trusted(), allowIncomplete: true })).verdict).toBe('verified');
   });
 });
 

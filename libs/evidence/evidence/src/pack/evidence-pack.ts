@@ -7,8 +7,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Identity } from '@custodian/event-contracts';
 import type { EventStore } from '@custodian/event-store';
-import { Ed25519NoteVerifier, LeafSetProofVerifier, MerkleTree, formatKeyId, hashLeaf, hashesEqual, openCheckpoint, parseVerifierKey, verifyConsistency, type Hash, type LeafSetProof, type NoteSigner } from '@custodian/transparency-log';
+import { Ed25519NoteVerifier, LeafSetProofVerifier, MerkleTree, checkpointSignedAt, formatKeyId, parseCheckpoint, parseNote, hashLeaf, hashesEqual, openCheckpoint, parseVerifierKey, verifyConsistency, type Hash, type LeafSetProof, type NoteSigner } from '@custodian/transparency-log';
 import { canonicalJson } from '../canonical-leaf.js';
+import { maxDelayMicros } from '../checkpoint-gaps.js';
 import { HeaderSelection, instantKey, rulesDecidableOnHeaders, type EventHeader } from '../leaf-format.js';
 import type { ControlCatalogue } from '../controls/control-catalogue.js';
 import { EvidenceError } from '../errors.js';
@@ -22,6 +23,9 @@ import { buildAssessmentResults, type PackFileRef } from './oscal-assessment-res
 import { writeTarGz, type ArchiveInput } from './tar-archive.js';
 
 /**
+ * v5: every checkpoint the log signs states its signing time (a `signed-at` extension line, under
+ * the log key) and the mapping ships the allowed checkpoint delay (`checkpointGap`), so that a
+ * verifier recomputes checkpoint-gap findings offline. Otherwise as v4.
  * v4: the manifest names the log's switch to leaf format 2 (`leafFormat2From`); a filtered pack over
  * format-2 leaves carries the header of every leaf of its window's range (proofs/headers.jsonl) and
  * the full event only of those its filter selects (`coverage.kind = "headers"`), so a verifier sees
@@ -30,9 +34,12 @@ import { writeTarGz, type ArchiveInput } from './tar-archive.js';
  * neighbouring leaves (proofs/edges.jsonl), whose times lie outside the window. v2 packs (no
  * coverage) still verify, without completeness. v2 and v3 packs hold format-1 leaves only.
  */
-export const PACK_FORMAT = 'custodian-evidence-pack/v4';
+export const PACK_FORMAT = 'custodian-evidence-pack/v5';
+export const PACK_FORMAT_V4 = 'custodian-evidence-pack/v4';
 export const PACK_FORMAT_V3 = 'custodian-evidence-pack/v3';
-export const PACK_FORMATS_READ = ['custodian-evidence-pack/v2', PACK_FORMAT_V3, PACK_FORMAT] as const;
+export const PACK_FORMATS_READ = ['custodian-evidence-pack/v2', PACK_FORMAT_V3, PACK_FORMAT_V4, PACK_FORMAT] as const;
+/** Formats whose manifest names the log's switch to leaf format 2 (and may hold headers packs). */
+export const PACK_FORMATS_WITH_HEADERS: readonly string[] = [PACK_FORMAT_V4, PACK_FORMAT];
 export const PACK_PREDICATE_TYPE = 'https://custodian.dev/attestations/evidence-pack/v1';
 export const PACK_FILES = {
   manifest: 'manifest.json',
@@ -134,7 +141,8 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const accumulator = new EvidenceAccumulator({
     catalogue: options.catalogue,
     scope: options.scope,
-    checkpoints: all.map((c) => ({ treeSize: c.treeSize, signedAt: c.signedAt })),
+    // The signed time when the checkpoint states one (what a verifier recomputes from), else the recorded one.
+    checkpoints: all.map((c) => ({ treeSize: c.treeSize, signedAt: signedTimeOf(c) })),
     origin: state.origin,
     now: createdAt < options.scope.to ? createdAt : options.scope.to,
     ...(options.maskingRules ? { maskingRules: options.maskingRules } : {}),
@@ -221,6 +229,8 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
       privilegedFlags: options.catalogue.privilegedFlags,
       // v4: the masking rules the views expected to fire: masking-rule-never-fired is recomputed from them.
       maskingRules: options.maskingRules ?? [],
+      // v5: the allowed delay between an event and the checkpoint that first covers it, in whole microseconds.
+      checkpointGap: { maxDelayMicroseconds: maxDelayMicros(options.maxCheckpointDelaySeconds ?? 300) },
     }),
   );
   add(PACK_FILES.events, events.chunks());
@@ -314,6 +324,11 @@ export async function buildEvidencePack(options: EvidencePackOptions): Promise<E
   const ordered: ArchiveInput[] = [files.find((f) => f.path === PACK_FILES.manifest)!, ...files.filter((f) => f.path !== PACK_FILES.manifest)];
   const bytes = await writeTarGz(ordered, Math.floor(Date.parse(createdAt) / 1000));
   return { packId, bytes, digest: sha256Hex(bytes), manifest, report };
+}
+
+/** A checkpoint's signing time: the one its signed note states (v5), else the time the log recorded. */
+function signedTimeOf(c: StoredCheckpoint): string {
+  return checkpointSignedAt(parseCheckpoint(parseNote(c.note).text)) ?? c.signedAt;
 }
 
 /**

@@ -10,7 +10,8 @@ import { loadControlCatalogue } from '../controls/control-catalogue.js';
 import type { SqliteEvidenceLogState } from '../sqlite/index.js';
 import { AGENT, ALICE, appendSpecs, buildScenario, bulkSpecs } from '../testing/evidence-scenario.js';
 import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from '../testing/evidence-log-fixture.js';
-import { packJson, packLines, resealPack, setPackJson, setPackLines, type PackFiles } from '../testing/pack-forgery.js';
+import { packJson, packLines, removeFindings, resealPack, setPackJson, setPackLines, type PackFiles } from '../testing/pack-forgery.js';
+import { deterministicUuid } from '../deterministic-uuid.js';
 import { PACK_FILES, buildEvidencePack, type PackManifest } from './evidence-pack.js';
 import { readTarGz } from './tar-archive.js';
 import { verifyEvidencePack } from './pack-verification.js';
@@ -72,7 +73,7 @@ describe('filtered packs over header leaves prove what they hold is all their fi
     expect(report.verdict).toBe('verified');
     expect(report.complete).toBe(true);
     const manifest = report.manifest!;
-    expect(manifest.format).toBe('custodian-evidence-pack/v4');
+    expect(manifest.format).toBe('custodian-evidence-pack/v5');
     expect(manifest.leafFormat2From).toBe(0);
     expect(manifest.coverage).toMatchObject({ kind: 'headers', firstLeaf: 0 });
     expect(report.checks.find((c) => c.name === 'leaf-set proof')!.detail).toMatch(/complete for its filter: the headers of every leaf 0\.\.\d+ are in the pack and the \d+ that match the filter are its events/);
@@ -162,11 +163,71 @@ describe('filtered packs over header leaves prove what they hold is all their fi
         },
         attestation,
       );
-      const report = await verifyEvidencePack(forged, { trustedLogKeys: [legacy.f.signer.vkey], trustedAttestationKeys: [attestation.vkey] });
+      // Every integrity check holds: by default the verifier refuses it for what it cannot prove
+      // (issue 20: an exporter holding the attestation key can issue such a pack instead of a headers pack).
+      const keys = { trustedLogKeys: [legacy.f.signer.vkey], trustedAttestationKeys: [attestation.vkey] };
+      const report = await verifyEvidencePack(forged, keys);
       expect(report.checks.find((c) => c.name === 'leaf-set proof')).toMatchObject({ ok: true, detail: expect.stringContaining('completeness not proven (a filtered pack of a log without header leaves)') });
+      // (This forger left evidence.json's counts as they were: the views check names that.)
+      expect(report).toMatchObject({ ok: false, verdict: 'failed', complete: false });
+      // The genuine pack, every integrity check holding, is refused for what it cannot prove...
+      const refused = await verifyEvidencePack(genuine, keys);
+      expect(refused).toMatchObject({ ok: false, verdict: 'failed', complete: false, firstFailure: { name: 'completeness', detail: expect.stringContaining('NOT proven') } });
+      expect(refused.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['completeness']);
+      // ...and accepted only when the auditor asks, said plainly.
+      const accepted = await verifyEvidencePack(genuine, { ...keys, allowIncomplete: true });
+      expect(accepted).toMatchObject({ ok: true, verdict: 'verified', complete: false });
+      expect(accepted.checks.find((c) => c.name === 'completeness')!.detail).toMatch(/^NOT proven, accepted as asked/);
     } finally {
       await legacy.state.close();
       await legacy.f.cleanup();
     }
+  });
+});
+
+describe('findings that join several events, recomputed from what a headers pack holds (issue 20)', () => {
+  const MASKING = ['pii-email', 'pii-ssn'];
+  const masking = async (scope: Record<string, string>): Promise<Buffer> =>
+    (await buildEvidencePack({ store: log.f.store, state: log.state, catalogue, scope: { ...PERIOD, ...scope }, signer: attestation, exportedBy: ALICE, maskingRules: MASKING, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
+  const kinds = (bytes: Buffer): string[] => (JSON.parse(readTarGz(bytes).find((x) => x.path === PACK_FILES.evidence)!.data.toString('utf8')) as { findings: { kind: string }[] }).findings.map((x) => x.kind).sort();
+  const viewsDetail = async (bytes: Buffer): Promise<string> => (await verifyEvidencePack(bytes, pinned())).checks.find((c) => c.name === 'evidence views')!.detail;
+  /** A copy of the first finding of `kind` with another id, counted everywhere (a forger inventing one). */
+  const invent = (fs: PackFiles, kind: string, id: string): void => {
+    const views = packJson<{ totals: { findings: number }; controls: { findings: string[] }[]; findings: { id: string; kind: string }[] }>(fs, PACK_FILES.evidence);
+    const model = views.findings.find((x) => x.kind === kind)!;
+    views.findings.push({ ...model, id });
+    views.totals.findings += 1;
+    for (const c of views.controls) if (c.findings.includes(model.id)) c.findings.push(id);
+    setPackJson(fs, PACK_FILES.evidence, views);
+    const manifest = packJson<PackManifest>(fs, PACK_FILES.manifest);
+    setPackJson(fs, PACK_FILES.manifest, { ...manifest, counts: { ...manifest.counts, findings: manifest.counts.findings + 1 } });
+  };
+
+  it('a connection pack holds every event its command findings join: they are recomputed, and one removed is refused', async () => {
+    const bytes = await packOf({ connection: 'billing-prod' });
+    expect(kinds(bytes)).toContain('privileged-command-without-approval');
+    expect(await viewsDetail(bytes)).toContain('command findings recomputed');
+    const forged = await resealPack(bytes, (fs) => void removeFindings(fs, (x) => x.kind === 'privileged-command-without-approval'), attestation);
+    expect((await verifyEvidencePack(forged, pinned())).firstFailure).toMatchObject({ name: 'evidence views', detail: expect.stringMatching(/raises a privileged-command-without-approval finding that evidence\.json does not list/) });
+    // An identity pack does not hold the approvals by others a command finding joins: not recomputed there.
+    expect(await viewsDetail(await packOf({ identity: AGENT.subject }))).not.toContain('command findings recomputed');
+  });
+
+  it('masking-rule-never-fired: exact when the filter selects every data.masked header of the window, else a listed rule must not have fired in the pack', async () => {
+    // orders-prod selects the window's only data.masked event (it names pii-email): exact.
+    const orders = await masking({ connection: 'orders-prod' });
+    expect(kinds(orders).filter((k) => k === 'masking-rule-never-fired')).toHaveLength(1);
+    expect(await viewsDetail(orders)).toContain('masking findings recomputed');
+    const removed = await resealPack(orders, (fs) => void removeFindings(fs, (x) => x.kind === 'masking-rule-never-fired'), attestation);
+    expect((await verifyEvidencePack(removed, pinned())).firstFailure).toMatchObject({ name: 'evidence views', detail: expect.stringContaining('masking rule pii-ssn masked nothing in the window') });
+    const manifest = packJson<PackManifest>(new Map(readTarGz(orders).map((x) => [x.path, x.data])), PACK_FILES.manifest);
+    const fired = deterministicUuid('finding', 'masking-rule-never-fired', 'pii-email', manifest.scope.from, manifest.scope.to);
+    const invented = await resealPack(orders, (fs) => invent(fs, 'masking-rule-never-fired', fired), attestation);
+    expect((await verifyEvidencePack(invented, pinned())).firstFailure).toMatchObject({ name: 'evidence views', detail: expect.stringContaining(`lists masking-rule-never-fired finding ${fired}`) });
+    // billing-prod does not select it: the finding is checked only against the pack's own data.masked events (none), so a removal cannot be seen.
+    const billing = await masking({ connection: 'billing-prod' });
+    expect(await viewsDetail(billing)).toContain("masking findings checked against the pack's data.masked events");
+    const unseen = await resealPack(billing, (fs) => void removeFindings(fs, (x) => x.kind === 'masking-rule-never-fired'), attestation);
+    expect((await verifyEvidencePack(unseen, pinned())).verdict).toBe('verified');
   });
 });

@@ -116,12 +116,12 @@ function goRequest(eventLines: readonly string[]): object {
   };
 }
 
-function runGo(request: object): { status: number | null; results: { check: string; ok: boolean; error?: string }[] } {
+function runGo(request: object): { status: number | null; results: { check: string; ok: boolean; error?: string; detail?: string }[] } {
   const binary = buildTlogVerifyGo(go!);
   const file = join(dir, `go-request-${Math.random().toString(16).slice(2)}.json`);
   writeFileSync(file, JSON.stringify(request));
   const run = spawnSync(binary, [file], { encoding: 'utf8' });
-  return { status: run.status, results: (JSON.parse(run.stdout) as { results: { check: string; ok: boolean; error?: string }[] }).results };
+  return { status: run.status, results: (JSON.parse(run.stdout) as { results: { check: string; ok: boolean; error?: string; detail?: string }[] }).results };
 }
 
 describe.skipIf(!go)('pack checkpoints and proofs, checked with Go reference code (tools/tlog-verify-go)', () => {
@@ -174,7 +174,7 @@ describe.skipIf(!go)('pack checkpoints and proofs, checked with Go reference cod
   });
 
   const VECTORS = join(dirname(createRequire(import.meta.url).resolve('@custodian/schemas/evidence/controls.json')), 'test-vectors');
-  it.each([VECTORS, join(VECTORS, 'v3')])('accepts the proofs of every genuine test vector in %s, edges and headers included, and refuses the omission forgery', (vectors) => {
+  it.each([VECTORS, join(VECTORS, 'v4'), join(VECTORS, 'v3')])('accepts the proofs of every genuine test vector in %s, edges and headers included, and refuses the omission forgery', (vectors) => {
     const index = JSON.parse(readFileSync(join(vectors, 'index.json'), 'utf8')) as { keys: { log: string[] }; vectors: { file: string; item: string }[] };
     const requestOf = (file: string): object => {
       const pack = new Map(readTarGz(readFileSync(join(vectors, file))).map((x) => [x.path, x.data]));
@@ -201,6 +201,83 @@ describe.skipIf(!go)('pack checkpoints and proofs, checked with Go reference cod
     // The omission forgery recomputes the root (the missing leaf is a gap): the proofs alone accept it; the coverage rules (docs/evidence-pack-format.md §4) are what refuse it.
     expect(runGo(requestOf('item1-omission-as-gap.tar.gz')).status).toBe(0);
     expect(runGo(requestOf('event-byte-flipped.tar.gz')).status).toBe(1);
+  });
+
+  /**
+   * A pack's request with its rules (tools/tlog-verify-go/pack.go): the window, the coverage, the
+   * allowed checkpoint delay the mapping ships and the checkpoint-gap findings evidence.json lists.
+   */
+  function packRequest(pack: Map<string, Buffer>, logVkey: string, allowIncomplete = false): object {
+    const text = (path: string): string[] => (pack.get(path)?.toString('utf8') ?? '').split('\n').filter((l) => l.length > 0);
+    const m = JSON.parse(pack.get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest;
+    const checkpoints = m.checkpoints.map((p) => pack.get(p)!.toString('utf8'));
+    const proof = JSON.parse(pack.get(PACK_FILES.leafSet)!.toString('utf8')) as { gaps: unknown[] };
+    const mapping = JSON.parse(pack.get(PACK_FILES.mapping)!.toString('utf8')) as { checkpointGap?: { maxDelayMicroseconds: number }; findings: { kind: string; controls: string[] }[] };
+    const gapKind = mapping.findings.find((k) => k.kind === 'checkpoint-gap');
+    const views = JSON.parse(pack.get(PACK_FILES.evidence)!.toString('utf8')) as { findings: { id: string; kind: string }[] };
+    const { leaves, format2From } = provenLeaves(pack);
+    return {
+      origin: TEST_ORIGIN,
+      logVkey,
+      witnessVkeys: [],
+      checkpoints,
+      inclusion: [],
+      consistency: text(PACK_FILES.consistency).map((l, i) => ({ from: i, to: i + 1, proof: (JSON.parse(l) as { hashes: string[] }).hashes })),
+      tlogProofs: [],
+      leafSets: [],
+      leafSetProofs: [
+        {
+          checkpoint: checkpoints.length - 1,
+          leaves: leaves.map((l) => Buffer.from(l, 'utf8').toString('base64')),
+          gaps: proof.gaps,
+          ...(format2From !== undefined ? { format2From } : {}),
+          pack: {
+            from: m.scope.from,
+            to: m.scope.to,
+            coverage: m.coverage ?? { kind: 'filtered' },
+            allowIncomplete,
+            ...(mapping.checkpointGap ? { maxDelayMicroseconds: mapping.checkpointGap.maxDelayMicroseconds } : {}),
+            checkpoints: checkpoints.map((_, i) => i),
+            gapFindings: views.findings.filter((x) => x.kind === 'checkpoint-gap').map((x) => x.id),
+            ...(gapKind ? { gapKindControls: gapKind.controls } : {}),
+            ...(m.scope.control !== undefined ? { control: m.scope.control } : {}),
+          },
+        },
+      ],
+    };
+  }
+  const vectorPack = (dir: string, file: string): Map<string, Buffer> => new Map(readTarGz(readFileSync(join(dir, file))).map((x) => [x.path, x.data]));
+  const failing = (run: ReturnType<typeof runGo>): string[] => run.results.filter((r) => !r.ok).map((r) => r.check);
+
+  it('recomputes checkpoint-gap from the times the checkpoints state under the log signature, and decides completeness, as the TypeScript verifier does (issue 20)', () => {
+    const index = JSON.parse(readFileSync(join(VECTORS, 'index.json'), 'utf8')) as { keys: { log: string[] }; vectors: { file: string; item: string }[] };
+    const key = index.keys.log[0]!;
+    for (const file of ['genuine-complete.tar.gz', 'genuine-window.tar.gz', 'genuine-identity.tar.gz', 'genuine-connection.tar.gz', 'genuine-control.tar.gz']) {
+      const run = runGo(packRequest(vectorPack(VECTORS, file), key));
+      expect({ file, failing: failing(run), status: run.status }).toEqual({ file, failing: [], status: 0 });
+      // The gap is recomputed (not skipped): the genuine complete and headers packs list one and Go finds one.
+      if (file !== 'genuine-control.tar.gz') expect(run.results.find((r) => r.check === 'checkpointGaps[0]')?.detail, file).toMatch(/^1 finding\(s\) recomputed from the signed times/);
+    }
+    // A listed finding removed, or one invented: Go's recomputation disagrees.
+    for (const file of ['item7-checkpoint-gap-removed.tar.gz', 'item7-checkpoint-gap-removed-identity.tar.gz', 'item7-checkpoint-gap-invented.tar.gz']) {
+      const run = runGo(packRequest(vectorPack(VECTORS, file), key));
+      expect({ file, failing: failing(run), status: run.status }).toEqual({ file, failing: ['checkpointGaps[0]'], status: 1 });
+    }
+    // A checkpoint whose signed-at line was changed: note.Open refuses its signature.
+    const changed = runGo(packRequest(vectorPack(VECTORS, 'item7-checkpoint-time-changed.tar.gz'), key));
+    expect(changed.status).toBe(1);
+    expect(failing(changed)).toContain(`checkpoint[${(JSON.parse(vectorPack(VECTORS, 'item7-checkpoint-time-changed.tar.gz').get(PACK_FILES.manifest)!.toString('utf8')) as PackManifest).checkpoints.length - 1}]`);
+    // A plain filtered pack: refused unless incompleteness is accepted.
+    const plain = vectorPack(VECTORS, 'item2-filtered-instead-of-headers.tar.gz');
+    expect(failing(runGo(packRequest(plain, key)))).toEqual(['completeness[0]']);
+    const accepted = runGo(packRequest(plain, key, true));
+    expect({ failing: failing(accepted), status: accepted.status }).toEqual({ failing: [], status: 0 });
+    expect(accepted.results.find((r) => r.check === 'checkpointGaps[0]')?.detail).toMatch(/not recomputable/);
+    // v4 packs: their checkpoints state no time and their mapping no delay: not recomputed, still verified.
+    const v4 = JSON.parse(readFileSync(join(VECTORS, 'v4', 'index.json'), 'utf8')) as { keys: { log: string[] } };
+    const old = runGo(packRequest(vectorPack(join(VECTORS, 'v4'), 'genuine-complete.tar.gz'), v4.keys.log[0]!));
+    expect({ failing: failing(old), status: old.status }).toEqual({ failing: [], status: 0 });
+    expect(old.results.find((r) => r.check === 'checkpointGaps[0]')?.detail).toMatch(/not recomputable/);
   });
 
   it('rejects a modified, a dropped and a reordered event', () => {

@@ -59,8 +59,10 @@ export async function readPack(source: Readable | AsyncIterable<Buffer>, options
     // only: the manifest itself is verified later, in order, before any of this is reported.
     const hints = manifestHints(files.get(PACK_FILES.manifest));
     const mapping = mappingRules(files.get(PACK_FILES.mapping));
-    // Command facts only for complete packs: they hold every event a command finding joins.
-    const facts = mapping?.privilegedFlags && hints?.scope.outsideAllowed === true ? { privilegedFlags: mapping.privilegedFlags } : {};
+    // Command and masking facts for complete and headers packs: the verifier recomputes from them
+    // what such a pack can prove (a complete pack holds every event a command finding joins; a
+    // connection headers pack every event of its sessions and approvals).
+    const facts = mapping?.privilegedFlags && (hints?.coverageKind === 'complete' || hints?.coverageKind === 'headers') ? { privilegedFlags: mapping.privilegedFlags } : {};
     const scope: LineScope = { ...(hints?.scope ?? { from: '', to: '' }), ...(mapping ? { rules: mapping.rules, ...facts } : {}) };
     return new EventsSink(scope, workerCount(options.workers, bytes), options.chunkBytes ?? 4 * 1024 * 1024, hints?.total ?? 0, options.onProgress, options.onCustodyLines, options.onScopedLines);
   };
@@ -160,7 +162,7 @@ function eventLeafFormat(coverage: PackCoverage | undefined, headerFrom: number 
 }
 
 /** The scope and event count a manifest claims, or undefined when there is none to read. */
-function manifestHints(manifest: Buffer | undefined): { scope: LineScope; total: number } | undefined {
+function manifestHints(manifest: Buffer | undefined): { scope: LineScope; total: number; coverageKind?: string } | undefined {
   if (!manifest) return undefined;
   try {
     const { scope, counts, coverage, leafFormat2From, latestCheckpoint } = JSON.parse(manifest.toString('utf8')) as Partial<PackManifest>;
@@ -171,10 +173,11 @@ function manifestHints(manifest: Buffer | undefined): { scope: LineScope; total:
         to: scope.to,
         leafFormat: eventLeafFormat(coverage, typeof leafFormat2From === 'number' ? leafFormat2From : undefined, latestCheckpoint?.treeSize ?? 0),
         ...(typeof scope.identity === 'string' ? { identity: scope.identity } : {}),
-        ...(coverage?.kind === 'complete' ? { outsideAllowed: true } : {}),
+        ...(coverage?.kind === 'complete' ? { outsideAllowed: true, gapTimes: true } : {}),
         ...(typeof scope.connection === 'string' || typeof scope.control === 'string' ? { collectLines: true } : {}),
       },
       total: typeof counts?.events === 'number' ? counts.events : 0,
+      ...(typeof coverage?.kind === 'string' ? { coverageKind: coverage.kind } : {}),
     };
   } catch {
     return undefined;

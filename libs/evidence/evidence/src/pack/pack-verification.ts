@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import {
   Ed25519CosignatureVerifier,
   Ed25519NoteVerifier,
+  checkpointSignedAt,
   ed25519PublicKeyObject,
   formatKeyId,
   hashLeaf,
@@ -23,7 +24,8 @@ import {
 import { CustodyError, ed25519PublicKeyFromPem, verifyCustodyAttestation } from '@custodian/custody';
 import { openStatement } from './dsse.js';
 import { instantKey, type CheckedLines, type CustodyLine, type LocalFinding } from './event-line-check.js';
-import { PACK_FILES, PACK_FORMAT, PACK_FORMATS_READ, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
+import { PACK_FILES, PACK_FORMATS_READ, PACK_FORMATS_WITH_HEADERS, PACK_PREDICATE_TYPE, type PackManifest } from './evidence-pack.js';
+import { CHECKPOINT_GAP, CheckpointGapScan, checkpointGapId, countsForCheckpointGap, instantMicros } from '../checkpoint-gaps.js';
 import { HeaderSelection, isHeaderLeaf, leafFormatAt, type HeaderFilter } from '../leaf-format.js';
 import { readPack, type ReadPack } from './pack-reader.js';
 import { ruleMatches, type MappingRule } from '../controls/control-catalogue.js';
@@ -70,6 +72,12 @@ export interface PackVerificationOptions {
    * report says so.
    */
   readonly trustedCustodyKeys?: readonly string[];
+  /**
+   * Accept a pack that does not prove its completeness (coverage `filtered`, or format v2): by
+   * default such a pack fails the `completeness` check, since whoever holds the attestation key
+   * could issue one that leaves events out instead of a pack that proves it holds them all.
+   */
+  readonly allowIncomplete?: boolean;
 }
 
 export interface PackSigners {
@@ -241,13 +249,16 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     const coverage = manifest.coverage;
     scopeCheck.scope(manifest);
     // v2 and v3 packs hold format-1 leaves only; v4 names the log's switch to format 2 (null: none).
-    const headerFrom = manifest.format === PACK_FORMAT ? manifest.leafFormat2From : null;
-    if (manifest.format === PACK_FORMAT && !(headerFrom === null || (Number.isSafeInteger(headerFrom) && headerFrom! >= 0))) fail('manifest', 'leafFormat2From must be null or a leaf index');
+    const withHeaders = PACK_FORMATS_WITH_HEADERS.includes(manifest.format);
+    const headerFrom = withHeaders ? manifest.leafFormat2From : null;
+    if (withHeaders && !(headerFrom === null || (Number.isSafeInteger(headerFrom) && headerFrom! >= 0))) fail('manifest', 'leafFormat2From must be null or a leaf index');
     if (manifest.format !== 'custodian-evidence-pack/v2') {
       if (manifest.scope.control !== undefined && !files.has(PACK_FILES.mapping)) fail('manifest', `a control pack needs ${PACK_FILES.mapping}`);
+      // v5: the views are always checked (and checkpoint-gap recomputed): a pack cannot skip that by leaving the mapping or the views out.
+      if (manifest.format === PACK_FORMATS_READ[PACK_FORMATS_READ.length - 1]) for (const path of [PACK_FILES.mapping, PACK_FILES.evidence]) if (!files.has(path)) fail('manifest', `a ${manifest.format} pack needs ${path}`);
       // v3: an unfiltered pack must prove it holds every event of its window.
       if (unfiltered && coverage?.kind !== 'complete') fail('manifest', 'an unfiltered pack must state the complete leaf range it covers (coverage)');
-      if (!unfiltered && coverage?.kind !== 'filtered' && !(coverage?.kind === 'headers' && manifest.format === PACK_FORMAT)) fail('manifest', `a filtered pack states coverage "filtered"${manifest.format === PACK_FORMAT ? ' or "headers"' : ''}`);
+      if (!unfiltered && coverage?.kind !== 'filtered' && !(coverage?.kind === 'headers' && withHeaders)) fail('manifest', `a filtered pack states coverage "filtered"${withHeaders ? ' or "headers"' : ''}`);
       if ((coverage?.kind === 'complete' || coverage?.kind === 'headers') && !(Number.isSafeInteger(coverage.firstLeaf) && Number.isSafeInteger(coverage.endLeaf) && coverage.firstLeaf >= 0 && coverage.endLeaf >= coverage.firstLeaf)) fail('manifest', 'coverage needs firstLeaf ≤ endLeaf, non-negative integers');
       if ((coverage?.kind === 'complete' || coverage?.kind === 'headers') && !files.has(PACK_FILES.edges)) fail('manifest', `a ${coverage.kind === 'complete' ? 'complete' : 'headers'} pack needs ${PACK_FILES.edges}`);
       if (coverage?.kind === 'headers' && !files.has(PACK_FILES.headers)) fail('manifest', `a headers pack needs ${PACK_FILES.headers}`);
@@ -268,8 +279,14 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     signers = { checkpoints: [...checkpointSigners].sort(), logKeysPinned, attestation: attestationName, attestationPinned, attestedByLogKey };
     for (let i = 1; i < checkpoints.length; i += 1) if (checkpoints[i]!.checkpoint.size <= checkpoints[i - 1]!.checkpoint.size) fail('checkpoints', 'checkpoints are not in increasing size');
     const latest = checkpoints[checkpoints.length - 1]!;
+    // Each checkpoint's signing time, when its signed note states one (v5; parsed and checked when opened).
+    const signedTimes = checkpoints.map((c) => ({ treeSize: c.checkpoint.size, signedAt: checkpointSignedAt(c.checkpoint) }));
+    const timed = signedTimes.filter((c) => c.signedAt !== undefined).length;
     if (latest.checkpoint.size !== manifest.latestCheckpoint.treeSize || latest.checkpoint.rootHash.toString('base64') !== manifest.latestCheckpoint.rootHash) fail('checkpoints', 'the latest checkpoint is not the one the manifest names');
-    pass('checkpoints', `${checkpoints.length} checkpoint(s) signed by ${[...checkpointSigners].sort().join(', ')}${logKeysPinned ? ' (pinned)' : ' (taken from the pack, not pinned)'}; latest: size ${latest.checkpoint.size}, root ${latest.checkpoint.rootHash.toString('base64')}`);
+    pass(
+      'checkpoints',
+      `${checkpoints.length} checkpoint(s) signed by ${[...checkpointSigners].sort().join(', ')}${logKeysPinned ? ' (pinned)' : ' (taken from the pack, not pinned)'}; latest: size ${latest.checkpoint.size}, root ${latest.checkpoint.rootHash.toString('base64')}; signing time ${timed === checkpoints.length ? 'signed in every checkpoint' : timed === 0 ? 'not proven (no checkpoint states it)' : `signed in ${timed}, not proven in ${checkpoints.length - timed}`}`,
+    );
     const witnessKeys = [...(options.requiredWitnesses ?? []), ...(files.has(PACK_FILES.witnessKeys) ? text(PACK_FILES.witnessKeys).split('\n').filter((l) => l.trim()) : [])];
     if (witnessKeys.length > 0) {
       const witnesses = await step('cosignatures', () => witnessKeys.map((k) => new Ed25519CosignatureVerifier(k.trim())));
@@ -347,6 +364,13 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     // A headers pack: every header of the range is a proven leaf; the filter, applied to them, says
     // which events the pack must hold (in leaf order, with the leaf hash of each one's header).
     const selected: { index: number; id: string; hash: Buffer }[] = [];
+    // checkpoint-gap: recomputed from the signed times over every in-window event of a complete or
+    // headers pack (it holds them all, or their headers), when the mapping ships the allowed delay (v5).
+    const gapLimit = files.has(PACK_FILES.mapping) ? shippedGapLimit(text(PACK_FILES.mapping)) : undefined;
+    const gapScan = ranged && gapLimit !== undefined ? new CheckpointGapScan(signedTimes) : undefined;
+    // data.masked headers of the window, and how many of them the filter selects (their events, with
+    // the rules they name, are in the pack): all of them selected, masking findings recompute exactly.
+    const masked = { inWindow: 0, selected: 0 };
     if (coverage?.kind === 'headers') {
       const mapping = files.has(PACK_FILES.mapping) ? (JSON.parse(text(PACK_FILES.mapping)) as { rules?: MappingRule[] }) : {};
       const filter: HeaderFilter = scope.identity !== undefined ? { identity: scope.identity } : scope.connection !== undefined ? { connection: scope.connection } : { controlRules: (mapping.rules ?? []).filter((r) => Array.isArray(r.controls) && r.controls.includes(scope.control!)) };
@@ -363,7 +387,16 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
         if (!isHeaderLeaf(header)) fail('leaf-set proof', `header ${i + 1} (leaf ${index}) is not a format-2 header (leafFormat 2)`);
         const hash = hashLeaf(Buffer.from(line, 'utf8'));
         proof.append(hash);
-        if (selection.selects(header as Parameters<HeaderSelection['selects']>[0])) selected.push({ index: index!, id: String((header as { id?: unknown }).id), hash });
+        const h = header as { type?: unknown; occurredAt?: unknown };
+        const at = typeof h.occurredAt === 'string' ? instantKey(h.occurredAt) : undefined;
+        const inWindow = at !== undefined && at >= windowFrom! && at < windowTo!;
+        if (gapScan && inWindow && countsForCheckpointGap(h.type)) gapScan.add(index!, String(h.occurredAt), instantMicros(String(h.occurredAt))!);
+        const chosen = selection.selects(header as Parameters<HeaderSelection['selects']>[0]);
+        if (chosen) selected.push({ index: index!, id: String((header as { id?: unknown }).id), hash });
+        if (inWindow && h.type === 'data.masked') {
+          masked.inWindow += 1;
+          if (chosen) masked.selected += 1;
+        }
       }
     }
     // Events outside the claimed scope first: that names the event, whatever the headers say.
@@ -371,7 +404,7 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     if (scopeFailure) fail('leaf-set proof', scopeFailure);
     let count = 0;
     let outsideWindow = 0;
-    for (const { count: lines, leafHashes, headerHashes, failure, outside } of files.events ?? []) {
+    for (const { count: lines, leafHashes, headerHashes, failure, outside, gapTimes } of files.events ?? []) {
       outsideWindow += outside ?? 0;
       for (let k = 0; k < lines; k += 1) {
         const at = leafHashes.byteOffset + 32 * k;
@@ -394,6 +427,8 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
         const format = leafFormatAt(index!, headerFrom ?? undefined);
         const hashes = format === 2 && headerHashes ? headerHashes : leafHashes;
         proof.append(Buffer.from(hashes.buffer, hashes.byteOffset + 32 * k, 32));
+        const eventTime = gapTimes?.[k];
+        if (gapScan && complete && eventTime !== undefined && !Number.isNaN(eventTime)) gapScan.add(index!, '', eventTime);
         count += 1;
       }
       if (failure) {
@@ -422,7 +457,8 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
         ? `; complete for its filter: the headers of every leaf ${ranged.firstLeaf}..${ranged.endLeaf - 1} are in the pack and the ${selected.length} that match the filter are its events, ${beforeEdge !== undefined ? `leaf ${beforeEdge} before the window` : 'from the log\'s first leaf'} and ${afterEdge !== undefined ? `leaf ${afterEdge} after it` : `up to the latest checkpoint (events after leaf ${latest.checkpoint.size - 1} are not checkpointed yet)`}`
         : `; completeness not proven (${manifest.format === 'custodian-evidence-pack/v2' ? `format ${manifest.format}` : headerFrom === null ? 'a filtered pack of a log without header leaves' : 'a filtered pack'})`;
     completenessProven = ranged !== undefined;
-    pass('leaf-set proof', `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)${completeness}`);
+    const leafSetDetail = `${count} event(s) proven included in checkpoint ${latest.checkpoint.size} (${leafSet.gaps.length} gap(s), ${leafSet.gaps.reduce((n, g) => n + g.hashes.length, 0)} hashes)${completeness}`;
+    pass('leaf-set proof', leafSetDetail);
 
     // 6. Every custody statement: DSSE signature by the gateway key (pinned or carried), statement = event.
     custodySummary = custody.summary();
@@ -437,8 +473,24 @@ export async function verifyEvidencePackStream(source: Readable, options: PackVe
     // 8. The views tied to the events: counts recomputed with the shipped mapping, statuses from
     // counts and findings, event-local findings from their events; OSCAL and the report agree.
     if (files.has(PACK_FILES.mapping) && files.has(PACK_FILES.evidence)) {
-      pass('evidence views', await step('evidence views', () => checkViews({ manifest: manifest!, mapping: text(PACK_FILES.mapping), evidence: text(PACK_FILES.evidence), oscal: text(PACK_FILES.oscal), report: text(PACK_FILES.report), events: files.events ?? [] })));
+      const gaps = gapScan ? { ...gapScan.finish(), limit: gapLimit!, untimed: signedTimes.length - timed } : undefined;
+      // What the pack's events can prove (docs/evidence-pack-format.md §6): a complete pack holds
+      // every event of the window; a connection headers pack every event of its sessions and
+      // approvals (the command findings' joins); a headers pack whose every data.masked header is
+      // selected, every rule that fired; other headers packs, some of the rules that fired.
+      const recompute: Recompute = {
+        commands: complete !== undefined || (coverage?.kind === 'headers' && scope.connection !== undefined),
+        masking: complete !== undefined || (coverage?.kind === 'headers' && masked.selected === masked.inWindow) ? 'exact' : coverage?.kind === 'headers' ? 'possible' : 'none',
+      };
+      pass('evidence views', await step('evidence views', () => checkViews({ manifest: manifest!, mapping: text(PACK_FILES.mapping), evidence: text(PACK_FILES.evidence), oscal: text(PACK_FILES.oscal), report: text(PACK_FILES.report), events: files.events ?? [], recompute, ...(gaps ? { gaps } : {}) })));
     } else pass('evidence views', `not checked: ${manifest.format} ships no ${PACK_FILES.mapping}`);
+
+    // The completeness policy: a pack that does not prove it holds every event its scope selects is
+    // refused unless the auditor accepts that explicitly (docs/evidence-pack-format.md §4). Last, so
+    // that a pack failing anything else is named for that.
+    if (completenessProven) pass('completeness', complete ? 'proven: every event of the window is in the pack' : 'proven for its filter: every event of the window its filter selects is in the pack');
+    else if (options.allowIncomplete === true) pass('completeness', `NOT proven, accepted as asked (allow incomplete): ${manifest.format === 'custodian-evidence-pack/v2' ? 'a v2 pack states no coverage' : 'a filtered pack without the headers of its window'} shows what it holds, not that nothing was left out`);
+    else fail('completeness', `NOT proven: ${manifest.format === 'custodian-evidence-pack/v2' ? 'a v2 pack states no coverage' : 'a filtered pack (coverage "filtered") carries no headers of its window'}, so it cannot show that no event of its scope was left out; whoever holds the attestation key could issue such a pack instead of one that proves completeness. Ask for a pack that proves it (an unfiltered pack, or a filtered one with headers from a log with header leaves), or accept it explicitly (--allow-incomplete)`);
   } catch (error) {
     if (!(error instanceof CheckFailed)) throw error;
   }
@@ -684,6 +736,31 @@ function commandFindings(chunks: readonly CheckedLines[], to: string): { kind: s
   }
   return out;
 }
+/** Which findings that join several events a pack's events let the verifier recompute. */
+interface Recompute {
+  /** The command findings, exactly (complete packs, connection headers packs). */
+  readonly commands: boolean;
+  /** masking-rule-never-fired: exactly, only as "a listed rule did not fire in the pack", or not at all. */
+  readonly masking: 'exact' | 'possible' | 'none';
+}
+
+/** The checkpoint-gap candidates of a pack (CheckpointGapScan over its in-window events) and the shipped limit. */
+interface RecomputedGaps extends ReturnType<CheckpointGapScan['finish']> {
+  readonly limit: number;
+  /** Listed checkpoints that state no signing time. */
+  readonly untimed: number;
+}
+
+/** The allowed checkpoint delay the mapping ships (v5, `checkpointGap.maxDelayMicroseconds`), or undefined. */
+function shippedGapLimit(mapping: string): number | undefined {
+  try {
+    const limit = (JSON.parse(mapping) as { checkpointGap?: { maxDelayMicroseconds?: unknown } }).checkpointGap?.maxDelayMicroseconds;
+    return typeof limit === 'number' && Number.isSafeInteger(limit) && limit >= 0 ? limit : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Same members, counted (each side sorted once: finding lists can be long). */
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -695,7 +772,7 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
  * evidence.json, the OSCAL findings and report.html against the events and the shipped mapping.
  * Returns what held; throws naming the first contradiction.
  */
-function checkViews(input: { manifest: PackManifest; mapping: string; evidence: string; oscal: string; report: string; events: readonly CheckedLines[] }): string {
+function checkViews(input: { manifest: PackManifest; mapping: string; evidence: string; oscal: string; report: string; events: readonly CheckedLines[]; recompute: Recompute; gaps?: RecomputedGaps }): string {
   const mapping = JSON.parse(input.mapping) as ShippedMapping;
   const views = JSON.parse(input.evidence) as ViewsReport;
   if (!Array.isArray(mapping.controls) || !Array.isArray(mapping.rules) || !Array.isArray(views.controls) || !Array.isArray(views.findings)) throw new Error(`${PACK_FILES.mapping} or ${PACK_FILES.evidence} is malformed`);
@@ -727,18 +804,39 @@ function checkViews(input: { manifest: PackManifest; mapping: string; evidence: 
   for (const k of raised) if (!stated.has(k)) throw new Error(`event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
   // A control pack holds only the events evidencing the control, not every event that raises one of its findings.
   if (scope.control === undefined) for (const k of stated) if (!raised.has(k)) throw new Error(`${PACK_FILES.evidence} lists a ${k.split(' ')[0]!} finding for event ${k.split(' ')[1]!}, which is not such an event in the pack`);
-  // A complete pack holds every data.masked event of its window: masking-rule-never-fired is
-  // recomputed for the rules the mapping (v4) says were expected to fire.
-  if (Array.isArray(mapping.maskingRules) && input.events.every((c) => c.maskingRulesFired !== undefined) && kinds.has('masking-rule-never-fired')) {
+  // masking-rule-never-fired, for the rules the mapping (v4) says were expected to fire: exactly
+  // when the pack holds every data.masked event of its window (complete packs, headers packs whose
+  // filter selects every data.masked header); else (other headers packs) a listed rule must not
+  // have fired in an event of the pack.
+  const applies = (kind: string): boolean => kinds.has(kind) && (scope.control === undefined || kinds.get(kind)!.controls.includes(scope.control));
+  let recomputed = '';
+  if (input.recompute.masking !== 'none' && Array.isArray(mapping.maskingRules) && input.events.every((c) => c.maskingRulesFired !== undefined) && applies('masking-rule-never-fired')) {
     const fired = new Set(input.events.flatMap((c) => c.maskingRulesFired!));
     const expected = new Map(mapping.maskingRules.filter((rule) => !fired.has(rule)).map((rule) => [deterministicUuid('finding', 'masking-rule-never-fired', rule, scope.from, scope.to), rule]));
     const stated = views.findings.filter((f) => f.kind === 'masking-rule-never-fired');
-    for (const [id, rule] of expected) if (!stated.some((f) => f.id === id)) throw new Error(`masking rule ${rule} masked nothing in the window (no data.masked event names it) but ${PACK_FILES.evidence} has no masking-rule-never-fired finding for it`);
-    for (const f of stated) if (!expected.has(f.id)) throw new Error(`${PACK_FILES.evidence} lists masking-rule-never-fired finding ${f.id}, which is not that of an expected rule that masked nothing (${[...expected.values()].join(', ') || 'every expected rule fired'})`);
+    if (input.recompute.masking === 'exact') for (const [id, rule] of expected) if (!stated.some((f) => f.id === id)) throw new Error(`masking rule ${rule} masked nothing in the window (no data.masked event names it) but ${PACK_FILES.evidence} has no masking-rule-never-fired finding for it`);
+    for (const f of stated) if (!expected.has(f.id)) throw new Error(`${PACK_FILES.evidence} lists masking-rule-never-fired finding ${f.id}, which is not that of an expected rule that masked nothing in ${input.recompute.masking === 'exact' ? 'the window' : "the pack's data.masked events"} (${[...expected.values()].join(', ') || 'every expected rule fired'})`);
+    recomputed += input.recompute.masking === 'exact' ? '; masking findings recomputed' : "; masking findings checked against the pack's data.masked events";
   }
-  // A complete pack holds every event a command finding joins: those findings are recomputed too.
-  const commands = commandFindings(input.events, scope.to);
+  // checkpoint-gap, from the checkpoints' signed times (v5 complete and headers packs): a late
+  // checkpoint must be listed, and every listed one must be such a candidate. A checkpoint that
+  // states no time (signed before v5) may or may not have one: its time is not proven.
+  let gapDetail = '';
+  if (input.manifest.format === PACK_FORMATS_READ[PACK_FORMATS_READ.length - 1] && !input.gaps && (input.manifest.coverage?.kind === 'complete' || input.manifest.coverage?.kind === 'headers')) throw new Error(`${PACK_FILES.mapping} does not state the allowed checkpoint delay (checkpointGap.maxDelayMicroseconds)`);
+  if (input.gaps && kinds.has(CHECKPOINT_GAP) && (scope.control === undefined || kinds.get(CHECKPOINT_GAP)!.controls.includes(scope.control))) {
+    const { candidates, limit, untimed } = input.gaps;
+    if (input.gaps.uncovered) throw new Error(`event at leaf ${input.gaps.uncovered.leafIndex} is covered by no checkpoint of the pack`);
+    const required = new Map(candidates.filter((c) => c.delayMicros !== undefined && c.delayMicros > limit).map((c) => [checkpointGapId(c.leafIndex, c.upTo), c]));
+    const allowed = new Set(candidates.filter((c) => c.delayMicros === undefined).map((c) => checkpointGapId(c.leafIndex, c.upTo)));
+    const stated = views.findings.filter((f) => f.kind === CHECKPOINT_GAP);
+    for (const [id, c] of required) if (!stated.some((f) => f.id === id)) throw new Error(`the checkpoint of size ${c.upTo}, signed at ${c.signedAt!}, first covers the event at leaf ${c.leafIndex} ${(c.delayMicros! / 1_000_000).toFixed(6)} s after it (allowed: ${limit / 1_000_000} s), but ${PACK_FILES.evidence} has no checkpoint-gap finding ${id} for it`);
+    for (const f of stated) if (!required.has(f.id) && !allowed.has(f.id)) throw new Error(`${PACK_FILES.evidence} lists checkpoint-gap finding ${f.id}, which the checkpoints' signed times and the events do not raise`);
+    gapDetail = `; checkpoint-gap recomputed from the signed times: ${required.size} finding(s)${untimed > 0 ? `, ${allowed.size} possible under ${untimed} checkpoint(s) whose time is not proven (${stated.filter((f) => allowed.has(f.id)).length} listed)` : ''}`;
+  } else if (views.findings.some((f) => f.kind === CHECKPOINT_GAP)) gapDetail = '; checkpoint-gap findings checked for kind only (not recomputable from this pack)';
+  // A complete pack, and a connection headers pack, hold every event a command finding joins: those findings are recomputed too.
+  const commands = input.recompute.commands ? commandFindings(input.events, scope.to) : undefined;
   if (commands) {
+    recomputed += '; command findings recomputed';
     const statedCommands = new Set(views.findings.filter((f) => COMMAND_FINDING_KINDS.includes(f.kind)).map((f) => key(f.kind, f.eventIds[0] ?? '')));
     const expected = new Set(commands.filter((c) => kinds.has(c.kind)).map((c) => key(c.kind, c.eventId)));
     for (const k of expected) if (!statedCommands.has(k)) throw new Error(`the command.issued event ${k.split(' ')[1]!} raises a ${k.split(' ')[0]!} finding that ${PACK_FILES.evidence} does not list`);
@@ -781,7 +879,7 @@ function checkViews(input: { manifest: PackManifest; mapping: string; evidence: 
   const expectedRows = views.controls.map((c) => `${c.id}=${c.status}`);
   if (!sameSet(rows, expectedRows)) throw new Error(`${PACK_FILES.report} shows ${rows.join(', ') || 'no control'}, not the controls' statuses`);
   const tally = (status: string): number => views.controls.filter((c) => c.status === status).length;
-  return `${views.controls.length} control(s) (${tally('satisfied')} satisfied, ${tally('not-satisfied')} not satisfied, ${tally('not-assessed')} not assessed) and ${views.findings.length} finding(s) agree with the events, the shipped mapping, OSCAL and the report`;
+  return `${views.controls.length} control(s) (${tally('satisfied')} satisfied, ${tally('not-satisfied')} not satisfied, ${tally('not-assessed')} not assessed) and ${views.findings.length} finding(s) agree with the events, the shipped mapping, OSCAL and the report${gapDetail}${recomputed}`;
 }
 
 function unescapeHtml(value: string): string {

@@ -1,28 +1,33 @@
 // Test vectors for other implementations of the pack verifier (schemas/evidence/test-vectors/):
 // small genuine packs and one forged copy per rule of issue 20, each with the verdict and the first
 // failing check that `custodian verify` gives against the pinned keys of keys.json. The committed
-// vectors are verified on every run; CUSTODIAN_WRITE_VECTORS=1 regenerates them first (format v4,
-// header leaves). test-vectors/v3/ holds the vectors of format v3 (a log of format-1 leaves),
-// frozen: packs exported before header leaves must keep verifying.
+// vectors are verified on every run; CUSTODIAN_WRITE_VECTORS=1 regenerates them first (format v5:
+// header leaves, checkpoints that state their signing time). test-vectors/v3/ (format v3, a log of
+// format-1 leaves) and v4/ (format v4, checkpoints without a time) are frozen: packs exported
+// before must keep verifying. Their expectations predate the completeness policy: they hold with
+// `allowIncomplete`; without it a vector they expect `verified` with `complete: false` fails at
+// `completeness` (docs/evidence-pack-format.md §9).
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { Ed25519NoteSigner, hashLeaf, parseNote, signNote, type NoteSigner } from '@custodian/transparency-log';
+import type { ManualClock } from '@custodian/event-contracts';
+import { Ed25519NoteSigner, MerkleTree, SIGNED_AT_PREFIX, hashLeaf, parseNote, signNote, type NoteSigner } from '@custodian/transparency-log';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlCatalogue } from '../controls/control-catalogue.js';
+import { deterministicUuid } from '../deterministic-uuid.js';
 import { leafBytes } from '../leaf-format.js';
 import type { SqliteEvidenceLogState } from '../sqlite/index.js';
 import { AGENT, ALICE, appendSpecs, buildScenario, bulkSpecs } from '../testing/evidence-scenario.js';
 import { TEST_ORIGIN, createEvidenceLogFixture, type EvidenceLogFixture } from '../testing/evidence-log-fixture.js';
-import { packLines, resealPack, setPackLines, type PackFiles } from '../testing/pack-forgery.js';
+import { packJson, packLines, removeFindings, resealPack, setPackJson, setPackLines, type PackFiles } from '../testing/pack-forgery.js';
 import { PACK_FILES, buildEvidencePack, type PackManifest } from './evidence-pack.js';
 import { verifyEvidencePack } from './pack-verification.js';
 import { readTarGz, writeTarGz } from './tar-archive.js';
 
 const VECTORS = join(dirname(createRequire(import.meta.url).resolve('@custodian/schemas/evidence/controls.json')), 'test-vectors');
 /** Vectors of earlier pack formats, never regenerated. */
-const FROZEN = [join(VECTORS, 'v3')];
+const FROZEN = [join(VECTORS, 'v3'), join(VECTORS, 'v4')];
 const WRITE = process.env.CUSTODIAN_WRITE_VECTORS === '1';
 
 interface Vector {
@@ -33,6 +38,8 @@ interface Vector {
   readonly expect: { readonly verdict: 'verified' | 'failed'; readonly firstFailure?: string; readonly complete?: boolean };
   /** Without pinned keys, when it matters (self-consistent forgeries). */
   readonly unpinned?: { readonly verdict: 'self-consistent' | 'failed' };
+  /** With the pinned keys and incomplete packs accepted (`--allow-incomplete`), when it differs from `expect`. */
+  readonly allowIncomplete?: { readonly verdict: 'verified' | 'failed'; readonly firstFailure?: string; readonly complete?: boolean };
 }
 
 interface Index {
@@ -60,6 +67,9 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
     await projection.checkpointNow();
     await appendSpecs(f.store, f.factory, [...buildScenario().specs, ...bulkSpecs(3, 'after')]);
     await projection.caughtUp();
+    // The second checkpoint is signed 10 minutes after the events it covers: a checkpoint-gap
+    // finding (allowed: 300 s) that verifiers recompute from the time the checkpoint states.
+    (f.clock as ManualClock).advance(600_000_000n);
     await projection.checkpointNow();
     await projection.close();
     state = await f.openState();
@@ -80,12 +90,14 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
       writeFileSync(join(VECTORS, file), bytes);
       vectors.push({ file, ...vector });
     };
-    const pack = async (scope: Record<string, string>) => (await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, ...scope }, signer: attestation, exportedBy: ALICE, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
+    // Two masking rules expected to fire: pii-email does (orders-prod), pii-ssn never does.
+    const maskingRules = ['pii-email', 'pii-ssn'];
+    const pack = async (scope: Record<string, string>) => (await buildEvidencePack({ store: f.store, state, catalogue, scope: { ...PERIOD, ...scope }, signer: attestation, exportedBy: ALICE, maskingRules, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
     const complete = await pack({});
     // A window that starts and ends between events: both edges are proven by neighbouring leaves.
     const events = readTarGz(complete).find((x) => x.path === PACK_FILES.events)!.data.toString('utf8').trim().split('\n');
     const at = (i: number): string => (JSON.parse(events[i]!) as { occurredAt: string }).occurredAt;
-    const windowed = (await buildEvidencePack({ store: f.store, state, catalogue, scope: { from: at(5), to: at(events.length - 5) }, signer: attestation, exportedBy: ALICE, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
+    const windowed = (await buildEvidencePack({ store: f.store, state, catalogue, scope: { from: at(5), to: at(events.length - 5) }, signer: attestation, exportedBy: ALICE, maskingRules, now: () => new Date('2026-03-02T00:00:00Z') })).bytes;
     const identity = await pack({ identity: AGENT.subject });
     const connection = await pack({ connection: 'orders-prod' });
     const control = await pack({ control: 'SC-8' });
@@ -265,6 +277,89 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
       }),
       { item: '7', description: "a control's count raised by one in evidence.json", expect: { verdict: 'failed', firstFailure: 'evidence views' } },
     );
+    // 7. checkpoint-gap, recomputed from the checkpoints' signed times (format v5).
+    expect(JSON.parse(readTarGz(complete).find((x) => x.path === PACK_FILES.evidence)!.data.toString('utf8')).findings.filter((x: { kind: string }) => x.kind === 'checkpoint-gap')).toHaveLength(1);
+    write('item7-checkpoint-gap-removed.tar.gz', await reseal(complete, (fs) => void removeFindings(fs, (x) => x.kind === 'checkpoint-gap')), {
+      item: '7',
+      description: 'the checkpoint-gap finding removed (the second checkpoint states it was signed 600 s after the first event it covers; allowed: 300 s), statuses, OSCAL and report made consistent; re-sealed',
+      expect: { verdict: 'failed', firstFailure: 'evidence views' },
+    });
+    write('item7-checkpoint-gap-removed-identity.tar.gz', await reseal(identity, (fs) => void removeFindings(fs, (x) => x.kind === 'checkpoint-gap')), {
+      item: '7',
+      description: 'a headers (identity) pack with its checkpoint-gap finding removed and made consistent: the headers of the window give every event time; re-sealed',
+      expect: { verdict: 'failed', firstFailure: 'evidence views' },
+    });
+    write(
+      'item7-checkpoint-gap-invented.tar.gz',
+      await reseal(complete, (fs) => {
+        // A second checkpoint-gap finding, as if the event one leaf later had waited for a later checkpoint.
+        const views = packJson<{ totals: { findings: number }; controls: { findings: string[] }[]; findings: { id: string; kind: string; description: string }[] }>(fs, PACK_FILES.evidence);
+        const gap = views.findings.find((x) => x.kind === 'checkpoint-gap')!;
+        const [, leaf, upTo] = /^leaves (\d+)\.\.(\d+):/.exec(gap.description)!;
+        const invented = { ...gap, id: deterministicUuid('finding', 'checkpoint-gap', String(Number(leaf) + 1), String(Number(upTo) + 1)) };
+        views.findings.push(invented);
+        views.totals.findings += 1;
+        for (const c of views.controls) if (c.findings.includes(gap.id)) c.findings.push(invented.id);
+        setPackJson(fs, PACK_FILES.evidence, views);
+        const manifest = packJson<PackManifest>(fs, PACK_FILES.manifest);
+        setPackJson(fs, PACK_FILES.manifest, { ...manifest, counts: { ...manifest.counts, findings: manifest.counts.findings + 1 } });
+      }),
+      { item: '7', description: 'a checkpoint-gap finding added (id of a gap at the next leaf, up to a checkpoint one larger) that the signed times and the events do not raise; counts adjusted; re-sealed', expect: { verdict: 'failed', firstFailure: 'evidence views' } },
+    );
+    write(
+      'item7-checkpoint-time-changed.tar.gz',
+      await reseal(complete, (fs) => {
+        // The late checkpoint's time moved 10 minutes earlier (no gap left) and the finding removed: the log's signature no longer holds.
+        const manifest = packJson<PackManifest>(fs, PACK_FILES.manifest);
+        const path = manifest.latestCheckpoint.path;
+        const note = fs.get(path)!.toString('utf8');
+        const line = note.split('\n').find((l) => l.startsWith(SIGNED_AT_PREFIX))!;
+        const earlier = new Date(Date.parse(line.slice(SIGNED_AT_PREFIX.length)) - 600_000).toISOString().slice(0, 19);
+        fs.set(path, Buffer.from(note.replace(line, `${SIGNED_AT_PREFIX}${earlier}${line.slice(SIGNED_AT_PREFIX.length + 19)}`)));
+        removeFindings(fs, (x) => x.kind === 'checkpoint-gap');
+      }),
+      { item: '7', description: "the latest checkpoint's signed-at line moved 10 minutes earlier (so that no gap is left) and the checkpoint-gap finding removed; re-sealed (the log's signature is not the forger's to make)", expect: { verdict: 'failed', firstFailure: 'checkpoints' } },
+    );
+    // 7. Findings that join several events, in headers packs: the command findings of a connection
+    // pack (it holds every event of its sessions and approvals), masking-rule-never-fired where the
+    // filter selects every data.masked header of the window.
+    const billing = await pack({ connection: 'billing-prod' });
+    write('item7-command-finding-removed-connection.tar.gz', await reseal(billing, (fs) => void removeFindings(fs, (x) => x.kind === 'privileged-command-without-approval')), {
+      item: '7',
+      description: 'a headers pack of connection billing-prod with its privileged-command-without-approval finding removed and made consistent: the command events of its session are all in the pack; re-sealed',
+      expect: { verdict: 'failed', firstFailure: 'evidence views' },
+    });
+    write('item7-masking-finding-removed-connection.tar.gz', await reseal(connection, (fs) => void removeFindings(fs, (x) => x.kind === 'masking-rule-never-fired')), {
+      item: '7',
+      description: "a headers pack of connection orders-prod (its filter selects the window's only data.masked header) with the masking-rule-never-fired finding of pii-ssn removed and made consistent; re-sealed",
+      expect: { verdict: 'failed', firstFailure: 'evidence views' },
+    });
+    // 2. A plain filtered pack issued instead of the headers pack the log allows: every integrity
+    // check holds, but nothing shows that no event of the scope was left out.
+    const leafIndexOf = new Map((await state.leaves(0, (await state.checkpoints()).at(-1)!.treeSize)).map((l) => [l.eventId, l.leafIndex]));
+    const tree = await MerkleTree.open(state.treeStorage);
+    const identityLines = packLines(new Map(readTarGz(identity).map((x) => [x.path, x.data])), PACK_FILES.events);
+    const plainProof = await tree.leafSetProof(identityLines.map((l) => leafIndexOf.get((JSON.parse(l) as { id: string }).id)!), (await state.checkpoints()).at(-1)!.treeSize);
+    write(
+      'item2-filtered-instead-of-headers.tar.gz',
+      await reseal(identity, (fs) => {
+        fs.delete(PACK_FILES.headers);
+        fs.delete(PACK_FILES.edges);
+        const manifest = packJson<PackManifest>(fs, PACK_FILES.manifest);
+        setPackJson(fs, PACK_FILES.manifest, { ...manifest, coverage: { kind: 'filtered' } });
+        fs.set(PACK_FILES.leafSet, Buffer.from(`${JSON.stringify({ treeSize: plainProof.treeSize, rootHash: manifest.latestCheckpoint.rootHash, events: identityLines.length, gaps: plainProof.gaps.map((g) => ({ begin: g.begin, end: g.end, hashes: g.hashes.map((h) => Buffer.from(h).toString('base64')) })) })}\n`));
+        const oscal = packJson<{ 'assessment-results': { 'back-matter': { resources: { rlinks?: { href: string }[] }[] } } }>(fs, PACK_FILES.oscal);
+        const backMatter = oscal['assessment-results']['back-matter'];
+        for (const r of backMatter.resources) if (r.rlinks) r.rlinks = r.rlinks.filter((l) => !l.href.startsWith('./') || fs.has(l.href.slice(2)));
+        setPackJson(fs, PACK_FILES.oscal, oscal);
+      }),
+      {
+        item: '2',
+        description: 'the genuine identity pack re-issued as a plain filtered pack (coverage "filtered", no headers, proof over its events only), as an exporter holding the attestation key could do to leave events out unseen; re-sealed. Refused unless incomplete packs are accepted explicitly',
+        expect: { verdict: 'failed', firstFailure: 'completeness', complete: false },
+        allowIncomplete: { verdict: 'verified', complete: false },
+      },
+    );
     // 9. An identity pack claiming another identity.
     write('item9-identity-rescoped.tar.gz', await rescope(identity, { identity: 'alice' }), { item: '9', description: `an identity pack (${AGENT.subject}) re-sealed claiming identity alice`, expect: { verdict: 'failed', firstFailure: 'leaf-set proof' } });
     // Classic: one byte of an event, re-sealed; a file changed without re-sealing.
@@ -274,7 +369,7 @@ describe.skipIf(!WRITE)('regenerating the test vectors (only with CUSTODIAN_WRIT
 
     const index: Index = {
       description:
-        'Evidence pack test vectors (docs/evidence-pack-format.md). Verify each file with keys.log pinned as the log keys and keys.attestation as the attestation key; expect.verdict and expect.firstFailure (the first failing check, named as docs/evidence.md numbers them) are what `custodian verify` reports. Forgeries named itemN correspond to the numbered rules of issue 20.',
+        'Evidence pack test vectors (docs/evidence-pack-format.md). Verify each file with keys.log pinned as the log keys and keys.attestation as the attestation key; expect.verdict and expect.firstFailure (the first failing check, named as docs/evidence.md numbers them) are what `custodian verify` reports under the default completeness policy; allowIncomplete, where present, is what it reports when incomplete packs are accepted explicitly (--allow-incomplete). Forgeries named itemN correspond to the numbered rules of issue 20.',
       keys: { log: await state.keys(), attestation: attestation.vkey },
       vectors,
     };
@@ -287,12 +382,21 @@ describe('evidence pack test vectors (schemas/evidence/test-vectors)', () => {
   it.each([VECTORS, ...FROZEN])('every committed vector in %s gives the verdict and first failing check its index states', async (dir) => {
     const index = readIndex(dir);
     expect(index.vectors.length).toBeGreaterThanOrEqual(15);
+    const frozen = FROZEN.includes(dir);
+    const keys = { trustedLogKeys: index.keys.log, trustedAttestationKeys: [index.keys.attestation] };
     for (const v of index.vectors) {
       const bytes = readFileSync(join(dir, v.file));
-      const report = await verifyEvidencePack(bytes, { trustedLogKeys: index.keys.log, trustedAttestationKeys: [index.keys.attestation] });
+      // Frozen sets: their expectations hold with incomplete packs accepted (they predate the policy).
+      const report = await verifyEvidencePack(bytes, { ...keys, allowIncomplete: frozen });
       expect({ file: v.file, verdict: report.verdict, firstFailure: report.firstFailure?.name }).toEqual({ file: v.file, verdict: v.expect.verdict, firstFailure: v.expect.firstFailure });
       if (v.expect.complete !== undefined) expect(report.complete, v.file).toBe(v.expect.complete);
-      if (v.unpinned) expect((await verifyEvidencePack(bytes)).verdict, v.file).toBe(v.unpinned.verdict);
+      if (v.unpinned) expect((await verifyEvidencePack(bytes, { allowIncomplete: frozen })).verdict, v.file).toBe(v.unpinned.verdict);
+      if (v.allowIncomplete) {
+        const accepted = await verifyEvidencePack(bytes, { ...keys, allowIncomplete: true });
+        expect({ file: v.file, verdict: accepted.verdict, firstFailure: accepted.firstFailure?.name, complete: accepted.complete }).toEqual({ file: v.file, verdict: v.allowIncomplete.verdict, firstFailure: v.allowIncomplete.firstFailure, complete: v.allowIncomplete.complete ?? accepted.complete });
+      }
+      // Under the default policy a frozen vector verified without proven completeness fails at `completeness`.
+      if (frozen && v.expect.verdict === 'verified' && report.complete === false) expect({ file: v.file, failure: (await verifyEvidencePack(bytes, keys)).firstFailure?.name }).toEqual({ file: v.file, failure: 'completeness' });
     }
   });
 });

@@ -23,7 +23,7 @@ export function findGo(): string | undefined {
 export function buildTlogVerifyGo(go: string): string {
   const version = spawnSync(go, ['version'], { encoding: 'utf8' }).stdout.trim();
   const hash = createHash('sha256').update(version);
-  for (const file of ['main.go', 'header.go', 'go.mod', 'go.sum']) hash.update(file).update(readFileSync(join(TLOG_TOOL_DIR, file)));
+  for (const file of ['main.go', 'header.go', 'pack.go', 'go.mod', 'go.sum']) hash.update(file).update(readFileSync(join(TLOG_TOOL_DIR, file)));
   const dir = join(homedir(), '.cache', 'custodian', 'tlog-verify-go', hash.digest('hex').slice(0, 32));
   const binary = join(dir, 'tlog-verify-go');
   if (existsSync(binary)) return binary;

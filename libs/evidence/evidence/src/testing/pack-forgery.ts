@@ -29,3 +29,45 @@ export function resealPack(source: Buffer, change: (files: PackFiles) => void, s
   setPackJson(files, PACK_FILES.attestation, signStatement({ ...statement, subject }, signer, formatKeyId(signer.keyId)));
   return writeTarGz([...files.entries()].map(([path, data]) => ({ path, data })), 1_772_400_000);
 }
+
+interface ViewsDoc {
+  totals: { findings: number };
+  controls: { id: string; oscalId: string; count: number; status: string; statusReason?: string; findings: string[] }[];
+  findings: { id: string; kind: string; description: string }[];
+}
+interface OscalDoc {
+  'assessment-results': { results: { findings?: { target: { 'target-id': string; status: { state: string } }; 'related-observations'?: { 'observation-uuid': string }[] }[]; observations?: { uuid: string; description?: string; 'relevant-evidence'?: { description?: string }[] }[] }[] };
+}
+
+/**
+ * Removes the findings `which` selects as a careful forger would: evidence.json's totals, every
+ * control's findings and status, the OSCAL findings and finding observations, the report's rows
+ * and the manifest's count all made to agree (then `resealPack` re-signs). Returns the removed ids.
+ */
+export function removeFindings(files: PackFiles, which: (finding: { id: string; kind: string }) => boolean): string[] {
+  const views = packJson<ViewsDoc>(files, PACK_FILES.evidence);
+  const manifest = packJson<PackManifest>(files, PACK_FILES.manifest);
+  const filtered = manifest.scope.identity !== undefined || manifest.scope.connection !== undefined || manifest.scope.control !== undefined;
+  const removed = views.findings.filter(which).map((f) => f.id);
+  views.findings = views.findings.filter((f) => !removed.includes(f.id));
+  views.totals.findings = views.findings.length;
+  const oscal = packJson<OscalDoc>(files, PACK_FILES.oscal);
+  const result = oscal['assessment-results'].results[0]!;
+  let report = files.get(PACK_FILES.report)!.toString('utf8');
+  for (const c of views.controls) {
+    c.findings = c.findings.filter((id) => !removed.includes(id));
+    const status = c.findings.length > 0 ? 'not-satisfied' : c.count > 0 ? 'satisfied' : filtered ? 'not-assessed' : 'not-satisfied';
+    if (status !== c.status) report = report.replace(`<tr class="${c.status}"><td><strong>${c.id}<`, `<tr class="${status}"><td><strong>${c.id}<`);
+    c.status = status;
+    if (status === 'not-assessed') result.findings = (result.findings ?? []).filter((f) => f.target['target-id'] !== `${c.oscalId}_obj`);
+    for (const f of result.findings ?? []) if (f.target['target-id'] === `${c.oscalId}_obj`) f.target.status.state = status;
+  }
+  const gone = new Set((result.observations ?? []).filter((o) => (o['relevant-evidence'] ?? []).some((e) => removed.some((id) => e.description === `Finding ${id}.`))).map((o) => o.uuid));
+  result.observations = (result.observations ?? []).filter((o) => !gone.has(o.uuid));
+  for (const f of result.findings ?? []) if (f['related-observations']) f['related-observations'] = f['related-observations'].filter((r) => !gone.has(r['observation-uuid']));
+  setPackJson(files, PACK_FILES.evidence, views);
+  setPackJson(files, PACK_FILES.oscal, oscal);
+  files.set(PACK_FILES.report, Buffer.from(report));
+  setPackJson(files, PACK_FILES.manifest, { ...manifest, counts: { ...manifest.counts, findings: views.findings.length } });
+  return removed;
+}

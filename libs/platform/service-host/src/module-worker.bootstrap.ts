@@ -1,0 +1,51 @@
+// The entry point of a worker started by startModuleWorker from sources (see module-worker.ts).
+// Loaded by Node's own type stripping, so it imports only `node:` built-ins and uses only
+// erasable TypeScript. It installs, for this thread only:
+// - resolve: the `@custodian/source` export condition (workspace packages → their src/), and
+//   `./x.js` → `./x.ts` for specifiers written in workspace sources;
+// - load: workspace TypeScript compiled by Node's own transform (parameter properties and enums
+//   included; decorators are not supported, so Nest modules cannot run in such a worker);
+// then imports the entry named last in argv.
+import { readFileSync } from 'node:fs';
+import { registerHooks, stripTypeScriptTypes } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const SOURCE_CONDITION = '@custodian/source';
+
+function isWorkspaceTypeScript(url: string): boolean {
+  return url.startsWith('file:') && url.endsWith('.ts') && !url.endsWith('.d.ts') && !url.includes('/node_modules/');
+}
+
+const entry = process.argv.pop();
+if (entry === undefined || !entry.startsWith('file:')) throw new Error(`module worker bootstrap: no entry module URL in argv (got ${String(entry)})`);
+
+// The transform is marked experimental: say so once in the parent's log, not for every worker.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const text = typeof warning === 'string' ? warning : warning.message;
+  if (text.includes('stripTypeScriptTypes')) return;
+  (emitWarning as (w: string | Error, ...r: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
+
+process.setSourceMapsEnabled(true);
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    const conditions = context.conditions.includes(SOURCE_CONDITION) ? context.conditions : [...context.conditions, SOURCE_CONDITION];
+    const withSources = { ...context, conditions };
+    try {
+      return nextResolve(specifier, withSources);
+    } catch (error) {
+      if (context.parentURL !== undefined && isWorkspaceTypeScript(context.parentURL) && specifier.startsWith('.') && specifier.endsWith('.js')) {
+        return nextResolve(`${specifier.slice(0, -'.js'.length)}.ts`, withSources);
+      }
+      throw error;
+    }
+  },
+  load(url, context, nextLoad) {
+    if (!isWorkspaceTypeScript(url)) return nextLoad(url, context);
+    const source = stripTypeScriptTypes(readFileSync(fileURLToPath(url), 'utf8'), { mode: 'transform', sourceMap: true, sourceUrl: url });
+    return { format: 'module', source, shortCircuit: true };
+  },
+});
+
+await import(entry);
