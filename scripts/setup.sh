@@ -44,6 +44,18 @@ if [ ! -f "$lock_stamp" ] || [ package-lock.json -nt "$lock_stamp" ]; then
   npm_config_nodedir="${CUSTODIAN_NODEDIR:-}" npm install --no-audit --no-fund --loglevel=error
 fi
 
+# ssh2's optional native crypto binding (AES-GCM without a cipher object per packet: about 15% of
+# the SSH gateway's thread in a bulk transfer). package.json's allowScripts lets npm run ssh2's
+# install script (node-gyp, against Node 24's headers through npm_config_nodedir) when it installs
+# ssh2; a clone whose node_modules predates that, or was built against other headers, is rebuilt
+# here. Without a C++ compiler ssh2 falls back to its pure-JS ciphers (slower, still correct).
+ssh2_native() { node -e "process.exit(require('ssh2/lib/protocol/crypto.js').bindingAvailable ? 0 : 1)" 2>/dev/null; }
+if ! ssh2_native; then
+  step "building ssh2's native crypto binding (node-gyp)"
+  npm_config_nodedir="${CUSTODIAN_NODEDIR:-}" npm rebuild ssh2 --loglevel=error >&2 || true
+  ssh2_native || echo "setup.sh: warning: ssh2's native crypto binding did not build (is a C++ compiler installed?); the SSH gateway runs on ssh2's pure-JS ciphers" >&2
+fi
+
 if [ "$WITH_SERVICES" = 1 ] && [ -x libs/platform/test-harness/kafka/resolve.sh ]; then
   step "resolving Apache Kafka from Maven Central (cached in ~/.m2)"
   libs/platform/test-harness/kafka/resolve.sh

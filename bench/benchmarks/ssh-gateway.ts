@@ -2,15 +2,15 @@
 // ways; through the gateway with recording on: every channel byte becomes a frame.recorded event
 // in a SQLite store, strict mode):
 // - exec round trips per second over one reused connection (`true`, one channel per command);
-// - SFTP upload throughput (ssh2 fastPut: 64 requests of 32 KiB in flight, in a child process so
-//   the client's work is not on the gateway's thread), through the gateway decided at open,
-//   recorded and hashed;
+// - SFTP upload and download throughput (ssh2 fastPut/fastGet: 64 requests of 32 KiB in flight,
+//   in a child process so the client's work is not on the gateway's thread; 256 MiB, 4 MiB in
+//   --quick), through the gateway decided at open, recorded and hashed;
 // - keystroke echo latency in a pty shell (bash/readline echoes each key): p50 and p99, through the
 //   gateway each key goes through the line gate.
 // Blocks alternate direct/gateway so that the load of the shared machine falls on both alike.
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -20,14 +20,14 @@ import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
 import { parsePolicy } from '@custodian/policy';
 import { readyPolicyLanguages } from '@custodian/policy-languages';
 import { SessionPipeline } from '@custodian/session-pipeline';
-import { readOrCreateSshHostKey, SshGateway } from '@custodian/ssh-gateway';
-import { startOidcProvider, startSshd } from '@custodian/test-harness';
+import { readOrCreateSshHostKey, SshGateway, sshNativeCrypto } from '@custodian/ssh-gateway';
+import { startOidcProvider, startSshd, type StartedSshd } from '@custodian/test-harness';
 import ssh2 from 'ssh2';
 import { BenchmarkError, figure, type Benchmark, type Figure } from '../benchmark.ts';
 import { interleavedBlockRates, MIB, nowNs, percentile, secondsSince } from '../measurement.ts';
 
 const NAME = 'ssh-gateway';
-const SFTP_PROBE = fileURLToPath(new URL('../probes/sftp-upload.ts', import.meta.url));
+const SFTP_PROBE = fileURLToPath(new URL('../probes/sftp-transfer.ts', import.meta.url));
 const runFile = promisify(execFile);
 
 const POLICY = `name: bench
@@ -122,40 +122,78 @@ async function shellOf(client: ssh2.Client): Promise<{ key(c: string): Promise<n
   };
 }
 
+
+/** The harness's sshd, an OIDC provider and the gateway in front of the sshd (recording into SQLite, strict). */
+export interface SshBenchTarget {
+  readonly sshd: StartedSshd;
+  readonly gateway: SshGateway;
+  readonly token: string;
+  /** ssh2 ConnectConfig of the direct side (privateKeyPath instead of the key itself, for the child probe). */
+  readonly direct: { host: string; port: number; username: string; privateKeyPath: string };
+  readonly through: { host: string; port: number; username: string; password: string };
+  stop(): Promise<void>;
+}
+
+export async function startSshBenchTarget(workDir: string): Promise<SshBenchTarget> {
+  await readyPolicyLanguages();
+  const sshd = await startSshd();
+  const oidc = await startOidcProvider({ clients: [{ clientId: 'bench-agent', kind: 'agent', groups: ['bench'], accessTokenTtlSeconds: 3600 }] });
+  const store = await SqliteEventStore.open({ path: join(workDir, 'events.sqlite') });
+  const evidence = new StoreEvidencePipeline({ store, instance: 'bench' });
+  const hostKey = await readOrCreateSshHostKey(join(workDir, 'ssh-host-ed25519.key'));
+  const pipeline = new SessionPipeline({
+    verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience] }] }),
+    policy: { policy: parsePolicy(POLICY, 'bench-policy.yaml') },
+    evidence,
+    strict: true,
+    source: { service: 'gateway', instance: 'bench' },
+    maskingKey: randomBytes(32),
+  });
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const gateway = new SshGateway({
+    host: '127.0.0.1',
+    port: 0,
+    hostKey,
+    pipeline,
+    logger: quiet,
+    connections: [{ name: 'bench', upstream: { host: sshd.host, port: sshd.port, username: sshd.user, knownHosts: () => readFile(sshd.knownHostsPath, 'utf8'), credential: { kind: 'private-key', read: () => readFile(sshd.clientPrivateKeyPath) }, credentialRef: 'file:bench-key' } }],
+  });
+  await gateway.listen();
+  const token = (await oidc.issueToken({ clientId: 'bench-agent' })).accessToken;
+  return {
+    sshd,
+    gateway,
+    token,
+    direct: { host: sshd.host, port: sshd.port, username: sshd.user, privateKeyPath: sshd.clientPrivateKeyPath },
+    through: { host: '127.0.0.1', port: gateway.port, username: 'bench', password: token },
+    async stop() {
+      await gateway.close();
+      await evidence.close();
+      await store.close();
+      await oidc.stop();
+      await sshd.stop();
+    },
+  };
+}
+
+/** One SFTP transfer by the child probe (bench/probes/sftp-transfer.ts): its seconds and the client's CPU seconds, connection setup excluded. */
+export async function sftpTransfer(direction: 'put' | 'get', config: object, local: string, remote: string): Promise<{ seconds: number; clientCpuSeconds: number }> {
+  const { stdout } = await runFile(process.execPath, [SFTP_PROBE, direction, JSON.stringify(config), local, remote], { timeout: 900_000, maxBuffer: 1024 * 1024 });
+  const { seconds, cpuSeconds } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { seconds: number; cpuSeconds: number };
+  return { seconds, clientCpuSeconds: cpuSeconds };
+}
+
 export const sshGateway: Benchmark = {
   name: NAME,
-  description: 'SSH gateway vs direct sshd: exec round trips, SFTP upload, pty keystroke echo (recording on)',
+  description: 'SSH gateway vs direct sshd: exec round trips, SFTP upload and download, pty keystroke echo (recording on)',
   async run(context): Promise<Figure[]> {
-    await readyPolicyLanguages();
-    const sshd = await startSshd();
-    const oidc = await startOidcProvider({ clients: [{ clientId: 'bench-agent', kind: 'agent', groups: ['bench'] }] });
-    const store = await SqliteEventStore.open({ path: join(context.workDir, 'events.sqlite') });
-    const evidence = new StoreEvidencePipeline({ store, instance: 'bench' });
-    const hostKey = await readOrCreateSshHostKey(join(context.workDir, 'ssh-host-ed25519.key'));
-    const pipeline = new SessionPipeline({
-      verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience] }] }),
-      policy: { policy: parsePolicy(POLICY, 'bench-policy.yaml') },
-      evidence,
-      strict: true,
-      source: { service: 'gateway', instance: 'bench' },
-      maskingKey: randomBytes(32),
-    });
-    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    const gateway = new SshGateway({
-      host: '127.0.0.1',
-      port: 0,
-      hostKey,
-      pipeline,
-      logger: quiet,
-      connections: [{ name: 'bench', upstream: { host: sshd.host, port: sshd.port, username: sshd.user, knownHosts: () => readFile(sshd.knownHostsPath, 'utf8'), credential: { kind: 'private-key', read: () => readFile(sshd.clientPrivateKeyPath) }, credentialRef: 'file:bench-key' } }],
-    });
-    await gateway.listen();
+    const target = await startSshBenchTarget(context.workDir);
+    const { sshd } = target;
     const clients: ssh2.Client[] = [];
     try {
       const key = await readFile(sshd.clientPrivateKeyPath);
-      const token = (await oidc.issueToken({ clientId: 'bench-agent' })).accessToken;
       const direct = await connect({ host: sshd.host, port: sshd.port, username: sshd.user, privateKey: key });
-      const through = await connect({ host: '127.0.0.1', port: gateway.port, username: 'bench', password: token });
+      const through = await connect({ host: target.through.host, port: target.through.port, username: target.through.username, password: target.token });
       clients.push(direct, through);
 
       // Exec round trips.
@@ -175,21 +213,34 @@ export const sshGateway: Benchmark = {
         },
       });
 
-      // SFTP upload (the client in a child process: bench/probes/sftp-upload.ts).
-      const fileMiB = context.quick ? 2 : 64;
+      // SFTP upload and download (the client in a child process: bench/probes/sftp-transfer.ts).
+      const fileMiB = context.quick ? 4 : 256;
       const local = join(context.workDir, 'upload.bin');
       await writeFile(local, randomBytes(fileMiB * MIB));
-      const remoteDir = sshd.dir;
+      const source = join(sshd.dir, 'download.bin');
+      await writeFile(source, randomBytes(fileMiB * MIB));
       const sftpRounds = context.quick ? 1 : 2;
-      context.log(`sftp: ${sftpRounds} × ${fileMiB} MiB per side, each upload from a child process`);
+      context.log(`sftp: ${sftpRounds} × ${fileMiB} MiB per side and direction, each transfer from a child process`);
       const upload = async (config: object): Promise<{ operations: number; seconds: number }> => {
-        const { stdout } = await runFile(process.execPath, [SFTP_PROBE, JSON.stringify(config), local, join(remoteDir, `upload-${randomUUID()}.bin`)], { timeout: 600_000 });
-        return { operations: fileMiB, seconds: (JSON.parse(stdout.trim().split('\n').at(-1)!) as { seconds: number }).seconds };
+        const remote = join(sshd.dir, `upload-${randomUUID()}.bin`);
+        try {
+          return { operations: fileMiB, seconds: (await sftpTransfer('put', config, local, remote)).seconds };
+        } finally {
+          await rm(remote, { force: true });
+        }
       };
-      const sftpRates = await interleavedBlockRates(sftpRounds, {
-        direct: () => upload({ host: sshd.host, port: sshd.port, username: sshd.user, privateKeyPath: sshd.clientPrivateKeyPath }),
-        gateway: () => upload({ host: '127.0.0.1', port: gateway.port, username: 'bench', password: token }),
-      });
+      const download = async (config: object): Promise<{ operations: number; seconds: number }> => {
+        const copy = join(context.workDir, `download-${randomUUID()}.bin`);
+        try {
+          return { operations: fileMiB, seconds: (await sftpTransfer('get', config, copy, source)).seconds };
+        } finally {
+          await rm(copy, { force: true });
+        }
+      };
+      const uploadRates = await interleavedBlockRates(sftpRounds, { direct: () => upload(target.direct), gateway: () => upload(target.through) });
+      const downloadRates = await interleavedBlockRates(sftpRounds, { direct: () => download(target.direct), gateway: () => download(target.through) });
+      await rm(local, { force: true });
+      await rm(source, { force: true });
 
       // Keystroke echo.
       const keys = context.quick ? 40 : 600;
@@ -213,20 +264,18 @@ export const sshGateway: Benchmark = {
       const sorted = { direct: latencies.direct.sort((a, b) => a - b), gateway: latencies.gateway.sort((a, b) => a - b) };
       const p = (side: 'direct' | 'gateway', q: number): number => percentile(sorted[side], q);
 
+      const crypto = sshNativeCrypto() ? 'ssh2 native crypto binding in use' : 'ssh2 native crypto binding NOT built (pure-JS AES-GCM)';
       const baseline = (value: number): { name: string; value: number } => ({ name: 'direct sshd (same run)', value });
       return [
         figure(NAME, { metric: 'exec round trips (reused connection)', unit: 'exec/s', better: 'higher', subject: 'through the gateway', value: execRates.gateway, baseline: baseline(execRates.direct), notes: 'aim ≥ 0.5× direct' }),
-        figure(NAME, { metric: `SFTP upload (${fileMiB} MiB, recording on)`, unit: 'MiB/s', better: 'higher', subject: 'through the gateway', value: sftpRates.gateway, baseline: baseline(sftpRates.direct), notes: 'aim ≥ 0.5× direct; every byte recorded as frame.recorded in SQLite' }),
+        figure(NAME, { metric: `SFTP upload (${fileMiB} MiB, recording on)`, unit: 'MiB/s', better: 'higher', subject: 'through the gateway', value: uploadRates.gateway, baseline: baseline(uploadRates.direct), notes: `aim ≥ 0.5× direct; every byte recorded as frame.recorded in SQLite; ${crypto}` }),
+        figure(NAME, { metric: `SFTP download (${fileMiB} MiB, recording on)`, unit: 'MiB/s', better: 'higher', subject: 'through the gateway', value: downloadRates.gateway, baseline: baseline(downloadRates.direct), notes: `aim ≥ 0.5× direct; every byte recorded as frame.recorded in SQLite; ${crypto}` }),
         figure(NAME, { metric: 'keystroke echo p50 (pty shell)', unit: 'ms', better: 'lower', subject: 'through the gateway', value: p('gateway', 50), baseline: baseline(p('direct', 50)), notes: `added ${(p('gateway', 50) - p('direct', 50)).toFixed(3)} ms` }),
         figure(NAME, { metric: 'keystroke echo p99 (pty shell)', unit: 'ms', better: 'lower', subject: 'through the gateway', value: p('gateway', 99), baseline: baseline(p('direct', 99)), notes: `added ${(p('gateway', 99) - p('direct', 99)).toFixed(3)} ms; aim ≤ 1 ms added` }),
       ];
     } finally {
       for (const c of clients) c.end();
-      await gateway.close();
-      await evidence.close();
-      await store.close();
-      await oidc.stop();
-      await sshd.stop();
+      await target.stop();
     }
   },
 };

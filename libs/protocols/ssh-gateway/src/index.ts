@@ -6,3 +6,4 @@ export { readOrCreateSshHostKey, sshHostKeyFrom, SSH_HOST_KEY_FILE, type SshHost
 export { trustedHostKeys, knownHostsName, sshFingerprint, type TrustedHostKey, type TrustedHostKeys } from './known-hosts.js';
 export { connectUpstream, type UpstreamSsh } from './upstream-connection.js';
 export { REFUSED_EXIT_STATUS } from './session-channel.js';
+export { sshNativeCrypto } from './native-crypto.js';

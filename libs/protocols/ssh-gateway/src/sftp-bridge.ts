@@ -11,6 +11,8 @@ import { posix } from 'node:path';
 import type { GatewayLogger } from '@custodian/gateway-kit';
 import type { PipelineSession } from '@custodian/session-pipeline';
 import ssh2 from 'ssh2';
+import { recordWhole } from './frame-recording.js';
+import { announceSftpLimits, LIMITS_EXTENSION, replySftpLimits } from './sftp-limits.js';
 import { decideFileOperation, overLimitMessage, recordOverLimit, shellQuote, transferLimitOf, type TransferLimit } from './file-operation.js';
 import { lengthPreservingProfile, MaskedFileReader, MaskedReadRefused } from './masked-file-reader.js';
 
@@ -151,6 +153,7 @@ export class SftpBridge {
       },
     );
     this.ready.catch(() => undefined);
+    const limitsAnnounced = announceSftpLimits(client);
     client.on('OPEN', (id: number, filename: string, flags: number, attrs: Attributes) => this.run(id, () => this.open(id, filename, flags, attrs)));
     client.on('READ', (id: number, handle: Buffer, offset: number, length: number) => this.run(id, () => this.read(id, handle, offset, length)));
     client.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => {
@@ -187,7 +190,11 @@ export class SftpBridge {
     client.on('SYMLINK', (id: number, target: string, link: string) =>
       this.run(id, () => this.decided(id, 'symlink', `ln -s -- ${shellQuote(target)} ${shellQuote(this.resolve(link))}`, (cb) => this.upstream.symlink(target, this.resolve(link), cb))),
     );
-    client.on('EXTENDED', (id: number) => client.status(id, STATUS_CODE.OP_UNSUPPORTED, 'extensions are not supported through the Custodian gateway'));
+    // limits@openssh.com (announced in the VERSION reply) is answered; other extensions are not offered.
+    client.on('EXTENDED', (id: number, name: string) => {
+      if (name === LIMITS_EXTENSION && limitsAnnounced && replySftpLimits(client, id, MAX_SFTP_HANDLES)) return;
+      client.status(id, STATUS_CODE.OP_UNSUPPORTED, 'extensions are not supported through the Custodian gateway');
+    });
     // The client's EOF ends the subsystem: both sides are closed (ssh waits for the channel close).
     client.on('end', () => this.end());
     client.on('close', () => this.end());
@@ -245,10 +252,15 @@ export class SftpBridge {
     }
   }
 
-  /** Every frame the bridge records goes through here, after the WRITE data gathered so far (order kept). */
+  /**
+   * Every frame the bridge records goes through here, after the WRITE data gathered so far (order
+   * kept). Data over the pipeline's frame size (a READ reply of up to 256 KiB) is recorded whole,
+   * in several frames; control frames are small JSON, one frame each.
+   */
   private frame(direction: 'client-to-upstream' | 'upstream-to-client', label: string, bytes: Buffer, control = false): void {
     this.flushWrites();
-    this.session.recordFrame(direction, label, bytes, { channel: this.context.channel, ...(control ? { control: true } : {}) });
+    if (control) this.session.recordFrame(direction, label, bytes, { channel: this.context.channel, control: true });
+    else recordWhole(this.session, direction, label, bytes, this.context.channel);
   }
 
   /**
@@ -261,7 +273,7 @@ export class SftpBridge {
     const limit = this.session.maxFrameBytes;
     if (this.writes.bytes + data.length > limit) this.flushWrites();
     if (data.length >= limit) {
-      this.session.recordFrame('client-to-upstream', 'sftp-data', data, { channel: this.context.channel });
+      recordWhole(this.session, 'client-to-upstream', 'sftp-data', data, this.context.channel);
       return;
     }
     this.writes.chunks.push(data);
@@ -444,11 +456,15 @@ export class SftpBridge {
   }
 
   /**
-   * Waits until this READ may go upstream: the bytes asked of the upstream stay under
+   * Waits until this READ may go upstream: the recorder is not saturated, the bytes asked of the upstream stay under
    * MAX_SFTP_READ_BYTES_IN_FLIGHT and replies queued for a client that does not open its window
    * stay under MAX_SFTP_CLIENT_BACKLOG (recorded once per channel as `client-window-exhausted`).
    */
   private async readCredit(size: number): Promise<void> {
+    // The recorder's backpressure holds the READ before it goes upstream, unanswered: a client
+    // gets no more replies than its requests, so the requests in flight stay bounded (waiting
+    // after the reply let a client with 64 requests out push the count past MAX_SFTP_IN_FLIGHT).
+    while (!this.closed && this.session.recorderSaturated) await this.session.whenRecorderReady();
     while (!this.closed && this.readBytesInFlight > 0 && this.readBytesInFlight + size > MAX_SFTP_READ_BYTES_IN_FLIGHT) {
       await new Promise<void>((resolve) => this.readWaiters.push(resolve));
     }
@@ -487,7 +503,6 @@ export class SftpBridge {
     file.read.add(offset, data);
     this.frame('upstream-to-client', 'sftp-data', data);
     this.client.data(id, data);
-    if (this.session.recorderSaturated) await this.session.whenRecorderReady();
   }
 
   /**

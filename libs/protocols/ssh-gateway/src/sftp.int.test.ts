@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApproveApprovalCommand, DenyApprovalCommand, EventSourcedApprovalGate } from '@custodian/approvals';
 import type { CustodianEvent, FrameRecorded, Identity } from '@custodian/event-contracts';
-import { StoreEvidencePipeline } from '@custodian/evidence-pipeline';
+import { StoreEvidencePipeline, type EvidencePipeline } from '@custodian/evidence-pipeline';
 import { SqliteEventStore } from '@custodian/event-store-sqlite';
 import { OidcAccessTokenVerifier } from '@custodian/identity-oidc';
 import { parsePolicy } from '@custodian/policy';
@@ -21,6 +21,7 @@ import { startOidcProvider, startSshd, type StartedOidcProvider, type StartedSsh
 import type ssh2 from 'ssh2';
 import { readOrCreateSshHostKey, type SshHostKey } from './host-key.js';
 import { MAX_SFTP_HANDLES } from './sftp-bridge.js';
+import { SFTP_LIMITS } from './sftp-limits.js';
 import { SshGateway } from './ssh-gateway.js';
 import { GatewaySshClient } from './testing/ssh-client.js';
 
@@ -52,13 +53,13 @@ rules:
 `;
 }
 
-async function sftpBatch(token: string, commands: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function sftpBatch(token: string, commands: string[], sftpOptions: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   const knownHosts = join(dir, 'gateway_known_hosts');
   await writeFile(knownHosts, `[127.0.0.1]:${gateway.port} ${hostKey.publicKey}\n`);
   const batch = join(dir, `batch-${randomBytes(4).toString('hex')}`);
   await writeFile(batch, `${commands.join('\n')}\n`);
   // BatchMode=no before -b: sftp's own "-oBatchMode yes" comes later and ssh keeps the first value.
-  const args = ['-e', '/usr/bin/sftp', '-P', String(gateway.port), '-o', 'BatchMode=no', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', '-b', batch, 'bastion@127.0.0.1'];
+  const args = ['-e', '/usr/bin/sftp', '-P', String(gateway.port), '-o', 'BatchMode=no', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', ...sftpOptions, '-b', batch, 'bastion@127.0.0.1'];
   try {
     const { stdout, stderr } = await promisify(execFile)('sshpass', args, { env: { ...process.env, SSHPASS: token }, timeout: 20_000 });
     return { code: 0, stdout, stderr };
@@ -174,6 +175,109 @@ describe('SFTP through the SSH gateway, operation by operation', () => {
     const data = (await events()).filter((e) => e.type === 'frame.recorded' && e.payload.messageType === 'sftp-data') as Extract<CustodianEvent, { type: 'frame.recorded' }>[];
     const uploaded = Buffer.concat(data.filter((e) => e.payload.direction === 'client-to-upstream').map((e) => Buffer.from(e.payload.data, 'base64')));
     expect(sha256(uploaded)).toBe(sha256(payload));
+  });
+
+  it('READ replies and WRITE data over the frame size (sftp -B 200000) are recorded whole: several frames, in order, every byte', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const local = join(dir, 'large.bin');
+    const payload = randomBytes(1_000_000);
+    await writeFile(local, payload);
+    const back = join(dir, 'large.back');
+    const remote = join(files, 'work', 'large.bin');
+    // -B: sftp asks for 200,000 bytes per READ and sends 200,000 per WRITE (the default is 32,768).
+    const result = await sftpBatch(token, [`put ${local} ${remote}`, `get ${remote} ${back}`], ['-B', '200000']);
+    expect(result, result.stderr).toMatchObject({ code: 0 });
+    expect(sha256(await readFile(back))).toBe(sha256(payload));
+
+    const all = await events();
+    const sessionOf = all.find((e) => e.type === 'frame.recorded' && e.payload.messageType === 'sftp-op' && Buffer.from(e.payload.data, 'base64').toString('utf8').includes(`"path":${JSON.stringify(remote)}`));
+    expect(sessionOf).toBeDefined();
+    const sessionId = (sessionOf!.payload as FrameRecorded).sessionId;
+    const data = all.filter((e) => e.type === 'frame.recorded' && e.payload.sessionId === sessionId && e.payload.messageType === 'sftp-data') as Extract<CustodianEvent, { type: 'frame.recorded' }>[];
+    for (const direction of ['client-to-upstream', 'upstream-to-client'] as const) {
+      const frames = data.filter((e) => e.payload.direction === direction);
+      expect(frames.filter((e) => e.payload.truncated === true), direction).toEqual([]);
+      // A 200,000-byte message cut at the frame size (64 KiB): whole 65,536-byte pieces exist.
+      expect(frames.some((e) => e.payload.byteLength === 65_536), direction).toBe(true);
+      const recorded = Buffer.concat(frames.map((e) => Buffer.from(e.payload.data, 'base64')));
+      expect(recorded.length, direction).toBe(payload.length);
+      expect(sha256(recorded), direction).toBe(sha256(payload));
+    }
+  });
+
+  it('limits@openssh.com is announced and answered: ssh2 and OpenSSH clients size their requests from it', async () => {
+    const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+    const client = await GatewaySshClient.connect({ host: '127.0.0.1', port: gateway.port, connection: 'bastion', token, gatewayHostKey: hostKey.publicKey });
+    const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.client.sftp((error, s) => (error ? reject(error) : resolve(s))));
+    // ssh2 sets maxOpenHandles only from a limits reply (undefined otherwise); its write size then
+    // comes from the reply too, instead of 31,952 bytes for a server it does not know as OpenSSH.
+    expect((sftp as unknown as { maxOpenHandles?: number }).maxOpenHandles).toBe(MAX_SFTP_HANDLES);
+    expect((sftp as unknown as { _maxWriteLen?: number })._maxWriteLen).toBe(SFTP_LIMITS.maxWriteLength);
+    const local = join(dir, 'limits.bin');
+    const payload = randomBytes(300_000);
+    await writeFile(local, payload);
+    const remote = join(files, 'work', 'limits.bin');
+    await new Promise<void>((resolve, reject) => sftp.fastPut(local, remote, (error) => (error ? reject(error) : resolve())));
+    expect(sha256(await readFile(remote))).toBe(sha256(payload));
+    sftp.end();
+    await client.close();
+
+    const result = await sftpBatch(token, [`get ${remote} ${join(dir, 'limits.back')}`], ['-vv']);
+    expect(result, result.stderr).toMatchObject({ code: 0 });
+    expect(result.stderr).toMatch(/Server supports extension "limits@openssh.com" revision 1/);
+    expect(sha256(await readFile(join(dir, 'limits.back')))).toBe(sha256(payload));
+  });
+
+  it('a download while the recorder is saturated (slow store, 256 KiB backlog limit): READs wait unanswered, the requests in flight stay bounded, the file arrives whole', async () => {
+    // The store takes 100 ms per append, so the recorder's backlog passes its limit again and again.
+    // Before READs waited ahead of the upstream read, a reply went out and then its request stayed
+    // counted while the recorder drained: ssh2's fastGet (64 requests out) pushed the count past 256
+    // and got FAILURE "too many outstanding requests".
+    const slowStore = await SqliteEventStore.open({ path: join(dir, 'slow-events.sqlite') });
+    const inner = new StoreEvidencePipeline({ store: slowStore, instance: 'sftp-slow' });
+    const slow: EvidencePipeline = {
+      accept: async (batch) => {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return inner.accept(batch);
+      },
+      status: () => inner.status(),
+      close: () => inner.close(),
+    };
+    const slowGateway = new SshGateway({
+      host: '127.0.0.1',
+      port: 0,
+      hostKey,
+      pipeline: new SessionPipeline({
+        verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience] }] }),
+        policy: { policy: parsePolicy(policyFor(files), 'policy.yaml') },
+        evidence: slow,
+        strict: true,
+        maxBacklogBytes: 256 * 1024,
+        source: { service: 'gateway', instance: 'sftp-slow' },
+        maskingKey: randomBytes(32),
+      }),
+      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      connections: [{ name: 'bastion', upstream: { host: sshd.host, port: sshd.port, username: sshd.user, knownHosts: () => readFile(sshd.knownHostsPath, 'utf8'), credential: { kind: 'private-key', read: () => readFile(sshd.clientPrivateKeyPath) }, credentialRef: `file:${sshd.clientPrivateKeyPath}` } }],
+    });
+    await slowGateway.listen();
+    try {
+      const payload = randomBytes(8 * 1024 * 1024);
+      const remote = join(files, 'work', 'slow.bin');
+      await writeFile(remote, payload);
+      const token = (await oidc.issueToken({ clientId: 'agent-7' })).accessToken;
+      const client = await GatewaySshClient.connect({ host: '127.0.0.1', port: slowGateway.port, connection: 'bastion', token, gatewayHostKey: hostKey.publicKey });
+      const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.client.sftp((error, s) => (error ? reject(error) : resolve(s))));
+      const local = join(dir, 'slow.back');
+      // 16 KiB READs: the 8 MiB of READ credit alone would let 512 wait.
+      await new Promise<void>((resolve, reject) => sftp.fastGet(remote, local, { concurrency: 64, chunkSize: 16 * 1024 }, (error) => (error ? reject(error) : resolve())));
+      expect(sha256(await readFile(local))).toBe(sha256(payload));
+      sftp.end();
+      await client.close();
+    } finally {
+      await slowGateway.close();
+      await slow.close();
+      await slowStore.close();
+    }
   });
 
   it('a blocked path: the write, the removal and the rename are refused naming the rule, and nothing changes upstream', async () => {

@@ -9,6 +9,7 @@ import { shellLanguage } from '@custodian/policy-languages';
 import { SshClientConnection } from './client-connection.js';
 import { SshGatewayError } from './gateway-errors.js';
 import type { SshConnection, SshGatewayOptions } from './gateway-options.js';
+import { sshNativeCrypto } from './native-crypto.js';
 
 export class SshGateway {
   private server: ssh2.Server | undefined;
@@ -43,7 +44,7 @@ export class SshGateway {
     });
     const address = net.address();
     this.boundPort = typeof address === 'object' && address ? address.port : this.options.port;
-    this.logger.info({ host: this.options.host, port: this.boundPort, hostKeyFingerprint: this.options.hostKey.fingerprint }, 'ssh gateway listening');
+    this.logger.info({ host: this.options.host, port: this.boundPort, hostKeyFingerprint: this.options.hostKey.fingerprint, nativeCrypto: sshNativeCrypto() }, 'ssh gateway listening');
     return this.boundPort;
   }
 
