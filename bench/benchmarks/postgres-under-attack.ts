@@ -1,11 +1,15 @@
 // Bystander latency through the PostgreSQL gateway while another identity attacks it (issue 19 §3):
 // one client sends `SELECT 1` in a loop and its round trips are measured (p50, p99) while, on
 // another session of the same gateway process, an attacker sends (a) 800 KB statements (over the
-// default statement limit: refused unread), (b) 250 KB statements (under the limit: classified on
-// the event loop), (c) SELECTs returning a 4 MB value of repeated private-key headers (the detector-
-// heaviest value: over the scan limit, replaced unscanned), (d) a flood of Parse messages without
-// Sync (capped per session). Baseline: the bystander alone, same gateway, same run. No assertion on
-// time anywhere: the figures are reported with the load average.
+// default statement limit: refused unread), (b) 250 KB statements (under the limit: classified),
+// (c) SELECTs returning a 250 KB value the detectors find expensive (under the scan limit: scanned),
+// (d) SELECTs returning a 4 MB value of repeated private-key headers (over the scan limit, replaced
+// unscanned), (e) a flood of Parse messages without Sync (capped per session). Each attack runs
+// twice in the same run: against a gateway doing all that work on its event loop (`inlineWorkBytes`
+// as large as the statement limit: the gateway before issue 19's worker threads) and against one
+// with the default (work on statements and values over 4 KiB in worker threads). Baseline: the
+// bystander alone, same gateway, same run. No assertion on time anywhere: the figures are reported
+// with the load average.
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { connect, type Socket } from 'node:net';
@@ -87,7 +91,7 @@ async function rawSession(port: number, token: string): Promise<Socket> {
 
 export const postgresUnderAttack: Benchmark = {
   name: NAME,
-  description: 'Bystander SELECT 1 latency (p50, p99) through the PostgreSQL gateway while another identity sends 800 KB / 250 KB statements, 4 MB detector-heavy values, a Parse flood',
+  description: 'Bystander SELECT 1 latency (p50, p99) through the PostgreSQL gateway while another identity sends 800 KB / 250 KB statements, 250 KB detector-heavy and 4 MB values, a Parse flood; all work on the event loop (before) and large work in worker threads (after)',
   async run({ quick, harness, workDir, log }): Promise<Figure[]> {
     const postgres = await harness.postgres();
     const oidc = await startOidcProvider({
@@ -100,36 +104,39 @@ export const postgresUnderAttack: Benchmark = {
     const evidence = new StoreEvidencePipeline({ store, instance: 'attack' });
     const policyPath = join(workDir, 'attack-policy.yaml');
     writeFileSync(policyPath, POLICY);
-    const gateway = new PostgresGateway({
-      host: '127.0.0.1',
-      port: 0,
-      requireTls: 'non-loopback',
-      pipeline: new SessionPipeline({
-        verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience], maxTokenLifetimeSeconds: 3600 }] }),
-        policy: { policy: loadPolicyFile(policyPath) },
-        evidence,
-        strict: true,
-        source: { service: 'gateway', instance: 'attack' },
-        maskingKey: randomBytes(32),
-      }),
-      connections: [
-        {
-          name: 'bench',
-          upstream: { host: postgres.host, port: postgres.port, database: postgres.database, user: postgres.user, password: () => postgres.password, credentialRef: 'env:BENCH_PASSWORD', tls: { mode: 'disable' } },
-        },
-      ],
+    const pipeline = new SessionPipeline({
+      verifier: new OidcAccessTokenVerifier({ issuers: [{ issuer: oidc.issuer, audiences: [oidc.defaultAudience], maxTokenLifetimeSeconds: 3600 }] }),
+      policy: { policy: loadPolicyFile(policyPath) },
+      evidence,
+      strict: true,
+      source: { service: 'gateway', instance: 'attack' },
+      maskingKey: randomBytes(32),
     });
-    const port = await gateway.listen();
+    const startGateway = async (inlineWorkBytes: number): Promise<PostgresGateway> => {
+      const gateway = new PostgresGateway({
+        host: '127.0.0.1',
+        port: 0,
+        requireTls: 'non-loopback',
+        pipeline,
+        limits: { inlineWorkBytes },
+        connections: [
+          {
+            name: 'bench',
+            upstream: { host: postgres.host, port: postgres.port, database: postgres.database, user: postgres.user, password: () => postgres.password, credentialRef: 'env:BENCH_PASSWORD', tls: { mode: 'disable' } },
+          },
+        ],
+      });
+      await gateway.listen();
+      return gateway;
+    };
     const token = async (clientId: string): Promise<string> => (await oidc.issueToken({ clientId })).accessToken;
-    const connectAs = async (clientId: string): Promise<pg.Client> => {
+    const connectAs = async (port: number, clientId: string): Promise<pg.Client> => {
       const client = new pg.Client({ host: '127.0.0.1', port, user: clientId, database: 'bench', password: await token(clientId), ssl: false });
       client.on('error', () => undefined);
       await client.connect();
       return client;
     };
     const seconds = quick ? 2 : 10;
-    const bystanderClient = await connectAs('bystander');
-    const attackerClient = await connectAs('attacker');
     const bigStatement = (bytes: number): string => `SELECT 1 WHERE 'x' IN (${Array.from({ length: Math.floor(bytes / 12) }, (_, i) => `'v${String(i).padStart(7, '0')}'`).join(',')})`;
     const over = bigStatement(800 * 1024);
     const under = bigStatement(250 * 1024);
@@ -141,9 +148,14 @@ export const postgresUnderAttack: Benchmark = {
       }
       return sent;
     };
-    const phases: Phase[] = [
+    const phasesFor = (attackerClient: pg.Client, port: number): Phase[] => [
       { name: 'statement-800kb', description: '800 KB statements (over the 256 KiB limit: refused unread)', attack: (signal) => loop(signal, () => attackerClient.query(over)) },
       { name: 'statement-250kb', description: '250 KB statements (under the limit: parsed and classified)', attack: (signal) => loop(signal, () => attackerClient.query(under)) },
+      {
+        name: 'value-250kb-detector-heavy',
+        description: 'SELECTs of a 250 KB value the detectors find expensive (under the 256 KiB scan limit: scanned)',
+        attack: (signal) => loop(signal, () => attackerClient.query("SELECT repeat('hello world 1234 5678 foo@bar x ', 8000) AS v")),
+      },
       {
         name: 'value-4mb-private-keys',
         description: 'SELECTs of a 4 MB value of repeated private-key headers (over the scan limit: replaced unscanned)',
@@ -174,31 +186,45 @@ export const postgresUnderAttack: Benchmark = {
       },
     ];
     const figures: Figure[] = [];
+    const modes = [
+      { name: 'inline', label: 'all work on the event loop (before)', inlineWorkBytes: 256 * 1024 },
+      { name: 'workers', label: 'work over 4 KiB in worker threads (after, the default)', inlineWorkBytes: 4 * 1024 },
+    ];
     try {
-      const measure = async (attack?: Phase): Promise<{ latencies: number[]; sent: number; load: number }> => {
-        const controller = new AbortController();
-        const timer = setTimeout(() => controller.abort(), seconds * 1000);
-        const [latencies, sent] = await Promise.all([bystander(bystanderClient, controller.signal), attack ? attack.attack(controller.signal) : Promise.resolve(0)]);
-        clearTimeout(timer);
-        return { latencies, sent, load: loadavg()[0] ?? 0 };
-      };
-      log(`${NAME}: bystander alone for ${seconds} s`);
-      const quiet = await measure();
-      const quietP50 = percentile(quiet.latencies, 50);
-      const quietP99 = percentile(quiet.latencies, 99);
-      for (const phase of phases) {
-        log(`${NAME}: ${phase.name} for ${seconds} s`);
-        const result = await measure(phase);
-        const notes = `${phase.description}; ${result.sent} attack messages sent; bystander ${result.latencies.length} round trips (alone: ${quiet.latencies.length}); 1-min load average ${result.load.toFixed(1)} (alone: ${quiet.load.toFixed(1)})`;
-        figures.push(
-          figure(NAME, { metric: `bystander p50 under ${phase.name}`, unit: 'µs', better: 'lower', value: percentile(result.latencies, 50), baseline: { name: 'bystander p50 alone', value: quietP50 }, notes }),
-          figure(NAME, { metric: `bystander p99 under ${phase.name}`, unit: 'µs', better: 'lower', value: percentile(result.latencies, 99), baseline: { name: 'bystander p99 alone', value: quietP99 }, notes }),
-        );
+      for (const mode of modes) {
+        const gateway = await startGateway(mode.inlineWorkBytes);
+        const bystanderClient = await connectAs(gateway.port, 'bystander');
+        const attackerClient = await connectAs(gateway.port, 'attacker');
+        try {
+          const measure = async (attack?: Phase): Promise<{ latencies: number[]; sent: number; load: number }> => {
+            const controller = new AbortController();
+            const timer = setTimeout(() => controller.abort(), seconds * 1000);
+            const [latencies, sent] = await Promise.all([bystander(bystanderClient, controller.signal), attack ? attack.attack(controller.signal) : Promise.resolve(0)]);
+            clearTimeout(timer);
+            return { latencies, sent, load: loadavg()[0] ?? 0 };
+          };
+          log(`${NAME}: ${mode.name}: bystander alone for ${seconds} s`);
+          const quiet = await measure();
+          const quietP50 = percentile(quiet.latencies, 50);
+          const quietP99 = percentile(quiet.latencies, 99);
+          for (const phase of phasesFor(attackerClient, gateway.port)) {
+            log(`${NAME}: ${mode.name}: ${phase.name} for ${seconds} s`);
+            const result = await measure(phase);
+            const notes = `${mode.label}; ${phase.description}; ${result.sent} attack messages sent; bystander ${result.latencies.length} round trips (alone: ${quiet.latencies.length}); 1-min load average ${result.load.toFixed(1)} (alone: ${quiet.load.toFixed(1)})`;
+            figures.push(
+              figure(NAME, { metric: `bystander p50 under ${phase.name} (${mode.name})`, unit: 'µs', better: 'lower', value: percentile(result.latencies, 50), baseline: { name: `bystander p50 alone (${mode.name})`, value: quietP50 }, notes }),
+              figure(NAME, { metric: `bystander p99 under ${phase.name} (${mode.name})`, unit: 'µs', better: 'lower', value: percentile(result.latencies, 99), baseline: { name: `bystander p99 alone (${mode.name})`, value: quietP99 }, notes }),
+            );
+          }
+          const stats = gateway.offloadStats;
+          log(`${NAME}: ${mode.name}: worker threads completed ${stats.completed} tasks, refused ${JSON.stringify(stats.refused)}`);
+        } finally {
+          await bystanderClient.end().catch(() => undefined);
+          await attackerClient.end().catch(() => undefined);
+          await gateway.close();
+        }
       }
     } finally {
-      await bystanderClient.end().catch(() => undefined);
-      await attackerClient.end().catch(() => undefined);
-      await gateway.close();
       await evidence.close();
       await store.close();
       await oidc.stop();

@@ -78,6 +78,16 @@ export async function startPostgresListener(core: GatewayCore): Promise<RunningP
     maxMessageBytes: settings.maxMessageBytes,
     ...(settings.limits ? { limits: limitsOf(settings.limits) } : {}),
     ...(settings.limits?.startupTimeoutMs ? { startupTimeoutMs: settings.limits.startupTimeoutMs } : {}),
+    ...(settings.offload
+      ? {
+          offload: {
+            ...(settings.offload.threads === undefined ? {} : { threads: settings.offload.threads }),
+            maxQueued: settings.offload.maxQueued,
+            maxPerOwner: settings.offload.maxPerSession,
+            taskTimeoutMs: settings.offload.taskTimeoutMs,
+          },
+        }
+      : {}),
     logger: gatewayLogger(logger, { listener: 'postgres' }),
   });
   const port = await gateway.listen();

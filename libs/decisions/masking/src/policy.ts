@@ -74,6 +74,11 @@ const PATH_RULES_KEPT = 4096;
  */
 export class MaskingPolicy {
   readonly detection: DetectionProfile;
+  /**
+   * What this policy was made from, so another thread can make the same policy (a worker that
+   * masks large values off the event loop). Holds the HMAC key: never log or record it.
+   */
+  readonly spec: MaskingPolicySpec;
   readonly #columns: readonly CompiledColumnRule[];
   readonly #paths: readonly CompiledPathRule[];
   /** Whether a path rule names an array index: then indices are part of a path's shape. */
@@ -82,6 +87,7 @@ export class MaskingPolicy {
   readonly #pathRules = new Map<string, FieldRule | typeof NO_RULE>();
 
   private constructor(spec: MaskingPolicySpec) {
+    this.spec = spec;
     const tokenizer = spec.hmacKey ? new HmacTokenizer(spec.hmacKey) : undefined;
     const fieldRule = (s: FieldRuleSpec): FieldRule => {
       if (!s.id) throw new MaskingError('MASKING_INVALID_OPTION', 'field rule needs an id');

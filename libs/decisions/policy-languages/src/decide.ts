@@ -15,8 +15,11 @@ export async function decideSql(policy: CompiledPolicy, context: PolicyContext, 
   return decideSqlSync(policy, context, sql, options);
 }
 
-/** Like decideSql; the parser must be loaded (`await sqlLanguage.ready()`). */
-export function decideSqlSync(policy: CompiledPolicy, context: PolicyContext, sql: string | Uint8Array, options: SqlClassifyOptions = {}): PolicyDecision<SqlClassification> {
+/**
+ * Like decideSql; the parser must be loaded (`await sqlLanguage.ready()`). `options.classification`:
+ * the text's classification made elsewhere (e.g. in a worker thread), decided without classifying again.
+ */
+export function decideSqlSync(policy: CompiledPolicy, context: PolicyContext, sql: string | Uint8Array, options: SqlClassifyOptions & { readonly classification?: SqlClassification } = {}): PolicyDecision<SqlClassification> {
   return policy.decide(sqlLanguage, context, { ...options, sql });
 }
 

@@ -25,6 +25,11 @@ import {
 /** What the SQL language decides: the text, and the session's prepared statements for `EXECUTE`. */
 export interface SqlPolicyInput extends SqlClassifyOptions {
   readonly sql: string | Uint8Array;
+  /**
+   * The classification of exactly `sql` with these options, made elsewhere (a worker thread that
+   * keeps large statements off the event loop): used as is instead of classifying again.
+   */
+  readonly classification?: SqlClassification;
 }
 
 /** One statement. */
@@ -75,7 +80,7 @@ export const sqlLanguage: PolicyLanguage<'sql', SqlPolicyInput, SqlClassificatio
   whenEmpty: { decision: 'allow-if-unconditional', reason: 'empty query: nothing to execute' },
   ready: loadSqlClassifier,
   // Agents repeat statements: classifications are cached by exact text (see classifySqlCachedSync).
-  classify: ({ sql, ...options }) => classifySqlCachedSync(sql, options),
+  classify: ({ sql, classification, ...options }) => classification ?? classifySqlCachedSync(sql, options),
   units: (classification) =>
     classification.ok
       ? { ok: true, units: classification.statements.map((statement) => ({ command: statement.command, kind: statement.kind, flags: statement.flags, statement })) }

@@ -109,6 +109,56 @@ export interface AuthorizedClient {
   readonly connection: ConnectionRef;
   readonly clientAddress: string;
   readonly presentedAs: CredentialPresentation;
+  /**
+   * For a token accepted by introspection (opaque): asks the issuer again whether it is still
+   * active (see watchTokenActivity). Holds the token in memory for the session's life.
+   */
+  readonly tokenActivity?: TokenActivityCheck;
+}
+
+export interface TokenActivityCheck {
+  readonly intervalMs: number;
+  /** Resolves while the token is active; throws IdentityError (TOKEN_INACTIVE, IDP_UNAVAILABLE, …) otherwise. */
+  stillActive(): Promise<void>;
+}
+
+export interface TokenActivityWatch {
+  stop(): void;
+}
+
+/**
+ * Asks the issuer every `tokenActivity.intervalMs` whether the session's token is still active and
+ * calls `ended` once, with the IdentityError, when it is not (revoked) or when the issuer cannot be
+ * asked (fail closed). The adapter then ends the session as it does at the token's expiry. Nothing
+ * to watch (a JWT): a watch that does nothing.
+ */
+export function watchTokenActivity(authorized: AuthorizedClient, ended: (error: IdentityError) => void): TokenActivityWatch {
+  const check = authorized.tokenActivity;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  if (!check) return { stop: () => undefined };
+  const schedule = (): void => {
+    timer = setTimeout(() => void run(), check.intervalMs);
+    timer.unref();
+  };
+  const run = async (): Promise<void> => {
+    try {
+      await check.stillActive();
+    } catch (error) {
+      if (stopped) return;
+      stopped = true;
+      ended(error instanceof IdentityError ? error : new IdentityError('IDENTITY_INTERNAL_ERROR', 'the token could not be checked again'));
+      return;
+    }
+    if (!stopped) schedule();
+  };
+  schedule();
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 export interface SessionClient {
@@ -237,7 +287,13 @@ export class SessionPipeline {
       // One message for "no such connection" and "not yours": a client cannot probe which exist.
       throw new SessionRefusal('CONNECTION_NOT_PERMITTED', `identity ${identity.subject} may not use connection ${JSON.stringify(request.connection.slice(0, 100))} (or it does not exist)`);
     }
-    return { verified, identity, connection, clientAddress: request.clientAddress, presentedAs: request.presentedAs };
+    const token = request.token;
+    const recheck = verified.recheckIntervalMs;
+    const stillActive = verifier?.stillActive?.bind(verifier);
+    const audiences = this.options.audiences;
+    const tokenActivity: TokenActivityCheck | undefined =
+      recheck !== undefined && stillActive ? { intervalMs: recheck, stillActive: () => stillActive(token, audiences ? { audiences } : {}) } : undefined;
+    return { verified, identity, connection, clientAddress: request.clientAddress, presentedAs: request.presentedAs, ...(tokenActivity ? { tokenActivity } : {}) };
   }
 
   /** Records a client that broke the protocol before (or while) authenticating. */

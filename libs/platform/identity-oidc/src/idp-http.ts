@@ -5,9 +5,16 @@ export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise
 /** Bound on discovery documents and key sets: an IdP never needs more, a hostile one gets no further. */
 const MAX_IDP_RESPONSE_BYTES = 512 * 1024;
 
+/** A form POST instead of a GET (token introspection); its headers and body are never logged or quoted in errors. */
+export interface IdpFormPost {
+  readonly form: URLSearchParams;
+  readonly authorization: string;
+}
+
 /**
- * GETs a JSON object from an IdP. Any failure (network, timeout, status, size, not JSON) is
- * IDP_UNAVAILABLE: the caller denies, it never falls back to trusting the token.
+ * GETs (or, with `post`, POSTs a form for) a JSON object from an IdP. Any failure (network,
+ * timeout, status, size, not JSON) is IDP_UNAVAILABLE: the caller denies, it never falls back to
+ * trusting the token.
  */
 export async function fetchIdpJson(
   fetchFn: FetchFunction,
@@ -16,13 +23,15 @@ export async function fetchIdpJson(
   issuer: string,
   timeoutMs: number,
   signal?: AbortSignal,
+  post?: IdpFormPost,
 ): Promise<Record<string, unknown>> {
   const timeout = AbortSignal.timeout(timeoutMs);
   let response: Response;
   try {
     response = await fetchFn(url, {
-      method: 'GET',
-      headers: { accept: 'application/json' },
+      ...(post
+        ? { method: 'POST', body: post.form, headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded', authorization: post.authorization } }
+        : { method: 'GET', headers: { accept: 'application/json' } }),
       // A redirect could point anywhere; IdP metadata is fetched from the configured origin only.
       redirect: 'error',
       signal: signal ? AbortSignal.any([timeout, signal]) : timeout,

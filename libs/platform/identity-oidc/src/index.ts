@@ -4,3 +4,4 @@ export { OidcAccessTokenVerifier, type OidcAccessTokenVerifierOptions } from './
 export { OidcLoginClient, type OidcLoginClientOptions, type StartedLogin, type HumanLogin, type IdTokenSummary } from './oidc-login-client.js';
 export type { IdentityLogger } from './issuer-key-set.js';
 export type { FetchFunction } from './idp-http.js';
+export { TokenIntrospector, isOpaqueToken } from './token-introspection.js';

@@ -7,6 +7,7 @@ import {
   resolveIssuerConfigs,
   toIdentityError,
   validateAccessTokenClaims,
+  validateIntrospectedClaims,
   type AccessTokenVerifier,
   type IssuerConfig,
   type JwtClaims,
@@ -17,6 +18,7 @@ import {
 import { compactVerify, errors as joseErrors, type CompactVerifyResult, type CryptoKey } from 'jose';
 import type { FetchFunction } from './idp-http.js';
 import { IssuerKeySet, type IdentityLogger, type KeyResolver } from './issuer-key-set.js';
+import { TokenIntrospector, isOpaqueToken } from './token-introspection.js';
 
 export interface OidcAccessTokenVerifierOptions {
   readonly issuers: readonly IssuerConfig[];
@@ -39,6 +41,10 @@ export interface OidcAccessTokenVerifierOptions {
  * Order matters for safety: size → structure → alg none → issuer is configured (before any
  * network fetch, so a token cannot make Custodian fetch from a URL of its choosing) → alg
  * allow-list → key → signature → claims.
+ *
+ * With `introspection` configured for an issuer (at most one), an opaque token (no dots) is sent to
+ * that issuer's introspection endpoint (RFC 7662) and its answer checked like a JWT's claims; such
+ * a token carries `recheckIntervalMs`, and `stillActive` asks again (revocation ends sessions).
  */
 export class OidcAccessTokenVerifier implements AccessTokenVerifier {
   private readonly issuers: ReadonlyMap<string, ResolvedIssuerConfig>;
@@ -46,6 +52,7 @@ export class OidcAccessTokenVerifier implements AccessTokenVerifier {
   private readonly maxTokenBytes: number;
   private readonly now: () => number;
   private readonly logger: IdentityLogger | undefined;
+  private readonly introspecting: { readonly issuer: ResolvedIssuerConfig; readonly introspector: TokenIntrospector } | undefined;
 
   constructor(options: OidcAccessTokenVerifierOptions) {
     this.issuers = resolveIssuerConfigs(options.issuers);
@@ -68,6 +75,11 @@ export class OidcAccessTokenVerifier implements AccessTokenVerifier {
         }),
       );
     }
+    const introspecting = [...this.issuers.values()].find((issuer) => issuer.introspection !== undefined);
+    this.introspecting =
+      introspecting?.introspection === undefined
+        ? undefined
+        : { issuer: introspecting, introspector: new TokenIntrospector(introspecting.issuer, introspecting.introspection, { fetch: options.fetch ?? fetch, httpTimeoutMs: options.httpTimeoutMs ?? 5_000 }) };
   }
 
   /** Issuers this verifier trusts. */
@@ -87,7 +99,18 @@ export class OidcAccessTokenVerifier implements AccessTokenVerifier {
     }
   }
 
+  async stillActive(token: string, ctx: VerificationContext = {}): Promise<void> {
+    try {
+      await this.introspect(token, ctx);
+    } catch (error) {
+      if (error instanceof IdentityError) throw error;
+      this.logger?.warn({ error: error instanceof Error ? error.name : typeof error }, 'identity: unexpected introspection failure');
+      throw toIdentityError(error);
+    }
+  }
+
   private async verifyOrThrow(token: string, ctx: VerificationContext): Promise<VerifiedIdentity> {
+    if (this.introspecting && typeof token === 'string' && token.length > 0 && !token.includes('.')) return this.introspect(token, ctx);
     const { header, claims: unverified } = decodeUnverifiedJwt(token, this.maxTokenBytes);
     const iss = unverified['iss'];
     const issuer = typeof iss === 'string' ? this.issuers.get(iss) : undefined;
@@ -120,6 +143,20 @@ export class OidcAccessTokenVerifier implements AccessTokenVerifier {
       throw new IdentityError('TOKEN_MALFORMED', 'token payload is not JSON', issuer.issuer);
     }
     return validateAccessTokenClaims(header, claims, issuer, this.now(), ctx);
+  }
+
+  /** An opaque token, checked by the introspecting issuer (fail closed: an unreachable endpoint is a denial). */
+  private async introspect(token: string, ctx: VerificationContext): Promise<VerifiedIdentity> {
+    const introspecting = this.introspecting;
+    const config = introspecting?.issuer.introspection;
+    if (!introspecting || !config) throw new IdentityError('TOKEN_MALFORMED', 'token is not a compact JWS (header.payload.signature)');
+    if (Buffer.byteLength(token, 'utf8') > this.maxTokenBytes) throw new IdentityError('TOKEN_TOO_LARGE', `token exceeds ${this.maxTokenBytes} bytes`);
+    // Only what can be a token is sent to the issuer.
+    if (!isOpaqueToken(token)) throw new IdentityError('TOKEN_MALFORMED', 'token is neither a compact JWS nor an opaque token');
+    const { issuer, introspector } = introspecting;
+    const response = await introspector.introspect(token, ctx.signal);
+    const verified = validateIntrospectedClaims(response, issuer, this.now(), ctx);
+    return { ...verified, recheckIntervalMs: config.recheckIntervalMs };
   }
 }
 

@@ -13,6 +13,11 @@ export interface VerifiedIdentity {
   readonly audience: readonly string[];
   /** `oidc-client-credentials` when the token was issued to a client for itself (`sub` = `client_id`), else `oidc-access-token`. */
   readonly method: AuthenticationMethod;
+  /**
+   * Set when the token was accepted by introspection (an opaque token): a session on it asks the
+   * verifier again this often (`stillActive`) and ends when the issuer says it is no longer active.
+   */
+  readonly recheckIntervalMs?: number;
 }
 
 export interface VerificationContext {
@@ -27,4 +32,10 @@ export interface VerificationContext {
  */
 export interface AccessTokenVerifier {
   verify(token: string, ctx?: VerificationContext): Promise<VerifiedIdentity>;
+  /**
+   * For a token `verify` accepted with `recheckIntervalMs`: resolves when the issuer still says it
+   * is active, throws `IdentityError` otherwise (`TOKEN_INACTIVE` when revoked or expired,
+   * `IDP_UNAVAILABLE` when the issuer cannot be asked: the caller ends the session either way).
+   */
+  stillActive?(token: string, ctx?: VerificationContext): Promise<void>;
 }

@@ -12,6 +12,8 @@ export type IdentityErrorCode =
   | 'TOKEN_KEY_UNKNOWN'
   | 'TOKEN_CLAIMS_INVALID'
   | 'TOKEN_TOO_LARGE'
+  /** Token introspection (RFC 7662) says the token is not active: revoked, expired or unknown to the issuer. */
+  | 'TOKEN_INACTIVE'
   | 'IDP_UNAVAILABLE'
   /** Human login: the callback's `state` matches no pending login (forged, replayed or expired). */
   | 'LOGIN_STATE_INVALID'
@@ -33,6 +35,7 @@ export const IDENTITY_ERROR_CODES: readonly IdentityErrorCode[] = [
   'TOKEN_KEY_UNKNOWN',
   'TOKEN_CLAIMS_INVALID',
   'TOKEN_TOO_LARGE',
+  'TOKEN_INACTIVE',
   'IDP_UNAVAILABLE',
   'LOGIN_STATE_INVALID',
   'LOGIN_FAILED',

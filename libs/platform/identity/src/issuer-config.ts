@@ -29,6 +29,30 @@ export interface ClaimMapping {
   readonly defaultKind?: IdentityKind;
 }
 
+/**
+ * Token introspection (RFC 7662) at one issuer: opaque access tokens are accepted by asking its
+ * introspection endpoint, and sessions on them ask again periodically (revocation ends them).
+ */
+export interface IntrospectionConfig {
+  /** The client Custodian authenticates as at the introspection endpoint (HTTP Basic). */
+  readonly clientId: string;
+  /** Reads that client's secret at each use (held by reference; never logged, never in an event). */
+  readonly clientSecret: () => string | Promise<string>;
+  /** Overrides the discovered `introspection_endpoint`. */
+  readonly endpoint?: string;
+  /** How often a session on an introspected token asks again whether it is still active (default 60 s). */
+  readonly recheckIntervalSeconds?: number;
+}
+
+export const DEFAULT_INTROSPECTION_RECHECK_SECONDS = 60;
+
+export interface ResolvedIntrospection {
+  readonly clientId: string;
+  readonly clientSecret: () => string | Promise<string>;
+  readonly endpoint: string | undefined;
+  readonly recheckIntervalMs: number;
+}
+
 /** One trusted OpenID Provider. */
 export interface IssuerConfig {
   /** Exact `iss` value; also where discovery (`/.well-known/openid-configuration`) is read. */
@@ -44,6 +68,8 @@ export interface IssuerConfig {
   /** When set, the JWS `typ` header must be one of these (compared case-insensitively, `application/` prefix ignored), e.g. `['at+jwt']` (RFC 9068). */
   readonly tokenTypes?: readonly string[];
   readonly claims?: ClaimMapping;
+  /** Accept opaque access tokens of this issuer through its introspection endpoint (at most one issuer: an opaque token does not name its issuer). */
+  readonly introspection?: IntrospectionConfig;
 }
 
 export interface ResolvedClaimMapping {
@@ -63,6 +89,7 @@ export interface ResolvedIssuerConfig {
   readonly maxTokenLifetimeSeconds: number;
   readonly tokenTypes: readonly string[] | undefined;
   readonly claims: ResolvedClaimMapping;
+  readonly introspection: ResolvedIntrospection | undefined;
 }
 
 const KINDS: readonly IdentityKind[] = ['human', 'agent', 'service'];
@@ -107,8 +134,10 @@ export function resolveIssuerConfig(config: IssuerConfig): ResolvedIssuerConfig 
   if (!Number.isInteger(maxTokenLifetimeSeconds) || maxTokenLifetimeSeconds < 1 || maxTokenLifetimeSeconds > MAX_MAX_TOKEN_LIFETIME_SECONDS) {
     fail(issuer, `maxTokenLifetimeSeconds must be an integer in 1..${MAX_MAX_TOKEN_LIFETIME_SECONDS}`);
   }
+  const introspection = config.introspection === undefined ? undefined : resolveIntrospection(issuer, config.introspection);
   return {
     issuer,
+    introspection,
     audiences: [...config.audiences],
     jwksUri: config.jwksUri,
     algorithms,
@@ -117,6 +146,17 @@ export function resolveIssuerConfig(config: IssuerConfig): ResolvedIssuerConfig 
     tokenTypes: config.tokenTypes?.map(normaliseTokenType),
     claims: resolveClaimMapping(issuer, config.claims),
   };
+}
+
+function resolveIntrospection(issuer: string, config: IntrospectionConfig): ResolvedIntrospection {
+  if (typeof config.clientId !== 'string' || config.clientId === '') fail(issuer, 'introspection.clientId must be a non-empty string');
+  if (typeof config.clientSecret !== 'function') fail(issuer, 'introspection.clientSecret must be a secret reference');
+  if (config.endpoint !== undefined && !isAllowedIdpUrl(config.endpoint)) fail(issuer, 'introspection.endpoint must be an https URL (http only on loopback)');
+  const seconds = config.recheckIntervalSeconds ?? DEFAULT_INTROSPECTION_RECHECK_SECONDS;
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_MAX_TOKEN_LIFETIME_SECONDS) {
+    fail(issuer, `introspection.recheckIntervalSeconds must be an integer in 1..${MAX_MAX_TOKEN_LIFETIME_SECONDS}`);
+  }
+  return { clientId: config.clientId, clientSecret: config.clientSecret, endpoint: config.endpoint, recheckIntervalMs: seconds * 1000 };
 }
 
 /** Applies claim-mapping defaults and refuses unknown kinds or empty claim paths. */
@@ -151,6 +191,9 @@ export function resolveIssuerConfigs(configs: readonly IssuerConfig[]): Readonly
   for (const config of configs) {
     const issuer = resolveIssuerConfig(config);
     if (resolved.has(issuer.issuer)) fail(issuer.issuer, 'is configured twice');
+    // An opaque token names no issuer: with two introspecting issuers it would be shown to one it was not issued by.
+    const introspecting = [...resolved.values()].find((other) => other.introspection !== undefined);
+    if (issuer.introspection && introspecting) fail(issuer.issuer, `has introspection configured, and so has ${JSON.stringify(introspecting.issuer)}: at most one issuer may accept opaque tokens`);
     resolved.set(issuer.issuer, issuer);
   }
   return resolved;

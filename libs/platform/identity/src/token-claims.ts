@@ -33,6 +33,26 @@ export function validateAccessTokenClaims(
   if (issuer.tokenTypes !== undefined && (header.typ === undefined || !issuer.tokenTypes.includes(normaliseTokenType(header.typ)))) {
     throw new IdentityError('TOKEN_CLAIMS_INVALID', `token type ${quoteClaim(header.typ ?? '')} is not one of ${issuer.tokenTypes.join(', ')}`, iss);
   }
+  return validateClaims(claims, issuer, nowMs, ctx);
+}
+
+/**
+ * Checks what an issuer's introspection endpoint (RFC 7662) said of an opaque token, as the claims
+ * of a JWT are checked: issuer, audience, time window, maximum lifetime, then the identity. The
+ * response must say `active: true`; a missing `iss` is the issuer asked; a token issued to a client
+ * for itself (client credentials, no `sub`) has its `client_id` as subject.
+ */
+export function validateIntrospectedClaims(response: JwtClaims, issuer: ResolvedIssuerConfig, nowMs: number, ctx: VerificationContext = {}): VerifiedIdentity {
+  const iss = issuer.issuer;
+  if (response['active'] !== true) throw new IdentityError('TOKEN_INACTIVE', 'the issuer says the token is not active (revoked, expired or unknown)', iss);
+  const claims: Record<string, unknown> = { ...response, iss: response['iss'] ?? iss };
+  if (claims['sub'] === undefined && typeof claims['client_id'] === 'string') claims['sub'] = claims['client_id'];
+  if (claims['iss'] !== iss) throw new IdentityError('TOKEN_ISSUER_UNKNOWN', `token issuer ${quoteClaim(claims['iss'])} is not ${JSON.stringify(iss)}`, iss);
+  return validateClaims(claims, issuer, nowMs, ctx);
+}
+
+function validateClaims(claims: JwtClaims, issuer: ResolvedIssuerConfig, nowMs: number, ctx: VerificationContext): VerifiedIdentity {
+  const iss = issuer.issuer;
 
   const rawAud = claims['aud'];
   const audience = typeof rawAud === 'string' ? [rawAud] : Array.isArray(rawAud) && rawAud.every((a): a is string => typeof a === 'string') ? [...rawAud] : undefined;

@@ -14,7 +14,7 @@ export {
   parseEnvOverrides,
   type EnvOverride,
 } from './env-overrides.js';
-export { isSecretRef, resolveSecret, type SecretContext, type SecretValue } from './secrets.js';
+export { isSecretRef, resolveSecret, resolveSecretAsync, type SecretContext, type SecretValue } from './secrets.js';
 export { redactConfig, REDACTED } from './redact-config.js';
 export { configSchema, CONFIG_SCHEMA_SPECIFIER } from './config-schema.js';
 

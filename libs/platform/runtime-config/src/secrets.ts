@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import type { SecretRef } from './generated/config-types.js';
@@ -37,6 +38,26 @@ export function resolveSecret(value: SecretValue, context: SecretContext = {}): 
   let content: string;
   try {
     content = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new ConfigError('CONFIG_SECRET_UNRESOLVED', `secret reference: file ${path} cannot be read (${code})`);
+  }
+  const secret = content.replace(/\r?\n$/, '');
+  if (secret === '') throw new ConfigError('CONFIG_SECRET_UNRESOLVED', `secret reference: file ${path} is empty`);
+  return secret;
+}
+
+/**
+ * Like resolveSecret, reading a file asynchronously: for secrets read at each use on a serving
+ * process's event loop (e.g. the token-introspection client secret), where synchronous I/O stalls
+ * every session.
+ */
+export async function resolveSecretAsync(value: SecretValue, context: SecretContext = {}): Promise<string> {
+  if (typeof value === 'string' || 'fromEnv' in value) return resolveSecret(value, context);
+  const path = isAbsolute(value.fromFile) ? value.fromFile : resolve(context.baseDir ?? process.cwd(), value.fromFile);
+  let content: string;
+  try {
+    content = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw new ConfigError('CONFIG_SECRET_UNRESOLVED', `secret reference: file ${path} cannot be read (${code})`);

@@ -50,6 +50,18 @@ describe('configuredIdentity', () => {
     expect(error.message).toContain('MISSING_LOGIN_SECRET');
   });
 
+  it('token introspection: the client secret is a reference checked at start-up; unresolvable, a ConfigError naming the key and variable', () => {
+    const introspection = { clientId: 'custodian-gateway', clientSecret: { fromEnv: 'TEST_INTROSPECTION_SECRET' }, recheckIntervalSeconds: 30 };
+    const identity = configuredIdentity(load({ issuers: [{ ...issuer, introspection }] }), { env: { TEST_INTROSPECTION_SECRET: 'introspect-value' } });
+    expect(identity.verifier?.stillActive).toBeTypeOf('function');
+    const error = configError(() => configuredIdentity(load({ issuers: [{ ...issuer, introspection }] }), { env: {} }));
+    expect(error.code).toBe('CONFIG_SECRET_UNRESOLVED');
+    expect(error.message).toContain('identity.issuers[0].introspection.clientSecret');
+    expect(error.message).toContain('TEST_INTROSPECTION_SECRET');
+    const inline = configError(() => configuredIdentity(load({ issuers: [{ ...issuer, introspection: { ...introspection, clientSecret: 'inline-secret' } }] })));
+    expect(inline.message).not.toContain('inline-secret');
+  });
+
   it('an issuer the identity policy refuses (plain http off loopback) is a ConfigError', () => {
     const error = configError(() => configuredIdentity(load({ issuers: [{ ...issuer, issuer: 'http://idp.example.com' }] })));
     expect(error.code).toBe('CONFIG_INVALID');

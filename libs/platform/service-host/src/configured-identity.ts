@@ -8,10 +8,11 @@ import {
   type ClaimMapping,
   type HumanSessionStore,
   type IdentityKind,
+  type IntrospectionConfig,
   type IssuerConfig,
 } from '@custodian/identity';
 import { OidcAccessTokenVerifier, OidcLoginClient, type FetchFunction, type IdentityLogger } from '@custodian/identity-oidc';
-import { ConfigError, resolveSecret, type IdentityClaimMapping, type LoadedConfig } from '@custodian/runtime-config';
+import { ConfigError, resolveSecret, resolveSecretAsync, type IdentityClaimMapping, type LoadedConfig } from '@custodian/runtime-config';
 
 /** The part of OidcLoginClient a browser-login endpoint needs (a port, so tests and other IdP clients can stand in). */
 export type HumanLoginClient = Pick<OidcLoginClient, 'beginLogin' | 'completeLogin'>;
@@ -59,7 +60,8 @@ export function failClosedIdentity(): ConfiguredIdentity {
 export function configuredIdentity(loaded: LoadedConfig, options: ConfiguredIdentityOptions = {}): ConfiguredIdentity {
   const settings = loaded.config.identity;
   if (settings.issuers.length === 0) return failClosedIdentity();
-  const issuers: IssuerConfig[] = settings.issuers.map((issuer) => ({
+  const secretContext = { baseDir: loaded.baseDir, ...(options.env ? { env: options.env } : {}) };
+  const issuers: IssuerConfig[] = settings.issuers.map((issuer, index) => ({
     issuer: issuer.issuer,
     audiences: issuer.audiences,
     algorithms: issuer.algorithms,
@@ -68,6 +70,7 @@ export function configuredIdentity(loaded: LoadedConfig, options: ConfiguredIden
     ...(issuer.jwksUri !== undefined ? { jwksUri: issuer.jwksUri } : {}),
     ...(issuer.tokenTypes !== undefined ? { tokenTypes: issuer.tokenTypes } : {}),
     ...(issuer.claims !== undefined ? { claims: claimMapping(issuer.claims) } : {}),
+    ...(issuer.introspection !== undefined ? { introspection: introspectionOf(issuer.introspection, `identity.issuers[${index}].introspection.clientSecret`, secretContext) } : {}),
   }));
   const verifier = asConfigError('identity.issuers', () =>
     new OidcAccessTokenVerifier({
@@ -84,7 +87,6 @@ export function configuredIdentity(loaded: LoadedConfig, options: ConfiguredIden
   let login: ConfiguredHumanLogin | undefined;
   const loginSettings = settings.login;
   if (loginSettings) {
-    const secretContext = { baseDir: loaded.baseDir, ...(options.env ? { env: options.env } : {}) };
     const clientSecret = loginSettings.clientSecret === undefined ? undefined : resolveSecret(loginSettings.clientSecret, secretContext);
     const trustsLoginIssuer = verifier.issuerUrls.includes(loginSettings.issuer);
     const client = asConfigError('identity.login', () =>
@@ -110,6 +112,29 @@ export function configuredIdentity(loaded: LoadedConfig, options: ConfiguredIden
   }
   const sessions = new InMemoryHumanSessionStore(loginSettings ? { maxLifetimeMs: loginSettings.sessionMaxLifetimeMs } : {});
   return { verifier, login, sessions, issuers: verifier.issuerUrls, notices };
+}
+
+/**
+ * The introspection client: its secret is checked once now (a reference that does not resolve is a
+ * configuration error at start-up) and read again, asynchronously, at each request (rotation).
+ */
+function introspectionOf(
+  settings: NonNullable<LoadedConfig['config']['identity']['issuers'][number]['introspection']>,
+  key: string,
+  secretContext: { readonly baseDir: string; readonly env?: Readonly<Record<string, string | undefined>> },
+): IntrospectionConfig {
+  try {
+    resolveSecret(settings.clientSecret, secretContext);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError('CONFIG_SECRET_UNRESOLVED', `${key}: ${error.message}`);
+    throw error;
+  }
+  return {
+    clientId: settings.clientId,
+    clientSecret: () => resolveSecretAsync(settings.clientSecret, secretContext),
+    recheckIntervalSeconds: settings.recheckIntervalSeconds,
+    ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
+  };
 }
 
 function asConfigError<T>(key: string, build: () => T): T {

@@ -61,6 +61,11 @@ export interface StartOidcProviderOptions {
   readonly accessTokenAlg?: AccessTokenAlg;
   readonly clients?: readonly OidcClientRegistration[];
   readonly users?: readonly OidcUserRegistration[];
+  /**
+   * Resource indicators (audiences) whose access tokens are opaque (a random reference the provider
+   * stores, checked through its introspection endpoint, RFC 7662) instead of JWTs.
+   */
+  readonly opaqueAudiences?: readonly string[];
 }
 
 export interface IssueTokenOptions {
@@ -108,6 +113,10 @@ export interface StartedOidcProvider extends StartedService {
   readonly jwksUri: string;
   readonly tokenEndpoint: string;
   readonly authorizationEndpoint: string;
+  /** RFC 7662: answers whether a token is active (clients authenticate with client_secret_basic). */
+  readonly introspectionEndpoint: string;
+  /** RFC 7009. */
+  readonly revocationEndpoint: string;
   readonly defaultAudience: string;
   readonly scopes: readonly string[];
   /** Public (no secret) authorization-code + PKCE client for human login tests. */
@@ -119,6 +128,8 @@ export interface StartedOidcProvider extends StartedService {
   registerUser(registration: OidcUserRegistration): void;
   /** Performs a real client_credentials request over HTTP (client_secret_basic). */
   issueToken(options: IssueTokenOptions): Promise<IssuedToken>;
+  /** Revokes a token through the revocation endpoint over HTTP, as the client it was issued to (client_secret_basic). */
+  revokeToken(options: { readonly clientId: string; readonly token: string }): Promise<void>;
   /**
    * Headless human login: authorization request with PKCE, the provider's development
    * login and consent screens submitted over HTTP, then the code exchanged for tokens.
@@ -258,6 +269,7 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
   const defaultAudience = options.defaultAudience ?? 'https://gateway.custodian.test';
   const defaultTtl = options.accessTokenTtlSeconds ?? 300;
   const defaultAlg = options.accessTokenAlg ?? 'RS256';
+  const opaqueAudiences = new Set(options.opaqueAudiences ?? []);
 
   const clients = new Map<string, ClientRecord>();
   const publicClients = new Map<string, ClientMetadata>();
@@ -309,8 +321,10 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
       // The development login accepts any password; findAccount only knows registered users.
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // Explicit policies (the defaults' behaviour, without their notice on every call): any
+      // confidential client may introspect; a client revokes only its own tokens.
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId },
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       resourceIndicators: {
         enabled: true,
         defaultResource: (_ctx, _client, oneOf) => oneOf ?? defaultAudience,
@@ -318,6 +332,7 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
         // A test IdP: any absolute URI is a valid audience, so tests can mint wrong-audience tokens.
         getResourceServerInfo: (_ctx, resourceIndicator, client): ResourceServer => {
           const alg = clients.get(client.clientId)?.registration.accessTokenAlg ?? defaultAlg;
+          if (opaqueAudiences.has(resourceIndicator)) return { scope: scopes.join(' '), audience: resourceIndicator, accessTokenFormat: 'opaque' };
           return {
             scope: scopes.join(' '),
             audience: resourceIndicator,
@@ -370,6 +385,8 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
   const jwksUri = `${issuer}/jwks`;
   const tokenEndpoint = `${issuer}/token`;
   const authorizationEndpoint = `${issuer}/auth`;
+  const introspectionEndpoint = `${issuer}/token/introspection`;
+  const revocationEndpoint = `${issuer}/token/revocation`;
 
   const tokenRequest = async (body: URLSearchParams, headers: Record<string, string>): Promise<IssuedToken> => {
     const response = await fetch(tokenEndpoint, {
@@ -410,6 +427,19 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
       authorization: `Basic ${basic}`,
       ...(request.ttlSeconds !== undefined ? { [TTL_OVERRIDE_HEADER]: String(request.ttlSeconds) } : {}),
     });
+  };
+
+  const revokeToken = async ({ clientId, token }: { readonly clientId: string; readonly token: string }): Promise<void> => {
+    const record = clients.get(clientId);
+    if (!record?.registration.clientSecret) throw new HarnessError('HARNESS_UNAVAILABLE', `client ${clientId} is not registered with the test OIDC provider`);
+    const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(record.registration.clientSecret)}`).toString('base64');
+    const response = await fetch(revocationEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}` },
+      body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+    });
+    await response.body?.cancel();
+    if (!response.ok) throw new OidcRequestError(`revocation failed (${response.status})`, response.status, undefined);
   };
 
   const loginWithAuthorizationCode = async (login: LoginOptions): Promise<IssuedToken> => {
@@ -492,6 +522,8 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
     jwksUri,
     tokenEndpoint,
     authorizationEndpoint,
+    introspectionEndpoint,
+    revocationEndpoint,
     defaultAudience,
     scopes,
     authorizationCodeClient: {
@@ -508,6 +540,7 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
     registerPublicClient,
     registerUser,
     issueToken,
+    revokeToken,
     loginWithAuthorizationCode,
     stop() {
       stopped ??= new Promise<void>((resolve) => {

@@ -1,4 +1,5 @@
 import type { SessionPipeline } from '@custodian/session-pipeline';
+import type { OffloadPoolOptions } from './offload/offload-pool.js';
 
 export type UpstreamTlsMode = 'disable' | 'require' | 'verify-full';
 
@@ -62,8 +63,14 @@ export interface GatewayLogger {
  * default (DEFAULT_SESSION_LIMITS); `0` for a count or a timeout means no limit.
  */
 export interface PostgresSessionLimits {
-  /** Longest statement text classified; a longer one is refused (classification runs on the event loop). Default 256 KiB. */
+  /** Longest statement text classified; a longer one is refused unread. Default 256 KiB. */
   readonly maxStatementBytes: number;
+  /**
+   * Statements and values up to this many bytes are classified and scanned on the event loop (they
+   * are fast); longer ones in worker threads (`offload`), so that one session's large statement or
+   * value never stalls the others. Default 4 KiB.
+   */
+  readonly inlineWorkBytes: number;
   /** Longest result value the detectors and JSON paths scan; a longer one is replaced (fail closed). Default 256 KiB. */
   readonly maxScannedValueBytes: number;
   /** Named prepared statements (protocol Parse) a session may hold. Default 10,000. */
@@ -92,6 +99,7 @@ export interface PostgresSessionLimits {
 
 export const DEFAULT_SESSION_LIMITS: PostgresSessionLimits = {
   maxStatementBytes: 256 * 1024,
+  inlineWorkBytes: 4 * 1024,
   maxScannedValueBytes: 256 * 1024,
   maxPreparedStatements: 10_000,
   maxPortals: 10_000,
@@ -120,6 +128,8 @@ export interface PostgresGatewayOptions {
   readonly tokenExpirySkewMs?: number;
   /** Per-session and per-identity limits (defaults: DEFAULT_SESSION_LIMITS). */
   readonly limits?: Partial<PostgresSessionLimits>;
+  /** The worker threads for large statements and values (threads, queue, share per session, time budget). */
+  readonly offload?: OffloadPoolOptions;
   /** How long catalog lookups (table OIDs → names, for column masking) stay cached (default 60 s). */
   readonly catalogTtlMs?: number;
   /** The catalog connection is closed after this long unused (default 5 s), so it does not block `DROP DATABASE`. */

@@ -6,3 +6,4 @@ export { PostgresGatewayError, type PostgresGatewayErrorCode } from './gateway-e
 export { ScramSha256Client, md5PasswordResponse, ScramError } from './scram-client.js';
 export { connectUpstream, cancelUpstream, type UpstreamConnection } from './upstream-connection.js';
 export { REFUSAL_STATEMENT } from './proxy-session.js';
+export { OffloadRefusal, type OffloadPoolOptions, type OffloadPoolStats, type OffloadRefusalCode } from './offload/offload-pool.js';

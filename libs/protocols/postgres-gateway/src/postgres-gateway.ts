@@ -27,7 +27,7 @@ import {
 } from '@custodian/postgres-wire';
 import { acceptTls } from '@custodian/gateway-kit';
 import { sqlLanguage, sqlWritesPermitted } from '@custodian/policy-languages';
-import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
+import { SessionRefusal, watchTokenActivity, type AuthorizedClient, type PipelineSession } from '@custodian/session-pipeline';
 import { CatalogResolver } from './catalog.js';
 import { PostgresGatewayError } from './gateway-errors.js';
 import {
@@ -39,6 +39,7 @@ import {
   type PostgresSessionLimits,
   type UpstreamTarget,
 } from './gateway-options.js';
+import { OffloadPool, type OffloadPoolStats } from './offload/offload-pool.js';
 import { ProxySession } from './proxy-session.js';
 import { SocketClosedError, SocketFrameReader } from './socket-frame-reader.js';
 import { cancelUpstream, connectUpstream } from './upstream-connection.js';
@@ -166,6 +167,8 @@ export class PostgresGateway {
   private readonly maxMessageBytes: number;
   private readonly limits: PostgresSessionLimits;
   private readonly tokenExpirySkewMs: number;
+  /** Worker threads for large statements and values, shared by every session (started on first use). */
+  private readonly offload: OffloadPool;
   /** Connections not yet authenticated: in total and per client address (without port). */
   private unauthenticated = 0;
   private readonly unauthenticatedByAddress = new Map<string, number>();
@@ -180,6 +183,7 @@ export class PostgresGateway {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     this.tokenExpirySkewMs = options.tokenExpirySkewMs ?? 30_000;
+    this.offload = new OffloadPool(options.offload);
     const byName = new Map<string, PostgresConnection>();
     for (const connection of options.connections) {
       if (byName.has(connection.name)) throw new PostgresGatewayError('GATEWAY_CONFIG_INVALID', `connection ${connection.name} is configured twice`);
@@ -243,7 +247,13 @@ export class PostgresGateway {
     await Promise.all([...this.liveSessions()].map((live) => live.proxy.shutdown()));
     for (const socket of this.sockets) socket.destroy();
     for (const catalog of this.catalogs.values()) catalog.close();
+    await this.offload.close();
     await closed;
+  }
+
+  /** What the worker threads for large statements and values did (completed, refused by reason). */
+  get offloadStats(): OffloadPoolStats {
+    return this.offload.stats;
   }
 
   private accept(socket: Socket): void {
@@ -410,6 +420,7 @@ export class PostgresGateway {
     const connection = this.connections.get(connectionName);
     let session: PipelineSession;
     let tokenExpiresAt: Date;
+    let authorizedClient: AuthorizedClient;
     try {
       const authorized = await pipeline.authenticate({
         protocol: 'postgres',
@@ -422,6 +433,7 @@ export class PostgresGateway {
         signal: deadline,
       });
       token = '';
+      authorizedClient = authorized;
       tokenExpiresAt = authorized.verified.expiresAt;
       authenticated();
       session = await pipeline.openSession(authorized, { address: clientAddress, tls, ...(parameters.has('application_name') ? { application: parameters.get('application_name')! } : {}) });
@@ -511,6 +523,10 @@ export class PostgresGateway {
     session.recordFrame('upstream-to-client', `AuthenticationOk,ParameterStatus*${upstream.parameters.size},BackendKeyData,ReadyForQuery`, greetingBytes);
     socket.write(greetingBytes);
     const leftover = reader.detach();
+    // An opaque token is asked about again periodically: revoked at the issuer (or the issuer
+    // unreachable), the session ends. Started before the proxy so that its end always stops it;
+    // the first check is an interval away, when `proxy` exists.
+    const activity = watchTokenActivity(authorizedClient, (error) => void proxy.tokenInactive(error));
     const proxy = new ProxySession(socket, upstream, leftover, {
       session,
       connection,
@@ -518,10 +534,12 @@ export class PostgresGateway {
       logger: this.logger,
       maxMessageBytes: this.maxMessageBytes,
       limits: this.limits,
+      offload: this.offload,
       readOnly,
       searchSchemas: ['pg_catalog', sqlSchema],
       onEnded: () => {
         clearTimeout(expiry);
+        activity.stop();
         this.forget(processId, secretKey);
         release();
       },

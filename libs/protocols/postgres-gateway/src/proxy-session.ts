@@ -52,7 +52,9 @@ import { SqlClassificationError, normalizeSqlSync, type SqlClassification, type 
 import type { CatalogResolver, RoutineReferences, TableColumns } from './catalog.js';
 import type { GatewayLogger, PostgresConnection, PostgresSessionLimits } from './gateway-options.js';
 import { ResponseTracker, type Expectation } from './response-tracker.js';
-import { columnRuleFor, maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
+import { OffloadRefusal, type OffloadPool } from './offload/offload-pool.js';
+import type { ClassifyResult, PortableClassification } from './offload/offload-protocol.js';
+import { VALUE_LIMIT_RULE, VALUE_LIMIT_TEXT, columnRuleFor, inlineValueScanner, maskDataRow, planRows, tablesOf, type RowPlan } from './row-masking.js';
 import type { UpstreamConnection } from './upstream-connection.js';
 
 /**
@@ -154,6 +156,8 @@ export interface ProxyContext {
   readonly readOnly?: boolean;
   /** The schemas the session's pinned search_path searches for unqualified names (pg_catalog first). */
   readonly searchSchemas?: readonly string[];
+  /** Worker threads for statements and values longer than `limits.inlineWorkBytes` (shared by the gateway's sessions). */
+  readonly offload: OffloadPool;
   /** Called once when the session has ended (either side, error or shutdown). */
   readonly onEnded: () => void;
   /** Sends a cancel to the upstream backend of this session. */
@@ -429,9 +433,7 @@ export class ProxySession {
       case FrontendType.CopyData: {
         if (this.copyInHold) return this.holdCopyData(this.copyInHold, frame);
         this.copyInMasker ??= { masker: this.masking.createStreamMasker('copy-in'), decoder: new TextDecoder('utf-8', { fatal: false }) };
-        const masked = this.copyInMasker.masker.push(this.copyInMasker.decoder.decode(frame.body, { stream: true }));
-        this.sendUpstream(frame.raw, encodeCopyData(Buffer.from(masked, 'utf8')), 'CopyData');
-        return undefined;
+        return this.maskStream(this.copyInMasker, frame.body, (masked) => this.sendUpstream(frame.raw, encodeCopyData(Buffer.from(masked, 'utf8')), 'CopyData'));
       }
       case FrontendType.CopyDone:
       case FrontendType.CopyFail: {
@@ -486,12 +488,64 @@ export class ProxySession {
    * replace them, so the gateway would decide another text than the server is sent. `text` holds
    * the message's text fields only (a Parse's binary parameter type OIDs are not text).
    */
-  private decide(sql: string, text: Buffer, simpleQuery = false): SqlDecision {
+  private decide(sql: string, text: Buffer, simpleQuery = false): SqlDecision | Promise<SqlDecision> {
     if (text.length > this.context.limits.maxStatementBytes) return this.oversized(text.length);
+    if (text.length > this.context.limits.inlineWorkBytes) return this.decideOffThread(sql, text, simpleQuery);
     const decided = decideSqlSync(this.session.policy, this.session.policyContext, sql, { preparedStatements: this.sqlPrepared });
     const findings = new MaskingFindings();
+    return this.decided(decided, text, simpleQuery, this.commandText(sql, decided.classification, findings), findings);
+  }
+
+  /**
+   * A statement longer than `inlineWorkBytes`: classified, and its text masked for the record, in a
+   * worker thread (issue 19 §3: the parser and the detectors cost milliseconds per KiB, which would
+   * stall every session of the process). The policy then decides on the event loop (cheap). When
+   * the workers are saturated or the work runs past its budget, the statement is refused.
+   */
+  private async decideOffThread(sql: string, text: Buffer, simpleQuery: boolean): Promise<SqlDecision> {
+    let offloaded: ClassifyResult;
+    try {
+      offloaded = await this.context.offload.classify(
+        this.session.id,
+        { text: sql, maxLength: this.context.limits.maxStatementBytes, prepared: preparedNamedIn(sql, this.sqlPrepared) },
+        this.masking.detection.compiled.length === 0 ? undefined : { masking: this.masking, field: 'statement' },
+      );
+    } catch (error) {
+      if (!(error instanceof OffloadRefusal)) throw error;
+      return this.offloadRefused(text.length, error);
+    }
+    const classification = fromPortable(offloaded.classification);
+    const decided = decideSqlSync(this.session.policy, this.session.policyContext, sql, { preparedStatements: this.sqlPrepared, classification });
+    const findings = new MaskingFindings();
+    for (const finding of offloaded.recorded?.findings ?? []) findings.add(finding.field, finding.rule, finding.detector, finding.count);
+    // Without detectors the worker masks nothing: the text is recorded as is (or literal-free, as inline).
+    const recorded = offloaded.recorded?.text ?? (classification.ok && classification.flags.includes('password') ? classification.normalized : classification.ok ? sql : `[unclassifiable statement: ${classification.error.code}]`);
+    return this.decided(decided, text, simpleQuery, recorded, findings);
+  }
+
+  /** The gateway could not classify a large statement in time (workers saturated, budget spent): refused, and recorded as such. */
+  private offloadRefused(bytes: number, refusal: OffloadRefusal): SqlDecision {
+    const classification: SqlClassification = { ok: false, error: new SqlClassificationError('SQL_INPUT_TOO_LARGE', `statement of ${bytes} bytes not classified: ${refusal.message}`) };
+    const busy = refusal.code === 'OFFLOAD_BUSY';
+    return {
+      classification,
+      text: `[statement of ${bytes} bytes, not classified (${refusal.code}): not recorded]`,
+      summary: { error: refusal.code, bytes },
+      findings: new MaskingFindings(),
+      decision: this.session.gatewayBlock(
+        'sql',
+        'custodian:statement-work-limit',
+        `statement of ${bytes} bytes refused: ${refusal.message} (${refusal.code})`,
+        busy
+          ? `The statement was not run: the Custodian gateway is busy with other large statements or values (${refusal.message}). Retry later, or send smaller statements.`
+          : `The statement was not run: the Custodian gateway could not classify it within its limits (${refusal.message}). Send smaller statements.`,
+      ),
+    };
+  }
+
+  private decided(decided: PolicyDecision<SqlClassification>, text: Buffer, simpleQuery: boolean, recordedText: string, findings: MaskingFindings): SqlDecision {
     const classification = decided.classification;
-    const base = { classification, text: this.commandText(sql, classification, findings), summary: sqlClassificationSummary(classification), findings };
+    const base = { classification, text: recordedText, summary: sqlClassificationSummary(classification), findings };
     if (!isUtf8(text)) {
       return { ...base, decision: this.session.gatewayBlock('sql', 'custodian:invalid-utf8', 'the statement is not valid UTF-8 (fail closed)', 'The statement is not valid UTF-8 and was not run.') };
     }
@@ -597,8 +651,10 @@ export class ProxySession {
   }
 
   private async query(frame: Frame): Promise<void> {
-    const sql = decodeQuery(frame);
-    const decision = this.decide(sql, frame.body, true);
+    // An oversized statement is refused before it is even decoded (decoding 16 MiB costs too).
+    const oversized = frame.body.length > this.context.limits.maxStatementBytes;
+    const sql = oversized ? '' : decodeQuery(frame);
+    const decision = oversized ? this.oversized(frame.body.length) : await this.decide(sql, frame.body, true);
     const effective = await this.catalogChecks(decision);
     if (effective.decision === 'require-approval' && decision.classification.ok && this.copyInHoldable(decision.classification, true)) {
       this.holdCopyIn(frame, decision, effective);
@@ -670,10 +726,33 @@ export class ProxySession {
     if (hold.sample.length < COPY_SAMPLE_CHARS) hold.sample += frame.body.subarray(0, COPY_SAMPLE_CHARS - hold.sample.length).toString('utf8');
     // Recorded as it arrives (masked by the detectors), sent upstream only when approved.
     this.copyInMasker ??= { masker: this.masking.createStreamMasker('copy-in'), decoder: new TextDecoder('utf-8', { fatal: false }) };
-    const masked = this.copyInMasker.masker.push(this.copyInMasker.decoder.decode(frame.body, { stream: true }));
-    this.flushUpstream();
-    this.session.recordFrame('client-to-upstream', 'CopyData (held for approval)', encodeCopyData(Buffer.from(masked, 'utf8')), { byteLength: frame.raw.length });
-    return undefined;
+    return this.maskStream(this.copyInMasker, frame.body, (masked) => {
+      this.flushUpstream();
+      this.session.recordFrame('client-to-upstream', 'CopyData (held for approval)', encodeCopyData(Buffer.from(masked, 'utf8')), { byteLength: frame.raw.length });
+    });
+  }
+
+  /**
+   * Pushes COPY data through a stream masker. A message longer than `inlineWorkBytes` is pushed in
+   * slices of that size with a turn of the event loop between them (issue 19 §3): the detectors'
+   * time on one large message is spread out, so other sessions are served in between. The stream
+   * masker's output is the same whatever the slicing.
+   */
+  private maskStream(stream: { readonly masker: StreamMasker; readonly decoder: TextDecoder }, body: Buffer, done: (masked: string) => void): Promise<void> | undefined {
+    const slice = Math.max(1024, this.context.limits.inlineWorkBytes);
+    if (body.length <= slice || this.masking.detection.compiled.length === 0) {
+      done(stream.masker.push(stream.decoder.decode(body, { stream: true })));
+      return undefined;
+    }
+    return (async () => {
+      const parts: string[] = [];
+      for (let offset = 0; offset < body.length; offset += slice) {
+        if (offset > 0) await new Promise((resolve) => setImmediate(resolve));
+        if (this.ended) return;
+        parts.push(stream.masker.push(stream.decoder.decode(body.subarray(offset, offset + slice), { stream: true })));
+      }
+      done(parts.join(''));
+    })();
   }
 
   private endHeldCopy(hold: CopyInHold, frame: Frame): Promise<void> | undefined {
@@ -760,7 +839,12 @@ export class ProxySession {
     }
     // Statement name and query: the two C strings before the binary parameter types.
     const textEnd = frame.body.indexOf(0, frame.body.indexOf(0) + 1);
-    const decision = this.decide(parse.query, frame.body.subarray(0, textEnd));
+    const decided = this.decide(parse.query, frame.body.subarray(0, textEnd));
+    if (decided instanceof Promise) return decided.then((decision) => this.parseDecided(frame, parse, decision));
+    return this.parseDecided(frame, parse, decided);
+  }
+
+  private parseDecided(frame: Frame, parse: ReturnType<typeof decodeParse>, decision: SqlDecision): Promise<void> | undefined {
     const recorded = encodeParse({ ...parse, query: decision.text });
     const remember = (effective: PolicyDecision): void => {
       this.statements.set(parse.statement, { decision: effective, text: decision.text, summary: decision.summary });
@@ -793,17 +877,42 @@ export class ProxySession {
       return this.refuseForLimit('custodian:portal-limit', `Bind refused: the session already holds ${limit} portals`, `This session already holds ${limit} open portals; Close some (or end the transaction) before binding more.`);
     }
     const scratch = new MaskingFindings();
-    const masked = bind.parameters.map((value, index) => {
+    const { inlineWorkBytes, maxScannedValueBytes } = this.context.limits;
+    const offloaded: Promise<void>[] = [];
+    // Parameter values as events record them and approvers see them: masked by the detectors (a
+    // long one in a worker thread), one too long to scan not recorded at all (fail closed).
+    const masked = bind.parameters.map((value, index): string | null => {
       if (value === null) return null;
       if (parameterFormat(bind, index) === 1) return `[binary: ${value.length} bytes]`;
-      return this.maskText(value.toString('utf8'), `parameter $${index + 1}`, scratch);
+      if (value.length > maxScannedValueBytes) return `[text: ${value.length} bytes, over the gateway's scan limit: not recorded]`;
+      if (value.length <= inlineWorkBytes || this.masking.detection.compiled.length === 0) return this.maskText(value.toString('utf8'), `parameter $${index + 1}`, scratch);
+      offloaded.push(
+        this.context.offload.mask(this.session.id, this.masking, 'text', value.toString('utf8'), `parameter $${index + 1}`).then(
+          (result) => {
+            masked[index] = result.text;
+          },
+          (error: unknown) => {
+            if (!(error instanceof OffloadRefusal)) throw error;
+            masked[index] = `[text: ${value.length} bytes, not scanned (${error.code}): not recorded]`;
+          },
+        ),
+      );
+      return null;
     });
-    this.portals.set(bind.portal, { statement: bind.statement, parameters: masked, commandId: undefined, boundAfter: this.syncPoints });
-    this.describedNow.delete(bind.portal);
-    const recorded = encodeBind({ ...bind, parameterFormats: [], parameters: masked.map((text) => (text === null ? null : Buffer.from(text, 'utf8'))) });
-    this.sendUpstream(frame.raw, recorded, 'Bind');
-    this.tracker.push({ kind: 'bind' });
-    return undefined;
+    const bound = (): void => {
+      this.portals.set(bind.portal, { statement: bind.statement, parameters: masked, commandId: undefined, boundAfter: this.syncPoints });
+      this.describedNow.delete(bind.portal);
+      const recorded = encodeBind({ ...bind, parameterFormats: [], parameters: masked.map((text) => (text === null ? null : Buffer.from(text, 'utf8'))) });
+      this.sendUpstream(frame.raw, recorded, 'Bind');
+      this.tracker.push({ kind: 'bind' });
+    };
+    if (offloaded.length === 0) {
+      bound();
+      return undefined;
+    }
+    return Promise.all(offloaded).then(() => {
+      if (!this.ended) bound();
+    });
   }
 
   /** A per-session limit reached by an extended-protocol message: refused (and recorded) like a policy block; the batch ends at its Sync. */
@@ -828,13 +937,19 @@ export class ProxySession {
       // What this Execute runs can DECLARE, CLOSE or FETCH cursors, or end the transaction.
       this.describedNow.clear();
     };
-    let statement = portal ? this.statements.get(portal.statement) : undefined;
+    const statement = portal ? this.statements.get(portal.statement) : undefined;
     if (portal && !statement && portal.commandId === undefined) {
       // A Bind to a statement made by SQL PREPARE: decided as `EXECUTE name` (what it runs), with its values.
       const sql = `EXECUTE ${quoteIdentifier(portal.statement)}`;
       const decided = this.decide(sql, Buffer.from(sql, 'utf8'));
-      statement = { decision: decided.decision, text: decided.text, summary: decided.summary };
+      const asStatement = (decision: SqlDecision): StatementState => ({ decision: decision.decision, text: decision.text, summary: decision.summary });
+      if (decided instanceof Promise) return decided.then((decision) => this.executeDecided(portal, asStatement(decision), forward));
+      return this.executeDecided(portal, asStatement(decided), forward);
     }
+    return this.executeDecided(portal, statement, forward);
+  }
+
+  private executeDecided(portal: PortalState | undefined, statement: StatementState | undefined, forward: () => void): Promise<void> | undefined {
     // A portal continued after PortalSuspended, or one made by DECLARE … CURSOR (decided when declared).
     if (!portal || !statement || portal.commandId !== undefined) {
       forward();
@@ -1144,6 +1259,7 @@ export class ProxySession {
       case BackendType.DataRow: {
         const plan = head?.kind === 'execute' ? this.portalPlans.get(head.portal) : head?.kind === 'query' ? this.currentPlan : undefined;
         if (!plan) throw new WireProtocolError('WIRE_MALFORMED', 'DataRow without a row description: refusing to forward unmasked rows');
+        if (frame.body.length > this.context.limits.inlineWorkBytes && !plan.passthrough) return this.maskLongRow(frame, plan, this.findingsOf(head)!);
         this.sendClient(maskDataRow(frame, plan, this.masking, this.findingsOf(head)!, this.context.limits), 'DataRow');
         return undefined;
       }
@@ -1191,8 +1307,7 @@ export class ProxySession {
         const fields = decodeNoticeFields(frame);
         const checking = this.detailQuotesMaskedColumns(fields);
         if (checking) return checking.then((withhold) => this.errorResponse(frame, fields, head, withhold));
-        this.errorResponse(frame, fields, head, false);
-        return undefined;
+        return this.errorResponse(frame, fields, head, false);
       }
       case BackendType.ParseComplete:
       case BackendType.BindComplete:
@@ -1216,9 +1331,12 @@ export class ProxySession {
         if (head?.kind === 'execute') this.completed(this.tracker.shift());
         this.sendClient(frame.raw, backendMessageName(frame.type));
         return undefined;
-      case BackendType.NoticeResponse:
-        this.sendClient(this.maskNotice(frame, BackendType.NoticeResponse), 'NoticeResponse');
+      case BackendType.NoticeResponse: {
+        const masked = this.maskNotice(frame, BackendType.NoticeResponse);
+        if (masked instanceof Promise) return masked.then((raw) => this.sendClient(raw, 'NoticeResponse'));
+        this.sendClient(masked, 'NoticeResponse');
         return undefined;
+      }
       case BackendType.NotificationResponse: {
         const note = decodeNotification(frame);
         const payload = this.maskText(note.payload, `notification ${note.channel}`, this.findingsOf(head) ?? new MaskingFindings());
@@ -1246,9 +1364,9 @@ export class ProxySession {
           this.sendClient(frame.raw, 'CopyData');
           return undefined;
         }
-        const out = copy.masker.push(copy.decoder.decode(frame.body, { stream: true }));
-        if (out !== '') this.sendClient(encodeCopyData(Buffer.from(out, 'utf8')), 'CopyData');
-        return undefined;
+        return this.maskStream(copy, frame.body, (out) => {
+          if (out !== '') this.sendClient(encodeCopyData(Buffer.from(out, 'utf8')), 'CopyData');
+        });
       }
       case BackendType.CopyDone: {
         const copy = this.copyOut;
@@ -1265,8 +1383,65 @@ export class ProxySession {
     }
   }
 
-  private errorResponse(frame: Frame, fields: Map<string, string>, head: Expectation | undefined, withholdDetail: boolean): void {
-    this.sendClient(this.maskNotice(frame, BackendType.ErrorResponse, withholdDetail), 'ErrorResponse');
+  /**
+   * A row longer than `inlineWorkBytes`: masked here, except its values longer than that, which are
+   * scanned in worker threads (issue 19 §3). A first pass masks the short values and collects the
+   * long texts in the order the masking reads them; without any, its result is the row (no second
+   * pass, no promise). Otherwise the long texts go to the workers and the row is masked again with
+   * their results in that order. A value the workers could not scan (saturated, over budget) is
+   * replaced, as an oversized one is.
+   */
+  private maskLongRow(frame: Frame, plan: RowPlan, findings: MaskingFindings): Promise<void> | undefined {
+    const inline = this.context.limits.inlineWorkBytes;
+    const masking = this.masking;
+    const inlineScanner = inlineValueScanner(masking);
+    const long: { readonly as: 'text' | 'json'; readonly text: string; readonly field: string }[] = [];
+    const collect = (as: 'text' | 'json') => (text: string, field: string, into: MaskingFindings): string => {
+      if (text.length <= inline) return inlineScanner[as](text, field, into);
+      long.push({ as, text, field });
+      return text;
+    };
+    const firstFindings = new MaskingFindings();
+    const first = maskDataRow(frame, plan, masking, firstFindings, this.context.limits, { text: collect('text'), json: collect('json') });
+    if (long.length === 0) {
+      findings.merge(firstFindings);
+      this.sendClient(first, 'DataRow');
+      return undefined;
+    }
+    return (async () => {
+      const results = await Promise.all(
+        long.map(({ as, text, field }) =>
+          this.context.offload.mask(this.session.id, masking, as, text, field).catch((error: unknown) => {
+            if (error instanceof OffloadRefusal) return error;
+            throw error;
+          }),
+        ),
+      );
+      if (this.ended) return;
+      let next = 0;
+      const take = (as: 'text' | 'json') => (text: string, field: string, into: MaskingFindings): string => {
+        if (text.length <= inline) return inlineScanner[as](text, field, into);
+        const result = results[next++];
+        if (result === undefined || result instanceof OffloadRefusal) {
+          into.add(field, VALUE_LIMIT_RULE);
+          return as === 'json' ? JSON.stringify(VALUE_LIMIT_TEXT) : VALUE_LIMIT_TEXT;
+        }
+        for (const finding of result.findings) into.add(finding.field, finding.rule, finding.detector, finding.count);
+        return result.text;
+      };
+      this.sendClient(maskDataRow(frame, plan, masking, findings, this.context.limits, { text: take('text'), json: take('json') }), 'DataRow');
+    })();
+  }
+
+  private errorResponse(frame: Frame, fields: Map<string, string>, head: Expectation | undefined, withholdDetail: boolean): Promise<void> | undefined {
+    const masked = this.maskNotice(frame, BackendType.ErrorResponse, withholdDetail);
+    if (masked instanceof Promise) return masked.then((raw) => this.errorResponseMasked(raw, fields, head));
+    this.errorResponseMasked(masked, fields, head);
+    return undefined;
+  }
+
+  private errorResponseMasked(masked: Buffer, fields: Map<string, string>, head: Expectation | undefined): void {
+    this.sendClient(masked, 'ErrorResponse');
     const severity = fields.get('V') ?? fields.get('S');
     if (severity === 'FATAL' || severity === 'PANIC') {
       // The upstream ends the session itself (pg_terminate_backend, shutdown): its error is the
@@ -1352,7 +1527,12 @@ export class ProxySession {
     this.sendClient(frame.raw, 'RowDescription');
   }
 
-  private maskNotice(frame: Frame, type: number, withholdDetail = false): Buffer {
+  /**
+   * An upstream error or notice with the fields that can quote values masked by the detectors. A
+   * field longer than `inlineWorkBytes` (an error can quote a whole value: `'…'::int`) is scanned in a
+   * worker thread; one the workers could not scan is withheld.
+   */
+  private maskNotice(frame: Frame, type: number, withholdDetail = false): Buffer | Promise<Buffer> {
     const detecting = this.masking.detection.compiled.length > 0;
     if (!detecting && !withholdDetail) return frame.raw;
     const fields = decodeNoticeFields(frame);
@@ -1362,16 +1542,41 @@ export class ProxySession {
       changed = true;
     }
     const scratch = new MaskingFindings();
+    const long: (readonly [string, string])[] = [];
     for (const [code, value] of fields) {
       if (!detecting || !QUOTING_FIELDS.has(code)) continue;
+      if (value.length > this.context.limits.inlineWorkBytes) {
+        long.push([code, value]);
+        continue;
+      }
       const masked = this.masking.maskText(value, `error field ${code}`, scratch);
       if (masked !== value) {
         fields.set(code, masked);
         changed = true;
       }
     }
-    if (!changed) return frame.raw;
-    return type === BackendType.ErrorResponse ? encodeErrorResponse(fields) : encodeNoticeResponse(fields);
+    const encoded = (): Buffer => {
+      if (!changed) return frame.raw;
+      return type === BackendType.ErrorResponse ? encodeErrorResponse(fields) : encodeNoticeResponse(fields);
+    };
+    if (long.length === 0) return encoded();
+    const masking = this.masking;
+    return (async () => {
+      for (const [code, value] of long) {
+        let masked: string;
+        try {
+          masked = (await this.context.offload.mask(this.session.id, masking, 'text', value, `error field ${code}`)).text;
+        } catch (error) {
+          if (!(error instanceof OffloadRefusal)) throw error;
+          masked = `[withheld by the Custodian gateway: ${value.length} characters not scanned (${error.code})]`;
+        }
+        if (masked !== value) {
+          fields.set(code, masked);
+          changed = true;
+        }
+      }
+      return encoded();
+    })();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1412,6 +1617,23 @@ export class ProxySession {
     );
     this.flushClient();
     await this.end('error', 'TOKEN_EXPIRED');
+  }
+
+  /**
+   * Token introspection says the session's token is no longer active (revoked at the issuer), or
+   * the issuer could not be asked (fail closed): the session ends as it does at the token's expiry.
+   */
+  async tokenInactive(error: { readonly code: string }): Promise<void> {
+    if (this.ended) return;
+    const unavailable = error.code === 'IDP_UNAVAILABLE';
+    const message = unavailable
+      ? 'the issuer could not confirm that the access token of this session is still active (introspection failed): reconnect with a fresh token'
+      : `the access token of this session is no longer active (${error.code === 'TOKEN_INACTIVE' ? 'revoked at the issuer' : error.code}): reconnect with a fresh token`;
+    this.context.logger.info({ sessionId: this.session.id, code: error.code }, 'postgres session ended: token no longer active');
+    this.flushClient();
+    this.sendClient(encodeErrorResponse({ severity: 'FATAL', code: SqlState.InvalidAuthorizationSpecification, message }), 'ErrorResponse');
+    this.flushClient();
+    await this.end('error', unavailable ? 'TOKEN_INTROSPECTION_UNAVAILABLE' : error.code === 'TOKEN_INACTIVE' ? 'TOKEN_INACTIVE' : error.code);
   }
 
   /** The gateway is shutting down: tell the client and end. */
@@ -1460,6 +1682,28 @@ export class ProxySession {
   get transactionStatus(): TransactionStatus {
     return this.status;
   }
+}
+
+/** Unquoted identifiers (folded to lower case, as PostgreSQL does) and the contents of quoted ones. */
+const IDENTIFIER_TOKENS = /"((?:[^"]|"")*)"|([\p{L}_][\p{L}\p{N}_$]*)/gu;
+
+/**
+ * The session's SQL prepared statements a text can name in `EXECUTE name` (sent to a worker with
+ * the text, not the whole map). A name spelled some other way (Unicode escapes) is not found, and
+ * `EXECUTE` of an unknown name is classified `utility` with a guarded flag: fail closed.
+ */
+function preparedNamedIn(sql: string, prepared: ReadonlyMap<string, SqlStatementClassification>): [string, SqlStatementClassification][] {
+  if (prepared.size === 0 || !/execute/i.test(sql)) return [];
+  const names = new Set<string>();
+  for (const match of sql.matchAll(IDENTIFIER_TOKENS)) names.add(match[1] !== undefined ? match[1].replaceAll('""', '"') : match[2]!.toLowerCase());
+  return [...prepared].filter(([name]) => names.has(name));
+}
+
+/** A classification made in a worker, as the event loop's classifier returns it. */
+function fromPortable(portable: PortableClassification): SqlClassification {
+  if (portable.ok) return portable;
+  const { code, message, position } = portable.error;
+  return { ok: false, error: new SqlClassificationError(code, message, position) };
 }
 
 function quoteIdentifier(name: string): string {

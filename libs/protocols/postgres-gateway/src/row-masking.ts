@@ -45,7 +45,7 @@ const BYTEA = 17;
 export const DEFAULT_MAX_SCANNED_VALUE_BYTES = 256 * 1024;
 /** What replaces a value too long to scan. */
 export const VALUE_LIMIT_RULE = 'custodian:value-limit';
-const VALUE_LIMIT_TEXT = `[REDACTED:${VALUE_LIMIT_RULE}]`;
+export const VALUE_LIMIT_TEXT = `[REDACTED:${VALUE_LIMIT_RULE}]`;
 
 type Action =
   | { readonly kind: 'pass' }
@@ -219,8 +219,32 @@ export interface RowMaskingLimits {
   readonly maxScannedValueBytes: number;
 }
 
+/**
+ * What scans a value's text: the detectors (`text`), or the JSON-path rules and the detectors
+ * (`json`). Inline by default; the gateway runs long values in worker threads instead (it masks
+ * the row twice: once to collect the long texts, then with their results, in the same order).
+ */
+export interface ValueScanner {
+  text(text: string, field: string, findings: MaskingFindings): string;
+  json(text: string, field: string, findings: MaskingFindings): string;
+}
+
+export function inlineValueScanner(masking: MaskingPolicy): ValueScanner {
+  return {
+    text: (text, field, findings) => masking.maskText(text, field, findings),
+    json: (text, field, findings) => maskJsonDocument(text, field, masking, findings),
+  };
+}
+
 /** Masks one DataRow under a plan; returns the frame's own bytes when nothing changed. */
-export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy, findings: MaskingFindings, limits: RowMaskingLimits = { maxScannedValueBytes: DEFAULT_MAX_SCANNED_VALUE_BYTES }): Buffer {
+export function maskDataRow(
+  frame: Frame,
+  plan: RowPlan,
+  masking: MaskingPolicy,
+  findings: MaskingFindings,
+  limits: RowMaskingLimits = { maxScannedValueBytes: DEFAULT_MAX_SCANNED_VALUE_BYTES },
+  scanner: ValueScanner = inlineValueScanner(masking),
+): Buffer {
   if (plan.passthrough) return frame.raw;
   const values = decodeDataRow(frame);
   let changed = false;
@@ -243,7 +267,7 @@ export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy,
         changed = true;
         continue;
       }
-      const masked = maskJsonDocument(text, action.field, masking, findings);
+      const masked = scanner.json(text, action.field, findings);
       if (masked !== text) {
         values[i] = action.format === 0 ? Buffer.from(masked, 'utf8') : textBack(action.typeOid, masked);
         changed = true;
@@ -254,14 +278,14 @@ export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy,
       const hidden = action.kind === 'detect' && action.typeOid === BYTEA ? byteaHexAsText(value) : undefined;
       if (hidden !== undefined) {
         // The hex form hides text from the detectors: scan what it encodes; a find cannot be masked in place.
-        if (masking.maskText(hidden, action.field, findings) !== hidden) {
+        if (scanner.text(hidden, action.field, findings) !== hidden) {
           values[i] = null;
           changed = true;
         }
         continue;
       }
       const text = value.toString('utf8');
-      const masked = action.kind === 'rule' ? action.rule.mask(text) : masking.maskText(text, action.field, findings);
+      const masked = action.kind === 'rule' ? action.rule.mask(text) : scanner.text(text, action.field, findings);
       if (action.kind === 'rule') findings.add(action.field, action.rule.id);
       if (masked !== text) {
         values[i] = Buffer.from(masked, 'utf8');
@@ -279,7 +303,7 @@ export function maskDataRow(frame: Frame, plan: RowPlan, masking: MaskingPolicy,
     }
     const scanned = text ?? binaryScanText(value);
     if (scanned === undefined) continue;
-    const masked = masking.maskText(scanned, action.field, findings);
+    const masked = scanner.text(scanned, action.field, findings);
     if (text === undefined) {
       if (masked === scanned) continue;
       values[i] = null;

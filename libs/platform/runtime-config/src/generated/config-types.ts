@@ -434,6 +434,24 @@ export interface IdentityIssuerConfig {
    */
   tokenTypes?: string[];
   claims?: IdentityClaimMapping;
+  /**
+   * Accept this issuer's opaque access tokens through its introspection endpoint (RFC 7662); sessions on them ask again every recheckIntervalSeconds and end when the token is no longer active (revoked) or the endpoint cannot be reached (fail closed). At most one issuer: an opaque token does not name its issuer. JWTs of this issuer are still verified by signature.
+   */
+  introspection?: {
+    /**
+     * The client Custodian authenticates as at the introspection endpoint (HTTP Basic).
+     */
+    clientId: string;
+    clientSecret: SecretRef;
+    /**
+     * Overrides the discovered `introspection_endpoint`; https (http only on loopback).
+     */
+    endpoint?: string;
+    /**
+     * How often a session on an opaque token asks the issuer again whether the token is still active.
+     */
+    recheckIntervalSeconds: number;
+  };
 }
 /**
  * Where the identity is read from in the token's claims.
@@ -603,13 +621,38 @@ export interface PostgresGatewayConfig {
    */
   maxMessageBytes: number;
   /**
+   * Worker threads for statements and values longer than limits.inlineWorkBytes. Work that does not fit (queue or per-session share full) or runs past its budget is refused: the statement with 42501 (rule custodian:statement-work-limit), a value replaced (custodian:value-limit).
+   */
+  offload?: {
+    /**
+     * Worker threads (default: one per core beyond the first, at least 1, at most 2).
+     */
+    threads?: number;
+    /**
+     * Tasks waiting or running, all sessions together.
+     */
+    maxQueued: number;
+    /**
+     * Tasks waiting or running for one session (sessions are served in turn).
+     */
+    maxPerSession: number;
+    /**
+     * Time budget of one task; past it the worker is replaced and the work refused.
+     */
+    taskTimeoutMs: number;
+  };
+  /**
    * Limits so that one agent cannot stop everyone else (defaults in the descriptions).
    */
   limits?: {
     /**
-     * Longest statement text classified; a longer one is refused (classification runs on the event loop). Default 262144.
+     * Longest statement text classified; a longer one is refused unread. Default 262144.
      */
     maxStatementBytes?: number;
+    /**
+     * Statements and values up to this many bytes are classified and scanned on the event loop; longer ones in worker threads (offload), so one session's large statement or value never stalls the others. Default 4096.
+     */
+    inlineWorkBytes?: number;
     /**
      * Longest result value the detectors and JSON paths scan; a longer one is replaced (fail closed, rule custodian:value-limit). Default 262144.
      */
