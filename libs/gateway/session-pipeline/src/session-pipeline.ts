@@ -526,17 +526,8 @@ export class PipelineSession {
    * blocked, denied, expired ones never, with a message for the client naming the rule.
    */
   async issue(command: SessionCommand): Promise<CommandOutcome> {
-    const commandId = this.parts.ids.next();
+    const { commandId, issued, decided } = this.draftCommand(command);
     const { decision } = command;
-    const issued = this.draft('command.issued', {
-      sessionId: this.id,
-      commandId,
-      kind: command.kind,
-      text: clip(command.text, MAX_TEXT),
-      ...(command.parameters ? { parameters: boundParameters(command.parameters) } : {}),
-      ...(command.summary ? { classification: { language: command.language, ...command.summary } } : { classification: { language: command.language } }),
-    });
-    const decided = this.draft('policy.decided', toPolicyDecidedPayload(decision, { sessionId: this.id, commandId }), issued.id);
     const refuse = (code: CommandRefusalCode, message: string): CommandOutcome => ({ forward: false, commandId, code, message, ruleId: decision.ruleId });
 
     if (decision.decision === 'block') {
@@ -552,6 +543,38 @@ export class PipelineSession {
     }
     if (decision.decision === 'allow') return { forward: true, commandId, via: 'policy' };
     return this.holdForApproval(command, commandId, decision, refuse);
+  }
+
+  /**
+   * An allowed command of a client that pipelines (sends the next commands before this one's
+   * result): its events are queued now, and `durable` resolves when the command may reach the
+   * target (strict: its events are durable; relaxed: at once). The adapter keeps reading and
+   * deciding the next commands meanwhile, so that one group commit covers many of them, and
+   * writes this command to the target only after `durable` resolved. When `durable` rejects, the
+   * command can no longer be refused in its place: the adapter ends the session (fail closed).
+   */
+  issueAllowed(command: SessionCommand): { readonly commandId: string; readonly durable: Promise<void> } {
+    if (command.decision.decision !== 'allow') throw new TypeError(`issueAllowed takes allowed commands only (got ${command.decision.decision})`);
+    const { commandId, issued, decided } = this.draftCommand(command);
+    const durable = this.parts.gate.beforeForward([issued, decided]);
+    // The adapter awaits it later; a rejection before then is not unhandled.
+    durable.catch(() => undefined);
+    return { commandId, durable };
+  }
+
+  private draftCommand(command: SessionCommand): { readonly commandId: string; readonly issued: CustodianEvent; readonly decided: CustodianEvent } {
+    const commandId = this.parts.ids.next();
+    const { decision } = command;
+    const issued = this.draft('command.issued', {
+      sessionId: this.id,
+      commandId,
+      kind: command.kind,
+      text: clip(command.text, MAX_TEXT),
+      ...(command.parameters ? { parameters: boundParameters(command.parameters) } : {}),
+      ...(command.summary ? { classification: { language: command.language, ...command.summary } } : { classification: { language: command.language } }),
+    });
+    const decided = this.draft('policy.decided', toPolicyDecidedPayload(decision, { sessionId: this.id, commandId }), issued.id);
+    return { commandId, issued, decided };
   }
 
   private async holdForApproval(

@@ -8,13 +8,16 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustodianEvent } from '@custodian/event-contracts';
 import { PipelineRefusedError, type EvidencePipeline } from '@custodian/evidence-pipeline';
-import { encodeQuery } from '@custodian/postgres-wire';
-import { RawClient } from './testing/raw-client.js';
+import { encodeQuery, encodeSync } from '@custodian/postgres-wire';
+import { RawClient, extendedMessages } from './testing/raw-client.js';
 import { TestOnlyApprovalGate } from '@custodian/session-pipeline/testing';
 import { psql, sessionEvents, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
 
 const approvals = new TestOnlyApprovalGate();
 let refusing = false;
+/** A parameter value whose command.issued the pipeline refuses once (a pipelined command meeting an outage). */
+const REFUSE_ONCE = 'refuse-this-one';
+let refusedOnce = false;
 let fixture: GatewayFixture;
 const DBA = { subject: 'dba-1', issuer: 'https://idp.test', groups: ['dba'] };
 
@@ -24,7 +27,15 @@ beforeAll(async () => {
     approvalWaitSeconds: 2,
     gateway: { limits: { maxCopyInApprovalBytes: 4096 } },
     evidence: (inner): EvidencePipeline => ({
-      accept: (events) => (refusing ? Promise.reject(new PipelineRefusedError('PIPELINE_STORE_UNWRITABLE', 'command refused: the event store cannot record events (test outage)')) : inner.accept(events)),
+      accept: (events) => {
+        const outage = (): Promise<never> => Promise.reject(new PipelineRefusedError('PIPELINE_STORE_UNWRITABLE', 'command refused: the event store cannot record events (test outage)'));
+        if (refusing) return outage();
+        if (!refusedOnce && events.some((e) => e.type === 'command.issued' && (e.payload.parameters ?? []).includes(REFUSE_ONCE))) {
+          refusedOnce = true;
+          return outage();
+        }
+        return inner.accept(events);
+      },
       status: () => (refusing ? { accepting: false, refusing: { code: 'PIPELINE_STORE_UNWRITABLE', message: 'test outage' }, undelivered: 0 } : inner.status()),
       close: () => inner.close(),
     }),
@@ -236,5 +247,47 @@ describe('strict mode', () => {
       refusing = false;
       await client.close();
     }
+  });
+
+  it('a pipelined batch (thousands of Executes before one Sync) is answered in full and every command is recorded, without one commit per Execute', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    const count = 3000;
+    try {
+      const messages = Array.from({ length: count }, (_, i) => extendedMessages('SELECT $1::int AS n', [String(i)])).flat();
+      client.send(...messages, encodeSync());
+      const reply = await client.untilReady(1, 120_000);
+      expect(reply.errors).toEqual([]);
+      expect(reply.rows.map((row) => row[0])).toEqual(Array.from({ length: count }, (_, i) => String(i)));
+      const sessionId = ofType(await fixture.events(), 'session.opened').at(-1)!.payload.sessionId;
+      const issued = ofType(sessionEvents(await fixture.events(), sessionId), 'command.issued');
+      expect(issued.map((e) => e.payload.parameters?.[0])).toEqual(Array.from({ length: count }, (_, i) => String(i)));
+      // Group commit: the store stamps each commit (recordedAt); one commit per Execute would give `count` stamps.
+      const commits = new Set<string>();
+      for await (const recorded of fixture.store.readAll()) if (recorded.stream === `session-${sessionId}` && recorded.event.type === 'command.issued') commits.add(recorded.recordedAt);
+      expect(commits.size).toBeLessThan(count / 4);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('evidence refused for a pipelined command: the session ends with 58000, and neither it nor a later command of the batch runs', async () => {
+    const client = await RawClient.login(fixture.gateway.port, await fixture.token('agent'));
+    const values = ['one', 'two', REFUSE_ONCE, 'four', 'five'];
+    const messages = values.flatMap((value) => extendedMessages('SELECT $1::text AS v', [value]));
+    client.send(...messages, encodeSync());
+    const reply = await client.untilReady(1, 30_000);
+    expect(client.closed).toBe(true);
+    const fatal = reply.errors.at(-1);
+    expect(fatal?.get('S')).toBe('FATAL');
+    expect(fatal?.get('C')).toBe('58000');
+    expect(fatal?.get('M')).toContain('the event store cannot record events');
+    const returned = reply.rows.map((row) => row[0]);
+    expect(returned.every((value) => value === 'one' || value === 'two')).toBe(true);
+    // Not run upstream: no frame of the session carries the refused command's or a later command's bytes.
+    const sessionId = ofType(await fixture.events(), 'session.opened').at(-1)!.payload.sessionId;
+    const frames = ofType(sessionEvents(await fixture.events(), sessionId), 'frame.recorded').filter((e) => e.payload.direction === 'client-to-upstream');
+    const sent = frames.map((e) => Buffer.from(e.payload.data, 'base64').toString('latin1')).join('');
+    expect(sent).not.toContain(REFUSE_ONCE);
+    expect(sent).not.toContain('five');
   });
 });

@@ -188,6 +188,12 @@ export class ProxySession {
   private readonly describedNow = new Set<string>();
   /** Sync points (Sync, simple Query) the client has sent. */
   private syncPoints = 0;
+  /** Executes since the client's last Sync: from the second on, the client is pipelining. */
+  private executesSinceSync = 0;
+  /** Durability of pipelined commands whose bytes wait in toUpstream (see flushUpstream). */
+  private readonly undurable: Promise<void>[] = [];
+  /** The last upstream write still waiting for its commands' events; writes stay in order behind it. */
+  private upstreamWrites: Promise<void> | undefined;
   private currentPlan: RowPlan | undefined;
   private copyOut: { masker: StreamMasker; decoder: TextDecoder } | undefined;
   private copyInMasker: { masker: StreamMasker; decoder: TextDecoder } | undefined;
@@ -375,14 +381,34 @@ export class ProxySession {
     const data = this.toUpstream.length === 1 ? this.toUpstream[0]! : Buffer.concat(this.toUpstream, this.toUpstreamBytes);
     this.toUpstream.length = 0;
     this.toUpstreamBytes = 0;
+    let frame: { readonly label: string; readonly bytes: Buffer; readonly byteLength: number } | undefined;
     if (this.toUpstreamRecorded.length > 0) {
-      const recorded = Buffer.concat(this.toUpstreamRecorded);
-      this.session.recordFrame('client-to-upstream', summarizeLabels(this.toUpstreamLabels), recorded, { byteLength: this.toUpstreamRecordedOriginal });
+      frame = { label: summarizeLabels(this.toUpstreamLabels), bytes: Buffer.concat(this.toUpstreamRecorded), byteLength: this.toUpstreamRecordedOriginal };
       this.toUpstreamRecordedOriginal = 0;
       this.toUpstreamRecorded.length = 0;
       this.toUpstreamLabels.length = 0;
     }
-    this.flow.client.forward(this.upstreamSocket, data, 'upstream-drain');
+    const write = (): void => {
+      if (this.ended) return;
+      if (frame) this.session.recordFrame('client-to-upstream', frame.label, frame.bytes, { byteLength: frame.byteLength });
+      this.flow.client.forward(this.upstreamSocket, data, 'upstream-drain');
+    };
+    if (this.undurable.length === 0 && this.upstreamWrites === undefined) {
+      write();
+      return;
+    }
+    // Pipelined commands among these bytes: they reach the upstream only once their events are
+    // durable (strict mode), in order behind earlier writes. Meanwhile the client is read on, so
+    // one group commit covers the commands that arrive during an fsync.
+    const durable = this.undurable.length > 0 ? Promise.all(this.undurable.splice(0)) : undefined;
+    const written = (this.upstreamWrites ?? Promise.resolve()).then(() => durable).then(write);
+    this.upstreamWrites = written;
+    written.then(
+      () => {
+        if (this.upstreamWrites === written) this.upstreamWrites = undefined;
+      },
+      (error: unknown) => this.fail(new PipelinedEvidenceError(error), 'upstream'),
+    );
   }
 
   /** Handles one client message; returns a promise when it has to wait (a decision's evidence, an approval). */
@@ -421,6 +447,7 @@ export class ProxySession {
       case FrontendType.Sync:
         expectEmpty(frame);
         this.skipUntilSync = false;
+        this.executesSinceSync = 0;
         this.describedNow.clear();
         this.syncPoints += 1;
         this.sendUpstream(frame.raw, frame.raw, 'Sync');
@@ -952,6 +979,25 @@ export class ProxySession {
   private executeDecided(portal: PortalState | undefined, statement: StatementState | undefined, forward: () => void): Promise<void> | undefined {
     // A portal continued after PortalSuspended, or one made by DECLARE … CURSOR (decided when declared).
     if (!portal || !statement || portal.commandId !== undefined) {
+      forward();
+      return undefined;
+    }
+    this.executesSinceSync += 1;
+    if (statement.decision.decision === 'allow' && this.executesSinceSync > 1) {
+      // The client pipelines (a second Execute before Sync): decide and queue its events now, and
+      // let flushUpstream hold its bytes until they are durable, instead of one fsync per Execute.
+      // What is queued before it (commands already durable) goes out at once.
+      if (this.undurable.length === 0) this.flushUpstream();
+      const { commandId, durable } = this.session.issueAllowed({
+        language: 'sql',
+        kind: 'sql',
+        text: statement.text,
+        parameters: portal.parameters,
+        summary: statement.summary,
+        decision: statement.decision,
+      });
+      this.undurable.push(durable);
+      portal.commandId = commandId;
       forward();
       return undefined;
     }
@@ -1589,8 +1635,9 @@ export class ProxySession {
     const message = error instanceof Error ? error.message : String(error);
     this.context.logger.warn({ sessionId: this.session.id, side, code }, `postgres session failed: ${message}`);
     const limit = error instanceof SessionLimitError;
-    const sqlState = limit ? SqlState.ProgramLimitExceeded : side === 'client' && protocol ? SqlState.ProtocolViolation : SqlState.ConnectionFailure;
-    const text = limit ? `session limit: ${message}` : side === 'client' ? `protocol violation: ${message}` : `the gateway ended the session: ${message}`;
+    const evidence = error instanceof PipelinedEvidenceError;
+    const sqlState = limit ? SqlState.ProgramLimitExceeded : evidence ? sqlStateFor('EVIDENCE_UNAVAILABLE') : side === 'client' && protocol ? SqlState.ProtocolViolation : SqlState.ConnectionFailure;
+    const text = limit ? `session limit: ${message}` : evidence ? message : side === 'client' ? `protocol violation: ${message}` : `the gateway ended the session: ${message}`;
     this.toClient.length = 0;
     this.toClientBytes = 0;
     this.toClientLabels.clear();
@@ -1708,6 +1755,15 @@ function fromPortable(portable: PortableClassification): SqlClassification {
 
 function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Events of a pipelined command could not be recorded: it cannot be refused in its place any more, so the session ends (nothing after it was sent). */
+class PipelinedEvidenceError extends Error {
+  override readonly name = 'PipelinedEvidenceError';
+  readonly code = 'EVIDENCE_UNAVAILABLE';
+  constructor(cause: unknown) {
+    super(`command refused: the event store cannot record events (${cause instanceof Error ? cause.message : String(cause)}); this pipelined command and those after it were not run, and the session is closed`, { cause });
+  }
 }
 
 /** A per-session limit that ends the session (54000): what was sent cannot be refused message by message. */
