@@ -111,12 +111,18 @@ describe.skipIf(!haveKubectl)('kubectl exec through the gateway (stand-in API se
     expect(result.stdout).not.toContain(STAND_IN_POD_SECRET);
     expect(result.stdout).not.toContain('volumes');
     // The read is a recorded session: its frames are what kubectl got, the credential held by reference.
-    const events = await fixture.events();
-    const sessions = events.flatMap((e) => (e.type === 'frame.recorded' && e.payload.messageType === 'pod-get' && Buffer.from(e.payload.data, 'base64').toString('utf8') === 'GET /api/v1/namespaces/default/pods/multi-web-0' ? [e.payload.sessionId] : []));
+    // kubectl can exit before the read's session events are durable: wait for them (up to 30 s).
+    const podGets = (events: Awaited<ReturnType<typeof fixture.events>>): string[] =>
+      events.flatMap((e) => (e.type === 'frame.recorded' && e.payload.messageType === 'pod-get' && Buffer.from(e.payload.data, 'base64').toString('utf8') === 'GET /api/v1/namespaces/default/pods/multi-web-0' ? [e.payload.sessionId] : []));
+    let sessions = podGets(await fixture.events());
+    for (let i = 0; i < 600 && sessions.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      sessions = podGets(await fixture.events());
+    }
     expect(sessions.length).toBeGreaterThan(0);
     const stream = `session-${sessions.at(-1)!}`;
     let types: string[] = [];
-    for (let i = 0; i < 100 && !types.includes('custody.attested'); i++) {
+    for (let i = 0; i < 600 && !types.includes('custody.attested'); i++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       types = (await fixture.events()).filter((e) => e.stream === stream).map((e) => e.type);
     }
