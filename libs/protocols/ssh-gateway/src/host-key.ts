@@ -35,10 +35,23 @@ export function sshHostKeyFrom(privateKey: Buffer | string, where = 'the configu
   return describe(Buffer.isBuffer(privateKey) ? privateKey : Buffer.from(privateKey), false, where);
 }
 
-function generateEd25519(): Promise<string> {
+function generateOnce(): Promise<string> {
   return new Promise((resolve, reject) => {
     ssh2.utils.generateKeyPair('ed25519', { comment: 'custodian-ssh-gateway' }, (error, keys) => (error ? reject(error) : resolve(keys.private)));
   });
+}
+
+/**
+ * ssh2 writes an Ed25519 public key whose first byte is 0 without that byte (as if it were an
+ * mpint), about one key in 256, and then cannot parse the key it wrote ("Malformed OpenSSH
+ * private key"). Such a key is drawn again; the one kept is one ssh2 parses.
+ */
+async function generateEd25519(): Promise<string> {
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const key = await generateOnce();
+    if (!(ssh2.utils.parseKey(key) instanceof Error)) return key;
+  }
+  throw new SshGatewayError('HOST_KEY_INVALID', 'could not generate an SSH host key that ssh2 can read (16 attempts)');
 }
 
 /** Reads `path`, or generates an Ed25519 host key there once (mode 0600; a looser mode is tightened). */
