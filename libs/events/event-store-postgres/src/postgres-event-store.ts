@@ -303,10 +303,16 @@ export class PostgresEventStore implements EventStore {
     const streams = [...new Set(pending.map((p) => p.batch.stream))];
     let rows: { kind: string; position: string | null; id: string | null; stream: string; revision: number | null; json: string | null }[];
     try {
+      // The last revision per stream is one index seek each (max over the (stream, revision) index
+      // per stream); max with GROUP BY read every row of each stream, so each append of a long
+      // session cost time in proportion to the session's length.
       ({ rows } = await client.query(
         `SELECT 'found' AS kind, position::text AS position, id, stream, revision, json FROM ${s.events} WHERE id = ANY($1::text[])
          UNION ALL
-         SELECT 'last', NULL, NULL, stream, max(revision), NULL FROM ${s.events} WHERE stream = ANY($2::text[]) GROUP BY stream`,
+         SELECT 'last', NULL, NULL, last.stream, last.revision, NULL
+           FROM unnest($2::text[]) AS wanted(stream)
+           CROSS JOIN LATERAL (SELECT wanted.stream, max(revision) AS revision FROM ${s.events} WHERE stream = wanted.stream) AS last
+          WHERE last.revision IS NOT NULL`,
         [ids, streams],
       ));
     } catch (error) {
