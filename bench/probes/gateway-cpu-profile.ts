@@ -4,7 +4,7 @@
 // the most self time, as a share of the sampled time, grouped by function and file.
 // Mode `start`: `custodian start` (the embedded host: gateway + projector + evidence log, strict).
 //   scripts/node24 node bench/probes/gateway-cpu-profile.ts <strict|relaxed|start> <clients> <seconds> <out dir> [simple|prepared]
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { registerWorkspaceSources } from '../workspace-sources.ts';
@@ -34,6 +34,21 @@ interface Profile {
   readonly timeDeltas: readonly number[];
 }
 
+/** CPU ticks (user + system, 1/100 s) per thread name of this process, from /proc (Linux). */
+function threadTicks(): Map<string, number> {
+  const ticks = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      ticks.set(name, (ticks.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // The thread ended while being read.
+    }
+  }
+  return ticks;
+}
+
 const postgres = await startPostgres();
 const oidc = await startOidcProvider({ clients: [{ clientId: 'bench-agent', kind: 'agent', groups: ['bench'], accessTokenTtlSeconds: 900 }] });
 const pgbench = join(postgres.binDir, 'pgbench');
@@ -52,11 +67,18 @@ try {
     await session.post('Profiler.enable');
     await session.post('Profiler.setSamplingInterval', { interval: 200 });
     await session.post('Profiler.start');
+    const cpuBefore = process.cpuUsage();
+    const threadsBefore = threadTicks();
     const run = await runCommand(pgbench, args, { env: libpqEnv(await gateway.token()), timeoutMs: (seconds + 60) * 1000 });
+    const cpu = process.cpuUsage(cpuBefore);
+    const threadsAfter = threadTicks();
     const { profile } = (await session.post('Profiler.stop')) as unknown as { profile: Profile };
     const file = join(outDir, `gateway-${mode}-${protocol}-c${clients}.cpuprofile`);
     writeFileSync(file, JSON.stringify(profile));
     const tps = Number(/^tps = ([0-9.]+)/m.exec(run.stdout)?.[1]);
+    const transactions = Number(/^number of transactions actually processed: ([0-9]+)/m.exec(run.stdout)?.[1]);
+    // The whole process (every thread: main, store writer, libuv pool), user and system time.
+    const cpuLine = `process CPU per transaction (all threads, profiler on): ${(cpu.user / transactions).toFixed(0)} µs user + ${(cpu.system / transactions).toFixed(0)} µs system`;
 
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
     const self = new Map<string, number>();
@@ -76,6 +98,8 @@ try {
     const top = [...self.entries()].filter(([k]) => !notGateway.has(k)).sort((a, b) => b[1] - a[1]).slice(0, 30);
     const lines = [
       `gateway ${mode}, pgbench -S -M ${protocol} -c ${clients}, ${seconds} s: ${tps.toFixed(0)} tps; main thread busy ${((busy / total) * 100).toFixed(0)} % of ${(total / 1e6).toFixed(1)} s sampled`,
+      cpuLine,
+      `per thread, µs per transaction: ${[...threadsAfter].map(([name, t]) => [name, ((t - (threadsBefore.get(name) ?? 0)) * 10_000) / transactions] as const).filter(([, us]) => us >= 1).sort((a, b) => b[1] - a[1]).map(([name, us]) => `${name} ${us.toFixed(0)}`).join(', ')}`,
       'self time, % of busy:',
       ...top.map(([k, v]) => `${((v / busy) * 100).toFixed(1).padStart(5)} %  ${k}`),
     ];
