@@ -64,21 +64,25 @@ try {
     // Warm-up (JIT, caches), then the profiled run.
     await runCommand(pgbench, argsFor(2), { env: libpqEnv(await gateway.token()), timeoutMs: 60_000 });
     const args = argsFor(seconds);
-    await session.post('Profiler.enable');
-    await session.post('Profiler.setSamplingInterval', { interval: 200 });
-    await session.post('Profiler.start');
+    // CUSTODIAN_PROBE_PROFILE=off: the figures without the profiler's own cost (no profile written).
+    const profiling = process.env['CUSTODIAN_PROBE_PROFILE'] !== 'off';
+    if (profiling) {
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 200 });
+      await session.post('Profiler.start');
+    }
     const cpuBefore = process.cpuUsage();
     const threadsBefore = threadTicks();
     const run = await runCommand(pgbench, args, { env: libpqEnv(await gateway.token()), timeoutMs: (seconds + 60) * 1000 });
     const cpu = process.cpuUsage(cpuBefore);
     const threadsAfter = threadTicks();
-    const { profile } = (await session.post('Profiler.stop')) as unknown as { profile: Profile };
+    const { profile } = profiling ? ((await session.post('Profiler.stop')) as unknown as { profile: Profile }) : { profile: { nodes: [], samples: [], timeDeltas: [] } satisfies Profile };
     const file = join(outDir, `gateway-${mode}-${protocol}-c${clients}.cpuprofile`);
     writeFileSync(file, JSON.stringify(profile));
     const tps = Number(/^tps = ([0-9.]+)/m.exec(run.stdout)?.[1]);
     const transactions = Number(/^number of transactions actually processed: ([0-9]+)/m.exec(run.stdout)?.[1]);
     // The whole process (every thread: main, store writer, libuv pool), user and system time.
-    const cpuLine = `process CPU per transaction (all threads, profiler on): ${(cpu.user / transactions).toFixed(0)} µs user + ${(cpu.system / transactions).toFixed(0)} µs system`;
+    const cpuLine = `process CPU per transaction (all threads${profiling ? ', profiler on' : ''}): ${(cpu.user / transactions).toFixed(0)} µs user + ${(cpu.system / transactions).toFixed(0)} µs system`;
 
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
     const self = new Map<string, number>();

@@ -22,4 +22,15 @@ describe('UUIDv7', () => {
     expect(ids).toEqual(sorted);
     expect(new Set(ids).size).toBe(ids.length);
   });
+
+  it('draws fresh random bits for every id, across refills of its random pool', () => {
+    // Same millisecond and counter would make equal ids if random bytes were reused.
+    const clock = new ManualClock(new Date('2026-11-21T18:00:00.000Z'), 0n);
+    const gens = [new UuidV7Generator(clock), new UuidV7Generator(clock)];
+    const ids = Array.from({ length: 2000 }, (_, i) => gens[i % 2]!.next());
+    expect(new Set(ids).size).toBe(ids.length);
+    const randomParts = new Set(ids.map((id) => id.replace(/-/g, '').slice(17)));
+    expect(randomParts.size).toBe(ids.length);
+    for (const id of ids) expect(id).toMatch(UUID_V7);
+  });
 });
