@@ -1,6 +1,7 @@
 import { SqlClassificationError } from './errors.js';
 import { normalizeCheckedText } from './normalize-sql.js';
 import { derivedColumnReferences } from './column-lineage.js';
+import { stringField, unwrapNode } from './json-node.js';
 import { checkedSqlText, DEFAULT_MAX_SQL_LENGTH, fingerprintPostgres, loadPostgresParser, parsePostgres } from './postgres-parser.js';
 import {
   mostPrivilegedKind,
@@ -33,7 +34,7 @@ export function classifySqlSync(input: string | Uint8Array, options: SqlClassify
     if (error instanceof SqlClassificationError) return { ok: false, error };
     throw error;
   }
-  return classifyCheckedText(text, new PreparedInThisText(options.preparedStatements));
+  return classifyCheckedText(text, new PreparedInThisText(options.preparedStatements), options.columnLineage !== false);
 }
 
 /**
@@ -50,15 +51,23 @@ export function classifySqlCachedSync(input: string | Uint8Array, options: SqlCl
     if (error instanceof SqlClassificationError) return { ok: false, error };
     throw error;
   }
+  const lineage = options.columnLineage !== false;
   const hit = cache.get(text);
-  if (hit !== undefined) return hit;
+  // An entry made without the lineage walk does not serve a caller that needs derivedColumns.
+  if (hit !== undefined && (!lineage || !withoutLineage.has(hit))) return hit;
   const prepared = new PreparedInThisText(options.preparedStatements);
-  const result = classifyCheckedText(text, prepared);
+  const result = classifyCheckedText(text, prepared, lineage);
   // RangeError (stack exhaustion) depends on the stack at the time, not on the text alone.
   const deterministic = result.ok || result.error.code !== 'SQL_TOO_COMPLEX';
-  if (!prepared.readSession && deterministic) cache.set(text, result);
+  if (!prepared.readSession && deterministic) {
+    if (!lineage) withoutLineage.add(result);
+    cache.set(text, result);
+  }
   return result;
 }
+
+/** Cached classifications made with `columnLineage: false` (their statements lack derivedColumns). */
+const withoutLineage = new WeakSet<SqlClassification>();
 
 /** A bounded LRU of classifications by exact statement text. */
 export class SqlClassificationCache {
@@ -90,10 +99,12 @@ export class SqlClassificationCache {
   }
 
   set(text: string, classification: SqlClassification): void {
-    if (text.length > this.maxTextLength || this.entries.has(text)) return;
+    if (text.length > this.maxTextLength) return;
     freezeClassification(classification);
+    // Replacing an entry (one made without the lineage walk, by one with it) keeps its place.
+    if (!this.entries.has(text)) this.chars += text.length;
+    else this.entries.delete(text);
     this.entries.set(text, classification);
-    this.chars += text.length;
     for (const key of this.entries.keys()) {
       if (this.entries.size <= this.maxEntries && this.chars <= this.maxTotalChars) break;
       this.entries.delete(key);
@@ -128,15 +139,23 @@ function freezeClassification(classification: SqlClassification): void {
   }
 }
 
-function classifyCheckedText(text: string, prepared: PreparedInThisText): SqlClassification {
+function classifyCheckedText(text: string, prepared: PreparedInThisText, lineage: boolean): SqlClassification {
   try {
     const { statements: trees } = parsePostgres(text);
     const statements: SqlStatementClassification[] = [];
     for (const tree of trees) {
       const statement = StatementAnalysis.classify(tree, prepared);
       if (readsSessionActivity(statement)) statement.flags = [...statement.flags, 'session-activity' as const].sort();
-      const derived = derivedColumnReferences(tree);
-      if (derived.length > 0) statement.derivedColumns = derived;
+      if (lineage) {
+        const derived = derivedColumnReferences(tree);
+        // EXECUTE returns what its prepared statement derives (its own tree names no column).
+        const executed = executedStatement(tree, prepared);
+        if (executed?.derivedColumnsUnknown === true) statement.derivedColumnsUnknown = true;
+        for (const column of executed?.derivedColumns ?? []) if (!derived.includes(column)) derived.push(column);
+        if (derived.length > 0) statement.derivedColumns = derived.sort();
+      } else {
+        statement.derivedColumnsUnknown = true;
+      }
       // PREPARE then EXECUTE in one text: the EXECUTE runs what was just prepared; DEALLOCATE forgets it.
       if (statement.preparedName !== undefined) prepared.set(statement.preparedName, statement);
       if (statement.deallocates !== undefined) prepared.drop(statement.deallocates);
@@ -171,6 +190,13 @@ function classifyCheckedText(text: string, prepared: PreparedInThisText): SqlCla
     if (error instanceof RangeError) return { ok: false, error: new SqlClassificationError('SQL_TOO_COMPLEX', error.message, undefined, { cause: error }) };
     throw error;
   }
+}
+
+/** The prepared statement an `EXECUTE name` runs, when known (as StatementAnalysis resolved it). */
+function executedStatement(tree: unknown, prepared: PreparedInThisText): SqlStatementClassification | undefined {
+  const node = unwrapNode(tree);
+  if (node?.[0] !== 'ExecuteStmt') return undefined;
+  return prepared.get(stringField(node[1], 'name') ?? '');
 }
 
 /** normalizeCheckedText of text that parsed; should the scanner still refuse it, a literal-free placeholder (a getter must not throw). */

@@ -1,7 +1,7 @@
 // Issue 19 §1: a column's value reaching the client through an expression is listed; a plain
 // output column, a filter operand, a sort or group key is not.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { classifySqlSync, loadSqlClassifier } from './index.js';
+import { SqlClassificationCache, classifySqlCachedSync, classifySqlSync, loadSqlClassifier } from './index.js';
 
 beforeAll(async () => {
   await loadSqlClassifier();
@@ -50,5 +50,44 @@ describe('derivedColumnReferences', () => {
   it('a DECLARE CURSOR or PREPARE of a plain SELECT derives nothing', () => {
     expect(derived('DECLARE k CURSOR FOR SELECT email FROM customers')).toEqual([]);
     expect(derived('PREPARE p AS SELECT email FROM customers WHERE id = $1')).toEqual([]);
+  });
+});
+
+describe('column lineage skipped, and EXECUTE (issue 12: the walk only where column rules read it)', () => {
+  it('EXECUTE lists what its prepared statement derives, in the same text and from the session', () => {
+    const both = classifySqlSync('PREPARE p AS SELECT upper(email) FROM customers; EXECUTE p');
+    if (!both.ok) throw both.error;
+    expect(both.statements.map((statement) => statement.derivedColumns)).toEqual([['email'], ['email']]);
+    const prepare = both.statements[0]!;
+    const later = classifySqlSync('EXECUTE p', { preparedStatements: new Map([['p', prepare]]) });
+    if (!later.ok) throw later.error;
+    expect(later.statements[0]!.derivedColumns).toEqual(['email']);
+  });
+
+  it('columnLineage: false marks every statement as derivations unknown, and so does an EXECUTE of one', () => {
+    const skipped = classifySqlSync('SELECT upper(email) FROM customers; PREPARE q AS SELECT email FROM customers', { columnLineage: false });
+    if (!skipped.ok) throw skipped.error;
+    for (const statement of skipped.statements) {
+      expect(statement.derivedColumns).toBeUndefined();
+      expect(statement.derivedColumnsUnknown).toBe(true);
+    }
+    const executed = classifySqlSync('EXECUTE q', { preparedStatements: new Map([['q', skipped.statements[1]!]]) });
+    if (!executed.ok) throw executed.error;
+    expect(executed.statements[0]!.derivedColumnsUnknown).toBe(true);
+  });
+
+  it('a cached classification made without lineage does not serve a caller that needs it', () => {
+    const cache = new SqlClassificationCache();
+    const sql = 'SELECT lower(email) FROM customers WHERE id = 7';
+    const without = classifySqlCachedSync(sql, { columnLineage: false }, cache);
+    if (!without.ok) throw without.error;
+    expect(without.statements[0]!.derivedColumnsUnknown).toBe(true);
+    const withLineage = classifySqlCachedSync(sql, {}, cache);
+    if (!withLineage.ok) throw withLineage.error;
+    expect(withLineage.statements[0]!.derivedColumns).toEqual(['email']);
+    expect(withLineage.statements[0]!.derivedColumnsUnknown).toBeUndefined();
+    // The entry was replaced: both kinds of caller now get the one with lineage.
+    expect(classifySqlCachedSync(sql, { columnLineage: false }, cache)).toBe(withLineage);
+    expect(cache.size).toBe(1);
   });
 });

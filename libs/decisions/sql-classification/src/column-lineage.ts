@@ -25,14 +25,14 @@ export function derivedColumnReferences(statement: unknown): string[] {
   if (type === 'ExplainStmt') return [];
   const top = type === 'SelectStmt' ? fields : type === 'DeclareCursorStmt' || type === 'PrepareStmt' ? selectOf(fields['query']) : undefined;
   const walk = new LineageWalk();
-  walk.collectRelations(statement);
   if (top !== undefined && (stringField(top, 'op') ?? 'SETOP_NONE') === 'SETOP_NONE') {
     for (const target of arrayField(top, 'targetList')) {
       const value = recordField(recordField(unwrapNode(target)?.[1], 'val') ?? {}, 'ColumnRef');
-      if (value !== undefined && !walk.isWholeRow(value)) walk.safe.add(value);
+      if (value !== undefined) walk.plain.add(value);
     }
   }
   walk.walk(statement, 0);
+  walk.settle();
   return [...walk.derived].sort();
 }
 
@@ -44,31 +44,17 @@ function selectOf(value: unknown): JsonRecord | undefined {
 /** Nesting beyond which the walk stops (the classifier bounds depth already; this only guards the stack). */
 const MAX_DEPTH = 2000;
 
+/**
+ * One walk over the tree: it collects the statement's relation names and its column references,
+ * and marks those in plain positions; whether a one-name reference is a whole row depends on
+ * every relation name, so references are judged once the walk is over (settle).
+ */
 class LineageWalk {
   readonly derived = new Set<string>();
-  /** ColumnRef records in positions where their value reaches the client plainly or not at all. */
-  readonly safe = new Set<JsonRecord>();
+  /** ColumnRef records in positions where their value reaches the client plainly or not at all (unless a whole row). */
+  readonly plain = new Set<JsonRecord>();
   private readonly relations = new Set<string>();
-
-  collectRelations(value: unknown, depth = 0): void {
-    if (depth > MAX_DEPTH) return;
-    if (Array.isArray(value)) {
-      for (const item of value) this.collectRelations(item, depth + 1);
-      return;
-    }
-    if (!isRecord(value)) return;
-    // for…in, not Object.entries: no array per record (parse trees come from JSON.parse: own keys only).
-    for (const key in value) {
-      const child = value[key];
-      if ((key === 'RangeVar' || key === 'RangeSubselect' || key === 'RangeFunction') && isRecord(child)) {
-        const relname = stringField(child, 'relname');
-        if (relname !== undefined) this.relations.add(relname);
-        const alias = stringField(recordField(child, 'alias'), 'aliasname');
-        if (alias !== undefined) this.relations.add(alias);
-      }
-      this.collectRelations(child, depth + 1);
-    }
-  }
+  private readonly references: JsonRecord[] = [];
 
   /** A one-name reference to a relation of the statement: the whole row as a composite value. */
   isWholeRow(ref: JsonRecord): boolean {
@@ -90,13 +76,27 @@ class LineageWalk {
     }
     if (!isRecord(value)) return;
     this.markFilters(value);
+    // for…in, not Object.entries: no array per record (parse trees come from JSON.parse: own keys only).
     for (const key in value) {
       const child = value[key];
       if (key === 'ColumnRef' && isRecord(child)) {
-        if (!this.safe.has(child)) this.record(child);
+        this.references.push(child);
         continue;
       }
+      if ((key === 'RangeVar' || key === 'RangeSubselect' || key === 'RangeFunction') && isRecord(child)) {
+        const relname = stringField(child, 'relname');
+        if (relname !== undefined) this.relations.add(relname);
+        const alias = stringField(recordField(child, 'alias'), 'aliasname');
+        if (alias !== undefined) this.relations.add(alias);
+      }
       this.walk(child, depth + 1);
+    }
+  }
+
+  /** After the walk: every reference not in a plain position, or that names a whole row, is a derivation. */
+  settle(): void {
+    for (const ref of this.references) {
+      if (!this.plain.has(ref) || this.isWholeRow(ref)) this.record(ref);
     }
   }
 
@@ -139,6 +139,6 @@ class LineageWalk {
 
   private markPlain(value: unknown): void {
     const node = unwrapNode(value);
-    if (node?.[0] === 'ColumnRef' && !this.isWholeRow(node[1])) this.safe.add(node[1]);
+    if (node?.[0] === 'ColumnRef') this.plain.add(node[1]);
   }
 }

@@ -108,6 +108,11 @@ export interface SqlStatementClassification {
    * star in such a place): see derivedColumnReferences. Absent when there are none.
    */
   derivedColumns?: string[];
+  /**
+   * True when derivedColumns were not computed (classified with `columnLineage: false`, or an
+   * `EXECUTE` of a statement prepared so): a column rule must then assume any column may be derived.
+   */
+  derivedColumnsUnknown?: boolean;
 }
 
 export interface SqlClassificationOk {
@@ -137,4 +142,10 @@ export interface SqlClassifyOptions {
    * classified as what it runs. Unknown names are classified `utility` (fail closed).
    */
   preparedStatements?: ReadonlyMap<string, SqlStatementClassification>;
+  /**
+   * Whether statements list their `derivedColumns` (default true). Only a policy that masks
+   * columns by name reads them; a caller whose policy has no column rule passes false and saves
+   * the lineage walk (about a fifth of a classification).
+   */
+  columnLineage?: boolean;
 }

@@ -518,7 +518,8 @@ export class ProxySession {
   private decide(sql: string, text: Buffer, simpleQuery = false): SqlDecision | Promise<SqlDecision> {
     if (text.length > this.context.limits.maxStatementBytes) return this.oversized(text.length);
     if (text.length > this.context.limits.inlineWorkBytes) return this.decideOffThread(sql, text, simpleQuery);
-    const decided = decideSqlSync(this.session.policy, this.session.policyContext, sql, { preparedStatements: this.sqlPrepared });
+    // derivedColumns are read only to check column rules (lineageCheck): without any, no lineage walk.
+    const decided = decideSqlSync(this.session.policy, this.session.policyContext, sql, { preparedStatements: this.sqlPrepared, columnLineage: this.hasColumnRules });
     const findings = new MaskingFindings();
     return this.decided(decided, text, simpleQuery, this.commandText(sql, decided.classification, findings), findings);
   }
@@ -1136,7 +1137,7 @@ export class ProxySession {
       this.hasColumnRules &&
       decision.decision.decision !== 'block' &&
       decision.classification.ok &&
-      decision.classification.statements.some((statement) => statement.derivedColumns !== undefined && statement.objects.length > 0)
+      decision.classification.statements.some((statement) => (statement.derivedColumns !== undefined || statement.derivedColumnsUnknown === true) && statement.objects.length > 0)
     );
   }
 
@@ -1149,8 +1150,9 @@ export class ProxySession {
   private async lineageCheck(decision: SqlDecision): Promise<PolicyDecision> {
     if (!this.lineageCheckNeeded(decision) || !decision.classification.ok) return decision.decision;
     for (const statement of decision.classification.statements) {
-      if (statement.derivedColumns === undefined) continue;
-      const derived = new Set(statement.derivedColumns);
+      if (statement.derivedColumns === undefined && statement.derivedColumnsUnknown !== true) continue;
+      // Classified without the lineage walk (before the policy had column rules): any column may be derived.
+      const derived = new Set(statement.derivedColumnsUnknown === true ? ['*'] : statement.derivedColumns);
       for (const object of statement.objects) {
         let columns;
         try {
