@@ -1,4 +1,7 @@
-// Self time per function of a V8 CPU profile, as a share of the busy (non-idle) sampled time.
+// What the probes print: self time per function of a V8 CPU profile, as a share of the busy
+// (non-idle) sampled time, and CPU time per thread of this process.
+import { readFileSync, readdirSync } from 'node:fs';
+
 export interface ProfileNode {
   readonly id: number;
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
@@ -31,4 +34,29 @@ export function summarizeProfile(profile: Profile, top = 30): string[] {
     `main thread busy ${((busy / total) * 100).toFixed(0)} % of ${(total / 1e6).toFixed(1)} s sampled; self time, % of busy:`,
     ...rows.map(([k, v]) => `${((v / busy) * 100).toFixed(1).padStart(5)} %  ${k}`),
   ];
+}
+
+/** CPU ticks (user + system, 1/100 s) per thread name of this process, from /proc (Linux). */
+export function threadCpuTicks(): Map<string, number> {
+  const ticks = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      ticks.set(name, (ticks.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // The thread ended while being read.
+    }
+  }
+  return ticks;
+}
+
+/** CPU µs per operation of each thread between two threadCpuTicks() readings, busiest first ("MainThread 446, WorkerThread 121"). */
+export function perThreadMicros(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>, operations: number): string {
+  return [...after]
+    .map(([name, t]) => [name, ((t - (before.get(name) ?? 0)) * 10_000) / operations] as const)
+    .filter(([, us]) => us >= 1)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => `${name} ${us.toFixed(0)}`)
+    .join(', ');
 }
