@@ -4,3 +4,4 @@ export { ConnectError, acceptTls, connect, connectTcp, deadlineSignal, startTls,
 export { FlowControl, type DrainingWritable, type PausableReadable } from './flow-control.js';
 export { CredentialError, CredentialReference, type CredentialErrorCode, type CredentialReferenceOptions, type CredentialSource } from './credential-reference.js';
 export { SILENT_GATEWAY_LOGGER, gatewayLogger, type GatewayLogger } from './gateway-logger.js';
+export { listenOn, type ListeningServer } from './listen.js';

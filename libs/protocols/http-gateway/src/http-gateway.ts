@@ -2,6 +2,7 @@
 // token (Authorization: Bearer, or x-api-key on Messages API connections) → session → body read
 // (bounded) → decision (`http` or `llm` language) → issue (hold for approval) → forward with the
 // held credential (the client's token never goes upstream) → response masked → every byte recorded.
+import { listenOn } from '@custodian/gateway-kit';
 import { createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { createSecureServer as createHttp2Server, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
@@ -140,12 +141,7 @@ export class HttpGateway {
       const body = JSON.stringify({ type: 'urn:custodian:problem:malformed-request', title: 'Malformed request', status, detail: `the request was refused (${error.code ?? 'parse error'})` });
       socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => resolve());
-    });
-    const address = server.address();
-    this.boundPort = typeof address === 'object' && address ? address.port : 0;
+    this.boundPort = await listenOn(server, this.options.port, this.options.host);
     this.server = server;
     this.logger.info({ host: this.options.host, port: this.boundPort, connections: [...this.connections.keys()] }, 'http gateway listening');
   }

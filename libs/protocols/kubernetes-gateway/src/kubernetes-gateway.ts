@@ -9,7 +9,7 @@ import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { NamePatternList } from '@custodian/policy';
 import { shellLanguage } from '@custodian/policy-languages';
-import { SILENT_GATEWAY_LOGGER, type GatewayLogger } from '@custodian/gateway-kit';
+import { listenOn, SILENT_GATEWAY_LOGGER, type GatewayLogger } from '@custodian/gateway-kit';
 import { SessionRefusal, type PipelineSession } from '@custodian/session-pipeline';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { SUPPORTED_PROTOCOLS, chooseProtocol, httpStatusBody, type ChannelProtocol } from './channel-protocol.js';
@@ -93,15 +93,7 @@ export class KubernetesGateway {
     // A client whose TLS fails is dropped (the error is its, not ours).
     server.on('tlsClientError', (_error: Error, socket: Duplex) => socket.destroy());
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address();
-    this.boundPort = typeof address === 'object' && address ? address.port : this.options.port;
+    this.boundPort = await listenOn(server, this.options.port, this.options.host);
     return this.boundPort;
   }
 

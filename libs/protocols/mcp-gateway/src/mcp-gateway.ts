@@ -7,6 +7,7 @@
 // other request) is decided with the `mcp` policy language, held calls keep the client's request
 // open (SSE keep-alive) until the approval ends, results are masked, and every message both ways is
 // recorded as a frame after masking.
+import { listenOn } from '@custodian/gateway-kit';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -200,15 +201,7 @@ export class McpGateway {
     server.requestTimeout = 0;
     server.headersTimeout = 30_000;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address();
-    this.boundPort = typeof address === 'object' && address ? address.port : this.options.port;
+    this.boundPort = await listenOn(server, this.options.port, this.options.host);
     return this.boundPort;
   }
 

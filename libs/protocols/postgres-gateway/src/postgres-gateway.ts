@@ -25,7 +25,7 @@ import {
   encodeReadyForQuery,
   type StartupPhaseMessage,
 } from '@custodian/postgres-wire';
-import { acceptTls } from '@custodian/gateway-kit';
+import { acceptTls, listenOn } from '@custodian/gateway-kit';
 import { sqlLanguage, sqlWritesPermitted } from '@custodian/policy-languages';
 import { SessionRefusal, watchTokenActivity, type AuthorizedClient, type PipelineSession } from '@custodian/session-pipeline';
 import { CatalogResolver } from './catalog.js';
@@ -199,15 +199,7 @@ export class PostgresGateway {
     await sqlLanguage.ready();
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address();
-    this.boundPort = typeof address === 'object' && address ? address.port : this.options.port;
+    this.boundPort = await listenOn(server, this.options.port, this.options.host);
     return this.boundPort;
   }
 

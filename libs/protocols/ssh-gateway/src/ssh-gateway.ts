@@ -4,7 +4,7 @@
 // upstream host key checked against config) and bridges each session channel (SshClientConnection).
 import type { Server } from 'node:net';
 import ssh2 from 'ssh2';
-import { SILENT_GATEWAY_LOGGER, type GatewayLogger } from '@custodian/gateway-kit';
+import { listenOn, SILENT_GATEWAY_LOGGER, type GatewayLogger } from '@custodian/gateway-kit';
 import { shellLanguage } from '@custodian/policy-languages';
 import { SshClientConnection } from './client-connection.js';
 import { SshGatewayError } from './gateway-errors.js';
@@ -34,16 +34,8 @@ export class SshGateway {
     await shellLanguage.ready();
     const server = new ssh2.Server({ hostKeys: [this.options.hostKey.privateKey], ident: 'Custodian' }, (client, info) => this.accept(client, info));
     this.server = server;
-    const net = server as unknown as Server;
-    await new Promise<void>((resolve, reject) => {
-      net.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        net.off('error', reject);
-        resolve();
-      });
-    });
-    const address = net.address();
-    this.boundPort = typeof address === 'object' && address ? address.port : this.options.port;
+    // ssh2's Server listens through a net.Server and forwards its events; its types do not say so.
+    this.boundPort = await listenOn(server as unknown as Server, this.options.port, this.options.host);
     this.logger.info({ host: this.options.host, port: this.boundPort, hostKeyFingerprint: this.options.hostKey.fingerprint, nativeCrypto: sshNativeCrypto() }, 'ssh gateway listening');
     return this.boundPort;
   }
