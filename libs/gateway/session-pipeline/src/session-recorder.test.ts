@@ -204,6 +204,29 @@ describe('SessionRecorder', () => {
     expect(await storedSequences(t.stream)).toEqual([0]);
   });
 
+  it('what nobody waits for, queued while an append is in flight, lingers after it too (relaxed sessions commit every lingerMs, not at the commit rate)', async () => {
+    const s = session();
+    const pipeline = new ControlledPipeline(real);
+    const r = recorder(pipeline, { lingerMs: 10_000 });
+    pipeline.hold();
+    const first = r.enqueue([s.command(0)]);
+    await until(() => pipeline.calls.length === 1);
+    const frames = [r.enqueue([s.frame(1, 10)], { urgent: false }), r.enqueue([s.frame(2, 10)], { urgent: false })];
+    pipeline.release();
+    await first;
+    await sleep(50);
+    // The frames were not sent when the first append completed: they wait for company.
+    expect(pipeline.calls.map((c) => c.sequences)).toEqual([[0]]);
+    // An urgent event takes them along at once.
+    await Promise.all([r.enqueue([s.command(3)]), ...frames]);
+    expect(pipeline.calls.map((c) => c.sequences)).toEqual([[0], [1, 2, 3]]);
+    // idle() (a session closing) does not wait for the linger either.
+    const late = r.enqueue([s.frame(4, 10)], { urgent: false });
+    expect(await r.idle(2_000)).toBe(true);
+    await late;
+    expect(await storedSequences(s.stream)).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it('backlog saturation: saturated above maxBacklogBytes (lingering stops), whenBelowLimit() resolves once it drains', async () => {
     const s = session();
     const pipeline = new ControlledPipeline(real);

@@ -10,6 +10,8 @@ import type { Accepted, EvidencePipeline, PipelineStatus } from '@custodian/evid
 interface Pending {
   readonly event: CustodianEvent;
   readonly bytes: number;
+  /** Someone waits for it (a strict-mode command): it is sent without lingering. */
+  readonly urgent: boolean;
   settled: boolean;
   resolve(): void;
   reject(error: unknown): void;
@@ -82,6 +84,7 @@ export class SessionRecorder {
    */
   enqueue(events: readonly CustodianEvent[], options: { readonly urgent?: boolean } = {}): Promise<void> {
     const promises: Promise<void>[] = [];
+    const urgent = options.urgent !== false;
     for (const event of events) {
       let resolve!: () => void;
       let reject!: (error: unknown) => void;
@@ -91,17 +94,14 @@ export class SessionRecorder {
       });
       // Callers that do not await (frames) must not produce unhandled rejections.
       promise.catch(() => undefined);
-      const pending: Pending = { event, bytes: eventBytes(event), settled: false, resolve, reject };
+      const pending: Pending = { event, bytes: eventBytes(event), urgent, settled: false, resolve, reject };
       this.insert(pending);
       this.backlog += pending.bytes;
       promises.push(promise);
     }
     // Group commit: what nobody waits for lingers briefly so that one append carries many events.
-    if (options.urgent !== false || this.saturated) this.pump();
-    else this.lingerTimer ??= setTimeout(() => {
-      this.lingerTimer = undefined;
-      this.pump();
-    }, this.lingerMs).unref();
+    if (urgent || this.saturated) this.pump();
+    else this.linger();
     return promises.length === 1 ? promises[0]! : Promise.all(promises).then(() => undefined);
   }
 
@@ -201,7 +201,10 @@ export class SessionRecorder {
           }
         }
         this.notify();
-        this.pump();
+        // What queued meanwhile goes at once only if someone waits for it; else it lingers too, so
+        // that a session nobody waits on commits every lingerMs, not at the writer's commit rate.
+        if (this.saturated || this.idleWaiters.length > 0 || this.queue.some((p) => p.urgent && !p.settled)) this.pump();
+        else if (this.queue.length > 0) this.linger();
       },
       (error: unknown) => {
         if (abandoned()) return;
@@ -222,6 +225,13 @@ export class SessionRecorder {
         this.retryTimer.unref();
       },
     );
+  }
+
+  private linger(): void {
+    this.lingerTimer ??= setTimeout(() => {
+      this.lingerTimer = undefined;
+      this.pump();
+    }, this.lingerMs).unref();
   }
 
   private notify(): void {
