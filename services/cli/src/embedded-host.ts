@@ -15,6 +15,7 @@ import { MetricsRegistry, createLogger, type LogDestination, type Logger } from 
 import { startNestService, type RunningNestService } from '@custodian/observability/nest';
 import { SERVICE_NAMES, type LoadedConfig, type ServiceName } from '@custodian/runtime-config';
 import { openConfiguredEventStore, pipelineMetrics } from '@custodian/service-host';
+import { lockedFdDestination, newLogLock } from './locked-fd-destination.js';
 import { startServicesThread, type ServicesThread } from './services-thread.js';
 
 function gatewayModule(deps: { eventStore: EventStore; logger: Logger; loaded: LoadedConfig; metrics: MetricsRegistry | undefined }): DynamicModule {
@@ -69,8 +70,10 @@ export interface StartEmbeddedOptions {
 
 export async function startEmbedded(loaded: LoadedConfig, options: StartEmbeddedOptions = {}): Promise<EmbeddedHost> {
   const { config } = loaded;
-  const loggerFor = (service: string): Logger =>
-    createLogger({ service, level: config.log.level, ...(options.logDestination ? { destination: options.logDestination } : {}) });
+  // Without a destination, both threads write to stdout themselves, each line whole under one lock.
+  const stdoutLock = options.logDestination ? undefined : newLogLock();
+  const destination = options.logDestination ?? lockedFdDestination(stdoutLock!, 1);
+  const loggerFor = (service: string): Logger => createLogger({ service, level: config.log.level, destination });
   const eventStore = await openConfiguredEventStore(loaded);
   // This thread's registry: the gateway's metrics (the services thread has its own).
   const metrics = config.metrics.enabled ? new MetricsRegistry() : undefined;
@@ -96,7 +99,10 @@ export async function startEmbedded(loaded: LoadedConfig, options: StartEmbedded
       logger.info({ url: gateway.url }, `gateway listening on ${gateway.url}`);
     }
     const others = SERVICE_NAMES.filter((name): name is Exclude<ServiceName, 'gateway'> => name !== 'gateway' && config.services[name].enabled);
-    if (others.length > 0) thread = await startServicesThread(loaded, { services: others, ...(options.logDestination ? { logDestination: options.logDestination } : {}) });
+    if (others.length > 0) {
+      const log = stdoutLock ? ({ to: 'fd', fd: 1, lock: stdoutLock } as const) : ({ to: 'host', destination } as const);
+      thread = await startServicesThread(loaded, { services: others, log });
+    }
     if (thread) options.onServicesThread?.(thread.worker);
   } catch (err) {
     await stopAll();

@@ -37,7 +37,7 @@ describe('services thread protocol', () => {
     const file = join(dir, 'custodian.yaml');
     writeFileSync(file, 'log:\n  level: warn\nservices:\n  api:\n    http:\n      port: 0\n');
     const loaded = loadConfig({ file, cwd: dir, env: { CUSTODIAN_SERVICES__GATEWAY__HTTP__PORT: '0' } });
-    const data: ServicesThreadData = across({ config: loaded.config, file: loaded.file, baseDir: loaded.baseDir, overriddenBy: loaded.overriddenBy, issueSources: issueSourcesOf(loaded), services: ['api'], logToHost: true });
+    const data: ServicesThreadData = across({ config: loaded.config, file: loaded.file, baseDir: loaded.baseDir, overriddenBy: loaded.overriddenBy, issueSources: issueSourcesOf(loaded), services: ['api'], log: { to: 'host' } });
     const rebuilt = loadedFromData(data);
     expect(rebuilt.config).toEqual(loaded.config);
     for (const path of ['log.level', 'services.api.http.port', 'services.gateway.http.port', 'metrics.enabled', 'services.api.http.port.missing']) {

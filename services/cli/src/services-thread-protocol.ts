@@ -13,8 +13,11 @@ export interface ServicesThreadData {
   readonly issueSources: Readonly<Record<string, ConfigIssueSource>>;
   /** The services this thread runs, in start order. */
   readonly services: readonly Exclude<ServiceName, 'gateway'>[];
-  /** Log lines go to the host as messages (it writes them to its destination); else to fd 1 as in the host's default. */
-  readonly logToHost: boolean;
+  /**
+   * Where log lines go: to the host as messages (it writes them to its destination), or straight
+   * to stdout (fd 1) under the lock the host's own loggers take (locked-fd-destination.ts).
+   */
+  readonly log: { readonly to: 'host' } | { readonly to: 'fd'; readonly fd: number; readonly lock: SharedArrayBuffer };
 }
 
 /** A thrown value as it crosses the thread boundary. */

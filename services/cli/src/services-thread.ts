@@ -32,8 +32,8 @@ export class ServicesThreadError extends Error {
 
 export interface StartServicesThreadOptions {
   readonly services: ServicesThreadData['services'];
-  /** The host's log destination; without one the thread writes to fd 1 itself (the host's default). */
-  readonly logDestination?: LogDestination;
+  /** The host's log destination (the thread's lines are sent to it), or stdout with the lock the host's loggers take there. */
+  readonly log: { readonly to: 'host'; readonly destination: LogDestination } | { readonly to: 'fd'; readonly fd: number; readonly lock: SharedArrayBuffer };
 }
 
 /** Starts the services thread; resolves once every one of its services listens, rejects with the error that stopped one from starting. */
@@ -45,8 +45,9 @@ export function startServicesThread(loaded: LoadedConfig, options: StartServices
     overriddenBy: loaded.overriddenBy,
     issueSources: issueSourcesOf(loaded),
     services: options.services,
-    logToHost: options.logDestination !== undefined,
+    log: options.log.to === 'host' ? { to: 'host' } : options.log,
   };
+  const hostDestination = options.log.to === 'host' ? options.log.destination : undefined;
   // execArgv []: the thread needs none of the parent's flags, and some (--input-type) break a worker.
   const worker: Worker = startModuleWorker(new URL('./services-thread.worker.js', import.meta.url), { workerData: data, execArgv: [] });
   const services: { name: ServiceName; url: string }[] = [];
@@ -66,7 +67,7 @@ export function startServicesThread(loaded: LoadedConfig, options: StartServices
     worker.on('message', (message: FromServicesThread) => {
       switch (message.type) {
         case 'log':
-          options.logDestination?.write(message.line);
+          hostDestination?.write(message.line);
           return;
         case 'started':
           services.push({ name: message.name, url: message.url });

@@ -18,6 +18,7 @@ import { startNestService, type RunningNestService } from '@custodian/observabil
 import { ProjectorModule, openSiemWork } from '@custodian/projector-service';
 import type { LoadedConfig } from '@custodian/runtime-config';
 import { configuredIdentity, openConfiguredEventStore } from '@custodian/service-host';
+import { lockedFdDestination } from './locked-fd-destination.js';
 import { loadedFromData, serializeError, type FromServicesThread, type ServicesThreadData, type ToServicesThread } from './services-thread-protocol.js';
 import { cliVersion } from './version.js';
 
@@ -63,7 +64,8 @@ const send = (message: FromServicesThread): void => port.postMessage(message);
 
 // One message per line: the host writes each whole, so lines of both threads never interleave.
 const toHost = { write: (line: string): void => send({ type: 'log', line }) };
-const loggerFor = (service: string): Logger => createLogger({ service, level: loaded.config.log.level, ...(data.logToHost ? { destination: toHost } : {}) });
+const destination = data.log.to === 'host' ? toHost : lockedFdDestination(data.log.lock, data.log.fd);
+const loggerFor = (service: string): Logger => createLogger({ service, level: loaded.config.log.level, destination });
 
 const running: RunningNestService[] = [];
 let eventStore: EventStore | undefined;
