@@ -70,9 +70,10 @@ export interface StartEmbeddedOptions {
 
 export async function startEmbedded(loaded: LoadedConfig, options: StartEmbeddedOptions = {}): Promise<EmbeddedHost> {
   const { config } = loaded;
-  // Without a destination, both threads write to stdout themselves, each line whole under one lock.
-  const stdoutLock = options.logDestination ? undefined : newLogLock();
-  const destination = options.logDestination ?? lockedFdDestination(stdoutLock!, 1);
+  // With a destination, the services thread sends its lines here; without, both threads write to
+  // stdout themselves, each line whole under one lock.
+  const log = options.logDestination ? ({ to: 'host', destination: options.logDestination } as const) : ({ to: 'fd', fd: 1, lock: newLogLock() } as const);
+  const destination = log.to === 'host' ? log.destination : lockedFdDestination(log.lock, log.fd);
   const loggerFor = (service: string): Logger => createLogger({ service, level: config.log.level, destination });
   const eventStore = await openConfiguredEventStore(loaded);
   // This thread's registry: the gateway's metrics (the services thread has its own).
@@ -99,10 +100,7 @@ export async function startEmbedded(loaded: LoadedConfig, options: StartEmbedded
       logger.info({ url: gateway.url }, `gateway listening on ${gateway.url}`);
     }
     const others = SERVICE_NAMES.filter((name): name is Exclude<ServiceName, 'gateway'> => name !== 'gateway' && config.services[name].enabled);
-    if (others.length > 0) {
-      const log = stdoutLock ? ({ to: 'fd', fd: 1, lock: stdoutLock } as const) : ({ to: 'host', destination } as const);
-      thread = await startServicesThread(loaded, { services: others, log });
-    }
+    if (others.length > 0) thread = await startServicesThread(loaded, { services: others, log });
     if (thread) options.onServicesThread?.(thread.worker);
   } catch (err) {
     await stopAll();
