@@ -1,7 +1,8 @@
 // pgbench select-only through Custodian as users run it: `custodian start` (the embedded host:
-// gateway, projector with the evidence Merkle log and SIEM work, ingest and API in one process,
-// one SQLite event store), against PostgreSQL direct and the gateway alone (no projector) in the
-// same run. The difference between the last two is what the projection costs the gateway.
+// gateway, projector with the evidence Merkle log and SIEM work, ingest and API in one process:
+// the gateway on the main thread, the others in one worker thread, one SQLite database), against
+// PostgreSQL direct and the gateway alone (no projector) in the same run. The difference between
+// the last two is what the projection costs the gateway.
 import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

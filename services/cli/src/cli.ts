@@ -18,7 +18,8 @@ export const USAGE = `Usage: custodian <command> [options]
 Commands:
   start [--config FILE] [--demo] Run gateway, ingest, projector and api in one process
                                  (embedded deployment: SQLite event store in .custodian/,
-                                 in-process bus). Stops cleanly on SIGTERM or Ctrl-C.
+                                 in-process bus; the gateway on its own thread). Stops cleanly
+                                 on SIGTERM or Ctrl-C.
                                  --demo adds a demo database (PGlite), a development OIDC
                                  issuer and a sample policy behind the PostgreSQL gateway, and
                                  prints a psql line to try masking, a block and a held statement.
@@ -151,13 +152,15 @@ async function start(parsed: ParsedCommand, io: CliIo): Promise<number> {
   );
   const api = host.services.find((s) => s.name === 'api');
   if (demo) io.stdout(`${await demo.instructions(config.gateways.postgres.listen, config.identity.login && api ? `${api.url}/` : undefined)}\n`);
-  const signal = await io.waitForStop();
-  io.stderr(`custodian: ${signal} received, stopping\n`);
+  // A stop signal, or the host stopping itself (fail closed) because its services thread ended.
+  const ended = await Promise.race([io.waitForStop().then((signal) => ({ signal })), host.failed.then((error) => ({ error }))]);
+  if ('signal' in ended) io.stderr(`custodian: ${ended.signal} received, stopping\n`);
+  else io.stderr(`custodian: ${ended.error.message}; stopped every service (fail closed)\n`);
   await host.stop();
   await demo?.stop();
   if (logFile) await new Promise<void>((resolve) => logFile.stream.end(resolve));
   io.stderr('custodian: stopped\n');
-  return EXIT.ok;
+  return 'signal' in ended ? EXIT.ok : EXIT.failure;
 }
 
 function configCheck(parsed: ParsedCommand, io: CliIo): number {

@@ -96,6 +96,18 @@ describe('EventSourcedApprovalGate', () => {
     expect(await gate.activeGrant(agent, 'orders-prod', 'hold-deletes', TEST_POLICY)).toBeNull();
   });
 
+  it('a decision wakes the waiting request as soon as the live projection reads it, not at the next poll', async () => {
+    // Polling once an hour: only the projection's wake-up can resolve it within the test's time.
+    const gate = new EventSourcedApprovalGate({ eventStore: store, instance: 'gw-wake', pollIntervalMs: 3_600_000 });
+    gates.push(gate);
+    await gate.start();
+    const req = request();
+    const outcome = gate.request(req, new AbortController().signal);
+    await requested(req.approvalId);
+    await api.approve.execute(new ApproveApprovalCommand(req.approvalId, bob, 'ticket OPS-43'));
+    await expect(outcome).resolves.toMatchObject({ outcome: 'granted', approvers: [{ subject: 'bob' }] });
+  });
+
   it('2-of-3: one approval is not enough; the second resolves it', async () => {
     const { gate } = await startGate('gw-two');
     const req = request({ required: 2 });

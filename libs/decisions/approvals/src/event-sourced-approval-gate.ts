@@ -26,7 +26,7 @@ export interface EventSourcedApprovalGateOptions {
   readonly instance: string;
   /** The read model (window grants, own pending approvals): a SQLite file, or `:memory:` (rebuilt from the log at every start). Default `:memory:`. */
   readonly readModelPath?: string;
-  /** How often a waiting request reads its approval stream for decisions (default 250 ms). */
+  /** How often a waiting request reads its approval stream for decisions (default 250 ms); an event of it read by the live projection wakes it sooner. */
   readonly pollIntervalMs?: number;
   readonly clock?: Clock;
   readonly logger?: ApprovalsLogger;
@@ -49,6 +49,8 @@ type Interruption = 'client-disconnected' | 'gateway-restarted';
 interface Waiting {
   readonly approvalId: string;
   interrupt(reason: Interruption): void;
+  /** Reads the approval stream again now: the projection saw an event of it. */
+  wake(): void;
   readonly done: Promise<ApprovalOutcome>;
 }
 
@@ -79,7 +81,7 @@ export class EventSourcedApprovalGate implements ApprovalGate {
     if (this.closing) throw new ApprovalGateError('APPROVAL_GATE_CLOSED', 'the approval gate is closed');
     this.projection ??= runProjection(
       this.options.eventStore,
-      new ApprovalEventDispatcher(`approvals-gateway-${this.options.instance}`, [new ApprovalReadModelProjector(this.readModel)]),
+      new ApprovalEventDispatcher(`approvals-gateway-${this.options.instance}`, [new ApprovalReadModelProjector(this.readModel), { handle: (recorded) => this.wakeWaiting(recorded.recorded.stream) }]),
       { checkpoints: this.readModel, onError: (error) => this.logger.error({ err: error }, 'approvals read model projection failed; restarting it') },
     );
     await this.projection.caughtUp;
@@ -121,7 +123,7 @@ export class EventSourcedApprovalGate implements ApprovalGate {
       signal.removeEventListener('abort', onAbort);
       this.waiting.delete(waiting);
     });
-    const waiting: Waiting = { approvalId: request.approvalId, interrupt, done };
+    const waiting: Waiting = { approvalId: request.approvalId, interrupt, wake: () => alarm.wake(), done };
     this.waiting.add(waiting);
     return done;
   }
@@ -164,6 +166,15 @@ export class EventSourcedApprovalGate implements ApprovalGate {
       const untilDeadline = Number((approval.expiresAtMicros - now) / 1000n) + 1;
       await alarm.sleep(Math.min(this.pollIntervalMs, Math.max(untilDeadline, 0)));
     }
+  }
+
+  /**
+   * A decision reaches a waiting request as soon as the live projection reads it (the store wakes
+   * its subscriptions at a commit, also one made by another thread's store on the same database),
+   * not only at the request's next poll.
+   */
+  private wakeWaiting(stream: string): void {
+    for (const w of this.waiting) if (approvalStream(w.approvalId) === stream) w.wake();
   }
 
   private async resolved(approvalId: string, outcome: ApprovalOutcome): Promise<ApprovalOutcome> {

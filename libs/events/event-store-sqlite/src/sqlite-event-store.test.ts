@@ -151,12 +151,56 @@ describe('SqliteEventStore', () => {
       await sub.caughtUp;
       expect(seen).toHaveLength(3);
       const more = events.commands(stream, sessionId, 3, 2);
-      await writer.append(stream, more, { expectedRevision: 2 });
+      // A raw connection, as another process writes: no store instance here signals its commit.
+      for (const event of more) insertRaw(path, event as unknown as Record<string, unknown>);
       await waitUntil(() => seen.length === 5, 5_000);
       expect(seen.slice(3).map((r) => r.event)).toEqual(more);
     } finally {
       await reader.close();
       await writer.close();
+    }
+  });
+
+  it('wakes the live subscriptions of another instance on the same file in this process at its commit, not at its poll (cross-thread-commits.ts)', async () => {
+    const { store: writer, path, stream, sessionId } = await storeWithOneSession();
+    // Spelled differently, the same file; polling once an hour: only the commit signal can deliver in time.
+    const reader = await SqliteEventStore.open({ path: join(path, '..', '.', 'events.db'), pollIntervalMs: 3_600_000 });
+    const seen: RecordedEvent[] = [];
+    const sub = reader.subscribeToAll({ subscriptionId: 'other-thread', from: 'start', handler: (r) => void seen.push(r) });
+    try {
+      await sub.caughtUp;
+      expect(seen).toHaveLength(3);
+      const more = events.commands(stream, sessionId, 3, 2);
+      await writer.append(stream, more, { expectedRevision: 2 });
+      await waitUntil(() => seen.length === 5, 30_000);
+      expect(seen.slice(3).map((r) => r.event)).toEqual(more);
+    } finally {
+      await reader.close();
+      await writer.close();
+    }
+  });
+
+  it('two instances on one file append concurrently: each expected revision is decided inside the write transaction, positions stay dense', async () => {
+    const path = tempDbPath();
+    const [a, b] = await Promise.all([SqliteEventStore.open({ path }), SqliteEventStore.open({ path })]);
+    try {
+      const contested = events.newSession();
+      const own = Array.from({ length: 20 }, () => events.newSession());
+      const outcomes = await Promise.allSettled([
+        a.append(contested.stream, [events.opened(contested.stream, contested.sessionId)], { expectedRevision: 'no-stream' }),
+        b.append(contested.stream, [events.opened(contested.stream, contested.sessionId)], { expectedRevision: 'no-stream' }),
+        ...own.map((s, i) => (i % 2 === 0 ? a : b).append(s.stream, [events.opened(s.stream, s.sessionId)], { expectedRevision: 'no-stream' })),
+      ]);
+      const [first, second, ...rest] = outcomes;
+      // Two different first events for one stream, both expecting no stream: exactly one is stored.
+      expect([first!.status, second!.status].sort()).toEqual(['fulfilled', 'rejected']);
+      expect([first, second].find((o) => o!.status === 'rejected')).toMatchObject({ reason: { code: 'EVENT_STORE_WRONG_EXPECTED_REVISION' } });
+      expect(rest.every((o) => o.status === 'fulfilled')).toBe(true);
+      const positions: bigint[] = [];
+      for await (const recorded of a.readAll()) positions.push(recorded.position.commit);
+      expect(positions).toEqual(Array.from({ length: 21 }, (_, i) => BigInt(i + 1)));
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   });
 

@@ -30,6 +30,7 @@ import {
 } from '@custodian/event-store';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { CrossThreadCommits } from './cross-thread-commits.js';
 import { migrate } from './schema.js';
 import {
   WRITER_ROLE,
@@ -51,7 +52,7 @@ export interface SqliteEventStoreOptions {
   readonly path: string;
   /** Rows per internal read page (bounded memory for reads and subscriptions). Default 500. */
   readonly pageSize?: number;
-  /** How often idle subscriptions look for appends made by other processes. Default 250 ms. */
+  /** How often idle subscriptions look for appends made by other processes (other instances in this process wake them at once). Default 250 ms. */
   readonly pollIntervalMs?: number;
   /** How long a writer waits for another process's write lock. Default 5000 ms. */
   readonly busyTimeoutMs?: number;
@@ -164,6 +165,8 @@ export class SqliteEventStore implements EventStore {
   private closing: Promise<void> | undefined;
   /** Notified after every commit that wrote events; wakes live subscriptions in this process. */
   private readonly commits = new CommitSignal();
+  /** Commits of other instances on this file in this process (other threads) notify `commits` too. */
+  private readonly otherThreads: CrossThreadCommits;
   private readonly subscriptions = new Set<Subscription>();
 
   static async open(options: SqliteEventStoreOptions): Promise<SqliteEventStore> {
@@ -199,6 +202,7 @@ export class SqliteEventStore implements EventStore {
     }
     this.db = db;
     this.statements = prepareStatements(db);
+    this.otherThreads = new CrossThreadCommits(options.path, () => this.commits.notify());
 
     const workerData: WriterData = { role: WRITER_ROLE, path: options.path, busyTimeoutMs, maxGroupSize: this.maxGroupSize };
     // execArgv []: the writer needs none of the parent's flags, and some (--input-type) break a worker.
@@ -336,7 +340,10 @@ export class SqliteEventStore implements EventStore {
             this.settle(p, () => p.reject(refusalError(outcome.refusal)));
           }
         }
-        if (reply.wrote) this.commits.notify();
+        if (reply.wrote) {
+          this.commits.notify();
+          this.otherThreads.committed();
+        }
         return;
       }
       case 'group-failed': {
@@ -535,7 +542,8 @@ export class SqliteEventStore implements EventStore {
       if (rows.length < this.pageSize) {
         yield { kind: 'caught-up' };
         if (signal.aborted) return;
-        // Woken by a commit in this process, else by the poll timer (commits by other processes).
+        // Woken by a commit in this process (this instance's, or another thread's on the same
+        // file: cross-thread-commits.ts), else by the poll timer (commits by other processes).
         // While this process's appends are with the writer, a poll would read their rows between
         // COMMIT and the writer's answer, and parse and validate them again (rememberAppended):
         // their answer wakes the subscription instead, polls resume within a second at most.
@@ -585,6 +593,7 @@ export class SqliteEventStore implements EventStore {
         this.send({ type: 'close' });
       }
       await this.writerExited;
+      this.otherThreads.close();
       this.db.close();
     })();
     return this.closing;

@@ -6,10 +6,28 @@
 // refuses parameter properties (EventFactory, SqliteEventStore). Such a worker is started on
 // module-worker.bootstrap.ts, which installs resolve and load hooks for exactly this, then
 // imports the entry.
+import { createRequire } from 'node:module';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 const FROM_SOURCES = import.meta.url.endsWith('.ts');
 const BOOTSTRAP = new URL(FROM_SOURCES ? './module-worker.bootstrap.ts' : './module-worker.bootstrap.js', import.meta.url);
+
+let swcPinned = false;
+
+/**
+ * The bootstrap compiles with SWC, a native addon, which crashes the process (SIGSEGV) when a
+ * worker loads it again after another worker that had loaded it ended, unless some thread that
+ * lives on keeps it loaded: this one does (from sources only; absent, the bootstrap falls back).
+ */
+function pinSwc(): void {
+  if (swcPinned) return;
+  swcPinned = true;
+  try {
+    createRequire(import.meta.url)('@swc/core');
+  } catch {
+    // Not installed: the bootstrap uses Node's own transform instead.
+  }
+}
 
 /**
  * Starts `entry` (a module URL: `new URL('./x.worker.js', import.meta.url)`, or `.ts` from
@@ -20,6 +38,7 @@ const BOOTSTRAP = new URL(FROM_SOURCES ? './module-worker.bootstrap.ts' : './mod
 export function startModuleWorker(entry: URL, options: WorkerOptions = {}): Worker {
   const target = FROM_SOURCES && entry.protocol === 'file:' && entry.pathname.endsWith('.js') ? new URL(entry.href.replace(/\.js$/, '.ts')) : entry;
   if (!target.pathname.endsWith('.ts')) return new Worker(target, options);
+  pinSwc();
   // The entry goes last in argv; the bootstrap takes it off before the entry runs.
   return new Worker(BOOTSTRAP, { ...options, argv: [...(options.argv ?? []), target.href] });
 }
