@@ -57,6 +57,8 @@ export async function startCustodianStart(postgres: StartedPostgres, oidc: Start
         postgres: {
           enabled: true,
           listen: { host: '127.0.0.1', port: gatewayPort },
+          // pgbench's clients all log in as one identity: 32 of them exceed the default per-identity limit (10).
+          limits: { maxSessionsPerIdentity: 64, maxSessionsPerConnection: 64 },
           connections: [{ name: 'bench', upstream: { host: postgres.host, port: postgres.port, database: postgres.database, user: postgres.user, credential: { fromFile: passwordFile }, tls: { mode: 'disable' } } }],
         },
       },

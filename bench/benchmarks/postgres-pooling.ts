@@ -73,6 +73,8 @@ export async function startBenchGateway(postgres: StartedPostgres, workDir: stri
     port: 0,
     requireTls: 'non-loopback',
     pipeline,
+    // pgbench's clients all log in as one identity: 32 of them exceed the default per-identity limit (10).
+    limits: { maxSessionsPerIdentity: 64, maxSessionsPerConnection: 64 },
     connections: [
       {
         name: 'bench',
