@@ -1,5 +1,5 @@
 import { type KeyObject } from 'node:crypto';
-import { CandidatePrefilter, mayProposeCandidate, prefilterNeeds, type NumericNeed, type PrefilterNeeds } from './candidate-prefilter.js';
+import { CandidatePrefilter, mayProposeCandidate, prefilterNeeds, Utf8CandidateCheck, type NumericNeed, type PrefilterNeeds } from './candidate-prefilter.js';
 import { createDetectors, type DetectorSetOptions } from './detectors/index.js';
 import { MAX_LOOKAHEAD, MAX_LOOKBEHIND, type Detector } from './detectors/detector.js';
 import { MaskingError } from './errors.js';
@@ -42,6 +42,10 @@ export class DetectionProfile {
   readonly maxHoldBack: number;
   readonly prefilterNeeds: PrefilterNeeds;
   readonly #numericNeeds: readonly NumericNeed[];
+  /** Undefined when some detector has neither a trigger nor an anchor (bytes cannot rule it out). */
+  readonly #utf8Check: Utf8CandidateCheck | undefined;
+  readonly #wholeScanner: MaskingScanner | undefined;
+  #wholeScannerBusy = false;
 
   constructor(options: DetectionOptions = {}) {
     const detectors = options.detectors ?? createDetectors(options);
@@ -62,6 +66,36 @@ export class DetectionProfile {
     this.maxHoldBack = Math.max(0, ...this.compiled.map((c) => c.window)) + 1;
     this.prefilterNeeds = prefilterNeeds(detectors.map((d) => d.trigger));
     this.#numericNeeds = detectors.flatMap((d) => (d.trigger?.kind === 'numeric' ? [{ minDigits: d.trigger.minDigits, minDots: d.trigger.minDots }] : []));
+    const byteDecidable = detectors.every((d) => d.trigger !== undefined || d.anchor !== undefined);
+    this.#utf8Check = byteDecidable ? new Utf8CandidateCheck(this.prefilterNeeds, this.#numericNeeds, detectors.flatMap((d) => (d.trigger === undefined && d.anchor !== undefined ? [d.anchor] : []))) : undefined;
+    this.#wholeScanner = new MaskingScanner({ profile: this });
+  }
+
+  /**
+   * `mayMatch` for the text that UTF-8 bytes [start, end) decode to, decided on the bytes (no
+   * string is made): false proves that no detector finds anything there, so the value is kept
+   * byte for byte. True when one might, or when a detector has neither a trigger nor an anchor
+   * (decode and ask `mayMatch`).
+   */
+  mayMatchUtf8(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+    if (end <= start) return false;
+    return this.#utf8Check === undefined || this.#utf8Check.mayPropose(bytes, start, end);
+  }
+
+  /**
+   * The scanner's result for a whole text (as `maskText`, without the no-candidate check). One
+   * scanner per profile is reused value after value; a nested call (never made by the built-in
+   * strategies) gets its own.
+   */
+  maskWhole(text: string, location: string, findings: MaskingFindings): string {
+    const scanner = this.#wholeScanner;
+    if (scanner === undefined || this.#wholeScannerBusy) return new MaskingScanner({ profile: this }).maskWhole(text, location, findings);
+    this.#wholeScannerBusy = true;
+    try {
+      return scanner.maskWhole(text, location, findings);
+    } finally {
+      this.#wholeScannerBusy = false;
+    }
   }
 
   /**
@@ -145,8 +179,8 @@ class MaskingScanner implements StreamMasker {
   readonly maxHoldBack: number;
   readonly #profile: DetectionProfile;
   readonly #states: DetectorState[];
-  readonly #location: string;
-  readonly #findings: MaskingFindings;
+  #location: string;
+  #findings: MaskingFindings;
   readonly #prefilter: CandidatePrefilter;
   #buffer = '';
   /** Absolute input offset of #buffer[0]. */
@@ -192,6 +226,40 @@ class MaskingScanner implements StreamMasker {
     this.#buffer = '';
     this.#base = this.#pos;
     return out;
+  }
+
+  /**
+   * Masks a whole text as `push(text) + end()` would, in one ended pass: with the end known, every
+   * candidate is decided at once, so no hold-back tail is probed (no `prefix` regex runs). Resets
+   * the scanner first, so one scanner serves value after value without allocating its state again.
+   */
+  maskWhole(text: string, location: string, findings: MaskingFindings): string {
+    this.#location = location;
+    this.#findings = findings;
+    for (const state of this.#states) {
+      state.kind = NONE;
+      state.from = 0;
+      state.candidateStart = 0;
+      state.start = 0;
+      state.end = 0;
+      state.detectorId = '';
+      state.seenEnd = -1;
+      state.seenEnded = false;
+    }
+    this.#prefilter.reset();
+    this.#buffer = text;
+    FLATTEN.test(text);
+    this.#base = 0;
+    this.#pos = 0;
+    this.#emittedOutput = 0;
+    this.#ended = true;
+    try {
+      this.#prefilter.scan(text, 0, text.length);
+      return this.#drain(true);
+    } finally {
+      // Holds no value between calls.
+      this.#buffer = '';
+    }
   }
 
   #drain(ended: boolean): string {
@@ -367,11 +435,12 @@ export interface MaskTextResult {
 
 /** Masks a whole string (the reference result every chunking of a stream reproduces). */
 export function maskText(text: string, options: StreamMaskerOptions = {}): MaskTextResult {
+  const findings = options.findings ?? new MaskingFindings();
+  const profile = options.profile;
+  if (profile === undefined) return { text: new MaskingScanner(options).maskWhole(text, options.location ?? 'stream', findings), findings };
   // Most cells (ids, dates, names) hold no candidate at all: no scanner, no buffers.
-  if (options.profile !== undefined && !options.profile.mayMatch(text)) return { text, findings: options.findings ?? new MaskingFindings() };
-  const masker = new MaskingScanner(options);
-  const out = masker.push(text) + masker.end();
-  return { text: out, findings: masker.findings() };
+  if (!profile.mayMatch(text)) return { text, findings };
+  return { text: profile.maskWhole(text, options.location ?? 'stream', findings), findings };
 }
 
 /**
