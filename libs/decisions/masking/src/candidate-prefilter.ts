@@ -41,6 +41,7 @@ export interface NumericNeed {
  * characters; a country code is any `AA00`), so `false` proves the prefilter proposes nothing.
  */
 export function mayProposeCandidate(text: string, needs: PrefilterNeeds, numeric: readonly NumericNeed[]): boolean {
+  if (needs.clusterMinDigits === Infinity && needs.tokenMinLength === Infinity && !needs.countryCodes) return false;
   let clusterDigits = 0;
   let clusterDots = 0;
   let tokenRun = 0;

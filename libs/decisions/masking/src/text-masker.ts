@@ -42,6 +42,11 @@ export class DetectionProfile {
   readonly maxHoldBack: number;
   readonly prefilterNeeds: PrefilterNeeds;
   readonly #numericNeeds: readonly NumericNeed[];
+  /** The prefilter needs of the detectors without `mayValidateIn`. */
+  readonly #ungatedNeeds: PrefilterNeeds;
+  readonly #ungatedNumericNeeds: readonly NumericNeed[];
+  /** Detectors with `mayValidateIn`, with their own prefilter needs. */
+  readonly #gated: readonly { readonly detector: Detector; readonly needs: PrefilterNeeds; readonly numeric: readonly NumericNeed[] }[];
   /** Undefined when some detector has neither a trigger nor an anchor (bytes cannot rule it out). */
   readonly #utf8Check: Utf8CandidateCheck | undefined;
   readonly #wholeScanner: MaskingScanner | undefined;
@@ -65,7 +70,12 @@ export class DetectionProfile {
     // +1: a trailing high surrogate is held so a chunk never ends in half a character.
     this.maxHoldBack = Math.max(0, ...this.compiled.map((c) => c.window)) + 1;
     this.prefilterNeeds = prefilterNeeds(detectors.map((d) => d.trigger));
-    this.#numericNeeds = detectors.flatMap((d) => (d.trigger?.kind === 'numeric' ? [{ minDigits: d.trigger.minDigits, minDots: d.trigger.minDots }] : []));
+    const numericNeeds = (of: readonly Detector[]): NumericNeed[] => of.flatMap((d) => (d.trigger?.kind === 'numeric' ? [{ minDigits: d.trigger.minDigits, minDots: d.trigger.minDots }] : []));
+    this.#numericNeeds = numericNeeds(detectors);
+    const ungated = detectors.filter((d) => d.mayValidateIn === undefined);
+    this.#ungatedNeeds = prefilterNeeds(ungated.map((d) => d.trigger));
+    this.#ungatedNumericNeeds = numericNeeds(ungated);
+    this.#gated = detectors.filter((d) => d.mayValidateIn !== undefined).map((detector) => ({ detector, needs: prefilterNeeds([detector.trigger]), numeric: numericNeeds([detector]) }));
     const byteDecidable = detectors.every((d) => d.trigger !== undefined || d.anchor !== undefined);
     this.#utf8Check = byteDecidable ? new Utf8CandidateCheck(this.prefilterNeeds, this.#numericNeeds, detectors.flatMap((d) => (d.trigger === undefined && d.anchor !== undefined ? [d.anchor] : []))) : undefined;
     this.#wholeScanner = new MaskingScanner({ profile: this });
@@ -106,18 +116,34 @@ export class DetectionProfile {
    */
   mayMatch(text: string): boolean {
     if (text.length === 0) return false;
-    if (mayProposeCandidate(text, this.prefilterNeeds, this.#numericNeeds)) return true;
+    if (mayProposeCandidate(text, this.#ungatedNeeds, this.#ungatedNumericNeeds)) return true;
     for (const { detector } of this.compiled) {
-      if (detector.trigger !== undefined) continue;
-      if (detector.skipTo !== undefined) {
-        if (detector.skipTo(text, 0) < text.length) return true;
-        continue;
-      }
-      detector.candidate.lastIndex = 0;
-      if (detector.candidate.test(text)) return true;
+      if (detector.trigger !== undefined || detector.mayValidateIn !== undefined) continue;
+      if (untriggeredMayMatch(detector, text)) return true;
+    }
+    // A detector with a whole-text condition: that first (a regex test), then its own lane.
+    for (const { detector, needs, numeric } of this.#gated) {
+      if (!(detector.mayValidateIn as (text: string) => boolean)(text)) continue;
+      if (detector.trigger !== undefined ? mayProposeCandidate(text, needs, numeric) : untriggeredMayMatch(detector, text)) return true;
     }
     return false;
   }
+
+  /**
+   * Masks a text whose bytes `mayMatchUtf8` did not rule out: the whole-text conditions bytes
+   * cannot check (`mayValidateIn`) are checked first, when a detector has one; then the scanner.
+   */
+  maskCandidate(text: string, location: string, findings: MaskingFindings): string {
+    if (this.#gated.length > 0 && !this.mayMatch(text)) return text;
+    return this.maskWhole(text, location, findings);
+  }
+}
+
+/** Whether a detector without a trigger could find a candidate in `text`: its `skipTo` from 0, else its regex. */
+function untriggeredMayMatch(detector: Detector, text: string): boolean {
+  if (detector.skipTo !== undefined) return detector.skipTo(text, 0) < text.length;
+  detector.candidate.lastIndex = 0;
+  return detector.candidate.test(text);
 }
 
 /** Matches the empty string at 0; running it flattens a concatenated string in place. */

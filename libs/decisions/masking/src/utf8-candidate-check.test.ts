@@ -133,6 +133,38 @@ describe('detector anchors', () => {
   });
 });
 
+describe('mayValidateIn (whole-text conditions)', () => {
+  it('secret: true for every text in which some token validates (corpus, near misses, URLs)', () => {
+    const secret = createDetectors({ enabled: ['secret'] })[0] as Detector;
+    const candidate = new RegExp(secret.candidate.source, 'g');
+    let validated = 0;
+    let ruledOut = 0;
+    const extra = ['https://admin:hunter22@example.com/x', 'postgres://u:p@db:5432/app', 'AKIAIOSFODNN7EXAMPLE', 'x'.repeat(80), '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'];
+    for (const text of [...texts(), ...extra, ...generateLabelledCorpus().samples.map((s) => `${s.value.slice(1)} x${s.value}y ${s.value.toLowerCase()} ${s.value.toUpperCase()}`)]) {
+      const any = [...text.matchAll(candidate)].some((m) => secret.validate(m[0], '') !== null);
+      if (any) validated++;
+      if (!(secret.mayValidateIn as (t: string) => boolean)(text)) {
+        ruledOut++;
+        expect(any, JSON.stringify(text)).toBe(false);
+      }
+    }
+    expect(validated).toBeGreaterThan(200);
+    expect(ruledOut).toBeGreaterThan(1000);
+  });
+
+  it('maskCandidate gives maskText’s result for every text and profile', () => {
+    for (const enabled of PROFILES) {
+      const profile = new DetectionProfile({ enabled });
+      for (const text of texts().slice(0, 1500)) {
+        const findings = new MaskingFindings();
+        const expected = new MaskingFindings();
+        expect(profile.maskCandidate(text, 'cell', findings)).toBe(maskText(text, { profile, location: 'cell', findings: expected }).text);
+        expect(findings.toArray()).toEqual(expected.toArray());
+      }
+    }
+  });
+});
+
 describe('maskText through the profile’s reused scanner', () => {
   it('gives each text the result of a fresh stream masker, value after value (no state carried over)', () => {
     const profile = new DetectionProfile();

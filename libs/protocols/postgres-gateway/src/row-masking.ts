@@ -329,8 +329,7 @@ export function maskDataRow(
       } else if (action.kind === 'detect' && action.utf8) {
         if (!detection.mayMatchUtf8(body, start, end)) continue;
         const text = body.toString('utf8', start, end);
-        // The bytes passed the candidate check: scan (no second check on the text).
-        const masked = scanner ? scanner.text(text, action.field, findings) : detection.maskWhole(text, action.field, findings);
+        const masked = scanner ? scanner.text(text, action.field, findings) : detection.maskCandidate(text, action.field, findings);
         result = masked === text ? KEEP : masked;
       } else {
         result = maskValue(body.subarray(start, end), action, masking, findings, scanner ?? inlineValueScanner(masking));

@@ -40,6 +40,12 @@ export interface Detector {
    * `DetectionProfile.mayMatchUtf8`).
    */
   readonly anchor?: string;
+  /**
+   * Optional: false when no candidate anywhere in `text` could pass `validate` (a necessary
+   * condition on the whole text, e.g. a literal every accepted candidate contains). Lets a whole
+   * value be ruled out before it is scanned; the stream masker never consults it.
+   */
+  mayValidateIn?(text: string): boolean;
   /** Canonical form used for keyed tokenization, so `4111-1111…` and `4111 1111…` join. */
   normalize?(value: string): string;
 }
