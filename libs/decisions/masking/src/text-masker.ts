@@ -1,10 +1,10 @@
 import { type KeyObject } from 'node:crypto';
 import { CandidatePrefilter, mayProposeCandidate, prefilterNeeds, Utf8CandidateCheck, type NumericNeed, type PrefilterNeeds } from './candidate-prefilter.js';
 import { createDetectors, type DetectorSetOptions } from './detectors/index.js';
-import { MAX_LOOKAHEAD, MAX_LOOKBEHIND, type Detector } from './detectors/detector.js';
+import { MAX_LOOKAHEAD, MAX_LOOKBEHIND, type Detector, type DetectorTrigger } from './detectors/detector.js';
 import { MaskingError } from './errors.js';
 import { MaskingFindings } from './findings.js';
-import { compileStrategy, HmacTokenizer, type MaskFunction, type StrategySpec } from './strategies.js';
+import { compileStrategy, HmacTokenizer, type MaskContext, type MaskFunction, type StrategySpec } from './strategies.js';
 
 /** How detector hits are masked: one strategy for all, optionally overridden per detector. */
 export interface DetectionOptions extends DetectorSetOptions {
@@ -29,7 +29,17 @@ interface CompiledDetector {
   readonly partial: RegExp;
   readonly window: number;
   readonly mask: MaskFunction;
+  // The detector's trigger and skip, on this one object shape (detectors differ in shape).
+  readonly trigger: DetectorTrigger | undefined;
+  readonly skipTo: ((text: string, from: number) => number) | undefined;
+  /** What `mask` is given for a match reported under the detector's own id (made once). */
+  readonly context: MaskContext;
   readonly rule: string;
+}
+
+function maskContext(detector: Detector, label: string): MaskContext {
+  const normalize = detector.normalize;
+  return normalize ? { label, normalize } : { label };
 }
 
 /**
@@ -64,6 +74,9 @@ export class DetectionProfile {
         partial: new RegExp(`(?:${detector.candidate.source})|(?:${detector.prefix})`, detector.candidate.flags),
         window: detector.maxLength + MAX_LOOKAHEAD,
         mask: compileStrategy(options.strategies?.[detector.id] ?? defaultStrategy, tokenizer),
+        context: maskContext(detector, detector.id),
+        trigger: detector.trigger,
+        skipTo: detector.skipTo?.bind(detector),
         rule: options.ruleIds?.[detector.id] ?? `detector:${detector.id}`,
       };
     });
@@ -334,8 +347,7 @@ class MaskingScanner implements StreamMasker {
       const chosen = compiled[bestIndex] as CompiledDetector;
       const value = buffer.slice(best.start - base, best.end - base);
       this.#emit(parts, buffer.slice(pos - base, best.start - base));
-      const normalize = chosen.detector.normalize;
-      this.#emit(parts, chosen.mask(value, normalize ? { label: best.detectorId, normalize } : { label: best.detectorId }));
+      this.#emit(parts, chosen.mask(value, best.detectorId === chosen.detector.id ? chosen.context : maskContext(chosen.detector, best.detectorId)));
       this.#findings.add(this.#location, chosen.rule, best.detectorId);
       this.#pos = best.end;
     }
@@ -364,7 +376,7 @@ class MaskingScanner implements StreamMasker {
     state.seenEnd = inputEnd;
     state.seenEnded = ended;
     const decidedEnd = ended ? inputEnd : inputEnd - c.window;
-    const { trigger, skipTo } = c.detector;
+    const { trigger, skipTo } = c;
     if (trigger !== undefined || skipTo !== undefined) {
       // Only at proposed starts: the prefilter's lanes, or the detector's own skip.
       const sticky = c.sticky;
