@@ -254,6 +254,10 @@ const DEFAULT_LIMITS: RowMaskingLimits = { maxScannedValueBytes: DEFAULT_MAX_SCA
 /** Value offsets in a DataRow body (start -1: NULL), reused row after row; grown for wider rows. */
 let scratchStarts = new Int32Array(64);
 let scratchEnds = new Int32Array(64);
+/** Changed columns, what replaces them and its byte length (reused likewise; emptied after each row). */
+const scratchChanged: number[] = [];
+const scratchReplacements: Replacement[] = [];
+const scratchLengths: number[] = [];
 let scratchBusy = false;
 
 function malformed(problem: string): WireProtocolError {
@@ -310,12 +314,13 @@ export function maskDataRow(
   }
   const starts = reuse ? scratchStarts : new Int32Array(columns);
   const ends = reuse ? scratchEnds : new Int32Array(columns);
+  const changedColumns = reuse ? scratchChanged : [];
+  const replacements = reuse ? scratchReplacements : [];
+  let changed = 0;
   scratchBusy = true;
   try {
     const n = readDataRowOffsets(body, starts, ends);
     const detection = masking.detection;
-    let changedColumns: number[] | undefined;
-    let replacements: Replacement[] | undefined;
     for (let i = 0; i < n; i++) {
       const start = starts[i] as number;
       const action = plan.actions[i];
@@ -335,11 +340,14 @@ export function maskDataRow(
         result = maskValue(body.subarray(start, end), action, masking, findings, scanner ?? inlineValueScanner(masking));
       }
       if (result === KEEP) continue;
-      (changedColumns ??= []).push(i);
-      (replacements ??= []).push(result);
+      changedColumns[changed] = i;
+      replacements[changed] = result;
+      changed++;
     }
-    return changedColumns && replacements ? writeDataRow(frame, starts, ends, changedColumns, replacements) : frame.raw;
+    return changed === 0 ? frame.raw : writeDataRow(frame, starts, ends, changedColumns, replacements, changed, reuse ? scratchLengths : []);
   } finally {
+    // Keeps no value of this row.
+    for (let k = 0; k < changed; k++) replacements[k] = null;
     if (reuse) scratchBusy = false;
   }
 }
@@ -372,13 +380,12 @@ function writeText(out: Buffer, text: string, at: number, length: number): void 
   } else out.write(text, at, length, 'utf8');
 }
 
-/** The frame with the values of `columns` (ascending) replaced: one allocation, the rest copied as it is. */
-function writeDataRow(frame: Frame, starts: Int32Array, ends: Int32Array, columns: readonly number[], replacements: readonly Replacement[]): Buffer {
+/** The frame with the values of the first `count` `columns` (ascending) replaced: one allocation, the rest copied as it is. */
+function writeDataRow(frame: Frame, starts: Int32Array, ends: Int32Array, columns: readonly number[], replacements: readonly Replacement[], count: number, lengths: number[]): Buffer {
   const raw = frame.raw;
   const bodyStart = raw.length - frame.body.length;
-  const lengths: number[] = new Array<number>(columns.length);
   let size = raw.length;
-  for (let k = 0; k < columns.length; k++) {
+  for (let k = 0; k < count; k++) {
     const column = columns[k] as number;
     const value = replacements[k] as Replacement;
     const length = value === null ? 0 : typeof value === 'string' ? utf8Length(value) : value.length;
@@ -391,7 +398,7 @@ function writeDataRow(frame: Frame, starts: Int32Array, ends: Int32Array, column
   out.writeInt32BE(size - (bodyStart - 4), bodyStart - 4);
   let from = bodyStart;
   let to = bodyStart;
-  for (let k = 0; k < columns.length; k++) {
+  for (let k = 0; k < count; k++) {
     const column = columns[k] as number;
     const lengthWord = bodyStart + (starts[column] as number) - 4;
     to += copyBytes(raw, from, lengthWord, out, to);
