@@ -76,7 +76,7 @@ describe('DetectionProfile.mayMatchUtf8: ruling a value out on its UTF-8 bytes',
 
   it('reads only bytes [start, end) of a larger buffer, whatever surrounds them', () => {
     const profile = new DetectionProfile({ enabled: ['card', 'email', 'iban', 'jwt', 'private-key'] });
-    const around = ['user@example.com 4111111111111111 GB82 eyJ -----BEGIN ', 'x'.repeat(300), '@'.repeat(300)];
+    const around = ['$user@example.com 4111111111111111 GB82 eyJ -----BEGIN ', '$' + 'x'.repeat(300), '$' + '@'.repeat(300)];
     for (const text of all) {
       const expected = profile.mayMatchUtf8(Buffer.from(text, 'utf8'));
       for (const before of around) {
@@ -84,6 +84,9 @@ describe('DetectionProfile.mayMatchUtf8: ruling a value out on its UTF-8 bytes',
           const bytes = Buffer.from(before + text + after, 'utf8');
           const start = Buffer.byteLength(before);
           expect(profile.mayMatchUtf8(bytes, start, start + Buffer.byteLength(text)), JSON.stringify(text)).toBe(expected);
+          // A plain Uint8Array view (not a Buffer), offset into its ArrayBuffer.
+          const view = new Uint8Array(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1);
+          expect(profile.mayMatchUtf8(view, start - 1, start - 1 + Buffer.byteLength(text)), JSON.stringify(text)).toBe(expected);
         }
       }
     }
