@@ -41,6 +41,7 @@ export interface NumericNeed {
  * characters; a country code is any `AA00`), so `false` proves the prefilter proposes nothing.
  */
 export function mayProposeCandidate(text: string, needs: PrefilterNeeds, numeric: readonly NumericNeed[]): boolean {
+  if (needs.clusterMinDigits === Infinity && needs.tokenMinLength === Infinity && !needs.countryCodes) return false;
   let clusterDigits = 0;
   let clusterDots = 0;
   let tokenRun = 0;
@@ -132,6 +133,27 @@ export class CandidatePrefilter {
 
   constructor(needs: PrefilterNeeds) {
     this.#needs = needs;
+  }
+
+  /** Back to the state of a new prefilter (for a scanner that masks value after value). */
+  reset(): void {
+    this.#scanned = 0;
+    this.#token = -1;
+    this.#cluster = -1;
+    this.#clusterDigits = 0;
+    this.#clusterDots = 0;
+    this.#clusterHead = 0;
+    this.#tokenHead = 0;
+    this.#countryHead = 0;
+    // Setting an array's length is a runtime call even when it is already 0.
+    if (this.#clusterStarts.length !== 0) {
+      this.#clusterStarts.length = 0;
+      this.#clusterEnds.length = 0;
+      this.#clusterDigitCounts.length = 0;
+      this.#clusterDotCounts.length = 0;
+    }
+    if (this.#tokens.length !== 0) this.#tokens.length = 0;
+    if (this.#countries.length !== 0) this.#countries.length = 0;
   }
 
   /** Scans the newly arrived input: `text` holds absolute offsets [base, end). */
@@ -256,5 +278,136 @@ export class CandidatePrefilter {
       this.#countries.splice(0, this.#countryHead);
       this.#countryHead = 0;
     }
+  }
+}
+
+const UPPER = 16;
+/** Values up to this many bytes are searched for anchors in JS (a native call costs more). */
+const SHORT_VALUE = 64;
+
+/**
+ * `mayProposeCandidate` on UTF-8 bytes, plus the anchors of detectors without a trigger, so a
+ * value can be ruled out without decoding it. Sound on any bytes: ASCII bytes are the characters
+ * they decode to (invalid UTF-8 never swallows an ASCII byte); every other byte breaks a numeric
+ * cluster (no cluster character is outside ASCII) and extends a token run, and a character is
+ * never fewer bytes than UTF-16 code units, so runs are only ever over-counted (non-ASCII white
+ * space included).
+ *
+ * Fast on values with nothing to find: only the lanes some detector needs are in the byte table,
+ * and every lane needs a run of at least `stride` bytes with a class (a cluster holds at least
+ * `clusterMinDigits` digits, a token run `tokenMinLength` characters, a country code 4). Such a
+ * run covers one of every `stride`-th byte, so only those are looked at; one with a class has its
+ * whole run of classed bytes scanned as `mayProposeCandidate` would (runs of bytes without a
+ * class reset every lane). Anchors are found with a native byte search.
+ */
+export class Utf8CandidateCheck {
+  readonly #needs: PrefilterNeeds;
+  readonly #numeric: readonly NumericNeed[];
+  readonly #table = new Uint8Array(256);
+  readonly #stride: number;
+  /** Single-byte anchors as the byte (native memchr), longer ones as bytes. */
+  readonly #anchors: readonly (number | Buffer)[];
+
+  constructor(needs: PrefilterNeeds, numeric: readonly NumericNeed[], anchors: readonly string[]) {
+    this.#needs = needs;
+    this.#numeric = numeric;
+    const table = this.#table;
+    for (let byte = 0; byte < 256; byte++) {
+      const k = byte < 128 ? (CLASSES[byte] as number) : TOKEN;
+      let bits = 0;
+      if (needs.tokenMinLength !== Infinity) bits |= k & TOKEN;
+      if (needs.clusterMinDigits !== Infinity) bits |= k & (CLUSTER | DIGIT);
+      if (needs.countryCodes) {
+        if (isUpper(byte)) bits |= UPPER;
+        // A country code's check digits must not read as a byte without a class.
+        if (isDigitCode(byte)) bits |= DIGIT;
+      }
+      table[byte] = bits;
+    }
+    this.#stride = Math.min(needs.clusterMinDigits, needs.tokenMinLength, needs.countryCodes ? 4 : Infinity);
+    this.#anchors = anchors.map((anchor) => {
+      const bytes = Buffer.from(anchor, 'latin1');
+      if (bytes.length === 0 || bytes.some((b) => b >= 128) || bytes.toString('latin1') !== anchor) throw new TypeError(`detector anchor must be non-empty ASCII: ${JSON.stringify(anchor)}`);
+      return bytes.length === 1 ? (bytes[0] as number) : bytes;
+    });
+  }
+
+  /** False proves that no lane proposes a start and no anchor occurs in bytes [start, end). */
+  mayPropose(bytes: Uint8Array, start: number, end: number): boolean {
+    const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (this.#anchors.length > 0 && this.#anchorIn(buffer, start, end)) return true;
+    const stride = this.#stride;
+    if (stride === Infinity) return false;
+    const table = this.#table;
+    for (let p = start + stride - 1; p < end; p += stride) {
+      if (table[buffer[p] as number] === 0) continue;
+      let from = p;
+      while (from > start && table[buffer[from - 1] as number] !== 0) from--;
+      let to = p + 1;
+      while (to < end && table[buffer[to] as number] !== 0) to++;
+      if (this.#runProposes(buffer, from, to)) return true;
+      // The next sampled byte after the run (the run's end has no class, or is the end).
+      p += stride * Math.floor((to - p) / stride);
+    }
+    return false;
+  }
+
+  /** `mayProposeCandidate` over a run of bytes that all have a class. */
+  #runProposes(bytes: Buffer, from: number, to: number): boolean {
+    const table = this.#table;
+    const clusterMin = this.#needs.clusterMinDigits;
+    const tokenMin = this.#needs.tokenMinLength;
+    let clusterDigits = 0;
+    let clusterDots = 0;
+    let tokenRun = 0;
+    for (let i = from; i < to; i++) {
+      const byte = bytes[i] as number;
+      const k = table[byte] as number;
+      if ((k & CLUSTER) !== 0) {
+        if ((k & DIGIT) !== 0) clusterDigits++;
+        else if (byte === DOT) clusterDots++;
+        if (clusterDigits >= clusterMin && this.#numericMet(clusterDigits, clusterDots)) return true;
+      } else {
+        clusterDigits = 0;
+        clusterDots = 0;
+      }
+      if ((k & TOKEN) !== 0) {
+        if (++tokenRun >= tokenMin) return true;
+      } else tokenRun = 0;
+      if ((k & UPPER) !== 0 && i + 3 < to && isUpper(bytes[i + 1] as number) && isDigitCode(bytes[i + 2] as number) && isDigitCode(bytes[i + 3] as number)) return true;
+    }
+    return false;
+  }
+
+  #numericMet(digits: number, dots: number): boolean {
+    for (const need of this.#numeric) if (digits >= need.minDigits && dots >= need.minDots) return true;
+    return false;
+  }
+
+  #anchorIn(bytes: Buffer, start: number, end: number): boolean {
+    if (end - start <= SHORT_VALUE) {
+      // A short value: a JS loop costs less than a native call.
+      for (const anchor of this.#anchors) {
+        if (typeof anchor === 'number') {
+          for (let i = start; i < end; i++) if (bytes[i] === anchor) return true;
+        } else {
+          for (let i = start; i + anchor.length <= end; i++) {
+            let j = 0;
+            while (j < anchor.length && bytes[i + j] === anchor[j]) j++;
+            if (j === anchor.length) return true;
+          }
+        }
+      }
+      return false;
+    }
+    // indexOf has no end: past a long tail (a wide row), search a view of the value only.
+    const view = bytes.length - end > 256 ? bytes.subarray(start, end) : bytes;
+    const from = view === bytes ? start : 0;
+    const stop = view === bytes ? end : end - start;
+    for (const anchor of this.#anchors) {
+      const at = view.indexOf(anchor, from);
+      if (at >= 0 && at + (typeof anchor === 'number' ? 1 : anchor.length) <= stop) return true;
+    }
+    return false;
   }
 }

@@ -1,10 +1,10 @@
 import { type KeyObject } from 'node:crypto';
-import { CandidatePrefilter, mayProposeCandidate, prefilterNeeds, type NumericNeed, type PrefilterNeeds } from './candidate-prefilter.js';
+import { CandidatePrefilter, mayProposeCandidate, prefilterNeeds, Utf8CandidateCheck, type NumericNeed, type PrefilterNeeds } from './candidate-prefilter.js';
 import { createDetectors, type DetectorSetOptions } from './detectors/index.js';
-import { MAX_LOOKAHEAD, MAX_LOOKBEHIND, type Detector } from './detectors/detector.js';
+import { MAX_LOOKAHEAD, MAX_LOOKBEHIND, type Detector, type DetectorTrigger } from './detectors/detector.js';
 import { MaskingError } from './errors.js';
 import { MaskingFindings } from './findings.js';
-import { compileStrategy, HmacTokenizer, type MaskFunction, type StrategySpec } from './strategies.js';
+import { compileStrategy, HmacTokenizer, type MaskContext, type MaskFunction, type StrategySpec } from './strategies.js';
 
 /** How detector hits are masked: one strategy for all, optionally overridden per detector. */
 export interface DetectionOptions extends DetectorSetOptions {
@@ -29,7 +29,17 @@ interface CompiledDetector {
   readonly partial: RegExp;
   readonly window: number;
   readonly mask: MaskFunction;
+  // The detector's trigger and skip, on this one object shape (detectors differ in shape).
+  readonly trigger: DetectorTrigger | undefined;
+  readonly skipTo: ((text: string, from: number) => number) | undefined;
+  /** What `mask` is given for a match reported under the detector's own id (made once). */
+  readonly context: MaskContext;
   readonly rule: string;
+}
+
+function maskContext(detector: Detector, label: string): MaskContext {
+  const normalize = detector.normalize;
+  return normalize ? { label, normalize } : { label };
 }
 
 /**
@@ -42,6 +52,15 @@ export class DetectionProfile {
   readonly maxHoldBack: number;
   readonly prefilterNeeds: PrefilterNeeds;
   readonly #numericNeeds: readonly NumericNeed[];
+  /** The prefilter needs of the detectors without `mayValidateIn`. */
+  readonly #ungatedNeeds: PrefilterNeeds;
+  readonly #ungatedNumericNeeds: readonly NumericNeed[];
+  /** Detectors with `mayValidateIn`, with their own prefilter needs. */
+  readonly #gated: readonly { readonly detector: Detector; readonly needs: PrefilterNeeds; readonly numeric: readonly NumericNeed[] }[];
+  /** Undefined when some detector has neither a trigger nor an anchor (bytes cannot rule it out). */
+  readonly #utf8Check: Utf8CandidateCheck | undefined;
+  readonly #wholeScanner: MaskingScanner | undefined;
+  #wholeScannerBusy = false;
 
   constructor(options: DetectionOptions = {}) {
     const detectors = options.detectors ?? createDetectors(options);
@@ -55,13 +74,51 @@ export class DetectionProfile {
         partial: new RegExp(`(?:${detector.candidate.source})|(?:${detector.prefix})`, detector.candidate.flags),
         window: detector.maxLength + MAX_LOOKAHEAD,
         mask: compileStrategy(options.strategies?.[detector.id] ?? defaultStrategy, tokenizer),
+        context: maskContext(detector, detector.id),
+        trigger: detector.trigger,
+        skipTo: detector.skipTo?.bind(detector),
         rule: options.ruleIds?.[detector.id] ?? `detector:${detector.id}`,
       };
     });
     // +1: a trailing high surrogate is held so a chunk never ends in half a character.
     this.maxHoldBack = Math.max(0, ...this.compiled.map((c) => c.window)) + 1;
     this.prefilterNeeds = prefilterNeeds(detectors.map((d) => d.trigger));
-    this.#numericNeeds = detectors.flatMap((d) => (d.trigger?.kind === 'numeric' ? [{ minDigits: d.trigger.minDigits, minDots: d.trigger.minDots }] : []));
+    const numericNeeds = (of: readonly Detector[]): NumericNeed[] => of.flatMap((d) => (d.trigger?.kind === 'numeric' ? [{ minDigits: d.trigger.minDigits, minDots: d.trigger.minDots }] : []));
+    this.#numericNeeds = numericNeeds(detectors);
+    const ungated = detectors.filter((d) => d.mayValidateIn === undefined);
+    this.#ungatedNeeds = prefilterNeeds(ungated.map((d) => d.trigger));
+    this.#ungatedNumericNeeds = numericNeeds(ungated);
+    this.#gated = detectors.filter((d) => d.mayValidateIn !== undefined).map((detector) => ({ detector, needs: prefilterNeeds([detector.trigger]), numeric: numericNeeds([detector]) }));
+    const byteDecidable = detectors.every((d) => d.trigger !== undefined || d.anchor !== undefined);
+    this.#utf8Check = byteDecidable ? new Utf8CandidateCheck(this.prefilterNeeds, this.#numericNeeds, detectors.flatMap((d) => (d.trigger === undefined && d.anchor !== undefined ? [d.anchor] : []))) : undefined;
+    this.#wholeScanner = new MaskingScanner({ profile: this });
+  }
+
+  /**
+   * `mayMatch` for the text that UTF-8 bytes [start, end) decode to, decided on the bytes (no
+   * string is made): false proves that no detector finds anything there, so the value is kept
+   * byte for byte. True when one might, or when a detector has neither a trigger nor an anchor
+   * (decode and ask `mayMatch`).
+   */
+  mayMatchUtf8(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+    if (end <= start) return false;
+    return this.#utf8Check === undefined || this.#utf8Check.mayPropose(bytes, start, end);
+  }
+
+  /**
+   * The scanner's result for a whole text (as `maskText`, without the no-candidate check). One
+   * scanner per profile is reused value after value; a nested call (never made by the built-in
+   * strategies) gets its own.
+   */
+  maskWhole(text: string, location: string, findings: MaskingFindings): string {
+    const scanner = this.#wholeScanner;
+    if (scanner === undefined || this.#wholeScannerBusy) return new MaskingScanner({ profile: this }).maskWhole(text, location, findings);
+    this.#wholeScannerBusy = true;
+    try {
+      return scanner.maskWhole(text, location, findings);
+    } finally {
+      this.#wholeScannerBusy = false;
+    }
   }
 
   /**
@@ -72,18 +129,34 @@ export class DetectionProfile {
    */
   mayMatch(text: string): boolean {
     if (text.length === 0) return false;
-    if (mayProposeCandidate(text, this.prefilterNeeds, this.#numericNeeds)) return true;
+    if (mayProposeCandidate(text, this.#ungatedNeeds, this.#ungatedNumericNeeds)) return true;
     for (const { detector } of this.compiled) {
-      if (detector.trigger !== undefined) continue;
-      if (detector.skipTo !== undefined) {
-        if (detector.skipTo(text, 0) < text.length) return true;
-        continue;
-      }
-      detector.candidate.lastIndex = 0;
-      if (detector.candidate.test(text)) return true;
+      if (detector.trigger !== undefined || detector.mayValidateIn !== undefined) continue;
+      if (untriggeredMayMatch(detector, text)) return true;
+    }
+    // A detector with a whole-text condition: that first (a regex test), then its own lane.
+    for (const { detector, needs, numeric } of this.#gated) {
+      if (!(detector.mayValidateIn as (text: string) => boolean)(text)) continue;
+      if (detector.trigger !== undefined ? mayProposeCandidate(text, needs, numeric) : untriggeredMayMatch(detector, text)) return true;
     }
     return false;
   }
+
+  /**
+   * Masks a text whose bytes `mayMatchUtf8` did not rule out: the whole-text conditions bytes
+   * cannot check (`mayValidateIn`) are checked first, when a detector has one; then the scanner.
+   */
+  maskCandidate(text: string, location: string, findings: MaskingFindings): string {
+    if (this.#gated.length > 0 && !this.mayMatch(text)) return text;
+    return this.maskWhole(text, location, findings);
+  }
+}
+
+/** Whether a detector without a trigger could find a candidate in `text`: its `skipTo` from 0, else its regex. */
+function untriggeredMayMatch(detector: Detector, text: string): boolean {
+  if (detector.skipTo !== undefined) return detector.skipTo(text, 0) < text.length;
+  detector.candidate.lastIndex = 0;
+  return detector.candidate.test(text);
 }
 
 /** Matches the empty string at 0; running it flattens a concatenated string in place. */
@@ -145,8 +218,8 @@ class MaskingScanner implements StreamMasker {
   readonly maxHoldBack: number;
   readonly #profile: DetectionProfile;
   readonly #states: DetectorState[];
-  readonly #location: string;
-  readonly #findings: MaskingFindings;
+  #location: string;
+  #findings: MaskingFindings;
   readonly #prefilter: CandidatePrefilter;
   #buffer = '';
   /** Absolute input offset of #buffer[0]. */
@@ -192,6 +265,40 @@ class MaskingScanner implements StreamMasker {
     this.#buffer = '';
     this.#base = this.#pos;
     return out;
+  }
+
+  /**
+   * Masks a whole text as `push(text) + end()` would, in one ended pass: with the end known, every
+   * candidate is decided at once, so no hold-back tail is probed (no `prefix` regex runs). Resets
+   * the scanner first, so one scanner serves value after value without allocating its state again.
+   */
+  maskWhole(text: string, location: string, findings: MaskingFindings): string {
+    this.#location = location;
+    this.#findings = findings;
+    for (const state of this.#states) {
+      state.kind = NONE;
+      state.from = 0;
+      state.candidateStart = 0;
+      state.start = 0;
+      state.end = 0;
+      state.detectorId = '';
+      state.seenEnd = -1;
+      state.seenEnded = false;
+    }
+    this.#prefilter.reset();
+    this.#buffer = text;
+    FLATTEN.test(text);
+    this.#base = 0;
+    this.#pos = 0;
+    this.#emittedOutput = 0;
+    this.#ended = true;
+    try {
+      this.#prefilter.scan(text, 0, text.length);
+      return this.#drain(true);
+    } finally {
+      // Holds no value between calls.
+      this.#buffer = '';
+    }
   }
 
   #drain(ended: boolean): string {
@@ -240,8 +347,7 @@ class MaskingScanner implements StreamMasker {
       const chosen = compiled[bestIndex] as CompiledDetector;
       const value = buffer.slice(best.start - base, best.end - base);
       this.#emit(parts, buffer.slice(pos - base, best.start - base));
-      const normalize = chosen.detector.normalize;
-      this.#emit(parts, chosen.mask(value, normalize ? { label: best.detectorId, normalize } : { label: best.detectorId }));
+      this.#emit(parts, chosen.mask(value, best.detectorId === chosen.detector.id ? chosen.context : maskContext(chosen.detector, best.detectorId)));
       this.#findings.add(this.#location, chosen.rule, best.detectorId);
       this.#pos = best.end;
     }
@@ -270,7 +376,7 @@ class MaskingScanner implements StreamMasker {
     state.seenEnd = inputEnd;
     state.seenEnded = ended;
     const decidedEnd = ended ? inputEnd : inputEnd - c.window;
-    const { trigger, skipTo } = c.detector;
+    const { trigger, skipTo } = c;
     if (trigger !== undefined || skipTo !== undefined) {
       // Only at proposed starts: the prefilter's lanes, or the detector's own skip.
       const sticky = c.sticky;
@@ -367,11 +473,12 @@ export interface MaskTextResult {
 
 /** Masks a whole string (the reference result every chunking of a stream reproduces). */
 export function maskText(text: string, options: StreamMaskerOptions = {}): MaskTextResult {
+  const findings = options.findings ?? new MaskingFindings();
+  const profile = options.profile;
+  if (profile === undefined) return { text: new MaskingScanner(options).maskWhole(text, options.location ?? 'stream', findings), findings };
   // Most cells (ids, dates, names) hold no candidate at all: no scanner, no buffers.
-  if (options.profile !== undefined && !options.profile.mayMatch(text)) return { text, findings: options.findings ?? new MaskingFindings() };
-  const masker = new MaskingScanner(options);
-  const out = masker.push(text) + masker.end();
-  return { text: out, findings: masker.findings() };
+  if (!profile.mayMatch(text)) return { text, findings };
+  return { text: profile.maskWhole(text, options.location ?? 'stream', findings), findings };
 }
 
 /**

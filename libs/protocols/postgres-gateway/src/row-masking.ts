@@ -12,7 +12,7 @@
 // json and jsonb values (text, or jsonb's binary form: a version byte and the text) go through the
 // policy's JSON-path rules when it has any (MaskingPolicy.maskJsonText): matched values masked,
 // other strings scanned by the detectors, the rest of the document unchanged.
-import { decodeDataRow, encodeDataRow, type FieldDescription, type Frame } from '@custodian/postgres-wire';
+import { WireProtocolError, type FieldDescription, type Frame } from '@custodian/postgres-wire';
 import type { FieldRule, MaskingFindings, MaskingPolicy } from '@custodian/masking';
 import type { CatalogResolver, TableColumns } from './catalog.js';
 
@@ -50,7 +50,14 @@ export const VALUE_LIMIT_TEXT = `[REDACTED:${VALUE_LIMIT_RULE}]`;
 type Action =
   | { readonly kind: 'pass' }
   | { readonly kind: 'rule'; readonly rule: FieldRule; readonly field: string; readonly format: 0 | 1; readonly typeOid: number }
-  | { readonly kind: 'detect'; readonly field: string; readonly format: 0 | 1; readonly typeOid: number }
+  | {
+      readonly kind: 'detect';
+      readonly field: string;
+      readonly format: 0 | 1;
+      readonly typeOid: number;
+      /** The value's bytes are its UTF-8 text, masked text goes back as UTF-8 (text format but bytea's hex; text-like binary). */
+      readonly utf8: boolean;
+    }
   | { readonly kind: 'json'; readonly field: string; readonly format: 0 | 1; readonly typeOid: number };
 
 export interface RowPlan {
@@ -93,7 +100,8 @@ export function planRows(fields: readonly FieldDescription[], masking: MaskingPo
     }
     if (!detecting || UNMATCHABLE_TYPES.has(field.typeOid)) return { kind: 'pass' };
     passthrough = false;
-    return { kind: 'detect', field: label, format: field.format, typeOid: field.typeOid };
+    const utf8 = field.format === 0 ? field.typeOid !== BYTEA : TEXT_LIKE_BINARY.has(field.typeOid);
+    return { kind: 'detect', field: label, format: field.format, typeOid: field.typeOid, utf8 };
   });
   return { passthrough, actions };
 }
@@ -236,83 +244,213 @@ export function inlineValueScanner(masking: MaskingPolicy): ValueScanner {
   };
 }
 
-/** Masks one DataRow under a plan; returns the frame's own bytes when nothing changed. */
+/** A value left as it is. */
+const KEEP = Symbol('keep');
+/** What replaces a value: bytes, text (written as UTF-8), or NULL. */
+type Replacement = Buffer | string | null;
+
+const DEFAULT_LIMITS: RowMaskingLimits = { maxScannedValueBytes: DEFAULT_MAX_SCANNED_VALUE_BYTES };
+
+/** Value offsets in a DataRow body (start -1: NULL), reused row after row; grown for wider rows. */
+let scratchStarts = new Int32Array(64);
+let scratchEnds = new Int32Array(64);
+/** Changed columns, what replaces them and its byte length (reused likewise; emptied after each row). */
+const scratchChanged: number[] = [];
+const scratchReplacements: Replacement[] = [];
+const scratchLengths: number[] = [];
+let scratchBusy = false;
+
+function malformed(problem: string): WireProtocolError {
+  return new WireProtocolError('WIRE_MALFORMED', `DataRow: ${problem}`);
+}
+
+/** Checks a DataRow's layout (as decodeDataRow does) and records each value's offsets in the body; returns the column count. */
+function readDataRowOffsets(body: Buffer, starts: Int32Array, ends: Int32Array): number {
+  if (body.length < 2) throw malformed('truncated column count');
+  const n = body.readUInt16BE(0);
+  if (n * 4 > body.length - 2) throw malformed(`column count ${n} exceeds the message`);
+  let offset = 2;
+  for (let i = 0; i < n; i++) {
+    if (offset + 4 > body.length) throw malformed('truncated value length');
+    const length = body.readInt32BE(offset);
+    offset += 4;
+    if (length === -1) {
+      starts[i] = -1;
+      continue;
+    }
+    if (length < -1) throw malformed(`value length ${length}`);
+    if (offset + length > body.length) throw malformed('truncated value');
+    starts[i] = offset;
+    offset += length;
+    ends[i] = offset;
+  }
+  if (offset !== body.length) throw malformed(`${body.length - offset} unexpected trailing bytes`);
+  return n;
+}
+
+/**
+ * Masks one DataRow under a plan; returns the frame's own bytes when nothing changed. A value the
+ * detectors must read as UTF-8 text is first checked on its bytes (`mayMatchUtf8`): one that
+ * cannot hold anything a detector finds is never decoded. A changed row is written in one
+ * allocation, the unchanged values copied from the frame as they are.
+ */
 export function maskDataRow(
   frame: Frame,
   plan: RowPlan,
   masking: MaskingPolicy,
   findings: MaskingFindings,
-  limits: RowMaskingLimits = { maxScannedValueBytes: DEFAULT_MAX_SCANNED_VALUE_BYTES },
-  scanner: ValueScanner = inlineValueScanner(masking),
+  limits: RowMaskingLimits = DEFAULT_LIMITS,
+  scanner?: ValueScanner,
 ): Buffer {
   if (plan.passthrough) return frame.raw;
-  const values = decodeDataRow(frame);
-  let changed = false;
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    const action = plan.actions[i];
-    if (value === null || value === undefined || action === undefined || action.kind === 'pass') continue;
-    if (action.kind !== 'rule' && value.length > limits.maxScannedValueBytes) {
-      // Bounded work per value: too long to scan, so it is not sent (fail closed).
-      findings.add(action.field, VALUE_LIMIT_RULE);
-      values[i] = valueLimitReplacement(action.format, action.typeOid);
-      changed = true;
-      continue;
-    }
-    if (action.kind === 'json') {
-      const text = action.format === 0 ? value.toString('utf8') : binaryAsText(action.typeOid, value);
-      if (text === undefined) {
-        // A jsonb binary version this gateway cannot read: the path rules cannot be checked (fail closed).
-        values[i] = null;
-        changed = true;
-        continue;
-      }
-      const masked = scanner.json(text, action.field, findings);
-      if (masked !== text) {
-        values[i] = action.format === 0 ? Buffer.from(masked, 'utf8') : textBack(action.typeOid, masked);
-        changed = true;
-      }
-      continue;
-    }
-    if (action.format === 0) {
-      const hidden = action.kind === 'detect' && action.typeOid === BYTEA ? byteaHexAsText(value) : undefined;
-      if (hidden !== undefined) {
-        // The hex form hides text from the detectors: scan what it encodes; a find cannot be masked in place.
-        if (scanner.text(hidden, action.field, findings) !== hidden) {
-          values[i] = null;
-          changed = true;
-        }
-        continue;
-      }
-      const text = value.toString('utf8');
-      const masked = action.kind === 'rule' ? action.rule.mask(text) : scanner.text(text, action.field, findings);
-      if (action.kind === 'rule') findings.add(action.field, action.rule.id);
-      if (masked !== text) {
-        values[i] = Buffer.from(masked, 'utf8');
-        changed = true;
-      }
-      continue;
-    }
-    const text = binaryAsText(action.typeOid, value);
-    const writable = TEXT_LIKE_BINARY.has(action.typeOid) || action.typeOid === JSONB;
-    if (action.kind === 'rule') {
-      findings.add(action.field, action.rule.id);
-      values[i] = text !== undefined && writable ? textBack(action.typeOid, action.rule.mask(text)) : null;
-      changed = true;
-      continue;
-    }
-    const scanned = text ?? binaryScanText(value);
-    if (scanned === undefined) continue;
-    const masked = scanner.text(scanned, action.field, findings);
-    if (text === undefined) {
-      if (masked === scanned) continue;
-      values[i] = null;
-      changed = true;
-      continue;
-    }
-    if (masked === text) continue;
-    values[i] = writable ? textBack(action.typeOid, masked) : null;
-    changed = true;
+  const body = frame.body;
+  // Each value has at least its length word: a count beyond that is refused below.
+  const columns = body.length >= 2 ? Math.min(body.readUInt16BE(0), (body.length - 2) >>> 2) : 0;
+  // Reentered only if a scanner masked a row itself; then it gets its own offsets.
+  const reuse = !scratchBusy;
+  if (reuse && scratchStarts.length < columns) {
+    scratchStarts = new Int32Array(columns);
+    scratchEnds = new Int32Array(columns);
   }
-  return changed ? encodeDataRow(values) : frame.raw;
+  const starts = reuse ? scratchStarts : new Int32Array(columns);
+  const ends = reuse ? scratchEnds : new Int32Array(columns);
+  const changedColumns = reuse ? scratchChanged : [];
+  const replacements = reuse ? scratchReplacements : [];
+  let changed = 0;
+  scratchBusy = true;
+  try {
+    const n = readDataRowOffsets(body, starts, ends);
+    const detection = masking.detection;
+    for (let i = 0; i < n; i++) {
+      const start = starts[i] as number;
+      const action = plan.actions[i];
+      if (start < 0 || action === undefined || action.kind === 'pass') continue;
+      const end = ends[i] as number;
+      let result: Replacement | typeof KEEP;
+      if (action.kind !== 'rule' && end - start > limits.maxScannedValueBytes) {
+        // Bounded work per value: too long to scan, so it is not sent (fail closed).
+        findings.add(action.field, VALUE_LIMIT_RULE);
+        result = valueLimitReplacement(action.format, action.typeOid);
+      } else if (action.kind === 'detect' && action.utf8) {
+        if (!detection.mayMatchUtf8(body, start, end)) continue;
+        const text = body.toString('utf8', start, end);
+        const masked = scanner ? scanner.text(text, action.field, findings) : detection.maskCandidate(text, action.field, findings);
+        result = masked === text ? KEEP : masked;
+      } else {
+        result = maskValue(body.subarray(start, end), action, masking, findings, scanner ?? inlineValueScanner(masking));
+      }
+      if (result === KEEP) continue;
+      changedColumns[changed] = i;
+      replacements[changed] = result;
+      changed++;
+    }
+    return changed === 0 ? frame.raw : writeDataRow(frame, starts, ends, changedColumns, replacements, changed, reuse ? scratchLengths : []);
+  } finally {
+    // Keeps no value of this row.
+    for (let k = 0; k < changed; k++) replacements[k] = null;
+    if (reuse) scratchBusy = false;
+  }
+}
+
+/** Below this many bytes a JS loop beats a native copy or encode call (their fixed cost dominates). */
+const SHORT = 64;
+
+/** Copies src[from, to) to dst at `at`; returns the byte count. */
+function copyBytes(src: Buffer, from: number, to: number, dst: Buffer, at: number): number {
+  const length = to - from;
+  if (length > SHORT) return src.copy(dst, at, from, to);
+  for (let i = 0; i < length; i++) dst[at + i] = src[from + i] as number;
+  return length;
+}
+
+/** UTF-8 length of a replacement text, and whether it is ASCII (then each character is one byte). */
+function utf8Length(text: string): number {
+  if (text.length <= SHORT) {
+    let i = 0;
+    while (i < text.length && text.charCodeAt(i) < 0x80) i++;
+    if (i === text.length) return text.length;
+  }
+  return Buffer.byteLength(text, 'utf8');
+}
+
+function writeText(out: Buffer, text: string, at: number, length: number): void {
+  if (length === text.length && length <= SHORT) {
+    // ASCII (see utf8Length): one byte per character.
+    for (let i = 0; i < length; i++) out[at + i] = text.charCodeAt(i);
+  } else out.write(text, at, length, 'utf8');
+}
+
+/** The frame with the values of the first `count` `columns` (ascending) replaced: one allocation, the rest copied as it is. */
+function writeDataRow(frame: Frame, starts: Int32Array, ends: Int32Array, columns: readonly number[], replacements: readonly Replacement[], count: number, lengths: number[]): Buffer {
+  const raw = frame.raw;
+  const bodyStart = raw.length - frame.body.length;
+  let size = raw.length;
+  for (let k = 0; k < count; k++) {
+    const column = columns[k] as number;
+    const value = replacements[k] as Replacement;
+    const length = value === null ? 0 : typeof value === 'string' ? utf8Length(value) : value.length;
+    lengths[k] = length;
+    size += length - ((ends[column] as number) - (starts[column] as number));
+  }
+  const out = Buffer.allocUnsafe(size);
+  // Type byte, then the new length word.
+  copyBytes(raw, 0, bodyStart - 4, out, 0);
+  out.writeInt32BE(size - (bodyStart - 4), bodyStart - 4);
+  let from = bodyStart;
+  let to = bodyStart;
+  for (let k = 0; k < count; k++) {
+    const column = columns[k] as number;
+    const lengthWord = bodyStart + (starts[column] as number) - 4;
+    to += copyBytes(raw, from, lengthWord, out, to);
+    const value = replacements[k] as Replacement;
+    if (value === null) {
+      out.writeInt32BE(-1, to);
+      to += 4;
+    } else {
+      const length = lengths[k] as number;
+      out.writeInt32BE(length, to);
+      to += 4;
+      if (typeof value === 'string') writeText(out, value, to, length);
+      else out.set(value, to);
+      to += length;
+    }
+    from = bodyStart + (ends[column] as number);
+  }
+  copyBytes(raw, from, raw.length, out, to);
+  return out;
+}
+
+/** One value under its action (not a value-limit case): KEEP, or what replaces it. */
+function maskValue(value: Buffer, action: Exclude<Action, { kind: 'pass' }>, masking: MaskingPolicy, findings: MaskingFindings, scanner: ValueScanner): Replacement | typeof KEEP {
+  if (action.kind === 'json') {
+    const text = action.format === 0 ? value.toString('utf8') : binaryAsText(action.typeOid, value);
+    // A jsonb binary version this gateway cannot read: the path rules cannot be checked (fail closed).
+    if (text === undefined) return null;
+    const masked = scanner.json(text, action.field, findings);
+    if (masked === text) return KEEP;
+    return action.format === 0 ? Buffer.from(masked, 'utf8') : textBack(action.typeOid, masked);
+  }
+  if (action.format === 0) {
+    const hidden = action.kind === 'detect' && action.typeOid === BYTEA ? byteaHexAsText(value) : undefined;
+    if (hidden !== undefined) {
+      // The hex form hides text from the detectors: scan what it encodes; a find cannot be masked in place.
+      return scanner.text(hidden, action.field, findings) !== hidden ? null : KEEP;
+    }
+    const text = value.toString('utf8');
+    const masked = action.kind === 'rule' ? action.rule.mask(text) : scanner.text(text, action.field, findings);
+    if (action.kind === 'rule') findings.add(action.field, action.rule.id);
+    return masked !== text ? Buffer.from(masked, 'utf8') : KEEP;
+  }
+  const text = binaryAsText(action.typeOid, value);
+  const writable = TEXT_LIKE_BINARY.has(action.typeOid) || action.typeOid === JSONB;
+  if (action.kind === 'rule') {
+    findings.add(action.field, action.rule.id);
+    return text !== undefined && writable ? textBack(action.typeOid, action.rule.mask(text)) : null;
+  }
+  const scanned = text ?? binaryScanText(value);
+  if (scanned === undefined) return KEEP;
+  const masked = scanner.text(scanned, action.field, findings);
+  if (text === undefined) return masked === scanned ? KEEP : null;
+  if (masked === text) return KEEP;
+  return writable ? textBack(action.typeOid, masked) : null;
 }

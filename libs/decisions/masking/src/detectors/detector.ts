@@ -33,6 +33,19 @@ export interface Detector {
    * necessary condition: every position where `candidate` matches must be proposed.
    */
   readonly trigger?: DetectorTrigger;
+  /**
+   * Optional, for a detector without a `trigger`: an ASCII literal that every text in which
+   * `candidate` matches contains (`@` for e-mail addresses). A value whose UTF-8 bytes contain no
+   * anchor and propose no trigger is then passed without being decoded (see
+   * `DetectionProfile.mayMatchUtf8`).
+   */
+  readonly anchor?: string;
+  /**
+   * Optional: false when no candidate anywhere in `text` could pass `validate` (a necessary
+   * condition on the whole text, e.g. a literal every accepted candidate contains). Lets a whole
+   * value be ruled out before it is scanned; the stream masker never consults it.
+   */
+  mayValidateIn?(text: string): boolean;
   /** Canonical form used for keyed tokenization, so `4111-1111…` and `4111 1111…` join. */
   normalize?(value: string): string;
 }

@@ -35,6 +35,7 @@ export const ipv4Detector: Detector = {
  */
 export const ipv6Detector: Detector = {
   id: 'ipv6',
+  anchor: ':',
   candidate: /(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{2,45}(?![\w:])/g,
   maxLength: 45,
   prefix: String.raw`(?<![\w:.])[0-9A-Fa-f:.]{1,45}$`,

@@ -18,6 +18,7 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
  */
 export const jwtDetector: Detector = {
   id: 'jwt',
+  anchor: 'eyJ',
   candidate: /(?<![\w-])eyJ[A-Za-z0-9_-]{5,2045}\.[A-Za-z0-9_-]{2,6144}\.[A-Za-z0-9_-]{0,1400}(?![\w-])/g,
   maxLength: 2048 + 1 + 6144 + 1 + 1400,
   prefix: String.raw`(?<![\w-])e(?:y(?:J[A-Za-z0-9_.-]{0,9593})?)?$`,

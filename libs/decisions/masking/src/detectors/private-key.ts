@@ -12,6 +12,7 @@ const LABEL = String.raw`(?:[A-Z0-9]{1,12} ){0,3}PRIVATE KEY(?: BLOCK)?`;
 
 export const privateKeyDetector: Detector = {
   id: 'private-key',
+  anchor: '-----BEGIN ',
   candidate: new RegExp(
     String.raw`-----BEGIN ${LABEL}-----(?:[\s\S]{0,${PRIVATE_KEY_BODY_CAP}}?-----END ${LABEL}-----|[A-Za-z0-9+/=\s\\]{0,${PRIVATE_KEY_BODY_CAP}})`,
     'g',

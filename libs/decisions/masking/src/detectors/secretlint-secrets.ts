@@ -166,6 +166,8 @@ export function createSecretlintDetector(options: SecretlintDetectorOptions = {}
     maxLength: SECRET_TOKEN_MAX,
     prefix: String.raw`(?<!${TOKEN_CHARS})${TOKEN_CHARS}{1,${SECRET_TOKEN_MAX - 1}}$`,
     trigger: { kind: 'token', minLength: 16 },
+    // validate needs both in the candidate, so in any text holding it (neither regex is anchored).
+    mayValidateIn: (text) => KEY_LIKE.test(text) && (anyTrigger === undefined || anyTrigger.test(text)),
     validate(candidate): ValidatedMatch | null {
       if (PLAIN_WORD.test(candidate) || !KEY_LIKE.test(candidate)) return null;
       if (anyTrigger !== undefined && !anyTrigger.test(candidate)) return null;
