@@ -1,8 +1,9 @@
 // The SQLite event store's single writer, in a worker thread, so that commits (fsync included)
 // never block the event loop of the process that appends. The main thread sends checked batches;
 // this thread group-commits everything that arrived since the last commit in one IMMEDIATE
-// transaction (each append in its own savepoint) and answers only after COMMIT returned, i.e.
-// after the WAL was fsynced (synchronous=FULL): an acknowledged append is durable.
+// transaction (appends, and subscription checkpoints, which so cost no commit of their own) and
+// answers only after COMMIT returned, i.e. after the WAL was fsynced (synchronous=FULL): an
+// acknowledged append is durable.
 //
 // This file is also the worker's entry point: it imports only node: built-ins and better-sqlite3,
 // because a worker loads it directly (dist/*.js, or src/*.ts with Node's type stripping), without
@@ -226,13 +227,30 @@ function canonicalJson(value: unknown): string {
 /** An insert failed with a SQLite error in the fast path: the group is rolled back and run again append by append. */
 class FastPathAborted extends Error {}
 
+/** A checkpoint to save, and, once the transaction it was saved in has committed, to acknowledge. */
+interface CheckpointToSave {
+  readonly id: number;
+  readonly subscriptionId: string;
+  readonly position: string;
+  readonly updatedAt: string;
+}
+
+/** What one group transaction commits: appends (each answered with an outcome) and checkpoints (with an error or not). */
+interface GroupWork {
+  readonly appends: readonly WriterAppend[];
+  readonly outcomes: WriterOutcome[];
+  readonly checkpoints: readonly CheckpointToSave[];
+  /** By checkpoint id: why its save was refused (its savepoint rolled back, the group's appends not). */
+  readonly checkpointErrors: Map<number, string>;
+}
+
 interface Statements {
   readonly byId: Statement<[string], { position: number; stream: string; revision: number; json: string }>;
   readonly lastRevision: Statement<[string], { revision: number | null }>;
   /** Which of these ids (a JSON array) are stored. */
   readonly storedIds: Statement<[string], { id: string }>;
-  /** Last revision of each of these streams (a JSON array) that exists. */
-  readonly lastRevisions: Statement<[string], { stream: string; revision: number }>;
+  /** Last revision of each of these streams (a JSON array); null for a stream with no events. */
+  readonly lastRevisions: Statement<[string], { stream: string; revision: number | null }>;
   readonly insert: Statement<[string, string, number, string, number, string, string, string]>;
   readonly saveCheckpoint: Statement<[string, string, string]>;
 }
@@ -242,9 +260,11 @@ class Writer {
   readonly #statements: Statements;
   readonly #maxGroupSize: number;
   readonly #applyOne: (append: WriterAppend) => WriterAppendResult;
-  readonly #commitGroup: { immediate: (appends: readonly WriterAppend[], outcomes: WriterOutcome[]) => void };
-  readonly #commitGroupFast: { immediate: (appends: readonly WriterAppend[], outcomes: WriterOutcome[]) => void };
+  readonly #saveOneCheckpoint: (checkpoint: CheckpointToSave) => void;
+  readonly #commitGroup: { immediate: (work: GroupWork) => void };
+  readonly #commitGroupFast: { immediate: (work: GroupWork) => void };
   #queue: WriterAppend[] = [];
+  #checkpoints: CheckpointToSave[] = [];
   #flushScheduled = false;
 
   constructor(data: WriterData) {
@@ -261,7 +281,10 @@ class Writer {
       byId: db.prepare('SELECT position, stream, revision, json FROM events WHERE id = ?'),
       lastRevision: db.prepare('SELECT MAX(revision) AS revision FROM events WHERE stream = ?'),
       storedIds: db.prepare('SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))'),
-      lastRevisions: db.prepare('SELECT stream, MAX(revision) AS revision FROM events WHERE stream IN (SELECT value FROM json_each(?)) GROUP BY stream'),
+      // One index seek per stream (MAX on the (stream, revision) index). Not `MAX(revision) …
+      // WHERE stream IN (…) GROUP BY stream`: SQLite reads every revision of each stream for that,
+      // so a group's lookup grew with the length of its sessions.
+      lastRevisions: db.prepare('SELECT j.value AS stream, (SELECT MAX(revision) FROM events WHERE stream = j.value) AS revision FROM json_each(?) AS j'),
       insert: db.prepare('INSERT INTO events (id, stream, revision, type, schema_version, occurred_at, recorded_at, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       saveCheckpoint: db.prepare(
         `INSERT INTO checkpoints (subscription_id, position, updated_at) VALUES (?, ?, ?)
@@ -270,7 +293,8 @@ class Writer {
     };
     // Nested better-sqlite3 transactions are savepoints: a refused append rolls back only itself.
     this.#applyOne = db.transaction((append: WriterAppend) => this.#apply(append, (stream) => this.#statements.lastRevision.get(stream)?.revision ?? null, true));
-    this.#commitGroup = db.transaction((appends: readonly WriterAppend[], outcomes: WriterOutcome[]) => {
+    this.#saveOneCheckpoint = db.transaction((c: CheckpointToSave) => void this.#statements.saveCheckpoint.run(c.subscriptionId, c.position, c.updatedAt));
+    this.#commitGroup = db.transaction(({ appends, outcomes, checkpoints, checkpointErrors }: GroupWork) => {
       for (const append of appends) {
         try {
           outcomes.push({ id: append.id, ok: true, result: this.#applyOne(append) });
@@ -281,13 +305,21 @@ class Writer {
           outcomes.push({ id: append.id, ok: false, refusal: refusalOf(error) });
         }
       }
+      for (const checkpoint of checkpoints) {
+        try {
+          this.#saveOneCheckpoint(checkpoint);
+        } catch (error) {
+          if (!db.inTransaction) throw error;
+          checkpointErrors.set(checkpoint.id, error instanceof Error ? error.message : String(error));
+        }
+      }
     });
     // The fast path: the same decisions without a savepoint per append, and with the group's
     // stored ids and stream revisions looked up in two queries instead of three per append.
     // Every refusal is decided before an append inserts anything, so a refused append leaves
     // nothing to roll back; an insert that fails anyway (a trigger, I/O) aborts the whole
     // transaction, and the group runs again on the path above.
-    this.#commitGroupFast = db.transaction((appends: readonly WriterAppend[], outcomes: WriterOutcome[]) => {
+    this.#commitGroupFast = db.transaction(({ appends, outcomes, checkpoints }: GroupWork) => {
       const ids: string[] = [];
       const streams = new Set<string>();
       for (const append of appends) {
@@ -297,7 +329,7 @@ class Writer {
       // Ids stored before this group or inserted by it: their appends take the per-event checks.
       const maybeStored = new Set(this.#statements.storedIds.all(JSON.stringify(ids)).map((row) => row.id));
       const revisions = new Map<string, number>();
-      for (const row of this.#statements.lastRevisions.all(JSON.stringify([...streams]))) revisions.set(row.stream, row.revision);
+      for (const row of this.#statements.lastRevisions.all(JSON.stringify([...streams]))) if (row.revision !== null) revisions.set(row.stream, row.revision);
       for (const append of appends) {
         let result: WriterAppendResult;
         try {
@@ -317,6 +349,14 @@ class Writer {
         }
         outcomes.push({ id: append.id, ok: true, result });
       }
+      // Checkpoints saved since the last commit ride along: no commit (and fsync) of their own.
+      for (const c of checkpoints) {
+        try {
+          this.#statements.saveCheckpoint.run(c.subscriptionId, c.position, c.updatedAt);
+        } catch (error) {
+          throw new FastPathAborted(error instanceof Error ? error.message : String(error), { cause: error });
+        }
+      }
     });
   }
 
@@ -335,42 +375,50 @@ class Writer {
 
   flush(): void {
     this.#flushScheduled = false;
-    const group = this.#queue.splice(0, this.#maxGroupSize);
+    const appends = this.#queue.splice(0, this.#maxGroupSize);
     if (this.#queue.length > 0) this.#scheduleFlush();
-    if (group.length === 0) return;
-    const outcomes: WriterOutcome[] = [];
+    const checkpoints = this.#checkpoints;
+    this.#checkpoints = [];
+    if (appends.length === 0 && checkpoints.length === 0) return;
+    const work: GroupWork = { appends, outcomes: [], checkpoints, checkpointErrors: new Map() };
     try {
       // IMMEDIATE takes the write lock up front (waiting up to busy_timeout for other processes).
       try {
-        this.#commitGroupFast.immediate(group, outcomes);
+        this.#commitGroupFast.immediate(work);
       } catch (error) {
         if (!(error instanceof FastPathAborted)) throw error;
-        // Rolled back whole: again, each append in its own savepoint.
-        outcomes.length = 0;
-        this.#commitGroup.immediate(group, outcomes);
+        // Rolled back whole: again, each append and checkpoint in its own savepoint.
+        work.outcomes.length = 0;
+        this.#commitGroup.immediate(work);
       }
     } catch (error) {
-      reply({ type: 'group-failed', ids: group.map((a) => a.id), message: error instanceof Error ? error.message : String(error) });
+      const message = error instanceof Error ? error.message : String(error);
+      if (appends.length > 0) reply({ type: 'group-failed', ids: appends.map((a) => a.id), message });
+      for (const c of checkpoints) reply({ type: 'checkpoint-saved', id: c.id, error: message });
       return;
     }
     // COMMIT has returned: the group is durable. Only now is it acknowledged.
-    const wrote = outcomes.some((o) => o.ok && !o.result.deduplicated);
-    const flat = encodeOutcomes(outcomes);
-    if (flat) reply({ type: 'appended-flat', outcomes: flat, wrote }, [flat.appended.buffer as ArrayBuffer]);
-    else reply({ type: 'appended', outcomes, wrote });
-  }
-
-  saveCheckpoint(id: number, subscriptionId: string, position: string, updatedAt: string): void {
-    try {
-      this.#statements.saveCheckpoint.run(subscriptionId, position, updatedAt);
-      reply({ type: 'checkpoint-saved', id });
-    } catch (error) {
-      reply({ type: 'checkpoint-saved', id, error: error instanceof Error ? error.message : String(error) });
+    const { outcomes } = work;
+    if (appends.length > 0) {
+      const wrote = outcomes.some((o) => o.ok && !o.result.deduplicated);
+      const flat = encodeOutcomes(outcomes);
+      if (flat) reply({ type: 'appended-flat', outcomes: flat, wrote }, [flat.appended.buffer as ArrayBuffer]);
+      else reply({ type: 'appended', outcomes, wrote });
+    }
+    for (const c of checkpoints) {
+      const error = work.checkpointErrors.get(c.id);
+      reply(error === undefined ? { type: 'checkpoint-saved', id: c.id } : { type: 'checkpoint-saved', id: c.id, error });
     }
   }
 
+  /** Saved in the next group transaction, with the appends that arrive meanwhile; answered after its COMMIT. */
+  saveCheckpoint(checkpoint: CheckpointToSave): void {
+    this.#checkpoints.push(checkpoint);
+    this.#scheduleFlush();
+  }
+
   close(): void {
-    while (this.#queue.length > 0) this.flush();
+    while (this.#queue.length > 0 || this.#checkpoints.length > 0) this.flush();
     this.#db.close();
   }
 
@@ -454,7 +502,7 @@ if (parentPort && (workerData as { role?: unknown } | null)?.role === WRITER_ROL
         writer.enqueue(decodeAppends(request.appends));
         return;
       case 'checkpoint':
-        writer.saveCheckpoint(request.id, request.subscriptionId, request.position, request.updatedAt);
+        writer.saveCheckpoint({ id: request.id, subscriptionId: request.subscriptionId, position: request.position, updatedAt: request.updatedAt });
         return;
     }
   });
