@@ -24,7 +24,7 @@
 // index, as random ids would).
 //
 //   scripts/node24 node bench/probes/sqlite-insert-ceiling.ts [events=40000] [per transaction=400] [rounds=3] [variants,…|all] [publish|session]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -87,6 +87,17 @@ interface Measured {
   readonly eventsPerSecond: number;
   readonly cpuMicrosPerEvent: number;
   readonly commitMs: number;
+  /** Bytes this process caused to be written to storage (/proc/self/io), per event: WAL frames and checkpoints. */
+  readonly bytesWrittenPerEvent: number;
+}
+
+/** Bytes this process caused to be sent to storage so far (Linux); NaN elsewhere. */
+function bytesWritten(): number {
+  try {
+    return Number(/^write_bytes: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? Number.NaN);
+  } catch {
+    return Number.NaN;
+  }
 }
 
 function run(variant: Variant, path: string, txs: readonly Row[][]): Measured {
@@ -111,6 +122,7 @@ function run(variant: Variant, path: string, txs: readonly Row[][]): Measured {
   const recordedAt = new Date().toISOString();
   let events = 0;
   let commitMs = 0;
+  const writtenBefore = bytesWritten();
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
   for (const tx of txs) {
@@ -127,8 +139,9 @@ function run(variant: Variant, path: string, txs: readonly Row[][]): Measured {
   }
   const seconds = (performance.now() - start) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
+  const written = bytesWritten() - writtenBefore;
   db.close();
-  return { eventsPerSecond: events / seconds, cpuMicrosPerEvent: (cpu.user + cpu.system) / events, commitMs: commitMs / txs.length };
+  return { eventsPerSecond: events / seconds, cpuMicrosPerEvent: (cpu.user + cpu.system) / events, commitMs: commitMs / txs.length, bytesWrittenPerEvent: written / events };
 }
 
 const median = (values: readonly number[]): number => {
@@ -156,7 +169,8 @@ try {
     const rates = runs.map((r) => r.eventsPerSecond);
     const line =
       `${variant.padEnd(12)} ${String(Math.round(median(rates))).padStart(7)} events/s [${Math.round(Math.min(...rates))}–${Math.round(Math.max(...rates))}]  ` +
-      `${median(runs.map((r) => r.cpuMicrosPerEvent)).toFixed(1).padStart(5)} µs CPU/event  COMMIT ${median(runs.map((r) => r.commitMs)).toFixed(2)} ms/transaction (WAL write + fsync + checkpoints)`;
+      `${median(runs.map((r) => r.cpuMicrosPerEvent)).toFixed(1).padStart(5)} µs CPU/event  ${(median(runs.map((r) => r.bytesWrittenPerEvent)) / 1024).toFixed(1).padStart(5)} KiB written/event  ` +
+      `COMMIT ${median(runs.map((r) => r.commitMs)).toFixed(2)} ms/transaction (WAL write + fsync + checkpoints)`;
     process.stdout.write(`${line}\n`);
   }
 } finally {

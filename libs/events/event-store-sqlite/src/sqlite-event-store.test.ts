@@ -326,6 +326,22 @@ describe('SqliteEventStore', () => {
       expect(outcomes[5]).toMatchObject({ value: { position: { commit: 4n } } });
       const all = await collect(store.readAll());
       expect(all.map((r) => `${r.stream}@${r.revision}`)).toEqual([`${a.stream}@0`, `${a.stream}@1`, `${a.stream}@2`, `${c.stream}@0`]);
+
+      // A later group: a retry whose expectation is stale now (its first try committed), and a
+      // new-looking append reusing an id stored in another stream (its revisions fit: only the
+      // insert finds the id), beside appends that succeed.
+      const d = events.newSession();
+      const reusedId = { ...events.opened(d.stream, d.sessionId), id: aOpened.id } as CustodianEvent;
+      const later = await Promise.allSettled([
+        store.append(a.stream, aMore, { expectedRevision: 0 }),
+        store.append(d.stream, [reusedId], { expectedRevision: 'no-stream' }),
+        store.append(c.stream, events.commands(c.stream, c.sessionId, 1, 1), { expectedRevision: 0 }),
+      ]);
+      expect(later.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(later[0]).toMatchObject({ value: { deduplicated: true, nextExpectedRevision: 2, position: { commit: 3n } } });
+      expect(later[1]).toMatchObject({ reason: { code: 'EVENT_STORE_IDEMPOTENCY_CONFLICT', message: expect.stringContaining(`already stored at ${a.stream}@0`) } });
+      expect(later[2]).toMatchObject({ value: { position: { commit: 5n } } });
+      expect(await store.streamRevision(d.stream)).toBe('no-stream');
     } finally {
       raw.close();
       await store.close();
