@@ -273,24 +273,6 @@ describe('SqliteEventStore', () => {
     }
   });
 
-  it('sends a checkpoint saved while appends are with the writer once they are answered, with no further append', async () => {
-    const path = tempDbPath();
-    const store = await SqliteEventStore.open({ path });
-    const raw = new BetterSqlite3(path, { readonly: true });
-    try {
-      const { sessionId, stream } = events.newSession();
-      const appended = store.append(stream, [events.opened(stream, sessionId)], { expectedRevision: 'no-stream' });
-      // The append leaves for the writer in a setImmediate queued before this one: it is in flight now.
-      await new Promise((resolve) => setImmediate(resolve));
-      const saved = store.checkpoints.save('held', { commit: 1n, prepare: 1n });
-      await Promise.all([appended, saved]);
-      expect(raw.prepare('SELECT position FROM checkpoints WHERE subscription_id = ?').get('held')).toEqual({ position: 'C1/P1' });
-    } finally {
-      raw.close();
-      await store.close();
-    }
-  });
-
   it('hands readers in this process the factory events it appended, and parses anything else', async () => {
     const store = await SqliteEventStore.open({ path: tempDbPath() });
     // Appends are kept for readers only while a live subscription may read them.

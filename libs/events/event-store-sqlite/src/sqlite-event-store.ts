@@ -162,12 +162,6 @@ export class SqliteEventStore implements EventStore {
   /** Sent to the writer, by request id, until it answers. */
   private readonly inFlight = new Map<number, PendingAppend>();
   private readonly checkpointsInFlight = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
-  /**
-   * Checkpoints saved while appends were with the writer, not sent yet: they go with the next
-   * appends sent, or when the writer has answered every append, so that the writer commits them
-   * in a group transaction instead of a commit (and fsync) of their own between two groups.
-   */
-  private checkpointsHeld: (WriterRequest & { readonly type: 'checkpoint' })[] = [];
   private nextRequestId = 1;
   /** Set when the writer died or failed to open: every later append is refused with it. */
   private writerFailure: EventStoreUnavailableError | undefined;
@@ -250,9 +244,7 @@ export class SqliteEventStore implements EventStore {
         const id = this.nextRequestId++;
         const saved = new Promise<void>((resolve, reject) => this.checkpointsInFlight.set(id, { resolve, reject }));
         this.track(1);
-        const request = { type: 'checkpoint', id, subscriptionId, position: formatPosition(position), updatedAt: this.now() } as const;
-        if (this.inFlight.size > 0) this.checkpointsHeld.push(request);
-        else this.send(request);
+        this.send({ type: 'checkpoint', id, subscriptionId, position: formatPosition(position), updatedAt: this.now() });
         await saved;
       },
     };
@@ -304,7 +296,7 @@ export class SqliteEventStore implements EventStore {
   private sendQueued(): void {
     this.sendScheduled = false;
     const pending = this.queue;
-    if (pending.length === 0) return this.sendCheckpointsHeld();
+    if (pending.length === 0) return;
     this.queue = [];
     if (this.writerFailure) {
       for (const p of pending) this.settle(p, () => p.reject(this.writerFailure));
@@ -319,14 +311,6 @@ export class SqliteEventStore implements EventStore {
     });
     const flat = encodeAppends(recordedAt, appends);
     this.send({ type: 'append', appends: flat }, [flat.numbers.buffer as ArrayBuffer]);
-    this.sendCheckpointsHeld();
-  }
-
-  private sendCheckpointsHeld(): void {
-    if (this.checkpointsHeld.length === 0 || this.writerFailure) return;
-    const held = this.checkpointsHeld;
-    this.checkpointsHeld = [];
-    for (const request of held) this.send(request);
   }
 
   private send(request: WriterRequest, transfer?: ArrayBuffer[]): void {
@@ -358,9 +342,6 @@ export class SqliteEventStore implements EventStore {
             this.settle(p, () => p.reject(refusalError(outcome.refusal)));
           }
         }
-        // Not at once: the appends this answer lets callers make (in the microtasks after this)
-        // go in the same send, and so in the same group as the checkpoints.
-        if (this.inFlight.size === 0 && this.checkpointsHeld.length > 0) this.scheduleSend();
         if (reply.wrote) this.commits.notify();
         return;
       }
@@ -372,9 +353,6 @@ export class SqliteEventStore implements EventStore {
           this.inFlight.delete(id);
           this.settle(p, () => p.reject(failure));
         }
-        // Not at once: the appends this answer lets callers make (in the microtasks after this)
-        // go in the same send, and so in the same group as the checkpoints.
-        if (this.inFlight.size === 0 && this.checkpointsHeld.length > 0) this.scheduleSend();
         return;
       }
       case 'checkpoint-saved': {
@@ -423,7 +401,6 @@ export class SqliteEventStore implements EventStore {
       waiter.reject(failure);
     }
     this.checkpointsInFlight.clear();
-    this.checkpointsHeld = [];
   }
 
   // ---------------------------------------------------------------------------------------------
