@@ -16,6 +16,7 @@ const { SqliteEventStore } = await import('@custodian/event-store-sqlite');
 const { StoreEvidencePipeline } = await import('@custodian/evidence-pipeline');
 const { buildWorkload, drive } = await import('../benchmarks/pipeline.ts');
 const { summarizeProfile } = await import('./profile-summary.ts');
+const { percentile } = await import('../measurement.ts');
 
 const [sessionsText, commandsText, outDir, label = 'pipeline', idOrder = 'publish'] = process.argv.slice(2);
 const sessions = Number(sessionsText);
@@ -42,7 +43,10 @@ try {
   const { profile } = (await session.post('Profiler.stop')) as unknown as { profile: Parameters<typeof summarizeProfile>[0] };
   await pipeline.close();
   writeFileSync(join(outDir, `${label}.cpuprofile`), JSON.stringify(profile));
-  const header = `embedded pipeline, ${sessions} sessions × ${commands} commands × 2 events (ids in ${idOrder} order): ${Math.round(result.events / result.seconds)} events/s; process CPU (all threads, profiler included) ${((cpu.user + cpu.system) / result.events).toFixed(1)} µs/event`;
+  const header =
+    `embedded pipeline, ${sessions} sessions × ${commands} commands × 2 events (ids in ${idOrder} order): ${Math.round(result.events / result.seconds)} events/s; ` +
+    `process CPU (all threads, profiler included) ${((cpu.user + cpu.system) / result.events).toFixed(1)} µs/event; ` +
+    `publish-to-stored p50 ${percentile(result.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(result.latenciesMs, 99).toFixed(1)} ms`;
   const lines = [header, ...summarizeProfile(profile)];
   writeFileSync(join(outDir, `${label}.top.txt`), lines.join('\n') + '\n');
   process.stdout.write(lines.join('\n') + '\n');
