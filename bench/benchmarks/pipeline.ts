@@ -30,26 +30,35 @@ const SPOOL_PROBE = fileURLToPath(new URL('../probes/spool-drain-peak-rss.ts', i
 const runFile = promisify(execFile);
 const agent: Identity = { subject: 'agent-bench', issuer: 'https://idp.example.com', groups: ['agents'], kind: 'agent' };
 
-/** Per session: its commands, each the two events strict mode waits for. */
-export function buildWorkload(sessions: number, commandsPerSession: number): CustodianEvent[][][] {
+/**
+ * Per session: its commands, each the two events strict mode waits for. Event ids (UUIDv7, from
+ * one generator: increasing) are minted in `idOrder`: 'publish' (default), command by command
+ * across the sessions, the order in which the sessions publish them, as a gateway minting them
+ * when each command happens would; 'session', session by session, so the events committed
+ * together carry ids from all over the id index (as random ids would).
+ */
+export function buildWorkload(sessions: number, commandsPerSession: number, idOrder: 'publish' | 'session' = 'publish'): CustodianEvent[][][] {
   const factory = new EventFactory({ service: 'gateway', instance: 'bench' });
-  return Array.from({ length: sessions }, () => {
-    const sessionId = randomUUID();
+  const sessionIds = Array.from({ length: sessions }, () => randomUUID());
+  const command = (s: number, c: number): CustodianEvent[] => {
+    const sessionId = sessionIds[s]!;
     const stream = `session-${sessionId}`;
-    return Array.from({ length: commandsPerSession }, (_, c) => {
-      const commandId = randomUUID();
-      return [
-        factory.create({ type: 'command.issued', stream, sequence: 2 * c, identity: agent, payload: { sessionId, commandId, kind: 'sql', text: 'SELECT o.id, o.total FROM orders o WHERE o.created_at > $1 LIMIT 100', parameters: ['***'] } }),
-        factory.create({
-          type: 'policy.decided',
-          stream,
-          sequence: 2 * c + 1,
-          identity: agent,
-          payload: { sessionId, commandId, decision: 'allow', policy: { name: 'orders', version: 3, digest: 'a'.repeat(64) }, ruleId: 'read-orders', reason: 'reads are allowed' },
-        }),
-      ];
-    });
-  });
+    const commandId = randomUUID();
+    return [
+      factory.create({ type: 'command.issued', stream, sequence: 2 * c, identity: agent, payload: { sessionId, commandId, kind: 'sql', text: 'SELECT o.id, o.total FROM orders o WHERE o.created_at > $1 LIMIT 100', parameters: ['***'] } }),
+      factory.create({
+        type: 'policy.decided',
+        stream,
+        sequence: 2 * c + 1,
+        identity: agent,
+        payload: { sessionId, commandId, decision: 'allow', policy: { name: 'orders', version: 3, digest: 'a'.repeat(64) }, ruleId: 'read-orders', reason: 'reads are allowed' },
+      }),
+    ];
+  };
+  const workload: CustodianEvent[][][] = sessionIds.map(() => []);
+  if (idOrder === 'session') for (let s = 0; s < sessions; s++) for (let c = 0; c < commandsPerSession; c++) workload[s]!.push(command(s, c));
+  else for (let c = 0; c < commandsPerSession; c++) for (let s = 0; s < sessions; s++) workload[s]!.push(command(s, c));
+  return workload;
 }
 
 export interface RunResult {

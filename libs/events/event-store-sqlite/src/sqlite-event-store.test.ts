@@ -264,6 +264,59 @@ describe('SqliteEventStore', () => {
       await store.close();
     }
   });
+  it('keeps the most recently parsed rows for readers, evicting the oldest first', async () => {
+    const store = await SqliteEventStore.open({ path: tempDbPath() });
+    try {
+      const { sessionId, stream } = events.newSession();
+      // More rows than are kept (4096): the first ones read are evicted, the last ones are not.
+      const total = 4_200;
+      await store.append(stream, [events.opened(stream, sessionId)], { expectedRevision: 'no-stream' });
+      for (let from = 1; from < total; from += 200) await store.append(stream, events.commands(stream, sessionId, from, Math.min(200, total - from)), { expectedRevision: from - 1 });
+      const first = await collect(store.readAll());
+      expect(first).toHaveLength(total);
+      // The last 4096 are handed out again as they were (reading kept rows keeps nothing new)…
+      const newest = await collect(store.readStream(stream, { direction: 'backwards', maxCount: 4_096 }));
+      newest.reverse().forEach((r, i) => expect(r.event).toBe(first[total - 4_096 + i]!.event));
+      // …the oldest were evicted: parsed and validated again, equal but not the same objects.
+      const oldest = await collect(store.readStream(stream, { maxCount: total - 4_096 }));
+      oldest.forEach((r, i) => {
+        expect(r.event).not.toBe(first[i]!.event);
+        expect(r.event).toEqual(first[i]!.event);
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('commits checkpoints with the appends of the same group; a refused checkpoint fails alone', async () => {
+    const path = tempDbPath();
+    const store = await SqliteEventStore.open({ path });
+    const raw = new BetterSqlite3(path);
+    try {
+      // A trigger only this test has: saving this one checkpoint fails inside the group transaction.
+      raw.exec(`CREATE TRIGGER test_poison_checkpoint BEFORE INSERT ON checkpoints WHEN NEW.subscription_id = 'poisoned' BEGIN SELECT RAISE(ABORT, 'poisoned checkpoint'); END`);
+      const a = events.newSession();
+      const b = events.newSession();
+      const position = { commit: 7n, prepare: 7n };
+      const outcomes = await Promise.allSettled([
+        store.append(a.stream, [events.opened(a.stream, a.sessionId)], { expectedRevision: 'no-stream' }),
+        store.checkpoints.save('projector', { commit: 1n, prepare: 1n }),
+        store.checkpoints.save('poisoned', position),
+        store.checkpoints.save('projector', position),
+        store.append(b.stream, [events.opened(b.stream, b.sessionId)], { expectedRevision: 'no-stream' }),
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect(outcomes[2]).toMatchObject({ reason: { code: 'EVENT_STORE_UNAVAILABLE', message: expect.stringContaining('poisoned checkpoint') } });
+      // Acknowledged means committed: another connection sees them. The later save of the same subscription wins.
+      expect(raw.prepare('SELECT subscription_id, position FROM checkpoints ORDER BY subscription_id').all()).toEqual([{ subscription_id: 'projector', position: 'C7/P7' }]);
+      expect(await store.checkpoints.load('projector')).toEqual(position);
+      expect((await collect(store.readAll())).map((r) => r.stream)).toEqual([a.stream, b.stream]);
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
+
   it('hands readers in this process the factory events it appended, and parses anything else', async () => {
     const store = await SqliteEventStore.open({ path: tempDbPath() });
     // Appends are kept for readers only while a live subscription may read them.
@@ -317,6 +370,22 @@ describe('SqliteEventStore', () => {
       expect(outcomes[5]).toMatchObject({ value: { position: { commit: 4n } } });
       const all = await collect(store.readAll());
       expect(all.map((r) => `${r.stream}@${r.revision}`)).toEqual([`${a.stream}@0`, `${a.stream}@1`, `${a.stream}@2`, `${c.stream}@0`]);
+
+      // A later group: a retry whose expectation is stale now (its first try committed), and a
+      // new-looking append reusing an id stored in another stream (its revisions fit: only the
+      // insert finds the id), beside appends that succeed.
+      const d = events.newSession();
+      const reusedId = { ...events.opened(d.stream, d.sessionId), id: aOpened.id } as CustodianEvent;
+      const later = await Promise.allSettled([
+        store.append(a.stream, aMore, { expectedRevision: 0 }),
+        store.append(d.stream, [reusedId], { expectedRevision: 'no-stream' }),
+        store.append(c.stream, events.commands(c.stream, c.sessionId, 1, 1), { expectedRevision: 0 }),
+      ]);
+      expect(later.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(later[0]).toMatchObject({ value: { deduplicated: true, nextExpectedRevision: 2, position: { commit: 3n } } });
+      expect(later[1]).toMatchObject({ reason: { code: 'EVENT_STORE_IDEMPOTENCY_CONFLICT', message: expect.stringContaining(`already stored at ${a.stream}@0`) } });
+      expect(later[2]).toMatchObject({ value: { position: { commit: 5n } } });
+      expect(await store.streamRevision(d.stream)).toBe('no-stream');
     } finally {
       raw.close();
       await store.close();

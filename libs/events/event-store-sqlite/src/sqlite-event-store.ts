@@ -76,6 +76,12 @@ function deepFreeze(value: unknown): void {
   for (const child of Object.values(value)) deepFreeze(child);
 }
 
+/** An event parsed and validated (or made by this process's EventFactory), with the JSON it was stored as. */
+interface ParsedRow {
+  readonly json: string;
+  readonly event: CustodianEvent;
+}
+
 interface EventRow {
   readonly position: number;
   readonly stream: string;
@@ -414,8 +420,16 @@ export class SqliteEventStore implements EventStore {
    * rows near the head: each row is parsed and validated once, and a row whose text differs from
    * what was parsed (changed underneath) is parsed and validated again. Frozen, since shared.
    */
-  private readonly parsedRows = new Map<number, { readonly json: string; readonly event: CustodianEvent }>();
+  private readonly parsedRows = new Map<number, ParsedRow>();
   private parsedChars = 0;
+  /**
+   * The rows kept, oldest first, from `parsedHead` on (an entry no longer in parsedRows, replaced
+   * or evicted, is skipped). Not the Map's own order: V8 leaves a deleted Map entry in place until
+   * the table is rebuilt, so finding the oldest by iterating the Map stepped over thousands of
+   * them for every row kept.
+   */
+  private parsedOrder: { readonly position: number; readonly row: ParsedRow }[] = [];
+  private parsedHead = 0;
 
   private parseRow(row: EventRow): CustodianEvent {
     const cached = this.parsedRows.get(row.position);
@@ -433,18 +447,22 @@ export class SqliteEventStore implements EventStore {
 
   private keepParsed(position: number, json: string, event: CustodianEvent): void {
     const cached = this.parsedRows.get(position);
-    if (cached) {
-      this.parsedRows.delete(position);
-      this.parsedChars -= cached.json.length;
-    }
-    this.parsedRows.set(position, { json, event });
+    if (cached) this.parsedChars -= cached.json.length;
+    const row: ParsedRow = { json, event };
+    this.parsedRows.set(position, row);
+    this.parsedOrder.push({ position, row });
     this.parsedChars += json.length;
-    if (this.parsedRows.size <= PARSED_ROWS_KEPT && this.parsedChars <= PARSED_CHARS_KEPT) return;
     // Oldest first; the row just kept stays even when it alone is over the budget.
-    for (const [kept, entry] of this.parsedRows) {
-      if (this.parsedRows.size <= 1 || (this.parsedRows.size <= PARSED_ROWS_KEPT && this.parsedChars <= PARSED_CHARS_KEPT)) break;
-      this.parsedRows.delete(kept);
-      this.parsedChars -= entry.json.length;
+    while (this.parsedRows.size > 1 && (this.parsedRows.size > PARSED_ROWS_KEPT || this.parsedChars > PARSED_CHARS_KEPT)) {
+      const oldest = this.parsedOrder[this.parsedHead++]!;
+      if (this.parsedRows.get(oldest.position) !== oldest.row) continue;
+      this.parsedRows.delete(oldest.position);
+      this.parsedChars -= oldest.row.json.length;
+    }
+    // Drop the consumed front now and then (amortised: at most once per PARSED_ROWS_KEPT rows kept).
+    if (this.parsedHead >= PARSED_ROWS_KEPT && this.parsedHead * 2 >= this.parsedOrder.length) {
+      this.parsedOrder = this.parsedOrder.slice(this.parsedHead);
+      this.parsedHead = 0;
     }
   }
 
@@ -535,6 +553,10 @@ export class SqliteEventStore implements EventStore {
       const seen = this.commits.seen();
       const rows = this.statements.allForwards.all(cursor, this.pageSize);
       for (const row of rows) {
+        // Appends this process queued while the writer is idle go to it first, so that it commits
+        // them while this thread handles the rest of the page (the send waits for setImmediate,
+        // which handlers that never wait for I/O would otherwise hold back to the page's end).
+        if (this.sendScheduled && this.inFlight.size === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         yield { kind: 'event', recorded: this.toRecorded(row) };
         cursor = row.position;
         if (signal.aborted) return;

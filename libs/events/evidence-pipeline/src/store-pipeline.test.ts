@@ -45,6 +45,36 @@ describe('StoreEvidencePipeline (embedded)', () => {
     await store.close();
   });
 
+  it('appends the events of one stream as one batch, and of several streams as one append per stream', async () => {
+    const store = await openStore();
+    const appended: { stream: string; events: number }[] = [];
+    const counting = new Proxy(store, {
+      get(target, property) {
+        if (property === 'append') {
+          return (stream: string, events: readonly CustodianEvent[], options: Parameters<EventStore['append']>[2]) => {
+            appended.push({ stream, events: events.length });
+            return target.append(stream, events, options);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const pipeline = new StoreEvidencePipeline({ store: counting, instance: 'gw-test' });
+    const a = randomUUID();
+    const b = randomUUID();
+    await pipeline.accept([issued(a, 0), issued(a, 1)]);
+    expect(appended).toEqual([{ stream: `session-${a}`, events: 2 }]);
+    await pipeline.accept([issued(a, 2), issued(b, 0), issued(a, 3)]);
+    expect(appended.slice(1)).toEqual([
+      { stream: `session-${a}`, events: 2 },
+      { stream: `session-${b}`, events: 1 },
+    ]);
+    expect((await all(store)).map((r) => `${r.stream}@${r.revision}`)).toEqual([`session-${a}@0`, `session-${a}@1`, `session-${a}@2`, `session-${a}@3`, `session-${b}@0`]);
+    await pipeline.close();
+    await store.close();
+  });
+
   it('fails closed when the store cannot write (PIPELINE_STORE_UNWRITABLE), and a gate in strict mode does not let the command through', async () => {
     const store = await openStore();
     const pipeline = new StoreEvidencePipeline({ store, instance: 'gw-test', recoveryProbeMs: 20 });

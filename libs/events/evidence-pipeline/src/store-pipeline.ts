@@ -77,8 +77,14 @@ export class StoreEvidencePipeline implements EvidencePipeline {
   }
 
   private async append(events: readonly CustodianEvent[]): Promise<void> {
+    // Most often every event is of one session (a command's events): one append, no grouping.
+    const stream = events[0]!.stream;
+    if (events.every((e) => e.stream === stream)) {
+      await this.store.append(stream, events, { expectedRevision: 'any' });
+      return;
+    }
     // One append per stream, all in flight together: the store group-commits them.
-    await Promise.all([...groupByStream(events)].map(([stream, group]) => this.store.append(stream, group, { expectedRevision: 'any' })));
+    await Promise.all([...groupByStream(events)].map(([s, group]) => this.store.append(s, group, { expectedRevision: 'any' })));
   }
 
   status(): PipelineStatus {
