@@ -428,7 +428,7 @@ export class SqliteEventStore implements EventStore {
    * the table is rebuilt, so finding the oldest by iterating the Map stepped over thousands of
    * them for every row kept.
    */
-  private parsedOrder: { readonly position: number; readonly row: ParsedRow }[] = [];
+  private parsedOrder: ({ readonly position: number; readonly row: ParsedRow } | undefined)[] = [];
   private parsedHead = 0;
 
   private parseRow(row: EventRow): CustodianEvent {
@@ -454,7 +454,10 @@ export class SqliteEventStore implements EventStore {
     this.parsedChars += json.length;
     // Oldest first; the row just kept stays even when it alone is over the budget.
     while (this.parsedRows.size > 1 && (this.parsedRows.size > PARSED_ROWS_KEPT || this.parsedChars > PARSED_CHARS_KEPT)) {
-      const oldest = this.parsedOrder[this.parsedHead++]!;
+      const oldest = this.parsedOrder[this.parsedHead]!;
+      // Consumed: the slot lets go of the row at once (until the front is dropped below, it would
+      // keep every evicted row alive; with frames of 64 KiB that was the whole recorded body).
+      this.parsedOrder[this.parsedHead++] = undefined;
       if (this.parsedRows.get(oldest.position) !== oldest.row) continue;
       this.parsedRows.delete(oldest.position);
       this.parsedChars -= oldest.row.json.length;
