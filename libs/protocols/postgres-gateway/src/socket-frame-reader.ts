@@ -9,12 +9,25 @@ export class SocketClosedError extends Error {
   readonly code = 'SOCKET_CLOSED';
 }
 
+/**
+ * Bytes read ahead while nobody asks for a frame (the gateway awaits a token check, or the
+ * recording of a refusal): beyond this the socket is paused until the next next() or byte(), so a
+ * client pushing data during a login is held back by TCP, not buffered here.
+ */
+const READ_AHEAD_BYTES = 256 * 1024;
+
 export class SocketFrameReader {
   readonly framer: MessageFramer;
   private waiter: { resolve: () => void; reject: (error: unknown) => void } | undefined;
   private failure: Error | undefined;
+  /** This reader paused the socket (read-ahead bound); it resumes it when asked for more, or on detach. */
+  private paused = false;
   private readonly onData = (chunk: Buffer): void => {
     this.framer.push(chunk);
+    if (this.waiter === undefined && this.framer.bufferedBytes > READ_AHEAD_BYTES && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
     this.wake();
   };
   private readonly onClose = (): void => this.fail(new SocketClosedError('connection closed'));
@@ -40,7 +53,15 @@ export class SocketFrameReader {
     this.socket.off('data', this.onData);
     this.socket.off('close', this.onClose);
     this.socket.off('error', this.onError);
+    // Flowing again for whoever reads next (it attaches its listener in the same tick).
+    this.resumeReading();
     return this.framer.drain();
+  }
+
+  private resumeReading(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
   }
 
   /** Reads from another socket (the TLS socket wrapping the previous one). */
@@ -67,6 +88,7 @@ export class SocketFrameReader {
       if (frame) return frame;
       if (this.failure) throw this.failure;
       signal?.throwIfAborted();
+      this.resumeReading();
       await new Promise<void>((resolve, reject) => {
         this.waiter = { resolve, reject };
         const onAbort = (): void => reject(signal?.reason);
@@ -86,6 +108,7 @@ export class SocketFrameReader {
       }
       if (this.failure) throw this.failure;
       signal?.throwIfAborted();
+      this.resumeReading();
       await new Promise<void>((resolve, reject) => {
         this.waiter = { resolve, reject };
         signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
